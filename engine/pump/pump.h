@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The completion pump: berth's one proactor, shared by basis reads, delta
+ * apply and disk commit.  Internal API (not in include/berth.h).
+ *
+ * A request (struct berth_req) is allocated by the caller, usually embedded
+ * in a larger struct, prepared with one of the berth_prep_*() helpers and
+ * handed to berth_pump_submit().  The pump performs the operation on its
+ * backend (io_uring or a thread pool) and calls req->cb exactly once, on the
+ * pump thread, with the result: >= 0 on success (bytes for read/write, an fd
+ * for openat2, 0 otherwise), or -errno.  That holds also for requests that are
+ * cancelled (-ECANCELED) or caught by berth_pump_shutdown() (-ECANCELED).
+ *
+ * The request, its iovec array, its path strings and the buffers and structs
+ * they point to belong to the pump from submit until the callback starts;
+ * the caller must not touch or free them in between.  The pump may advance
+ * the iovec array in place to continue a short transfer.  Inside the
+ * callback the request is the caller's again and may be reused at once.
+ *
+ * Short reads and writes with an explicit offset (regular files) are
+ * continued until everything is transferred, end of file or an error; the
+ * callback then gets the total.  A read at BERTH_OFF_STREAM (pipes, sockets)
+ * completes with whatever one read returned.  If a continuation fails after
+ * some bytes were moved, the callback gets -errno (the partial count is in
+ * req->done).
+ *
+ * Lock order (pump.c): pump->lock is a leaf: nothing else is taken while it
+ * is held, and callbacks never run under it.
+ */
+#ifndef BERTH_PUMP_H
+#define BERTH_PUMP_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "berth.h"
+
+struct berth_req;
+struct berth_pump;
+struct open_how;
+struct statx;
+
+/* Offset meaning "the fd's current position" (pipes, sockets). */
+#define BERTH_OFF_STREAM ((uint64_t)-1)
+
+enum berth_op {
+	BERTH_OP_NOP = 0,
+	BERTH_OP_READ,
+	BERTH_OP_WRITE,
+	BERTH_OP_FSYNC,
+	BERTH_OP_OPENAT2,
+	BERTH_OP_CLOSE,
+	BERTH_OP_STATX,
+	BERTH_OP_RENAMEAT2,
+	BERTH_OP_UNLINKAT,
+	BERTH_OP_MKDIRAT,
+	BERTH_OP_SYMLINKAT,
+	BERTH_OP_LINKAT,
+	BERTH_OP__COUNT
+};
+
+/* Bit for berth_fault.ops and friends. */
+#define BERTH_OP_BIT(op) (1u << (op))
+
+/* Flag for BERTH_OP_FSYNC: fdatasync instead of fsync. */
+#define BERTH_FSYNC_DATASYNC 1u
+
+typedef void (*berth_req_cb)(struct berth_req *req, ssize_t res);
+
+struct berth_req {
+	/* Set by berth_prep_*(); read-only to the pump. */
+	uint8_t op;
+	int fd;            /* fd, or dirfd for path operations */
+	int fd2;           /* newdirfd (rename, link, symlink) */
+	const char *path;  /* path; oldpath; symlink target */
+	const char *path2; /* newpath; symlink linkpath */
+	struct iovec *iov; /* read/write buffers (may be advanced in place) */
+	int iovcnt;
+	uint64_t off;   /* file offset, or BERTH_OFF_STREAM */
+	uint32_t flags; /* op flags: fsync, statx, rename, unlink, link */
+	uint32_t mode;  /* mkdirat mode; statx mask */
+	void *arg;      /* struct open_how * or struct statx * */
+
+	/* Set by the caller (berth_req_set_cb() or directly). */
+	berth_req_cb cb;
+	void *data;   /* user pointer, untouched by the pump */
+	uint64_t tag; /* owner / group, for berth_pump_cancel_tag() */
+
+	/* One-buffer read/write keeps its iovec here. */
+	struct iovec iov1;
+
+	/* Private to the pump. */
+	uint64_t done;                  /* bytes moved so far */
+	struct berth_req *next;         /* queue link */
+	struct berth_req *inflight_prev; /* pump-thread in-flight list */
+	struct berth_req *inflight_next;
+	uint8_t state;
+	uint8_t via_pool;  /* running on the pool (backend or fallback) */
+	atomic_uint cancel; /* cancel requested */
+	int fault_short;   /* > 0: cap the next attempt at this many bytes */
+};
+
+/* Options for berth_pump_create(); zero-initialised means defaults. */
+struct berth_pump_opts {
+	/* BERTH_PUMP_AUTO probes (BERTH_PUMP env may force). */
+	int backend;
+	unsigned queue_depth;  /* ring entries, default 256 */
+	unsigned pool_threads; /* pool workers, default 8 */
+};
+
+/*
+ * Create a pump and start its thread.  Returns 0 and stores the pump in *out,
+ * or -errno.  The backend is chosen by opts->backend, else by the BERTH_PUMP
+ * environment variable ("uring" or "pool"), else by a probe that tries
+ * io_uring and falls back to the pool.  Any thread.
+ */
+int berth_pump_create(const struct berth_pump_opts *opts,
+		      struct berth_pump **out);
+
+/*
+ * Stop accepting work, cancel everything in flight, wait for every callback
+ * to have run, join the pump thread.  Idempotent; after it returns the pump
+ * touches no caller memory.  Returns 0, or -EDEADLK when called from a
+ * callback (the pump thread).  Any thread but the pump thread.
+ */
+int berth_pump_shutdown(struct berth_pump *pump);
+
+/* Shut down (if not yet) and free.  NULL is a no-op.  Not from a callback. */
+void berth_pump_free(struct berth_pump *pump);
+
+/*
+ * Hand a prepared request to the pump.  Returns 0 (the callback will run
+ * exactly once, later, on the pump thread — never inside this call), or a
+ * negative error with no callback: -ESHUTDOWN after shutdown began, -EINVAL
+ * for a malformed request.  Any thread, including callbacks.
+ */
+int berth_pump_submit(struct berth_pump *pump, struct berth_req *req);
+
+/*
+ * Ask that one in-flight request be cancelled.  The callback still runs
+ * exactly once: with -ECANCELED if the cancel won, or with the operation's
+ * result if it had finished or could not be interrupted (a syscall already
+ * running on a regular file).  Valid only between submit and the start of the
+ * callback.  Any thread.
+ */
+void berth_pump_cancel(struct berth_pump *pump, struct berth_req *req);
+
+/* Cancel every in-flight request whose tag equals @tag.  Any thread. */
+void berth_pump_cancel_tag(struct berth_pump *pump, uint64_t tag);
+
+/* BERTH_PUMP_URING or BERTH_PUMP_POOL, and why it was chosen. */
+int berth_pump_backend(const struct berth_pump *pump);
+const char *berth_pump_backend_reason(const struct berth_pump *pump);
+
+/* True when called on this pump's thread (i.e. from a callback). */
+int berth_pump_on_thread(const struct berth_pump *pump);
+
+struct berth_pump_stats {
+	uint64_t submitted; /* accepted by berth_pump_submit() */
+	uint64_t completed; /* callbacks run */
+	uint64_t in_flight; /* submitted - completed */
+	uint64_t fallback;  /* uring backend: requests run on the pool */
+	uint64_t resubmits; /* continuations of short transfers */
+	uint64_t faults;    /* injected faults that fired */
+};
+
+/* Counters, consistent at the moment of the call.  Any thread. */
+void berth_pump_stats(struct berth_pump *pump, struct berth_pump_stats *st);
+
+/*
+ * Fault injection for tests.  A fault matches requests whose op bit is in
+ * @ops and, if @tag is non-zero, whose tag equals it.  The @nth matching
+ * request (1-based, counted from arming) and the @count - 1 after it fail
+ * with -@error without performing the operation, or, when @error is 0 and
+ * @short_bytes > 0, transfer at most @short_bytes on their first attempt
+ * (the pump then continues them as any short transfer).  Up to
+ * BERTH_PUMP_MAX_FAULTS are armed at once.  Costs one predicted branch per
+ * request when none is armed.  Any thread.
+ */
+#define BERTH_PUMP_MAX_FAULTS 8
+struct berth_fault {
+	uint32_t ops;
+	uint64_t tag;
+	uint64_t nth;
+	uint64_t count; /* 0 means 1 */
+	int error;
+	uint32_t short_bytes;
+};
+int berth_pump_inject(struct berth_pump *pump, const struct berth_fault *f);
+void berth_pump_clear_faults(struct berth_pump *pump);
+
+/* Preparation helpers: fill the operation fields, clear the private ones. */
+void berth_prep_nop(struct berth_req *req);
+void berth_prep_read(struct berth_req *req, int fd, void *buf, size_t len,
+		     uint64_t off);
+void berth_prep_readv(struct berth_req *req, int fd, struct iovec *iov,
+		      int iovcnt, uint64_t off);
+void berth_prep_write(struct berth_req *req, int fd, const void *buf,
+		      size_t len, uint64_t off);
+void berth_prep_writev(struct berth_req *req, int fd, struct iovec *iov,
+		       int iovcnt, uint64_t off);
+void berth_prep_fsync(struct berth_req *req, int fd, uint32_t flags);
+void berth_prep_openat2(struct berth_req *req, int dirfd, const char *path,
+			struct open_how *how);
+void berth_prep_close(struct berth_req *req, int fd);
+void berth_prep_statx(struct berth_req *req, int dirfd, const char *path,
+		      int flags, unsigned mask, struct statx *stx);
+void berth_prep_renameat2(struct berth_req *req, int olddirfd,
+			  const char *oldpath, int newdirfd,
+			  const char *newpath, unsigned flags);
+void berth_prep_unlinkat(struct berth_req *req, int dirfd, const char *path,
+			 int flags);
+void berth_prep_mkdirat(struct berth_req *req, int dirfd, const char *path,
+			mode_t mode);
+void berth_prep_symlinkat(struct berth_req *req, const char *target,
+			  int newdirfd, const char *linkpath);
+void berth_prep_linkat(struct berth_req *req, int olddirfd,
+		       const char *oldpath, int newdirfd, const char *newpath,
+		       int flags);
+
+static inline void berth_req_set_cb(struct berth_req *req, berth_req_cb cb,
+				    void *data, uint64_t tag)
+{
+	req->cb = cb;
+	req->data = data;
+	req->tag = tag;
+}
+
+#endif /* BERTH_PUMP_H */

@@ -42,6 +42,7 @@ struct berth_req;
 struct berth_pump;
 struct open_how;
 struct statx;
+struct timespec;
 
 /* Offset meaning "the fd's current position" (pipes, sockets). */
 #define BERTH_OFF_STREAM ((uint64_t)-1)
@@ -59,6 +60,14 @@ enum berth_op {
 	BERTH_OP_MKDIRAT,
 	BERTH_OP_SYMLINKAT,
 	BERTH_OP_LINKAT,
+	/* No io_uring opcode: always run on the pool (also in the uring
+	 * backend, as a per-op fallback). */
+	BERTH_OP_FCHMODAT,
+	BERTH_OP_FCHOWNAT,
+	BERTH_OP_UTIMENSAT,
+	BERTH_OP_MKNODAT,
+	BERTH_OP_FTRUNCATE,
+	BERTH_OP_FALLOCATE,
 	BERTH_OP__COUNT
 };
 
@@ -80,9 +89,12 @@ struct berth_req {
 	struct iovec *iov; /* read/write buffers (may be advanced in place) */
 	int iovcnt;
 	uint64_t off;   /* file offset, or BERTH_OFF_STREAM */
-	uint32_t flags; /* op flags: fsync, statx, rename, unlink, link */
-	uint32_t mode;  /* mkdirat mode; statx mask */
-	void *arg;      /* struct open_how * or struct statx * */
+	uint64_t len;   /* fallocate length; ftruncate length; mknod dev */
+	uint32_t flags; /* op flags: fsync, statx, rename, unlink, link, at */
+	uint32_t mode;  /* mkdirat/fchmodat/mknodat mode; statx mask;
+			 * fallocate mode */
+	uint32_t uid, gid; /* fchownat (-1 leaves one unchanged) */
+	void *arg; /* struct open_how *, struct statx *, struct timespec[2] */
 
 	/* Set by the caller (berth_req_set_cb() or directly). */
 	berth_req_cb cb;
@@ -220,6 +232,24 @@ void berth_prep_symlinkat(struct berth_req *req, const char *target,
 void berth_prep_linkat(struct berth_req *req, int olddirfd,
 		       const char *oldpath, int newdirfd, const char *newpath,
 		       int flags);
+
+/*
+ * For the fd-or-path operations below, @path NULL means "the fd itself"
+ * (fchmod, fchown, futimens); otherwise @path is resolved relative to @dirfd
+ * with @flags (e.g. AT_SYMLINK_NOFOLLOW).
+ */
+void berth_prep_fchmodat(struct berth_req *req, int dirfd, const char *path,
+			 mode_t mode, int flags);
+void berth_prep_fchownat(struct berth_req *req, int dirfd, const char *path,
+			 uid_t uid, gid_t gid, int flags);
+/* @times: [0] atime, [1] mtime, as for utimensat(2); kept until callback. */
+void berth_prep_utimensat(struct berth_req *req, int dirfd, const char *path,
+			  const struct timespec *times, int flags);
+void berth_prep_mknodat(struct berth_req *req, int dirfd, const char *path,
+			mode_t mode, dev_t dev);
+void berth_prep_ftruncate(struct berth_req *req, int fd, uint64_t length);
+void berth_prep_fallocate(struct berth_req *req, int fd, int mode,
+			  uint64_t off, uint64_t len);
 
 static inline void berth_req_set_cb(struct berth_req *req, berth_req_cb cb,
 				    void *data, uint64_t tag)

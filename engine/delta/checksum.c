@@ -79,47 +79,6 @@ int berth_csum_params_init(struct berth_csum_params *p, int type, uint32_t seed,
 	return 0;
 }
 
-/*
- * s1 = sum of x_i, s2 = sum of (n - i) x_i over signed bytes.  Blocks of 16
- * bytes keep the dependency chain short: within a block, a = sum x_i and
- * b = sum (16 - i) x_i are independent sums the compiler can vectorise, and
- * s2 advances by 16 * s1 + b.
- */
-void berth_rolling_init(struct berth_rolling_state *r, const void *buf,
-			size_t len)
-{
-	const int8_t *p = buf;
-	uint32_t s1 = 0, s2 = 0;
-	size_t i;
-
-	while (len >= 16) {
-		int32_t a = 0, b = 0;
-
-		for (i = 0; i < 16; i++) {
-			a += p[i];
-			b += (int32_t)(16 - i) * p[i];
-		}
-		s2 += 16 * s1 + (uint32_t)b;
-		s1 += (uint32_t)a;
-		p += 16;
-		len -= 16;
-	}
-	for (i = 0; i < len; i++) {
-		s1 += (uint32_t)(int32_t)p[i];
-		s2 += s1;
-	}
-	r->s1 = s1;
-	r->s2 = s2;
-}
-
-uint32_t berth_rolling(const void *buf, size_t len)
-{
-	struct berth_rolling_state r;
-
-	berth_rolling_init(&r, buf, len);
-	return berth_rolling_value(&r);
-}
-
 static void put_le64(uint8_t *out, uint64_t v)
 {
 	for (int i = 0; i < 8; i++)

@@ -14,6 +14,10 @@
  *    matched blocks through the pump (overlapped, coalesced) and hands the new
  *    file to an output callback in file order while hashing it.
  *
+ * Threads: the pure functions may be called from any thread; the
+ * signature reader and an apply engine from one thread at a time, never from
+ * a pump callback (they wait for pump completions).
+ *
  * Protocol versions below 30 are not supported.
  */
 #ifndef BERTH_DELTA_H

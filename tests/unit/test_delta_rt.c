@@ -200,6 +200,35 @@ static void test_roundtrip_blocks(void **state)
 		run_rt(&cs[i], 77 + i);
 }
 
+/* BERTH_DELTA_STRESS=N: N extra random cases (sizes, edits, block sizes,
+ * memory limits, types); off by default to keep the suite short. */
+static void test_roundtrip_random(void **state)
+{
+	const char *env = getenv("BERTH_DELTA_STRESS");
+	long n = env ? atol(env) : 0;
+	uint64_t seed = 0x5eed;
+
+	(void)state;
+	if (n <= 0)
+		skip();
+	for (long i = 0; i < n; i++) {
+		struct rt_case c = {0};
+		uint64_t r = rand_u64(&seed);
+
+		c.basis_len = r % 4 == 0 ? r % 2000 : (r >> 8) % 3000000;
+		c.edit = (enum edit)((r >> 32) % (E_SCATTER + 1));
+		c.type = 1 + (int)((r >> 40) % (BERTH_CSUM__COUNT - 1));
+		c.block_size = (r >> 44) % 3 ? 0
+					     : (uint32_t)((r >> 46) % 5000) + 1;
+		c.mem_limit = (r >> 50) % 2 ? 1 : 0;
+		c.max_lit = (r >> 51) % 2 ? 32768
+					  : (size_t)((r >> 52) % 3000) + 1;
+		c.runs = (r >> 62) & 1;
+		c.redo = (r >> 63) & 1;
+		run_rt(&c, r);
+	}
+}
+
 /* An engine on a small fixed file: 10 blocks of 700, last one 300. */
 struct fixture {
 	uint8_t basis[6600];
@@ -496,6 +525,7 @@ static void test_sig_short_basis(void **state)
 const struct CMUnitTest delta_rt_tests[] = {
 	cmocka_unit_test(test_roundtrip),
 	cmocka_unit_test(test_roundtrip_blocks),
+	cmocka_unit_test(test_roundtrip_random),
 	cmocka_unit_test(test_apply_bad_tokens),
 	cmocka_unit_test(test_apply_no_basis),
 	cmocka_unit_test(test_apply_order),

@@ -78,7 +78,10 @@ int berth_commit_file_begin(struct berth_commit *c, const char *relpath,
 	if (meta)
 		f->meta = *meta;
 	else
-		f->meta.mode = 0600;
+		f->meta = (struct berth_commit_meta){.mode = 0600,
+						     .mtime_nsec = UTIME_OMIT,
+						     .uid = (uint32_t)-1,
+						     .gid = (uint32_t)-1};
 	f->flags = flags;
 	f->fd = -1;
 	f->pendt = &f->pend;

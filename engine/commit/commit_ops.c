@@ -320,7 +320,7 @@ static int op_queue(struct berth_commit *c, int kind, const char *relpath,
 	op->path = strdup(relpath);
 	if (!op->path)
 		goto fail;
-	if (relpath[0]) {
+	if (relpath[0] || kind != OP_DIR_META) {
 		r = berth__commit_split(op->path, &op->dirlen, &base);
 		if (r)
 			goto fail;

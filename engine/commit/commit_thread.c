@@ -222,13 +222,39 @@ void berth__commit_tmpname(struct berth_commit *c, const char *base, char *out)
 	out[n + 8] = '\0';
 }
 
-/* True when @cmd names a path overlapping an operation in flight. */
+/*
+ * True when a finishing file (its CMD_END seen, so it completes without
+ * further commands) has a path overlapping @p1 or @p2.  Files still being
+ * written are not waited for: their finish may be queued behind us.
+ */
+static int files_overlap(struct berth_commit *c, const char *p1, const char *p2)
+{
+	struct berth_commit_file *f;
+	int hit = 0;
+
+	pthread_mutex_lock(&c->lock);
+	for (f = c->all; f && !hit; f = f->all_next) {
+		if (!f->finishing || f->stage_done)
+			continue;
+		hit = berth__commit_paths_overlap(p1, strlen(p1), f->path,
+						  strlen(f->path)) ||
+		      (p2 && berth__commit_paths_overlap(
+				     p2, strlen(p2), f->path, strlen(f->path)));
+	}
+	pthread_mutex_unlock(&c->lock);
+	return hit;
+}
+
+/*
+ * True when @cmd names a path overlapping an operation in flight (or, for
+ * an operation, a finishing file).
+ */
 static int cmd_blocked(struct berth_commit *c, struct commit_cmd *cmd)
 {
 	const char *p1 = NULL, *p2 = NULL;
 	struct commit_op *op, *o;
 
-	if (!c->ops || c->cancelling)
+	if (c->cancelling)
 		return 0;
 	if (cmd->kind == CMD_BEGIN) {
 		p1 = commit_container_of(cmd, struct berth_commit_file,
@@ -242,6 +268,10 @@ static int cmd_blocked(struct berth_commit *c, struct commit_cmd *cmd)
 	} else {
 		return 0;
 	}
+	if (cmd->kind == CMD_OP && files_overlap(c, p1, p2))
+		return 1;
+	if (!c->ops)
+		return 0;
 	for (op = c->ops; op; op = op->next) {
 		if (berth__commit_paths_overlap(p1, strlen(p1), op->path,
 						strlen(op->path)))

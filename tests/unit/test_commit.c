@@ -270,7 +270,10 @@ static void small_files(int durability)
 {
 	struct berth_commit_opts o = {.durability = durability,
 				      .tag_base = TAG_BASE,
-				      .dir_cache = 3 /* force evictions */};
+				      .dir_cache = 3, /* force evictions */
+				      /* small budgets: producers must wait */
+				      .max_files = durability ? 8 : 0,
+				      .max_ops = durability ? 2 : 0};
 	struct berth_commit_stats st;
 	struct producer pr[2];
 	pthread_t th[2];
@@ -460,8 +463,7 @@ static void test_fault_open_and_meta(void **state)
 	(void)state;
 	fault_case(BERTH_DURABLE_NONE, BERTH_OP_BIT(BERTH_OP_OPENAT2), 1,
 		   EACCES);
-	fault_case(BERTH_DURABLE_NONE, BERTH_OP_BIT(BERTH_OP_FCHMODAT), 1,
-		   EIO);
+	fault_case(BERTH_DURABLE_NONE, BERTH_OP_BIT(BERTH_OP_FCHMODAT), 1, EIO);
 }
 
 static void test_fault_dirsync(void **state)
@@ -601,7 +603,10 @@ static void test_ops(void **state)
 	assert_int_equal(berth_commit_delete(v.c, "gone/f", 0, NULL), 0);
 	assert_int_equal(berth_commit_delete(v.c, "gone", 1, NULL), 0);
 	assert_int_equal(berth_commit_dir_meta(v.c, "a", &dm), 0);
+	assert_int_equal(berth_commit_dir_meta(v.c, ".", &dm), 0); /* root */
 	assert_int_equal(berth_commit_flush(v.c), 0);
+	assert_int_equal(stat(v.root, &st), 0);
+	assert_int_equal(st.st_mtim.tv_sec, 1500000000);
 
 	snprintf(p, sizeof(p), "%s/a", v.root);
 	assert_int_equal(lstat(p, &st), 0);

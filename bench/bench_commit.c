@@ -15,7 +15,6 @@
  *   truncate -s 4G /tmp/b.img && mkfs.ext4 -q /tmp/b.img &&
  *   mkdir -p /tmp/bm && mount -o loop /tmp/b.img /tmp/bm
  */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>

@@ -55,7 +55,10 @@ struct berth_commit_opts {
 	unsigned max_files; /* files begun and not yet done, default 256 */
 	unsigned max_ops; /* tree operations in flight, default 256 */
 	unsigned dir_cache; /* cached parent-directory fds, default 64 */
-	uint64_t tag_base; /* pump tags: file n gets tag_base + n */
+	/* Pump tags: the n-th file or operation begun (1-based, one counter
+	 * for both) gets tag_base + n; directory requests (open, fsync,
+	 * close) get tag_base itself. */
+	uint64_t tag_base;
 };
 
 /* What a file or node should look like once committed. */

@@ -413,12 +413,15 @@ static void fault_case(int durability, uint32_t ops, uint64_t nth, int error)
 		skip();
 	write_plain(&v, "victim", "old content");
 	assert_int_equal(commit_one(&v, "before", data, 1000, &m), 0);
-	assert_int_equal(berth_commit_file_begin(v.c, "victim", &m, 0, &f), 0);
+	/* Armed before begin (the open may be submitted at once): the
+	 * victim is the stage's second item, so its tag is tag_base + 2. */
 	fault.ops = ops;
-	fault.tag = berth_commit_file_tag(f);
+	fault.tag = TAG_BASE + 2;
 	fault.nth = nth;
 	fault.error = error;
 	assert_int_equal(berth_pump_inject(v.pump, &fault), 0);
+	assert_int_equal(berth_commit_file_begin(v.c, "victim", &m, 0, &f), 0);
+	assert_int_equal(berth_commit_file_tag(f), TAG_BASE + 2);
 	berth_commit_file_write(f, data, len); /* may see the error early */
 	berth_commit_file_finish(f);
 	assert_int_equal(commit_one(&v, "after", data, 2000, &m), 0);
@@ -497,6 +500,7 @@ static void test_symlink_attacks(void **state)
 	struct env v;
 	char p[512], q[512];
 	unsigned i;
+	int r;
 
 	(void)state;
 	if (env_start(&v, NULL))
@@ -518,8 +522,11 @@ static void test_symlink_attacks(void **state)
 	assert_int_equal(symlink(v.out, p), 0);
 	snprintf(q, sizeof(q), "%s/victim", v.out);
 	write_plain(&v, "evil/victim", "outside"); /* through the link */
-	assert_int_equal(commit_one(&v, "evil/x", "bad", 3, NULL), 0);
-	assert_int_equal(commit_one(&v, "evil/victim", "bad", 3, NULL), 0);
+	/* finish may already know the error, or it comes by event only */
+	r = commit_one(&v, "evil/x", "bad", 3, NULL);
+	assert_true(r == 0 || r == -ELOOP);
+	r = commit_one(&v, "evil/victim", "bad", 3, NULL);
+	assert_true(r == 0 || r == -ELOOP);
 	assert_int_equal(berth_commit_mkdir(v.c, "evil/sub", NULL), 0);
 	assert_int_equal(berth_commit_symlink(v.c, "evil/l", "/", NULL), 0);
 	assert_int_equal(berth_commit_delete(v.c, "evil/victim", 0, NULL), 0);

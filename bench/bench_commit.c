@@ -171,7 +171,7 @@ int main(int argc, char **argv)
 	struct berth_pump *pump;
 	unsigned char *data;
 	char sub[4096];
-	double secs;
+	double secs = 0;
 	int n = 10000, mode, impl, r, i;
 
 	if (argc < 2) {

@@ -34,18 +34,13 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "berth.h"
+
 struct berth_pump;
 struct berth_commit;
 struct berth_commit_file;
 
-enum berth_durability {
-	BERTH_DURABLE_NONE = 0, /* no fsync (like rsync) */
-	BERTH_DURABLE_FILE, /* fsync each file before its rename, one file
-				 * at a time (like rsync --fsync) */
-	BERTH_DURABLE_BATCH, /* many files' fsyncs in flight, each rename
-				 * after its fsync, one fsync per touched
-				 * directory at flush */
-};
+/* enum berth_durability: see include/berth.h */
 
 struct berth_commit_opts {
 	int durability; /* enum berth_durability */

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "proto_testutil.h"
+
+static const char *captures_dir(char *buf, size_t cap)
+{
+	const char *s = getenv("BERTH_SHARED");
+
+	if (!s)
+		return NULL;
+	snprintf(buf, cap, "%s/captures", s);
+	return buf;
+}
+
+bool pt_have_captures(void)
+{
+	char d[4096];
+	struct stat st;
+
+	return captures_dir(d, sizeof(d)) && stat(d, &st) == 0 &&
+	       S_ISDIR(st.st_mode);
+}
+
+uint8_t *pt_load(const char *case_name, const char *file, size_t *len)
+{
+	char d[4096], p[8192];
+	uint8_t *buf;
+	FILE *f;
+	long n;
+
+	if (!captures_dir(d, sizeof(d)))
+		return NULL;
+	snprintf(p, sizeof(p), "%s/%s/%s", d, case_name, file);
+	f = fopen(p, "rb");
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc((size_t)n + 1);
+	if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	if (buf) {
+		buf[n] = 0;
+		*len = (size_t)n;
+	}
+	return buf;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char **pt_cases(int *n)
+{
+	char d[4096];
+	char **v = NULL;
+	struct dirent *e;
+	DIR *dir;
+	int k = 0;
+
+	*n = 0;
+	if (!captures_dir(d, sizeof(d)))
+		return NULL;
+	dir = opendir(d);
+	if (!dir)
+		return NULL;
+	while ((e = readdir(dir))) {
+		if (strncmp(e->d_name, "case", 4) != 0)
+			continue;
+		v = realloc(v, sizeof(*v) * (size_t)(k + 1));
+		v[k++] = strdup(e->d_name);
+	}
+	closedir(dir);
+	qsort(v, (size_t)k, sizeof(*v), cmp_str);
+	*n = k;
+	return v;
+}
+
+void pt_free_list(char **v, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+char **pt_argv(const char *case_name, int *argc)
+{
+	size_t len;
+	char *txt = (char *)pt_load(case_name, "argv.txt", &len);
+	char **v = NULL, *p, *save = NULL;
+	int k = 0;
+
+	if (!txt)
+		return NULL;
+	for (p = strtok_r(txt, "\n", &save); p;
+	     p = strtok_r(NULL, "\n", &save)) {
+		v = realloc(v, sizeof(*v) * (size_t)(k + 2));
+		v[k++] = strdup(p);
+	}
+	v[k] = NULL;
+	free(txt);
+	*argc = k;
+	return v;
+}

@@ -116,4 +116,95 @@ int berth_proto_put_ndx(struct berth_proto_out *out, struct berth_ndx_state *st,
 int berth_proto_put_bytes(struct berth_proto_out *out, const void *p,
 			  size_t len);
 
+/* ------------------------------------------------ multiplexing (§5) */
+
+enum berth_msg_code {
+	BERTH_MSG_DATA = 0,
+	BERTH_MSG_ERROR_XFER = 1,
+	BERTH_MSG_INFO = 2,
+	BERTH_MSG_ERROR = 3,
+	BERTH_MSG_WARNING = 4,
+	BERTH_MSG_ERROR_SOCKET = 5,
+	BERTH_MSG_LOG = 6,
+	BERTH_MSG_CLIENT = 7,
+	BERTH_MSG_ERROR_UTF8 = 8,
+	BERTH_MSG_REDO = 9,
+	BERTH_MSG_STATS = 10,
+	BERTH_MSG_IO_ERROR = 22,
+	BERTH_MSG_IO_TIMEOUT = 33,
+	BERTH_MSG_NOOP = 42,
+	BERTH_MSG_ERROR_EXIT = 86,
+	BERTH_MSG_SUCCESS = 100,
+	BERTH_MSG_DELETED = 101,
+	BERTH_MSG_NO_SEND = 102,
+};
+
+#define BERTH_MPLEX_BASE 7
+#define BERTH_MUX_MAX_FRAME 0xffffff
+
+/* Static name of a message code ("MSG_DATA", ...), "?" if unknown. */
+const char *berth_msg_name(int code);
+
+/* Which stream the demultiplexer reads: it decides which codes are legal. */
+enum berth_demux_dir {
+	BERTH_DEMUX_C2S = 0, /* a sending client's stream (what berth reads) */
+	BERTH_DEMUX_S2C = 1, /* a server's stream (tests, tools) */
+};
+
+/* Demultiplexer state; caller-owned, init/destroy. */
+struct berth_demux {
+	uint8_t hdr[4];
+	unsigned hdr_len;
+	bool in_frame;
+	int code;
+	uint32_t left;
+	int dir;
+	uint8_t *msg;
+	size_t msg_len;
+	size_t msg_cap;
+};
+
+enum {
+	BERTH_DEMUX_DATA = 2, /* ev->ptr/len: a slice of the input, MSG_DATA */
+	BERTH_DEMUX_MSG = 3, /* ev: one complete out-of-band message */
+};
+
+struct berth_demux_event {
+	int code;
+	const uint8_t *ptr; /* DATA: points into the input; MSG: into @d */
+	size_t len;
+	int32_t value; /* int32 payload of IO_ERROR, NO_SEND, SUCCESS,
+			  ERROR_EXIT (-1 if ERROR_EXIT was empty) */
+};
+
+/*
+ * Prepare @d.  Messages other than MSG_DATA longer than @max_msg are
+ * -BERTH_ELIMIT.  Returns 0 or -ENOMEM.
+ */
+int berth_demux_init(struct berth_demux *d, enum berth_demux_dir dir,
+		     size_t max_msg);
+void berth_demux_destroy(struct berth_demux *d);
+
+/*
+ * Consume frame bytes from @in until one event is ready: returns
+ * BERTH_DEMUX_DATA (ev->ptr/len: payload bytes inside @in, valid while @in
+ * is), BERTH_DEMUX_MSG (ev: a message; ptr valid until the next call), or
+ * BERTH_PROTO_MORE when @in is used up.  Zero-length DATA frames
+ * (keep-alives) and MSG_NOOP produce no event.  An unknown or illegal code
+ * or a fixed-size message of the wrong size is -BERTH_EPROTO.
+ */
+int berth_demux_poll(struct berth_demux *d, struct berth_proto_in *in,
+		     struct berth_demux_event *ev);
+
+/* True if @d is between frames (a clean place for the stream to end). */
+bool berth_demux_idle(const struct berth_demux *d);
+
+/* A frame header for @len (< 2^24) payload bytes of @code. */
+int berth_mux_put_header(struct berth_proto_out *out, int code, size_t len);
+/* Header + payload. */
+int berth_mux_put_msg(struct berth_proto_out *out, int code, const void *p,
+		      size_t len);
+/* A message with a 4-byte int32 payload (SUCCESS, NO_SEND, ERROR_EXIT...). */
+int berth_mux_put_int_msg(struct berth_proto_out *out, int code, int32_t v);
+
 #endif /* BERTH_PROTOCOL_H */

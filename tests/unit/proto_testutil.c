@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "protocol/protocol.h"
 #include "proto_testutil.h"
 
 static const char *captures_dir(char *buf, size_t cap)
@@ -111,4 +112,49 @@ char **pt_argv(const char *case_name, int *argc)
 	free(txt);
 	*argc = k;
 	return v;
+}
+
+bool pt_mux_start(const char *case_name, size_t *s2c, size_t *c2s)
+{
+	size_t len;
+	char *t = (char *)pt_load(case_name, "README.md", &len);
+	char *p;
+	bool ok = false;
+
+	if (!t)
+		return false;
+	p = strstr(t, "server->client is multiplexed from @");
+	if (p &&
+	    sscanf(p,
+		   "server->client is multiplexed from @%zx; client->server from @%zx",
+		   s2c, c2s) == 2)
+		ok = true;
+	free(t);
+	return ok;
+}
+
+uint8_t *pt_demux_all(const uint8_t *raw, size_t len, size_t start, int dir,
+		      size_t *out_len)
+{
+	struct berth_demux d;
+	struct berth_demux_event ev;
+	struct berth_proto_in in = {raw, len, start};
+	uint8_t *buf = malloc(len + 1);
+	size_t n = 0;
+	int r;
+
+	berth_demux_init(&d, dir, 1 << 16);
+	while ((r = berth_demux_poll(&d, &in, &ev)) > 0) {
+		if (r == BERTH_DEMUX_DATA) {
+			memcpy(buf + n, ev.ptr, ev.len);
+			n += ev.len;
+		}
+	}
+	berth_demux_destroy(&d);
+	if (r < 0) {
+		free(buf);
+		return NULL;
+	}
+	*out_len = n;
+	return buf;
 }

@@ -23,4 +23,11 @@ void pt_free_list(char **v, int n);
 /* argv.txt of a case as a NULL-terminated vector (free with pt_free_list). */
 char **pt_argv(const char *case_name, int *argc);
 
+/* Raw offsets where multiplexing starts, from the case's README.md. */
+bool pt_mux_start(const char *case_name, size_t *s2c, size_t *c2s);
+
+/* Demultiplex a whole raw stream from @start: the MSG_DATA bytes (malloc'd). */
+uint8_t *pt_demux_all(const uint8_t *raw, size_t len, size_t start, int dir,
+		      size_t *out_len);
+
 #endif

@@ -207,4 +207,198 @@ int berth_mux_put_msg(struct berth_proto_out *out, int code, const void *p,
 /* A message with a 4-byte int32 payload (SUCCESS, NO_SEND, ERROR_EXIT...). */
 int berth_mux_put_int_msg(struct berth_proto_out *out, int code, int32_t v);
 
+/* --------------------------------------------------- handshake (§4) */
+
+/* Compat flags (§4.2). */
+#define BERTH_CF_INC_RECURSE (1u << 0)
+#define BERTH_CF_SYMLINK_TIMES (1u << 1)
+#define BERTH_CF_SYMLINK_ICONV (1u << 2)
+#define BERTH_CF_SAFE_FLIST (1u << 3)
+#define BERTH_CF_AVOID_XATTR_OPTIM (1u << 4)
+#define BERTH_CF_CHKSUM_SEED_FIX (1u << 5)
+#define BERTH_CF_INPLACE_PARTIAL_DIR (1u << 6)
+#define BERTH_CF_VARINT_FLIST_FLAGS (1u << 7)
+#define BERTH_CF_ID0_NAMES (1u << 8)
+
+enum berth_csum {
+	BERTH_CSUM_NONE = 0,
+	BERTH_CSUM_MD4,
+	BERTH_CSUM_MD5,
+	BERTH_CSUM_SHA1,
+	BERTH_CSUM_XXH64,
+	BERTH_CSUM_XXH3,
+	BERTH_CSUM_XXH128,
+};
+
+enum berth_compress {
+	BERTH_COMPRESS_NONE = 0,
+	BERTH_COMPRESS_ZLIB,
+	BERTH_COMPRESS_ZLIBX,
+	BERTH_COMPRESS_LZ4,
+	BERTH_COMPRESS_ZSTD,
+};
+
+/* Wire name <-> enum; names are case-insensitive, "xxhash" = xxh64. */
+int berth_csum_by_name(const char *name, size_t len);
+const char *berth_csum_name(int csum);
+/* Digest length in bytes (§4.3): md4/md5/xxh128 16, sha1 20, xxh 8, none 1. */
+int berth_csum_len(int csum);
+int berth_compress_by_name(const char *name, size_t len);
+const char *berth_compress_name(int compress);
+
+/* What berth offers when the caller does not say (§4.3). */
+#define BERTH_HS_CHECKSUM_LIST "xxh128 xxh3 xxh64 md5 md4"
+#define BERTH_HS_COMPRESS_LIST "zstd none"
+
+struct berth_hs_config {
+	int max_protocol; /* 30..32; 0 = BERTH_PROTO_MAX */
+	const char *client_caps; /* text after 'e' in the -letters arg,
+					e.g. ".iLsfxCIvu"; NULL if absent */
+	bool allow_inc_recurse; /* may grant CF_INC_RECURSE */
+	bool compress; /* 'z' or an explicit compress choice */
+	const char *checksum_choice; /* --checksum-choice=X[,Y] or NULL */
+	const char *compress_choice; /* fixed compressor name or NULL */
+	const char *checksum_list; /* offered and supported; NULL = default */
+	const char *compress_list; /* offered and supported; NULL = default */
+	bool no_symlink_iconv; /* do not set CF_SYMLINK_ICONV (stock
+					Debian sets it; it only matters
+					with --iconv) */
+	int32_t seed; /* --checksum-seed or time^pid<<6 */
+};
+
+/* Outcome of the handshake; valid once berth_hs_get_lists() is done. */
+struct berth_hs_result {
+	int protocol; /* negotiated: min(client, ours) */
+	int client_protocol;
+	uint32_t compat; /* what we sent (0 below 30) */
+	bool negotiate; /* name lists were exchanged */
+	bool compat_byte; /* compat sent as a byte ('V' client) */
+	int xfer_csum; /* enum berth_csum: block sums + whole-file sum */
+	int file_csum; /* enum berth_csum: --checksum flist sums */
+	int compress; /* enum berth_compress */
+	int32_t seed;
+};
+
+struct berth_hs {
+	struct berth_hs_config cfg;
+	struct berth_hs_result res;
+	int state;
+	struct berth_proto_stash stash;
+	uint8_t stash_buf[1024];
+};
+
+/*
+ * Server-side handshake (§4.1).  Call in this order:
+ *   berth_hs_init; berth_hs_put_version (may be sent at once);
+ *   berth_hs_get_version until DONE; berth_hs_put_setup (compat flags and
+ *   our name lists); berth_hs_get_lists until DONE (client's lists, choice);
+ *   berth_hs_put_seed.  After that both directions are multiplexed.
+ * Errors: a client version < 20 or > 40 -BERTH_EPROTO; 20..29, a choice
+ * berth does not support, or nothing in common -BERTH_EUNSUPPORTED;
+ * -EINVAL when called out of order or with a bad config.
+ */
+int berth_hs_init(struct berth_hs *hs, const struct berth_hs_config *cfg);
+int berth_hs_put_version(struct berth_hs *hs, struct berth_proto_out *out);
+int berth_hs_get_version(struct berth_hs *hs, struct berth_proto_in *in);
+int berth_hs_put_setup(struct berth_hs *hs, struct berth_proto_out *out);
+int berth_hs_get_lists(struct berth_hs *hs, struct berth_proto_in *in);
+int berth_hs_put_seed(struct berth_hs *hs, struct berth_proto_out *out);
+
+/* ------------------------------------------------- server argv (§2) */
+
+enum berth_delete_mode {
+	BERTH_DELETE_NONE = 0,
+	BERTH_DELETE_BEFORE,
+	BERTH_DELETE_DURING,
+	BERTH_DELETE_DELAY,
+	BERTH_DELETE_AFTER,
+};
+
+enum berth_alt_dest { BERTH_ALT_COMPARE = 1, BERTH_ALT_COPY, BERTH_ALT_LINK };
+
+#define BERTH_MAX_ALT_DEST 20
+
+/*
+ * Options of `rsync --server` for a push.  Strings point into the argv the
+ * caller passed (which must outlive the struct).
+ */
+struct berth_opts {
+	/* single letters (§2.2) */
+	int verbose;
+	bool quiet, dry_run, links, owner, group, devices, specials, times;
+	bool perms, executability, recursive, dirs, checksum, cvs_exclude;
+	bool ignore_times, relative, sparse, compress, whole_file;
+	bool update, keep_dirlinks, prune_empty_dirs, omit_dir_times;
+	bool omit_link_times, backup, secluded, crtimes, acls;
+	int one_file_system, hard_links, atimes, xattrs, fuzzy;
+	const char *caps; /* after 'e' (§2.3), NULL if absent */
+	/* long options (§2.4) */
+	const char *log_format;
+	int delete_mode; /* enum berth_delete_mode */
+	bool delete_excluded, force, size_only, ignore_existing, existing;
+	bool partial, delay_updates, inplace, numeric_ids, ignore_errors;
+	bool safe_links, copy_unsafe_links, fsync, mkpath, remove_source_files;
+	bool preallocate, write_devices, open_noatime, stats, no_whole_file;
+	bool have_seed, have_modify_window, use_qsort, no_implied_dirs;
+	int append; /* 1 --append, 2 --append-verify */
+	int msgs2stderr; /* -1 default, 0 --no-msgs2stderr, 1 --msgs2stderr */
+	int max_delete; /* -1 = unlimited */
+	int32_t checksum_seed;
+	int32_t block_size; /* -B, 0 = automatic */
+	int timeout, modify_window, compress_level;
+	int64_t min_size, max_size; /* -1 = unset */
+	int64_t bwlimit;
+	const char *partial_dir, *backup_dir, *suffix, *temp_dir;
+	const char *checksum_choice, *compress_choice, *usermap, *groupmap;
+	const char *info, *debug, *max_alloc;
+	int n_alt_dest;
+	int alt_dest_type; /* enum berth_alt_dest (all must agree) */
+	const char *alt_dest[BERTH_MAX_ALT_DEST];
+	const char *dest; /* DEST */
+	const char *bad; /* the offending argument after an error */
+};
+
+/*
+ * Parse a server argv (argv[0] is the program name, then "--server", the
+ * letter cluster, long options, ".", DEST) into @o.  With -s the argv ends
+ * after the cluster: parse again with berth_opts_parse_more() once the
+ * secluded arguments are read.  Returns 0; -EINVAL for an unknown option
+ * or a bad value (rsync exit 1); -BERTH_EUNSUPPORTED for a known option
+ * berth refuses (e.g. --sender, --daemon, -A, --iconv, --files-from,
+ * -R); on error o->bad names the argument.
+ */
+int berth_opts_parse(struct berth_opts *o, int argc, char *const argv[]);
+
+/*
+ * Continue parsing with secluded arguments (§2.5, first one is the
+ * program name as sent by the client).
+ */
+int berth_opts_parse_more(struct berth_opts *o, int argc, char *const argv[]);
+
+/* The receiver reads the filter list (§6.1). */
+bool berth_opts_want_filters(const struct berth_opts *o);
+
+/* Fill a handshake config from @o (client_caps, compress, choices, seed
+   when given; allow_inc_recurse is left false: berth declines it). */
+void berth_opts_hs_config(const struct berth_opts *o,
+			  struct berth_hs_config *cfg);
+
+/*
+ * Secluded-argument reader (§2.5): NUL-terminated strings until an empty
+ * one.  The strings are stored in @buf (caller-owned, @cap bytes) and
+ * pointed to by @argv (caller-owned, @max_args entries, NULL-terminated on
+ * DONE).  More bytes or args than that is -BERTH_ELIMIT.
+ */
+struct berth_secluded {
+	char *buf;
+	size_t cap, len;
+	char **argv;
+	int max_args, argc;
+	size_t start; /* start of the string being read */
+};
+
+void berth_secluded_init(struct berth_secluded *s, char *buf, size_t cap,
+			 char **argv, int max_args);
+int berth_secluded_decode(struct berth_secluded *s, struct berth_proto_in *in);
+
 #endif /* BERTH_PROTOCOL_H */

@@ -65,4 +65,13 @@ int berth__stash_run(struct berth_proto_stash *st, struct berth_proto_in *in,
 /* Case-insensitive search of @name (length @len) in a space-separated list. */
 int berth__name_in_list(const char *list, const char *name, size_t len);
 
+/*
+ * Sort (§7.7), clean duplicates and validate directory parts (§7.5) of a
+ * list whose files[] are in transmission order.  With @parent (inc
+ * recursion sub-list) every name's directory part must equal it; else
+ * every directory part must be a directory of the list.  Also resolves
+ * same-list hard-link references to sorted ndx.  0, -BERTH_EPROTO, -ENOMEM.
+ */
+int berth__flist_finish(struct berth_flist *fl, const char *parent);
+
 #endif /* BERTH_PROTO_INT_H */

@@ -401,4 +401,220 @@ void berth_secluded_init(struct berth_secluded *s, char *buf, size_t cap,
 			 char **argv, int max_args);
 int berth_secluded_decode(struct berth_secluded *s, struct berth_proto_in *in);
 
+/* ------------------------------------------------- filter rules (§6) */
+
+enum berth_filter_type {
+	BERTH_FILTER_EXCLUDE = 1, /* "-" */
+	BERTH_FILTER_INCLUDE, /* "+" */
+	BERTH_FILTER_CLEAR, /* "!" */
+	BERTH_FILTER_MERGE, /* "." */
+	BERTH_FILTER_DIRMERGE, /* ":" */
+};
+
+/* Rule modifiers (§6.2). */
+#define BERTH_FM_ABS (1u << 0) /* '/' */
+#define BERTH_FM_NEGATE (1u << 1) /* '!' */
+#define BERTH_FM_CVS (1u << 2) /* 'C' */
+#define BERTH_FM_NO_INHERIT (1u << 3) /* 'n' */
+#define BERTH_FM_WORDS (1u << 4) /* 'w' */
+#define BERTH_FM_DEF_INCL (1u << 5) /* '+' (merge-file default) */
+#define BERTH_FM_DEF_EXCL (1u << 6) /* '-' (merge-file default) */
+#define BERTH_FM_EXCL_SELF (1u << 7) /* 'e' */
+#define BERTH_FM_XATTR (1u << 8) /* 'x' */
+#define BERTH_FM_SENDER (1u << 9) /* 's' */
+#define BERTH_FM_RECEIVER (1u << 10) /* 'r' */
+#define BERTH_FM_PERISHABLE (1u << 11) /* 'p' */
+
+struct berth_filter_rule {
+	int type; /* enum berth_filter_type */
+	unsigned mods; /* BERTH_FM_* */
+	bool dir_only; /* pattern had a trailing '/' (removed) */
+	const char *pattern; /* not NUL-terminated; valid until next call */
+	size_t pattern_len;
+};
+
+/* Parse one rule's text (e.g. "-r keep*") into @rule (pointing into
+   @text).  Returns 0 or -BERTH_EPROTO. */
+int berth_filter_parse(const char *text, size_t len,
+		       struct berth_filter_rule *rule);
+
+struct berth_filter_dec {
+	struct berth_proto_stash stash;
+	char *text;
+	size_t max_len;
+	unsigned max_rules, count;
+	struct berth_filter_rule *out;
+};
+
+enum { BERTH_FILTER_RULE = 2 };
+
+/* Rules longer than @max_len or more than @max_rules: -BERTH_ELIMIT. */
+int berth_filter_dec_init(struct berth_filter_dec *d, size_t max_len,
+			  unsigned max_rules);
+void berth_filter_dec_destroy(struct berth_filter_dec *d);
+/*
+ * Decode the filter list (§6.2) from the C2S data stream: returns
+ * BERTH_FILTER_RULE with @rule set, BERTH_PROTO_DONE at the terminating
+ * int32 0, BERTH_PROTO_MORE, or an error.
+ */
+int berth_filter_decode(struct berth_filter_dec *d, struct berth_proto_in *in,
+			struct berth_filter_rule *rule);
+
+/* ---------------------------------------------------- file list (§7) */
+
+/* xflags (§7.2). */
+#define BERTH_XMIT_TOP_DIR (1u << 0)
+#define BERTH_XMIT_SAME_MODE (1u << 1)
+#define BERTH_XMIT_EXTENDED_FLAGS (1u << 2)
+#define BERTH_XMIT_SAME_UID (1u << 3)
+#define BERTH_XMIT_SAME_GID (1u << 4)
+#define BERTH_XMIT_SAME_NAME (1u << 5)
+#define BERTH_XMIT_LONG_NAME (1u << 6)
+#define BERTH_XMIT_SAME_TIME (1u << 7)
+#define BERTH_XMIT_SAME_RDEV_MAJOR (1u << 8)
+#define BERTH_XMIT_NO_CONTENT_DIR (1u << 8)
+#define BERTH_XMIT_HLINKED (1u << 9)
+#define BERTH_XMIT_USER_NAME_FOLLOWS (1u << 10)
+#define BERTH_XMIT_GROUP_NAME_FOLLOWS (1u << 11)
+#define BERTH_XMIT_HLINK_FIRST (1u << 12)
+#define BERTH_XMIT_IO_ERROR_ENDLIST (1u << 12)
+#define BERTH_XMIT_MOD_NSEC (1u << 13)
+#define BERTH_XMIT_SAME_ATIME (1u << 14)
+#define BERTH_XMIT_CRTIME_EQ_MTIME (1u << 17)
+
+/* berth_file.flags */
+#define BERTH_FILE_INACTIVE (1u << 0) /* duplicate, dropped by cleaning */
+#define BERTH_FILE_ABBREV \
+	(1u << 1) /* hard-link entry copied from its
+					   group's first member (§7.3 row 4) */
+#define BERTH_FILE_HAS_RDEV (1u << 2)
+#define BERTH_FILE_HAS_ATIME (1u << 3)
+#define BERTH_FILE_HAS_CRTIME (1u << 4)
+#define BERTH_FILE_XATTR_LIT (1u << 5) /* xattr_set arrived literally here */
+
+/* One file-list entry.  Pointers are owned by the berth_flist. */
+struct berth_file {
+	const char *name; /* full path from the transfer root, NUL-term. */
+	const char *link; /* symlink target or NULL */
+	const uint8_t *sum; /* --checksum digest (flist_csum_len) or NULL */
+	int64_t size;
+	int64_t mtime;
+	int64_t atime;
+	int64_t crtime;
+	uint32_t nsec;
+	uint32_t mode; /* st_mode with the type bits (§3.6) */
+	uint32_t uid, gid;
+	uint32_t rdev_major, rdev_minor;
+	uint32_t xflags; /* as received */
+	uint32_t flags; /* BERTH_FILE_* */
+	uint32_t name_len, link_len;
+	int32_t hlink_ndx; /* -1, or the ndx of the hard-link group's first
+			       member (sorted ndx when in the same list, else
+			       the raw reference into an earlier list) */
+	int32_t xattr_set; /* -1 or index for berth_flist_dec_xattrs() */
+	uint32_t tx_pos; /* position in transmission order */
+};
+
+/* One received list, sorted (§7.7): files[i] has ndx ndx_start + i. */
+struct berth_flist {
+	int32_t ndx_start;
+	uint32_t count;
+	int32_t dir_k; /* -1 for the initial list, else directory #k */
+	int32_t io_error; /* from the end marker (§7.4) */
+	struct berth_file *files;
+	char *pool;
+};
+
+/* One xattr (§7.8): value bytes when datum_len <= 32, else a 16-byte MD5. */
+struct berth_xattr {
+	const char *name; /* NUL-terminated */
+	uint32_t name_len; /* including the NUL, as on the wire */
+	uint32_t datum_len;
+	const uint8_t *value;
+};
+
+struct berth_xattr_set {
+	uint32_t count;
+	struct berth_xattr *items;
+};
+
+struct berth_flist_config {
+	int protocol;
+	uint32_t compat; /* BERTH_CF_* as negotiated */
+	bool links, owner, group, devices, specials, hard_links, checksum;
+	bool atimes, crtimes, acls;
+	int xattrs;
+	bool numeric_ids; /* no uid/gid name lists */
+	int flist_csum_len; /* digest length of the --checksum sum */
+	/* limits (0 = default) */
+	uint32_t max_files; /* entries over all lists (default 1<<22) */
+	uint32_t max_name; /* full path bytes (default 4095) */
+	uint32_t max_link; /* symlink target bytes (default 4095) */
+	uint32_t max_ids; /* uid + gid names (default 65536) */
+	uint32_t max_xattr_sets; /* default 65536 */
+	uint32_t max_xattr_count; /* items per set (default 1024) */
+	uint32_t max_xattr_bytes; /* wire bytes of one literal set
+				      (default 65536) */
+};
+
+/* Fill the format part of @cfg from options and the handshake. */
+void berth_flist_config_init(struct berth_flist_config *cfg,
+			     const struct berth_opts *o,
+			     const struct berth_hs_result *hs);
+
+struct berth_flist_dec;
+
+/*
+ * Create a file-list decoder (session-long: the "previous entry" state,
+ * the directory list, id names and xattr sets live here).  -EINVAL for a
+ * bad config, -BERTH_EUNSUPPORTED for ACLs, -ENOMEM.
+ */
+int berth_flist_dec_create(struct berth_flist_dec **d,
+			   const struct berth_flist_config *cfg);
+void berth_flist_dec_free(struct berth_flist_dec *d);
+
+/*
+ * Begin the next list: @dir_k = -1 for the initial list, else the k of the
+ * NDX_FLIST_OFFSET - k that announced it (inc-recursion; k must name a
+ * known directory, else -BERTH_EPROTO).
+ */
+int berth_flist_dec_begin(struct berth_flist_dec *d, int32_t dir_k);
+
+/*
+ * Feed C2S data bytes.  Returns BERTH_PROTO_MORE, or BERTH_PROTO_DONE when
+ * the list (and, non-incremental, the uid/gid name lists) is complete,
+ * validated (§7.5), sorted and cleaned (§7.7): take it with
+ * berth_flist_dec_take().  Errors: -BERTH_EPROTO (bad field), -BERTH_EPATH
+ * (unsafe or over-long name), -BERTH_ELIMIT, -ENOMEM.  After an error the
+ * decoder is unusable.
+ */
+int berth_flist_decode(struct berth_flist_dec *d, struct berth_proto_in *in);
+
+/* The finished list; the caller owns it (berth_flist_free). */
+struct berth_flist *berth_flist_dec_take(struct berth_flist_dec *d);
+void berth_flist_free(struct berth_flist *fl);
+
+/* Names received for ids (inline or id lists, §7.6); NULL if none. */
+const char *berth_flist_dec_user_name(const struct berth_flist_dec *d,
+				      uint32_t uid);
+const char *berth_flist_dec_group_name(const struct berth_flist_dec *d,
+				       uint32_t gid);
+/* Literal xattr set number @idx (berth_file.xattr_set), NULL if none. */
+const struct berth_xattr_set *berth_flist_dec_xattrs(
+	const struct berth_flist_dec *d, int32_t idx);
+/* Number of directories in the inc-recursion directory list. */
+uint32_t berth_flist_dec_ndirs(const struct berth_flist_dec *d);
+
+/*
+ * §7.7 order of two entries (name + is-directory); < 0, 0, > 0.  The root
+ * "." sorts first.
+ */
+int berth_flist_cmp(const char *a, bool a_dir, const char *b, bool b_dir);
+
+/*
+ * §7.5 name check: relative, no empty, "." (except the whole name ".")
+ * or ".." components, no NUL, at most @max bytes.  0 or -BERTH_EPATH.
+ */
+int berth_flist_check_name(const char *name, size_t len, size_t max);
+
 #endif /* BERTH_PROTOCOL_H */

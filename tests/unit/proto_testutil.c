@@ -158,3 +158,65 @@ uint8_t *pt_demux_all(const uint8_t *raw, size_t len, size_t start, int dir,
 	*out_len = n;
 	return buf;
 }
+
+int pt_session_open(struct pt_session *s, const char *cs)
+{
+	struct berth_hs hs;
+	struct berth_hs_config cfg = {0};
+	uint8_t out_buf[4096];
+	struct berth_proto_out out = {out_buf, sizeof(out_buf), 0};
+	struct berth_proto_in in;
+	size_t s2c_at, c2s_at;
+
+	memset(s, 0, sizeof(*s));
+	if (!pt_mux_start(cs, &s2c_at, &c2s_at))
+		return -1;
+	s->c2s = pt_load(cs, "client_to_server.bin", &s->c2s_len);
+	s->s2c = pt_load(cs, "server_to_client.bin", &s->s2c_len);
+	s->argv = pt_argv(cs, &s->argc);
+	if (!s->c2s || !s->s2c || !s->argv)
+		return -1;
+	if (berth_opts_parse(&s->o, s->argc, s->argv))
+		return -1;
+	in = (struct berth_proto_in){s->c2s, s->c2s_len, 0};
+	if (s->o.secluded) {
+		struct berth_secluded sd;
+
+		berth_secluded_init(&sd, s->sbuf, sizeof(s->sbuf), s->sargv,
+				    64);
+		if (berth_secluded_decode(&sd, &in) != BERTH_PROTO_DONE ||
+		    berth_opts_parse_more(&s->o, sd.argc, sd.argv))
+			return -1;
+	}
+	berth_opts_hs_config(&s->o, &cfg);
+	cfg.checksum_list = "xxh128 xxh3 xxh64 md5 md4 sha1 none";
+	cfg.compress_list = "zstd lz4 zlibx zlib none";
+	cfg.allow_inc_recurse = s->o.recursive && !s->o.prune_empty_dirs &&
+				!s->o.delay_updates &&
+				s->o.delete_mode != BERTH_DELETE_BEFORE &&
+				s->o.delete_mode != BERTH_DELETE_AFTER;
+	if (berth_hs_init(&hs, &cfg) || berth_hs_put_version(&hs, &out) ||
+	    berth_hs_get_version(&hs, &in) != 1 ||
+	    berth_hs_put_setup(&hs, &out) ||
+	    berth_hs_get_lists(&hs, &in) != 1 || berth_hs_put_seed(&hs, &out))
+		return -1;
+	if (in.pos != c2s_at || out.pos != s2c_at)
+		return -1;
+	s->hs = hs.res;
+	s->data = pt_demux_all(s->c2s, s->c2s_len, c2s_at, BERTH_DEMUX_C2S,
+			       &s->data_len);
+	s->sdata = pt_demux_all(s->s2c, s->s2c_len, s2c_at, BERTH_DEMUX_S2C,
+				&s->sdata_len);
+	return s->data && s->sdata ? 0 : -1;
+}
+
+void pt_session_close(struct pt_session *s)
+{
+	free(s->c2s);
+	free(s->s2c);
+	free(s->data);
+	free(s->sdata);
+	if (s->argv)
+		pt_free_list(s->argv, s->argc);
+	memset(s, 0, sizeof(*s));
+}

@@ -74,4 +74,46 @@ int berth__name_in_list(const char *list, const char *name, size_t len);
  */
 int berth__flist_finish(struct berth_flist *fl, const char *parent);
 
+/* Token decoder state shared by proto_token.c and proto_token_zstd.c. */
+struct berth_tok_dec {
+	struct berth_tok_config cfg;
+	int state;
+	uint8_t small[64]; /* a fixed-size field being collected */
+	unsigned small_len;
+	struct berth_sum_head head;
+	int64_t left; /* literal / compressed payload bytes left */
+	int32_t last; /* compressed: last block number */
+	uint8_t flag; /* compressed: the flag byte being completed */
+	void *zd; /* ZSTD_DCtx */
+	uint8_t *zout;
+	size_t zout_cap;
+	bool zfull; /* last zstd call filled the output: may hold more */
+};
+
+enum {
+	TOK_IDLE,
+	TOK_HEAD,
+	TOK_TOKEN, /* plain: int32 token; zstd: flag byte */
+	TOK_LIT, /* plain literal bytes */
+	TOK_FLAG2, /* zstd: the rest of a flag's fixed fields */
+	TOK_ZDATA, /* zstd: compressed payload */
+	TOK_SUM,
+};
+
+/* A step changed state and wants to be called again. */
+#define BERTH__TOK_AGAIN 100
+
+/*
+ * Collect @n bytes of a fixed field into d->small across calls; true when
+ * complete (then d->small_len is reset by the caller).
+ */
+bool berth__tok_collect(struct berth_tok_dec *d, struct berth_proto_in *in,
+			unsigned n);
+int berth__tok_zstd_init(struct berth_tok_dec *d);
+void berth__tok_zstd_free(struct berth_tok_dec *d);
+/* One step of the compressed token format (TOK_TOKEN, TOK_FLAG2,
+   TOK_ZDATA); returns an event, MORE, BERTH__TOK_AGAIN or an error. */
+int berth__tok_zstd_step(struct berth_tok_dec *d, struct berth_proto_in *in,
+			 struct berth_tok_event *ev);
+
 #endif /* BERTH_PROTO_INT_H */

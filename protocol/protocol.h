@@ -617,4 +617,174 @@ int berth_flist_cmp(const char *a, bool a_dir, const char *b, bool b_dir);
  */
 int berth_flist_check_name(const char *name, size_t len, size_t max);
 
+/* ------------------------------------- sums, tokens (§8.5, §9.2, §9.3) */
+
+#define BERTH_MAX_BLOCK_SIZE (1 << 17) /* proto >= 30 */
+
+/* The sum head (§8.5.1): also echoed by the sender before the tokens. */
+struct berth_sum_head {
+	int32_t count, blength, s2length, remainder;
+};
+
+/*
+ * §14 item 11 checks of a sum head for a checksum of @digest_len bytes:
+ * count >= 0, 0 <= blength <= 2^17 (> 0 when count > 0), 0 <= s2length <=
+ * digest_len, 0 <= remainder <= blength (< blength... as stock), and
+ * count * blength fits 63 bits.  0 or -BERTH_EPROTO.
+ */
+int berth_sum_head_check(const struct berth_sum_head *h, int digest_len);
+/* Length of block @i (caller checked i < count). */
+int32_t berth_sum_block_len(const struct berth_sum_head *h, int32_t i);
+
+/* Generator: the sum head, and one block's rolling + first s2length bytes
+   of the strong sum (computed by engine/delta). */
+int berth_sum_head_put(struct berth_proto_out *out,
+		       const struct berth_sum_head *h);
+int berth_sum_block_put(struct berth_proto_out *out, uint32_t rolling,
+			const uint8_t *strong, int32_t s2length);
+
+struct berth_tok_dec;
+
+struct berth_tok_config {
+	int compress; /* BERTH_COMPRESS_NONE or _ZSTD */
+	int digest_len; /* whole-file checksum bytes after the end */
+	int zstd_window_log; /* max window (memory bound); 0 = 27 */
+	size_t zstd_out; /* literal chunk buffer; 0 = ZSTD_DStreamOutSize */
+};
+
+enum {
+	BERTH_TOK_HEAD = 2, /* ev->head: the echoed sum head (checked) */
+	BERTH_TOK_LITERAL = 3, /* ev->ptr/len: literal bytes (input slice for
+				  plain tokens, decoder buffer for zstd) */
+	BERTH_TOK_BLOCKS = 4, /* ev->block .. ev->block + ev->nblocks - 1 */
+	BERTH_TOK_END = 5, /* ev->sum: digest_len bytes; file done */
+};
+
+struct berth_tok_event {
+	const uint8_t *ptr;
+	size_t len;
+	int32_t block;
+	int32_t nblocks;
+	const struct berth_sum_head *head;
+	const uint8_t *sum;
+};
+
+/*
+ * Session-long token decoder (one zstd context for the whole session,
+ * §9.3).  zlib, zlibx and lz4: -BERTH_EUNSUPPORTED.  -ENOMEM, -EINVAL.
+ */
+int berth_tok_dec_create(struct berth_tok_dec **d,
+			 const struct berth_tok_config *cfg);
+void berth_tok_dec_free(struct berth_tok_dec *d);
+/* Start the next transferred file: sum head echo, tokens, checksum. */
+int berth_tok_dec_begin(struct berth_tok_dec *d);
+/*
+ * Decode from @in: returns one event (BERTH_TOK_*), BERTH_PROTO_MORE, or
+ * -BERTH_EPROTO (bad sum head, block index >= count, bad flag byte, zero
+ * or negative literal length, corrupt zstd data).  After BERTH_TOK_END
+ * call berth_tok_dec_begin() for the next file.
+ */
+int berth_tok_decode(struct berth_tok_dec *d, struct berth_proto_in *in,
+		     struct berth_tok_event *ev);
+
+/* ----------------------------------------- item records (§8.3, §9.1) */
+
+/* iflags (§8.4) */
+#define BERTH_ITEM_REPORT_ATIME (1u << 0)
+#define BERTH_ITEM_REPORT_CHANGE (1u << 1)
+#define BERTH_ITEM_REPORT_SIZE (1u << 2)
+#define BERTH_ITEM_REPORT_TIMEFAIL (1u << 2)
+#define BERTH_ITEM_REPORT_TIME (1u << 3)
+#define BERTH_ITEM_REPORT_PERMS (1u << 4)
+#define BERTH_ITEM_REPORT_OWNER (1u << 5)
+#define BERTH_ITEM_REPORT_GROUP (1u << 6)
+#define BERTH_ITEM_REPORT_ACL (1u << 7)
+#define BERTH_ITEM_REPORT_XATTR (1u << 8)
+#define BERTH_ITEM_REPORT_CRTIME (1u << 10)
+#define BERTH_ITEM_BASIS_TYPE_FOLLOWS (1u << 11)
+#define BERTH_ITEM_XNAME_FOLLOWS (1u << 12)
+#define BERTH_ITEM_IS_NEW (1u << 13)
+#define BERTH_ITEM_LOCAL_CHANGE (1u << 14)
+#define BERTH_ITEM_TRANSFER (1u << 15)
+
+/* fnamecmp_type values (§8.3) */
+#define BERTH_FNAMECMP_PARTIAL_DIR 0x81
+#define BERTH_FNAMECMP_BACKUP 0x82
+#define BERTH_FNAMECMP_FUZZY 0x83
+
+#define BERTH_MAX_XATTR_REQ 256
+
+/* One generator record, or one echo from the sender (without its sums). */
+struct berth_item {
+	int32_t ndx; /* >= 0, or a negative special (no other field) */
+	uint16_t iflags;
+	uint8_t fnamecmp_type; /* valid with ITEM_BASIS_TYPE_FOLLOWS */
+	const char *xname; /* valid with ITEM_XNAME_FOLLOWS */
+	size_t xname_len;
+	/* xattr request (generator) / values (echo): absolute 1-based
+	   numbers; values point into the decoder */
+	uint32_t nxattr;
+	uint32_t xattr_num[BERTH_MAX_XATTR_REQ];
+	uint32_t xattr_len[BERTH_MAX_XATTR_REQ];
+	const uint8_t *xattr_val[BERTH_MAX_XATTR_REQ];
+};
+
+/*
+ * Write a generator record (§8.3) without its sum head: ndx, iflags,
+ * [fnamecmp_type], [xname], and the xattr request when @with_xattr_req
+ * (X && !dry-run && REPORT_XATTR && !optimisation, §8.3).
+ */
+int berth_item_put(struct berth_proto_out *out, struct berth_ndx_state *st,
+		   const struct berth_item *it, bool with_xattr_req);
+
+struct berth_item_dec_config {
+	bool xattrs; /* 'X' and not dry run */
+	bool xattr_optim; /* proto >= 31 and CF_AVOID_XATTR_OPTIM clear */
+	bool values; /* reading the sender's echo (values), not a
+			      generator record (request numbers) */
+	size_t max_xattr_bytes; /* all values of one echo; 0 = 1 MiB */
+};
+
+struct berth_item_dec {
+	struct berth_item_dec_config cfg;
+	struct berth_ndx_state ndx;
+	struct berth_proto_stash stash;
+	char xname[0x8000];
+	uint8_t *vals;
+	struct berth_item *out;
+};
+
+int berth_item_dec_init(struct berth_item_dec *d,
+			const struct berth_item_dec_config *cfg);
+void berth_item_dec_destroy(struct berth_item_dec *d);
+/*
+ * Read one record or echo header (§9.1) into @it: BERTH_PROTO_DONE (a
+ * negative it->ndx is a special index and nothing else was read),
+ * BERTH_PROTO_MORE, or -BERTH_EPROTO / -BERTH_ELIMIT.  The sum head and
+ * tokens that follow a transfer are read with berth_tok_decode().
+ */
+int berth_item_decode(struct berth_item_dec *d, struct berth_proto_in *in,
+		      struct berth_item *it);
+
+/* ---------------------------------------------- end of session (§10) */
+
+/* Deletion counts for NDX_DEL_STATS (§10.2). */
+struct berth_del_stats {
+	int32_t files, dirs, symlinks, devices, specials;
+};
+
+/* NDX_DONE (one byte 00). */
+int berth_done_put(struct berth_proto_out *out, struct berth_ndx_state *st);
+/* NDX_DEL_STATS + 5 varints (proto >= 31 only; -EINVAL below). */
+int berth_del_stats_put(struct berth_proto_out *out, struct berth_ndx_state *st,
+			int protocol, const struct berth_del_stats *ds);
+/*
+ * How many NDX_DONE the generator writes after its last phase-0 list
+ * (G2, G3 and, proto >= 31, G4, then G_final) — §8.6 / §10.1.
+ */
+int berth_end_done_count(int protocol);
+/* MSG_DELETED (§5.2): directories carry a trailing NUL. */
+int berth_deleted_put(struct berth_proto_out *out, const char *name, size_t len,
+		      bool is_dir);
+
 #endif /* BERTH_PROTOCOL_H */

@@ -46,7 +46,7 @@ static void vlog(struct berth_session *s, int level, const char *fmt,
 	else
 		to_socket = s->opts.msgs2stderr == 0;
 	if (to_socket && s->out.started) {
-		code = level == BERTH_LOG_INFO	      ? BERTH_MSG_INFO
+		code = level == BERTH_LOG_INFO	    ? BERTH_MSG_INFO
 		       : level == BERTH_LOG_WARNING ? BERTH_MSG_WARNING
 						    : BERTH_MSG_ERROR_XFER;
 		if (berth__out_msg(&s->out, code, msg, (size_t)n) == 0)
@@ -321,20 +321,20 @@ static const char *unsupported_option(const struct berth_opts *o)
 /* ------------------------------------------------------------ handshake */
 
 /* Run a decoder over the input until it is DONE. */
-#define IN_DECODE(s, call)                                                    \
-	({                                                                    \
-		int r_;                                                       \
-		for (;;) {                                                    \
-			struct berth_proto_in v_ = berth__in_view(&(s)->in);   \
-			r_ = (call);                                          \
-			berth__in_consumed(&(s)->in, v_.pos);                 \
-			if (r_ != BERTH_PROTO_MORE)                           \
-				break;                                        \
-			r_ = berth__in_more(&(s)->in);                        \
-			if (r_ < 0)                                           \
-				break;                                        \
-		}                                                             \
-		r_;                                                           \
+#define IN_DECODE(s, call)                                                   \
+	({                                                                   \
+		int r_;                                                      \
+		for (;;) {                                                   \
+			struct berth_proto_in v_ = berth__in_view(&(s)->in); \
+			r_ = (call);                                         \
+			berth__in_consumed(&(s)->in, v_.pos);                \
+			if (r_ != BERTH_PROTO_MORE)                          \
+				break;                                       \
+			r_ = berth__in_more(&(s)->in);                       \
+			if (r_ < 0)                                          \
+				break;                                       \
+		}                                                            \
+		r_;                                                          \
 	})
 
 static int out_raw_item(struct berth_session *s, struct berth_hs *hs,
@@ -349,7 +349,7 @@ static int out_raw_item(struct berth_session *s, struct berth_hs *hs,
 
 static int handshake(struct berth_session *s)
 {
-	struct berth_hs_config cfg;
+	struct berth_hs_config cfg = {0};
 	struct berth_hs hs;
 	int ret;
 
@@ -372,8 +372,9 @@ static int handshake(struct berth_session *s)
 	s->hs = hs.res;
 	s->proto = hs.res.protocol;
 	s->digest_len = berth_csum_digest_len(hs.res.xfer_csum);
-	return berth_csum_params_init(&s->cp, hs.res.xfer_csum, (uint32_t)hs.res.seed,
-				      s->proto, hs.res.compat);
+	return berth_csum_params_init(&s->cp, hs.res.xfer_csum,
+				      (uint32_t)hs.res.seed, s->proto,
+				      hs.res.compat);
 }
 
 /* ------------------------------------------------------------ setup */
@@ -480,9 +481,10 @@ static int open_dest(struct berth_session *s)
 				"copying more than 1 file\n");
 			return -ENOTDIR;
 		}
-		berth__session_fatal(s, RERR_UNSUPPORTED,
-				     "berth: a single file into a non-directory "
-				     "DEST is not supported yet\n");
+		berth__session_fatal(
+			s, RERR_UNSUPPORTED,
+			"berth: a single file into a non-directory "
+			"DEST is not supported yet\n");
 		return -BERTH_EUNSUPPORTED;
 	}
 	if (stat(dest, &st) < 0) {
@@ -494,9 +496,10 @@ static int open_dest(struct berth_session *s)
 		}
 		if (s->fl->count == 1 && !S_ISDIR(s->fl->files[0].mode) &&
 		    dest[len - 1] != '/') {
-			berth__session_fatal(s, RERR_UNSUPPORTED,
-					     "berth: a single file into a new "
-					     "file name is not supported yet\n");
+			berth__session_fatal(
+				s, RERR_UNSUPPORTED,
+				"berth: a single file into a new "
+				"file name is not supported yet\n");
 			return -BERTH_EUNSUPPORTED;
 		}
 		if (!s->opts.dry_run && mkdir(dest, 0777) < 0) {
@@ -536,12 +539,10 @@ static void on_commit_event(void *arg, const struct berth_commit_event *ev)
 	struct berth_session *s = arg;
 
 	if (ev->err < 0 && ev->err != -BERTH_ECANCELLED)
-		berth__session_file_error(s, "%s \"%s\": %s\n",
-					  ev->kind == BERTH_COMMIT_EV_FILE
-						  ? "write"
-						  : "update",
-					  ev->path ? ev->path : "",
-					  berth_strerror(ev->err));
+		berth__session_file_error(
+			s, "%s \"%s\": %s\n",
+			ev->kind == BERTH_COMMIT_EV_FILE ? "write" : "update",
+			ev->path ? ev->path : "", berth_strerror(ev->err));
 }
 
 static int start_stages(struct berth_session *s)
@@ -549,6 +550,7 @@ static int start_stages(struct berth_session *s)
 	struct berth_commit_opts co = {0};
 	struct berth_delta_apply_opts ao = {0};
 	struct berth_sig_opts so = {0};
+	struct berth_tok_config to = {0};
 	int ret;
 
 	co.durability = s->opts.fsync && s->durability == BERTH_DURABLE_NONE
@@ -569,7 +571,13 @@ static int start_stages(struct berth_session *s)
 		return ret;
 	so.pump = s->pump;
 	so.tag = SESSION_TAG_BASE - 2;
-	return berth_sig_create(&so, &s->sig);
+	ret = berth_sig_create(&so, &s->sig);
+	if (ret < 0)
+		return ret;
+	to.compress = s->hs.compress;
+	to.csum_type = s->cp.type;
+	to.digest_len = (int)s->digest_len;
+	return berth_tok_dec_create(&s->tok, &to);
 }
 
 /* ------------------------------------------------------------ the end */
@@ -618,8 +626,7 @@ static int session_run(struct berth_session *s)
 	if (ret < 0) {
 		s->fatal = ret == -BERTH_EUNSUPPORTED ? RERR_UNSUPPORTED
 						      : RERR_SYNTAX;
-		berth__session_log(s, BERTH_LOG_ERROR,
-				   "berth: %s: %s\n",
+		berth__session_log(s, BERTH_LOG_ERROR, "berth: %s: %s\n",
 				   s->opts.bad ? s->opts.bad : "argv",
 				   ret == -BERTH_EUNSUPPORTED
 					   ? "option not supported by berth"
@@ -668,7 +675,8 @@ static int session_run(struct berth_session *s)
 	if (ret < 0) {
 		if (!s->fatal)
 			berth__session_fatal(s, berth__exit_code_of(ret),
-					     "berth: %s\n", berth_strerror(ret));
+					     "berth: %s\n",
+					     berth_strerror(ret));
 		fatal_exit(s);
 		return s->fatal;
 	}
@@ -702,6 +710,7 @@ static int session_run(struct berth_session *s)
 
 static void session_free(struct berth_session *s)
 {
+	berth_tok_dec_free(s->tok);
 	berth_sig_free(s->sig);
 	berth_delta_apply_free(s->apply);
 	berth_commit_free(s->commit);

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <linux/openat2.h>
@@ -210,32 +211,32 @@ static uint32_t itemize(struct berth_session *s, const struct berth_file *f,
 	mode_t type = f->mode & S_IFMT;
 
 	if (S_ISREG(type) && st->st_size != f->size)
-		fl |= ITEM_REPORT_SIZE;
+		fl |= BERTH_ITEM_REPORT_SIZE;
 	if (times_preserved(s, type)) {
 		if (mtime_differs(s, f, st))
-			fl |= ITEM_REPORT_TIME;
-	} else if (base & (ITEM_TRANSFER | ITEM_LOCAL_CHANGE)) {
-		fl |= ITEM_REPORT_TIME;
+			fl |= BERTH_ITEM_REPORT_TIME;
+	} else if (base & (BERTH_ITEM_TRANSFER | BERTH_ITEM_LOCAL_CHANGE)) {
+		fl |= BERTH_ITEM_REPORT_TIME;
 	}
 	if (!S_ISLNK(type)) {
 		if (s->opts.perms && ((st->st_mode ^ f->mode) & 07777))
-			fl |= ITEM_REPORT_PERMS;
+			fl |= BERTH_ITEM_REPORT_PERMS;
 		else if (!s->opts.perms && s->opts.executability &&
 			 !!(st->st_mode & 0111) != !!(f->mode & 0111))
-			fl |= ITEM_REPORT_PERMS;
+			fl |= BERTH_ITEM_REPORT_PERMS;
 	}
 	if (s->opts.owner && s->am_root &&
 	    berth__map_uid(s, f->uid) != st->st_uid)
-		fl |= ITEM_REPORT_OWNER;
+		fl |= BERTH_ITEM_REPORT_OWNER;
 	if (s->opts.group && berth__map_gid(s, f->gid) != st->st_gid)
-		fl |= ITEM_REPORT_GROUP;
+		fl |= BERTH_ITEM_REPORT_GROUP;
 	return fl;
 }
 
 static bool record_wanted(struct berth_session *s, uint32_t iflags)
 {
-	if (iflags & ~(ITEM_BASIS_TYPE_FOLLOWS | ITEM_XNAME_FOLLOWS |
-		       ITEM_LOCAL_CHANGE))
+	if (iflags & ~(BERTH_ITEM_BASIS_TYPE_FOLLOWS |
+		       BERTH_ITEM_XNAME_FOLLOWS | BERTH_ITEM_LOCAL_CHANGE))
 		return true;
 	if (s->opts.verbose >= 2)
 		return true;
@@ -297,7 +298,8 @@ static int request_file(struct gen *g, int32_t ndx, uint32_t iflags,
 		return 0; /* §8.4: no sum head in a dry run */
 
 	if (use_basis && !s->opts.whole_file) {
-		fd = openat2_beneath(s->root_fd, f->name, O_RDONLY | O_NOFOLLOW);
+		fd = openat2_beneath(s->root_fd, f->name,
+				     O_RDONLY | O_NOFOLLOW);
 		if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 				st.st_size == 0)) {
 			close(fd);
@@ -346,7 +348,7 @@ static int gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 	}
 	if (ret == -ENOENT) {
 		is_new = true;
-		iflags = ITEM_LOCAL_CHANGE | ITEM_IS_NEW;
+		iflags = BERTH_ITEM_LOCAL_CHANGE | BERTH_ITEM_IS_NEW;
 		if (!s->opts.dry_run && strcmp(f->name, ".") != 0) {
 			berth__session_meta(s, f, false, 0, &m);
 			m.mode = (m.mode & 07777) | S_IFDIR;
@@ -394,14 +396,16 @@ static int gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 		if (n == (ssize_t)f->link_len &&
 		    memcmp(target, f->link, (size_t)n) == 0) {
 			iflags = itemize(s, f, &st, 0);
-			if (iflags & (ITEM_REPORT_TIME | ITEM_REPORT_OWNER |
-				      ITEM_REPORT_GROUP)) {
+			if (iflags &
+			    (BERTH_ITEM_REPORT_TIME | BERTH_ITEM_REPORT_OWNER |
+			     BERTH_ITEM_REPORT_GROUP)) {
 				/* Re-create to fix attributes: symlink times
 				 * and owners are set on the new link. */
 				berth__session_meta(s, f, false, 0, &m);
 				if (!s->opts.dry_run) {
-					ret = berth_commit_symlink(
-						s->commit, f->name, f->link, &m);
+					ret = berth_commit_symlink(s->commit,
+								   f->name,
+								   f->link, &m);
 					if (ret < 0)
 						return ret;
 				}
@@ -411,17 +415,20 @@ static int gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 				       : 0;
 		}
 		iflags = itemize(s, f, &st,
-				 ITEM_LOCAL_CHANGE | ITEM_REPORT_CHANGE);
+				 BERTH_ITEM_LOCAL_CHANGE |
+					 BERTH_ITEM_REPORT_CHANGE);
 	} else if (ret == 0 && S_ISDIR(st.st_mode)) {
 		/* A directory in the way: rsync removes it only if empty. */
-		iflags = ITEM_LOCAL_CHANGE | ITEM_REPORT_CHANGE | ITEM_IS_NEW;
+		iflags = BERTH_ITEM_LOCAL_CHANGE | BERTH_ITEM_REPORT_CHANGE |
+			 BERTH_ITEM_IS_NEW;
 		if (!s->opts.dry_run) {
 			ret = berth_commit_delete(s->commit, f->name, 1, NULL);
 			if (ret < 0)
 				return ret;
 		}
 	} else {
-		iflags = ITEM_LOCAL_CHANGE | ITEM_REPORT_CHANGE | ITEM_IS_NEW;
+		iflags = BERTH_ITEM_LOCAL_CHANGE | BERTH_ITEM_REPORT_CHANGE |
+			 BERTH_ITEM_IS_NEW;
 	}
 	if (!s->opts.dry_run) {
 		berth__session_meta(s, f, false, 0, &m);
@@ -463,13 +470,13 @@ static int gen_node(struct gen *g, int32_t ndx, const struct berth_file *f)
 				return ret;
 		}
 		return record_wanted(s, iflags) ? put_record(s, ndx, iflags)
-						 : 0;
+						: 0;
 	}
-	iflags = ITEM_LOCAL_CHANGE | ITEM_REPORT_CHANGE;
+	iflags = BERTH_ITEM_LOCAL_CHANGE | BERTH_ITEM_REPORT_CHANGE;
 	if (ret == 0 && (st.st_mode & S_IFMT) == type)
 		iflags = itemize(s, f, &st, iflags);
 	else
-		iflags |= ITEM_IS_NEW;
+		iflags |= BERTH_ITEM_IS_NEW;
 	if (!s->opts.dry_run) {
 		berth__session_meta(s, f, false, 0, &m);
 		m.mode = (m.mode & 07777) | type;
@@ -497,8 +504,8 @@ static int gen_file(struct gen *g, int32_t ndx, const struct berth_file *f)
 			/* Only an empty directory can go without --force;
 			 * the commit stage reports ENOTEMPTY otherwise. */
 			if (!s->opts.dry_run) {
-				ret = berth_commit_delete(s->commit, f->name,
-							  1, NULL);
+				ret = berth_commit_delete(s->commit, f->name, 1,
+							  NULL);
 				if (ret < 0)
 					return ret;
 			}
@@ -509,8 +516,9 @@ static int gen_file(struct gen *g, int32_t ndx, const struct berth_file *f)
 		if (s->opts.existing)
 			return 0;
 		s->fst[ndx].exists = 0;
-		return request_file(g, ndx, ITEM_TRANSFER | ITEM_IS_NEW, false,
-				    false);
+		return request_file(g, ndx,
+				    BERTH_ITEM_TRANSFER | BERTH_ITEM_IS_NEW,
+				    false, false);
 	}
 	s->fst[ndx].exists = 1;
 	s->fst[ndx].cur_mode = st.st_mode;
@@ -532,8 +540,9 @@ static int gen_file(struct gen *g, int32_t ndx, const struct berth_file *f)
 
 	if (same) {
 		iflags = itemize(s, f, &st, 0);
-		if ((iflags & (ITEM_REPORT_TIME | ITEM_REPORT_PERMS |
-			       ITEM_REPORT_OWNER | ITEM_REPORT_GROUP)) &&
+		if ((iflags &
+		     (BERTH_ITEM_REPORT_TIME | BERTH_ITEM_REPORT_PERMS |
+		      BERTH_ITEM_REPORT_OWNER | BERTH_ITEM_REPORT_GROUP)) &&
 		    !s->opts.dry_run) {
 			berth__session_meta(s, f, true, st.st_mode, &m);
 			ret = berth_commit_dir_meta(s->commit, f->name, &m);
@@ -541,11 +550,11 @@ static int gen_file(struct gen *g, int32_t ndx, const struct berth_file *f)
 				return ret;
 		}
 		return record_wanted(s, iflags) ? put_record(s, ndx, iflags)
-						 : 0;
+						: 0;
 	}
-	iflags = itemize(s, f, &st, ITEM_TRANSFER);
+	iflags = itemize(s, f, &st, BERTH_ITEM_TRANSFER);
 	if (s->opts.checksum)
-		iflags |= ITEM_REPORT_CHANGE;
+		iflags |= BERTH_ITEM_REPORT_CHANGE;
 	return request_file(g, ndx, iflags, true, false);
 }
 
@@ -619,10 +628,11 @@ static int send_redos(struct gen *g)
 		}
 		ndx = s->redo[--s->nredo];
 		pthread_mutex_unlock(&s->lock);
-		ret = request_file(g, ndx,
-				   ITEM_TRANSFER |
-					   (s->fst[ndx].exists ? 0 : ITEM_IS_NEW),
-				   s->fst[ndx].exists, true);
+		ret = request_file(
+			g, ndx,
+			BERTH_ITEM_TRANSFER |
+				(s->fst[ndx].exists ? 0 : BERTH_ITEM_IS_NEW),
+			s->fst[ndx].exists, true);
 		if (ret < 0)
 			return ret;
 	}

@@ -55,22 +55,7 @@ enum {
 	RERR_TIMEOUT = 30,
 };
 
-/* Item flags (§8.4). */
-#define ITEM_REPORT_ATIME (1u << 0)
-#define ITEM_REPORT_CHANGE (1u << 1)
-#define ITEM_REPORT_SIZE (1u << 2)
-#define ITEM_REPORT_TIMEFAIL (1u << 2)
-#define ITEM_REPORT_TIME (1u << 3)
-#define ITEM_REPORT_PERMS (1u << 4)
-#define ITEM_REPORT_OWNER (1u << 5)
-#define ITEM_REPORT_GROUP (1u << 6)
-#define ITEM_REPORT_ACL (1u << 7)
-#define ITEM_REPORT_XATTR (1u << 8)
-#define ITEM_BASIS_TYPE_FOLLOWS (1u << 11)
-#define ITEM_XNAME_FOLLOWS (1u << 12)
-#define ITEM_IS_NEW (1u << 13)
-#define ITEM_LOCAL_CHANGE (1u << 14)
-#define ITEM_TRANSFER (1u << 15)
+/* Item flags: BERTH_ITEM_* in protocol/protocol.h. */
 
 /* ------------------------------------------------------------ net-in */
 
@@ -117,8 +102,7 @@ int berth__in_int32(struct berth_in *in, int32_t *v);
 int berth__in_u8(struct berth_in *in, uint8_t *v);
 int berth__in_shortint(struct berth_in *in, uint16_t *v);
 int berth__in_ndx(struct berth_in *in, int32_t *v);
-int berth__in_vstring(struct berth_in *in, char *buf, size_t cap,
-		      size_t *len);
+int berth__in_vstring(struct berth_in *in, char *buf, size_t cap, size_t *len);
 int berth__in_bytes(struct berth_in *in, void *buf, size_t n);
 
 /* ------------------------------------------------------------ net-out */
@@ -131,14 +115,14 @@ int berth__in_bytes(struct berth_in *in, void *buf, size_t n);
 struct berth_out {
 	int fd;
 	pthread_mutex_t lock;
-	pthread_cond_t wake;  /* to the writer: bytes queued or closing */
+	pthread_cond_t wake; /* to the writer: bytes queued or closing */
 	pthread_cond_t space; /* to producers: room, or drained */
 	uint8_t *buf, *spare; /* the writer swaps them */
 	size_t len, cap, spare_cap, limit;
 	size_t frame_hdr; /* offset of the open MSG_DATA header, or SIZE_MAX */
-	bool writing;     /* the writer holds a batch */
+	bool writing; /* the writer holds a batch */
 	bool closing;
-	int err;          /* first write error (-errno) */
+	int err; /* first write error (-errno) */
 	bool started;
 	pthread_t thread;
 	struct berth_ndx_state ndx; /* S2C ndx state (generator only) */
@@ -164,14 +148,14 @@ int berth__out_close(struct berth_out *o);
 enum {
 	FST_NONE = 0,
 	FST_REQUESTED, /* a transfer record was sent */
-	FST_DONE,      /* received (or failed for good) */
+	FST_DONE, /* received (or failed for good) */
 };
 
 struct file_state {
 	uint8_t state;
-	uint8_t attempts;  /* transfers asked for: 1, 2 after a redo */
+	uint8_t attempts; /* transfers asked for: 1, 2 after a redo */
 	uint8_t had_basis; /* the generator sent sums of the destination */
-	uint8_t exists;    /* the destination existed (regular file) */
+	uint8_t exists; /* the destination existed (regular file) */
 	uint32_t cur_mode; /* its mode then */
 };
 
@@ -210,6 +194,7 @@ struct berth_session {
 	struct berth_commit *commit;
 	struct berth_delta_apply *apply;
 	struct berth_sig *sig;
+	struct berth_tok_dec *tok; /* session-long token decoder */
 	void *apply_out; /* the file delta apply writes to (net-in only) */
 	struct berth_in in;
 	struct berth_out out;
@@ -225,17 +210,17 @@ struct berth_session {
 	/* Generator <-> receiver, under lock. */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	int sender_dones;   /* NDX_DONEs read from the sender */
-	int32_t *redo;      /* ndx queue for the redo pass */
+	int sender_dones; /* NDX_DONEs read from the sender */
+	int32_t *redo; /* ndx queue for the redo pass */
 	size_t nredo, redo_cap;
 	bool recv_finished; /* the receiver loop has ended */
-	int fatal;          /* first fatal rsync exit code, 0 if none */
+	int fatal; /* first fatal rsync exit code, 0 if none */
 	bool gen_started;
 	pthread_t gen_thread;
 
 	/* Outcome (atomics: several threads add). */
 	atomic_int file_errors; /* per-file failures: exit 23 */
-	atomic_int io_error;    /* sender's io_error bits */
+	atomic_int io_error; /* sender's io_error bits */
 	atomic_uint_fast64_t literal_bytes, matched_bytes, files_written;
 };
 

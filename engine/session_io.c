@@ -213,21 +213,21 @@ int berth__in_need(struct berth_in *in, size_t n)
 }
 
 /* Run a primitive getter, reading more until it has its bytes. */
-#define IN_GET(in, call)                                                      \
-	do {                                                                  \
-		for (;;) {                                                    \
-			struct berth_proto_in v_ = berth__in_view(in);         \
-			int r_ = (call);                                      \
-			if (r_ < 0)                                           \
-				return r_;                                    \
-			if (r_ != BERTH_PROTO_MORE) {                         \
-				berth__in_consumed(in, v_.pos);               \
-				return 0;                                     \
-			}                                                     \
-			r_ = berth__in_more(in);                              \
-			if (r_ < 0)                                           \
-				return r_;                                    \
-		}                                                             \
+#define IN_GET(in, call)                                               \
+	do {                                                           \
+		for (;;) {                                             \
+			struct berth_proto_in v_ = berth__in_view(in); \
+			int r_ = (call);                               \
+			if (r_ < 0)                                    \
+				return r_;                             \
+			if (r_ != BERTH_PROTO_MORE) {                  \
+				berth__in_consumed(in, v_.pos);        \
+				return 0;                              \
+			}                                              \
+			r_ = berth__in_more(in);                       \
+			if (r_ < 0)                                    \
+				return r_;                             \
+		}                                                      \
 	} while (0)
 
 int berth__in_int32(struct berth_in *in, int32_t *v)
@@ -382,7 +382,8 @@ int berth__out_data(struct berth_out *o, const void *p, size_t len)
 
 	pthread_mutex_lock(&o->lock);
 	while (len > 0) {
-		ret = out_wait_room(o, len < OUT_FRAME_MAX ? len : OUT_FRAME_MAX);
+		ret = out_wait_room(o,
+				    len < OUT_FRAME_MAX ? len : OUT_FRAME_MAX);
 		if (ret < 0)
 			break;
 		if (o->frame_hdr == SIZE_MAX) {
@@ -437,7 +438,8 @@ int berth__out_msg(struct berth_out *o, int code, const void *p, size_t len)
 		ret = berth_mux_put_msg(&po, code, p, len);
 		if (ret >= 0) {
 			o->len = po.pos;
-			o->frame_hdr = SIZE_MAX; /* data continues in a new frame */
+			o->frame_hdr =
+				SIZE_MAX; /* data continues in a new frame */
 			ret = 0;
 			pthread_cond_signal(&o->wake);
 		}

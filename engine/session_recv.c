@@ -38,8 +38,7 @@ static int to_commit(void *arg, const void *buf, size_t len)
 	return 0;
 }
 
-static int open_basis(struct berth_session *s, const char *name,
-		      uint64_t *size)
+static int open_basis(struct berth_session *s, const char *name, uint64_t *size)
 {
 	struct open_how how = {
 		.flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC,
@@ -84,78 +83,96 @@ out:
 	return ret;
 }
 
-/* The plain token stream (§9.2), into delta apply. */
-static int read_tokens(struct berth_session *s, struct berth_delta_apply *a)
+/* Next token event of the current file. */
+static int next_token(struct berth_session *s, struct berth_tok_event *ev)
 {
-	uint32_t run_first = 0, run_n = 0;
-	int32_t t;
-	size_t avail, n;
+	struct berth_proto_in v;
 	int ret;
 
 	for (;;) {
-		ret = berth__in_int32(&s->in, &t);
+		v = berth__in_view(&s->in);
+		ret = berth_tok_decode(s->tok, &v, ev);
+		berth__in_consumed(&s->in, v.pos);
+		if (ret != BERTH_PROTO_MORE)
+			return ret;
+		ret = berth__in_more(&s->in);
 		if (ret < 0)
 			return ret;
-		if (t < 0) {
-			uint32_t blk = (uint32_t)(-(t + 1));
-
-			/* Coalesce a run of consecutive blocks. */
-			if (run_n && blk == run_first + run_n) {
-				run_n++;
-				continue;
-			}
-			if (run_n) {
-				ret = berth_delta_apply_blocks(a, run_first,
-							       run_n);
-				if (ret < 0)
-					return ret;
-			}
-			run_first = blk;
-			run_n = 1;
-			continue;
-		}
-		if (run_n) {
-			ret = berth_delta_apply_blocks(a, run_first, run_n);
-			if (ret < 0)
-				return ret;
-			run_n = 0;
-		}
-		if (t == 0)
-			return 0;
-		while (t > 0) {
-			ret = berth__in_need(&s->in, 1);
-			if (ret < 0)
-				return ret;
-			avail = s->in.data_len - s->in.data_pos;
-			n = avail < (size_t)t ? avail : (size_t)t;
-			ret = berth_delta_apply_literal(
-				a, s->in.data + s->in.data_pos, n);
-			if (ret < 0)
-				return ret;
-			berth__in_consumed(&s->in, n);
-			atomic_fetch_add_explicit(&s->literal_bytes, n,
-						  memory_order_relaxed);
-			t -= (int32_t)n;
-		}
 	}
 }
 
-/* One file's data: sum head echo, tokens, checksum. */
+/* After the checksum: commit, or discard (and redo on a first mismatch). */
+static int finish_file(struct berth_session *s, int32_t ndx,
+		       struct recv_file *r, int vret, uint64_t total)
+{
+	const struct berth_file *f = &s->fl->files[ndx];
+	int ret;
+
+	if (vret == -BERTH_ECHECKSUM) {
+		if (r->cf)
+			berth_commit_file_abort(r->cf);
+		if (s->fst[ndx].attempts < 2) {
+			berth__session_log(
+				s, BERTH_LOG_WARNING,
+				"WARNING: %s failed verification -- update "
+				"discarded (will try again).\n",
+				f->name);
+			return queue_redo(s, ndx);
+		}
+		berth__session_file_error(
+			s,
+			"ERROR: %s failed verification -- update discarded.\n",
+			f->name);
+		s->fst[ndx].state = FST_DONE;
+		return 0;
+	}
+	s->fst[ndx].state = FST_DONE;
+	if (vret < 0 || r->werr) {
+		if (r->cf)
+			berth_commit_file_abort(r->cf);
+		berth__session_file_error(
+			s, "%s: %s\n", f->name,
+			berth_strerror(vret < 0 ? vret : r->werr));
+		return 0;
+	}
+	if (total != (uint64_t)f->size)
+		berth__session_log(s, BERTH_LOG_DEBUG,
+				   "%s: %llu bytes, the list said %lld\n",
+				   f->name, (unsigned long long)total,
+				   (long long)f->size);
+	if (r->cf) {
+		ret = berth_commit_file_finish(r->cf);
+		if (ret < 0)
+			return 0; /* reported by the commit event */
+	}
+	atomic_fetch_add_explicit(&s->files_written, 1, memory_order_relaxed);
+	return 0;
+}
+
+/*
+ * One file's data: the sum head echo, the tokens into delta apply (matched
+ * blocks read from the basis through the pump), the whole-file checksum.
+ * Returns 0 when the session can go on (the file itself may have failed,
+ * and is then reported or queued for redo), or a stream error.
+ */
 static int receive_file(struct berth_session *s, int32_t ndx)
 {
 	const struct berth_file *f = &s->fl->files[ndx];
 	struct berth_delta_file df = {.basis_fd = -1};
 	struct recv_file r = {.s = s, .ndx = ndx};
 	struct berth_commit_meta meta;
-	uint8_t head[BERTH_SUM_HEAD_WIRE];
-	uint8_t sum[BERTH_CSUM_MAX_DIGEST];
+	struct berth_tok_event ev;
 	uint64_t total = 0, lit;
-	int ret, vret;
+	int ret, vret = 0;
 
-	ret = berth__in_bytes(&s->in, head, sizeof(head));
+	ret = berth_tok_dec_begin(s->tok);
+	if (ret == 0)
+		ret = next_token(s, &ev);
 	if (ret < 0)
 		return ret;
-	berth_sum_head_decode(&df.head, head);
+	if (ret != BERTH_TOK_HEAD)
+		return -BERTH_EPROTO;
+	df.head = *ev.head;
 	df.csum_type = s->cp.type;
 	if (df.head.count > 0) {
 		if (!s->fst[ndx].had_basis)
@@ -165,29 +182,37 @@ static int receive_file(struct berth_session *s, int32_t ndx)
 			return -BERTH_EPROTO;
 		df.basis_fd = ret;
 	}
-	if (!s->opts.dry_run) {
-		berth__session_meta(s, f, s->fst[ndx].exists,
-				    s->fst[ndx].cur_mode, &meta);
-		meta.user = (void *)(intptr_t)ndx;
-		meta.size_hint = (uint64_t)f->size;
-		ret = berth_commit_file_begin(s->commit, f->name, &meta, 0,
-					      &r.cf);
-		if (ret < 0) {
-			berth__session_file_error(s, "%s: %s\n", f->name,
-						  berth_strerror(ret));
-			r.cf = NULL; /* drain the data, commit nothing */
-		}
+	berth__session_meta(s, f, s->fst[ndx].exists, s->fst[ndx].cur_mode,
+			    &meta);
+	meta.user = (void *)(intptr_t)ndx;
+	meta.size_hint = (uint64_t)f->size;
+	ret = berth_commit_file_begin(s->commit, f->name, &meta, 0, &r.cf);
+	if (ret < 0) {
+		berth__session_file_error(s, "%s: %s\n", f->name,
+					  berth_strerror(ret));
+		r.cf = NULL; /* drain the data, commit nothing */
 	}
-	lit = atomic_load_explicit(&s->literal_bytes, memory_order_relaxed);
+	lit = 0;
 	s->apply_out = &r;
 	ret = berth_delta_apply_begin(s->apply, &df);
-	if (ret == 0)
-		ret = read_tokens(s, s->apply);
-	if (ret == 0)
-		ret = berth__in_bytes(&s->in, sum, s->digest_len);
-	vret = ret == 0 ? berth_delta_apply_finish(s->apply, sum,
-						     s->digest_len, &total)
-			: ret;
+	while (ret == 0) {
+		ret = next_token(s, &ev);
+		if (ret == BERTH_TOK_LITERAL) {
+			lit += ev.len;
+			ret = berth_delta_apply_literal(s->apply, ev.ptr,
+							ev.len);
+		} else if (ret == BERTH_TOK_BLOCKS) {
+			ret = berth_delta_apply_blocks(s->apply,
+						       (uint32_t)ev.block,
+						       (uint32_t)ev.nblocks);
+		} else if (ret == BERTH_TOK_END) {
+			vret = berth_delta_apply_finish(s->apply, ev.sum,
+							s->digest_len, &total);
+			break;
+		} else if (ret >= 0) {
+			ret = -BERTH_EPROTO;
+		}
+	}
 	if (ret < 0)
 		berth_delta_apply_abort(s->apply);
 	s->apply_out = NULL;
@@ -199,45 +224,11 @@ static int receive_file(struct berth_session *s, int32_t ndx)
 			berth_commit_file_abort(r.cf);
 		return ret;
 	}
-	lit = atomic_load_explicit(&s->literal_bytes, memory_order_relaxed) -
-	      lit;
+	atomic_fetch_add_explicit(&s->literal_bytes, lit, memory_order_relaxed);
 	if (total > lit)
 		atomic_fetch_add_explicit(&s->matched_bytes, total - lit,
 					  memory_order_relaxed);
-
-	if (vret == -BERTH_ECHECKSUM) {
-		if (r.cf)
-			berth_commit_file_abort(r.cf);
-		if (s->fst[ndx].attempts < 2) {
-			berth__session_log(
-				s, BERTH_LOG_WARNING,
-				"WARNING: %s failed verification -- update "
-				"discarded (will try again).\n",
-				f->name);
-			return queue_redo(s, ndx);
-		}
-		berth__session_file_error(
-			s, "ERROR: %s failed verification -- update discarded.\n",
-			f->name);
-		s->fst[ndx].state = FST_DONE;
-		return 0;
-	}
-	s->fst[ndx].state = FST_DONE;
-	if (vret < 0 || r.werr) {
-		if (r.cf)
-			berth_commit_file_abort(r.cf);
-		berth__session_file_error(s, "%s: %s\n", f->name,
-					  berth_strerror(vret < 0 ? vret
-								  : r.werr));
-		return 0;
-	}
-	if (r.cf) {
-		ret = berth_commit_file_finish(r.cf);
-		if (ret < 0)
-			return 0; /* reported by the commit event */
-	}
-	atomic_fetch_add_explicit(&s->files_written, 1, memory_order_relaxed);
-	return 0;
+	return finish_file(s, ndx, &r, vret, total);
 }
 
 int berth__recv_loop(struct berth_session *s)
@@ -267,18 +258,18 @@ int berth__recv_loop(struct berth_session *s)
 		ret = berth__in_shortint(&s->in, &iflags);
 		if (ret < 0)
 			return ret;
-		if (iflags & ITEM_BASIS_TYPE_FOLLOWS) {
+		if (iflags & BERTH_ITEM_BASIS_TYPE_FOLLOWS) {
 			ret = berth__in_u8(&s->in, &btype);
 			if (ret < 0)
 				return ret;
 		}
-		if (iflags & ITEM_XNAME_FOLLOWS) {
+		if (iflags & BERTH_ITEM_XNAME_FOLLOWS) {
 			ret = berth__in_vstring(&s->in, xname, sizeof(xname),
 						&xlen);
 			if (ret < 0)
 				return ret;
 		}
-		if (!(iflags & ITEM_TRANSFER))
+		if (!(iflags & BERTH_ITEM_TRANSFER))
 			continue; /* an echo: nothing to do */
 		/* Data only for what we asked, and only in phases 0 and 1. */
 		if (s->fst[ndx].state != FST_REQUESTED ||

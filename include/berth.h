@@ -47,9 +47,9 @@ enum {
 /* Durability of committed files. */
 enum berth_durability {
 	BERTH_DURABLE_NONE = 0, /* no fsync (like rsync) */
-	BERTH_DURABLE_FILE,     /* fsync each file before its rename, one
+	BERTH_DURABLE_FILE, /* fsync each file before its rename, one
 				 * file at a time (like rsync --fsync) */
-	BERTH_DURABLE_BATCH,    /* many files' fsyncs in flight, each rename
+	BERTH_DURABLE_BATCH, /* many files' fsyncs in flight, each rename
 				 * after its fsync, one fsync per touched
 				 * directory at the end */
 };
@@ -74,12 +74,12 @@ struct berth_pump;
 /* One `berth --server ...` run over a pair of fds. */
 struct berth_server_config {
 	int argc;
-	char **argv;  /* the server argv, as rsync's client builds it */
-	int in_fd;    /* from the client (stdin) */
-	int out_fd;   /* to the client (stdout) */
+	char **argv; /* the server argv, as rsync's client builds it */
+	int in_fd; /* from the client (stdin) */
+	int out_fd; /* to the client (stdout) */
 	struct berth_pump *pump; /* shared pump, or NULL for a private one */
-	int durability;          /* enum berth_durability */
-	berth_log_fn log;        /* errors/warnings meant for stderr */
+	int durability; /* enum berth_durability */
+	berth_log_fn log; /* errors/warnings meant for stderr */
 	void *log_arg;
 };
 

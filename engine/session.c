@@ -226,18 +226,23 @@ void berth__session_meta(struct berth_session *s, const struct berth_file *f,
 int berth__session_on_msg(struct berth_session *s,
 			  const struct berth_demux_event *ev)
 {
+	bool ok;
+
 	switch (ev->code) {
 	case BERTH_MSG_IO_ERROR:
 		atomic_fetch_or(&s->io_error, ev->value);
 		return 0;
 	case BERTH_MSG_NO_SEND:
-		if (s->fl && ev->value >= 0 &&
-		    ev->value < (int32_t)s->fl->count &&
-		    s->fst[ev->value].state == FST_REQUESTED) {
+		if (!s->fl || ev->value < 0 ||
+		    ev->value >= (int32_t)s->fl->count)
+			return -BERTH_EPROTO;
+		pthread_mutex_lock(&s->lock);
+		ok = s->fst[ev->value].state == FST_REQUESTED;
+		if (ok)
 			s->fst[ev->value].state = FST_DONE;
-			return 0;
-		}
-		return -BERTH_EPROTO;
+		pthread_cond_broadcast(&s->cond);
+		pthread_mutex_unlock(&s->lock);
+		return ok ? 0 : -BERTH_EPROTO;
 	case BERTH_MSG_ERROR_EXIT:
 		/* The client hit a fatal error: end with its code. */
 		pthread_mutex_lock(&s->lock);
@@ -287,8 +292,6 @@ static const char *unsupported_option(const struct berth_opts *o)
 			return flags[i].name;
 	if (o->delete_mode != BERTH_DELETE_NONE)
 		return "--delete";
-	if (o->hard_links)
-		return "--hard-links";
 	if (o->xattrs)
 		return "--xattrs";
 	if (o->atimes)

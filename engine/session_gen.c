@@ -51,6 +51,8 @@ struct dir_fix {
 
 struct gen {
 	struct berth_session *s;
+	int32_t *hl_leader; /* -H: per ndx, its group's leader, or -1 */
+	bool any_hlinks;
 	struct dir_slot cache[DIR_CACHE];
 	unsigned tick;
 	struct dir_frame *stack;
@@ -179,6 +181,16 @@ static int dest_stat(struct gen *g, const struct berth_file *f, struct stat *st)
 	return 0;
 }
 
+/* What the receiver needs to know of the destination (under s->lock). */
+static void set_exists(struct berth_session *s, int32_t ndx, bool exists,
+		       mode_t mode)
+{
+	pthread_mutex_lock(&s->lock);
+	s->fst[ndx].exists = exists;
+	s->fst[ndx].cur_mode = mode;
+	pthread_mutex_unlock(&s->lock);
+}
+
 static bool times_preserved(struct berth_session *s, mode_t mode)
 {
 	if (!s->opts.times)
@@ -288,16 +300,9 @@ static int request_file(struct gen *g, int32_t ndx, uint32_t iflags,
 	struct stat st;
 	int ret, fd = -1;
 
-	ret = put_record(s, ndx, iflags);
-	if (ret < 0)
-		return ret;
-	s->fst[ndx].state = FST_REQUESTED;
-	s->fst[ndx].attempts++;
-	s->fst[ndx].had_basis = 0;
-	if (s->opts.dry_run)
-		return 0; /* §8.4: no sum head in a dry run */
-
-	if (use_basis && !s->opts.whole_file) {
+	/* Open the basis first: the receiver must know whether sums were
+	 * sent before the sender can answer the record. */
+	if (use_basis && !s->opts.whole_file && !s->opts.dry_run) {
 		fd = openat2_beneath(s->root_fd, f->name,
 				     O_RDONLY | O_NOFOLLOW);
 		if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
@@ -306,18 +311,32 @@ static int request_file(struct gen *g, int32_t ndx, uint32_t iflags,
 			fd = -1;
 		}
 	}
+	if (fd >= 0) {
+		ret = berth_sum_head_init(&head, (uint64_t)st.st_size, s->proto,
+					  s->cp.type,
+					  (uint32_t)s->opts.block_size, redo);
+		if (ret < 0) {
+			close(fd);
+			fd = -1;
+			if (ret != -BERTH_ELIMIT)
+				return ret;
+		}
+	}
+	pthread_mutex_lock(&s->lock);
+	s->fst[ndx].state = FST_REQUESTED;
+	s->fst[ndx].attempts++;
+	s->fst[ndx].had_basis = fd >= 0;
+	pthread_mutex_unlock(&s->lock);
+	ret = put_record(s, ndx, iflags);
+	if (ret < 0 || s->opts.dry_run) {
+		if (fd >= 0)
+			close(fd);
+		return ret; /* §8.4: no sum head in a dry run */
+	}
+
 	if (fd < 0)
 		return berth__out_data(&s->out, zero, sizeof(zero));
-
-	ret = berth_sum_head_init(&head, (uint64_t)st.st_size, s->proto,
-				  s->cp.type, (uint32_t)s->opts.block_size,
-				  redo);
-	if (ret == 0) {
-		s->fst[ndx].had_basis = 1;
-		ret = berth_sig_file(s->sig, fd, &head, &s->cp, emit_sums, s);
-	} else if (ret == -BERTH_ELIMIT) {
-		ret = berth__out_data(&s->out, zero, sizeof(zero));
-	}
+	ret = berth_sig_file(s->sig, fd, &head, &s->cp, emit_sums, s);
 	close(fd);
 	return ret;
 }
@@ -359,7 +378,7 @@ static int gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 	} else {
 		iflags = itemize(s, f, &st, 0);
 	}
-	s->fst[ndx].exists = !is_new;
+	set_exists(s, ndx, !is_new, is_new ? 0 : st.st_mode);
 	if (record_wanted(s, iflags)) {
 		ret = put_record(s, ndx, iflags);
 		if (ret < 0)
@@ -515,13 +534,12 @@ static int gen_file(struct gen *g, int32_t ndx, const struct berth_file *f)
 	if (ret == -ENOENT) {
 		if (s->opts.existing)
 			return 0;
-		s->fst[ndx].exists = 0;
+		set_exists(s, ndx, false, 0);
 		return request_file(g, ndx,
 				    BERTH_ITEM_TRANSFER | BERTH_ITEM_IS_NEW,
 				    false, false);
 	}
-	s->fst[ndx].exists = 1;
-	s->fst[ndx].cur_mode = st.st_mode;
+	set_exists(s, ndx, true, st.st_mode);
 	if (s->opts.ignore_existing)
 		return 0;
 	if (s->opts.update && st.st_mtim.tv_sec > f->mtime)
@@ -558,12 +576,125 @@ static int gen_file(struct gen *g, int32_t ndx, const struct berth_file *f)
 	return request_file(g, ndx, iflags, true, false);
 }
 
+/*
+ * -H: every member of a hard-link group points at the group's leader, the
+ * member transferred (the last in sorted order, as rsync picks it when
+ * none exists yet); the others are linked to it once it is committed.
+ */
+static int hlink_groups(struct gen *g)
+{
+	const struct berth_flist *fl = g->s->fl;
+	int32_t i, key;
+
+	g->hl_leader = malloc(fl->count * sizeof(*g->hl_leader) + 1);
+	if (!g->hl_leader)
+		return -ENOMEM;
+	/* Pass 1: leader[key] = last member of the group keyed by the
+	 * first member's ndx.  Pass 2: every member learns it. */
+	for (i = 0; i < (int32_t)fl->count; i++)
+		g->hl_leader[i] = -1;
+	for (i = 0; i < (int32_t)fl->count; i++) {
+		const struct berth_file *f = &fl->files[i];
+
+		if (!(f->xflags & BERTH_XMIT_HLINKED) || !S_ISREG(f->mode) ||
+		    (f->flags & BERTH_FILE_INACTIVE))
+			continue;
+		key = f->hlink_ndx >= 0 ? f->hlink_ndx : i;
+		if (key >= (int32_t)fl->count)
+			return -BERTH_EPROTO;
+		if (g->hl_leader[key] < i)
+			g->hl_leader[key] = i;
+		g->any_hlinks = true;
+	}
+	for (i = 0; i < (int32_t)fl->count; i++) {
+		const struct berth_file *f = &fl->files[i];
+
+		if (!(f->xflags & BERTH_XMIT_HLINKED) || !S_ISREG(f->mode) ||
+		    (f->flags & BERTH_FILE_INACTIVE) || f->hlink_ndx < 0)
+			continue;
+		g->hl_leader[i] = g->hl_leader[f->hlink_ndx];
+	}
+	return 0;
+}
+
+/* A follower: linked later, by link_followers(). */
+static bool is_follower(const struct gen *g, int32_t ndx)
+{
+	return g->hl_leader && g->hl_leader[ndx] >= 0 &&
+	       g->hl_leader[ndx] != ndx;
+}
+
+/*
+ * Link every follower whose leader is done, in descending order (the
+ * order rsync reports them), with an "hf" record naming the leader.
+ */
+static int link_followers(struct gen *g)
+{
+	struct berth_session *s = g->s;
+	const struct berth_flist *fl = s->fl;
+	uint8_t buf[4200];
+	struct berth_proto_out po;
+	int32_t i, leader;
+	int ret;
+
+	if (!g->any_hlinks)
+		return 0;
+	/* The leaders must be on disk under their final names. */
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < (int32_t)fl->count; i++) {
+		leader = g->hl_leader[i];
+		if (leader != i)
+			continue;
+		while (s->fst[i].state == FST_REQUESTED && !s->fatal &&
+		       !s->recv_finished && s->nredo == 0)
+			pthread_cond_wait(&s->cond, &s->lock);
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (!s->opts.dry_run)
+		berth_commit_flush(s->commit);
+	for (i = (int32_t)fl->count - 1; i >= 0; i--) {
+		if (!is_follower(g, i))
+			continue;
+		leader = g->hl_leader[i];
+		if (!s->opts.dry_run) {
+			ret = berth_commit_hardlink(
+				s->commit, fl->files[i].name,
+				fl->files[leader].name, NULL);
+			if (ret < 0)
+				berth__session_file_error(
+					s, "link %s => %s: %s\n",
+					fl->files[i].name,
+					fl->files[leader].name,
+					berth_strerror(ret));
+		}
+		po = (struct berth_proto_out){buf, sizeof(buf), 0};
+		ret = berth_proto_put_ndx(&po, &s->out.ndx, i);
+		if (ret >= 0)
+			ret = berth_proto_put_shortint(
+				&po, BERTH_ITEM_LOCAL_CHANGE |
+					     BERTH_ITEM_XNAME_FOLLOWS |
+					     BERTH_ITEM_IS_NEW);
+		if (ret >= 0)
+			ret = berth_proto_put_vstring(
+				&po, fl->files[leader].name,
+				fl->files[leader].name_len);
+		if (ret >= 0)
+			ret = berth__out_data(&s->out, buf, po.pos);
+		if (ret < 0)
+			return ret;
+	}
+	g->any_hlinks = false;
+	return 0;
+}
+
 static int gen_entry(struct gen *g, int32_t ndx)
 {
 	const struct berth_file *f = &g->s->fl->files[ndx];
 	mode_t type = f->mode & S_IFMT;
 
 	if (f->flags & BERTH_FILE_INACTIVE)
+		return 0;
+	if (is_follower(g, ndx))
 		return 0;
 	if (S_ISDIR(type))
 		return gen_dir(g, ndx, f);
@@ -617,6 +748,7 @@ static int wait_sender_dones(struct berth_session *s, int n)
 static int send_redos(struct gen *g)
 {
 	struct berth_session *s = g->s;
+	bool exists;
 	int32_t ndx;
 	int ret;
 
@@ -627,12 +759,12 @@ static int send_redos(struct gen *g)
 			return 0;
 		}
 		ndx = s->redo[--s->nredo];
+		exists = s->fst[ndx].exists;
 		pthread_mutex_unlock(&s->lock);
-		ret = request_file(
-			g, ndx,
-			BERTH_ITEM_TRANSFER |
-				(s->fst[ndx].exists ? 0 : BERTH_ITEM_IS_NEW),
-			s->fst[ndx].exists, true);
+		ret = request_file(g, ndx,
+				   BERTH_ITEM_TRANSFER |
+					   (exists ? 0 : BERTH_ITEM_IS_NEW),
+				   exists, true);
 		if (ret < 0)
 			return ret;
 	}
@@ -695,11 +827,19 @@ static int gen_run(struct gen *g)
 	int32_t i;
 	int ret;
 
+	if (s->opts.hard_links) {
+		ret = hlink_groups(g);
+		if (ret < 0)
+			return ret;
+	}
 	for (i = 0; i < (int32_t)s->fl->count; i++) {
 		ret = gen_entry_checked(g, i);
 		if (ret < 0)
 			return ret;
 	}
+	ret = link_followers(g);
+	if (ret < 0)
+		return ret;
 	/* G1: end of phase 0. */
 	ret = put_ndx(s, BERTH_NDX_DONE);
 	if (ret < 0)
@@ -758,6 +898,7 @@ void *berth__gen_main(void *arg)
 	else
 		ret = gen_run(&g);
 	dir_cache_drop(&g);
+	free(g.hl_leader);
 	free(g.stack);
 	free(g.dirs);
 	if (ret < 0 && ret != -BERTH_ECANCELLED)

@@ -101,17 +101,36 @@ static int next_token(struct berth_session *s, struct berth_tok_event *ev)
 	}
 }
 
+/* A consistent copy of the generator's notes on @ndx. */
+static struct file_state fst_get(struct berth_session *s, int32_t ndx)
+{
+	struct file_state st;
+
+	pthread_mutex_lock(&s->lock);
+	st = s->fst[ndx];
+	pthread_mutex_unlock(&s->lock);
+	return st;
+}
+
+/* The file needs nothing more; the generator may wait for that (-H). */
+static void set_done(struct berth_session *s, int32_t ndx)
+{
+	pthread_mutex_lock(&s->lock);
+	s->fst[ndx].state = FST_DONE;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
 /* After the checksum: commit, or discard (and redo on a first mismatch). */
 static int finish_file(struct berth_session *s, int32_t ndx,
 		       struct recv_file *r, int vret, uint64_t total)
 {
 	const struct berth_file *f = &s->fl->files[ndx];
-	int ret;
 
 	if (vret == -BERTH_ECHECKSUM) {
 		if (r->cf)
 			berth_commit_file_abort(r->cf);
-		if (s->fst[ndx].attempts < 2) {
+		if (fst_get(s, ndx).attempts < 2) {
 			berth__session_log(
 				s, BERTH_LOG_WARNING,
 				"WARNING: %s failed verification -- update "
@@ -123,16 +142,16 @@ static int finish_file(struct berth_session *s, int32_t ndx,
 			s,
 			"ERROR: %s failed verification -- update discarded.\n",
 			f->name);
-		s->fst[ndx].state = FST_DONE;
+		set_done(s, ndx);
 		return 0;
 	}
-	s->fst[ndx].state = FST_DONE;
 	if (vret < 0 || r->werr) {
 		if (r->cf)
 			berth_commit_file_abort(r->cf);
 		berth__session_file_error(
 			s, "%s: %s\n", f->name,
 			berth_strerror(vret < 0 ? vret : r->werr));
+		set_done(s, ndx);
 		return 0;
 	}
 	if (total != (uint64_t)f->size)
@@ -140,12 +159,12 @@ static int finish_file(struct berth_session *s, int32_t ndx,
 				   "%s: %llu bytes, the list said %lld\n",
 				   f->name, (unsigned long long)total,
 				   (long long)f->size);
-	if (r->cf) {
-		ret = berth_commit_file_finish(r->cf);
-		if (ret < 0)
-			return 0; /* reported by the commit event */
-	}
+	/* Done only once the commit stage has it: a flush then waits for it
+	 * (hard-link followers are linked after a flush). */
+	if (r->cf)
+		berth_commit_file_finish(r->cf); /* errors come by event */
 	atomic_fetch_add_explicit(&s->files_written, 1, memory_order_relaxed);
+	set_done(s, ndx);
 	return 0;
 }
 
@@ -162,6 +181,7 @@ static int receive_file(struct berth_session *s, int32_t ndx)
 	struct recv_file r = {.s = s, .ndx = ndx};
 	struct berth_commit_meta meta;
 	struct berth_tok_event ev;
+	struct file_state st = fst_get(s, ndx);
 	uint64_t total = 0, lit;
 	int ret, vret = 0;
 
@@ -175,15 +195,14 @@ static int receive_file(struct berth_session *s, int32_t ndx)
 	df.head = *ev.head;
 	df.csum_type = s->cp.type;
 	if (df.head.count > 0) {
-		if (!s->fst[ndx].had_basis)
+		if (!st.had_basis)
 			return -BERTH_EPROTO; /* blocks of a basis never offered */
 		ret = open_basis(s, f->name, &df.basis_size);
 		if (ret < 0)
 			return -BERTH_EPROTO;
 		df.basis_fd = ret;
 	}
-	berth__session_meta(s, f, s->fst[ndx].exists, s->fst[ndx].cur_mode,
-			    &meta);
+	berth__session_meta(s, f, st.exists, st.cur_mode, &meta);
 	meta.user = (void *)(intptr_t)ndx;
 	meta.size_hint = (uint64_t)f->size;
 	ret = berth_commit_file_begin(s->commit, f->name, &meta, 0, &r.cf);
@@ -231,6 +250,16 @@ static int receive_file(struct berth_session *s, int32_t ndx)
 	return finish_file(s, ndx, &r, vret, total);
 }
 
+static int dones_seen(struct berth_session *s)
+{
+	int n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->sender_dones;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
 int berth__recv_loop(struct berth_session *s)
 {
 	char xname[4096];
@@ -272,11 +301,11 @@ int berth__recv_loop(struct berth_session *s)
 		if (!(iflags & BERTH_ITEM_TRANSFER))
 			continue; /* an echo: nothing to do */
 		/* Data only for what we asked, and only in phases 0 and 1. */
-		if (s->fst[ndx].state != FST_REQUESTED ||
-		    !S_ISREG(s->fl->files[ndx].mode) || s->sender_dones >= 2)
+		if (fst_get(s, ndx).state != FST_REQUESTED ||
+		    !S_ISREG(s->fl->files[ndx].mode) || dones_seen(s) >= 2)
 			return -BERTH_EPROTO;
 		if (s->opts.dry_run) {
-			s->fst[ndx].state = FST_DONE;
+			set_done(s, ndx);
 			continue;
 		}
 		ret = receive_file(s, ndx);

@@ -31,7 +31,7 @@ static int print_version(void)
 	printf("berth %s, a receiver for rsync protocols 30-32\n",
 	       BERTH_VERSION_STRING);
 	printf("checksums: xxh128 xxh3 xxh64 md5 md4\n");
-	printf("compression: none\n");
+	printf("compression: zstd none\n");
 	ret = berth_pump_create(NULL, &pump);
 	if (ret < 0) {
 		printf("pump: unavailable (%s)\n", berth_strerror(ret));

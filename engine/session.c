@@ -259,15 +259,15 @@ int berth__session_on_msg(struct berth_session *s,
 /* ------------------------------------------------------------ options */
 
 /* The first option this slice does not implement, or NULL. */
-static const char *unsupported_option(const struct berth_opts *o)
+static const char *unsupported_option(const struct berth_session *s)
 {
+	const struct berth_opts *o = &s->opts;
 	static const struct {
 		size_t off;
 		const char *name;
 	} flags[] = {
 #define F(field, name) {offsetof(struct berth_opts, field), name}
 		F(sparse, "--sparse"),
-		F(compress, "--compress"),
 		F(backup, "--backup"),
 		F(prune_empty_dirs, "--prune-empty-dirs"),
 		F(crtimes, "--crtimes"),
@@ -300,10 +300,12 @@ static const char *unsupported_option(const struct berth_opts *o)
 		return "--fuzzy";
 	if (o->append)
 		return "--append";
-	if (o->checksum)
-		return "--checksum";
-	if (o->compress_choice)
-		return "--compress-choice";
+	if (s->hs.compress != BERTH_COMPRESS_NONE &&
+	    s->hs.compress != BERTH_COMPRESS_ZSTD)
+		return s->hs.compress == BERTH_COMPRESS_LZ4 ? "lz4 compression"
+		       : s->hs.compress == BERTH_COMPRESS_ZLIBX
+			       ? "zlibx compression"
+			       : "zlib compression (use --zc=zstd)";
 	if (o->partial_dir)
 		return "--partial-dir";
 	if (o->backup_dir)
@@ -357,6 +359,12 @@ static int handshake(struct berth_session *s)
 	int ret;
 
 	berth_opts_hs_config(&s->opts, &cfg);
+	/* A compressor fixed by the client (an explicit choice, or zlib for a
+	 * client that cannot negotiate) is accepted here so the handshake
+	 * completes; anything but zstd is then refused with a clear message
+	 * (unsupported_option), instead of a broken pipe. */
+	if (cfg.compress_choice || !s->opts.caps || !strchr(s->opts.caps, 'v'))
+		cfg.compress_list = "zstd lz4 zlibx zlib none";
 	if (!s->opts.have_seed)
 		cfg.seed = (int32_t)(time(NULL) ^ ((long)getpid() << 6));
 	ret = berth_hs_init(&hs, &cfg);
@@ -652,7 +660,7 @@ static int session_run(struct berth_session *s)
 		s->fatal = RERR_MALLOC;
 		return s->fatal;
 	}
-	bad = unsupported_option(&s->opts);
+	bad = unsupported_option(s);
 	if (bad) {
 		berth__session_fatal(s, RERR_UNSUPPORTED,
 				     "berth: %s is not supported by this "

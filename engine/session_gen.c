@@ -14,7 +14,9 @@
  * contents are not looked up at all.
  */
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -51,6 +53,8 @@ struct dir_fix {
 
 struct gen {
 	struct berth_session *s;
+	const char *skip_dir; /* --existing: a missing directory's subtree */
+	size_t skip_len;
 	int32_t *hl_leader; /* -H: per ndx, its group's leader, or -1 */
 	bool any_hlinks;
 	struct dir_slot cache[DIR_CACHE];
@@ -189,6 +193,181 @@ static void set_exists(struct berth_session *s, int32_t ndx, bool exists,
 	s->fst[ndx].exists = exists;
 	s->fst[ndx].cur_mode = mode;
 	pthread_mutex_unlock(&s->lock);
+}
+
+struct del_item {
+	char *path;
+	bool is_dir;
+};
+
+struct del_list {
+	struct del_item *v;
+	size_t n, cap;
+};
+
+static int del_push(struct del_list *l, char *path, bool is_dir)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 32;
+		struct del_item *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n].path = path;
+	l->v[l->n].is_dir = is_dir;
+	l->n++;
+	return 0;
+}
+
+/* Everything below directory @name, recursively (never through a
+ * symlink: each level is opened beneath the root without following). */
+static int del_collect(struct berth_session *s, const char *name,
+		       struct del_list *l, unsigned depth)
+{
+	struct dirent *de;
+	char *path;
+	DIR *d;
+	int fd, ret = 0;
+
+	if (depth > 256)
+		return -ELOOP;
+	fd = openat2_beneath(s->root_fd, name, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return fd;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while (ret == 0 && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (asprintf(&path, "%s/%s", name, de->d_name) < 0) {
+			ret = -ENOMEM;
+			break;
+		}
+		ret = del_push(l, path, de->d_type == DT_DIR);
+		if (ret < 0) {
+			free(path);
+			break;
+		}
+		if (de->d_type == DT_DIR)
+			ret = del_collect(s, path, l, depth + 1);
+	}
+	closedir(d);
+	return ret;
+}
+
+static int del_cmp(const void *a, const void *b)
+{
+	const struct del_item *x = a, *y = b;
+
+	return berth_flist_cmp(x->path, x->is_dir, y->path, y->is_dir);
+}
+
+/* Report a deletion to the client (MSG_DELETED; dirs end in a NUL). */
+static void report_deleted(struct berth_session *s, const char *path,
+			   bool is_dir)
+{
+	if (s->opts.verbose || s->opts.log_format)
+		berth__out_msg(&s->out, BERTH_MSG_DELETED, path,
+			       strlen(path) + (is_dir ? 1 : 0));
+}
+
+/*
+ * Remove directory @name and everything in it: contents in reverse sorted
+ * order (as rsync does, deepest first), each reported, then @name itself.
+ */
+static int delete_tree(struct gen *g, const char *name)
+{
+	struct berth_session *s = g->s;
+	struct del_list l = {0};
+	size_t i;
+	int ret;
+
+	ret = del_collect(s, name, &l, 0);
+	if (ret == 0 && l.n > 1)
+		qsort(l.v, l.n, sizeof(*l.v), del_cmp);
+	for (i = l.n; ret == 0 && i-- > 0;) {
+		ret = berth_commit_delete(s->commit, l.v[i].path, l.v[i].is_dir,
+					  NULL);
+		if (ret == 0)
+			report_deleted(s, l.v[i].path, l.v[i].is_dir);
+	}
+	for (i = 0; i < l.n; i++)
+		free(l.v[i].path);
+	free(l.v);
+	if (ret == 0)
+		ret = berth_commit_delete(s->commit, name, 1, NULL);
+	return ret;
+}
+
+/* Does directory @name (beneath the root) hold anything? */
+static bool dir_has_entries(struct berth_session *s, const char *name)
+{
+	struct dirent *de;
+	bool any = false;
+	DIR *d;
+	int fd;
+
+	fd = openat2_beneath(s->root_fd, name, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return false;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return false;
+	}
+	while (!any && (de = readdir(d)))
+		any = strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+	closedir(d);
+	return any;
+}
+
+/*
+ * A directory stands where @what must go.  An empty one is removed; a
+ * non-empty one only with --force (or a delete mode), else rsync's two
+ * messages, and the item is skipped (exit 23).  Returns 0 when the way is
+ * made (or queued), 1 when the item is to be skipped, or an error.
+ */
+static int clear_dir_for(struct gen *g, const struct berth_file *f,
+			 const char *what)
+{
+	struct berth_session *s = g->s;
+
+	if (dir_has_entries(s, f->name) && !s->opts.force) {
+		berth__session_log(s, BERTH_LOG_INFO,
+				   "cannot delete non-empty directory: %s\n",
+				   f->name);
+		berth__session_file_error(s,
+					  "could not make way for new %s: %s\n",
+					  what, f->name);
+		return 1;
+	}
+	if (s->opts.dry_run)
+		return 0;
+	return delete_tree(g, f->name);
+}
+
+/* --existing / --ignore-existing (rsync's gates right after the lookup,
+ * for every type).  True: skip the item. */
+static bool existence_gate(struct gen *g, const struct berth_file *f,
+			   int stat_ret, const struct stat *st)
+{
+	struct berth_session *s = g->s;
+
+	if (s->opts.existing && stat_ret == -ENOENT) {
+		if (S_ISDIR(f->mode) && !g->skip_dir) {
+			g->skip_dir = f->name;
+			g->skip_len = strlen(f->name);
+		}
+		return true;
+	}
+	return s->opts.ignore_existing && stat_ret == 0 &&
+	       !(S_ISDIR(f->mode) && S_ISDIR(st->st_mode));
 }
 
 static bool times_preserved(struct berth_session *s, mode_t mode)
@@ -356,6 +535,8 @@ static int gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 		ret = dest_stat(g, f, &st);
 	if (ret < 0 && ret != -ENOENT)
 		return ret;
+	if (existence_gate(g, f, ret, &st))
+		return 0;
 	if (ret == 0 && !S_ISDIR(st.st_mode)) {
 		/* Something else is in the way: a file/symlink goes. */
 		if (!s->opts.dry_run) {
@@ -405,6 +586,8 @@ static int gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 	ret = dest_stat(g, f, &st);
 	if (ret < 0 && ret != -ENOENT)
 		return ret;
+	if (existence_gate(g, f, ret, &st))
+		return 0;
 	if (ret == 0 && S_ISLNK(st.st_mode)) {
 		const char *slash = strrchr(f->name, '/');
 
@@ -437,14 +620,12 @@ static int gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 				 BERTH_ITEM_LOCAL_CHANGE |
 					 BERTH_ITEM_REPORT_CHANGE);
 	} else if (ret == 0 && S_ISDIR(st.st_mode)) {
-		/* A directory in the way: rsync removes it only if empty. */
+		/* A directory in the way. */
 		iflags = BERTH_ITEM_LOCAL_CHANGE | BERTH_ITEM_REPORT_CHANGE |
 			 BERTH_ITEM_IS_NEW;
-		if (!s->opts.dry_run) {
-			ret = berth_commit_delete(s->commit, f->name, 1, NULL);
-			if (ret < 0)
-				return ret;
-		}
+		ret = clear_dir_for(g, f, "symlink");
+		if (ret != 0)
+			return ret < 0 ? ret : 0;
 	} else {
 		iflags = BERTH_ITEM_LOCAL_CHANGE | BERTH_ITEM_REPORT_CHANGE |
 			 BERTH_ITEM_IS_NEW;
@@ -479,12 +660,20 @@ static int gen_node(struct gen *g, int32_t ndx, const struct berth_file *f)
 	ret = dest_stat(g, f, &st);
 	if (ret < 0 && ret != -ENOENT)
 		return ret;
+	if (existence_gate(g, f, ret, &st))
+		return 0;
+	if (ret == 0 && S_ISDIR(st.st_mode)) {
+		ret = clear_dir_for(g, f, dev ? "device" : "special file");
+		if (ret != 0)
+			return ret < 0 ? ret : 0;
+		ret = -ENOENT;
+	}
 	if (ret == 0 && (st.st_mode & S_IFMT) == type &&
 	    (!dev || st.st_rdev == rdev)) {
 		iflags = itemize(s, f, &st, 0);
 		if (iflags && !s->opts.dry_run) {
 			berth__session_meta(s, f, true, st.st_mode, &m);
-			ret = berth_commit_dir_meta(s->commit, f->name, &m);
+			ret = berth_commit_set_meta(s->commit, f->name, &m);
 			if (ret < 0)
 				return ret;
 		}
@@ -506,6 +695,43 @@ static int gen_node(struct gen *g, int32_t ndx, const struct berth_file *f)
 	return put_record(s, ndx, iflags);
 }
 
+/*
+ * -c: the destination's unseeded whole-file digest (the --checksum type)
+ * equals the one in the file list.  A file that cannot be read differs.
+ */
+static bool checksum_matches(struct berth_session *s,
+			     const struct berth_file *f)
+{
+	uint8_t sum[BERTH_CSUM_MAX_DIGEST];
+	struct berth_csum_ctx ctx;
+	unsigned len = berth_csum_digest_len(s->hs.file_csum);
+	size_t bufsize = 256 * 1024;
+	uint8_t *buf;
+	bool ok = false;
+	ssize_t n;
+	off_t off = 0;
+	int fd;
+
+	if (!f->sum || !len)
+		return false;
+	fd = openat2_beneath(s->root_fd, f->name, O_RDONLY | O_NOFOLLOW);
+	if (fd < 0)
+		return false;
+	buf = malloc(bufsize);
+	if (buf && berth_csum_ctx_init(&ctx, s->hs.file_csum) == 0) {
+		while ((n = pread(fd, buf, bufsize, off)) > 0) {
+			berth_csum_ctx_update(&ctx, buf, (size_t)n);
+			off += n;
+		}
+		if (n == 0 && berth_csum_ctx_final(&ctx, sum) == len)
+			ok = memcmp(sum, f->sum, len) == 0;
+		berth_csum_ctx_destroy(&ctx);
+	}
+	free(buf);
+	close(fd);
+	return ok;
+}
+
 static int gen_file(struct gen *g, int32_t ndx, const struct berth_file *f)
 {
 	struct berth_session *s = g->s;
@@ -518,30 +744,23 @@ static int gen_file(struct gen *g, int32_t ndx, const struct berth_file *f)
 	ret = dest_stat(g, f, &st);
 	if (ret < 0 && ret != -ENOENT)
 		return ret;
-	if (ret == 0 && !S_ISREG(st.st_mode)) {
-		if (S_ISDIR(st.st_mode)) {
-			/* Only an empty directory can go without --force;
-			 * the commit stage reports ENOTEMPTY otherwise. */
-			if (!s->opts.dry_run) {
-				ret = berth_commit_delete(s->commit, f->name, 1,
-							  NULL);
-				if (ret < 0)
-					return ret;
-			}
-		}
+	if (existence_gate(g, f, ret, &st))
+		return 0;
+	if (ret == 0 && S_ISDIR(st.st_mode)) {
+		ret = clear_dir_for(g, f, "regular file");
+		if (ret != 0)
+			return ret < 0 ? ret : 0;
 		ret = -ENOENT; /* replaced: it counts as new */
+	} else if (ret == 0 && !S_ISREG(st.st_mode)) {
+		ret = -ENOENT; /* the commit's rename replaces it */
 	}
 	if (ret == -ENOENT) {
-		if (s->opts.existing)
-			return 0;
 		set_exists(s, ndx, false, 0);
 		return request_file(g, ndx,
 				    BERTH_ITEM_TRANSFER | BERTH_ITEM_IS_NEW,
 				    false, false);
 	}
 	set_exists(s, ndx, true, st.st_mode);
-	if (s->opts.ignore_existing)
-		return 0;
 	if (s->opts.update && st.st_mtim.tv_sec > f->mtime)
 		return 0;
 
@@ -554,7 +773,7 @@ static int gen_file(struct gen *g, int32_t ndx, const struct berth_file *f)
 			same = !mtime_differs(s, f, &st);
 	}
 	if (same && s->opts.checksum)
-		same = false; /* TODO(issue 6): -c compares file digests */
+		same = checksum_matches(s, f);
 
 	if (same) {
 		iflags = itemize(s, f, &st, 0);
@@ -563,7 +782,7 @@ static int gen_file(struct gen *g, int32_t ndx, const struct berth_file *f)
 		      BERTH_ITEM_REPORT_OWNER | BERTH_ITEM_REPORT_GROUP)) &&
 		    !s->opts.dry_run) {
 			berth__session_meta(s, f, true, st.st_mode, &m);
-			ret = berth_commit_dir_meta(s->commit, f->name, &m);
+			ret = berth_commit_set_meta(s->commit, f->name, &m);
 			if (ret < 0)
 				return ret;
 		}
@@ -640,6 +859,7 @@ static int link_followers(struct gen *g)
 	if (!g->any_hlinks)
 		return 0;
 	/* The leaders must be on disk under their final names. */
+	berth__out_flush(&s->out);
 	pthread_mutex_lock(&s->lock);
 	for (i = 0; i < (int32_t)fl->count; i++) {
 		leader = g->hl_leader[i];
@@ -696,6 +916,12 @@ static int gen_entry(struct gen *g, int32_t ndx)
 		return 0;
 	if (is_follower(g, ndx))
 		return 0;
+	if (g->skip_dir) {
+		if (!strncmp(f->name, g->skip_dir, g->skip_len) &&
+		    f->name[g->skip_len] == '/')
+			return 0;
+		g->skip_dir = NULL;
+	}
 	if (S_ISDIR(type))
 		return gen_dir(g, ndx, f);
 	/* Keep the directory chain in step for non-directories too. */
@@ -735,6 +961,7 @@ static int wait_sender_dones(struct berth_session *s, int n)
 {
 	int ret = 0;
 
+	berth__out_flush(&s->out);
 	pthread_mutex_lock(&s->lock);
 	while (s->sender_dones < n && !s->recv_finished && !s->fatal)
 		pthread_cond_wait(&s->cond, &s->lock);
@@ -851,6 +1078,7 @@ static int gen_run(struct gen *g)
 		ret = send_redos(g);
 		if (ret < 0)
 			return ret;
+		berth__out_flush(&s->out);
 		pthread_mutex_lock(&s->lock);
 		while (s->nredo == 0 && s->sender_dones < 1 &&
 		       !s->recv_finished && !s->fatal)

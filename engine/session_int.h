@@ -117,8 +117,11 @@ struct berth_out {
 	pthread_mutex_t lock;
 	pthread_cond_t wake; /* to the writer: bytes queued or closing */
 	pthread_cond_t space; /* to producers: room, or drained */
-	uint8_t *buf, *spare; /* the writer swaps them */
+	uint8_t *buf, *spare; /* data frames; the writer swaps them */
 	size_t len, cap, spare_cap, limit;
+	uint8_t *mbuf, *mspare; /* message frames (written first) */
+	size_t mlen, mbuf_cap, mspare_cap;
+	bool flush; /* write held data now */
 	size_t frame_hdr; /* offset of the open MSG_DATA header, or SIZE_MAX */
 	bool writing; /* the writer holds a batch */
 	bool closing;
@@ -133,10 +136,16 @@ int berth__out_init(struct berth_out *o, int fd, size_t limit);
 int berth__out_start(struct berth_out *o);
 /* Write unframed bytes now (handshake only). */
 int berth__out_raw(struct berth_out *o, const void *p, size_t len);
-/* Append MSG_DATA bytes (may block for space).  0 or the writer's error. */
+/*
+ * Append MSG_DATA bytes (may block for space).  0 or the writer's error.
+ * Small amounts are held until berth__out_flush() or 32 KiB, as rsync's
+ * writer does, so that messages queued meanwhile reach the client first.
+ */
 int berth__out_data(struct berth_out *o, const void *p, size_t len);
 /* Append one message frame (never blocks for space: messages are few). */
 int berth__out_msg(struct berth_out *o, int code, const void *p, size_t len);
+/* Write the data held so far (the caller is about to wait for the peer). */
+void berth__out_flush(struct berth_out *o);
 /* Wait until everything queued so far is written.  0 or error. */
 int berth__out_drain(struct berth_out *o);
 /* Drain, stop and join the writer, free buffers.  Returns the error. */

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <time.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,39 +316,85 @@ int berth__out_raw(struct berth_out *o, const void *p, size_t len)
 	return ret;
 }
 
+/* Data goes out when this much is queued, on a flush, or after a pause. */
+#define OUT_FLUSH_AT OUT_FRAME_MAX
+#define OUT_LINGER_NS 1000000000L
+
+static bool data_due(const struct berth_out *o)
+{
+	return o->len > 0 && (o->len >= OUT_FLUSH_AT || o->flush || o->closing);
+}
+
+/*
+ * The writer: messages first, then data that is due.  As rsync's writer,
+ * it holds small amounts of data until a flush point, and messages overtake
+ * data that is still held (clients print in arrival order).
+ */
 static void *out_main(void *arg)
 {
 	struct berth_out *o = arg;
-	uint8_t *batch;
-	size_t len, batch_cap;
+	uint8_t *batch = NULL, *msgs;
+	size_t len, mlen, batch_cap = 0, mcap;
+	struct timespec until;
 	int ret;
 
 	pthread_mutex_lock(&o->lock);
 	for (;;) {
-		while (o->len == 0 && !o->closing)
-			pthread_cond_wait(&o->wake, &o->lock);
-		if (o->len == 0)
-			break;
-		/* Take the whole buffer; producers continue in the spare. */
-		batch = o->buf;
-		batch_cap = o->cap;
-		len = o->len;
-		o->buf = o->spare;
-		o->cap = o->spare_cap;
-		o->spare = NULL;
-		o->len = 0;
-		o->frame_hdr = SIZE_MAX;
+		while (o->mlen == 0 && !data_due(o) && !o->closing) {
+			if (o->len == 0) {
+				pthread_cond_wait(&o->wake, &o->lock);
+				continue;
+			}
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += OUT_LINGER_NS % 1000000000L;
+			until.tv_sec += OUT_LINGER_NS / 1000000000L +
+					until.tv_nsec / 1000000000L;
+			until.tv_nsec %= 1000000000L;
+			if (pthread_cond_timedwait(&o->wake, &o->lock,
+						   &until) == ETIMEDOUT)
+				o->flush = true;
+		}
+		if (o->mlen == 0 && o->len == 0)
+			break; /* closing, nothing left */
+		/* Take the messages, and the data if it is due. */
+		msgs = o->mbuf;
+		mcap = o->mbuf_cap;
+		mlen = o->mlen;
+		o->mbuf = o->mspare;
+		o->mspare = NULL;
+		o->mbuf_cap = o->mspare_cap;
+		o->mlen = 0;
+		len = 0;
+		if (data_due(o)) {
+			batch = o->buf;
+			batch_cap = o->cap;
+			len = o->len;
+			o->buf = o->spare;
+			o->cap = o->spare_cap;
+			o->spare = NULL;
+			o->len = 0;
+			o->frame_hdr = SIZE_MAX;
+			o->flush = false;
+		}
 		o->writing = true;
 		pthread_cond_broadcast(&o->space);
 		pthread_mutex_unlock(&o->lock);
 
-		ret = o->err ? o->err : write_all(o->fd, batch, len);
+		ret = o->err;
+		if (!ret && mlen)
+			ret = write_all(o->fd, msgs, mlen);
+		if (!ret && len)
+			ret = write_all(o->fd, batch, len);
 
 		pthread_mutex_lock(&o->lock);
-		o->spare = batch;
-		o->spare_cap = batch_cap;
+		o->mspare = msgs;
+		o->mspare_cap = mcap;
+		if (len) {
+			o->spare = batch;
+			o->spare_cap = batch_cap;
+		}
 		o->writing = false;
-		o->total_written += len;
+		o->total_written += len + mlen;
 		if (ret < 0 && !o->err)
 			o->err = ret;
 		pthread_cond_broadcast(&o->space);
@@ -368,8 +415,11 @@ int berth__out_start(struct berth_out *o)
 /* Wait until @n more bytes fit.  Called with o->lock held. */
 static int out_wait_room(struct berth_out *o, size_t n)
 {
-	while (!o->err && o->len + n > o->limit && o->len > 0)
+	while (!o->err && o->len + n > o->limit && o->len > 0) {
+		o->flush = true; /* a full buffer is due */
+		pthread_cond_signal(&o->wake);
 		pthread_cond_wait(&o->space, &o->lock);
+	}
 	return o->err;
 }
 
@@ -405,8 +455,9 @@ int berth__out_data(struct berth_out *o, const void *p, size_t len)
 			o->frame_hdr = SIZE_MAX;
 		src += n;
 		len -= n;
-		pthread_cond_signal(&o->wake);
 	}
+	if (o->len >= OUT_FLUSH_AT)
+		pthread_cond_signal(&o->wake);
 	pthread_mutex_unlock(&o->lock);
 	return ret;
 }
@@ -415,31 +466,31 @@ int berth__out_msg(struct berth_out *o, int code, const void *p, size_t len)
 {
 	struct berth_proto_out po;
 	uint8_t *nb;
+	size_t need;
 	int ret;
 
 	if (len > OUT_FRAME_MAX)
 		len = OUT_FRAME_MAX; /* messages are text lines: cut */
 	pthread_mutex_lock(&o->lock);
 	ret = o->err;
-	if (ret == 0 && o->len + len + 4 > o->cap) {
+	need = o->mlen + len + 4;
+	if (ret == 0 && need > o->mbuf_cap) {
 		/* Messages never wait for the writer: grow instead. */
-		nb = realloc(o->buf, o->len + len + 4);
+		nb = realloc(o->mbuf, need * 2);
 		if (!nb) {
 			ret = -ENOMEM;
 		} else {
-			o->buf = nb;
-			o->cap = o->len + len + 4;
+			o->mbuf = nb;
+			o->mbuf_cap = need * 2;
 		}
 	}
 	if (ret == 0) {
-		po.ptr = o->buf;
-		po.size = o->cap;
-		po.pos = o->len;
+		po.ptr = o->mbuf;
+		po.size = o->mbuf_cap;
+		po.pos = o->mlen;
 		ret = berth_mux_put_msg(&po, code, p, len);
 		if (ret >= 0) {
-			o->len = po.pos;
-			o->frame_hdr =
-				SIZE_MAX; /* data continues in a new frame */
+			o->mlen = po.pos;
 			ret = 0;
 			pthread_cond_signal(&o->wake);
 		}
@@ -448,13 +499,28 @@ int berth__out_msg(struct berth_out *o, int code, const void *p, size_t len)
 	return ret;
 }
 
+void berth__out_flush(struct berth_out *o)
+{
+	pthread_mutex_lock(&o->lock);
+	if (o->len > 0) {
+		o->flush = true;
+		pthread_cond_signal(&o->wake);
+	}
+	pthread_mutex_unlock(&o->lock);
+}
+
 int berth__out_drain(struct berth_out *o)
 {
 	int ret;
 
 	pthread_mutex_lock(&o->lock);
-	while (!o->err && (o->len > 0 || o->writing))
+	o->flush = true;
+	pthread_cond_signal(&o->wake);
+	while (!o->err && (o->len > 0 || o->mlen > 0 || o->writing)) {
+		o->flush = true;
+		pthread_cond_signal(&o->wake);
 		pthread_cond_wait(&o->space, &o->lock);
+	}
 	ret = o->err;
 	pthread_mutex_unlock(&o->lock);
 	return ret;
@@ -475,7 +541,9 @@ int berth__out_close(struct berth_out *o)
 	ret = o->err;
 	free(o->buf);
 	free(o->spare);
-	o->buf = o->spare = NULL;
+	free(o->mbuf);
+	free(o->mspare);
+	o->buf = o->spare = o->mbuf = o->mspare = NULL;
 	pthread_mutex_destroy(&o->lock);
 	pthread_cond_destroy(&o->wake);
 	pthread_cond_destroy(&o->space);

@@ -206,6 +206,15 @@ int berth_commit_dir_meta(struct berth_commit *c, const char *relpath,
 			  const struct berth_commit_meta *meta);
 
 /*
+ * Set owner (opts.preserve_owner), mode and mtime of an existing
+ * non-directory at @relpath, found by name in its parent and never followed
+ * if it is a symlink (whose mode cannot be set: -EOPNOTSUPP).  Queued like
+ * the tree operations; the outcome comes as an EV_OP event.
+ */
+int berth_commit_set_meta(struct berth_commit *c, const char *relpath,
+			  const struct berth_commit_meta *meta);
+
+/*
  * Validate a relative path from the peer: non-empty, not absolute, no
  * empty, "." or ".." component, components <= NAME_MAX, total < PATH_MAX.
  * Returns 0 or -BERTH_EPATH.  Pure; any thread.

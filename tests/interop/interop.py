@@ -47,9 +47,16 @@ def rand_bytes(rng, n):
 
 
 def touch_dirs(root, mtime=BASE_MTIME):
-    """Fix directory mtimes bottom-up, so trees are reproducible."""
-    for d, _, _ in sorted(os.walk(root), key=lambda t: -t[0].count("/")):
-        os.utime(d, ns=(mtime * 10**9, mtime * 10**9), follow_symlinks=False)
+    """Pin symlink and special-file mtimes, then directory mtimes
+    bottom-up, so trees are reproducible."""
+    t = (mtime * 10**9, mtime * 10**9)
+    for d, dirs, files in os.walk(root):
+        for n in dirs + files:
+            st = os.lstat(os.path.join(d, n))
+            if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+                os.utime(os.path.join(d, n), ns=t, follow_symlinks=False)
+    for d, _, _ in sorted(os.walk(root), key=lambda x: -x[0].count("/")):
+        os.utime(d, ns=t, follow_symlinks=False)
 
 
 def tree_small(root, rng):
@@ -116,20 +123,108 @@ def dest_stale(root, rng):
     touch_dirs(root, BASE_MTIME - 100)
 
 
+def edit_big(root, rng):
+    """The source side of a delta: scattered edits, an insertion, a cut."""
+    big_file(root, random.Random("big"))
+    p = f"{root}/big.bin"
+    with open(p, "rb") as f:
+        data = bytearray(f.read())
+    for k in range(20):
+        off = rng.randrange(len(data) - 100)
+        data[off:off + 50] = rand_bytes(rng, 50)
+    data[100000:100000] = rand_bytes(rng, 777)       # shifts what follows
+    del data[2000000:2003000]
+    write(p, bytes(data), mtime=BASE_MTIME + 5)
+    touch_dirs(root)
+
+
+def dest_big(root, rng):
+    big_file(root, random.Random("big"))
+
+
+def tree_clash(root, rng):
+    write(f"{root}/clash", b"now a file\n")
+    write(f"{root}/emptyclash", b"also a file\n")
+    os.makedirs(f"{root}/wasfile")
+    write(f"{root}/wasfile/x", b"x")
+    touch_dirs(root)
+
+
+def dest_clash(root, rng):
+    write(f"{root}/clash/inside", b"a non-empty dir in the way")
+    os.makedirs(f"{root}/emptyclash")
+    write(f"{root}/wasfile", b"a file where a dir comes")
+    touch_dirs(root, BASE_MTIME - 10)
+
+
+def dest_perms(root, rng):
+    """Same names as tree_small, other modes and contents."""
+    tree_small(root, random.Random(1))
+    os.chmod(f"{root}/a.txt", 0o600)
+    os.chmod(f"{root}/sub/deeper/c.bin", 0o644)
+    write(f"{root}/sub/b.txt", b"x" * 36, 0o666, BASE_MTIME - 7)
+    touch_dirs(root, BASE_MTIME - 100)
+
+
+def dest_same_content(root, rng):
+    """tree_small's content, but older mtimes: -c sees equal files."""
+    tree_small(root, random.Random("update_c"))
+    for p in ("a.txt", "empty", "sub/b.txt"):
+        os.utime(f"{root}/{p}", ns=((BASE_MTIME - 9) * 10**9,) * 2)
+    write(f"{root}/sub/deeper/c.bin", b"different", 0o755)
+    touch_dirs(root, BASE_MTIME - 100)
+
+
 SCENARIOS = {
     "initial_a": (tree_small, None, ["-a"]),
     "initial_a_noinc": (tree_small, None, ["-a", "--no-inc-recursive"]),
     "initial_proto30": (tree_small, None, ["-a", "--protocol=30"]),
     "initial_proto31": (tree_small, None, ["-a", "--protocol=31"]),
     "initial_r_only": (tree_small, None, ["-r"]),
+    "initial_secluded": (tree_small, None, ["-a", "-s"]),
     "many_files": (tree_many, None, ["-a"]),
     "types_H": (tree_types, None, ["-aH"]),
     "sort_order": (tree_sort, None, ["-a"]),
     "owners_numeric": (tree_owners, None, ["-a", "--numeric-ids"]),
     "owners_names": (tree_owners, None, ["-a"]),
     "update_stale": (tree_small, dest_stale, ["-a"]),
+    "update_delta": (edit_big, dest_big, ["-a"]),
+    "update_delta_proto30": (edit_big, dest_big, ["-a", "--protocol=30"]),
+    "update_delta_xxh3": (edit_big, dest_big, ["-a", "--cc=xxh3"]),
+    "update_delta_xxh64": (edit_big, dest_big, ["-a", "--cc=xxh64"]),
+    "update_delta_md5": (edit_big, dest_big, ["-a", "--cc=md5"]),
+    "update_delta_md4": (edit_big, dest_big, ["-a", "--cc=md4"]),
+    "update_delta_B": (edit_big, dest_big, ["-a", "-B", "2048"]),
+    "update_whole_W": (edit_big, dest_big, ["-a", "-W"]),
+    "update_delta_zstd": (edit_big, dest_big, ["-a", "-z"]),
+    "update_delta_zstd_level": (edit_big, dest_big,
+                                ["-a", "--zc=zstd", "--zl=9"]),
+    "initial_zstd": (tree_many, None, ["-a", "-z"]),
+    "update_checksum_c": (tree_small, dest_same_content, ["-a", "-c"]),
+    "update_size_only": (tree_small, dest_stale, ["-a", "--size-only"]),
+    "update_ignore_times": (tree_small, dest_stale, ["-a", "-I"]),
+    "update_u": (tree_small, dest_stale, ["-a", "-u"]),
+    "update_existing": (tree_small, dest_stale, ["-a", "--existing"]),
+    "update_ignore_existing": (tree_small, dest_stale,
+                               ["-a", "--ignore-existing"]),
+    "update_no_perms": (tree_small, dest_perms, ["-rlt"]),
+    "update_executability": (tree_small, dest_perms, ["-rltE"]),
+    "update_perms": (tree_small, dest_perms, ["-a"]),
+    "type_clash": (tree_clash, dest_clash, ["-a"]),
+    "type_clash_force": (tree_clash, dest_clash, ["-a", "--force"]),
     "big_whole": (big_file, None, ["-a"]),
     "checksum_md5": (tree_small, None, ["-a", "--checksum-choice=md5"]),
+    "dest_is_file": (tree_small, "FILE", ["-a"]),
+}
+
+# Options berth refuses (for now): berth must exit 4 with a message naming
+# the option, and leave the destination untouched.
+REFUSED = {
+    "refuse_delete": ["-a", "--delete"],
+    "refuse_compress_zlib": ["-a", "--zc=zlib"],
+    "refuse_compress_lz4": ["-a", "--zc=lz4"],
+    "refuse_inplace": ["-a", "--inplace"],
+    "refuse_link_dest": ["-a", "--link-dest=/nonexistent"],
 }
 
 
@@ -214,12 +309,14 @@ def run_scenario(name, berth, work, keep):
     results = {}
     for who, receiver in (("rsync", "rsync"), ("berth", berth)):
         dst = os.path.join(base, "dst-" + who)
-        if build_dst:
+        if build_dst == "FILE":
+            write(dst, b"DEST is a file\n")
+        elif build_dst:
             os.makedirs(dst)
             build_dst(dst, random.Random(name + "-dst"))
         rc, out, err = push(src, dst, receiver, opts)
         results[who] = (rc, itemized(out), err, snapshot(dst) if
-                        os.path.isdir(dst) else {})
+                        os.path.isdir(dst) else open(dst, "rb").read())
     problems = []
     (rc_a, it_a, err_a, snap_a), (rc_b, it_b, err_b, snap_b) = \
         results["rsync"], results["berth"]
@@ -232,16 +329,40 @@ def run_scenario(name, berth, work, keep):
     # An mtime rsync itself did not carry over (no -t, symlinks and specials
     # it does not time) is the wall clock: not comparable.
     snap_src = snapshot(src)
-    for k, e in snap_a.items():
+    for k, e in (snap_a.items() if isinstance(snap_a, dict) else ()):
         if k in snap_src and e.get("mtime_ns") != snap_src[k].get("mtime_ns"):
             e.pop("mtime_ns", None)
             snap_b.get(k, {}).pop("mtime_ns", None)
+    if isinstance(snap_a, bytes) or isinstance(snap_b, bytes):
+        if snap_a != snap_b:
+            problems.append("destination differs")
+        snap_a = snap_b = {}
     problems += diff(snap_a, snap_b)
     temps = [k for k in snap_b if os.path.basename(k).startswith(".")
              and len(os.path.basename(k)) > 7
              and os.path.basename(k)[-7] == "."]
     if temps:
         problems.append(f"temp files left: {temps}")
+    if not keep:
+        shutil.rmtree(base, ignore_errors=True)
+    return problems
+
+
+def run_refusal(name, berth, work, keep):
+    opts = REFUSED[name]
+    base = os.path.join(work, name)
+    src = os.path.join(base, "src")
+    dst = os.path.join(base, "dst")
+    os.makedirs(src)
+    tree_small(src, random.Random(name))
+    rc, out, err = push(src, dst, berth, opts)
+    problems = []
+    if rc != 4:
+        problems.append(f"exit code {rc}, want 4; stderr: {err.strip()[-300:]}")
+    if "not supported" not in err:
+        problems.append(f"no clear refusal on stderr: {err.strip()[-300:]}")
+    if os.path.isdir(dst) and os.listdir(dst):
+        problems.append(f"destination touched: {os.listdir(dst)}")
     if not keep:
         shutil.rmtree(base, ignore_errors=True)
     return problems
@@ -256,18 +377,18 @@ def main():
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     if args.list:
-        print("\n".join(SCENARIOS))
+        print("\n".join(list(SCENARIOS) + list(REFUSED)))
         return 0
     if not shutil.which("rsync"):
         print("interop: rsync not installed: skipped")
         return 77
-    names = args.only or list(SCENARIOS)
+    names = args.only or list(SCENARIOS) + list(REFUSED)
     work = tempfile.mkdtemp(prefix="berth-interop-")
     passed = failed = 0
     for name in names:
         try:
-            problems = run_scenario(name, os.path.abspath(args.berth), work,
-                                    args.keep)
+            run = run_refusal if name in REFUSED else run_scenario
+            problems = run(name, os.path.abspath(args.berth), work, args.keep)
         except Exception as e:  # a harness error is a failure too
             problems = [f"harness error: {e!r}"]
         if problems:

@@ -505,6 +505,7 @@ static int request_file(struct gen *g, int32_t ndx, uint32_t iflags,
 	s->fst[ndx].state = FST_REQUESTED;
 	s->fst[ndx].attempts++;
 	s->fst[ndx].had_basis = fd >= 0;
+	s->fst[ndx].iflags = (uint16_t)iflags;
 	pthread_mutex_unlock(&s->lock);
 	ret = put_record(s, ndx, iflags);
 	if (ret < 0 || s->opts.dry_run) {
@@ -975,6 +976,7 @@ static int wait_sender_dones(struct berth_session *s, int n)
 static int send_redos(struct gen *g)
 {
 	struct berth_session *s = g->s;
+	uint32_t iflags;
 	bool exists;
 	int32_t ndx;
 	int ret;
@@ -987,11 +989,10 @@ static int send_redos(struct gen *g)
 		}
 		ndx = s->redo[--s->nredo];
 		exists = s->fst[ndx].exists;
+		iflags = s->fst[ndx].iflags;
 		pthread_mutex_unlock(&s->lock);
-		ret = request_file(g, ndx,
-				   BERTH_ITEM_TRANSFER |
-					   (exists ? 0 : BERTH_ITEM_IS_NEW),
-				   exists, true);
+		/* The destination is as it was: the same record again. */
+		ret = request_file(g, ndx, iflags, exists, true);
 		if (ret < 0)
 			return ret;
 	}

@@ -138,6 +138,23 @@ def edit_big(root, rng):
     touch_dirs(root)
 
 
+MARK = b"CORRUPT-ME-PLEASE"
+
+
+def tree_redo(root, rng):
+    """A file whose literal data carries MARK (the relay flips a bit)."""
+    tree_small(root, rng)
+    write(f"{root}/redo.txt", b"x" * 5000 + MARK + b"y" * 5000)
+    write(f"{root}/after.txt", b"files after the redo one\n")
+    touch_dirs(root)
+
+
+def dest_redo(root, rng):
+    """An old redo.txt: the redo pass then uses it as a basis."""
+    write(f"{root}/redo.txt", b"x" * 4000 + b"old" + b"y" * 5000)
+    touch_dirs(root, BASE_MTIME - 10)
+
+
 def dest_big(root, rng):
     big_file(root, random.Random("big"))
 
@@ -210,11 +227,15 @@ SCENARIOS = {
     "update_no_perms": (tree_small, dest_perms, ["-rlt"]),
     "update_executability": (tree_small, dest_perms, ["-rltE"]),
     "update_perms": (tree_small, dest_perms, ["-a"]),
-    "type_clash": (tree_clash, dest_clash, ["-a"]),
+    "type_clash": (tree_clash, dest_clash, ["-a"], {"rc": 23}),
     "type_clash_force": (tree_clash, dest_clash, ["-a", "--force"]),
     "big_whole": (big_file, None, ["-a"]),
     "checksum_md5": (tree_small, None, ["-a", "--checksum-choice=md5"]),
-    "dest_is_file": (tree_small, "FILE", ["-a"]),
+    "dest_is_file": (tree_small, "FILE", ["-a"], {"rc": 3}),
+    "redo_new": (tree_redo, None, ["-a"], {"corrupt": MARK}),
+    "redo_basis": (tree_redo, dest_redo, ["-a"], {"corrupt": MARK}),
+    "redo_proto30": (tree_redo, dest_redo, ["-a", "--protocol=30"],
+                     {"corrupt": MARK}),
 }
 
 # Options berth refuses (for now): berth must exit 4 with a message naming
@@ -292,7 +313,11 @@ def itemized(out):
             (ln[0] in "<>ch." or ln.startswith("*deleting"))]
 
 
-def push(src, dst, receiver, opts, env=None):
+def push(src, dst, receiver, opts, env=None, corrupt=None):
+    if corrupt:
+        env = dict(os.environ, RELAY_TARGET=receiver,
+                   RELAY_CORRUPT=corrupt.hex())
+        receiver = os.path.join(HERE, "corrupt_relay.py")
     cmd = ["rsync"] + opts + ["-i", "-e", RSH, f"--rsync-path={receiver}",
                               src + "/", f"localhost:{dst}/"]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
@@ -301,7 +326,8 @@ def push(src, dst, receiver, opts, env=None):
 
 
 def run_scenario(name, berth, work, keep):
-    build_src, build_dst, opts = SCENARIOS[name]
+    build_src, build_dst, opts = SCENARIOS[name][:3]
+    extra = SCENARIOS[name][3] if len(SCENARIOS[name]) > 3 else {}
     base = os.path.join(work, name)
     src = os.path.join(base, "src")
     os.makedirs(src)
@@ -314,12 +340,16 @@ def run_scenario(name, berth, work, keep):
         elif build_dst:
             os.makedirs(dst)
             build_dst(dst, random.Random(name + "-dst"))
-        rc, out, err = push(src, dst, receiver, opts)
+        rc, out, err = push(src, dst, receiver, opts,
+                            corrupt=extra.get("corrupt"))
         results[who] = (rc, itemized(out), err, snapshot(dst) if
                         os.path.isdir(dst) else open(dst, "rb").read())
     problems = []
     (rc_a, it_a, err_a, snap_a), (rc_b, it_b, err_b, snap_b) = \
         results["rsync"], results["berth"]
+    if rc_a != extra.get("rc", 0):
+        problems.append(f"the reference rsync exited {rc_a}, not "
+                        f"{extra.get('rc', 0)}: {err_a.strip()[-300:]}")
     if rc_a != rc_b:
         problems.append(f"exit code rsync={rc_a} berth={rc_b}; berth stderr: "
                         + err_b.strip()[-400:])

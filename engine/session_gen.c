@@ -844,6 +844,25 @@ static bool is_follower(const struct gen *g, int32_t ndx)
 	       g->hl_leader[ndx] != ndx;
 }
 
+/* Are @a and @b (beneath the root) the same file? */
+static bool same_inode(struct berth_session *s, const char *a, const char *b)
+{
+	struct stat sa, sb;
+	int fa, fb;
+	bool same = false;
+
+	fa = openat2_beneath(s->root_fd, a, O_PATH | O_NOFOLLOW);
+	fb = openat2_beneath(s->root_fd, b, O_PATH | O_NOFOLLOW);
+	if (fa >= 0 && fb >= 0 && fstat(fa, &sa) == 0 && fstat(fb, &sb) == 0)
+		same = S_ISREG(sa.st_mode) && sa.st_dev == sb.st_dev &&
+		       sa.st_ino == sb.st_ino;
+	if (fa >= 0)
+		close(fa);
+	if (fb >= 0)
+		close(fb);
+	return same;
+}
+
 /*
  * Link every follower whose leader is done, in descending order (the
  * order rsync reports them), with an "hf" record naming the leader.
@@ -877,6 +896,8 @@ static int link_followers(struct gen *g)
 		if (!is_follower(g, i))
 			continue;
 		leader = g->hl_leader[i];
+		if (same_inode(s, fl->files[i].name, fl->files[leader].name))
+			continue; /* already the right link: nothing to say */
 		if (!s->opts.dry_run) {
 			ret = berth_commit_hardlink(
 				s->commit, fl->files[i].name,

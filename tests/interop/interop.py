@@ -155,6 +155,16 @@ def dest_redo(root, rng):
     touch_dirs(root, BASE_MTIME - 10)
 
 
+def dest_symlink_attack(root, rng):
+    """The destination's sub/ and sub/deeper are symlinks to directories
+    outside it: a receiver must replace them, never write through them."""
+    outside = root + "-outside"
+    os.makedirs(outside + "/deeper", exist_ok=True)
+    os.symlink(outside, f"{root}/sub")
+    os.symlink(outside, f"{root}/emptydir")
+    os.symlink("../../etc", f"{root}/link")
+
+
 def dest_big(root, rng):
     big_file(root, random.Random("big"))
 
@@ -201,6 +211,8 @@ SCENARIOS = {
     "initial_secluded": (tree_small, None, ["-a", "-s"]),
     "many_files": (tree_many, None, ["-a"]),
     "types_H": (tree_types, None, ["-aH"]),
+    "types_H_again": (lambda r, _: tree_types(r, random.Random(0)),
+                      lambda r, _: tree_types(r, random.Random(0)), ["-aH"]),
     "sort_order": (tree_sort, None, ["-a"]),
     "owners_numeric": (tree_owners, None, ["-a", "--numeric-ids"]),
     "owners_names": (tree_owners, None, ["-a"]),
@@ -232,6 +244,10 @@ SCENARIOS = {
     "big_whole": (big_file, None, ["-a"]),
     "checksum_md5": (tree_small, None, ["-a", "--checksum-choice=md5"]),
     "dest_is_file": (tree_small, "FILE", ["-a"], {"rc": 3}),
+    "symlink_attack": (tree_small, dest_symlink_attack, ["-a"],
+                       {"outside": True}),
+    "symlink_attack_noperms": (tree_small, dest_symlink_attack, ["-rl"],
+                               {"outside": True}),
     "redo_new": (tree_redo, None, ["-a"], {"corrupt": MARK}),
     "redo_basis": (tree_redo, dest_redo, ["-a"], {"corrupt": MARK}),
     "redo_proto30": (tree_redo, dest_redo, ["-a", "--protocol=30"],
@@ -368,6 +384,14 @@ def run_scenario(name, berth, work, keep):
             problems.append("destination differs")
         snap_a = snap_b = {}
     problems += diff(snap_a, snap_b)
+    if extra.get("outside"):
+        for who in ("rsync", "berth"):
+            out_dir = os.path.join(base, "dst-" + who) + "-outside"
+            found = [os.path.join(d, f) for d, _, fs in os.walk(out_dir)
+                     for f in fs]
+            if found:
+                problems.append(f"{who} wrote outside the destination: "
+                                f"{found}")
     temps = [k for k in snap_b if os.path.basename(k).startswith(".")
              and len(os.path.basename(k)) > 7
              and os.path.basename(k)[-7] == "."]
@@ -400,12 +424,35 @@ def run_refusal(name, berth, work, keep):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--berth", required=True,
-                    help="the receiver under test (berth binary)")
+    ap.add_argument("--berth", help="the receiver under test (berth binary)")
+    ap.add_argument("--make-tree", metavar="DIR",
+                    help="only build the sample tree (for the demo) in DIR")
+    ap.add_argument("--edit-tree", metavar="DIR",
+                    help="only change some files of a sample tree")
     ap.add_argument("--only", nargs="*")
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
+    if args.make_tree:
+        rng = random.Random("demo")
+        tree_many(f"{args.make_tree}/many", rng, files=2000, dirs=40)
+        tree_types(f"{args.make_tree}/types", rng)
+        edit_big(f"{args.make_tree}/big", rng)
+        touch_dirs(args.make_tree)
+        return 0
+    if args.edit_tree:
+        rng = random.Random("demo-edit")
+        for i in range(0, 2000, 97):
+            p = f"{args.edit_tree}/many/d{i % 40:02d}/f{i:04d}"
+            write(p, rand_bytes(rng, rng.randint(1, 16384)), 0o644,
+                  BASE_MTIME + 99999)
+        edit_big(f"{args.edit_tree}/big", random.Random("demo-edit2"))
+        os.utime(f"{args.edit_tree}/big/big.bin",
+                 ns=((BASE_MTIME + 99999) * 10**9,) * 2)
+        touch_dirs(args.edit_tree)
+        return 0
+    if not args.berth:
+        ap.error("--berth is required")
     if args.list:
         print("\n".join(list(SCENARIOS) + list(REFUSED)))
         return 0

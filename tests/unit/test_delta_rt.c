@@ -441,12 +441,15 @@ static void test_apply_output_error(void **state)
 	assert_int_equal(berth_delta_apply_literal(fx.a, "cd", 2), -ENOSPC);
 	assert_int_equal(berth_delta_apply_finish(fx.a, zero, 16, NULL),
 			 -ENOSPC);
-	/* Error surfacing from a drained read. */
+	/* Error surfacing from a drained read: when depends on the pump. */
 	fx.out.calls = 0;
 	assert_int_equal(fx_begin(&fx, sizeof(fx.basis)), 0);
 	assert_int_equal(berth_delta_apply_blocks(fx.a, 0, 1), 0);
-	assert_int_equal(berth_delta_apply_blocks(fx.a, 5, 1), 0);
-	assert_int_equal(berth_delta_apply_blocks(fx.a, 2, 1), 0);
+	int r1 = berth_delta_apply_blocks(fx.a, 5, 1);
+	int r2 = berth_delta_apply_blocks(fx.a, 2, 1);
+	assert_true(r1 == 0 || r1 == -ENOSPC);
+	assert_true(r2 == 0 || r2 == -ENOSPC);
+	assert_true(r1 == 0 || r2 == -ENOSPC); /* sticky */
 	assert_int_equal(berth_delta_apply_finish(fx.a, zero, 16, NULL),
 			 -ENOSPC);
 	fx_destroy(&fx);

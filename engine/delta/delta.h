@@ -239,9 +239,9 @@ void berth_sig_free(struct berth_sig *s);
  * @emit: the 16-byte sum head, then the block sums in order, in pieces.
  * Reads go through the pump, several in flight; hashing runs on the calling
  * thread, which blocks for completions.  A basis that turns out shorter than
- * @h says is read as zeros (as rsync does).  Returns 0, a pump -errno, or
- * @emit's error; all reads have completed when it returns.  Not from a pump
- * callback.
+ * @h says is read as zeros (as rsync does).  Returns 0, -EINVAL for a head
+ * out of range, -ENOMEM, a pump -errno, or @emit's error; all reads have
+ * completed when it returns.  Not from a pump callback.
  */
 int berth_sig_file(struct berth_sig *s, int fd, const struct berth_sum_head *h,
 		   const struct berth_csum_params *p, berth_delta_out_cb emit,

@@ -500,6 +500,15 @@ static void test_apply_read_faults(void **state)
 	assert_int_equal(berth_sig_file(s, fx.fd, &fx.h, &p, sink_cb, &sig),
 			 -EIO);
 	berth_pump_clear_faults(test_pump());
+	/* Heads it refuses. */
+	struct berth_sum_head bad = fx.h;
+	bad.s2length = 17;
+	assert_int_equal(berth_sig_file(s, fx.fd, &bad, &p, sink_cb, &sig),
+			 -EINVAL);
+	bad = fx.h;
+	bad.blength = 0;
+	assert_int_equal(berth_sig_file(s, fx.fd, &bad, &p, sink_cb, &sig),
+			 -EINVAL);
 	berth_sig_free(s);
 	sink_free(&sig);
 	fx_destroy(&fx);

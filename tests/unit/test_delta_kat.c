@@ -305,6 +305,8 @@ KAT(case2_delta_proto30)
 KAT(case2_delta_proto30_oldcaps)
 KAT(case2b_delta_48mb)
 KAT(case8_redo)
+KAT(case3_delta_zstd)
+KAT(case3b_delta_zlib_oldcaps)
 
 const struct CMUnitTest delta_kat_tests[] = {
 	cmocka_unit_test(test_case2_delta),
@@ -317,6 +319,8 @@ const struct CMUnitTest delta_kat_tests[] = {
 	cmocka_unit_test(test_case2_delta_proto30_oldcaps),
 	cmocka_unit_test(test_case2b_delta_48mb),
 	cmocka_unit_test(test_case8_redo),
+	cmocka_unit_test(test_case3_delta_zstd),
+	cmocka_unit_test(test_case3b_delta_zlib_oldcaps),
 };
 const size_t delta_kat_count = sizeof(delta_kat_tests) /
 			       sizeof(delta_kat_tests[0]);

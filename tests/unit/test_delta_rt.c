@@ -625,6 +625,56 @@ static void test_apply_adversarial(void **state)
 	fx_destroy(&fx);
 }
 
+/* --append-verify: the kept prefix is hashed (through the pump, more of it
+ * than the ring holds), not emitted; the literal tail is. */
+static void test_apply_append_verify(void **state)
+{
+	struct berth_delta_apply_opts ao = {
+		.pump = test_pump(), .out = sink_cb, .mem_limit = 1};
+	size_t plen = 700001, tail = 54321;
+	uint8_t *newf = malloc(plen + tail);
+	uint8_t sum[BERTH_CSUM_MAX_DIGEST];
+	struct berth_delta_apply *a;
+	struct berth_delta_file f = {.basis_size = plen,
+				     .csum_type = BERTH_CSUM_MD5};
+	struct sink out = {0};
+	uint64_t seed = 21, total;
+
+	(void)state;
+	rand_bytes(&seed, newf, plen + tail);
+	f.basis_fd = temp_file(newf, plen);
+	assert_int_equal(
+		berth_sum_head_init(&f.head, plen, 31, f.csum_type, 0, 0), 0);
+	ao.out_arg = &out;
+	assert_int_equal(berth_delta_apply_create(&ao, &a), 0);
+	berth_csum_whole(f.csum_type, newf, plen + tail, sum);
+	for (int round = 0; round < 2; round++) {
+		out.len = 0;
+		f.hash_prefix = plen;
+		assert_int_equal(berth_delta_apply_begin(a, &f), 0);
+		assert_int_equal(
+			berth_delta_apply_literal(a, newf + plen, tail), 0);
+		assert_int_equal(berth_delta_apply_finish(a, sum, 16, &total),
+				 0);
+		assert_int_equal(total, tail);
+		assert_int_equal(out.len, tail);
+		assert_memory_equal(out.buf, newf + plen, tail);
+	}
+	/* Plain --append: no prefix in the sum, which then mismatches. */
+	f.hash_prefix = 0;
+	assert_int_equal(berth_delta_apply_begin(a, &f), 0);
+	assert_int_equal(berth_delta_apply_literal(a, newf + plen, tail), 0);
+	assert_int_equal(berth_delta_apply_finish(a, sum, 16, NULL),
+			 -BERTH_ECHECKSUM);
+	/* A prefix longer than the basis. */
+	f.hash_prefix = plen + 1;
+	assert_int_equal(berth_delta_apply_begin(a, &f), -EINVAL);
+	berth_delta_apply_free(a);
+	sink_free(&out);
+	close(f.basis_fd);
+	free(newf);
+}
+
 /* A session cancel (pump tag) while reads are in flight: the file ends
  * with -ECANCELED or completes, never hangs; the engine stays usable. */
 static void test_apply_cancel(void **state)
@@ -687,6 +737,7 @@ const struct CMUnitTest delta_rt_tests[] = {
 	cmocka_unit_test(test_apply_output_error),
 	cmocka_unit_test(test_apply_read_faults),
 	cmocka_unit_test(test_apply_adversarial),
+	cmocka_unit_test(test_apply_append_verify),
 	cmocka_unit_test(test_apply_cancel),
 	cmocka_unit_test(test_sig_short_basis),
 };

@@ -258,11 +258,9 @@ static void drain(struct berth_delta_apply *a, int wait_all, int wait_one)
 				a->short_basis = 1;
 			}
 		}
-		if (a->err)
-			;
-		else if (sl->hash_only)
+		if (!a->err && sl->hash_only)
 			berth_csum_ctx_update(&a->ctx, sl->buf, sl->len);
-		else
+		else if (!a->err)
 			a->err = emit(a, sl->buf, sl->len);
 		sl->kind = 0;
 		sl->submitted = 0;

@@ -36,6 +36,7 @@ struct apply_slot {
 	size_t len; /* bytes requested / literal bytes held */
 	ssize_t res; /* read result, valid when done */
 	int kind;
+	int hash_only; /* --append-verify prefix: hashed, not emitted */
 	int submitted;
 	int done; /* under a->lock */
 };
@@ -56,6 +57,9 @@ struct berth_delta_apply {
 	int short_basis; /* a read returned less than asked */
 	uint64_t total; /* bytes emitted */
 };
+
+static struct apply_slot *new_slot(struct berth_delta_apply *a, int kind);
+static void submit_slot(struct berth_delta_apply *a, struct apply_slot *sl);
 
 static struct apply_slot *ring_at(struct berth_delta_apply *a, unsigned i)
 {
@@ -135,7 +139,8 @@ int berth_delta_apply_begin(struct berth_delta_apply *a,
 	ret = berth_sum_head_check(&f->head, f->csum_type, avail);
 	if (ret < 0)
 		return ret;
-	if (f->head.count > 0 && !a->opts.pump)
+	if (f->hash_prefix > avail ||
+	    ((f->head.count > 0 || f->hash_prefix) && !a->opts.pump))
 		return -EINVAL;
 	if (a->ctx.type != f->csum_type || !a->ctx.state) {
 		berth_csum_ctx_destroy(&a->ctx);
@@ -150,6 +155,20 @@ int berth_delta_apply_begin(struct berth_delta_apply *a,
 	a->err = 0;
 	a->short_basis = 0;
 	a->total = 0;
+
+	/* --append-verify: the kept prefix counts in the checksum.  Its
+	 * reads go first in the ring, marked hash-only. */
+	for (uint64_t off = 0; off < f->hash_prefix && !a->err;) {
+		struct apply_slot *sl = new_slot(a, SLOT_READ);
+		uint64_t left = f->hash_prefix - off;
+
+		sl->off = off;
+		sl->len = left < a->opts.slot_size ? (size_t)left
+						   : a->opts.slot_size;
+		sl->hash_only = 1;
+		submit_slot(a, sl);
+		off += sl->len;
+	}
 	return 0;
 }
 
@@ -179,7 +198,7 @@ static void apply_read_done(struct berth_req *req, ssize_t res)
 	pthread_mutex_unlock(&a->lock);
 }
 
-static int submit_slot(struct berth_delta_apply *a, struct apply_slot *sl)
+static void submit_slot(struct berth_delta_apply *a, struct apply_slot *sl)
 {
 	int ret;
 
@@ -194,7 +213,6 @@ static int submit_slot(struct berth_delta_apply *a, struct apply_slot *sl)
 		sl->done = 1;
 	}
 	sl->submitted = 1;
-	return 0;
 }
 
 /* Submit the open read at the tail, if any. */
@@ -240,7 +258,9 @@ static void drain(struct berth_delta_apply *a, int wait_all, int wait_one)
 				a->short_basis = 1;
 			}
 		}
-		if (!a->err)
+		if (!a->err && sl->hash_only)
+			berth_csum_ctx_update(&a->ctx, sl->buf, sl->len);
+		else if (!a->err)
 			a->err = emit(a, sl->buf, sl->len);
 		sl->kind = 0;
 		sl->submitted = 0;
@@ -262,6 +282,7 @@ static struct apply_slot *new_slot(struct berth_delta_apply *a, int kind)
 	sl = ring_at(a, a->used);
 	a->used++;
 	sl->kind = kind;
+	sl->hash_only = 0;
 	sl->len = 0;
 	sl->submitted = 0;
 	sl->done = 0;

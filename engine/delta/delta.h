@@ -239,9 +239,9 @@ void berth_sig_free(struct berth_sig *s);
  * @emit: the 16-byte sum head, then the block sums in order, in pieces.
  * Reads go through the pump, several in flight; hashing runs on the calling
  * thread, which blocks for completions.  A basis that turns out shorter than
- * @h says is read as zeros (as rsync does).  Returns 0, a pump -errno, or
- * @emit's error; all reads have completed when it returns.  Not from a pump
- * callback.
+ * @h says is read as zeros (as rsync does).  Returns 0, -EINVAL for a head
+ * out of range, -ENOMEM, a pump -errno, or @emit's error; all reads have
+ * completed when it returns.  Not from a pump callback.
  */
 int berth_sig_file(struct berth_sig *s, int fd, const struct berth_sum_head *h,
 		   const struct berth_csum_params *p, berth_delta_out_cb emit,
@@ -265,6 +265,11 @@ struct berth_delta_file {
 	uint64_t basis_size; /* bytes available in the basis */
 	struct berth_sum_head head; /* the head echoed by the sender */
 	int csum_type; /* whole-file checksum type */
+	/* --append-verify: the first hash_prefix bytes of the basis (the
+	 * part kept in place) are read and hashed before the token data,
+	 * not emitted.  0 otherwise (also for plain --append, whose sum
+	 * covers the appended bytes only). */
+	uint64_t hash_prefix;
 };
 
 struct berth_delta_apply;
@@ -276,8 +281,10 @@ int berth_delta_apply_create(const struct berth_delta_apply_opts *opts,
 
 /*
  * Start a file.  Checks @f->head against the basis (-BERTH_EPROTO) and
- * resets the whole-file checksum.  The previous file must have been
- * finished or aborted (-EBUSY otherwise).
+ * resets the whole-file checksum; -EINVAL if hash_prefix exceeds the basis.
+ * May block (hash_prefix reads).  The previous file must have been
+ * finished or aborted (-EBUSY otherwise).  Errors of the prefix reads
+ * surface from the next call.
  */
 int berth_delta_apply_begin(struct berth_delta_apply *a,
 			    const struct berth_delta_file *f);

@@ -12,7 +12,9 @@
  * the compiler's cpu-feature probe), SSE2 otherwise on x86-64, plain C
  * elsewhere and for the tail.
  */
-#include "engine/delta/delta.h"
+#include <errno.h>
+
+#include "engine/delta/delta_int.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -102,32 +104,46 @@ __attribute__((target("avx2"))) static void rolling_avx2(const int8_t *p,
 }
 #endif
 
-void berth_rolling_init(struct berth_rolling_state *r, const void *buf,
-			size_t len)
+int berth__rolling_with(int kernel, struct berth_rolling_state *r,
+			const void *buf, size_t len)
 {
 	const int8_t *p = buf;
 	uint32_t s1 = 0, s2 = 0;
 
 #if HAVE_X86
-	/* Lane sums wrap mod 2^32 like the scalar ones; the int16 pair
-	 * sums of maddubs stay below 32 * 128 * 2 and never saturate. */
-	if (len >= 64 && __builtin_cpu_supports("avx2")) {
+	if (kernel == BERTH__ROLL_AUTO)
+		kernel = __builtin_cpu_supports("avx2") ? BERTH__ROLL_AVX2
+							: BERTH__ROLL_SSE2;
+	if (kernel == BERTH__ROLL_AVX2 && !__builtin_cpu_supports("avx2"))
+		return -ENOTSUP;
+	if (kernel == BERTH__ROLL_AVX2 && len >= 32) {
 		size_t n = len / 32;
 
 		rolling_avx2(p, n, &s1, &s2);
 		p += n * 32;
 		len -= n * 32;
-	} else if (len >= 16) {
+	}
+	if (kernel != BERTH__ROLL_C && len >= 16) {
 		size_t n = len / 16;
 
 		rolling_sse2(p, n, &s1, &s2);
 		p += n * 16;
 		len -= n * 16;
 	}
+#else
+	if (kernel == BERTH__ROLL_SSE2 || kernel == BERTH__ROLL_AVX2)
+		return -ENOTSUP;
 #endif
 	rolling_c(p, len, &s1, &s2);
 	r->s1 = s1;
 	r->s2 = s2;
+	return 0;
+}
+
+void berth_rolling_init(struct berth_rolling_state *r, const void *buf,
+			size_t len)
+{
+	berth__rolling_with(BERTH__ROLL_AUTO, r, buf, len);
 }
 
 uint32_t berth_rolling(const void *buf, size_t len)

@@ -161,7 +161,8 @@ int berth_sig_file(struct berth_sig *s, int fd, const struct berth_sum_head *h,
 	uint32_t next = 0;
 	int ret, err = 0;
 
-	if (h->count < 0 ||
+	if (h->count < 0 || h->s2length < 0 ||
+	    h->s2length > BERTH_CSUM_MAX_S2 ||
 	    (h->count > 0 &&
 	     (h->blength <= 0 || h->blength > BERTH_MAX_BLOCK_SIZE)))
 		return -EINVAL;

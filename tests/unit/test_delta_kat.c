@@ -35,7 +35,7 @@ struct vec_xfer {
 
 struct vec {
 	char name[64];
-	int proto, csum;
+	int proto, csum, append;
 	uint32_t compat, seed;
 	uint8_t *basis, *newf;
 	size_t basis_len, new_len;
@@ -79,7 +79,10 @@ static uint8_t *recipe(const char *s, size_t *len)
 
 		assert_int_equal(sscanf(s, " %7s %lu%n", kind, &off, &k), 2);
 		s += k;
-		if (!strcmp(kind, "rnd")) {
+		if (!strcmp(kind, "trunc")) {
+			assert_true(off <= size);
+			size = off;
+		} else if (!strcmp(kind, "rnd")) {
 			assert_int_equal(sscanf(s, " %lu %lu%n", &seed, &n, &k),
 					 2);
 			s += k;
@@ -130,6 +133,8 @@ static void vec_load(struct vec *v, const char *name)
 		arg += *arg == ' ';
 		if (!strcmp(key, "case")) {
 			sscanf(arg, "%63s", v->name);
+		} else if (!strcmp(key, "append")) {
+			v->append = atoi(arg);
 		} else if (!strcmp(key, "proto")) {
 			v->proto = atoi(arg);
 		} else if (!strcmp(key, "compat")) {
@@ -216,9 +221,12 @@ static void run_case(const char *name)
 	struct sink out = {0};
 	uint8_t want[BERTH_CSUM_MAX_DIGEST];
 	struct vec v;
+	size_t skip;
 	int fd;
 
 	vec_load(&v, name);
+	/* --append keeps the basis in place; only the tail is sent. */
+	skip = v.append ? v.basis_len : 0;
 	/* The rebuilt files are the capture's files. */
 	assert_int_equal(XXH64(v.basis, v.basis_len, 0), v.basis_xxh);
 	assert_int_equal(XXH64(v.newf, v.new_len, 0), v.new_xxh);
@@ -239,6 +247,9 @@ static void run_case(const char *name)
 						     v.csum, 0, i > 0),
 				 0);
 		assert_memory_equal(&h, &g->h, sizeof(h));
+
+		if (v.append)
+			continue; /* --append: the head only, no sums */
 
 		/* Pure sums over the whole basis. */
 		wl = (size_t)berth_sig_wire_len(&h);
@@ -274,12 +285,14 @@ static void run_case(const char *name)
 			assert_int_equal(ret, -BERTH_ECHECKSUM);
 		} else {
 			assert_int_equal(ret, 0);
-			assert_int_equal(out.len, v.new_len);
-			assert_memory_equal(out.buf, v.newf, v.new_len);
+			assert_int_equal(out.len, v.new_len - skip);
+			assert_memory_equal(out.buf, v.newf + skip,
+					    v.new_len - skip);
 		}
-		/* The sender's whole-file sum is the unseeded digest. */
+		/* The sender's whole-file sum is the unseeded digest (with
+		 * --append: of the appended bytes). */
 		assert_int_equal(x->sumlen, berth_csum_digest_len(v.csum));
-		berth_csum_whole(v.csum, v.newf, v.new_len, want);
+		berth_csum_whole(v.csum, v.newf + skip, v.new_len - skip, want);
 		assert_memory_equal(want, x->sum, x->sumlen);
 	}
 	sink_free(&out);
@@ -305,6 +318,9 @@ KAT(case2_delta_proto30)
 KAT(case2_delta_proto30_oldcaps)
 KAT(case2b_delta_48mb)
 KAT(case8_redo)
+KAT(case11_append)
+KAT(case3_delta_zstd)
+KAT(case3b_delta_zlib_oldcaps)
 
 const struct CMUnitTest delta_kat_tests[] = {
 	cmocka_unit_test(test_case2_delta),
@@ -317,6 +333,9 @@ const struct CMUnitTest delta_kat_tests[] = {
 	cmocka_unit_test(test_case2_delta_proto30_oldcaps),
 	cmocka_unit_test(test_case2b_delta_48mb),
 	cmocka_unit_test(test_case8_redo),
+	cmocka_unit_test(test_case11_append),
+	cmocka_unit_test(test_case3_delta_zstd),
+	cmocka_unit_test(test_case3b_delta_zlib_oldcaps),
 };
 const size_t delta_kat_count = sizeof(delta_kat_tests) /
 			       sizeof(delta_kat_tests[0]);

@@ -166,7 +166,7 @@ struct file_state {
 	uint8_t had_basis; /* the generator sent sums of the destination */
 	uint8_t exists; /* the destination existed (regular file) */
 	uint32_t cur_mode; /* its mode then */
-	uint16_t iflags;   /* of the transfer record, repeated by a redo */
+	uint16_t iflags; /* of the transfer record, repeated by a redo */
 };
 
 /* An id mapping cache entry (sender id -> local id). */

@@ -275,6 +275,7 @@ static void report_deleted(struct berth_session *s, const char *path,
 	if (s->opts.verbose || s->opts.log_format)
 		berth__out_msg(&s->out, BERTH_MSG_DELETED, path,
 			       strlen(path) + (is_dir ? 1 : 0));
+	berth__session_deleted(s, path, is_dir);
 }
 
 /*
@@ -978,6 +979,17 @@ static int gen_entry_checked(struct gen *g, int32_t ndx)
 	return 0;
 }
 
+/* The session is ending (fatal error or cancel): stop generating. */
+static bool stopping(struct berth_session *s)
+{
+	bool stop;
+
+	pthread_mutex_lock(&s->lock);
+	stop = s->fatal != 0;
+	pthread_mutex_unlock(&s->lock);
+	return stop;
+}
+
 /* Wait until the receiver has read @n sender NDX_DONEs (or gave up). */
 static int wait_sender_dones(struct berth_session *s, int n)
 {
@@ -1085,6 +1097,8 @@ static int gen_run(struct gen *g)
 		ret = gen_entry_checked(g, i);
 		if (ret < 0)
 			return ret;
+		if ((i & 63) == 0 && stopping(s))
+			return -BERTH_ECANCELLED;
 	}
 	ret = link_followers(g);
 	if (ret < 0)

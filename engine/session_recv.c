@@ -112,6 +112,18 @@ static struct file_state fst_get(struct berth_session *s, int32_t ndx)
 	return st;
 }
 
+/* The verified whole-file checksum, for the committed-file event. */
+static void keep_sum(struct berth_session *s, int32_t ndx, const uint8_t *sum)
+{
+	size_t n = s->digest_len < sizeof(s->fst[ndx].sum)
+			   ? s->digest_len
+			   : sizeof(s->fst[ndx].sum);
+
+	pthread_mutex_lock(&s->lock);
+	memcpy(s->fst[ndx].sum, sum, n);
+	pthread_mutex_unlock(&s->lock);
+}
+
 /* The file needs nothing more; the generator may wait for that (-H). */
 static void set_done(struct berth_session *s, int32_t ndx)
 {
@@ -151,6 +163,8 @@ static int finish_file(struct berth_session *s, int32_t ndx,
 		berth__session_file_error(
 			s, "%s: %s\n", f->name,
 			berth_strerror(vret < 0 ? vret : r->werr));
+		berth__session_file_failed(s, f->name,
+					   vret < 0 ? vret : r->werr);
 		set_done(s, ndx);
 		return 0;
 	}
@@ -165,6 +179,7 @@ static int finish_file(struct berth_session *s, int32_t ndx,
 		berth_commit_file_finish(r->cf); /* errors come by event */
 	atomic_fetch_add_explicit(&s->files_written, 1, memory_order_relaxed);
 	set_done(s, ndx);
+	berth__session_progress(s);
 	return 0;
 }
 
@@ -203,7 +218,7 @@ static int receive_file(struct berth_session *s, int32_t ndx)
 		df.basis_fd = ret;
 	}
 	berth__session_meta(s, f, st.exists, st.cur_mode, &meta);
-	meta.user = (void *)(intptr_t)ndx;
+	meta.user = (void *)(intptr_t)(ndx + 1); /* events: ndx + 1 */
 	meta.size_hint = (uint64_t)f->size;
 	ret = berth_commit_file_begin(s->commit, f->name, &meta, 0, &r.cf);
 	if (ret < 0) {
@@ -227,6 +242,8 @@ static int receive_file(struct berth_session *s, int32_t ndx)
 		} else if (ret == BERTH_TOK_END) {
 			vret = berth_delta_apply_finish(s->apply, ev.sum,
 							s->digest_len, &total);
+			if (vret == 0)
+				keep_sum(s, ndx, ev.sum);
 			break;
 		} else if (ret >= 0) {
 			ret = -BERTH_EPROTO;

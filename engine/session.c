@@ -311,8 +311,8 @@ static const char *unsupported_option(const struct berth_session *s)
 		return "--backup-dir";
 	if (o->temp_dir)
 		return "--temp-dir";
-	if (o->n_alt_dest)
-		return "--compare-dest/--copy-dest/--link-dest";
+	if (o->n_alt_dest && o->alt_dest_type == BERTH_ALT_COPY)
+		return "--copy-dest";
 	if (o->usermap || o->groupmap)
 		return "--usermap/--groupmap";
 	if (o->min_size >= 0 || o->max_size >= 0)
@@ -480,6 +480,33 @@ static int mkpath(const char *dest)
 	return ret;
 }
 
+/*
+ * --link-dest / --compare-dest dirs, relative to the destination unless
+ * absolute.  They are chosen by whoever runs the server (as with rsync);
+ * lookups inside them never follow symlinks.  A missing one is skipped.
+ */
+static int open_alt_dirs(struct berth_session *s)
+{
+	int j;
+
+	for (j = 0; j < BERTH_MAX_ALT_DEST; j++)
+		s->alt_fd[j] = -1;
+	s->nalt = s->opts.n_alt_dest;
+	for (j = 0; j < s->nalt; j++) {
+		s->alt_fd[j] = openat(s->root_fd, s->opts.alt_dest[j],
+				      O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (s->alt_fd[j] < 0)
+			berth__session_log(s, BERTH_LOG_WARNING,
+					   "%s arg does not exist: %s\n",
+					   s->opts.alt_dest_type ==
+							   BERTH_ALT_LINK
+						   ? "--link-dest"
+						   : "--compare-dest",
+					   s->opts.alt_dest[j]);
+	}
+	return 0;
+}
+
 /* §2.1 DEST semantics (an agent may impose the directory instead). */
 static int open_dest(struct berth_session *s)
 {
@@ -491,7 +518,7 @@ static int open_dest(struct berth_session *s)
 
 	if (s->sopts.dest_dirfd >= 0) {
 		s->root_fd = fcntl(s->sopts.dest_dirfd, F_DUPFD_CLOEXEC, 0);
-		return s->root_fd < 0 ? -errno : 0;
+		return s->root_fd < 0 ? -errno : open_alt_dirs(s);
 	}
 	if (s->opts.mkpath && mkpath(dest) < 0) {
 		berth__session_fatal(s, RERR_FILEIO, "mkpath %s failed: %s\n",
@@ -556,7 +583,7 @@ static int open_dest(struct berth_session *s)
 				     strerror(errno));
 		return -errno;
 	}
-	return 0;
+	return open_alt_dirs(s);
 }
 
 static void on_commit_event(void *arg, const struct berth_commit_event *ev)

@@ -195,6 +195,9 @@ void berth_session_free(struct berth_session *s)
 	free(s->secluded_buf);
 	if (s->root_fd >= 0)
 		close(s->root_fd);
+	for (int j = 0; j < s->nalt; j++)
+		if (s->alt_fd[j] >= 0)
+			close(s->alt_fd[j]);
 	if (s->stop_fd >= 0)
 		close(s->stop_fd);
 	if (s->abort_fd >= 0)

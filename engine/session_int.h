@@ -173,6 +173,7 @@ struct file_state {
 	uint32_t cur_mode; /* its mode then */
 	uint16_t iflags; /* of the transfer record, repeated by a redo */
 	uint8_t sum[16]; /* the verified whole-file checksum (events) */
+	int8_t basis_type; /* -1: the destination; j: alt-dest dir j */
 };
 
 /* An id mapping cache entry (sender id -> local id). */
@@ -224,6 +225,8 @@ struct berth_session {
 	void *apply_out; /* the file delta apply writes to (net-in only) */
 	struct berth_in in;
 	struct berth_out out;
+	int alt_fd[BERTH_MAX_ALT_DEST]; /* --link-dest etc., or -1 */
+	int nalt;
 	int stop_fd; /* net-in stops reading */
 	int abort_fd; /* net-out stops writing */
 

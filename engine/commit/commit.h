@@ -198,6 +198,13 @@ int berth_commit_symlink(struct berth_commit *c, const char *relpath,
 			 const struct berth_commit_meta *meta);
 int berth_commit_hardlink(struct berth_commit *c, const char *relpath,
 			  const char *existing, void *user);
+/*
+ * hardlink_at: @relpath becomes a link to @src_name (one path component,
+ * never followed) in the directory @src_dirfd, which may lie outside the
+ * root (--link-dest); the fd is duplicated, the caller keeps its own.
+ */
+int berth_commit_hardlink_at(struct berth_commit *c, const char *relpath,
+			     int src_dirfd, const char *src_name, void *user);
 int berth_commit_mknod(struct berth_commit *c, const char *relpath,
 		       const struct berth_commit_meta *meta, dev_t dev);
 int berth_commit_delete(struct berth_commit *c, const char *relpath, int is_dir,

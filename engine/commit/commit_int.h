@@ -185,6 +185,7 @@ struct commit_op {
 	const char *base;
 	size_t dirlen;
 	char *path2; /* symlink target, or hardlink source */
+	int ext_fd; /* hardlink_at: the source's directory, or -1 */
 	const char *base2;
 	size_t dirlen2;
 	uint64_t tag;

@@ -162,10 +162,13 @@ static void rewrite_argv(struct conn *c)
 		"--link-dest",	 "--compare-dest", "--copy-dest", "--temp-dir",
 		"--partial-dir", "--backup-dir",   NULL,
 	};
+	char *in[CONNECT_MAX_ARGS + 4];
 	int i, k, out = 0;
 
+	/* Copy first: the new list may be one longer than the old. */
+	memcpy(in, c->argv, sizeof(in));
 	for (i = 0; i < c->argc; i++) {
-		const char *a = c->argv[i];
+		const char *a = in[i];
 		int drop = 0;
 
 		for (k = 0; path_opts[k]; k++) {
@@ -182,7 +185,7 @@ static void rewrite_argv(struct conn *c)
 			continue;
 		if (!strcmp(a, ".") && i == c->argc - 2 && c->link_dest[0])
 			c->argv[out++] = c->link_dest;
-		c->argv[out++] = c->argv[i];
+		c->argv[out++] = in[i];
 	}
 	c->argc = out;
 	c->argv[out] = NULL;

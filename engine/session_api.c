@@ -154,7 +154,7 @@ void berth_session_cancel(struct berth_session *s)
 }
 
 void berth_session_stats(struct berth_session *s,
-			 struct berth_session_stats *st)
+			 struct berth_stats *st)
 {
 	memset(st, 0, sizeof(*st));
 	pthread_mutex_lock(&s->lock);

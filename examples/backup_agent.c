@@ -233,7 +233,7 @@ static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
 static void done(void *arg, int result)
 {
 	struct conn *c = arg, **pp;
-	struct berth_session_stats st;
+	struct berth_stats st;
 	unsigned char code = result == -BERTH_ECANCELLED ? 20
 			     : result < 0		 ? 255
 					  : (unsigned char)result;

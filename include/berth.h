@@ -188,7 +188,7 @@ struct berth_session_opts {
 };
 
 /* What a session did. */
-struct berth_session_stats {
+struct berth_stats {
 	int exit_code; /* what `rsync --server` would exit with */
 	int cancelled; /* ended by berth_session_cancel() */
 	int protocol; /* negotiated protocol version */
@@ -240,7 +240,7 @@ BERTH_API void berth_session_cancel(struct berth_session *s);
 
 /* Counters so far (final once run returned).  Any thread. */
 BERTH_API void berth_session_stats(struct berth_session *s,
-				   struct berth_session_stats *st);
+				   struct berth_stats *st);
 
 /* Free a session that is not running (never started, or run returned).
  * NULL is a no-op.  Any thread. */

@@ -195,36 +195,8 @@ static void rewrite_argv(struct conn *c)
 
 static int read_header(struct conn *c)
 {
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct iovec iov = {c->buf, CONNECT_MAX_BYTES};
-	struct msghdr mh = {.msg_iov = &iov,
-			    .msg_iovlen = 1,
-			    .msg_control = cm.b,
-			    .msg_controllen = sizeof(cm.b)};
-	struct cmsghdr *h;
-	ssize_t n;
-	size_t at = 0;
-
-	/* berth-connect sends the header in one sendmsg, before any data. */
-	n = recvmsg(c->sock, &mh, MSG_CMSG_CLOEXEC);
-	if (n <= 0)
-		return -1;
-	h = CMSG_FIRSTHDR(&mh);
-	if (!h || h->cmsg_type != SCM_RIGHTS)
-		return -1;
-	memcpy(&c->status_fd, CMSG_DATA(h), sizeof(int));
-	c->buf[n] = '\0';
-	while (at < (size_t)n && c->buf[at] && c->argc < CONNECT_MAX_ARGS) {
-		c->argv[c->argc++] = c->buf + at;
-		at += strlen(c->buf + at) + 1;
-	}
-	/* What followed the empty string belongs to the rsync stream. */
-	return (at < (size_t)n && c->buf[at] == '\0' && at + 1 == (size_t)n)
-		       ? 0
-		       : -1;
+	c->argc = connect_recv_header(c->sock, c->buf, c->argv, &c->status_fd);
+	return c->argc < 0 ? -1 : 0;
 }
 
 static struct conn *live;

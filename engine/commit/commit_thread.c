@@ -35,6 +35,19 @@ static void commit_pump_cb(struct berth_req *req, ssize_t res)
 	pthread_mutex_unlock(&c->lock);
 }
 
+/* Queue @io's completion with result @res (as the pump would).  Returns 0,
+ * so the caller does not queue it again. */
+static int complete_now(struct berth_commit *c, struct commit_io *io, int res)
+{
+	pthread_mutex_lock(&c->lock);
+	io->res = res;
+	io->next = NULL;
+	*c->comp_tail = io;
+	c->comp_tail = &io->next;
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
 /*
  * Submit @io (prepared by the caller) with completion handler @done, run
  * later on the commit thread.  A submit refused by the pump completes the
@@ -51,14 +64,13 @@ void berth__commit_submit(struct berth_commit *c, struct commit_io *io,
 	berth_req_set_cb(&io->req, commit_pump_cb, c, tag);
 	c->inflight++;
 	r = berth_pump_submit(c->pump, &io->req);
-	if (r < 0) {
-		pthread_mutex_lock(&c->lock);
-		io->res = r;
-		io->next = NULL;
-		*c->comp_tail = io;
-		c->comp_tail = &io->next;
-		pthread_mutex_unlock(&c->lock);
-	}
+	/* With the pump gone, our own cleanup still happens: close fds and
+	 * remove temp files directly (nothing else may run without it). */
+	if (r == -ESHUTDOWN &&
+	    (io->req.op == BERTH_OP_CLOSE || io->req.op == BERTH_OP_UNLINKAT))
+		r = complete_now(c, io, (int)berth_req_run_sync(&io->req));
+	if (r < 0)
+		complete_now(c, io, r);
 }
 
 /* Report one item's outcome and count it.  Commit thread only. */

@@ -191,6 +191,14 @@ struct berth_fault {
 int berth_pump_inject(struct berth_pump *pump, const struct berth_fault *f);
 void berth_pump_clear_faults(struct berth_pump *pump);
 
+/*
+ * Run @req now on the calling thread with blocking syscalls, bypassing any
+ * pump, and return its result (no callback).  For cleanup that must happen
+ * even after the pump was shut down (closing fds, removing temp files).
+ * Short transfers are not continued.  Any thread.
+ */
+ssize_t berth_req_run_sync(struct berth_req *req);
+
 /* Preparation helpers: fill the operation fields, clear the private ones. */
 void berth_prep_nop(struct berth_req *req);
 void berth_prep_read(struct berth_req *req, int fd, void *buf, size_t len,

@@ -97,18 +97,23 @@ int berth_commit_file_begin(struct berth_commit *c, const char *relpath,
 		return -BERTH_ECANCELLED;
 	}
 	f->tag = tag;
+	/* Listed and queued atomically with the cancel check, so a cancel
+	 * either sees the file queued or the file never gets queued. */
 	pthread_mutex_lock(&c->lock);
-	f->all_next = c->all;
-	if (c->all)
-		c->all->all_prev = f;
-	c->all = f;
+	if (c->cancelled) {
+		r = -BERTH_ECANCELLED;
+	} else {
+		f->all_next = c->all;
+		if (c->all)
+			c->all->all_prev = f;
+		c->all = f;
+		berth__commit_enqueue_locked(c, &f->cmd_begin);
+	}
 	pthread_mutex_unlock(&c->lock);
-	r = berth__commit_enqueue(c, &f->cmd_begin);
 	if (r) {
-		/* Cancelled meanwhile: nothing queued names the file. */
 		berth__commit_slot_put(c, 1);
-		f->refs = 1;
-		berth__commit_file_unref(c, f);
+		free(f->path);
+		free(f);
 		return r;
 	}
 	*out = f;
@@ -210,10 +215,7 @@ static int file_end(struct berth_commit_file *f, int abort)
 		r = atomic_load_explicit(&f->err, memory_order_relaxed);
 	/* Always queued, even after cancel: see the top of this file. */
 	pthread_mutex_lock(&c->lock);
-	f->cmd_end.next = NULL;
-	*c->qtail = &f->cmd_end;
-	c->qtail = &f->cmd_end.next;
-	pthread_cond_signal(&c->wake);
+	berth__commit_enqueue_locked(c, &f->cmd_end);
 	pthread_mutex_unlock(&c->lock);
 	return r;
 }

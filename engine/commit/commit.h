@@ -162,6 +162,14 @@ int berth_commit_file_write(struct berth_commit_file *f, const void *buf,
 			    size_t len);
 
 /*
+ * Like berth_commit_file_write() but never blocks: copies what fits in
+ * free buffers.  Returns the bytes taken (> 0; fewer than @len when the
+ * budget filled up), -EAGAIN when none fit, or an error as _write().
+ */
+ssize_t berth_commit_file_try_write(struct berth_commit_file *f,
+				    const void *buf, size_t len);
+
+/*
  * Advance the position by @len without writing (in-place/append files:
  * data already there).  Returns 0, or -EINVAL for a temp-file write.
  */

@@ -139,23 +139,27 @@ static int file_push(struct berth_commit_file *f)
 	return r;
 }
 
-int berth_commit_file_write(struct berth_commit_file *f, const void *buf,
-			    size_t len)
+/* Copy up to @len bytes; wait for buffers unless @nowait.  Returns the
+ * bytes taken, or a negative error when none were. */
+static ssize_t file_copy(struct berth_commit_file *f, const void *buf,
+			 size_t len, int nowait)
 {
 	struct berth_commit *c = f->c;
 	const char *p = buf;
 	struct commit_buf *b;
-	size_t n;
+	size_t n, done = 0;
 	int r;
 
 	r = atomic_load_explicit(&f->err, memory_order_relaxed);
 	if (r)
 		return r;
-	while (len) {
+	while (done < len) {
 		if (!f->cur) {
-			b = berth__commit_buf_get(c);
-			if (!b)
-				return -BERTH_ECANCELLED;
+			b = berth__commit_buf_get(c, nowait);
+			if (!b) {
+				r = nowait ? -EAGAIN : -BERTH_ECANCELLED;
+				break;
+			}
 			b->file = f;
 			b->off = f->pos;
 			b->len = 0;
@@ -163,20 +167,35 @@ int berth_commit_file_write(struct berth_commit_file *f, const void *buf,
 		}
 		b = f->cur;
 		n = c->o.buf_size - b->len;
-		if (n > len)
-			n = len;
-		memcpy(b->data + b->len, p, n);
+		if (n > len - done)
+			n = len - done;
+		memcpy(b->data + b->len, p + done, n);
 		b->len += n;
 		f->pos += n;
-		p += n;
-		len -= n;
+		done += n;
 		if (b->len == c->o.buf_size) {
 			r = file_push(f);
 			if (r)
 				return r;
 		}
 	}
-	return 0;
+	return done ? (ssize_t)done : r;
+}
+
+int berth_commit_file_write(struct berth_commit_file *f, const void *buf,
+			    size_t len)
+{
+	ssize_t n = file_copy(f, buf, len, 0);
+
+	if (n < 0)
+		return (int)n;
+	return (size_t)n == len ? 0 : -BERTH_ECANCELLED;
+}
+
+ssize_t berth_commit_file_try_write(struct berth_commit_file *f,
+				    const void *buf, size_t len)
+{
+	return file_copy(f, buf, len, 1);
 }
 
 int berth_commit_file_skip(struct berth_commit_file *f, uint64_t len)

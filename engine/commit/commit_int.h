@@ -270,7 +270,7 @@ void berth__commit_tmpname(struct berth_commit *c, const char *base, char *out);
 int berth__commit_enqueue(struct berth_commit *c, struct commit_cmd *cmd);
 void berth__commit_enqueue_locked(struct berth_commit *c,
 				  struct commit_cmd *cmd);
-struct commit_buf *berth__commit_buf_get(struct berth_commit *c);
+struct commit_buf *berth__commit_buf_get(struct berth_commit *c, int nowait);
 uint64_t berth__commit_slot_get(struct berth_commit *c, int is_file);
 void berth__commit_slot_put(struct berth_commit *c, int is_file);
 

@@ -99,15 +99,16 @@ void berth__commit_buf_put(struct berth_commit *c, struct commit_buf *b)
 }
 
 /*
- * Take a write buffer, waiting while none is free.  Returns NULL after
- * cancel.  Producer threads.
+ * Take a write buffer, waiting while none is free (unless @nowait).
+ * Returns NULL after cancel, or when @nowait and none is free.  Producer
+ * threads.
  */
-struct commit_buf *berth__commit_buf_get(struct berth_commit *c)
+struct commit_buf *berth__commit_buf_get(struct berth_commit *c, int nowait)
 {
 	struct commit_buf *b;
 
 	pthread_mutex_lock(&c->lock);
-	while (!c->free_bufs && !c->cancelled)
+	while (!c->free_bufs && !c->cancelled && !nowait)
 		pthread_cond_wait(&c->space, &c->lock);
 	b = c->cancelled ? NULL : c->free_bufs;
 	if (b)

@@ -737,6 +737,41 @@ static void test_inplace(void **state)
 	env_stop(&v);
 }
 
+static void test_try_write(void **state)
+{
+	/* Two 4 KiB buffers: the third must not fit without waiting. */
+	struct berth_commit_opts o = {
+		.tag_base = TAG_BASE, .buf_size = 4096, .mem_budget = 8192};
+	struct berth_commit_file *f, *g, *h;
+	unsigned char *data = calloc(1, 3 * 4096);
+	struct env v;
+	ssize_t n;
+
+	(void)state;
+	if (env_start(&v, &o))
+		skip();
+	/* Both buffers held as partial buffers by f and g: nothing left
+	 * for h, deterministically. */
+	assert_int_equal(berth_commit_file_begin(v.c, "f", NULL, 0, &f), 0);
+	assert_int_equal(berth_commit_file_begin(v.c, "g", NULL, 0, &g), 0);
+	assert_int_equal(berth_commit_file_begin(v.c, "h", NULL, 0, &h), 0);
+	assert_int_equal(berth_commit_file_try_write(f, data, 100), 100);
+	assert_int_equal(berth_commit_file_try_write(g, data, 100), 100);
+	assert_int_equal(berth_commit_file_try_write(h, data, 100), -EAGAIN);
+	/* f's buffer still has room for 3996 bytes. */
+	n = berth_commit_file_try_write(f, data, 3 * 4096);
+	assert_true(n >= 3996 && n <= 3 * 4096);
+	assert_int_equal(berth_commit_file_finish(g), 0);
+	assert_int_equal(berth_commit_file_write(h, data, 4096), 0);
+	assert_int_equal(berth_commit_file_finish(h), 0);
+	assert_int_equal(berth_commit_file_finish(f), 0);
+	assert_int_equal(berth_commit_flush(v.c), 0);
+	expect_content(v.root, "h", data, 4096);
+	assert_int_equal(ev_err(&v, "f"), 0);
+	env_stop(&v);
+	free(data);
+}
+
 static void test_abort(void **state)
 {
 	struct berth_commit_file *f;
@@ -902,6 +937,7 @@ int main(void)
 		cmocka_unit_test(test_ops),
 		cmocka_unit_test(test_owner_and_devices),
 		cmocka_unit_test(test_inplace),
+		cmocka_unit_test(test_try_write),
 		cmocka_unit_test(test_abort),
 		cmocka_unit_test(test_cancel_inflight),
 		cmocka_unit_test(test_cancel_concurrent),

@@ -279,7 +279,8 @@ static void file_fail(struct berth_commit *c, struct berth_commit_file *f,
 	if (f->serial_wait)
 		serial_remove(c, f);
 	if (f->state <= F_WRITE && (f->io_busy || f->writes))
-		berth_pump_cancel_tag(c->pump, f->tag);
+		/* Best effort: the requests complete either way. */
+		(void)berth_pump_cancel_tag(c->pump, f->tag);
 }
 
 void berth__commit_file_cancel(struct berth_commit *c,

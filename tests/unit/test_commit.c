@@ -716,6 +716,37 @@ static void test_owner_and_devices(void **state)
 	env_stop(&v);
 }
 
+/* A cached directory that is deleted and re-created is not reused. */
+static void test_dir_recreate(void **state)
+{
+	struct env v;
+	char p[512];
+
+	(void)state;
+	if (env_start(&v, NULL))
+		skip();
+	assert_int_equal(berth_commit_mkdir(v.c, "x", NULL), 0);
+	assert_int_equal(berth_commit_mkdir(v.c, "x/y", NULL), 0);
+	assert_int_equal(commit_one(&v, "x/y/f1", "1", 1, NULL), 0);
+	assert_int_equal(berth_commit_delete(v.c, "x/y/f1", 0, NULL), 0);
+	assert_int_equal(berth_commit_delete(v.c, "x/y", 1, NULL), 0);
+	assert_int_equal(berth_commit_delete(v.c, "x", 1, NULL), 0);
+	assert_int_equal(berth_commit_mkdir(v.c, "x", NULL), 0);
+	assert_int_equal(berth_commit_mkdir(v.c, "x/y", NULL), 0);
+	assert_int_equal(commit_one(&v, "x/y/f2", "2", 1, NULL), 0);
+	assert_int_equal(berth_commit_flush(v.c), 0);
+	expect_content(v.root, "x/y/f2", "2", 1);
+	assert_false(exists(v.root, "x/y/f1"));
+	/* Removed behind the stage's back: the error is reported, nothing
+	 * is written into the unlinked directory silently. */
+	snprintf(p, sizeof(p), "rm -rf '%s/x'", v.root);
+	assert_int_equal(system(p), 0);
+	assert_int_equal(commit_one(&v, "x/y/f3", "3", 1, NULL), 0);
+	assert_true(berth_commit_flush(v.c) < 0);
+	assert_int_equal(ev_err(&v, "x/y/f3"), -ENOENT);
+	env_stop(&v);
+}
+
 static void test_inplace(void **state)
 {
 	struct berth_commit_file *f;
@@ -936,6 +967,7 @@ int main(void)
 		cmocka_unit_test(test_symlink_attacks),
 		cmocka_unit_test(test_ops),
 		cmocka_unit_test(test_owner_and_devices),
+		cmocka_unit_test(test_dir_recreate),
 		cmocka_unit_test(test_inplace),
 		cmocka_unit_test(test_try_write),
 		cmocka_unit_test(test_abort),

@@ -803,6 +803,32 @@ static void test_try_write(void **state)
 	free(data);
 }
 
+/* Free with handles never finished: their temp files are removed. */
+static void test_free_unfinished(void **state)
+{
+	struct berth_commit_file *f;
+	struct env v;
+	int i;
+
+	(void)state;
+	if (env_start(&v, NULL))
+		skip();
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(berth_commit_file_begin(v.c, i ? "u" : "done",
+							 NULL, 0, &f),
+				 0);
+		assert_int_equal(berth_commit_file_write(f, "abc", 3), 0);
+		if (!i)
+			assert_int_equal(berth_commit_file_finish(f), 0);
+	}
+	berth_commit_free(v.c);
+	v.c = NULL;
+	assert_int_equal(ev_err(&v, "u"), -BERTH_ECANCELLED);
+	expect_content(v.root, "done", "abc", 3);
+	assert_int_equal(count_temps(v.root), 0);
+	env_stop(&v); /* berth_commit_free(NULL) is a no-op */
+}
+
 static void test_abort(void **state)
 {
 	struct berth_commit_file *f;
@@ -970,6 +996,7 @@ int main(void)
 		cmocka_unit_test(test_dir_recreate),
 		cmocka_unit_test(test_inplace),
 		cmocka_unit_test(test_try_write),
+		cmocka_unit_test(test_free_unfinished),
 		cmocka_unit_test(test_abort),
 		cmocka_unit_test(test_cancel_inflight),
 		cmocka_unit_test(test_cancel_concurrent),

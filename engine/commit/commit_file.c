@@ -405,6 +405,7 @@ advance:
 static void step_submit(struct berth_commit *c, struct berth_commit_file *f)
 {
 	struct berth_req *req = &f->io.req;
+	uint64_t tag = f->tag;
 
 	switch (f->state) {
 	case F_TRUNC:
@@ -440,8 +441,15 @@ static void step_submit(struct berth_commit *c, struct berth_commit_file *f)
 	default:
 		abort(); /* own invariant: no other state submits */
 	}
+	/*
+	 * Cleanup runs under the stage's own tag: a berth_pump_cancel_tag()
+	 * of this file's tag may still be pending in the pump, and a
+	 * cancelled close or unlink would leak the fd or the temp file.
+	 */
+	if (f->state == F_CLEAN_CLOSE || f->state == F_CLEAN_UNLINK)
+		tag = c->o.tag_base;
 	f->io_busy = 1;
-	berth__commit_submit(c, &f->io, step_done, f->tag);
+	berth__commit_submit(c, &f->io, step_done, tag);
 }
 
 static void write_done(struct berth_commit *c, struct commit_io *io)

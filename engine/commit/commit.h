@@ -40,18 +40,13 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "berth.h"
+
 struct berth_pump;
 struct berth_commit;
 struct berth_commit_file;
 
-enum berth_durability {
-	BERTH_DURABLE_NONE = 0, /* no fsync (like rsync) */
-	BERTH_DURABLE_FILE, /* fsync each file before its rename, one file
-				 * at a time (like rsync --fsync) */
-	BERTH_DURABLE_BATCH, /* many files' fsyncs in flight, each rename
-				 * after its fsync, one fsync per touched
-				 * directory at flush */
-};
+/* enum berth_durability: see include/berth.h */
 
 struct berth_commit_opts {
 	int durability; /* enum berth_durability */
@@ -223,6 +218,15 @@ int berth_commit_mknod(struct berth_commit *c, const char *relpath,
 int berth_commit_delete(struct berth_commit *c, const char *relpath, int is_dir,
 			void *user);
 int berth_commit_dir_meta(struct berth_commit *c, const char *relpath,
+			  const struct berth_commit_meta *meta);
+
+/*
+ * Set owner (opts.preserve_owner), mode and mtime of an existing
+ * non-directory at @relpath, found by name in its parent and never followed
+ * if it is a symlink (whose mode cannot be set: -EOPNOTSUPP).  Queued like
+ * the tree operations; the outcome comes as an EV_OP event.
+ */
+int berth_commit_set_meta(struct berth_commit *c, const char *relpath,
 			  const struct berth_commit_meta *meta);
 
 /*

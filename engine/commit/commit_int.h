@@ -167,6 +167,7 @@ enum commit_op_kind {
 	OP_MKNOD,
 	OP_DELETE,
 	OP_DIR_META,
+	OP_META, /* owner/mode/times of a non-directory, by parent + name */
 };
 
 struct commit_op {

@@ -39,6 +39,7 @@ static const unsigned char op_steps[][7] = {
 	[OP_MKNOD] = {S_CREATE, S_CHOWN, S_CHMOD, S_TIMES, S_RENAME, S_DONE},
 	[OP_DELETE] = {S_DELETE, S_DONE},
 	[OP_DIR_META] = {S_CHOWN, S_CHMOD, S_TIMES, S_DONE},
+	[OP_META] = {S_CHOWN, S_CHMOD, S_TIMES, S_DONE},
 };
 
 void berth__commit_op_free(struct commit_op *op)
@@ -164,7 +165,7 @@ static void op_io_done(struct berth_commit *c, struct commit_io *io)
 	op->state = op_next(c, op, op->state);
 	if (op->state == S_DONE) {
 		if (c->o.durability == BERTH_DURABLE_BATCH &&
-		    op->kind != OP_DIR_META)
+		    op->kind != OP_DIR_META && op->kind != OP_META)
 			op->dir->dirty = 1;
 		op_done(c, op, 0);
 		return;
@@ -176,8 +177,11 @@ static void op_step(struct berth_commit *c, struct commit_op *op)
 {
 	struct berth_req *req = &op->io.req;
 	int fd = op->dir->fd;
-	/* dir_meta works on the directory's own fd, others on the temp. */
-	const char *name = op->kind == OP_DIR_META ? NULL : op->tmp;
+	/* dir_meta works on the directory's own fd, meta on the entry by
+	 * name (never followed), the others on their temp name. */
+	const char *name = op->kind == OP_DIR_META ? NULL
+			   : op->kind == OP_META   ? op->base
+						   : op->tmp;
 	int nofollow = name ? AT_SYMLINK_NOFOLLOW : 0;
 
 	switch (op->state) {
@@ -204,8 +208,11 @@ static void op_step(struct berth_commit *c, struct commit_op *op)
 				    nofollow);
 		break;
 	case S_CHMOD:
-		/* The temp node is ours and not a symlink: no flag needed. */
-		berth_prep_fchmodat(req, fd, name, op->meta.mode & 07777, 0);
+		/* The temp node is ours and not a symlink: no flag needed;
+		 * an existing entry is never followed. */
+		berth_prep_fchmodat(req, fd, name, op->meta.mode & 07777,
+				    op->kind == OP_META ? AT_SYMLINK_NOFOLLOW
+							: 0);
 		break;
 	case S_TIMES:
 		op->ts[0].tv_sec = op->meta.mtime_sec;
@@ -409,4 +416,12 @@ int berth_commit_dir_meta(struct berth_commit *c, const char *relpath,
 	if (!meta)
 		return -EINVAL;
 	return op_queue(c, OP_DIR_META, relpath, NULL, meta, 0, 1);
+}
+
+int berth_commit_set_meta(struct berth_commit *c, const char *relpath,
+			  const struct berth_commit_meta *meta)
+{
+	if (!meta)
+		return -EINVAL;
+	return op_queue(c, OP_META, relpath, NULL, meta, 0, 0);
 }

@@ -1,0 +1,696 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `rsync --server` argv for a push (§2): the letter cluster with the
+ * capability string, long options, ".", DEST, and secluded arguments.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "protocol/proto_int.h"
+
+enum arg_kind { A_NONE, A_STR, A_INT };
+
+enum opt_id {
+	O_SERVER,
+	O_SENDER,
+	O_DAEMON,
+	O_LOG_FORMAT,
+	O_OUT_FORMAT,
+	O_DELETE,
+	O_DELETE_BEFORE,
+	O_DELETE_DURING,
+	O_DELETE_DELAY,
+	O_DELETE_AFTER,
+	O_DELETE_EXCLUDED,
+	O_FORCE,
+	O_MAX_DELETE,
+	O_MIN_SIZE,
+	O_MAX_SIZE,
+	O_SIZE_ONLY,
+	O_IGNORE_EXISTING,
+	O_EXISTING,
+	O_PARTIAL,
+	O_PARTIAL_DIR,
+	O_DELAY_UPDATES,
+	O_INPLACE,
+	O_APPEND,
+	O_APPEND_VERIFY,
+	O_NO_W,
+	O_BACKUP_DIR,
+	O_SUFFIX,
+	O_COMPARE_DEST,
+	O_COPY_DEST,
+	O_LINK_DEST,
+	O_TEMP_DIR,
+	O_CHECKSUM_SEED,
+	O_CHECKSUM_CHOICE,
+	O_COMPRESS_CHOICE,
+	O_NEW_COMPRESS,
+	O_OLD_COMPRESS,
+	O_COMPRESS_LEVEL,
+	O_NUMERIC_IDS,
+	O_USERMAP,
+	O_GROUPMAP,
+	O_NO_SPECIALS,
+	O_SPECIALS,
+	O_TIMEOUT,
+	O_BWLIMIT,
+	O_MODIFY_WINDOW,
+	O_IGNORE_ERRORS,
+	O_SAFE_LINKS,
+	O_COPY_UNSAFE_LINKS,
+	O_FSYNC,
+	O_MKPATH,
+	O_REMOVE_SOURCE_FILES,
+	O_PREALLOCATE,
+	O_WRITE_DEVICES,
+	O_OPEN_NOATIME,
+	O_STATS,
+	O_MSGS2STDERR,
+	O_NO_MSGS2STDERR,
+	O_INFO,
+	O_DEBUG,
+	O_MAX_ALLOC,
+	O_USE_QSORT,
+	O_NO_R,
+	O_NO_IMPLIED_DIRS,
+	O_NO_RELATIVE,
+	O_BLOCK_SIZE,
+	O_REFUSED, /* known, but berth does not support it */
+};
+
+static const struct {
+	const char *name;
+	int id;
+	int kind;
+} longopts[] = {
+	{"server", O_SERVER, A_NONE},
+	{"sender", O_SENDER, A_NONE},
+	{"daemon", O_DAEMON, A_NONE},
+	{"log-format", O_LOG_FORMAT, A_STR},
+	{"out-format", O_OUT_FORMAT, A_STR},
+	{"delete", O_DELETE, A_NONE},
+	{"del", O_DELETE_DURING, A_NONE},
+	{"delete-before", O_DELETE_BEFORE, A_NONE},
+	{"delete-during", O_DELETE_DURING, A_NONE},
+	{"delete-delay", O_DELETE_DELAY, A_NONE},
+	{"delete-after", O_DELETE_AFTER, A_NONE},
+	{"delete-excluded", O_DELETE_EXCLUDED, A_NONE},
+	{"force", O_FORCE, A_NONE},
+	{"max-delete", O_MAX_DELETE, A_INT},
+	{"min-size", O_MIN_SIZE, A_STR},
+	{"max-size", O_MAX_SIZE, A_STR},
+	{"size-only", O_SIZE_ONLY, A_NONE},
+	{"ignore-existing", O_IGNORE_EXISTING, A_NONE},
+	{"existing", O_EXISTING, A_NONE},
+	{"ignore-non-existing", O_EXISTING, A_NONE},
+	{"partial", O_PARTIAL, A_NONE},
+	{"partial-dir", O_PARTIAL_DIR, A_STR},
+	{"delay-updates", O_DELAY_UPDATES, A_NONE},
+	{"inplace", O_INPLACE, A_NONE},
+	{"append", O_APPEND, A_NONE},
+	{"append-verify", O_APPEND_VERIFY, A_NONE},
+	{"no-W", O_NO_W, A_NONE},
+	{"no-whole-file", O_NO_W, A_NONE},
+	{"backup-dir", O_BACKUP_DIR, A_STR},
+	{"suffix", O_SUFFIX, A_STR},
+	{"compare-dest", O_COMPARE_DEST, A_STR},
+	{"copy-dest", O_COPY_DEST, A_STR},
+	{"link-dest", O_LINK_DEST, A_STR},
+	{"temp-dir", O_TEMP_DIR, A_STR},
+	{"checksum-seed", O_CHECKSUM_SEED, A_INT},
+	{"checksum-choice", O_CHECKSUM_CHOICE, A_STR},
+	{"cc", O_CHECKSUM_CHOICE, A_STR},
+	{"compress-choice", O_COMPRESS_CHOICE, A_STR},
+	{"zc", O_COMPRESS_CHOICE, A_STR},
+	{"new-compress", O_NEW_COMPRESS, A_NONE},
+	{"old-compress", O_OLD_COMPRESS, A_NONE},
+	{"compress-level", O_COMPRESS_LEVEL, A_INT},
+	{"zl", O_COMPRESS_LEVEL, A_INT},
+	{"numeric-ids", O_NUMERIC_IDS, A_NONE},
+	{"usermap", O_USERMAP, A_STR},
+	{"groupmap", O_GROUPMAP, A_STR},
+	{"no-specials", O_NO_SPECIALS, A_NONE},
+	{"specials", O_SPECIALS, A_NONE},
+	{"timeout", O_TIMEOUT, A_INT},
+	{"bwlimit", O_BWLIMIT, A_STR},
+	{"modify-window", O_MODIFY_WINDOW, A_INT},
+	{"ignore-errors", O_IGNORE_ERRORS, A_NONE},
+	{"safe-links", O_SAFE_LINKS, A_NONE},
+	{"copy-unsafe-links", O_COPY_UNSAFE_LINKS, A_NONE},
+	{"fsync", O_FSYNC, A_NONE},
+	{"mkpath", O_MKPATH, A_NONE},
+	{"remove-source-files", O_REMOVE_SOURCE_FILES, A_NONE},
+	{"remove-sent-files", O_REMOVE_SOURCE_FILES, A_NONE},
+	{"preallocate", O_PREALLOCATE, A_NONE},
+	{"write-devices", O_WRITE_DEVICES, A_NONE},
+	{"open-noatime", O_OPEN_NOATIME, A_NONE},
+	{"stats", O_STATS, A_NONE},
+	{"msgs2stderr", O_MSGS2STDERR, A_NONE},
+	{"no-msgs2stderr", O_NO_MSGS2STDERR, A_NONE},
+	{"info", O_INFO, A_STR},
+	{"debug", O_DEBUG, A_STR},
+	{"max-alloc", O_MAX_ALLOC, A_STR},
+	{"use-qsort", O_USE_QSORT, A_NONE},
+	{"no-r", O_NO_R, A_NONE},
+	{"no-recursive", O_NO_R, A_NONE},
+	{"no-implied-dirs", O_NO_IMPLIED_DIRS, A_NONE},
+	{"no-relative", O_NO_RELATIVE, A_NONE},
+	{"no-R", O_NO_RELATIVE, A_NONE},
+	{"block-size", O_BLOCK_SIZE, A_INT},
+	/* Recognised but refused: they change the wire format or the role. */
+	{"files-from", O_REFUSED, A_STR},
+	{"from0", O_REFUSED, A_NONE},
+	{"iconv", O_REFUSED, A_STR},
+	{"delete-missing-args", O_REFUSED, A_NONE},
+	{"ignore-missing-args", O_REFUSED, A_NONE},
+	{"only-write-batch", O_REFUSED, A_STR},
+	{"write-batch", O_REFUSED, A_STR},
+	{"read-batch", O_REFUSED, A_STR},
+	{"super", O_REFUSED, A_NONE},
+	{"fake-super", O_REFUSED, A_NONE},
+};
+
+static int parse_int(const char *s, int64_t lo, int64_t hi, int64_t *v)
+{
+	char *end;
+	long long x;
+
+	errno = 0;
+	x = strtoll(s, &end, 10);
+	if (errno || end == s || *end || x < lo || x > hi)
+		return -EINVAL;
+	*v = x;
+	return 0;
+}
+
+/*
+ * Sizes for --min-size/--max-size/--bwlimit: a number with an optional
+ * K/M/G/T suffix, binary ("K", "KiB") or decimal ("KB").
+ */
+static int parse_size(const char *s, int64_t *v)
+{
+	static const char units[] = "bkmgt";
+	const char *u;
+	char *end;
+	double x, mult = 1, base = 1024;
+
+	errno = 0;
+	x = strtod(s, &end);
+	if (errno || end == s || x < 0)
+		return -EINVAL;
+	if (*end) {
+		u = strchr(units, *end | 0x20);
+		if (!u)
+			return -EINVAL;
+		if ((end[1] | 0x20) == 'b' && !end[2] && *u != 'b')
+			base = 1000;
+		else if (end[1] && !((end[1] | 0x20) == 'i' &&
+				     (end[2] | 0x20) == 'b' && !end[3]))
+			return -EINVAL;
+		for (long i = 0; i < u - units; i++)
+			mult *= base;
+	}
+	if (x * mult > 9e18)
+		return -EINVAL;
+	*v = (int64_t)(x * mult);
+	return 0;
+}
+
+static int letters(struct berth_opts *o, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case 'v':
+			o->verbose++;
+			break;
+		case 'q':
+			o->quiet = true;
+			break;
+		case 'n':
+			o->dry_run = true;
+			break;
+		case 'l':
+			o->links = true;
+			break;
+		case 'o':
+			o->owner = true;
+			break;
+		case 'g':
+			o->group = true;
+			break;
+		case 'D':
+			o->devices = o->specials = true;
+			break;
+		case 't':
+			o->times = true;
+			break;
+		case 'p':
+			o->perms = true;
+			break;
+		case 'E':
+			o->executability = true;
+			break;
+		case 'r':
+			o->recursive = true;
+			break;
+		case 'd':
+			o->dirs = true;
+			break;
+		case 'c':
+			o->checksum = true;
+			break;
+		case 'C':
+			o->cvs_exclude = true;
+			break;
+		case 'I':
+			o->ignore_times = true;
+			break;
+		case 'x':
+			o->one_file_system++;
+			break;
+		case 'S':
+			o->sparse = true;
+			break;
+		case 'z':
+			o->compress = true;
+			break;
+		case 'W':
+			o->whole_file = true;
+			break;
+		case 'H':
+			o->hard_links++;
+			break;
+		case 'U':
+			o->atimes++;
+			break;
+		case 'X':
+			o->xattrs++;
+			break;
+		case 'b':
+			o->backup = true;
+			break;
+		case 'u':
+			o->update = true;
+			break;
+		case 'K':
+			o->keep_dirlinks = true;
+			break;
+		case 'm':
+			o->prune_empty_dirs = true;
+			break;
+		case 'O':
+			o->omit_dir_times = true;
+			break;
+		case 'J':
+			o->omit_link_times = true;
+			break;
+		case 'y':
+			o->fuzzy++;
+			break;
+		case 's':
+			o->secluded = true;
+			break;
+		case 'e':
+			o->caps = s + 1;
+			return 0;
+		case 'R': /* names may start with '/' */
+		case 'A': /* ACL wire format not implemented */
+		case 'N': /* crtimes: no Linux support */
+			return -BERTH_EUNSUPPORTED;
+		case 'L': /* only sent to a receiving client */
+		case 'k':
+		default:
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int set_alt_dest(struct berth_opts *o, int type, const char *dir)
+{
+	if (o->n_alt_dest >= BERTH_MAX_ALT_DEST)
+		return -EINVAL;
+	if (o->alt_dest_type && o->alt_dest_type != type)
+		return -EINVAL; /* rsync: only one kind of alt-dest at a time */
+	o->alt_dest_type = type;
+	o->alt_dest[o->n_alt_dest++] = dir;
+	return 0;
+}
+
+static int longopt(struct berth_opts *o, int id, const char *val)
+{
+	int64_t v = 0;
+
+	switch (id) {
+	case O_SERVER:
+		break;
+	case O_SENDER:
+	case O_DAEMON:
+	case O_REFUSED:
+		return -BERTH_EUNSUPPORTED;
+	case O_LOG_FORMAT:
+	case O_OUT_FORMAT:
+		o->log_format = val;
+		break;
+	case O_DELETE:
+		if (!o->delete_mode)
+			o->delete_mode = BERTH_DELETE_DURING;
+		break;
+	case O_DELETE_BEFORE:
+		o->delete_mode = BERTH_DELETE_BEFORE;
+		break;
+	case O_DELETE_DURING:
+		o->delete_mode = BERTH_DELETE_DURING;
+		break;
+	case O_DELETE_DELAY:
+		o->delete_mode = BERTH_DELETE_DELAY;
+		break;
+	case O_DELETE_AFTER:
+		o->delete_mode = BERTH_DELETE_AFTER;
+		break;
+	case O_DELETE_EXCLUDED:
+		o->delete_excluded = true;
+		if (!o->delete_mode)
+			o->delete_mode = BERTH_DELETE_DURING;
+		break;
+	case O_FORCE:
+		o->force = true;
+		break;
+	case O_MAX_DELETE:
+		TRY(parse_int(val, INT32_MIN, INT32_MAX, &v));
+		/* "--max-delete=-1" is how the client says 0. */
+		o->max_delete = v < 0 ? 0 : (int)v;
+		break;
+	case O_MIN_SIZE:
+		TRY(parse_size(val, &o->min_size));
+		break;
+	case O_MAX_SIZE:
+		TRY(parse_size(val, &o->max_size));
+		break;
+	case O_SIZE_ONLY:
+		o->size_only = true;
+		break;
+	case O_IGNORE_EXISTING:
+		o->ignore_existing = true;
+		break;
+	case O_EXISTING:
+		o->existing = true;
+		break;
+	case O_PARTIAL:
+		o->partial = true;
+		break;
+	case O_PARTIAL_DIR:
+		o->partial_dir = val;
+		o->partial = true;
+		break;
+	case O_DELAY_UPDATES:
+		o->delay_updates = true;
+		break;
+	case O_INPLACE:
+		o->inplace = true;
+		break;
+	case O_APPEND:
+		if (o->append < 2)
+			o->append++;
+		break;
+	case O_APPEND_VERIFY:
+		o->append = 2;
+		break;
+	case O_NO_W:
+		o->no_whole_file = true;
+		o->whole_file = false;
+		break;
+	case O_BACKUP_DIR:
+		o->backup_dir = val;
+		break;
+	case O_SUFFIX:
+		o->suffix = val;
+		break;
+	case O_COMPARE_DEST:
+		return set_alt_dest(o, BERTH_ALT_COMPARE, val);
+	case O_COPY_DEST:
+		return set_alt_dest(o, BERTH_ALT_COPY, val);
+	case O_LINK_DEST:
+		return set_alt_dest(o, BERTH_ALT_LINK, val);
+	case O_TEMP_DIR:
+		o->temp_dir = val;
+		break;
+	case O_CHECKSUM_SEED:
+		TRY(parse_int(val, INT32_MIN, INT32_MAX, &v));
+		o->checksum_seed = (int32_t)v;
+		o->have_seed = true;
+		break;
+	case O_CHECKSUM_CHOICE:
+		o->checksum_choice = val;
+		break;
+	case O_COMPRESS_CHOICE:
+		o->compress_choice = val;
+		break;
+	case O_NEW_COMPRESS:
+		o->compress_choice = "zlibx";
+		break;
+	case O_OLD_COMPRESS:
+		o->compress_choice = "zlib";
+		break;
+	case O_COMPRESS_LEVEL:
+		TRY(parse_int(val, -131072, 131072, &v));
+		o->compress_level = (int)v;
+		break;
+	case O_NUMERIC_IDS:
+		o->numeric_ids = true;
+		break;
+	case O_USERMAP:
+		o->usermap = val;
+		break;
+	case O_GROUPMAP:
+		o->groupmap = val;
+		break;
+	case O_NO_SPECIALS:
+		o->specials = false;
+		break;
+	case O_SPECIALS:
+		o->specials = true;
+		break;
+	case O_TIMEOUT:
+		TRY(parse_int(val, 0, INT32_MAX, &v));
+		o->timeout = (int)v;
+		break;
+	case O_BWLIMIT:
+		TRY(parse_size(val, &o->bwlimit));
+		break;
+	case O_MODIFY_WINDOW:
+		TRY(parse_int(val, INT32_MIN, INT32_MAX, &v));
+		o->modify_window = (int)v;
+		o->have_modify_window = true;
+		break;
+	case O_IGNORE_ERRORS:
+		o->ignore_errors = true;
+		break;
+	case O_SAFE_LINKS:
+		o->safe_links = true;
+		break;
+	case O_COPY_UNSAFE_LINKS:
+		o->copy_unsafe_links = true;
+		break;
+	case O_FSYNC:
+		o->fsync = true;
+		break;
+	case O_MKPATH:
+		o->mkpath = true;
+		break;
+	case O_REMOVE_SOURCE_FILES:
+		o->remove_source_files = true;
+		break;
+	case O_PREALLOCATE:
+		o->preallocate = true;
+		break;
+	case O_WRITE_DEVICES:
+		o->write_devices = true;
+		break;
+	case O_OPEN_NOATIME:
+		o->open_noatime = true;
+		break;
+	case O_STATS:
+		o->stats = true;
+		break;
+	case O_MSGS2STDERR:
+		o->msgs2stderr = 1;
+		break;
+	case O_NO_MSGS2STDERR:
+		o->msgs2stderr = 0;
+		break;
+	case O_INFO:
+		o->info = val;
+		break;
+	case O_DEBUG:
+		o->debug = val;
+		break;
+	case O_MAX_ALLOC:
+		o->max_alloc = val;
+		break;
+	case O_USE_QSORT:
+		o->use_qsort = true;
+		break;
+	case O_NO_R:
+		o->recursive = false;
+		break;
+	case O_NO_IMPLIED_DIRS:
+		o->no_implied_dirs = true;
+		break;
+	case O_NO_RELATIVE:
+		o->relative = false;
+		break;
+	case O_BLOCK_SIZE:
+		TRY(parse_int(val, 0, 1 << 29, &v));
+		o->block_size = (int32_t)v;
+		break;
+	default:
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Parse argv[i..]; positional args after the options are ".", DEST. */
+static int parse_from(struct berth_opts *o, int argc, char *const argv[], int i)
+{
+	int npos = 0;
+
+	for (; i < argc; i++) {
+		const char *a = argv[i];
+		int64_t v;
+
+		o->bad = a;
+		if (npos || a[0] != '-' || !a[1]) {
+			/* "." then DEST; a push has exactly one DEST. */
+			if (npos == 0 && strcmp(a, ".") == 0) {
+				npos = 1;
+				continue;
+			}
+			if (npos != 1 || o->dest)
+				return -EINVAL;
+			o->dest = a;
+			npos = 2;
+			continue;
+		}
+		if (a[1] != '-') {
+			if (a[1] == 'B') {
+				TRY(parse_int(a + 2, 0, 1 << 29, &v));
+				o->block_size = (int32_t)v;
+			} else if (a[1] == '@') {
+				TRY(parse_int(a + 2, INT32_MIN, INT32_MAX, &v));
+				o->modify_window = (int)v;
+				o->have_modify_window = true;
+			} else {
+				TRY(letters(o, a + 1));
+			}
+			continue;
+		}
+		const char *name = a + 2, *eq = strchr(name, '=');
+		size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+		size_t k;
+
+		for (k = 0; k < sizeof(longopts) / sizeof(longopts[0]); k++)
+			if (strlen(longopts[k].name) == nlen &&
+			    strncmp(longopts[k].name, name, nlen) == 0)
+				break;
+		if (k == sizeof(longopts) / sizeof(longopts[0]))
+			return -EINVAL;
+		const char *val = NULL;
+
+		if (longopts[k].kind != A_NONE) {
+			if (eq) {
+				val = eq + 1;
+			} else {
+				if (i + 1 >= argc)
+					return -EINVAL;
+				val = argv[++i];
+			}
+		} else if (eq) {
+			return -EINVAL;
+		}
+		TRY(longopt(o, longopts[k].id, val));
+	}
+	o->bad = NULL;
+	return 0;
+}
+
+int berth_opts_parse(struct berth_opts *o, int argc, char *const argv[])
+{
+	memset(o, 0, sizeof(*o));
+	o->msgs2stderr = -1;
+	o->max_delete = -1;
+	o->min_size = o->max_size = -1;
+	if (argc < 2 || strcmp(argv[1], "--server") != 0) {
+		o->bad = argc > 1 ? argv[1] : NULL;
+		return -EINVAL;
+	}
+	TRY(parse_from(o, argc, argv, 2));
+	if (!o->secluded && !o->dest) {
+		o->bad = NULL;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int berth_opts_parse_more(struct berth_opts *o, int argc, char *const argv[])
+{
+	TRY(parse_from(o, argc, argv, 1));
+	if (!o->dest)
+		return -EINVAL;
+	return 0;
+}
+
+bool berth_opts_want_filters(const struct berth_opts *o)
+{
+	return o->prune_empty_dirs || o->delete_mode != BERTH_DELETE_NONE;
+}
+
+void berth_opts_hs_config(const struct berth_opts *o,
+			  struct berth_hs_config *cfg)
+{
+	cfg->client_caps = o->caps;
+	cfg->compress = o->compress || o->compress_choice;
+	cfg->checksum_choice = o->checksum_choice;
+	cfg->compress_choice = o->compress_choice;
+	if (o->have_seed)
+		cfg->seed = o->checksum_seed;
+	cfg->allow_inc_recurse = false;
+}
+
+void berth_secluded_init(struct berth_secluded *s, char *buf, size_t cap,
+			 char **argv, int max_args)
+{
+	s->buf = buf;
+	s->cap = cap;
+	s->len = 0;
+	s->argv = argv;
+	s->max_args = max_args;
+	s->argc = 0;
+	s->start = 0;
+}
+
+int berth_secluded_decode(struct berth_secluded *s, struct berth_proto_in *in)
+{
+	while (in_avail(in)) {
+		uint8_t c = in->ptr[in->pos++];
+
+		if (s->len >= s->cap)
+			return -BERTH_ELIMIT;
+		s->buf[s->len++] = (char)c;
+		if (c)
+			continue;
+		if (s->len - 1 == s->start) {
+			/* Empty string: the end. */
+			if (s->argc >= s->max_args)
+				return -BERTH_ELIMIT;
+			s->argv[s->argc] = NULL;
+			return BERTH_PROTO_DONE;
+		}
+		if (s->argc + 1 >= s->max_args)
+			return -BERTH_ELIMIT;
+		s->argv[s->argc++] = s->buf + s->start;
+		s->start = s->len;
+	}
+	return BERTH_PROTO_MORE;
+}

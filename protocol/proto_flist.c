@@ -1,0 +1,831 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * File-list decoder (§7): entries relative to the previous one, end marker
+ * with io_error, uid/gid name lists, xattr sets, incremental sub-lists.
+ * Each entry is parsed as one unit (berth__stash_run), so a partial entry
+ * never changes the session state.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "protocol/proto_int.h"
+
+enum { ST_IDLE, ST_ENTRIES, ST_UIDS, ST_GIDS, ST_DONE };
+
+struct id_name {
+	uint32_t id;
+	uint32_t off; /* into ids_pool */
+	bool gid;
+};
+
+struct pool {
+	char *p;
+	size_t len, cap;
+};
+
+/* Offsets of an entry's strings in the list pool until the list is done. */
+struct offs {
+	uint32_t name, link, sum;
+};
+
+/* An entry being parsed: pointers into the parse view or scratch. */
+struct pend {
+	bool end;
+	int32_t io_error;
+	struct berth_file f;
+	uint32_t l1;
+	const uint8_t *suffix;
+	uint32_t l2;
+	const uint8_t *link;
+	const uint8_t *sum;
+	const uint8_t *uname, *gname;
+	uint8_t uname_len, gname_len;
+	bool set_uname, set_gname;
+	const uint8_t *xset; /* literal xattr set bytes (re-parsed on commit) */
+	size_t xset_len;
+	uint32_t xcount;
+	bool rdev_field; /* the rdev fields were present: update the state */
+	uint32_t major; /* the rdev major as sent or inherited */
+};
+
+struct berth_flist_dec {
+	struct berth_flist_config cfg;
+	struct berth_proto_stash stash;
+	int state;
+	bool inc, varint_flags, safe_flist;
+	/* "previous entry" state, session-long (§7.1) */
+	char *lastname;
+	uint32_t lastname_len;
+	int64_t mtime, atime, crtime;
+	uint32_t mode, uid, gid, rdev_major;
+	/* current list */
+	struct berth_flist *cur;
+	struct offs *offs;
+	uint32_t cap;
+	struct pool pool;
+	const char *parent; /* sub-list's directory name */
+	/* all lists so far */
+	uint32_t total_files;
+	int32_t next_start;
+	bool started;
+	/* directory list (inc recursion): copies of the names */
+	char **dirs;
+	uint32_t ndirs, dirs_cap;
+	/* ids */
+	struct id_name *ids;
+	uint32_t nids, ids_cap;
+	struct pool ids_pool;
+	/* xattr sets */
+	struct berth_xattr_set *xsets;
+	uint32_t nxsets, xsets_cap;
+	struct pend pend;
+};
+
+void berth_flist_config_init(struct berth_flist_config *cfg,
+			     const struct berth_opts *o,
+			     const struct berth_hs_result *hs)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->protocol = hs->protocol;
+	cfg->compat = hs->compat;
+	cfg->links = o->links;
+	cfg->owner = o->owner;
+	cfg->group = o->group;
+	cfg->devices = o->devices;
+	cfg->specials = o->specials;
+	cfg->hard_links = o->hard_links > 0;
+	cfg->checksum = o->checksum;
+	cfg->atimes = o->atimes > 0;
+	cfg->crtimes = o->crtimes;
+	cfg->acls = o->acls;
+	cfg->xattrs = o->xattrs;
+	cfg->numeric_ids = o->numeric_ids;
+	cfg->flist_csum_len = (int)berth_csum_digest_len(hs->file_csum);
+}
+
+static int pool_add(struct pool *p, const void *data, size_t len, uint32_t *off)
+{
+	if (p->len + len + 1 > p->cap) {
+		size_t cap = p->cap ? p->cap : 4096;
+		char *n;
+
+		while (cap < p->len + len + 1)
+			cap *= 2;
+		if (cap > UINT32_MAX)
+			return -BERTH_ELIMIT;
+		n = realloc(p->p, cap);
+		if (!n)
+			return -ENOMEM;
+		p->p = n;
+		p->cap = cap;
+	}
+	*off = (uint32_t)p->len;
+	memcpy(p->p + p->len, data, len);
+	p->p[p->len + len] = '\0';
+	p->len += len + 1;
+	return 0;
+}
+
+int berth_flist_dec_create(struct berth_flist_dec **dp,
+			   const struct berth_flist_config *cfg)
+{
+	struct berth_flist_dec *d;
+	struct berth_flist_config c = *cfg;
+
+	*dp = NULL;
+	if (c.protocol < BERTH_PROTO_MIN || c.protocol > BERTH_PROTO_MAX)
+		return -EINVAL;
+	if (c.acls)
+		return -BERTH_EUNSUPPORTED;
+	if (c.checksum && (c.flist_csum_len < 1 || c.flist_csum_len > 64))
+		return -EINVAL;
+	if (!c.max_files)
+		c.max_files = 1u << 22;
+	if (!c.max_name)
+		c.max_name = 4095;
+	if (!c.max_link)
+		c.max_link = 4095;
+	if (!c.max_ids)
+		c.max_ids = 65536;
+	if (!c.max_xattr_sets)
+		c.max_xattr_sets = 65536;
+	if (!c.max_xattr_count)
+		c.max_xattr_count = 1024;
+	if (!c.max_xattr_bytes)
+		c.max_xattr_bytes = 65536;
+	if (c.max_name > 65535 || c.max_link > 65535 ||
+	    c.max_xattr_bytes > (1u << 24) || c.max_files > (1u << 30))
+		return -EINVAL;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->cfg = c;
+	d->inc = c.compat & BERTH_CF_INC_RECURSE;
+	d->varint_flags = c.compat & BERTH_CF_VARINT_FLIST_FLAGS;
+	d->safe_flist = c.protocol >= 31 || (c.compat & BERTH_CF_SAFE_FLIST);
+	/* The largest entry: fixed fields, name suffix, link, two id names,
+	 * checksum and one literal xattr set. */
+	d->stash.cap = 128 + c.max_name + c.max_link + 2 * 256 + 64 +
+		       (c.xattrs ? c.max_xattr_bytes : 0);
+	d->stash.buf = malloc(d->stash.cap);
+	d->lastname = malloc(c.max_name + 1);
+	if (!d->stash.buf || !d->lastname) {
+		berth_flist_dec_free(d);
+		return -ENOMEM;
+	}
+	d->lastname[0] = '\0';
+	d->state = ST_IDLE;
+	*dp = d;
+	return 0;
+}
+
+static void free_cur(struct berth_flist_dec *d)
+{
+	berth_flist_free(d->cur);
+	d->cur = NULL;
+	free(d->offs);
+	d->offs = NULL;
+	free(d->pool.p);
+	memset(&d->pool, 0, sizeof(d->pool));
+	d->cap = 0;
+}
+
+void berth_flist_dec_free(struct berth_flist_dec *d)
+{
+	if (!d)
+		return;
+	free_cur(d);
+	free(d->stash.buf);
+	free(d->lastname);
+	for (uint32_t i = 0; i < d->ndirs; i++)
+		free(d->dirs[i]);
+	free(d->dirs);
+	free(d->ids);
+	free(d->ids_pool.p);
+	for (uint32_t i = 0; i < d->nxsets; i++)
+		free(d->xsets[i].items);
+	free(d->xsets);
+	free(d);
+}
+
+void berth_flist_free(struct berth_flist *fl)
+{
+	if (!fl)
+		return;
+	free(fl->files);
+	free(fl->pool);
+	free(fl);
+}
+
+int berth_flist_dec_begin(struct berth_flist_dec *d, int32_t dir_k)
+{
+	if (d->state != ST_IDLE && d->state != ST_DONE)
+		return -EINVAL;
+	if (d->cur)
+		return -EINVAL; /* previous list not taken */
+	if (dir_k >= 0) {
+		if (!d->inc || !d->started)
+			return -BERTH_EPROTO;
+		if ((uint32_t)dir_k >= d->ndirs)
+			return -BERTH_EPROTO;
+		d->parent = d->dirs[dir_k];
+	} else {
+		if (d->started)
+			return -BERTH_EPROTO;
+		d->parent = NULL;
+		d->next_start = d->inc ? 1 : 0;
+	}
+	if (!d->inc && d->started)
+		return -BERTH_EPROTO;
+	d->cur = calloc(1, sizeof(*d->cur));
+	if (!d->cur)
+		return -ENOMEM;
+	d->cur->ndx_start = d->next_start;
+	d->cur->dir_k = dir_k;
+	d->started = true;
+	d->state = ST_ENTRIES;
+	return 0;
+}
+
+#define GET(call)                               \
+	do {                                    \
+		int get_r_ = (call);            \
+		if (get_r_ != BERTH_PROTO_DONE) \
+			return get_r_;          \
+	} while (0)
+
+static bool mode_type_ok(uint32_t m)
+{
+	switch (m & S_IFMT) {
+	case S_IFREG:
+	case S_IFDIR:
+	case S_IFLNK:
+	case S_IFCHR:
+	case S_IFBLK:
+	case S_IFIFO:
+	case S_IFSOCK:
+		return true;
+	}
+	return false;
+}
+
+static int get_bytes(struct berth_proto_in *v, size_t n, const uint8_t **p)
+{
+	if (in_avail(v) < n)
+		return BERTH_PROTO_MORE;
+	*p = v->ptr + v->pos;
+	v->pos += n;
+	return BERTH_PROTO_DONE;
+}
+
+static int get_name8(struct berth_proto_in *v, const uint8_t **p, uint8_t *len)
+{
+	GET(berth_proto_get_u8(v, len));
+	return get_bytes(v, *len, p);
+}
+
+/* Parse (only) a literal xattr set; @count items. */
+static int parse_xset(struct berth_flist_dec *d, struct berth_proto_in *v,
+		      uint32_t count)
+{
+	for (uint32_t i = 0; i < count; i++) {
+		int32_t nl, dl;
+		const uint8_t *p;
+
+		GET(berth_proto_get_varint(v, &nl));
+		GET(berth_proto_get_varint(v, &dl));
+		if (nl < 2 || nl > 4096 || dl < 0)
+			return -BERTH_EPROTO;
+		GET(get_bytes(v, (size_t)nl, &p));
+		if (p[nl - 1] != '\0' || memchr(p, '\0', (size_t)nl - 1))
+			return -BERTH_EPROTO;
+		GET(get_bytes(v, dl <= 32 ? (size_t)dl : 16, &p));
+		if ((size_t)(v->pos - (size_t)(d->pend.xset - v->ptr)) >
+		    d->cfg.max_xattr_bytes)
+			return -BERTH_ELIMIT;
+	}
+	return BERTH_PROTO_DONE;
+}
+
+static int parse_xattrs(struct berth_flist_dec *d, struct berth_proto_in *v)
+{
+	struct pend *p = &d->pend;
+	int32_t ndx, count;
+
+	GET(berth_proto_get_varint(v, &ndx));
+	if (ndx != 0) {
+		if (ndx < 0 || (uint32_t)ndx > d->nxsets)
+			return -BERTH_EPROTO;
+		p->f.xattr_set = ndx - 1;
+		return BERTH_PROTO_DONE;
+	}
+	GET(berth_proto_get_varint(v, &count));
+	if (count < 0)
+		return -BERTH_EPROTO;
+	if ((uint32_t)count > d->cfg.max_xattr_count ||
+	    d->nxsets >= d->cfg.max_xattr_sets)
+		return -BERTH_ELIMIT;
+	p->xset = v->ptr + v->pos;
+	p->xcount = (uint32_t)count;
+	GET(parse_xset(d, v, p->xcount));
+	p->xset_len = (size_t)(v->ptr + v->pos - p->xset);
+	p->f.xattr_set = (int32_t)d->nxsets;
+	p->f.flags |= BERTH_FILE_XATTR_LIT;
+	return BERTH_PROTO_DONE;
+}
+
+static int parse_end(struct berth_flist_dec *d, struct berth_proto_in *v)
+{
+	GET(berth_proto_get_varint(v, &d->pend.io_error));
+	d->pend.end = true;
+	return BERTH_PROTO_DONE;
+}
+
+static int unit_entry(void *ctx, struct berth_proto_in *v)
+{
+	struct berth_flist_dec *d = ctx;
+	const struct berth_flist_config *c = &d->cfg;
+	struct pend *p = &d->pend;
+	struct berth_file *f = &p->f;
+	uint32_t x, type;
+	int32_t i32;
+	uint8_t b;
+
+	memset(p, 0, sizeof(*p));
+	f->hlink_ndx = -1;
+	f->xattr_set = -1;
+	if (d->varint_flags) {
+		GET(berth_proto_get_varint(v, &i32));
+		if (i32 == 0)
+			return parse_end(d, v);
+		x = (uint32_t)i32;
+	} else {
+		GET(berth_proto_get_u8(v, &b));
+		if (b == 0) {
+			p->end = true;
+			return BERTH_PROTO_DONE;
+		}
+		x = b;
+		if (x & BERTH_XMIT_EXTENDED_FLAGS) {
+			GET(berth_proto_get_u8(v, &b));
+			x |= (uint32_t)b << 8;
+		}
+		if (x ==
+		    (BERTH_XMIT_EXTENDED_FLAGS | BERTH_XMIT_IO_ERROR_ENDLIST)) {
+			if (!d->safe_flist)
+				return -BERTH_EPROTO;
+			return parse_end(d, v);
+		}
+	}
+	f->xflags = x;
+
+	/* Name: shared prefix + suffix (§7.3 rows 1-3). */
+	if (x & BERTH_XMIT_SAME_NAME) {
+		GET(berth_proto_get_u8(v, &b));
+		p->l1 = b;
+	}
+	if (x & BERTH_XMIT_LONG_NAME) {
+		GET(berth_proto_get_varint(v, &i32));
+		if (i32 < 0)
+			return -BERTH_EPROTO;
+		p->l2 = (uint32_t)i32;
+	} else {
+		GET(berth_proto_get_u8(v, &b));
+		p->l2 = b;
+	}
+	if (p->l1 > d->lastname_len)
+		return -BERTH_EPROTO;
+	if ((uint64_t)p->l1 + p->l2 > c->max_name)
+		return -BERTH_EPATH;
+	GET(get_bytes(v, p->l2, &p->suffix));
+	f->name_len = p->l1 + p->l2;
+
+	/* Hard-link reference (row 4). */
+	if (c->hard_links && (x & BERTH_XMIT_HLINKED) &&
+	    !(x & BERTH_XMIT_HLINK_FIRST)) {
+		GET(berth_proto_get_varint(v, &i32));
+		if (i32 < 0)
+			return -BERTH_EPROTO;
+		f->hlink_ndx = i32;
+		if (i32 >= d->cur->ndx_start) {
+			uint32_t k = (uint32_t)(i32 - d->cur->ndx_start);
+			const struct berth_file *first;
+
+			if (k >= d->cur->count)
+				return -BERTH_EPROTO;
+			first = &d->cur->files[k];
+			if (!(first->xflags & BERTH_XMIT_HLINK_FIRST) ||
+			    S_ISDIR(first->mode))
+				return -BERTH_EPROTO;
+			f->size = first->size;
+			f->mtime = first->mtime;
+			f->nsec = first->nsec;
+			f->mode = first->mode;
+			f->atime = first->atime;
+			f->crtime = first->crtime;
+			f->uid = first->uid;
+			f->gid = first->gid;
+			f->rdev_major = first->rdev_major;
+			f->rdev_minor = first->rdev_minor;
+			f->flags = (first->flags & ~(BERTH_FILE_INACTIVE |
+						     BERTH_FILE_XATTR_LIT)) |
+				   BERTH_FILE_ABBREV;
+			if (first->flags & BERTH_FILE_HAS_RDEV) {
+				p->rdev_field = true;
+				p->major = first->rdev_major;
+			}
+			f->link_len = first->link_len;
+			goto extras;
+		}
+	} else if (c->hard_links && (x & BERTH_XMIT_HLINKED)) {
+		f->hlink_ndx = 0; /* first of its group: resolved on finish */
+	}
+
+	GET(berth_proto_get_varlong(v, 3, &f->size));
+	if (f->size < 0)
+		return -BERTH_EPROTO;
+	if (!(x & BERTH_XMIT_SAME_TIME))
+		GET(berth_proto_get_varlong(v, 4, &f->mtime));
+	else
+		f->mtime = d->mtime;
+	if ((x & BERTH_XMIT_MOD_NSEC) && c->protocol >= 31) {
+		GET(berth_proto_get_varint(v, &i32));
+		if (i32 < 0 || i32 > 999999999)
+			return -BERTH_EPROTO;
+		f->nsec = (uint32_t)i32;
+	}
+	if (c->crtimes) {
+		if (!(x & BERTH_XMIT_CRTIME_EQ_MTIME))
+			GET(berth_proto_get_varlong(v, 4, &f->crtime));
+		else
+			f->crtime = f->mtime;
+		f->flags |= BERTH_FILE_HAS_CRTIME;
+	}
+	if (!(x & BERTH_XMIT_SAME_MODE)) {
+		GET(berth_proto_get_int32(v, &i32));
+		f->mode = (uint32_t)i32;
+	} else {
+		f->mode = d->mode;
+	}
+	if (!mode_type_ok(f->mode))
+		return -BERTH_EPROTO;
+	type = f->mode & S_IFMT;
+	if (c->atimes && type != S_IFDIR) {
+		if (!(x & BERTH_XMIT_SAME_ATIME))
+			GET(berth_proto_get_varlong(v, 4, &f->atime));
+		else
+			f->atime = d->atime;
+		f->flags |= BERTH_FILE_HAS_ATIME;
+	}
+	f->uid = d->uid;
+	if (c->owner && !(x & BERTH_XMIT_SAME_UID)) {
+		GET(berth_proto_get_varint(v, &i32));
+		f->uid = (uint32_t)i32;
+		if (x & BERTH_XMIT_USER_NAME_FOLLOWS) {
+			GET(get_name8(v, &p->uname, &p->uname_len));
+			p->set_uname = true;
+		}
+	}
+	f->gid = d->gid;
+	if (c->group && !(x & BERTH_XMIT_SAME_GID)) {
+		GET(berth_proto_get_varint(v, &i32));
+		f->gid = (uint32_t)i32;
+		if (x & BERTH_XMIT_GROUP_NAME_FOLLOWS) {
+			GET(get_name8(v, &p->gname, &p->gname_len));
+			p->set_gname = true;
+		}
+	}
+	if ((c->devices && (type == S_IFCHR || type == S_IFBLK)) ||
+	    (c->specials && (type == S_IFIFO || type == S_IFSOCK) &&
+	     c->protocol < 31)) {
+		p->rdev_field = true;
+		p->major = d->rdev_major;
+		if (!(x & BERTH_XMIT_SAME_RDEV_MAJOR)) {
+			GET(berth_proto_get_varint(v, &i32));
+			p->major = (uint32_t)i32;
+		}
+		f->rdev_major = p->major;
+		GET(berth_proto_get_varint(v, &i32));
+		f->rdev_minor = (uint32_t)i32;
+		if (type == S_IFCHR || type == S_IFBLK)
+			f->flags |= BERTH_FILE_HAS_RDEV;
+		else
+			f->rdev_major = f->rdev_minor = 0;
+	}
+	if (c->links && type == S_IFLNK) {
+		GET(berth_proto_get_varint(v, &i32));
+		if (i32 <= 0)
+			return -BERTH_EPROTO;
+		if ((uint32_t)i32 > c->max_link)
+			return -BERTH_ELIMIT;
+		f->link_len = (uint32_t)i32;
+		GET(get_bytes(v, f->link_len, &p->link));
+		if (memchr(p->link, '\0', f->link_len))
+			return -BERTH_EPROTO;
+	}
+	if (c->checksum && type == S_IFREG)
+		GET(get_bytes(v, (size_t)c->flist_csum_len, &p->sum));
+extras:
+	if (c->xattrs)
+		GET(parse_xattrs(d, v));
+	return BERTH_PROTO_DONE;
+}
+
+/* Store a literal xattr set parsed by parse_xattrs (re-walks the bytes). */
+static int commit_xset(struct berth_flist_dec *d)
+{
+	struct pend *p = &d->pend;
+	struct berth_proto_in v = {p->xset, p->xset_len, 0};
+	struct berth_xattr_set *s;
+	uint8_t *mem, *bytes;
+	size_t isz = sizeof(struct berth_xattr) * p->xcount;
+
+	if (d->nxsets == d->xsets_cap) {
+		uint32_t cap = d->xsets_cap ? d->xsets_cap * 2 : 16;
+		void *n = realloc(d->xsets, sizeof(*d->xsets) * cap);
+
+		if (!n)
+			return -ENOMEM;
+		d->xsets = n;
+		d->xsets_cap = cap;
+	}
+	mem = malloc(isz + p->xset_len + 1);
+	if (!mem)
+		return -ENOMEM;
+	s = &d->xsets[d->nxsets];
+	s->count = p->xcount;
+	s->items = (struct berth_xattr *)mem;
+	bytes = mem + isz;
+	memcpy(bytes, p->xset, p->xset_len);
+	v.ptr = bytes;
+	for (uint32_t i = 0; i < p->xcount; i++) {
+		int32_t nl, dl;
+
+		berth_proto_get_varint(&v, &nl);
+		berth_proto_get_varint(&v, &dl);
+		s->items[i].name = (const char *)bytes + v.pos;
+		s->items[i].name_len = (uint32_t)nl;
+		s->items[i].datum_len = (uint32_t)dl;
+		v.pos += (size_t)nl;
+		s->items[i].value = bytes + v.pos;
+		v.pos += dl <= 32 ? (size_t)dl : 16;
+	}
+	d->nxsets++;
+	return 0;
+}
+
+static int set_id_name(struct berth_flist_dec *d, bool gid, uint32_t id,
+		       const uint8_t *name, size_t len)
+{
+	uint32_t i, off;
+
+	for (i = 0; i < d->nids; i++)
+		if (d->ids[i].id == id && d->ids[i].gid == gid)
+			break;
+	if (i == d->nids) {
+		if (d->nids >= d->cfg.max_ids)
+			return -BERTH_ELIMIT;
+		if (d->nids == d->ids_cap) {
+			uint32_t cap = d->ids_cap ? d->ids_cap * 2 : 16;
+			void *n = realloc(d->ids, sizeof(*d->ids) * cap);
+
+			if (!n)
+				return -ENOMEM;
+			d->ids = n;
+			d->ids_cap = cap;
+		}
+		d->nids++;
+	}
+	TRY(pool_add(&d->ids_pool, name, len, &off));
+	d->ids[i].id = id;
+	d->ids[i].gid = gid;
+	d->ids[i].off = off;
+	return 0;
+}
+
+static int commit_entry(struct berth_flist_dec *d)
+{
+	struct pend *p = &d->pend;
+	struct berth_flist *fl = d->cur;
+	struct berth_file *f;
+	struct offs *o;
+	char *name = d->lastname;
+	uint32_t type = p->f.mode & S_IFMT;
+
+	if (d->total_files >= d->cfg.max_files)
+		return -BERTH_ELIMIT;
+	/* The name: validated before any state changes. */
+	memcpy(name + p->l1, p->suffix, p->l2);
+	TRY(berth_flist_check_name(name, p->f.name_len, d->cfg.max_name));
+	if (p->f.name_len == 1 && name[0] == '.' && type != S_IFDIR)
+		return -BERTH_EPROTO;
+	if (fl->count == d->cap) {
+		uint32_t cap = d->cap ? d->cap * 2 : 64;
+		void *nf = realloc(fl->files, sizeof(*fl->files) * cap);
+
+		if (!nf)
+			return -ENOMEM;
+		fl->files = nf;
+		nf = realloc(d->offs, sizeof(*d->offs) * cap);
+		if (!nf)
+			return -ENOMEM;
+		d->offs = nf;
+		d->cap = cap;
+	}
+	f = &fl->files[fl->count];
+	o = &d->offs[fl->count];
+	*f = p->f;
+	f->tx_pos = fl->count;
+	memset(o, 0xff, sizeof(*o));
+	TRY(pool_add(&d->pool, name, f->name_len, &o->name));
+	if (p->f.flags & BERTH_FILE_ABBREV) {
+		/* Copy the group's first member's link target and sum. */
+		uint32_t k = (uint32_t)(f->hlink_ndx - fl->ndx_start);
+
+		o->link = d->offs[k].link;
+		o->sum = d->offs[k].sum;
+	} else {
+		if (p->link)
+			TRY(pool_add(&d->pool, p->link, f->link_len, &o->link));
+		if (p->sum)
+			TRY(pool_add(&d->pool, p->sum,
+				     (size_t)d->cfg.flist_csum_len, &o->sum));
+	}
+	if (p->set_uname)
+		TRY(set_id_name(d, false, f->uid, p->uname, p->uname_len));
+	if (p->set_gname)
+		TRY(set_id_name(d, true, f->gid, p->gname, p->gname_len));
+	if (p->xset)
+		TRY(commit_xset(d));
+	/* Update the "previous entry" state (also from abbreviated ones). */
+	d->lastname_len = f->name_len;
+	name[f->name_len] = '\0';
+	d->mtime = f->mtime;
+	d->mode = f->mode;
+	d->uid = f->uid;
+	d->gid = f->gid;
+	if (f->flags & BERTH_FILE_HAS_ATIME)
+		d->atime = f->atime;
+	if (p->rdev_field)
+		d->rdev_major = p->major;
+	fl->count++;
+	d->total_files++;
+	return 0;
+}
+
+/* The id lists (§7.6): one (id, name) item or the end of one list. */
+static int unit_id(void *ctx, struct berth_proto_in *v)
+{
+	struct berth_flist_dec *d = ctx;
+	bool gid = d->state == ST_GIDS;
+	const uint8_t *name;
+	uint8_t len;
+	int32_t id;
+
+	GET(berth_proto_get_varint(v, &id));
+	if (id == 0) {
+		if (d->cfg.compat & BERTH_CF_ID0_NAMES) {
+			GET(get_name8(v, &name, &len));
+			TRY(set_id_name(d, gid, 0, name, len));
+		}
+		return BERTH_PROTO_DONE;
+	}
+	GET(get_name8(v, &name, &len));
+	TRY(set_id_name(d, gid, (uint32_t)id, name, len));
+	return 2; /* one item */
+}
+
+static int finish_list(struct berth_flist_dec *d)
+{
+	struct berth_flist *fl = d->cur;
+	uint32_t i;
+
+	/* Offsets become pointers now that the pool no longer moves. */
+	fl->pool = d->pool.p;
+	d->pool.p = NULL;
+	for (i = 0; i < fl->count; i++) {
+		struct berth_file *f = &fl->files[i];
+		const struct offs *o = &d->offs[i];
+
+		f->name = fl->pool + o->name;
+		f->link = o->link != UINT32_MAX ? fl->pool + o->link : NULL;
+		f->sum = o->sum != UINT32_MAX
+				 ? (const uint8_t *)fl->pool + o->sum
+				 : NULL;
+	}
+	memset(&d->pool, 0, sizeof(d->pool));
+	free(d->offs);
+	d->offs = NULL;
+	d->cap = 0;
+	TRY(berth__flist_finish(fl, d->parent));
+	if (d->inc) {
+		/* Directory list: this list's directories in sorted order. */
+		for (i = 0; i < fl->count; i++) {
+			char *copy;
+
+			if (!S_ISDIR(fl->files[i].mode))
+				continue;
+			if (d->ndirs == d->dirs_cap) {
+				uint32_t cap = d->dirs_cap ? d->dirs_cap * 2
+							   : 64;
+				void *n = realloc(d->dirs,
+						  sizeof(*d->dirs) * cap);
+
+				if (!n)
+					return -ENOMEM;
+				d->dirs = n;
+				d->dirs_cap = cap;
+			}
+			copy = strdup(fl->files[i].name);
+			if (!copy)
+				return -ENOMEM;
+			d->dirs[d->ndirs++] = copy;
+		}
+	}
+	d->next_start = fl->ndx_start + (int32_t)fl->count + (d->inc ? 1 : 0);
+	d->state = ST_DONE;
+	return BERTH_PROTO_DONE;
+}
+
+int berth_flist_decode(struct berth_flist_dec *d, struct berth_proto_in *in)
+{
+	int r;
+
+	for (;;) {
+		switch (d->state) {
+		case ST_ENTRIES:
+			r = berth__stash_run(&d->stash, in, unit_entry, d);
+			if (r != BERTH_PROTO_DONE)
+				return r;
+			if (!d->pend.end) {
+				TRY(commit_entry(d));
+				break;
+			}
+			d->cur->io_error = d->pend.io_error;
+			if (!d->inc && !d->cfg.numeric_ids &&
+			    (d->cfg.owner || d->cfg.group))
+				d->state = d->cfg.owner ? ST_UIDS : ST_GIDS;
+			else
+				return finish_list(d);
+			break;
+		case ST_UIDS:
+		case ST_GIDS:
+			r = berth__stash_run(&d->stash, in, unit_id, d);
+			if (r == BERTH_PROTO_DONE) {
+				if (d->state == ST_UIDS && d->cfg.group)
+					d->state = ST_GIDS;
+				else
+					return finish_list(d);
+			} else if (r != 2) {
+				return r;
+			}
+			break;
+		default:
+			return -EINVAL;
+		}
+	}
+}
+
+struct berth_flist *berth_flist_dec_take(struct berth_flist_dec *d)
+{
+	struct berth_flist *fl = d->state == ST_DONE ? d->cur : NULL;
+
+	if (fl)
+		d->cur = NULL;
+	return fl;
+}
+
+static const char *id_name(const struct berth_flist_dec *d, bool gid,
+			   uint32_t id)
+{
+	for (uint32_t i = 0; i < d->nids; i++)
+		if (d->ids[i].id == id && d->ids[i].gid == gid)
+			return d->ids_pool.p + d->ids[i].off;
+	return NULL;
+}
+
+const char *berth_flist_dec_user_name(const struct berth_flist_dec *d,
+				      uint32_t uid)
+{
+	return id_name(d, false, uid);
+}
+
+const char *berth_flist_dec_group_name(const struct berth_flist_dec *d,
+				       uint32_t gid)
+{
+	return id_name(d, true, gid);
+}
+
+const struct berth_xattr_set *berth_flist_dec_xattrs(
+	const struct berth_flist_dec *d, int32_t idx)
+{
+	if (idx < 0 || (uint32_t)idx >= d->nxsets)
+		return NULL;
+	return &d->xsets[idx];
+}
+
+uint32_t berth_flist_dec_ndirs(const struct berth_flist_dec *d)
+{
+	return d->ndirs;
+}

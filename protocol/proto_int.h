@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internals shared by the protocol/ sources only.  Nothing here is part of
+ * the module API (protocol/protocol.h).
+ */
+#ifndef BERTH_PROTO_INT_H
+#define BERTH_PROTO_INT_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "protocol/protocol.h"
+
+/* Propagate a negative result; anything >= 0 falls through. */
+#define TRY(expr)                      \
+	do {                           \
+		int try_r_ = (expr);   \
+		if (try_r_ < 0)        \
+			return try_r_; \
+	} while (0)
+
+/* Bytes still unread in @in. */
+static inline size_t in_avail(const struct berth_proto_in *in)
+{
+	return in->size - in->pos;
+}
+
+/* Room left in @out. */
+static inline size_t out_room(const struct berth_proto_out *out)
+{
+	return out->size - out->pos;
+}
+
+static inline uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static inline void put_le32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+/*
+ * A parser run by berth__stash_run(): consumes one complete unit from @view
+ * and returns BERTH_PROTO_DONE (or another positive event code), or returns
+ * BERTH_PROTO_MORE without side effects when @view ends too early, or a
+ * negative error.
+ */
+typedef int (*berth__unit_fn)(void *ctx, struct berth_proto_in *view);
+
+/*
+ * Run @fn over the stash's saved bytes followed by @in, so that a unit split
+ * across input chunks is parsed as if contiguous.  Bytes of an incomplete
+ * unit are moved into the stash (at most @st->cap bytes: a longer unit is
+ * -BERTH_ELIMIT).  Returns what @fn returned.
+ */
+int berth__stash_run(struct berth_proto_stash *st, struct berth_proto_in *in,
+		     berth__unit_fn fn, void *ctx);
+
+/* Case-insensitive search of @name (length @len) in a space-separated list. */
+int berth__name_in_list(const char *list, const char *name, size_t len);
+
+/*
+ * Sort (§7.7), clean duplicates and validate directory parts (§7.5) of a
+ * list whose files[] are in transmission order.  With @parent (inc
+ * recursion sub-list) every name's directory part must equal it; else
+ * every directory part must be a directory of the list.  Also resolves
+ * same-list hard-link references to sorted ndx.  0, -BERTH_EPROTO, -ENOMEM.
+ */
+int berth__flist_finish(struct berth_flist *fl, const char *parent);
+
+/* Token decoder state shared by proto_token.c and proto_token_zstd.c. */
+struct berth_tok_dec {
+	struct berth_tok_config cfg;
+	int state;
+	uint8_t small[64]; /* a fixed-size field being collected */
+	unsigned small_len;
+	struct berth_sum_head head;
+	int64_t left; /* literal / compressed payload bytes left */
+	int32_t last; /* compressed: last block number */
+	uint8_t flag; /* compressed: the flag byte being completed */
+	void *zd; /* ZSTD_DCtx */
+	uint8_t *zout;
+	size_t zout_cap;
+	bool zfull; /* last zstd call filled the output: may hold more */
+};
+
+enum {
+	TOK_IDLE,
+	TOK_HEAD,
+	TOK_TOKEN, /* plain: int32 token; zstd: flag byte */
+	TOK_LIT, /* plain literal bytes */
+	TOK_FLAG2, /* zstd: the rest of a flag's fixed fields */
+	TOK_ZDATA, /* zstd: compressed payload */
+	TOK_SUM,
+};
+
+/* A step changed state and wants to be called again. */
+#define BERTH__TOK_AGAIN 100
+
+/*
+ * Collect @n bytes of a fixed field into d->small across calls; true when
+ * complete (then d->small_len is reset by the caller).
+ */
+bool berth__tok_collect(struct berth_tok_dec *d, struct berth_proto_in *in,
+			unsigned n);
+int berth__tok_zstd_init(struct berth_tok_dec *d);
+void berth__tok_zstd_free(struct berth_tok_dec *d);
+/* One step of the compressed token format (TOK_TOKEN, TOK_FLAG2,
+   TOK_ZDATA); returns an event, MORE, BERTH__TOK_AGAIN or an error. */
+int berth__tok_zstd_step(struct berth_tok_dec *d, struct berth_proto_in *in,
+			 struct berth_tok_event *ev);
+
+#endif /* BERTH_PROTO_INT_H */

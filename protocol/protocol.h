@@ -1,0 +1,763 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * berth protocol/ — the rsync wire protocol (versions 30..32) as pure
+ * functions over caller-owned buffers.  Nothing here does I/O, allocates per
+ * byte, uses threads or knows about files: the engine feeds bytes in and
+ * takes bytes out.  Reference: shared/docs/rsync-protocol.md (§ numbers in
+ * the comments below refer to it).
+ *
+ * Conventions
+ *  - Input is a caller-owned struct berth_proto_in {ptr, size, pos}; a
+ *    decoder consumes from pos and advances it.  Decoders accept any amount
+ *    of input at a time (also one byte) and answer BERTH_PROTO_MORE ("need
+ *    more input", everything offered was consumed or stashed),
+ *    BERTH_PROTO_DONE or a decoder-specific positive event, or a negative
+ *    error: -BERTH_EPROTO for anything the peer got wrong, -BERTH_ELIMIT
+ *    when a configured limit is exceeded, -BERTH_EPATH for an unsafe name,
+ *    -BERTH_EUNSUPPORTED for a feature berth does not implement.
+ *  - Primitive getters (berth_proto_get_*) are all-or-nothing: with too few
+ *    bytes they return BERTH_PROTO_MORE and consume nothing.
+ *  - Output is a caller-owned struct berth_proto_out {ptr, size, pos}; an
+ *    encoder either writes the whole item and returns >= 0, or writes nothing
+ *    and returns -ENOBUFS.
+ *  - Every object is used by one thread at a time; there is no global state.
+ */
+#ifndef BERTH_PROTOCOL_H
+#define BERTH_PROTOCOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "berth.h"
+#include "engine/delta/delta.h"
+
+/* ------------------------------------------------------------------ buffers */
+
+struct berth_proto_in {
+	const uint8_t *ptr;
+	size_t size;
+	size_t pos;
+};
+
+struct berth_proto_out {
+	uint8_t *ptr;
+	size_t size;
+	size_t pos;
+};
+
+enum {
+	BERTH_PROTO_MORE = 0, /* need more input */
+	BERTH_PROTO_DONE = 1, /* one unit decoded */
+};
+
+/*
+ * Bytes of a unit that was split across input chunks (internal to the
+ * decoders that embed it; callers never touch it).
+ */
+struct berth_proto_stash {
+	uint8_t *buf;
+	size_t len;
+	size_t cap;
+};
+
+/* ----------------------------------------------------- primitives (§3) */
+
+/* Protocol versions berth speaks. */
+#define BERTH_PROTO_MIN 30
+#define BERTH_PROTO_MAX 32
+
+/* Special file-list indices (§3.5). */
+#define BERTH_NDX_DONE (-1)
+#define BERTH_NDX_FLIST_EOF (-2)
+#define BERTH_NDX_DEL_STATS (-3)
+#define BERTH_NDX_FLIST_OFFSET (-101)
+
+/* One direction's ndx delta state (§3.5); init with berth_ndx_init(). */
+struct berth_ndx_state {
+	int32_t prev_pos;
+	int32_t prev_neg;
+};
+
+void berth_ndx_init(struct berth_ndx_state *st);
+
+int berth_proto_get_u8(struct berth_proto_in *in, uint8_t *v);
+int berth_proto_get_shortint(struct berth_proto_in *in, uint16_t *v);
+int berth_proto_get_int32(struct berth_proto_in *in, int32_t *v);
+int berth_proto_get_uint32(struct berth_proto_in *in, uint32_t *v);
+/* varint (§3.2): 1..5 bytes, a first byte >= 0xf8 is -BERTH_EPROTO. */
+int berth_proto_get_varint(struct berth_proto_in *in, int32_t *v);
+/* varlong(min_bytes) (§3.3), min_bytes 1..8; overflow is -BERTH_EPROTO. */
+int berth_proto_get_varlong(struct berth_proto_in *in, int min_bytes,
+			    int64_t *v);
+/*
+ * vstring (§3.4) into @buf (capacity @cap, not NUL-terminated unless room:
+ * a NUL is appended when len < cap).  A length > @cap is -BERTH_ELIMIT.
+ */
+int berth_proto_get_vstring(struct berth_proto_in *in, char *buf, size_t cap,
+			    size_t *len);
+/* ndx (§3.5) using and updating @st.  Out-of-range values: -BERTH_EPROTO. */
+int berth_proto_get_ndx(struct berth_proto_in *in, struct berth_ndx_state *st,
+			int32_t *v);
+
+int berth_proto_put_u8(struct berth_proto_out *out, uint8_t v);
+int berth_proto_put_shortint(struct berth_proto_out *out, uint16_t v);
+int berth_proto_put_int32(struct berth_proto_out *out, int32_t v);
+int berth_proto_put_uint32(struct berth_proto_out *out, uint32_t v);
+/* The stock writer's byte forms (so streams match captures byte for byte). */
+int berth_proto_put_varint(struct berth_proto_out *out, int32_t v);
+int berth_proto_put_varlong(struct berth_proto_out *out, int64_t v,
+			    int min_bytes);
+/* len <= 0x7fff, else -EINVAL. */
+int berth_proto_put_vstring(struct berth_proto_out *out, const char *s,
+			    size_t len);
+/* @v >= 0 or one of the negative specials (< -1 ones update prev_neg). */
+int berth_proto_put_ndx(struct berth_proto_out *out, struct berth_ndx_state *st,
+			int32_t v);
+int berth_proto_put_bytes(struct berth_proto_out *out, const void *p,
+			  size_t len);
+
+/* ------------------------------------------------ multiplexing (§5) */
+
+enum berth_msg_code {
+	BERTH_MSG_DATA = 0,
+	BERTH_MSG_ERROR_XFER = 1,
+	BERTH_MSG_INFO = 2,
+	BERTH_MSG_ERROR = 3,
+	BERTH_MSG_WARNING = 4,
+	BERTH_MSG_ERROR_SOCKET = 5,
+	BERTH_MSG_LOG = 6,
+	BERTH_MSG_CLIENT = 7,
+	BERTH_MSG_ERROR_UTF8 = 8,
+	BERTH_MSG_REDO = 9,
+	BERTH_MSG_STATS = 10,
+	BERTH_MSG_IO_ERROR = 22,
+	BERTH_MSG_IO_TIMEOUT = 33,
+	BERTH_MSG_NOOP = 42,
+	BERTH_MSG_ERROR_EXIT = 86,
+	BERTH_MSG_SUCCESS = 100,
+	BERTH_MSG_DELETED = 101,
+	BERTH_MSG_NO_SEND = 102,
+};
+
+#define BERTH_MPLEX_BASE 7
+#define BERTH_MUX_MAX_FRAME 0xffffff
+
+/* Static name of a message code ("MSG_DATA", ...), "?" if unknown. */
+const char *berth_msg_name(int code);
+
+/* Which stream the demultiplexer reads: it decides which codes are legal. */
+enum berth_demux_dir {
+	BERTH_DEMUX_C2S = 0, /* a sending client's stream (what berth reads) */
+	BERTH_DEMUX_S2C = 1, /* a server's stream (tests, tools) */
+};
+
+/* Demultiplexer state; caller-owned, init/destroy. */
+struct berth_demux {
+	uint8_t hdr[4];
+	unsigned hdr_len;
+	bool in_frame;
+	int code;
+	uint32_t left;
+	int dir;
+	uint8_t *msg;
+	size_t msg_len;
+	size_t msg_cap;
+};
+
+enum {
+	BERTH_DEMUX_DATA = 2, /* ev->ptr/len: a slice of the input, MSG_DATA */
+	BERTH_DEMUX_MSG = 3, /* ev: one complete out-of-band message */
+};
+
+struct berth_demux_event {
+	int code;
+	const uint8_t *ptr; /* DATA: points into the input; MSG: into @d */
+	size_t len;
+	int32_t value; /* int32 payload of IO_ERROR, NO_SEND, SUCCESS,
+			  ERROR_EXIT (-1 if ERROR_EXIT was empty) */
+};
+
+/*
+ * Prepare @d.  Messages other than MSG_DATA longer than @max_msg are
+ * -BERTH_ELIMIT.  Returns 0 or -ENOMEM.
+ */
+int berth_demux_init(struct berth_demux *d, enum berth_demux_dir dir,
+		     size_t max_msg);
+void berth_demux_destroy(struct berth_demux *d);
+
+/*
+ * Consume frame bytes from @in until one event is ready: returns
+ * BERTH_DEMUX_DATA (ev->ptr/len: payload bytes inside @in, valid while @in
+ * is), BERTH_DEMUX_MSG (ev: a message; ptr valid until the next call), or
+ * BERTH_PROTO_MORE when @in is used up.  Zero-length DATA frames
+ * (keep-alives) and MSG_NOOP produce no event.  An unknown or illegal code
+ * or a fixed-size message of the wrong size is -BERTH_EPROTO.
+ */
+int berth_demux_poll(struct berth_demux *d, struct berth_proto_in *in,
+		     struct berth_demux_event *ev);
+
+/* True if @d is between frames (a clean place for the stream to end). */
+bool berth_demux_idle(const struct berth_demux *d);
+
+/* A frame header for @len (< 2^24) payload bytes of @code. */
+int berth_mux_put_header(struct berth_proto_out *out, int code, size_t len);
+/* Header + payload. */
+int berth_mux_put_msg(struct berth_proto_out *out, int code, const void *p,
+		      size_t len);
+/* A message with a 4-byte int32 payload (SUCCESS, NO_SEND, ERROR_EXIT...). */
+int berth_mux_put_int_msg(struct berth_proto_out *out, int code, int32_t v);
+
+/* --------------------------------------------------- handshake (§4) */
+
+/* Compat flags (§4.2). */
+#define BERTH_CF_INC_RECURSE (1u << 0)
+#define BERTH_CF_SYMLINK_TIMES (1u << 1)
+#define BERTH_CF_SYMLINK_ICONV (1u << 2)
+#define BERTH_CF_SAFE_FLIST (1u << 3)
+#define BERTH_CF_AVOID_XATTR_OPTIM (1u << 4)
+#define BERTH_CF_CHKSUM_SEED_FIX (1u << 5)
+#define BERTH_CF_INPLACE_PARTIAL_DIR (1u << 6)
+#define BERTH_CF_VARINT_FLIST_FLAGS (1u << 7)
+#define BERTH_CF_ID0_NAMES (1u << 8)
+
+enum berth_compress {
+	BERTH_COMPRESS_NONE = 0,
+	BERTH_COMPRESS_ZLIB,
+	BERTH_COMPRESS_ZLIBX,
+	BERTH_COMPRESS_LZ4,
+	BERTH_COMPRESS_ZSTD,
+};
+
+/*
+ * Checksum types and their wire names are the delta engine's
+ * (enum berth_csum_type, berth_csum_from_name(), berth_csum_name(),
+ * berth_csum_digest_len() in engine/delta/delta.h): one table for both.
+ */
+int berth_compress_by_name(const char *name, size_t len);
+const char *berth_compress_name(int compress);
+
+/* What berth offers when the caller does not say (§4.3). */
+#define BERTH_HS_CHECKSUM_LIST "xxh128 xxh3 xxh64 md5 md4"
+#define BERTH_HS_COMPRESS_LIST "zstd none"
+
+struct berth_hs_config {
+	int max_protocol; /* 30..32; 0 = BERTH_PROTO_MAX */
+	const char *client_caps; /* text after 'e' in the -letters arg,
+					e.g. ".iLsfxCIvu"; NULL if absent */
+	bool allow_inc_recurse; /* may grant CF_INC_RECURSE */
+	bool compress; /* 'z' or an explicit compress choice */
+	const char *checksum_choice; /* --checksum-choice=X[,Y] or NULL */
+	const char *compress_choice; /* fixed compressor name or NULL */
+	const char *checksum_list; /* offered and supported; NULL = default */
+	const char *compress_list; /* offered and supported; NULL = default */
+	bool no_symlink_iconv; /* do not set CF_SYMLINK_ICONV (stock
+					Debian sets it; it only matters
+					with --iconv) */
+	int32_t seed; /* --checksum-seed or time^pid<<6 */
+};
+
+/* Outcome of the handshake; valid once berth_hs_get_lists() is done. */
+struct berth_hs_result {
+	int protocol; /* negotiated: min(client, ours) */
+	int client_protocol;
+	uint32_t compat; /* what we sent (0 below 30) */
+	bool negotiate; /* name lists were exchanged */
+	bool compat_byte; /* compat sent as a byte ('V' client) */
+	int xfer_csum; /* enum berth_csum: block sums + whole-file sum */
+	int file_csum; /* enum berth_csum: --checksum flist sums */
+	int compress; /* enum berth_compress */
+	int32_t seed;
+};
+
+struct berth_hs {
+	struct berth_hs_config cfg;
+	struct berth_hs_result res;
+	int state;
+	struct berth_proto_stash stash;
+	uint8_t stash_buf[1024];
+};
+
+/*
+ * Server-side handshake (§4.1).  Call in this order:
+ *   berth_hs_init; berth_hs_put_version (may be sent at once);
+ *   berth_hs_get_version until DONE; berth_hs_put_setup (compat flags and
+ *   our name lists); berth_hs_get_lists until DONE (client's lists, choice);
+ *   berth_hs_put_seed.  After that both directions are multiplexed.
+ * Errors: a client version < 20 or > 40 -BERTH_EPROTO; 20..29, a choice
+ * berth does not support, or nothing in common -BERTH_EUNSUPPORTED;
+ * -EINVAL when called out of order or with a bad config.
+ */
+int berth_hs_init(struct berth_hs *hs, const struct berth_hs_config *cfg);
+int berth_hs_put_version(struct berth_hs *hs, struct berth_proto_out *out);
+int berth_hs_get_version(struct berth_hs *hs, struct berth_proto_in *in);
+int berth_hs_put_setup(struct berth_hs *hs, struct berth_proto_out *out);
+int berth_hs_get_lists(struct berth_hs *hs, struct berth_proto_in *in);
+int berth_hs_put_seed(struct berth_hs *hs, struct berth_proto_out *out);
+
+/* ------------------------------------------------- server argv (§2) */
+
+enum berth_delete_mode {
+	BERTH_DELETE_NONE = 0,
+	BERTH_DELETE_BEFORE,
+	BERTH_DELETE_DURING,
+	BERTH_DELETE_DELAY,
+	BERTH_DELETE_AFTER,
+};
+
+enum berth_alt_dest { BERTH_ALT_COMPARE = 1, BERTH_ALT_COPY, BERTH_ALT_LINK };
+
+#define BERTH_MAX_ALT_DEST 20
+
+/*
+ * Options of `rsync --server` for a push.  Strings point into the argv the
+ * caller passed (which must outlive the struct).
+ */
+struct berth_opts {
+	/* single letters (§2.2) */
+	int verbose;
+	bool quiet, dry_run, links, owner, group, devices, specials, times;
+	bool perms, executability, recursive, dirs, checksum, cvs_exclude;
+	bool ignore_times, relative, sparse, compress, whole_file;
+	bool update, keep_dirlinks, prune_empty_dirs, omit_dir_times;
+	bool omit_link_times, backup, secluded, crtimes, acls;
+	int one_file_system, hard_links, atimes, xattrs, fuzzy;
+	const char *caps; /* after 'e' (§2.3), NULL if absent */
+	/* long options (§2.4) */
+	const char *log_format;
+	int delete_mode; /* enum berth_delete_mode */
+	bool delete_excluded, force, size_only, ignore_existing, existing;
+	bool partial, delay_updates, inplace, numeric_ids, ignore_errors;
+	bool safe_links, copy_unsafe_links, fsync, mkpath, remove_source_files;
+	bool preallocate, write_devices, open_noatime, stats, no_whole_file;
+	bool have_seed, have_modify_window, use_qsort, no_implied_dirs;
+	int append; /* 1 --append, 2 --append-verify */
+	int msgs2stderr; /* -1 default, 0 --no-msgs2stderr, 1 --msgs2stderr */
+	int max_delete; /* -1 = unlimited */
+	int32_t checksum_seed;
+	int32_t block_size; /* -B, 0 = automatic */
+	int timeout, modify_window, compress_level;
+	int64_t min_size, max_size; /* -1 = unset */
+	int64_t bwlimit;
+	const char *partial_dir, *backup_dir, *suffix, *temp_dir;
+	const char *checksum_choice, *compress_choice, *usermap, *groupmap;
+	const char *info, *debug, *max_alloc;
+	int n_alt_dest;
+	int alt_dest_type; /* enum berth_alt_dest (all must agree) */
+	const char *alt_dest[BERTH_MAX_ALT_DEST];
+	const char *dest; /* DEST */
+	const char *bad; /* the offending argument after an error */
+};
+
+/*
+ * Parse a server argv (argv[0] is the program name, then "--server", the
+ * letter cluster, long options, ".", DEST) into @o.  With -s the argv ends
+ * after the cluster: parse again with berth_opts_parse_more() once the
+ * secluded arguments are read.  Returns 0; -EINVAL for an unknown option
+ * or a bad value (rsync exit 1); -BERTH_EUNSUPPORTED for a known option
+ * berth refuses (e.g. --sender, --daemon, -A, --iconv, --files-from,
+ * -R); on error o->bad names the argument.
+ */
+int berth_opts_parse(struct berth_opts *o, int argc, char *const argv[]);
+
+/*
+ * Continue parsing with secluded arguments (§2.5, first one is the
+ * program name as sent by the client).
+ */
+int berth_opts_parse_more(struct berth_opts *o, int argc, char *const argv[]);
+
+/* The receiver reads the filter list (§6.1). */
+bool berth_opts_want_filters(const struct berth_opts *o);
+
+/* Fill a handshake config from @o (client_caps, compress, choices, seed
+   when given; allow_inc_recurse is left false: berth declines it). */
+void berth_opts_hs_config(const struct berth_opts *o,
+			  struct berth_hs_config *cfg);
+
+/*
+ * Secluded-argument reader (§2.5): NUL-terminated strings until an empty
+ * one.  The strings are stored in @buf (caller-owned, @cap bytes) and
+ * pointed to by @argv (caller-owned, @max_args entries, NULL-terminated on
+ * DONE).  More bytes or args than that is -BERTH_ELIMIT.
+ */
+struct berth_secluded {
+	char *buf;
+	size_t cap, len;
+	char **argv;
+	int max_args, argc;
+	size_t start; /* start of the string being read */
+};
+
+void berth_secluded_init(struct berth_secluded *s, char *buf, size_t cap,
+			 char **argv, int max_args);
+int berth_secluded_decode(struct berth_secluded *s, struct berth_proto_in *in);
+
+/* ------------------------------------------------- filter rules (§6) */
+
+enum berth_filter_type {
+	BERTH_FILTER_EXCLUDE = 1, /* "-" */
+	BERTH_FILTER_INCLUDE, /* "+" */
+	BERTH_FILTER_CLEAR, /* "!" */
+	BERTH_FILTER_MERGE, /* "." */
+	BERTH_FILTER_DIRMERGE, /* ":" */
+};
+
+/* Rule modifiers (§6.2). */
+#define BERTH_FM_ABS (1u << 0) /* '/' */
+#define BERTH_FM_NEGATE (1u << 1) /* '!' */
+#define BERTH_FM_CVS (1u << 2) /* 'C' */
+#define BERTH_FM_NO_INHERIT (1u << 3) /* 'n' */
+#define BERTH_FM_WORDS (1u << 4) /* 'w' */
+#define BERTH_FM_DEF_INCL (1u << 5) /* '+' (merge-file default) */
+#define BERTH_FM_DEF_EXCL (1u << 6) /* '-' (merge-file default) */
+#define BERTH_FM_EXCL_SELF (1u << 7) /* 'e' */
+#define BERTH_FM_XATTR (1u << 8) /* 'x' */
+#define BERTH_FM_SENDER (1u << 9) /* 's' */
+#define BERTH_FM_RECEIVER (1u << 10) /* 'r' */
+#define BERTH_FM_PERISHABLE (1u << 11) /* 'p' */
+
+struct berth_filter_rule {
+	int type; /* enum berth_filter_type */
+	unsigned mods; /* BERTH_FM_* */
+	bool dir_only; /* pattern had a trailing '/' (removed) */
+	const char *pattern; /* not NUL-terminated; valid until next call */
+	size_t pattern_len;
+};
+
+/* Parse one rule's text (e.g. "-r keep*") into @rule (pointing into
+   @text).  Returns 0 or -BERTH_EPROTO. */
+int berth_filter_parse(const char *text, size_t len,
+		       struct berth_filter_rule *rule);
+
+struct berth_filter_dec {
+	struct berth_proto_stash stash;
+	char *text;
+	size_t max_len;
+	unsigned max_rules, count;
+	struct berth_filter_rule *out;
+};
+
+enum { BERTH_FILTER_RULE = 2 };
+
+/* Rules longer than @max_len or more than @max_rules: -BERTH_ELIMIT. */
+int berth_filter_dec_init(struct berth_filter_dec *d, size_t max_len,
+			  unsigned max_rules);
+void berth_filter_dec_destroy(struct berth_filter_dec *d);
+/*
+ * Decode the filter list (§6.2) from the C2S data stream: returns
+ * BERTH_FILTER_RULE with @rule set, BERTH_PROTO_DONE at the terminating
+ * int32 0, BERTH_PROTO_MORE, or an error.
+ */
+int berth_filter_decode(struct berth_filter_dec *d, struct berth_proto_in *in,
+			struct berth_filter_rule *rule);
+
+/* ---------------------------------------------------- file list (§7) */
+
+/* xflags (§7.2). */
+#define BERTH_XMIT_TOP_DIR (1u << 0)
+#define BERTH_XMIT_SAME_MODE (1u << 1)
+#define BERTH_XMIT_EXTENDED_FLAGS (1u << 2)
+#define BERTH_XMIT_SAME_UID (1u << 3)
+#define BERTH_XMIT_SAME_GID (1u << 4)
+#define BERTH_XMIT_SAME_NAME (1u << 5)
+#define BERTH_XMIT_LONG_NAME (1u << 6)
+#define BERTH_XMIT_SAME_TIME (1u << 7)
+#define BERTH_XMIT_SAME_RDEV_MAJOR (1u << 8)
+#define BERTH_XMIT_NO_CONTENT_DIR (1u << 8)
+#define BERTH_XMIT_HLINKED (1u << 9)
+#define BERTH_XMIT_USER_NAME_FOLLOWS (1u << 10)
+#define BERTH_XMIT_GROUP_NAME_FOLLOWS (1u << 11)
+#define BERTH_XMIT_HLINK_FIRST (1u << 12)
+#define BERTH_XMIT_IO_ERROR_ENDLIST (1u << 12)
+#define BERTH_XMIT_MOD_NSEC (1u << 13)
+#define BERTH_XMIT_SAME_ATIME (1u << 14)
+#define BERTH_XMIT_CRTIME_EQ_MTIME (1u << 17)
+
+/* berth_file.flags */
+#define BERTH_FILE_INACTIVE (1u << 0) /* duplicate, dropped by cleaning */
+#define BERTH_FILE_ABBREV \
+	(1u << 1) /* hard-link entry copied from its
+					   group's first member (§7.3 row 4) */
+#define BERTH_FILE_HAS_RDEV (1u << 2)
+#define BERTH_FILE_HAS_ATIME (1u << 3)
+#define BERTH_FILE_HAS_CRTIME (1u << 4)
+#define BERTH_FILE_XATTR_LIT (1u << 5) /* xattr_set arrived literally here */
+
+/* One file-list entry.  Pointers are owned by the berth_flist. */
+struct berth_file {
+	const char *name; /* full path from the transfer root, NUL-term. */
+	const char *link; /* symlink target or NULL */
+	const uint8_t *sum; /* --checksum digest (flist_csum_len) or NULL */
+	int64_t size;
+	int64_t mtime;
+	int64_t atime;
+	int64_t crtime;
+	uint32_t nsec;
+	uint32_t mode; /* st_mode with the type bits (§3.6) */
+	uint32_t uid, gid;
+	uint32_t rdev_major, rdev_minor;
+	uint32_t xflags; /* as received */
+	uint32_t flags; /* BERTH_FILE_* */
+	uint32_t name_len, link_len;
+	int32_t hlink_ndx; /* -1, or the ndx of the hard-link group's first
+			       member (sorted ndx when in the same list, else
+			       the raw reference into an earlier list) */
+	int32_t xattr_set; /* -1 or index for berth_flist_dec_xattrs() */
+	uint32_t tx_pos; /* position in transmission order */
+};
+
+/* One received list, sorted (§7.7): files[i] has ndx ndx_start + i. */
+struct berth_flist {
+	int32_t ndx_start;
+	uint32_t count;
+	int32_t dir_k; /* -1 for the initial list, else directory #k */
+	int32_t io_error; /* from the end marker (§7.4) */
+	struct berth_file *files;
+	char *pool;
+};
+
+/* One xattr (§7.8): value bytes when datum_len <= 32, else a 16-byte MD5. */
+struct berth_xattr {
+	const char *name; /* NUL-terminated */
+	uint32_t name_len; /* including the NUL, as on the wire */
+	uint32_t datum_len;
+	const uint8_t *value;
+};
+
+struct berth_xattr_set {
+	uint32_t count;
+	struct berth_xattr *items;
+};
+
+struct berth_flist_config {
+	int protocol;
+	uint32_t compat; /* BERTH_CF_* as negotiated */
+	bool links, owner, group, devices, specials, hard_links, checksum;
+	bool atimes, crtimes, acls;
+	int xattrs;
+	bool numeric_ids; /* no uid/gid name lists */
+	int flist_csum_len; /* digest length of the --checksum sum */
+	/* limits (0 = default) */
+	uint32_t max_files; /* entries over all lists (default 1<<22) */
+	uint32_t max_name; /* full path bytes (default 4095) */
+	uint32_t max_link; /* symlink target bytes (default 4095) */
+	uint32_t max_ids; /* uid + gid names (default 65536) */
+	uint32_t max_xattr_sets; /* default 65536 */
+	uint32_t max_xattr_count; /* items per set (default 1024) */
+	uint32_t max_xattr_bytes; /* wire bytes of one literal set
+				      (default 65536) */
+};
+
+/* Fill the format part of @cfg from options and the handshake. */
+void berth_flist_config_init(struct berth_flist_config *cfg,
+			     const struct berth_opts *o,
+			     const struct berth_hs_result *hs);
+
+struct berth_flist_dec;
+
+/*
+ * Create a file-list decoder (session-long: the "previous entry" state,
+ * the directory list, id names and xattr sets live here).  -EINVAL for a
+ * bad config, -BERTH_EUNSUPPORTED for ACLs, -ENOMEM.
+ */
+int berth_flist_dec_create(struct berth_flist_dec **d,
+			   const struct berth_flist_config *cfg);
+void berth_flist_dec_free(struct berth_flist_dec *d);
+
+/*
+ * Begin the next list: @dir_k = -1 for the initial list, else the k of the
+ * NDX_FLIST_OFFSET - k that announced it (inc-recursion; k must name a
+ * known directory, else -BERTH_EPROTO).
+ */
+int berth_flist_dec_begin(struct berth_flist_dec *d, int32_t dir_k);
+
+/*
+ * Feed C2S data bytes.  Returns BERTH_PROTO_MORE, or BERTH_PROTO_DONE when
+ * the list (and, non-incremental, the uid/gid name lists) is complete,
+ * validated (§7.5), sorted and cleaned (§7.7): take it with
+ * berth_flist_dec_take().  Errors: -BERTH_EPROTO (bad field), -BERTH_EPATH
+ * (unsafe or over-long name), -BERTH_ELIMIT, -ENOMEM.  After an error the
+ * decoder is unusable.
+ */
+int berth_flist_decode(struct berth_flist_dec *d, struct berth_proto_in *in);
+
+/* The finished list; the caller owns it (berth_flist_free). */
+struct berth_flist *berth_flist_dec_take(struct berth_flist_dec *d);
+void berth_flist_free(struct berth_flist *fl);
+
+/* Names received for ids (inline or id lists, §7.6); NULL if none. */
+const char *berth_flist_dec_user_name(const struct berth_flist_dec *d,
+				      uint32_t uid);
+const char *berth_flist_dec_group_name(const struct berth_flist_dec *d,
+				       uint32_t gid);
+/* Literal xattr set number @idx (berth_file.xattr_set), NULL if none. */
+const struct berth_xattr_set *berth_flist_dec_xattrs(
+	const struct berth_flist_dec *d, int32_t idx);
+/* Number of directories in the inc-recursion directory list. */
+uint32_t berth_flist_dec_ndirs(const struct berth_flist_dec *d);
+
+/*
+ * §7.7 order of two entries (name + is-directory); < 0, 0, > 0.  The root
+ * "." sorts first.
+ */
+int berth_flist_cmp(const char *a, bool a_dir, const char *b, bool b_dir);
+
+/*
+ * §7.5 name check: relative, no empty, "." (except the whole name ".")
+ * or ".." components, no NUL, at most @max bytes.  0 or -BERTH_EPATH.
+ */
+int berth_flist_check_name(const char *name, size_t len, size_t max);
+
+/* ------------------------------------- sums, tokens (§8.5, §9.2, §9.3) */
+
+/*
+ * The sum head (struct berth_sum_head), its checks and encoding, and the
+ * block sums are the delta engine's (engine/delta/delta.h).
+ */
+
+struct berth_tok_dec;
+
+struct berth_tok_config {
+	int compress; /* BERTH_COMPRESS_NONE or _ZSTD */
+	int csum_type; /* enum berth_csum_type: sum head checks */
+	int digest_len; /* whole-file checksum bytes after the end */
+	int zstd_window_log; /* max window (memory bound); 0 = 27 */
+	size_t zstd_out; /* literal chunk buffer; 0 = ZSTD_DStreamOutSize */
+};
+
+enum {
+	BERTH_TOK_HEAD = 2, /* ev->head: the echoed sum head (checked) */
+	BERTH_TOK_LITERAL = 3, /* ev->ptr/len: literal bytes (input slice for
+				  plain tokens, decoder buffer for zstd) */
+	BERTH_TOK_BLOCKS = 4, /* ev->block .. ev->block + ev->nblocks - 1 */
+	BERTH_TOK_END = 5, /* ev->sum: digest_len bytes; file done */
+};
+
+struct berth_tok_event {
+	const uint8_t *ptr;
+	size_t len;
+	int32_t block;
+	int32_t nblocks;
+	const struct berth_sum_head *head;
+	const uint8_t *sum;
+};
+
+/*
+ * Session-long token decoder (one zstd context for the whole session,
+ * §9.3).  zlib, zlibx and lz4: -BERTH_EUNSUPPORTED.  -ENOMEM, -EINVAL.
+ */
+int berth_tok_dec_create(struct berth_tok_dec **d,
+			 const struct berth_tok_config *cfg);
+void berth_tok_dec_free(struct berth_tok_dec *d);
+/* Start the next transferred file: sum head echo, tokens, checksum. */
+int berth_tok_dec_begin(struct berth_tok_dec *d);
+/*
+ * Decode from @in: returns one event (BERTH_TOK_*), BERTH_PROTO_MORE, or
+ * -BERTH_EPROTO (bad sum head, block index >= count, bad flag byte, zero
+ * or negative literal length, corrupt zstd data).  After BERTH_TOK_END
+ * call berth_tok_dec_begin() for the next file.
+ */
+int berth_tok_decode(struct berth_tok_dec *d, struct berth_proto_in *in,
+		     struct berth_tok_event *ev);
+
+/* ----------------------------------------- item records (§8.3, §9.1) */
+
+/* iflags (§8.4) */
+#define BERTH_ITEM_REPORT_ATIME (1u << 0)
+#define BERTH_ITEM_REPORT_CHANGE (1u << 1)
+#define BERTH_ITEM_REPORT_SIZE (1u << 2)
+#define BERTH_ITEM_REPORT_TIMEFAIL (1u << 2)
+#define BERTH_ITEM_REPORT_TIME (1u << 3)
+#define BERTH_ITEM_REPORT_PERMS (1u << 4)
+#define BERTH_ITEM_REPORT_OWNER (1u << 5)
+#define BERTH_ITEM_REPORT_GROUP (1u << 6)
+#define BERTH_ITEM_REPORT_ACL (1u << 7)
+#define BERTH_ITEM_REPORT_XATTR (1u << 8)
+#define BERTH_ITEM_REPORT_CRTIME (1u << 10)
+#define BERTH_ITEM_BASIS_TYPE_FOLLOWS (1u << 11)
+#define BERTH_ITEM_XNAME_FOLLOWS (1u << 12)
+#define BERTH_ITEM_IS_NEW (1u << 13)
+#define BERTH_ITEM_LOCAL_CHANGE (1u << 14)
+#define BERTH_ITEM_TRANSFER (1u << 15)
+
+/* fnamecmp_type values (§8.3) */
+#define BERTH_FNAMECMP_PARTIAL_DIR 0x81
+#define BERTH_FNAMECMP_BACKUP 0x82
+#define BERTH_FNAMECMP_FUZZY 0x83
+
+#define BERTH_MAX_XATTR_REQ 256
+
+/* One generator record, or one echo from the sender (without its sums). */
+struct berth_item {
+	int32_t ndx; /* >= 0, or a negative special (no other field) */
+	uint16_t iflags;
+	uint8_t fnamecmp_type; /* valid with ITEM_BASIS_TYPE_FOLLOWS */
+	const char *xname; /* valid with ITEM_XNAME_FOLLOWS */
+	size_t xname_len;
+	/* xattr request (generator) / values (echo): absolute 1-based
+	   numbers; values point into the decoder */
+	uint32_t nxattr;
+	uint32_t xattr_num[BERTH_MAX_XATTR_REQ];
+	uint32_t xattr_len[BERTH_MAX_XATTR_REQ];
+	const uint8_t *xattr_val[BERTH_MAX_XATTR_REQ];
+};
+
+/*
+ * Write a generator record (§8.3) without its sum head: ndx, iflags,
+ * [fnamecmp_type], [xname], and the xattr request when @with_xattr_req
+ * (X && !dry-run && REPORT_XATTR && !optimisation, §8.3).
+ */
+int berth_item_put(struct berth_proto_out *out, struct berth_ndx_state *st,
+		   const struct berth_item *it, bool with_xattr_req);
+
+struct berth_item_dec_config {
+	bool xattrs; /* 'X' and not dry run */
+	bool xattr_optim; /* proto >= 31 and CF_AVOID_XATTR_OPTIM clear */
+	bool values; /* reading the sender's echo (values), not a
+			      generator record (request numbers) */
+	size_t max_xattr_bytes; /* all values of one echo; 0 = 1 MiB */
+};
+
+struct berth_item_dec {
+	struct berth_item_dec_config cfg;
+	struct berth_ndx_state ndx;
+	struct berth_proto_stash stash;
+	char xname[0x8000];
+	uint8_t *vals;
+	struct berth_item *out;
+};
+
+int berth_item_dec_init(struct berth_item_dec *d,
+			const struct berth_item_dec_config *cfg);
+void berth_item_dec_destroy(struct berth_item_dec *d);
+/*
+ * Read one record or echo header (§9.1) into @it: BERTH_PROTO_DONE (a
+ * negative it->ndx is a special index and nothing else was read),
+ * BERTH_PROTO_MORE, or -BERTH_EPROTO / -BERTH_ELIMIT.  The sum head and
+ * tokens that follow a transfer are read with berth_tok_decode().
+ */
+int berth_item_decode(struct berth_item_dec *d, struct berth_proto_in *in,
+		      struct berth_item *it);
+
+/* ---------------------------------------------- end of session (§10) */
+
+/* Deletion counts for NDX_DEL_STATS (§10.2). */
+struct berth_del_stats {
+	int32_t files, dirs, symlinks, devices, specials;
+};
+
+/* NDX_DONE (one byte 00). */
+int berth_done_put(struct berth_proto_out *out, struct berth_ndx_state *st);
+/* NDX_DEL_STATS + 5 varints (proto >= 31 only; -EINVAL below). */
+int berth_del_stats_put(struct berth_proto_out *out, struct berth_ndx_state *st,
+			int protocol, const struct berth_del_stats *ds);
+/*
+ * How many NDX_DONE the generator writes after its last phase-0 list
+ * (G2, G3 and, proto >= 31, G4, then G_final) — §8.6 / §10.1.
+ */
+int berth_end_done_count(int protocol);
+/* MSG_DELETED (§5.2): directories carry a trailing NUL. */
+int berth_deleted_put(struct berth_proto_out *out, const char *name, size_t len,
+		      bool is_dir);
+
+#endif /* BERTH_PROTOCOL_H */

@@ -1,0 +1,493 @@
+#!/usr/bin/env python3
+"""Interop: the stock rsync client pushes the same tree into `rsync --server`
+and into `berth --server`; the destinations, exit codes and itemized output
+must be the same.
+
+    interop.py --berth PATH [--only NAME ...] [--list] [--keep]
+
+Each scenario builds its source (and, for update scenarios, an existing
+destination) deterministically, then runs, for each receiver:
+
+    rsync <opts> -e RSH --rsync-path=<receiver> SRC/ localhost:DST/
+
+where RSH drops the host argument and runs the rest.  Destinations are
+compared entry by entry: type, size, content, permission bits, mtime (ns),
+owner and group, symlink target, device number, hard-link structure, and
+user xattrs.  Prints one line per scenario and a closing
+'N passed, N failed' line; exits 1 if any failed.
+"""
+import argparse
+import hashlib
+import os
+import random
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RSH = os.path.join(HERE, "rsh")
+BASE_MTIME = 1700000000
+IS_ROOT = os.geteuid() == 0
+
+
+# ---------------------------------------------------------------- trees
+
+def write(path, data, mode=0o644, mtime=BASE_MTIME, ns=0):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+    os.chmod(path, mode)
+    os.utime(path, ns=(mtime * 10**9 + ns, mtime * 10**9 + ns))
+
+
+def rand_bytes(rng, n):
+    return rng.getrandbits(8 * n).to_bytes(n, "little") if n else b""
+
+
+def touch_dirs(root, mtime=BASE_MTIME):
+    """Pin symlink and special-file mtimes, then directory mtimes
+    bottom-up, so trees are reproducible."""
+    t = (mtime * 10**9, mtime * 10**9)
+    for d, dirs, files in os.walk(root):
+        for n in dirs + files:
+            st = os.lstat(os.path.join(d, n))
+            if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+                os.utime(os.path.join(d, n), ns=t, follow_symlinks=False)
+    for d, _, _ in sorted(os.walk(root), key=lambda x: -x[0].count("/")):
+        os.utime(d, ns=t, follow_symlinks=False)
+
+
+def tree_small(root, rng):
+    write(f"{root}/a.txt", b"hello rsync\n")
+    write(f"{root}/sub/b.txt", rand_bytes(rng, 36), 0o600, BASE_MTIME + 1,
+          500000000)
+    write(f"{root}/sub/deeper/c.bin", rand_bytes(rng, 70000), 0o755)
+    write(f"{root}/empty", b"", 0o640)
+    os.symlink("a.txt", f"{root}/link")
+    os.symlink("../nowhere", f"{root}/sub/dangling")
+    os.makedirs(f"{root}/emptydir", 0o750)
+    touch_dirs(root)
+
+
+def tree_many(root, rng, files=400, dirs=20):
+    for i in range(files):
+        d = f"d{i % dirs:02d}"
+        n = rng.randint(0, 16 * 1024)
+        write(f"{root}/{d}/f{i:04d}", rand_bytes(rng, n), 0o644,
+              BASE_MTIME + i, rng.randint(0, 999999999))
+    touch_dirs(root)
+
+
+def tree_types(root, rng):
+    tree_small(root, rng)
+    write(f"{root}/h1", b"linked content\n")
+    os.link(f"{root}/h1", f"{root}/h2")
+    os.link(f"{root}/h1", f"{root}/sub/h3")
+    os.mkfifo(f"{root}/fifo", 0o644)
+    if IS_ROOT:
+        os.mknod(f"{root}/cdev", 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    touch_dirs(root)
+
+
+def tree_sort(root, rng):
+    for name in ["b-", "b0", "b_file", "zz", "B", "a b", "ü", ".hidden"]:
+        write(f"{root}/{name}", name.encode())
+    for d in ["b-c", "b.d", "b"]:
+        write(f"{root}/{d}/x", d.encode())
+    touch_dirs(root)
+
+
+def tree_owners(root, rng):
+    tree_small(root, rng)
+    if IS_ROOT:
+        os.chown(f"{root}/sub/b.txt", 1, 1)
+        os.chown(f"{root}/a.txt", 0, 1)
+    touch_dirs(root)
+
+
+def big_file(root, rng, size=3 * 1024 * 1024):
+    write(f"{root}/big.bin", rand_bytes(rng, size))
+    touch_dirs(root)
+
+
+# ------------------------------------------------------------- scenarios
+# name: (source builder, destination builder or None, extra rsync options)
+
+def dest_stale(root, rng):
+    """An older copy of tree_small: some files differ, some are extra."""
+    tree_small(root, random.Random(1))
+    write(f"{root}/a.txt", b"old content\n", mtime=BASE_MTIME - 50)
+    write(f"{root}/extra.txt", b"not in source")
+    touch_dirs(root, BASE_MTIME - 100)
+
+
+def edit_big(root, rng):
+    """The source side of a delta: scattered edits, an insertion, a cut."""
+    big_file(root, random.Random("big"))
+    p = f"{root}/big.bin"
+    with open(p, "rb") as f:
+        data = bytearray(f.read())
+    for k in range(20):
+        off = rng.randrange(len(data) - 100)
+        data[off:off + 50] = rand_bytes(rng, 50)
+    data[100000:100000] = rand_bytes(rng, 777)       # shifts what follows
+    del data[2000000:2003000]
+    write(p, bytes(data), mtime=BASE_MTIME + 5)
+    touch_dirs(root)
+
+
+MARK = b"CORRUPT-ME-PLEASE"
+
+
+def tree_redo(root, rng):
+    """A file whose literal data carries MARK (the relay flips a bit)."""
+    tree_small(root, rng)
+    write(f"{root}/redo.txt", b"x" * 5000 + MARK + b"y" * 5000)
+    write(f"{root}/after.txt", b"files after the redo one\n")
+    touch_dirs(root)
+
+
+def dest_redo(root, rng):
+    """An old redo.txt: the redo pass then uses it as a basis."""
+    write(f"{root}/redo.txt", b"x" * 4000 + b"old" + b"y" * 5000)
+    touch_dirs(root, BASE_MTIME - 10)
+
+
+def dest_symlink_attack(root, rng):
+    """The destination's sub/ and sub/deeper are symlinks to directories
+    outside it: a receiver must replace them, never write through them."""
+    outside = root + "-outside"
+    os.makedirs(outside + "/deeper", exist_ok=True)
+    os.symlink(outside, f"{root}/sub")
+    os.symlink(outside, f"{root}/emptydir")
+    os.symlink("../../etc", f"{root}/link")
+
+
+def dest_big(root, rng):
+    big_file(root, random.Random("big"))
+
+
+def tree_clash(root, rng):
+    write(f"{root}/clash", b"now a file\n")
+    write(f"{root}/emptyclash", b"also a file\n")
+    os.makedirs(f"{root}/wasfile")
+    write(f"{root}/wasfile/x", b"x")
+    touch_dirs(root)
+
+
+def dest_clash(root, rng):
+    write(f"{root}/clash/inside", b"a non-empty dir in the way")
+    os.makedirs(f"{root}/emptyclash")
+    write(f"{root}/wasfile", b"a file where a dir comes")
+    touch_dirs(root, BASE_MTIME - 10)
+
+
+def dest_perms(root, rng):
+    """Same names as tree_small, other modes and contents."""
+    tree_small(root, random.Random(1))
+    os.chmod(f"{root}/a.txt", 0o600)
+    os.chmod(f"{root}/sub/deeper/c.bin", 0o644)
+    write(f"{root}/sub/b.txt", b"x" * 36, 0o666, BASE_MTIME - 7)
+    touch_dirs(root, BASE_MTIME - 100)
+
+
+def dest_same_content(root, rng):
+    """tree_small's content, but older mtimes: -c sees equal files."""
+    tree_small(root, random.Random("update_c"))
+    for p in ("a.txt", "empty", "sub/b.txt"):
+        os.utime(f"{root}/{p}", ns=((BASE_MTIME - 9) * 10**9,) * 2)
+    write(f"{root}/sub/deeper/c.bin", b"different", 0o755)
+    touch_dirs(root, BASE_MTIME - 100)
+
+
+SCENARIOS = {
+    "initial_a": (tree_small, None, ["-a"]),
+    "initial_a_noinc": (tree_small, None, ["-a", "--no-inc-recursive"]),
+    "initial_proto30": (tree_small, None, ["-a", "--protocol=30"]),
+    "initial_proto31": (tree_small, None, ["-a", "--protocol=31"]),
+    "initial_r_only": (tree_small, None, ["-r"]),
+    "initial_secluded": (tree_small, None, ["-a", "-s"]),
+    "many_files": (tree_many, None, ["-a"]),
+    "types_H": (tree_types, None, ["-aH"]),
+    "types_H_again": (lambda r, _: tree_types(r, random.Random(0)),
+                      lambda r, _: tree_types(r, random.Random(0)), ["-aH"]),
+    "sort_order": (tree_sort, None, ["-a"]),
+    "owners_numeric": (tree_owners, None, ["-a", "--numeric-ids"]),
+    "owners_names": (tree_owners, None, ["-a"]),
+    "update_stale": (tree_small, dest_stale, ["-a"]),
+    "update_delta": (edit_big, dest_big, ["-a"]),
+    "update_delta_proto30": (edit_big, dest_big, ["-a", "--protocol=30"]),
+    "update_delta_xxh3": (edit_big, dest_big, ["-a", "--cc=xxh3"]),
+    "update_delta_xxh64": (edit_big, dest_big, ["-a", "--cc=xxh64"]),
+    "update_delta_md5": (edit_big, dest_big, ["-a", "--cc=md5"]),
+    "update_delta_md4": (edit_big, dest_big, ["-a", "--cc=md4"]),
+    "update_delta_B": (edit_big, dest_big, ["-a", "-B", "2048"]),
+    "update_whole_W": (edit_big, dest_big, ["-a", "-W"]),
+    "update_delta_zstd": (edit_big, dest_big, ["-a", "-z"]),
+    "update_delta_zstd_level": (edit_big, dest_big,
+                                ["-a", "--zc=zstd", "--zl=9"]),
+    "initial_zstd": (tree_many, None, ["-a", "-z"]),
+    "update_checksum_c": (tree_small, dest_same_content, ["-a", "-c"]),
+    "update_size_only": (tree_small, dest_stale, ["-a", "--size-only"]),
+    "update_ignore_times": (tree_small, dest_stale, ["-a", "-I"]),
+    "update_u": (tree_small, dest_stale, ["-a", "-u"]),
+    "update_existing": (tree_small, dest_stale, ["-a", "--existing"]),
+    "update_ignore_existing": (tree_small, dest_stale,
+                               ["-a", "--ignore-existing"]),
+    "update_no_perms": (tree_small, dest_perms, ["-rlt"]),
+    "update_executability": (tree_small, dest_perms, ["-rltE"]),
+    "update_perms": (tree_small, dest_perms, ["-a"]),
+    "type_clash": (tree_clash, dest_clash, ["-a"], {"rc": 23}),
+    "type_clash_force": (tree_clash, dest_clash, ["-a", "--force"]),
+    "big_whole": (big_file, None, ["-a"]),
+    "checksum_md5": (tree_small, None, ["-a", "--checksum-choice=md5"]),
+    "dest_is_file": (tree_small, "FILE", ["-a"], {"rc": 3}),
+    "symlink_attack": (tree_small, dest_symlink_attack, ["-a"],
+                       {"outside": True}),
+    "symlink_attack_noperms": (tree_small, dest_symlink_attack, ["-rl"],
+                               {"outside": True}),
+    "redo_new": (tree_redo, None, ["-a"],
+                 {"corrupt": MARK, "unordered": True}),
+    "redo_basis": (tree_redo, dest_redo, ["-a"],
+                   {"corrupt": MARK, "unordered": True}),
+    "redo_proto30": (tree_redo, dest_redo, ["-a", "--protocol=30"],
+                     {"corrupt": MARK, "unordered": True}),
+}
+
+# Options berth refuses (for now): berth must exit 4 with a message naming
+# the option, and leave the destination untouched.
+REFUSED = {
+    "refuse_delete": ["-a", "--delete"],
+    "refuse_compress_zlib": ["-a", "--zc=zlib"],
+    "refuse_compress_lz4": ["-a", "--zc=lz4"],
+    "refuse_inplace": ["-a", "--inplace"],
+    "refuse_link_dest": ["-a", "--link-dest=/nonexistent"],
+}
+
+
+# ----------------------------------------------------------- comparison
+
+def snapshot(root):
+    """Everything rsync -a promises about a tree, keyed by relative path."""
+    out = {}
+    inodes = {}
+    st = os.lstat(root)
+    out["."] = {"type": stat.S_IFMT(st.st_mode),
+                "perm": stat.S_IMODE(st.st_mode), "uid": st.st_uid,
+                "gid": st.st_gid, "mtime_ns": st.st_mtime_ns}
+    for d, dirs, files in os.walk(root):
+        for name in sorted(dirs + files):
+            p = os.path.join(d, name)
+            rel = os.path.relpath(p, root)
+            st = os.lstat(p)
+            e = {"type": stat.S_IFMT(st.st_mode),
+                 "perm": stat.S_IMODE(st.st_mode),
+                 "uid": st.st_uid, "gid": st.st_gid}
+            e["mtime_ns"] = st.st_mtime_ns
+            if stat.S_ISREG(st.st_mode):
+                with open(p, "rb") as f:
+                    e["sha"] = hashlib.sha256(f.read()).hexdigest()
+                e["size"] = st.st_size
+                if st.st_nlink > 1:
+                    key = (st.st_dev, st.st_ino)
+                    e["link_group"] = inodes.setdefault(key, rel)
+            elif stat.S_ISLNK(st.st_mode):
+                e["target"] = os.readlink(p)
+                del e["perm"]
+            elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+                e["rdev"] = st.st_rdev
+            try:
+                names = os.listxattr(p, follow_symlinks=False)
+                e["xattrs"] = {n: os.getxattr(p, n, follow_symlinks=False)
+                               for n in sorted(names) if n.startswith("user.")}
+            except OSError:
+                pass
+            out[rel] = e
+    return out
+
+
+def diff(a, b):
+    msgs = []
+    for k in sorted(set(a) | set(b)):
+        if k not in a:
+            msgs.append(f"only in berth: {k}")
+        elif k not in b:
+            msgs.append(f"missing in berth: {k}")
+        elif a[k] != b[k]:
+            fields = [f for f in set(a[k]) | set(b[k])
+                      if a[k].get(f) != b[k].get(f)]
+            msgs.append(f"{k}: " + ", ".join(
+                f"{f} rsync={a[k].get(f)!r} berth={b[k].get(f)!r}"
+                for f in sorted(fields)))
+    return msgs
+
+
+def itemized(out):
+    """The client's itemize lines, in order."""
+    return [ln for ln in out.splitlines()
+            if len(ln) > 12 and ln[11] == " " and
+            (ln[0] in "<>ch." or ln.startswith("*deleting"))]
+
+
+def push(src, dst, receiver, opts, env=None, corrupt=None):
+    if corrupt:
+        env = dict(os.environ, RELAY_TARGET=receiver,
+                   RELAY_CORRUPT=corrupt.hex())
+        receiver = os.path.join(HERE, "corrupt_relay.py")
+    cmd = ["rsync"] + opts + ["-i", "-e", RSH, f"--rsync-path={receiver}",
+                              src + "/", f"localhost:{dst}/"]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
+                       env=env, errors="replace")
+    return p.returncode, p.stdout, p.stderr
+
+
+def run_scenario(name, berth, work, keep):
+    build_src, build_dst, opts = SCENARIOS[name][:3]
+    extra = SCENARIOS[name][3] if len(SCENARIOS[name]) > 3 else {}
+    base = os.path.join(work, name)
+    src = os.path.join(base, "src")
+    os.makedirs(src)
+    build_src(src, random.Random(name))
+    results = {}
+    for who, receiver in (("rsync", "rsync"), ("berth", berth)):
+        dst = os.path.join(base, "dst-" + who)
+        if build_dst == "FILE":
+            write(dst, b"DEST is a file\n")
+        elif build_dst:
+            os.makedirs(dst)
+            build_dst(dst, random.Random(name + "-dst"))
+        rc, out, err = push(src, dst, receiver, opts,
+                            corrupt=extra.get("corrupt"))
+        results[who] = (rc, itemized(out), err, snapshot(dst) if
+                        os.path.isdir(dst) else open(dst, "rb").read())
+    problems = []
+    (rc_a, it_a, err_a, snap_a), (rc_b, it_b, err_b, snap_b) = \
+        results["rsync"], results["berth"]
+    if rc_a != extra.get("rc", 0):
+        problems.append(f"the reference rsync exited {rc_a}, not "
+                        f"{extra.get('rc', 0)}: {err_a.strip()[-300:]}")
+    if rc_a != rc_b:
+        problems.append(f"exit code rsync={rc_a} berth={rc_b}; berth stderr: "
+                        + err_b.strip()[-400:])
+    if extra.get("unordered"):
+        # Where a redo record lands depends on timing in stock rsync.
+        it_a, it_b = sorted(it_a), sorted(it_b)
+    if it_a != it_b:
+        problems.append("itemize differs:\n  rsync: " + "\n         ".join(it_a)
+                        + "\n  berth: " + "\n         ".join(it_b))
+    # An mtime rsync itself did not carry over (no -t, symlinks and specials
+    # it does not time) is the wall clock: not comparable.
+    snap_src = snapshot(src)
+    for k, e in (snap_a.items() if isinstance(snap_a, dict) else ()):
+        if k in snap_src and e.get("mtime_ns") != snap_src[k].get("mtime_ns"):
+            e.pop("mtime_ns", None)
+            snap_b.get(k, {}).pop("mtime_ns", None)
+    if isinstance(snap_a, bytes) or isinstance(snap_b, bytes):
+        if snap_a != snap_b:
+            problems.append("destination differs")
+        snap_a = snap_b = {}
+    problems += diff(snap_a, snap_b)
+    if extra.get("outside"):
+        for who in ("rsync", "berth"):
+            out_dir = os.path.join(base, "dst-" + who) + "-outside"
+            found = [os.path.join(d, f) for d, _, fs in os.walk(out_dir)
+                     for f in fs]
+            if found:
+                problems.append(f"{who} wrote outside the destination: "
+                                f"{found}")
+    temps = [k for k in snap_b if os.path.basename(k).startswith(".")
+             and len(os.path.basename(k)) > 7
+             and os.path.basename(k)[-7] == "."]
+    if temps:
+        problems.append(f"temp files left: {temps}")
+    if not keep:
+        shutil.rmtree(base, ignore_errors=True)
+    return problems
+
+
+def run_refusal(name, berth, work, keep):
+    opts = REFUSED[name]
+    base = os.path.join(work, name)
+    src = os.path.join(base, "src")
+    dst = os.path.join(base, "dst")
+    os.makedirs(src)
+    tree_small(src, random.Random(name))
+    rc, out, err = push(src, dst, berth, opts)
+    problems = []
+    if rc != 4:
+        problems.append(f"exit code {rc}, want 4; stderr: {err.strip()[-300:]}")
+    if "not supported" not in err:
+        problems.append(f"no clear refusal on stderr: {err.strip()[-300:]}")
+    if os.path.isdir(dst) and os.listdir(dst):
+        problems.append(f"destination touched: {os.listdir(dst)}")
+    if not keep:
+        shutil.rmtree(base, ignore_errors=True)
+    return problems
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--berth", help="the receiver under test (berth binary)")
+    ap.add_argument("--make-tree", metavar="DIR",
+                    help="only build the sample tree (for the demo) in DIR")
+    ap.add_argument("--edit-tree", metavar="DIR",
+                    help="only change some files of a sample tree")
+    ap.add_argument("--only", nargs="*")
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args()
+    if args.make_tree:
+        rng = random.Random("demo")
+        tree_many(f"{args.make_tree}/many", rng, files=2000, dirs=40)
+        tree_types(f"{args.make_tree}/types", rng)
+        edit_big(f"{args.make_tree}/big", rng)
+        touch_dirs(args.make_tree)
+        return 0
+    if args.edit_tree:
+        rng = random.Random("demo-edit")
+        for i in range(0, 2000, 97):
+            p = f"{args.edit_tree}/many/d{i % 40:02d}/f{i:04d}"
+            write(p, rand_bytes(rng, rng.randint(1, 16384)), 0o644,
+                  BASE_MTIME + 99999)
+        edit_big(f"{args.edit_tree}/big", random.Random("demo-edit2"))
+        os.utime(f"{args.edit_tree}/big/big.bin",
+                 ns=((BASE_MTIME + 99999) * 10**9,) * 2)
+        touch_dirs(args.edit_tree)
+        return 0
+    if not args.berth:
+        ap.error("--berth is required")
+    if args.list:
+        print("\n".join(list(SCENARIOS) + list(REFUSED)))
+        return 0
+    if not shutil.which("rsync"):
+        print("interop: rsync not installed: skipped")
+        return 77
+    names = args.only or list(SCENARIOS) + list(REFUSED)
+    work = tempfile.mkdtemp(prefix="berth-interop-")
+    passed = failed = 0
+    for name in names:
+        try:
+            run = run_refusal if name in REFUSED else run_scenario
+            problems = run(name, os.path.abspath(args.berth), work, args.keep)
+        except Exception as e:  # a harness error is a failure too
+            problems = [f"harness error: {e!r}"]
+        if problems:
+            failed += 1
+            print(f"FAIL {name}")
+            for p in problems:
+                print("     " + p)
+        else:
+            passed += 1
+            print(f"ok   {name}")
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        print(f"trees kept in {work}")
+    print(f"interop: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,520 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * File-list decoding (§7) of every capture, compared field by field with
+ * the annotated decoding in the capture's README.md (made by decode.py),
+ * plus the filter list (§6) and hostile inputs.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#include "protocol/protocol.h"
+#include "proto_testutil.h"
+
+/* The README's lines for the client stream, in order. */
+struct expect {
+	char **entries; /* "name='..' mode=..." parts */
+	int nentries;
+	char **sorted; /* "1=., 2=a.txt" parts */
+	int nsorted;
+};
+
+static void load_expect(const char *cs, struct expect *e)
+{
+	size_t len;
+	char *t = (char *)pt_load(cs, "README.md", &len), *save = NULL, *l;
+	char *c2s = strstr(t, "== client -> server");
+	char *stop = strstr(t, "== server -> client");
+
+	memset(e, 0, sizeof(*e));
+	assert_non_null(c2s);
+	if (stop)
+		*stop = '\0';
+	for (l = strtok_r(c2s, "\n", &save); l;
+	     l = strtok_r(NULL, "\n", &save)) {
+		char *p = strstr(l, " name=");
+
+		if (strstr(l, " xflags=0x") && p) {
+			e->entries = realloc(e->entries,
+					     sizeof(char *) *
+						     (size_t)(e->nentries + 1));
+			e->entries[e->nentries++] = strdup(p + 1);
+		} else if ((p = strstr(l, "sorted: "))) {
+			e->sorted = realloc(e->sorted,
+					    sizeof(char *) *
+						    (size_t)(e->nsorted + 1));
+			e->sorted[e->nsorted++] = strdup(p + 8);
+		}
+	}
+	free(t);
+}
+
+static void free_expect(struct expect *e)
+{
+	pt_free_list(e->entries, e->nentries);
+	pt_free_list(e->sorted, e->nsorted);
+}
+
+/* decode.py's description of an entry. */
+static void describe(const struct pt_session *s,
+		     const struct berth_flist_dec *d,
+		     const struct berth_flist *fl, const struct berth_file *f,
+		     char *buf, size_t cap)
+{
+	int n = snprintf(buf, cap, "name='%s' mode=%o size=%lld mtime=%lld",
+			 f->name, f->mode, (long long)f->size,
+			 (long long)f->mtime);
+
+	if (f->nsec || (f->xflags & BERTH_XMIT_MOD_NSEC))
+		n += snprintf(buf + n, cap - (size_t)n, ".%09u", f->nsec);
+	if (s->o.owner)
+		n += snprintf(buf + n, cap - (size_t)n, " uid=%u", f->uid);
+	if (s->o.group)
+		n += snprintf(buf + n, cap - (size_t)n, " gid=%u", f->gid);
+	if (f->flags & BERTH_FILE_HAS_RDEV)
+		n += snprintf(buf + n, cap - (size_t)n, " rdev=(%u, %u)",
+			      f->rdev_major, f->rdev_minor);
+	if (f->link)
+		n += snprintf(buf + n, cap - (size_t)n, " -> %s", f->link);
+	if ((f->xflags & BERTH_XMIT_HLINKED) &&
+	    !(f->xflags & BERTH_XMIT_HLINK_FIRST) && s->o.hard_links) {
+		int32_t raw = f->hlink_ndx;
+
+		if (raw >= fl->ndx_start) /* back to transmission numbering */
+			raw = fl->ndx_start +
+			      (int32_t)fl->files[raw - fl->ndx_start].tx_pos;
+		n += snprintf(buf + n, cap - (size_t)n, " hlink->%d%s", raw,
+			      f->flags & BERTH_FILE_ABBREV ? " (abbrev)" : "");
+	}
+	if (f->sum) {
+		n += snprintf(buf + n, cap - (size_t)n, " sum=");
+		for (int i = 0; i < (int)berth_csum_digest_len(s->hs.file_csum);
+		     i++)
+			n += snprintf(buf + n, cap - (size_t)n, "%02x",
+				      f->sum[i]);
+	}
+	if (f->xattr_set >= 0) {
+		assert_non_null(berth_flist_dec_xattrs(d, f->xattr_set));
+		n += snprintf(buf + n, cap - (size_t)n, " xattr=('%s', %d)",
+			      f->flags & BERTH_FILE_XATTR_LIT ? "literal"
+							      : "ref",
+			      f->xattr_set);
+	}
+}
+
+/* Decode one list from @in in chunks of @chunk bytes (0 = random). */
+static struct berth_flist *decode_list(struct berth_flist_dec *d,
+				       struct berth_proto_in *in, size_t chunk,
+				       int32_t dir_k)
+{
+	uint32_t x = 7;
+	int r;
+
+	assert_int_equal(berth_flist_dec_begin(d, dir_k), 0);
+	do {
+		size_t c = chunk ? chunk
+				 : 1 + (x = x * 1103515245u + 12345u) % 61;
+		struct berth_proto_in part = {
+			in->ptr,
+			in->pos + c < in->size ? in->pos + c : in->size,
+			in->pos};
+
+		r = berth_flist_decode(d, &part);
+		in->pos = part.pos;
+		assert_true(r >= 0);
+		if (r == 0)
+			assert_int_equal(part.pos, part.size);
+	} while (r == 0 && in->pos < in->size);
+	assert_int_equal(r, BERTH_PROTO_DONE);
+	return berth_flist_dec_take(d);
+}
+
+static void check_case(const char *cs, size_t chunk)
+{
+	struct pt_session s;
+	struct expect e;
+	struct berth_flist_config cfg;
+	struct berth_flist_dec *d;
+	struct berth_proto_in in;
+	struct berth_ndx_state ndx;
+	int ent = 0, lists = 0;
+	char buf[8192];
+
+	assert_int_equal(pt_session_open(&s, cs), 0);
+	load_expect(cs, &e);
+	in = (struct berth_proto_in){s.data, s.data_len, 0};
+	if (berth_opts_want_filters(&s.o)) {
+		struct berth_filter_dec fd;
+		struct berth_filter_rule rule;
+		int r, n = 0;
+
+		assert_int_equal(berth_filter_dec_init(&fd, 4096, 1000), 0);
+		while ((r = berth_filter_decode(&fd, &in, &rule)) ==
+		       BERTH_FILTER_RULE) {
+			static const char *want[] = {"*.tmp", "keep*",
+						     "/top-only"};
+
+			assert_true(n < 3);
+			assert_int_equal(rule.pattern_len, strlen(want[n]));
+			assert_memory_equal(rule.pattern, want[n],
+					    rule.pattern_len);
+			assert_int_equal(rule.type, BERTH_FILTER_EXCLUDE);
+			assert_int_equal(rule.mods,
+					 n == 1 ? BERTH_FM_RECEIVER : 0);
+			n++;
+		}
+		assert_int_equal(r, BERTH_PROTO_DONE);
+		assert_int_equal(n,
+				 strcmp(cs, "case4c_delete_filters") ? 0 : 3);
+		berth_filter_dec_destroy(&fd);
+	}
+	berth_flist_config_init(&cfg, &s.o, &s.hs);
+	assert_int_equal(berth_flist_dec_create(&d, &cfg), 0);
+	berth_ndx_init(&ndx);
+	for (int32_t dir_k = -1;;) {
+		struct berth_flist *fl = decode_list(d, &in, chunk, dir_k);
+		const struct berth_file **tx;
+		int n = 0;
+
+		assert_non_null(fl);
+		assert_int_equal(fl->io_error, 0);
+		/* entries in transmission order */
+		tx = calloc(fl->count, sizeof(*tx));
+		for (uint32_t i = 0; i < fl->count; i++)
+			tx[fl->files[i].tx_pos] = &fl->files[i];
+		for (uint32_t i = 0; i < fl->count; i++) {
+			assert_true(ent < e.nentries);
+			describe(&s, d, fl, tx[i], buf, sizeof(buf));
+			if (strcmp(buf, e.entries[ent]) != 0)
+				fail_msg("%s entry %d:\n got  %s\n want %s", cs,
+					 ent, buf, e.entries[ent]);
+			ent++;
+			assert_int_equal(tx[i]->flags & BERTH_FILE_INACTIVE, 0);
+		}
+		free(tx);
+		assert_true(lists < e.nsorted);
+		for (uint32_t i = 0; i < fl->count; i++)
+			n += snprintf(buf + n, sizeof(buf) - (size_t)n,
+				      "%s%d=%s", i ? ", " : "",
+				      fl->ndx_start + (int32_t)i,
+				      fl->files[i].name);
+		if (strcmp(buf, e.sorted[lists]) != 0)
+			fail_msg("%s list %d sorted:\n got  %s\n want %s", cs,
+				 lists, buf, e.sorted[lists]);
+		lists++;
+		berth_flist_free(fl);
+		if (!(s.hs.compat & BERTH_CF_INC_RECURSE))
+			break;
+		/* Sub-lists that follow directly (inc-recursion). */
+		int32_t v;
+
+		assert_int_equal(berth_proto_get_ndx(&in, &ndx, &v), 1);
+		if (v > BERTH_NDX_FLIST_OFFSET)
+			break;
+		dir_k = BERTH_NDX_FLIST_OFFSET - v;
+	}
+	if (!(s.hs.compat & BERTH_CF_INC_RECURSE)) {
+		assert_int_equal(lists, e.nsorted);
+		assert_int_equal(ent, e.nentries);
+	}
+	if (getenv("PT_VERBOSE"))
+		fprintf(stderr, "%s: %d entries in %d lists (of %d/%d)\n", cs,
+			ent, lists, e.nentries, e.nsorted);
+	if (!strcmp(cs, "case1_initial_a_noinc")) {
+		assert_string_equal(berth_flist_dec_user_name(d, 1), "daemon");
+		assert_string_equal(berth_flist_dec_user_name(d, 0), "root");
+		assert_string_equal(berth_flist_dec_group_name(d, 1), "daemon");
+		assert_null(berth_flist_dec_group_name(d, 5));
+	}
+	if (!strcmp(cs, "case1_initial_a")) {
+		assert_string_equal(berth_flist_dec_user_name(d, 0), "root");
+		assert_string_equal(berth_flist_dec_group_name(d, 1), "daemon");
+	}
+	if (!strcmp(cs, "case10_xattrs")) {
+		const struct berth_xattr_set *x = berth_flist_dec_xattrs(d, 1);
+
+		assert_int_equal(x->count, 2);
+		assert_string_equal(x->items[0].name, "user.long");
+		assert_int_equal(x->items[0].datum_len, 40);
+		assert_string_equal(x->items[1].name, "user.short");
+		assert_memory_equal(x->items[1].value, "value-1", 7);
+	}
+	berth_flist_dec_free(d);
+	free_expect(&e);
+	pt_session_close(&s);
+}
+
+static void test_captures(void **state)
+{
+	int ncase;
+	char **cases = pt_cases(&ncase);
+
+	(void)state;
+	if (!cases)
+		skip();
+	for (int i = 0; i < ncase; i++) {
+		check_case(cases[i], 0);
+		check_case(cases[i], 1);
+		check_case(cases[i], 100000);
+	}
+	pt_free_list(cases, ncase);
+}
+
+static void test_order(void **state)
+{
+	/* §7.7: files before dirs, dirs compare with a trailing '/'. */
+	static const struct {
+		const char *n;
+		bool dir;
+	} want[] = {
+		{".", 1},     {"b-", 0},  {"b0", 0},	{"b_file", 0},
+		{"zz", 0},    {"B", 1},	  {"B/f", 0},	{"a", 1},
+		{"a/f", 0},   {"b-c", 1}, {"b-c/f", 0}, {"b.d", 1},
+		{"b.d/f", 0}, {"b", 1},	  {"b/f", 0},	{"b/x", 1},
+		{"b/x/y", 0}, {"c", 1},	  {"c/f", 0},
+	};
+	size_t n = sizeof(want) / sizeof(want[0]);
+
+	(void)state;
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < n; j++) {
+			int c = berth_flist_cmp(want[i].n, want[i].dir,
+						want[j].n, want[j].dir);
+
+			if ((i < j && c >= 0) || (i > j && c <= 0) ||
+			    (i == j && c))
+				fail_msg("%s vs %s: %d", want[i].n, want[j].n,
+					 c);
+		}
+}
+
+static void test_names(void **state)
+{
+	static const char *bad[] = {"",	   "/a",   "a//b",  "a/",
+				    "..",  "a/..", "../a",  "a/../b",
+				    "./a", "a/.",  "a/./b", "/"};
+	static const char *good[] = {".",     "a",     "a/b", "...",
+				     "a/..b", ".a/b.", "a b"};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(
+			berth_flist_check_name(bad[i], strlen(bad[i]), 100),
+			-BERTH_EPATH);
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_int_equal(
+			berth_flist_check_name(good[i], strlen(good[i]), 100),
+			0);
+	assert_int_equal(berth_flist_check_name("abc", 3, 2), -BERTH_EPATH);
+	assert_int_equal(berth_flist_check_name("a\0b", 3, 100), -BERTH_EPATH);
+}
+
+/* Feed hand-made lists (varint flags, proto 32, -logDtpr semantics). */
+static int feed(const char *bytes, size_t len, struct berth_flist_config *cfg,
+		struct berth_flist **out)
+{
+	struct berth_flist_dec *d;
+	struct berth_proto_in in = {(const uint8_t *)bytes, len, 0};
+	int r;
+
+	assert_int_equal(berth_flist_dec_create(&d, cfg), 0);
+	assert_int_equal(berth_flist_dec_begin(d, -1), 0);
+	r = berth_flist_decode(d, &in);
+	if (out)
+		*out = r == 1 ? berth_flist_dec_take(d) : NULL;
+	berth_flist_dec_free(d);
+	return r;
+}
+
+static void test_hostile(void **state)
+{
+	struct berth_flist_config cfg = {
+		.protocol = 32,
+		.compat = 0x1fe,
+		.links = true,
+		.owner = false,
+	};
+	struct berth_flist *fl;
+
+	(void)state;
+	/* ok: "." dir, file "a" 1 byte, end */
+	assert_int_equal(
+		feed("\x01\x01.\x00\x00\x10\x65\x03\xf1\x53\xed\x41\x00\x00"
+		     "\x04\x01"
+		     "a\x00\x01\x00\x65\x03\xf1\x53\xa4\x81\x00\x00\x00\x00",
+		     32, &cfg, &fl),
+		1);
+	assert_int_equal(fl->count, 2);
+	assert_string_equal(fl->files[1].name, "a");
+	berth_flist_free(fl);
+	/* ".." */
+	assert_int_equal(
+		feed("\x04\x02..\x00\x00\x10\x65\x03\xf1\x53\xed\x41\x00\x00\x00\x00",
+		     18, &cfg, NULL),
+		-BERTH_EPATH);
+	/* absolute */
+	assert_int_equal(
+		feed("\x04\x02/a\x00\x00\x10\x65\x03\xf1\x53\xa4\x81\x00\x00\x00\x00",
+		     18, &cfg, NULL),
+		-BERTH_EPATH);
+	/* "." not a directory */
+	assert_int_equal(
+		feed("\x04\x01.\x00\x00\x10\x65\x03\xf1\x53\xa4\x81\x00\x00\x00\x00",
+		     17, &cfg, NULL),
+		-BERTH_EPROTO);
+	/* bad mode type 0o170000 */
+	assert_int_equal(
+		feed("\x04\x01x\x00\x00\x10\x65\x03\xf1\x53\xa4\xf1\x00\x00\x00\x00",
+		     17, &cfg, NULL),
+		-BERTH_EPROTO);
+	/* prefix longer than the previous name */
+	assert_int_equal(feed("\x24\x05\x01x", 4, &cfg, NULL), -BERTH_EPROTO);
+	/* negative size */
+	assert_int_equal(feed("\x04\x01x\xfc\xff\xff\xff\xff\xff\xff\xff\xff",
+			      12, &cfg, NULL),
+			 -BERTH_EPROTO);
+	/* file in a directory not in the list */
+	assert_int_equal(
+		feed("\x04\x03"
+		     "d/x\x00\x00\x10\x65\x03\xf1\x53\xa4\x81\x00\x00\x00\x00",
+		     19, &cfg, NULL),
+		-BERTH_EPROTO);
+	/* over-long name (limit 8) */
+	cfg.max_name = 8;
+	assert_int_equal(feed("\x44\x89\x00"
+			      "aaaaaaaaaa",
+			      13, &cfg, NULL),
+			 -BERTH_EPATH);
+	cfg.max_name = 0;
+	/* symlink with an empty target / too long target */
+	assert_int_equal(
+		feed("\x04\x01l\x00\x00\x00\x65\x03\xf1\x53\xff\xa1\x00\x00\x00",
+		     16, &cfg, NULL),
+		-BERTH_EPROTO);
+	cfg.max_link = 3;
+	assert_int_equal(
+		feed("\x04\x01l\x00\x00\x00\x65\x03\xf1\x53\xff\xa1\x00\x00\x04",
+		     16, &cfg, NULL),
+		-BERTH_ELIMIT);
+	cfg.max_link = 0;
+	/* nsec out of range */
+	assert_int_equal(
+		feed("\xa0\x04\x01x\x00\x00\x00\x65\x03\xf1\x53\xf0\x00\xca\x9a\x3b",
+		     16, &cfg, NULL),
+		-BERTH_EPROTO);
+	/* too many files */
+	cfg.max_files = 1;
+	assert_int_equal(
+		feed("\x04\x01.\x00\x00\x10\x65\x03\xf1\x53\xed\x41\x00\x00"
+		     "\x04\x01"
+		     "a\x00\x01\x00\x65\x03\xf1\x53\xa4\x81\x00\x00\x00\x00",
+		     32, &cfg, NULL),
+		-BERTH_ELIMIT);
+	cfg.max_files = 0;
+	/* hard-link reference to an entry not received yet */
+	cfg.hard_links = true;
+	assert_int_equal(feed("\x82\x04\x01x\x05", 5, &cfg, NULL),
+			 -BERTH_EPROTO);
+	/* xattr set reference that does not exist */
+	cfg.hard_links = false;
+	cfg.xattrs = 1;
+	assert_int_equal(
+		feed("\x04\x01x\x00\x00\x00\x65\x03\xf1\x53\xa4\x81\x00\x00\x03",
+		     16, &cfg, NULL),
+		-BERTH_EPROTO);
+	/* byte flags: io-error end marker needs safe flist at proto 30 */
+	cfg.xattrs = 0;
+	cfg.protocol = 30;
+	cfg.compat = 0;
+	assert_int_equal(feed("\x04\x10\x01", 3, &cfg, NULL), -BERTH_EPROTO);
+	cfg.compat = BERTH_CF_SAFE_FLIST;
+	assert_int_equal(feed("\x04\x10\x01", 3, &cfg, &fl), 1);
+	assert_int_equal(fl->io_error, 1);
+	berth_flist_free(fl);
+	/* duplicates: the directory wins over a file of the same name */
+	cfg.protocol = 32;
+	cfg.compat = 0x1fe;
+	assert_int_equal(
+		feed("\x04\x01x\x00\x00\x00\x65\x03\xf1\x53\xa4\x81\x00\x00"
+		     "\x04\x01x\x00\x00\x10\x65\x03\xf1\x53\xed\x41\x00\x00"
+		     "\x04\x01x\x00\x00\x10\x65\x03\xf1\x53\xed\x41\x00\x00\x00\x00",
+		     44, &cfg, &fl),
+		1);
+	assert_int_equal(fl->count, 3);
+	assert_true(fl->files[0].flags & BERTH_FILE_INACTIVE); /* the file */
+	assert_false(fl->files[1].flags & BERTH_FILE_INACTIVE);
+	assert_true(fl->files[2].flags & BERTH_FILE_INACTIVE);
+	berth_flist_free(fl);
+}
+
+static void test_filter(void **state)
+{
+	struct berth_filter_rule r;
+	struct berth_filter_dec d;
+	struct berth_proto_in in;
+	static const uint8_t big[] = {0x10, 0, 0, 0, '-', ' '};
+	static const uint8_t neg[] = {0xff, 0xff, 0xff, 0xff};
+
+	(void)state;
+	assert_int_equal(berth_filter_parse("-/! /x/", 7, &r), 0);
+	assert_int_equal(r.mods, BERTH_FM_ABS | BERTH_FM_NEGATE);
+	assert_true(r.dir_only);
+	assert_int_equal(r.pattern_len, 2);
+	assert_int_equal(berth_filter_parse("!", 1, &r), 0);
+	assert_int_equal(r.type, BERTH_FILTER_CLEAR);
+	assert_int_equal(berth_filter_parse("-C", 2, &r), 0);
+	assert_int_equal(berth_filter_parse(":n- .rules", 10, &r), 0);
+	assert_int_equal(r.type, BERTH_FILTER_DIRMERGE);
+	assert_int_equal(berth_filter_parse("x foo", 5, &r), -BERTH_EPROTO);
+	assert_int_equal(berth_filter_parse("-q foo", 6, &r), -BERTH_EPROTO);
+	assert_int_equal(berth_filter_parse("- ", 2, &r), -BERTH_EPROTO);
+	assert_int_equal(berth_filter_parse("!x", 2, &r), -BERTH_EPROTO);
+	berth_filter_dec_init(&d, 8, 2);
+	in = (struct berth_proto_in){big, sizeof(big), 0};
+	assert_int_equal(berth_filter_decode(&d, &in, &r), -BERTH_ELIMIT);
+	berth_filter_dec_destroy(&d);
+	berth_filter_dec_init(&d, 8, 2);
+	in = (struct berth_proto_in){neg, sizeof(neg), 0};
+	assert_int_equal(berth_filter_decode(&d, &in, &r), -BERTH_EPROTO);
+	berth_filter_dec_destroy(&d);
+	/* rule count limit, byte-at-a-time */
+	{
+		static const uint8_t three[] = {3, 0, 0, 0, '-', ' ', 'a',
+						3, 0, 0, 0, '+', ' ', 'b',
+						3, 0, 0, 0, '-', ' ', 'c'};
+		int rc = 0, rules = 0;
+
+		berth_filter_dec_init(&d, 8, 2);
+		for (size_t i = 0; i < sizeof(three) && rc >= 0; i++) {
+			in = (struct berth_proto_in){three, i + 1, i};
+			rc = berth_filter_decode(&d, &in, &r);
+			if (rc == BERTH_FILTER_RULE)
+				rules++;
+		}
+		assert_int_equal(rules, 2);
+		assert_int_equal(rc, -BERTH_ELIMIT);
+		berth_filter_dec_destroy(&d);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_captures), cmocka_unit_test(test_order),
+		cmocka_unit_test(test_names),	 cmocka_unit_test(test_hostile),
+		cmocka_unit_test(test_filter),
+	};
+	int r = cmocka_run_group_tests(tests, NULL, NULL);
+
+	if (r == 0 && !pt_have_captures())
+		return 77;
+	return r;
+}

@@ -716,6 +716,43 @@ static void test_owner_and_devices(void **state)
 	env_stop(&v);
 }
 
+/* set_meta on an existing entry: applied to files, never through links. */
+static void test_set_meta(void **state)
+{
+	struct berth_commit_meta m = {.mode = 0604,
+				      .mtime_sec = 1300000000,
+				      .mtime_nsec = 11,
+				      .uid = (uint32_t)-1,
+				      .gid = (uint32_t)-1};
+	struct env v;
+	char p[512];
+	struct stat sb;
+
+	(void)state;
+	if (env_start(&v, NULL))
+		skip();
+	write_plain(&v, "plain", "x");
+	snprintf(p, sizeof(p), "%s/target", v.out);
+	assert_int_equal(close(open(p, O_CREAT | O_WRONLY, 0600)), 0);
+	snprintf(p, sizeof(p), "%s/lnk", v.root);
+	snprintf(p + 256, 256, "%s/target", v.out);
+	assert_int_equal(symlink(p + 256, p), 0);
+	assert_int_equal(berth_commit_set_meta(v.c, "plain", &m), 0);
+	assert_int_equal(berth_commit_set_meta(v.c, "lnk", &m), 0);
+	assert_true(berth_commit_flush(v.c) < 0);
+	assert_int_equal(ev_err(&v, "plain"), 0);
+	assert_true(ev_err(&v, "lnk") < 0);
+	snprintf(p, sizeof(p), "%s/plain", v.root);
+	assert_int_equal(stat(p, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0604);
+	assert_int_equal(sb.st_mtim.tv_nsec, 11);
+	snprintf(p, sizeof(p), "%s/target", v.out);
+	assert_int_equal(stat(p, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0600); /* not followed */
+	assert_true(sb.st_mtim.tv_sec != 1300000000);
+	env_stop(&v);
+}
+
 /* A cached directory that is deleted and re-created is not reused. */
 static void test_dir_recreate(void **state)
 {
@@ -995,6 +1032,7 @@ int main(void)
 		cmocka_unit_test(test_symlink_attacks),
 		cmocka_unit_test(test_ops),
 		cmocka_unit_test(test_owner_and_devices),
+		cmocka_unit_test(test_set_meta),
 		cmocka_unit_test(test_dir_recreate),
 		cmocka_unit_test(test_inplace),
 		cmocka_unit_test(test_try_write),

@@ -397,6 +397,12 @@ static void test_large_none(void **state)
 	large_file(BERTH_DURABLE_NONE);
 }
 
+static void test_large_file(void **state)
+{
+	(void)state;
+	large_file(BERTH_DURABLE_FILE);
+}
+
 static void test_large_batch(void **state)
 {
 	(void)state;
@@ -1023,6 +1029,7 @@ int main(void)
 		cmocka_unit_test(test_small_file),
 		cmocka_unit_test(test_small_batch),
 		cmocka_unit_test(test_large_none),
+		cmocka_unit_test(test_large_file),
 		cmocka_unit_test(test_large_batch),
 		cmocka_unit_test(test_fault_enospc_write),
 		cmocka_unit_test(test_fault_eio_fsync),

@@ -660,6 +660,15 @@ static void test_ops(void **state)
 	assert_false(exists(v.root, "gone"));
 	assert_int_equal(count_temps(v.root), 0);
 
+	/* A NAME_MAX name: the temp name is shortened to fit. */
+	memset(p, 'n', NAME_MAX);
+	p[NAME_MAX] = '\0';
+	assert_int_equal(commit_one(&v, p, "long", 4, NULL), 0);
+	assert_int_equal(berth_commit_symlink(v.c, "a/b/x", p, &lm), 0);
+	assert_int_equal(berth_commit_flush(v.c), 0);
+	expect_content(v.root, p, "long", 4);
+	assert_int_equal(count_temps(v.root), 0);
+
 	/* Failing operations report and leave nothing behind. */
 	assert_int_equal(berth_commit_delete(v.c, "a", 1, NULL), 0);
 	assert_int_equal(berth_commit_hardlink(v.c, "x", "nope", NULL), 0);

@@ -327,7 +327,8 @@ static int op_queue(struct berth_commit *c, int kind, const char *relpath,
 	if (meta)
 		op->meta = *meta;
 	else
-		op->meta = (struct berth_commit_meta){.mtime_nsec = UTIME_OMIT,
+		op->meta = (struct berth_commit_meta){.mode = 0755,
+						      .mtime_nsec = UTIME_OMIT,
 						      .uid = (uint32_t)-1,
 						      .gid = (uint32_t)-1};
 	if (kind == OP_DIR_META && !strcmp(relpath, "."))

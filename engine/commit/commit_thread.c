@@ -3,9 +3,10 @@
  * The commit thread: its command queue, the hand-off of pump completions,
  * the write-buffer pool, flush, cancel and teardown.
  *
- * Lock order: c->lock, then (inside berth_pump_submit/cancel_tag)
- * pump->lock.  Pump callbacks take only c->lock.  Event callbacks and the
- * per-item state machines run on the commit thread without c->lock.
+ * Locking: c->lock is a leaf.  It is never held while calling into the
+ * pump (so pump->lock and c->lock are never nested), and pump callbacks
+ * take only c->lock.  Event callbacks and the per-item state machines run
+ * on the commit thread without c->lock.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -110,15 +111,16 @@ void berth__commit_buf_put(struct berth_commit *c, struct commit_buf *b)
 }
 
 /*
- * Take a write buffer, waiting while none is free.  Returns NULL after
- * cancel.  Producer threads.
+ * Take a write buffer, waiting while none is free (unless @nowait).
+ * Returns NULL after cancel, or when @nowait and none is free.  Producer
+ * threads.
  */
-struct commit_buf *berth__commit_buf_get(struct berth_commit *c)
+struct commit_buf *berth__commit_buf_get(struct berth_commit *c, int nowait)
 {
 	struct commit_buf *b;
 
 	pthread_mutex_lock(&c->lock);
-	while (!c->free_bufs && !c->cancelled)
+	while (!c->free_bufs && !c->cancelled && !nowait)
 		pthread_cond_wait(&c->space, &c->lock);
 	b = c->cancelled ? NULL : c->free_bufs;
 	if (b)
@@ -127,8 +129,9 @@ struct commit_buf *berth__commit_buf_get(struct berth_commit *c)
 	return b;
 }
 
-/* Queue a command (lock held by the caller). */
-static void enqueue_locked(struct berth_commit *c, struct commit_cmd *cmd)
+/* Queue a command; the caller holds c->lock. */
+void berth__commit_enqueue_locked(struct berth_commit *c,
+				  struct commit_cmd *cmd)
 {
 	cmd->next = NULL;
 	*c->qtail = cmd;
@@ -148,7 +151,7 @@ int berth__commit_enqueue(struct berth_commit *c, struct commit_cmd *cmd)
 	if (c->cancelled)
 		r = -BERTH_ECANCELLED;
 	else
-		enqueue_locked(c, cmd);
+		berth__commit_enqueue_locked(c, cmd);
 	pthread_mutex_unlock(&c->lock);
 	return r;
 }
@@ -562,7 +565,7 @@ static int run_flush(struct berth_commit *c, int shutdown)
 	fl.cmd.kind = CMD_FLUSH;
 	fl.shutdown = shutdown;
 	pthread_mutex_lock(&c->lock);
-	enqueue_locked(c, &fl.cmd);
+	berth__commit_enqueue_locked(c, &fl.cmd);
 	while (!fl.done)
 		pthread_cond_wait(&c->idle, &c->lock);
 	pthread_mutex_unlock(&c->lock);

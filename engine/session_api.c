@@ -153,8 +153,7 @@ void berth_session_cancel(struct berth_session *s)
 	berth_pump_cancel_tag(s->pump, s->tag + 2);
 }
 
-void berth_session_stats(struct berth_session *s,
-			 struct berth_stats *st)
+void berth_session_stats(struct berth_session *s, struct berth_stats *st)
 {
 	memset(st, 0, sizeof(*st));
 	pthread_mutex_lock(&s->lock);

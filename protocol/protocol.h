@@ -628,9 +628,8 @@ struct berth_sum_head {
 
 /*
  * §14 item 11 checks of a sum head for a checksum of @digest_len bytes:
- * count >= 0, 0 <= blength <= 2^17 (> 0 when count > 0), 0 <= s2length <=
- * digest_len, 0 <= remainder <= blength (< blength... as stock), and
- * count * blength fits 63 bits.  0 or -BERTH_EPROTO.
+ * count >= 0; 0 <= blength <= 2^17, and > 0 when count > 0; 0 <= s2length
+ * <= digest_len; 0 <= remainder <= blength.  0 or -BERTH_EPROTO.
  */
 int berth_sum_head_check(const struct berth_sum_head *h, int digest_len);
 /* Length of block @i (caller checked i < count). */

@@ -28,12 +28,12 @@ extern "C" {
  */
 enum {
 	BERTH_E_BASE = 20000,
-	BERTH_EPROTO = BERTH_E_BASE,   /* the peer broke the protocol */
-	BERTH_ECHECKSUM,               /* whole-file checksum mismatch */
-	BERTH_ECANCELLED,              /* the session was cancelled by the user */
-	BERTH_EUNSUPPORTED,            /* an option berth does not support */
-	BERTH_ELIMIT,                  /* a configured limit was exceeded */
-	BERTH_EPATH,                   /* an unsafe or invalid path name */
+	BERTH_EPROTO = BERTH_E_BASE, /* the peer broke the protocol */
+	BERTH_ECHECKSUM, /* whole-file checksum mismatch */
+	BERTH_ECANCELLED, /* the session was cancelled by the user */
+	BERTH_EUNSUPPORTED, /* an option berth does not support */
+	BERTH_ELIMIT, /* a configured limit was exceeded */
+	BERTH_EPATH, /* an unsafe or invalid path name */
 	BERTH_E_END
 };
 

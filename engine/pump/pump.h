@@ -13,8 +13,9 @@
  *
  * The request, its iovec array, its path strings and the buffers and structs
  * they point to belong to the pump from submit until the callback starts;
- * the caller must not touch or free them in between.  The pump may advance
- * the iovec array in place to continue a short transfer.  Inside the
+ * the caller must not touch or free them in between.  The pump may modify
+ * the iovec elements in place to continue a short transfer (the fields the
+ * berth_prep_*() helpers set are left as they were).  Inside the
  * callback the request is the caller's again and may be reused at once.
  *
  * Short reads and writes with an explicit offset (regular files) are
@@ -82,44 +83,53 @@ typedef void (*berth_req_cb)(struct berth_req *req, ssize_t res);
 struct berth_req {
 	/* Set by berth_prep_*(); read-only to the pump. */
 	uint8_t op;
-	int fd;            /* fd, or dirfd for path operations */
-	int fd2;           /* newdirfd (rename, link, symlink) */
-	const char *path;  /* path; oldpath; symlink target */
+	int fd; /* fd, or dirfd for path operations */
+	int fd2; /* newdirfd (rename, link, symlink) */
+	const char *path; /* path; oldpath; symlink target */
 	const char *path2; /* newpath; symlink linkpath */
 	struct iovec *iov; /* read/write buffers (may be advanced in place) */
 	int iovcnt;
-	uint64_t off;   /* file offset, or BERTH_OFF_STREAM */
-	uint64_t len;   /* fallocate length; ftruncate length; mknod dev */
+	uint64_t off; /* file offset, or BERTH_OFF_STREAM */
+	uint64_t len; /* fallocate length; ftruncate length; mknod dev */
 	uint32_t flags; /* op flags: fsync, statx, rename, unlink, link, at */
-	uint32_t mode;  /* mkdirat/fchmodat/mknodat mode; statx mask;
+	uint32_t mode; /* mkdirat/fchmodat/mknodat mode; statx mask;
 			 * fallocate mode */
 	uint32_t uid, gid; /* fchownat (-1 leaves one unchanged) */
 	void *arg; /* struct open_how *, struct statx *, struct timespec[2] */
 
 	/* Set by the caller (berth_req_set_cb() or directly). */
 	berth_req_cb cb;
-	void *data;   /* user pointer, untouched by the pump */
+	void *data; /* user pointer, untouched by the pump */
 	uint64_t tag; /* owner / group, for berth_pump_cancel_tag() */
 
 	/* One-buffer read/write keeps its iovec here. */
 	struct iovec iov1;
 
 	/* Private to the pump. */
-	uint64_t done;                  /* bytes moved so far */
-	struct berth_req *next;         /* queue link */
+	uint64_t done; /* bytes moved so far */
+	uint64_t want; /* bytes asked for (read/write) */
+	uint64_t cur_off; /* offset of the next attempt */
+	struct iovec *cur_iov; /* what is left to transfer */
+	int cur_iovcnt;
+	int trim_idx; /* short-fault trim: element, or -1 */
+	size_t trim_saved; /* its original length */
+	ssize_t res_raw; /* pool result, posted to the pump thread */
+	struct berth_req *next; /* submit / pool / done queue link */
+	struct berth_req *cancel_next; /* cancel queue link */
 	struct berth_req *inflight_prev; /* pump-thread in-flight list */
 	struct berth_req *inflight_next;
-	uint8_t state;
-	uint8_t via_pool;  /* running on the pool (backend or fallback) */
-	atomic_uint cancel; /* cancel requested */
-	int fault_short;   /* > 0: cap the next attempt at this many bytes */
+	atomic_int cancel_state; /* REQ_CANCEL_* (pump.c) */
+	uint8_t cancelled; /* pump thread: cancel was issued */
+	uint8_t where; /* pump thread: REQ_AT_* (pump_int.h) */
+	uint8_t via_pool; /* pump thread: runs on the pool */
+	uint32_t fault_short; /* > 0: cap the next attempt */
 };
 
 /* Options for berth_pump_create(); zero-initialised means defaults. */
 struct berth_pump_opts {
 	/* BERTH_PUMP_AUTO probes (BERTH_PUMP env may force). */
 	int backend;
-	unsigned queue_depth;  /* ring entries, default 256 */
+	unsigned queue_depth; /* ring entries, default 256 */
 	unsigned pool_threads; /* pool workers, default 8 */
 };
 
@@ -160,8 +170,12 @@ int berth_pump_submit(struct berth_pump *pump, struct berth_req *req);
  */
 void berth_pump_cancel(struct berth_pump *pump, struct berth_req *req);
 
-/* Cancel every in-flight request whose tag equals @tag.  Any thread. */
-void berth_pump_cancel_tag(struct berth_pump *pump, uint64_t tag);
+/*
+ * Cancel every request in flight whose tag equals @tag, as
+ * berth_pump_cancel() does for each.  Returns 0, or -ENOMEM if the request
+ * could not be queued (nothing was cancelled).  Any thread.
+ */
+int berth_pump_cancel_tag(struct berth_pump *pump, uint64_t tag);
 
 /* BERTH_PUMP_URING or BERTH_PUMP_POOL, and why it was chosen. */
 int berth_pump_backend(const struct berth_pump *pump);
@@ -174,9 +188,9 @@ struct berth_pump_stats {
 	uint64_t submitted; /* accepted by berth_pump_submit() */
 	uint64_t completed; /* callbacks run */
 	uint64_t in_flight; /* submitted - completed */
-	uint64_t fallback;  /* uring backend: requests run on the pool */
+	uint64_t fallback; /* uring backend: requests run on the pool */
 	uint64_t resubmits; /* continuations of short transfers */
-	uint64_t faults;    /* injected faults that fired */
+	uint64_t faults; /* injected faults that fired */
 };
 
 /* Counters, consistent at the moment of the call.  Any thread. */
@@ -229,9 +243,8 @@ void berth_prep_mkdirat(struct berth_req *req, int dirfd, const char *path,
 			mode_t mode);
 void berth_prep_symlinkat(struct berth_req *req, const char *target,
 			  int newdirfd, const char *linkpath);
-void berth_prep_linkat(struct berth_req *req, int olddirfd,
-		       const char *oldpath, int newdirfd, const char *newpath,
-		       int flags);
+void berth_prep_linkat(struct berth_req *req, int olddirfd, const char *oldpath,
+		       int newdirfd, const char *newpath, int flags);
 
 /*
  * For the fd-or-path operations below, @path NULL means "the fd itself"
@@ -248,8 +261,8 @@ void berth_prep_utimensat(struct berth_req *req, int dirfd, const char *path,
 void berth_prep_mknodat(struct berth_req *req, int dirfd, const char *path,
 			mode_t mode, dev_t dev);
 void berth_prep_ftruncate(struct berth_req *req, int fd, uint64_t length);
-void berth_prep_fallocate(struct berth_req *req, int fd, int mode,
-			  uint64_t off, uint64_t len);
+void berth_prep_fallocate(struct berth_req *req, int fd, int mode, uint64_t off,
+			  uint64_t len);
 
 static inline void berth_req_set_cb(struct berth_req *req, berth_req_cb cb,
 				    void *data, uint64_t tag)

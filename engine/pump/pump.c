@@ -1,0 +1,654 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The completion pump: request hand-over, the pump thread's loop, short
+ * transfer continuation, cancellation and shutdown.  Backends (pump_uring.c,
+ * and the pool in pump_pool.c) only start attempts and report raw results.
+ *
+ * Lock order: see pump_int.h.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "pump_int.h"
+
+/* req->cancel_state, shared between berth_pump_cancel() and completion. */
+enum {
+	REQ_CANCEL_NONE = 0,
+	REQ_CANCEL_QUEUED, /* on pump->cancel_head */
+	REQ_CANCEL_TAKEN, /* the pump thread took it off the queue */
+	REQ_CANCEL_DONE, /* completed: no more cancels */
+};
+
+#define DEFAULT_QUEUE_DEPTH 256
+#define DEFAULT_POOL_THREADS 8
+#define FALLBACK_POOL_THREADS 4
+
+static void wake(struct berth_pump *p)
+{
+	uint64_t one = 1;
+	ssize_t ret;
+
+	do {
+		ret = write(p->wake_fd, &one, sizeof(one));
+	} while (ret < 0 && errno == EINTR);
+	/* EAGAIN means the counter is saturated: the pump wakes anyway. */
+}
+
+void berth__pump_wake_drain(struct berth_pump *p)
+{
+	uint64_t v;
+	ssize_t ret;
+
+	do {
+		ret = read(p->wake_fd, &v, sizeof(v));
+	} while (ret < 0 && errno == EINTR);
+}
+
+static void inflight_add(struct berth_pump *p, struct berth_req *req)
+{
+	req->inflight_next = &p->inflight;
+	req->inflight_prev = p->inflight.inflight_prev;
+	p->inflight.inflight_prev->inflight_next = req;
+	p->inflight.inflight_prev = req;
+	p->inflight_count++;
+}
+
+static void inflight_del(struct berth_pump *p, struct berth_req *req)
+{
+	req->inflight_prev->inflight_next = req->inflight_next;
+	req->inflight_next->inflight_prev = req->inflight_prev;
+	req->inflight_next = req->inflight_prev = NULL;
+	p->inflight_count--;
+}
+
+/* Pump thread: the request is finished; run its callback. */
+static void complete(struct berth_pump *p, struct berth_req *req, ssize_t res)
+{
+	inflight_del(p, req);
+	req->where = REQ_AT_NONE;
+
+	/* A cancel still queued for this request must not outlive it. */
+	if (atomic_exchange_explicit(&req->cancel_state, REQ_CANCEL_DONE,
+				     memory_order_acq_rel) ==
+	    REQ_CANCEL_QUEUED) {
+		struct berth_req **pp;
+
+		pthread_mutex_lock(&p->lock);
+		for (pp = &p->cancel_head; *pp; pp = &(*pp)->cancel_next) {
+			if (*pp == req) {
+				*pp = req->cancel_next;
+				break;
+			}
+		}
+		pthread_mutex_unlock(&p->lock);
+	}
+	atomic_fetch_add_explicit(&p->n_completed, 1, memory_order_relaxed);
+	req->cb(req, res);
+}
+
+static bool is_rw(const struct berth_req *req)
+{
+	return req->op == BERTH_OP_READ || req->op == BERTH_OP_WRITE;
+}
+
+/* Cap the next attempt at req->fault_short bytes by trimming the iovecs. */
+static void trim_for_fault(struct berth_req *req)
+{
+	size_t left = req->fault_short;
+	int i;
+
+	req->fault_short = 0;
+	for (i = 0; i < req->cur_iovcnt; i++) {
+		if (req->cur_iov[i].iov_len >= left) {
+			req->trim_idx = i;
+			req->trim_saved = req->cur_iov[i].iov_len;
+			req->cur_iov[i].iov_len = left;
+			req->cur_iovcnt = i + 1;
+			return;
+		}
+		left -= req->cur_iov[i].iov_len;
+	}
+}
+
+static void untrim(struct berth_req *req, int full_cnt)
+{
+	if (req->trim_idx < 0)
+		return;
+	req->cur_iov[req->trim_idx].iov_len = req->trim_saved;
+	req->cur_iovcnt = full_cnt;
+	req->trim_idx = -1;
+}
+
+static void start_attempt(struct berth_pump *p, struct berth_req *req)
+{
+	if (req->fault_short && is_rw(req))
+		trim_for_fault(req);
+	if (!req->via_pool && p->ops->supports(p, req->op)) {
+		req->where = REQ_AT_BACKEND;
+		p->ops->submit(p, req);
+	} else {
+		if (!req->via_pool && p->ops->id == BERTH_PUMP_URING)
+			atomic_fetch_add_explicit(&p->n_fallback, 1,
+						  memory_order_relaxed);
+		req->via_pool = 1;
+		req->where = REQ_AT_POOL;
+		berth__pool_submit(p->pool, req);
+	}
+}
+
+/* Pump thread: a request leaves the submission queue. */
+static void dispatch(struct berth_pump *p, struct berth_req *req)
+{
+	int i, ret;
+
+	inflight_add(p, req);
+	req->done = 0;
+	req->want = 0;
+	req->cur_off = req->off;
+	req->cur_iov = req->iov;
+	req->cur_iovcnt = req->iovcnt;
+	req->trim_idx = -1;
+	req->fault_short = 0;
+	req->via_pool = 0;
+	req->cancelled = 0;
+	if (is_rw(req))
+		for (i = 0; i < req->iovcnt; i++)
+			req->want += req->iov[i].iov_len;
+
+	if (p->stop_seen) {
+		complete(p, req, -ECANCELED);
+		return;
+	}
+	if (atomic_load_explicit(&p->nfaults, memory_order_relaxed)) {
+		ret = berth__pump_fault_check(p, req);
+		if (ret < 0) {
+			complete(p, req, ret);
+			return;
+		}
+	}
+	start_attempt(p, req);
+}
+
+/* Advance cur_iov past @n transferred bytes. */
+static void iov_advance(struct berth_req *req, size_t n)
+{
+	while (n > 0 && req->cur_iovcnt > 0) {
+		if (n >= req->cur_iov->iov_len) {
+			n -= req->cur_iov->iov_len;
+			req->cur_iov++;
+			req->cur_iovcnt--;
+		} else {
+			req->cur_iov->iov_base =
+				(char *)req->cur_iov->iov_base + n;
+			req->cur_iov->iov_len -= n;
+			n = 0;
+		}
+	}
+	/* Skip empty elements so the next attempt never asks for 0 bytes. */
+	while (req->cur_iovcnt > 0 && req->cur_iov->iov_len == 0) {
+		req->cur_iov++;
+		req->cur_iovcnt--;
+	}
+}
+
+void berth__pump_result(struct berth_pump *p, struct berth_req *req,
+			ssize_t res)
+{
+	if (req->cancelled && (res == -EINTR || res == -ECANCELED))
+		res = -ECANCELED;
+	if (!is_rw(req)) {
+		complete(p, req, res);
+		return;
+	}
+	/* Elements after a trimmed one were hidden: count them back. */
+	untrim(req, req->iovcnt - (int)(req->cur_iov - req->iov));
+	if (res <= 0) {
+		/* EOF, or an error (the partial count stays in req->done). */
+		complete(p, req, res < 0 ? res : (ssize_t)req->done);
+		return;
+	}
+	req->done += (uint64_t)res;
+	if (req->done >= req->want ||
+	    (req->op == BERTH_OP_READ && req->off == BERTH_OFF_STREAM)) {
+		complete(p, req, (ssize_t)req->done);
+		return;
+	}
+	/* A short transfer: continue where it stopped. */
+	if (req->cancelled || p->stop_seen) {
+		complete(p, req, -ECANCELED);
+		return;
+	}
+	iov_advance(req, (size_t)res);
+	if (req->cur_off != BERTH_OFF_STREAM)
+		req->cur_off += (uint64_t)res;
+	atomic_fetch_add_explicit(&p->n_resubmits, 1, memory_order_relaxed);
+	start_attempt(p, req);
+}
+
+void berth__pump_post(struct berth_pump *p, struct berth_req *req, ssize_t res)
+{
+	bool need_wake;
+
+	req->res_raw = res;
+	req->next = NULL;
+	pthread_mutex_lock(&p->lock);
+	if (p->done_tail)
+		p->done_tail->next = req;
+	else
+		p->done_head = req;
+	p->done_tail = req;
+	need_wake = !p->wake_pending;
+	p->wake_pending = true;
+	pthread_mutex_unlock(&p->lock);
+	if (need_wake)
+		wake(p);
+}
+
+/* Pump thread: issue a cancel for one in-flight request. */
+static void cancel_one(struct berth_pump *p, struct berth_req *req)
+{
+	if (req->cancelled)
+		return;
+	req->cancelled = 1;
+	switch (req->where) {
+	case REQ_AT_BACKEND:
+		p->ops->cancel(p, req);
+		break;
+	case REQ_AT_POOL:
+		if (berth__pool_cancel(p->pool, req))
+			complete(p, req, -ECANCELED);
+		break;
+	default:
+		break;
+	}
+}
+
+static void cancel_tag(struct berth_pump *p, uint64_t tag)
+{
+	struct berth_req *req, *next;
+
+	for (req = p->inflight.inflight_next; req != &p->inflight; req = next) {
+		/* cancel_one() may complete @req and unlink it. */
+		next = req->inflight_next;
+		if (req->tag == tag)
+			cancel_one(p, req);
+	}
+}
+
+/*
+ * Pump thread: take everything other threads (or callbacks) handed over, and
+ * act on it.  Returns true when more arrived meanwhile, so the caller must
+ * not sleep.
+ */
+static bool drain_queues(struct berth_pump *p)
+{
+	struct berth_req *subs, *dones, *cancels, *req;
+	uint64_t tags[16];
+	size_t ntags, i;
+	bool more_tags, busy;
+
+	do {
+		pthread_mutex_lock(&p->lock);
+		subs = p->sub_head;
+		dones = p->done_head;
+		cancels = p->cancel_head;
+		p->sub_head = p->sub_tail = NULL;
+		p->done_head = p->done_tail = NULL;
+		p->cancel_head = NULL;
+		for (req = cancels; req; req = req->cancel_next)
+			atomic_store_explicit(&req->cancel_state,
+					      REQ_CANCEL_TAKEN,
+					      memory_order_release);
+		ntags = p->ncancel_tags < 16 ? p->ncancel_tags : 16;
+		if (ntags)
+			memcpy(tags, p->cancel_tags + p->ncancel_tags - ntags,
+			       ntags * sizeof(*tags));
+		p->ncancel_tags -= ntags;
+		more_tags = p->ncancel_tags > 0;
+		p->wake_pending = false;
+		p->stop_seen = p->stopping;
+		pthread_mutex_unlock(&p->lock);
+
+		/* Results first: they may free room in the backend. */
+		while (dones) {
+			req = dones;
+			dones = req->next;
+			berth__pump_result(p, req, req->res_raw);
+		}
+		while (subs) {
+			req = subs;
+			subs = req->next;
+			dispatch(p, req);
+		}
+		while (cancels) {
+			req = cancels;
+			cancels = req->cancel_next;
+			cancel_one(p, req);
+		}
+		for (i = 0; i < ntags; i++)
+			cancel_tag(p, tags[i]);
+	} while (more_tags);
+
+	if (p->stop_seen && !p->cancelled_all) {
+		struct berth_req *next;
+
+		p->cancelled_all = true;
+		for (req = p->inflight.inflight_next; req != &p->inflight;
+		     req = next) {
+			next = req->inflight_next;
+			cancel_one(p, req);
+		}
+	}
+
+	/* Callbacks run above may have queued work without a wake-up. */
+	pthread_mutex_lock(&p->lock);
+	busy = p->sub_head || p->done_head || p->cancel_head ||
+	       p->ncancel_tags || p->stopping != p->stop_seen;
+	pthread_mutex_unlock(&p->lock);
+	return busy;
+}
+
+static int backend_start(struct berth_pump *p, int want)
+{
+	char why[120];
+	int ret;
+
+	if (want != BERTH_PUMP_POOL) {
+		p->ops = &berth__pump_uring;
+		why[0] = '\0';
+		ret = p->ops->init(p, why, sizeof(why));
+		if (ret == 0) {
+			snprintf(p->reason, sizeof(p->reason), "%s",
+				 want == BERTH_PUMP_URING ? "forced" : why);
+			return 0;
+		}
+		if (want == BERTH_PUMP_URING)
+			return ret;
+		snprintf(p->reason, sizeof(p->reason),
+			 "io_uring unavailable: %s", why);
+	} else {
+		snprintf(p->reason, sizeof(p->reason), "forced");
+	}
+	p->ops = &berth__pump_pool;
+	return p->ops->init(p, why, sizeof(why));
+}
+
+static void *pump_main(void *arg)
+{
+	struct berth_pump *p = arg;
+	int ret, want = p->start_backend;
+	unsigned nthreads;
+
+	p->self = pthread_self();
+	ret = backend_start(p, want);
+	if (ret == 0) {
+		nthreads = p->ops->id == BERTH_PUMP_POOL
+				   ? p->pool_threads
+				   : (p->pool_threads < FALLBACK_POOL_THREADS
+					      ? p->pool_threads
+					      : FALLBACK_POOL_THREADS);
+		ret = berth__pool_create(p, nthreads, &p->pool);
+		if (ret < 0)
+			p->ops->destroy(p);
+	}
+	pthread_mutex_lock(&p->start_lock);
+	p->start_state = ret < 0 ? ret : 1;
+	pthread_cond_signal(&p->start_cond);
+	pthread_mutex_unlock(&p->start_lock);
+	if (ret < 0)
+		return NULL;
+
+	for (;;) {
+		bool busy = drain_queues(p);
+
+		/* Once stop_seen, submit refuses new work, and every pool
+		 * result belongs to an in-flight request. */
+		if (p->stop_seen && p->inflight_count == 0)
+			break;
+		p->ops->wait(p, !busy);
+	}
+	berth__pool_free(p->pool);
+	p->pool = NULL;
+	p->ops->destroy(p);
+	return NULL;
+}
+
+static int parse_env_backend(int *backend)
+{
+	const char *env = getenv("BERTH_PUMP");
+
+	if (!env || !*env || !strcmp(env, "auto"))
+		return 0;
+	if (!strcmp(env, "uring"))
+		*backend = BERTH_PUMP_URING;
+	else if (!strcmp(env, "pool"))
+		*backend = BERTH_PUMP_POOL;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+int berth_pump_create(const struct berth_pump_opts *opts,
+		      struct berth_pump **out)
+{
+	struct berth_pump *p;
+	int backend = opts ? opts->backend : BERTH_PUMP_AUTO;
+	int ret;
+
+	*out = NULL;
+	if (backend == BERTH_PUMP_AUTO) {
+		ret = parse_env_backend(&backend);
+		if (ret < 0)
+			return ret;
+	}
+	if (backend < BERTH_PUMP_AUTO || backend > BERTH_PUMP_POOL)
+		return -EINVAL;
+
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->queue_depth = opts && opts->queue_depth ? opts->queue_depth
+						   : DEFAULT_QUEUE_DEPTH;
+	p->pool_threads = opts && opts->pool_threads ? opts->pool_threads
+						     : DEFAULT_POOL_THREADS;
+	p->inflight.inflight_next = p->inflight.inflight_prev = &p->inflight;
+	p->wake_fd = eventfd(0, EFD_CLOEXEC);
+	if (p->wake_fd < 0) {
+		ret = -errno;
+		free(p);
+		return ret;
+	}
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_mutex_init(&p->fault_lock, NULL);
+	pthread_mutex_init(&p->start_lock, NULL);
+	pthread_mutex_init(&p->shutdown_lock, NULL);
+	pthread_cond_init(&p->start_cond, NULL);
+
+	/* The pump thread creates the backend itself, so the ring belongs to
+	 * the thread that submits on it; start_state carries the result. */
+	p->start_backend = backend;
+	p->start_state = 0;
+	ret = -pthread_create(&p->thread, NULL, pump_main, p);
+	if (ret == 0) {
+		pthread_mutex_lock(&p->start_lock);
+		while (p->start_state == 0)
+			pthread_cond_wait(&p->start_cond, &p->start_lock);
+		if (p->start_state < 0)
+			ret = p->start_state;
+		pthread_mutex_unlock(&p->start_lock);
+		if (ret < 0)
+			pthread_join(p->thread, NULL);
+	}
+	if (ret < 0) {
+		close(p->wake_fd);
+		pthread_mutex_destroy(&p->lock);
+		pthread_mutex_destroy(&p->fault_lock);
+		pthread_mutex_destroy(&p->start_lock);
+		pthread_mutex_destroy(&p->shutdown_lock);
+		pthread_cond_destroy(&p->start_cond);
+		free(p);
+		return ret;
+	}
+	*out = p;
+	return 0;
+}
+
+int berth_pump_on_thread(const struct berth_pump *p)
+{
+	return pthread_equal(pthread_self(), p->self);
+}
+
+int berth_pump_shutdown(struct berth_pump *p)
+{
+	if (!p->joined && berth_pump_on_thread(p))
+		return -EDEADLK;
+	pthread_mutex_lock(&p->shutdown_lock);
+	if (!p->joined) {
+		pthread_mutex_lock(&p->lock);
+		p->stopping = true;
+		pthread_mutex_unlock(&p->lock);
+		wake(p);
+		pthread_join(p->thread, NULL);
+		p->joined = true;
+	}
+	pthread_mutex_unlock(&p->shutdown_lock);
+	return 0;
+}
+
+void berth_pump_free(struct berth_pump *p)
+{
+	if (!p)
+		return;
+	berth_pump_shutdown(p);
+	close(p->wake_fd);
+	free(p->cancel_tags);
+	pthread_mutex_destroy(&p->lock);
+	pthread_mutex_destroy(&p->fault_lock);
+	pthread_mutex_destroy(&p->start_lock);
+	pthread_mutex_destroy(&p->shutdown_lock);
+	pthread_cond_destroy(&p->start_cond);
+	free(p);
+}
+
+static bool req_valid(const struct berth_req *req)
+{
+	if (!req->cb || req->op >= BERTH_OP__COUNT)
+		return false;
+	if (is_rw(req))
+		return req->iov && req->iovcnt > 0 && req->iovcnt <= IOV_MAX;
+	return true;
+}
+
+int berth_pump_submit(struct berth_pump *p, struct berth_req *req)
+{
+	bool need_wake = false;
+
+	if (!req_valid(req))
+		return -EINVAL;
+	atomic_store_explicit(&req->cancel_state, REQ_CANCEL_NONE,
+			      memory_order_relaxed);
+	req->next = NULL;
+	pthread_mutex_lock(&p->lock);
+	if (p->stopping) {
+		pthread_mutex_unlock(&p->lock);
+		return -ESHUTDOWN;
+	}
+	/* The in-flight list is the pump thread's; link it there on
+	 * dispatch.  Until then the queue holds it. */
+	req->where = REQ_AT_QUEUE;
+	if (p->sub_tail)
+		p->sub_tail->next = req;
+	else
+		p->sub_head = req;
+	p->sub_tail = req;
+	atomic_fetch_add_explicit(&p->n_submitted, 1, memory_order_relaxed);
+	/* The pump thread looks at its queues before it sleeps again. */
+	if (!p->wake_pending && !berth_pump_on_thread(p)) {
+		p->wake_pending = true;
+		need_wake = true;
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (need_wake)
+		wake(p);
+	return 0;
+}
+
+void berth_pump_cancel(struct berth_pump *p, struct berth_req *req)
+{
+	int expected = REQ_CANCEL_NONE;
+	bool need_wake = false;
+
+	pthread_mutex_lock(&p->lock);
+	if (atomic_compare_exchange_strong_explicit(
+		    &req->cancel_state, &expected, REQ_CANCEL_QUEUED,
+		    memory_order_acq_rel, memory_order_acquire)) {
+		req->cancel_next = p->cancel_head;
+		p->cancel_head = req;
+		if (!p->wake_pending && !berth_pump_on_thread(p)) {
+			p->wake_pending = true;
+			need_wake = true;
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (need_wake)
+		wake(p);
+}
+
+int berth_pump_cancel_tag(struct berth_pump *p, uint64_t tag)
+{
+	bool need_wake = false;
+	uint64_t *tags;
+
+	pthread_mutex_lock(&p->lock);
+	if (p->ncancel_tags == p->cancel_tags_cap) {
+		size_t cap = p->cancel_tags_cap ? 2 * p->cancel_tags_cap : 8;
+
+		tags = realloc(p->cancel_tags, cap * sizeof(*tags));
+		if (!tags) {
+			pthread_mutex_unlock(&p->lock);
+			return -ENOMEM;
+		}
+		p->cancel_tags = tags;
+		p->cancel_tags_cap = cap;
+	}
+	p->cancel_tags[p->ncancel_tags++] = tag;
+	if (!p->wake_pending && !berth_pump_on_thread(p)) {
+		p->wake_pending = true;
+		need_wake = true;
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (need_wake)
+		wake(p);
+	return 0;
+}
+
+int berth_pump_backend(const struct berth_pump *p)
+{
+	return p->ops->id;
+}
+
+const char *berth_pump_backend_reason(const struct berth_pump *p)
+{
+	return p->reason;
+}
+
+void berth_pump_stats(struct berth_pump *p, struct berth_pump_stats *st)
+{
+	st->completed = atomic_load_explicit(&p->n_completed,
+					     memory_order_relaxed);
+	st->submitted = atomic_load_explicit(&p->n_submitted,
+					     memory_order_relaxed);
+	st->in_flight = st->submitted > st->completed
+				? st->submitted - st->completed
+				: 0;
+	st->fallback = atomic_load_explicit(&p->n_fallback,
+					    memory_order_relaxed);
+	st->resubmits = atomic_load_explicit(&p->n_resubmits,
+					     memory_order_relaxed);
+	st->faults = atomic_load_explicit(&p->n_faults, memory_order_relaxed);
+}

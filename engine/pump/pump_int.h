@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Pump internals shared by pump.c, the backends and the worker pool.
+ *
+ * Threads: the pump thread owns the backend (the ring), the in-flight list
+ * and every callback.  Other threads touch only the queues under pump->lock
+ * (submissions, cancels, posted pool results) and wake the pump through
+ * pump->wake_fd (an eventfd).
+ *
+ * Lock order: pool->lock may be held while taking pump->lock (a worker
+ * posting a result does not, but keep the order one way); pump->lock and
+ * pump->fault_lock are leaves.  No callback runs under any lock.
+ */
+#ifndef BERTH_PUMP_INT_H
+#define BERTH_PUMP_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "pump.h"
+
+/* req->where: which part of the pump holds the request (pump thread). */
+enum {
+	REQ_AT_NONE = 0, /* not submitted, or completed */
+	REQ_AT_QUEUE, /* accepted, not yet dispatched */
+	REQ_AT_BACKEND, /* handed to the io_uring backend */
+	REQ_AT_POOL, /* handed to the worker pool */
+};
+
+/* A backend: a const ops table with private state in pump->be. */
+struct berth_pump_backend {
+	const char *name;
+	int id; /* BERTH_PUMP_* */
+	/* Pump thread, once.  0, or -errno with a reason written. */
+	int (*init)(struct berth_pump *p, char *reason, size_t reason_len);
+	/* Pump thread, after everything completed. */
+	void (*destroy)(struct berth_pump *p);
+	/* Whether this backend runs @op itself (else the pool runs it). */
+	bool (*supports)(struct berth_pump *p, int op);
+	/* Pump thread: start (or queue for batch start) one attempt. */
+	void (*submit)(struct berth_pump *p, struct berth_req *req);
+	/* Pump thread: ask the kernel to cancel @req (it stays in flight). */
+	void (*cancel)(struct berth_pump *p, struct berth_req *req);
+	/*
+	 * Pump thread: push queued work to the kernel, then, if @block, sleep
+	 * until at least one completion or a wake-up; deliver the completions
+	 * there are through berth__pump_result().
+	 */
+	void (*wait)(struct berth_pump *p, bool block);
+};
+
+extern const struct berth_pump_backend berth__pump_uring;
+extern const struct berth_pump_backend berth__pump_pool;
+
+struct berth_pool;
+
+struct berth_fault_slot {
+	struct berth_fault f;
+	uint64_t seen;
+	uint64_t fired;
+};
+
+struct berth_pump {
+	const struct berth_pump_backend *ops;
+	void *be; /* backend state */
+	struct berth_pool *pool;
+	unsigned queue_depth;
+	unsigned pool_threads;
+	char reason[160];
+
+	pthread_t thread;
+	pthread_t self; /* set by the pump thread itself */
+	int wake_fd;
+
+	/* Start-up hand-shake with berth_pump_create(). */
+	pthread_mutex_t start_lock;
+	pthread_cond_t start_cond;
+	int start_backend; /* BERTH_PUMP_* asked for */
+	int start_state; /* 0 starting, 1 running, < 0 failed */
+
+	pthread_mutex_t shutdown_lock; /* serialises shutdown callers */
+	_Atomic bool joined;
+
+	/* Under lock. */
+	pthread_mutex_t lock;
+	struct berth_req *sub_head, *sub_tail;
+	struct berth_req *done_head, *done_tail;
+	struct berth_req *cancel_head;
+	uint64_t *cancel_tags;
+	size_t ncancel_tags, cancel_tags_cap;
+	bool wake_pending;
+	bool stopping;
+
+	/* Pump thread only. */
+	bool stop_seen; /* p->stopping as of the last queue drain */
+	struct berth_req inflight; /* list sentinel */
+	uint64_t inflight_count;
+	bool cancelled_all;
+
+	/* Fault injection. */
+	pthread_mutex_t fault_lock;
+	atomic_uint nfaults;
+	struct berth_fault_slot faults[BERTH_PUMP_MAX_FAULTS];
+
+	/* Counters (relaxed atomics: statistics only). */
+	atomic_uint_fast64_t n_submitted;
+	atomic_uint_fast64_t n_completed;
+	atomic_uint_fast64_t n_fallback;
+	atomic_uint_fast64_t n_resubmits;
+	atomic_uint_fast64_t n_faults;
+};
+
+/* Pump thread: an attempt of @req finished with @res (bytes or -errno). */
+void berth__pump_result(struct berth_pump *p, struct berth_req *req,
+			ssize_t res);
+
+/* Any thread: hand a pool result to the pump thread and wake it. */
+void berth__pump_post(struct berth_pump *p, struct berth_req *req, ssize_t res);
+
+/* Pump thread: drain the wake eventfd after a wake-up. */
+void berth__pump_wake_drain(struct berth_pump *p);
+
+/* Worker pool (pump_pool.c). */
+int berth__pool_create(struct berth_pump *p, unsigned nthreads,
+		       struct berth_pool **out);
+void berth__pool_free(struct berth_pool *pool);
+void berth__pool_submit(struct berth_pool *pool, struct berth_req *req);
+/*
+ * Pump thread: cancel @req on the pool.  Returns true when it was still
+ * queued and has been removed (the caller completes it with -ECANCELED);
+ * false when it is running (a blocked stream read or write is woken and
+ * completes with -ECANCELED; anything else finishes on its own).
+ */
+bool berth__pool_cancel(struct berth_pool *pool, struct berth_req *req);
+/* Run one attempt of @req with blocking syscalls; -ECANCELED if woken. */
+ssize_t berth__pool_run(struct berth_req *req, int cancel_fd);
+
+/*
+ * Fault injection (pump_fault.c), pump thread, only when p->nfaults != 0:
+ * returns 0 (no fault), -errno (fail the request without running it), or
+ * leaves req->fault_short set for a short attempt.
+ */
+int berth__pump_fault_check(struct berth_pump *p, struct berth_req *req);
+
+#endif /* BERTH_PUMP_INT_H */

@@ -1,0 +1,345 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The worker pool: threads that run pump operations with blocking syscalls
+ * and post each result back to the pump thread.  It is the whole of the
+ * `pool` backend, and the per-op fallback of the `uring` backend.
+ *
+ * A stream read or write (offset BERTH_OFF_STREAM: a pipe or socket) first
+ * polls the fd together with the worker's cancel eventfd, so a request that
+ * would block forever can still be cancelled; syscalls on regular files are
+ * never interrupted and finish on their own.
+ *
+ * Lock order: pool->lock is taken alone, except that berth__pool_cancel()
+ * runs on the pump thread with no pump lock held.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <linux/openat2.h>
+
+#include "pump_int.h"
+
+struct berth_worker {
+	struct berth_pool *pool;
+	pthread_t thread;
+	int cancel_fd;
+	struct berth_req *running; /* under pool->lock */
+};
+
+struct berth_pool {
+	struct berth_pump *pump;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct berth_req *head, *tail;
+	bool stopping;
+	unsigned nworkers;
+	struct berth_worker workers[];
+};
+
+static ssize_t wait_ready(int fd, short events, int cancel_fd)
+{
+	struct pollfd pfd[2] = {
+		{.fd = fd, .events = events},
+		{.fd = cancel_fd, .events = POLLIN},
+	};
+
+	for (;;) {
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (pfd[1].revents)
+			return -ECANCELED;
+		/* POLLERR/POLLHUP: let the syscall report it. */
+		return 0;
+	}
+}
+
+static ssize_t run_rw(struct berth_req *req, int cancel_fd)
+{
+	ssize_t ret;
+	bool rd = req->op == BERTH_OP_READ;
+
+	if (req->cur_off == BERTH_OFF_STREAM) {
+		ret = wait_ready(req->fd, rd ? POLLIN : POLLOUT, cancel_fd);
+		if (ret < 0)
+			return ret;
+		do {
+			ret = rd ? readv(req->fd, req->cur_iov, req->cur_iovcnt)
+				 : writev(req->fd, req->cur_iov,
+					  req->cur_iovcnt);
+		} while (ret < 0 && errno == EINTR);
+	} else {
+		do {
+			ret = rd ? preadv(req->fd, req->cur_iov,
+					  req->cur_iovcnt, (off_t)req->cur_off)
+				 : pwritev(req->fd, req->cur_iov,
+					   req->cur_iovcnt,
+					   (off_t)req->cur_off);
+		} while (ret < 0 && errno == EINTR);
+	}
+	return ret < 0 ? -errno : ret;
+}
+
+static int fd_or_path(int ret)
+{
+	return ret < 0 ? -errno : ret;
+}
+
+ssize_t berth__pool_run(struct berth_req *req, int cancel_fd)
+{
+	switch (req->op) {
+	case BERTH_OP_NOP:
+		return 0;
+	case BERTH_OP_READ:
+	case BERTH_OP_WRITE:
+		return run_rw(req, cancel_fd);
+	case BERTH_OP_FSYNC:
+		return fd_or_path(req->flags & BERTH_FSYNC_DATASYNC
+					  ? fdatasync(req->fd)
+					  : fsync(req->fd));
+	case BERTH_OP_OPENAT2:
+		return fd_or_path((int)syscall(SYS_openat2, req->fd, req->path,
+					       req->arg,
+					       sizeof(struct open_how)));
+	case BERTH_OP_CLOSE:
+		/* Linux frees the fd even when close() fails. */
+		return fd_or_path(close(req->fd));
+	case BERTH_OP_STATX:
+		return fd_or_path(statx(req->fd, req->path, (int)req->flags,
+					req->mode, req->arg));
+	case BERTH_OP_RENAMEAT2:
+		return fd_or_path(renameat2(req->fd, req->path, req->fd2,
+					    req->path2, req->flags));
+	case BERTH_OP_UNLINKAT:
+		return fd_or_path(
+			unlinkat(req->fd, req->path, (int)req->flags));
+	case BERTH_OP_MKDIRAT:
+		return fd_or_path(mkdirat(req->fd, req->path, req->mode));
+	case BERTH_OP_SYMLINKAT:
+		return fd_or_path(symlinkat(req->path, req->fd2, req->path2));
+	case BERTH_OP_LINKAT:
+		return fd_or_path(linkat(req->fd, req->path, req->fd2,
+					 req->path2, (int)req->flags));
+	case BERTH_OP_FCHMODAT:
+		return fd_or_path(req->path
+					  ? fchmodat(req->fd, req->path,
+						     req->mode, (int)req->flags)
+					  : fchmod(req->fd, req->mode));
+	case BERTH_OP_FCHOWNAT:
+		return fd_or_path(
+			req->path ? fchownat(req->fd, req->path, req->uid,
+					     req->gid, (int)req->flags)
+				  : fchown(req->fd, req->uid, req->gid));
+	case BERTH_OP_UTIMENSAT:
+		return fd_or_path(req->path
+					  ? utimensat(req->fd, req->path,
+						      req->arg, (int)req->flags)
+					  : futimens(req->fd, req->arg));
+	case BERTH_OP_MKNODAT:
+		return fd_or_path(mknodat(req->fd, req->path, req->mode,
+					  (dev_t)req->len));
+	case BERTH_OP_FTRUNCATE:
+		return fd_or_path(ftruncate(req->fd, (off_t)req->len));
+	case BERTH_OP_FALLOCATE:
+		return fd_or_path(fallocate(req->fd, (int)req->mode,
+					    (off_t)req->cur_off,
+					    (off_t)req->len));
+	default:
+		return -EINVAL;
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct berth_worker *w = arg;
+	struct berth_pool *pool = w->pool;
+	struct berth_req *req;
+	uint64_t v;
+	ssize_t res;
+
+	pthread_mutex_lock(&pool->lock);
+	for (;;) {
+		while (!pool->head && !pool->stopping)
+			pthread_cond_wait(&pool->cond, &pool->lock);
+		if (!pool->head)
+			break;
+		req = pool->head;
+		pool->head = req->next;
+		if (!pool->head)
+			pool->tail = NULL;
+		w->running = req;
+		pthread_mutex_unlock(&pool->lock);
+
+		res = berth__pool_run(req, w->cancel_fd);
+
+		pthread_mutex_lock(&pool->lock);
+		w->running = NULL;
+		/* A cancel for @req may have fired after the syscall: drop it
+		 * so it cannot hit the next request.  No new one can come
+		 * now that running is cleared. */
+		while (read(w->cancel_fd, &v, sizeof(v)) > 0)
+			;
+		pthread_mutex_unlock(&pool->lock);
+		berth__pump_post(pool->pump, req, res);
+		pthread_mutex_lock(&pool->lock);
+	}
+	pthread_mutex_unlock(&pool->lock);
+	return NULL;
+}
+
+static void pool_stop(struct berth_pool *pool, unsigned started)
+{
+	unsigned i;
+
+	pthread_mutex_lock(&pool->lock);
+	pool->stopping = true;
+	pthread_cond_broadcast(&pool->cond);
+	pthread_mutex_unlock(&pool->lock);
+	for (i = 0; i < started; i++)
+		pthread_join(pool->workers[i].thread, NULL);
+	for (i = 0; i < pool->nworkers; i++)
+		if (pool->workers[i].cancel_fd >= 0)
+			close(pool->workers[i].cancel_fd);
+	pthread_mutex_destroy(&pool->lock);
+	pthread_cond_destroy(&pool->cond);
+	free(pool);
+}
+
+int berth__pool_create(struct berth_pump *p, unsigned nthreads,
+		       struct berth_pool **out)
+{
+	struct berth_pool *pool;
+	unsigned i;
+	int ret = 0;
+
+	if (nthreads == 0)
+		nthreads = 1;
+	pool = calloc(1, sizeof(*pool) + nthreads * sizeof(pool->workers[0]));
+	if (!pool)
+		return -ENOMEM;
+	pool->pump = p;
+	pool->nworkers = nthreads;
+	pthread_mutex_init(&pool->lock, NULL);
+	pthread_cond_init(&pool->cond, NULL);
+	for (i = 0; i < nthreads; i++) {
+		pool->workers[i].pool = pool;
+		pool->workers[i].cancel_fd = eventfd(0, EFD_CLOEXEC |
+								EFD_NONBLOCK);
+		if (pool->workers[i].cancel_fd < 0 && ret == 0)
+			ret = -errno;
+	}
+	for (i = 0; ret == 0 && i < nthreads; i++) {
+		ret = -pthread_create(&pool->workers[i].thread, NULL,
+				      worker_main, &pool->workers[i]);
+		if (ret < 0)
+			break;
+	}
+	if (ret < 0) {
+		pool_stop(pool, i);
+		return ret;
+	}
+	*out = pool;
+	return 0;
+}
+
+void berth__pool_free(struct berth_pool *pool)
+{
+	if (pool)
+		pool_stop(pool, pool->nworkers);
+}
+
+void berth__pool_submit(struct berth_pool *pool, struct berth_req *req)
+{
+	req->next = NULL;
+	pthread_mutex_lock(&pool->lock);
+	if (pool->tail)
+		pool->tail->next = req;
+	else
+		pool->head = req;
+	pool->tail = req;
+	pthread_cond_signal(&pool->cond);
+	pthread_mutex_unlock(&pool->lock);
+}
+
+bool berth__pool_cancel(struct berth_pool *pool, struct berth_req *req)
+{
+	struct berth_req **pp, *prev = NULL;
+	uint64_t one = 1;
+	unsigned i;
+
+	pthread_mutex_lock(&pool->lock);
+	for (pp = &pool->head; *pp; prev = *pp, pp = &(*pp)->next) {
+		if (*pp == req) {
+			*pp = req->next;
+			if (pool->tail == req)
+				pool->tail = prev;
+			pthread_mutex_unlock(&pool->lock);
+			return true;
+		}
+	}
+	for (i = 0; i < pool->nworkers; i++) {
+		if (pool->workers[i].running == req) {
+			if (write(pool->workers[i].cancel_fd, &one,
+				  sizeof(one)) < 0) {
+				/* Saturated counter: already woken. */
+			}
+			break;
+		}
+	}
+	pthread_mutex_unlock(&pool->lock);
+	return false;
+}
+
+/* The pool backend: nothing runs in the kernel's queue, the pool does all. */
+static int pool_init(struct berth_pump *p, char *reason, size_t len)
+{
+	(void)p;
+	(void)reason;
+	(void)len;
+	return 0;
+}
+
+static void pool_destroy(struct berth_pump *p)
+{
+	(void)p;
+}
+
+static bool pool_supports(struct berth_pump *p, int op)
+{
+	(void)p;
+	(void)op;
+	return false;
+}
+
+static void pool_never(struct berth_pump *p, struct berth_req *req)
+{
+	(void)p;
+	(void)req;
+}
+
+static void pool_wait(struct berth_pump *p, bool block)
+{
+	/* Everything arrives through berth__pump_post(), which wakes us. */
+	if (block)
+		berth__pump_wake_drain(p);
+}
+
+const struct berth_pump_backend berth__pump_pool = {
+	.name = "pool",
+	.id = BERTH_PUMP_POOL,
+	.init = pool_init,
+	.destroy = pool_destroy,
+	.supports = pool_supports,
+	.submit = pool_never,
+	.cancel = pool_never,
+	.wait = pool_wait,
+};

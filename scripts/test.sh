@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# berth's test command (README "Tests"; .ci/run calls exactly this).
+#   1. install what is missing (Debian packages, as root)
+#   2. check formatting against .clang-format
+#   3. build with -Werror under ASan+UBSan and run every test
+#   4. build with -Werror under TSan and run the threaded tests (label tsan)
+# BERTH_LONG=1 also runs the long stress/benchmark labels.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc 2>/dev/null || echo 2)
+
+./scripts/install-deps.sh
+
+echo "== format check"
+files=$(git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './build*')
+bad=0
+for f in $files; do
+	if ! clang-format --dry-run -Werror "$f" >/dev/null 2>&1; then
+		echo "not formatted: $f (run: clang-format -i $f)"
+		bad=1
+	fi
+done
+[ "$bad" -eq 0 ] || exit 1
+
+run_suite() { # dir sanitizer ctest-args...
+	local dir=$1 san=$2
+	shift 2
+	echo "== build $dir (sanitizer: $san)"
+	cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DBERTH_WERROR=ON -DBERTH_SANITIZE="$san" >/dev/null
+	cmake --build "$dir" -j"$jobs" >/dev/null
+	echo "== test $dir"
+	ctest --test-dir "$dir" --output-on-failure -j"$jobs" "$@"
+}
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+
+long=()
+[ "${BERTH_LONG:-0}" = 1 ] || long=(-LE long)
+run_suite build-asan address "${long[@]}"
+run_suite build-tsan thread -L tsan "${long[@]}"
+echo "== all tests passed"

@@ -169,6 +169,11 @@ static const struct {
 	{"read-batch", O_REFUSED, A_STR},
 	{"super", O_REFUSED, A_NONE},
 	{"fake-super", O_REFUSED, A_NONE},
+	{"munge-links", O_REFUSED, A_NONE},
+	{"stop-at", O_REFUSED, A_STR},
+	{"stop-after", O_REFUSED, A_STR},
+	{"time-limit", O_REFUSED, A_STR},
+	{"copy-devices", O_REFUSED, A_NONE},
 };
 
 static int parse_int(const char *s, int64_t lo, int64_t hi, int64_t *v)

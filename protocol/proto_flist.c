@@ -42,8 +42,6 @@ int berth_flist_dec_create(struct berth_flist_dec **dp,
 	*dp = NULL;
 	if (c.protocol < BERTH_PROTO_MIN || c.protocol > BERTH_PROTO_MAX)
 		return -EINVAL;
-	if (c.acls)
-		return -BERTH_EUNSUPPORTED;
 	if (c.checksum && (c.flist_csum_len < 1 || c.flist_csum_len > 64))
 		return -EINVAL;
 	if (!c.max_files)
@@ -60,8 +58,13 @@ int berth_flist_dec_create(struct berth_flist_dec **dp,
 		c.max_xattr_count = 1024;
 	if (!c.max_xattr_bytes)
 		c.max_xattr_bytes = 65536;
+	if (!c.max_acls)
+		c.max_acls = 65536;
+	if (!c.max_acl_entries)
+		c.max_acl_entries = 1024;
 	if (c.max_name > 4095 || c.max_link > 65535 ||
-	    c.max_xattr_bytes > (1u << 24) || c.max_files > (1u << 30))
+	    c.max_xattr_bytes > (1u << 24) || c.max_acl_entries > 65536 ||
+	    c.max_files > (1u << 30))
 		return -EINVAL;
 	d = calloc(1, sizeof(*d));
 	if (!d)
@@ -73,7 +76,9 @@ int berth_flist_dec_create(struct berth_flist_dec **dp,
 	/* The largest entry: fixed fields, name suffix, link, two id names,
 	 * checksum and one literal xattr set. */
 	d->stash.cap = 128 + c.max_name + c.max_link + 2 * 256 + 64 +
-		       (c.xattrs ? c.max_xattr_bytes : 0);
+		       (c.xattrs ? c.max_xattr_bytes : 0) +
+		       (c.acls ? 2 * (40 + 270 * (size_t)c.max_acl_entries)
+			       : 0);
 	d->stash.buf = malloc(d->stash.cap);
 	d->lastname = malloc(c.max_name + 1);
 	if (!d->stash.buf || !d->lastname) {
@@ -109,6 +114,7 @@ void berth_flist_dec_free(struct berth_flist_dec *d)
 	free(d->dirs);
 	free(d->ids);
 	free(d->ids_pool.p);
+	berth__flist_free_acls(d);
 	for (uint32_t i = 0; i < d->nxsets; i++)
 		free(d->xsets[i].items);
 	free(d->xsets);
@@ -196,6 +202,7 @@ static int unit_entry(void *ctx, struct berth_proto_in *v)
 	memset(p, 0, sizeof(*p));
 	f->hlink_ndx = -1;
 	f->xattr_set = -1;
+	f->acl[0] = f->acl[1] = -1;
 	if (d->varint_flags) {
 		GET(berth_proto_get_varint(v, &i32));
 		if (i32 == 0)
@@ -371,6 +378,8 @@ static int unit_entry(void *ctx, struct berth_proto_in *v)
 		GET(berth__flist_get_bytes(v, (size_t)c->flist_csum_len,
 					   &p->sum));
 extras:
+	if (c->acls)
+		GET(berth__flist_parse_acls(d, v, f->mode & S_IFMT));
 	if (c->xattrs)
 		GET(berth__flist_parse_xattrs(d, v));
 	return BERTH_PROTO_DONE;
@@ -434,6 +443,7 @@ static int commit_entry(struct berth_flist_dec *d)
 					p->gname_len));
 	if (p->xset)
 		TRY(berth__flist_commit_xset(d));
+	TRY(berth__flist_commit_acls(d));
 	/* Update the "previous entry" state (also from abbreviated ones). */
 	d->lastname_len = f->name_len;
 	name[f->name_len] = '\0';
@@ -518,8 +528,10 @@ int berth_flist_decode(struct berth_flist_dec *d, struct berth_proto_in *in)
 			}
 			d->cur->io_error = d->pend.io_error;
 			if (!d->inc && !d->cfg.numeric_ids &&
-			    (d->cfg.owner || d->cfg.group))
-				d->state = d->cfg.owner ? ST_UIDS : ST_GIDS;
+			    (d->cfg.owner || d->cfg.group || d->cfg.acls))
+				d->state = d->cfg.owner || d->cfg.acls
+						   ? ST_UIDS
+						   : ST_GIDS;
 			else
 				return finish_list(d);
 			break;
@@ -528,7 +540,8 @@ int berth_flist_decode(struct berth_flist_dec *d, struct berth_proto_in *in)
 			r = berth__stash_run(&d->stash, in,
 					     berth__flist_unit_id, d);
 			if (r == BERTH_PROTO_DONE) {
-				if (d->state == ST_UIDS && d->cfg.group)
+				if (d->state == ST_UIDS &&
+				    (d->cfg.group || d->cfg.acls))
 					d->state = ST_GIDS;
 				else
 					return finish_list(d);

@@ -110,6 +110,8 @@ struct pend {
 	const uint8_t *xset; /* literal xattr set bytes (re-parsed on commit) */
 	size_t xset_len;
 	uint32_t xcount;
+	const uint8_t *acl_lit[2]; /* literal ACL bytes (re-parsed on commit) */
+	size_t acl_len[2];
 	bool rdev_field; /* the rdev fields were present: update the state */
 	uint32_t major; /* the rdev major as sent or inherited */
 };
@@ -144,6 +146,9 @@ struct berth_flist_dec {
 	/* xattr sets */
 	struct berth_xattr_set *xsets;
 	uint32_t nxsets, xsets_cap;
+	/* ACLs, access [0] and default [1] */
+	struct berth_acl *acls[2];
+	uint32_t nacls[2], acls_cap[2];
 	struct pend pend;
 };
 
@@ -162,6 +167,12 @@ int berth__flist_commit_xset(struct berth_flist_dec *d);
 /* Remember the name of uid/gid @id. */
 int berth__flist_set_id(struct berth_flist_dec *d, bool gid, uint32_t id,
 			const uint8_t *name, size_t len);
+/* The ACL fields of an entry (§7.8) of type @type into d->pend. */
+int berth__flist_parse_acls(struct berth_flist_dec *d, struct berth_proto_in *v,
+			    uint32_t type);
+/* Store the literal ACLs parsed into d->pend. */
+int berth__flist_commit_acls(struct berth_flist_dec *d);
+void berth__flist_free_acls(struct berth_flist_dec *d);
 /* Unit parser for one id-list item (returns 2) or list end (DONE). */
 int berth__flist_unit_id(void *ctx, struct berth_proto_in *v);
 

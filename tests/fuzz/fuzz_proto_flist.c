@@ -37,6 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.xattrs = data[0] & 0x10 ? 1 : 0;
 	cfg.crtimes = data[0] & 0x20;
 	cfg.numeric_ids = data[0] & 0x40;
+	cfg.acls = data[0] & 0x80;
 	cfg.flist_csum_len = 16;
 	cfg.max_files = 2000;
 	cfg.max_name = 300;

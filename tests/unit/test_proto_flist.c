@@ -454,6 +454,72 @@ static void test_hostile(void **state)
 	berth_flist_free(fl);
 }
 
+/* ACLs (§7.8, no capture): a literal access + default ACL, then a ref. */
+static void test_acls(void **state)
+{
+	static const char good[] =
+		"\x04\x01.\x00\x00\x10\x65\x03\xf1\x53\xed\x41\x00\x00"
+		"\x00\x1b\x07\x05\x05\x01\x83\xe8\x1b\x05"
+		"alice"
+		"\x00\x00"
+		"\x04\x01"
+		"f\x00\x00\x00\x65\x03\xf1\x53\xa4\x81\x00\x00\x01"
+		"\x00\x00\x00\x00";
+	struct berth_flist_config cfg = {
+		.protocol = 32, .compat = 0x88, .acls = true};
+	struct berth_flist_dec *d;
+	struct berth_proto_in in = {(const uint8_t *)good, sizeof(good) - 1, 0};
+	struct berth_flist *fl;
+	const struct berth_acl *a;
+	char bad[sizeof(good)];
+
+	(void)state;
+	assert_int_equal(berth_flist_dec_create(&d, &cfg), 0);
+	assert_int_equal(berth_flist_dec_begin(d, -1), 0);
+	assert_int_equal(berth_flist_decode(d, &in), 1);
+	assert_int_equal(in.pos, in.size);
+	fl = berth_flist_dec_take(d);
+	assert_int_equal(fl->count, 2);
+	assert_int_equal(fl->files[0].acl[0], 0);
+	assert_int_equal(fl->files[0].acl[1], 0);
+	assert_int_equal(fl->files[1].acl[0], 0);
+	assert_int_equal(fl->files[1].acl[1], -1);
+	a = berth_flist_dec_acl(d, false, 0);
+	assert_int_equal(a->flags, 0x1b);
+	assert_int_equal(a->user_obj, 7);
+	assert_int_equal(a->group_obj, 5);
+	assert_int_equal(a->other_obj, 5);
+	assert_int_equal(a->count, 1);
+	assert_int_equal(a->idas[0].id, 1000);
+	assert_int_equal(a->idas[0].perms, 6);
+	assert_true(a->idas[0].is_user);
+	assert_string_equal(berth_flist_dec_user_name(d, 1000), "alice");
+	assert_int_equal(berth_flist_dec_acl(d, true, 0)->flags, 0);
+	assert_null(berth_flist_dec_acl(d, true, 1));
+	berth_flist_free(fl);
+	berth_flist_dec_free(d);
+
+	/* a permission above rwx; a reference to a missing ACL; bad flags */
+	memcpy(bad, good, sizeof(good));
+	bad[16] = 8;
+	assert_int_equal(feed(bad, sizeof(good) - 1, &cfg, NULL),
+			 -BERTH_EPROTO);
+	memcpy(bad, good, sizeof(good));
+	bad[sizeof(good) - 6] = 3;
+	assert_int_equal(feed(bad, sizeof(good) - 1, &cfg, NULL),
+			 -BERTH_EPROTO);
+	memcpy(bad, good, sizeof(good));
+	bad[15] = 0x3b;
+	assert_int_equal(feed(bad, sizeof(good) - 1, &cfg, NULL),
+			 -BERTH_EPROTO);
+	cfg.max_acl_entries = 0;
+	cfg.max_acls = 1;
+	memcpy(bad, good, sizeof(good));
+	bad[sizeof(good) - 6] = 0; /* a second literal access ACL */
+	assert_int_equal(feed(bad, sizeof(good) - 1, &cfg, NULL),
+			 -BERTH_ELIMIT);
+}
+
 static void test_filter(void **state)
 {
 	struct berth_filter_rule r;
@@ -509,7 +575,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_captures), cmocka_unit_test(test_order),
 		cmocka_unit_test(test_names),	 cmocka_unit_test(test_hostile),
-		cmocka_unit_test(test_filter),
+		cmocka_unit_test(test_acls),	 cmocka_unit_test(test_filter),
 	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);
 

@@ -483,6 +483,7 @@ static int finish_list(struct berth_flist_dec *d)
 	d->offs = NULL;
 	d->cap = 0;
 	TRY(berth__flist_finish(fl, d->parent));
+	berth__flist_sort_ids(d);
 	if (d->inc) {
 		/* Directory list: this list's directories in sorted order. */
 		for (i = 0; i < fl->count; i++) {

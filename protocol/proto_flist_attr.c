@@ -151,33 +151,63 @@ int berth__flist_commit_xset(struct berth_flist_dec *d)
 	return 0;
 }
 
+/*
+ * Names are appended (O(1)); berth__flist_sort_ids() sorts and dedupes
+ * them at the end of each list so lookups are a binary search.  Every
+ * append counts against max_ids, so a hostile sender cannot grow the table
+ * by repeating ids.
+ */
 int berth__flist_set_id(struct berth_flist_dec *d, bool gid, uint32_t id,
 			const uint8_t *name, size_t len)
 {
-	uint32_t i, off;
+	uint32_t off;
 
-	for (i = 0; i < d->nids; i++)
-		if (d->ids[i].id == id && d->ids[i].gid == gid)
-			break;
-	if (i == d->nids) {
-		if (d->nids >= d->cfg.max_ids)
-			return -BERTH_ELIMIT;
-		if (d->nids == d->ids_cap) {
-			uint32_t cap = d->ids_cap ? d->ids_cap * 2 : 16;
-			void *n = realloc(d->ids, sizeof(*d->ids) * cap);
+	if (d->ids_appended >= d->cfg.max_ids)
+		return -BERTH_ELIMIT;
+	if (d->nids == d->ids_cap) {
+		uint32_t cap = d->ids_cap ? d->ids_cap * 2 : 16;
+		void *n = realloc(d->ids, sizeof(*d->ids) * cap);
 
-			if (!n)
-				return -ENOMEM;
-			d->ids = n;
-			d->ids_cap = cap;
-		}
-		d->nids++;
+		if (!n)
+			return -ENOMEM;
+		d->ids = n;
+		d->ids_cap = cap;
 	}
 	TRY(berth__flist_pool_add(&d->ids_pool, name, len, &off));
-	d->ids[i].id = id;
-	d->ids[i].gid = gid;
-	d->ids[i].off = off;
+	d->ids[d->nids].id = id;
+	d->ids[d->nids].gid = gid;
+	d->ids[d->nids].off = off;
+	d->ids[d->nids].seq = d->ids_appended++;
+	d->nids++;
 	return 0;
+}
+
+static int cmp_id(const void *x, const void *y)
+{
+	const struct id_name *a = x, *b = y;
+
+	if (a->gid != b->gid)
+		return a->gid - b->gid;
+	if (a->id != b->id)
+		return a->id < b->id ? -1 : 1;
+	return (a->seq > b->seq) - (a->seq < b->seq);
+}
+
+void berth__flist_sort_ids(struct berth_flist_dec *d)
+{
+	uint32_t i, n = 0;
+
+	if (d->nids == d->nsorted)
+		return;
+	qsort(d->ids, d->nids, sizeof(*d->ids), cmp_id);
+	/* Keep the latest name of each id. */
+	for (i = 0; i < d->nids; i++) {
+		if (i + 1 < d->nids && d->ids[i + 1].gid == d->ids[i].gid &&
+		    d->ids[i + 1].id == d->ids[i].id)
+			continue;
+		d->ids[n++] = d->ids[i];
+	}
+	d->nids = d->nsorted = n;
 }
 
 /* The id lists (§7.6): one (id, name) item or the end of one list. */
@@ -205,10 +235,27 @@ int berth__flist_unit_id(void *ctx, struct berth_proto_in *v)
 static const char *id_name(const struct berth_flist_dec *d, bool gid,
 			   uint32_t id)
 {
-	for (uint32_t i = 0; i < d->nids; i++)
-		if (d->ids[i].id == id && d->ids[i].gid == gid)
-			return d->ids_pool.p + d->ids[i].off;
-	return NULL;
+	const struct id_name *hit = NULL;
+	uint32_t lo = 0, hi = d->nsorted, i;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		const struct id_name *m = &d->ids[mid];
+
+		if (m->gid == gid && m->id == id) {
+			hit = m;
+			break;
+		}
+		if (m->gid < gid || (m->gid == gid && m->id < id))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* Names added since the last sort (mid-list) win. */
+	for (i = d->nids; i > d->nsorted; i--)
+		if (d->ids[i - 1].id == id && d->ids[i - 1].gid == gid)
+			return d->ids_pool.p + d->ids[i - 1].off;
+	return hit ? d->ids_pool.p + hit->off : NULL;
 }
 
 const char *berth_flist_dec_user_name(const struct berth_flist_dec *d,

@@ -81,6 +81,7 @@ enum { ST_IDLE, ST_ENTRIES, ST_UIDS, ST_GIDS, ST_DONE };
 struct id_name {
 	uint32_t id;
 	uint32_t off; /* into ids_pool */
+	uint32_t seq; /* arrival order: the latest name wins */
 	bool gid;
 };
 
@@ -141,7 +142,7 @@ struct berth_flist_dec {
 	uint32_t ndirs, dirs_cap;
 	/* ids */
 	struct id_name *ids;
-	uint32_t nids, ids_cap;
+	uint32_t nids, ids_cap, nsorted, ids_appended;
 	struct pool ids_pool;
 	/* xattr sets */
 	struct berth_xattr_set *xsets;
@@ -173,6 +174,8 @@ int berth__flist_parse_acls(struct berth_flist_dec *d, struct berth_proto_in *v,
 /* Store the literal ACLs parsed into d->pend. */
 int berth__flist_commit_acls(struct berth_flist_dec *d);
 void berth__flist_free_acls(struct berth_flist_dec *d);
+/* Sort and dedupe the id names (end of each list). */
+void berth__flist_sort_ids(struct berth_flist_dec *d);
 /* Unit parser for one id-list item (returns 2) or list end (DONE). */
 int berth__flist_unit_id(void *ctx, struct berth_proto_in *v);
 

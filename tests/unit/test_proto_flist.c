@@ -454,6 +454,36 @@ static void test_hostile(void **state)
 	berth_flist_free(fl);
 }
 
+/* uid names: the latest name of a repeated id wins; max_ids holds. */
+static void test_id_lists(void **state)
+{
+	static const char l[] =
+		"\x04\x01.\x00\x00\x10\x65\x03\xf1\x53\xed\x41\x00\x00\x00"
+		"\x00\x00"
+		"\x01\x01"
+		"a\x02\x01"
+		"c\x01\x01"
+		"b\x00";
+	struct berth_flist_config cfg = {
+		.protocol = 32, .compat = 0x88, .owner = true};
+	struct berth_flist_dec *d;
+	struct berth_proto_in in = {(const uint8_t *)l, sizeof(l) - 1, 0};
+
+	(void)state;
+	assert_int_equal(berth_flist_dec_create(&d, &cfg), 0);
+	assert_int_equal(berth_flist_dec_begin(d, -1), 0);
+	assert_int_equal(berth_flist_decode(d, &in), 1);
+	assert_int_equal(in.pos, in.size);
+	berth_flist_free(berth_flist_dec_take(d));
+	assert_string_equal(berth_flist_dec_user_name(d, 1), "b");
+	assert_string_equal(berth_flist_dec_user_name(d, 2), "c");
+	assert_null(berth_flist_dec_user_name(d, 0));
+	assert_null(berth_flist_dec_group_name(d, 1));
+	berth_flist_dec_free(d);
+	cfg.max_ids = 2;
+	assert_int_equal(feed(l, sizeof(l) - 1, &cfg, NULL), -BERTH_ELIMIT);
+}
+
 /* ACLs (§7.8, no capture): a literal access + default ACL, then a ref. */
 static void test_acls(void **state)
 {
@@ -575,7 +605,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_captures), cmocka_unit_test(test_order),
 		cmocka_unit_test(test_names),	 cmocka_unit_test(test_hostile),
-		cmocka_unit_test(test_acls),	 cmocka_unit_test(test_filter),
+		cmocka_unit_test(test_id_lists), cmocka_unit_test(test_acls),
+		cmocka_unit_test(test_filter),
 	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);
 

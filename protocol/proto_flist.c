@@ -30,7 +30,7 @@ void berth_flist_config_init(struct berth_flist_config *cfg,
 	cfg->acls = o->acls;
 	cfg->xattrs = o->xattrs;
 	cfg->numeric_ids = o->numeric_ids;
-	cfg->flist_csum_len = berth_csum_len(hs->file_csum);
+	cfg->flist_csum_len = (int)berth_csum_digest_len(hs->file_csum);
 }
 
 int berth_flist_dec_create(struct berth_flist_dec **dp,

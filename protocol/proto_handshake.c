@@ -20,47 +20,11 @@ enum {
 /* The client's lists are shorter than this (stock limit is 256). */
 #define HS_MAX_LIST 512
 
-static const struct {
-	const char *name;
-	int id;
-	int len;
-} csums[] = {
-	{"none", BERTH_CSUM_NONE, 1},	{"md4", BERTH_CSUM_MD4, 16},
-	{"md5", BERTH_CSUM_MD5, 16},	{"sha1", BERTH_CSUM_SHA1, 20},
-	{"xxh64", BERTH_CSUM_XXH64, 8}, {"xxhash", BERTH_CSUM_XXH64, 8},
-	{"xxh3", BERTH_CSUM_XXH3, 8},	{"xxh128", BERTH_CSUM_XXH128, 16},
-};
-
 static const char *const compressors[] = {
 	[BERTH_COMPRESS_NONE] = "none",	  [BERTH_COMPRESS_ZLIB] = "zlib",
 	[BERTH_COMPRESS_ZLIBX] = "zlibx", [BERTH_COMPRESS_LZ4] = "lz4",
 	[BERTH_COMPRESS_ZSTD] = "zstd",
 };
-
-int berth_csum_by_name(const char *name, size_t len)
-{
-	for (size_t i = 0; i < sizeof(csums) / sizeof(csums[0]); i++)
-		if (strlen(csums[i].name) == len &&
-		    strncasecmp(csums[i].name, name, len) == 0)
-			return csums[i].id;
-	return -BERTH_EUNSUPPORTED;
-}
-
-const char *berth_csum_name(int csum)
-{
-	for (size_t i = 0; i < sizeof(csums) / sizeof(csums[0]); i++)
-		if (csums[i].id == csum)
-			return csums[i].name;
-	return "?";
-}
-
-int berth_csum_len(int csum)
-{
-	for (size_t i = 0; i < sizeof(csums) / sizeof(csums[0]); i++)
-		if (csums[i].id == csum)
-			return csums[i].len;
-	return -EINVAL;
-}
 
 int berth_compress_by_name(const char *name, size_t len)
 {
@@ -145,7 +109,7 @@ static int fixed_csum(struct berth_hs *hs, const char *choice)
 			names[i] = "md5";
 			lens[i] = 3;
 		}
-		ids[i] = berth_csum_by_name(names[i], lens[i]);
+		ids[i] = berth_csum_from_name(names[i], lens[i]);
 		TRY(ids[i]);
 		if (!berth__name_in_list(csum_list(hs), names[i], lens[i]))
 			return -BERTH_EUNSUPPORTED;
@@ -331,7 +295,7 @@ static int unit_lists(void *ctx, struct berth_proto_in *view)
 		at = pick(ours, cs, &len);
 		if (at < 0)
 			return -BERTH_EUNSUPPORTED;
-		id = berth_csum_by_name(ours + at, len);
+		id = berth_csum_from_name(ours + at, len);
 		TRY(id);
 		hs->res.xfer_csum = hs->res.file_csum = id;
 	}

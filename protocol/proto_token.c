@@ -9,49 +9,6 @@
 
 #include "protocol/proto_int.h"
 
-int berth_sum_head_check(const struct berth_sum_head *h, int digest_len)
-{
-	if (h->count < 0 || h->blength < 0 || h->blength > BERTH_MAX_BLOCK_SIZE)
-		return -BERTH_EPROTO;
-	if (h->count > 0 && h->blength == 0)
-		return -BERTH_EPROTO;
-	if (h->s2length < 0 || h->s2length > digest_len)
-		return -BERTH_EPROTO;
-	if (h->remainder < 0 || h->remainder > h->blength)
-		return -BERTH_EPROTO;
-	return 0;
-}
-
-int32_t berth_sum_block_len(const struct berth_sum_head *h, int32_t i)
-{
-	if (i == h->count - 1 && h->remainder)
-		return h->remainder;
-	return h->blength;
-}
-
-int berth_sum_head_put(struct berth_proto_out *out,
-		       const struct berth_sum_head *h)
-{
-	uint8_t b[16];
-
-	put_le32(b, (uint32_t)h->count);
-	put_le32(b + 4, (uint32_t)h->blength);
-	put_le32(b + 8, (uint32_t)h->s2length);
-	put_le32(b + 12, (uint32_t)h->remainder);
-	return berth_proto_put_bytes(out, b, 16);
-}
-
-int berth_sum_block_put(struct berth_proto_out *out, uint32_t rolling,
-			const uint8_t *strong, int32_t s2length)
-{
-	if (s2length < 0 || s2length > 64)
-		return -EINVAL;
-	if (out_room(out) < 4 + (size_t)s2length)
-		return -ENOBUFS;
-	berth_proto_put_uint32(out, rolling);
-	return berth_proto_put_bytes(out, strong, (size_t)s2length);
-}
-
 int berth_tok_dec_create(struct berth_tok_dec **dp,
 			 const struct berth_tok_config *cfg)
 {
@@ -174,7 +131,8 @@ int berth_tok_decode(struct berth_tok_dec *d, struct berth_proto_in *in,
 			d->head.blength = (int32_t)get_le32(d->small + 4);
 			d->head.s2length = (int32_t)get_le32(d->small + 8);
 			d->head.remainder = (int32_t)get_le32(d->small + 12);
-			TRY(berth_sum_head_check(&d->head, d->cfg.digest_len));
+			TRY(berth_sum_head_check(&d->head, d->cfg.csum_type,
+						 UINT64_MAX));
 			d->state = TOK_TOKEN;
 			ev->head = &d->head;
 			return BERTH_TOK_HEAD;

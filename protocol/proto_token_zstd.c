@@ -64,9 +64,9 @@ static int inflate(struct berth_tok_dec *d, const uint8_t *p, size_t n,
 	ZSTD_outBuffer zout = {d->zout, d->zout_cap, 0};
 	size_t r = ZSTD_decompressStream(d->zd, &zout, &zin);
 
+	*used = zin.pos; /* also on an error: callers advance by it */
 	if (ZSTD_isError(r))
 		return -BERTH_EPROTO;
-	*used = zin.pos;
 	d->zfull = zout.pos == zout.size;
 	if (!zout.pos)
 		return BERTH__TOK_AGAIN;

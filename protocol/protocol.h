@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "berth.h"
+#include "engine/delta/delta.h"
 
 /* ------------------------------------------------------------------ buffers */
 
@@ -220,16 +221,6 @@ int berth_mux_put_int_msg(struct berth_proto_out *out, int code, int32_t v);
 #define BERTH_CF_VARINT_FLIST_FLAGS (1u << 7)
 #define BERTH_CF_ID0_NAMES (1u << 8)
 
-enum berth_csum {
-	BERTH_CSUM_NONE = 0,
-	BERTH_CSUM_MD4,
-	BERTH_CSUM_MD5,
-	BERTH_CSUM_SHA1,
-	BERTH_CSUM_XXH64,
-	BERTH_CSUM_XXH3,
-	BERTH_CSUM_XXH128,
-};
-
 enum berth_compress {
 	BERTH_COMPRESS_NONE = 0,
 	BERTH_COMPRESS_ZLIB,
@@ -238,11 +229,11 @@ enum berth_compress {
 	BERTH_COMPRESS_ZSTD,
 };
 
-/* Wire name <-> enum; names are case-insensitive, "xxhash" = xxh64. */
-int berth_csum_by_name(const char *name, size_t len);
-const char *berth_csum_name(int csum);
-/* Digest length in bytes (§4.3): md4/md5/xxh128 16, sha1 20, xxh 8, none 1. */
-int berth_csum_len(int csum);
+/*
+ * Checksum types and their wire names are the delta engine's
+ * (enum berth_csum_type, berth_csum_from_name(), berth_csum_name(),
+ * berth_csum_digest_len() in engine/delta/delta.h): one table for both.
+ */
 int berth_compress_by_name(const char *name, size_t len);
 const char *berth_compress_name(int compress);
 
@@ -646,33 +637,16 @@ int berth_flist_check_name(const char *name, size_t len, size_t max);
 
 /* ------------------------------------- sums, tokens (§8.5, §9.2, §9.3) */
 
-#define BERTH_MAX_BLOCK_SIZE (1 << 17) /* proto >= 30 */
-
-/* The sum head (§8.5.1): also echoed by the sender before the tokens. */
-struct berth_sum_head {
-	int32_t count, blength, s2length, remainder;
-};
-
 /*
- * §14 item 11 checks of a sum head for a checksum of @digest_len bytes:
- * count >= 0; 0 <= blength <= 2^17, and > 0 when count > 0; 0 <= s2length
- * <= digest_len; 0 <= remainder <= blength.  0 or -BERTH_EPROTO.
+ * The sum head (struct berth_sum_head), its checks and encoding, and the
+ * block sums are the delta engine's (engine/delta/delta.h).
  */
-int berth_sum_head_check(const struct berth_sum_head *h, int digest_len);
-/* Length of block @i (caller checked i < count). */
-int32_t berth_sum_block_len(const struct berth_sum_head *h, int32_t i);
-
-/* Generator: the sum head, and one block's rolling + first s2length bytes
-   of the strong sum (computed by engine/delta). */
-int berth_sum_head_put(struct berth_proto_out *out,
-		       const struct berth_sum_head *h);
-int berth_sum_block_put(struct berth_proto_out *out, uint32_t rolling,
-			const uint8_t *strong, int32_t s2length);
 
 struct berth_tok_dec;
 
 struct berth_tok_config {
 	int compress; /* BERTH_COMPRESS_NONE or _ZSTD */
+	int csum_type; /* enum berth_csum_type: sum head checks */
 	int digest_len; /* whole-file checksum bytes after the end */
 	int zstd_window_log; /* max window (memory bound); 0 = 27 */
 	size_t zstd_out; /* literal chunk buffer; 0 = ZSTD_DStreamOutSize */

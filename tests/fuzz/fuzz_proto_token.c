@@ -22,6 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 2)
 		return 0;
 	tcfg.compress = data[0] & 1 ? BERTH_COMPRESS_ZSTD : BERTH_COMPRESS_NONE;
+	tcfg.csum_type = data[0] & 2 ? BERTH_CSUM_XXH128 : BERTH_CSUM_XXH64;
 	tcfg.digest_len = data[0] & 2 ? 16 : 8;
 	tcfg.zstd_window_log = 20;
 	tcfg.zstd_out = 512;

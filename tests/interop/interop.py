@@ -47,9 +47,16 @@ def rand_bytes(rng, n):
 
 
 def touch_dirs(root, mtime=BASE_MTIME):
-    """Fix directory mtimes bottom-up, so trees are reproducible."""
-    for d, _, _ in sorted(os.walk(root), key=lambda t: -t[0].count("/")):
-        os.utime(d, ns=(mtime * 10**9, mtime * 10**9), follow_symlinks=False)
+    """Pin symlink and special-file mtimes, then directory mtimes
+    bottom-up, so trees are reproducible."""
+    t = (mtime * 10**9, mtime * 10**9)
+    for d, dirs, files in os.walk(root):
+        for n in dirs + files:
+            st = os.lstat(os.path.join(d, n))
+            if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+                os.utime(os.path.join(d, n), ns=t, follow_symlinks=False)
+    for d, _, _ in sorted(os.walk(root), key=lambda x: -x[0].count("/")):
+        os.utime(d, ns=t, follow_symlinks=False)
 
 
 def tree_small(root, rng):
@@ -116,20 +123,147 @@ def dest_stale(root, rng):
     touch_dirs(root, BASE_MTIME - 100)
 
 
+def edit_big(root, rng):
+    """The source side of a delta: scattered edits, an insertion, a cut."""
+    big_file(root, random.Random("big"))
+    p = f"{root}/big.bin"
+    with open(p, "rb") as f:
+        data = bytearray(f.read())
+    for k in range(20):
+        off = rng.randrange(len(data) - 100)
+        data[off:off + 50] = rand_bytes(rng, 50)
+    data[100000:100000] = rand_bytes(rng, 777)       # shifts what follows
+    del data[2000000:2003000]
+    write(p, bytes(data), mtime=BASE_MTIME + 5)
+    touch_dirs(root)
+
+
+MARK = b"CORRUPT-ME-PLEASE"
+
+
+def tree_redo(root, rng):
+    """A file whose literal data carries MARK (the relay flips a bit)."""
+    tree_small(root, rng)
+    write(f"{root}/redo.txt", b"x" * 5000 + MARK + b"y" * 5000)
+    write(f"{root}/after.txt", b"files after the redo one\n")
+    touch_dirs(root)
+
+
+def dest_redo(root, rng):
+    """An old redo.txt: the redo pass then uses it as a basis."""
+    write(f"{root}/redo.txt", b"x" * 4000 + b"old" + b"y" * 5000)
+    touch_dirs(root, BASE_MTIME - 10)
+
+
+def dest_symlink_attack(root, rng):
+    """The destination's sub/ and sub/deeper are symlinks to directories
+    outside it: a receiver must replace them, never write through them."""
+    outside = root + "-outside"
+    os.makedirs(outside + "/deeper", exist_ok=True)
+    os.symlink(outside, f"{root}/sub")
+    os.symlink(outside, f"{root}/emptydir")
+    os.symlink("../../etc", f"{root}/link")
+
+
+def dest_big(root, rng):
+    big_file(root, random.Random("big"))
+
+
+def tree_clash(root, rng):
+    write(f"{root}/clash", b"now a file\n")
+    write(f"{root}/emptyclash", b"also a file\n")
+    os.makedirs(f"{root}/wasfile")
+    write(f"{root}/wasfile/x", b"x")
+    touch_dirs(root)
+
+
+def dest_clash(root, rng):
+    write(f"{root}/clash/inside", b"a non-empty dir in the way")
+    os.makedirs(f"{root}/emptyclash")
+    write(f"{root}/wasfile", b"a file where a dir comes")
+    touch_dirs(root, BASE_MTIME - 10)
+
+
+def dest_perms(root, rng):
+    """Same names as tree_small, other modes and contents."""
+    tree_small(root, random.Random(1))
+    os.chmod(f"{root}/a.txt", 0o600)
+    os.chmod(f"{root}/sub/deeper/c.bin", 0o644)
+    write(f"{root}/sub/b.txt", b"x" * 36, 0o666, BASE_MTIME - 7)
+    touch_dirs(root, BASE_MTIME - 100)
+
+
+def dest_same_content(root, rng):
+    """tree_small's content, but older mtimes: -c sees equal files."""
+    tree_small(root, random.Random("update_c"))
+    for p in ("a.txt", "empty", "sub/b.txt"):
+        os.utime(f"{root}/{p}", ns=((BASE_MTIME - 9) * 10**9,) * 2)
+    write(f"{root}/sub/deeper/c.bin", b"different", 0o755)
+    touch_dirs(root, BASE_MTIME - 100)
+
+
 SCENARIOS = {
     "initial_a": (tree_small, None, ["-a"]),
     "initial_a_noinc": (tree_small, None, ["-a", "--no-inc-recursive"]),
     "initial_proto30": (tree_small, None, ["-a", "--protocol=30"]),
     "initial_proto31": (tree_small, None, ["-a", "--protocol=31"]),
     "initial_r_only": (tree_small, None, ["-r"]),
+    "initial_secluded": (tree_small, None, ["-a", "-s"]),
     "many_files": (tree_many, None, ["-a"]),
     "types_H": (tree_types, None, ["-aH"]),
+    "types_H_again": (lambda r, _: tree_types(r, random.Random(0)),
+                      lambda r, _: tree_types(r, random.Random(0)), ["-aH"]),
     "sort_order": (tree_sort, None, ["-a"]),
     "owners_numeric": (tree_owners, None, ["-a", "--numeric-ids"]),
     "owners_names": (tree_owners, None, ["-a"]),
     "update_stale": (tree_small, dest_stale, ["-a"]),
+    "update_delta": (edit_big, dest_big, ["-a"]),
+    "update_delta_proto30": (edit_big, dest_big, ["-a", "--protocol=30"]),
+    "update_delta_xxh3": (edit_big, dest_big, ["-a", "--cc=xxh3"]),
+    "update_delta_xxh64": (edit_big, dest_big, ["-a", "--cc=xxh64"]),
+    "update_delta_md5": (edit_big, dest_big, ["-a", "--cc=md5"]),
+    "update_delta_md4": (edit_big, dest_big, ["-a", "--cc=md4"]),
+    "update_delta_B": (edit_big, dest_big, ["-a", "-B", "2048"]),
+    "update_whole_W": (edit_big, dest_big, ["-a", "-W"]),
+    "update_delta_zstd": (edit_big, dest_big, ["-a", "-z"]),
+    "update_delta_zstd_level": (edit_big, dest_big,
+                                ["-a", "--zc=zstd", "--zl=9"]),
+    "initial_zstd": (tree_many, None, ["-a", "-z"]),
+    "update_checksum_c": (tree_small, dest_same_content, ["-a", "-c"]),
+    "update_size_only": (tree_small, dest_stale, ["-a", "--size-only"]),
+    "update_ignore_times": (tree_small, dest_stale, ["-a", "-I"]),
+    "update_u": (tree_small, dest_stale, ["-a", "-u"]),
+    "update_existing": (tree_small, dest_stale, ["-a", "--existing"]),
+    "update_ignore_existing": (tree_small, dest_stale,
+                               ["-a", "--ignore-existing"]),
+    "update_no_perms": (tree_small, dest_perms, ["-rlt"]),
+    "update_executability": (tree_small, dest_perms, ["-rltE"]),
+    "update_perms": (tree_small, dest_perms, ["-a"]),
+    "type_clash": (tree_clash, dest_clash, ["-a"], {"rc": 23}),
+    "type_clash_force": (tree_clash, dest_clash, ["-a", "--force"]),
     "big_whole": (big_file, None, ["-a"]),
     "checksum_md5": (tree_small, None, ["-a", "--checksum-choice=md5"]),
+    "dest_is_file": (tree_small, "FILE", ["-a"], {"rc": 3}),
+    "symlink_attack": (tree_small, dest_symlink_attack, ["-a"],
+                       {"outside": True}),
+    "symlink_attack_noperms": (tree_small, dest_symlink_attack, ["-rl"],
+                               {"outside": True}),
+    "redo_new": (tree_redo, None, ["-a"],
+                 {"corrupt": MARK, "unordered": True}),
+    "redo_basis": (tree_redo, dest_redo, ["-a"],
+                   {"corrupt": MARK, "unordered": True}),
+    "redo_proto30": (tree_redo, dest_redo, ["-a", "--protocol=30"],
+                     {"corrupt": MARK, "unordered": True}),
+}
+
+# Options berth refuses (for now): berth must exit 4 with a message naming
+# the option, and leave the destination untouched.
+REFUSED = {
+    "refuse_delete": ["-a", "--delete"],
+    "refuse_compress_zlib": ["-a", "--zc=zlib"],
+    "refuse_compress_lz4": ["-a", "--zc=lz4"],
+    "refuse_inplace": ["-a", "--inplace"],
+    "refuse_link_dest": ["-a", "--link-dest=/nonexistent"],
 }
 
 
@@ -197,7 +331,11 @@ def itemized(out):
             (ln[0] in "<>ch." or ln.startswith("*deleting"))]
 
 
-def push(src, dst, receiver, opts, env=None):
+def push(src, dst, receiver, opts, env=None, corrupt=None):
+    if corrupt:
+        env = dict(os.environ, RELAY_TARGET=receiver,
+                   RELAY_CORRUPT=corrupt.hex())
+        receiver = os.path.join(HERE, "corrupt_relay.py")
     cmd = ["rsync"] + opts + ["-i", "-e", RSH, f"--rsync-path={receiver}",
                               src + "/", f"localhost:{dst}/"]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
@@ -206,7 +344,8 @@ def push(src, dst, receiver, opts, env=None):
 
 
 def run_scenario(name, berth, work, keep):
-    build_src, build_dst, opts = SCENARIOS[name]
+    build_src, build_dst, opts = SCENARIOS[name][:3]
+    extra = SCENARIOS[name][3] if len(SCENARIOS[name]) > 3 else {}
     base = os.path.join(work, name)
     src = os.path.join(base, "src")
     os.makedirs(src)
@@ -214,29 +353,50 @@ def run_scenario(name, berth, work, keep):
     results = {}
     for who, receiver in (("rsync", "rsync"), ("berth", berth)):
         dst = os.path.join(base, "dst-" + who)
-        if build_dst:
+        if build_dst == "FILE":
+            write(dst, b"DEST is a file\n")
+        elif build_dst:
             os.makedirs(dst)
             build_dst(dst, random.Random(name + "-dst"))
-        rc, out, err = push(src, dst, receiver, opts)
+        rc, out, err = push(src, dst, receiver, opts,
+                            corrupt=extra.get("corrupt"))
         results[who] = (rc, itemized(out), err, snapshot(dst) if
-                        os.path.isdir(dst) else {})
+                        os.path.isdir(dst) else open(dst, "rb").read())
     problems = []
     (rc_a, it_a, err_a, snap_a), (rc_b, it_b, err_b, snap_b) = \
         results["rsync"], results["berth"]
+    if rc_a != extra.get("rc", 0):
+        problems.append(f"the reference rsync exited {rc_a}, not "
+                        f"{extra.get('rc', 0)}: {err_a.strip()[-300:]}")
     if rc_a != rc_b:
         problems.append(f"exit code rsync={rc_a} berth={rc_b}; berth stderr: "
                         + err_b.strip()[-400:])
+    if extra.get("unordered"):
+        # Where a redo record lands depends on timing in stock rsync.
+        it_a, it_b = sorted(it_a), sorted(it_b)
     if it_a != it_b:
         problems.append("itemize differs:\n  rsync: " + "\n         ".join(it_a)
                         + "\n  berth: " + "\n         ".join(it_b))
     # An mtime rsync itself did not carry over (no -t, symlinks and specials
     # it does not time) is the wall clock: not comparable.
     snap_src = snapshot(src)
-    for k, e in snap_a.items():
+    for k, e in (snap_a.items() if isinstance(snap_a, dict) else ()):
         if k in snap_src and e.get("mtime_ns") != snap_src[k].get("mtime_ns"):
             e.pop("mtime_ns", None)
             snap_b.get(k, {}).pop("mtime_ns", None)
+    if isinstance(snap_a, bytes) or isinstance(snap_b, bytes):
+        if snap_a != snap_b:
+            problems.append("destination differs")
+        snap_a = snap_b = {}
     problems += diff(snap_a, snap_b)
+    if extra.get("outside"):
+        for who in ("rsync", "berth"):
+            out_dir = os.path.join(base, "dst-" + who) + "-outside"
+            found = [os.path.join(d, f) for d, _, fs in os.walk(out_dir)
+                     for f in fs]
+            if found:
+                problems.append(f"{who} wrote outside the destination: "
+                                f"{found}")
     temps = [k for k in snap_b if os.path.basename(k).startswith(".")
              and len(os.path.basename(k)) > 7
              and os.path.basename(k)[-7] == "."]
@@ -247,27 +407,70 @@ def run_scenario(name, berth, work, keep):
     return problems
 
 
+def run_refusal(name, berth, work, keep):
+    opts = REFUSED[name]
+    base = os.path.join(work, name)
+    src = os.path.join(base, "src")
+    dst = os.path.join(base, "dst")
+    os.makedirs(src)
+    tree_small(src, random.Random(name))
+    rc, out, err = push(src, dst, berth, opts)
+    problems = []
+    if rc != 4:
+        problems.append(f"exit code {rc}, want 4; stderr: {err.strip()[-300:]}")
+    if "not supported" not in err:
+        problems.append(f"no clear refusal on stderr: {err.strip()[-300:]}")
+    if os.path.isdir(dst) and os.listdir(dst):
+        problems.append(f"destination touched: {os.listdir(dst)}")
+    if not keep:
+        shutil.rmtree(base, ignore_errors=True)
+    return problems
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--berth", required=True,
-                    help="the receiver under test (berth binary)")
+    ap.add_argument("--berth", help="the receiver under test (berth binary)")
+    ap.add_argument("--make-tree", metavar="DIR",
+                    help="only build the sample tree (for the demo) in DIR")
+    ap.add_argument("--edit-tree", metavar="DIR",
+                    help="only change some files of a sample tree")
     ap.add_argument("--only", nargs="*")
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
+    if args.make_tree:
+        rng = random.Random("demo")
+        tree_many(f"{args.make_tree}/many", rng, files=2000, dirs=40)
+        tree_types(f"{args.make_tree}/types", rng)
+        edit_big(f"{args.make_tree}/big", rng)
+        touch_dirs(args.make_tree)
+        return 0
+    if args.edit_tree:
+        rng = random.Random("demo-edit")
+        for i in range(0, 2000, 97):
+            p = f"{args.edit_tree}/many/d{i % 40:02d}/f{i:04d}"
+            write(p, rand_bytes(rng, rng.randint(1, 16384)), 0o644,
+                  BASE_MTIME + 99999)
+        edit_big(f"{args.edit_tree}/big", random.Random("demo-edit2"))
+        os.utime(f"{args.edit_tree}/big/big.bin",
+                 ns=((BASE_MTIME + 99999) * 10**9,) * 2)
+        touch_dirs(args.edit_tree)
+        return 0
+    if not args.berth:
+        ap.error("--berth is required")
     if args.list:
-        print("\n".join(SCENARIOS))
+        print("\n".join(list(SCENARIOS) + list(REFUSED)))
         return 0
     if not shutil.which("rsync"):
         print("interop: rsync not installed: skipped")
         return 77
-    names = args.only or list(SCENARIOS)
+    names = args.only or list(SCENARIOS) + list(REFUSED)
     work = tempfile.mkdtemp(prefix="berth-interop-")
     passed = failed = 0
     for name in names:
         try:
-            problems = run_scenario(name, os.path.abspath(args.berth), work,
-                                    args.keep)
+            run = run_refusal if name in REFUSED else run_scenario
+            problems = run(name, os.path.abspath(args.berth), work, args.keep)
         except Exception as e:  # a harness error is a failure too
             problems = [f"harness error: {e!r}"]
         if problems:

@@ -96,7 +96,8 @@ static void describe(const struct pt_session *s,
 	}
 	if (f->sum) {
 		n += snprintf(buf + n, cap - (size_t)n, " sum=");
-		for (int i = 0; i < berth_csum_len(s->hs.file_csum); i++)
+		for (int i = 0; i < (int)berth_csum_digest_len(s->hs.file_csum);
+		     i++)
 			n += snprintf(buf + n, cap - (size_t)n, "%02x",
 				      f->sum[i]);
 	}

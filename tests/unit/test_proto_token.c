@@ -94,7 +94,8 @@ static void walk_c2s(const char *cs)
 	assert_int_equal(pt_session_open(&s, cs), 0);
 	load_expect(cs, &e);
 	tcfg.compress = s.hs.compress;
-	tcfg.digest_len = berth_csum_len(s.hs.xfer_csum);
+	tcfg.csum_type = s.hs.xfer_csum;
+	tcfg.digest_len = (int)berth_csum_digest_len(s.hs.xfer_csum);
 	r = berth_tok_dec_create(&td, &tcfg);
 	if (s.hs.compress == BERTH_COMPRESS_ZLIB ||
 	    s.hs.compress == BERTH_COMPRESS_ZLIBX) {
@@ -164,8 +165,9 @@ static void walk_c2s(const char *cs)
 				lit += (long long)ev.len;
 			} else if (r == BERTH_TOK_BLOCKS) {
 				for (int32_t b = 0; b < ev.nblocks; b++)
-					matched += berth_sum_block_len(
-						&head, ev.block + b);
+					matched += berth_sum_head_block_len(
+						&head,
+						(uint32_t)(ev.block + b));
 			} else {
 				break;
 			}
@@ -249,10 +251,14 @@ static void walk_s2c(const char *cs)
 		assert_true(in.size - in.pos >= 16);
 		memcpy(&h, in.ptr + in.pos, 16); /* LE host */
 		in.pos += 16;
-		assert_int_equal(berth_sum_head_check(
-					 &h, berth_csum_len(s.hs.xfer_csum)),
+		assert_int_equal(
+			berth_sum_head_check(&h, s.hs.xfer_csum, UINT64_MAX),
+			0);
+		uint8_t hb[BERTH_SUM_HEAD_WIRE];
+
+		berth_sum_head_encode(&h, hb);
+		assert_int_equal(berth_proto_put_bytes(&out, hb, sizeof(hb)),
 				 0);
-		assert_int_equal(berth_sum_head_put(&out, &h), 0);
 		if (s.o.append)
 			continue;
 		for (int32_t b = 0; b < h.count; b++) {
@@ -260,10 +266,11 @@ static void walk_s2c(const char *cs)
 
 			assert_int_equal(berth_proto_get_uint32(&in, &roll), 1);
 			assert_true(in.size - in.pos >= (size_t)h.s2length);
-			assert_int_equal(berth_sum_block_put(&out, roll,
-							     in.ptr + in.pos,
-							     h.s2length),
-					 0);
+			assert_int_equal(berth_proto_put_uint32(&out, roll), 0);
+			assert_int_equal(
+				berth_proto_put_bytes(&out, in.ptr + in.pos,
+						      (size_t)h.s2length),
+				0);
 			in.pos += (size_t)h.s2length;
 		}
 	}
@@ -293,6 +300,7 @@ static int run_plain(const uint8_t *b, size_t n, int *events)
 {
 	struct berth_tok_dec *d;
 	struct berth_tok_config cfg = {.compress = BERTH_COMPRESS_NONE,
+				       .csum_type = BERTH_CSUM_XXH128,
 				       .digest_len = 16};
 	struct berth_tok_event ev;
 	struct berth_proto_in in = {b, n, 0};
@@ -350,6 +358,7 @@ static int run_zstd(const uint8_t *b, size_t n)
 {
 	struct berth_tok_dec *d;
 	struct berth_tok_config cfg = {.compress = BERTH_COMPRESS_ZSTD,
+				       .csum_type = BERTH_CSUM_XXH128,
 				       .digest_len = 1};
 	struct berth_tok_event ev;
 	struct berth_proto_in in = {b, n, 0};

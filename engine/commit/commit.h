@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The disk-commit stage: the one thread that writes file data and changes
+ * the destination tree.  Internal API (not in include/berth.h).
+ *
+ * Callers (the session's net-in and generator threads) hand it files as
+ * begin / write* / finish-or-abort, and tree operations (mkdir, symlink,
+ * hard link, mknod, delete, directory metadata).  The stage's own thread
+ * turns them into pump requests: every destination change goes through the
+ * shared pump, every name is resolved beneath one destination directory fd
+ * with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS).
+ *
+ * A file is written to a temp file beside its final name (".NAME.XXXXXX"),
+ * gets its metadata, is fsynced per the durability mode and renamed into
+ * place: the final name holds the old content or the complete new content,
+ * never a partial file.  On any error the temp file is removed and the error
+ * is reported through the event callback with the path.
+ *
+ * Ordering: commands are started in the order they were queued (one queue
+ * for all caller threads).  A command whose path overlaps (equal, ancestor or
+ * descendant) that of an operation still in flight waits for it, so
+ * "mkdir a" then "begin a/x" works, as does "delete x" then "begin x".
+ * Files complete in any order; berth_commit_flush() is the barrier.
+ *
+ * Memory is bounded: file_write() copies into the stage's recycled buffers
+ * and blocks while all are in use; begin and the tree operations block while
+ * the configured number of files / operations are in flight.
+ */
+#ifndef BERTH_COMMIT_H
+#define BERTH_COMMIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "berth.h"
+
+struct berth_pump;
+struct berth_commit;
+struct berth_commit_file;
+
+/* enum berth_durability: see include/berth.h */
+
+struct berth_commit_opts {
+	int durability; /* enum berth_durability */
+	int preserve_owner; /* chown files to meta uid/gid (EPERM ignored) */
+	size_t buf_size; /* bytes per write buffer, default 64 KiB */
+	size_t mem_budget; /* bytes of write buffers, default 16 MiB */
+	unsigned max_files; /* files begun and not yet done, default 256 */
+	unsigned max_ops; /* tree operations in flight, default 256 */
+	unsigned dir_cache; /* cached parent-directory fds, default 64 */
+	/* Pump tags: the n-th file or operation begun (1-based, one counter
+	 * for both) gets tag_base + n; directory requests (open, fsync,
+	 * close) get tag_base itself. */
+	uint64_t tag_base;
+};
+
+/* What a file or node should look like once committed. */
+struct berth_commit_meta {
+	uint32_t mode; /* permission bits (07777) applied with fchmod;
+			       * for mkdir/mknod also the type bits */
+	int64_t mtime_sec; /* modification time; atime is set to it too */
+	uint32_t mtime_nsec; /* UTIME_OMIT leaves both times alone */
+	uint32_t uid, gid; /* with opts.preserve_owner; -1 leaves one */
+	uint64_t size_hint; /* expected size (0: unknown); informational */
+	void *user; /* returned in the events for this item */
+};
+
+/* Flags for berth_commit_file_begin(). */
+#define BERTH_COMMIT_INPLACE \
+	1u /* write the final name directly
+				 * (--inplace): no temp, no atomicity */
+#define BERTH_COMMIT_APPEND \
+	2u /* like INPLACE, writes start at
+				 * berth_commit_file_skip() offset and the file
+				 * is not truncated before writing (--append) */
+
+enum berth_commit_event_kind {
+	BERTH_COMMIT_EV_FILE, /* a file was committed, aborted or failed */
+	BERTH_COMMIT_EV_OP, /* a tree operation finished or failed */
+	BERTH_COMMIT_EV_DIRSYNC, /* a directory fsync failed (batch mode) */
+};
+
+struct berth_commit_event {
+	int kind; /* enum berth_commit_event_kind */
+	int err; /* 0, -errno, or -BERTH_ECANCELLED for aborts */
+	const char *path; /* relative path; valid during the callback only */
+	void *user; /* meta.user of the item (NULL for DIRSYNC) */
+};
+
+/*
+ * Called on the commit thread for every file and operation when it is done.
+ * It must be short and must not call blocking functions of this stage.
+ */
+typedef void (*berth_commit_event_cb)(void *arg,
+				      const struct berth_commit_event *ev);
+
+/*
+ * Create a commit stage on @pump writing beneath @root_dirfd (borrowed: the
+ * caller keeps it open until berth_commit_free() returns) and start its
+ * thread.  @opts may be NULL for defaults.  @cb may be NULL.  Returns 0 and
+ * the stage in *out, or -errno.  Any thread.
+ */
+int berth_commit_create(struct berth_pump *pump, int root_dirfd,
+			const struct berth_commit_opts *opts,
+			berth_commit_event_cb cb, void *cb_arg,
+			struct berth_commit **out);
+
+/*
+ * Wait for every item queued so far to complete (files that were finished
+ * or aborted, and operations), then, in batch mode, fsync every directory
+ * touched since the last flush.  Files begun but not yet finished are not
+ * waited for.  Returns 0 or the first error of an item completed since the
+ * previous flush (also reported by event).  Any caller thread, not the
+ * commit thread (-EDEADLK).
+ */
+int berth_commit_flush(struct berth_commit *c);
+
+/*
+ * Abort everything: queued and in-flight files are aborted (temp files
+ * removed, events with -BERTH_ECANCELLED), queued operations are dropped,
+ * and every pump request the stage issued has completed before this
+ * returns.  Later calls return -BERTH_ECANCELLED, except finish/abort which
+ * still release their handle.  Idempotent.  Returns 0, or -EDEADLK from
+ * the commit thread.
+ */
+int berth_commit_cancel(struct berth_commit *c);
+
+/*
+ * Drain (as flush), abort files never finished, close cached directories,
+ * stop the thread and free.  Handles still held become invalid.  NULL is a
+ * no-op.  Not from the commit thread.
+ */
+void berth_commit_free(struct berth_commit *c);
+
+/*
+ * Begin a file at @relpath (copied).  @meta is copied.  Returns 0 and a
+ * handle in *out that the caller owns until it passes it to
+ * berth_commit_file_finish() or _abort(); -BERTH_EPATH for an unsafe name
+ * (absolute, "..", ".", empty or over-long component), -BERTH_ECANCELLED
+ * after cancel, -ENOMEM.  Blocks while opts.max_files files are in flight.
+ * One thread at a time per handle.
+ */
+int berth_commit_file_begin(struct berth_commit *c, const char *relpath,
+			    const struct berth_commit_meta *meta,
+			    unsigned flags, struct berth_commit_file **out);
+
+/*
+ * Append @len bytes at the file's current position.  The data is copied;
+ * @buf is free again on return.  Blocks while the memory budget is full.
+ * Returns 0, or the file's error if it already failed (its remaining data
+ * may be dropped; the handle must still be finished or aborted), or
+ * -BERTH_ECANCELLED.
+ */
+int berth_commit_file_write(struct berth_commit_file *f, const void *buf,
+			    size_t len);
+
+/*
+ * Advance the position by @len without writing (in-place/append files:
+ * data already there).  Returns 0, or -EINVAL for a temp-file write.
+ */
+int berth_commit_file_skip(struct berth_commit_file *f, uint64_t len);
+
+/* The pump tag of this file's requests (for fault injection). */
+uint64_t berth_commit_file_tag(const struct berth_commit_file *f);
+
+/*
+ * Commit the file: the size is the final position.  The handle is released
+ * (do not use it again).  Returns 0 when queued, or the file's error known
+ * so far; the outcome comes by event.
+ */
+int berth_commit_file_finish(struct berth_commit_file *f);
+
+/* Abort the file: its temp file is removed.  Releases the handle. */
+void berth_commit_file_abort(struct berth_commit_file *f);
+
+/*
+ * Tree operations.  Each copies its arguments, returns 0 when queued (the
+ * outcome comes as an EV_OP event with meta->user), -BERTH_EPATH for an
+ * unsafe name, -BERTH_ECANCELLED after cancel; blocks while opts.max_ops
+ * operations are in flight.  Existing non-directory entries at @relpath are
+ * replaced atomically (created under a temp name, then renamed).
+ *
+ * mkdir: an existing directory is success (its mode is left alone).
+ * symlink: @target is stored verbatim (it is never followed by berth).
+ * hardlink: @relpath becomes a link to @existing (both beneath root).
+ * mknod: fifo, socket, char or block device per meta->mode; @dev for
+ *   devices (needs CAP_MKNOD).
+ * delete: removes a non-directory, or an empty directory when @is_dir.
+ * dir_meta: sets mode, owner (opts.preserve_owner) and mtime of an
+ *   existing directory (rsync does it after the directory's contents).
+ */
+int berth_commit_mkdir(struct berth_commit *c, const char *relpath,
+		       const struct berth_commit_meta *meta);
+int berth_commit_symlink(struct berth_commit *c, const char *relpath,
+			 const char *target,
+			 const struct berth_commit_meta *meta);
+int berth_commit_hardlink(struct berth_commit *c, const char *relpath,
+			  const char *existing, void *user);
+int berth_commit_mknod(struct berth_commit *c, const char *relpath,
+		       const struct berth_commit_meta *meta, dev_t dev);
+int berth_commit_delete(struct berth_commit *c, const char *relpath, int is_dir,
+			void *user);
+int berth_commit_dir_meta(struct berth_commit *c, const char *relpath,
+			  const struct berth_commit_meta *meta);
+
+/*
+ * Set owner (opts.preserve_owner), mode and mtime of an existing
+ * non-directory at @relpath, found by name in its parent and never followed
+ * if it is a symlink (whose mode cannot be set: -EOPNOTSUPP).  Queued like
+ * the tree operations; the outcome comes as an EV_OP event.
+ */
+int berth_commit_set_meta(struct berth_commit *c, const char *relpath,
+			  const struct berth_commit_meta *meta);
+
+/*
+ * Validate a relative path from the peer: non-empty, not absolute, no
+ * empty, "." or ".." component, components <= NAME_MAX, total < PATH_MAX.
+ * Returns 0 or -BERTH_EPATH.  Pure; any thread.
+ */
+int berth_commit_path_check(const char *relpath);
+
+struct berth_commit_stats {
+	uint64_t files_done; /* committed */
+	uint64_t files_failed; /* failed or aborted */
+	uint64_t ops_done, ops_failed;
+	uint64_t bytes; /* file data written */
+	uint64_t dir_fsyncs;
+	uint64_t chown_ignored; /* EPERM on chown, ignored */
+};
+
+/* Counters; consistent at the moment of the call.  Any thread. */
+void berth_commit_stats(struct berth_commit *c, struct berth_commit_stats *st);
+
+#endif /* BERTH_COMMIT_H */

@@ -1,0 +1,620 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One file's life in the commit stage.
+ *
+ * Producer side (any one thread per handle): begin, write (copy into a
+ * stage buffer, queue it when full), skip, finish/abort.  CMD_END is always
+ * queued, also after cancel, so the handle stays valid until the commit
+ * thread has seen every command that names it.
+ *
+ * Commit thread: parent dir -> open temp (O_CREAT|O_EXCL beneath the
+ * parent) -> writes, many in flight -> [ftruncate] -> [fchown] -> fchmod ->
+ * utimens -> [fsync] -> close -> rename.  A failure anywhere (or an abort)
+ * waits for the writes in flight, closes the fd, unlinks the temp file and
+ * reports the error; the final name is never touched until the rename.
+ *
+ * A file struct has two references: the producer's (dropped when CMD_END is
+ * processed) and the stage's (dropped when the stage is done with it).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "engine/commit/commit_int.h"
+
+static int file_inplace(const struct berth_commit_file *f)
+{
+	return !!(f->flags & (BERTH_COMMIT_INPLACE | BERTH_COMMIT_APPEND));
+}
+
+void berth__commit_file_unref(struct berth_commit *c,
+			      struct berth_commit_file *f)
+{
+	int last;
+
+	pthread_mutex_lock(&c->lock);
+	last = --f->refs == 0;
+	if (last) {
+		if (f->all_prev)
+			f->all_prev->all_next = f->all_next;
+		else
+			c->all = f->all_next;
+		if (f->all_next)
+			f->all_next->all_prev = f->all_prev;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (last) {
+		free(f->path);
+		free(f);
+	}
+}
+
+int berth_commit_file_begin(struct berth_commit *c, const char *relpath,
+			    const struct berth_commit_meta *meta,
+			    unsigned flags, struct berth_commit_file **out)
+{
+	struct berth_commit_file *f;
+	const char *base;
+	size_t dirlen;
+	uint64_t tag;
+	int r;
+
+	r = berth__commit_split(relpath, &dirlen, &base);
+	if (r)
+		return r;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->path = strdup(relpath);
+	if (!f->path) {
+		free(f);
+		return -ENOMEM;
+	}
+	f->c = c;
+	f->base = f->path + (base - relpath);
+	f->dirlen = dirlen;
+	if (meta)
+		f->meta = *meta;
+	else
+		f->meta = (struct berth_commit_meta){.mode = 0600,
+						     .mtime_nsec = UTIME_OMIT,
+						     .uid = (uint32_t)-1,
+						     .gid = (uint32_t)-1};
+	f->flags = flags;
+	f->fd = -1;
+	f->pendt = &f->pend;
+	f->refs = 2;
+	f->state = F_RESOLVE;
+	f->cmd_begin.kind = CMD_BEGIN;
+	f->cmd_end.kind = CMD_END;
+
+	tag = berth__commit_slot_get(c, 1);
+	if (!tag) {
+		free(f->path);
+		free(f);
+		return -BERTH_ECANCELLED;
+	}
+	f->tag = tag;
+	pthread_mutex_lock(&c->lock);
+	f->all_next = c->all;
+	if (c->all)
+		c->all->all_prev = f;
+	c->all = f;
+	pthread_mutex_unlock(&c->lock);
+	r = berth__commit_enqueue(c, &f->cmd_begin);
+	if (r) {
+		/* Cancelled meanwhile: nothing queued names the file. */
+		berth__commit_slot_put(c, 1);
+		f->refs = 1;
+		berth__commit_file_unref(c, f);
+		return r;
+	}
+	*out = f;
+	return 0;
+}
+
+/* Queue the producer's current buffer, if any. */
+static int file_push(struct berth_commit_file *f)
+{
+	struct commit_buf *b = f->cur;
+	int r;
+
+	if (!b)
+		return 0;
+	f->cur = NULL;
+	if (!b->len) {
+		berth__commit_buf_put(f->c, b);
+		return 0;
+	}
+	r = berth__commit_enqueue(f->c, &b->cmd);
+	if (r)
+		berth__commit_buf_put(f->c, b);
+	return r;
+}
+
+int berth_commit_file_write(struct berth_commit_file *f, const void *buf,
+			    size_t len)
+{
+	struct berth_commit *c = f->c;
+	const char *p = buf;
+	struct commit_buf *b;
+	size_t n;
+	int r;
+
+	r = atomic_load_explicit(&f->err, memory_order_relaxed);
+	if (r)
+		return r;
+	while (len) {
+		if (!f->cur) {
+			b = berth__commit_buf_get(c);
+			if (!b)
+				return -BERTH_ECANCELLED;
+			b->file = f;
+			b->off = f->pos;
+			b->len = 0;
+			f->cur = b;
+		}
+		b = f->cur;
+		n = c->o.buf_size - b->len;
+		if (n > len)
+			n = len;
+		memcpy(b->data + b->len, p, n);
+		b->len += n;
+		f->pos += n;
+		p += n;
+		len -= n;
+		if (b->len == c->o.buf_size) {
+			r = file_push(f);
+			if (r)
+				return r;
+		}
+	}
+	return 0;
+}
+
+int berth_commit_file_skip(struct berth_commit_file *f, uint64_t len)
+{
+	int r;
+
+	if (!file_inplace(f))
+		return -EINVAL;
+	r = file_push(f);
+	if (r)
+		return r;
+	f->pos += len;
+	return 0;
+}
+
+uint64_t berth_commit_file_tag(const struct berth_commit_file *f)
+{
+	return f->tag;
+}
+
+static int file_end(struct berth_commit_file *f, int abort)
+{
+	struct berth_commit *c = f->c;
+	int r = 0;
+
+	if (abort) {
+		if (f->cur)
+			berth__commit_buf_put(c, f->cur);
+		f->cur = NULL;
+	} else {
+		r = file_push(f);
+	}
+	f->abort_req = abort;
+	f->size = f->pos;
+	if (!r)
+		r = atomic_load_explicit(&f->err, memory_order_relaxed);
+	/* Always queued, even after cancel: see the top of this file. */
+	pthread_mutex_lock(&c->lock);
+	f->cmd_end.next = NULL;
+	*c->qtail = &f->cmd_end;
+	c->qtail = &f->cmd_end.next;
+	pthread_cond_signal(&c->wake);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+int berth_commit_file_finish(struct berth_commit_file *f)
+{
+	return file_end(f, 0);
+}
+
+void berth_commit_file_abort(struct berth_commit_file *f)
+{
+	file_end(f, 1);
+}
+
+/* ---- commit thread ---- */
+
+static void file_advance(struct berth_commit *c, struct berth_commit_file *f);
+
+static void serial_remove(struct berth_commit *c, struct berth_commit_file *f)
+{
+	struct berth_commit_file **pp = &c->serial_head;
+
+	while (*pp && *pp != f)
+		pp = &(*pp)->serial_next;
+	if (*pp) {
+		*pp = f->serial_next;
+		if (!*pp)
+			c->serial_tail = pp;
+	}
+	f->serial_wait = 0;
+}
+
+/* Record the first error; stop queued work of a file still writing. */
+static void file_fail(struct berth_commit *c, struct berth_commit_file *f,
+		      int err)
+{
+	if (f->failed)
+		return;
+	f->failed = 1;
+	f->fail_err = err;
+	atomic_store_explicit(&f->err, err, memory_order_relaxed);
+	if (f->serial_wait)
+		serial_remove(c, f);
+	if (f->state <= F_WRITE && (f->io_busy || f->writes))
+		berth_pump_cancel_tag(c->pump, f->tag);
+}
+
+void berth__commit_file_cancel(struct berth_commit *c,
+			       struct berth_commit_file *f)
+{
+	file_fail(c, f, -BERTH_ECANCELLED);
+	file_advance(c, f);
+}
+
+static void file_done(struct berth_commit *c, struct berth_commit_file *f,
+		      int err)
+{
+	struct commit_buf *b;
+
+	f->stage_done = 1;
+	f->state = F_DONE;
+	while ((b = f->pend)) {
+		f->pend = b->next;
+		berth__commit_buf_put(c, b);
+	}
+	if (f->dir)
+		berth__commit_dir_put(c, f->dir);
+	f->dir = NULL;
+	berth__commit_track_del(&f->track);
+	berth__commit_event(c, BERTH_COMMIT_EV_FILE, err, f->path,
+			    f->meta.user);
+	berth__commit_slot_put(c, 1);
+	berth__commit_file_unref(c, f);
+}
+
+/* The next step after @s that applies to this file. */
+static int next_state(struct berth_commit *c, struct berth_commit_file *f,
+		      int s)
+{
+	for (;;) {
+		switch (++s) {
+		case F_TRUNC:
+			if (file_inplace(f))
+				return s;
+			break;
+		case F_CHOWN:
+			if (c->o.preserve_owner &&
+			    (f->meta.uid != (uint32_t)-1 ||
+			     f->meta.gid != (uint32_t)-1))
+				return s;
+			break;
+		case F_TIMES:
+			if (f->meta.mtime_nsec != UTIME_OMIT)
+				return s;
+			break;
+		case F_FSYNC:
+			if (c->o.durability != BERTH_DURABLE_NONE)
+				return s;
+			break;
+		case F_RENAME:
+			if (!file_inplace(f))
+				return s;
+			break;
+		default: /* F_CHMOD, F_CLOSE, F_DONE */
+			return s;
+		}
+	}
+}
+
+static void step_done(struct berth_commit *c, struct commit_io *io)
+{
+	struct berth_commit_file *f = commit_container_of(
+		io, struct berth_commit_file, io);
+	struct berth_commit_file *next;
+	int res = (int)io->res;
+
+	f->io_busy = 0;
+	switch (f->state) {
+	case F_CLEAN_CLOSE:
+		f->fd = -1;
+		goto advance;
+	case F_CLEAN_UNLINK:
+		f->tmp_made = 0;
+		goto advance;
+	case F_FSYNC:
+		if (c->o.durability == BERTH_DURABLE_FILE) {
+			/* Pass the one-fsync-at-a-time token on. */
+			c->serial_busy = 0;
+			if ((next = c->serial_head)) {
+				c->serial_head = next->serial_next;
+				if (!c->serial_head)
+					c->serial_tail = &c->serial_head;
+				next->serial_wait = 0;
+				file_advance(c, next);
+			}
+		}
+		break;
+	case F_CLOSE:
+		f->fd = -1; /* closed even when close reports an error */
+		break;
+	case F_CHOWN:
+		if (res == -EPERM || res == -EINVAL) {
+			pthread_mutex_lock(&c->lock);
+			c->st.chown_ignored++;
+			pthread_mutex_unlock(&c->lock);
+			res = 0;
+		}
+		break;
+	case F_RENAME:
+		if (res >= 0) {
+			/* In place now, whatever was asked meanwhile. */
+			f->tmp_made = 0;
+			f->failed = 0;
+			if (c->o.durability == BERTH_DURABLE_BATCH)
+				f->dir->dirty = 1;
+		}
+		break;
+	}
+	if (res < 0)
+		file_fail(c, f, res);
+	else
+		f->state = next_state(c, f, f->state);
+advance:
+	file_advance(c, f);
+}
+
+static void step_submit(struct berth_commit *c, struct berth_commit_file *f)
+{
+	struct berth_req *req = &f->io.req;
+
+	switch (f->state) {
+	case F_TRUNC:
+		berth_prep_ftruncate(req, f->fd, f->size);
+		break;
+	case F_CHOWN:
+		berth_prep_fchownat(req, f->fd, NULL, f->meta.uid, f->meta.gid,
+				    0);
+		break;
+	case F_CHMOD:
+		berth_prep_fchmodat(req, f->fd, NULL, f->meta.mode & 07777, 0);
+		break;
+	case F_TIMES:
+		f->ts[0].tv_sec = f->meta.mtime_sec;
+		f->ts[0].tv_nsec = f->meta.mtime_nsec;
+		f->ts[1] = f->ts[0];
+		berth_prep_utimensat(req, f->fd, NULL, f->ts, 0);
+		break;
+	case F_FSYNC:
+		berth_prep_fsync(req, f->fd, 0);
+		break;
+	case F_CLOSE:
+	case F_CLEAN_CLOSE:
+		berth_prep_close(req, f->fd);
+		break;
+	case F_RENAME:
+		berth_prep_renameat2(req, f->dir->fd, f->tmp, f->dir->fd,
+				     f->base, 0);
+		break;
+	case F_CLEAN_UNLINK:
+		berth_prep_unlinkat(req, f->dir->fd, f->tmp, 0);
+		break;
+	default:
+		abort(); /* own invariant: no other state submits */
+	}
+	f->io_busy = 1;
+	berth__commit_submit(c, &f->io, step_done, f->tag);
+}
+
+static void write_done(struct berth_commit *c, struct commit_io *io)
+{
+	struct commit_buf *b = commit_container_of(io, struct commit_buf, io);
+	struct berth_commit_file *f = b->file;
+	ssize_t res = io->res;
+
+	f->writes--;
+	if (res >= 0 && (size_t)res != b->len)
+		res = -EIO;
+	if (res >= 0) {
+		pthread_mutex_lock(&c->lock);
+		c->st.bytes += b->len;
+		pthread_mutex_unlock(&c->lock);
+	}
+	berth__commit_buf_put(c, b);
+	if (res < 0)
+		file_fail(c, f, (int)res);
+	file_advance(c, f);
+}
+
+static void write_submit(struct berth_commit *c, struct berth_commit_file *f,
+			 struct commit_buf *b)
+{
+	f->writes++;
+	berth_prep_write(&b->io.req, f->fd, b->data, b->len, b->off);
+	berth__commit_submit(c, &b->io, write_done, f->tag);
+}
+
+static void file_advance(struct berth_commit *c, struct berth_commit_file *f)
+{
+	struct commit_buf *b;
+
+	if (!f->begun || f->stage_done || f->io_busy || f->serial_wait ||
+	    f->state == F_RESOLVE)
+		return;
+	if (f->failed) {
+		while ((b = f->pend)) {
+			f->pend = b->next;
+			berth__commit_buf_put(c, b);
+		}
+		f->pendt = &f->pend;
+		if (f->writes)
+			return;
+		if (f->fd >= 0) {
+			f->state = F_CLEAN_CLOSE;
+			step_submit(c, f);
+		} else if (f->tmp_made && f->dir) {
+			f->state = F_CLEAN_UNLINK;
+			step_submit(c, f);
+		} else {
+			file_done(c, f, f->fail_err);
+		}
+		return;
+	}
+	if (f->state == F_WRITE) {
+		while ((b = f->pend)) {
+			f->pend = b->next;
+			write_submit(c, f, b);
+		}
+		f->pendt = &f->pend;
+		if (!f->finishing || f->writes)
+			return;
+		f->state = next_state(c, f, F_WRITE);
+	}
+	if (f->state == F_DONE) {
+		file_done(c, f, 0);
+		return;
+	}
+	if (f->state == F_FSYNC && c->o.durability == BERTH_DURABLE_FILE) {
+		if (c->serial_busy) {
+			f->serial_next = NULL;
+			*c->serial_tail = f;
+			c->serial_tail = &f->serial_next;
+			f->serial_wait = 1;
+			return;
+		}
+		c->serial_busy = 1;
+	}
+	step_submit(c, f);
+}
+
+static void file_open(struct berth_commit *c, struct berth_commit_file *f);
+
+static void open_done(struct berth_commit *c, struct commit_io *io)
+{
+	struct berth_commit_file *f = commit_container_of(
+		io, struct berth_commit_file, io);
+	int res = (int)io->res;
+
+	f->io_busy = 0;
+	if (res == -EEXIST && !file_inplace(f) && !f->failed &&
+	    ++f->retries < 16) {
+		file_open(c, f); /* temp name taken: draw another */
+		return;
+	}
+	if (res < 0) {
+		/* A cancelled open may or may not have created the file;
+		 * any other failure created nothing. */
+		if (res != -ECANCELED)
+			f->tmp_made = 0;
+		file_fail(c, f, res);
+	} else {
+		f->fd = res;
+	}
+	f->state = F_WRITE;
+	file_advance(c, f);
+}
+
+static void file_open(struct berth_commit *c, struct berth_commit_file *f)
+{
+	const char *name = f->base;
+
+	memset(&f->how, 0, sizeof(f->how));
+	f->how.mode = 0600;
+	f->how.resolve = COMMIT_RESOLVE;
+	if (file_inplace(f)) {
+		f->how.flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC;
+	} else {
+		berth__commit_tmpname(c, f->base, f->tmp);
+		f->how.flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC;
+		f->tmp_made = 1;
+		name = f->tmp;
+	}
+	f->state = F_OPEN;
+	f->io_busy = 1;
+	berth_prep_openat2(&f->io.req, f->dir->fd, name, &f->how);
+	berth__commit_submit(c, &f->io, open_done, f->tag);
+}
+
+static void dir_ready(struct berth_commit *c, struct commit_waiter *w,
+		      struct commit_dir *d, int err)
+{
+	struct berth_commit_file *f = commit_container_of(
+		w, struct berth_commit_file, wait);
+
+	f->dir = d;
+	if (err) {
+		file_fail(c, f, err);
+		f->state = F_WRITE; /* nothing opened: straight to cleanup */
+		file_advance(c, f);
+		return;
+	}
+	if (f->failed) {
+		f->state = F_WRITE;
+		file_advance(c, f);
+		return;
+	}
+	file_open(c, f);
+}
+
+/* Handle CMD_BEGIN, CMD_WRITE or CMD_END on the commit thread. */
+void berth__commit_file_cmd(struct berth_commit *c, struct commit_cmd *cmd)
+{
+	struct berth_commit_file *f;
+	struct commit_buf *b;
+
+	switch (cmd->kind) {
+	case CMD_BEGIN:
+		f = commit_container_of(cmd, struct berth_commit_file,
+					cmd_begin);
+		f->begun = 1;
+		if (c->cancelling)
+			file_fail(c, f, -BERTH_ECANCELLED);
+		if (f->failed) {
+			f->state = F_WRITE;
+			file_advance(c, f);
+			return;
+		}
+		f->wait.ready = dir_ready;
+		berth__commit_dir_get(c, f->path, f->dirlen, &f->wait);
+		return;
+	case CMD_WRITE:
+		b = commit_container_of(cmd, struct commit_buf, cmd);
+		f = b->file;
+		if (f->failed || f->stage_done) {
+			berth__commit_buf_put(c, b);
+			return;
+		}
+		b->next = NULL;
+		*f->pendt = b;
+		f->pendt = &b->next;
+		file_advance(c, f);
+		return;
+	case CMD_END:
+		f = commit_container_of(cmd, struct berth_commit_file, cmd_end);
+		if (!f->stage_done) {
+			f->finishing = 1;
+			berth__commit_track_add(c, &f->track);
+			if (f->abort_req || c->cancelling)
+				file_fail(c, f, -BERTH_ECANCELLED);
+			file_advance(c, f);
+		}
+		berth__commit_file_unref(c, f); /* the producer's reference */
+		return;
+	}
+}

@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internals of the disk-commit stage, shared by commit_thread.c (thread,
+ * queue, buffers, flush, cancel), commit_path.c (name checks, parent
+ * directory cache), commit_file.c (temp-file lifecycle) and commit_ops.c
+ * (tree operations).
+ *
+ * Threads: producer threads touch only the fields marked "producer" and,
+ * under c->lock, those marked "lock".  Everything else belongs to the commit
+ * thread.  Pump callbacks (pump thread) only append to c->comp under c->lock.
+ *
+ * Lock order: c->lock is taken before pump->lock (berth_pump_submit and
+ * berth_pump_cancel_tag may be called with it held; they are leaves).  Event
+ * callbacks run on the commit thread without c->lock.
+ */
+#ifndef BERTH_COMMIT_INT_H
+#define BERTH_COMMIT_INT_H
+
+#include <limits.h>
+#include <linux/openat2.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
+
+#include "engine/commit/commit.h"
+#include "engine/pump/pump.h"
+
+#define commit_container_of(ptr, type, member) \
+	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
+/* openat2 resolve flags for every name beneath the root. */
+#define COMMIT_RESOLVE \
+	(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
+
+struct berth_commit;
+
+/* One pump request plus its completion hand-off to the commit thread. */
+struct commit_io {
+	struct berth_req req;
+	ssize_t res;
+	struct commit_io *next; /* c->comp list */
+	void (*done)(struct berth_commit *c, struct commit_io *io);
+};
+
+enum commit_cmd_kind {
+	CMD_BEGIN,
+	CMD_WRITE,
+	CMD_END, /* finish or abort (file->abort_req) */
+	CMD_OP,
+	CMD_FLUSH,
+};
+
+/* A queued command; embedded in the buffer, file, op or flush record. */
+struct commit_cmd {
+	struct commit_cmd *next;
+	int kind;
+};
+
+/* Position in the flush ordering: items started and not yet done. */
+struct commit_track {
+	struct commit_track *prev, *next;
+	uint64_t seq;
+};
+
+/* A write buffer: recycled through c->free_bufs. */
+struct commit_buf {
+	struct commit_cmd cmd; /* CMD_WRITE */
+	struct commit_io io;
+	struct berth_commit_file *file;
+	struct commit_buf *next; /* free list / file pending list */
+	uint64_t off;
+	size_t len;
+	char *data;
+};
+
+struct commit_dir;
+
+/* Someone waiting for a parent directory fd. */
+struct commit_waiter {
+	struct commit_waiter *next;
+	void (*ready)(struct berth_commit *c, struct commit_waiter *w,
+		      struct commit_dir *d, int err);
+};
+
+enum commit_dir_state { DIR_OPENING, DIR_READY, DIR_CLOSING };
+
+/* A cached directory fd, keyed by its relative path ("" is the root). */
+struct commit_dir {
+	struct commit_dir *hnext; /* hash chain */
+	struct commit_dir *lru_prev, *lru_next; /* unreferenced, ready */
+	char *path;
+	size_t len;
+	uint32_t hash;
+	int fd;
+	int state;
+	int in_hash; /* 0 once evicted or invalidated */
+	int in_lru;
+	int dirty; /* batch: entries changed since its last fsync */
+	unsigned refs;
+	struct open_how how;
+	struct commit_io io;
+	struct commit_waiter *waiters;
+};
+
+enum commit_file_state {
+	F_RESOLVE, /* waiting for the parent directory */
+	F_OPEN,
+	F_WRITE,
+	F_TRUNC,
+	F_CHOWN,
+	F_CHMOD,
+	F_TIMES,
+	F_FSYNC,
+	F_CLOSE,
+	F_RENAME,
+	F_DONE,
+	F_CLEAN_CLOSE,
+	F_CLEAN_UNLINK,
+};
+
+struct berth_commit_file {
+	struct berth_commit *c;
+	/* producer */
+	struct commit_buf *cur;
+	uint64_t pos;
+	/* shared */
+	atomic_int err;
+	int refs; /* lock: producer + stage */
+	int abort_req; /* set by producer before CMD_END is queued */
+	struct berth_commit_file *all_prev, *all_next; /* lock */
+	/* commit thread */
+	struct commit_cmd cmd_begin, cmd_end;
+	struct commit_track track;
+	struct commit_waiter wait;
+	struct commit_io io;
+	struct berth_commit_meta meta;
+	struct open_how how;
+	struct timespec ts[2];
+	struct commit_dir *dir;
+	struct commit_buf *pend, **pendt; /* chunks before the open */
+	struct berth_commit_file *serial_next;
+	struct berth_commit_file *cancel_next;
+	char *path;
+	const char *base;
+	size_t dirlen;
+	uint64_t tag;
+	uint64_t size;
+	unsigned flags;
+	unsigned writes; /* in flight */
+	int state;
+	int fd;
+	int tmp_made;
+	int io_busy;
+	int finishing;
+	int failed;
+	int fail_err;
+	int serial_wait;
+	int stage_done;
+	int begun;
+	int retries;
+	char tmp[NAME_MAX + 1];
+};
+
+enum commit_op_kind {
+	OP_MKDIR,
+	OP_SYMLINK,
+	OP_HARDLINK,
+	OP_MKNOD,
+	OP_DELETE,
+	OP_DIR_META,
+	OP_META, /* owner/mode/times of a non-directory, by parent + name */
+};
+
+struct commit_op {
+	struct commit_cmd cmd;
+	struct commit_track track;
+	struct commit_waiter wait, wait2;
+	struct commit_io io;
+	struct commit_op *prev, *next; /* c->ops: in flight */
+	struct berth_commit_meta meta;
+	struct timespec ts[2];
+	struct statx stx;
+	struct commit_dir *dir, *dir2;
+	char *path; /* relative path */
+	const char *base;
+	size_t dirlen;
+	char *path2; /* symlink target, or hardlink source */
+	const char *base2;
+	size_t dirlen2;
+	uint64_t tag;
+	dev_t dev;
+	int kind;
+	int is_dir;
+	int state;
+	int waiting;
+	int err;
+	int tmp_made;
+	int retries;
+	char tmp[NAME_MAX + 1];
+};
+
+/* A flush or shutdown request; lives on the caller's stack. */
+struct commit_flush {
+	struct commit_cmd cmd;
+	struct commit_flush *next;
+	uint64_t target;
+	int phase;
+	int shutdown;
+	int done; /* lock */
+	int err;
+};
+
+#define COMMIT_DIR_BUCKETS 256
+
+struct berth_commit {
+	struct berth_pump *pump;
+	int root;
+	struct berth_commit_opts o;
+	berth_commit_event_cb cb;
+	void *cb_arg;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake; /* commit thread */
+	pthread_cond_t space; /* producers waiting for budget */
+	pthread_cond_t idle; /* flush / cancel waiters */
+
+	/* lock */
+	struct commit_cmd *qhead, **qtail;
+	struct commit_io *comp, **comp_tail;
+	struct commit_buf *free_bufs;
+	struct berth_commit_file *all;
+	unsigned nfiles, nops;
+	int cancelled;
+	int cancel_done;
+	int exit;
+	uint64_t next_tag;
+	struct berth_commit_stats st;
+
+	/* commit thread */
+	int cancelling; /* cancel seen by the thread */
+	int stalled; /* head command waits for an overlapping op */
+	struct commit_dir *dirs[COMMIT_DIR_BUCKETS];
+	struct commit_dir *lru_head, *lru_tail;
+	unsigned ndirs; /* entries alive (cached, opening or closing) */
+	unsigned ncached; /* entries in the hash */
+	struct commit_track track; /* list head */
+	uint64_t seq;
+	struct commit_op *ops;
+	struct berth_commit_file *serial_head, **serial_tail;
+	int serial_busy;
+	struct commit_flush *flush_head, **flush_tail;
+	unsigned inflight;
+	unsigned dirsyncs;
+	int err_since_flush;
+	uint64_t rng;
+	char *bufmem;
+	struct commit_buf *bufs;
+	unsigned nbufs;
+};
+
+/* commit_thread.c */
+void berth__commit_submit(struct berth_commit *c, struct commit_io *io,
+			  void (*done)(struct berth_commit *,
+				       struct commit_io *),
+			  uint64_t tag);
+void berth__commit_event(struct berth_commit *c, int kind, int err,
+			 const char *path, void *user);
+void berth__commit_buf_put(struct berth_commit *c, struct commit_buf *b);
+void berth__commit_track_add(struct berth_commit *c, struct commit_track *t);
+void berth__commit_track_del(struct commit_track *t);
+void berth__commit_tmpname(struct berth_commit *c, const char *base, char *out);
+int berth__commit_enqueue(struct berth_commit *c, struct commit_cmd *cmd);
+struct commit_buf *berth__commit_buf_get(struct berth_commit *c);
+uint64_t berth__commit_slot_get(struct berth_commit *c, int is_file);
+void berth__commit_slot_put(struct berth_commit *c, int is_file);
+
+/* commit_path.c */
+int berth__commit_split(const char *relpath, size_t *dirlen, const char **base);
+int berth__commit_dir_get(struct berth_commit *c, const char *path, size_t len,
+			  struct commit_waiter *w);
+void berth__commit_dir_put(struct berth_commit *c, struct commit_dir *d);
+void berth__commit_dir_invalidate(struct berth_commit *c, const char *path,
+				  size_t len);
+void berth__commit_dir_sync_all(struct berth_commit *c);
+void berth__commit_dir_evict_all(struct berth_commit *c);
+void berth__commit_dirs_free(struct berth_commit *c);
+int berth__commit_paths_overlap(const char *a, size_t alen, const char *b,
+				size_t blen);
+
+/* commit_file.c */
+void berth__commit_file_cmd(struct berth_commit *c, struct commit_cmd *cmd);
+void berth__commit_file_cancel(struct berth_commit *c,
+			       struct berth_commit_file *f);
+void berth__commit_file_unref(struct berth_commit *c,
+			      struct berth_commit_file *f);
+
+/* commit_ops.c */
+void berth__commit_op_start(struct berth_commit *c, struct commit_op *op);
+void berth__commit_op_free(struct commit_op *op);
+
+#endif /* BERTH_COMMIT_INT_H */

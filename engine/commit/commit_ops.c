@@ -1,0 +1,426 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tree operations: mkdir, symlink, hard link, mknod, delete and directory
+ * metadata.  Each is a short chain of pump requests on the commit thread.
+ *
+ * Symlinks, hard links and nodes are created under a temp name beside the
+ * final one and renamed over it, so an existing entry is replaced
+ * atomically and a failure leaves it untouched.  Names are only used
+ * relative to a parent fd from the directory cache, and never followed
+ * (AT_SYMLINK_NOFOLLOW; linkat without AT_SYMLINK_FOLLOW).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "engine/commit/commit_int.h"
+
+enum op_state {
+	S_START,
+	S_MKDIR,
+	S_MKDIR_STAT, /* mkdir said EEXIST: is it a directory? */
+	S_CREATE, /* symlinkat / linkat / mknodat at the temp name */
+	S_CHOWN,
+	S_CHMOD,
+	S_TIMES,
+	S_RENAME,
+	S_UNLINK_TMP, /* hard link: same inode left the temp; or cleanup */
+	S_DELETE,
+	S_DONE,
+};
+
+/* The steps of each kind, in order (optional ones are skipped). */
+static const unsigned char op_steps[][7] = {
+	[OP_MKDIR] = {S_MKDIR, S_DONE},
+	[OP_SYMLINK] = {S_CREATE, S_CHOWN, S_TIMES, S_RENAME, S_DONE},
+	[OP_HARDLINK] = {S_CREATE, S_RENAME, S_UNLINK_TMP, S_DONE},
+	[OP_MKNOD] = {S_CREATE, S_CHOWN, S_CHMOD, S_TIMES, S_RENAME, S_DONE},
+	[OP_DELETE] = {S_DELETE, S_DONE},
+	[OP_DIR_META] = {S_CHOWN, S_CHMOD, S_TIMES, S_DONE},
+	[OP_META] = {S_CHOWN, S_CHMOD, S_TIMES, S_DONE},
+};
+
+void berth__commit_op_free(struct commit_op *op)
+{
+	if (!op)
+		return;
+	free(op->path);
+	free(op->path2);
+	free(op);
+}
+
+static int step_applies(struct berth_commit *c, struct commit_op *op, int s)
+{
+	if (s == S_CHOWN)
+		return c->o.preserve_owner && (op->meta.uid != (uint32_t)-1 ||
+					       op->meta.gid != (uint32_t)-1);
+	if (s == S_TIMES)
+		return op->meta.mtime_nsec != UTIME_OMIT;
+	return 1;
+}
+
+/* The step after @s for this op. */
+static int op_next(struct berth_commit *c, struct commit_op *op, int s)
+{
+	const unsigned char *st = op_steps[op->kind];
+	int i = 0;
+
+	if (s != S_START) {
+		while (st[i] != s)
+			i++;
+		i++;
+	}
+	while (st[i] != S_DONE && !step_applies(c, op, st[i]))
+		i++;
+	return st[i];
+}
+
+static void op_done(struct berth_commit *c, struct commit_op *op, int err)
+{
+	if (op->prev)
+		op->prev->next = op->next;
+	else if (c->ops == op)
+		c->ops = op->next;
+	if (op->next)
+		op->next->prev = op->prev;
+	berth__commit_track_del(&op->track);
+	if (op->dir)
+		berth__commit_dir_put(c, op->dir);
+	if (op->dir2)
+		berth__commit_dir_put(c, op->dir2);
+	berth__commit_event(c, BERTH_COMMIT_EV_OP, err,
+			    op->path[0] ? op->path : ".", op->meta.user);
+	berth__commit_slot_put(c, 0);
+	berth__commit_op_free(op);
+}
+
+static void op_step(struct berth_commit *c, struct commit_op *op);
+
+static void op_io_done(struct berth_commit *c, struct commit_io *io)
+{
+	struct commit_op *op = commit_container_of(io, struct commit_op, io);
+	int res = (int)io->res;
+
+	switch (op->state) {
+	case S_MKDIR:
+		if (res == -EEXIST) {
+			op->state = S_MKDIR_STAT;
+			op_step(c, op);
+			return;
+		}
+		break;
+	case S_MKDIR_STAT:
+		if (res >= 0 && !S_ISDIR(op->stx.stx_mode))
+			res = -EEXIST;
+		break;
+	case S_CREATE:
+		if (res == -EEXIST && ++op->retries < 16) {
+			op_step(c, op); /* temp name taken: draw another */
+			return;
+		}
+		if (res >= 0)
+			op->tmp_made = 1;
+		break;
+	case S_CHOWN:
+		if (res == -EPERM || res == -EINVAL) {
+			pthread_mutex_lock(&c->lock);
+			c->st.chown_ignored++;
+			pthread_mutex_unlock(&c->lock);
+			res = 0;
+		}
+		break;
+	case S_RENAME:
+		if (res >= 0 && op->kind != OP_HARDLINK)
+			op->tmp_made = 0;
+		break;
+	case S_UNLINK_TMP:
+		op->tmp_made = 0;
+		if (res == -ENOENT)
+			res = 0;
+		if (op->err) { /* cleanup after a failure */
+			op_done(c, op, op->err);
+			return;
+		}
+		break;
+	case S_DELETE:
+		if (res >= 0 && op->is_dir)
+			berth__commit_dir_invalidate(c, op->path,
+						     strlen(op->path));
+		break;
+	}
+	if (res < 0) {
+		op->err = res;
+		if (op->tmp_made) {
+			op->state = S_UNLINK_TMP;
+			op_step(c, op);
+			return;
+		}
+		op_done(c, op, res);
+		return;
+	}
+	if (op->state == S_MKDIR_STAT)
+		op->state = S_MKDIR;
+	op->state = op_next(c, op, op->state);
+	if (op->state == S_DONE) {
+		if (c->o.durability == BERTH_DURABLE_BATCH &&
+		    op->kind != OP_DIR_META && op->kind != OP_META)
+			op->dir->dirty = 1;
+		op_done(c, op, 0);
+		return;
+	}
+	op_step(c, op);
+}
+
+static void op_step(struct berth_commit *c, struct commit_op *op)
+{
+	struct berth_req *req = &op->io.req;
+	int fd = op->dir->fd;
+	/* dir_meta works on the directory's own fd, meta on the entry by
+	 * name (never followed), the others on their temp name. */
+	const char *name = op->kind == OP_DIR_META ? NULL
+			   : op->kind == OP_META   ? op->base
+						   : op->tmp;
+	int nofollow = name ? AT_SYMLINK_NOFOLLOW : 0;
+
+	switch (op->state) {
+	case S_MKDIR:
+		berth_prep_mkdirat(req, fd, op->base, op->meta.mode & 07777);
+		break;
+	case S_MKDIR_STAT:
+		berth_prep_statx(req, fd, op->base, AT_SYMLINK_NOFOLLOW,
+				 STATX_TYPE, &op->stx);
+		break;
+	case S_CREATE:
+		berth__commit_tmpname(c, op->base, op->tmp);
+		if (op->kind == OP_SYMLINK)
+			berth_prep_symlinkat(req, op->path2, fd, op->tmp);
+		else if (op->kind == OP_HARDLINK)
+			berth_prep_linkat(req, op->dir2->fd, op->base2, fd,
+					  op->tmp, 0);
+		else
+			berth_prep_mknodat(req, fd, op->tmp, op->meta.mode,
+					   op->dev);
+		break;
+	case S_CHOWN:
+		berth_prep_fchownat(req, fd, name, op->meta.uid, op->meta.gid,
+				    nofollow);
+		break;
+	case S_CHMOD:
+		/* The temp node is ours and not a symlink: no flag needed;
+		 * an existing entry is never followed. */
+		berth_prep_fchmodat(req, fd, name, op->meta.mode & 07777,
+				    op->kind == OP_META ? AT_SYMLINK_NOFOLLOW
+							: 0);
+		break;
+	case S_TIMES:
+		op->ts[0].tv_sec = op->meta.mtime_sec;
+		op->ts[0].tv_nsec = op->meta.mtime_nsec;
+		op->ts[1] = op->ts[0];
+		berth_prep_utimensat(req, fd, name, op->ts, nofollow);
+		break;
+	case S_RENAME:
+		berth_prep_renameat2(req, fd, op->tmp, fd, op->base, 0);
+		break;
+	case S_UNLINK_TMP:
+		berth_prep_unlinkat(req, fd, op->tmp, 0);
+		break;
+	case S_DELETE:
+		berth_prep_unlinkat(req, fd, op->base,
+				    op->is_dir ? AT_REMOVEDIR : 0);
+		break;
+	default:
+		abort(); /* own invariant */
+	}
+	berth__commit_submit(c, &op->io, op_io_done, op->tag);
+}
+
+static void op_dirs_ready(struct berth_commit *c, struct commit_op *op)
+{
+	if (--op->waiting)
+		return;
+	if (op->err) {
+		op_done(c, op, op->err);
+		return;
+	}
+	op->state = op_next(c, op, S_START);
+	if (op->state == S_DONE) {
+		op_done(c, op, 0);
+		return;
+	}
+	op_step(c, op);
+}
+
+static void op_dir_ready(struct berth_commit *c, struct commit_waiter *w,
+			 struct commit_dir *d, int err)
+{
+	struct commit_op *op = commit_container_of(w, struct commit_op, wait);
+
+	op->dir = d;
+	if (err && !op->err)
+		op->err = err;
+	op_dirs_ready(c, op);
+}
+
+static void op_dir2_ready(struct berth_commit *c, struct commit_waiter *w,
+			  struct commit_dir *d, int err)
+{
+	struct commit_op *op = commit_container_of(w, struct commit_op, wait2);
+
+	op->dir2 = d;
+	if (err && !op->err)
+		op->err = err;
+	op_dirs_ready(c, op);
+}
+
+/* Handle CMD_OP on the commit thread. */
+void berth__commit_op_start(struct berth_commit *c, struct commit_op *op)
+{
+	op->prev = NULL;
+	op->next = c->ops;
+	if (c->ops)
+		c->ops->prev = op;
+	c->ops = op;
+	berth__commit_track_add(c, &op->track);
+	if (c->cancelling) {
+		op_done(c, op, -BERTH_ECANCELLED);
+		return;
+	}
+	op->waiting = op->kind == OP_HARDLINK ? 2 : 1;
+	op->wait.ready = op_dir_ready;
+	if (op->kind == OP_DIR_META)
+		berth__commit_dir_get(c, op->path, strlen(op->path), &op->wait);
+	else
+		berth__commit_dir_get(c, op->path, op->dirlen, &op->wait);
+	if (op->kind == OP_HARDLINK) {
+		op->wait2.ready = op_dir2_ready;
+		berth__commit_dir_get(c, op->path2, op->dirlen2, &op->wait2);
+	}
+}
+
+/* Allocate, check and queue an operation.  Producer threads. */
+static int op_queue(struct berth_commit *c, int kind, const char *relpath,
+		    const char *path2, const struct berth_commit_meta *meta,
+		    dev_t dev, int is_dir)
+{
+	struct commit_op *op;
+	const char *base;
+	int r;
+
+	op = calloc(1, sizeof(*op));
+	if (!op)
+		return -ENOMEM;
+	op->kind = kind;
+	op->cmd.kind = CMD_OP;
+	op->dev = dev;
+	op->is_dir = is_dir;
+	if (meta)
+		op->meta = *meta;
+	else
+		op->meta = (struct berth_commit_meta){.mtime_nsec = UTIME_OMIT,
+						      .uid = (uint32_t)-1,
+						      .gid = (uint32_t)-1};
+	if (kind == OP_DIR_META && !strcmp(relpath, "."))
+		relpath = ""; /* the root directory itself */
+	r = -ENOMEM;
+	op->path = strdup(relpath);
+	if (!op->path)
+		goto fail;
+	if (relpath[0] || kind != OP_DIR_META) {
+		r = berth__commit_split(op->path, &op->dirlen, &base);
+		if (r)
+			goto fail;
+		op->base = base;
+	}
+	if (path2) {
+		r = -ENOMEM;
+		op->path2 = strdup(path2);
+		if (!op->path2)
+			goto fail;
+		if (kind == OP_HARDLINK) {
+			r = berth__commit_split(op->path2, &op->dirlen2, &base);
+			if (r)
+				goto fail;
+			op->base2 = base;
+		}
+	}
+	op->tag = berth__commit_slot_get(c, 0);
+	if (!op->tag) {
+		r = -BERTH_ECANCELLED;
+		goto fail;
+	}
+	r = berth__commit_enqueue(c, &op->cmd);
+	if (r) {
+		berth__commit_slot_put(c, 0);
+		goto fail;
+	}
+	return 0;
+fail:
+	berth__commit_op_free(op);
+	return r;
+}
+
+int berth_commit_mkdir(struct berth_commit *c, const char *relpath,
+		       const struct berth_commit_meta *meta)
+{
+	return op_queue(c, OP_MKDIR, relpath, NULL, meta, 0, 1);
+}
+
+int berth_commit_symlink(struct berth_commit *c, const char *relpath,
+			 const char *target,
+			 const struct berth_commit_meta *meta)
+{
+	if (!target || !target[0] || strlen(target) >= PATH_MAX)
+		return -BERTH_EPATH;
+	return op_queue(c, OP_SYMLINK, relpath, target, meta, 0, 0);
+}
+
+int berth_commit_hardlink(struct berth_commit *c, const char *relpath,
+			  const char *existing, void *user)
+{
+	struct berth_commit_meta meta = {.mtime_nsec = UTIME_OMIT,
+					 .uid = (uint32_t)-1,
+					 .gid = (uint32_t)-1,
+					 .user = user};
+
+	if (!existing)
+		return -BERTH_EPATH;
+	return op_queue(c, OP_HARDLINK, relpath, existing, &meta, 0, 0);
+}
+
+int berth_commit_mknod(struct berth_commit *c, const char *relpath,
+		       const struct berth_commit_meta *meta, dev_t dev)
+{
+	if (!meta)
+		return -EINVAL;
+	if (!S_ISFIFO(meta->mode) && !S_ISCHR(meta->mode) &&
+	    !S_ISBLK(meta->mode) && !S_ISSOCK(meta->mode))
+		return -EINVAL;
+	return op_queue(c, OP_MKNOD, relpath, NULL, meta, dev, 0);
+}
+
+int berth_commit_delete(struct berth_commit *c, const char *relpath, int is_dir,
+			void *user)
+{
+	struct berth_commit_meta meta = {.mtime_nsec = UTIME_OMIT,
+					 .user = user};
+
+	return op_queue(c, OP_DELETE, relpath, NULL, &meta, 0, !!is_dir);
+}
+
+int berth_commit_dir_meta(struct berth_commit *c, const char *relpath,
+			  const struct berth_commit_meta *meta)
+{
+	if (!meta)
+		return -EINVAL;
+	return op_queue(c, OP_DIR_META, relpath, NULL, meta, 0, 1);
+}
+
+int berth_commit_set_meta(struct berth_commit *c, const char *relpath,
+			  const struct berth_commit_meta *meta)
+{
+	if (!meta)
+		return -EINVAL;
+	return op_queue(c, OP_META, relpath, NULL, meta, 0, 0);
+}

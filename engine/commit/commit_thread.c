@@ -1,0 +1,614 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The commit thread: its command queue, the hand-off of pump completions,
+ * the write-buffer pool, flush, cancel and teardown.
+ *
+ * Lock order: c->lock, then (inside berth_pump_submit/cancel_tag)
+ * pump->lock.  Pump callbacks take only c->lock.  Event callbacks and the
+ * per-item state machines run on the commit thread without c->lock.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/commit/commit_int.h"
+
+#define DEF_BUF_SIZE (64u * 1024)
+#define DEF_BUDGET (16u * 1024 * 1024)
+#define DEF_MAX_FILES 256
+#define DEF_MAX_OPS 256
+#define DEF_DIR_CACHE 64
+
+/* Pump thread: hand the completion to the commit thread. */
+static void commit_pump_cb(struct berth_req *req, ssize_t res)
+{
+	struct commit_io *io = commit_container_of(req, struct commit_io, req);
+	struct berth_commit *c = req->data;
+
+	pthread_mutex_lock(&c->lock);
+	io->res = res;
+	io->next = NULL;
+	*c->comp_tail = io;
+	c->comp_tail = &io->next;
+	pthread_cond_signal(&c->wake);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/*
+ * Submit @io (prepared by the caller) with completion handler @done, run
+ * later on the commit thread.  A submit refused by the pump completes the
+ * same way with its error.  Commit thread only.
+ */
+void berth__commit_submit(struct berth_commit *c, struct commit_io *io,
+			  void (*done)(struct berth_commit *,
+				       struct commit_io *),
+			  uint64_t tag)
+{
+	int r;
+
+	io->done = done;
+	berth_req_set_cb(&io->req, commit_pump_cb, c, tag);
+	c->inflight++;
+	r = berth_pump_submit(c->pump, &io->req);
+	if (r < 0) {
+		pthread_mutex_lock(&c->lock);
+		io->res = r;
+		io->next = NULL;
+		*c->comp_tail = io;
+		c->comp_tail = &io->next;
+		pthread_mutex_unlock(&c->lock);
+	}
+}
+
+/* Report one item's outcome and count it.  Commit thread only. */
+void berth__commit_event(struct berth_commit *c, int kind, int err,
+			 const char *path, void *user)
+{
+	struct berth_commit_event ev = {
+		.kind = kind, .err = err, .path = path, .user = user};
+
+	pthread_mutex_lock(&c->lock);
+	if (kind == BERTH_COMMIT_EV_FILE) {
+		if (err)
+			c->st.files_failed++;
+		else
+			c->st.files_done++;
+	} else if (kind == BERTH_COMMIT_EV_OP) {
+		if (err)
+			c->st.ops_failed++;
+		else
+			c->st.ops_done++;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (err && !c->err_since_flush)
+		c->err_since_flush = err;
+	if (c->cb)
+		c->cb(c->cb_arg, &ev);
+}
+
+/* Return a write buffer to the pool and wake a blocked producer. */
+void berth__commit_buf_put(struct berth_commit *c, struct commit_buf *b)
+{
+	pthread_mutex_lock(&c->lock);
+	b->next = c->free_bufs;
+	c->free_bufs = b;
+	pthread_cond_signal(&c->space);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/*
+ * Take a write buffer, waiting while none is free.  Returns NULL after
+ * cancel.  Producer threads.
+ */
+struct commit_buf *berth__commit_buf_get(struct berth_commit *c)
+{
+	struct commit_buf *b;
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->free_bufs && !c->cancelled)
+		pthread_cond_wait(&c->space, &c->lock);
+	b = c->cancelled ? NULL : c->free_bufs;
+	if (b)
+		c->free_bufs = b->next;
+	pthread_mutex_unlock(&c->lock);
+	return b;
+}
+
+/* Queue a command (lock held by the caller). */
+static void enqueue_locked(struct berth_commit *c, struct commit_cmd *cmd)
+{
+	cmd->next = NULL;
+	*c->qtail = cmd;
+	c->qtail = &cmd->next;
+	pthread_cond_signal(&c->wake);
+}
+
+/*
+ * Queue @cmd unless the stage was cancelled (-BERTH_ECANCELLED).  Producer
+ * threads.
+ */
+int berth__commit_enqueue(struct berth_commit *c, struct commit_cmd *cmd)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->cancelled)
+		r = -BERTH_ECANCELLED;
+	else
+		enqueue_locked(c, cmd);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+/*
+ * Reserve a file or operation slot, waiting for one, and hand out a tag.
+ * Returns the tag (> 0), or 0 after cancel.  Producer threads.
+ */
+uint64_t berth__commit_slot_get(struct berth_commit *c, int is_file)
+{
+	unsigned *n = is_file ? &c->nfiles : &c->nops;
+	unsigned max = is_file ? c->o.max_files : c->o.max_ops;
+	uint64_t tag = 0;
+
+	pthread_mutex_lock(&c->lock);
+	while (*n >= max && !c->cancelled)
+		pthread_cond_wait(&c->space, &c->lock);
+	if (!c->cancelled) {
+		(*n)++;
+		tag = c->o.tag_base + ++c->next_tag;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return tag;
+}
+
+/* Release a slot taken by berth__commit_slot_get().  Commit thread. */
+void berth__commit_slot_put(struct berth_commit *c, int is_file)
+{
+	pthread_mutex_lock(&c->lock);
+	if (is_file)
+		c->nfiles--;
+	else
+		c->nops--;
+	pthread_cond_broadcast(&c->space);
+	pthread_cond_signal(&c->idle);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void berth__commit_track_add(struct berth_commit *c, struct commit_track *t)
+{
+	t->seq = ++c->seq;
+	t->next = &c->track;
+	t->prev = c->track.prev;
+	c->track.prev->next = t;
+	c->track.prev = t;
+}
+
+void berth__commit_track_del(struct commit_track *t)
+{
+	if (!t->next)
+		return;
+	t->prev->next = t->next;
+	t->next->prev = t->prev;
+	t->next = t->prev = NULL;
+}
+
+/*
+ * rsync's temp name ".NAME.XXXXXX" beside the final name, NAME shortened
+ * so that the whole fits NAME_MAX.  Commit thread (uses c->rng).
+ */
+void berth__commit_tmpname(struct berth_commit *c, const char *base, char *out)
+{
+	static const char chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				    "abcdefghijklmnopqrstuvwxyz0123456789";
+	size_t n = strlen(base);
+	uint64_t x;
+	int i;
+
+	if (n > NAME_MAX - 8)
+		n = NAME_MAX - 8;
+	out[0] = '.';
+	memcpy(out + 1, base, n);
+	out[n + 1] = '.';
+	for (i = 0; i < 6; i++) {
+		/* xorshift64: uniqueness is enforced by O_EXCL anyway. */
+		x = c->rng;
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		c->rng = x;
+		out[n + 2 + i] = chars[x % (sizeof(chars) - 1)];
+	}
+	out[n + 8] = '\0';
+}
+
+/*
+ * True when a finishing file (its CMD_END seen, so it completes without
+ * further commands) has a path overlapping @p1 or @p2.  Files still being
+ * written are not waited for: their finish may be queued behind us.
+ */
+static int files_overlap(struct berth_commit *c, const char *p1, const char *p2)
+{
+	struct berth_commit_file *f;
+	int hit = 0;
+
+	pthread_mutex_lock(&c->lock);
+	for (f = c->all; f && !hit; f = f->all_next) {
+		if (!f->finishing || f->stage_done)
+			continue;
+		hit = berth__commit_paths_overlap(p1, strlen(p1), f->path,
+						  strlen(f->path)) ||
+		      (p2 && berth__commit_paths_overlap(
+				     p2, strlen(p2), f->path, strlen(f->path)));
+	}
+	pthread_mutex_unlock(&c->lock);
+	return hit;
+}
+
+/*
+ * True when @cmd names a path overlapping an operation in flight (or, for
+ * an operation, a finishing file).
+ */
+static int cmd_blocked(struct berth_commit *c, struct commit_cmd *cmd)
+{
+	const char *p1 = NULL, *p2 = NULL;
+	struct commit_op *op, *o;
+
+	if (c->cancelling)
+		return 0;
+	if (cmd->kind == CMD_BEGIN) {
+		p1 = commit_container_of(cmd, struct berth_commit_file,
+					 cmd_begin)
+			     ->path;
+	} else if (cmd->kind == CMD_OP) {
+		o = commit_container_of(cmd, struct commit_op, cmd);
+		p1 = o->path;
+		if (o->kind == OP_HARDLINK)
+			p2 = o->path2;
+	} else {
+		return 0;
+	}
+	if (cmd->kind == CMD_OP && files_overlap(c, p1, p2))
+		return 1;
+	if (!c->ops)
+		return 0;
+	for (op = c->ops; op; op = op->next) {
+		if (berth__commit_paths_overlap(p1, strlen(p1), op->path,
+						strlen(op->path)))
+			return 1;
+		if (p2 && berth__commit_paths_overlap(p2, strlen(p2), op->path,
+						      strlen(op->path)))
+			return 1;
+		if (op->kind == OP_HARDLINK &&
+		    berth__commit_paths_overlap(p1, strlen(p1), op->path2,
+						strlen(op->path2)))
+			return 1;
+	}
+	return 0;
+}
+
+static void flush_done(struct berth_commit *c, struct commit_flush *fl)
+{
+	c->flush_head = fl->next;
+	if (!c->flush_head)
+		c->flush_tail = &c->flush_head;
+	if (!fl->err)
+		fl->err = c->err_since_flush;
+	c->err_since_flush = 0;
+	pthread_mutex_lock(&c->lock);
+	fl->done = 1;
+	pthread_cond_broadcast(&c->idle);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Advance the oldest flush as far as the current state allows. */
+static void flush_check(struct berth_commit *c)
+{
+	struct commit_flush *fl;
+	unsigned busy;
+
+	while ((fl = c->flush_head)) {
+		if (fl->phase == 0) {
+			if (c->track.next != &c->track &&
+			    c->track.next->seq <= fl->target)
+				return;
+			if (fl->shutdown) {
+				pthread_mutex_lock(&c->lock);
+				busy = c->nfiles + c->nops;
+				pthread_mutex_unlock(&c->lock);
+				if (busy)
+					return;
+			}
+			fl->phase = 1;
+			if (!c->cancelling)
+				berth__commit_dir_sync_all(c);
+		}
+		if (fl->phase == 1) {
+			if (c->dirsyncs)
+				return;
+			if (!fl->shutdown) {
+				flush_done(c, fl);
+				continue;
+			}
+			fl->phase = 2;
+			berth__commit_dir_evict_all(c);
+		}
+		if (c->inflight || c->ndirs)
+			return;
+		flush_done(c, fl);
+	}
+}
+
+/* Abort every file the stage still works on (cancel or shutdown). */
+static void abort_files(struct berth_commit *c, int only_unfinished)
+{
+	struct berth_commit_file *f, *list = NULL;
+
+	/* Collect under the lock with a ref each; cancel without it. */
+	pthread_mutex_lock(&c->lock);
+	for (f = c->all; f; f = f->all_next) {
+		if (f->stage_done || (only_unfinished && f->finishing))
+			continue;
+		f->refs++;
+		f->cancel_next = list;
+		list = f;
+	}
+	pthread_mutex_unlock(&c->lock);
+	while ((f = list)) {
+		list = f->cancel_next;
+		berth__commit_file_cancel(c, f);
+		berth__commit_file_unref(c, f);
+	}
+}
+
+static void process_cmd(struct berth_commit *c, struct commit_cmd *cmd)
+{
+	struct commit_flush *fl;
+
+	switch (cmd->kind) {
+	case CMD_BEGIN:
+	case CMD_WRITE:
+	case CMD_END:
+		berth__commit_file_cmd(c, cmd);
+		break;
+	case CMD_OP:
+		berth__commit_op_start(
+			c, commit_container_of(cmd, struct commit_op, cmd));
+		break;
+	case CMD_FLUSH:
+		fl = commit_container_of(cmd, struct commit_flush, cmd);
+		fl->target = c->seq;
+		fl->next = NULL;
+		if (c->cancelling)
+			fl->err = -BERTH_ECANCELLED;
+		if (fl->shutdown && !c->cancelling)
+			abort_files(c, 1);
+		*c->flush_tail = fl;
+		c->flush_tail = &fl->next;
+		break;
+	}
+}
+
+static void *commit_main(void *arg)
+{
+	struct berth_commit *c = arg;
+	struct commit_cmd *lhead = NULL, **ltail = &lhead, *cmd;
+	struct commit_io *comp, *io;
+	int cancelled;
+
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		while (!c->comp && !c->exit &&
+		       !(c->cancelled && !c->cancelling) &&
+		       (c->stalled || (!c->qhead && !lhead)))
+			pthread_cond_wait(&c->wake, &c->lock);
+		if (c->exit)
+			break;
+		comp = c->comp;
+		c->comp = NULL;
+		c->comp_tail = &c->comp;
+		if (c->qhead) {
+			*ltail = c->qhead;
+			ltail = c->qtail;
+			c->qhead = NULL;
+			c->qtail = &c->qhead;
+		}
+		cancelled = c->cancelled;
+		pthread_mutex_unlock(&c->lock);
+
+		while ((io = comp)) {
+			comp = io->next;
+			c->inflight--;
+			io->done(c, io);
+		}
+		if (cancelled && !c->cancelling) {
+			c->cancelling = 1;
+			abort_files(c, 0);
+		}
+		while (lhead) {
+			if (c->stalled)
+				c->stalled = cmd_blocked(c, lhead);
+			else if (cmd_blocked(c, lhead))
+				c->stalled = 1;
+			if (c->stalled)
+				break;
+			cmd = lhead;
+			lhead = cmd->next;
+			if (!lhead)
+				ltail = &lhead;
+			process_cmd(c, cmd);
+		}
+		flush_check(c);
+
+		pthread_mutex_lock(&c->lock);
+		if (c->cancelling && !c->cancel_done && !lhead && !c->qhead &&
+		    !c->comp && !c->inflight && !c->nfiles && !c->nops &&
+		    !c->dirsyncs && !c->flush_head) {
+			c->cancel_done = 1;
+			pthread_cond_broadcast(&c->idle);
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+int berth_commit_create(struct berth_pump *pump, int root_dirfd,
+			const struct berth_commit_opts *opts,
+			berth_commit_event_cb cb, void *cb_arg,
+			struct berth_commit **out)
+{
+	struct berth_commit *c;
+	struct timespec now;
+	unsigned i;
+	int r;
+
+	if (!pump || root_dirfd < 0 || !out)
+		return -EINVAL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	if (opts)
+		c->o = *opts;
+	if (c->o.durability < BERTH_DURABLE_NONE ||
+	    c->o.durability > BERTH_DURABLE_BATCH) {
+		free(c);
+		return -EINVAL;
+	}
+	if (!c->o.buf_size)
+		c->o.buf_size = DEF_BUF_SIZE;
+	if (!c->o.mem_budget)
+		c->o.mem_budget = DEF_BUDGET;
+	if (!c->o.max_files)
+		c->o.max_files = DEF_MAX_FILES;
+	if (!c->o.max_ops)
+		c->o.max_ops = DEF_MAX_OPS;
+	if (!c->o.dir_cache)
+		c->o.dir_cache = DEF_DIR_CACHE;
+	c->nbufs = c->o.mem_budget / c->o.buf_size;
+	if (c->nbufs < 2)
+		c->nbufs = 2;
+	c->pump = pump;
+	c->root = root_dirfd;
+	c->cb = cb;
+	c->cb_arg = cb_arg;
+	c->qtail = &c->qhead;
+	c->comp_tail = &c->comp;
+	c->flush_tail = &c->flush_head;
+	c->serial_tail = &c->serial_head;
+	c->track.next = c->track.prev = &c->track;
+	clock_gettime(CLOCK_REALTIME, &now);
+	c->rng = ((uint64_t)now.tv_nsec << 20) ^ (uint64_t)now.tv_sec ^
+		 (uint64_t)(uintptr_t)c;
+	if (!c->rng)
+		c->rng = 1;
+
+	c->bufs = calloc(c->nbufs, sizeof(*c->bufs));
+	c->bufmem = malloc(c->nbufs * c->o.buf_size);
+	if (!c->bufs || !c->bufmem) {
+		r = -ENOMEM;
+		goto fail_mem;
+	}
+	for (i = 0; i < c->nbufs; i++) {
+		c->bufs[i].data = c->bufmem + (size_t)i * c->o.buf_size;
+		c->bufs[i].cmd.kind = CMD_WRITE;
+		c->bufs[i].next = c->free_bufs;
+		c->free_bufs = &c->bufs[i];
+	}
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->wake, NULL);
+	pthread_cond_init(&c->space, NULL);
+	pthread_cond_init(&c->idle, NULL);
+	r = -pthread_create(&c->thread, NULL, commit_main, c);
+	if (r)
+		goto fail_thread;
+	*out = c;
+	return 0;
+
+fail_thread:
+	pthread_cond_destroy(&c->idle);
+	pthread_cond_destroy(&c->space);
+	pthread_cond_destroy(&c->wake);
+	pthread_mutex_destroy(&c->lock);
+fail_mem:
+	free(c->bufmem);
+	free(c->bufs);
+	free(c);
+	return r;
+}
+
+static int on_commit_thread(struct berth_commit *c)
+{
+	return pthread_equal(pthread_self(), c->thread);
+}
+
+/* Queue a flush record and wait for it. */
+static int run_flush(struct berth_commit *c, int shutdown)
+{
+	struct commit_flush fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.cmd.kind = CMD_FLUSH;
+	fl.shutdown = shutdown;
+	pthread_mutex_lock(&c->lock);
+	enqueue_locked(c, &fl.cmd);
+	while (!fl.done)
+		pthread_cond_wait(&c->idle, &c->lock);
+	pthread_mutex_unlock(&c->lock);
+	return fl.err;
+}
+
+int berth_commit_flush(struct berth_commit *c)
+{
+	if (on_commit_thread(c))
+		return -EDEADLK;
+	return run_flush(c, 0);
+}
+
+int berth_commit_cancel(struct berth_commit *c)
+{
+	if (on_commit_thread(c))
+		return -EDEADLK;
+	pthread_mutex_lock(&c->lock);
+	c->cancelled = 1;
+	pthread_cond_signal(&c->wake);
+	pthread_cond_broadcast(&c->space);
+	while (!c->cancel_done)
+		pthread_cond_wait(&c->idle, &c->lock);
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+void berth_commit_free(struct berth_commit *c)
+{
+	struct berth_commit_file *f;
+
+	if (!c)
+		return;
+	run_flush(c, 1);
+	pthread_mutex_lock(&c->lock);
+	c->exit = 1;
+	pthread_cond_signal(&c->wake);
+	pthread_mutex_unlock(&c->lock);
+	pthread_join(c->thread, NULL);
+	berth__commit_dirs_free(c);
+	/* Handles the caller never finished: their stage side is done. */
+	while ((f = c->all)) {
+		c->all = f->all_next;
+		free(f->path);
+		free(f);
+	}
+	pthread_cond_destroy(&c->idle);
+	pthread_cond_destroy(&c->space);
+	pthread_cond_destroy(&c->wake);
+	pthread_mutex_destroy(&c->lock);
+	free(c->bufmem);
+	free(c->bufs);
+	free(c);
+}
+
+void berth_commit_stats(struct berth_commit *c, struct berth_commit_stats *st)
+{
+	pthread_mutex_lock(&c->lock);
+	*st = c->st;
+	pthread_mutex_unlock(&c->lock);
+}

@@ -1,0 +1,792 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A receive session from start to exit code: server argv, handshake,
+ * destination, filter and file lists, then the generator thread beside the
+ * receiver loop, and the end (rsync-protocol.md §2, §4, §6, §7, §10).
+ *
+ * Lock order: s->lock, then out->lock.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/session_int.h"
+
+#define OUT_LIMIT (256 * 1024)
+#define MAX_SECLUDED_ARGS 1024
+#define SECLUDED_BYTES (256 * 1024)
+#define SESSION_TAG_BASE (1ull << 40)
+
+/* ------------------------------------------------------------ logging */
+
+static void vlog(struct berth_session *s, int level, const char *fmt,
+		 va_list ap)
+{
+	char msg[2048];
+	int n, code;
+	bool to_socket;
+
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(msg))
+		n = sizeof(msg) - 1;
+	/* §5.5: info through the socket, errors and warnings to stderr,
+	 * unless --msgs2stderr / --no-msgs2stderr say otherwise. */
+	if (level == BERTH_LOG_INFO)
+		to_socket = s->opts.msgs2stderr != 1;
+	else
+		to_socket = s->opts.msgs2stderr == 0;
+	if (to_socket && s->out.started) {
+		code = level == BERTH_LOG_INFO	    ? BERTH_MSG_INFO
+		       : level == BERTH_LOG_WARNING ? BERTH_MSG_WARNING
+						    : BERTH_MSG_ERROR_XFER;
+		if (berth__out_msg(&s->out, code, msg, (size_t)n) == 0)
+			return;
+	}
+	if (s->log_fn)
+		s->log_fn(s->log_arg, level, msg);
+}
+
+void berth__session_log(struct berth_session *s, int level, const char *fmt,
+			...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(s, level, fmt, ap);
+	va_end(ap);
+}
+
+void berth__session_file_error(struct berth_session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	atomic_fetch_add(&s->file_errors, 1);
+	va_start(ap, fmt);
+	vlog(s, BERTH_LOG_ERROR, fmt, ap);
+	va_end(ap);
+}
+
+void berth__session_fatal(struct berth_session *s, int code, const char *fmt,
+			  ...)
+{
+	uint64_t one = 1;
+	va_list ap;
+	bool first;
+
+	pthread_mutex_lock(&s->lock);
+	first = s->fatal == 0;
+	if (first)
+		s->fatal = code;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	if (!first)
+		return;
+	va_start(ap, fmt);
+	vlog(s, BERTH_LOG_ERROR, fmt, ap);
+	va_end(ap);
+	/* Stop the net-in thread if it waits for input. */
+	if (s->cancel_fd >= 0 && write(s->cancel_fd, &one, sizeof(one)) < 0) {
+		/* saturated: already signalled */
+	}
+}
+
+int berth__exit_code_of(int err)
+{
+	if (err >= 0)
+		return RERR_OK;
+	switch (-err) {
+	case BERTH_EPROTO:
+	case BERTH_EPATH:
+		return RERR_PROTOCOL;
+	case BERTH_EUNSUPPORTED:
+		return RERR_UNSUPPORTED;
+	case BERTH_ELIMIT:
+		return RERR_PROTOCOL;
+	case ENOMEM:
+		return RERR_MALLOC;
+	case EPIPE:
+	case ECONNRESET:
+		return RERR_STREAMIO;
+	case BERTH_ECANCELLED:
+		return RERR_SIGNAL;
+	default:
+		return RERR_FILEIO;
+	}
+}
+
+/* ------------------------------------------------------------ ids */
+
+static uint32_t map_id(struct berth_session *s, uint32_t id, bool user)
+{
+	struct id_map **tab = user ? &s->uids : &s->gids;
+	size_t *n = user ? &s->nuids : &s->ngids;
+	const char *name;
+	char buf[4096];
+	uint32_t to = id;
+	size_t i;
+
+	if (id == 0 || s->opts.numeric_ids)
+		return id;
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < *n; i++) {
+		if ((*tab)[i].from == id) {
+			to = (*tab)[i].to;
+			pthread_mutex_unlock(&s->lock);
+			return to;
+		}
+	}
+	name = user ? berth_flist_dec_user_name(s->fdec, id)
+		    : berth_flist_dec_group_name(s->fdec, id);
+	if (name && *name) {
+		if (user) {
+			struct passwd pw, *res = NULL;
+
+			if (getpwnam_r(name, &pw, buf, sizeof(buf), &res) ==
+				    0 &&
+			    res)
+				to = res->pw_uid;
+		} else {
+			struct group gr, *res = NULL;
+
+			if (getgrnam_r(name, &gr, buf, sizeof(buf), &res) ==
+				    0 &&
+			    res)
+				to = res->gr_gid;
+		}
+	}
+	struct id_map *p = realloc(*tab, (*n + 1) * sizeof(**tab));
+	if (p) {
+		*tab = p;
+		p[*n].from = id;
+		p[*n].to = to;
+		(*n)++;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return to;
+}
+
+uint32_t berth__map_uid(struct berth_session *s, uint32_t uid)
+{
+	return map_id(s, uid, true);
+}
+
+uint32_t berth__map_gid(struct berth_session *s, uint32_t gid)
+{
+	return map_id(s, gid, false);
+}
+
+void berth__session_meta(struct berth_session *s, const struct berth_file *f,
+			 bool exists, mode_t cur_mode,
+			 struct berth_commit_meta *m)
+{
+	mode_t type = f->mode & S_IFMT;
+	mode_t mode;
+
+	memset(m, 0, sizeof(*m));
+	/* §9.5: without -p an existing item keeps its bits, a new one gets
+	 * the source's masked by the umask, without set-id/sticky bits. */
+	if (s->opts.perms)
+		mode = f->mode & 07777;
+	else if (exists)
+		mode = cur_mode & 07777;
+	else
+		mode = f->mode & 0777 & ~s->umask;
+	if (!s->opts.perms && s->opts.executability && !S_ISLNK(type)) {
+		if (f->mode & 0111)
+			mode |= (mode & 0444) >> 2;
+		else
+			mode &= ~0111u;
+	}
+	m->mode = mode;
+	if (s->opts.times && !(S_ISDIR(type) && s->opts.omit_dir_times) &&
+	    !(S_ISLNK(type) && (s->opts.omit_link_times ||
+				!(s->hs.compat & BERTH_CF_SYMLINK_TIMES)))) {
+		m->mtime_sec = f->mtime;
+		m->mtime_nsec = f->nsec;
+	} else {
+		m->mtime_nsec = UTIME_OMIT;
+	}
+	m->uid = s->opts.owner && s->am_root ? berth__map_uid(s, f->uid)
+					     : (uint32_t)-1;
+	m->gid = s->opts.group ? berth__map_gid(s, f->gid) : (uint32_t)-1;
+}
+
+/* ------------------------------------------------------------ messages */
+
+int berth__session_on_msg(struct berth_session *s,
+			  const struct berth_demux_event *ev)
+{
+	bool ok;
+
+	switch (ev->code) {
+	case BERTH_MSG_IO_ERROR:
+		atomic_fetch_or(&s->io_error, ev->value);
+		return 0;
+	case BERTH_MSG_NO_SEND:
+		if (!s->fl || ev->value < 0 ||
+		    ev->value >= (int32_t)s->fl->count)
+			return -BERTH_EPROTO;
+		pthread_mutex_lock(&s->lock);
+		ok = s->fst[ev->value].state == FST_REQUESTED;
+		if (ok)
+			s->fst[ev->value].state = FST_DONE;
+		pthread_cond_broadcast(&s->cond);
+		pthread_mutex_unlock(&s->lock);
+		return ok ? 0 : -BERTH_EPROTO;
+	case BERTH_MSG_ERROR_EXIT:
+		/* The client hit a fatal error: end with its code. */
+		pthread_mutex_lock(&s->lock);
+		if (!s->fatal)
+			s->fatal = ev->value > 0 ? ev->value : RERR_PARTIAL;
+		pthread_cond_broadcast(&s->cond);
+		pthread_mutex_unlock(&s->lock);
+		return -BERTH_ECANCELLED;
+	default:
+		return 0; /* informational: nothing for a receiver to do */
+	}
+}
+
+/* ------------------------------------------------------------ options */
+
+/* The first option this slice does not implement, or NULL. */
+static const char *unsupported_option(const struct berth_session *s)
+{
+	const struct berth_opts *o = &s->opts;
+	static const struct {
+		size_t off;
+		const char *name;
+	} flags[] = {
+#define F(field, name) {offsetof(struct berth_opts, field), name}
+		F(sparse, "--sparse"),
+		F(backup, "--backup"),
+		F(prune_empty_dirs, "--prune-empty-dirs"),
+		F(crtimes, "--crtimes"),
+		F(acls, "--acls"),
+		F(relative, "--relative"),
+		F(delete_excluded, "--delete-excluded"),
+		F(partial, "--partial"),
+		F(delay_updates, "--delay-updates"),
+		F(inplace, "--inplace"),
+		F(safe_links, "--safe-links"),
+		F(copy_unsafe_links, "--copy-unsafe-links"),
+		F(remove_source_files, "--remove-source-files"),
+		F(preallocate, "--preallocate"),
+		F(write_devices, "--write-devices"),
+		F(keep_dirlinks, "--keep-dirlinks"),
+#undef F
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+		if (*(const bool *)((const char *)o + flags[i].off))
+			return flags[i].name;
+	if (o->delete_mode != BERTH_DELETE_NONE)
+		return "--delete";
+	if (o->xattrs)
+		return "--xattrs";
+	if (o->atimes)
+		return "--atimes";
+	if (o->fuzzy)
+		return "--fuzzy";
+	if (o->append)
+		return "--append";
+	if (s->hs.compress != BERTH_COMPRESS_NONE &&
+	    s->hs.compress != BERTH_COMPRESS_ZSTD)
+		return s->hs.compress == BERTH_COMPRESS_LZ4 ? "lz4 compression"
+		       : s->hs.compress == BERTH_COMPRESS_ZLIBX
+			       ? "zlibx compression"
+			       : "zlib compression (use --zc=zstd)";
+	if (o->partial_dir)
+		return "--partial-dir";
+	if (o->backup_dir)
+		return "--backup-dir";
+	if (o->temp_dir)
+		return "--temp-dir";
+	if (o->n_alt_dest)
+		return "--compare-dest/--copy-dest/--link-dest";
+	if (o->usermap || o->groupmap)
+		return "--usermap/--groupmap";
+	if (o->min_size >= 0 || o->max_size >= 0)
+		return "--min-size/--max-size";
+	if (o->bwlimit > 0)
+		return "--bwlimit";
+	return NULL;
+}
+
+/* ------------------------------------------------------------ handshake */
+
+/* Run a decoder over the input until it is DONE. */
+#define IN_DECODE(s, call)                                                   \
+	({                                                                   \
+		int r_;                                                      \
+		for (;;) {                                                   \
+			struct berth_proto_in v_ = berth__in_view(&(s)->in); \
+			r_ = (call);                                         \
+			berth__in_consumed(&(s)->in, v_.pos);                \
+			if (r_ != BERTH_PROTO_MORE)                          \
+				break;                                       \
+			r_ = berth__in_more(&(s)->in);                       \
+			if (r_ < 0)                                          \
+				break;                                       \
+		}                                                            \
+		r_;                                                          \
+	})
+
+static int out_raw_item(struct berth_session *s, struct berth_hs *hs,
+			int (*put)(struct berth_hs *, struct berth_proto_out *))
+{
+	uint8_t buf[1024];
+	struct berth_proto_out po = {buf, sizeof(buf), 0};
+	int ret = put(hs, &po);
+
+	return ret < 0 ? ret : berth__out_raw(&s->out, buf, po.pos);
+}
+
+static int handshake(struct berth_session *s)
+{
+	struct berth_hs_config cfg = {0};
+	struct berth_hs hs;
+	int ret;
+
+	berth_opts_hs_config(&s->opts, &cfg);
+	/* A compressor fixed by the client (an explicit choice, or zlib for a
+	 * client that cannot negotiate) is accepted here so the handshake
+	 * completes; anything but zstd is then refused with a clear message
+	 * (unsupported_option), instead of a broken pipe. */
+	if (cfg.compress_choice || !s->opts.caps || !strchr(s->opts.caps, 'v'))
+		cfg.compress_list = "zstd lz4 zlibx zlib none";
+	if (!s->opts.have_seed)
+		cfg.seed = (int32_t)(time(NULL) ^ ((long)getpid() << 6));
+	ret = berth_hs_init(&hs, &cfg);
+	if (ret == 0)
+		ret = out_raw_item(s, &hs, berth_hs_put_version);
+	if (ret == 0)
+		ret = IN_DECODE(s, berth_hs_get_version(&hs, &v_));
+	if (ret >= 0)
+		ret = out_raw_item(s, &hs, berth_hs_put_setup);
+	if (ret >= 0)
+		ret = IN_DECODE(s, berth_hs_get_lists(&hs, &v_));
+	if (ret >= 0)
+		ret = out_raw_item(s, &hs, berth_hs_put_seed);
+	if (ret < 0)
+		return ret;
+	s->hs = hs.res;
+	s->proto = hs.res.protocol;
+	s->digest_len = berth_csum_digest_len(hs.res.xfer_csum);
+	return berth_csum_params_init(&s->cp, hs.res.xfer_csum,
+				      (uint32_t)hs.res.seed, s->proto,
+				      hs.res.compat);
+}
+
+/* ------------------------------------------------------------ setup */
+
+static int read_secluded(struct berth_session *s)
+{
+	struct berth_secluded sec;
+	char *buf = malloc(SECLUDED_BYTES);
+	char **argv = calloc(MAX_SECLUDED_ARGS + 1, sizeof(char *));
+	int ret;
+
+	if (!buf || !argv) {
+		free(buf);
+		free(argv);
+		return -ENOMEM;
+	}
+	s->secluded = argv;
+	s->secluded_buf = buf;
+	berth_secluded_init(&sec, buf, SECLUDED_BYTES, argv, MAX_SECLUDED_ARGS);
+	ret = IN_DECODE(s, berth_secluded_decode(&sec, &v_));
+	if (ret < 0)
+		return ret;
+	return berth_opts_parse_more(&s->opts, sec.argc, argv);
+}
+
+static int read_filters(struct berth_session *s)
+{
+	struct berth_filter_dec d;
+	struct berth_filter_rule rule;
+	int ret;
+
+	ret = berth_filter_dec_init(&d, 4096, 10000);
+	if (ret < 0)
+		return ret;
+	do {
+		ret = IN_DECODE(s, berth_filter_decode(&d, &v_, &rule));
+	} while (ret == BERTH_FILTER_RULE);
+	berth_filter_dec_destroy(&d);
+	return ret < 0 ? ret : 0;
+}
+
+static int read_flist(struct berth_session *s)
+{
+	struct berth_flist_config cfg;
+	int ret;
+
+	berth_flist_config_init(&cfg, &s->opts, &s->hs);
+	ret = berth_flist_dec_create(&s->fdec, &cfg);
+	if (ret == 0)
+		ret = berth_flist_dec_begin(s->fdec, -1);
+	if (ret == 0)
+		ret = IN_DECODE(s, berth_flist_decode(s->fdec, &v_));
+	if (ret < 0)
+		return ret;
+	s->fl = berth_flist_dec_take(s->fdec);
+	if (!s->fl)
+		return -ENOMEM;
+	if (s->fl->io_error)
+		atomic_fetch_or(&s->io_error, s->fl->io_error);
+	s->fst = calloc(s->fl->count ? s->fl->count : 1, sizeof(*s->fst));
+	return s->fst ? 0 : -ENOMEM;
+}
+
+/* Make -p style path components for --mkpath (DEST's parents). */
+static int mkpath(const char *dest)
+{
+	char *p = strdup(dest), *q;
+	int ret = 0;
+
+	if (!p)
+		return -ENOMEM;
+	for (q = p + 1; *q; q++) {
+		if (*q != '/')
+			continue;
+		*q = '\0';
+		if (mkdir(p, 0777) < 0 && errno != EEXIST) {
+			ret = -errno;
+			break;
+		}
+		*q = '/';
+	}
+	free(p);
+	return ret;
+}
+
+/* §2.1 DEST semantics. */
+static int open_dest(struct berth_session *s)
+{
+	const char *dest = s->opts.dest;
+	size_t len = strlen(dest);
+	struct stat st;
+	char shown[4096];
+
+	if (s->opts.mkpath && mkpath(dest) < 0) {
+		berth__session_fatal(s, RERR_FILEIO, "mkpath %s failed: %s\n",
+				     dest, strerror(errno));
+		return -EIO;
+	}
+	if (stat(dest, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		if (s->fl->count > 1) {
+			berth__session_fatal(
+				s, RERR_FILESELECT,
+				"ERROR: destination must be a directory when "
+				"copying more than 1 file\n");
+			return -ENOTDIR;
+		}
+		berth__session_fatal(
+			s, RERR_UNSUPPORTED,
+			"berth: a single file into a non-directory "
+			"DEST is not supported yet\n");
+		return -BERTH_EUNSUPPORTED;
+	}
+	if (stat(dest, &st) < 0) {
+		if (errno != ENOENT) {
+			berth__session_fatal(s, RERR_FILESELECT,
+					     "change_dir#3 \"%s\" failed: %s\n",
+					     dest, strerror(errno));
+			return -errno;
+		}
+		if (s->fl->count == 1 && !S_ISDIR(s->fl->files[0].mode) &&
+		    dest[len - 1] != '/') {
+			berth__session_fatal(
+				s, RERR_UNSUPPORTED,
+				"berth: a single file into a new "
+				"file name is not supported yet\n");
+			return -BERTH_EUNSUPPORTED;
+		}
+		if (!s->opts.dry_run && mkdir(dest, 0777) < 0) {
+			berth__session_fatal(s, RERR_FILEIO,
+					     "mkdir %s failed: %s\n", dest,
+					     strerror(errno));
+			return -EIO;
+		}
+		s->dest_created = true;
+		snprintf(shown, sizeof(shown), "%.*s", (int)len, dest);
+		while (len > 1 && shown[len - 1] == '/')
+			shown[--len] = '\0';
+		if (s->opts.verbose || s->opts.log_format)
+			berth__session_log(s, BERTH_LOG_INFO,
+					   "created directory %s\n", shown);
+		if (s->opts.dry_run) {
+			/* Nothing exists: look at an empty directory. */
+			s->root_fd = open("/var/empty", O_RDONLY | O_DIRECTORY);
+			if (s->root_fd < 0)
+				s->root_fd = open("/proc/self/fdinfo",
+						  O_RDONLY | O_DIRECTORY);
+			return s->root_fd < 0 ? -errno : 0;
+		}
+	}
+	s->root_fd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->root_fd < 0) {
+		berth__session_fatal(s, RERR_FILESELECT,
+				     "change_dir#3 \"%s\" failed: %s\n", dest,
+				     strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static void on_commit_event(void *arg, const struct berth_commit_event *ev)
+{
+	struct berth_session *s = arg;
+
+	if (ev->err < 0 && ev->err != -BERTH_ECANCELLED)
+		berth__session_file_error(
+			s, "%s \"%s\": %s\n",
+			ev->kind == BERTH_COMMIT_EV_FILE ? "write" : "update",
+			ev->path ? ev->path : "", berth_strerror(ev->err));
+}
+
+static int start_stages(struct berth_session *s)
+{
+	struct berth_commit_opts co = {0};
+	struct berth_delta_apply_opts ao = {0};
+	struct berth_sig_opts so = {0};
+	struct berth_tok_config to = {0};
+	int ret;
+
+	co.durability = s->opts.fsync && s->durability == BERTH_DURABLE_NONE
+				? BERTH_DURABLE_FILE
+				: s->durability;
+	co.preserve_owner = s->opts.owner || s->opts.group;
+	co.tag_base = SESSION_TAG_BASE;
+	ret = berth_commit_create(s->pump, s->root_fd, &co, on_commit_event, s,
+				  &s->commit);
+	if (ret < 0)
+		return ret;
+	ao.pump = s->pump;
+	ao.out = berth__recv_apply_out;
+	ao.out_arg = s;
+	ao.tag = SESSION_TAG_BASE - 1;
+	ret = berth_delta_apply_create(&ao, &s->apply);
+	if (ret < 0)
+		return ret;
+	so.pump = s->pump;
+	so.tag = SESSION_TAG_BASE - 2;
+	ret = berth_sig_create(&so, &s->sig);
+	if (ret < 0)
+		return ret;
+	to.compress = s->hs.compress;
+	to.csum_type = s->cp.type;
+	to.digest_len = (int)s->digest_len;
+	return berth_tok_dec_create(&s->tok, &to);
+}
+
+/* ------------------------------------------------------------ the end */
+
+/* After a fatal error: tell the client (proto >= 31), then read and drop
+ * its input until it closes (§10.5), so it sees our message and code. */
+static void fatal_exit(struct berth_session *s)
+{
+	int32_t code = s->fatal;
+	uint8_t p[4] = {(uint8_t)code, (uint8_t)(code >> 8),
+			(uint8_t)(code >> 16), (uint8_t)(code >> 24)};
+	char sink[65536];
+	ssize_t n;
+
+	if (s->out.started && s->proto >= 31)
+		berth__out_msg(&s->out, BERTH_MSG_ERROR_EXIT, p, 4);
+	berth__out_drain(&s->out);
+	do {
+		n = read(s->in_fd, sink, sizeof(sink));
+	} while (n > 0 || (n < 0 && errno == EINTR));
+}
+
+static int final_code(struct berth_session *s)
+{
+	int io = atomic_load(&s->io_error);
+
+	if (s->fatal)
+		return s->fatal;
+	if (atomic_load(&s->file_errors) || (io & 1))
+		return RERR_PARTIAL;
+	if (io & 2)
+		return RERR_VANISHED;
+	if (io & 4)
+		return RERR_DEL_LIMIT;
+	return RERR_OK;
+}
+
+static int session_run(struct berth_session *s)
+{
+	const char *bad;
+	int ret;
+
+	ret = berth_opts_parse(&s->opts, s->argc, s->argv);
+	if (ret == 0 && s->opts.secluded)
+		ret = read_secluded(s);
+	if (ret < 0) {
+		s->fatal = ret == -BERTH_EUNSUPPORTED ? RERR_UNSUPPORTED
+						      : RERR_SYNTAX;
+		berth__session_log(s, BERTH_LOG_ERROR, "berth: %s: %s\n",
+				   s->opts.bad ? s->opts.bad : "argv",
+				   ret == -BERTH_EUNSUPPORTED
+					   ? "option not supported by berth"
+					   : "unknown option");
+		return s->fatal;
+	}
+
+	ret = handshake(s);
+	if (ret < 0) {
+		s->fatal = berth__exit_code_of(ret);
+		berth__session_log(s, BERTH_LOG_ERROR,
+				   "berth: handshake failed: %s\n",
+				   berth_strerror(ret));
+		return s->fatal;
+	}
+	ret = berth__in_start_mux(&s->in);
+	if (ret == 0)
+		ret = berth__out_start(&s->out);
+	if (ret < 0) {
+		s->fatal = RERR_MALLOC;
+		return s->fatal;
+	}
+	bad = unsupported_option(s);
+	if (bad) {
+		berth__session_fatal(s, RERR_UNSUPPORTED,
+				     "berth: %s is not supported by this "
+				     "version of berth\n",
+				     bad);
+		fatal_exit(s);
+		return s->fatal;
+	}
+	if (berth_opts_want_filters(&s->opts))
+		ret = read_filters(s);
+	if (ret == 0)
+		ret = read_flist(s);
+	if (ret < 0) {
+		berth__session_fatal(s, berth__exit_code_of(ret),
+				     "berth: receiving the file list: %s\n",
+				     berth_strerror(ret));
+		fatal_exit(s);
+		return s->fatal;
+	}
+	ret = open_dest(s);
+	if (ret == 0)
+		ret = start_stages(s);
+	if (ret < 0) {
+		if (!s->fatal)
+			berth__session_fatal(s, berth__exit_code_of(ret),
+					     "berth: %s\n",
+					     berth_strerror(ret));
+		fatal_exit(s);
+		return s->fatal;
+	}
+
+	ret = -pthread_create(&s->gen_thread, NULL, berth__gen_main, s);
+	if (ret < 0) {
+		berth__session_fatal(s, RERR_MALLOC, "berth: no thread\n");
+		fatal_exit(s);
+		return s->fatal;
+	}
+	s->gen_started = true;
+	ret = berth__recv_loop(s);
+	if (ret < 0 && ret != -BERTH_ECANCELLED)
+		berth__session_fatal(s, berth__exit_code_of(ret),
+				     "berth: receiver: %s\n",
+				     berth_strerror(ret));
+	pthread_mutex_lock(&s->lock);
+	s->recv_finished = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	if (s->fatal) {
+		/* Unblock the generator if it waits on a full output. */
+		berth_commit_cancel(s->commit);
+	}
+	pthread_join(s->gen_thread, NULL);
+	s->gen_started = false;
+	if (s->fatal)
+		fatal_exit(s);
+	return final_code(s);
+}
+
+static void session_free(struct berth_session *s)
+{
+	berth_tok_dec_free(s->tok);
+	berth_sig_free(s->sig);
+	berth_delta_apply_free(s->apply);
+	berth_commit_free(s->commit);
+	berth__out_close(&s->out);
+	berth__in_destroy(&s->in);
+	if (s->fl)
+		berth_flist_free(s->fl);
+	berth_flist_dec_free(s->fdec);
+	free(s->fst);
+	free(s->redo);
+	free(s->uids);
+	free(s->gids);
+	free(s->secluded);
+	free(s->secluded_buf);
+	if (s->root_fd >= 0)
+		close(s->root_fd);
+	if (s->cancel_fd >= 0)
+		close(s->cancel_fd);
+	if (s->own_pump)
+		berth_pump_free(s->pump);
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->cond);
+}
+
+int berth_server_run(const struct berth_server_config *cfg)
+{
+	struct berth_session *s;
+	mode_t um;
+	int ret;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return RERR_MALLOC;
+	s->argc = cfg->argc;
+	s->argv = cfg->argv;
+	s->in_fd = cfg->in_fd;
+	s->out_fd = cfg->out_fd;
+	s->log_fn = cfg->log;
+	s->log_arg = cfg->log_arg;
+	s->durability = cfg->durability;
+	s->root_fd = -1;
+	s->am_root = geteuid() == 0;
+	um = umask(0);
+	umask(um);
+	s->umask = um;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	s->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	ret = berth__in_init(&s->in, s, s->in_fd, s->cancel_fd);
+	if (ret == 0)
+		ret = berth__out_init(&s->out, s->out_fd, OUT_LIMIT);
+	if (ret == 0) {
+		if (cfg->pump) {
+			s->pump = cfg->pump;
+		} else {
+			ret = berth_pump_create(NULL, &s->pump);
+			s->own_pump = ret == 0;
+		}
+	}
+	if (ret < 0)
+		ret = RERR_MALLOC;
+	else
+		ret = session_run(s);
+	session_free(s);
+	free(s);
+	return ret;
+}

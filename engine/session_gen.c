@@ -1,0 +1,1158 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The generator: walks the sorted file list, compares each entry with the
+ * destination, makes directories, symlinks and nodes through the commit
+ * stage, and asks the sender for files that need data (an item record, then
+ * the sum head and block sums of the basis).  Then the phases: redo
+ * requests, the NDX_DONE sequence of rsync-protocol.md §8.6 / §10.1, and
+ * the final directory attributes.
+ *
+ * Destination lookups never follow symlinks: a parent directory is opened
+ * beneath the root with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) and
+ * the entry is looked at with fstatat(AT_SYMLINK_NOFOLLOW) relative to it.
+ * A directory the generator itself created is known to be empty, so its
+ * contents are not looked up at all.
+ */
+#include <errno.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <linux/openat2.h>
+
+#include "engine/session_int.h"
+
+#define DIR_CACHE 8
+#define REC_MAX 64 /* ndx + iflags + basis type: fits easily */
+
+struct dir_slot {
+	char *path;
+	int fd;
+	unsigned use;
+};
+
+/* The chain of directories the walk is inside (sorted order is depth
+ * first, so a stack follows it). */
+struct dir_frame {
+	const char *name; /* the directory's name (in the file list) */
+	size_t len;
+	bool is_new; /* created by us: its contents cannot exist yet */
+};
+
+/* A directory whose attributes are set again at the end. */
+struct dir_fix {
+	int32_t ndx;
+	struct berth_commit_meta meta;
+};
+
+struct gen {
+	struct berth_session *s;
+	const char *skip_dir; /* --existing: a missing directory's subtree */
+	size_t skip_len;
+	int32_t *hl_leader; /* -H: per ndx, its group's leader, or -1 */
+	bool any_hlinks;
+	struct dir_slot cache[DIR_CACHE];
+	unsigned tick;
+	struct dir_frame *stack;
+	size_t depth;
+	struct dir_fix *dirs; /* every directory, for the final attributes */
+	size_t ndirs;
+};
+
+static int openat2_beneath(int dirfd, const char *path, int flags)
+{
+	struct open_how how = {
+		.flags = (uint64_t)flags | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
+	};
+	long fd;
+
+	do {
+		fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+	} while (fd < 0 && errno == EAGAIN);
+	return fd < 0 ? -errno : (int)fd;
+}
+
+/* An O_PATH fd of directory @path (len bytes of it) beneath the root. */
+static int dir_fd(struct gen *g, const char *path, size_t len)
+{
+	struct dir_slot *victim = &g->cache[0];
+	char *copy;
+	int fd, i;
+
+	if (len == 0)
+		return g->s->root_fd;
+	for (i = 0; i < DIR_CACHE; i++) {
+		struct dir_slot *d = &g->cache[i];
+
+		if (d->path && strlen(d->path) == len &&
+		    memcmp(d->path, path, len) == 0) {
+			d->use = ++g->tick;
+			return d->fd;
+		}
+		if (d->use < victim->use)
+			victim = d;
+	}
+	copy = strndup(path, len);
+	if (!copy)
+		return -ENOMEM;
+	fd = openat2_beneath(g->s->root_fd, copy, O_PATH | O_DIRECTORY);
+	if (fd < 0) {
+		free(copy);
+		return fd;
+	}
+	if (victim->path) {
+		free(victim->path);
+		close(victim->fd);
+	}
+	victim->path = copy;
+	victim->fd = fd;
+	victim->use = ++g->tick;
+	return fd;
+}
+
+static void dir_cache_drop(struct gen *g)
+{
+	for (int i = 0; i < DIR_CACHE; i++) {
+		if (g->cache[i].path) {
+			free(g->cache[i].path);
+			close(g->cache[i].fd);
+			g->cache[i].path = NULL;
+		}
+	}
+}
+
+static const char *base_name(const char *name)
+{
+	const char *b = strrchr(name, '/');
+
+	return b ? b + 1 : name;
+}
+
+/* Is the parent of @name a directory we created in this session? */
+static bool parent_is_new(struct gen *g, const char *name)
+{
+	const char *slash = strrchr(name, '/');
+	size_t plen = slash ? (size_t)(slash - name) : 0;
+
+	while (g->depth > 0) {
+		struct dir_frame *f = &g->stack[g->depth - 1];
+
+		if (f->len <= plen && memcmp(f->name, name, f->len) == 0 &&
+		    (f->len == plen || name[f->len] == '/'))
+			return f->len == plen ? f->is_new : false;
+		g->depth--;
+	}
+	/* The root: new if DEST was created. */
+	return plen == 0 && g->s->dest_created;
+}
+
+static void push_dir(struct gen *g, const char *name, bool is_new)
+{
+	g->stack[g->depth].name = name;
+	g->stack[g->depth].len = strlen(name);
+	g->stack[g->depth].is_new = is_new;
+	g->depth++;
+}
+
+/* lstat of the destination for @name: 0, -ENOENT, or another error. */
+static int dest_stat(struct gen *g, const struct berth_file *f, struct stat *st)
+{
+	const char *name = f->name;
+	const char *slash;
+	int dfd;
+
+	if (strcmp(name, ".") == 0)
+		return fstat(g->s->root_fd, st) < 0 ? -errno : 0;
+	if (parent_is_new(g, name))
+		return -ENOENT;
+	slash = strrchr(name, '/');
+	dfd = dir_fd(g, name, slash ? (size_t)(slash - name) : 0);
+	if (dfd < 0)
+		/* A parent that is missing or not a directory (or a symlink,
+		 * which we never follow): the entry does not exist for us. */
+		return dfd == -ENOENT || dfd == -ENOTDIR || dfd == -ELOOP
+			       ? -ENOENT
+			       : dfd;
+	if (fstatat(dfd, base_name(name), st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	return 0;
+}
+
+/* What the receiver needs to know of the destination (under s->lock). */
+static void set_exists(struct berth_session *s, int32_t ndx, bool exists,
+		       mode_t mode)
+{
+	pthread_mutex_lock(&s->lock);
+	s->fst[ndx].exists = exists;
+	s->fst[ndx].cur_mode = mode;
+	pthread_mutex_unlock(&s->lock);
+}
+
+struct del_item {
+	char *path;
+	bool is_dir;
+};
+
+struct del_list {
+	struct del_item *v;
+	size_t n, cap;
+};
+
+static int del_push(struct del_list *l, char *path, bool is_dir)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 32;
+		struct del_item *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n].path = path;
+	l->v[l->n].is_dir = is_dir;
+	l->n++;
+	return 0;
+}
+
+/* Everything below directory @name, recursively (never through a
+ * symlink: each level is opened beneath the root without following). */
+static int del_collect(struct berth_session *s, const char *name,
+		       struct del_list *l, unsigned depth)
+{
+	struct dirent *de;
+	char *path;
+	DIR *d;
+	int fd, ret = 0;
+
+	if (depth > 256)
+		return -ELOOP;
+	fd = openat2_beneath(s->root_fd, name, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return fd;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while (ret == 0 && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (asprintf(&path, "%s/%s", name, de->d_name) < 0) {
+			ret = -ENOMEM;
+			break;
+		}
+		ret = del_push(l, path, de->d_type == DT_DIR);
+		if (ret < 0) {
+			free(path);
+			break;
+		}
+		if (de->d_type == DT_DIR)
+			ret = del_collect(s, path, l, depth + 1);
+	}
+	closedir(d);
+	return ret;
+}
+
+static int del_cmp(const void *a, const void *b)
+{
+	const struct del_item *x = a, *y = b;
+
+	return berth_flist_cmp(x->path, x->is_dir, y->path, y->is_dir);
+}
+
+/* Report a deletion to the client (MSG_DELETED; dirs end in a NUL). */
+static void report_deleted(struct berth_session *s, const char *path,
+			   bool is_dir)
+{
+	if (s->opts.verbose || s->opts.log_format)
+		berth__out_msg(&s->out, BERTH_MSG_DELETED, path,
+			       strlen(path) + (is_dir ? 1 : 0));
+}
+
+/*
+ * Remove directory @name and everything in it: contents in reverse sorted
+ * order (as rsync does, deepest first), each reported, then @name itself.
+ */
+static int delete_tree(struct gen *g, const char *name)
+{
+	struct berth_session *s = g->s;
+	struct del_list l = {0};
+	size_t i;
+	int ret;
+
+	ret = del_collect(s, name, &l, 0);
+	if (ret == 0 && l.n > 1)
+		qsort(l.v, l.n, sizeof(*l.v), del_cmp);
+	for (i = l.n; ret == 0 && i-- > 0;) {
+		ret = berth_commit_delete(s->commit, l.v[i].path, l.v[i].is_dir,
+					  NULL);
+		if (ret == 0)
+			report_deleted(s, l.v[i].path, l.v[i].is_dir);
+	}
+	for (i = 0; i < l.n; i++)
+		free(l.v[i].path);
+	free(l.v);
+	if (ret == 0)
+		ret = berth_commit_delete(s->commit, name, 1, NULL);
+	return ret;
+}
+
+/* Does directory @name (beneath the root) hold anything? */
+static bool dir_has_entries(struct berth_session *s, const char *name)
+{
+	struct dirent *de;
+	bool any = false;
+	DIR *d;
+	int fd;
+
+	fd = openat2_beneath(s->root_fd, name, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return false;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return false;
+	}
+	while (!any && (de = readdir(d)))
+		any = strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+	closedir(d);
+	return any;
+}
+
+/*
+ * A directory stands where @what must go.  An empty one is removed; a
+ * non-empty one only with --force (or a delete mode), else rsync's two
+ * messages, and the item is skipped (exit 23).  Returns 0 when the way is
+ * made (or queued), 1 when the item is to be skipped, or an error.
+ */
+static int clear_dir_for(struct gen *g, const struct berth_file *f,
+			 const char *what)
+{
+	struct berth_session *s = g->s;
+
+	if (dir_has_entries(s, f->name) && !s->opts.force) {
+		berth__session_log(s, BERTH_LOG_INFO,
+				   "cannot delete non-empty directory: %s\n",
+				   f->name);
+		berth__session_file_error(s,
+					  "could not make way for new %s: %s\n",
+					  what, f->name);
+		return 1;
+	}
+	if (s->opts.dry_run)
+		return 0;
+	return delete_tree(g, f->name);
+}
+
+/* --existing / --ignore-existing (rsync's gates right after the lookup,
+ * for every type).  True: skip the item. */
+static bool existence_gate(struct gen *g, const struct berth_file *f,
+			   int stat_ret, const struct stat *st)
+{
+	struct berth_session *s = g->s;
+
+	if (s->opts.existing && stat_ret == -ENOENT) {
+		if (S_ISDIR(f->mode) && !g->skip_dir) {
+			g->skip_dir = f->name;
+			g->skip_len = strlen(f->name);
+		}
+		return true;
+	}
+	return s->opts.ignore_existing && stat_ret == 0 &&
+	       !(S_ISDIR(f->mode) && S_ISDIR(st->st_mode));
+}
+
+static bool times_preserved(struct berth_session *s, mode_t mode)
+{
+	if (!s->opts.times)
+		return false;
+	if (S_ISDIR(mode) && s->opts.omit_dir_times)
+		return false;
+	if (S_ISLNK(mode) && (s->opts.omit_link_times ||
+			      !(s->hs.compat & BERTH_CF_SYMLINK_TIMES)))
+		return false;
+	return true;
+}
+
+static bool mtime_differs(struct berth_session *s, const struct berth_file *f,
+			  const struct stat *st)
+{
+	int64_t d = (int64_t)st->st_mtim.tv_sec - f->mtime;
+
+	if (s->opts.have_modify_window && s->opts.modify_window < 0)
+		return d != 0 || (uint32_t)st->st_mtim.tv_nsec != f->nsec;
+	if (s->opts.have_modify_window && s->opts.modify_window > 0)
+		return d > s->opts.modify_window || d < -s->opts.modify_window;
+	return d != 0;
+}
+
+/* §8.4 for an item that exists; @base: the flags decided so far. */
+static uint32_t itemize(struct berth_session *s, const struct berth_file *f,
+			const struct stat *st, uint32_t base)
+{
+	uint32_t fl = base;
+	mode_t type = f->mode & S_IFMT;
+
+	if (S_ISREG(type) && st->st_size != f->size)
+		fl |= BERTH_ITEM_REPORT_SIZE;
+	if (times_preserved(s, type)) {
+		if (mtime_differs(s, f, st))
+			fl |= BERTH_ITEM_REPORT_TIME;
+	} else if (base & (BERTH_ITEM_TRANSFER | BERTH_ITEM_LOCAL_CHANGE)) {
+		fl |= BERTH_ITEM_REPORT_TIME;
+	}
+	if (!S_ISLNK(type)) {
+		if (s->opts.perms && ((st->st_mode ^ f->mode) & 07777))
+			fl |= BERTH_ITEM_REPORT_PERMS;
+		else if (!s->opts.perms && s->opts.executability &&
+			 !!(st->st_mode & 0111) != !!(f->mode & 0111))
+			fl |= BERTH_ITEM_REPORT_PERMS;
+	}
+	if (s->opts.owner && s->am_root &&
+	    berth__map_uid(s, f->uid) != st->st_uid)
+		fl |= BERTH_ITEM_REPORT_OWNER;
+	if (s->opts.group && berth__map_gid(s, f->gid) != st->st_gid)
+		fl |= BERTH_ITEM_REPORT_GROUP;
+	return fl;
+}
+
+static bool record_wanted(struct berth_session *s, uint32_t iflags)
+{
+	if (iflags & ~(BERTH_ITEM_BASIS_TYPE_FOLLOWS |
+		       BERTH_ITEM_XNAME_FOLLOWS | BERTH_ITEM_LOCAL_CHANGE))
+		return true;
+	if (s->opts.verbose >= 2)
+		return true;
+	return s->opts.log_format && strstr(s->opts.log_format, "%i%I");
+}
+
+/* ndx + iflags (the caller adds a sum head for transfers). */
+static int put_record(struct berth_session *s, int32_t ndx, uint32_t iflags)
+{
+	uint8_t buf[REC_MAX];
+	struct berth_proto_out po = {buf, sizeof(buf), 0};
+	int ret;
+
+	ret = berth_proto_put_ndx(&po, &s->out.ndx, ndx);
+	if (ret >= 0)
+		ret = berth_proto_put_shortint(&po, (uint16_t)iflags);
+	if (ret < 0)
+		return ret;
+	return berth__out_data(&s->out, buf, po.pos);
+}
+
+static int put_ndx(struct berth_session *s, int32_t ndx)
+{
+	uint8_t buf[8];
+	struct berth_proto_out po = {buf, sizeof(buf), 0};
+	int ret = berth_proto_put_ndx(&po, &s->out.ndx, ndx);
+
+	return ret < 0 ? ret : berth__out_data(&s->out, buf, po.pos);
+}
+
+static int emit_sums(void *arg, const void *buf, size_t len)
+{
+	struct berth_session *s = arg;
+
+	return berth__out_data(&s->out, buf, len);
+}
+
+/*
+ * Ask for file @ndx: record, then the sum head and block sums of the
+ * destination as basis (or an empty head).
+ */
+static int request_file(struct gen *g, int32_t ndx, uint32_t iflags,
+			bool use_basis, bool redo)
+{
+	struct berth_session *s = g->s;
+	const struct berth_file *f = &s->fl->files[ndx];
+	struct berth_sum_head head;
+	uint8_t zero[BERTH_SUM_HEAD_WIRE] = {0};
+	struct stat st;
+	int ret, fd = -1;
+
+	/* Open the basis first: the receiver must know whether sums were
+	 * sent before the sender can answer the record. */
+	if (use_basis && !s->opts.whole_file && !s->opts.dry_run) {
+		fd = openat2_beneath(s->root_fd, f->name,
+				     O_RDONLY | O_NOFOLLOW);
+		if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+				st.st_size == 0)) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	if (fd >= 0) {
+		ret = berth_sum_head_init(&head, (uint64_t)st.st_size, s->proto,
+					  s->cp.type,
+					  (uint32_t)s->opts.block_size, redo);
+		if (ret < 0) {
+			close(fd);
+			fd = -1;
+			if (ret != -BERTH_ELIMIT)
+				return ret;
+		}
+	}
+	pthread_mutex_lock(&s->lock);
+	s->fst[ndx].state = FST_REQUESTED;
+	s->fst[ndx].attempts++;
+	s->fst[ndx].had_basis = fd >= 0;
+	s->fst[ndx].iflags = (uint16_t)iflags;
+	pthread_mutex_unlock(&s->lock);
+	ret = put_record(s, ndx, iflags);
+	if (ret < 0 || s->opts.dry_run) {
+		if (fd >= 0)
+			close(fd);
+		return ret; /* §8.4: no sum head in a dry run */
+	}
+
+	if (fd < 0)
+		return berth__out_data(&s->out, zero, sizeof(zero));
+	ret = berth_sig_file(s->sig, fd, &head, &s->cp, emit_sums, s);
+	close(fd);
+	return ret;
+}
+
+static int gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
+{
+	struct berth_session *s = g->s;
+	struct berth_commit_meta m;
+	struct stat st;
+	uint32_t iflags;
+	bool is_new = false;
+	int ret;
+
+	if (strcmp(f->name, ".") == 0 && s->dest_created)
+		ret = -ENOENT; /* we just made it: it is new */
+	else
+		ret = dest_stat(g, f, &st);
+	if (ret < 0 && ret != -ENOENT)
+		return ret;
+	if (existence_gate(g, f, ret, &st))
+		return 0;
+	if (ret == 0 && !S_ISDIR(st.st_mode)) {
+		/* Something else is in the way: a file/symlink goes. */
+		if (!s->opts.dry_run) {
+			ret = berth_commit_delete(s->commit, f->name, 0, NULL);
+			if (ret < 0)
+				return ret;
+		}
+		ret = -ENOENT;
+	}
+	if (ret == -ENOENT) {
+		is_new = true;
+		iflags = BERTH_ITEM_LOCAL_CHANGE | BERTH_ITEM_IS_NEW;
+		if (!s->opts.dry_run && strcmp(f->name, ".") != 0) {
+			berth__session_meta(s, f, false, 0, &m);
+			m.mode = (m.mode & 07777) | S_IFDIR;
+			ret = berth_commit_mkdir(s->commit, f->name, &m);
+			if (ret < 0)
+				return ret;
+		}
+	} else {
+		iflags = itemize(s, f, &st, 0);
+	}
+	set_exists(s, ndx, !is_new, is_new ? 0 : st.st_mode);
+	if (record_wanted(s, iflags)) {
+		ret = put_record(s, ndx, iflags);
+		if (ret < 0)
+			return ret;
+	}
+	push_dir(g, f->name, is_new);
+	g->dirs[g->ndirs].ndx = ndx;
+	berth__session_meta(s, f, !is_new, is_new ? 0 : st.st_mode,
+			    &g->dirs[g->ndirs].meta);
+	g->ndirs++;
+	return 0;
+}
+
+static int gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
+{
+	struct berth_session *s = g->s;
+	struct berth_commit_meta m;
+	char target[4096];
+	struct stat st;
+	uint32_t iflags;
+	ssize_t n = -1;
+	int ret, dfd;
+
+	ret = dest_stat(g, f, &st);
+	if (ret < 0 && ret != -ENOENT)
+		return ret;
+	if (existence_gate(g, f, ret, &st))
+		return 0;
+	if (ret == 0 && S_ISLNK(st.st_mode)) {
+		const char *slash = strrchr(f->name, '/');
+
+		dfd = dir_fd(g, f->name, slash ? (size_t)(slash - f->name) : 0);
+		if (dfd >= 0)
+			n = readlinkat(dfd, base_name(f->name), target,
+				       sizeof(target));
+		if (n == (ssize_t)f->link_len &&
+		    memcmp(target, f->link, (size_t)n) == 0) {
+			iflags = itemize(s, f, &st, 0);
+			if (iflags &
+			    (BERTH_ITEM_REPORT_TIME | BERTH_ITEM_REPORT_OWNER |
+			     BERTH_ITEM_REPORT_GROUP)) {
+				/* Re-create to fix attributes: symlink times
+				 * and owners are set on the new link. */
+				berth__session_meta(s, f, false, 0, &m);
+				if (!s->opts.dry_run) {
+					ret = berth_commit_symlink(s->commit,
+								   f->name,
+								   f->link, &m);
+					if (ret < 0)
+						return ret;
+				}
+			}
+			return record_wanted(s, iflags)
+				       ? put_record(s, ndx, iflags)
+				       : 0;
+		}
+		iflags = itemize(s, f, &st,
+				 BERTH_ITEM_LOCAL_CHANGE |
+					 BERTH_ITEM_REPORT_CHANGE);
+	} else if (ret == 0 && S_ISDIR(st.st_mode)) {
+		/* A directory in the way. */
+		iflags = BERTH_ITEM_LOCAL_CHANGE | BERTH_ITEM_REPORT_CHANGE |
+			 BERTH_ITEM_IS_NEW;
+		ret = clear_dir_for(g, f, "symlink");
+		if (ret != 0)
+			return ret < 0 ? ret : 0;
+	} else {
+		iflags = BERTH_ITEM_LOCAL_CHANGE | BERTH_ITEM_REPORT_CHANGE |
+			 BERTH_ITEM_IS_NEW;
+	}
+	if (!s->opts.dry_run) {
+		berth__session_meta(s, f, false, 0, &m);
+		ret = berth_commit_symlink(s->commit, f->name, f->link, &m);
+		if (ret < 0)
+			return ret;
+	}
+	return put_record(s, ndx, iflags);
+}
+
+static int gen_node(struct gen *g, int32_t ndx, const struct berth_file *f)
+{
+	struct berth_session *s = g->s;
+	mode_t type = f->mode & S_IFMT;
+	bool dev = S_ISCHR(type) || S_ISBLK(type);
+	dev_t rdev = makedev(f->rdev_major, f->rdev_minor);
+	struct berth_commit_meta m;
+	struct stat st;
+	uint32_t iflags;
+	int ret;
+
+	if ((dev && !(s->opts.devices && s->am_root)) ||
+	    (!dev && !s->opts.specials)) {
+		berth__session_log(s, BERTH_LOG_INFO,
+				   "skipping non-regular file \"%s\"\n",
+				   f->name);
+		return 0;
+	}
+	ret = dest_stat(g, f, &st);
+	if (ret < 0 && ret != -ENOENT)
+		return ret;
+	if (existence_gate(g, f, ret, &st))
+		return 0;
+	if (ret == 0 && S_ISDIR(st.st_mode)) {
+		ret = clear_dir_for(g, f, dev ? "device" : "special file");
+		if (ret != 0)
+			return ret < 0 ? ret : 0;
+		ret = -ENOENT;
+	}
+	if (ret == 0 && (st.st_mode & S_IFMT) == type &&
+	    (!dev || st.st_rdev == rdev)) {
+		iflags = itemize(s, f, &st, 0);
+		if (iflags && !s->opts.dry_run) {
+			berth__session_meta(s, f, true, st.st_mode, &m);
+			ret = berth_commit_set_meta(s->commit, f->name, &m);
+			if (ret < 0)
+				return ret;
+		}
+		return record_wanted(s, iflags) ? put_record(s, ndx, iflags)
+						: 0;
+	}
+	iflags = BERTH_ITEM_LOCAL_CHANGE | BERTH_ITEM_REPORT_CHANGE;
+	if (ret == 0 && (st.st_mode & S_IFMT) == type)
+		iflags = itemize(s, f, &st, iflags);
+	else
+		iflags |= BERTH_ITEM_IS_NEW;
+	if (!s->opts.dry_run) {
+		berth__session_meta(s, f, false, 0, &m);
+		m.mode = (m.mode & 07777) | type;
+		ret = berth_commit_mknod(s->commit, f->name, &m, rdev);
+		if (ret < 0)
+			return ret;
+	}
+	return put_record(s, ndx, iflags);
+}
+
+/*
+ * -c: the destination's unseeded whole-file digest (the --checksum type)
+ * equals the one in the file list.  A file that cannot be read differs.
+ */
+static bool checksum_matches(struct berth_session *s,
+			     const struct berth_file *f)
+{
+	uint8_t sum[BERTH_CSUM_MAX_DIGEST];
+	struct berth_csum_ctx ctx;
+	unsigned len = berth_csum_digest_len(s->hs.file_csum);
+	size_t bufsize = 256 * 1024;
+	uint8_t *buf;
+	bool ok = false;
+	ssize_t n;
+	off_t off = 0;
+	int fd;
+
+	if (!f->sum || !len)
+		return false;
+	fd = openat2_beneath(s->root_fd, f->name, O_RDONLY | O_NOFOLLOW);
+	if (fd < 0)
+		return false;
+	buf = malloc(bufsize);
+	if (buf && berth_csum_ctx_init(&ctx, s->hs.file_csum) == 0) {
+		while ((n = pread(fd, buf, bufsize, off)) > 0) {
+			berth_csum_ctx_update(&ctx, buf, (size_t)n);
+			off += n;
+		}
+		if (n == 0 && berth_csum_ctx_final(&ctx, sum) == len)
+			ok = memcmp(sum, f->sum, len) == 0;
+		berth_csum_ctx_destroy(&ctx);
+	}
+	free(buf);
+	close(fd);
+	return ok;
+}
+
+static int gen_file(struct gen *g, int32_t ndx, const struct berth_file *f)
+{
+	struct berth_session *s = g->s;
+	struct berth_commit_meta m;
+	struct stat st;
+	uint32_t iflags;
+	bool same;
+	int ret;
+
+	ret = dest_stat(g, f, &st);
+	if (ret < 0 && ret != -ENOENT)
+		return ret;
+	if (existence_gate(g, f, ret, &st))
+		return 0;
+	if (ret == 0 && S_ISDIR(st.st_mode)) {
+		ret = clear_dir_for(g, f, "regular file");
+		if (ret != 0)
+			return ret < 0 ? ret : 0;
+		ret = -ENOENT; /* replaced: it counts as new */
+	} else if (ret == 0 && !S_ISREG(st.st_mode)) {
+		ret = -ENOENT; /* the commit's rename replaces it */
+	}
+	if (ret == -ENOENT) {
+		set_exists(s, ndx, false, 0);
+		return request_file(g, ndx,
+				    BERTH_ITEM_TRANSFER | BERTH_ITEM_IS_NEW,
+				    false, false);
+	}
+	set_exists(s, ndx, true, st.st_mode);
+	if (s->opts.update && st.st_mtim.tv_sec > f->mtime)
+		return 0;
+
+	/* Quick check (§8.2.1). */
+	same = st.st_size == f->size;
+	if (same && !s->opts.size_only) {
+		if (s->opts.ignore_times)
+			same = false;
+		else if (!s->opts.checksum)
+			same = !mtime_differs(s, f, &st);
+	}
+	if (same && s->opts.checksum)
+		same = checksum_matches(s, f);
+
+	if (same) {
+		iflags = itemize(s, f, &st, 0);
+		if ((iflags &
+		     (BERTH_ITEM_REPORT_TIME | BERTH_ITEM_REPORT_PERMS |
+		      BERTH_ITEM_REPORT_OWNER | BERTH_ITEM_REPORT_GROUP)) &&
+		    !s->opts.dry_run) {
+			berth__session_meta(s, f, true, st.st_mode, &m);
+			ret = berth_commit_set_meta(s->commit, f->name, &m);
+			if (ret < 0)
+				return ret;
+		}
+		return record_wanted(s, iflags) ? put_record(s, ndx, iflags)
+						: 0;
+	}
+	iflags = itemize(s, f, &st, BERTH_ITEM_TRANSFER);
+	if (s->opts.checksum)
+		iflags |= BERTH_ITEM_REPORT_CHANGE;
+	return request_file(g, ndx, iflags, true, false);
+}
+
+/*
+ * -H: every member of a hard-link group points at the group's leader, the
+ * member transferred (the last in sorted order, as rsync picks it when
+ * none exists yet); the others are linked to it once it is committed.
+ */
+static int hlink_groups(struct gen *g)
+{
+	const struct berth_flist *fl = g->s->fl;
+	int32_t i, key;
+
+	g->hl_leader = malloc(fl->count * sizeof(*g->hl_leader) + 1);
+	if (!g->hl_leader)
+		return -ENOMEM;
+	/* Pass 1: leader[key] = last member of the group keyed by the
+	 * first member's ndx.  Pass 2: every member learns it. */
+	for (i = 0; i < (int32_t)fl->count; i++)
+		g->hl_leader[i] = -1;
+	for (i = 0; i < (int32_t)fl->count; i++) {
+		const struct berth_file *f = &fl->files[i];
+
+		if (!(f->xflags & BERTH_XMIT_HLINKED) || !S_ISREG(f->mode) ||
+		    (f->flags & BERTH_FILE_INACTIVE))
+			continue;
+		key = f->hlink_ndx >= 0 ? f->hlink_ndx : i;
+		if (key >= (int32_t)fl->count)
+			return -BERTH_EPROTO;
+		if (g->hl_leader[key] < i)
+			g->hl_leader[key] = i;
+		g->any_hlinks = true;
+	}
+	for (i = 0; i < (int32_t)fl->count; i++) {
+		const struct berth_file *f = &fl->files[i];
+
+		if (!(f->xflags & BERTH_XMIT_HLINKED) || !S_ISREG(f->mode) ||
+		    (f->flags & BERTH_FILE_INACTIVE) || f->hlink_ndx < 0)
+			continue;
+		g->hl_leader[i] = g->hl_leader[f->hlink_ndx];
+	}
+	return 0;
+}
+
+/* A follower: linked later, by link_followers(). */
+static bool is_follower(const struct gen *g, int32_t ndx)
+{
+	return g->hl_leader && g->hl_leader[ndx] >= 0 &&
+	       g->hl_leader[ndx] != ndx;
+}
+
+/* Are @a and @b (beneath the root) the same file? */
+static bool same_inode(struct berth_session *s, const char *a, const char *b)
+{
+	struct stat sa, sb;
+	int fa, fb;
+	bool same = false;
+
+	fa = openat2_beneath(s->root_fd, a, O_PATH | O_NOFOLLOW);
+	fb = openat2_beneath(s->root_fd, b, O_PATH | O_NOFOLLOW);
+	if (fa >= 0 && fb >= 0 && fstat(fa, &sa) == 0 && fstat(fb, &sb) == 0)
+		same = S_ISREG(sa.st_mode) && sa.st_dev == sb.st_dev &&
+		       sa.st_ino == sb.st_ino;
+	if (fa >= 0)
+		close(fa);
+	if (fb >= 0)
+		close(fb);
+	return same;
+}
+
+/*
+ * Link every follower whose leader is done, in descending order (the
+ * order rsync reports them), with an "hf" record naming the leader.
+ */
+static int link_followers(struct gen *g)
+{
+	struct berth_session *s = g->s;
+	const struct berth_flist *fl = s->fl;
+	uint8_t buf[4200];
+	struct berth_proto_out po;
+	int32_t i, leader;
+	int ret;
+
+	if (!g->any_hlinks)
+		return 0;
+	/* The leaders must be on disk under their final names. */
+	berth__out_flush(&s->out);
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < (int32_t)fl->count; i++) {
+		leader = g->hl_leader[i];
+		if (leader != i)
+			continue;
+		while (s->fst[i].state == FST_REQUESTED && !s->fatal &&
+		       !s->recv_finished && s->nredo == 0)
+			pthread_cond_wait(&s->cond, &s->lock);
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (!s->opts.dry_run)
+		berth_commit_flush(s->commit);
+	for (i = (int32_t)fl->count - 1; i >= 0; i--) {
+		if (!is_follower(g, i))
+			continue;
+		leader = g->hl_leader[i];
+		if (same_inode(s, fl->files[i].name, fl->files[leader].name))
+			continue; /* already the right link: nothing to say */
+		if (!s->opts.dry_run) {
+			ret = berth_commit_hardlink(
+				s->commit, fl->files[i].name,
+				fl->files[leader].name, NULL);
+			if (ret < 0)
+				berth__session_file_error(
+					s, "link %s => %s: %s\n",
+					fl->files[i].name,
+					fl->files[leader].name,
+					berth_strerror(ret));
+		}
+		po = (struct berth_proto_out){buf, sizeof(buf), 0};
+		ret = berth_proto_put_ndx(&po, &s->out.ndx, i);
+		if (ret >= 0)
+			ret = berth_proto_put_shortint(
+				&po, BERTH_ITEM_LOCAL_CHANGE |
+					     BERTH_ITEM_XNAME_FOLLOWS |
+					     BERTH_ITEM_IS_NEW);
+		if (ret >= 0)
+			ret = berth_proto_put_vstring(
+				&po, fl->files[leader].name,
+				fl->files[leader].name_len);
+		if (ret >= 0)
+			ret = berth__out_data(&s->out, buf, po.pos);
+		if (ret < 0)
+			return ret;
+	}
+	g->any_hlinks = false;
+	return 0;
+}
+
+static int gen_entry(struct gen *g, int32_t ndx)
+{
+	const struct berth_file *f = &g->s->fl->files[ndx];
+	mode_t type = f->mode & S_IFMT;
+
+	if (f->flags & BERTH_FILE_INACTIVE)
+		return 0;
+	if (is_follower(g, ndx))
+		return 0;
+	if (g->skip_dir) {
+		if (!strncmp(f->name, g->skip_dir, g->skip_len) &&
+		    f->name[g->skip_len] == '/')
+			return 0;
+		g->skip_dir = NULL;
+	}
+	if (S_ISDIR(type))
+		return gen_dir(g, ndx, f);
+	/* Keep the directory chain in step for non-directories too. */
+	if (S_ISREG(type))
+		return gen_file(g, ndx, f);
+	if (S_ISLNK(type)) {
+		if (!g->s->opts.links) {
+			berth__session_log(g->s, BERTH_LOG_INFO,
+					   "skipping non-regular file \"%s\"\n",
+					   f->name);
+			return 0;
+		}
+		return gen_symlink(g, ndx, f);
+	}
+	return gen_node(g, ndx, f);
+}
+
+/* Per-entry errors are reported and counted; the walk goes on. */
+static int gen_entry_checked(struct gen *g, int32_t ndx)
+{
+	int ret = gen_entry(g, ndx);
+
+	if (ret == -BERTH_ECANCELLED || ret == -EPIPE || ret == -ECONNRESET ||
+	    ret == -ENOMEM)
+		return ret;
+	if (ret < 0 && g->s->out.err)
+		return g->s->out.err;
+	if (ret < 0)
+		berth__session_file_error(g->s, "%s: %s\n",
+					  g->s->fl->files[ndx].name,
+					  berth_strerror(ret));
+	return 0;
+}
+
+/* Wait until the receiver has read @n sender NDX_DONEs (or gave up). */
+static int wait_sender_dones(struct berth_session *s, int n)
+{
+	int ret = 0;
+
+	berth__out_flush(&s->out);
+	pthread_mutex_lock(&s->lock);
+	while (s->sender_dones < n && !s->recv_finished && !s->fatal)
+		pthread_cond_wait(&s->cond, &s->lock);
+	if (s->sender_dones < n)
+		ret = -BERTH_ECANCELLED;
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+/* Send redo records for everything queued so far. */
+static int send_redos(struct gen *g)
+{
+	struct berth_session *s = g->s;
+	uint32_t iflags;
+	bool exists;
+	int32_t ndx;
+	int ret;
+
+	for (;;) {
+		pthread_mutex_lock(&s->lock);
+		if (s->nredo == 0) {
+			pthread_mutex_unlock(&s->lock);
+			return 0;
+		}
+		ndx = s->redo[--s->nredo];
+		exists = s->fst[ndx].exists;
+		iflags = s->fst[ndx].iflags;
+		pthread_mutex_unlock(&s->lock);
+		/* The destination is as it was: the same record again. */
+		ret = request_file(g, ndx, iflags, exists, true);
+		if (ret < 0)
+			return ret;
+	}
+}
+
+/* Final attributes of every directory, deepest first (rsync re-touches
+ * them after their contents changed). */
+static int fix_dirs(struct gen *g)
+{
+	struct berth_session *s = g->s;
+	struct timespec ts[2];
+	size_t i;
+	int ret;
+
+	if (s->opts.dry_run)
+		return 0;
+	ret = berth_commit_flush(s->commit);
+	(void)ret; /* per-file errors were reported by event */
+	for (i = g->ndirs; i-- > 0;) {
+		const struct berth_file *f = &s->fl->files[g->dirs[i].ndx];
+		const struct berth_commit_meta *mp = &g->dirs[i].meta;
+		struct berth_commit_meta m = *mp;
+		struct stat st;
+
+		if (strcmp(f->name, ".") == 0) {
+			if (fstat(s->root_fd, &st) < 0)
+				continue;
+			if ((st.st_mode & 07777) != (m.mode & 07777) &&
+			    fchmod(s->root_fd, m.mode & 07777) < 0)
+				berth__session_file_error(
+					s, "chmod \".\": %s\n",
+					berth_strerror(-errno));
+			if (s->opts.owner || s->opts.group)
+				if (fchown(s->root_fd, m.uid, m.gid) < 0 &&
+				    errno != EPERM)
+					berth__session_file_error(
+						s, "chown \".\": %s\n",
+						berth_strerror(-errno));
+			if (m.mtime_nsec != UTIME_OMIT) {
+				ts[0].tv_sec = ts[1].tv_sec = m.mtime_sec;
+				ts[0].tv_nsec = ts[1].tv_nsec = m.mtime_nsec;
+				if (futimens(s->root_fd, ts) < 0)
+					berth__session_file_error(
+						s, "utime \".\": %s\n",
+						berth_strerror(-errno));
+			}
+			continue;
+		}
+		ret = berth_commit_dir_meta(s->commit, f->name, &m);
+		if (ret < 0)
+			berth__session_file_error(s, "%s: %s\n", f->name,
+						  berth_strerror(ret));
+	}
+	return berth_commit_flush(s->commit);
+}
+
+static int gen_run(struct gen *g)
+{
+	struct berth_session *s = g->s;
+	int32_t i;
+	int ret;
+
+	if (s->opts.hard_links) {
+		ret = hlink_groups(g);
+		if (ret < 0)
+			return ret;
+	}
+	for (i = 0; i < (int32_t)s->fl->count; i++) {
+		ret = gen_entry_checked(g, i);
+		if (ret < 0)
+			return ret;
+	}
+	ret = link_followers(g);
+	if (ret < 0)
+		return ret;
+	/* G1: end of phase 0. */
+	ret = put_ndx(s, BERTH_NDX_DONE);
+	if (ret < 0)
+		return ret;
+
+	/* Phase 1: redo requests until the receiver has verified every
+	 * phase-0 file (it has read the sender's first NDX_DONE). */
+	for (;;) {
+		ret = send_redos(g);
+		if (ret < 0)
+			return ret;
+		berth__out_flush(&s->out);
+		pthread_mutex_lock(&s->lock);
+		while (s->nredo == 0 && s->sender_dones < 1 &&
+		       !s->recv_finished && !s->fatal)
+			pthread_cond_wait(&s->cond, &s->lock);
+		bool phase_over = s->sender_dones >= 1 && s->nredo == 0;
+		bool stop = s->recv_finished || s->fatal;
+		pthread_mutex_unlock(&s->lock);
+		if (phase_over)
+			break;
+		if (stop && s->nredo == 0)
+			return -BERTH_ECANCELLED;
+	}
+	/* G2, G3 (no --delay-updates), and at 31+ G4. */
+	ret = put_ndx(s, BERTH_NDX_DONE);
+	if (ret == 0)
+		ret = put_ndx(s, BERTH_NDX_DONE);
+	if (ret == 0 && s->proto >= 31)
+		ret = put_ndx(s, BERTH_NDX_DONE);
+	if (ret < 0)
+		return ret;
+
+	/* The sender's S2, S3 (and S4): all redo data has arrived. */
+	ret = wait_sender_dones(s, berth__sender_dones_total(s));
+	if (ret < 0)
+		return ret;
+	ret = fix_dirs(g);
+	(void)ret; /* errors were reported per item */
+	/* G_final. */
+	ret = put_ndx(s, BERTH_NDX_DONE);
+	if (ret == 0)
+		ret = berth__out_drain(&s->out);
+	return ret;
+}
+
+void *berth__gen_main(void *arg)
+{
+	struct berth_session *s = arg;
+	struct gen g = {.s = s};
+	int ret;
+
+	g.stack = calloc(s->fl->count + 1, sizeof(*g.stack));
+	g.dirs = calloc(s->fl->count + 1, sizeof(*g.dirs));
+	if (!g.stack || !g.dirs)
+		ret = -ENOMEM;
+	else
+		ret = gen_run(&g);
+	dir_cache_drop(&g);
+	free(g.hl_leader);
+	free(g.stack);
+	free(g.dirs);
+	if (ret < 0 && ret != -BERTH_ECANCELLED)
+		berth__session_fatal(s, berth__exit_code_of(ret),
+				     "generator: %s\n", berth_strerror(ret));
+	return NULL;
+}

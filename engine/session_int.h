@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The receive session: one rsync push into one destination directory.
+ *
+ * Threads (DESIGN.md §3):
+ *  - net-in (the caller's thread, berth_session_run): handshake, filter
+ *    list, file list, then the receiver loop — token decoding, delta apply,
+ *    hand-off to the commit stage;
+ *  - generator (session_gen.c): quick check, item records, basis
+ *    signatures, directories/symlinks/devices, phases and the end
+ *    handshake;
+ *  - net-out (session_io.c): frames and writes everything the other two
+ *    queue; nobody else writes the output fd;
+ *  - the commit stage's thread and the pump's thread.
+ *
+ * The wait-for graph has no cycle: net-in waits on input and on the commit
+ * stage; the generator waits on net-out's buffer space, the pump, and on
+ * net-in's progress (phase counters); net-out waits only on the output fd;
+ * commit waits only on the pump.
+ *
+ * Lock order: s->lock, then out->lock (berth_out functions take out->lock
+ * and are never called with it held).
+ */
+#ifndef BERTH_SESSION_INT_H
+#define BERTH_SESSION_INT_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "berth.h"
+#include "engine/commit/commit.h"
+#include "engine/delta/delta.h"
+#include "engine/pump/pump.h"
+#include "protocol/protocol.h"
+
+/* rsync exit codes (rsync-protocol.md §10.4). */
+enum {
+	RERR_OK = 0,
+	RERR_SYNTAX = 1,
+	RERR_PROTOCOL = 2,
+	RERR_FILESELECT = 3,
+	RERR_UNSUPPORTED = 4,
+	RERR_SOCKETIO = 10,
+	RERR_FILEIO = 11,
+	RERR_STREAMIO = 12,
+	RERR_SIGNAL = 20,
+	RERR_MALLOC = 22,
+	RERR_PARTIAL = 23,
+	RERR_VANISHED = 24,
+	RERR_DEL_LIMIT = 25,
+	RERR_TIMEOUT = 30,
+};
+
+/* Item flags: BERTH_ITEM_* in protocol/protocol.h. */
+
+/* ------------------------------------------------------------ net-in */
+
+/*
+ * The input side: reads the input fd, and once multiplexing has started,
+ * de-multiplexes it into a contiguous buffer of data bytes; out-of-band
+ * messages go to berth__session_on_msg().  Used by the net-in thread only.
+ */
+struct berth_in {
+	struct berth_session *s;
+	int fd;
+	int cancel_fd; /* eventfd: readable = stop */
+	bool muxed;
+	struct berth_demux demux;
+	uint8_t *raw; /* bytes read, not yet de-multiplexed */
+	size_t raw_len, raw_pos, raw_cap;
+	uint8_t *data; /* de-multiplexed data bytes */
+	size_t data_len, data_pos, data_cap;
+	struct berth_ndx_state ndx;
+	uint64_t total_read;
+};
+
+int berth__in_init(struct berth_in *in, struct berth_session *s, int fd,
+		   int cancel_fd);
+void berth__in_destroy(struct berth_in *in);
+/* Switch to de-multiplexing (right after the handshake). */
+int berth__in_start_mux(struct berth_in *in);
+/* Make at least @n data bytes available at in->data + in->data_pos. */
+int berth__in_need(struct berth_in *in, size_t n);
+/* Make at least one more byte available (after a decoder said MORE). */
+int berth__in_more(struct berth_in *in);
+/* The available bytes as a protocol input; consume with in_consumed(). */
+static inline struct berth_proto_in berth__in_view(struct berth_in *in)
+{
+	struct berth_proto_in v = {in->data + in->data_pos,
+				   in->data_len - in->data_pos, 0};
+	return v;
+}
+static inline void berth__in_consumed(struct berth_in *in, size_t n)
+{
+	in->data_pos += n;
+}
+int berth__in_int32(struct berth_in *in, int32_t *v);
+int berth__in_u8(struct berth_in *in, uint8_t *v);
+int berth__in_shortint(struct berth_in *in, uint16_t *v);
+int berth__in_ndx(struct berth_in *in, int32_t *v);
+int berth__in_vstring(struct berth_in *in, char *buf, size_t cap, size_t *len);
+int berth__in_bytes(struct berth_in *in, void *buf, size_t n);
+
+/* ------------------------------------------------------------ net-out */
+
+/*
+ * The output side: callers append framed bytes to a bounded buffer under
+ * out->lock; the net-out thread writes them.  Before multiplexing starts,
+ * berth__out_raw() writes directly.
+ */
+struct berth_out {
+	int fd;
+	pthread_mutex_t lock;
+	pthread_cond_t wake; /* to the writer: bytes queued or closing */
+	pthread_cond_t space; /* to producers: room, or drained */
+	uint8_t *buf, *spare; /* data frames; the writer swaps them */
+	size_t len, cap, spare_cap, limit;
+	uint8_t *mbuf, *mspare; /* message frames (written first) */
+	size_t mlen, mbuf_cap, mspare_cap;
+	bool flush; /* write held data now */
+	size_t frame_hdr; /* offset of the open MSG_DATA header, or SIZE_MAX */
+	bool writing; /* the writer holds a batch */
+	bool closing;
+	int err; /* first write error (-errno) */
+	bool started;
+	pthread_t thread;
+	struct berth_ndx_state ndx; /* S2C ndx state (generator only) */
+	uint64_t total_written;
+};
+
+int berth__out_init(struct berth_out *o, int fd, size_t limit);
+int berth__out_start(struct berth_out *o);
+/* Write unframed bytes now (handshake only). */
+int berth__out_raw(struct berth_out *o, const void *p, size_t len);
+/*
+ * Append MSG_DATA bytes (may block for space).  0 or the writer's error.
+ * Small amounts are held until berth__out_flush() or 32 KiB, as rsync's
+ * writer does, so that messages queued meanwhile reach the client first.
+ */
+int berth__out_data(struct berth_out *o, const void *p, size_t len);
+/* Append one message frame (never blocks for space: messages are few). */
+int berth__out_msg(struct berth_out *o, int code, const void *p, size_t len);
+/* Write the data held so far (the caller is about to wait for the peer). */
+void berth__out_flush(struct berth_out *o);
+/* Wait until everything queued so far is written.  0 or error. */
+int berth__out_drain(struct berth_out *o);
+/* Drain, stop and join the writer, free buffers.  Returns the error. */
+int berth__out_close(struct berth_out *o);
+
+/* ------------------------------------------------------------ session */
+
+/* Per file-list entry state. */
+enum {
+	FST_NONE = 0,
+	FST_REQUESTED, /* a transfer record was sent */
+	FST_DONE, /* received (or failed for good) */
+};
+
+struct file_state {
+	uint8_t state;
+	uint8_t attempts; /* transfers asked for: 1, 2 after a redo */
+	uint8_t had_basis; /* the generator sent sums of the destination */
+	uint8_t exists; /* the destination existed (regular file) */
+	uint32_t cur_mode; /* its mode then */
+	uint16_t iflags; /* of the transfer record, repeated by a redo */
+};
+
+/* An id mapping cache entry (sender id -> local id). */
+struct id_map {
+	uint32_t from, to;
+};
+
+struct berth_session {
+	/* Configuration. */
+	struct berth_opts opts;
+	int argc;
+	char **argv;
+	char **secluded; /* -s: argv of the secluded arguments */
+	char *secluded_buf; /* their bytes */
+	int in_fd, out_fd;
+	struct berth_pump *pump;
+	bool own_pump;
+	berth_log_fn log_fn;
+	void *log_arg;
+	int durability;
+
+	/* Destination. */
+	int root_fd;
+	bool dest_created;
+	bool am_root;
+	mode_t umask;
+
+	/* Negotiated. */
+	struct berth_hs_result hs;
+	int proto;
+	struct berth_csum_params cp;
+	unsigned digest_len;
+
+	/* Stages. */
+	struct berth_commit *commit;
+	struct berth_delta_apply *apply;
+	struct berth_sig *sig;
+	struct berth_tok_dec *tok; /* session-long token decoder */
+	void *apply_out; /* the file delta apply writes to (net-in only) */
+	struct berth_in in;
+	struct berth_out out;
+	int cancel_fd;
+
+	/* File list. */
+	struct berth_flist_dec *fdec;
+	struct berth_flist *fl;
+	struct file_state *fst;
+	struct id_map *uids, *gids;
+	size_t nuids, ngids;
+
+	/* Generator <-> receiver, under lock. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int sender_dones; /* NDX_DONEs read from the sender */
+	int32_t *redo; /* ndx queue for the redo pass */
+	size_t nredo, redo_cap;
+	bool recv_finished; /* the receiver loop has ended */
+	int fatal; /* first fatal rsync exit code, 0 if none */
+	bool gen_started;
+	pthread_t gen_thread;
+
+	/* Outcome (atomics: several threads add). */
+	atomic_int file_errors; /* per-file failures: exit 23 */
+	atomic_int io_error; /* sender's io_error bits */
+	atomic_uint_fast64_t literal_bytes, matched_bytes, files_written;
+};
+
+void berth__session_log(struct berth_session *s, int level, const char *fmt,
+			...) __attribute__((format(printf, 3, 4)));
+/* A per-file error: logged (stderr by default, as rsync does) and counted. */
+void berth__session_file_error(struct berth_session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Record the first fatal error (exit code) and wake everyone. */
+void berth__session_fatal(struct berth_session *s, int code, const char *fmt,
+			  ...) __attribute__((format(printf, 3, 4)));
+int berth__session_on_msg(struct berth_session *s,
+			  const struct berth_demux_event *ev);
+
+/* Generator thread body (session_gen.c). */
+void *berth__gen_main(void *arg);
+/* Receiver loop on the net-in thread (session_recv.c). */
+int berth__recv_loop(struct berth_session *s);
+/* Delta apply's output callback (arg: the session). */
+int berth__recv_apply_out(void *arg, const void *buf, size_t len);
+
+/* Map error codes to rsync exit codes. */
+int berth__exit_code_of(int err);
+
+/* Number of NDX_DONEs the sender writes in a whole session (§10.1). */
+static inline int berth__sender_dones_total(const struct berth_session *s)
+{
+	return s->proto >= 31 ? 4 : 3;
+}
+
+/* Commit metadata for entry @f (permissions, times, owner) per options. */
+void berth__session_meta(struct berth_session *s, const struct berth_file *f,
+			 bool exists, mode_t cur_mode,
+			 struct berth_commit_meta *m);
+uint32_t berth__map_uid(struct berth_session *s, uint32_t uid);
+uint32_t berth__map_gid(struct berth_session *s, uint32_t gid);
+
+#endif /* BERTH_SESSION_INT_H */

@@ -1,0 +1,551 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Session network I/O: the de-multiplexing reader used by the net-in thread
+ * and the framing writer thread (net-out).
+ *
+ * Lock order: out->lock is a leaf.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <time.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/session_int.h"
+
+#define IN_CHUNK (256 * 1024)
+#define MAX_MSG (64 * 1024)
+#define OUT_FRAME_MAX (32 * 1024) /* what the stock writer emits */
+
+/* ------------------------------------------------------------ net-in */
+
+int berth__in_init(struct berth_in *in, struct berth_session *s, int fd,
+		   int cancel_fd)
+{
+	memset(in, 0, sizeof(*in));
+	in->s = s;
+	in->fd = fd;
+	in->cancel_fd = cancel_fd;
+	in->raw_cap = IN_CHUNK;
+	in->data_cap = 2 * IN_CHUNK;
+	in->raw = malloc(in->raw_cap);
+	in->data = malloc(in->data_cap);
+	berth_ndx_init(&in->ndx);
+	if (!in->raw || !in->data) {
+		berth__in_destroy(in);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void berth__in_destroy(struct berth_in *in)
+{
+	if (in->muxed)
+		berth_demux_destroy(&in->demux);
+	free(in->raw);
+	free(in->data);
+	in->raw = in->data = NULL;
+}
+
+int berth__in_start_mux(struct berth_in *in)
+{
+	size_t left = in->data_len - in->data_pos;
+	int ret = berth_demux_init(&in->demux, BERTH_DEMUX_C2S, MAX_MSG);
+
+	if (ret < 0)
+		return ret;
+	in->muxed = true;
+	/* Bytes read past the handshake are frames: de-multiplex them. */
+	if (left > in->raw_cap) {
+		uint8_t *p = realloc(in->raw, left);
+
+		if (!p)
+			return -ENOMEM;
+		in->raw = p;
+		in->raw_cap = left;
+	}
+	memcpy(in->raw, in->data + in->data_pos, left);
+	in->raw_pos = 0;
+	in->raw_len = left;
+	in->data_pos = in->data_len = 0;
+	return 0;
+}
+
+/* Read what the fd has into in->raw (blocking; cancellable). */
+static int read_raw(struct berth_in *in)
+{
+	struct pollfd pfd[2] = {
+		{.fd = in->fd, .events = POLLIN},
+		{.fd = in->cancel_fd, .events = POLLIN},
+	};
+	ssize_t n;
+
+	if (in->raw_pos == in->raw_len)
+		in->raw_pos = in->raw_len = 0;
+	if (in->raw_len == in->raw_cap) {
+		memmove(in->raw, in->raw + in->raw_pos,
+			in->raw_len - in->raw_pos);
+		in->raw_len -= in->raw_pos;
+		in->raw_pos = 0;
+	}
+	for (;;) {
+		if (poll(pfd, in->cancel_fd >= 0 ? 2 : 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (in->cancel_fd >= 0 && pfd[1].revents)
+			return -BERTH_ECANCELLED;
+		n = read(in->fd, in->raw + in->raw_len,
+			 in->raw_cap - in->raw_len);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EPIPE; /* EOF in the middle of the stream */
+		in->raw_len += (size_t)n;
+		in->total_read += (uint64_t)n;
+		return 0;
+	}
+}
+
+/* Room for @n more data bytes at the end of in->data. */
+static int data_room(struct berth_in *in, size_t n)
+{
+	size_t live = in->data_len - in->data_pos;
+	uint8_t *p;
+
+	if (in->data_pos > 0 && (in->data_cap - in->data_len < n ||
+				 in->data_pos > in->data_cap / 2)) {
+		memmove(in->data, in->data + in->data_pos, live);
+		in->data_pos = 0;
+		in->data_len = live;
+	}
+	if (in->data_cap - in->data_len >= n)
+		return 0;
+	p = realloc(in->data, in->data_len + n);
+	if (!p)
+		return -ENOMEM;
+	in->data = p;
+	in->data_cap = in->data_len + n;
+	return 0;
+}
+
+/* Turn raw bytes into data bytes (and messages) until at least one data
+ * byte arrived or the raw buffer is empty. */
+static int demux_some(struct berth_in *in)
+{
+	struct berth_demux_event ev;
+	struct berth_proto_in pin;
+	int ret, got = 0;
+
+	while (in->raw_pos < in->raw_len) {
+		pin.ptr = in->raw + in->raw_pos;
+		pin.size = in->raw_len - in->raw_pos;
+		pin.pos = 0;
+		ret = berth_demux_poll(&in->demux, &pin, &ev);
+		in->raw_pos += pin.pos;
+		if (ret < 0)
+			return ret;
+		if (ret == BERTH_DEMUX_DATA) {
+			ret = data_room(in, ev.len);
+			if (ret < 0)
+				return ret;
+			memcpy(in->data + in->data_len, ev.ptr, ev.len);
+			in->data_len += ev.len;
+			got = 1;
+		} else if (ret == BERTH_DEMUX_MSG) {
+			ret = berth__session_on_msg(in->s, &ev);
+			if (ret < 0)
+				return ret;
+		}
+		if (got)
+			break;
+	}
+	return 0;
+}
+
+int berth__in_more(struct berth_in *in)
+{
+	size_t before = in->data_len - in->data_pos;
+	int ret;
+
+	while (in->data_len - in->data_pos == before) {
+		if (!in->muxed) {
+			if (in->raw_pos == in->raw_len) {
+				ret = read_raw(in);
+				if (ret < 0)
+					return ret;
+			}
+			ret = data_room(in, in->raw_len - in->raw_pos);
+			if (ret < 0)
+				return ret;
+			memcpy(in->data + in->data_len, in->raw + in->raw_pos,
+			       in->raw_len - in->raw_pos);
+			in->data_len += in->raw_len - in->raw_pos;
+			in->raw_pos = in->raw_len;
+			continue;
+		}
+		if (in->raw_pos == in->raw_len) {
+			ret = read_raw(in);
+			if (ret < 0)
+				return ret;
+		}
+		ret = demux_some(in);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+int berth__in_need(struct berth_in *in, size_t n)
+{
+	int ret;
+
+	while (in->data_len - in->data_pos < n) {
+		ret = berth__in_more(in);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* Run a primitive getter, reading more until it has its bytes. */
+#define IN_GET(in, call)                                               \
+	do {                                                           \
+		for (;;) {                                             \
+			struct berth_proto_in v_ = berth__in_view(in); \
+			int r_ = (call);                               \
+			if (r_ < 0)                                    \
+				return r_;                             \
+			if (r_ != BERTH_PROTO_MORE) {                  \
+				berth__in_consumed(in, v_.pos);        \
+				return 0;                              \
+			}                                              \
+			r_ = berth__in_more(in);                       \
+			if (r_ < 0)                                    \
+				return r_;                             \
+		}                                                      \
+	} while (0)
+
+int berth__in_int32(struct berth_in *in, int32_t *v)
+{
+	IN_GET(in, berth_proto_get_int32(&v_, v));
+}
+
+int berth__in_u8(struct berth_in *in, uint8_t *v)
+{
+	IN_GET(in, berth_proto_get_u8(&v_, v));
+}
+
+int berth__in_shortint(struct berth_in *in, uint16_t *v)
+{
+	IN_GET(in, berth_proto_get_shortint(&v_, v));
+}
+
+int berth__in_ndx(struct berth_in *in, int32_t *v)
+{
+	IN_GET(in, berth_proto_get_ndx(&v_, &in->ndx, v));
+}
+
+int berth__in_vstring(struct berth_in *in, char *buf, size_t cap, size_t *len)
+{
+	IN_GET(in, berth_proto_get_vstring(&v_, buf, cap, len));
+}
+
+int berth__in_bytes(struct berth_in *in, void *buf, size_t n)
+{
+	int ret = berth__in_need(in, n);
+
+	if (ret < 0)
+		return ret;
+	memcpy(buf, in->data + in->data_pos, n);
+	in->data_pos += n;
+	return 0;
+}
+
+/* ------------------------------------------------------------ net-out */
+
+int berth__out_init(struct berth_out *o, int fd, size_t limit)
+{
+	memset(o, 0, sizeof(*o));
+	o->fd = fd;
+	o->limit = limit;
+	o->cap = limit + OUT_FRAME_MAX + 64;
+	o->spare_cap = o->cap;
+	o->buf = malloc(o->cap);
+	o->spare = malloc(o->spare_cap);
+	o->frame_hdr = SIZE_MAX;
+	berth_ndx_init(&o->ndx);
+	if (!o->buf || !o->spare) {
+		free(o->buf);
+		free(o->spare);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&o->lock, NULL);
+	pthread_cond_init(&o->wake, NULL);
+	pthread_cond_init(&o->space, NULL);
+	return 0;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int berth__out_raw(struct berth_out *o, const void *p, size_t len)
+{
+	int ret = write_all(o->fd, p, len);
+
+	if (ret == 0)
+		o->total_written += len;
+	return ret;
+}
+
+/* Data goes out when this much is queued, on a flush, or after a pause. */
+#define OUT_FLUSH_AT OUT_FRAME_MAX
+#define OUT_LINGER_NS 1000000000L
+
+static bool data_due(const struct berth_out *o)
+{
+	return o->len > 0 && (o->len >= OUT_FLUSH_AT || o->flush || o->closing);
+}
+
+/*
+ * The writer: messages first, then data that is due.  As rsync's writer,
+ * it holds small amounts of data until a flush point, and messages overtake
+ * data that is still held (clients print in arrival order).
+ */
+static void *out_main(void *arg)
+{
+	struct berth_out *o = arg;
+	uint8_t *batch = NULL, *msgs;
+	size_t len, mlen, batch_cap = 0, mcap;
+	struct timespec until;
+	int ret;
+
+	pthread_mutex_lock(&o->lock);
+	for (;;) {
+		while (o->mlen == 0 && !data_due(o) && !o->closing) {
+			if (o->len == 0) {
+				pthread_cond_wait(&o->wake, &o->lock);
+				continue;
+			}
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += OUT_LINGER_NS % 1000000000L;
+			until.tv_sec += OUT_LINGER_NS / 1000000000L +
+					until.tv_nsec / 1000000000L;
+			until.tv_nsec %= 1000000000L;
+			if (pthread_cond_timedwait(&o->wake, &o->lock,
+						   &until) == ETIMEDOUT)
+				o->flush = true;
+		}
+		if (o->mlen == 0 && o->len == 0)
+			break; /* closing, nothing left */
+		/* Take the messages, and the data if it is due. */
+		msgs = o->mbuf;
+		mcap = o->mbuf_cap;
+		mlen = o->mlen;
+		o->mbuf = o->mspare;
+		o->mspare = NULL;
+		o->mbuf_cap = o->mspare_cap;
+		o->mlen = 0;
+		len = 0;
+		if (data_due(o)) {
+			batch = o->buf;
+			batch_cap = o->cap;
+			len = o->len;
+			o->buf = o->spare;
+			o->cap = o->spare_cap;
+			o->spare = NULL;
+			o->len = 0;
+			o->frame_hdr = SIZE_MAX;
+			o->flush = false;
+		}
+		o->writing = true;
+		pthread_cond_broadcast(&o->space);
+		pthread_mutex_unlock(&o->lock);
+
+		ret = o->err;
+		if (!ret && mlen)
+			ret = write_all(o->fd, msgs, mlen);
+		if (!ret && len)
+			ret = write_all(o->fd, batch, len);
+
+		pthread_mutex_lock(&o->lock);
+		o->mspare = msgs;
+		o->mspare_cap = mcap;
+		if (len) {
+			o->spare = batch;
+			o->spare_cap = batch_cap;
+		}
+		o->writing = false;
+		o->total_written += len + mlen;
+		if (ret < 0 && !o->err)
+			o->err = ret;
+		pthread_cond_broadcast(&o->space);
+	}
+	pthread_mutex_unlock(&o->lock);
+	return NULL;
+}
+
+int berth__out_start(struct berth_out *o)
+{
+	int ret = -pthread_create(&o->thread, NULL, out_main, o);
+
+	if (ret == 0)
+		o->started = true;
+	return ret;
+}
+
+/* Wait until @n more bytes fit.  Called with o->lock held. */
+static int out_wait_room(struct berth_out *o, size_t n)
+{
+	while (!o->err && o->len + n > o->limit && o->len > 0) {
+		o->flush = true; /* a full buffer is due */
+		pthread_cond_signal(&o->wake);
+		pthread_cond_wait(&o->space, &o->lock);
+	}
+	return o->err;
+}
+
+int berth__out_data(struct berth_out *o, const void *p, size_t len)
+{
+	const uint8_t *src = p;
+	size_t room, n;
+	uint32_t flen;
+	int ret = 0;
+
+	pthread_mutex_lock(&o->lock);
+	while (len > 0) {
+		ret = out_wait_room(o,
+				    len < OUT_FRAME_MAX ? len : OUT_FRAME_MAX);
+		if (ret < 0)
+			break;
+		if (o->frame_hdr == SIZE_MAX) {
+			o->frame_hdr = o->len;
+			memset(o->buf + o->len, 0, 4);
+			o->buf[o->len + 3] = BERTH_MPLEX_BASE + BERTH_MSG_DATA;
+			o->len += 4;
+		}
+		flen = (uint32_t)(o->len - o->frame_hdr - 4);
+		room = OUT_FRAME_MAX - flen;
+		n = len < room ? len : room;
+		memcpy(o->buf + o->len, src, n);
+		o->len += n;
+		flen += (uint32_t)n;
+		o->buf[o->frame_hdr] = (uint8_t)flen;
+		o->buf[o->frame_hdr + 1] = (uint8_t)(flen >> 8);
+		o->buf[o->frame_hdr + 2] = (uint8_t)(flen >> 16);
+		if (flen == OUT_FRAME_MAX)
+			o->frame_hdr = SIZE_MAX;
+		src += n;
+		len -= n;
+	}
+	if (o->len >= OUT_FLUSH_AT)
+		pthread_cond_signal(&o->wake);
+	pthread_mutex_unlock(&o->lock);
+	return ret;
+}
+
+int berth__out_msg(struct berth_out *o, int code, const void *p, size_t len)
+{
+	struct berth_proto_out po;
+	uint8_t *nb;
+	size_t need;
+	int ret;
+
+	if (len > OUT_FRAME_MAX)
+		len = OUT_FRAME_MAX; /* messages are text lines: cut */
+	pthread_mutex_lock(&o->lock);
+	ret = o->err;
+	need = o->mlen + len + 4;
+	if (ret == 0 && need > o->mbuf_cap) {
+		/* Messages never wait for the writer: grow instead. */
+		nb = realloc(o->mbuf, need * 2);
+		if (!nb) {
+			ret = -ENOMEM;
+		} else {
+			o->mbuf = nb;
+			o->mbuf_cap = need * 2;
+		}
+	}
+	if (ret == 0) {
+		po.ptr = o->mbuf;
+		po.size = o->mbuf_cap;
+		po.pos = o->mlen;
+		ret = berth_mux_put_msg(&po, code, p, len);
+		if (ret >= 0) {
+			o->mlen = po.pos;
+			ret = 0;
+			pthread_cond_signal(&o->wake);
+		}
+	}
+	pthread_mutex_unlock(&o->lock);
+	return ret;
+}
+
+void berth__out_flush(struct berth_out *o)
+{
+	pthread_mutex_lock(&o->lock);
+	if (o->len > 0) {
+		o->flush = true;
+		pthread_cond_signal(&o->wake);
+	}
+	pthread_mutex_unlock(&o->lock);
+}
+
+int berth__out_drain(struct berth_out *o)
+{
+	int ret;
+
+	pthread_mutex_lock(&o->lock);
+	o->flush = true;
+	pthread_cond_signal(&o->wake);
+	while (!o->err && (o->len > 0 || o->mlen > 0 || o->writing)) {
+		o->flush = true;
+		pthread_cond_signal(&o->wake);
+		pthread_cond_wait(&o->space, &o->lock);
+	}
+	ret = o->err;
+	pthread_mutex_unlock(&o->lock);
+	return ret;
+}
+
+int berth__out_close(struct berth_out *o)
+{
+	int ret;
+
+	if (o->started) {
+		pthread_mutex_lock(&o->lock);
+		o->closing = true;
+		pthread_cond_signal(&o->wake);
+		pthread_mutex_unlock(&o->lock);
+		pthread_join(o->thread, NULL);
+		o->started = false;
+	}
+	ret = o->err;
+	free(o->buf);
+	free(o->spare);
+	free(o->mbuf);
+	free(o->mspare);
+	o->buf = o->spare = o->mbuf = o->mspare = NULL;
+	pthread_mutex_destroy(&o->lock);
+	pthread_cond_destroy(&o->wake);
+	pthread_cond_destroy(&o->space);
+	return ret;
+}

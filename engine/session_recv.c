@@ -1,0 +1,323 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The receiver, on the net-in thread: reads the sender's answer to each
+ * item record (rsync-protocol.md §9.1), decodes the token stream (§9.2),
+ * rebuilds the file through delta apply (basis reads on the pump), streams
+ * it into the commit stage, verifies the whole-file checksum (§9.4) and
+ * commits or discards it; a first mismatch is queued for the redo pass.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <linux/openat2.h>
+
+#include "engine/session_int.h"
+
+struct recv_file {
+	struct berth_session *s;
+	struct berth_commit_file *cf;
+	int32_t ndx;
+	int werr; /* first commit write error */
+};
+
+static int to_commit(void *arg, const void *buf, size_t len)
+{
+	struct recv_file *r = arg;
+	int ret;
+
+	if (!r->cf || r->werr)
+		return 0; /* dry run, or already failed: drain the tokens */
+	ret = berth_commit_file_write(r->cf, buf, len);
+	if (ret < 0)
+		r->werr = ret;
+	return 0;
+}
+
+static int open_basis(struct berth_session *s, const char *name, uint64_t *size)
+{
+	struct open_how how = {
+		.flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
+	};
+	struct stat st;
+	long fd;
+
+	fd = syscall(SYS_openat2, s->root_fd, name, &how, sizeof(how));
+	if (fd < 0)
+		return -errno;
+	if (fstat((int)fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close((int)fd);
+		return -ENOENT;
+	}
+	*size = (uint64_t)st.st_size;
+	return (int)fd;
+}
+
+/* Queue @ndx for the redo pass and wake the generator. */
+static int queue_redo(struct berth_session *s, int32_t ndx)
+{
+	int32_t *p;
+	int ret = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->nredo == s->redo_cap) {
+		size_t cap = s->redo_cap ? 2 * s->redo_cap : 16;
+
+		p = realloc(s->redo, cap * sizeof(*p));
+		if (!p) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		s->redo = p;
+		s->redo_cap = cap;
+	}
+	s->redo[s->nredo++] = ndx;
+	pthread_cond_broadcast(&s->cond);
+out:
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+/* Next token event of the current file. */
+static int next_token(struct berth_session *s, struct berth_tok_event *ev)
+{
+	struct berth_proto_in v;
+	int ret;
+
+	for (;;) {
+		v = berth__in_view(&s->in);
+		ret = berth_tok_decode(s->tok, &v, ev);
+		berth__in_consumed(&s->in, v.pos);
+		if (ret != BERTH_PROTO_MORE)
+			return ret;
+		ret = berth__in_more(&s->in);
+		if (ret < 0)
+			return ret;
+	}
+}
+
+/* A consistent copy of the generator's notes on @ndx. */
+static struct file_state fst_get(struct berth_session *s, int32_t ndx)
+{
+	struct file_state st;
+
+	pthread_mutex_lock(&s->lock);
+	st = s->fst[ndx];
+	pthread_mutex_unlock(&s->lock);
+	return st;
+}
+
+/* The file needs nothing more; the generator may wait for that (-H). */
+static void set_done(struct berth_session *s, int32_t ndx)
+{
+	pthread_mutex_lock(&s->lock);
+	s->fst[ndx].state = FST_DONE;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* After the checksum: commit, or discard (and redo on a first mismatch). */
+static int finish_file(struct berth_session *s, int32_t ndx,
+		       struct recv_file *r, int vret, uint64_t total)
+{
+	const struct berth_file *f = &s->fl->files[ndx];
+
+	if (vret == -BERTH_ECHECKSUM) {
+		if (r->cf)
+			berth_commit_file_abort(r->cf);
+		if (fst_get(s, ndx).attempts < 2) {
+			berth__session_log(
+				s, BERTH_LOG_WARNING,
+				"WARNING: %s failed verification -- update "
+				"discarded (will try again).\n",
+				f->name);
+			return queue_redo(s, ndx);
+		}
+		berth__session_file_error(
+			s,
+			"ERROR: %s failed verification -- update discarded.\n",
+			f->name);
+		set_done(s, ndx);
+		return 0;
+	}
+	if (vret < 0 || r->werr) {
+		if (r->cf)
+			berth_commit_file_abort(r->cf);
+		berth__session_file_error(
+			s, "%s: %s\n", f->name,
+			berth_strerror(vret < 0 ? vret : r->werr));
+		set_done(s, ndx);
+		return 0;
+	}
+	if (total != (uint64_t)f->size)
+		berth__session_log(s, BERTH_LOG_DEBUG,
+				   "%s: %llu bytes, the list said %lld\n",
+				   f->name, (unsigned long long)total,
+				   (long long)f->size);
+	/* Done only once the commit stage has it: a flush then waits for it
+	 * (hard-link followers are linked after a flush). */
+	if (r->cf)
+		berth_commit_file_finish(r->cf); /* errors come by event */
+	atomic_fetch_add_explicit(&s->files_written, 1, memory_order_relaxed);
+	set_done(s, ndx);
+	return 0;
+}
+
+/*
+ * One file's data: the sum head echo, the tokens into delta apply (matched
+ * blocks read from the basis through the pump), the whole-file checksum.
+ * Returns 0 when the session can go on (the file itself may have failed,
+ * and is then reported or queued for redo), or a stream error.
+ */
+static int receive_file(struct berth_session *s, int32_t ndx)
+{
+	const struct berth_file *f = &s->fl->files[ndx];
+	struct berth_delta_file df = {.basis_fd = -1};
+	struct recv_file r = {.s = s, .ndx = ndx};
+	struct berth_commit_meta meta;
+	struct berth_tok_event ev;
+	struct file_state st = fst_get(s, ndx);
+	uint64_t total = 0, lit;
+	int ret, vret = 0;
+
+	ret = berth_tok_dec_begin(s->tok);
+	if (ret == 0)
+		ret = next_token(s, &ev);
+	if (ret < 0)
+		return ret;
+	if (ret != BERTH_TOK_HEAD)
+		return -BERTH_EPROTO;
+	df.head = *ev.head;
+	df.csum_type = s->cp.type;
+	if (df.head.count > 0) {
+		if (!st.had_basis)
+			return -BERTH_EPROTO; /* blocks of a basis never offered */
+		ret = open_basis(s, f->name, &df.basis_size);
+		if (ret < 0)
+			return -BERTH_EPROTO;
+		df.basis_fd = ret;
+	}
+	berth__session_meta(s, f, st.exists, st.cur_mode, &meta);
+	meta.user = (void *)(intptr_t)ndx;
+	meta.size_hint = (uint64_t)f->size;
+	ret = berth_commit_file_begin(s->commit, f->name, &meta, 0, &r.cf);
+	if (ret < 0) {
+		berth__session_file_error(s, "%s: %s\n", f->name,
+					  berth_strerror(ret));
+		r.cf = NULL; /* drain the data, commit nothing */
+	}
+	lit = 0;
+	s->apply_out = &r;
+	ret = berth_delta_apply_begin(s->apply, &df);
+	while (ret == 0) {
+		ret = next_token(s, &ev);
+		if (ret == BERTH_TOK_LITERAL) {
+			lit += ev.len;
+			ret = berth_delta_apply_literal(s->apply, ev.ptr,
+							ev.len);
+		} else if (ret == BERTH_TOK_BLOCKS) {
+			ret = berth_delta_apply_blocks(s->apply,
+						       (uint32_t)ev.block,
+						       (uint32_t)ev.nblocks);
+		} else if (ret == BERTH_TOK_END) {
+			vret = berth_delta_apply_finish(s->apply, ev.sum,
+							s->digest_len, &total);
+			break;
+		} else if (ret >= 0) {
+			ret = -BERTH_EPROTO;
+		}
+	}
+	if (ret < 0)
+		berth_delta_apply_abort(s->apply);
+	s->apply_out = NULL;
+	if (df.basis_fd >= 0)
+		close(df.basis_fd);
+	if (ret < 0) {
+		/* A stream or protocol error: the session ends. */
+		if (r.cf)
+			berth_commit_file_abort(r.cf);
+		return ret;
+	}
+	atomic_fetch_add_explicit(&s->literal_bytes, lit, memory_order_relaxed);
+	if (total > lit)
+		atomic_fetch_add_explicit(&s->matched_bytes, total - lit,
+					  memory_order_relaxed);
+	return finish_file(s, ndx, &r, vret, total);
+}
+
+static int dones_seen(struct berth_session *s)
+{
+	int n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->sender_dones;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+int berth__recv_loop(struct berth_session *s)
+{
+	char xname[4096];
+	size_t xlen;
+	int32_t ndx;
+	uint16_t iflags;
+	uint8_t btype;
+	int ret, dones;
+
+	for (;;) {
+		ret = berth__in_ndx(&s->in, &ndx);
+		if (ret < 0)
+			return ret;
+		if (ndx == BERTH_NDX_DONE) {
+			pthread_mutex_lock(&s->lock);
+			dones = ++s->sender_dones;
+			pthread_cond_broadcast(&s->cond);
+			pthread_mutex_unlock(&s->lock);
+			if (dones == berth__sender_dones_total(s))
+				return 0;
+			continue;
+		}
+		if (ndx < 0 || ndx >= (int32_t)s->fl->count)
+			return -BERTH_EPROTO;
+		ret = berth__in_shortint(&s->in, &iflags);
+		if (ret < 0)
+			return ret;
+		if (iflags & BERTH_ITEM_BASIS_TYPE_FOLLOWS) {
+			ret = berth__in_u8(&s->in, &btype);
+			if (ret < 0)
+				return ret;
+		}
+		if (iflags & BERTH_ITEM_XNAME_FOLLOWS) {
+			ret = berth__in_vstring(&s->in, xname, sizeof(xname),
+						&xlen);
+			if (ret < 0)
+				return ret;
+		}
+		if (!(iflags & BERTH_ITEM_TRANSFER))
+			continue; /* an echo: nothing to do */
+		/* Data only for what we asked, and only in phases 0 and 1. */
+		if (fst_get(s, ndx).state != FST_REQUESTED ||
+		    !S_ISREG(s->fl->files[ndx].mode) || dones_seen(s) >= 2)
+			return -BERTH_EPROTO;
+		if (s->opts.dry_run) {
+			set_done(s, ndx);
+			continue;
+		}
+		ret = receive_file(s, ndx);
+		if (ret < 0)
+			return ret;
+	}
+}
+
+/* Delta apply's output callback: into the current file's commit handle. */
+int berth__recv_apply_out(void *arg, const void *buf, size_t len)
+{
+	struct berth_session *s = arg;
+
+	return s->apply_out ? to_commit(s->apply_out, buf, len) : 0;
+}

@@ -319,10 +319,17 @@ static int letters(struct berth_opts *o, const char *s)
 		case 'e':
 			o->caps = s + 1;
 			return 0;
-		case 'R': /* names may start with '/' */
-		case 'A': /* ACL wire format not implemented */
-		case 'N': /* crtimes: no Linux support */
-			return -BERTH_EUNSUPPORTED;
+		/* Parsed (the file-list decoder handles their fields); the
+		 * session decides whether it implements them. */
+		case 'R':
+			o->relative = true;
+			break;
+		case 'A':
+			o->acls = true;
+			break;
+		case 'N':
+			o->crtimes = true;
+			break;
 		case 'L': /* only sent to a receiving client */
 		case 'k':
 		default:

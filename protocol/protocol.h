@@ -355,8 +355,10 @@ struct berth_opts {
  * after the cluster: parse again with berth_opts_parse_more() once the
  * secluded arguments are read.  Returns 0; -EINVAL for an unknown option
  * or a bad value (rsync exit 1); -BERTH_EUNSUPPORTED for a known option
- * berth refuses (e.g. --sender, --daemon, -A, --iconv, --files-from,
- * -R); on error o->bad names the argument.
+ * berth refuses outright (--sender, --daemon, --iconv, --files-from,
+ * batch modes, --super...); on error o->bad names the argument.  Options
+ * that are parsed but not (yet) implemented by the engine (-R, -A, -N,
+ * --inplace...) are only recorded: the session refuses them.
  */
 int berth_opts_parse(struct berth_opts *o, int argc, char *const argv[]);
 

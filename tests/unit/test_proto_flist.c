@@ -455,6 +455,54 @@ static void test_hostile(void **state)
 	berth_flist_free(fl);
 }
 
+/* Inc-recursion: sub-lists must name a known directory and stay in it. */
+static void test_sublists(void **state)
+{
+	/* initial list: "." and dir "d"; then a sub-list for dir #1 ("d") */
+	static const char init[] =
+		"\x04\x01.\x00\x00\x10\x65\x03\xf1\x53\xed\x41\x00\x00"
+		"\x04\x01"
+		"d\x00\x00\x10\x65\x03\xf1\x53\xed\x41\x00\x00\x00\x00";
+	static const char sub_ok[] =
+		"\x24\x01\x02/x\x00\x00\x01\x65\x03\xf1\x53\xa4\x81\x00\x00\x00\x00";
+	static const char sub_bad[] =
+		"\x04\x01x\x00\x00\x01\x65\x03\xf1\x53\xa4\x81\x00\x00\x00\x00";
+	struct berth_flist_config cfg = {.protocol = 32, .compat = 0x1ff};
+	struct berth_flist_dec *d;
+	struct berth_proto_in in = {(const uint8_t *)init, sizeof(init) - 1, 0};
+	struct berth_flist *fl;
+
+	(void)state;
+	assert_int_equal(berth_flist_dec_create(&d, &cfg), 0);
+	assert_int_equal(berth_flist_dec_begin(d, 0),
+			 -BERTH_EPROTO); /* no list yet */
+	assert_int_equal(berth_flist_dec_begin(d, -1), 0);
+	assert_int_equal(berth_flist_decode(d, &in), 1);
+	fl = berth_flist_dec_take(d);
+	assert_int_equal(fl->ndx_start, 1);
+	assert_int_equal(fl->count, 2);
+	berth_flist_free(fl);
+	assert_int_equal(berth_flist_dec_ndirs(d), 2);
+	assert_int_equal(berth_flist_dec_begin(d, -1),
+			 -BERTH_EPROTO); /* 2nd initial */
+	assert_int_equal(berth_flist_dec_begin(d, 2),
+			 -BERTH_EPROTO); /* no dir #2 */
+	assert_int_equal(berth_flist_dec_begin(d, 1), 0);
+	in = (struct berth_proto_in){(const uint8_t *)sub_ok,
+				     sizeof(sub_ok) - 1, 0};
+	assert_int_equal(berth_flist_decode(d, &in), 1);
+	fl = berth_flist_dec_take(d);
+	assert_int_equal(fl->ndx_start, 4); /* 1 + 2 + 1 */
+	assert_string_equal(fl->files[0].name, "d/x");
+	berth_flist_free(fl);
+	/* a sub-list entry outside its directory */
+	assert_int_equal(berth_flist_dec_begin(d, 1), 0);
+	in = (struct berth_proto_in){(const uint8_t *)sub_bad,
+				     sizeof(sub_bad) - 1, 0};
+	assert_int_equal(berth_flist_decode(d, &in), -BERTH_EPROTO);
+	berth_flist_dec_free(d);
+}
+
 /* uid names: the latest name of a repeated id wins; max_ids holds. */
 static void test_id_lists(void **state)
 {
@@ -604,9 +652,13 @@ static void test_filter(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_captures), cmocka_unit_test(test_order),
-		cmocka_unit_test(test_names),	 cmocka_unit_test(test_hostile),
-		cmocka_unit_test(test_id_lists), cmocka_unit_test(test_acls),
+		cmocka_unit_test(test_captures),
+		cmocka_unit_test(test_order),
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_hostile),
+		cmocka_unit_test(test_sublists),
+		cmocka_unit_test(test_id_lists),
+		cmocka_unit_test(test_acls),
 		cmocka_unit_test(test_filter),
 	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);

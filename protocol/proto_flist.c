@@ -62,6 +62,10 @@ int berth_flist_dec_create(struct berth_flist_dec **dp,
 		c.max_acls = 65536;
 	if (!c.max_acl_entries)
 		c.max_acl_entries = 1024;
+	if (!c.max_list_bytes)
+		c.max_list_bytes = 1ull << 30;
+	if (!c.max_attr_bytes)
+		c.max_attr_bytes = 64ull << 20;
 	if (c.max_name > 4095 || c.max_link > 65535 ||
 	    c.max_xattr_bytes > (1u << 24) || c.max_acl_entries > 65536 ||
 	    c.max_files > (1u << 30))
@@ -156,6 +160,7 @@ int berth_flist_dec_begin(struct berth_flist_dec *d, int32_t dir_k)
 	d->cur->ndx_start = d->next_start;
 	d->cur->dir_k = dir_k;
 	d->started = true;
+	d->pool.limit = d->cfg.max_list_bytes;
 	d->state = ST_ENTRIES;
 	return 0;
 }

@@ -58,6 +58,11 @@ static int walk_acl(struct berth_flist_dec *d, struct berth_proto_in *v,
 		return -BERTH_ELIMIT;
 	if (acl) {
 		acl->count = (uint32_t)count;
+		size_t need = sizeof(*acl) + (size_t)count * sizeof(*acl->idas);
+
+		if (d->attr_bytes + need > d->cfg.max_attr_bytes)
+			return -BERTH_ELIMIT;
+		d->attr_bytes += need;
 		acl->idas = count ? calloc((size_t)count, sizeof(*acl->idas))
 				  : NULL;
 		if (count && !acl->idas)

@@ -19,6 +19,8 @@
 int berth__flist_pool_add(struct pool *p, const void *data, size_t len,
 			  uint32_t *off)
 {
+	if (p->limit && p->len + len + 1 > p->limit)
+		return -BERTH_ELIMIT;
 	if (p->len + len + 1 > p->cap) {
 		size_t cap = p->cap ? p->cap : 4096;
 		char *n;
@@ -126,6 +128,9 @@ int berth__flist_commit_xset(struct berth_flist_dec *d)
 		d->xsets = n;
 		d->xsets_cap = cap;
 	}
+	if (d->attr_bytes + isz + p->xset_len + 1 > d->cfg.max_attr_bytes)
+		return -BERTH_ELIMIT;
+	d->attr_bytes += isz + p->xset_len + 1;
 	mem = malloc(isz + p->xset_len + 1);
 	if (!mem)
 		return -ENOMEM;

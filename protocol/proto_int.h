@@ -88,6 +88,7 @@ struct id_name {
 struct pool {
 	char *p;
 	size_t len, cap;
+	size_t limit; /* 0 = none */
 };
 
 /* Offsets of an entry's strings in the list pool until the list is done. */
@@ -148,6 +149,7 @@ struct berth_flist_dec {
 	struct berth_xattr_set *xsets;
 	uint32_t nxsets, xsets_cap;
 	/* ACLs, access [0] and default [1] */
+	size_t attr_bytes; /* memory of all xattr sets and ACLs */
 	struct berth_acl *acls[2];
 	uint32_t nacls[2], acls_cap[2];
 	struct pend pend;

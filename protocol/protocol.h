@@ -572,6 +572,10 @@ struct berth_flist_config {
 				      (default 65536) */
 	uint32_t max_acls; /* literal ACLs per kind (default 65536) */
 	uint32_t max_acl_entries; /* named entries per ACL (default 1024) */
+	uint64_t max_list_bytes; /* names, link targets and sums of one list
+				     (default 1 GiB) */
+	uint64_t max_attr_bytes; /* all xattr sets and ACLs of the session
+				     (default 64 MiB) */
 };
 
 /* Fill the format part of @cfg from options and the handshake. */

@@ -419,6 +419,15 @@ static void test_hostile(void **state)
 		     32, &cfg, NULL),
 		-BERTH_ELIMIT);
 	cfg.max_files = 0;
+	/* names of one list above max_list_bytes */
+	cfg.max_list_bytes = 3;
+	assert_int_equal(
+		feed("\x04\x01.\x00\x00\x10\x65\x03\xf1\x53\xed\x41\x00\x00"
+		     "\x04\x01"
+		     "a\x00\x01\x00\x65\x03\xf1\x53\xa4\x81\x00\x00\x00\x00",
+		     32, &cfg, NULL),
+		-BERTH_ELIMIT);
+	cfg.max_list_bytes = 0;
 	/* hard-link reference to an entry not received yet */
 	cfg.hard_links = true;
 	assert_int_equal(feed("\x82\x04\x01x\x05", 5, &cfg, NULL),

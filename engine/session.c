@@ -27,6 +27,8 @@
 /* ------------------------------------------------------------ logging */
 
 static void vlog(struct berth_session *s, int level, const char *fmt,
+		 va_list ap) __attribute__((format(printf, 3, 0)));
+static void vlog(struct berth_session *s, int level, const char *fmt,
 		 va_list ap)
 {
 	char msg[2048];

@@ -275,6 +275,9 @@ SCENARIOS = {
     "owners_numeric": (tree_owners, None, ["-a", "--numeric-ids"]),
     "owners_names": (tree_owners, None, ["-a"]),
     "update_stale": (tree_small, dest_stale, ["-a"]),
+    "dry_run_update": (tree_small, dest_stale, ["-a", "-n"]),
+    "dry_run_initial": (tree_small, None, ["-a", "-n"]),
+    "dry_run_delta": (edit_big, dest_big, ["-a", "-n"]),
     "update_delta": (edit_big, dest_big, ["-a"]),
     "update_delta_proto30": (edit_big, dest_big, ["-a", "--protocol=30"]),
     "update_delta_xxh3": (edit_big, dest_big, ["-a", "--cc=xxh3"]),
@@ -433,8 +436,13 @@ def run_scenario(name, berth, work, keep):
                             corrupt=extra.get("corrupt"),
                             single=extra.get("single"),
                             target=extra.get("target"))
-        results[who] = (rc, itemized(out), err, snapshot(dst) if
-                        os.path.isdir(dst) else open(dst, "rb").read())
+        if os.path.isdir(dst):
+            tree = snapshot(dst)
+        elif os.path.exists(dst):
+            tree = open(dst, "rb").read()
+        else:
+            tree = b"(no destination)"
+        results[who] = (rc, itemized(out), err, tree)
     problems = []
     (rc_a, it_a, err_a, snap_a), (rc_b, it_b, err_b, snap_b) = \
         results["rsync"], results["berth"]

@@ -274,7 +274,6 @@ static const char *unsupported_option(const struct berth_session *s)
 		F(crtimes, "--crtimes"),
 		F(acls, "--acls"),
 		F(relative, "--relative"),
-		F(delete_excluded, "--delete-excluded"),
 		F(partial, "--partial"),
 		F(delay_updates, "--delay-updates"),
 		F(inplace, "--inplace"),
@@ -291,8 +290,6 @@ static const char *unsupported_option(const struct berth_session *s)
 	for (i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
 		if (*(const bool *)((const char *)o + flags[i].off))
 			return flags[i].name;
-	if (o->delete_mode != BERTH_DELETE_NONE)
-		return "--delete";
 	if (o->xattrs)
 		return "--xattrs";
 	if (o->atimes)
@@ -423,6 +420,12 @@ static int read_filters(struct berth_session *s)
 		return ret;
 	do {
 		ret = IN_DECODE(s, berth_filter_decode(&d, &v_, &rule));
+		if (ret == BERTH_FILTER_RULE) {
+			int r = berth__session_add_rule(s, &rule);
+
+			if (r < 0)
+				ret = r;
+		}
 	} while (ret == BERTH_FILTER_RULE);
 	berth_filter_dec_destroy(&d);
 	return ret < 0 ? ret : 0;

@@ -6,6 +6,9 @@
  * Lock order: out->lock is a leaf.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <poll.h>
 #include <time.h>
 #include <stdint.h>
@@ -18,6 +21,20 @@
 #define IN_CHUNK (256 * 1024)
 #define MAX_MSG (64 * 1024)
 #define OUT_FRAME_MAX (32 * 1024) /* what the stock writer emits */
+
+int berth__open_beneath(int dirfd, const char *path, int flags)
+{
+	struct open_how how = {
+		.flags = (uint64_t)flags | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
+	};
+	long fd;
+
+	do {
+		fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+	} while (fd < 0 && errno == EAGAIN);
+	return fd < 0 ? -errno : (int)fd;
+}
 
 /* ------------------------------------------------------------ net-in */
 

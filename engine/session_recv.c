@@ -11,10 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
-
-#include <linux/openat2.h>
 
 #include "engine/session_int.h"
 
@@ -40,22 +37,17 @@ static int to_commit(void *arg, const void *buf, size_t len)
 
 static int open_basis(int dirfd, const char *name, uint64_t *size)
 {
-	struct open_how how = {
-		.flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
-	};
 	struct stat st;
-	long fd;
+	int fd = berth__open_beneath(dirfd, name, O_RDONLY | O_NOFOLLOW);
 
-	fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
 	if (fd < 0)
-		return -errno;
-	if (fstat((int)fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close((int)fd);
+		return fd;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
 		return -ENOENT;
 	}
 	*size = (uint64_t)st.st_size;
-	return (int)fd;
+	return fd;
 }
 
 /* Queue @ndx for the redo pass and wake the generator. */

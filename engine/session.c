@@ -27,6 +27,8 @@
 /* ------------------------------------------------------------ logging */
 
 static void vlog(struct berth_session *s, int level, const char *fmt,
+		 va_list ap) __attribute__((format(printf, 3, 0)));
+static void vlog(struct berth_session *s, int level, const char *fmt,
 		 va_list ap)
 {
 	char msg[2048];
@@ -507,6 +509,34 @@ static int open_alt_dirs(struct berth_session *s)
 	return 0;
 }
 
+/*
+ * rsync's "local name" mode: one non-directory item whose DEST is a file
+ * or a new name: DEST's directory is the root, the item takes its name.
+ */
+static int open_local_name(struct berth_session *s, const char *dest)
+{
+	const char *slash = strrchr(dest, '/');
+	char *dir;
+
+	s->local_name = strdup(slash ? slash + 1 : dest);
+	dir = slash ? strndup(dest, (size_t)(slash - dest)) : strdup(".");
+	if (!s->local_name || !dir) {
+		free(dir);
+		return -ENOMEM;
+	}
+	s->root_fd = open(*dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(dir);
+	if (s->root_fd < 0) {
+		berth__session_fatal(s, RERR_FILESELECT,
+				     "change_dir#3 \"%s\" failed: %s\n", dest,
+				     strerror(errno));
+		return -errno;
+	}
+	s->fl->files[0].name = s->local_name;
+	s->fl->files[0].name_len = (uint32_t)strlen(s->local_name);
+	return open_alt_dirs(s);
+}
+
 /* §2.1 DEST semantics (an agent may impose the directory instead). */
 static int open_dest(struct berth_session *s)
 {
@@ -526,18 +556,14 @@ static int open_dest(struct berth_session *s)
 		return -EIO;
 	}
 	if (stat(dest, &st) == 0 && !S_ISDIR(st.st_mode)) {
-		if (s->fl->count > 1) {
+		if (s->fl->count > 1 || S_ISDIR(s->fl->files[0].mode)) {
 			berth__session_fatal(
 				s, RERR_FILESELECT,
 				"ERROR: destination must be a directory when "
 				"copying more than 1 file\n");
 			return -ENOTDIR;
 		}
-		berth__session_fatal(
-			s, RERR_UNSUPPORTED,
-			"berth: a single file into a non-directory "
-			"DEST is not supported yet\n");
-		return -BERTH_EUNSUPPORTED;
+		return open_local_name(s, dest);
 	}
 	if (stat(dest, &st) < 0) {
 		if (errno != ENOENT) {
@@ -547,13 +573,8 @@ static int open_dest(struct berth_session *s)
 			return -errno;
 		}
 		if (s->fl->count == 1 && !S_ISDIR(s->fl->files[0].mode) &&
-		    dest[len - 1] != '/') {
-			berth__session_fatal(
-				s, RERR_UNSUPPORTED,
-				"berth: a single file into a new "
-				"file name is not supported yet\n");
-			return -BERTH_EUNSUPPORTED;
-		}
+		    dest[len - 1] != '/')
+			return open_local_name(s, dest);
 		if (!s->opts.dry_run && mkdir(dest, 0777) < 0) {
 			berth__session_fatal(s, RERR_FILEIO,
 					     "mkdir %s failed: %s\n", dest,
@@ -568,11 +589,10 @@ static int open_dest(struct berth_session *s)
 			berth__session_log(s, BERTH_LOG_INFO,
 					   "created directory %s\n", shown);
 		if (s->opts.dry_run) {
-			/* Nothing exists: look at an empty directory. */
-			s->root_fd = open("/var/empty", O_RDONLY | O_DIRECTORY);
-			if (s->root_fd < 0)
-				s->root_fd = open("/proc/self/fdinfo",
-						  O_RDONLY | O_DIRECTORY);
+			/* DEST does not exist: everything is new, nothing is
+			 * looked up beneath it; any directory fd will do. */
+			s->root_fd = open("/",
+					  O_PATH | O_DIRECTORY | O_CLOEXEC);
 			return s->root_fd < 0 ? -errno : 0;
 		}
 	}

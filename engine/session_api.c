@@ -153,8 +153,7 @@ void berth_session_cancel(struct berth_session *s)
 	berth_pump_cancel_tag(s->pump, s->tag + 2);
 }
 
-void berth_session_stats(struct berth_session *s,
-			 struct berth_stats *st)
+void berth_session_stats(struct berth_session *s, struct berth_stats *st)
 {
 	memset(st, 0, sizeof(*st));
 	pthread_mutex_lock(&s->lock);
@@ -193,6 +192,7 @@ void berth_session_free(struct berth_session *s)
 	free(s->gids);
 	free(s->secluded);
 	free(s->secluded_buf);
+	free(s->local_name);
 	if (s->root_fd >= 0)
 		close(s->root_fd);
 	for (int j = 0; j < s->nalt; j++)

@@ -1119,6 +1119,16 @@ static int gen_entry_checked(struct gen *g, int32_t ndx)
 	return 0;
 }
 
+/* Entries before @pos are done: a receiver waiting for them may go on. */
+static void advance(struct berth_session *s, int32_t pos)
+{
+	pthread_mutex_lock(&s->lock);
+	s->gen_pos = pos;
+	if (s->gen_waiter)
+		pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
 /* The session is ending (fatal error or cancel): stop generating. */
 static bool stopping(struct berth_session *s)
 {
@@ -1242,6 +1252,7 @@ static int gen_run(struct gen *g)
 		ret = gen_entry_checked(g, i);
 		if (ret < 0)
 			return ret;
+		advance(s, i + 1);
 		if ((i & 63) == 0 && stopping(s))
 			return -BERTH_ECANCELLED;
 	}
@@ -1306,6 +1317,7 @@ void *berth__gen_main(void *arg)
 		ret = -ENOMEM;
 	else
 		ret = gen_run(&g);
+	advance(s, INT32_MAX); /* nothing more will be generated */
 	dir_cache_drop(&g);
 	free(g.hl_leader);
 	free(g.stack);

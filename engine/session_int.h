@@ -208,6 +208,7 @@ struct berth_session {
 	/* Destination. */
 	int root_fd;
 	bool dest_created;
+	char *local_name; /* "local name" mode: the one item's new name */
 	bool am_root;
 	mode_t umask;
 
@@ -241,6 +242,8 @@ struct berth_session {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	int sender_dones; /* NDX_DONEs read from the sender */
+	int32_t gen_pos; /* entries before it have been generated */
+	bool gen_waiter; /* the receiver waits for gen_pos */
 	int32_t *redo; /* ndx queue for the redo pass */
 	size_t nredo, redo_cap;
 	bool recv_finished; /* the receiver loop has ended */

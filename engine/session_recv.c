@@ -271,6 +271,22 @@ static int receive_file(struct berth_session *s, int32_t ndx, int btype)
 	return finish_file(s, ndx, &r, vret, total);
 }
 
+/*
+ * Wait until the generator has handled entry @ndx: only then is its state
+ * meaningful.  (A client answers only what it was asked, but nothing
+ * forces a peer to be a well-behaved client.)
+ */
+static void wait_generated(struct berth_session *s, int32_t ndx)
+{
+	pthread_mutex_lock(&s->lock);
+	while (s->gen_pos <= ndx && !s->fatal) {
+		s->gen_waiter = true;
+		pthread_cond_wait(&s->cond, &s->lock);
+	}
+	s->gen_waiter = false;
+	pthread_mutex_unlock(&s->lock);
+}
+
 static int dones_seen(struct berth_session *s)
 {
 	int n;
@@ -321,6 +337,7 @@ int berth__recv_loop(struct berth_session *s)
 		}
 		if (!(iflags & BERTH_ITEM_TRANSFER))
 			continue; /* an echo: nothing to do */
+		wait_generated(s, ndx);
 		/* Data only for what we asked, and only in phases 0 and 1. */
 		if (fst_get(s, ndx).state != FST_REQUESTED ||
 		    !S_ISREG(s->fl->files[ndx].mode) || dones_seen(s) >= 2)

@@ -6,8 +6,8 @@
 
 int main(void)
 {
-	char *argv[] = {"rsync", "--server", "-logDtpre.iLsfxCIvu", ".",
-			"/nonexistent/", NULL};
+	char *argv[] = {"rsync", "--server",	  "-logDtpre.iLsfxCIvu",
+			".",	 "/nonexistent/", NULL};
 	struct berth_session_opts so = {0};
 	struct berth_session *s;
 	struct berth_pump *pump;

@@ -1055,14 +1055,33 @@ static int send_redos(struct gen *g)
 	}
 }
 
-/* Final attributes of every directory, deepest first (rsync re-touches
- * them after their contents changed). */
+/* Does directory @st already have what @m would set? */
+static bool dir_meta_matches(const struct stat *st,
+			     const struct berth_commit_meta *m)
+{
+	if ((st->st_mode & 07777) != (m->mode & 07777))
+		return false;
+	if (m->uid != (uint32_t)-1 && st->st_uid != m->uid)
+		return false;
+	if (m->gid != (uint32_t)-1 && st->st_gid != m->gid)
+		return false;
+	return m->mtime_nsec == UTIME_OMIT ||
+	       (st->st_mtim.tv_sec == m->mtime_sec &&
+		(uint32_t)st->st_mtim.tv_nsec == m->mtime_nsec);
+}
+
+/*
+ * Final attributes of every directory, deepest first (rsync re-touches
+ * them after their contents changed).  A directory that already has them
+ * is left alone, so a sync that changes nothing changes no ctime.
+ */
 static int fix_dirs(struct gen *g)
 {
 	struct berth_session *s = g->s;
-	struct timespec ts[2];
+	const char *slash;
+	struct stat st;
 	size_t i;
-	int ret;
+	int ret, dfd;
 
 	if (s->opts.dry_run)
 		return 0;
@@ -1070,35 +1089,21 @@ static int fix_dirs(struct gen *g)
 	(void)ret; /* per-file errors were reported by event */
 	for (i = g->ndirs; i-- > 0;) {
 		const struct berth_file *f = &s->fl->files[g->dirs[i].ndx];
-		const struct berth_commit_meta *mp = &g->dirs[i].meta;
-		struct berth_commit_meta m = *mp;
-		struct stat st;
+		const struct berth_commit_meta *m = &g->dirs[i].meta;
 
 		if (strcmp(f->name, ".") == 0) {
-			if (fstat(s->root_fd, &st) < 0)
-				continue;
-			if ((st.st_mode & 07777) != (m.mode & 07777) &&
-			    fchmod(s->root_fd, m.mode & 07777) < 0)
-				berth__session_file_error(
-					s, "chmod \".\": %s\n",
-					berth_strerror(-errno));
-			if (s->opts.owner || s->opts.group)
-				if (fchown(s->root_fd, m.uid, m.gid) < 0 &&
-				    errno != EPERM)
-					berth__session_file_error(
-						s, "chown \".\": %s\n",
-						berth_strerror(-errno));
-			if (m.mtime_nsec != UTIME_OMIT) {
-				ts[0].tv_sec = ts[1].tv_sec = m.mtime_sec;
-				ts[0].tv_nsec = ts[1].tv_nsec = m.mtime_nsec;
-				if (futimens(s->root_fd, ts) < 0)
-					berth__session_file_error(
-						s, "utime \".\": %s\n",
-						berth_strerror(-errno));
-			}
-			continue;
+			ret = fstat(s->root_fd, &st);
+		} else {
+			slash = strrchr(f->name, '/');
+			dfd = dir_fd(g, f->name,
+				     slash ? (size_t)(slash - f->name) : 0);
+			ret = dfd < 0 ? dfd
+				      : fstatat(dfd, base_name(f->name), &st,
+						AT_SYMLINK_NOFOLLOW);
 		}
-		ret = berth_commit_dir_meta(s->commit, f->name, &m);
+		if (ret == 0 && S_ISDIR(st.st_mode) && dir_meta_matches(&st, m))
+			continue;
+		ret = berth_commit_dir_meta(s->commit, f->name, m);
 		if (ret < 0)
 			berth__session_file_error(s, "%s: %s\n", f->name,
 						  berth_strerror(ret));

@@ -764,6 +764,10 @@ static int session_run(struct berth_session *s)
 		return s->fatal;
 	}
 	ret = berth__in_start_mux(&s->in);
+	if (s->opts.timeout > 0) {
+		s->out.keepalive_ms = s->opts.timeout * 500;
+		clock_gettime(CLOCK_MONOTONIC, &s->out.last_write);
+	}
 	if (ret == 0)
 		ret = berth__out_start(&s->out);
 	if (ret < 0) {

@@ -125,6 +125,9 @@ struct berth_out {
 	uint8_t *mbuf, *mspare; /* message frames (written first) */
 	size_t mlen, mbuf_cap, mspare_cap;
 	bool flush; /* write held data now */
+	int keepalive_ms; /* --timeout: an empty data frame after this
+			   * much silence (0: never) */
+	struct timespec last_write;
 	size_t frame_hdr; /* offset of the open MSG_DATA header, or SIZE_MAX */
 	bool writing; /* the writer holds a batch */
 	bool closing;

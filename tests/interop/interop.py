@@ -300,6 +300,7 @@ SCENARIOS = {
     "update_delta_md4": (edit_big, dest_big, ["-a", "--cc=md4"]),
     "update_delta_B": (edit_big, dest_big, ["-a", "-B", "2048"]),
     "update_whole_W": (edit_big, dest_big, ["-a", "-W"]),
+    "update_timeout": (edit_big, dest_big, ["-a", "--timeout=2"]),
     "update_delta_zstd": (edit_big, dest_big, ["-a", "-z"]),
     "update_delta_zstd_level": (edit_big, dest_big,
                                 ["-a", "--zc=zstd", "--zl=9"]),

@@ -571,6 +571,28 @@ static int gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 	return put_record(s, ndx, iflags);
 }
 
+/*
+ * An existing non-directory that stays: fix what its attributes lack
+ * (@iflags from itemize()), and say so when there is something to say.
+ */
+static int keep_item(struct berth_session *s, int32_t ndx,
+		     const struct berth_file *f, const struct stat *st,
+		     uint32_t iflags)
+{
+	struct berth_commit_meta m;
+	int ret;
+
+	if ((iflags & (BERTH_ITEM_REPORT_TIME | BERTH_ITEM_REPORT_PERMS |
+		       BERTH_ITEM_REPORT_OWNER | BERTH_ITEM_REPORT_GROUP)) &&
+	    !s->opts.dry_run) {
+		berth__session_meta(s, f, true, st->st_mode, &m);
+		ret = berth_commit_set_meta(s->commit, f->name, &m);
+		if (ret < 0)
+			return ret;
+	}
+	return record_wanted(s, iflags) ? put_record(s, ndx, iflags) : 0;
+}
+
 static int gen_node(struct gen *g, int32_t ndx, const struct berth_file *f)
 {
 	struct berth_session *s = g->s;
@@ -602,15 +624,7 @@ static int gen_node(struct gen *g, int32_t ndx, const struct berth_file *f)
 	}
 	if (ret == 0 && (st.st_mode & S_IFMT) == type &&
 	    (!dev || st.st_rdev == rdev)) {
-		iflags = itemize(s, f, &st, 0);
-		if (iflags && !s->opts.dry_run) {
-			berth__session_meta(s, f, true, st.st_mode, &m);
-			ret = berth_commit_set_meta(s->commit, f->name, &m);
-			if (ret < 0)
-				return ret;
-		}
-		return record_wanted(s, iflags) ? put_record(s, ndx, iflags)
-						: 0;
+		return keep_item(s, ndx, f, &st, itemize(s, f, &st, 0));
 	}
 	iflags = BERTH_ITEM_LOCAL_CHANGE | BERTH_ITEM_REPORT_CHANGE;
 	if (ret == 0 && (st.st_mode & S_IFMT) == type)
@@ -758,7 +772,6 @@ static int gen_file_alt(struct gen *g, int32_t ndx, const struct berth_file *f)
 static int gen_file(struct gen *g, int32_t ndx, const struct berth_file *f)
 {
 	struct berth_session *s = g->s;
-	struct berth_commit_meta m;
 	struct stat st;
 	uint32_t iflags;
 	bool same;
@@ -801,18 +814,7 @@ static int gen_file(struct gen *g, int32_t ndx, const struct berth_file *f)
 		same = checksum_matches(s, s->root_fd, f);
 
 	if (same) {
-		iflags = itemize(s, f, &st, 0);
-		if ((iflags &
-		     (BERTH_ITEM_REPORT_TIME | BERTH_ITEM_REPORT_PERMS |
-		      BERTH_ITEM_REPORT_OWNER | BERTH_ITEM_REPORT_GROUP)) &&
-		    !s->opts.dry_run) {
-			berth__session_meta(s, f, true, st.st_mode, &m);
-			ret = berth_commit_set_meta(s->commit, f->name, &m);
-			if (ret < 0)
-				return ret;
-		}
-		return record_wanted(s, iflags) ? put_record(s, ndx, iflags)
-						: 0;
+		return keep_item(s, ndx, f, &st, itemize(s, f, &st, 0));
 	}
 	iflags = itemize(s, f, &st, BERTH_ITEM_TRANSFER);
 	if (s->opts.checksum)

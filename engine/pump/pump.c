@@ -49,6 +49,19 @@ void berth__pump_wake_drain(struct berth_pump *p)
 	} while (ret < 0 && errno == EINTR);
 }
 
+/*
+ * Under p->lock, after queueing something for the pump thread: should the
+ * caller write the wake eventfd (once unlocked)?  Not from the pump thread
+ * itself (it looks at its queues before sleeping), not twice.
+ */
+static bool want_wake(struct berth_pump *p)
+{
+	if (p->wake_pending || berth_pump_on_thread(p))
+		return false;
+	p->wake_pending = true;
+	return true;
+}
+
 static void inflight_add(struct berth_pump *p, struct berth_req *req)
 {
 	req->inflight_next = &p->inflight;
@@ -581,10 +594,7 @@ int berth_pump_submit(struct berth_pump *p, struct berth_req *req)
 	p->sub_tail = req;
 	atomic_fetch_add_explicit(&p->n_submitted, 1, memory_order_relaxed);
 	/* The pump thread looks at its queues before it sleeps again. */
-	if (!p->wake_pending && !berth_pump_on_thread(p)) {
-		p->wake_pending = true;
-		need_wake = true;
-	}
+	need_wake = want_wake(p);
 	pthread_mutex_unlock(&p->lock);
 	if (need_wake)
 		wake(p);
@@ -602,10 +612,7 @@ void berth_pump_cancel(struct berth_pump *p, struct berth_req *req)
 		    memory_order_acq_rel, memory_order_acquire)) {
 		req->cancel_next = p->cancel_head;
 		p->cancel_head = req;
-		if (!p->wake_pending && !berth_pump_on_thread(p)) {
-			p->wake_pending = true;
-			need_wake = true;
-		}
+		need_wake = want_wake(p);
 	}
 	pthread_mutex_unlock(&p->lock);
 	if (need_wake)
@@ -630,10 +637,7 @@ int berth_pump_cancel_tag(struct berth_pump *p, uint64_t tag)
 		p->cancel_tags_cap = cap;
 	}
 	p->cancel_tags[p->ncancel_tags++] = tag;
-	if (!p->wake_pending && !berth_pump_on_thread(p)) {
-		p->wake_pending = true;
-		need_wake = true;
-	}
+	need_wake = want_wake(p);
 	pthread_mutex_unlock(&p->lock);
 	if (need_wake)
 		wake(p);

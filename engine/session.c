@@ -298,8 +298,7 @@ static const char *unsupported_option(const struct berth_session *s)
 		return "--atimes";
 	if (o->fuzzy)
 		return "--fuzzy";
-	if (o->append)
-		return "--append";
+
 	if (s->hs.compress != BERTH_COMPRESS_NONE &&
 	    s->hs.compress != BERTH_COMPRESS_ZSTD)
 		return s->hs.compress == BERTH_COMPRESS_LZ4 ? "lz4 compression"

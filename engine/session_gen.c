@@ -404,6 +404,7 @@ static int request_file(struct gen *g, int32_t ndx, uint32_t iflags,
 	s->fst[ndx].had_basis = fd >= 0;
 	s->fst[ndx].iflags = (uint16_t)iflags;
 	s->fst[ndx].basis_type = (int8_t)btype;
+	s->fst[ndx].appended = 0;
 	pthread_mutex_unlock(&s->lock);
 	ret = put_record_b(s, ndx, iflags, btype);
 	if (ret < 0 || s->opts.dry_run) {
@@ -769,6 +770,37 @@ static int gen_file_alt(struct gen *g, int32_t ndx, const struct berth_file *f)
 			    -1, false);
 }
 
+/*
+ * --append: the destination's @have bytes stay; the record carries the sum
+ * head for them but no block sums, and only the tail will come (§8.5.1).
+ */
+static int request_append(struct berth_session *s, int32_t ndx, uint32_t iflags,
+			  uint64_t have)
+{
+	uint8_t wire[BERTH_SUM_HEAD_WIRE];
+	struct berth_sum_head head;
+	int ret;
+
+	ret = berth_sum_head_init(&head, have, s->proto, s->cp.type,
+				  (uint32_t)s->opts.block_size, 0);
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&s->lock);
+	s->fst[ndx].state = FST_REQUESTED;
+	s->fst[ndx].attempts++;
+	s->fst[ndx].had_basis = 1;
+	s->fst[ndx].iflags = (uint16_t)iflags;
+	s->fst[ndx].basis_type = -1;
+	s->fst[ndx].appended = 1;
+	s->fst[ndx].append_from = have;
+	pthread_mutex_unlock(&s->lock);
+	ret = put_record(s, ndx, iflags);
+	if (ret < 0 || s->opts.dry_run)
+		return ret;
+	berth_sum_head_encode(&head, wire);
+	return berth__out_data(&s->out, wire, sizeof(wire));
+}
+
 static int gen_file(struct gen *g, int32_t ndx, const struct berth_file *f)
 {
 	struct berth_session *s = g->s;
@@ -819,6 +851,12 @@ static int gen_file(struct gen *g, int32_t ndx, const struct berth_file *f)
 	iflags = itemize(s, f, &st, BERTH_ITEM_TRANSFER);
 	if (s->opts.checksum)
 		iflags |= BERTH_ITEM_REPORT_CHANGE;
+	if (s->opts.append) {
+		/* Only a destination shorter than the source grows. */
+		if (st.st_size >= f->size)
+			return 0;
+		return request_append(s, ndx, iflags, (uint64_t)st.st_size);
+	}
 	return request_file(g, ndx, iflags, s->root_fd, -1, false);
 }
 
@@ -1027,6 +1065,22 @@ static int wait_sender_dones(struct berth_session *s, int n)
 }
 
 /* Send redo records for everything queued so far. */
+static uint32_t redo_iflags(struct berth_session *s, int32_t ndx,
+			    uint32_t iflags, bool *exists)
+{
+	const struct berth_file *f = &s->fl->files[ndx];
+	struct stat st;
+	int fd = berth__open_beneath(s->root_fd, f->name, O_PATH | O_NOFOLLOW);
+
+	*exists = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+	if (fd >= 0)
+		close(fd);
+	if (!*exists)
+		return BERTH_ITEM_TRANSFER | BERTH_ITEM_IS_NEW;
+	return itemize(s, f, &st, BERTH_ITEM_TRANSFER) |
+	       (iflags & BERTH_ITEM_REPORT_CHANGE);
+}
+
 static int send_redos(struct gen *g)
 {
 	struct berth_session *s = g->s;
@@ -1046,7 +1100,15 @@ static int send_redos(struct gen *g)
 		iflags = s->fst[ndx].iflags;
 		bt = s->fst[ndx].basis_type;
 		pthread_mutex_unlock(&s->lock);
-		/* The destination is as it was: the same record again. */
+		/* As rsync, the redo looks at the destination again (an
+		 * in-place --append may have grown it); an alt-dest basis
+		 * keeps its record. */
+		if (bt < 0) {
+			/* What the failed attempt wrote is on disk first. */
+			if (!s->opts.dry_run)
+				berth_commit_flush(s->commit);
+			iflags = redo_iflags(s, ndx, iflags, &exists);
+		}
 		ret = request_file(g, ndx, iflags,
 				   bt >= 0  ? s->alt_fd[bt]
 				   : exists ? s->root_fd

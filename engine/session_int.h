@@ -177,6 +177,8 @@ struct file_state {
 	uint16_t iflags; /* of the transfer record, repeated by a redo */
 	uint8_t sum[16]; /* the verified whole-file checksum (events) */
 	int8_t basis_type; /* -1: the destination; j: alt-dest dir j */
+	uint8_t appended; /* --append: only a tail comes */
+	uint64_t append_from; /* the length kept in place */
 };
 
 /* A filter rule received from the client (deletion protection). */

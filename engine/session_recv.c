@@ -204,6 +204,14 @@ static int receive_file(struct berth_session *s, int32_t ndx, int btype)
 	/* The sender echoes the basis we named, or there is no echo. */
 	if (btype != st.basis_type)
 		return -BERTH_EPROTO;
+	if (st.appended) {
+		/* The head describes the kept prefix: nothing else may be
+		 * referenced, and only --append-verify hashes the prefix. */
+		if (berth_sum_head_len(&df.head) != st.append_from)
+			return -BERTH_EPROTO;
+		if (s->opts.append == 2)
+			df.hash_prefix = st.append_from;
+	}
 	if (df.head.count > 0) {
 		if (!st.had_basis)
 			return -BERTH_EPROTO; /* blocks of a basis never offered */
@@ -216,7 +224,11 @@ static int receive_file(struct berth_session *s, int32_t ndx, int btype)
 	berth__session_meta(s, f, st.exists, st.cur_mode, &meta);
 	meta.user = (void *)(intptr_t)(ndx + 1); /* events: ndx + 1 */
 	meta.size_hint = (uint64_t)f->size;
-	ret = berth_commit_file_begin(s->commit, f->name, &meta, 0, &r.cf);
+	ret = berth_commit_file_begin(s->commit, f->name, &meta,
+				      st.appended ? BERTH_COMMIT_APPEND : 0,
+				      &r.cf);
+	if (ret == 0 && st.appended)
+		ret = berth_commit_file_skip(r.cf, st.append_from);
 	if (ret < 0) {
 		berth__session_file_error(s, "%s: %s\n", f->name,
 					  berth_strerror(ret));

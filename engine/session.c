@@ -278,7 +278,7 @@ static const char *unsupported_option(const struct berth_session *s)
 		F(relative, "--relative"),
 		F(partial, "--partial"),
 		F(delay_updates, "--delay-updates"),
-		F(inplace, "--inplace"),
+
 		F(safe_links, "--safe-links"),
 		F(copy_unsafe_links, "--copy-unsafe-links"),
 		F(remove_source_files, "--remove-source-files"),

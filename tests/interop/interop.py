@@ -330,6 +330,10 @@ SCENARIOS = {
     "update_delta_B": (edit_big, dest_big, ["-a", "-B", "2048"]),
     "update_whole_W": (edit_big, dest_big, ["-a", "-W"]),
     "append": (tree_append, dest_append, ["-a", "--append"]),
+    "inplace_delta": (edit_big, dest_big, ["-a", "--inplace"],
+                      {"same_inode": True}),
+    "inplace_stale": (tree_small, dest_stale, ["-a", "--inplace"],
+                      {"same_inode": True}),
     "append_verify": (tree_append, dest_append, ["-a", "--append-verify"]),
     # Known difference in the redo record only: rsync's failed in-place
     # append has already written the tail, berth's aborted one has not, so
@@ -394,7 +398,6 @@ SCENARIOS = {
 REFUSED = {
     "refuse_compress_zlib": ["-a", "--zc=zlib"],
     "refuse_compress_lz4": ["-a", "--zc=lz4"],
-    "refuse_inplace": ["-a", "--inplace"],
     "refuse_partial": ["-a", "--partial"],
     "refuse_copy_dest": ["-a", "--copy-dest=/nonexistent"],
 }
@@ -498,10 +501,21 @@ def run_scenario(name, berth, work, keep):
         elif build_dst:
             os.makedirs(dst)
             build_dst(dst, random.Random(name + "-dst"))
+        before = {}
+        if extra.get("same_inode") and os.path.isdir(dst):
+            for d, _, fs in os.walk(dst):
+                for f in fs:
+                    p = os.path.join(d, f)
+                    if os.path.isfile(p) and not os.path.islink(p):
+                        before[p] = os.stat(p).st_ino
         rc, out, err = push(src, dst, receiver, opts,
                             corrupt=extra.get("corrupt"),
                             single=extra.get("single"),
                             target=extra.get("target"))
+        moved = [p for p, ino in before.items()
+                 if os.path.exists(p) and os.stat(p).st_ino != ino]
+        if moved:
+            results.setdefault("_moved", {})[who] = moved
         if os.path.isdir(dst):
             tree = snapshot(dst)
         elif os.path.exists(dst):
@@ -512,6 +526,9 @@ def run_scenario(name, berth, work, keep):
     problems = []
     (rc_a, it_a, err_a, snap_a), (rc_b, it_b, err_b, snap_b) = \
         results["rsync"], results["berth"]
+    if results.get("_moved", {}).get("berth"):
+        problems.append("in-place files got new inodes: "
+                        f"{results['_moved']['berth']}")
     if rc_a != extra.get("rc", 0):
         problems.append(f"the reference rsync exited {rc_a}, not "
                         f"{extra.get('rc', 0)}: {err_a.strip()[-300:]}")

@@ -279,9 +279,8 @@ static const char *unsupported_option(const struct berth_session *s)
 		F(partial, "--partial"),
 		F(delay_updates, "--delay-updates"),
 
-		F(safe_links, "--safe-links"),
 		F(copy_unsafe_links, "--copy-unsafe-links"),
-		F(remove_source_files, "--remove-source-files"),
+
 		F(preallocate, "--preallocate"),
 		F(write_devices, "--write-devices"),
 		F(keep_dirlinks, "--keep-dirlinks"),
@@ -315,8 +314,7 @@ static const char *unsupported_option(const struct berth_session *s)
 		return "--copy-dest";
 	if (o->usermap || o->groupmap)
 		return "--usermap/--groupmap";
-	if (o->min_size >= 0 || o->max_size >= 0)
-		return "--min-size/--max-size";
+
 	if (o->bwlimit > 0)
 		return "--bwlimit";
 	return NULL;
@@ -621,10 +619,14 @@ static void on_commit_event(void *arg, const struct berth_commit_event *ev)
 			ev->path ? ev->path : "", berth_strerror(ev->err));
 		berth__session_file_failed(s, ev->path ? ev->path : "",
 					   ev->err);
-	} else if (ev->err == 0 && ev->kind == BERTH_COMMIT_EV_FILE &&
-		   ev->user) {
-		/* meta.user is ndx + 1 for transferred files. */
-		berth__session_committed(s, (int32_t)(intptr_t)ev->user - 1);
+	} else if (ev->err == 0 && ev->user) {
+		/* meta.user is ndx + 1 for transferred files and for the
+		 * nodes and links the generator creates. */
+		int32_t ndx = (int32_t)(intptr_t)ev->user - 1;
+
+		if (ev->kind == BERTH_COMMIT_EV_FILE)
+			berth__session_committed(s, ndx);
+		berth__session_success(s, ndx);
 	}
 }
 

@@ -506,6 +506,34 @@ static int gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 	return 0;
 }
 
+/*
+ * --safe-links: a target that is absolute, empty, or climbs with ".." above
+ * the transfer root from where the link sits, is unsafe (rsync's rule).
+ */
+static bool unsafe_link(const struct berth_file *f)
+{
+	const char *t = f->link, *end = f->link + f->link_len, *c;
+	int depth = 0;
+
+	if (f->link_len == 0 || t[0] == '/')
+		return true;
+	for (c = f->name; *c; c++)
+		depth += *c == '/';
+	while (t < end) {
+		const char *slash = memchr(t, '/', (size_t)(end - t));
+		size_t n = slash ? (size_t)(slash - t) : (size_t)(end - t);
+
+		if (n == 2 && t[0] == '.' && t[1] == '.') {
+			if (--depth < 0)
+				return true;
+		} else if (n && !(n == 1 && t[0] == '.')) {
+			depth++;
+		}
+		t += n + (slash ? 1 : 0);
+	}
+	return false;
+}
+
 static int gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 {
 	struct berth_session *s = g->s;
@@ -516,6 +544,11 @@ static int gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 	ssize_t n = -1;
 	int ret, dfd;
 
+	if (s->opts.safe_links && unsafe_link(f)) {
+		berth__session_log(s, BERTH_LOG_DEBUG,
+				   "ignoring unsafe symlink \"%s\"\n", f->name);
+		return 0;
+	}
 	ret = dest_stat(g, f, &st);
 	if (ret < 0 && ret != -ENOENT)
 		return ret;
@@ -530,6 +563,8 @@ static int gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 				       sizeof(target));
 		if (n == (ssize_t)f->link_len &&
 		    memcmp(target, f->link, (size_t)n) == 0) {
+			/* Already the right link (--remove-source-files). */
+			berth__session_success(s, ndx);
 			iflags = itemize(s, f, &st, 0);
 			if (iflags &
 			    (BERTH_ITEM_REPORT_TIME | BERTH_ITEM_REPORT_OWNER |
@@ -565,6 +600,8 @@ static int gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 	}
 	if (!s->opts.dry_run) {
 		berth__session_meta(s, f, false, 0, &m);
+		m.user = (void *)(intptr_t)(ndx +
+					    1); /* --remove-source-files */
 		ret = berth_commit_symlink(s->commit, f->name, f->link, &m);
 		if (ret < 0)
 			return ret;
@@ -582,6 +619,9 @@ static int keep_item(struct berth_session *s, int32_t ndx,
 {
 	struct berth_commit_meta m;
 	int ret;
+
+	/* Already what the sender has: safe for --remove-source-files. */
+	berth__session_success(s, ndx);
 
 	if ((iflags & (BERTH_ITEM_REPORT_TIME | BERTH_ITEM_REPORT_PERMS |
 		       BERTH_ITEM_REPORT_OWNER | BERTH_ITEM_REPORT_GROUP)) &&
@@ -635,6 +675,8 @@ static int gen_node(struct gen *g, int32_t ndx, const struct berth_file *f)
 	if (!s->opts.dry_run) {
 		berth__session_meta(s, f, false, 0, &m);
 		m.mode = (m.mode & 07777) | type;
+		m.user = (void *)(intptr_t)(ndx +
+					    1); /* --remove-source-files */
 		ret = berth_commit_mknod(s->commit, f->name, &m, rdev);
 		if (ret < 0)
 			return ret;
@@ -749,9 +791,9 @@ static int gen_file_alt(struct gen *g, int32_t ndx, const struct berth_file *f)
 			free(parent);
 			if (dfd < 0)
 				return dfd;
-			ret = berth_commit_hardlink_at(s->commit, f->name, dfd,
-						       base_name(f->name),
-						       NULL);
+			ret = berth_commit_hardlink_at(
+				s->commit, f->name, dfd, base_name(f->name),
+				(void *)(intptr_t)(ndx + 1)); /* events */
 			close(dfd);
 			if (ret < 0)
 				return ret;
@@ -808,6 +850,11 @@ static int gen_file(struct gen *g, int32_t ndx, const struct berth_file *f)
 	uint32_t iflags;
 	bool same;
 	int ret;
+
+	/* --max-size / --min-size: not transferred (rsync says so at -vv). */
+	if ((s->opts.max_size >= 0 && f->size > s->opts.max_size) ||
+	    (s->opts.min_size >= 0 && f->size < s->opts.min_size))
+		return 0;
 
 	ret = dest_stat(g, f, &st);
 	if (ret < 0 && ret != -ENOENT)
@@ -963,7 +1010,9 @@ static int link_followers(struct gen *g)
 		if (!s->opts.dry_run) {
 			ret = berth_commit_hardlink(
 				s->commit, fl->files[i].name,
-				fl->files[leader].name, NULL);
+				fl->files[leader].name,
+				(void *)(intptr_t)(i +
+						   1)); /* events: ndx + 1 */
 			if (ret < 0)
 				berth__session_file_error(
 					s, "link %s => %s: %s\n",

@@ -298,6 +298,8 @@ void berth__session_file_failed(struct berth_session *s, const char *path,
 void berth__session_deleted(struct berth_session *s, const char *path,
 			    bool is_dir);
 void berth__session_progress(struct berth_session *s);
+/* --remove-source-files: @ndx is safely on the receiver (MSG_SUCCESS). */
+void berth__session_success(struct berth_session *s, int32_t ndx);
 
 /* openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) of @path below @dirfd,
  * O_CLOEXEC added; -errno on failure. */

@@ -330,6 +330,14 @@ SCENARIOS = {
     "update_delta_B": (edit_big, dest_big, ["-a", "-B", "2048"]),
     "update_whole_W": (edit_big, dest_big, ["-a", "-W"]),
     "append": (tree_append, dest_append, ["-a", "--append"]),
+    "min_max_size": (tree_edge, None,
+                     ["-a", "--min-size=2", "--max-size=65536"]),
+    "safe_links": (tree_edge, None, ["-a", "--safe-links"]),
+    "remove_source_files": (tree_small, dest_stale,
+                            ["-a", "--remove-source-files"],
+                            {"fresh_src": True}),
+    "remove_source_types": (tree_types, None, ["-aH", "--remove-source-files"],
+                            {"fresh_src": True}),
     "inplace_delta": (edit_big, dest_big, ["-a", "--inplace"],
                       {"same_inode": True}),
     "inplace_stale": (tree_small, dest_stale, ["-a", "--inplace"],
@@ -493,6 +501,11 @@ def run_scenario(name, berth, work, keep):
     build_src(src, random.Random(name))
     results = {}
     for who, receiver in (("rsync", "rsync"), ("berth", berth)):
+        if extra.get("fresh_src"):
+            # The push changes the source (--remove-source-files).
+            shutil.rmtree(src)
+            os.makedirs(src)
+            build_src(src, random.Random(name))
         dst = os.path.join(base, "dst-" + who)
         if build_dst == "FILE":
             write(dst, b"DEST is a file\n")
@@ -523,9 +536,17 @@ def run_scenario(name, berth, work, keep):
         else:
             tree = b"(no destination)"
         results[who] = (rc, itemized(out), err, tree)
+        if extra.get("fresh_src"):
+            results.setdefault("_src", {})[who] = sorted(
+                os.path.relpath(os.path.join(d, f), src)
+                for d, _, fs in os.walk(src) for f in fs)
     problems = []
     (rc_a, it_a, err_a, snap_a), (rc_b, it_b, err_b, snap_b) = \
         results["rsync"], results["berth"]
+    srcs = results.get("_src", {})
+    if srcs and srcs["rsync"] != srcs["berth"]:
+        problems.append(f"sources left differ: rsync {srcs['rsync']}, "
+                        f"berth {srcs['berth']}")
     if results.get("_moved", {}).get("berth"):
         problems.append("in-place files got new inodes: "
                         f"{results['_moved']['berth']}")

@@ -276,7 +276,7 @@ static const char *unsupported_option(const struct berth_session *s)
 		F(crtimes, "--crtimes"),
 		F(acls, "--acls"),
 		F(relative, "--relative"),
-		F(partial, "--partial"),
+
 		F(delay_updates, "--delay-updates"),
 
 		F(copy_unsafe_links, "--copy-unsafe-links"),
@@ -831,6 +831,8 @@ static int session_run(struct berth_session *s)
 		/* Remove temp files, complete our commit I/O, then tell the
 		 * client; the writer is bounded, so the generator cannot stay
 		 * blocked on a full output when it is joined. */
+		if (s->opts.partial && !s->opts.dry_run)
+			berth_commit_flush(s->commit); /* keep partial files */
 		berth_commit_cancel(s->commit);
 		fatal_exit(s);
 	}

@@ -265,8 +265,12 @@ static int receive_file(struct berth_session *s, int32_t ndx, int btype)
 	if (df.basis_fd >= 0)
 		close(df.basis_fd);
 	if (ret < 0) {
-		/* A stream or protocol error: the session ends. */
-		if (r.cf)
+		/* A stream or protocol error (or a cancel): the session ends.
+		 * With --partial what came so far becomes the file (rsync's
+		 * rule; the next run uses it as its basis). */
+		if (r.cf && s->opts.partial)
+			berth_commit_file_finish(r.cf);
+		else if (r.cf)
 			berth_commit_file_abort(r.cf);
 		return ret;
 	}

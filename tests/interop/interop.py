@@ -25,6 +25,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RSH = os.path.join(HERE, "rsh")
@@ -406,7 +407,7 @@ SCENARIOS = {
 REFUSED = {
     "refuse_compress_zlib": ["-a", "--zc=zlib"],
     "refuse_compress_lz4": ["-a", "--zc=lz4"],
-    "refuse_partial": ["-a", "--partial"],
+    "refuse_partial_dir": ["-a", "--partial-dir=.part"],
     "refuse_copy_dest": ["-a", "--copy-dest=/nonexistent"],
 }
 
@@ -623,6 +624,54 @@ def run_scenario(name, berth, work, keep):
     return problems
 
 
+def run_partial(name, berth, work, keep):
+    """--partial: a push killed mid-file leaves the received prefix as the
+    file (no temp file), and the next push completes it from that basis."""
+    base = os.path.join(work, name)
+    src, dst = os.path.join(base, "src"), os.path.join(base, "dst")
+    big = 256 * 1024 * 1024
+    os.makedirs(dst)
+    rng = random.Random(name)
+    write(f"{src}/big.bin",
+          b"".join(rng.randbytes(1 << 20) for _ in range(big >> 20)))
+    cmd = ["rsync", "-a", "--partial", "-e", RSH, f"--rsync-path={berth}",
+           src + "/", f"localhost:{dst}/"]
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    path = os.path.join(dst, "big.bin")
+    problems = []
+    deadline = time.time() + 60
+    # Kill the client once some data landed (a temp file grows).
+    while time.time() < deadline and p.poll() is None:
+        temps = [f for f in os.listdir(dst) if f.startswith(".")]
+        if temps and os.path.getsize(os.path.join(dst, temps[0])) > 1 << 20:
+            p.kill()
+            break
+        time.sleep(0.01)
+    p.wait()
+    time.sleep(1)  # berth notices the dead client and ends
+    left = [f for f in os.listdir(dst) if f.startswith(".")]
+    if left:
+        problems.append(f"temp files left: {left}")
+    if not os.path.exists(path):
+        problems.append("no partial file kept")
+    else:
+        n = os.path.getsize(path)
+        with open(path, "rb") as a, open(f"{src}/big.bin", "rb") as b:
+            if n >= big or a.read() != b.read(n):
+                problems.append(f"partial file ({n} bytes) is not a prefix")
+    out = subprocess.run(cmd + ["--stats"], capture_output=True, text=True)
+    if out.returncode != 0 or "Matched data: 0 bytes" in out.stdout:
+        problems.append("resume did not use the partial file: "
+                        + out.stdout[-300:] + out.stderr[-300:])
+    with open(path, "rb") as a, open(f"{src}/big.bin", "rb") as b:
+        if a.read() != b.read():
+            problems.append("resumed file differs from the source")
+    if not keep:
+        shutil.rmtree(base, ignore_errors=True)
+    return problems
+
+
 def run_refusal(name, berth, work, keep):
     opts = REFUSED[name]
     base = os.path.join(work, name)
@@ -680,12 +729,13 @@ def main():
     if not shutil.which("rsync"):
         print("interop: rsync not installed: skipped")
         return 77
-    names = args.only or list(SCENARIOS) + list(REFUSED)
+    names = args.only or list(SCENARIOS) + list(REFUSED) + ["partial_resume"]
     work = tempfile.mkdtemp(prefix="berth-interop-")
     passed = failed = 0
     for name in names:
         try:
-            run = run_refusal if name in REFUSED else run_scenario
+            run = (run_refusal if name in REFUSED else
+                   run_partial if name == "partial_resume" else run_scenario)
             problems = run(name, os.path.abspath(args.berth), work, args.keep)
         except Exception as e:  # a harness error is a failure too
             problems = [f"harness error: {e!r}"]

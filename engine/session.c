@@ -271,7 +271,7 @@ static const char *unsupported_option(const struct berth_session *s)
 	} flags[] = {
 #define F(field, name) {offsetof(struct berth_opts, field), name}
 		F(sparse, "--sparse"),
-		F(backup, "--backup"),
+
 		F(prune_empty_dirs, "--prune-empty-dirs"),
 		F(crtimes, "--crtimes"),
 		F(acls, "--acls"),
@@ -308,6 +308,8 @@ static const char *unsupported_option(const struct berth_session *s)
 		return "--partial-dir";
 	if (o->backup_dir)
 		return "--backup-dir";
+	if (o->backup && (o->inplace || o->append))
+		return "--backup with --inplace/--append";
 	if (o->temp_dir)
 		return "--temp-dir";
 	if (o->n_alt_dest && o->alt_dest_type == BERTH_ALT_COPY)
@@ -642,6 +644,8 @@ static int start_stages(struct berth_session *s)
 				? BERTH_DURABLE_FILE
 				: s->durability;
 	co.preserve_owner = s->opts.owner || s->opts.group;
+	if (s->opts.backup)
+		co.backup_suffix = s->opts.suffix ? s->opts.suffix : "~";
 	co.tag_base = s->tag + 16;
 	/* Smaller than the stages' defaults: measured to cost no speed
 	 * (bench W3), and a receiver's memory should stay near rsync's. */
@@ -775,6 +779,10 @@ static int session_run(struct berth_session *s)
 		s->fatal = RERR_MALLOC;
 		return s->fatal;
 	}
+	/* As rsync: backups in place change directory times, so
+	 * --backup without --backup-dir implies --omit-dir-times. */
+	if (s->opts.backup && !s->opts.backup_dir)
+		s->opts.omit_dir_times = true;
 	bad = unsupported_option(s);
 	if (bad) {
 		berth__session_fatal(s, RERR_UNSUPPORTED,

@@ -60,6 +60,9 @@ struct berth_commit_opts {
 	 * for both) gets tag_base + n; directory requests (open, fsync,
 	 * close) get tag_base itself. */
 	uint64_t tag_base;
+	/* --backup: a replaced or deleted non-directory is renamed to its
+	 * name + this suffix (NULL: no backups).  Borrowed. */
+	const char *backup_suffix;
 };
 
 /* What a file or node should look like once committed. */

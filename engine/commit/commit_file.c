@@ -17,6 +17,7 @@
  * processed) and the stage's (dropped when the stage is done with it).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,10 @@ int berth_commit_file_begin(struct berth_commit *c, const char *relpath,
 	r = berth__commit_split(relpath, &dirlen, &base);
 	if (r)
 		return r;
+	/* --backup: the old file's new name must fit one component. */
+	if (c->o.backup_suffix &&
+	    strlen(base) + strlen(c->o.backup_suffix) > NAME_MAX)
+		return -ENAMETOOLONG;
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return -ENOMEM;
@@ -335,6 +340,10 @@ static int next_state(struct berth_commit *c, struct berth_commit_file *f,
 			if (c->o.durability != BERTH_DURABLE_NONE)
 				return s;
 			break;
+		case F_BACKUP:
+			if (c->o.backup_suffix && !file_inplace(f))
+				return s;
+			break;
 		case F_RENAME:
 			if (!file_inplace(f))
 				return s;
@@ -384,6 +393,10 @@ static void step_done(struct berth_commit *c, struct commit_io *io)
 			res = 0;
 		}
 		break;
+	case F_BACKUP:
+		if (res == -ENOENT)
+			res = 0; /* nothing to keep: the file is new */
+		break;
 	case F_RENAME:
 		if (res >= 0) {
 			/* In place now, whatever was asked meanwhile. */
@@ -430,6 +443,13 @@ static void step_submit(struct berth_commit *c, struct berth_commit_file *f)
 	case F_CLOSE:
 	case F_CLEAN_CLOSE:
 		berth_prep_close(req, f->fd);
+		break;
+	case F_BACKUP:
+		/* Fits: checked at begin. */
+		snprintf(f->bak, sizeof(f->bak), "%s%s", f->base,
+			 c->o.backup_suffix);
+		berth_prep_renameat2(req, f->dir->fd, f->base, f->dir->fd,
+				     f->bak, 0);
 		break;
 	case F_RENAME:
 		berth_prep_renameat2(req, f->dir->fd, f->tmp, f->dir->fd,

@@ -111,6 +111,7 @@ enum commit_file_state {
 	F_TIMES,
 	F_FSYNC,
 	F_CLOSE,
+	F_BACKUP, /* the old file becomes NAME + suffix (--backup) */
 	F_RENAME,
 	F_DONE,
 	F_CLEAN_CLOSE,
@@ -158,6 +159,7 @@ struct berth_commit_file {
 	int begun;
 	int retries;
 	char tmp[NAME_MAX + 1];
+	char bak[NAME_MAX + 1]; /* --backup: the old file's new name */
 };
 
 enum commit_op_kind {

@@ -331,6 +331,8 @@ SCENARIOS = {
     "update_delta_B": (edit_big, dest_big, ["-a", "-B", "2048"]),
     "update_whole_W": (edit_big, dest_big, ["-a", "-W"]),
     "append": (tree_append, dest_append, ["-a", "--append"]),
+    "backup": (tree_small, dest_extraneous, ["-a", "--backup", "--delete"]),
+    "backup_suffix": (edit_big, dest_big, ["-a", "-b", "--suffix=.old"]),
     "min_max_size": (tree_edge, None,
                      ["-a", "--min-size=2", "--max-size=65536"]),
     "safe_links": (tree_edge, None, ["-a", "--safe-links"]),

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -129,16 +130,90 @@ int berth__exit_code_of(int err)
 
 /* ------------------------------------------------------------ ids */
 
+/* A local user or group: a name, or a number. */
+static bool local_id(const char *name, size_t len, bool user, uint32_t *out)
+{
+	char nm[256], buf[4096], *end;
+	unsigned long v;
+
+	if (len == 0 || len >= sizeof(nm))
+		return false;
+	memcpy(nm, name, len);
+	nm[len] = '\0';
+	v = strtoul(nm, &end, 10);
+	if (*end == '\0') {
+		*out = (uint32_t)v;
+		return true;
+	}
+	if (user) {
+		struct passwd pw, *res = NULL;
+
+		if (getpwnam_r(nm, &pw, buf, sizeof(buf), &res) == 0 && res) {
+			*out = res->pw_uid;
+			return true;
+		}
+	} else {
+		struct group gr, *res = NULL;
+
+		if (getgrnam_r(nm, &gr, buf, sizeof(buf), &res) == 0 && res) {
+			*out = res->gr_gid;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * --usermap / --groupmap: "FROM:TO,..."; FROM is an id, an id range
+ * "LOW-HIGH", or a name pattern (wildcards; "*" matches every id); the
+ * first matching pair decides, and a TO that does not exist here maps
+ * nothing (rsync's rules).
+ */
+static bool map_rules(const char *map, uint32_t id, const char *name, bool user,
+		      uint32_t *out)
+{
+	const char *p = map;
+
+	while (*p) {
+		const char *comma = strchr(p, ',');
+		const char *end = comma ? comma : p + strlen(p);
+		const char *colon = memchr(p, ':', (size_t)(end - p));
+		char from[256], *e;
+		unsigned long lo, hi;
+		bool hit = false;
+
+		if (colon && (size_t)(colon - p) < sizeof(from)) {
+			memcpy(from, p, (size_t)(colon - p));
+			from[colon - p] = '\0';
+			lo = strtoul(from, &e, 10);
+			if (e != from && *e == '\0')
+				hit = id == lo;
+			else if (e != from && *e == '-' &&
+				 (hi = strtoul(e + 1, &e, 10), *e == '\0'))
+				hit = id >= lo && id <= hi;
+			else
+				hit = fnmatch(from, name ? name : "", 0) == 0 ||
+				      !strcmp(from, "*");
+			if (hit)
+				return local_id(colon + 1,
+						(size_t)(end - colon - 1), user,
+						out);
+		}
+		p = comma ? comma + 1 : end;
+	}
+	return false;
+}
+
 static uint32_t map_id(struct berth_session *s, uint32_t id, bool user)
 {
 	struct id_map **tab = user ? &s->uids : &s->gids;
 	size_t *n = user ? &s->nuids : &s->ngids;
+	const char *map = user ? s->opts.usermap : s->opts.groupmap;
 	const char *name;
-	char buf[4096];
 	uint32_t to = id;
 	size_t i;
 
-	if (id == 0 || s->opts.numeric_ids)
+	if (!map && (id == 0 || s->opts.numeric_ids))
 		return id;
 	pthread_mutex_lock(&s->lock);
 	for (i = 0; i < *n; i++) {
@@ -150,22 +225,10 @@ static uint32_t map_id(struct berth_session *s, uint32_t id, bool user)
 	}
 	name = user ? berth_flist_dec_user_name(s->fdec, id)
 		    : berth_flist_dec_group_name(s->fdec, id);
-	if (name && *name) {
-		if (user) {
-			struct passwd pw, *res = NULL;
-
-			if (getpwnam_r(name, &pw, buf, sizeof(buf), &res) ==
-				    0 &&
-			    res)
-				to = res->pw_uid;
-		} else {
-			struct group gr, *res = NULL;
-
-			if (getgrnam_r(name, &gr, buf, sizeof(buf), &res) ==
-				    0 &&
-			    res)
-				to = res->gr_gid;
-		}
+	if (map && map_rules(map, id, name, user, &to)) {
+		/* mapped */
+	} else if (name && *name && id != 0 && !s->opts.numeric_ids) {
+		local_id(name, strlen(name), user, &to);
 	}
 	struct id_map *p = realloc(*tab, (*n + 1) * sizeof(**tab));
 	if (p) {
@@ -314,8 +377,6 @@ static const char *unsupported_option(const struct berth_session *s)
 		return "--temp-dir";
 	if (o->n_alt_dest && o->alt_dest_type == BERTH_ALT_COPY)
 		return "--copy-dest";
-	if (o->usermap || o->groupmap)
-		return "--usermap/--groupmap";
 
 	if (o->bwlimit > 0)
 		return "--bwlimit";

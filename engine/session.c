@@ -344,7 +344,6 @@ static const char *unsupported_option(const struct berth_session *s)
 
 		F(copy_unsafe_links, "--copy-unsafe-links"),
 
-		F(preallocate, "--preallocate"),
 		F(write_devices, "--write-devices"),
 		F(keep_dirlinks, "--keep-dirlinks"),
 #undef F
@@ -378,8 +377,6 @@ static const char *unsupported_option(const struct berth_session *s)
 	if (o->n_alt_dest && o->alt_dest_type == BERTH_ALT_COPY)
 		return "--copy-dest";
 
-	if (o->bwlimit > 0)
-		return "--bwlimit";
 	return NULL;
 }
 
@@ -830,6 +827,8 @@ static int session_run(struct berth_session *s)
 		return s->fatal;
 	}
 	ret = berth__in_start_mux(&s->in);
+	if (s->opts.bwlimit > 0)
+		s->out.bwlimit = (uint64_t)s->opts.bwlimit * 1024; /* KiB/s */
 	if (s->opts.timeout > 0) {
 		s->out.keepalive_ms = s->opts.timeout * 500;
 		clock_gettime(CLOCK_MONOTONIC, &s->out.last_write);

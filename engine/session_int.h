@@ -125,6 +125,7 @@ struct berth_out {
 	uint8_t *mbuf, *mspare; /* message frames (written first) */
 	size_t mlen, mbuf_cap, mspare_cap;
 	bool flush; /* write held data now */
+	uint64_t bwlimit; /* --bwlimit: bytes per second written, 0: off */
 	int keepalive_ms; /* --timeout: an empty data frame after this
 			   * much silence (0: never) */
 	struct timespec last_write;

@@ -344,6 +344,17 @@ int berth__out_init(struct berth_out *o, int fd, int abort_fd, size_t limit)
 	return 0;
 }
 
+/* --bwlimit: after @n bytes, sleep as long as they take at @bps. */
+static void throttle(uint64_t bps, size_t n)
+{
+	uint64_t ns = (uint64_t)n * 1000000000ull / bps;
+	struct timespec ts = {(time_t)(ns / 1000000000ull),
+			      (long)(ns % 1000000000ull)};
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
 /*
  * Write everything, unless told to give up: each piece waits for room with
  * poll() beside the abort fd and is at most PIPE_BUF bytes, which a pipe or
@@ -364,6 +375,8 @@ static int write_all(struct berth_out *o, const uint8_t *p, size_t len)
 			continue;
 		if (n < 0)
 			return -errno;
+		if (o->bwlimit)
+			throttle(o->bwlimit, (size_t)n);
 		p += n;
 		len -= (size_t)n;
 	}

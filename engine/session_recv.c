@@ -224,11 +224,13 @@ static int receive_file(struct berth_session *s, int32_t ndx, int btype)
 	berth__session_meta(s, f, st.exists, st.cur_mode, &meta);
 	meta.user = (void *)(intptr_t)(ndx + 1); /* events: ndx + 1 */
 	meta.size_hint = (uint64_t)f->size;
-	ret = berth_commit_file_begin(s->commit, f->name, &meta,
-				      st.appended	? BERTH_COMMIT_APPEND
-				      : s->opts.inplace ? BERTH_COMMIT_INPLACE
-							: 0,
-				      &r.cf);
+	ret = berth_commit_file_begin(
+		s->commit, f->name, &meta,
+		(st.appended	   ? BERTH_COMMIT_APPEND
+		 : s->opts.inplace ? BERTH_COMMIT_INPLACE
+				   : 0) |
+			(s->opts.preallocate ? BERTH_COMMIT_PREALLOCATE : 0),
+		&r.cf);
 	if (ret == 0 && st.appended)
 		ret = berth_commit_file_skip(r.cf, st.append_from);
 	if (ret < 0) {

@@ -80,6 +80,9 @@ struct berth_commit_meta {
 #define BERTH_COMMIT_INPLACE \
 	1u /* write the final name directly
 				 * (--inplace): no temp, no atomicity */
+/* Preallocate the expected size (meta.size_hint) before writing; the file
+ * is truncated to what was written at the end (--preallocate). */
+#define BERTH_COMMIT_PREALLOCATE 4u
 #define BERTH_COMMIT_APPEND \
 	2u /* like INPLACE, writes start at
 				 * berth_commit_file_skip() offset and the file

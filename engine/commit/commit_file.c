@@ -257,6 +257,7 @@ void berth_commit_file_abort(struct berth_commit_file *f)
 /* ---- commit thread ---- */
 
 static void file_advance(struct berth_commit *c, struct berth_commit_file *f);
+static void alloc_done(struct berth_commit *c, struct commit_io *io);
 
 static void serial_remove(struct berth_commit *c, struct berth_commit_file *f)
 {
@@ -323,7 +324,8 @@ static int next_state(struct berth_commit *c, struct berth_commit_file *f,
 	for (;;) {
 		switch (++s) {
 		case F_TRUNC:
-			if (file_inplace(f))
+			if (file_inplace(f) ||
+			    (f->flags & BERTH_COMMIT_PREALLOCATE))
 				return s;
 			break;
 		case F_CHOWN:
@@ -575,7 +577,29 @@ static void open_done(struct berth_commit *c, struct commit_io *io)
 		file_fail(c, f, res);
 	} else {
 		f->fd = res;
+		if ((f->flags & BERTH_COMMIT_PREALLOCATE) &&
+		    f->meta.size_hint && !f->failed) {
+			/* Writes queued meanwhile wait (io_busy). */
+			f->state = F_ALLOC;
+			f->io_busy = 1;
+			berth_prep_fallocate(&f->io.req, f->fd, 0, 0,
+					     f->meta.size_hint);
+			berth__commit_submit(c, &f->io, alloc_done, f->tag);
+			return;
+		}
 	}
+	f->state = F_WRITE;
+	file_advance(c, f);
+}
+
+/* Preallocation is advice: a filesystem without it (EOPNOTSUPP) or no
+ * space for all of it at once still gets the writes. */
+static void alloc_done(struct berth_commit *c, struct commit_io *io)
+{
+	struct berth_commit_file *f = commit_container_of(
+		io, struct berth_commit_file, io);
+
+	f->io_busy = 0;
 	f->state = F_WRITE;
 	file_advance(c, f);
 }

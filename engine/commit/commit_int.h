@@ -104,6 +104,7 @@ struct commit_dir {
 enum commit_file_state {
 	F_RESOLVE, /* waiting for the parent directory */
 	F_OPEN,
+	F_ALLOC, /* --preallocate: fallocate to the expected size */
 	F_WRITE,
 	F_TRUNC,
 	F_CHOWN,

@@ -374,8 +374,7 @@ static const char *unsupported_option(const struct berth_session *s)
 		return "--backup with --inplace/--append";
 	if (o->temp_dir)
 		return "--temp-dir";
-	if (o->n_alt_dest && o->alt_dest_type == BERTH_ALT_COPY)
-		return "--copy-dest";
+	
 
 	return NULL;
 }

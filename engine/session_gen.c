@@ -759,6 +759,53 @@ static int alt_match(struct berth_session *s, int j, const struct berth_file *f,
  * match is hard-linked (--link-dest) or left out (--compare-dest); any
  * other regular file there serves as the delta basis (basis type j).
  */
+/*
+ * --copy-dest: the same content in alt dir @j is copied here instead of
+ * transferred; reported as a local change, compared with that copy.
+ */
+static int copy_from_alt(struct berth_session *s, int32_t ndx,
+			 const struct berth_file *f, int j,
+			 const struct stat *st)
+{
+	uint32_t iflags = itemize(s, f, st, BERTH_ITEM_LOCAL_CHANGE);
+	struct berth_commit_file *cf = NULL;
+	struct berth_commit_meta m;
+	size_t bufsize = 256 * 1024;
+	uint8_t *buf = NULL;
+	off_t off = 0;
+	ssize_t n = 0;
+	int fd, ret;
+
+	if (!s->opts.dry_run) {
+		fd = berth__open_beneath(s->alt_fd[j], f->name,
+					 O_RDONLY | O_NOFOLLOW);
+		if (fd < 0)
+			return fd;
+		berth__session_meta(s, f, false, 0, &m);
+		m.user = (void *)(intptr_t)(ndx + 1); /* events */
+		m.size_hint = (uint64_t)f->size;
+		buf = malloc(bufsize);
+		ret = buf ? berth_commit_file_begin(s->commit, f->name, &m, 0,
+						    &cf)
+			  : -ENOMEM;
+		while (ret == 0 && (n = pread(fd, buf, bufsize, off)) > 0) {
+			ret = berth_commit_file_write(cf, buf, (size_t)n);
+			off += n;
+		}
+		if (ret == 0 && n < 0)
+			ret = -errno;
+		if (cf && ret == 0)
+			ret = berth_commit_file_finish(cf);
+		else if (cf)
+			berth_commit_file_abort(cf);
+		free(buf);
+		close(fd);
+		if (ret < 0)
+			return ret;
+	}
+	return record_wanted(s, iflags) ? put_record(s, ndx, iflags) : 0;
+}
+
 static int gen_file_alt(struct gen *g, int32_t ndx, const struct berth_file *f)
 {
 	struct berth_session *s = g->s;
@@ -777,6 +824,8 @@ static int gen_file_alt(struct gen *g, int32_t ndx, const struct berth_file *f)
 		if (lv == 3)
 			break;
 	}
+	if (level >= 2 && s->opts.alt_dest_type == BERTH_ALT_COPY)
+		return copy_from_alt(s, ndx, f, best, &best_st);
 	if (level == 3) {
 		if (s->opts.alt_dest_type == BERTH_ALT_LINK &&
 		    !s->opts.dry_run) {

@@ -387,6 +387,7 @@ SCENARIOS = {
                               ["-a", "--link-dest=/nonexistent/prev"]),
     "compare_dest": (tree_snapshot, dest_snapshot,
                      ["-a", "--compare-dest=../prev"]),
+    "copy_dest": (tree_snapshot, dest_snapshot, ["-a", "--copy-dest=../prev"]),
     "delete": (tree_small, dest_extraneous, ["-a", "--delete"]),
     "delete_before": (tree_small, dest_extraneous, ["-a", "--delete-before"]),
     "delete_after": (tree_small, dest_extraneous, ["-a", "--delete-after"]),
@@ -416,7 +417,7 @@ REFUSED = {
     "refuse_compress_zlib": ["-a", "--zc=zlib"],
     "refuse_compress_lz4": ["-a", "--zc=lz4"],
     "refuse_partial_dir": ["-a", "--partial-dir=.part"],
-    "refuse_copy_dest": ["-a", "--copy-dest=/nonexistent"],
+    "refuse_temp_dir": ["-a", "--temp-dir=/tmp"],
 }
 
 

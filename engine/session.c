@@ -333,7 +333,6 @@ static const char *unsupported_option(const struct berth_session *s)
 		const char *name;
 	} flags[] = {
 #define F(field, name) {offsetof(struct berth_opts, field), name}
-		F(sparse, "--sparse"),
 
 		F(prune_empty_dirs, "--prune-empty-dirs"),
 		F(crtimes, "--crtimes"),
@@ -374,7 +373,6 @@ static const char *unsupported_option(const struct berth_session *s)
 		return "--backup with --inplace/--append";
 	if (o->temp_dir)
 		return "--temp-dir";
-	
 
 	return NULL;
 }

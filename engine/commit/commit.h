@@ -83,6 +83,9 @@ struct berth_commit_meta {
 /* Preallocate the expected size (meta.size_hint) before writing; the file
  * is truncated to what was written at the end (--preallocate). */
 #define BERTH_COMMIT_PREALLOCATE 4u
+/* Allow berth_commit_file_skip() on a temp file too: skipped ranges stay
+ * holes, and the file gets its final size at the end (--sparse). */
+#define BERTH_COMMIT_SPARSE 8u
 #define BERTH_COMMIT_APPEND \
 	2u /* like INPLACE, writes start at
 				 * berth_commit_file_skip() offset and the file

@@ -207,7 +207,7 @@ int berth_commit_file_skip(struct berth_commit_file *f, uint64_t len)
 {
 	int r;
 
-	if (!file_inplace(f))
+	if (!file_inplace(f) && !(f->flags & BERTH_COMMIT_SPARSE))
 		return -EINVAL;
 	r = file_push(f);
 	if (r)
@@ -325,7 +325,8 @@ static int next_state(struct berth_commit *c, struct berth_commit_file *f,
 		switch (++s) {
 		case F_TRUNC:
 			if (file_inplace(f) ||
-			    (f->flags & BERTH_COMMIT_PREALLOCATE))
+			    (f->flags &
+			     (BERTH_COMMIT_PREALLOCATE | BERTH_COMMIT_SPARSE)))
 				return s;
 			break;
 		case F_CHOWN:

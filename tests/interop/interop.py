@@ -257,6 +257,15 @@ def dest_append_bad(root, rng):
     touch_dirs(root, BASE_MTIME - 10)
 
 
+def tree_sparse(root, rng):
+    """Files with long zero runs (holes with --sparse) and some data."""
+    z = bytes(1 << 20)
+    write(f"{root}/holes.img", z + b"data in the middle" + z + b"end")
+    write(f"{root}/zeros", bytes(3 * 4096 + 100))
+    write(f"{root}/dense", rand_bytes(rng, 70000))
+    touch_dirs(root)
+
+
 def dest_big(root, rng):
     big_file(root, random.Random("big"))
 
@@ -334,6 +343,7 @@ SCENARIOS = {
     "update_delta_B": (edit_big, dest_big, ["-a", "-B", "2048"]),
     "update_whole_W": (edit_big, dest_big, ["-a", "-W"]),
     "preallocate": (tree_edge, None, ["-a", "--preallocate"]),
+    "sparse": (tree_sparse, None, ["-a", "--sparse"], {"holes": "holes.img"}),
     "preallocate_delta": (edit_big, dest_big, ["-a", "--preallocate"]),
     "append": (tree_append, dest_append, ["-a", "--append"]),
     "backup": (tree_small, dest_extraneous, ["-a", "--backup", "--delete"]),
@@ -596,6 +606,11 @@ def run_scenario(name, berth, work, keep):
             problems.append("destination differs")
         snap_a = snap_b = {}
     problems += diff(snap_a, snap_b)
+    if extra.get("holes"):
+        st = os.stat(os.path.join(base, "dst-berth", extra["holes"]))
+        if st.st_blocks * 512 >= st.st_size:
+            problems.append(f"--sparse: {extra['holes']} has no holes "
+                            f"({st.st_blocks * 512} bytes allocated)")
     if extra.get("linked"):
         # Unchanged files are hard links into the previous snapshot.
         prev = os.path.join(base, "prev")

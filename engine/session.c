@@ -371,8 +371,6 @@ static const char *unsupported_option(const struct berth_session *s)
 		return "--backup-dir";
 	if (o->backup && (o->inplace || o->append))
 		return "--backup with --inplace/--append";
-	if (o->temp_dir)
-		return "--temp-dir";
 
 	return NULL;
 }
@@ -699,6 +697,19 @@ static int start_stages(struct berth_session *s)
 				? BERTH_DURABLE_FILE
 				: s->durability;
 	co.preserve_owner = s->opts.owner || s->opts.group;
+	if (s->opts.temp_dir) {
+		/* Relative to the destination unless absolute (rsync). */
+		s->temp_dirfd = openat(s->root_fd, s->opts.temp_dir,
+				       O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (s->temp_dirfd < 0) {
+			berth__session_fatal(s, RERR_FILESELECT,
+					     "temp-dir %s: %s\n",
+					     s->opts.temp_dir, strerror(errno));
+			return -errno;
+		}
+		co.use_temp_dir = true;
+		co.temp_dirfd = s->temp_dirfd;
+	}
 	if (s->opts.backup)
 		co.backup_suffix = s->opts.suffix ? s->opts.suffix : "~";
 	co.tag_base = s->tag + 16;

@@ -221,6 +221,7 @@ struct berth_session {
 
 	/* Destination. */
 	int root_fd;
+	int temp_dirfd; /* --temp-dir, or -1 */
 	bool dest_created;
 	char *local_name; /* "local name" mode: the one item's new name */
 	bool am_root;

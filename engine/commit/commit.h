@@ -35,6 +35,7 @@
 #ifndef BERTH_COMMIT_H
 #define BERTH_COMMIT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -63,6 +64,11 @@ struct berth_commit_opts {
 	/* --backup: a replaced or deleted non-directory is renamed to its
 	 * name + this suffix (NULL: no backups).  Borrowed. */
 	const char *backup_suffix;
+	/* --temp-dir: temp files live in this directory (borrowed fd, valid
+	 * while the stage lives) and are renamed across into place; it must
+	 * be on the destination's filesystem (else the file fails, EXDEV). */
+	bool use_temp_dir;
+	int temp_dirfd;
 };
 
 /* What a file or node should look like once committed. */

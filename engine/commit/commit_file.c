@@ -257,6 +257,13 @@ void berth_commit_file_abort(struct berth_commit_file *f)
 /* ---- commit thread ---- */
 
 static void file_advance(struct berth_commit *c, struct berth_commit_file *f);
+
+/* Where this file's temp lives: beside it, or in the --temp-dir. */
+static int tmp_dirfd(const struct berth_commit *c,
+		     const struct berth_commit_file *f)
+{
+	return c->o.use_temp_dir ? c->o.temp_dirfd : f->dir->fd;
+}
 static void alloc_done(struct berth_commit *c, struct commit_io *io);
 
 static void serial_remove(struct berth_commit *c, struct berth_commit_file *f)
@@ -455,11 +462,11 @@ static void step_submit(struct berth_commit *c, struct berth_commit_file *f)
 				     f->bak, 0);
 		break;
 	case F_RENAME:
-		berth_prep_renameat2(req, f->dir->fd, f->tmp, f->dir->fd,
+		berth_prep_renameat2(req, tmp_dirfd(c, f), f->tmp, f->dir->fd,
 				     f->base, 0);
 		break;
 	case F_CLEAN_UNLINK:
-		berth_prep_unlinkat(req, f->dir->fd, f->tmp, 0);
+		berth_prep_unlinkat(req, tmp_dirfd(c, f), f->tmp, 0);
 		break;
 	default:
 		abort(); /* own invariant: no other state submits */
@@ -622,7 +629,9 @@ static void file_open(struct berth_commit *c, struct berth_commit_file *f)
 	}
 	f->state = F_OPEN;
 	f->io_busy = 1;
-	berth_prep_openat2(&f->io.req, f->dir->fd, name, &f->how);
+	berth_prep_openat2(&f->io.req,
+			   file_inplace(f) ? f->dir->fd : tmp_dirfd(c, f), name,
+			   &f->how);
 	berth__commit_submit(c, &f->io, open_done, f->tag);
 }
 

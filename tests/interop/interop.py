@@ -266,6 +266,15 @@ def tree_sparse(root, rng):
     touch_dirs(root)
 
 
+TMPDIR = "/tmp/berth-interop-tmpdir"
+
+
+def dest_stale_tmpdir(root, rng):
+    """dest_stale, and a temp dir beside the destinations."""
+    dest_stale(root, rng)
+    os.makedirs(TMPDIR, exist_ok=True)
+
+
 def dest_big(root, rng):
     big_file(root, random.Random("big"))
 
@@ -343,6 +352,7 @@ SCENARIOS = {
     "update_delta_B": (edit_big, dest_big, ["-a", "-B", "2048"]),
     "update_whole_W": (edit_big, dest_big, ["-a", "-W"]),
     "preallocate": (tree_edge, None, ["-a", "--preallocate"]),
+    "temp_dir": (tree_small, dest_stale_tmpdir, ["-a", "--temp-dir=" + TMPDIR]),
     "sparse": (tree_sparse, None, ["-a", "--sparse"], {"holes": "holes.img"}),
     "preallocate_delta": (edit_big, dest_big, ["-a", "--preallocate"]),
     "append": (tree_append, dest_append, ["-a", "--append"]),
@@ -427,7 +437,7 @@ REFUSED = {
     "refuse_compress_zlib": ["-a", "--zc=zlib"],
     "refuse_compress_lz4": ["-a", "--zc=lz4"],
     "refuse_partial_dir": ["-a", "--partial-dir=.part"],
-    "refuse_temp_dir": ["-a", "--temp-dir=/tmp"],
+    "refuse_delay_updates": ["-a", "--delay-updates"],
 }
 
 

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "engine/commit/commit_int.h"
 
@@ -36,6 +38,26 @@ static void commit_pump_cb(struct berth_req *req, ssize_t res)
 }
 
 /*
+ * The pump was shut down under us (its owner ended it with files in
+ * flight).  Closing our fds and removing our temp files must still happen,
+ * or a shutdown leaks both: do those two directly on this thread.  Closes
+ * keep reporting the refusal (the file has failed all the same); an unlink
+ * reports its own result.  Everything else stays refused.
+ */
+static int cleanup_without_pump(const struct berth_req *req, int refused)
+{
+	if (req->op == BERTH_OP_CLOSE) {
+		close(req->fd);
+		return refused;
+	}
+	if (req->op == BERTH_OP_UNLINKAT)
+		return unlinkat(req->fd, req->path, (int)req->flags) < 0
+			       ? -errno
+			       : 0;
+	return refused;
+}
+
+/*
  * Submit @io (prepared by the caller) with completion handler @done, run
  * later on the commit thread.  A submit refused by the pump completes the
  * same way with its error.  Commit thread only.
@@ -52,6 +74,8 @@ void berth__commit_submit(struct berth_commit *c, struct commit_io *io,
 	c->inflight++;
 	r = berth_pump_submit(c->pump, &io->req);
 	if (r < 0) {
+		if (r == -ESHUTDOWN)
+			r = cleanup_without_pump(&io->req, r);
 		pthread_mutex_lock(&c->lock);
 		io->res = r;
 		io->next = NULL;

@@ -50,7 +50,7 @@ static void usage(void)
 		"         [--berth PATH] [--rsync PATH] [--workdir DIR] [-v]\n"
 		"violation kinds for --xfail: content temp fd mem once count "
 		"undisturbed\n"
-		"         result signal\n");
+		"         result signal temp-signal isolation\n");
 	exit(64);
 }
 
@@ -212,6 +212,7 @@ static void report(struct stress_state *st, double secs, uint64_t iters)
 	for (i = 0; i < SD__COUNT; i++)
 		printf(" %s=%" PRIu64, stress_disruption_names[i],
 		       st->disruptions[i]);
+	printf(" (%" PRIu64 " process disruptions came too late)", st->late);
 	printf("\n  faults armed:");
 	for (i = 0; i < SF__COUNT; i++)
 		printf(" %s=%" PRIu64, stress_fault_names[i],
@@ -220,7 +221,7 @@ static void report(struct stress_state *st, double secs, uint64_t iters)
 	for (i = 0; i < SV__COUNT; i++)
 		if (st->xfailed[i])
 			printf("  known issue (--xfail %s): %" PRIu64
-			       " iterations, first at seed %016" PRIx64 "\n",
+			       " times, first at seed %016" PRIx64 "\n",
 			       stress_violation_names[i], st->xfailed[i],
 			       st->xfail_first_seed[i]);
 	fflush(stdout);

@@ -73,6 +73,9 @@ enum {
 	SV_UNDISTURBED, /* an undisturbed session did not end correctly */
 	SV_RESULT, /* a wrong result or exit code */
 	SV_SIGNAL, /* berth died of a signal instead of exiting cleanly */
+	SV_TEMP_SIGNAL, /* temp files left by a berth told SIGTERM/SIGINT */
+	SV_ISOLATION, /* an undisturbed session on a shared pump failed
+		       * while another one was disrupted */
 	SV__COUNT
 };
 
@@ -107,6 +110,7 @@ struct stress_state {
 	/* Totals for the report. */
 	uint64_t iters[16]; /* per mode bit index */
 	uint64_t disruptions[SD__COUNT];
+	uint64_t late; /* process disruptions that found the session over */
 	uint64_t faults_armed[SF__COUNT];
 	uint64_t faults_fired;
 	uint64_t sessions;

@@ -212,7 +212,10 @@ static void temp_found(void *arg, const char *path)
 	struct psession *s = arg;
 	struct stress_state *st = s->it->st;
 
-	stress_violation(st, SV_TEMP,
+	int sig = s->disrupted && (s->it->disruption == SD_SIGTERM ||
+				   s->it->disruption == SD_SIGINT);
+
+	stress_violation(st, sig ? SV_TEMP_SIGNAL : SV_TEMP,
 			 "temp file left: %s (%s, client %s, berth %s)", path,
 			 stress_disruption_names[s->it->disruption],
 			 s->victim ? "disrupted" : "undisturbed",
@@ -227,12 +230,17 @@ static void check_session(struct psession *s)
 	char p[1024];
 	unsigned i;
 
+	/* In-process, sessions share a pump: one failing because another
+	 * was disrupted is its own kind (isolation). */
 	if (!s->victim && !ok)
-		stress_violation(st, SV_UNDISTURBED,
-				 "%s: undisturbed client ended with status "
-				 "0x%x (berth exit %d, log: %s)",
-				 s->dst, s->client_status, s->exit_code,
-				 s->last_log);
+		stress_violation(
+			st,
+			s->it->in_process && s->it->disruption != SD_NONE
+				? SV_ISOLATION
+				: SV_UNDISTURBED,
+			"%s: undisturbed client ended with status "
+			"0x%x (berth exit %d, log: %s)",
+			s->dst, s->client_status, s->exit_code, s->last_log);
 	for (i = 0; i < s->nfiles; i++) {
 		struct pfile *f = &s->files[i];
 		unsigned char *got;
@@ -266,8 +274,9 @@ static void check_session(struct psession *s)
 			stress_violation(st,
 					 s->victim ? SV_RESULT : SV_UNDISTURBED,
 					 "%s: client exited 0 but the file is "
-					 "not the source's (new %d)",
-					 p, is_new);
+					 "not the source's (new %d; berth "
+					 "exit %d, log: %s)",
+					 p, is_new, s->exit_code, s->last_log);
 	}
 	stress_find_temps(s->dst, temp_found, s);
 }
@@ -333,6 +342,7 @@ static void *session_main(void *arg)
 {
 	struct psession *s = arg;
 	struct berth_server_config cfg = {0};
+	FILE *f;
 
 	cfg.argc = s->argc;
 	cfg.argv = s->argv;
@@ -343,6 +353,14 @@ static void *session_main(void *arg)
 	cfg.log = session_log;
 	cfg.log_arg = s;
 	s->exit_code = berth_server_run(&cfg);
+	/* What a process would exit with: the relay passes it on to the
+	 * client as its own exit code (as ssh does), once the stream ends. */
+	f = fopen(s->info, "ae");
+	if (f) {
+		fprintf(f, "exit %d\n", s->exit_code);
+		fclose(f);
+	}
+	close(s->conn);
 	return NULL;
 }
 
@@ -623,7 +641,8 @@ void stress_proc_iter(struct stress_state *st, struct stress_rng *r,
 	it.sess = calloc(it.nsess, sizeof(*it.sess));
 	if (!it.sess)
 		abort();
-	span = it.workload == PW_SMALL ? 0.4 : 1.5;
+	/* Most transfers here take 50-500 ms: aim inside them. */
+	span = it.workload == PW_SMALL ? 0.08 : 0.3;
 	for (i = 0; i < it.nsess; i++) {
 		struct psession *s = &it.sess[i];
 		uint64_t bytes = 0;
@@ -715,10 +734,10 @@ void stress_proc_iter(struct stress_state *st, struct stress_rng *r,
 
 			if (s->thread_started)
 				pthread_join(s->thread, NULL);
-			if (s->conn >= 0)
-				close(s->conn);
 			if (!s->victim && s->exit_code != 0)
-				stress_violation(st, SV_UNDISTURBED,
+				stress_violation(st,
+						 d != SD_NONE ? SV_ISOLATION
+							      : SV_UNDISTURBED,
 						 "%s: undisturbed session "
 						 "returned %d (%s)",
 						 s->dst, s->exit_code,
@@ -742,9 +761,11 @@ void stress_proc_iter(struct stress_state *st, struct stress_rng *r,
 		struct psession *s = &it.sess[i];
 
 		if (s->victim && !s->disrupted && d != SD_CUT_PIPE &&
-		    d != SD_PUMP_SHUTDOWN)
+		    d != SD_PUMP_SHUTDOWN) {
+			st->late++;
 			stress_log(st, "%s: disruption came too late\n",
 				   s->dst);
+		}
 		check_session(s);
 		check_berth_exit(s);
 		if (!st->violation)

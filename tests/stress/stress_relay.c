@@ -12,7 +12,9 @@
  *                           ("close its pipe mid-file")
  *   BERTH_STRESS_SOCK=PATH  do not run CMD: connect to the unix socket
  *                           PATH, send the argv (see stress_proc.c) and
- *                           relay to the in-process session there
+ *                           relay to the in-process session there;
+ *                           exit with the code it appended to the INFO
+ *                           file ("exit N") when the stream ended
  *
  * One thread per direction, so neither side can stall the other.  Exits
  * with CMD's exit code (255 when it died of a signal or was cut), as ssh
@@ -137,6 +139,23 @@ static void info(const char *key, long v)
 	close(fd);
 }
 
+/* Socket mode: the exit code the session recorded ("exit N"), or 255. */
+static int session_exit(void)
+{
+	const char *path = getenv("BERTH_STRESS_INFO");
+	char line[64];
+	int code = 255, v;
+	FILE *f = path ? fopen(path, "re") : NULL;
+
+	if (!f)
+		return code;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "exit %d", &v) == 1)
+			code = v;
+	fclose(f);
+	return code;
+}
+
 static int connect_sock(const char *path, int argc, char **argv)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -189,7 +208,7 @@ int stress_relay_main(int argc, char **argv)
 			return 255;
 		pthread_detach(up);
 		down_loop(&r);
-		return r.was_cut ? 255 : 0;
+		return r.was_cut ? 255 : session_exit();
 	}
 	if (pipe2(to, O_CLOEXEC) < 0 || pipe2(from, O_CLOEXEC) < 0)
 		return 255;

@@ -47,6 +47,8 @@ const char *const stress_violation_names[SV__COUNT] = {
 	[SV_UNDISTURBED] = "undisturbed",
 	[SV_RESULT] = "result",
 	[SV_SIGNAL] = "signal",
+	[SV_TEMP_SIGNAL] = "temp-signal",
+	[SV_ISOLATION] = "isolation",
 };
 
 uint64_t stress_mix(uint64_t x)

@@ -5,7 +5,8 @@
  *   berth-stress [--mode pump,commit,process,session|all] [--seed S]
  *                [--iterations N] [--duration 30s|10m|1h]
  *                [--max-sessions N] [--max-procs N] [--timeout SEC]
- *                [--xfail KIND,...] [--berth PATH] [--rsync PATH]
+ *                [--xfail KIND,...] [--skip MODE:DISRUPTION,...]
+ *                [--berth PATH] [--rsync PATH]
  *                [--workdir DIR] [-v]
  *   berth-stress --relay HOST CMD...     (the remote shell it gives rsync)
  *
@@ -47,6 +48,7 @@ static void usage(void)
 		"         [--iterations N] [--duration 90s|30m|2h] "
 		"[--max-sessions N]\n"
 		"         [--max-procs N] [--timeout SEC] [--xfail KIND,...]\n"
+		"         [--skip MODE:DISRUPTION,...]\n"
 		"         [--berth PATH] [--rsync PATH] [--workdir DIR] [-v]\n"
 		"violation kinds for --xfail: content temp fd mem once count "
 		"undisturbed\n"
@@ -95,6 +97,36 @@ static unsigned parse_list(const char *s, const char *const *names, unsigned n,
 		bits |= 1u << i;
 	}
 	return bits;
+}
+
+/* --skip MODE:DISRUPTION,... (MODE may be "all"). */
+static void parse_skip(struct stress_opts *o, const char *s)
+{
+	char buf[512], *tok, *save, *colon;
+	unsigned modes, d;
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		colon = strchr(tok, ':');
+		if (!colon)
+			usage();
+		*colon = 0;
+		modes = parse_list(tok, mode_names, 4, "all");
+		for (d = 1; d < SD__COUNT; d++)
+			if (!strcmp(colon + 1, stress_disruption_names[d]))
+				break;
+		if (d == SD__COUNT) {
+			fprintf(stderr,
+				"berth-stress: unknown disruption "
+				"'%s'\n",
+				colon + 1);
+			usage();
+		}
+		for (unsigned m = 0; m < 4; m++)
+			if (modes & (1u << m))
+				o->skip[m] |= 1u << d;
+	}
 }
 
 static char *self_path(void)
@@ -276,6 +308,8 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[a - 1], "--xfail"))
 			st.o.xfail = parse_list(v, stress_violation_names,
 						SV__COUNT, NULL);
+		else if (!strcmp(argv[a - 1], "--skip"))
+			parse_skip(&st.o, v);
 		else if (!strcmp(argv[a - 1], "--berth"))
 			st.o.berth = v;
 		else if (!strcmp(argv[a - 1], "--rsync"))

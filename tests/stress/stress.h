@@ -88,6 +88,7 @@ struct stress_opts {
 	unsigned max_procs; /* process mode: concurrent clients */
 	double iter_timeout; /* seconds per iteration before "hang" */
 	unsigned xfail; /* SV_* bits counted but not fatal */
+	unsigned skip[4]; /* per mode index: SD_* bits never picked */
 	int verbose;
 	const char *self; /* path of this program (the relay) */
 	const char *berth; /* berth program for process mode */
@@ -166,6 +167,9 @@ ssize_t stress_read_file(const char *path, unsigned char **out);
 /* Names starting with '.' below @dir, each passed to @cb (may be NULL). */
 int stress_find_temps(const char *dir, void (*cb)(void *, const char *),
 		      void *arg);
+
+/* @d, or SD_NONE when --skip excludes it for mode index @mode. */
+int stress_filter(struct stress_state *st, int mode, int d);
 
 /* stress_pump.c, stress_commit.c, stress_proc.c: one iteration each. */
 void stress_pump_iter(struct stress_state *st, struct stress_rng *r);

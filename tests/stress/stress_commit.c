@@ -407,6 +407,7 @@ void stress_commit_iter(struct stress_state *st, struct stress_rng *r)
 	    : d < 50 ? SD_ABORT_FILE
 	    : d < 65 ? SD_PUMP_SHUTDOWN
 		     : SD_FAULT;
+	d = stress_filter(st, 1, d);
 	it.disruption = d;
 	stress_describe(st, "commit: %s, %u sessions, workload %s, %s",
 			berth_pump_backend_name(backend), it.nsess,

@@ -623,6 +623,7 @@ void stress_proc_iter(struct stress_state *st, struct stress_rng *r,
 		    : d < 60 ? SD_CUT_PIPE
 		    : d < 80 ? SD_SIGTERM
 			     : SD_SIGINT;
+	d = stress_filter(st, in_process ? 3 : 2, d);
 	it.disruption = d;
 	stress_describe(st, "%s: %u clients, workload %s, %s%s%s",
 			in_process ? "session" : "process", it.nsess,

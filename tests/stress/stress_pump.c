@@ -274,8 +274,12 @@ static void *psess_main(void *arg)
 					 strerror(-r));
 			break;
 		}
-		if (s->pipe_busy && stress_chance(&s->rng, 10))
-			pipe_kick(s);
+		if (stress_chance(&s->rng, 10)) {
+			pthread_mutex_lock(&s->lock);
+			if (s->pipe_busy)
+				pipe_kick(s);
+			pthread_mutex_unlock(&s->lock);
+		}
 	}
 	/* Drain: everything accepted completes (pipe reads need a byte). */
 	pthread_mutex_lock(&s->lock);
@@ -373,6 +377,7 @@ void stress_pump_iter(struct stress_state *st, struct stress_rng *r)
 	    : d < 50 ? SD_CANCEL_TAG
 	    : d < 70 ? SD_PUMP_SHUTDOWN
 		     : SD_FAULT;
+	d = stress_filter(st, 0, d);
 	stress_describe(st, "pump: %s, qd %u, %u pool threads, %u sessions, %s",
 			berth_pump_backend_name(backend), po.queue_depth,
 			po.pool_threads, it.nsess, stress_disruption_names[d]);

@@ -358,3 +358,8 @@ int stress_find_temps(const char *dir, void (*cb)(void *, const char *),
 	closedir(d);
 	return n;
 }
+
+int stress_filter(struct stress_state *st, int mode, int d)
+{
+	return st->o.skip[mode] & (1u << d) ? SD_NONE : d;
+}

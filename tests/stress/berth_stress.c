@@ -99,7 +99,7 @@ static unsigned parse_list(const char *s, const char *const *names, unsigned n,
 	return bits;
 }
 
-/* --skip MODE:DISRUPTION,... (MODE may be "all"). */
+/* --skip MODE:DISRUPTION,... or MODE:FAULT,... (MODE may be "all"). */
 static void parse_skip(struct stress_opts *o, const char *s)
 {
 	char buf[512], *tok, *save, *colon;
@@ -113,6 +113,15 @@ static void parse_skip(struct stress_opts *o, const char *s)
 			usage();
 		*colon = 0;
 		modes = parse_list(tok, mode_names, 4, "all");
+		for (d = 0; d < SF__COUNT; d++)
+			if (!strcmp(colon + 1, stress_fault_names[d]))
+				break;
+		if (d < SF__COUNT) {
+			for (unsigned m = 0; m < 4; m++)
+				if (modes & (1u << m))
+					o->skip_fault[m] |= 1u << d;
+			continue;
+		}
 		for (d = 1; d < SD__COUNT; d++)
 			if (!strcmp(colon + 1, stress_disruption_names[d]))
 				break;
@@ -180,6 +189,26 @@ static void dump_stacks(void)
 	pclose(f);
 }
 
+/* What the rsync clients of a hung process/session iteration said. */
+static void dump_client_logs(const char *workdir)
+{
+	char path[1024], line[512];
+	unsigned i;
+	FILE *f;
+
+	for (i = 0; i < 64; i++) {
+		snprintf(path, sizeof(path), "%s/proc-%u/client.log", workdir,
+			 i);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		fprintf(stderr, "== %s:\n", path);
+		while (fgets(line, sizeof(line), f))
+			fputs(line, stderr);
+		fclose(f);
+	}
+}
+
 static void *watchdog(void *arg)
 {
 	struct stress_state *st = arg;
@@ -205,13 +234,17 @@ static void *watchdog(void *arg)
 			st->iter_seed);
 		pthread_mutex_unlock(&st->lock);
 		dump_stacks();
+		dump_client_logs(st->o.workdir);
 		fprintf(stderr,
 			"berth-stress: HANG at seed %016" PRIx64
 			" (see above)\n",
 			st->iter_seed);
-		/* Children (rsync, berth) die with us: they are in our
-		 * process group when ctest runs us. */
-		kill(0, SIGKILL);
+		/* The clients of this iteration, with their relays and
+		 * berths, each in its own process group. */
+		pthread_mutex_lock(&st->lock);
+		for (unsigned k = 0; k < st->npgids; k++)
+			kill(-st->pgids[k], SIGKILL);
+		pthread_mutex_unlock(&st->lock);
 		_exit(2);
 	}
 	return NULL;
@@ -379,6 +412,7 @@ int main(int argc, char **argv)
 		}
 		pthread_mutex_lock(&st.lock);
 		st.iter_deadline = 0;
+		st.npgids = 0;
 		pthread_mutex_unlock(&st.lock);
 		st.iters[mode]++;
 		if (st.violation) {

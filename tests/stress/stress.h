@@ -89,6 +89,7 @@ struct stress_opts {
 	double iter_timeout; /* seconds per iteration before "hang" */
 	unsigned xfail; /* SV_* bits counted but not fatal */
 	unsigned skip[4]; /* per mode index: SD_* bits never picked */
+	unsigned skip_fault[4]; /* per mode index: SF_* bits never armed */
 	int verbose;
 	const char *self; /* path of this program (the relay) */
 	const char *berth; /* berth program for process mode */
@@ -108,6 +109,9 @@ struct stress_state {
 	uint64_t iter_seed;
 	char iter_desc[256];
 	double iter_deadline; /* monotonic seconds; 0: idle */
+	/* Process groups of this iteration's clients (watchdog kills). */
+	pid_t pgids[64];
+	unsigned npgids;
 	/* Totals for the report. */
 	uint64_t iters[16]; /* per mode bit index */
 	uint64_t disruptions[SD__COUNT];

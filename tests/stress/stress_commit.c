@@ -363,6 +363,8 @@ static void arm_faults(struct commit_iter *it, struct stress_rng *r)
 			f.error = stress_chance(r, 50) ? EACCES : EDQUOT;
 			break;
 		}
+		if (st->o.skip_fault[1] & (1u << kind))
+			continue;
 		if (!f.count)
 			f.count = stress_range(r, 1, 3);
 		if (global) {

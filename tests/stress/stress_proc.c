@@ -69,6 +69,7 @@ struct proc_iter {
 	int in_process;
 	int workload;
 	int disruption;
+	int durability; /* session mode */
 	int listen_fd;
 	char sock_path[512];
 	pthread_t acceptor;
@@ -349,7 +350,7 @@ static void *session_main(void *arg)
 	cfg.in_fd = s->conn;
 	cfg.out_fd = s->conn;
 	cfg.pump = s->it->pump;
-	cfg.durability = BERTH_DURABLE_NONE;
+	cfg.durability = s->it->durability;
 	cfg.log = session_log;
 	cfg.log_arg = s;
 	s->exit_code = berth_server_run(&cfg);
@@ -439,6 +440,7 @@ static pid_t spawn_client(struct proc_iter *it, struct psession *s)
 {
 	struct stress_state *st = it->st;
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
 	char rsh[1024], rpath[1024], srcarg[700], dstarg[700];
 	char env_info[700], env_cut[64], env_sock[600], prog[512];
 	char opt_a[] = "-a", opt_e[] = "-e";
@@ -481,11 +483,21 @@ static pid_t spawn_client(struct proc_iter *it, struct psession *s)
 	posix_spawn_file_actions_addopen(&fa, 1, s->log,
 					 O_WRONLY | O_CREAT | O_APPEND, 0644);
 	posix_spawn_file_actions_adddup2(&fa, 1, 2);
-	if (posix_spawn(&pid, st->o.rsync, &fa, NULL, argv, envp))
-		pid = -1;
-	if (pid < 0 && posix_spawnp(&pid, st->o.rsync, &fa, NULL, argv, envp))
+	/* Own process group: a hang report kills the client, its relay
+	 * and its berth, and nothing else. */
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+	posix_spawnattr_setpgroup(&attr, 0);
+	if (posix_spawnp(&pid, st->o.rsync, &fa, &attr, argv, envp))
 		pid = -1;
 	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	if (pid > 0) {
+		pthread_mutex_lock(&st->lock);
+		if (st->npgids < sizeof(st->pgids) / sizeof(st->pgids[0]))
+			st->pgids[st->npgids++] = pid;
+		pthread_mutex_unlock(&st->lock);
+	}
 	return pid;
 }
 
@@ -594,6 +606,64 @@ static void check_berth_exit(struct psession *s)
 				 status);
 }
 
+/*
+ * Session mode: faults on the shared pump, for whichever session's request
+ * comes nth.  Basis reads failing (eio-read, short-read) exercise the
+ * generator; writes, fsyncs and renames the commit stage.
+ */
+static void arm_session_faults(struct proc_iter *it, struct stress_rng *r)
+{
+	struct stress_state *st = it->st;
+	unsigned n = (unsigned)stress_range(r, 1, 3), i;
+
+	for (i = 0; i < n; i++) {
+		struct berth_fault f = {0};
+		unsigned kind = (unsigned)stress_range(r, 0, SF__COUNT - 1);
+
+		switch (kind) {
+		case SF_ENOSPC_WRITE:
+			f.ops = BERTH_OP_BIT(BERTH_OP_WRITE);
+			f.error = ENOSPC;
+			break;
+		case SF_EIO_WRITE:
+			f.ops = BERTH_OP_BIT(BERTH_OP_WRITE);
+			f.error = EIO;
+			break;
+		case SF_EIO_READ:
+			f.ops = BERTH_OP_BIT(BERTH_OP_READ);
+			f.error = EIO;
+			break;
+		case SF_EIO_FSYNC:
+			f.ops = BERTH_OP_BIT(BERTH_OP_FSYNC);
+			f.error = EIO;
+			break;
+		case SF_SHORT_WRITE:
+			f.ops = BERTH_OP_BIT(BERTH_OP_WRITE);
+			f.short_bytes = (uint32_t)stress_range(r, 1, 8192);
+			break;
+		case SF_SHORT_READ:
+			f.ops = BERTH_OP_BIT(BERTH_OP_READ);
+			f.short_bytes = (uint32_t)stress_range(r, 1, 8192);
+			break;
+		default:
+			f.ops = BERTH_OP_BIT(BERTH_OP_RENAMEAT2);
+			f.error = stress_chance(r, 50) ? EACCES : EDQUOT;
+			break;
+		}
+		if (st->o.skip_fault[3] & (1u << kind))
+			continue;
+		f.nth = stress_range(r, 1, 200);
+		f.count = stress_range(r, 1, 3);
+		if (berth_pump_inject(it->pump, &f) == 0) {
+			st->faults_armed[kind]++;
+			stress_log(st, "  fault %s nth %llu count %llu\n",
+				   stress_fault_names[kind],
+				   (unsigned long long)f.nth,
+				   (unsigned long long)f.count);
+		}
+	}
+}
+
 void stress_proc_iter(struct stress_state *st, struct stress_rng *r,
 		      int in_process)
 {
@@ -613,10 +683,11 @@ void stress_proc_iter(struct stress_state *st, struct stress_rng *r,
 	po.backend = stress_chance(r, 50) ? BERTH_PUMP_URING : BERTH_PUMP_POOL;
 	d = (int)stress_range(r, 0, 99);
 	if (in_process)
-		d = d < 25   ? SD_NONE
-		    : d < 50 ? SD_KILL_CLIENT
-		    : d < 75 ? SD_CUT_PIPE
-			     : SD_PUMP_SHUTDOWN;
+		d = d < 20   ? SD_NONE
+		    : d < 40 ? SD_KILL_CLIENT
+		    : d < 60 ? SD_CUT_PIPE
+		    : d < 80 ? SD_PUMP_SHUTDOWN
+			     : SD_FAULT;
 	else
 		d = d < 20   ? SD_NONE
 		    : d < 40 ? SD_KILL_CLIENT
@@ -639,6 +710,7 @@ void stress_proc_iter(struct stress_state *st, struct stress_rng *r,
 		}
 		it.listen_fd = listen_sock(&it);
 	}
+	it.durability = (int)stress_range(r, 0, 2);
 	it.sess = calloc(it.nsess, sizeof(*it.sess));
 	if (!it.sess)
 		abort();
@@ -675,9 +747,11 @@ void stress_proc_iter(struct stress_state *st, struct stress_rng *r,
 			}
 		}
 	}
-	if (d == SD_PUMP_SHUTDOWN)
+	if (d == SD_PUMP_SHUTDOWN || d == SD_FAULT)
 		for (i = 0; i < it.nsess; i++)
 			it.sess[i].victim = 1; /* it hits every session */
+	if (d == SD_FAULT)
+		arm_session_faults(&it, r);
 	st->disruptions[d]++;
 	st->sessions += it.nsess;
 	if (in_process &&
@@ -756,6 +830,7 @@ void stress_proc_iter(struct stress_state *st, struct stress_rng *r,
 					 (unsigned long long)ps.completed,
 					 (unsigned long long)ps.in_flight);
 		st->requests += ps.completed;
+		st->faults_fired += ps.faults;
 		berth_pump_free(it.pump);
 	}
 	for (i = 0; i < it.nsess; i++) {

@@ -335,6 +335,8 @@ static void arm_faults(struct pump_iter *it, struct stress_rng *r)
 			kind = SF_SHORT_READ;
 			break;
 		}
+		if (st->o.skip_fault[0] & (1u << kind))
+			continue;
 		f.nth = stress_range(r, 1, 40);
 		f.count = stress_range(r, 1, 5);
 		if (stress_chance(r, 75)) {

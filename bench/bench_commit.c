@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench_commit DIR [NFILES]
+ * bench_commit DIR [NFILES [POOL_THREADS [MODES]]]
  *
  * Commits NFILES (default 10000) files of 1..16 KiB into 100 directories
  * below DIR, once per durability mode through the commit stage, and once
@@ -168,6 +168,7 @@ static int run_plain(const char *dir, int mode, int n,
 
 int main(int argc, char **argv)
 {
+	struct berth_pump_opts po = {0};
 	struct berth_pump *pump;
 	unsigned char *data;
 	char sub[4096];
@@ -175,24 +176,32 @@ int main(int argc, char **argv)
 	int n = 10000, mode, impl, r, i;
 
 	if (argc < 2) {
-		fprintf(stderr, "usage: %s DIR [NFILES]\n", argv[0]);
+		fprintf(stderr,
+			"usage: %s DIR [NFILES [POOL_THREADS [MODES]]]\n"
+			"  MODES: e.g. none,file,batch (default all)\n",
+			argv[0]);
 		return 2;
 	}
 	if (argc > 2)
 		n = atoi(argv[2]);
+	if (argc > 3)
+		po.pool_threads = (unsigned)atoi(argv[3]);
 	data = malloc(MAXSZ + 256);
 	if (!data)
 		return 1;
 	for (i = 0; i < MAXSZ + 256; i++)
 		data[i] = (unsigned char)(i * 131 + 7);
-	r = berth_pump_create(NULL, &pump);
+	r = berth_pump_create(&po, &pump);
 	if (r) {
 		fprintf(stderr, "pump: %s\n", berth_strerror(r));
 		return 1;
 	}
-	printf("# %d files of 1-16 KiB in %d dirs, pump=%s\n", n, NDIRS,
-	       berth_pump_backend_name(berth_pump_backend(pump)));
+	printf("# %d files of 1-16 KiB in %d dirs, pump=%s pool_threads=%u\n",
+	       n, NDIRS, berth_pump_backend_name(berth_pump_backend(pump)),
+	       po.pool_threads);
 	for (mode = BERTH_DURABLE_NONE; mode <= BERTH_DURABLE_BATCH; mode++) {
+		if (argc > 4 && !strstr(argv[4], mode_names[mode]))
+			continue;
 		for (impl = 0; impl < 2; impl++) {
 			snprintf(sub, sizeof(sub), "%s/bench-%s-%s", argv[1],
 				 mode_names[mode], impl ? "plain" : "berth");

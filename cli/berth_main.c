@@ -1,9 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The berth program.  `berth --server ...` is what a stock rsync client
- * runs on the far side (--rsync-path=berth); `berth --version` names what
- * this build speaks.  The exit code is rsync's.
+ * The berth program: a thin user of include/berth.h.
+ *
+ *   berth --server ...   what a stock rsync client runs on the far side
+ *                        (--rsync-path=berth); exit code as rsync's
+ *   berth --version      protocols, checksums, compressions, pump backend
+ *
+ * Signals: SIGTERM, SIGINT and SIGHUP cancel the session (its temp files
+ * are removed, the client is told) and berth exits with rsync's code for a
+ * signal (20).  The library installs no handlers: this program blocks the
+ * signals in every thread and takes them with sigwait() on one of its own.
  */
+#include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +20,10 @@
 #include <unistd.h>
 
 #include "berth.h"
-#include "engine/pump/pump.h"
+
+#define RERR_SYNTAX 1
+#define RERR_MALLOC 22
+#define RERR_SIGNAL 20
 
 static void log_stderr(void *arg, int level, const char *msg)
 {
@@ -44,24 +56,47 @@ static int print_version(void)
 	return 0;
 }
 
-static int durability_from_env(void)
+static int durability_from_env(int *out)
 {
 	const char *d = getenv("BERTH_DURABILITY");
 
 	if (!d || !strcmp(d, "none"))
-		return BERTH_DURABLE_NONE;
-	if (!strcmp(d, "file"))
-		return BERTH_DURABLE_FILE;
-	if (!strcmp(d, "batch"))
-		return BERTH_DURABLE_BATCH;
-	fprintf(stderr, "berth: BERTH_DURABILITY must be none, file or "
-			"batch\n");
-	exit(1);
+		*out = BERTH_DURABLE_NONE;
+	else if (!strcmp(d, "file"))
+		*out = BERTH_DURABLE_FILE;
+	else if (!strcmp(d, "batch"))
+		*out = BERTH_DURABLE_BATCH;
+	else
+		return -1;
+	return 0;
+}
+
+struct sig_watch {
+	sigset_t set;
+	struct berth_session *session;
+};
+
+/* Takes the blocked signals and cancels the session. */
+static void *sig_thread(void *arg)
+{
+	struct sig_watch *w = arg;
+	int sig;
+
+	for (;;) {
+		if (sigwait(&w->set, &sig) != 0)
+			continue;
+		berth_session_cancel(w->session);
+	}
+	return NULL;
 }
 
 int main(int argc, char **argv)
 {
-	struct berth_server_config cfg = {0};
+	struct berth_session_opts so = {0};
+	struct berth_pump *pump = NULL;
+	struct sig_watch watch;
+	pthread_t tid;
+	int ret;
 
 	if (argc == 2 && strcmp(argv[1], "--version") == 0)
 		return print_version();
@@ -71,15 +106,45 @@ int main(int argc, char **argv)
 			"       (run by an rsync client: rsync "
 			"--rsync-path=berth SRC/ HOST:DST/)\n"
 			"       berth --version\n");
-		return 1;
+		return RERR_SYNTAX;
+	}
+	if (durability_from_env(&so.durability) < 0) {
+		fprintf(stderr, "berth: BERTH_DURABILITY must be none, file "
+				"or batch\n");
+		return RERR_SYNTAX;
 	}
 	/* A client that goes away is an error code, not a signal death. */
 	signal(SIGPIPE, SIG_IGN);
-	cfg.argc = argc;
-	cfg.argv = argv;
-	cfg.in_fd = STDIN_FILENO;
-	cfg.out_fd = STDOUT_FILENO;
-	cfg.durability = durability_from_env();
-	cfg.log = log_stderr;
-	return berth_server_run(&cfg);
+	sigemptyset(&watch.set);
+	sigaddset(&watch.set, SIGTERM);
+	sigaddset(&watch.set, SIGINT);
+	sigaddset(&watch.set, SIGHUP);
+	/* Blocked before any thread exists, so every thread inherits it. */
+	pthread_sigmask(SIG_BLOCK, &watch.set, NULL);
+
+	ret = berth_pump_create(NULL, &pump);
+	if (ret < 0) {
+		fprintf(stderr, "berth: no completion pump: %s\n",
+			berth_strerror(ret));
+		return RERR_MALLOC;
+	}
+	so.argc = argc;
+	so.argv = argv;
+	so.dest_dirfd = -1;
+	so.log = log_stderr;
+	ret = berth_session_create(pump, &so, &watch.session);
+	if (ret < 0) {
+		berth_pump_free(pump);
+		return RERR_MALLOC;
+	}
+	if (pthread_create(&tid, NULL, sig_thread, &watch) == 0)
+		pthread_detach(tid);
+	ret = berth_session_run(watch.session, STDIN_FILENO, STDOUT_FILENO);
+	if (ret == -BERTH_ECANCELLED)
+		ret = RERR_SIGNAL;
+	/* The signal thread may still hold the session: exit without
+	 * freeing it (the process ends here anyway); the pump is stopped so
+	 * nothing is in flight. */
+	berth_pump_shutdown(pump);
+	return ret;
 }

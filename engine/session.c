@@ -23,7 +23,6 @@
 #define OUT_LIMIT (256 * 1024)
 #define MAX_SECLUDED_ARGS 1024
 #define SECLUDED_BYTES (256 * 1024)
-#define SESSION_TAG_BASE (1ull << 40)
 
 /* ------------------------------------------------------------ logging */
 
@@ -95,7 +94,7 @@ void berth__session_fatal(struct berth_session *s, int code, const char *fmt,
 	vlog(s, BERTH_LOG_ERROR, fmt, ap);
 	va_end(ap);
 	/* Stop the net-in thread if it waits for input. */
-	if (s->cancel_fd >= 0 && write(s->cancel_fd, &one, sizeof(one)) < 0) {
+	if (write(s->stop_fd, &one, sizeof(one)) < 0) {
 		/* saturated: already signalled */
 	}
 }
@@ -312,8 +311,8 @@ static const char *unsupported_option(const struct berth_session *s)
 		return "--backup-dir";
 	if (o->temp_dir)
 		return "--temp-dir";
-	if (o->n_alt_dest)
-		return "--compare-dest/--copy-dest/--link-dest";
+	if (o->n_alt_dest && o->alt_dest_type == BERTH_ALT_COPY)
+		return "--copy-dest";
 	if (o->usermap || o->groupmap)
 		return "--usermap/--groupmap";
 	if (o->min_size >= 0 || o->max_size >= 0)
@@ -433,6 +432,8 @@ static int read_flist(struct berth_session *s)
 	int ret;
 
 	berth_flist_config_init(&cfg, &s->opts, &s->hs);
+	if (s->sopts.max_files)
+		cfg.max_files = s->sopts.max_files;
 	ret = berth_flist_dec_create(&s->fdec, &cfg);
 	if (ret == 0)
 		ret = berth_flist_dec_begin(s->fdec, -1);
@@ -443,8 +444,16 @@ static int read_flist(struct berth_session *s)
 	s->fl = berth_flist_dec_take(s->fdec);
 	if (!s->fl)
 		return -ENOMEM;
+
 	if (s->fl->io_error)
 		atomic_fetch_or(&s->io_error, s->fl->io_error);
+	if (s->sopts.max_file_size) {
+		for (uint32_t i = 0; i < s->fl->count; i++)
+			if (S_ISREG(s->fl->files[i].mode) &&
+			    (uint64_t)s->fl->files[i].size >
+				    s->sopts.max_file_size)
+				return -BERTH_ELIMIT;
+	}
 	s->fst = calloc(s->fl->count ? s->fl->count : 1, sizeof(*s->fst));
 	return s->fst ? 0 : -ENOMEM;
 }
@@ -471,14 +480,46 @@ static int mkpath(const char *dest)
 	return ret;
 }
 
-/* §2.1 DEST semantics. */
+/*
+ * --link-dest / --compare-dest dirs, relative to the destination unless
+ * absolute.  They are chosen by whoever runs the server (as with rsync);
+ * lookups inside them never follow symlinks.  A missing one is skipped.
+ */
+static int open_alt_dirs(struct berth_session *s)
+{
+	int j;
+
+	for (j = 0; j < BERTH_MAX_ALT_DEST; j++)
+		s->alt_fd[j] = -1;
+	s->nalt = s->opts.n_alt_dest;
+	for (j = 0; j < s->nalt; j++) {
+		s->alt_fd[j] = openat(s->root_fd, s->opts.alt_dest[j],
+				      O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (s->alt_fd[j] < 0)
+			berth__session_log(s, BERTH_LOG_WARNING,
+					   "%s arg does not exist: %s\n",
+					   s->opts.alt_dest_type ==
+							   BERTH_ALT_LINK
+						   ? "--link-dest"
+						   : "--compare-dest",
+					   s->opts.alt_dest[j]);
+	}
+	return 0;
+}
+
+/* §2.1 DEST semantics (an agent may impose the directory instead). */
 static int open_dest(struct berth_session *s)
 {
-	const char *dest = s->opts.dest;
+	const char *dest = s->sopts.dest_path ? s->sopts.dest_path
+					      : s->opts.dest;
 	size_t len = strlen(dest);
 	struct stat st;
 	char shown[4096];
 
+	if (s->sopts.dest_dirfd >= 0) {
+		s->root_fd = fcntl(s->sopts.dest_dirfd, F_DUPFD_CLOEXEC, 0);
+		return s->root_fd < 0 ? -errno : open_alt_dirs(s);
+	}
 	if (s->opts.mkpath && mkpath(dest) < 0) {
 		berth__session_fatal(s, RERR_FILEIO, "mkpath %s failed: %s\n",
 				     dest, strerror(errno));
@@ -542,18 +583,25 @@ static int open_dest(struct berth_session *s)
 				     strerror(errno));
 		return -errno;
 	}
-	return 0;
+	return open_alt_dirs(s);
 }
 
 static void on_commit_event(void *arg, const struct berth_commit_event *ev)
 {
 	struct berth_session *s = arg;
 
-	if (ev->err < 0 && ev->err != -BERTH_ECANCELLED)
+	if (ev->err < 0 && ev->err != -BERTH_ECANCELLED) {
 		berth__session_file_error(
 			s, "%s \"%s\": %s\n",
 			ev->kind == BERTH_COMMIT_EV_FILE ? "write" : "update",
 			ev->path ? ev->path : "", berth_strerror(ev->err));
+		berth__session_file_failed(s, ev->path ? ev->path : "",
+					   ev->err);
+	} else if (ev->err == 0 && ev->kind == BERTH_COMMIT_EV_FILE &&
+		   ev->user) {
+		/* meta.user is ndx + 1 for transferred files. */
+		berth__session_committed(s, (int32_t)(intptr_t)ev->user - 1);
+	}
 }
 
 static int start_stages(struct berth_session *s)
@@ -568,7 +616,9 @@ static int start_stages(struct berth_session *s)
 				? BERTH_DURABLE_FILE
 				: s->durability;
 	co.preserve_owner = s->opts.owner || s->opts.group;
-	co.tag_base = SESSION_TAG_BASE;
+	co.tag_base = s->tag + 16;
+	if (s->sopts.max_memory)
+		co.mem_budget = s->sopts.max_memory;
 	ret = berth_commit_create(s->pump, s->root_fd, &co, on_commit_event, s,
 				  &s->commit);
 	if (ret < 0)
@@ -576,12 +626,12 @@ static int start_stages(struct berth_session *s)
 	ao.pump = s->pump;
 	ao.out = berth__recv_apply_out;
 	ao.out_arg = s;
-	ao.tag = SESSION_TAG_BASE - 1;
+	ao.tag = s->tag + 1;
 	ret = berth_delta_apply_create(&ao, &s->apply);
 	if (ret < 0)
 		return ret;
 	so.pump = s->pump;
-	so.tag = SESSION_TAG_BASE - 2;
+	so.tag = s->tag + 2;
 	ret = berth_sig_create(&so, &s->sig);
 	if (ret < 0)
 		return ret;
@@ -593,25 +643,43 @@ static int start_stages(struct berth_session *s)
 
 /* ------------------------------------------------------------ the end */
 
-/* After a fatal error: tell the client (proto >= 31), then read and drop
- * its input until it closes (§10.5), so it sees our message and code. */
+/*
+ * After a fatal error or a cancel: tell the client (MSG_ERROR_EXIT at
+ * proto >= 31), give the writer a bounded time to get it out, then stop
+ * it; after a fatal error also read and drop the client's input until it
+ * closes (§10.5), so it sees our message and code.  Nothing here can hang:
+ * the writer gives up when s->abort_fd is signalled, and the reads are
+ * bounded in time.
+ */
 static void fatal_exit(struct berth_session *s)
 {
 	int32_t code = s->fatal;
 	uint8_t p[4] = {(uint8_t)code, (uint8_t)(code >> 8),
 			(uint8_t)(code >> 16), (uint8_t)(code >> 24)};
-	char sink[65536];
-	ssize_t n;
+	bool cancelled = atomic_load(&s->cancelled);
+	uint64_t one = 1;
 
 	if (s->out.started && s->proto >= 31)
 		berth__out_msg(&s->out, BERTH_MSG_ERROR_EXIT, p, 4);
-	berth__out_drain(&s->out);
-	do {
-		n = read(s->in_fd, sink, sizeof(sink));
-	} while (n > 0 || (n < 0 && errno == EINTR));
+	if (s->out.started &&
+	    berth__out_drain_timed(&s->out, cancelled ? 1000 : 10000) < 0 &&
+	    write(s->abort_fd, &one, sizeof(one)) < 0) {
+		/* saturated: already signalled */
+	}
+	if (!cancelled)
+		berth__in_discard(&s->in, 10000);
 }
 
-static int final_code(struct berth_session *s)
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) +
+	       (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static int exit_code(struct berth_session *s)
 {
 	int io = atomic_load(&s->io_error);
 
@@ -624,6 +692,20 @@ static int final_code(struct berth_session *s)
 	if (io & 4)
 		return RERR_DEL_LIMIT;
 	return RERR_OK;
+}
+
+static int session_run(struct berth_session *s);
+
+/* Run, and record the outcome for berth_session_stats(). */
+int berth__session_run(struct berth_session *s)
+{
+	int code = session_run(s);
+
+	pthread_mutex_lock(&s->lock);
+	s->exit_code = code;
+	s->t_total = seconds_since(&s->t_start);
+	pthread_mutex_unlock(&s->lock);
+	return code;
 }
 
 static int session_run(struct berth_session *s)
@@ -680,6 +762,9 @@ static int session_run(struct berth_session *s)
 		fatal_exit(s);
 		return s->fatal;
 	}
+	pthread_mutex_lock(&s->lock);
+	s->t_flist = seconds_since(&s->t_start);
+	pthread_mutex_unlock(&s->lock);
 	ret = open_dest(s);
 	if (ret == 0)
 		ret = start_stages(s);
@@ -708,85 +793,15 @@ static int session_run(struct berth_session *s)
 	s->recv_finished = true;
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
+
 	if (s->fatal) {
-		/* Unblock the generator if it waits on a full output. */
+		/* Remove temp files, complete our commit I/O, then tell the
+		 * client; the writer is bounded, so the generator cannot stay
+		 * blocked on a full output when it is joined. */
 		berth_commit_cancel(s->commit);
+		fatal_exit(s);
 	}
 	pthread_join(s->gen_thread, NULL);
 	s->gen_started = false;
-	if (s->fatal)
-		fatal_exit(s);
-	return final_code(s);
-}
-
-static void session_free(struct berth_session *s)
-{
-	berth_tok_dec_free(s->tok);
-	berth_sig_free(s->sig);
-	berth_delta_apply_free(s->apply);
-	berth_commit_free(s->commit);
-	berth__out_close(&s->out);
-	berth__in_destroy(&s->in);
-	if (s->fl)
-		berth_flist_free(s->fl);
-	berth_flist_dec_free(s->fdec);
-	free(s->fst);
-	free(s->redo);
-	free(s->uids);
-	free(s->gids);
-	free(s->secluded);
-	free(s->secluded_buf);
-	if (s->root_fd >= 0)
-		close(s->root_fd);
-	if (s->cancel_fd >= 0)
-		close(s->cancel_fd);
-	if (s->own_pump)
-		berth_pump_free(s->pump);
-	pthread_mutex_destroy(&s->lock);
-	pthread_cond_destroy(&s->cond);
-}
-
-int berth_server_run(const struct berth_server_config *cfg)
-{
-	struct berth_session *s;
-	mode_t um;
-	int ret;
-
-	s = calloc(1, sizeof(*s));
-	if (!s)
-		return RERR_MALLOC;
-	s->argc = cfg->argc;
-	s->argv = cfg->argv;
-	s->in_fd = cfg->in_fd;
-	s->out_fd = cfg->out_fd;
-	s->log_fn = cfg->log;
-	s->log_arg = cfg->log_arg;
-	s->durability = cfg->durability;
-	s->root_fd = -1;
-	s->am_root = geteuid() == 0;
-	um = umask(0);
-	umask(um);
-	s->umask = um;
-	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->cond, NULL);
-	s->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-
-	ret = berth__in_init(&s->in, s, s->in_fd, s->cancel_fd);
-	if (ret == 0)
-		ret = berth__out_init(&s->out, s->out_fd, OUT_LIMIT);
-	if (ret == 0) {
-		if (cfg->pump) {
-			s->pump = cfg->pump;
-		} else {
-			ret = berth_pump_create(NULL, &s->pump);
-			s->own_pump = ret == 0;
-		}
-	}
-	if (ret < 0)
-		ret = RERR_MALLOC;
-	else
-		ret = session_run(s);
-	session_free(s);
-	free(s);
-	return ret;
+	return exit_code(s);
 }

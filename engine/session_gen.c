@@ -275,6 +275,7 @@ static void report_deleted(struct berth_session *s, const char *path,
 	if (s->opts.verbose || s->opts.log_format)
 		berth__out_msg(&s->out, BERTH_MSG_DELETED, path,
 			       strlen(path) + (is_dir ? 1 : 0));
+	berth__session_deleted(s, path, is_dir);
 }
 
 /*
@@ -434,8 +435,9 @@ static bool record_wanted(struct berth_session *s, uint32_t iflags)
 	return s->opts.log_format && strstr(s->opts.log_format, "%i%I");
 }
 
-/* ndx + iflags (the caller adds a sum head for transfers). */
-static int put_record(struct berth_session *s, int32_t ndx, uint32_t iflags)
+/* ndx + iflags [+ basis type] (the caller adds a sum head for transfers). */
+static int put_record_b(struct berth_session *s, int32_t ndx, uint32_t iflags,
+			int btype)
 {
 	uint8_t buf[REC_MAX];
 	struct berth_proto_out po = {buf, sizeof(buf), 0};
@@ -444,9 +446,40 @@ static int put_record(struct berth_session *s, int32_t ndx, uint32_t iflags)
 	ret = berth_proto_put_ndx(&po, &s->out.ndx, ndx);
 	if (ret >= 0)
 		ret = berth_proto_put_shortint(&po, (uint16_t)iflags);
+	if (ret >= 0 && (iflags & BERTH_ITEM_BASIS_TYPE_FOLLOWS))
+		ret = berth_proto_put_u8(&po, (uint8_t)btype);
 	if (ret < 0)
 		return ret;
 	return berth__out_data(&s->out, buf, po.pos);
+}
+
+static int put_record(struct berth_session *s, int32_t ndx, uint32_t iflags)
+{
+	return put_record_b(s, ndx, iflags, 0);
+}
+
+/*
+ * A hard-link record ("hf"): LOCAL_CHANGE | XNAME_FOLLOWS, and IS_NEW with
+ * the name of the entry it is linked to; @to NULL: an existing link that
+ * was already right (an empty xname, shown at -ii).
+ */
+static int put_link_record(struct berth_session *s, int32_t ndx,
+			   const struct berth_file *to)
+{
+	uint8_t buf[REC_MAX + 8192];
+	struct berth_proto_out po = {buf, sizeof(buf), 0};
+	int ret;
+
+	ret = berth_proto_put_ndx(&po, &s->out.ndx, ndx);
+	if (ret >= 0)
+		ret = berth_proto_put_shortint(
+			&po, BERTH_ITEM_LOCAL_CHANGE |
+				     BERTH_ITEM_XNAME_FOLLOWS |
+				     (to ? BERTH_ITEM_IS_NEW : 0));
+	if (ret >= 0)
+		ret = berth_proto_put_vstring(&po, to ? to->name : "",
+					      to ? to->name_len : 0);
+	return ret < 0 ? ret : berth__out_data(&s->out, buf, po.pos);
 }
 
 static int put_ndx(struct berth_session *s, int32_t ndx)
@@ -470,7 +503,7 @@ static int emit_sums(void *arg, const void *buf, size_t len)
  * destination as basis (or an empty head).
  */
 static int request_file(struct gen *g, int32_t ndx, uint32_t iflags,
-			bool use_basis, bool redo)
+			int basis_dir, int btype, bool redo)
 {
 	struct berth_session *s = g->s;
 	const struct berth_file *f = &s->fl->files[ndx];
@@ -481,9 +514,10 @@ static int request_file(struct gen *g, int32_t ndx, uint32_t iflags,
 
 	/* Open the basis first: the receiver must know whether sums were
 	 * sent before the sender can answer the record. */
-	if (use_basis && !s->opts.whole_file && !s->opts.dry_run) {
-		fd = openat2_beneath(s->root_fd, f->name,
-				     O_RDONLY | O_NOFOLLOW);
+	if (btype >= 0)
+		iflags |= BERTH_ITEM_BASIS_TYPE_FOLLOWS;
+	if (basis_dir >= 0 && !s->opts.whole_file && !s->opts.dry_run) {
+		fd = openat2_beneath(basis_dir, f->name, O_RDONLY | O_NOFOLLOW);
 		if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 				st.st_size == 0)) {
 			close(fd);
@@ -506,8 +540,9 @@ static int request_file(struct gen *g, int32_t ndx, uint32_t iflags,
 	s->fst[ndx].attempts++;
 	s->fst[ndx].had_basis = fd >= 0;
 	s->fst[ndx].iflags = (uint16_t)iflags;
+	s->fst[ndx].basis_type = (int8_t)btype;
 	pthread_mutex_unlock(&s->lock);
-	ret = put_record(s, ndx, iflags);
+	ret = put_record_b(s, ndx, iflags, btype);
 	if (ret < 0 || s->opts.dry_run) {
 		if (fd >= 0)
 			close(fd);
@@ -519,6 +554,29 @@ static int request_file(struct gen *g, int32_t ndx, uint32_t iflags,
 	ret = berth_sig_file(s->sig, fd, &head, &s->cp, emit_sums, s);
 	close(fd);
 	return ret;
+}
+
+/* The first alt-dest dir holding a directory at @f's name, if any. */
+static bool alt_dir_stat(struct berth_session *s, const struct berth_file *f,
+			 struct stat *st)
+{
+	bool found = false;
+	int j, fd;
+
+	for (j = 0; j < s->nalt && !found; j++) {
+		if (s->alt_fd[j] < 0)
+			continue;
+		if (strcmp(f->name, ".") == 0)
+			fd = fcntl(s->alt_fd[j], F_DUPFD_CLOEXEC, 0);
+		else
+			fd = openat2_beneath(s->alt_fd[j], f->name,
+					     O_PATH | O_NOFOLLOW);
+		if (fd < 0)
+			continue;
+		found = fstat(fd, st) == 0 && S_ISDIR(st->st_mode);
+		close(fd);
+	}
+	return found;
 }
 
 static int gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
@@ -550,6 +608,10 @@ static int gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 	if (ret == -ENOENT) {
 		is_new = true;
 		iflags = BERTH_ITEM_LOCAL_CHANGE | BERTH_ITEM_IS_NEW;
+		/* As rsync: a copy in an alt-dest dir is what it is
+		 * compared with (not new, if it is there). */
+		if (alt_dir_stat(s, f, &st))
+			iflags = itemize(s, f, &st, BERTH_ITEM_LOCAL_CHANGE);
 		if (!s->opts.dry_run && strcmp(f->name, ".") != 0) {
 			berth__session_meta(s, f, false, 0, &m);
 			m.mode = (m.mode & 07777) | S_IFDIR;
@@ -700,7 +762,7 @@ static int gen_node(struct gen *g, int32_t ndx, const struct berth_file *f)
  * -c: the destination's unseeded whole-file digest (the --checksum type)
  * equals the one in the file list.  A file that cannot be read differs.
  */
-static bool checksum_matches(struct berth_session *s,
+static bool checksum_matches(struct berth_session *s, int dirfd,
 			     const struct berth_file *f)
 {
 	uint8_t sum[BERTH_CSUM_MAX_DIGEST];
@@ -715,7 +777,7 @@ static bool checksum_matches(struct berth_session *s,
 
 	if (!f->sum || !len)
 		return false;
-	fd = openat2_beneath(s->root_fd, f->name, O_RDONLY | O_NOFOLLOW);
+	fd = openat2_beneath(dirfd, f->name, O_RDONLY | O_NOFOLLOW);
 	if (fd < 0)
 		return false;
 	buf = malloc(bufsize);
@@ -731,6 +793,97 @@ static bool checksum_matches(struct berth_session *s,
 	free(buf);
 	close(fd);
 	return ok;
+}
+
+/*
+ * How well the file in alt-dest dir @j matches @f, as rsync grades it:
+ * 0 none, 1 a regular file (a basis), 2 the same content by the quick
+ * check, 3 also the same attributes.  Lookups never follow symlinks.
+ */
+static int alt_match(struct berth_session *s, int j, const struct berth_file *f,
+		     struct stat *st)
+{
+	int fd, level = 0;
+
+	if (s->alt_fd[j] < 0)
+		return 0;
+	fd = openat2_beneath(s->alt_fd[j], f->name, O_PATH | O_NOFOLLOW);
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, st) == 0 && S_ISREG(st->st_mode)) {
+		level = 1;
+		if (st->st_size == f->size &&
+		    (s->opts.checksum	 ? checksum_matches(s, s->alt_fd[j], f)
+		     : s->opts.size_only ? true
+					 : !s->opts.ignore_times &&
+						   !mtime_differs(s, f, st)))
+			level = 2;
+		if (level == 2 &&
+		    !(itemize(s, f, st, 0) &
+		      (BERTH_ITEM_REPORT_TIME | BERTH_ITEM_REPORT_PERMS |
+		       BERTH_ITEM_REPORT_OWNER | BERTH_ITEM_REPORT_GROUP)))
+			level = 3;
+	}
+	close(fd);
+	return level;
+}
+
+/*
+ * A file missing from the destination, with alt-dest dirs: a complete
+ * match is hard-linked (--link-dest) or left out (--compare-dest); any
+ * other regular file there serves as the delta basis (basis type j).
+ */
+static int gen_file_alt(struct gen *g, int32_t ndx, const struct berth_file *f)
+{
+	struct berth_session *s = g->s;
+	struct stat st, best_st;
+	int j, lv, best = -1, level = 0, ret, dfd;
+	const char *slash;
+	char *parent;
+
+	for (j = 0; j < s->nalt; j++) {
+		lv = alt_match(s, j, f, &st);
+		if (lv > level) {
+			level = lv;
+			best = j;
+			best_st = st;
+		}
+		if (lv == 3)
+			break;
+	}
+	if (level == 3) {
+		if (s->opts.alt_dest_type == BERTH_ALT_LINK &&
+		    !s->opts.dry_run) {
+			slash = strrchr(f->name, '/');
+			parent = slash ? strndup(f->name,
+						 (size_t)(slash - f->name))
+				       : strdup(".");
+			if (!parent)
+				return -ENOMEM;
+			dfd = openat2_beneath(s->alt_fd[best], parent,
+					      O_PATH | O_DIRECTORY);
+			free(parent);
+			if (dfd < 0)
+				return dfd;
+			ret = berth_commit_hardlink_at(s->commit, f->name, dfd,
+						       base_name(f->name),
+						       NULL);
+			close(dfd);
+			if (ret < 0)
+				return ret;
+		}
+		/* Reported only at -ii (an empty xname). */
+		if (s->opts.verbose >= 2 ||
+		    (s->opts.log_format && strstr(s->opts.log_format, "%i%I")))
+			return put_link_record(s, ndx, NULL);
+		return 0;
+	}
+	if (level >= 1)
+		return request_file(
+			g, ndx, itemize(s, f, &best_st, BERTH_ITEM_TRANSFER),
+			s->alt_fd[best], best, false);
+	return request_file(g, ndx, BERTH_ITEM_TRANSFER | BERTH_ITEM_IS_NEW, -1,
+			    -1, false);
 }
 
 static int gen_file(struct gen *g, int32_t ndx, const struct berth_file *f)
@@ -757,9 +910,11 @@ static int gen_file(struct gen *g, int32_t ndx, const struct berth_file *f)
 	}
 	if (ret == -ENOENT) {
 		set_exists(s, ndx, false, 0);
+		if (s->nalt)
+			return gen_file_alt(g, ndx, f);
 		return request_file(g, ndx,
-				    BERTH_ITEM_TRANSFER | BERTH_ITEM_IS_NEW,
-				    false, false);
+				    BERTH_ITEM_TRANSFER | BERTH_ITEM_IS_NEW, -1,
+				    -1, false);
 	}
 	set_exists(s, ndx, true, st.st_mode);
 	if (s->opts.update && st.st_mtim.tv_sec > f->mtime)
@@ -774,7 +929,7 @@ static int gen_file(struct gen *g, int32_t ndx, const struct berth_file *f)
 			same = !mtime_differs(s, f, &st);
 	}
 	if (same && s->opts.checksum)
-		same = checksum_matches(s, f);
+		same = checksum_matches(s, s->root_fd, f);
 
 	if (same) {
 		iflags = itemize(s, f, &st, 0);
@@ -793,7 +948,7 @@ static int gen_file(struct gen *g, int32_t ndx, const struct berth_file *f)
 	iflags = itemize(s, f, &st, BERTH_ITEM_TRANSFER);
 	if (s->opts.checksum)
 		iflags |= BERTH_ITEM_REPORT_CHANGE;
-	return request_file(g, ndx, iflags, true, false);
+	return request_file(g, ndx, iflags, s->root_fd, -1, false);
 }
 
 /*
@@ -871,8 +1026,6 @@ static int link_followers(struct gen *g)
 {
 	struct berth_session *s = g->s;
 	const struct berth_flist *fl = s->fl;
-	uint8_t buf[4200];
-	struct berth_proto_out po;
 	int32_t i, leader;
 	int ret;
 
@@ -909,19 +1062,7 @@ static int link_followers(struct gen *g)
 					fl->files[leader].name,
 					berth_strerror(ret));
 		}
-		po = (struct berth_proto_out){buf, sizeof(buf), 0};
-		ret = berth_proto_put_ndx(&po, &s->out.ndx, i);
-		if (ret >= 0)
-			ret = berth_proto_put_shortint(
-				&po, BERTH_ITEM_LOCAL_CHANGE |
-					     BERTH_ITEM_XNAME_FOLLOWS |
-					     BERTH_ITEM_IS_NEW);
-		if (ret >= 0)
-			ret = berth_proto_put_vstring(
-				&po, fl->files[leader].name,
-				fl->files[leader].name_len);
-		if (ret >= 0)
-			ret = berth__out_data(&s->out, buf, po.pos);
+		ret = put_link_record(s, i, &fl->files[leader]);
 		if (ret < 0)
 			return ret;
 	}
@@ -978,6 +1119,17 @@ static int gen_entry_checked(struct gen *g, int32_t ndx)
 	return 0;
 }
 
+/* The session is ending (fatal error or cancel): stop generating. */
+static bool stopping(struct berth_session *s)
+{
+	bool stop;
+
+	pthread_mutex_lock(&s->lock);
+	stop = s->fatal != 0;
+	pthread_mutex_unlock(&s->lock);
+	return stop;
+}
+
 /* Wait until the receiver has read @n sender NDX_DONEs (or gave up). */
 static int wait_sender_dones(struct berth_session *s, int n)
 {
@@ -1000,7 +1152,7 @@ static int send_redos(struct gen *g)
 	uint32_t iflags;
 	bool exists;
 	int32_t ndx;
-	int ret;
+	int ret, bt;
 
 	for (;;) {
 		pthread_mutex_lock(&s->lock);
@@ -1011,9 +1163,14 @@ static int send_redos(struct gen *g)
 		ndx = s->redo[--s->nredo];
 		exists = s->fst[ndx].exists;
 		iflags = s->fst[ndx].iflags;
+		bt = s->fst[ndx].basis_type;
 		pthread_mutex_unlock(&s->lock);
 		/* The destination is as it was: the same record again. */
-		ret = request_file(g, ndx, iflags, exists, true);
+		ret = request_file(g, ndx, iflags,
+				   bt >= 0  ? s->alt_fd[bt]
+				   : exists ? s->root_fd
+					    : -1,
+				   bt, true);
 		if (ret < 0)
 			return ret;
 	}
@@ -1085,6 +1242,8 @@ static int gen_run(struct gen *g)
 		ret = gen_entry_checked(g, i);
 		if (ret < 0)
 			return ret;
+		if ((i & 63) == 0 && stopping(s))
+			return -BERTH_ECANCELLED;
 	}
 	ret = link_followers(g);
 	if (ret < 0)

@@ -67,7 +67,7 @@ enum {
 struct berth_in {
 	struct berth_session *s;
 	int fd;
-	int cancel_fd; /* eventfd: readable = stop */
+	int stop_fd; /* eventfd: readable = stop reading */
 	bool muxed;
 	struct berth_demux demux;
 	uint8_t *raw; /* bytes read, not yet de-multiplexed */
@@ -79,7 +79,9 @@ struct berth_in {
 };
 
 int berth__in_init(struct berth_in *in, struct berth_session *s, int fd,
-		   int cancel_fd);
+		   int stop_fd);
+/* Read and drop input until EOF, the stop fd, or @ms milliseconds. */
+void berth__in_discard(struct berth_in *in, int ms);
 void berth__in_destroy(struct berth_in *in);
 /* Switch to de-multiplexing (right after the handshake). */
 int berth__in_start_mux(struct berth_in *in);
@@ -114,6 +116,7 @@ int berth__in_bytes(struct berth_in *in, void *buf, size_t n);
  */
 struct berth_out {
 	int fd;
+	int abort_fd; /* eventfd: readable = give up writing */
 	pthread_mutex_t lock;
 	pthread_cond_t wake; /* to the writer: bytes queued or closing */
 	pthread_cond_t space; /* to producers: room, or drained */
@@ -132,7 +135,7 @@ struct berth_out {
 	uint64_t total_written;
 };
 
-int berth__out_init(struct berth_out *o, int fd, size_t limit);
+int berth__out_init(struct berth_out *o, int fd, int abort_fd, size_t limit);
 int berth__out_start(struct berth_out *o);
 /* Write unframed bytes now (handshake only). */
 int berth__out_raw(struct berth_out *o, const void *p, size_t len);
@@ -146,6 +149,8 @@ int berth__out_data(struct berth_out *o, const void *p, size_t len);
 int berth__out_msg(struct berth_out *o, int code, const void *p, size_t len);
 /* Write the data held so far (the caller is about to wait for the peer). */
 void berth__out_flush(struct berth_out *o);
+/* The same within @ms milliseconds: -ETIMEDOUT if not. */
+int berth__out_drain_timed(struct berth_out *o, int ms);
 /* Wait until everything queued so far is written.  0 or error. */
 int berth__out_drain(struct berth_out *o);
 /* Drain, stop and join the writer, free buffers.  Returns the error. */
@@ -167,6 +172,8 @@ struct file_state {
 	uint8_t exists; /* the destination existed (regular file) */
 	uint32_t cur_mode; /* its mode then */
 	uint16_t iflags; /* of the transfer record, repeated by a redo */
+	uint8_t sum[16]; /* the verified whole-file checksum (events) */
+	int8_t basis_type; /* -1: the destination; j: alt-dest dir j */
 };
 
 /* An id mapping cache entry (sender id -> local id). */
@@ -176,6 +183,17 @@ struct id_map {
 
 struct berth_session {
 	/* Configuration. */
+	struct berth_session_opts sopts; /* as the caller gave them */
+	uint64_t tag; /* pump tags of this session: tag .. tag + 2^16 */
+	atomic_int cancelled;
+	atomic_int running;
+	struct timespec t_start;
+	double t_flist, t_total; /* under lock */
+	int exit_code; /* under lock, once run ended */
+	pthread_t run_thread; /* berth_session_start() */
+	void (*done)(void *arg, int result);
+	void *done_arg;
+	int start_in, start_out;
 	struct berth_opts opts;
 	int argc;
 	char **argv;
@@ -183,7 +201,6 @@ struct berth_session {
 	char *secluded_buf; /* their bytes */
 	int in_fd, out_fd;
 	struct berth_pump *pump;
-	bool own_pump;
 	berth_log_fn log_fn;
 	void *log_arg;
 	int durability;
@@ -208,7 +225,10 @@ struct berth_session {
 	void *apply_out; /* the file delta apply writes to (net-in only) */
 	struct berth_in in;
 	struct berth_out out;
-	int cancel_fd;
+	int alt_fd[BERTH_MAX_ALT_DEST]; /* --link-dest etc., or -1 */
+	int nalt;
+	int stop_fd; /* net-in stops reading */
+	int abort_fd; /* net-out stops writing */
 
 	/* File list. */
 	struct berth_flist_dec *fdec;
@@ -244,6 +264,16 @@ void berth__session_fatal(struct berth_session *s, int code, const char *fmt,
 			  ...) __attribute__((format(printf, 3, 4)));
 int berth__session_on_msg(struct berth_session *s,
 			  const struct berth_demux_event *ev);
+
+/* The whole session on the calling thread: returns the exit code. */
+int berth__session_run(struct berth_session *s);
+/* A file reached its final name / failed / was deleted: events. */
+void berth__session_committed(struct berth_session *s, int32_t ndx);
+void berth__session_file_failed(struct berth_session *s, const char *path,
+				int err);
+void berth__session_deleted(struct berth_session *s, const char *path,
+			    bool is_dir);
+void berth__session_progress(struct berth_session *s);
 
 /* Generator thread body (session_gen.c). */
 void *berth__gen_main(void *arg);

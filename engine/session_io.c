@@ -22,12 +22,12 @@
 /* ------------------------------------------------------------ net-in */
 
 int berth__in_init(struct berth_in *in, struct berth_session *s, int fd,
-		   int cancel_fd)
+		   int stop_fd)
 {
 	memset(in, 0, sizeof(*in));
 	in->s = s;
 	in->fd = fd;
-	in->cancel_fd = cancel_fd;
+	in->stop_fd = stop_fd;
 	in->raw_cap = IN_CHUNK;
 	in->data_cap = 2 * IN_CHUNK;
 	in->raw = malloc(in->raw_cap);
@@ -78,7 +78,7 @@ static int read_raw(struct berth_in *in)
 {
 	struct pollfd pfd[2] = {
 		{.fd = in->fd, .events = POLLIN},
-		{.fd = in->cancel_fd, .events = POLLIN},
+		{.fd = in->stop_fd, .events = POLLIN},
 	};
 	ssize_t n;
 
@@ -91,12 +91,12 @@ static int read_raw(struct berth_in *in)
 		in->raw_pos = 0;
 	}
 	for (;;) {
-		if (poll(pfd, in->cancel_fd >= 0 ? 2 : 1, -1) < 0) {
+		if (poll(pfd, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
-		if (in->cancel_fd >= 0 && pfd[1].revents)
+		if (pfd[1].revents)
 			return -BERTH_ECANCELLED;
 		n = read(in->fd, in->raw + in->raw_len,
 			 in->raw_cap - in->raw_len);
@@ -166,6 +166,27 @@ static int demux_some(struct berth_in *in)
 			break;
 	}
 	return 0;
+}
+
+void berth__in_discard(struct berth_in *in, int ms)
+{
+	struct pollfd pfd = {.fd = in->fd, .events = POLLIN};
+	struct timespec t0, t;
+	char sink[65536];
+	ssize_t n;
+	long left;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		left = ms - ((t.tv_sec - t0.tv_sec) * 1000 +
+			     (t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			return;
+		n = read(in->fd, sink, sizeof(sink));
+		if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+			return;
+	}
 }
 
 int berth__in_more(struct berth_in *in)
@@ -269,10 +290,11 @@ int berth__in_bytes(struct berth_in *in, void *buf, size_t n)
 
 /* ------------------------------------------------------------ net-out */
 
-int berth__out_init(struct berth_out *o, int fd, size_t limit)
+int berth__out_init(struct berth_out *o, int fd, int abort_fd, size_t limit)
 {
 	memset(o, 0, sizeof(*o));
 	o->fd = fd;
+	o->abort_fd = abort_fd;
 	o->limit = limit;
 	o->cap = limit + OUT_FRAME_MAX + 64;
 	o->spare_cap = o->cap;
@@ -291,13 +313,30 @@ int berth__out_init(struct berth_out *o, int fd, size_t limit)
 	return 0;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t len)
+/*
+ * Write everything, unless told to give up: each piece waits for room with
+ * poll() beside the abort fd and is at most PIPE_BUF bytes, which a pipe or
+ * socket with room takes without blocking, so a stalled client can never
+ * keep the writer from seeing the abort.
+ */
+static int write_all(struct berth_out *o, const uint8_t *p, size_t len)
 {
+	struct pollfd pfd[2] = {
+		{.fd = o->fd, .events = POLLOUT},
+		{.fd = o->abort_fd, .events = POLLIN},
+	};
 	ssize_t n;
 
 	while (len > 0) {
-		n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (pfd[1].revents)
+			return -BERTH_ECANCELLED;
+		n = write(o->fd, p, len < 4096 ? len : 4096);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n < 0)
 			return -errno;
@@ -309,7 +348,7 @@ static int write_all(int fd, const uint8_t *p, size_t len)
 
 int berth__out_raw(struct berth_out *o, const void *p, size_t len)
 {
-	int ret = write_all(o->fd, p, len);
+	int ret = write_all(o, p, len);
 
 	if (ret == 0)
 		o->total_written += len;
@@ -382,9 +421,9 @@ static void *out_main(void *arg)
 
 		ret = o->err;
 		if (!ret && mlen)
-			ret = write_all(o->fd, msgs, mlen);
+			ret = write_all(o, msgs, mlen);
 		if (!ret && len)
-			ret = write_all(o->fd, batch, len);
+			ret = write_all(o, batch, len);
 
 		pthread_mutex_lock(&o->lock);
 		o->mspare = msgs;
@@ -522,6 +561,34 @@ int berth__out_drain(struct berth_out *o)
 		pthread_cond_wait(&o->space, &o->lock);
 	}
 	ret = o->err;
+	pthread_mutex_unlock(&o->lock);
+	return ret;
+}
+
+int berth__out_drain_timed(struct berth_out *o, int ms)
+{
+	struct timespec until;
+	int ret = 0;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&o->lock);
+	while (!o->err && (o->len > 0 || o->mlen > 0 || o->writing)) {
+		o->flush = true;
+		pthread_cond_signal(&o->wake);
+		if (pthread_cond_timedwait(&o->space, &o->lock, &until) ==
+		    ETIMEDOUT) {
+			ret = -ETIMEDOUT;
+			break;
+		}
+	}
+	if (!ret)
+		ret = o->err;
 	pthread_mutex_unlock(&o->lock);
 	return ret;
 }

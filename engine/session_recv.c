@@ -38,7 +38,7 @@ static int to_commit(void *arg, const void *buf, size_t len)
 	return 0;
 }
 
-static int open_basis(struct berth_session *s, const char *name, uint64_t *size)
+static int open_basis(int dirfd, const char *name, uint64_t *size)
 {
 	struct open_how how = {
 		.flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC,
@@ -47,7 +47,7 @@ static int open_basis(struct berth_session *s, const char *name, uint64_t *size)
 	struct stat st;
 	long fd;
 
-	fd = syscall(SYS_openat2, s->root_fd, name, &how, sizeof(how));
+	fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
 	if (fd < 0)
 		return -errno;
 	if (fstat((int)fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -112,6 +112,18 @@ static struct file_state fst_get(struct berth_session *s, int32_t ndx)
 	return st;
 }
 
+/* The verified whole-file checksum, for the committed-file event. */
+static void keep_sum(struct berth_session *s, int32_t ndx, const uint8_t *sum)
+{
+	size_t n = s->digest_len < sizeof(s->fst[ndx].sum)
+			   ? s->digest_len
+			   : sizeof(s->fst[ndx].sum);
+
+	pthread_mutex_lock(&s->lock);
+	memcpy(s->fst[ndx].sum, sum, n);
+	pthread_mutex_unlock(&s->lock);
+}
+
 /* The file needs nothing more; the generator may wait for that (-H). */
 static void set_done(struct berth_session *s, int32_t ndx)
 {
@@ -151,6 +163,8 @@ static int finish_file(struct berth_session *s, int32_t ndx,
 		berth__session_file_error(
 			s, "%s: %s\n", f->name,
 			berth_strerror(vret < 0 ? vret : r->werr));
+		berth__session_file_failed(s, f->name,
+					   vret < 0 ? vret : r->werr);
 		set_done(s, ndx);
 		return 0;
 	}
@@ -165,6 +179,7 @@ static int finish_file(struct berth_session *s, int32_t ndx,
 		berth_commit_file_finish(r->cf); /* errors come by event */
 	atomic_fetch_add_explicit(&s->files_written, 1, memory_order_relaxed);
 	set_done(s, ndx);
+	berth__session_progress(s);
 	return 0;
 }
 
@@ -174,7 +189,7 @@ static int finish_file(struct berth_session *s, int32_t ndx,
  * Returns 0 when the session can go on (the file itself may have failed,
  * and is then reported or queued for redo), or a stream error.
  */
-static int receive_file(struct berth_session *s, int32_t ndx)
+static int receive_file(struct berth_session *s, int32_t ndx, int btype)
 {
 	const struct berth_file *f = &s->fl->files[ndx];
 	struct berth_delta_file df = {.basis_fd = -1};
@@ -194,16 +209,20 @@ static int receive_file(struct berth_session *s, int32_t ndx)
 		return -BERTH_EPROTO;
 	df.head = *ev.head;
 	df.csum_type = s->cp.type;
+	/* The sender echoes the basis we named, or there is no echo. */
+	if (btype != st.basis_type)
+		return -BERTH_EPROTO;
 	if (df.head.count > 0) {
 		if (!st.had_basis)
 			return -BERTH_EPROTO; /* blocks of a basis never offered */
-		ret = open_basis(s, f->name, &df.basis_size);
+		ret = open_basis(btype >= 0 ? s->alt_fd[btype] : s->root_fd,
+				 f->name, &df.basis_size);
 		if (ret < 0)
 			return -BERTH_EPROTO;
 		df.basis_fd = ret;
 	}
 	berth__session_meta(s, f, st.exists, st.cur_mode, &meta);
-	meta.user = (void *)(intptr_t)ndx;
+	meta.user = (void *)(intptr_t)(ndx + 1); /* events: ndx + 1 */
 	meta.size_hint = (uint64_t)f->size;
 	ret = berth_commit_file_begin(s->commit, f->name, &meta, 0, &r.cf);
 	if (ret < 0) {
@@ -227,6 +246,8 @@ static int receive_file(struct berth_session *s, int32_t ndx)
 		} else if (ret == BERTH_TOK_END) {
 			vret = berth_delta_apply_finish(s->apply, ev.sum,
 							s->digest_len, &total);
+			if (vret == 0)
+				keep_sum(s, ndx, ev.sum);
 			break;
 		} else if (ret >= 0) {
 			ret = -BERTH_EPROTO;
@@ -266,7 +287,7 @@ int berth__recv_loop(struct berth_session *s)
 	size_t xlen;
 	int32_t ndx;
 	uint16_t iflags;
-	uint8_t btype;
+	uint8_t btype = 0;
 	int ret, dones;
 
 	for (;;) {
@@ -308,7 +329,9 @@ int berth__recv_loop(struct berth_session *s)
 			set_done(s, ndx);
 			continue;
 		}
-		ret = receive_file(s, ndx);
+		ret = receive_file(
+			s, ndx,
+			(iflags & BERTH_ITEM_BASIS_TYPE_FOLLOWS) ? btype : -1);
 		if (ret < 0)
 			return ret;
 	}

@@ -20,6 +20,9 @@ extern "C" {
 #define BERTH_API
 #endif
 
+#include <stddef.h>
+#include <stdint.h>
+
 #define BERTH_VERSION_STRING "0.1.0"
 
 /*
@@ -69,27 +72,206 @@ enum {
  */
 typedef void (*berth_log_fn)(void *arg, int level, const char *msg);
 
+/* ------------------------------------------------------------ the pump */
+
+/*
+ * The completion pump: one per process (or per group of sessions), shared
+ * by every session; it owns the io_uring ring or the worker pool.
+ */
 struct berth_pump;
 
-/* One `berth --server ...` run over a pair of fds. */
-struct berth_server_config {
-	int argc;
-	char **argv; /* the server argv, as rsync's client builds it */
-	int in_fd; /* from the client (stdin) */
-	int out_fd; /* to the client (stdout) */
-	struct berth_pump *pump; /* shared pump, or NULL for a private one */
-	int durability; /* enum berth_durability */
-	berth_log_fn log; /* errors/warnings meant for stderr */
-	void *log_arg;
+/* Options for berth_pump_create(); zero-initialised means defaults. */
+struct berth_pump_opts {
+	int backend; /* BERTH_PUMP_AUTO probes; the BERTH_PUMP
+				* environment variable ("uring"/"pool") may
+				* force it then */
+	unsigned queue_depth; /* ring entries, default 256 */
+	unsigned pool_threads; /* pool workers, default 8 */
 };
 
 /*
- * Run one receive session to its end: handshake, file list, transfer,
- * end handshake.  Returns the exit code rsync's server would exit with
- * (0 success, 23 partial transfer, ...).  Blocks the calling thread.
- * Thread-safe: sessions are independent.
+ * Create a pump and start its thread.  Returns 0 and the pump in *out, or
+ * a negative error (-EINVAL for a bad option, -errno from the system).
+ * With BERTH_PUMP_URING and io_uring unavailable it fails; with AUTO it
+ * falls back to the pool and says why (berth_pump_backend_reason()).
+ * Any thread.
  */
+BERTH_API int berth_pump_create(const struct berth_pump_opts *opts,
+				struct berth_pump **out);
+
+/*
+ * Stop the pump: cancel what is in flight, wait for every callback, join
+ * its thread.  Sessions still running on it end with an error.  Idempotent.
+ * Returns 0, or -EDEADLK from the pump's own thread.  Any other thread.
+ */
+BERTH_API int berth_pump_shutdown(struct berth_pump *pump);
+
+/* Shut down (if not yet) and free.  NULL is a no-op.  After every session
+ * using it has been freed.  Any thread but the pump's. */
+BERTH_API void berth_pump_free(struct berth_pump *pump);
+
+/* BERTH_PUMP_URING or BERTH_PUMP_POOL, and a static text saying why it was
+ * chosen.  Thread-safe. */
+BERTH_API int berth_pump_backend(const struct berth_pump *pump);
+BERTH_API const char *berth_pump_backend_reason(const struct berth_pump *pump);
+
+/* ------------------------------------------------------------ sessions */
+
+/*
+ * A receive session: one rsync push (client = sender) into one destination
+ * directory, over an input and an output fd.
+ */
+struct berth_session;
+
+/* A file that reached its final name, complete and verified. */
+struct berth_file_event {
+	const char *path; /* relative to the destination */
+	uint64_t size;
+	uint32_t mode; /* st_mode as committed (type + bits) */
+	int64_t mtime_sec;
+	uint32_t mtime_nsec;
+	int checksum_type; /* the negotiated one: BERTH_CSUM_* */
+	const char *checksum_name; /* "xxh128", "md5", ... */
+	const uint8_t *checksum; /* the verified whole-file checksum */
+	unsigned checksum_len;
+};
+
+struct berth_progress {
+	uint64_t files_total; /* entries in the file list */
+	uint64_t files_done; /* regular files received so far */
+	uint64_t bytes_literal; /* file data that came over the wire */
+	uint64_t bytes_matched; /* file data copied from a basis */
+};
+
+/*
+ * Event callbacks; any may be NULL.  They run on the session's internal
+ * threads (receiver, commit), one at a time per kind but possibly
+ * concurrently across kinds and sessions: keep them short and thread-safe;
+ * the only berth function they may call is berth_session_cancel().
+ * Pointers in the events are valid during the call only.
+ */
+struct berth_session_events {
+	void (*file_committed)(void *arg, const struct berth_file_event *ev);
+	void (*file_deleted)(void *arg, const char *path, int is_dir);
+	void (*file_error)(void *arg, const char *path, int err);
+	void (*progress)(void *arg, const struct berth_progress *p);
+};
+
+/* Options for berth_session_create(). */
+struct berth_session_opts {
+	/*
+	 * The rsync options: the argv a stock client builds for its server
+	 * ("rsync", "--server", "-logDtpre.iLsfxCIvu", ..., ".", "DEST"), as
+	 * received over ssh or by other means.  Borrowed until _free.  With
+	 * -s, the remaining arguments are read from the input stream.
+	 */
+	int argc;
+	char **argv;
+	/*
+	 * Destination: an open directory fd (borrowed), else a path, else
+	 * DEST from argv.  An agent sets one of the first two to confine the
+	 * client to a directory of its choosing (DEST is then ignored).
+	 */
+	int dest_dirfd; /* -1: none */
+	const char *dest_path;
+	int durability; /* enum berth_durability; --fsync asks for FILE */
+	/* Limits (0 = default): the session ends with an error when the
+	 * client exceeds them. */
+	uint32_t max_files; /* entries in the file list (default 4M) */
+	uint64_t max_file_size; /* bytes of one file (default unlimited) */
+	size_t max_memory; /* write buffers of the commit stage
+				  * (default 16 MiB) */
+	const struct berth_session_events *events;
+	void *event_arg;
+	berth_log_fn log; /* error/warning/info lines; NULL: dropped */
+	void *log_arg;
+};
+
+/* What a session did. */
+struct berth_stats {
+	int exit_code; /* what `rsync --server` would exit with */
+	int cancelled; /* ended by berth_session_cancel() */
+	int protocol; /* negotiated protocol version */
+	uint64_t files_total; /* entries in the file list */
+	uint64_t files_transferred;
+	uint64_t files_failed;
+	uint64_t bytes_literal, bytes_matched;
+	uint64_t bytes_read, bytes_written; /* on the fds */
+	double seconds_total;
+	double seconds_flist; /* handshake + file list */
+};
+
+/*
+ * Create a session on @pump (shared; it must outlive the session).  Copies
+ * @opts (argv and the other pointers are borrowed until free).  Nothing is
+ * read or written yet.  Returns 0, -ENOMEM or -EINVAL.  Any thread.
+ */
+BERTH_API int berth_session_create(struct berth_pump *pump,
+				   const struct berth_session_opts *opts,
+				   struct berth_session **out);
+
+/*
+ * Run the session to its end over @in_fd (from the client) and @out_fd (to
+ * the client); both stay open (the caller closes them).  Returns the rsync
+ * exit code (>= 0: 0 success, 23 partial transfer, 2 protocol error, ...),
+ * or -BERTH_ECANCELLED if berth_session_cancel() ended it.  Blocks the
+ * calling thread.  Once per session.  Any thread.
+ */
+BERTH_API int berth_session_run(struct berth_session *s, int in_fd, int out_fd);
+
+/*
+ * Run the session on a thread of its own and return at once (0, or -errno
+ * if the thread could not start); @done(arg, result) is called on that
+ * thread at the end with what berth_session_run() would have returned.
+ * Free the session only after @done ran (from @done itself is fine).
+ */
+BERTH_API int berth_session_start(struct berth_session *s, int in_fd,
+				  int out_fd,
+				  void (*done)(void *arg, int result),
+				  void *arg);
+
+/*
+ * Cancel: the session stops reading, cancels its own I/O on the pump (other
+ * sessions are untouched), removes its temp files, tells the client
+ * (protocol >= 31) and its run returns -BERTH_ECANCELLED.  Any thread, any
+ * moment, also before run and from an event callback; idempotent.
+ */
+BERTH_API void berth_session_cancel(struct berth_session *s);
+
+/* Counters so far (final once run returned).  Any thread. */
+BERTH_API void berth_session_stats(struct berth_session *s,
+				   struct berth_stats *st);
+
+/* Free a session that is not running (never started, or run returned).
+ * NULL is a no-op.  Any thread. */
+BERTH_API void berth_session_free(struct berth_session *s);
+
+/* The berth program's server mode over one fd pair, on a private pump. */
+struct berth_server_config {
+	int argc;
+	char **argv;
+	int in_fd;
+	int out_fd;
+	struct berth_pump *pump; /* shared pump, or NULL for a private one */
+	int durability;
+	berth_log_fn log;
+	void *log_arg;
+};
+
+/* Create, run and free a session: returns its rsync exit code (20 if it
+ * was cancelled).  Kept for simple embedders.  Any thread. */
 BERTH_API int berth_server_run(const struct berth_server_config *cfg);
+
+/* Checksum types (berth_file_event.checksum_type). */
+enum berth_csum_type {
+	BERTH_CSUM_NONE = 0, /* "none": 1 dummy byte, forces whole-file */
+	BERTH_CSUM_MD4,
+	BERTH_CSUM_MD5,
+	BERTH_CSUM_SHA1,
+	BERTH_CSUM_XXH64,
+	BERTH_CSUM_XXH3,
+	BERTH_CSUM_XXH128,
+};
 
 /*
  * A static, human-readable description of @err (negative errno or a BERTH_E*

@@ -169,6 +169,11 @@ static const struct {
 	{"read-batch", O_REFUSED, A_STR},
 	{"super", O_REFUSED, A_NONE},
 	{"fake-super", O_REFUSED, A_NONE},
+	{"munge-links", O_REFUSED, A_NONE},
+	{"stop-at", O_REFUSED, A_STR},
+	{"stop-after", O_REFUSED, A_STR},
+	{"time-limit", O_REFUSED, A_STR},
+	{"copy-devices", O_REFUSED, A_NONE},
 };
 
 static int parse_int(const char *s, int64_t lo, int64_t hi, int64_t *v)
@@ -314,10 +319,17 @@ static int letters(struct berth_opts *o, const char *s)
 		case 'e':
 			o->caps = s + 1;
 			return 0;
-		case 'R': /* names may start with '/' */
-		case 'A': /* ACL wire format not implemented */
-		case 'N': /* crtimes: no Linux support */
-			return -BERTH_EUNSUPPORTED;
+		/* Parsed (the file-list decoder handles their fields); the
+		 * session decides whether it implements them. */
+		case 'R':
+			o->relative = true;
+			break;
+		case 'A':
+			o->acls = true;
+			break;
+		case 'N':
+			o->crtimes = true;
+			break;
 		case 'L': /* only sent to a receiving client */
 		case 'k':
 		default:

@@ -11,77 +11,6 @@
 
 #include "protocol/proto_int.h"
 
-enum { ST_IDLE, ST_ENTRIES, ST_UIDS, ST_GIDS, ST_DONE };
-
-struct id_name {
-	uint32_t id;
-	uint32_t off; /* into ids_pool */
-	bool gid;
-};
-
-struct pool {
-	char *p;
-	size_t len, cap;
-};
-
-/* Offsets of an entry's strings in the list pool until the list is done. */
-struct offs {
-	uint32_t name, link, sum;
-};
-
-/* An entry being parsed: pointers into the parse view or scratch. */
-struct pend {
-	bool end;
-	int32_t io_error;
-	struct berth_file f;
-	uint32_t l1;
-	const uint8_t *suffix;
-	uint32_t l2;
-	const uint8_t *link;
-	const uint8_t *sum;
-	const uint8_t *uname, *gname;
-	uint8_t uname_len, gname_len;
-	bool set_uname, set_gname;
-	const uint8_t *xset; /* literal xattr set bytes (re-parsed on commit) */
-	size_t xset_len;
-	uint32_t xcount;
-	bool rdev_field; /* the rdev fields were present: update the state */
-	uint32_t major; /* the rdev major as sent or inherited */
-};
-
-struct berth_flist_dec {
-	struct berth_flist_config cfg;
-	struct berth_proto_stash stash;
-	int state;
-	bool inc, varint_flags, safe_flist;
-	/* "previous entry" state, session-long (§7.1) */
-	char *lastname;
-	uint32_t lastname_len;
-	int64_t mtime, atime, crtime;
-	uint32_t mode, uid, gid, rdev_major;
-	/* current list */
-	struct berth_flist *cur;
-	struct offs *offs;
-	uint32_t cap;
-	struct pool pool;
-	const char *parent; /* sub-list's directory name */
-	/* all lists so far */
-	uint32_t total_files;
-	int32_t next_start;
-	bool started;
-	/* directory list (inc recursion): copies of the names */
-	char **dirs;
-	uint32_t ndirs, dirs_cap;
-	/* ids */
-	struct id_name *ids;
-	uint32_t nids, ids_cap;
-	struct pool ids_pool;
-	/* xattr sets */
-	struct berth_xattr_set *xsets;
-	uint32_t nxsets, xsets_cap;
-	struct pend pend;
-};
-
 void berth_flist_config_init(struct berth_flist_config *cfg,
 			     const struct berth_opts *o,
 			     const struct berth_hs_result *hs)
@@ -104,29 +33,6 @@ void berth_flist_config_init(struct berth_flist_config *cfg,
 	cfg->flist_csum_len = (int)berth_csum_digest_len(hs->file_csum);
 }
 
-static int pool_add(struct pool *p, const void *data, size_t len, uint32_t *off)
-{
-	if (p->len + len + 1 > p->cap) {
-		size_t cap = p->cap ? p->cap : 4096;
-		char *n;
-
-		while (cap < p->len + len + 1)
-			cap *= 2;
-		if (cap > UINT32_MAX)
-			return -BERTH_ELIMIT;
-		n = realloc(p->p, cap);
-		if (!n)
-			return -ENOMEM;
-		p->p = n;
-		p->cap = cap;
-	}
-	*off = (uint32_t)p->len;
-	memcpy(p->p + p->len, data, len);
-	p->p[p->len + len] = '\0';
-	p->len += len + 1;
-	return 0;
-}
-
 int berth_flist_dec_create(struct berth_flist_dec **dp,
 			   const struct berth_flist_config *cfg)
 {
@@ -136,8 +42,6 @@ int berth_flist_dec_create(struct berth_flist_dec **dp,
 	*dp = NULL;
 	if (c.protocol < BERTH_PROTO_MIN || c.protocol > BERTH_PROTO_MAX)
 		return -EINVAL;
-	if (c.acls)
-		return -BERTH_EUNSUPPORTED;
 	if (c.checksum && (c.flist_csum_len < 1 || c.flist_csum_len > 64))
 		return -EINVAL;
 	if (!c.max_files)
@@ -154,8 +58,17 @@ int berth_flist_dec_create(struct berth_flist_dec **dp,
 		c.max_xattr_count = 1024;
 	if (!c.max_xattr_bytes)
 		c.max_xattr_bytes = 65536;
-	if (c.max_name > 65535 || c.max_link > 65535 ||
-	    c.max_xattr_bytes > (1u << 24) || c.max_files > (1u << 30))
+	if (!c.max_acls)
+		c.max_acls = 65536;
+	if (!c.max_acl_entries)
+		c.max_acl_entries = 1024;
+	if (!c.max_list_bytes)
+		c.max_list_bytes = 1ull << 30;
+	if (!c.max_attr_bytes)
+		c.max_attr_bytes = 64ull << 20;
+	if (c.max_name > 4095 || c.max_link > 65535 ||
+	    c.max_xattr_bytes > (1u << 24) || c.max_acl_entries > 65536 ||
+	    c.max_files > (1u << 30))
 		return -EINVAL;
 	d = calloc(1, sizeof(*d));
 	if (!d)
@@ -167,7 +80,9 @@ int berth_flist_dec_create(struct berth_flist_dec **dp,
 	/* The largest entry: fixed fields, name suffix, link, two id names,
 	 * checksum and one literal xattr set. */
 	d->stash.cap = 128 + c.max_name + c.max_link + 2 * 256 + 64 +
-		       (c.xattrs ? c.max_xattr_bytes : 0);
+		       (c.xattrs ? c.max_xattr_bytes : 0) +
+		       (c.acls ? 2 * (40 + 270 * (size_t)c.max_acl_entries)
+			       : 0);
 	d->stash.buf = malloc(d->stash.cap);
 	d->lastname = malloc(c.max_name + 1);
 	if (!d->stash.buf || !d->lastname) {
@@ -203,6 +118,7 @@ void berth_flist_dec_free(struct berth_flist_dec *d)
 	free(d->dirs);
 	free(d->ids);
 	free(d->ids_pool.p);
+	berth__flist_free_acls(d);
 	for (uint32_t i = 0; i < d->nxsets; i++)
 		free(d->xsets[i].items);
 	free(d->xsets);
@@ -244,6 +160,7 @@ int berth_flist_dec_begin(struct berth_flist_dec *d, int32_t dir_k)
 	d->cur->ndx_start = d->next_start;
 	d->cur->dir_k = dir_k;
 	d->started = true;
+	d->pool.limit = d->cfg.max_list_bytes;
 	d->state = ST_ENTRIES;
 	return 0;
 }
@@ -270,71 +187,6 @@ static bool mode_type_ok(uint32_t m)
 	return false;
 }
 
-static int get_bytes(struct berth_proto_in *v, size_t n, const uint8_t **p)
-{
-	if (in_avail(v) < n)
-		return BERTH_PROTO_MORE;
-	*p = v->ptr + v->pos;
-	v->pos += n;
-	return BERTH_PROTO_DONE;
-}
-
-static int get_name8(struct berth_proto_in *v, const uint8_t **p, uint8_t *len)
-{
-	GET(berth_proto_get_u8(v, len));
-	return get_bytes(v, *len, p);
-}
-
-/* Parse (only) a literal xattr set; @count items. */
-static int parse_xset(struct berth_flist_dec *d, struct berth_proto_in *v,
-		      uint32_t count)
-{
-	for (uint32_t i = 0; i < count; i++) {
-		int32_t nl, dl;
-		const uint8_t *p;
-
-		GET(berth_proto_get_varint(v, &nl));
-		GET(berth_proto_get_varint(v, &dl));
-		if (nl < 2 || nl > 4096 || dl < 0)
-			return -BERTH_EPROTO;
-		GET(get_bytes(v, (size_t)nl, &p));
-		if (p[nl - 1] != '\0' || memchr(p, '\0', (size_t)nl - 1))
-			return -BERTH_EPROTO;
-		GET(get_bytes(v, dl <= 32 ? (size_t)dl : 16, &p));
-		if ((size_t)(v->pos - (size_t)(d->pend.xset - v->ptr)) >
-		    d->cfg.max_xattr_bytes)
-			return -BERTH_ELIMIT;
-	}
-	return BERTH_PROTO_DONE;
-}
-
-static int parse_xattrs(struct berth_flist_dec *d, struct berth_proto_in *v)
-{
-	struct pend *p = &d->pend;
-	int32_t ndx, count;
-
-	GET(berth_proto_get_varint(v, &ndx));
-	if (ndx != 0) {
-		if (ndx < 0 || (uint32_t)ndx > d->nxsets)
-			return -BERTH_EPROTO;
-		p->f.xattr_set = ndx - 1;
-		return BERTH_PROTO_DONE;
-	}
-	GET(berth_proto_get_varint(v, &count));
-	if (count < 0)
-		return -BERTH_EPROTO;
-	if ((uint32_t)count > d->cfg.max_xattr_count ||
-	    d->nxsets >= d->cfg.max_xattr_sets)
-		return -BERTH_ELIMIT;
-	p->xset = v->ptr + v->pos;
-	p->xcount = (uint32_t)count;
-	GET(parse_xset(d, v, p->xcount));
-	p->xset_len = (size_t)(v->ptr + v->pos - p->xset);
-	p->f.xattr_set = (int32_t)d->nxsets;
-	p->f.flags |= BERTH_FILE_XATTR_LIT;
-	return BERTH_PROTO_DONE;
-}
-
 static int parse_end(struct berth_flist_dec *d, struct berth_proto_in *v)
 {
 	GET(berth_proto_get_varint(v, &d->pend.io_error));
@@ -355,6 +207,7 @@ static int unit_entry(void *ctx, struct berth_proto_in *v)
 	memset(p, 0, sizeof(*p));
 	f->hlink_ndx = -1;
 	f->xattr_set = -1;
+	f->acl[0] = f->acl[1] = -1;
 	if (d->varint_flags) {
 		GET(berth_proto_get_varint(v, &i32));
 		if (i32 == 0)
@@ -398,7 +251,7 @@ static int unit_entry(void *ctx, struct berth_proto_in *v)
 		return -BERTH_EPROTO;
 	if ((uint64_t)p->l1 + p->l2 > c->max_name)
 		return -BERTH_EPATH;
-	GET(get_bytes(v, p->l2, &p->suffix));
+	GET(berth__flist_get_bytes(v, p->l2, &p->suffix));
 	f->name_len = p->l1 + p->l2;
 
 	/* Hard-link reference (row 4). */
@@ -483,7 +336,8 @@ static int unit_entry(void *ctx, struct berth_proto_in *v)
 		GET(berth_proto_get_varint(v, &i32));
 		f->uid = (uint32_t)i32;
 		if (x & BERTH_XMIT_USER_NAME_FOLLOWS) {
-			GET(get_name8(v, &p->uname, &p->uname_len));
+			GET(berth__flist_get_name8(v, &p->uname,
+						   &p->uname_len));
 			p->set_uname = true;
 		}
 	}
@@ -492,7 +346,8 @@ static int unit_entry(void *ctx, struct berth_proto_in *v)
 		GET(berth_proto_get_varint(v, &i32));
 		f->gid = (uint32_t)i32;
 		if (x & BERTH_XMIT_GROUP_NAME_FOLLOWS) {
-			GET(get_name8(v, &p->gname, &p->gname_len));
+			GET(berth__flist_get_name8(v, &p->gname,
+						   &p->gname_len));
 			p->set_gname = true;
 		}
 	}
@@ -520,88 +375,19 @@ static int unit_entry(void *ctx, struct berth_proto_in *v)
 		if ((uint32_t)i32 > c->max_link)
 			return -BERTH_ELIMIT;
 		f->link_len = (uint32_t)i32;
-		GET(get_bytes(v, f->link_len, &p->link));
+		GET(berth__flist_get_bytes(v, f->link_len, &p->link));
 		if (memchr(p->link, '\0', f->link_len))
 			return -BERTH_EPROTO;
 	}
 	if (c->checksum && type == S_IFREG)
-		GET(get_bytes(v, (size_t)c->flist_csum_len, &p->sum));
+		GET(berth__flist_get_bytes(v, (size_t)c->flist_csum_len,
+					   &p->sum));
 extras:
+	if (c->acls)
+		GET(berth__flist_parse_acls(d, v, f->mode & S_IFMT));
 	if (c->xattrs)
-		GET(parse_xattrs(d, v));
+		GET(berth__flist_parse_xattrs(d, v));
 	return BERTH_PROTO_DONE;
-}
-
-/* Store a literal xattr set parsed by parse_xattrs (re-walks the bytes). */
-static int commit_xset(struct berth_flist_dec *d)
-{
-	struct pend *p = &d->pend;
-	struct berth_proto_in v = {p->xset, p->xset_len, 0};
-	struct berth_xattr_set *s;
-	uint8_t *mem, *bytes;
-	size_t isz = sizeof(struct berth_xattr) * p->xcount;
-
-	if (d->nxsets == d->xsets_cap) {
-		uint32_t cap = d->xsets_cap ? d->xsets_cap * 2 : 16;
-		void *n = realloc(d->xsets, sizeof(*d->xsets) * cap);
-
-		if (!n)
-			return -ENOMEM;
-		d->xsets = n;
-		d->xsets_cap = cap;
-	}
-	mem = malloc(isz + p->xset_len + 1);
-	if (!mem)
-		return -ENOMEM;
-	s = &d->xsets[d->nxsets];
-	s->count = p->xcount;
-	s->items = (struct berth_xattr *)mem;
-	bytes = mem + isz;
-	memcpy(bytes, p->xset, p->xset_len);
-	v.ptr = bytes;
-	for (uint32_t i = 0; i < p->xcount; i++) {
-		int32_t nl, dl;
-
-		berth_proto_get_varint(&v, &nl);
-		berth_proto_get_varint(&v, &dl);
-		s->items[i].name = (const char *)bytes + v.pos;
-		s->items[i].name_len = (uint32_t)nl;
-		s->items[i].datum_len = (uint32_t)dl;
-		v.pos += (size_t)nl;
-		s->items[i].value = bytes + v.pos;
-		v.pos += dl <= 32 ? (size_t)dl : 16;
-	}
-	d->nxsets++;
-	return 0;
-}
-
-static int set_id_name(struct berth_flist_dec *d, bool gid, uint32_t id,
-		       const uint8_t *name, size_t len)
-{
-	uint32_t i, off;
-
-	for (i = 0; i < d->nids; i++)
-		if (d->ids[i].id == id && d->ids[i].gid == gid)
-			break;
-	if (i == d->nids) {
-		if (d->nids >= d->cfg.max_ids)
-			return -BERTH_ELIMIT;
-		if (d->nids == d->ids_cap) {
-			uint32_t cap = d->ids_cap ? d->ids_cap * 2 : 16;
-			void *n = realloc(d->ids, sizeof(*d->ids) * cap);
-
-			if (!n)
-				return -ENOMEM;
-			d->ids = n;
-			d->ids_cap = cap;
-		}
-		d->nids++;
-	}
-	TRY(pool_add(&d->ids_pool, name, len, &off));
-	d->ids[i].id = id;
-	d->ids[i].gid = gid;
-	d->ids[i].off = off;
-	return 0;
 }
 
 static int commit_entry(struct berth_flist_dec *d)
@@ -638,7 +424,7 @@ static int commit_entry(struct berth_flist_dec *d)
 	*f = p->f;
 	f->tx_pos = fl->count;
 	memset(o, 0xff, sizeof(*o));
-	TRY(pool_add(&d->pool, name, f->name_len, &o->name));
+	TRY(berth__flist_pool_add(&d->pool, name, f->name_len, &o->name));
 	if (p->f.flags & BERTH_FILE_ABBREV) {
 		/* Copy the group's first member's link target and sum. */
 		uint32_t k = (uint32_t)(f->hlink_ndx - fl->ndx_start);
@@ -647,17 +433,22 @@ static int commit_entry(struct berth_flist_dec *d)
 		o->sum = d->offs[k].sum;
 	} else {
 		if (p->link)
-			TRY(pool_add(&d->pool, p->link, f->link_len, &o->link));
+			TRY(berth__flist_pool_add(&d->pool, p->link,
+						  f->link_len, &o->link));
 		if (p->sum)
-			TRY(pool_add(&d->pool, p->sum,
-				     (size_t)d->cfg.flist_csum_len, &o->sum));
+			TRY(berth__flist_pool_add(&d->pool, p->sum,
+						  (size_t)d->cfg.flist_csum_len,
+						  &o->sum));
 	}
 	if (p->set_uname)
-		TRY(set_id_name(d, false, f->uid, p->uname, p->uname_len));
+		TRY(berth__flist_set_id(d, false, f->uid, p->uname,
+					p->uname_len));
 	if (p->set_gname)
-		TRY(set_id_name(d, true, f->gid, p->gname, p->gname_len));
+		TRY(berth__flist_set_id(d, true, f->gid, p->gname,
+					p->gname_len));
 	if (p->xset)
-		TRY(commit_xset(d));
+		TRY(berth__flist_commit_xset(d));
+	TRY(berth__flist_commit_acls(d));
 	/* Update the "previous entry" state (also from abbreviated ones). */
 	d->lastname_len = f->name_len;
 	name[f->name_len] = '\0';
@@ -672,28 +463,6 @@ static int commit_entry(struct berth_flist_dec *d)
 	fl->count++;
 	d->total_files++;
 	return 0;
-}
-
-/* The id lists (§7.6): one (id, name) item or the end of one list. */
-static int unit_id(void *ctx, struct berth_proto_in *v)
-{
-	struct berth_flist_dec *d = ctx;
-	bool gid = d->state == ST_GIDS;
-	const uint8_t *name;
-	uint8_t len;
-	int32_t id;
-
-	GET(berth_proto_get_varint(v, &id));
-	if (id == 0) {
-		if (d->cfg.compat & BERTH_CF_ID0_NAMES) {
-			GET(get_name8(v, &name, &len));
-			TRY(set_id_name(d, gid, 0, name, len));
-		}
-		return BERTH_PROTO_DONE;
-	}
-	GET(get_name8(v, &name, &len));
-	TRY(set_id_name(d, gid, (uint32_t)id, name, len));
-	return 2; /* one item */
 }
 
 static int finish_list(struct berth_flist_dec *d)
@@ -719,6 +488,7 @@ static int finish_list(struct berth_flist_dec *d)
 	d->offs = NULL;
 	d->cap = 0;
 	TRY(berth__flist_finish(fl, d->parent));
+	berth__flist_sort_ids(d);
 	if (d->inc) {
 		/* Directory list: this list's directories in sorted order. */
 		for (i = 0; i < fl->count; i++) {
@@ -764,16 +534,20 @@ int berth_flist_decode(struct berth_flist_dec *d, struct berth_proto_in *in)
 			}
 			d->cur->io_error = d->pend.io_error;
 			if (!d->inc && !d->cfg.numeric_ids &&
-			    (d->cfg.owner || d->cfg.group))
-				d->state = d->cfg.owner ? ST_UIDS : ST_GIDS;
+			    (d->cfg.owner || d->cfg.group || d->cfg.acls))
+				d->state = d->cfg.owner || d->cfg.acls
+						   ? ST_UIDS
+						   : ST_GIDS;
 			else
 				return finish_list(d);
 			break;
 		case ST_UIDS:
 		case ST_GIDS:
-			r = berth__stash_run(&d->stash, in, unit_id, d);
+			r = berth__stash_run(&d->stash, in,
+					     berth__flist_unit_id, d);
 			if (r == BERTH_PROTO_DONE) {
-				if (d->state == ST_UIDS && d->cfg.group)
+				if (d->state == ST_UIDS &&
+				    (d->cfg.group || d->cfg.acls))
 					d->state = ST_GIDS;
 				else
 					return finish_list(d);
@@ -794,35 +568,6 @@ struct berth_flist *berth_flist_dec_take(struct berth_flist_dec *d)
 	if (fl)
 		d->cur = NULL;
 	return fl;
-}
-
-static const char *id_name(const struct berth_flist_dec *d, bool gid,
-			   uint32_t id)
-{
-	for (uint32_t i = 0; i < d->nids; i++)
-		if (d->ids[i].id == id && d->ids[i].gid == gid)
-			return d->ids_pool.p + d->ids[i].off;
-	return NULL;
-}
-
-const char *berth_flist_dec_user_name(const struct berth_flist_dec *d,
-				      uint32_t uid)
-{
-	return id_name(d, false, uid);
-}
-
-const char *berth_flist_dec_group_name(const struct berth_flist_dec *d,
-				       uint32_t gid)
-{
-	return id_name(d, true, gid);
-}
-
-const struct berth_xattr_set *berth_flist_dec_xattrs(
-	const struct berth_flist_dec *d, int32_t idx)
-{
-	if (idx < 0 || (uint32_t)idx >= d->nxsets)
-		return NULL;
-	return &d->xsets[idx];
 }
 
 uint32_t berth_flist_dec_ndirs(const struct berth_flist_dec *d)

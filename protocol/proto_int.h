@@ -74,6 +74,113 @@ int berth__name_in_list(const char *list, const char *name, size_t len);
  */
 int berth__flist_finish(struct berth_flist *fl, const char *parent);
 
+/* ---- file-list decoder internals (proto_flist.c, proto_flist_attr.c) */
+
+enum { ST_IDLE, ST_ENTRIES, ST_UIDS, ST_GIDS, ST_DONE };
+
+struct id_name {
+	uint32_t id;
+	uint32_t off; /* into ids_pool */
+	uint32_t seq; /* arrival order: the latest name wins */
+	bool gid;
+};
+
+struct pool {
+	char *p;
+	size_t len, cap;
+	size_t limit; /* 0 = none */
+};
+
+/* Offsets of an entry's strings in the list pool until the list is done. */
+struct offs {
+	uint32_t name, link, sum;
+};
+
+/* An entry being parsed: pointers into the parse view or scratch. */
+struct pend {
+	bool end;
+	int32_t io_error;
+	struct berth_file f;
+	uint32_t l1;
+	const uint8_t *suffix;
+	uint32_t l2;
+	const uint8_t *link;
+	const uint8_t *sum;
+	const uint8_t *uname, *gname;
+	uint8_t uname_len, gname_len;
+	bool set_uname, set_gname;
+	const uint8_t *xset; /* literal xattr set bytes (re-parsed on commit) */
+	size_t xset_len;
+	uint32_t xcount;
+	const uint8_t *acl_lit[2]; /* literal ACL bytes (re-parsed on commit) */
+	size_t acl_len[2];
+	bool rdev_field; /* the rdev fields were present: update the state */
+	uint32_t major; /* the rdev major as sent or inherited */
+};
+
+struct berth_flist_dec {
+	struct berth_flist_config cfg;
+	struct berth_proto_stash stash;
+	int state;
+	bool inc, varint_flags, safe_flist;
+	/* "previous entry" state, session-long (§7.1) */
+	char *lastname;
+	uint32_t lastname_len;
+	int64_t mtime, atime, crtime;
+	uint32_t mode, uid, gid, rdev_major;
+	/* current list */
+	struct berth_flist *cur;
+	struct offs *offs;
+	uint32_t cap;
+	struct pool pool;
+	const char *parent; /* sub-list's directory name */
+	/* all lists so far */
+	uint32_t total_files;
+	int32_t next_start;
+	bool started;
+	/* directory list (inc recursion): copies of the names */
+	char **dirs;
+	uint32_t ndirs, dirs_cap;
+	/* ids */
+	struct id_name *ids;
+	uint32_t nids, ids_cap, nsorted, ids_appended;
+	struct pool ids_pool;
+	/* xattr sets */
+	struct berth_xattr_set *xsets;
+	uint32_t nxsets, xsets_cap;
+	/* ACLs, access [0] and default [1] */
+	size_t attr_bytes; /* memory of all xattr sets and ACLs */
+	struct berth_acl *acls[2];
+	uint32_t nacls[2], acls_cap[2];
+	struct pend pend;
+};
+
+int berth__flist_pool_add(struct pool *p, const void *data, size_t len,
+			  uint32_t *off);
+/* Unit-parser helpers: BERTH_PROTO_DONE / MORE / error. */
+int berth__flist_get_bytes(struct berth_proto_in *v, size_t n,
+			   const uint8_t **p);
+int berth__flist_get_name8(struct berth_proto_in *v, const uint8_t **p,
+			   uint8_t *len);
+/* The xattr field of an entry (§7.8) into d->pend. */
+int berth__flist_parse_xattrs(struct berth_flist_dec *d,
+			      struct berth_proto_in *v);
+/* Store the literal set parsed into d->pend. */
+int berth__flist_commit_xset(struct berth_flist_dec *d);
+/* Remember the name of uid/gid @id. */
+int berth__flist_set_id(struct berth_flist_dec *d, bool gid, uint32_t id,
+			const uint8_t *name, size_t len);
+/* The ACL fields of an entry (§7.8) of type @type into d->pend. */
+int berth__flist_parse_acls(struct berth_flist_dec *d, struct berth_proto_in *v,
+			    uint32_t type);
+/* Store the literal ACLs parsed into d->pend. */
+int berth__flist_commit_acls(struct berth_flist_dec *d);
+void berth__flist_free_acls(struct berth_flist_dec *d);
+/* Sort and dedupe the id names (end of each list). */
+void berth__flist_sort_ids(struct berth_flist_dec *d);
+/* Unit parser for one id-list item (returns 2) or list end (DONE). */
+int berth__flist_unit_id(void *ctx, struct berth_proto_in *v);
+
 /* Token decoder state shared by proto_token.c and proto_token_zstd.c. */
 struct berth_tok_dec {
 	struct berth_tok_config cfg;

@@ -355,8 +355,10 @@ struct berth_opts {
  * after the cluster: parse again with berth_opts_parse_more() once the
  * secluded arguments are read.  Returns 0; -EINVAL for an unknown option
  * or a bad value (rsync exit 1); -BERTH_EUNSUPPORTED for a known option
- * berth refuses (e.g. --sender, --daemon, -A, --iconv, --files-from,
- * -R); on error o->bad names the argument.
+ * berth refuses outright (--sender, --daemon, --iconv, --files-from,
+ * batch modes, --super...); on error o->bad names the argument.  Options
+ * that are parsed but not (yet) implemented by the engine (-R, -A, -N,
+ * --inplace...) are only recorded: the session refuses them.
  */
 int berth_opts_parse(struct berth_opts *o, int argc, char *const argv[]);
 
@@ -503,6 +505,8 @@ struct berth_file {
 			       member (sorted ndx when in the same list, else
 			       the raw reference into an earlier list) */
 	int32_t xattr_set; /* -1 or index for berth_flist_dec_xattrs() */
+	int32_t acl[2]; /* access, default ACL: -1 or index for
+			   berth_flist_dec_acl() */
 	uint32_t tx_pos; /* position in transmission order */
 };
 
@@ -529,6 +533,26 @@ struct berth_xattr_set {
 	struct berth_xattr *items;
 };
 
+/* ACLs (§7.8): which of the four object entries are present. */
+#define BERTH_ACL_USER_OBJ (1u << 0)
+#define BERTH_ACL_GROUP_OBJ (1u << 1)
+#define BERTH_ACL_MASK_OBJ (1u << 2)
+#define BERTH_ACL_OTHER_OBJ (1u << 3)
+#define BERTH_ACL_NAME_LIST (1u << 4)
+
+struct berth_acl_ida {
+	uint32_t id;
+	uint32_t perms; /* rwx = 4|2|1 */
+	bool is_user; /* else a group */
+};
+
+struct berth_acl {
+	uint8_t flags; /* BERTH_ACL_* */
+	uint32_t user_obj, group_obj, mask_obj, other_obj;
+	uint32_t count;
+	struct berth_acl_ida *idas;
+};
+
 struct berth_flist_config {
 	int protocol;
 	uint32_t compat; /* BERTH_CF_* as negotiated */
@@ -546,6 +570,12 @@ struct berth_flist_config {
 	uint32_t max_xattr_count; /* items per set (default 1024) */
 	uint32_t max_xattr_bytes; /* wire bytes of one literal set
 				      (default 65536) */
+	uint32_t max_acls; /* literal ACLs per kind (default 65536) */
+	uint32_t max_acl_entries; /* named entries per ACL (default 1024) */
+	uint64_t max_list_bytes; /* names, link targets and sums of one list
+				     (default 1 GiB) */
+	uint64_t max_attr_bytes; /* all xattr sets and ACLs of the session
+				     (default 64 MiB) */
 };
 
 /* Fill the format part of @cfg from options and the handshake. */
@@ -557,8 +587,8 @@ struct berth_flist_dec;
 
 /*
  * Create a file-list decoder (session-long: the "previous entry" state,
- * the directory list, id names and xattr sets live here).  -EINVAL for a
- * bad config, -BERTH_EUNSUPPORTED for ACLs, -ENOMEM.
+ * the directory list, id names, xattr sets and ACLs live here).  -EINVAL
+ * for a bad config, -ENOMEM.
  */
 int berth_flist_dec_create(struct berth_flist_dec **d,
 			   const struct berth_flist_config *cfg);
@@ -593,6 +623,9 @@ const char *berth_flist_dec_group_name(const struct berth_flist_dec *d,
 /* Literal xattr set number @idx (berth_file.xattr_set), NULL if none. */
 const struct berth_xattr_set *berth_flist_dec_xattrs(
 	const struct berth_flist_dec *d, int32_t idx);
+/* Literal ACL number @idx of the access (@dflt false) or default list. */
+const struct berth_acl *berth_flist_dec_acl(const struct berth_flist_dec *d,
+					    bool dflt, int32_t idx);
 /* Number of directories in the inc-recursion directory list. */
 uint32_t berth_flist_dec_ndirs(const struct berth_flist_dec *d);
 

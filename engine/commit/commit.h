@@ -19,8 +19,14 @@
  * Ordering: commands are started in the order they were queued (one queue
  * for all caller threads).  A command whose path overlaps (equal, ancestor or
  * descendant) that of an operation still in flight waits for it, so
- * "mkdir a" then "begin a/x" works, as does "delete x" then "begin x".
- * Files complete in any order; berth_commit_flush() is the barrier.
+ * "mkdir a" then "begin a/x" works, as does "delete x" then "begin x".  An
+ * operation also waits for finished (finish/abort called) files with an
+ * overlapping path, so "finish a/f" then "hardlink b -> a/f" or "delete
+ * a/f" works; it does not wait for files still being written.  Files
+ * complete in any order; berth_commit_flush() is the barrier.
+ *
+ * Parent directories are opened with RESOLVE_NO_SYMLINKS: a destination
+ * whose subdirectories are symlinks (rsync --keep-dirlinks) is refused.
  *
  * Memory is bounded: file_write() copies into the stage's recycled buffers
  * and blocks while all are in use; begin and the tree operations block while
@@ -157,6 +163,14 @@ int berth_commit_file_write(struct berth_commit_file *f, const void *buf,
 			    size_t len);
 
 /*
+ * Like berth_commit_file_write() but never blocks: copies what fits in
+ * free buffers.  Returns the bytes taken (> 0; fewer than @len when the
+ * budget filled up), -EAGAIN when none fit, or an error as _write().
+ */
+ssize_t berth_commit_file_try_write(struct berth_commit_file *f,
+				    const void *buf, size_t len);
+
+/*
  * Advance the position by @len without writing (in-place/append files:
  * data already there).  Returns 0, or -EINVAL for a temp-file write.
  */
@@ -182,7 +196,8 @@ void berth_commit_file_abort(struct berth_commit_file *f);
  * operations are in flight.  Existing non-directory entries at @relpath are
  * replaced atomically (created under a temp name, then renamed).
  *
- * mkdir: an existing directory is success (its mode is left alone).
+ * mkdir: an existing directory is success (its mode is left alone); the
+ *   new one gets meta->mode (0755 with a NULL @meta) less the umask.
  * symlink: @target is stored verbatim (it is never followed by berth).
  * hardlink: @relpath becomes a link to @existing (both beneath root).
  * mknod: fifo, socket, char or block device per meta->mode; @dev for
@@ -198,6 +213,13 @@ int berth_commit_symlink(struct berth_commit *c, const char *relpath,
 			 const struct berth_commit_meta *meta);
 int berth_commit_hardlink(struct berth_commit *c, const char *relpath,
 			  const char *existing, void *user);
+/*
+ * hardlink_at: @relpath becomes a link to @src_name (one path component,
+ * never followed) in the directory @src_dirfd, which may lie outside the
+ * root (--link-dest); the fd is duplicated, the caller keeps its own.
+ */
+int berth_commit_hardlink_at(struct berth_commit *c, const char *relpath,
+			     int src_dirfd, const char *src_name, void *user);
 int berth_commit_mknod(struct berth_commit *c, const char *relpath,
 		       const struct berth_commit_meta *meta, dev_t dev);
 int berth_commit_delete(struct berth_commit *c, const char *relpath, int is_dir,

@@ -98,18 +98,23 @@ int berth_commit_file_begin(struct berth_commit *c, const char *relpath,
 		return -BERTH_ECANCELLED;
 	}
 	f->tag = tag;
+	/* Listed and queued atomically with the cancel check, so a cancel
+	 * either sees the file queued or the file never gets queued. */
 	pthread_mutex_lock(&c->lock);
-	f->all_next = c->all;
-	if (c->all)
-		c->all->all_prev = f;
-	c->all = f;
+	if (c->cancelled) {
+		r = -BERTH_ECANCELLED;
+	} else {
+		f->all_next = c->all;
+		if (c->all)
+			c->all->all_prev = f;
+		c->all = f;
+		berth__commit_enqueue_locked(c, &f->cmd_begin);
+	}
 	pthread_mutex_unlock(&c->lock);
-	r = berth__commit_enqueue(c, &f->cmd_begin);
 	if (r) {
-		/* Cancelled meanwhile: nothing queued names the file. */
 		berth__commit_slot_put(c, 1);
-		f->refs = 1;
-		berth__commit_file_unref(c, f);
+		free(f->path);
+		free(f);
 		return r;
 	}
 	*out = f;
@@ -135,23 +140,27 @@ static int file_push(struct berth_commit_file *f)
 	return r;
 }
 
-int berth_commit_file_write(struct berth_commit_file *f, const void *buf,
-			    size_t len)
+/* Copy up to @len bytes; wait for buffers unless @nowait.  Returns the
+ * bytes taken, or a negative error when none were. */
+static ssize_t file_copy(struct berth_commit_file *f, const void *buf,
+			 size_t len, int nowait)
 {
 	struct berth_commit *c = f->c;
 	const char *p = buf;
 	struct commit_buf *b;
-	size_t n;
+	size_t n, done = 0;
 	int r;
 
 	r = atomic_load_explicit(&f->err, memory_order_relaxed);
 	if (r)
 		return r;
-	while (len) {
+	while (done < len) {
 		if (!f->cur) {
-			b = berth__commit_buf_get(c);
-			if (!b)
-				return -BERTH_ECANCELLED;
+			b = berth__commit_buf_get(c, nowait);
+			if (!b) {
+				r = nowait ? -EAGAIN : -BERTH_ECANCELLED;
+				break;
+			}
 			b->file = f;
 			b->off = f->pos;
 			b->len = 0;
@@ -159,20 +168,35 @@ int berth_commit_file_write(struct berth_commit_file *f, const void *buf,
 		}
 		b = f->cur;
 		n = c->o.buf_size - b->len;
-		if (n > len)
-			n = len;
-		memcpy(b->data + b->len, p, n);
+		if (n > len - done)
+			n = len - done;
+		memcpy(b->data + b->len, p + done, n);
 		b->len += n;
 		f->pos += n;
-		p += n;
-		len -= n;
+		done += n;
 		if (b->len == c->o.buf_size) {
 			r = file_push(f);
 			if (r)
 				return r;
 		}
 	}
-	return 0;
+	return done ? (ssize_t)done : r;
+}
+
+int berth_commit_file_write(struct berth_commit_file *f, const void *buf,
+			    size_t len)
+{
+	ssize_t n = file_copy(f, buf, len, 0);
+
+	if (n < 0)
+		return (int)n;
+	return (size_t)n == len ? 0 : -BERTH_ECANCELLED;
+}
+
+ssize_t berth_commit_file_try_write(struct berth_commit_file *f,
+				    const void *buf, size_t len)
+{
+	return file_copy(f, buf, len, 1);
 }
 
 int berth_commit_file_skip(struct berth_commit_file *f, uint64_t len)
@@ -211,10 +235,7 @@ static int file_end(struct berth_commit_file *f, int abort)
 		r = atomic_load_explicit(&f->err, memory_order_relaxed);
 	/* Always queued, even after cancel: see the top of this file. */
 	pthread_mutex_lock(&c->lock);
-	f->cmd_end.next = NULL;
-	*c->qtail = &f->cmd_end;
-	c->qtail = &f->cmd_end.next;
-	pthread_cond_signal(&c->wake);
+	berth__commit_enqueue_locked(c, &f->cmd_end);
 	pthread_mutex_unlock(&c->lock);
 	return r;
 }
@@ -259,7 +280,8 @@ static void file_fail(struct berth_commit *c, struct berth_commit_file *f,
 	if (f->serial_wait)
 		serial_remove(c, f);
 	if (f->state <= F_WRITE && (f->io_busy || f->writes))
-		berth_pump_cancel_tag(c->pump, f->tag);
+		/* Best effort: the requests complete either way. */
+		(void)berth_pump_cancel_tag(c->pump, f->tag);
 }
 
 void berth__commit_file_cancel(struct berth_commit *c,
@@ -334,16 +356,15 @@ static void step_done(struct berth_commit *c, struct commit_io *io)
 	f->io_busy = 0;
 	switch (f->state) {
 	case F_CLEAN_CLOSE:
-		/* -ECANCELED: the close did not run.  The file_fail()
-		 * cancel_tag reaches the pump after this cleanup was
-		 * submitted, or the pump is shutting down: close here. */
+		/* -ECANCELED: a pump shutdown caught the close before it
+		 * ran (the pump's -ECANCELED means "not performed"). */
 		if (res == -ECANCELED)
 			close(f->fd);
 		f->fd = -1;
 		goto advance;
 	case F_CLEAN_UNLINK:
 		if (res == -ECANCELED)
-			unlinkat(f->dir->fd, f->tmp, 0); /* as above */
+			unlinkat(f->dir->fd, f->tmp, 0); /* likewise */
 		f->tmp_made = 0;
 		goto advance;
 	case F_FSYNC:
@@ -393,6 +414,7 @@ advance:
 static void step_submit(struct berth_commit *c, struct berth_commit_file *f)
 {
 	struct berth_req *req = &f->io.req;
+	uint64_t tag = f->tag;
 
 	switch (f->state) {
 	case F_TRUNC:
@@ -428,8 +450,15 @@ static void step_submit(struct berth_commit *c, struct berth_commit_file *f)
 	default:
 		abort(); /* own invariant: no other state submits */
 	}
+	/*
+	 * Cleanup runs under the stage's own tag: a berth_pump_cancel_tag()
+	 * of this file's tag may still be pending in the pump, and a
+	 * cancelled close or unlink would leak the fd or the temp file.
+	 */
+	if (f->state == F_CLEAN_CLOSE || f->state == F_CLEAN_UNLINK)
+		tag = c->o.tag_base;
 	f->io_busy = 1;
-	berth__commit_submit(c, &f->io, step_done, f->tag);
+	berth__commit_submit(c, &f->io, step_done, tag);
 }
 
 static void write_done(struct berth_commit *c, struct commit_io *io)

@@ -9,9 +9,8 @@
  * under c->lock, those marked "lock".  Everything else belongs to the commit
  * thread.  Pump callbacks (pump thread) only append to c->comp under c->lock.
  *
- * Lock order: c->lock is taken before pump->lock (berth_pump_submit and
- * berth_pump_cancel_tag may be called with it held; they are leaves).  Event
- * callbacks run on the commit thread without c->lock.
+ * Locking: c->lock is a leaf, never held while calling into the pump or
+ * an event callback.
  */
 #ifndef BERTH_COMMIT_INT_H
 #define BERTH_COMMIT_INT_H
@@ -185,6 +184,7 @@ struct commit_op {
 	const char *base;
 	size_t dirlen;
 	char *path2; /* symlink target, or hardlink source */
+	int ext_fd; /* hardlink_at: the source's directory, or -1 */
 	const char *base2;
 	size_t dirlen2;
 	uint64_t tag;
@@ -270,7 +270,9 @@ void berth__commit_track_add(struct berth_commit *c, struct commit_track *t);
 void berth__commit_track_del(struct commit_track *t);
 void berth__commit_tmpname(struct berth_commit *c, const char *base, char *out);
 int berth__commit_enqueue(struct berth_commit *c, struct commit_cmd *cmd);
-struct commit_buf *berth__commit_buf_get(struct berth_commit *c);
+void berth__commit_enqueue_locked(struct berth_commit *c,
+				  struct commit_cmd *cmd);
+struct commit_buf *berth__commit_buf_get(struct berth_commit *c, int nowait);
 uint64_t berth__commit_slot_get(struct berth_commit *c, int is_file);
 void berth__commit_slot_put(struct berth_commit *c, int is_file);
 

@@ -47,6 +47,8 @@ void berth__commit_op_free(struct commit_op *op)
 {
 	if (!op)
 		return;
+	if (op->ext_fd >= 0)
+		close(op->ext_fd);
 	free(op->path);
 	free(op->path2);
 	free(op);
@@ -202,8 +204,10 @@ static void op_step(struct berth_commit *c, struct commit_op *op)
 		if (op->kind == OP_SYMLINK)
 			berth_prep_symlinkat(req, op->path2, fd, op->tmp);
 		else if (op->kind == OP_HARDLINK)
-			berth_prep_linkat(req, op->dir2->fd, op->base2, fd,
-					  op->tmp, 0);
+			berth_prep_linkat(req,
+					  op->ext_fd >= 0 ? op->ext_fd
+							  : op->dir2->fd,
+					  op->base2, fd, op->tmp, 0);
 		else
 			berth_prep_mknodat(req, fd, op->tmp, op->meta.mode,
 					   op->dev);
@@ -292,13 +296,13 @@ void berth__commit_op_start(struct berth_commit *c, struct commit_op *op)
 		op_done(c, op, -BERTH_ECANCELLED);
 		return;
 	}
-	op->waiting = op->kind == OP_HARDLINK ? 2 : 1;
+	op->waiting = op->kind == OP_HARDLINK && op->ext_fd < 0 ? 2 : 1;
 	op->wait.ready = op_dir_ready;
 	if (op->kind == OP_DIR_META)
 		berth__commit_dir_get(c, op->path, strlen(op->path), &op->wait);
 	else
 		berth__commit_dir_get(c, op->path, op->dirlen, &op->wait);
-	if (op->kind == OP_HARDLINK) {
+	if (op->kind == OP_HARDLINK && op->ext_fd < 0) {
 		op->wait2.ready = op_dir2_ready;
 		berth__commit_dir_get(c, op->path2, op->dirlen2, &op->wait2);
 	}
@@ -307,23 +311,28 @@ void berth__commit_op_start(struct berth_commit *c, struct commit_op *op)
 /* Allocate, check and queue an operation.  Producer threads. */
 static int op_queue(struct berth_commit *c, int kind, const char *relpath,
 		    const char *path2, const struct berth_commit_meta *meta,
-		    dev_t dev, int is_dir)
+		    dev_t dev, int is_dir, int ext_fd)
 {
 	struct commit_op *op;
 	const char *base;
 	int r;
 
 	op = calloc(1, sizeof(*op));
-	if (!op)
+	if (!op) {
+		if (ext_fd >= 0)
+			close(ext_fd);
 		return -ENOMEM;
+	}
 	op->kind = kind;
+	op->ext_fd = ext_fd; /* ours now: closed with the op */
 	op->cmd.kind = CMD_OP;
 	op->dev = dev;
 	op->is_dir = is_dir;
 	if (meta)
 		op->meta = *meta;
 	else
-		op->meta = (struct berth_commit_meta){.mtime_nsec = UTIME_OMIT,
+		op->meta = (struct berth_commit_meta){.mode = 0755,
+						      .mtime_nsec = UTIME_OMIT,
 						      .uid = (uint32_t)-1,
 						      .gid = (uint32_t)-1};
 	if (kind == OP_DIR_META && !strcmp(relpath, "."))
@@ -369,7 +378,7 @@ fail:
 int berth_commit_mkdir(struct berth_commit *c, const char *relpath,
 		       const struct berth_commit_meta *meta)
 {
-	return op_queue(c, OP_MKDIR, relpath, NULL, meta, 0, 1);
+	return op_queue(c, OP_MKDIR, relpath, NULL, meta, 0, 1, -1);
 }
 
 int berth_commit_symlink(struct berth_commit *c, const char *relpath,
@@ -378,7 +387,7 @@ int berth_commit_symlink(struct berth_commit *c, const char *relpath,
 {
 	if (!target || !target[0] || strlen(target) >= PATH_MAX)
 		return -BERTH_EPATH;
-	return op_queue(c, OP_SYMLINK, relpath, target, meta, 0, 0);
+	return op_queue(c, OP_SYMLINK, relpath, target, meta, 0, 0, -1);
 }
 
 int berth_commit_hardlink(struct berth_commit *c, const char *relpath,
@@ -391,7 +400,25 @@ int berth_commit_hardlink(struct berth_commit *c, const char *relpath,
 
 	if (!existing)
 		return -BERTH_EPATH;
-	return op_queue(c, OP_HARDLINK, relpath, existing, &meta, 0, 0);
+	return op_queue(c, OP_HARDLINK, relpath, existing, &meta, 0, 0, -1);
+}
+
+int berth_commit_hardlink_at(struct berth_commit *c, const char *relpath,
+			     int src_dirfd, const char *src_name, void *user)
+{
+	struct berth_commit_meta meta = {.mtime_nsec = UTIME_OMIT,
+					 .uid = (uint32_t)-1,
+					 .gid = (uint32_t)-1,
+					 .user = user};
+	int fd;
+
+	if (!src_name || !*src_name || strchr(src_name, '/') ||
+	    !strcmp(src_name, ".") || !strcmp(src_name, ".."))
+		return -BERTH_EPATH;
+	fd = fcntl(src_dirfd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	return op_queue(c, OP_HARDLINK, relpath, src_name, &meta, 0, 0, fd);
 }
 
 int berth_commit_mknod(struct berth_commit *c, const char *relpath,
@@ -402,7 +429,7 @@ int berth_commit_mknod(struct berth_commit *c, const char *relpath,
 	if (!S_ISFIFO(meta->mode) && !S_ISCHR(meta->mode) &&
 	    !S_ISBLK(meta->mode) && !S_ISSOCK(meta->mode))
 		return -EINVAL;
-	return op_queue(c, OP_MKNOD, relpath, NULL, meta, dev, 0);
+	return op_queue(c, OP_MKNOD, relpath, NULL, meta, dev, 0, -1);
 }
 
 int berth_commit_delete(struct berth_commit *c, const char *relpath, int is_dir,
@@ -411,7 +438,7 @@ int berth_commit_delete(struct berth_commit *c, const char *relpath, int is_dir,
 	struct berth_commit_meta meta = {.mtime_nsec = UTIME_OMIT,
 					 .user = user};
 
-	return op_queue(c, OP_DELETE, relpath, NULL, &meta, 0, !!is_dir);
+	return op_queue(c, OP_DELETE, relpath, NULL, &meta, 0, !!is_dir, -1);
 }
 
 int berth_commit_dir_meta(struct berth_commit *c, const char *relpath,
@@ -419,7 +446,7 @@ int berth_commit_dir_meta(struct berth_commit *c, const char *relpath,
 {
 	if (!meta)
 		return -EINVAL;
-	return op_queue(c, OP_DIR_META, relpath, NULL, meta, 0, 1);
+	return op_queue(c, OP_DIR_META, relpath, NULL, meta, 0, 1, -1);
 }
 
 int berth_commit_set_meta(struct berth_commit *c, const char *relpath,
@@ -427,5 +454,5 @@ int berth_commit_set_meta(struct berth_commit *c, const char *relpath,
 {
 	if (!meta)
 		return -EINVAL;
-	return op_queue(c, OP_META, relpath, NULL, meta, 0, 0);
+	return op_queue(c, OP_META, relpath, NULL, meta, 0, 0, -1);
 }

@@ -3,16 +3,15 @@
  * The commit thread: its command queue, the hand-off of pump completions,
  * the write-buffer pool, flush, cancel and teardown.
  *
- * Lock order: c->lock, then (inside berth_pump_submit/cancel_tag)
- * pump->lock.  Pump callbacks take only c->lock.  Event callbacks and the
- * per-item state machines run on the commit thread without c->lock.
+ * Locking: c->lock is a leaf.  It is never held while calling into the
+ * pump (so pump->lock and c->lock are never nested), and pump callbacks
+ * take only c->lock.  Event callbacks and the per-item state machines run
+ * on the commit thread without c->lock.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <fcntl.h>
-#include <unistd.h>
 
 #include "engine/commit/commit_int.h"
 
@@ -37,24 +36,17 @@ static void commit_pump_cb(struct berth_req *req, ssize_t res)
 	pthread_mutex_unlock(&c->lock);
 }
 
-/*
- * The pump was shut down under us (its owner ended it with files in
- * flight).  Closing our fds and removing our temp files must still happen,
- * or a shutdown leaks both: do those two directly on this thread.  Closes
- * keep reporting the refusal (the file has failed all the same); an unlink
- * reports its own result.  Everything else stays refused.
- */
-static int cleanup_without_pump(const struct berth_req *req, int refused)
+/* Queue @io's completion with result @res (as the pump would).  Returns 0,
+ * so the caller does not queue it again. */
+static int complete_now(struct berth_commit *c, struct commit_io *io, int res)
 {
-	if (req->op == BERTH_OP_CLOSE) {
-		close(req->fd);
-		return refused;
-	}
-	if (req->op == BERTH_OP_UNLINKAT)
-		return unlinkat(req->fd, req->path, (int)req->flags) < 0
-			       ? -errno
-			       : 0;
-	return refused;
+	pthread_mutex_lock(&c->lock);
+	io->res = res;
+	io->next = NULL;
+	*c->comp_tail = io;
+	c->comp_tail = &io->next;
+	pthread_mutex_unlock(&c->lock);
+	return 0;
 }
 
 /*
@@ -73,16 +65,13 @@ void berth__commit_submit(struct berth_commit *c, struct commit_io *io,
 	berth_req_set_cb(&io->req, commit_pump_cb, c, tag);
 	c->inflight++;
 	r = berth_pump_submit(c->pump, &io->req);
-	if (r < 0) {
-		if (r == -ESHUTDOWN)
-			r = cleanup_without_pump(&io->req, r);
-		pthread_mutex_lock(&c->lock);
-		io->res = r;
-		io->next = NULL;
-		*c->comp_tail = io;
-		c->comp_tail = &io->next;
-		pthread_mutex_unlock(&c->lock);
-	}
+	/* With the pump gone, our own cleanup still happens: close fds and
+	 * remove temp files directly (nothing else may run without it). */
+	if (r == -ESHUTDOWN &&
+	    (io->req.op == BERTH_OP_CLOSE || io->req.op == BERTH_OP_UNLINKAT))
+		r = complete_now(c, io, (int)berth_req_run_sync(&io->req));
+	if (r < 0)
+		complete_now(c, io, r);
 }
 
 /* Report one item's outcome and count it.  Commit thread only. */
@@ -122,15 +111,16 @@ void berth__commit_buf_put(struct berth_commit *c, struct commit_buf *b)
 }
 
 /*
- * Take a write buffer, waiting while none is free.  Returns NULL after
- * cancel.  Producer threads.
+ * Take a write buffer, waiting while none is free (unless @nowait).
+ * Returns NULL after cancel, or when @nowait and none is free.  Producer
+ * threads.
  */
-struct commit_buf *berth__commit_buf_get(struct berth_commit *c)
+struct commit_buf *berth__commit_buf_get(struct berth_commit *c, int nowait)
 {
 	struct commit_buf *b;
 
 	pthread_mutex_lock(&c->lock);
-	while (!c->free_bufs && !c->cancelled)
+	while (!c->free_bufs && !c->cancelled && !nowait)
 		pthread_cond_wait(&c->space, &c->lock);
 	b = c->cancelled ? NULL : c->free_bufs;
 	if (b)
@@ -139,8 +129,9 @@ struct commit_buf *berth__commit_buf_get(struct berth_commit *c)
 	return b;
 }
 
-/* Queue a command (lock held by the caller). */
-static void enqueue_locked(struct berth_commit *c, struct commit_cmd *cmd)
+/* Queue a command; the caller holds c->lock. */
+void berth__commit_enqueue_locked(struct berth_commit *c,
+				  struct commit_cmd *cmd)
 {
 	cmd->next = NULL;
 	*c->qtail = cmd;
@@ -160,7 +151,7 @@ int berth__commit_enqueue(struct berth_commit *c, struct commit_cmd *cmd)
 	if (c->cancelled)
 		r = -BERTH_ECANCELLED;
 	else
-		enqueue_locked(c, cmd);
+		berth__commit_enqueue_locked(c, cmd);
 	pthread_mutex_unlock(&c->lock);
 	return r;
 }
@@ -574,7 +565,7 @@ static int run_flush(struct berth_commit *c, int shutdown)
 	fl.cmd.kind = CMD_FLUSH;
 	fl.shutdown = shutdown;
 	pthread_mutex_lock(&c->lock);
-	enqueue_locked(c, &fl.cmd);
+	berth__commit_enqueue_locked(c, &fl.cmd);
 	while (!fl.done)
 		pthread_cond_wait(&c->idle, &c->lock);
 	pthread_mutex_unlock(&c->lock);

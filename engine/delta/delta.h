@@ -32,17 +32,9 @@ struct berth_pump;
 
 /* ------------------------------------------------------------ checksums */
 
-/* Transfer checksum types (values are berth's own, not on the wire). */
-enum berth_csum_type {
-	BERTH_CSUM_NONE = 0, /* "none": 1 dummy byte, forces whole-file */
-	BERTH_CSUM_MD4,
-	BERTH_CSUM_MD5,
-	BERTH_CSUM_SHA1,
-	BERTH_CSUM_XXH64,
-	BERTH_CSUM_XXH3,
-	BERTH_CSUM_XXH128,
-	BERTH_CSUM__COUNT
-};
+/* Transfer checksum types: enum berth_csum_type (BERTH_CSUM_*) in
+ * include/berth.h (values are berth's own, not on the wire). */
+#define BERTH_CSUM__COUNT (BERTH_CSUM_XXH128 + 1)
 
 /* Largest digest of any type (sha1). */
 #define BERTH_CSUM_MAX_DIGEST 20

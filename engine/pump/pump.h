@@ -125,33 +125,10 @@ struct berth_req {
 	uint32_t fault_short; /* > 0: cap the next attempt */
 };
 
-/* Options for berth_pump_create(); zero-initialised means defaults. */
-struct berth_pump_opts {
-	/* BERTH_PUMP_AUTO probes (BERTH_PUMP env may force). */
-	int backend;
-	unsigned queue_depth; /* ring entries, default 256 */
-	unsigned pool_threads; /* pool workers, default 8 */
-};
-
 /*
- * Create a pump and start its thread.  Returns 0 and stores the pump in *out,
- * or -errno.  The backend is chosen by opts->backend, else by the BERTH_PUMP
- * environment variable ("uring" or "pool"), else by a probe that tries
- * io_uring and falls back to the pool.  Any thread.
+ * berth_pump_create(), _shutdown(), _free(), _backend() and
+ * _backend_reason() and struct berth_pump_opts are public: include/berth.h.
  */
-int berth_pump_create(const struct berth_pump_opts *opts,
-		      struct berth_pump **out);
-
-/*
- * Stop accepting work, cancel everything in flight, wait for every callback
- * to have run, join the pump thread.  Idempotent; after it returns the pump
- * touches no caller memory.  Returns 0, or -EDEADLK when called from a
- * callback (the pump thread).  Any thread but the pump thread.
- */
-int berth_pump_shutdown(struct berth_pump *pump);
-
-/* Shut down (if not yet) and free.  NULL is a no-op.  Not from a callback. */
-void berth_pump_free(struct berth_pump *pump);
 
 /*
  * Hand a prepared request to the pump.  Returns 0 (the callback will run
@@ -176,10 +153,6 @@ void berth_pump_cancel(struct berth_pump *pump, struct berth_req *req);
  * could not be queued (nothing was cancelled).  Any thread.
  */
 int berth_pump_cancel_tag(struct berth_pump *pump, uint64_t tag);
-
-/* BERTH_PUMP_URING or BERTH_PUMP_POOL, and why it was chosen. */
-int berth_pump_backend(const struct berth_pump *pump);
-const char *berth_pump_backend_reason(const struct berth_pump *pump);
 
 /* True when called on this pump's thread (i.e. from a callback). */
 int berth_pump_on_thread(const struct berth_pump *pump);
@@ -217,6 +190,14 @@ struct berth_fault {
 };
 int berth_pump_inject(struct berth_pump *pump, const struct berth_fault *f);
 void berth_pump_clear_faults(struct berth_pump *pump);
+
+/*
+ * Run @req now on the calling thread with blocking syscalls, bypassing any
+ * pump, and return its result (no callback).  For cleanup that must happen
+ * even after the pump was shut down (closing fds, removing temp files).
+ * Short transfers are not continued.  Any thread.
+ */
+ssize_t berth_req_run_sync(struct berth_req *req);
 
 /* Preparation helpers: fill the operation fields, clear the private ones. */
 void berth_prep_nop(struct berth_req *req);

@@ -158,6 +158,14 @@ ssize_t berth__pool_run(struct berth_req *req, int cancel_fd)
 	}
 }
 
+ssize_t berth_req_run_sync(struct berth_req *req)
+{
+	req->cur_off = req->off;
+	req->cur_iov = req->iov;
+	req->cur_iovcnt = req->iovcnt;
+	return berth__pool_run(req, -1);
+}
+
 static void *worker_main(void *arg)
 {
 	struct berth_worker *w = arg;

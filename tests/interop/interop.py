@@ -165,6 +165,32 @@ def dest_symlink_attack(root, rng):
     os.symlink("../../etc", f"{root}/link")
 
 
+def tree_snapshot(root, rng):
+    """tree_many, then a few files changed since the previous snapshot."""
+    tree_many(root, random.Random("snap"), files=300, dirs=10)
+    for i in range(0, 300, 37):
+        p = f"{root}/d{i % 10:02d}/f{i:04d}"
+        with open(p, "rb") as f:
+            data = bytearray(f.read())
+        data[len(data) // 2:len(data) // 2] = b"new bytes in the middle"
+        write(p, bytes(data), 0o644, BASE_MTIME + 77777)
+    write(f"{root}/brand-new", b"not in the previous snapshot\n")
+    touch_dirs(root)
+
+
+def prev_snapshot(base):
+    """The previous snapshot beside the destinations: ../prev."""
+    prev = os.path.join(base, "prev")
+    if not os.path.exists(prev):
+        tree_many(prev, random.Random("snap"), files=300, dirs=10)
+    return prev
+
+
+def dest_snapshot(root, rng):
+    prev_snapshot(os.path.dirname(root))
+    os.rmdir(root)  # the new snapshot does not exist yet
+
+
 def dest_big(root, rng):
     big_file(root, random.Random("big"))
 
@@ -248,6 +274,12 @@ SCENARIOS = {
                        {"outside": True}),
     "symlink_attack_noperms": (tree_small, dest_symlink_attack, ["-rl"],
                                {"outside": True}),
+    "link_dest": (tree_snapshot, dest_snapshot, ["-a", "--link-dest=../prev"],
+                  {"linked": True}),
+    "link_dest_abs_missing": (tree_small, None,
+                              ["-a", "--link-dest=/nonexistent/prev"]),
+    "compare_dest": (tree_snapshot, dest_snapshot,
+                     ["-a", "--compare-dest=../prev"]),
     "redo_new": (tree_redo, None, ["-a"],
                  {"corrupt": MARK, "unordered": True}),
     "redo_basis": (tree_redo, dest_redo, ["-a"],
@@ -263,7 +295,7 @@ REFUSED = {
     "refuse_compress_zlib": ["-a", "--zc=zlib"],
     "refuse_compress_lz4": ["-a", "--zc=lz4"],
     "refuse_inplace": ["-a", "--inplace"],
-    "refuse_link_dest": ["-a", "--link-dest=/nonexistent"],
+    "refuse_copy_dest": ["-a", "--copy-dest=/nonexistent"],
 }
 
 
@@ -389,6 +421,25 @@ def run_scenario(name, berth, work, keep):
             problems.append("destination differs")
         snap_a = snap_b = {}
     problems += diff(snap_a, snap_b)
+    if extra.get("linked"):
+        # Unchanged files are hard links into the previous snapshot.
+        prev = os.path.join(base, "prev")
+        dst = os.path.join(base, "dst-berth")
+        linked = unlinked = 0
+        for d, _, fs in os.walk(prev):
+            for f in fs:
+                p = os.path.join(d, f)
+                q = os.path.join(dst, os.path.relpath(p, prev))
+                if not os.path.exists(q):
+                    continue
+                same = open(p, "rb").read() == open(q, "rb").read()
+                if same and os.stat(p).st_ino == os.stat(q).st_ino:
+                    linked += 1
+                elif same:
+                    unlinked += 1
+        if unlinked or not linked:
+            problems.append(f"link-dest: {linked} unchanged files linked, "
+                            f"{unlinked} copied instead")
     if extra.get("outside"):
         for who in ("rsync", "berth"):
             out_dir = os.path.join(base, "dst-" + who) + "-outside"

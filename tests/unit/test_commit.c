@@ -35,6 +35,7 @@ struct ev_rec {
 };
 
 struct env {
+	int nfds; /* open fds before the stage: none may leak */
 	struct berth_pump *pump;
 	struct berth_commit *c;
 	char root[64];
@@ -83,12 +84,26 @@ static void rm_rf(const char *path)
 		fprintf(stderr, "cleanup of %s failed\n", path);
 }
 
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
 static int env_start(struct env *v, const struct berth_commit_opts *o)
 {
 	struct berth_commit_opts def = {0};
 	int r;
 
 	memset(v, 0, sizeof(*v));
+	v->nfds = count_fds();
 	pthread_mutex_init(&v->lock, NULL);
 	strcpy(v->root, "/tmp/berth-commit-XXXXXX");
 	strcpy(v->out, "/tmp/berth-outside-XXXXXX");
@@ -116,6 +131,7 @@ static void env_stop(struct env *v)
 	rm_rf(v->root);
 	rm_rf(v->out);
 	pthread_mutex_destroy(&v->lock);
+	assert_int_equal(count_fds(), v->nfds);
 }
 
 /* Count entries whose name starts with '.' (temp files) below @dir. */
@@ -381,6 +397,12 @@ static void test_large_none(void **state)
 	large_file(BERTH_DURABLE_NONE);
 }
 
+static void test_large_file(void **state)
+{
+	(void)state;
+	large_file(BERTH_DURABLE_FILE);
+}
+
 static void test_large_batch(void **state)
 {
 	(void)state;
@@ -638,6 +660,15 @@ static void test_ops(void **state)
 	assert_false(exists(v.root, "gone"));
 	assert_int_equal(count_temps(v.root), 0);
 
+	/* A NAME_MAX name: the temp name is shortened to fit. */
+	memset(p, 'n', NAME_MAX);
+	p[NAME_MAX] = '\0';
+	assert_int_equal(commit_one(&v, p, "long", 4, NULL), 0);
+	assert_int_equal(berth_commit_symlink(v.c, "a/b/x", p, &lm), 0);
+	assert_int_equal(berth_commit_flush(v.c), 0);
+	expect_content(v.root, p, "long", 4);
+	assert_int_equal(count_temps(v.root), 0);
+
 	/* Failing operations report and leave nothing behind. */
 	assert_int_equal(berth_commit_delete(v.c, "a", 1, NULL), 0);
 	assert_int_equal(berth_commit_hardlink(v.c, "x", "nope", NULL), 0);
@@ -645,6 +676,128 @@ static void test_ops(void **state)
 	assert_int_equal(ev_err(&v, "a"), -ENOTEMPTY);
 	assert_int_equal(ev_err(&v, "x"), -ENOENT);
 	assert_int_equal(count_temps(v.root), 0);
+	env_stop(&v);
+}
+
+static void test_owner_and_devices(void **state)
+{
+	struct berth_commit_opts o = {.tag_base = TAG_BASE,
+				      .preserve_owner = 1};
+	struct berth_commit_meta m = {.mode = 0640,
+				      .mtime_nsec = UTIME_OMIT,
+				      .uid = 1234,
+				      .gid = 4321};
+	struct berth_commit_meta dev = {.mode = S_IFCHR | 0600,
+					.mtime_nsec = UTIME_OMIT,
+					.uid = 1234,
+					.gid = 4321};
+	struct berth_commit_stats st;
+	struct env v;
+	char p[512];
+	struct stat sb;
+	int root = geteuid() == 0;
+
+	(void)state;
+	if (env_start(&v, &o))
+		skip();
+	assert_int_equal(commit_one(&v, "owned", "x", 1, &m), 0);
+	assert_int_equal(berth_commit_symlink(v.c, "lnk", "owned", &m), 0);
+	assert_int_equal(berth_commit_mknod(v.c, "null", &dev, makedev(1, 3)),
+			 0);
+	assert_int_equal(berth_commit_mknod(v.c, "bad", &m, 0), -EINVAL);
+	berth_commit_flush(v.c);
+	berth_commit_stats(v.c, &st);
+	snprintf(p, sizeof(p), "%s/owned", v.root);
+	assert_int_equal(lstat(p, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0640);
+	if (root) {
+		assert_int_equal(ev_err(&v, "null"), 0);
+		assert_int_equal(sb.st_uid, 1234);
+		assert_int_equal(sb.st_gid, 4321);
+		snprintf(p, sizeof(p), "%s/lnk", v.root);
+		assert_int_equal(lstat(p, &sb), 0);
+		assert_int_equal(sb.st_uid, 1234);
+		snprintf(p, sizeof(p), "%s/null", v.root);
+		assert_int_equal(lstat(p, &sb), 0);
+		assert_true(S_ISCHR(sb.st_mode));
+		assert_int_equal(sb.st_rdev, makedev(1, 3));
+		assert_int_equal(sb.st_uid, 1234);
+	} else {
+		/* Not permitted: ignored for files, counted. */
+		assert_int_equal(ev_err(&v, "owned"), 0);
+		assert_true(st.chown_ignored >= 1);
+	}
+	assert_int_equal(count_temps(v.root), 0);
+	env_stop(&v);
+}
+
+/* set_meta on an existing entry: applied to files, never through links. */
+static void test_set_meta(void **state)
+{
+	struct berth_commit_meta m = {.mode = 0604,
+				      .mtime_sec = 1300000000,
+				      .mtime_nsec = 11,
+				      .uid = (uint32_t)-1,
+				      .gid = (uint32_t)-1};
+	struct env v;
+	char p[512];
+	struct stat sb;
+
+	(void)state;
+	if (env_start(&v, NULL))
+		skip();
+	write_plain(&v, "plain", "x");
+	snprintf(p, sizeof(p), "%s/target", v.out);
+	assert_int_equal(close(open(p, O_CREAT | O_WRONLY, 0600)), 0);
+	snprintf(p, sizeof(p), "%s/lnk", v.root);
+	snprintf(p + 256, 256, "%s/target", v.out);
+	assert_int_equal(symlink(p + 256, p), 0);
+	assert_int_equal(berth_commit_set_meta(v.c, "plain", &m), 0);
+	assert_int_equal(berth_commit_set_meta(v.c, "lnk", &m), 0);
+	assert_true(berth_commit_flush(v.c) < 0);
+	assert_int_equal(ev_err(&v, "plain"), 0);
+	assert_true(ev_err(&v, "lnk") < 0);
+	snprintf(p, sizeof(p), "%s/plain", v.root);
+	assert_int_equal(stat(p, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0604);
+	assert_int_equal(sb.st_mtim.tv_nsec, 11);
+	snprintf(p, sizeof(p), "%s/target", v.out);
+	assert_int_equal(stat(p, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0600); /* not followed */
+	assert_true(sb.st_mtim.tv_sec != 1300000000);
+	env_stop(&v);
+}
+
+/* A cached directory that is deleted and re-created is not reused. */
+static void test_dir_recreate(void **state)
+{
+	struct env v;
+	char p[512];
+	int r;
+
+	(void)state;
+	if (env_start(&v, NULL))
+		skip();
+	assert_int_equal(berth_commit_mkdir(v.c, "x", NULL), 0);
+	assert_int_equal(berth_commit_mkdir(v.c, "x/y", NULL), 0);
+	assert_int_equal(commit_one(&v, "x/y/f1", "1", 1, NULL), 0);
+	assert_int_equal(berth_commit_delete(v.c, "x/y/f1", 0, NULL), 0);
+	assert_int_equal(berth_commit_delete(v.c, "x/y", 1, NULL), 0);
+	assert_int_equal(berth_commit_delete(v.c, "x", 1, NULL), 0);
+	assert_int_equal(berth_commit_mkdir(v.c, "x", NULL), 0);
+	assert_int_equal(berth_commit_mkdir(v.c, "x/y", NULL), 0);
+	assert_int_equal(commit_one(&v, "x/y/f2", "2", 1, NULL), 0);
+	assert_int_equal(berth_commit_flush(v.c), 0);
+	expect_content(v.root, "x/y/f2", "2", 1);
+	assert_false(exists(v.root, "x/y/f1"));
+	/* Removed behind the stage's back: the error is reported, nothing
+	 * is written into the unlinked directory silently. */
+	snprintf(p, sizeof(p), "rm -rf '%s/x'", v.root);
+	assert_int_equal(system(p), 0);
+	r = commit_one(&v, "x/y/f3", "3", 1, NULL);
+	assert_true(r == 0 || r == -ENOENT); /* may know it already */
+	assert_true(berth_commit_flush(v.c) < 0);
+	assert_int_equal(ev_err(&v, "x/y/f3"), -ENOENT);
 	env_stop(&v);
 }
 
@@ -667,6 +820,67 @@ static void test_inplace(void **state)
 	expect_content(v.root, "ip", "AAAABB", 6);
 	assert_int_equal(count_temps(v.root), 0);
 	env_stop(&v);
+}
+
+static void test_try_write(void **state)
+{
+	/* Two 4 KiB buffers: the third must not fit without waiting. */
+	struct berth_commit_opts o = {
+		.tag_base = TAG_BASE, .buf_size = 4096, .mem_budget = 8192};
+	struct berth_commit_file *f, *g, *h;
+	unsigned char *data = calloc(1, 3 * 4096);
+	struct env v;
+	ssize_t n;
+
+	(void)state;
+	if (env_start(&v, &o))
+		skip();
+	/* Both buffers held as partial buffers by f and g: nothing left
+	 * for h, deterministically. */
+	assert_int_equal(berth_commit_file_begin(v.c, "f", NULL, 0, &f), 0);
+	assert_int_equal(berth_commit_file_begin(v.c, "g", NULL, 0, &g), 0);
+	assert_int_equal(berth_commit_file_begin(v.c, "h", NULL, 0, &h), 0);
+	assert_int_equal(berth_commit_file_try_write(f, data, 100), 100);
+	assert_int_equal(berth_commit_file_try_write(g, data, 100), 100);
+	assert_int_equal(berth_commit_file_try_write(h, data, 100), -EAGAIN);
+	/* f's buffer still has room for 3996 bytes. */
+	n = berth_commit_file_try_write(f, data, 3 * 4096);
+	assert_true(n >= 3996 && n <= 3 * 4096);
+	assert_int_equal(berth_commit_file_finish(g), 0);
+	assert_int_equal(berth_commit_file_write(h, data, 4096), 0);
+	assert_int_equal(berth_commit_file_finish(h), 0);
+	assert_int_equal(berth_commit_file_finish(f), 0);
+	assert_int_equal(berth_commit_flush(v.c), 0);
+	expect_content(v.root, "h", data, 4096);
+	assert_int_equal(ev_err(&v, "f"), 0);
+	env_stop(&v);
+	free(data);
+}
+
+/* Free with handles never finished: their temp files are removed. */
+static void test_free_unfinished(void **state)
+{
+	struct berth_commit_file *f;
+	struct env v;
+	int i;
+
+	(void)state;
+	if (env_start(&v, NULL))
+		skip();
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(berth_commit_file_begin(v.c, i ? "u" : "done",
+							 NULL, 0, &f),
+				 0);
+		assert_int_equal(berth_commit_file_write(f, "abc", 3), 0);
+		if (!i)
+			assert_int_equal(berth_commit_file_finish(f), 0);
+	}
+	berth_commit_free(v.c);
+	v.c = NULL;
+	assert_int_equal(ev_err(&v, "u"), -BERTH_ECANCELLED);
+	expect_content(v.root, "done", "abc", 3);
+	assert_int_equal(count_temps(v.root), 0);
+	env_stop(&v); /* berth_commit_free(NULL) is a no-op */
 }
 
 static void test_abort(void **state)
@@ -698,6 +912,7 @@ static void test_cancel_inflight(void **state)
 		.tag_base = TAG_BASE, .buf_size = 4096, .mem_budget = 16 << 20};
 	struct berth_commit_file *f[8];
 	struct berth_commit_stats st;
+	struct berth_pump_stats ps;
 	size_t len = 1 << 20;
 	unsigned char *data = malloc(len);
 	struct env v;
@@ -723,7 +938,10 @@ static void test_cancel_inflight(void **state)
 	/* Some finished, some not, when the cancel comes. */
 	for (i = 0; i < 4; i++)
 		assert_int_equal(berth_commit_file_finish(f[i]), 0);
+	berth_pump_stats(v.pump, &ps);
 	assert_int_equal(berth_commit_cancel(v.c), 0);
+	print_message("cancel: %llu pump requests in flight at cancel\n",
+		      (unsigned long long)ps.in_flight);
 	assert_int_equal(count_temps(v.root), 0);
 	for (i = 0; i < 8; i++) {
 		snprintf(rel, sizeof(rel), "sub/c%d", i);
@@ -746,6 +964,72 @@ static void test_cancel_inflight(void **state)
 	free(data);
 }
 
+struct cancel_prod {
+	struct env *v;
+	unsigned char *data;
+	int last_err;
+};
+
+/* Writes 1 MiB files until the stage refuses. */
+static void *produce_until_cancel(void *arg)
+{
+	struct cancel_prod *p = arg;
+	struct berth_commit_file *f;
+	char rel[32];
+	int i, j, r = 0;
+
+	for (i = 0; !r && i < 100000; i++) {
+		snprintf(rel, sizeof(rel), "k%d", i % 16);
+		r = berth_commit_file_begin(p->v->c, rel, NULL, 0, &f);
+		if (r)
+			break;
+		for (j = 0; !r && j < 256; j++)
+			r = berth_commit_file_write(f, p->data, 4096);
+		if (r)
+			berth_commit_file_abort(f);
+		else
+			r = berth_commit_file_finish(f);
+	}
+	p->last_err = r;
+	return NULL;
+}
+
+/* Cancel from another thread while the producer is blocked on the budget. */
+static void test_cancel_concurrent(void **state)
+{
+	struct berth_commit_opts o = {.tag_base = TAG_BASE,
+				      .buf_size = 4096,
+				      .mem_budget = 2 << 20,
+				      .durability = BERTH_DURABLE_BATCH};
+	struct berth_commit_stats st;
+	struct berth_pump_stats ps;
+	struct cancel_prod p;
+	struct env v;
+	pthread_t th;
+
+	(void)state;
+	if (env_start(&v, &o))
+		skip();
+	p.v = &v;
+	p.data = calloc(1, 4096);
+	p.last_err = 0;
+	assert_int_equal(pthread_create(&th, NULL, produce_until_cancel, &p),
+			 0);
+	do { /* wait for some progress (not a timed assertion) */
+		usleep(1000);
+		berth_commit_stats(v.c, &st);
+	} while (st.bytes < (8u << 20));
+	berth_pump_stats(v.pump, &ps);
+	assert_int_equal(berth_commit_cancel(v.c), 0);
+	pthread_join(th, NULL);
+	print_message("cancel: %llu pump requests in flight at cancel\n",
+		      (unsigned long long)ps.in_flight);
+	assert_int_equal(p.last_err, -BERTH_ECANCELLED);
+	assert_int_equal(count_temps(v.root), 0);
+	env_stop(&v);
+	free(p.data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -754,6 +1038,7 @@ int main(void)
 		cmocka_unit_test(test_small_file),
 		cmocka_unit_test(test_small_batch),
 		cmocka_unit_test(test_large_none),
+		cmocka_unit_test(test_large_file),
 		cmocka_unit_test(test_large_batch),
 		cmocka_unit_test(test_fault_enospc_write),
 		cmocka_unit_test(test_fault_eio_fsync),
@@ -762,9 +1047,15 @@ int main(void)
 		cmocka_unit_test(test_fault_dirsync),
 		cmocka_unit_test(test_symlink_attacks),
 		cmocka_unit_test(test_ops),
+		cmocka_unit_test(test_owner_and_devices),
+		cmocka_unit_test(test_set_meta),
+		cmocka_unit_test(test_dir_recreate),
 		cmocka_unit_test(test_inplace),
+		cmocka_unit_test(test_try_write),
+		cmocka_unit_test(test_free_unfinished),
 		cmocka_unit_test(test_abort),
 		cmocka_unit_test(test_cancel_inflight),
+		cmocka_unit_test(test_cancel_concurrent),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

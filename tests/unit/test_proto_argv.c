@@ -94,7 +94,8 @@ static void test_errors(void **state)
 	assert_int_equal(PARSE(&o, "-logDtpr", "--sender", ".", "d"),
 			 -BERTH_EUNSUPPORTED);
 	assert_string_equal(o.bad, "--sender");
-	assert_int_equal(PARSE(&o, "-logDtpAr", ".", "d"), -BERTH_EUNSUPPORTED);
+	assert_int_equal(PARSE(&o, "-logDtpARNr", ".", "d"), 0);
+	assert_true(o.acls && o.relative && o.crtimes);
 	assert_int_equal(PARSE(&o, "-logDtpr", "--iconv=utf8", ".", "d"),
 			 -BERTH_EUNSUPPORTED);
 	assert_int_equal(PARSE(&o, "-logDtpr", "--files-from", "x", ".", "d"),

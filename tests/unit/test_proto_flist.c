@@ -419,6 +419,15 @@ static void test_hostile(void **state)
 		     32, &cfg, NULL),
 		-BERTH_ELIMIT);
 	cfg.max_files = 0;
+	/* names of one list above max_list_bytes */
+	cfg.max_list_bytes = 3;
+	assert_int_equal(
+		feed("\x04\x01.\x00\x00\x10\x65\x03\xf1\x53\xed\x41\x00\x00"
+		     "\x04\x01"
+		     "a\x00\x01\x00\x65\x03\xf1\x53\xa4\x81\x00\x00\x00\x00",
+		     32, &cfg, NULL),
+		-BERTH_ELIMIT);
+	cfg.max_list_bytes = 0;
 	/* hard-link reference to an entry not received yet */
 	cfg.hard_links = true;
 	assert_int_equal(feed("\x82\x04\x01x\x05", 5, &cfg, NULL),
@@ -453,6 +462,150 @@ static void test_hostile(void **state)
 	assert_false(fl->files[1].flags & BERTH_FILE_INACTIVE);
 	assert_true(fl->files[2].flags & BERTH_FILE_INACTIVE);
 	berth_flist_free(fl);
+}
+
+/* Inc-recursion: sub-lists must name a known directory and stay in it. */
+static void test_sublists(void **state)
+{
+	/* initial list: "." and dir "d"; then a sub-list for dir #1 ("d") */
+	static const char init[] =
+		"\x04\x01.\x00\x00\x10\x65\x03\xf1\x53\xed\x41\x00\x00"
+		"\x04\x01"
+		"d\x00\x00\x10\x65\x03\xf1\x53\xed\x41\x00\x00\x00\x00";
+	static const char sub_ok[] =
+		"\x24\x01\x02/x\x00\x00\x01\x65\x03\xf1\x53\xa4\x81\x00\x00\x00\x00";
+	static const char sub_bad[] =
+		"\x04\x01x\x00\x00\x01\x65\x03\xf1\x53\xa4\x81\x00\x00\x00\x00";
+	struct berth_flist_config cfg = {.protocol = 32, .compat = 0x1ff};
+	struct berth_flist_dec *d;
+	struct berth_proto_in in = {(const uint8_t *)init, sizeof(init) - 1, 0};
+	struct berth_flist *fl;
+
+	(void)state;
+	assert_int_equal(berth_flist_dec_create(&d, &cfg), 0);
+	assert_int_equal(berth_flist_dec_begin(d, 0),
+			 -BERTH_EPROTO); /* no list yet */
+	assert_int_equal(berth_flist_dec_begin(d, -1), 0);
+	assert_int_equal(berth_flist_decode(d, &in), 1);
+	fl = berth_flist_dec_take(d);
+	assert_int_equal(fl->ndx_start, 1);
+	assert_int_equal(fl->count, 2);
+	berth_flist_free(fl);
+	assert_int_equal(berth_flist_dec_ndirs(d), 2);
+	assert_int_equal(berth_flist_dec_begin(d, -1),
+			 -BERTH_EPROTO); /* 2nd initial */
+	assert_int_equal(berth_flist_dec_begin(d, 2),
+			 -BERTH_EPROTO); /* no dir #2 */
+	assert_int_equal(berth_flist_dec_begin(d, 1), 0);
+	in = (struct berth_proto_in){(const uint8_t *)sub_ok,
+				     sizeof(sub_ok) - 1, 0};
+	assert_int_equal(berth_flist_decode(d, &in), 1);
+	fl = berth_flist_dec_take(d);
+	assert_int_equal(fl->ndx_start, 4); /* 1 + 2 + 1 */
+	assert_string_equal(fl->files[0].name, "d/x");
+	berth_flist_free(fl);
+	/* a sub-list entry outside its directory */
+	assert_int_equal(berth_flist_dec_begin(d, 1), 0);
+	in = (struct berth_proto_in){(const uint8_t *)sub_bad,
+				     sizeof(sub_bad) - 1, 0};
+	assert_int_equal(berth_flist_decode(d, &in), -BERTH_EPROTO);
+	berth_flist_dec_free(d);
+}
+
+/* uid names: the latest name of a repeated id wins; max_ids holds. */
+static void test_id_lists(void **state)
+{
+	static const char l[] =
+		"\x04\x01.\x00\x00\x10\x65\x03\xf1\x53\xed\x41\x00\x00\x00"
+		"\x00\x00"
+		"\x01\x01"
+		"a\x02\x01"
+		"c\x01\x01"
+		"b\x00";
+	struct berth_flist_config cfg = {
+		.protocol = 32, .compat = 0x88, .owner = true};
+	struct berth_flist_dec *d;
+	struct berth_proto_in in = {(const uint8_t *)l, sizeof(l) - 1, 0};
+
+	(void)state;
+	assert_int_equal(berth_flist_dec_create(&d, &cfg), 0);
+	assert_int_equal(berth_flist_dec_begin(d, -1), 0);
+	assert_int_equal(berth_flist_decode(d, &in), 1);
+	assert_int_equal(in.pos, in.size);
+	berth_flist_free(berth_flist_dec_take(d));
+	assert_string_equal(berth_flist_dec_user_name(d, 1), "b");
+	assert_string_equal(berth_flist_dec_user_name(d, 2), "c");
+	assert_null(berth_flist_dec_user_name(d, 0));
+	assert_null(berth_flist_dec_group_name(d, 1));
+	berth_flist_dec_free(d);
+	cfg.max_ids = 2;
+	assert_int_equal(feed(l, sizeof(l) - 1, &cfg, NULL), -BERTH_ELIMIT);
+}
+
+/* ACLs (§7.8, no capture): a literal access + default ACL, then a ref. */
+static void test_acls(void **state)
+{
+	static const char good[] =
+		"\x04\x01.\x00\x00\x10\x65\x03\xf1\x53\xed\x41\x00\x00"
+		"\x00\x1b\x07\x05\x05\x01\x83\xe8\x1b\x05"
+		"alice"
+		"\x00\x00"
+		"\x04\x01"
+		"f\x00\x00\x00\x65\x03\xf1\x53\xa4\x81\x00\x00\x01"
+		"\x00\x00\x00\x00";
+	struct berth_flist_config cfg = {
+		.protocol = 32, .compat = 0x88, .acls = true};
+	struct berth_flist_dec *d;
+	struct berth_proto_in in = {(const uint8_t *)good, sizeof(good) - 1, 0};
+	struct berth_flist *fl;
+	const struct berth_acl *a;
+	char bad[sizeof(good)];
+
+	(void)state;
+	assert_int_equal(berth_flist_dec_create(&d, &cfg), 0);
+	assert_int_equal(berth_flist_dec_begin(d, -1), 0);
+	assert_int_equal(berth_flist_decode(d, &in), 1);
+	assert_int_equal(in.pos, in.size);
+	fl = berth_flist_dec_take(d);
+	assert_int_equal(fl->count, 2);
+	assert_int_equal(fl->files[0].acl[0], 0);
+	assert_int_equal(fl->files[0].acl[1], 0);
+	assert_int_equal(fl->files[1].acl[0], 0);
+	assert_int_equal(fl->files[1].acl[1], -1);
+	a = berth_flist_dec_acl(d, false, 0);
+	assert_int_equal(a->flags, 0x1b);
+	assert_int_equal(a->user_obj, 7);
+	assert_int_equal(a->group_obj, 5);
+	assert_int_equal(a->other_obj, 5);
+	assert_int_equal(a->count, 1);
+	assert_int_equal(a->idas[0].id, 1000);
+	assert_int_equal(a->idas[0].perms, 6);
+	assert_true(a->idas[0].is_user);
+	assert_string_equal(berth_flist_dec_user_name(d, 1000), "alice");
+	assert_int_equal(berth_flist_dec_acl(d, true, 0)->flags, 0);
+	assert_null(berth_flist_dec_acl(d, true, 1));
+	berth_flist_free(fl);
+	berth_flist_dec_free(d);
+
+	/* a permission above rwx; a reference to a missing ACL; bad flags */
+	memcpy(bad, good, sizeof(good));
+	bad[16] = 8;
+	assert_int_equal(feed(bad, sizeof(good) - 1, &cfg, NULL),
+			 -BERTH_EPROTO);
+	memcpy(bad, good, sizeof(good));
+	bad[sizeof(good) - 6] = 3;
+	assert_int_equal(feed(bad, sizeof(good) - 1, &cfg, NULL),
+			 -BERTH_EPROTO);
+	memcpy(bad, good, sizeof(good));
+	bad[15] = 0x3b;
+	assert_int_equal(feed(bad, sizeof(good) - 1, &cfg, NULL),
+			 -BERTH_EPROTO);
+	cfg.max_acl_entries = 0;
+	cfg.max_acls = 1;
+	memcpy(bad, good, sizeof(good));
+	bad[sizeof(good) - 6] = 0; /* a second literal access ACL */
+	assert_int_equal(feed(bad, sizeof(good) - 1, &cfg, NULL),
+			 -BERTH_ELIMIT);
 }
 
 static void test_filter(void **state)
@@ -508,8 +661,13 @@ static void test_filter(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_captures), cmocka_unit_test(test_order),
-		cmocka_unit_test(test_names),	 cmocka_unit_test(test_hostile),
+		cmocka_unit_test(test_captures),
+		cmocka_unit_test(test_order),
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_hostile),
+		cmocka_unit_test(test_sublists),
+		cmocka_unit_test(test_id_lists),
+		cmocka_unit_test(test_acls),
 		cmocka_unit_test(test_filter),
 	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);

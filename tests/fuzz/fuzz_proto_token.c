@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fuzz the sender's per-file answer: item echo (§9.1), sum head, plain or
+ * zstd tokens (§9.2, §9.3), checksum; several files per session.
+ */
+#include <stdlib.h>
+
+#include "fuzz_common.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct berth_item it;
+	struct berth_item_dec idec;
+	struct berth_item_dec_config icfg = {0};
+	struct berth_tok_dec *td;
+	struct berth_tok_config tcfg = {0};
+	struct berth_tok_event ev;
+	struct fz_chunker c;
+	volatile uint64_t sink = 0;
+	int r = 0;
+
+	if (size < 2)
+		return 0;
+	tcfg.compress = data[0] & 1 ? BERTH_COMPRESS_ZSTD : BERTH_COMPRESS_NONE;
+	tcfg.csum_type = data[0] & 2 ? BERTH_CSUM_XXH128 : BERTH_CSUM_XXH64;
+	tcfg.digest_len = data[0] & 2 ? 16 : 8;
+	tcfg.zstd_window_log = 20;
+	tcfg.zstd_out = 512;
+	icfg.xattrs = data[0] & 4;
+	icfg.xattr_optim = data[0] & 8;
+	icfg.values = true;
+	icfg.max_xattr_bytes = 4096;
+	if (berth_tok_dec_create(&td, &tcfg))
+		return 0;
+	if (berth_item_dec_init(&idec, &icfg)) {
+		berth_tok_dec_free(td);
+		return 0;
+	}
+	fz_init(&c, data + 2, size - 2, data[1]);
+	for (int files = 0; files < 100; files++) {
+		while ((r = berth_item_decode(&idec, &c.in, &it)) == 0 &&
+		       fz_more(&c))
+			;
+		if (r != 1)
+			break;
+		if (it.ndx < 0 || !(it.iflags & BERTH_ITEM_TRANSFER))
+			continue;
+		berth_tok_dec_begin(td);
+		for (;;) {
+			while ((r = berth_tok_decode(td, &c.in, &ev)) == 0 &&
+			       fz_more(&c))
+				;
+			if (r <= 0 || r == BERTH_TOK_END)
+				break;
+			if (r == BERTH_TOK_LITERAL)
+				sink += ev.ptr[ev.len - 1];
+			else if (r == BERTH_TOK_BLOCKS)
+				sink += (uint64_t)ev.block +
+					(uint64_t)ev.nblocks;
+		}
+		if (r != BERTH_TOK_END)
+			break;
+		sink += ev.sum[tcfg.digest_len - 1];
+	}
+	(void)sink;
+	berth_item_dec_destroy(&idec);
+	berth_tok_dec_free(td);
+	return 0;
+}

@@ -1,0 +1,509 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libberth sessions driven by real rsync clients: each client runs
+ * `rsync -a -e 'berth-connect SOCK' SRC/ x:NAME/`, the test accepts the
+ * connection as an agent would and runs a session for it on one shared
+ * pump.  Run once per pump backend.
+ *
+ *  - eight sessions at once, each into its own destination, all verified;
+ *  - one cancelled mid-transfer while the others finish intact;
+ *  - a client that disappears (SIGKILL) mid-transfer;
+ *  - pump shutdown while sessions run: they end, nothing hangs;
+ *  - after every test: no temp files, every pump request completed once.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "berth.h"
+#include "engine/pump/pump.h"
+#include "examples/connect_proto.h"
+
+extern char **environ;
+
+#define MAX_CLIENTS 8
+
+struct client {
+	/* set up by the test */
+	char src[512], dst[512];
+	int files;
+	int cancel_after; /* cancel after this many committed files (0: no) */
+	int kill_after; /* SIGKILL the client after this many (0: no) */
+	int shutdown_after; /* shut the pump down after this many (0: no) */
+	/* filled in */
+	pid_t pid;
+	int sock, status_fd;
+	char buf[CONNECT_MAX_BYTES + 1];
+	char *argv[CONNECT_MAX_ARGS + 1];
+	struct berth_session *session;
+	struct berth_pump *pump;
+	atomic_int committed;
+	atomic_int errors;
+	int result;
+	int client_status;
+	pthread_mutex_t *lock;
+	pthread_cond_t *cond;
+	int *done;
+};
+
+static int backend(void)
+{
+	const char *b = getenv("BERTH_PUMP");
+
+	return b && !strcmp(b, "pool") ? BERTH_PUMP_POOL : BERTH_PUMP_URING;
+}
+
+/* ------------------------------------------------------------ trees */
+
+static uint64_t rng_next(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static void write_file(const char *path, size_t size, uint64_t *rng,
+		       time_t mtime)
+{
+	struct timespec ts[2] = {{mtime, 0}, {mtime, 0}};
+	char *buf = malloc(size + 8);
+	size_t i;
+	int fd;
+
+	assert_non_null(buf);
+	for (i = 0; i < size; i += 8) {
+		uint64_t v = rng_next(rng);
+
+		memcpy(buf + i, &v, 8);
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, buf, size), (ssize_t)size);
+	assert_int_equal(futimens(fd, ts), 0);
+	close(fd);
+	free(buf);
+}
+
+/* @files files in 4 subdirectories; every 7th one is @big bytes. */
+static void make_tree(const char *root, int files, size_t big, uint64_t seed)
+{
+	char path[1024];
+	uint64_t rng = seed | 1;
+	int i;
+
+	assert_int_equal(mkdir(root, 0755), 0);
+	for (i = 0; i < 4; i++) {
+		snprintf(path, sizeof(path), "%s/d%d", root, i);
+		assert_int_equal(mkdir(path, 0755), 0);
+	}
+	for (i = 0; i < files; i++) {
+		snprintf(path, sizeof(path), "%s/d%d/f%03d", root, i % 4, i);
+		write_file(path, i % 7 == 0 ? big : rng_next(&rng) % 20000,
+			   &rng, 1700000000 + i);
+	}
+}
+
+/* 0 if @b has every file of @a with the same bytes, mode and mtime. */
+static int same_tree(const char *a, const char *b)
+{
+	char pa[1024], pb[1024];
+	struct dirent *de;
+	struct stat sa, sb;
+	int bad = 0;
+	DIR *d = opendir(a);
+
+	if (!d)
+		return -1;
+	while (!bad && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(pa, sizeof(pa), "%s/%s", a, de->d_name);
+		snprintf(pb, sizeof(pb), "%s/%s", b, de->d_name);
+		if (lstat(pa, &sa) || lstat(pb, &sb) ||
+		    (sa.st_mode != sb.st_mode)) {
+			bad = 1;
+		} else if (S_ISDIR(sa.st_mode)) {
+			bad = same_tree(pa, pb) != 0;
+		} else {
+			FILE *fa = fopen(pa, "rb"), *fb = fopen(pb, "rb");
+			int ca = 0, cb = 0;
+
+			bad = !fa || !fb || sa.st_size != sb.st_size ||
+			      sa.st_mtime != sb.st_mtime;
+			while (!bad && ca != EOF) {
+				ca = fgetc(fa);
+				cb = fgetc(fb);
+				bad = ca != cb;
+			}
+			if (fa)
+				fclose(fa);
+			if (fb)
+				fclose(fb);
+		}
+	}
+	closedir(d);
+	return bad ? -1 : 0;
+}
+
+/*
+ * No temp files below @dir, and every regular file there is complete: the
+ * same bytes as its source (a destination file is old or new, never
+ * partial).  Returns the number of complete files, -1 on a violation.
+ */
+static int check_partial(const char *dir, const char *src)
+{
+	char pd[1024], ps[1024];
+	struct dirent *de;
+	struct stat st;
+	int n = 0, r;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return 0; /* never created */
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (de->d_name[0] == '.') {
+			print_error("temp file left: %s/%s\n", dir, de->d_name);
+			closedir(d);
+			return -1;
+		}
+		snprintf(pd, sizeof(pd), "%s/%s", dir, de->d_name);
+		snprintf(ps, sizeof(ps), "%s/%s", src, de->d_name);
+		if (lstat(pd, &st) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			r = check_partial(pd, ps);
+		} else {
+			FILE *fa = fopen(pd, "rb"), *fb = fopen(ps, "rb");
+			int ca = 0, cb = 0;
+
+			r = fa && fb ? 1 : -1;
+			while (r > 0 && ca != EOF) {
+				ca = fgetc(fa);
+				cb = fgetc(fb);
+				if (ca != cb)
+					r = -1;
+			}
+			if (fa)
+				fclose(fa);
+			if (fb)
+				fclose(fb);
+			if (r < 0)
+				print_error("partial file: %s\n", pd);
+		}
+		if (r < 0) {
+			closedir(d);
+			return -1;
+		}
+		n += r;
+	}
+	closedir(d);
+	return n;
+}
+
+/* ------------------------------------------------------------ sessions */
+
+static void *shutdown_pump(void *pump)
+{
+	berth_pump_shutdown(pump);
+	return NULL;
+}
+
+static void on_committed(void *arg, const struct berth_file_event *ev)
+{
+	struct client *c = arg;
+	int n = atomic_fetch_add(&c->committed, 1) + 1;
+
+	assert_true(ev->checksum_len > 0);
+	if (c->cancel_after && n == c->cancel_after)
+		berth_session_cancel(c->session);
+	if (c->kill_after && n == c->kill_after)
+		kill(c->pid, SIGKILL);
+	if (c->shutdown_after && n == c->shutdown_after) {
+		pthread_t t;
+
+		/* As an agent would: from a thread of its own. */
+		assert_int_equal(
+			pthread_create(&t, NULL, shutdown_pump, c->pump), 0);
+		pthread_detach(t);
+	}
+}
+
+static void on_error(void *arg, const char *path, int err)
+{
+	struct client *c = arg;
+
+	(void)path;
+	(void)err;
+	atomic_fetch_add(&c->errors, 1);
+}
+
+static const struct berth_session_events events = {
+	.file_committed = on_committed,
+	.file_error = on_error,
+};
+
+static void on_done(void *arg, int result)
+{
+	struct client *c = arg;
+	unsigned char code = result < 0 ? 20 : (unsigned char)result;
+
+	c->result = result;
+	if (write(c->status_fd, &code, 1) < 0) {
+		/* the connector is gone (killed) */
+	}
+	close(c->status_fd);
+	close(c->sock);
+	pthread_mutex_lock(c->lock);
+	(*c->done)++;
+	pthread_cond_broadcast(c->cond);
+	pthread_mutex_unlock(c->lock);
+}
+
+static pid_t spawn_client(const char *sock, const char *src, const char *name)
+{
+	char rsh[1200], srcarg[600], dest[600];
+	char *argv[] = {"rsync", "-a", "-e", rsh, srcarg, dest, NULL};
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+
+	snprintf(rsh, sizeof(rsh), "%s %s", BERTH_CONNECT_BIN, sock);
+	snprintf(srcarg, sizeof(srcarg), "%s/", src);
+	snprintf(dest, sizeof(dest), "x:%s/", name);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	assert_int_equal(posix_spawnp(&pid, "rsync", &fa, NULL, argv, environ),
+			 0);
+	posix_spawn_file_actions_destroy(&fa);
+	return pid;
+}
+
+/* Run @n clients at once on one pump, each in its own session. */
+static void run_clients(struct client *cl, int n, const char *root)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct berth_pump_opts po = {.backend = backend()};
+	struct berth_pump_stats pst;
+	pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+	struct berth_pump *pump;
+	int lsock, done = 0, i, argc;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/sock", root);
+	lsock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(lsock >= 0);
+	assert_int_equal(bind(lsock, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lsock, MAX_CLIENTS), 0);
+	assert_int_equal(berth_pump_create(&po, &pump), 0);
+
+	for (i = 0; i < n; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "c%d", i);
+		cl[i].pid = spawn_client(sa.sun_path, cl[i].src, name);
+	}
+	for (i = 0; i < n; i++) {
+		struct berth_session_opts so = {0};
+		struct client *c;
+		int sock = accept(lsock, NULL, NULL);
+		char *dest;
+
+		assert_true(sock >= 0);
+		/* Which client is it?  Its DEST names it ("c3/"). */
+		char buf[CONNECT_MAX_BYTES + 1], *argv[CONNECT_MAX_ARGS + 1];
+		int status_fd;
+
+		argc = connect_recv_header(sock, buf, argv, &status_fd);
+		assert_true(argc >= 3);
+		dest = argv[argc - 1];
+		assert_true(dest[0] == 'c');
+		c = &cl[atoi(dest + 1)];
+		memcpy(c->buf, buf, sizeof(buf));
+		for (int k = 0; k <= argc; k++)
+			c->argv[k] = argv[k] ? c->buf + (argv[k] - buf) : NULL;
+		c->sock = sock;
+		c->status_fd = status_fd;
+		c->pump = pump;
+		c->lock = &lock;
+		c->cond = &cond;
+		c->done = &done;
+		so.argc = argc;
+		so.argv = c->argv;
+		so.dest_dirfd = -1;
+		so.dest_path = c->dst;
+		so.events = &events;
+		so.event_arg = c;
+		assert_int_equal(berth_session_create(pump, &so, &c->session),
+				 0);
+		assert_int_equal(
+			berth_session_start(c->session, sock, sock, on_done, c),
+			0);
+	}
+	pthread_mutex_lock(&lock);
+	while (done < n)
+		pthread_cond_wait(&cond, &lock);
+	pthread_mutex_unlock(&lock);
+	for (i = 0; i < n; i++) {
+		assert_int_equal(waitpid(cl[i].pid, &cl[i].client_status, 0),
+				 cl[i].pid);
+		berth_session_free(cl[i].session);
+	}
+	assert_int_equal(berth_pump_shutdown(pump), 0);
+	berth_pump_stats(pump, &pst);
+	assert_int_equal(pst.submitted, pst.completed);
+	berth_pump_free(pump);
+	close(lsock);
+}
+
+static char *scratch(void)
+{
+	char *root = strdup("/tmp/berth-session-XXXXXX");
+
+	assert_non_null(mkdtemp(root));
+	return root;
+}
+
+static void rm_rf(const char *root)
+{
+	char cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void setup_clients(struct client *cl, int n, const char *root, int files,
+			  size_t big)
+{
+	int i;
+
+	memset(cl, 0, sizeof(*cl) * (size_t)n);
+	for (i = 0; i < n; i++) {
+		snprintf(cl[i].src, sizeof(cl[i].src), "%s/src%d", root, i);
+		snprintf(cl[i].dst, sizeof(cl[i].dst), "%s/dst%d", root, i);
+		cl[i].files = files;
+		make_tree(cl[i].src, files, big,
+			  0x9e3779b97f4a7c15ull * (i + 1));
+		assert_int_equal(mkdir(cl[i].dst, 0755), 0);
+	}
+}
+
+static void test_eight_sessions(void **state)
+{
+	struct client cl[MAX_CLIENTS];
+	char *root = scratch();
+	int i;
+
+	(void)state;
+	setup_clients(cl, MAX_CLIENTS, root, 40, 200000);
+	run_clients(cl, MAX_CLIENTS, root);
+	for (i = 0; i < MAX_CLIENTS; i++) {
+		assert_int_equal(cl[i].result, 0);
+		assert_true(WIFEXITED(cl[i].client_status));
+		assert_int_equal(WEXITSTATUS(cl[i].client_status), 0);
+		assert_int_equal(atomic_load(&cl[i].committed), cl[i].files);
+		assert_int_equal(atomic_load(&cl[i].errors), 0);
+		assert_int_equal(same_tree(cl[i].src, cl[i].dst), 0);
+	}
+	rm_rf(root);
+	free(root);
+}
+
+static void test_cancel_one(void **state)
+{
+	struct client cl[3];
+	char *root = scratch();
+	int i;
+
+	(void)state;
+	setup_clients(cl, 3, root, 60, 300000);
+	cl[1].cancel_after = 5;
+	run_clients(cl, 3, root);
+	for (i = 0; i < 3; i++) {
+		if (i == 1) {
+			assert_int_equal(cl[i].result, -BERTH_ECANCELLED);
+			assert_true(!WIFEXITED(cl[i].client_status) ||
+				    WEXITSTATUS(cl[i].client_status) != 0);
+			assert_true(check_partial(cl[i].dst, cl[i].src) >= 5);
+			continue;
+		}
+		assert_int_equal(cl[i].result, 0);
+		assert_int_equal(WEXITSTATUS(cl[i].client_status), 0);
+		assert_int_equal(same_tree(cl[i].src, cl[i].dst), 0);
+	}
+	rm_rf(root);
+	free(root);
+}
+
+static void test_client_disappears(void **state)
+{
+	struct client cl[2];
+	char *root = scratch();
+
+	(void)state;
+	/* ~100 MB: the client cannot be done when the first file lands. */
+	setup_clients(cl, 2, root, 140, 5 << 20);
+	cl[0].kill_after = 1;
+	run_clients(cl, 2, root);
+	/* A dead client: rsync's code for a broken stream, nothing partial. */
+	assert_true(cl[0].result > 0);
+	assert_true(check_partial(cl[0].dst, cl[0].src) >= 1);
+	assert_int_equal(cl[1].result, 0);
+	assert_int_equal(same_tree(cl[1].src, cl[1].dst), 0);
+	rm_rf(root);
+	free(root);
+}
+
+static void test_pump_shutdown_midway(void **state)
+{
+	struct client cl[2];
+	char *root = scratch();
+	int i;
+
+	(void)state;
+	/* ~100 MB each: neither can be done when the first file lands. */
+	setup_clients(cl, 2, root, 140, 5 << 20);
+	cl[0].shutdown_after = 1;
+	run_clients(cl, 2, root);
+	/* Both end (no hang), with an error or, if done already, success;
+	 * either way nothing partial and no temp file stays. */
+	for (i = 0; i < 2; i++)
+		assert_true(check_partial(cl[i].dst, cl[i].src) >= 0);
+	assert_true(cl[0].result != 0);
+	rm_rf(root);
+	free(root);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_eight_sessions),
+		cmocka_unit_test(test_cancel_one),
+		cmocka_unit_test(test_client_disappears),
+		cmocka_unit_test(test_pump_shutdown_midway),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

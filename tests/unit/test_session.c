@@ -333,7 +333,7 @@ static void run_clients(struct client *cl, int n, const char *root)
 		assert_true(sock >= 0);
 		/* Which client is it?  Its DEST names it ("c3/"). */
 		char buf[CONNECT_MAX_BYTES + 1], *argv[CONNECT_MAX_ARGS + 1];
-		int status_fd;
+		int status_fd = -1;
 
 		argc = connect_recv_header(sock, buf, argv, &status_fd);
 		assert_true(argc >= 3);

@@ -52,7 +52,7 @@ static void usage(void)
 		"         [--berth PATH] [--rsync PATH] [--workdir DIR] [-v]\n"
 		"violation kinds for --xfail: content temp fd mem once count "
 		"undisturbed\n"
-		"         result signal temp-signal isolation\n");
+		"         result signal temp-signal isolation sanitizer\n");
 	exit(64);
 }
 
@@ -232,7 +232,8 @@ static void *watchdog(void *arg)
 			"== stacks of all threads:\n",
 			st->iter, st->o.iter_timeout, st->iter_desc,
 			st->iter_seed);
-		pthread_mutex_unlock(&st->lock);
+		/* Keep st->lock to the end: the main thread must not finish
+		 * the loop and exit 0 while gdb has us stopped. */
 		dump_stacks();
 		dump_client_logs(st->o.workdir);
 		fprintf(stderr,
@@ -241,10 +242,8 @@ static void *watchdog(void *arg)
 			st->iter_seed);
 		/* The clients of this iteration, with their relays and
 		 * berths, each in its own process group. */
-		pthread_mutex_lock(&st->lock);
 		for (unsigned k = 0; k < st->npgids; k++)
 			kill(-st->pgids[k], SIGKILL);
-		pthread_mutex_unlock(&st->lock);
 		_exit(2);
 	}
 	return NULL;

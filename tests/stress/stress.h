@@ -74,6 +74,7 @@ enum {
 	SV_RESULT, /* a wrong result or exit code */
 	SV_SIGNAL, /* berth died of a signal instead of exiting cleanly */
 	SV_TEMP_SIGNAL, /* temp files left by a berth told SIGTERM/SIGINT */
+	SV_SANITIZER, /* a berth process stopped on a sanitizer report */
 	SV_ISOLATION, /* an undisturbed session on a shared pump failed
 		       * while another one was disrupted */
 	SV__COUNT

@@ -10,11 +10,10 @@
  * SIGINT the berth process.
  *
  * Session mode: the relay connects to a unix socket of this process
- * instead, and each connection runs berth_server_run() on a thread with
+ * instead, and each connection runs a berth_session (create, run) on a thread with
  * one shared pump (uring or pool).  Disruptions: SIGKILL the client, cut
- * the stream, shut the shared pump down with sessions in flight, and —
- * when the library grows it — cancel a session through the API
- * (session_cancel_hook() below).
+ * the stream, cancel a session through the API (berth_session_cancel()),
+ * shut the shared pump down with sessions in flight, faults on the pump.
  *
  * Invariants: every destination file holds its old content (or is absent
  * if it had none) or the complete new content; no temp files; undisturbed
@@ -55,6 +54,7 @@ struct pfile {
 	uint64_t new_hash, old_hash;
 	size_t new_len, old_len;
 	int has_old;
+	atomic_int committed; /* session mode: file_committed events */
 	mode_t mode;
 	int64_t mtime;
 };
@@ -91,6 +91,7 @@ struct psession {
 	int client_status;
 	int client_done;
 	pid_t berth; /* process mode, from the info file */
+	double berth_seen; /* when it was first seen running as berth */
 	/* session mode */
 	pthread_t thread;
 	int thread_started;
@@ -98,17 +99,27 @@ struct psession {
 	int argc;
 	char **argv;
 	int exit_code;
+	struct berth_session *bs; /* bs_lock; NULL once freed */
+	pthread_mutex_t bs_lock; /* before log_lock */
 	char last_log[256];
 	pthread_mutex_t log_lock;
 };
 
-/* The seam for "cancel a session through the API".  The library's
- * session handle (include/berth.h) is being built; until it lands the
- * disruption is never picked.  Returns -ENOSYS. */
-static int session_cancel_hook(struct psession *s)
+/* Cancel a session through the API: 0, or -EAGAIN while its client has
+ * not connected yet. */
+static int session_cancel(struct psession *s)
 {
-	(void)s;
-	return -ENOSYS;
+	int ret = -EAGAIN;
+
+	/* bs_lock keeps the session from being freed meanwhile; cancel
+	 * logs through session_log(), which takes log_lock after it. */
+	pthread_mutex_lock(&s->bs_lock);
+	if (s->bs) {
+		berth_session_cancel(s->bs);
+		ret = 0;
+	}
+	pthread_mutex_unlock(&s->bs_lock);
+	return ret;
 }
 
 static uint64_t hash_buf(const void *p, size_t n)
@@ -259,6 +270,11 @@ static void check_session(struct psession *s)
 					      h == f->old_hash
 				    : n == -ENOENT;
 		st->files++;
+		if (atomic_load(&f->committed) && !is_new)
+			stress_violation(st, SV_CONTENT,
+					 "%s: a file_committed event, but not "
+					 "the new content",
+					 p);
 		if (!is_new && !is_old) {
 			stress_violation(st, SV_CONTENT,
 					 "%s: neither old nor new content (%zd "
@@ -339,21 +355,66 @@ static char **read_argv(int fd, int *argc)
 	return argv;
 }
 
+/* Per-session events: a committed file must be complete and new. */
+static void on_committed(void *arg, const struct berth_file_event *ev)
+{
+	struct psession *s = arg;
+	unsigned i;
+
+	for (i = 0; i < s->nfiles; i++)
+		if (!strcmp(s->files[i].rel, ev->path)) {
+			atomic_fetch_add(&s->files[i].committed, 1);
+			if (ev->size != s->files[i].new_len)
+				stress_violation(s->it->st, SV_RESULT,
+						 "%s/%s: committed event with "
+						 "size %llu, source has %zu",
+						 s->dst, ev->path,
+						 (unsigned long long)ev->size,
+						 s->files[i].new_len);
+		}
+}
+
+static const struct berth_session_events session_events = {
+	.file_committed = on_committed,
+};
+
 static void *session_main(void *arg)
 {
 	struct psession *s = arg;
-	struct berth_server_config cfg = {0};
+	struct berth_session_opts so = {0};
+	struct berth_session *bs = NULL;
 	FILE *f;
+	int ret;
 
-	cfg.argc = s->argc;
-	cfg.argv = s->argv;
-	cfg.in_fd = s->conn;
-	cfg.out_fd = s->conn;
-	cfg.pump = s->it->pump;
-	cfg.durability = s->it->durability;
-	cfg.log = session_log;
-	cfg.log_arg = s;
-	s->exit_code = berth_server_run(&cfg);
+	so.argc = s->argc;
+	so.argv = s->argv;
+	so.dest_dirfd = -1;
+	so.durability = s->it->durability;
+	so.events = &session_events;
+	so.event_arg = s;
+	so.log = session_log;
+	so.log_arg = s;
+	ret = berth_session_create(s->it->pump, &so, &bs);
+	if (ret < 0) {
+		s->exit_code = 1;
+		stress_violation(s->it->st, SV_RESULT, "session_create: %s",
+				 berth_strerror(ret));
+	} else {
+		pthread_mutex_lock(&s->bs_lock);
+		s->bs = bs;
+		pthread_mutex_unlock(&s->bs_lock);
+		ret = berth_session_run(bs, s->conn, s->conn);
+		/* Cancelled: what `berth --server` exits with then. */
+		s->exit_code = ret == -BERTH_ECANCELLED ? 20 : ret;
+		/* Free before closing the socket: the session's writer
+		 * thread is joined only by berth_session_free(), and may
+		 * still write after run returned (reported: closing the fd
+		 * between the two is a race TSan sees). */
+		pthread_mutex_lock(&s->bs_lock);
+		s->bs = NULL;
+		pthread_mutex_unlock(&s->bs_lock);
+		berth_session_free(bs);
+	}
 	/* What a process would exit with: the relay passes it on to the
 	 * client as its own exit code (as ssh does), once the stream ends. */
 	f = fopen(s->info, "ae");
@@ -443,7 +504,7 @@ static pid_t spawn_client(struct proc_iter *it, struct psession *s)
 	posix_spawnattr_t attr;
 	char rsh[1024], rpath[1024], srcarg[700], dstarg[700];
 	char env_info[700], env_cut[64], env_sock[600], prog[512];
-	char opt_a[] = "-a", opt_e[] = "-e";
+	char opt_a[] = "-a", opt_e[] = "-e", env_asan[512];
 	char *envp[256];
 	char *argv[16];
 	int a = 0, e = 0, i;
@@ -463,8 +524,17 @@ static pid_t spawn_client(struct proc_iter *it, struct psession *s)
 	argv[a++] = dstarg;
 	argv[a] = NULL;
 	for (i = 0; environ[i] && e < 250; i++)
-		if (strncmp(environ[i], "BERTH_STRESS_", 13))
+		if (strncmp(environ[i], "BERTH_STRESS_", 13) &&
+		    strncmp(environ[i], "ASAN_OPTIONS=", 13))
 			envp[e++] = environ[i];
+	/* berth --server ends without freeing its session (cli/berth_main.c
+	 * says so), which LSan reports as a leak at exit and aborts on:
+	 * leak checks stay on in this process (session mode runs the same
+	 * library code) and off in the berth processes. */
+	snprintf(env_asan, sizeof(env_asan), "ASAN_OPTIONS=%s%sdetect_leaks=0",
+		 getenv("ASAN_OPTIONS") ? getenv("ASAN_OPTIONS") : "",
+		 getenv("ASAN_OPTIONS") ? ":" : "");
+	envp[e++] = env_asan;
 	snprintf(env_info, sizeof(env_info), "BERTH_STRESS_INFO=%s", s->info);
 	envp[e++] = env_info;
 	if (s->cut) {
@@ -524,9 +594,44 @@ static pid_t read_info(struct psession *s, int *status, int *have_status)
 	return pid;
 }
 
+/*
+ * Whether berth @pid can take @sig yet: a signal that lands before the
+ * program even started (still the relay's fork, or in the dynamic loader)
+ * kills any program, rsync too, and says nothing about berth.  Ready once
+ * the signal is blocked or caught; or, for a berth that never does either,
+ * once it has run as berth for 100 ms.
+ */
+static int signal_ready(struct psession *s, pid_t pid, int sig)
+{
+	char path[64], line[256];
+	unsigned long long blk = 0, cgt = 0;
+	int is_berth = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "Name:", 5))
+			is_berth = strstr(line, "berth") != NULL &&
+				   !strstr(line, "berth-stress");
+		sscanf(line, "SigBlk: %llx", &blk);
+		sscanf(line, "SigCgt: %llx", &cgt);
+	}
+	fclose(f);
+	if (!is_berth)
+		return 0;
+	if ((blk | cgt) & (1ull << (sig - 1)))
+		return 1;
+	if (s->berth_seen == 0)
+		s->berth_seen = stress_now();
+	return stress_now() - s->berth_seen > 0.1;
+}
+
 static void fire(struct proc_iter *it, struct psession *s)
 {
-	int status, have;
+	int status, have, sig;
 	pid_t pid;
 
 	switch (it->disruption) {
@@ -546,8 +651,13 @@ static void fire(struct proc_iter *it, struct psession *s)
 				s->has_fire = 0;
 			return;
 		}
+		sig = it->disruption == SD_SIGTERM ? SIGTERM : SIGINT;
+		if (!signal_ready(s, pid, sig)) {
+			s->fire_at += 0.001;
+			return;
+		}
 		s->berth = pid;
-		kill(pid, it->disruption == SD_SIGTERM ? SIGTERM : SIGINT);
+		kill(pid, sig);
 		s->disrupted = 1;
 		break;
 	case SD_PUMP_SHUTDOWN:
@@ -556,8 +666,14 @@ static void fire(struct proc_iter *it, struct psession *s)
 		s->disrupted = 1;
 		break;
 	case SD_CANCEL_API:
-		if (session_cancel_hook(s) == 0)
-			s->disrupted = 1;
+		if (session_cancel(s) < 0) {
+			if (!s->client_done)
+				s->fire_at += 0.002; /* not connected yet */
+			else
+				s->has_fire = 0;
+			return;
+		}
+		s->disrupted = 1;
 		break;
 	default:
 		break;
@@ -573,6 +689,15 @@ static void check_berth_exit(struct psession *s)
 	if (s->it->in_process)
 		return;
 	read_info(s, &status, &have);
+	/* TSan exits 66 on a report; ASan/UBSan here abort (SIGABRT). */
+	if (have && ((WIFEXITED(status) && WEXITSTATUS(status) == 66) ||
+		     (WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT))) {
+		stress_violation(st, SV_SANITIZER,
+				 "%s: berth stopped on a sanitizer report "
+				 "(status 0x%x): see %s",
+				 s->dst, status, s->log);
+		return;
+	}
 	if (!have) {
 		if (s->client_done && WIFEXITED(s->client_status) &&
 		    WEXITSTATUS(s->client_status) == 0)
@@ -684,9 +809,10 @@ void stress_proc_iter(struct stress_state *st, struct stress_rng *r,
 	d = (int)stress_range(r, 0, 99);
 	if (in_process)
 		d = d < 20   ? SD_NONE
-		    : d < 40 ? SD_KILL_CLIENT
-		    : d < 60 ? SD_CUT_PIPE
-		    : d < 80 ? SD_PUMP_SHUTDOWN
+		    : d < 36 ? SD_KILL_CLIENT
+		    : d < 52 ? SD_CUT_PIPE
+		    : d < 68 ? SD_CANCEL_API
+		    : d < 84 ? SD_PUMP_SHUTDOWN
 			     : SD_FAULT;
 	else
 		d = d < 20   ? SD_NONE
@@ -723,6 +849,7 @@ void stress_proc_iter(struct stress_state *st, struct stress_rng *r,
 		s->it = &it;
 		s->conn = -1;
 		pthread_mutex_init(&s->log_lock, NULL);
+		pthread_mutex_init(&s->bs_lock, NULL);
 		snprintf(s->dir, sizeof(s->dir), "%s/proc-%u", st->o.workdir,
 			 i);
 		snprintf(s->src, sizeof(s->src), "%s/src", s->dir);
@@ -855,6 +982,7 @@ void stress_proc_iter(struct stress_state *st, struct stress_rng *r,
 			free(s->argv);
 		}
 		pthread_mutex_destroy(&s->log_lock);
+		pthread_mutex_destroy(&s->bs_lock);
 	}
 	free(it.sess);
 	fds1 = stress_count_fds();

@@ -49,6 +49,7 @@ const char *const stress_violation_names[SV__COUNT] = {
 	[SV_SIGNAL] = "signal",
 	[SV_TEMP_SIGNAL] = "temp-signal",
 	[SV_ISOLATION] = "isolation",
+	[SV_SANITIZER] = "sanitizer",
 };
 
 uint64_t stress_mix(uint64_t x)

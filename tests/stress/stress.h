@@ -117,6 +117,8 @@ struct stress_state {
 	uint64_t iters[16]; /* per mode bit index */
 	uint64_t disruptions[SD__COUNT];
 	uint64_t late; /* process disruptions that found the session over */
+	double span[2][3]; /* process/session x workload: mean seconds an
+			    * undisturbed client took (disruption window) */
 	uint64_t faults_armed[SF__COUNT];
 	uint64_t faults_fired;
 	uint64_t sessions;

@@ -90,6 +90,7 @@ struct psession {
 	pid_t client;
 	int client_status;
 	int client_done;
+	double t_end; /* monotonic, when the client exited */
 	pid_t berth; /* process mode, from the info file */
 	double berth_seen; /* when it was first seen running as berth */
 	/* session mode */
@@ -840,8 +841,12 @@ void stress_proc_iter(struct stress_state *st, struct stress_rng *r,
 	it.sess = calloc(it.nsess, sizeof(*it.sess));
 	if (!it.sess)
 		abort();
-	/* Most transfers here take 50-500 ms: aim inside them. */
-	span = it.workload == PW_SMALL ? 0.08 : 0.3;
+	/* Aim inside the transfer: within the mean time undisturbed
+	 * clients of this mode and workload took so far (this build, this
+	 * machine), at first a guess. */
+	span = 0.6 * st->span[in_process][it.workload];
+	if (span <= 0)
+		span = it.workload == PW_SMALL ? 0.08 : 0.3;
 	for (i = 0; i < it.nsess; i++) {
 		struct psession *s = &it.sess[i];
 		uint64_t bytes = 0;
@@ -909,6 +914,7 @@ void stress_proc_iter(struct stress_state *st, struct stress_rng *r,
 				if (it.sess[i].client == pid) {
 					it.sess[i].client_status = status;
 					it.sess[i].client_done = 1;
+					it.sess[i].t_end = stress_now();
 					left--;
 				}
 			continue;
@@ -927,6 +933,15 @@ void stress_proc_iter(struct stress_state *st, struct stress_rng *r,
 		}
 		(void)left;
 		stress_sleep_us(1000);
+	}
+	for (i = 0; i < it.nsess; i++) {
+		struct psession *s = &it.sess[i];
+		double *avg = &st->span[in_process][it.workload];
+
+		if (s->victim || !s->client_done || s->client_status)
+			continue;
+		*avg = *avg > 0 ? 0.8 * *avg + 0.2 * (s->t_end - t0)
+				: s->t_end - t0;
 	}
 	if (in_process) {
 		atomic_store(&it.stop_accept, 1);
@@ -964,10 +979,13 @@ void stress_proc_iter(struct stress_state *st, struct stress_rng *r,
 		struct psession *s = &it.sess[i];
 
 		if (s->victim && !s->disrupted && d != SD_CUT_PIPE &&
-		    d != SD_PUMP_SHUTDOWN) {
+		    d != SD_PUMP_SHUTDOWN && d != SD_FAULT) {
 			st->late++;
-			stress_log(st, "%s: disruption came too late\n",
-				   s->dst);
+			stress_log(st,
+				   "%s: %s came too late (at +%.3f s; the "
+				   "client ended at +%.3f s)\n",
+				   s->dst, stress_disruption_names[d],
+				   s->fire_at - t0, s->t_end - t0);
 		}
 		check_session(s);
 		check_berth_exit(s);

@@ -192,6 +192,10 @@ void berth_session_free(struct berth_session *s)
 	free(s->gids);
 	free(s->secluded);
 	free(s->secluded_buf);
+	free(s->local_name);
+	for (size_t i = 0; i < s->nrules; i++)
+		free(s->rules[i].pattern);
+	free(s->rules);
 	if (s->root_fd >= 0)
 		close(s->root_fd);
 	for (int j = 0; j < s->nalt; j++)

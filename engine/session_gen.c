@@ -65,20 +65,6 @@ struct gen {
 	size_t ndirs;
 };
 
-static int openat2_beneath(int dirfd, const char *path, int flags)
-{
-	struct open_how how = {
-		.flags = (uint64_t)flags | O_CLOEXEC,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
-	};
-	long fd;
-
-	do {
-		fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
-	} while (fd < 0 && errno == EAGAIN);
-	return fd < 0 ? -errno : (int)fd;
-}
-
 /* An O_PATH fd of directory @path (len bytes of it) beneath the root. */
 static int dir_fd(struct gen *g, const char *path, size_t len)
 {
@@ -102,7 +88,7 @@ static int dir_fd(struct gen *g, const char *path, size_t len)
 	copy = strndup(path, len);
 	if (!copy)
 		return -ENOMEM;
-	fd = openat2_beneath(g->s->root_fd, copy, O_PATH | O_DIRECTORY);
+	fd = berth__open_beneath(g->s->root_fd, copy, O_PATH | O_DIRECTORY);
 	if (fd < 0) {
 		free(copy);
 		return fd;
@@ -195,139 +181,6 @@ static void set_exists(struct berth_session *s, int32_t ndx, bool exists,
 	pthread_mutex_unlock(&s->lock);
 }
 
-struct del_item {
-	char *path;
-	bool is_dir;
-};
-
-struct del_list {
-	struct del_item *v;
-	size_t n, cap;
-};
-
-static int del_push(struct del_list *l, char *path, bool is_dir)
-{
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 32;
-		struct del_item *v = realloc(l->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
-	l->v[l->n].path = path;
-	l->v[l->n].is_dir = is_dir;
-	l->n++;
-	return 0;
-}
-
-/* Everything below directory @name, recursively (never through a
- * symlink: each level is opened beneath the root without following). */
-static int del_collect(struct berth_session *s, const char *name,
-		       struct del_list *l, unsigned depth)
-{
-	struct dirent *de;
-	char *path;
-	DIR *d;
-	int fd, ret = 0;
-
-	if (depth > 256)
-		return -ELOOP;
-	fd = openat2_beneath(s->root_fd, name, O_RDONLY | O_DIRECTORY);
-	if (fd < 0)
-		return fd;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
-	while (ret == 0 && (de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (asprintf(&path, "%s/%s", name, de->d_name) < 0) {
-			ret = -ENOMEM;
-			break;
-		}
-		ret = del_push(l, path, de->d_type == DT_DIR);
-		if (ret < 0) {
-			free(path);
-			break;
-		}
-		if (de->d_type == DT_DIR)
-			ret = del_collect(s, path, l, depth + 1);
-	}
-	closedir(d);
-	return ret;
-}
-
-static int del_cmp(const void *a, const void *b)
-{
-	const struct del_item *x = a, *y = b;
-
-	return berth_flist_cmp(x->path, x->is_dir, y->path, y->is_dir);
-}
-
-/* Report a deletion to the client (MSG_DELETED; dirs end in a NUL). */
-static void report_deleted(struct berth_session *s, const char *path,
-			   bool is_dir)
-{
-	if (s->opts.verbose || s->opts.log_format)
-		berth__out_msg(&s->out, BERTH_MSG_DELETED, path,
-			       strlen(path) + (is_dir ? 1 : 0));
-	berth__session_deleted(s, path, is_dir);
-}
-
-/*
- * Remove directory @name and everything in it: contents in reverse sorted
- * order (as rsync does, deepest first), each reported, then @name itself.
- */
-static int delete_tree(struct gen *g, const char *name)
-{
-	struct berth_session *s = g->s;
-	struct del_list l = {0};
-	size_t i;
-	int ret;
-
-	ret = del_collect(s, name, &l, 0);
-	if (ret == 0 && l.n > 1)
-		qsort(l.v, l.n, sizeof(*l.v), del_cmp);
-	for (i = l.n; ret == 0 && i-- > 0;) {
-		ret = berth_commit_delete(s->commit, l.v[i].path, l.v[i].is_dir,
-					  NULL);
-		if (ret == 0)
-			report_deleted(s, l.v[i].path, l.v[i].is_dir);
-	}
-	for (i = 0; i < l.n; i++)
-		free(l.v[i].path);
-	free(l.v);
-	if (ret == 0)
-		ret = berth_commit_delete(s->commit, name, 1, NULL);
-	return ret;
-}
-
-/* Does directory @name (beneath the root) hold anything? */
-static bool dir_has_entries(struct berth_session *s, const char *name)
-{
-	struct dirent *de;
-	bool any = false;
-	DIR *d;
-	int fd;
-
-	fd = openat2_beneath(s->root_fd, name, O_RDONLY | O_DIRECTORY);
-	if (fd < 0)
-		return false;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return false;
-	}
-	while (!any && (de = readdir(d)))
-		any = strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
-	closedir(d);
-	return any;
-}
-
 /*
  * A directory stands where @what must go.  An empty one is removed; a
  * non-empty one only with --force (or a delete mode), else rsync's two
@@ -339,7 +192,7 @@ static int clear_dir_for(struct gen *g, const struct berth_file *f,
 {
 	struct berth_session *s = g->s;
 
-	if (dir_has_entries(s, f->name) && !s->opts.force) {
+	if (berth__dir_has_entries(s, f->name) && !s->opts.force) {
 		berth__session_log(s, BERTH_LOG_INFO,
 				   "cannot delete non-empty directory: %s\n",
 				   f->name);
@@ -350,7 +203,7 @@ static int clear_dir_for(struct gen *g, const struct berth_file *f,
 	}
 	if (s->opts.dry_run)
 		return 0;
-	return delete_tree(g, f->name);
+	return berth__delete_tree(s, f->name, false);
 }
 
 /* --existing / --ignore-existing (rsync's gates right after the lookup,
@@ -482,6 +335,15 @@ static int put_link_record(struct berth_session *s, int32_t ndx,
 	return ret < 0 ? ret : berth__out_data(&s->out, buf, po.pos);
 }
 
+static int put_del_stats(struct berth_session *s)
+{
+	uint8_t buf[64];
+	struct berth_proto_out po = {buf, sizeof(buf), 0};
+	int ret = berth_del_stats_put(&po, &s->out.ndx, s->proto, &s->del);
+
+	return ret < 0 ? ret : berth__out_data(&s->out, buf, po.pos);
+}
+
 static int put_ndx(struct berth_session *s, int32_t ndx)
 {
 	uint8_t buf[8];
@@ -517,7 +379,8 @@ static int request_file(struct gen *g, int32_t ndx, uint32_t iflags,
 	if (btype >= 0)
 		iflags |= BERTH_ITEM_BASIS_TYPE_FOLLOWS;
 	if (basis_dir >= 0 && !s->opts.whole_file && !s->opts.dry_run) {
-		fd = openat2_beneath(basis_dir, f->name, O_RDONLY | O_NOFOLLOW);
+		fd = berth__open_beneath(basis_dir, f->name,
+					 O_RDONLY | O_NOFOLLOW);
 		if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 				st.st_size == 0)) {
 			close(fd);
@@ -569,8 +432,8 @@ static bool alt_dir_stat(struct berth_session *s, const struct berth_file *f,
 		if (strcmp(f->name, ".") == 0)
 			fd = fcntl(s->alt_fd[j], F_DUPFD_CLOEXEC, 0);
 		else
-			fd = openat2_beneath(s->alt_fd[j], f->name,
-					     O_PATH | O_NOFOLLOW);
+			fd = berth__open_beneath(s->alt_fd[j], f->name,
+						 O_PATH | O_NOFOLLOW);
 		if (fd < 0)
 			continue;
 		found = fstat(fd, st) == 0 && S_ISDIR(st->st_mode);
@@ -625,6 +488,12 @@ static int gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 	set_exists(s, ndx, !is_new, is_new ? 0 : st.st_mode);
 	if (record_wanted(s, iflags)) {
 		ret = put_record(s, ndx, iflags);
+		if (ret < 0)
+			return ret;
+	}
+	/* --delete-during: this directory's extraneous entries go now. */
+	if (!is_new && s->opts.delete_mode == BERTH_DELETE_DURING) {
+		ret = berth__delete_extraneous(s, ndx);
 		if (ret < 0)
 			return ret;
 	}
@@ -777,7 +646,7 @@ static bool checksum_matches(struct berth_session *s, int dirfd,
 
 	if (!f->sum || !len)
 		return false;
-	fd = openat2_beneath(dirfd, f->name, O_RDONLY | O_NOFOLLOW);
+	fd = berth__open_beneath(dirfd, f->name, O_RDONLY | O_NOFOLLOW);
 	if (fd < 0)
 		return false;
 	buf = malloc(bufsize);
@@ -807,7 +676,7 @@ static int alt_match(struct berth_session *s, int j, const struct berth_file *f,
 
 	if (s->alt_fd[j] < 0)
 		return 0;
-	fd = openat2_beneath(s->alt_fd[j], f->name, O_PATH | O_NOFOLLOW);
+	fd = berth__open_beneath(s->alt_fd[j], f->name, O_PATH | O_NOFOLLOW);
 	if (fd < 0)
 		return 0;
 	if (fstat(fd, st) == 0 && S_ISREG(st->st_mode)) {
@@ -860,8 +729,8 @@ static int gen_file_alt(struct gen *g, int32_t ndx, const struct berth_file *f)
 				       : strdup(".");
 			if (!parent)
 				return -ENOMEM;
-			dfd = openat2_beneath(s->alt_fd[best], parent,
-					      O_PATH | O_DIRECTORY);
+			dfd = berth__open_beneath(s->alt_fd[best], parent,
+						  O_PATH | O_DIRECTORY);
 			free(parent);
 			if (dfd < 0)
 				return dfd;
@@ -1006,8 +875,8 @@ static bool same_inode(struct berth_session *s, const char *a, const char *b)
 	int fa, fb;
 	bool same = false;
 
-	fa = openat2_beneath(s->root_fd, a, O_PATH | O_NOFOLLOW);
-	fb = openat2_beneath(s->root_fd, b, O_PATH | O_NOFOLLOW);
+	fa = berth__open_beneath(s->root_fd, a, O_PATH | O_NOFOLLOW);
+	fb = berth__open_beneath(s->root_fd, b, O_PATH | O_NOFOLLOW);
 	if (fa >= 0 && fb >= 0 && fstat(fa, &sa) == 0 && fstat(fb, &sb) == 0)
 		same = S_ISREG(sa.st_mode) && sa.st_dev == sb.st_dev &&
 		       sa.st_ino == sb.st_ino;
@@ -1119,6 +988,16 @@ static int gen_entry_checked(struct gen *g, int32_t ndx)
 	return 0;
 }
 
+/* Entries before @pos are done: a receiver waiting for them may go on. */
+static void advance(struct berth_session *s, int32_t pos)
+{
+	pthread_mutex_lock(&s->lock);
+	s->gen_pos = pos;
+	if (s->gen_waiter)
+		pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
 /* The session is ending (fatal error or cancel): stop generating. */
 static bool stopping(struct berth_session *s)
 {
@@ -1176,14 +1055,33 @@ static int send_redos(struct gen *g)
 	}
 }
 
-/* Final attributes of every directory, deepest first (rsync re-touches
- * them after their contents changed). */
+/* Does directory @st already have what @m would set? */
+static bool dir_meta_matches(const struct stat *st,
+			     const struct berth_commit_meta *m)
+{
+	if ((st->st_mode & 07777) != (m->mode & 07777))
+		return false;
+	if (m->uid != (uint32_t)-1 && st->st_uid != m->uid)
+		return false;
+	if (m->gid != (uint32_t)-1 && st->st_gid != m->gid)
+		return false;
+	return m->mtime_nsec == UTIME_OMIT ||
+	       (st->st_mtim.tv_sec == m->mtime_sec &&
+		(uint32_t)st->st_mtim.tv_nsec == m->mtime_nsec);
+}
+
+/*
+ * Final attributes of every directory, deepest first (rsync re-touches
+ * them after their contents changed).  A directory that already has them
+ * is left alone, so a sync that changes nothing changes no ctime.
+ */
 static int fix_dirs(struct gen *g)
 {
 	struct berth_session *s = g->s;
-	struct timespec ts[2];
+	const char *slash;
+	struct stat st;
 	size_t i;
-	int ret;
+	int ret, dfd;
 
 	if (s->opts.dry_run)
 		return 0;
@@ -1191,35 +1089,21 @@ static int fix_dirs(struct gen *g)
 	(void)ret; /* per-file errors were reported by event */
 	for (i = g->ndirs; i-- > 0;) {
 		const struct berth_file *f = &s->fl->files[g->dirs[i].ndx];
-		const struct berth_commit_meta *mp = &g->dirs[i].meta;
-		struct berth_commit_meta m = *mp;
-		struct stat st;
+		const struct berth_commit_meta *m = &g->dirs[i].meta;
 
 		if (strcmp(f->name, ".") == 0) {
-			if (fstat(s->root_fd, &st) < 0)
-				continue;
-			if ((st.st_mode & 07777) != (m.mode & 07777) &&
-			    fchmod(s->root_fd, m.mode & 07777) < 0)
-				berth__session_file_error(
-					s, "chmod \".\": %s\n",
-					berth_strerror(-errno));
-			if (s->opts.owner || s->opts.group)
-				if (fchown(s->root_fd, m.uid, m.gid) < 0 &&
-				    errno != EPERM)
-					berth__session_file_error(
-						s, "chown \".\": %s\n",
-						berth_strerror(-errno));
-			if (m.mtime_nsec != UTIME_OMIT) {
-				ts[0].tv_sec = ts[1].tv_sec = m.mtime_sec;
-				ts[0].tv_nsec = ts[1].tv_nsec = m.mtime_nsec;
-				if (futimens(s->root_fd, ts) < 0)
-					berth__session_file_error(
-						s, "utime \".\": %s\n",
-						berth_strerror(-errno));
-			}
-			continue;
+			ret = fstat(s->root_fd, &st);
+		} else {
+			slash = strrchr(f->name, '/');
+			dfd = dir_fd(g, f->name,
+				     slash ? (size_t)(slash - f->name) : 0);
+			ret = dfd < 0 ? dfd
+				      : fstatat(dfd, base_name(f->name), &st,
+						AT_SYMLINK_NOFOLLOW);
 		}
-		ret = berth_commit_dir_meta(s->commit, f->name, &m);
+		if (ret == 0 && S_ISDIR(st.st_mode) && dir_meta_matches(&st, m))
+			continue;
+		ret = berth_commit_dir_meta(s->commit, f->name, m);
 		if (ret < 0)
 			berth__session_file_error(s, "%s: %s\n", f->name,
 						  berth_strerror(ret));
@@ -1230,6 +1114,8 @@ static int fix_dirs(struct gen *g)
 static int gen_run(struct gen *g)
 {
 	struct berth_session *s = g->s;
+	bool late = s->opts.delete_mode == BERTH_DELETE_AFTER ||
+		    s->opts.delete_mode == BERTH_DELETE_DELAY;
 	int32_t i;
 	int ret;
 
@@ -1238,10 +1124,16 @@ static int gen_run(struct gen *g)
 		if (ret < 0)
 			return ret;
 	}
+	if (s->opts.delete_mode == BERTH_DELETE_BEFORE) {
+		ret = berth__delete_pass(s);
+		if (ret < 0)
+			return ret;
+	}
 	for (i = 0; i < (int32_t)s->fl->count; i++) {
 		ret = gen_entry_checked(g, i);
 		if (ret < 0)
 			return ret;
+		advance(s, i + 1);
 		if ((i & 63) == 0 && stopping(s))
 			return -BERTH_ECANCELLED;
 	}
@@ -1272,14 +1164,34 @@ static int gen_run(struct gen *g)
 		if (stop && s->nredo == 0)
 			return -BERTH_ECANCELLED;
 	}
-	/* G2, G3 (no --delay-updates), and at 31+ G4. */
+	/* G2, G3 (no --delay-updates). */
 	ret = put_ndx(s, BERTH_NDX_DONE);
 	if (ret == 0)
 		ret = put_ndx(s, BERTH_NDX_DONE);
-	if (ret == 0 && s->proto >= 31)
-		ret = put_ndx(s, BERTH_NDX_DONE);
 	if (ret < 0)
 		return ret;
+	/* --delete-after/-delay: the pass runs once the sender's S2 and S3
+	 * have come (every file is in), and G4 waits for it (§10.1). */
+	if (late) {
+		ret = wait_sender_dones(s, 3);
+		if (ret == 0)
+			ret = berth__delete_pass(s);
+		if (ret < 0)
+			return ret;
+	}
+	if (s->opts.delete_mode || s->opts.force)
+		berth__delete_finish(s);
+	/* At 31+: deletion statistics (when deleting), then G4. */
+	if (s->proto >= 31 && (s->opts.delete_mode || s->opts.force)) {
+		ret = put_del_stats(s);
+		if (ret < 0)
+			return ret;
+	}
+	if (s->proto >= 31) {
+		ret = put_ndx(s, BERTH_NDX_DONE);
+		if (ret < 0)
+			return ret;
+	}
 
 	/* The sender's S2, S3 (and S4): all redo data has arrived. */
 	ret = wait_sender_dones(s, berth__sender_dones_total(s));
@@ -1306,6 +1218,7 @@ void *berth__gen_main(void *arg)
 		ret = -ENOMEM;
 	else
 		ret = gen_run(&g);
+	advance(s, INT32_MAX); /* nothing more will be generated */
 	dir_cache_drop(&g);
 	free(g.hl_leader);
 	free(g.stack);

@@ -125,6 +125,9 @@ struct berth_out {
 	uint8_t *mbuf, *mspare; /* message frames (written first) */
 	size_t mlen, mbuf_cap, mspare_cap;
 	bool flush; /* write held data now */
+	int keepalive_ms; /* --timeout: an empty data frame after this
+			   * much silence (0: never) */
+	struct timespec last_write;
 	size_t frame_hdr; /* offset of the open MSG_DATA header, or SIZE_MAX */
 	bool writing; /* the writer holds a batch */
 	bool closing;
@@ -176,6 +179,14 @@ struct file_state {
 	int8_t basis_type; /* -1: the destination; j: alt-dest dir j */
 };
 
+/* A filter rule received from the client (deletion protection). */
+struct session_rule {
+	int type; /* BERTH_FILTER_EXCLUDE or _INCLUDE */
+	unsigned mods; /* BERTH_FM_* */
+	bool dir_only;
+	char *pattern; /* without a leading "/" (then BERTH_FM_ABS) */
+};
+
 /* An id mapping cache entry (sender id -> local id). */
 struct id_map {
 	uint32_t from, to;
@@ -208,6 +219,7 @@ struct berth_session {
 	/* Destination. */
 	int root_fd;
 	bool dest_created;
+	char *local_name; /* "local name" mode: the one item's new name */
 	bool am_root;
 	mode_t umask;
 
@@ -230,6 +242,14 @@ struct berth_session {
 	int stop_fd; /* net-in stops reading */
 	int abort_fd; /* net-out stops writing */
 
+	/* Deletion (generator thread only). */
+	struct session_rule *rules;
+	size_t nrules;
+	struct berth_del_stats del;
+	int deleted; /* for --max-delete */
+	unsigned del_skipped; /* refused by --max-delete */
+	bool del_io_warned;
+
 	/* File list. */
 	struct berth_flist_dec *fdec;
 	struct berth_flist *fl;
@@ -241,6 +261,8 @@ struct berth_session {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	int sender_dones; /* NDX_DONEs read from the sender */
+	int32_t gen_pos; /* entries before it have been generated */
+	bool gen_waiter; /* the receiver waits for gen_pos */
 	int32_t *redo; /* ndx queue for the redo pass */
 	size_t nredo, redo_cap;
 	bool recv_finished; /* the receiver loop has ended */
@@ -274,6 +296,20 @@ void berth__session_file_failed(struct berth_session *s, const char *path,
 void berth__session_deleted(struct berth_session *s, const char *path,
 			    bool is_dir);
 void berth__session_progress(struct berth_session *s);
+
+/* openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) of @path below @dirfd,
+ * O_CLOEXEC added; -errno on failure. */
+int berth__open_beneath(int dirfd, const char *path, int flags);
+
+/* Deletion (session_delete.c), generator thread. */
+int berth__session_add_rule(struct berth_session *s,
+			    const struct berth_filter_rule *rule);
+int berth__delete_extraneous(struct berth_session *s, int32_t dir_ndx);
+int berth__delete_pass(struct berth_session *s);
+int berth__delete_tree(struct berth_session *s, const char *name,
+		       bool report_self);
+bool berth__dir_has_entries(struct berth_session *s, const char *name);
+void berth__delete_finish(struct berth_session *s);
 
 /* Generator thread body (session_gen.c). */
 void *berth__gen_main(void *arg);

@@ -6,6 +6,9 @@
  * Lock order: out->lock is a leaf.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <poll.h>
 #include <time.h>
 #include <stdint.h>
@@ -18,6 +21,20 @@
 #define IN_CHUNK (256 * 1024)
 #define MAX_MSG (64 * 1024)
 #define OUT_FRAME_MAX (32 * 1024) /* what the stock writer emits */
+
+int berth__open_beneath(int dirfd, const char *path, int flags)
+{
+	struct open_how how = {
+		.flags = (uint64_t)flags | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
+	};
+	long fd;
+
+	do {
+		fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+	} while (fd < 0 && errno == EAGAIN);
+	return fd < 0 ? -errno : (int)fd;
+}
 
 /* ------------------------------------------------------------ net-in */
 
@@ -300,11 +317,16 @@ int berth__out_init(struct berth_out *o, int fd, int abort_fd, size_t limit)
 	o->spare_cap = o->cap;
 	o->buf = malloc(o->cap);
 	o->spare = malloc(o->spare_cap);
+	o->mbuf_cap = o->mspare_cap = 4096;
+	o->mbuf = malloc(o->mbuf_cap);
+	o->mspare = malloc(o->mspare_cap);
 	o->frame_hdr = SIZE_MAX;
 	berth_ndx_init(&o->ndx);
-	if (!o->buf || !o->spare) {
+	if (!o->buf || !o->spare || !o->mbuf || !o->mspare) {
 		free(o->buf);
 		free(o->spare);
+		free(o->mbuf);
+		free(o->mspare);
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&o->lock, NULL);
@@ -364,6 +386,30 @@ static bool data_due(const struct berth_out *o)
 	return o->len > 0 && (o->len >= OUT_FLUSH_AT || o->flush || o->closing);
 }
 
+static long ms_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - t->tv_sec) * 1000 +
+	       (now.tv_nsec - t->tv_nsec) / 1000000;
+}
+
+/* With --timeout, a side that said nothing for N/2 s sends an empty
+ * MSG_DATA frame (§5.4).  Called with o->lock held, nothing queued. */
+static void keepalive(struct berth_out *o)
+{
+	static const uint8_t frame[4] = {0, 0, 0,
+					 BERTH_MPLEX_BASE + BERTH_MSG_DATA};
+
+	if (o->keepalive_ms && o->mlen == 0 && o->len == 0 &&
+	    ms_since(&o->last_write) >= o->keepalive_ms &&
+	    o->mbuf_cap >= sizeof(frame)) {
+		memcpy(o->mbuf, frame, sizeof(frame));
+		o->mlen = sizeof(frame);
+	}
+}
+
 /*
  * The writer: messages first, then data that is due.  As rsync's writer,
  * it holds small amounts of data until a flush point, and messages overtake
@@ -380,7 +426,7 @@ static void *out_main(void *arg)
 	pthread_mutex_lock(&o->lock);
 	for (;;) {
 		while (o->mlen == 0 && !data_due(o) && !o->closing) {
-			if (o->len == 0) {
+			if (o->len == 0 && !o->keepalive_ms) {
 				pthread_cond_wait(&o->wake, &o->lock);
 				continue;
 			}
@@ -390,8 +436,10 @@ static void *out_main(void *arg)
 					until.tv_nsec / 1000000000L;
 			until.tv_nsec %= 1000000000L;
 			if (pthread_cond_timedwait(&o->wake, &o->lock,
-						   &until) == ETIMEDOUT)
+						   &until) == ETIMEDOUT) {
 				o->flush = true;
+				keepalive(o);
+			}
 		}
 		if (o->mlen == 0 && o->len == 0)
 			break; /* closing, nothing left */
@@ -434,6 +482,7 @@ static void *out_main(void *arg)
 		}
 		o->writing = false;
 		o->total_written += len + mlen;
+		clock_gettime(CLOCK_MONOTONIC, &o->last_write);
 		if (ret < 0 && !o->err)
 			o->err = ret;
 		pthread_cond_broadcast(&o->space);

@@ -11,10 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
-
-#include <linux/openat2.h>
 
 #include "engine/session_int.h"
 
@@ -40,22 +37,17 @@ static int to_commit(void *arg, const void *buf, size_t len)
 
 static int open_basis(int dirfd, const char *name, uint64_t *size)
 {
-	struct open_how how = {
-		.flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
-	};
 	struct stat st;
-	long fd;
+	int fd = berth__open_beneath(dirfd, name, O_RDONLY | O_NOFOLLOW);
 
-	fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
 	if (fd < 0)
-		return -errno;
-	if (fstat((int)fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close((int)fd);
+		return fd;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
 		return -ENOENT;
 	}
 	*size = (uint64_t)st.st_size;
-	return (int)fd;
+	return fd;
 }
 
 /* Queue @ndx for the redo pass and wake the generator. */
@@ -271,6 +263,22 @@ static int receive_file(struct berth_session *s, int32_t ndx, int btype)
 	return finish_file(s, ndx, &r, vret, total);
 }
 
+/*
+ * Wait until the generator has handled entry @ndx: only then is its state
+ * meaningful.  (A client answers only what it was asked, but nothing
+ * forces a peer to be a well-behaved client.)
+ */
+static void wait_generated(struct berth_session *s, int32_t ndx)
+{
+	pthread_mutex_lock(&s->lock);
+	while (s->gen_pos <= ndx && !s->fatal) {
+		s->gen_waiter = true;
+		pthread_cond_wait(&s->cond, &s->lock);
+	}
+	s->gen_waiter = false;
+	pthread_mutex_unlock(&s->lock);
+}
+
 static int dones_seen(struct berth_session *s)
 {
 	int n;
@@ -321,6 +329,7 @@ int berth__recv_loop(struct berth_session *s)
 		}
 		if (!(iflags & BERTH_ITEM_TRANSFER))
 			continue; /* an echo: nothing to do */
+		wait_generated(s, ndx);
 		/* Data only for what we asked, and only in phases 0 and 1. */
 		if (fst_get(s, ndx).state != FST_REQUESTED ||
 		    !S_ISREG(s->fl->files[ndx].mode) || dones_seen(s) >= 2)

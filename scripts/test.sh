@@ -41,4 +41,31 @@ long=()
 [ "${BERTH_LONG:-0}" = 1 ] || long=(-LE long)
 run_suite build-asan address "${long[@]}"
 run_suite build-tsan thread -L tsan "${long[@]}"
+
+# clang -Werror build of everything, and every decoder fed by the peer
+# under libFuzzer for a short while, seeded from the captures.
+echo "== fuzz smoke (clang, ${BERTH_FUZZ_SECONDS:=10} s per target)"
+cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+	-DBERTH_WERROR=ON -DBERTH_FUZZ=ON >/dev/null
+cmake --build build-fuzz -j"$jobs" >/dev/null
+fuzz_work=$(mktemp -d /tmp/berth-fuzz-XXXXXX)
+trap 'rm -rf "$fuzz_work"' EXIT
+BERTH_SHARED=${BERTH_SHARED:-$PWD/../shared} \
+	build-fuzz/tests/fuzz/fuzz_make_seeds "$fuzz_work/seeds" >/dev/null
+fuzz_ok=0
+for t in demux handshake filter flist token argv; do
+	mkdir -p "$fuzz_work/corpus_$t" "$fuzz_work/seeds/$t"
+	if build-fuzz/tests/fuzz/fuzz_proto_$t -max_total_time="$BERTH_FUZZ_SECONDS" \
+		-rss_limit_mb=1024 -print_final_stats=1 "$fuzz_work/corpus_$t" \
+		"$fuzz_work/seeds/$t" >"$fuzz_work/$t.log" 2>&1; then
+		runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$fuzz_work/$t.log" | grep -o '[0-9]*$')
+		echo "fuzz $t: ${runs:-?} runs, no crash"
+		fuzz_ok=$((fuzz_ok + 1))
+	else
+		echo "fuzz $t: FAILED" >&2
+		tail -40 "$fuzz_work/$t.log" >&2
+		exit 1
+	fi
+done
+echo "fuzz: $fuzz_ok passed, 0 failed"
 echo "== all tests passed"

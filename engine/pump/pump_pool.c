@@ -31,6 +31,7 @@ struct berth_worker {
 	pthread_t thread;
 	int cancel_fd;
 	struct berth_req *running; /* under pool->lock */
+	bool cancel_posted; /* cancel_fd written; under pool->lock */
 };
 
 struct berth_pool {
@@ -194,8 +195,11 @@ static void *worker_main(void *arg)
 		/* A cancel for @req may have fired after the syscall: drop it
 		 * so it cannot hit the next request.  No new one can come
 		 * now that running is cleared. */
-		while (read(w->cancel_fd, &v, sizeof(v)) > 0)
-			;
+		if (w->cancel_posted) {
+			while (read(w->cancel_fd, &v, sizeof(v)) > 0)
+				;
+			w->cancel_posted = false;
+		}
 		pthread_mutex_unlock(&pool->lock);
 		berth__pump_post(pool->pump, req, res);
 		pthread_mutex_lock(&pool->lock);
@@ -300,6 +304,7 @@ bool berth__pool_cancel(struct berth_pool *pool, struct berth_req *req)
 				  sizeof(one)) < 0) {
 				/* Saturated counter: already woken. */
 			}
+			pool->workers[i].cancel_posted = true;
 			break;
 		}
 	}

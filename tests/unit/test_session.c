@@ -107,17 +107,19 @@ static void write_file(const char *path, size_t size, uint64_t *rng,
 /* @files files in 4 subdirectories; every 7th one is @big bytes. */
 static void make_tree(const char *root, int files, size_t big, uint64_t seed)
 {
-	char path[1024];
+	char path[4096];
 	uint64_t rng = seed | 1;
 	int i;
 
 	assert_int_equal(mkdir(root, 0755), 0);
 	for (i = 0; i < 4; i++) {
-		snprintf(path, sizeof(path), "%s/d%d", root, i);
+		assert_true(snprintf(path, sizeof(path), "%s/d%d", root, i) <
+			    (int)sizeof(path));
 		assert_int_equal(mkdir(path, 0755), 0);
 	}
 	for (i = 0; i < files; i++) {
-		snprintf(path, sizeof(path), "%s/d%d/f%03d", root, i % 4, i);
+		assert_true(snprintf(path, sizeof(path), "%s/d%d/f%03d", root,
+				     i % 4, i) < (int)sizeof(path));
 		write_file(path, i % 7 == 0 ? big : rng_next(&rng) % 20000,
 			   &rng, 1700000000 + i);
 	}

@@ -1,0 +1,721 @@
+#!/usr/bin/env python3
+"""berth against rsync: the stock rsync client pushes the same workload into
+`rsync --server` (A) and into `berth --server` (B), alternating A B A B on
+the same prepared destination state.
+
+    run.py --berth PATH [--workloads W1,W3] [--pairs N] [--quick]
+           [--scratch DIR] [--no-loop] [--no-limits] [--markdown FILE]
+           [--profile stat|record|strace] [--json FILE] [--keep]
+
+Every push is
+
+    rsync -a [workload options] -e RSH --rsync-path=WRAPPER SRC/ localhost:DST/
+
+where RSH (tests/interop/rsh) runs the "remote" command locally and WRAPPER
+runs the receiver under /usr/bin/time, which records its user+sys CPU time
+and peak RSS (ru_maxrss: for rsync, whose receiver forks, the larger of its
+two processes, not their sum).  Wall time is the client's whole push.
+
+Destinations live on a freshly made, journaled ext4 filesystem on a loop
+device (needs root; --no-loop or a non-root user falls back to a plain
+directory under --scratch and says so).  Before each push: the destination
+is reset to the workload's starting state, everything is synced, and a
+couple of GiB of memory is touched.  After each push the destination is
+verified with `rsync -aHnic --delete SRC/ DST/`, which must print nothing;
+any difference or failed push makes the run exit 1.  Missed speed targets
+are reported, not fatal.
+
+Sources are generated deterministically under --scratch and reused while
+their parameters are unchanged.
+"""
+import argparse
+import datetime
+import fcntl
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+RSH = os.path.join(ROOT, "tests", "interop", "rsh")
+BASE_MTIME = 1700000000
+KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
+
+# Sizes per scale.  "full" aims at 1-10 s per push on a small machine;
+# "quick" is a smoke run of a few seconds in all.
+SCALES = {
+    "full": dict(w1_files=20000, w1_dirs=400, big=1 * GIB,
+                 w4_files=100000, w4_dirs=1000, w5_files=10000,
+                 w5_dirs=100, image=6 * GIB, touch=2 * GIB,
+                 limit_bytes=1 * GIB),
+    "quick": dict(w1_files=300, w1_dirs=12, big=8 * MIB,
+                  w4_files=600, w4_dirs=20, w5_files=100, w5_dirs=4,
+                  image=512 * MIB, touch=32 * MIB, limit_bytes=32 * MIB),
+}
+
+# Targets: upper bounds on the median per-pair ratio berth/rsync.
+TARGETS = {
+    "W1": dict(cpu=0.7, wall=0.8, rss=2.0),
+    "W2": dict(cpu=0.7, wall=1.0, rss=2.0),
+    "W3": dict(cpu=0.7, wall=1.0, rss=2.0),
+    "W4": dict(cpu=0.7, wall=1.0, rss=2.0),
+    "W5": dict(wall=0.5, rss=2.0),
+    "W6": dict(cpu=0.7, wall=1.0, rss=2.0),
+}
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def run(cmd, **kw):
+    """Run a command, fail loudly with its output if it fails."""
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    except OSError as e:
+        raise SystemExit("bench: %s: %s" % (cmd[0], e))
+    if p.returncode != 0:
+        raise SystemExit("bench: %s failed (exit %d):\n%s%s" %
+                         (" ".join(cmd), p.returncode, p.stdout, p.stderr))
+    return p.stdout
+
+
+# ------------------------------------------------------------ generators
+
+def rand_bytes(rng, n):
+    return rng.randbytes(n)
+
+
+def make_tree(root, nfiles, ndirs, lo, hi, seed):
+    """nfiles regular files of lo..hi bytes of random data spread over
+    ndirs directories two levels deep; fixed modes and mtimes."""
+    rng = random.Random(seed)
+    top = max(1, int(ndirs ** 0.5))
+    dirs = []
+    for i in range(ndirs):
+        d = os.path.join(root, "d%03d" % (i % top), "e%03d" % (i // top))
+        os.makedirs(d, exist_ok=True)
+        dirs.append(d)
+    for i in range(nfiles):
+        path = os.path.join(dirs[i % ndirs], "f%06d.dat" % i)
+        with open(path, "wb") as f:
+            f.write(rand_bytes(rng, rng.randint(lo, hi)))
+        t = (BASE_MTIME + i) * 10**9
+        os.utime(path, ns=(t, t))
+    pin_dir_mtimes(root)
+
+
+def pin_dir_mtimes(root):
+    t = (BASE_MTIME * 10**9, BASE_MTIME * 10**9)
+    for d, _, _ in sorted(os.walk(root), key=lambda x: -x[0].count("/")):
+        os.utime(d, ns=t)
+
+
+def make_big(path, size, seed, mtime):
+    """size bytes of incompressible data."""
+    rng = random.Random(seed)
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            n = min(left, MIB)
+            f.write(rand_bytes(rng, n))
+            left -= n
+    os.utime(path, ns=(mtime * 10**9, mtime * 10**9))
+
+
+def make_mutant(basis, path, size, seed, mtime):
+    """A copy of basis with ~1% of it rewritten in scattered regions, plus
+    insertions of 1..4096 bytes that shift everything after them."""
+    rng = random.Random(seed)
+    nreg = max(4, size // (5 * MIB))
+    per = max(1, size // 100 // nreg)
+    edits = [(rng.randrange(size - per), "chg", per) for _ in range(nreg)]
+    edits += [(rng.randrange(size), "ins", rng.randint(1, 4096))
+              for _ in range(max(2, nreg // 4))]
+    edits.sort()
+    pos = 0
+    with open(basis, "rb") as fi, open(path, "wb") as fo:
+
+        def copy_to(end):
+            nonlocal pos
+            while pos < end:
+                buf = fi.read(min(MIB, end - pos))
+                fo.write(buf)
+                pos += len(buf)
+
+        for off, kind, n in edits:
+            copy_to(max(off, pos))
+            if kind == "ins":
+                fo.write(rand_bytes(rng, n))
+            else:
+                n = min(n, size - pos)
+                fo.write(rand_bytes(rng, n))
+                fi.seek(n, os.SEEK_CUR)
+                pos += n
+        copy_to(size)
+    os.utime(path, ns=(mtime * 10**9, mtime * 10**9))
+
+
+def cached(srcdir, params, build):
+    """Build srcdir with build(srcdir) unless a stamp says it was already
+    built with the same params."""
+    stamp = srcdir + ".stamp"
+    want = json.dumps(params, sort_keys=True)
+    if os.path.exists(stamp) and open(stamp).read() == want:
+        return
+    log("  generating %s" % srcdir)
+    shutil.rmtree(srcdir, ignore_errors=True)
+    os.makedirs(srcdir)
+    build(srcdir)
+    with open(stamp, "w") as f:
+        f.write(want)
+
+
+# ------------------------------------------------------------ workloads
+
+class Workload:
+    """One benchmark case.  prepare(dst) puts the destination into its
+    starting state (identically for both receivers); opts are the client's
+    extra options; batch selects berth's BERTH_DURABILITY=batch wrapper."""
+
+    def __init__(self, name, title, src, opts=(), prepare=None,
+                 batch=False, persistent=False):
+        self.name, self.title, self.src = name, title, src
+        self.opts = list(opts)
+        self.prepare = prepare
+        self.batch = batch
+        self.persistent = persistent  # dst kept between pushes (W4)
+
+
+def build_workloads(sc, srcroot, mnt, names):
+    """Generate (or reuse) the sources the chosen workloads need and
+    return their Workload objects."""
+    big_src = os.path.join(srcroot, "big")
+    mod_src = os.path.join(srcroot, "mod")
+    pristine = os.path.join(mnt, "pristine")
+    out = []
+
+    def need(*ws):
+        return any(w in names for w in ws)
+
+    if need("W2", "W3", "W6"):
+        cached(big_src, dict(size=sc["big"], seed=2),
+               lambda d: make_big(os.path.join(d, "big.bin"), sc["big"], 2,
+                                  BASE_MTIME))
+    if need("W3", "W6"):
+        cached(mod_src, dict(size=sc["big"], seed=3, basis=2),
+               lambda d: make_mutant(os.path.join(big_src, "big.bin"),
+                                     os.path.join(d, "big.bin"), sc["big"],
+                                     3, BASE_MTIME + 100))
+        # The basis every delta push starts from, on the same filesystem.
+        os.makedirs(pristine, exist_ok=True)
+        run(["cp", "-p", "--reflink=never", os.path.join(big_src, "big.bin"),
+             pristine])
+
+    def fresh(dst):
+        run(["rm", "-rf", dst])
+
+    def basis(dst):
+        run(["rm", "-rf", dst])
+        os.makedirs(dst)
+        run(["cp", "-p", "--reflink=never",
+             os.path.join(pristine, "big.bin"), dst])
+
+    for name in names:
+        if name == "W1":
+            src = os.path.join(srcroot, "w1")
+            n, nd = sc["w1_files"], sc["w1_dirs"]
+            cached(src, dict(n=n, d=nd, seed=1),
+                   lambda d: make_tree(d, n, nd, KIB, 16 * KIB, 1))
+            out.append(Workload("W1", "initial copy, %d files of 1-16 KiB "
+                                "in %d dirs" % (n, nd), src, (), fresh))
+        elif name == "W2":
+            out.append(Workload("W2", "initial copy, one %s incompressible "
+                                "file" % human(sc["big"]), big_src, (),
+                                fresh))
+        elif name == "W3":
+            out.append(Workload("W3", "delta, %s basis, ~1%% changed + "
+                                "insertions" % human(sc["big"]), mod_src,
+                                (), basis))
+        elif name == "W4":
+            src = os.path.join(srcroot, "w4")
+            n, nd = sc["w4_files"], sc["w4_dirs"]
+            cached(src, dict(n=n, d=nd, seed=4),
+                   lambda d: make_tree(d, n, nd, 1, 8 * KIB, 4))
+            out.append(Workload("W4", "no-change re-sync, %d files" % n,
+                                src, (), None, persistent=True))
+        elif name == "W5":
+            src = os.path.join(srcroot, "w5")
+            n, nd = sc["w5_files"], sc["w5_dirs"]
+            cached(src, dict(n=n, d=nd, seed=5),
+                   lambda d: make_tree(d, n, nd, KIB, 16 * KIB, 5))
+            out.append(Workload("W5", "initial copy, %d files, --fsync vs "
+                                "berth BERTH_DURABILITY=batch" % n, src,
+                                ["--fsync"], fresh, batch=True))
+        elif name == "W6":
+            out.append(Workload("W6", "W3 with -z (zstd)", mod_src,
+                                ["-z", "--compress-choice=zstd"], basis))
+    return out
+
+
+def human(n):
+    for unit, size in (("GiB", GIB), ("MiB", MIB), ("KiB", KIB)):
+        if n >= size and n % size == 0:
+            return "%d %s" % (n // size, unit)
+    return "%d B" % n
+
+
+# ------------------------------------------------------------ filesystem
+
+class Scratch:
+    """The destination filesystem: a fresh journaled ext4 on a loop
+    device, or (no root, --no-loop, or no loop device) a plain directory."""
+
+    def __init__(self, base, size, use_loop):
+        self.base = base
+        self.mnt = os.path.join(base, "mnt")
+        self.img = os.path.join(base, "dst.img")
+        self.dev = None
+        self.mounted = False
+        self.desc = "plain directory %s (no loop device)" % self.mnt
+        os.makedirs(self.mnt, exist_ok=True)
+        if use_loop:
+            try:
+                self._make(size)
+            except SystemExit as e:  # e.g. a container without loop devices
+                log("bench: no loop filesystem, using a plain directory "
+                    "(numbers are less comparable):\n%s" % e)
+                self.close(False)
+
+    def _make(self, size):
+        if os.path.ismount(self.mnt):
+            run(["umount", self.mnt])
+        if os.path.exists(self.img):
+            os.unlink(self.img)
+        # Write the whole image once, so the timed pushes never allocate
+        # blocks or convert unwritten extents in the host filesystem; no
+        # discard in mkfs, which would punch holes in it again; inode
+        # tables and journal written now rather than by a background
+        # thread during the runs.
+        run(["dd", "if=/dev/zero", "of=" + self.img, "bs=16M",
+             "count=%d" % (size // (16 * MIB)), "conv=fsync", "status=none"])
+        run(["mkfs.ext4", "-F", "-q", "-E",
+             "nodiscard,lazy_itable_init=0,lazy_journal_init=0", self.img])
+        dio = "on"
+        try:
+            self.dev = run(["losetup", "-f", "--show", "--direct-io=on",
+                            self.img]).strip()
+        except SystemExit:
+            dio = "off"
+            self.dev = run(["losetup", "-f", "--show", self.img]).strip()
+        run(["mount", "-t", "ext4", self.dev, self.mnt])
+        self.mounted = True
+        self.desc = ("fresh ext4 (journal, data=ordered) on %s, %s image, "
+                     "direct-io=%s" % (self.dev, human(size), dio))
+
+    def close(self, keep):
+        if self.mounted:
+            subprocess.run(["umount", self.mnt])
+            self.mounted = False
+        if self.dev:
+            subprocess.run(["losetup", "-d", self.dev])
+            self.dev = None
+        if not keep and os.path.exists(self.img):
+            os.unlink(self.img)
+
+
+# ------------------------------------------------------------ measuring
+
+def touch_memory(nbytes):
+    """Fault in nbytes of fresh anonymous memory, then free it: the page
+    allocator starts each push from a similar state (steadies the 1 GiB
+    workloads)."""
+    if nbytes:
+        buf = bytearray(nbytes)
+        buf[::4096] = b"\1" * len(range(0, nbytes, 4096))
+        del buf
+
+
+# --profile: a profiler between /usr/bin/time and the receiver, one output
+# file per push under <scratch>/prof/ (timings then include its overhead).
+PROFILERS = {
+    "stat": "perf stat -e task-clock,context-switches,cpu-migrations,"
+            "page-faults -o '{out}.stat'",
+    "record": "perf record -q -F 999 -g -o '{out}.perf'",
+    "strace": "strace -f -c -o '{out}.strace'",
+}
+
+RECEIVERS = {  # key: (program, environment)
+    "rsync": ("rsync", ""),
+    "berth": ("berth", "BERTH_DURABILITY=none "),
+    "berth-batch": ("berth", "BERTH_DURABILITY=batch "),
+}
+
+
+def write_wrapper(wrapdir, key, prog, prof_out=None, profiler=None):
+    """The receiver wrapper for --rsync-path (the client appends --server
+    and the rest): /usr/bin/time writes 'wall user sys maxrss_kib' of the
+    receiver to the returned time file."""
+    env = RECEIVERS[key][1]
+    path = os.path.join(wrapdir, "recv-" + key)
+    tfile = os.path.join(wrapdir, key + ".time")
+    prof = PROFILERS[profiler].format(out=prof_out) + " " if profiler else ""
+    with open(path, "w") as f:
+        f.write("#!/bin/sh\n# generated by bench/run.py\n"
+                "exec env %s/usr/bin/time -f '%%e %%U %%S %%M' -o '%s' "
+                "%s'%s' \"$@\"\n" % (env, tfile, prof, prog))
+    os.chmod(path, 0o755)
+    return path, tfile
+
+
+def push(wl, wrapper, dst, rsync):
+    """One timed push; returns dict(wall, cpu, rss_mib)."""
+    path, tfile = wrapper
+    if os.path.exists(tfile):
+        os.unlink(tfile)
+    cmd = [rsync, "-a"] + wl.opts + ["-e", RSH, "--rsync-path=" + path,
+                                     wl.src + "/", "localhost:" + dst + "/"]
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if p.returncode != 0:
+        raise SystemExit("bench: %s: push failed (exit %d):\n%s%s" %
+                         (wl.name, p.returncode, p.stdout, p.stderr))
+    try:
+        last = open(tfile).read().strip().splitlines()[-1]
+        _, user, sys_, rss = last.split()
+    except (OSError, IndexError, ValueError):
+        raise SystemExit("bench: %s: no receiver timing in %s" %
+                         (wl.name, tfile))
+    return dict(wall=wall, cpu=float(user) + float(sys_),
+                rss=int(rss) / 1024.0)
+
+
+def verify(wl, dst, who):
+    """rsync itself (local, full checksums) must find nothing to change."""
+    out = run(["rsync", "-aHnic", "--delete", wl.src + "/", dst + "/"])
+    if out.strip():
+        raise SystemExit("bench: %s: %s's destination differs from the "
+                         "source:\n%s" % (wl.name, who, out[:4000]))
+
+
+def warm(src):
+    """Read the source once so the first push does not pay for it."""
+    for d, _, files in os.walk(src):
+        for n in files:
+            with open(os.path.join(d, n), "rb") as f:
+                while f.read(MIB):
+                    pass
+
+
+def bench_workload(wl, pairs, dst, progs, touch, profiler=None):
+    """A B A B ...: rsync then berth, pairs times, each from the same
+    starting state.  progs: {"rsync": path, "berth": path, "wrapdir": dir,
+    "profdir": dir}.  Returns the list of (a, b) result pairs."""
+    warm(wl.src)
+    if wl.persistent:
+        run(["rm", "-rf", dst])
+        run(["cp", "-a", wl.src, dst])
+        verify(wl, dst, "initial copy")
+    results = []
+    for i in range(pairs):
+        pair = []
+        for who in ("rsync", "berth"):
+            if wl.prepare:
+                wl.prepare(dst)
+            os.sync()
+            touch_memory(touch)
+            key = "berth-batch" if (who == "berth" and wl.batch) else who
+            out = os.path.join(progs["profdir"],
+                               "%s-%s-%d" % (wl.name, who, i + 1))
+            wrapper = write_wrapper(progs["wrapdir"], key, progs[who], out,
+                                    profiler)
+            r = push(wl, wrapper, dst, progs["rsync"])
+            verify(wl, dst, who)
+            pair.append(r)
+            log("  %s pair %d %-5s wall %7.3f s  cpu %7.3f s  rss %7.1f "
+                "MiB" % (wl.name, i + 1, who, r["wall"], r["cpu"],
+                         r["rss"]))
+        results.append(tuple(pair))
+    run(["rm", "-rf", dst])
+    return results
+
+
+def summarize(wl, results, load):
+    """Medians per receiver and the median per-pair ratio berth/rsync."""
+    s = dict(name=wl.name, title=wl.title, pairs=len(results), load=load,
+             runs=[dict(rsync=a, berth=b) for a, b in results])
+    for m in ("wall", "cpu", "rss"):
+        s["rsync_" + m] = statistics.median(a[m] for a, _ in results)
+        s["berth_" + m] = statistics.median(b[m] for _, b in results)
+        # /usr/bin/time counts CPU in 10 ms steps: a pair where rsync
+        # shows 0 has no ratio.
+        ratios = [b[m] / a[m] for a, b in results if a[m] > 0]
+        s["ratio_" + m] = statistics.median(ratios) if ratios else None
+    s["verdicts"] = {m: s["ratio_" + m] is not None and
+                     s["ratio_" + m] <= lim
+                     for m, lim in TARGETS[wl.name].items()}
+    return s
+
+
+# ------------------------------------------------------------ machine limits
+
+def limits(mnt, nbytes):
+    """Context: what this machine can do at best."""
+    out = {}
+    chunk = random.Random(0).randbytes(MIB)
+    path = os.path.join(mnt, "limits.bin")
+    # Each write test twice, the better one counts (the machine is shared).
+    for label, do_fsync in (("write", False), ("write+fsync", True)) * 2:
+        os.sync()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        t0 = time.perf_counter()
+        for _ in range(nbytes // MIB):
+            os.write(fd, chunk)
+        if do_fsync:
+            os.fsync(fd)
+        os.close(fd)
+        rate = nbytes / (time.perf_counter() - t0) / 1e9
+        out[label] = max(out.get(label, 0), rate)
+        os.unlink(path)
+        os.sync()
+
+    n = min(nbytes, 256 * MIB)
+    a, b = bytearray(n), bytearray(n)
+    a[::4096] = b"\1" * len(range(0, n, 4096))
+    b[:] = a
+    t0 = time.perf_counter()
+    for _ in range(4):
+        b[:] = a  # one memcpy
+    out["memcpy"] = 4 * n / (time.perf_counter() - t0) / 1e9
+    del a, b
+
+    count = nbytes // (128 * KIB)
+    t0 = time.perf_counter()
+    run(["sh", "-c", "dd if=/dev/zero bs=128K count=%d status=none | "
+         "dd of=/dev/null bs=128K status=none" % count])
+    out["pipe"] = nbytes / (time.perf_counter() - t0) / 1e9
+
+    for label, variant in (("xxh3", "5"), ("xxh128", "11")):
+        try:
+            p = subprocess.run(["xxhsum", "-q", "-b" + variant, "-i3"],
+                               capture_output=True, text=True, timeout=120)
+            mbs = re.findall(r"\(\s*([0-9.]+) MB/s\)", p.stdout + p.stderr)
+            out[label] = float(mbs[-1]) / 1000 if mbs else None
+        except (OSError, subprocess.TimeoutExpired):
+            out[label] = None
+    return out
+
+
+def machine_info(berth, rsync):
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem = int(f.readline().split()[1]) * 1024
+    bv = run([berth, "--version"]).splitlines()
+    rv = run([rsync, "--version"]).splitlines()[0]
+    return dict(date=datetime.datetime.now(datetime.timezone.utc)
+                .strftime("%Y-%m-%d %H:%M UTC"),
+                host=platform.node(), kernel=platform.release(), cpu=cpu,
+                cores=os.cpu_count(), mem_gib=round(mem / GIB, 1),
+                rsync=rv, berth=bv[0],
+                pump=next((l for l in bv if l.startswith("pump")), "?"))
+
+
+# ------------------------------------------------------------ reporting
+
+def fmt_gbs(v):
+    return "n/a" if v is None else "%.1f" % v
+
+
+def fmt_ratio(s, m):
+    r = s["ratio_" + m]
+    lim = TARGETS[s["name"]].get(m)
+    if r is None:
+        return "n/a"
+    mark = "" if lim is None else (" ok" if r <= lim else " MISS")
+    return "%.2f%s" % (r, mark)
+
+
+def markdown(info, lim, fsdesc, summaries):
+    lines = ["Machine: %s, %d cores, %.1f GiB RAM, Linux %s; %s; %s; "
+             "%s." % (info["cpu"], info["cores"], info["mem_gib"],
+                      info["kernel"], info["rsync"], info["berth"],
+                      info["pump"]),
+             "Date: %s.  Destinations: %s." % (info["date"], fsdesc)]
+    if lim:
+        lines.append(
+            "Limits: write %.2f GB/s, write+fsync %.2f GB/s, memcpy %.2f "
+            "GB/s, pipe %.2f GB/s, xxh3 %s GB/s (xxhsum -b, 100 KB)." %
+            (lim["write"], lim["write+fsync"], lim["memcpy"], lim["pipe"],
+             fmt_gbs(lim["xxh3"])))
+    lines += ["",
+              "| workload | pairs | load avg | wall s rsync / berth | "
+              "wall ratio | CPU s rsync / berth | CPU ratio | "
+              "RSS MiB rsync / berth | RSS ratio |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for s in summaries:
+        lines.append(
+            "| %s %s | %d | %.2f–%.2f | %.2f / %.2f | %s | %.2f / %.2f | "
+            "%s | %.1f / %.1f | %s |" %
+            (s["name"], s["title"], s["pairs"], s["load"][0], s["load"][1],
+             s["rsync_wall"], s["berth_wall"], fmt_ratio(s, "wall"),
+             s["rsync_cpu"], s["berth_cpu"], fmt_ratio(s, "cpu"),
+             s["rsync_rss"], s["berth_rss"], fmt_ratio(s, "rss")))
+    lines += ["",
+              "Medians; ratios are medians of per-pair berth/rsync ratios "
+              "(targets: CPU ≤ 0.7 on W1–W4, W6; wall ≤ 0.8 on W1, ≤ 0.5 "
+              "on W5, ≤ 1.0 elsewhere; RSS ≤ 2.0).  Load avg: 1-minute "
+              "load before and after the workload."]
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------ main
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--berth", required=True, help="berth binary")
+    ap.add_argument("--rsync", default=shutil.which("rsync") or "rsync",
+                    help="rsync binary (client and reference server)")
+    ap.add_argument("--workloads", default="W1,W2,W3,W4,W5,W6",
+                    help="comma-separated subset of W1..W6")
+    ap.add_argument("--pairs", type=int, default=3,
+                    help="A B pairs per workload (default 3)")
+    ap.add_argument("--quick", action="store_true",
+                    help="tiny sizes: a smoke run of seconds")
+    ap.add_argument("--scratch", help="sources, loop image, mount point "
+                    "(default /var/tmp/berth-bench; --quick: a temporary "
+                    "directory removed afterwards)")
+    ap.add_argument("--no-loop", action="store_true",
+                    help="destinations in a plain directory, no loop fs")
+    ap.add_argument("--no-limits", action="store_true",
+                    help="skip measuring the machine's limits")
+    ap.add_argument("--profile", choices=sorted(PROFILERS),
+                    help="run each receiver under perf stat, perf record "
+                    "or strace -c (outputs in <scratch>/prof/)")
+    ap.add_argument("--markdown", help="also write the table here")
+    ap.add_argument("--json", help="write every measurement here")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the loop image (sources are always kept "
+                    "in a named --scratch)")
+    args = ap.parse_args()
+
+    names = [w.strip().upper() for w in args.workloads.split(",") if w]
+    bad = [w for w in names if w not in TARGETS]
+    if bad or args.pairs < 1:
+        ap.error("unknown workload %s / pairs must be >= 1" % bad)
+    berth = os.path.abspath(args.berth)
+    rsync = shutil.which(args.rsync) or args.rsync
+    if not os.access("/usr/bin/time", os.X_OK):
+        # 77: CTest's "skipped"
+        print("bench: /usr/bin/time missing (Debian package 'time'; "
+              "scripts/install-deps.sh installs it)", file=sys.stderr)
+        sys.exit(77)
+    sc = SCALES["quick" if args.quick else "full"]
+
+    temp = None
+    scratch = args.scratch
+    if not scratch:
+        if args.quick:
+            scratch = temp = tempfile.mkdtemp(prefix="berth-bench-")
+        else:
+            scratch = "/var/tmp/berth-bench"
+    scratch = os.path.abspath(scratch)
+    os.makedirs(scratch, exist_ok=True)
+    lock = open(os.path.join(scratch, ".lock"), "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        raise SystemExit("bench: %s is in use by another run" % scratch)
+
+    # SIGTERM/SIGHUP unwind through the finally below (unmount, detach).
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: sys.exit(143))
+
+    use_loop = not args.no_loop and os.geteuid() == 0
+    if not use_loop and not args.no_loop:
+        log("bench: not root: destinations in a plain directory, not on a "
+            "fresh loop-mounted ext4 -- numbers are less comparable")
+    fs = None
+    try:
+        fs = Scratch(scratch, sc["image"], use_loop)
+        info = machine_info(berth, rsync)
+        log("== %s, %d cores, %.1f GiB, Linux %s; %s; %s (%s)" %
+            (info["cpu"], info["cores"], info["mem_gib"], info["kernel"],
+             info["rsync"], info["berth"], info["pump"]))
+        log("== %s; destinations: %s" % (info["date"], fs.desc))
+        lim = None
+        if not args.no_limits:
+            lim = limits(fs.mnt, sc["limit_bytes"])
+            log("== limits (GB/s): write %.2f, write+fsync %.2f, memcpy "
+                "%.2f, pipe %.2f, xxh3 %s" %
+                (lim["write"], lim["write+fsync"], lim["memcpy"],
+                 lim["pipe"], fmt_gbs(lim["xxh3"])))
+        log("== sources")
+        srcroot = os.path.join(scratch, "src")
+        os.makedirs(srcroot, exist_ok=True)
+        wls = build_workloads(sc, srcroot, fs.mnt, names)
+        wrapdir = os.path.join(scratch, "wrap")
+        os.makedirs(wrapdir, exist_ok=True)
+        profdir = os.path.join(scratch, "prof")
+        os.makedirs(profdir, exist_ok=True)
+        progs = dict(rsync=rsync, berth=berth, wrapdir=wrapdir,
+                     profdir=profdir)
+        if args.profile:
+            log("== profiling with %s into %s (timings include its "
+                "overhead; RSS is the profiler's if that is larger)" %
+                (args.profile, profdir))
+        dst = os.path.join(fs.mnt, "dst")
+
+        summaries = []
+        for wl in wls:
+            log("== %s: %s" % (wl.name, wl.title))
+            l0 = os.getloadavg()[0]
+            res = bench_workload(wl, args.pairs, dst, progs, sc["touch"],
+                                 args.profile)
+            s = summarize(wl, res, (l0, os.getloadavg()[0]))
+            summaries.append(s)
+            log("  %s median: wall %.3f / %.3f s (ratio %s), cpu %.3f / "
+                "%.3f s (ratio %s), rss %.1f / %.1f MiB (ratio %s)" %
+                (wl.name, s["rsync_wall"], s["berth_wall"],
+                 fmt_ratio(s, "wall"), s["rsync_cpu"], s["berth_cpu"],
+                 fmt_ratio(s, "cpu"), s["rsync_rss"], s["berth_rss"],
+                 fmt_ratio(s, "rss")))
+
+        md = markdown(info, lim, fs.desc, summaries)
+        if args.quick:
+            md += ("\n--quick scale: a smoke run; the timings are too "
+                   "small for the targets to mean anything.\n")
+        log("\n" + md)
+        if args.markdown:
+            with open(args.markdown, "w") as f:
+                f.write(md)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(dict(machine=info, limits=lim, fs=fs.desc,
+                               scale="quick" if args.quick else "full",
+                               workloads=summaries), f, indent=1)
+        log("bench: all %d destinations verified" %
+            (2 * args.pairs * len(wls)))
+    finally:
+        if fs:
+            fs.close(args.keep)
+        if temp:
+            shutil.rmtree(temp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,409 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Deletion on the generator thread (rsync-protocol.md §8.7, §10.2): the
+ * destination entries of each content directory that the file list does
+ * not name, unless a received filter rule protects them; reverse sorted
+ * order, contents before their directory; each reported to the client
+ * (MSG_DELETED) and counted for NDX_DEL_STATS; --max-delete; nothing is
+ * deleted after a sender I/O error (unless --ignore-errors); a dry run
+ * reports and counts without deleting.  Listing never follows symlinks:
+ * every directory is opened beneath the root with RESOLVE_NO_SYMLINKS.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/session_int.h"
+
+struct del_item {
+	char *path;
+	unsigned char type; /* DT_* */
+};
+
+struct del_list {
+	struct del_item *v;
+	size_t n, cap;
+};
+
+static int del_push(struct del_list *l, char *path, unsigned char type)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 32;
+		struct del_item *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n].path = path;
+	l->v[l->n].type = type;
+	l->n++;
+	return 0;
+}
+
+static void del_free(struct del_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i].path);
+	free(l->v);
+	l->v = NULL;
+	l->n = l->cap = 0;
+}
+
+static int del_cmp(const void *a, const void *b)
+{
+	const struct del_item *x = a, *y = b;
+
+	return berth_flist_cmp(x->path, x->type == DT_DIR, y->path,
+			       y->type == DT_DIR);
+}
+
+/* The entries of directory @name; with @recurse, everything below it. */
+static int del_collect(struct berth_session *s, const char *name,
+		       struct del_list *l, bool recurse, unsigned depth)
+{
+	struct dirent *de;
+	struct stat st;
+	char *path;
+	DIR *d;
+	int fd, ret = 0;
+
+	if (depth > 256)
+		return -ELOOP;
+	fd = berth__open_beneath(s->root_fd, name, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return fd;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while (ret == 0 && (de = readdir(d))) {
+		unsigned char type = de->d_type;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (type == DT_UNKNOWN)
+			type = fstatat(dirfd(d), de->d_name, &st,
+				       AT_SYMLINK_NOFOLLOW) == 0 &&
+					       S_ISDIR(st.st_mode)
+				       ? DT_DIR
+				       : DT_REG;
+		if (strcmp(name, ".") == 0)
+			path = strdup(de->d_name);
+		else if (asprintf(&path, "%s/%s", name, de->d_name) < 0)
+			path = NULL;
+		if (!path) {
+			ret = -ENOMEM;
+			break;
+		}
+		ret = del_push(l, path, type);
+		if (ret < 0) {
+			free(path);
+			break;
+		}
+		if (recurse && type == DT_DIR)
+			ret = del_collect(s, path, l, true, depth + 1);
+	}
+	closedir(d);
+	return ret;
+}
+
+/* Report one deletion (MSG_DELETED; a directory's name ends in a NUL),
+ * count it by type, and tell the embedder. */
+static void report_deleted(struct berth_session *s, const char *path,
+			   unsigned char type)
+{
+	bool is_dir = type == DT_DIR;
+
+	if (s->opts.verbose || s->opts.log_format)
+		berth__out_msg(&s->out, BERTH_MSG_DELETED, path,
+			       strlen(path) + (is_dir ? 1 : 0));
+	switch (type) {
+	case DT_DIR:
+		s->del.dirs++;
+		break;
+	case DT_LNK:
+		s->del.symlinks++;
+		break;
+	case DT_CHR:
+	case DT_BLK:
+		s->del.devices++;
+		break;
+	case DT_FIFO:
+	case DT_SOCK:
+		s->del.specials++;
+		break;
+	default:
+		s->del.files++;
+		break;
+	}
+	berth__session_deleted(s, path, is_dir);
+}
+
+/* One more deletion allowed by --max-delete?  Counts what it refuses. */
+static bool may_delete(struct berth_session *s)
+{
+	if (s->opts.max_delete < 0 || s->deleted < s->opts.max_delete) {
+		s->deleted++;
+		return true;
+	}
+	s->del_skipped++;
+	return false;
+}
+
+/* Delete (or, in a dry run, only report) one entry that has no contents. */
+static int delete_one(struct berth_session *s, const char *path,
+		      unsigned char type)
+{
+	int ret = 0;
+
+	if (!may_delete(s))
+		return 0;
+	if (!s->opts.dry_run)
+		ret = berth_commit_delete(s->commit, path, type == DT_DIR,
+					  NULL);
+	if (ret == 0)
+		report_deleted(s, path, type);
+	return ret;
+}
+
+int berth__delete_tree(struct berth_session *s, const char *name,
+		       bool report_self)
+{
+	struct del_list l = {0};
+	size_t i;
+	int ret;
+
+	ret = del_collect(s, name, &l, true, 0);
+	if (ret == 0 && l.n > 1)
+		qsort(l.v, l.n, sizeof(*l.v), del_cmp);
+	/* Reverse sorted order: contents before their directory. */
+	for (i = l.n; ret == 0 && i-- > 0;)
+		ret = delete_one(s, l.v[i].path, l.v[i].type);
+	del_free(&l);
+	if (ret < 0)
+		return ret;
+	if (report_self)
+		return delete_one(s, name, DT_DIR);
+	return s->opts.dry_run ? 0
+			       : berth_commit_delete(s->commit, name, 1, NULL);
+}
+
+bool berth__dir_has_entries(struct berth_session *s, const char *name)
+{
+	struct dirent *de;
+	bool any = false;
+	DIR *d;
+	int fd;
+
+	fd = berth__open_beneath(s->root_fd, name, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return false;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return false;
+	}
+	while (!any && (de = readdir(d)))
+		any = strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+	closedir(d);
+	return any;
+}
+
+/* ------------------------------------------------------------ filters */
+
+/*
+ * Does a received rule protect @path (relative to the root) from deletion?
+ * rsync's order: the first rule that matches decides; exclude ("-") and
+ * protect ("P" = "-r") keep the entry, include ("+") lets it go; rules for
+ * the sender side only ("s") do not count here.  Patterns: a leading "/"
+ * anchors at the transfer root; a pattern with a "/" inside is matched
+ * against the whole path, else against the last component; "**" crosses
+ * directories; a trailing "/" (dir_only) matches directories only.
+ */
+static bool protected_by_rules(struct berth_session *s, const char *path,
+			       bool is_dir)
+{
+	const char *base = strrchr(path, '/');
+	size_t i;
+
+	base = base ? base + 1 : path;
+	for (i = 0; i < s->nrules; i++) {
+		const struct session_rule *r = &s->rules[i];
+		const char *pat = r->pattern, *subject;
+		int flags = 0;
+
+		if (r->mods & BERTH_FM_SENDER)
+			continue;
+		if (r->dir_only && !is_dir)
+			continue;
+		if (r->mods & BERTH_FM_ABS) {
+			subject = path;
+		} else if (strchr(pat, '/')) {
+			/* Matches any trailing run of whole components. */
+			subject = path;
+			for (const char *p = path; p; p = strchr(p + 1, '/')) {
+				const char *at = *p == '/' ? p + 1 : p;
+
+				if (fnmatch(pat, at,
+					    strstr(pat, "**")
+						    ? 0
+						    : FNM_PATHNAME) == 0) {
+					subject = NULL;
+					break;
+				}
+			}
+			if (subject) /* no match */
+				continue;
+			return r->type != BERTH_FILTER_INCLUDE;
+		} else {
+			subject = base;
+		}
+		if (!strstr(pat, "**"))
+			flags = FNM_PATHNAME;
+		if (fnmatch(pat, subject, flags) == 0)
+			return r->type != BERTH_FILTER_INCLUDE;
+	}
+	return false;
+}
+
+int berth__session_add_rule(struct berth_session *s,
+			    const struct berth_filter_rule *rule)
+{
+	struct session_rule *v, *r;
+
+	if (rule->type == BERTH_FILTER_CLEAR) {
+		for (size_t i = 0; i < s->nrules; i++)
+			free(s->rules[i].pattern);
+		s->nrules = 0;
+		return 0;
+	}
+	if (rule->type != BERTH_FILTER_EXCLUDE &&
+	    rule->type != BERTH_FILTER_INCLUDE)
+		return -BERTH_EUNSUPPORTED; /* merge files: not yet */
+	v = realloc(s->rules, (s->nrules + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	s->rules = v;
+	r = &s->rules[s->nrules];
+	r->type = rule->type;
+	r->mods = rule->mods;
+	r->dir_only = rule->dir_only;
+	/* An anchored pattern is matched against the path without "/". */
+	if (rule->pattern_len && rule->pattern[0] == '/') {
+		r->mods |= BERTH_FM_ABS;
+		r->pattern = strndup(rule->pattern + 1, rule->pattern_len - 1);
+	} else {
+		r->pattern = strndup(rule->pattern, rule->pattern_len);
+	}
+	if (!r->pattern)
+		return -ENOMEM;
+	s->nrules++;
+	return 0;
+}
+
+/* ------------------------------------------------------------ the pass */
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* May deletions happen at all?  (Reported once if not.) */
+static bool deletions_allowed(struct berth_session *s)
+{
+	if (atomic_load(&s->io_error) && !s->opts.ignore_errors) {
+		if (!s->del_io_warned) {
+			berth__session_log(s, BERTH_LOG_INFO,
+					   "IO error encountered -- skipping "
+					   "file deletion\n");
+			s->del_io_warned = true;
+		}
+		return false;
+	}
+	return true;
+}
+
+int berth__delete_extraneous(struct berth_session *s, int32_t dir_ndx)
+{
+	const struct berth_file *dir = &s->fl->files[dir_ndx];
+	bool root = strcmp(dir->name, ".") == 0;
+	size_t plen = root ? 0 : strlen(dir->name) + 1;
+	struct del_list l = {0};
+	const char **names;
+	size_t n = 0, i;
+	int32_t k;
+	int ret;
+
+	if (!deletions_allowed(s) || (dir->xflags & BERTH_XMIT_NO_CONTENT_DIR))
+		return 0;
+	/* The directory's children in the list: its subtree follows it. */
+	names = malloc((s->fl->count + 1) * sizeof(*names));
+	if (!names)
+		return -ENOMEM;
+	for (k = dir_ndx + 1; k < (int32_t)s->fl->count; k++) {
+		const char *nm = s->fl->files[k].name;
+
+		if (!root && (strncmp(nm, dir->name, plen - 1) != 0 ||
+			      nm[plen - 1] != '/'))
+			break;
+		if (!strchr(nm + plen, '/') &&
+		    !(s->fl->files[k].flags & BERTH_FILE_INACTIVE))
+			names[n++] = nm + plen;
+	}
+	qsort(names, n, sizeof(*names), name_cmp);
+
+	ret = del_collect(s, dir->name, &l, false, 0);
+	if (ret == -ENOENT || ret == -ENOTDIR || ret == -ELOOP)
+		ret = 0; /* nothing there (or not ours to look into) */
+	if (ret == 0 && l.n > 1)
+		qsort(l.v, l.n, sizeof(*l.v), del_cmp);
+	for (i = l.n; ret == 0 && i-- > 0;) {
+		const char *nm = l.v[i].path + plen;
+		bool is_dir = l.v[i].type == DT_DIR;
+
+		if (bsearch(&nm, names, n, sizeof(*names), name_cmp))
+			continue; /* in the list (whatever its type) */
+		if (protected_by_rules(s, l.v[i].path, is_dir))
+			continue;
+		ret = is_dir ? berth__delete_tree(s, l.v[i].path, true)
+			     : delete_one(s, l.v[i].path, l.v[i].type);
+	}
+	del_free(&l);
+	free(names);
+	return ret;
+}
+
+int berth__delete_pass(struct berth_session *s)
+{
+	int32_t k;
+	int ret = 0;
+
+	/* Nothing of ours may be in flight in the tree (temp names). */
+	if (!s->opts.dry_run)
+		berth_commit_flush(s->commit);
+	for (k = 0; ret == 0 && k < (int32_t)s->fl->count; k++)
+		if (S_ISDIR(s->fl->files[k].mode) &&
+		    !(s->fl->files[k].flags & BERTH_FILE_INACTIVE))
+			ret = berth__delete_extraneous(s, k);
+	return ret;
+}
+
+void berth__delete_finish(struct berth_session *s)
+{
+	if (s->del_skipped) {
+		berth__session_log(s, BERTH_LOG_WARNING,
+				   "Deletions stopped due to --max-delete "
+				   "limit (%u skipped)\n",
+				   s->del_skipped);
+		atomic_fetch_or(&s->io_error, 4);
+	}
+}

@@ -5,7 +5,9 @@
  *   berth-stress [--mode pump,commit,process,session|all] [--seed S]
  *                [--iterations N] [--duration 30s|10m|1h]
  *                [--max-sessions N] [--max-procs N] [--timeout SEC]
- *                [--xfail KIND,...] [--skip MODE:DISRUPTION,...]
+ *                [--xfail KIND,...] [--skip MODE:DISRUPTION|FAULT,...]
+ *                [--workload W] [--sessions N] [--disruption D]
+ *                [--fault KIND[@NTH]]  (pin a choice; --fault: session)
  *                [--berth PATH] [--rsync PATH]
  *                [--workdir DIR] [-v]
  *   berth-stress --relay HOST CMD...     (the remote shell it gives rsync)
@@ -24,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -48,7 +51,10 @@ static void usage(void)
 		"         [--iterations N] [--duration 90s|30m|2h] "
 		"[--max-sessions N]\n"
 		"         [--max-procs N] [--timeout SEC] [--xfail KIND,...]\n"
-		"         [--skip MODE:DISRUPTION,...]\n"
+		"         [--skip MODE:DISRUPTION|FAULT,...] [--workload "
+		"small|large|mixed]\n"
+		"         [--sessions N] [--disruption NAME] [--fault "
+		"KIND[@NTH]]\n"
 		"         [--berth PATH] [--rsync PATH] [--workdir DIR] [-v]\n"
 		"violation kinds for --xfail: content temp fd mem once count "
 		"undisturbed\n"
@@ -97,6 +103,43 @@ static unsigned parse_list(const char *s, const char *const *names, unsigned n,
 		bits |= 1u << i;
 	}
 	return bits;
+}
+
+/* Options a replay needs besides the seed. */
+static void add_pin(struct stress_opts *o, const char *opt, const char *v)
+{
+	size_t n = strlen(o->pins);
+
+	snprintf(o->pins + n, sizeof(o->pins) - n, " %s %s", opt, v);
+}
+
+static int parse_workload(const char *v)
+{
+	if (!strcmp(v, "small"))
+		return 0;
+	if (!strcmp(v, "large") || !strcmp(v, "large-delta"))
+		return 1;
+	if (!strcmp(v, "mixed"))
+		return 2;
+	usage();
+	return -1;
+}
+
+/* --fault KIND[@NTH] */
+static void parse_fault(struct stress_opts *o, const char *v)
+{
+	char buf[64], *at;
+	unsigned bits;
+
+	snprintf(buf, sizeof(buf), "%s", v);
+	at = strchr(buf, '@');
+	if (at)
+		*at++ = 0;
+	bits = parse_list(buf, stress_fault_names, SF__COUNT, NULL);
+	o->force_fault = ffs((int)bits) - 1;
+	o->force_fault_nth = at ? strtoull(at, NULL, 10) : 1;
+	if (!o->force_fault_nth)
+		usage();
 }
 
 /* --skip MODE:DISRUPTION,... or MODE:FAULT,... (MODE may be "all"). */
@@ -228,10 +271,10 @@ static void *watchdog(void *arg)
 			" did not finish within %.0f s\n"
 			"  %s\n"
 			"  replay: berth-stress --seed %016" PRIx64
-			" --iterations 1\n"
+			" --iterations 1 --mode %s%s\n"
 			"== stacks of all threads:\n",
 			st->iter, st->o.iter_timeout, st->iter_desc,
-			st->iter_seed);
+			st->iter_seed, mode_names[st->iter_mode], st->o.pins);
 		/* Keep st->lock to the end: the main thread must not finish
 		 * the loop and exit 0 while gdb has us stopped. */
 		dump_stacks();
@@ -313,6 +356,9 @@ int main(int argc, char **argv)
 						  : BERTH_STRESS_BERTH;
 	st.o.rsync = "rsync";
 	st.o.iterations = 0;
+	st.o.force_workload = -1;
+	st.o.force_disruption = -1;
+	st.o.force_fault = -1;
 	for (a = 1; a < argc; a++) {
 		const char *v = a + 1 < argc ? argv[a + 1] : NULL;
 
@@ -323,6 +369,12 @@ int main(int argc, char **argv)
 		if (!v)
 			usage();
 		a++;
+		if (!strcmp(argv[a - 1], "--workload") ||
+		    !strcmp(argv[a - 1], "--sessions") ||
+		    !strcmp(argv[a - 1], "--disruption") ||
+		    !strcmp(argv[a - 1], "--fault") ||
+		    !strcmp(argv[a - 1], "--skip"))
+			add_pin(&st.o, argv[a - 1], v);
 		if (!strcmp(argv[a - 1], "--seed"))
 			st.o.seed = strtoull(v, NULL, 16);
 		else if (!strcmp(argv[a - 1], "--iterations"))
@@ -340,6 +392,18 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[a - 1], "--xfail"))
 			st.o.xfail = parse_list(v, stress_violation_names,
 						SV__COUNT, NULL);
+		else if (!strcmp(argv[a - 1], "--workload"))
+			st.o.force_workload = parse_workload(v);
+		else if (!strcmp(argv[a - 1], "--sessions"))
+			st.o.force_sessions = (unsigned)atoi(v);
+		else if (!strcmp(argv[a - 1], "--disruption"))
+			st.o.force_disruption = (int)ffs((int)parse_list(
+							v,
+							stress_disruption_names,
+							SD__COUNT, NULL)) -
+						1;
+		else if (!strcmp(argv[a - 1], "--fault"))
+			parse_fault(&st.o, v);
 		else if (!strcmp(argv[a - 1], "--skip"))
 			parse_skip(&st.o, v);
 		else if (!strcmp(argv[a - 1], "--berth"))
@@ -395,6 +459,9 @@ int main(int argc, char **argv)
 		st.iter_deadline = stress_now() + st.o.iter_timeout;
 		pthread_mutex_unlock(&st.lock);
 		mode = pick_mode(&st, &r);
+		pthread_mutex_lock(&st.lock);
+		st.iter_mode = mode;
+		pthread_mutex_unlock(&st.lock);
 		switch (1 << mode) {
 		case SM_PUMP:
 			stress_pump_iter(&st, &r);
@@ -420,9 +487,10 @@ int main(int argc, char **argv)
 				"\nberth-stress: VIOLATION in iteration "
 				"%" PRIu64 " (%s)\n  %s\n  %s\n"
 				"  replay: berth-stress --seed %016" PRIx64
-				" --iterations 1 --mode %s\n",
+				" --iterations 1 --mode %s%s\n",
 				i, mode_names[mode], st.iter_desc,
-				st.violation_msg, seed, mode_names[mode]);
+				st.violation_msg, seed, mode_names[mode],
+				st.o.pins);
 			return 1;
 		}
 		seed = stress_mix(seed ^ 0x5bd1e995u);

@@ -91,6 +91,14 @@ struct stress_opts {
 	unsigned xfail; /* SV_* bits counted but not fatal */
 	unsigned skip[4]; /* per mode index: SD_* bits never picked */
 	unsigned skip_fault[4]; /* per mode index: SF_* bits never armed */
+	/* Pinned choices (-1/0: drawn as usual; the draws still happen, so
+	 * everything else stays what the seed gives). */
+	int force_workload; /* 0 small, 1 large(-delta), 2 mixed */
+	unsigned force_sessions;
+	int force_disruption; /* SD_*, if the mode has it */
+	int force_fault; /* SF_*: session mode arms exactly this one */
+	uint64_t force_fault_nth;
+	char pins[512]; /* those options again, for the replay line */
 	int verbose;
 	const char *self; /* path of this program (the relay) */
 	const char *berth; /* berth program for process mode */
@@ -108,6 +116,7 @@ struct stress_state {
 	/* The iteration now running (watchdog, messages). */
 	uint64_t iter;
 	uint64_t iter_seed;
+	int iter_mode; /* index: pump, commit, process, session */
 	char iter_desc[256];
 	double iter_deadline; /* monotonic seconds; 0: idle */
 	/* Process groups of this iteration's clients (watchdog kills). */
@@ -175,8 +184,12 @@ ssize_t stress_read_file(const char *path, unsigned char **out);
 int stress_find_temps(const char *dir, void (*cb)(void *, const char *),
 		      void *arg);
 
-/* @d, or SD_NONE when --skip excludes it for mode index @mode. */
+/* @d, or SD_NONE when --skip excludes it for mode index @mode, or the
+ * --disruption the user pinned if the mode has it. */
 int stress_filter(struct stress_state *st, int mode, int d);
+/* The drawn workload / session count, or the pinned one. */
+int stress_workload(struct stress_state *st, int w);
+unsigned stress_sessions(struct stress_state *st, unsigned n);
 
 /* stress_pump.c, stress_commit.c, stress_proc.c: one iteration each. */
 void stress_pump_iter(struct stress_state *st, struct stress_rng *r);

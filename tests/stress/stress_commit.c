@@ -401,8 +401,10 @@ void stress_commit_iter(struct stress_state *st, struct stress_rng *r)
 	po.backend = backend;
 	po.queue_depth = 1u << stress_range(r, 3, 8);
 	po.pool_threads = (unsigned)stress_range(r, 1, 8);
-	it.nsess = (unsigned)stress_range(r, 1, st->o.max_sessions);
-	it.workload = (int)stress_range(r, 0, W__COUNT - 1);
+	it.nsess = stress_sessions(
+		st, (unsigned)stress_range(r, 1, st->o.max_sessions));
+	it.workload = stress_workload(st,
+				      (int)stress_range(r, 0, W__COUNT - 1));
 	d = (int)stress_range(r, 0, 99);
 	d = d < 20   ? SD_NONE
 	    : d < 35 ? SD_CANCEL_API

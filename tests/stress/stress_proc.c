@@ -737,49 +737,71 @@ static void check_berth_exit(struct psession *s)
  * comes nth.  Basis reads failing (eio-read, short-read) exercise the
  * generator; writes, fsyncs and renames the commit stage.
  */
+static void session_fault(unsigned kind, struct stress_rng *r,
+			  struct berth_fault *f)
+{
+	memset(f, 0, sizeof(*f));
+	switch (kind) {
+	case SF_ENOSPC_WRITE:
+		f->ops = BERTH_OP_BIT(BERTH_OP_WRITE);
+		f->error = ENOSPC;
+		break;
+	case SF_EIO_WRITE:
+		f->ops = BERTH_OP_BIT(BERTH_OP_WRITE);
+		f->error = EIO;
+		break;
+	case SF_EIO_READ:
+		f->ops = BERTH_OP_BIT(BERTH_OP_READ);
+		f->error = EIO;
+		break;
+	case SF_EIO_FSYNC:
+		f->ops = BERTH_OP_BIT(BERTH_OP_FSYNC);
+		f->error = EIO;
+		break;
+	case SF_SHORT_WRITE:
+		f->ops = BERTH_OP_BIT(BERTH_OP_WRITE);
+		f->short_bytes = (uint32_t)stress_range(r, 1, 8192);
+		break;
+	case SF_SHORT_READ:
+		f->ops = BERTH_OP_BIT(BERTH_OP_READ);
+		f->short_bytes = (uint32_t)stress_range(r, 1, 8192);
+		break;
+	default:
+		f->ops = BERTH_OP_BIT(BERTH_OP_RENAMEAT2);
+		f->error = stress_chance(r, 50) ? EACCES : EDQUOT;
+		break;
+	}
+	f->nth = stress_range(r, 1, 200);
+	f->count = stress_range(r, 1, 3);
+}
+
+/*
+ * Session mode: faults on the shared pump, for whichever session's request
+ * comes nth.  Basis reads failing (eio-read, short-read) exercise the
+ * generator; writes, fsyncs and renames the commit stage.  --fault
+ * KIND[@NTH] arms exactly that one instead.
+ */
 static void arm_session_faults(struct proc_iter *it, struct stress_rng *r)
 {
 	struct stress_state *st = it->st;
 	unsigned n = (unsigned)stress_range(r, 1, 3), i;
+	struct berth_fault f;
 
 	for (i = 0; i < n; i++) {
-		struct berth_fault f = {0};
 		unsigned kind = (unsigned)stress_range(r, 0, SF__COUNT - 1);
 
-		switch (kind) {
-		case SF_ENOSPC_WRITE:
-			f.ops = BERTH_OP_BIT(BERTH_OP_WRITE);
-			f.error = ENOSPC;
-			break;
-		case SF_EIO_WRITE:
-			f.ops = BERTH_OP_BIT(BERTH_OP_WRITE);
-			f.error = EIO;
-			break;
-		case SF_EIO_READ:
-			f.ops = BERTH_OP_BIT(BERTH_OP_READ);
-			f.error = EIO;
-			break;
-		case SF_EIO_FSYNC:
-			f.ops = BERTH_OP_BIT(BERTH_OP_FSYNC);
-			f.error = EIO;
-			break;
-		case SF_SHORT_WRITE:
-			f.ops = BERTH_OP_BIT(BERTH_OP_WRITE);
-			f.short_bytes = (uint32_t)stress_range(r, 1, 8192);
-			break;
-		case SF_SHORT_READ:
-			f.ops = BERTH_OP_BIT(BERTH_OP_READ);
-			f.short_bytes = (uint32_t)stress_range(r, 1, 8192);
-			break;
-		default:
-			f.ops = BERTH_OP_BIT(BERTH_OP_RENAMEAT2);
-			f.error = stress_chance(r, 50) ? EACCES : EDQUOT;
-			break;
+		if (st->o.force_fault >= 0) {
+			if (i > 0)
+				break;
+			kind = (unsigned)st->o.force_fault;
 		}
-		if (st->o.skip_fault[3] & (1u << kind))
+		session_fault(kind, r, &f);
+		if (st->o.force_fault >= 0) {
+			f.nth = st->o.force_fault_nth;
+			f.count = 1;
+		} else if (st->o.skip_fault[3] & (1u << kind)) {
 			continue;
-		f.nth = stress_range(r, 1, 200);
-		f.count = stress_range(r, 1, 3);
+		}
 		if (berth_pump_inject(it->pump, &f) == 0) {
 			st->faults_armed[kind]++;
 			stress_log(st, "  fault %s nth %llu count %llu\n",
@@ -802,10 +824,12 @@ void stress_proc_iter(struct stress_state *st, struct stress_rng *r,
 	double t0, span;
 	int d, ret;
 
-	it.workload = (int)stress_range(r, 0, PW__COUNT - 1);
+	it.workload = stress_workload(st,
+				      (int)stress_range(r, 0, PW__COUNT - 1));
 	it.nsess = (unsigned)stress_range(r, 1, st->o.max_procs);
 	if (in_process && it.nsess > st->o.max_sessions)
 		it.nsess = st->o.max_sessions;
+	it.nsess = stress_sessions(st, it.nsess);
 	po.backend = stress_chance(r, 50) ? BERTH_PUMP_URING : BERTH_PUMP_POOL;
 	d = (int)stress_range(r, 0, 99);
 	if (in_process)

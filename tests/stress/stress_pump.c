@@ -372,7 +372,8 @@ void stress_pump_iter(struct stress_state *st, struct stress_rng *r)
 	po.backend = backend;
 	po.queue_depth = 1u << stress_range(r, 3, 8);
 	po.pool_threads = (unsigned)stress_range(r, 1, 8);
-	it.nsess = (unsigned)stress_range(r, 1, st->o.max_sessions);
+	it.nsess = stress_sessions(
+		st, (unsigned)stress_range(r, 1, st->o.max_sessions));
 	d = (unsigned)stress_range(r, 0, 99);
 	d = d < 20   ? SD_NONE
 	    : d < 35 ? SD_CANCEL_REQ

@@ -360,7 +360,33 @@ int stress_find_temps(const char *dir, void (*cb)(void *, const char *),
 	return n;
 }
 
+/* The disruptions each mode (index) can deliver. */
+static const unsigned mode_disruptions[4] = {
+	1u << SD_NONE | 1u << SD_CANCEL_REQ | 1u << SD_CANCEL_TAG |
+		1u << SD_PUMP_SHUTDOWN | 1u << SD_FAULT,
+	1u << SD_NONE | 1u << SD_CANCEL_API | 1u << SD_ABORT_FILE |
+		1u << SD_PUMP_SHUTDOWN | 1u << SD_FAULT,
+	1u << SD_NONE | 1u << SD_KILL_CLIENT | 1u << SD_CUT_PIPE |
+		1u << SD_SIGTERM | 1u << SD_SIGINT,
+	1u << SD_NONE | 1u << SD_KILL_CLIENT | 1u << SD_CUT_PIPE |
+		1u << SD_CANCEL_API | 1u << SD_PUMP_SHUTDOWN | 1u << SD_FAULT,
+};
+
 int stress_filter(struct stress_state *st, int mode, int d)
 {
+	int f = st->o.force_disruption;
+
+	if (f >= 0 && (mode_disruptions[mode] & (1u << f)))
+		return f;
 	return st->o.skip[mode] & (1u << d) ? SD_NONE : d;
+}
+
+int stress_workload(struct stress_state *st, int w)
+{
+	return st->o.force_workload >= 0 ? st->o.force_workload : w;
+}
+
+unsigned stress_sessions(struct stress_state *st, unsigned n)
+{
+	return st->o.force_sessions ? st->o.force_sessions : n;
 }

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -129,16 +130,90 @@ int berth__exit_code_of(int err)
 
 /* ------------------------------------------------------------ ids */
 
+/* A local user or group: a name, or a number. */
+static bool local_id(const char *name, size_t len, bool user, uint32_t *out)
+{
+	char nm[256], buf[4096], *end;
+	unsigned long v;
+
+	if (len == 0 || len >= sizeof(nm))
+		return false;
+	memcpy(nm, name, len);
+	nm[len] = '\0';
+	v = strtoul(nm, &end, 10);
+	if (*end == '\0') {
+		*out = (uint32_t)v;
+		return true;
+	}
+	if (user) {
+		struct passwd pw, *res = NULL;
+
+		if (getpwnam_r(nm, &pw, buf, sizeof(buf), &res) == 0 && res) {
+			*out = res->pw_uid;
+			return true;
+		}
+	} else {
+		struct group gr, *res = NULL;
+
+		if (getgrnam_r(nm, &gr, buf, sizeof(buf), &res) == 0 && res) {
+			*out = res->gr_gid;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * --usermap / --groupmap: "FROM:TO,..."; FROM is an id, an id range
+ * "LOW-HIGH", or a name pattern (wildcards; "*" matches every id); the
+ * first matching pair decides, and a TO that does not exist here maps
+ * nothing (rsync's rules).
+ */
+static bool map_rules(const char *map, uint32_t id, const char *name, bool user,
+		      uint32_t *out)
+{
+	const char *p = map;
+
+	while (*p) {
+		const char *comma = strchr(p, ',');
+		const char *end = comma ? comma : p + strlen(p);
+		const char *colon = memchr(p, ':', (size_t)(end - p));
+		char from[256], *e;
+		unsigned long lo, hi;
+		bool hit = false;
+
+		if (colon && (size_t)(colon - p) < sizeof(from)) {
+			memcpy(from, p, (size_t)(colon - p));
+			from[colon - p] = '\0';
+			lo = strtoul(from, &e, 10);
+			if (e != from && *e == '\0')
+				hit = id == lo;
+			else if (e != from && *e == '-' &&
+				 (hi = strtoul(e + 1, &e, 10), *e == '\0'))
+				hit = id >= lo && id <= hi;
+			else
+				hit = fnmatch(from, name ? name : "", 0) == 0 ||
+				      !strcmp(from, "*");
+			if (hit)
+				return local_id(colon + 1,
+						(size_t)(end - colon - 1), user,
+						out);
+		}
+		p = comma ? comma + 1 : end;
+	}
+	return false;
+}
+
 static uint32_t map_id(struct berth_session *s, uint32_t id, bool user)
 {
 	struct id_map **tab = user ? &s->uids : &s->gids;
 	size_t *n = user ? &s->nuids : &s->ngids;
+	const char *map = user ? s->opts.usermap : s->opts.groupmap;
 	const char *name;
-	char buf[4096];
 	uint32_t to = id;
 	size_t i;
 
-	if (id == 0 || s->opts.numeric_ids)
+	if (!map && (id == 0 || s->opts.numeric_ids))
 		return id;
 	pthread_mutex_lock(&s->lock);
 	for (i = 0; i < *n; i++) {
@@ -150,22 +225,10 @@ static uint32_t map_id(struct berth_session *s, uint32_t id, bool user)
 	}
 	name = user ? berth_flist_dec_user_name(s->fdec, id)
 		    : berth_flist_dec_group_name(s->fdec, id);
-	if (name && *name) {
-		if (user) {
-			struct passwd pw, *res = NULL;
-
-			if (getpwnam_r(name, &pw, buf, sizeof(buf), &res) ==
-				    0 &&
-			    res)
-				to = res->pw_uid;
-		} else {
-			struct group gr, *res = NULL;
-
-			if (getgrnam_r(name, &gr, buf, sizeof(buf), &res) ==
-				    0 &&
-			    res)
-				to = res->gr_gid;
-		}
+	if (map && map_rules(map, id, name, user, &to)) {
+		/* mapped */
+	} else if (name && *name && id != 0 && !s->opts.numeric_ids) {
+		local_id(name, strlen(name), user, &to);
 	}
 	struct id_map *p = realloc(*tab, (*n + 1) * sizeof(**tab));
 	if (p) {
@@ -270,19 +333,16 @@ static const char *unsupported_option(const struct berth_session *s)
 		const char *name;
 	} flags[] = {
 #define F(field, name) {offsetof(struct berth_opts, field), name}
-		F(sparse, "--sparse"),
-		F(backup, "--backup"),
+
 		F(prune_empty_dirs, "--prune-empty-dirs"),
 		F(crtimes, "--crtimes"),
 		F(acls, "--acls"),
 		F(relative, "--relative"),
-		F(partial, "--partial"),
+
 		F(delay_updates, "--delay-updates"),
-		F(inplace, "--inplace"),
-		F(safe_links, "--safe-links"),
+
 		F(copy_unsafe_links, "--copy-unsafe-links"),
-		F(remove_source_files, "--remove-source-files"),
-		F(preallocate, "--preallocate"),
+
 		F(write_devices, "--write-devices"),
 		F(keep_dirlinks, "--keep-dirlinks"),
 #undef F
@@ -298,8 +358,7 @@ static const char *unsupported_option(const struct berth_session *s)
 		return "--atimes";
 	if (o->fuzzy)
 		return "--fuzzy";
-	if (o->append)
-		return "--append";
+
 	if (s->hs.compress != BERTH_COMPRESS_NONE &&
 	    s->hs.compress != BERTH_COMPRESS_ZSTD)
 		return s->hs.compress == BERTH_COMPRESS_LZ4 ? "lz4 compression"
@@ -310,16 +369,11 @@ static const char *unsupported_option(const struct berth_session *s)
 		return "--partial-dir";
 	if (o->backup_dir)
 		return "--backup-dir";
+	if (o->backup && (o->inplace || o->append))
+		return "--backup with --inplace/--append";
 	if (o->temp_dir)
 		return "--temp-dir";
-	if (o->n_alt_dest && o->alt_dest_type == BERTH_ALT_COPY)
-		return "--copy-dest";
-	if (o->usermap || o->groupmap)
-		return "--usermap/--groupmap";
-	if (o->min_size >= 0 || o->max_size >= 0)
-		return "--min-size/--max-size";
-	if (o->bwlimit > 0)
-		return "--bwlimit";
+
 	return NULL;
 }
 
@@ -622,10 +676,14 @@ static void on_commit_event(void *arg, const struct berth_commit_event *ev)
 			ev->path ? ev->path : "", berth_strerror(ev->err));
 		berth__session_file_failed(s, ev->path ? ev->path : "",
 					   ev->err);
-	} else if (ev->err == 0 && ev->kind == BERTH_COMMIT_EV_FILE &&
-		   ev->user) {
-		/* meta.user is ndx + 1 for transferred files. */
-		berth__session_committed(s, (int32_t)(intptr_t)ev->user - 1);
+	} else if (ev->err == 0 && ev->user) {
+		/* meta.user is ndx + 1 for transferred files and for the
+		 * nodes and links the generator creates. */
+		int32_t ndx = (int32_t)(intptr_t)ev->user - 1;
+
+		if (ev->kind == BERTH_COMMIT_EV_FILE)
+			berth__session_committed(s, ndx);
+		berth__session_success(s, ndx);
 	}
 }
 
@@ -641,6 +699,8 @@ static int start_stages(struct berth_session *s)
 				? BERTH_DURABLE_FILE
 				: s->durability;
 	co.preserve_owner = s->opts.owner || s->opts.group;
+	if (s->opts.backup)
+		co.backup_suffix = s->opts.suffix ? s->opts.suffix : "~";
 	co.tag_base = s->tag + 16;
 	/* Smaller than the stages' defaults: measured to cost no speed
 	 * (bench W3), and a receiver's memory should stay near rsync's. */
@@ -764,6 +824,8 @@ static int session_run(struct berth_session *s)
 		return s->fatal;
 	}
 	ret = berth__in_start_mux(&s->in);
+	if (s->opts.bwlimit > 0)
+		s->out.bwlimit = (uint64_t)s->opts.bwlimit * 1024; /* KiB/s */
 	if (s->opts.timeout > 0) {
 		s->out.keepalive_ms = s->opts.timeout * 500;
 		clock_gettime(CLOCK_MONOTONIC, &s->out.last_write);
@@ -774,6 +836,10 @@ static int session_run(struct berth_session *s)
 		s->fatal = RERR_MALLOC;
 		return s->fatal;
 	}
+	/* As rsync: backups in place change directory times, so
+	 * --backup without --backup-dir implies --omit-dir-times. */
+	if (s->opts.backup && !s->opts.backup_dir)
+		s->opts.omit_dir_times = true;
 	bad = unsupported_option(s);
 	if (bad) {
 		berth__session_fatal(s, RERR_UNSUPPORTED,
@@ -830,6 +896,8 @@ static int session_run(struct berth_session *s)
 		/* Remove temp files, complete our commit I/O, then tell the
 		 * client; the writer is bounded, so the generator cannot stay
 		 * blocked on a full output when it is joined. */
+		if (s->opts.partial && !s->opts.dry_run)
+			berth_commit_flush(s->commit); /* keep partial files */
 		berth_commit_cancel(s->commit);
 		fatal_exit(s);
 	}

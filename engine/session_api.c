@@ -257,6 +257,15 @@ void berth__session_deleted(struct berth_session *s, const char *path,
 		ev->file_deleted(s->sopts.event_arg, path, is_dir);
 }
 
+void berth__session_success(struct berth_session *s, int32_t ndx)
+{
+	uint8_t p[4] = {(uint8_t)ndx, (uint8_t)(ndx >> 8), (uint8_t)(ndx >> 16),
+			(uint8_t)(ndx >> 24)};
+
+	if (s->opts.remove_source_files)
+		berth__out_msg(&s->out, BERTH_MSG_SUCCESS, p, sizeof(p));
+}
+
 void berth__session_progress(struct berth_session *s)
 {
 	const struct berth_session_events *ev = s->sopts.events;

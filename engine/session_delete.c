@@ -165,6 +165,11 @@ static int delete_one(struct berth_session *s, const char *path,
 {
 	int ret = 0;
 
+	/* --backup keeps every deleted file (renamed): its directory stays,
+	 * unreported, as rsync leaves it. */
+	if (type == DT_DIR && s->opts.backup)
+		return 0;
+
 	if (!may_delete(s))
 		return 0;
 	if (!s->opts.dry_run)

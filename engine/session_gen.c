@@ -404,6 +404,7 @@ static int request_file(struct gen *g, int32_t ndx, uint32_t iflags,
 	s->fst[ndx].had_basis = fd >= 0;
 	s->fst[ndx].iflags = (uint16_t)iflags;
 	s->fst[ndx].basis_type = (int8_t)btype;
+	s->fst[ndx].appended = 0;
 	pthread_mutex_unlock(&s->lock);
 	ret = put_record_b(s, ndx, iflags, btype);
 	if (ret < 0 || s->opts.dry_run) {
@@ -505,6 +506,34 @@ static int gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 	return 0;
 }
 
+/*
+ * --safe-links: a target that is absolute, empty, or climbs with ".." above
+ * the transfer root from where the link sits, is unsafe (rsync's rule).
+ */
+static bool unsafe_link(const struct berth_file *f)
+{
+	const char *t = f->link, *end = f->link + f->link_len, *c;
+	int depth = 0;
+
+	if (f->link_len == 0 || t[0] == '/')
+		return true;
+	for (c = f->name; *c; c++)
+		depth += *c == '/';
+	while (t < end) {
+		const char *slash = memchr(t, '/', (size_t)(end - t));
+		size_t n = slash ? (size_t)(slash - t) : (size_t)(end - t);
+
+		if (n == 2 && t[0] == '.' && t[1] == '.') {
+			if (--depth < 0)
+				return true;
+		} else if (n && !(n == 1 && t[0] == '.')) {
+			depth++;
+		}
+		t += n + (slash ? 1 : 0);
+	}
+	return false;
+}
+
 static int gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 {
 	struct berth_session *s = g->s;
@@ -515,6 +544,11 @@ static int gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 	ssize_t n = -1;
 	int ret, dfd;
 
+	if (s->opts.safe_links && unsafe_link(f)) {
+		berth__session_log(s, BERTH_LOG_DEBUG,
+				   "ignoring unsafe symlink \"%s\"\n", f->name);
+		return 0;
+	}
 	ret = dest_stat(g, f, &st);
 	if (ret < 0 && ret != -ENOENT)
 		return ret;
@@ -529,6 +563,8 @@ static int gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 				       sizeof(target));
 		if (n == (ssize_t)f->link_len &&
 		    memcmp(target, f->link, (size_t)n) == 0) {
+			/* Already the right link (--remove-source-files). */
+			berth__session_success(s, ndx);
 			iflags = itemize(s, f, &st, 0);
 			if (iflags &
 			    (BERTH_ITEM_REPORT_TIME | BERTH_ITEM_REPORT_OWNER |
@@ -564,11 +600,38 @@ static int gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 	}
 	if (!s->opts.dry_run) {
 		berth__session_meta(s, f, false, 0, &m);
+		m.user = (void *)(intptr_t)(ndx +
+					    1); /* --remove-source-files */
 		ret = berth_commit_symlink(s->commit, f->name, f->link, &m);
 		if (ret < 0)
 			return ret;
 	}
 	return put_record(s, ndx, iflags);
+}
+
+/*
+ * An existing non-directory that stays: fix what its attributes lack
+ * (@iflags from itemize()), and say so when there is something to say.
+ */
+static int keep_item(struct berth_session *s, int32_t ndx,
+		     const struct berth_file *f, const struct stat *st,
+		     uint32_t iflags)
+{
+	struct berth_commit_meta m;
+	int ret;
+
+	/* Already what the sender has: safe for --remove-source-files. */
+	berth__session_success(s, ndx);
+
+	if ((iflags & (BERTH_ITEM_REPORT_TIME | BERTH_ITEM_REPORT_PERMS |
+		       BERTH_ITEM_REPORT_OWNER | BERTH_ITEM_REPORT_GROUP)) &&
+	    !s->opts.dry_run) {
+		berth__session_meta(s, f, true, st->st_mode, &m);
+		ret = berth_commit_set_meta(s->commit, f->name, &m);
+		if (ret < 0)
+			return ret;
+	}
+	return record_wanted(s, iflags) ? put_record(s, ndx, iflags) : 0;
 }
 
 static int gen_node(struct gen *g, int32_t ndx, const struct berth_file *f)
@@ -602,15 +665,7 @@ static int gen_node(struct gen *g, int32_t ndx, const struct berth_file *f)
 	}
 	if (ret == 0 && (st.st_mode & S_IFMT) == type &&
 	    (!dev || st.st_rdev == rdev)) {
-		iflags = itemize(s, f, &st, 0);
-		if (iflags && !s->opts.dry_run) {
-			berth__session_meta(s, f, true, st.st_mode, &m);
-			ret = berth_commit_set_meta(s->commit, f->name, &m);
-			if (ret < 0)
-				return ret;
-		}
-		return record_wanted(s, iflags) ? put_record(s, ndx, iflags)
-						: 0;
+		return keep_item(s, ndx, f, &st, itemize(s, f, &st, 0));
 	}
 	iflags = BERTH_ITEM_LOCAL_CHANGE | BERTH_ITEM_REPORT_CHANGE;
 	if (ret == 0 && (st.st_mode & S_IFMT) == type)
@@ -620,6 +675,8 @@ static int gen_node(struct gen *g, int32_t ndx, const struct berth_file *f)
 	if (!s->opts.dry_run) {
 		berth__session_meta(s, f, false, 0, &m);
 		m.mode = (m.mode & 07777) | type;
+		m.user = (void *)(intptr_t)(ndx +
+					    1); /* --remove-source-files */
 		ret = berth_commit_mknod(s->commit, f->name, &m, rdev);
 		if (ret < 0)
 			return ret;
@@ -702,6 +759,53 @@ static int alt_match(struct berth_session *s, int j, const struct berth_file *f,
  * match is hard-linked (--link-dest) or left out (--compare-dest); any
  * other regular file there serves as the delta basis (basis type j).
  */
+/*
+ * --copy-dest: the same content in alt dir @j is copied here instead of
+ * transferred; reported as a local change, compared with that copy.
+ */
+static int copy_from_alt(struct berth_session *s, int32_t ndx,
+			 const struct berth_file *f, int j,
+			 const struct stat *st)
+{
+	uint32_t iflags = itemize(s, f, st, BERTH_ITEM_LOCAL_CHANGE);
+	struct berth_commit_file *cf = NULL;
+	struct berth_commit_meta m;
+	size_t bufsize = 256 * 1024;
+	uint8_t *buf = NULL;
+	off_t off = 0;
+	ssize_t n = 0;
+	int fd, ret;
+
+	if (!s->opts.dry_run) {
+		fd = berth__open_beneath(s->alt_fd[j], f->name,
+					 O_RDONLY | O_NOFOLLOW);
+		if (fd < 0)
+			return fd;
+		berth__session_meta(s, f, false, 0, &m);
+		m.user = (void *)(intptr_t)(ndx + 1); /* events */
+		m.size_hint = (uint64_t)f->size;
+		buf = malloc(bufsize);
+		ret = buf ? berth_commit_file_begin(s->commit, f->name, &m, 0,
+						    &cf)
+			  : -ENOMEM;
+		while (ret == 0 && (n = pread(fd, buf, bufsize, off)) > 0) {
+			ret = berth_commit_file_write(cf, buf, (size_t)n);
+			off += n;
+		}
+		if (ret == 0 && n < 0)
+			ret = -errno;
+		if (cf && ret == 0)
+			ret = berth_commit_file_finish(cf);
+		else if (cf)
+			berth_commit_file_abort(cf);
+		free(buf);
+		close(fd);
+		if (ret < 0)
+			return ret;
+	}
+	return record_wanted(s, iflags) ? put_record(s, ndx, iflags) : 0;
+}
+
 static int gen_file_alt(struct gen *g, int32_t ndx, const struct berth_file *f)
 {
 	struct berth_session *s = g->s;
@@ -720,6 +824,8 @@ static int gen_file_alt(struct gen *g, int32_t ndx, const struct berth_file *f)
 		if (lv == 3)
 			break;
 	}
+	if (level >= 2 && s->opts.alt_dest_type == BERTH_ALT_COPY)
+		return copy_from_alt(s, ndx, f, best, &best_st);
 	if (level == 3) {
 		if (s->opts.alt_dest_type == BERTH_ALT_LINK &&
 		    !s->opts.dry_run) {
@@ -734,9 +840,9 @@ static int gen_file_alt(struct gen *g, int32_t ndx, const struct berth_file *f)
 			free(parent);
 			if (dfd < 0)
 				return dfd;
-			ret = berth_commit_hardlink_at(s->commit, f->name, dfd,
-						       base_name(f->name),
-						       NULL);
+			ret = berth_commit_hardlink_at(
+				s->commit, f->name, dfd, base_name(f->name),
+				(void *)(intptr_t)(ndx + 1)); /* events */
 			close(dfd);
 			if (ret < 0)
 				return ret;
@@ -755,14 +861,49 @@ static int gen_file_alt(struct gen *g, int32_t ndx, const struct berth_file *f)
 			    -1, false);
 }
 
+/*
+ * --append: the destination's @have bytes stay; the record carries the sum
+ * head for them but no block sums, and only the tail will come (§8.5.1).
+ */
+static int request_append(struct berth_session *s, int32_t ndx, uint32_t iflags,
+			  uint64_t have)
+{
+	uint8_t wire[BERTH_SUM_HEAD_WIRE];
+	struct berth_sum_head head;
+	int ret;
+
+	ret = berth_sum_head_init(&head, have, s->proto, s->cp.type,
+				  (uint32_t)s->opts.block_size, 0);
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&s->lock);
+	s->fst[ndx].state = FST_REQUESTED;
+	s->fst[ndx].attempts++;
+	s->fst[ndx].had_basis = 1;
+	s->fst[ndx].iflags = (uint16_t)iflags;
+	s->fst[ndx].basis_type = -1;
+	s->fst[ndx].appended = 1;
+	s->fst[ndx].append_from = have;
+	pthread_mutex_unlock(&s->lock);
+	ret = put_record(s, ndx, iflags);
+	if (ret < 0 || s->opts.dry_run)
+		return ret;
+	berth_sum_head_encode(&head, wire);
+	return berth__out_data(&s->out, wire, sizeof(wire));
+}
+
 static int gen_file(struct gen *g, int32_t ndx, const struct berth_file *f)
 {
 	struct berth_session *s = g->s;
-	struct berth_commit_meta m;
 	struct stat st;
 	uint32_t iflags;
 	bool same;
 	int ret;
+
+	/* --max-size / --min-size: not transferred (rsync says so at -vv). */
+	if ((s->opts.max_size >= 0 && f->size > s->opts.max_size) ||
+	    (s->opts.min_size >= 0 && f->size < s->opts.min_size))
+		return 0;
 
 	ret = dest_stat(g, f, &st);
 	if (ret < 0 && ret != -ENOENT)
@@ -801,22 +942,17 @@ static int gen_file(struct gen *g, int32_t ndx, const struct berth_file *f)
 		same = checksum_matches(s, s->root_fd, f);
 
 	if (same) {
-		iflags = itemize(s, f, &st, 0);
-		if ((iflags &
-		     (BERTH_ITEM_REPORT_TIME | BERTH_ITEM_REPORT_PERMS |
-		      BERTH_ITEM_REPORT_OWNER | BERTH_ITEM_REPORT_GROUP)) &&
-		    !s->opts.dry_run) {
-			berth__session_meta(s, f, true, st.st_mode, &m);
-			ret = berth_commit_set_meta(s->commit, f->name, &m);
-			if (ret < 0)
-				return ret;
-		}
-		return record_wanted(s, iflags) ? put_record(s, ndx, iflags)
-						: 0;
+		return keep_item(s, ndx, f, &st, itemize(s, f, &st, 0));
 	}
 	iflags = itemize(s, f, &st, BERTH_ITEM_TRANSFER);
 	if (s->opts.checksum)
 		iflags |= BERTH_ITEM_REPORT_CHANGE;
+	if (s->opts.append) {
+		/* Only a destination shorter than the source grows. */
+		if (st.st_size >= f->size)
+			return 0;
+		return request_append(s, ndx, iflags, (uint64_t)st.st_size);
+	}
 	return request_file(g, ndx, iflags, s->root_fd, -1, false);
 }
 
@@ -923,7 +1059,9 @@ static int link_followers(struct gen *g)
 		if (!s->opts.dry_run) {
 			ret = berth_commit_hardlink(
 				s->commit, fl->files[i].name,
-				fl->files[leader].name, NULL);
+				fl->files[leader].name,
+				(void *)(intptr_t)(i +
+						   1)); /* events: ndx + 1 */
 			if (ret < 0)
 				berth__session_file_error(
 					s, "link %s => %s: %s\n",
@@ -1025,6 +1163,22 @@ static int wait_sender_dones(struct berth_session *s, int n)
 }
 
 /* Send redo records for everything queued so far. */
+static uint32_t redo_iflags(struct berth_session *s, int32_t ndx,
+			    uint32_t iflags, bool *exists)
+{
+	const struct berth_file *f = &s->fl->files[ndx];
+	struct stat st;
+	int fd = berth__open_beneath(s->root_fd, f->name, O_PATH | O_NOFOLLOW);
+
+	*exists = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+	if (fd >= 0)
+		close(fd);
+	if (!*exists)
+		return BERTH_ITEM_TRANSFER | BERTH_ITEM_IS_NEW;
+	return itemize(s, f, &st, BERTH_ITEM_TRANSFER) |
+	       (iflags & BERTH_ITEM_REPORT_CHANGE);
+}
+
 static int send_redos(struct gen *g)
 {
 	struct berth_session *s = g->s;
@@ -1044,7 +1198,15 @@ static int send_redos(struct gen *g)
 		iflags = s->fst[ndx].iflags;
 		bt = s->fst[ndx].basis_type;
 		pthread_mutex_unlock(&s->lock);
-		/* The destination is as it was: the same record again. */
+		/* As rsync, the redo looks at the destination again (an
+		 * in-place --append may have grown it); an alt-dest basis
+		 * keeps its record. */
+		if (bt < 0) {
+			/* What the failed attempt wrote is on disk first. */
+			if (!s->opts.dry_run)
+				berth_commit_flush(s->commit);
+			iflags = redo_iflags(s, ndx, iflags, &exists);
+		}
 		ret = request_file(g, ndx, iflags,
 				   bt >= 0  ? s->alt_fd[bt]
 				   : exists ? s->root_fd

@@ -125,6 +125,7 @@ struct berth_out {
 	uint8_t *mbuf, *mspare; /* message frames (written first) */
 	size_t mlen, mbuf_cap, mspare_cap;
 	bool flush; /* write held data now */
+	uint64_t bwlimit; /* --bwlimit: bytes per second written, 0: off */
 	int keepalive_ms; /* --timeout: an empty data frame after this
 			   * much silence (0: never) */
 	struct timespec last_write;
@@ -177,6 +178,8 @@ struct file_state {
 	uint16_t iflags; /* of the transfer record, repeated by a redo */
 	uint8_t sum[16]; /* the verified whole-file checksum (events) */
 	int8_t basis_type; /* -1: the destination; j: alt-dest dir j */
+	uint8_t appended; /* --append: only a tail comes */
+	uint64_t append_from; /* the length kept in place */
 };
 
 /* A filter rule received from the client (deletion protection). */
@@ -296,6 +299,8 @@ void berth__session_file_failed(struct berth_session *s, const char *path,
 void berth__session_deleted(struct berth_session *s, const char *path,
 			    bool is_dir);
 void berth__session_progress(struct berth_session *s);
+/* --remove-source-files: @ndx is safely on the receiver (MSG_SUCCESS). */
+void berth__session_success(struct berth_session *s, int32_t ndx);
 
 /* openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) of @path below @dirfd,
  * O_CLOEXEC added; -errno on failure. */

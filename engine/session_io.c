@@ -36,6 +36,22 @@ int berth__open_beneath(int dirfd, const char *path, int flags)
 	return fd < 0 ? -errno : (int)fd;
 }
 
+/* Wait until @fd is ready for @events, or @stop_fd is signalled. */
+static int wait_fd(int fd, short events, int stop_fd)
+{
+	struct pollfd pfd[2] = {
+		{.fd = fd, .events = events},
+		{.fd = stop_fd, .events = POLLIN},
+	};
+
+	for (;;) {
+		if (poll(pfd, 2, -1) >= 0)
+			return pfd[1].revents ? -BERTH_ECANCELLED : 0;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
 /* ------------------------------------------------------------ net-in */
 
 int berth__in_init(struct berth_in *in, struct berth_session *s, int fd,
@@ -93,11 +109,8 @@ int berth__in_start_mux(struct berth_in *in)
 /* Read what the fd has into in->raw (blocking; cancellable). */
 static int read_raw(struct berth_in *in)
 {
-	struct pollfd pfd[2] = {
-		{.fd = in->fd, .events = POLLIN},
-		{.fd = in->stop_fd, .events = POLLIN},
-	};
 	ssize_t n;
+	int ret;
 
 	if (in->raw_pos == in->raw_len)
 		in->raw_pos = in->raw_len = 0;
@@ -108,13 +121,9 @@ static int read_raw(struct berth_in *in)
 		in->raw_pos = 0;
 	}
 	for (;;) {
-		if (poll(pfd, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (pfd[1].revents)
-			return -BERTH_ECANCELLED;
+		ret = wait_fd(in->fd, POLLIN, in->stop_fd);
+		if (ret < 0)
+			return ret;
 		n = read(in->fd, in->raw + in->raw_len,
 			 in->raw_cap - in->raw_len);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
@@ -335,6 +344,17 @@ int berth__out_init(struct berth_out *o, int fd, int abort_fd, size_t limit)
 	return 0;
 }
 
+/* --bwlimit: after @n bytes, sleep as long as they take at @bps. */
+static void throttle(uint64_t bps, size_t n)
+{
+	uint64_t ns = (uint64_t)n * 1000000000ull / bps;
+	struct timespec ts = {(time_t)(ns / 1000000000ull),
+			      (long)(ns % 1000000000ull)};
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
 /*
  * Write everything, unless told to give up: each piece waits for room with
  * poll() beside the abort fd and is at most PIPE_BUF bytes, which a pipe or
@@ -343,25 +363,20 @@ int berth__out_init(struct berth_out *o, int fd, int abort_fd, size_t limit)
  */
 static int write_all(struct berth_out *o, const uint8_t *p, size_t len)
 {
-	struct pollfd pfd[2] = {
-		{.fd = o->fd, .events = POLLOUT},
-		{.fd = o->abort_fd, .events = POLLIN},
-	};
 	ssize_t n;
+	int ret;
 
 	while (len > 0) {
-		if (poll(pfd, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (pfd[1].revents)
-			return -BERTH_ECANCELLED;
+		ret = wait_fd(o->fd, POLLOUT, o->abort_fd);
+		if (ret < 0)
+			return ret;
 		n = write(o->fd, p, len < 4096 ? len : 4096);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n < 0)
 			return -errno;
+		if (o->bwlimit)
+			throttle(o->bwlimit, (size_t)n);
 		p += n;
 		len -= (size_t)n;
 	}

@@ -20,7 +20,36 @@ struct recv_file {
 	struct berth_commit_file *cf;
 	int32_t ndx;
 	int werr; /* first commit write error */
+	bool sparse; /* --sparse: zero blocks become holes */
+	uint64_t pos; /* output position (for --sparse alignment) */
 };
+
+#define SPARSE_BLOCK 4096
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	return n && p[0] == 0 && memcmp(p, p + 1, n - 1) == 0;
+}
+
+/* --sparse: write the data, skip whole zero blocks (they stay holes). */
+static int write_sparse(struct recv_file *r, const uint8_t *p, size_t len)
+{
+	size_t n;
+	int ret = 0;
+
+	while (ret == 0 && len > 0) {
+		n = SPARSE_BLOCK - (size_t)(r->pos % SPARSE_BLOCK);
+		if (n > len)
+			n = len;
+		ret = n == SPARSE_BLOCK && all_zero(p, n)
+			      ? berth_commit_file_skip(r->cf, n)
+			      : berth_commit_file_write(r->cf, p, n);
+		r->pos += n;
+		p += n;
+		len -= n;
+	}
+	return ret;
+}
 
 static int to_commit(void *arg, const void *buf, size_t len)
 {
@@ -29,7 +58,8 @@ static int to_commit(void *arg, const void *buf, size_t len)
 
 	if (!r->cf || r->werr)
 		return 0; /* dry run, or already failed: drain the tokens */
-	ret = berth_commit_file_write(r->cf, buf, len);
+	ret = r->sparse ? write_sparse(r, buf, len)
+			: berth_commit_file_write(r->cf, buf, len);
 	if (ret < 0)
 		r->werr = ret;
 	return 0;
@@ -204,6 +234,14 @@ static int receive_file(struct berth_session *s, int32_t ndx, int btype)
 	/* The sender echoes the basis we named, or there is no echo. */
 	if (btype != st.basis_type)
 		return -BERTH_EPROTO;
+	if (st.appended) {
+		/* The head describes the kept prefix: nothing else may be
+		 * referenced, and only --append-verify hashes the prefix. */
+		if (berth_sum_head_len(&df.head) != st.append_from)
+			return -BERTH_EPROTO;
+		if (s->opts.append == 2)
+			df.hash_prefix = st.append_from;
+	}
 	if (df.head.count > 0) {
 		if (!st.had_basis)
 			return -BERTH_EPROTO; /* blocks of a basis never offered */
@@ -216,7 +254,19 @@ static int receive_file(struct berth_session *s, int32_t ndx, int btype)
 	berth__session_meta(s, f, st.exists, st.cur_mode, &meta);
 	meta.user = (void *)(intptr_t)(ndx + 1); /* events: ndx + 1 */
 	meta.size_hint = (uint64_t)f->size;
-	ret = berth_commit_file_begin(s->commit, f->name, &meta, 0, &r.cf);
+	r.sparse = s->opts.sparse && !st.appended && !s->opts.inplace;
+	ret = berth_commit_file_begin(
+		s->commit, f->name, &meta,
+		(st.appended	   ? BERTH_COMMIT_APPEND
+		 : s->opts.inplace ? BERTH_COMMIT_INPLACE
+				   : 0) |
+			(s->opts.preallocate ? BERTH_COMMIT_PREALLOCATE : 0) |
+			(s->opts.sparse && !st.appended && !s->opts.inplace
+				 ? BERTH_COMMIT_SPARSE
+				 : 0),
+		&r.cf);
+	if (ret == 0 && st.appended)
+		ret = berth_commit_file_skip(r.cf, st.append_from);
 	if (ret < 0) {
 		berth__session_file_error(s, "%s: %s\n", f->name,
 					  berth_strerror(ret));
@@ -251,8 +301,12 @@ static int receive_file(struct berth_session *s, int32_t ndx, int btype)
 	if (df.basis_fd >= 0)
 		close(df.basis_fd);
 	if (ret < 0) {
-		/* A stream or protocol error: the session ends. */
-		if (r.cf)
+		/* A stream or protocol error (or a cancel): the session ends.
+		 * With --partial what came so far becomes the file (rsync's
+		 * rule; the next run uses it as its basis). */
+		if (r.cf && s->opts.partial)
+			berth_commit_file_finish(r.cf);
+		else if (r.cf)
 			berth_commit_file_abort(r.cf);
 		return ret;
 	}

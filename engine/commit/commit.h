@@ -60,6 +60,9 @@ struct berth_commit_opts {
 	 * for both) gets tag_base + n; directory requests (open, fsync,
 	 * close) get tag_base itself. */
 	uint64_t tag_base;
+	/* --backup: a replaced or deleted non-directory is renamed to its
+	 * name + this suffix (NULL: no backups).  Borrowed. */
+	const char *backup_suffix;
 };
 
 /* What a file or node should look like once committed. */
@@ -77,6 +80,12 @@ struct berth_commit_meta {
 #define BERTH_COMMIT_INPLACE \
 	1u /* write the final name directly
 				 * (--inplace): no temp, no atomicity */
+/* Preallocate the expected size (meta.size_hint) before writing; the file
+ * is truncated to what was written at the end (--preallocate). */
+#define BERTH_COMMIT_PREALLOCATE 4u
+/* Allow berth_commit_file_skip() on a temp file too: skipped ranges stay
+ * holes, and the file gets its final size at the end (--sparse). */
+#define BERTH_COMMIT_SPARSE 8u
 #define BERTH_COMMIT_APPEND \
 	2u /* like INPLACE, writes start at
 				 * berth_commit_file_skip() offset and the file

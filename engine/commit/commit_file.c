@@ -17,6 +17,7 @@
  * processed) and the stage's (dropped when the stage is done with it).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,10 @@ int berth_commit_file_begin(struct berth_commit *c, const char *relpath,
 	r = berth__commit_split(relpath, &dirlen, &base);
 	if (r)
 		return r;
+	/* --backup: the old file's new name must fit one component. */
+	if (c->o.backup_suffix &&
+	    strlen(base) + strlen(c->o.backup_suffix) > NAME_MAX)
+		return -ENAMETOOLONG;
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return -ENOMEM;
@@ -203,7 +208,7 @@ int berth_commit_file_skip(struct berth_commit_file *f, uint64_t len)
 {
 	int r;
 
-	if (!file_inplace(f))
+	if (!file_inplace(f) && !(f->flags & BERTH_COMMIT_SPARSE))
 		return -EINVAL;
 	r = file_push(f);
 	if (r)
@@ -253,6 +258,7 @@ void berth_commit_file_abort(struct berth_commit_file *f)
 /* ---- commit thread ---- */
 
 static void file_advance(struct berth_commit *c, struct berth_commit_file *f);
+static void alloc_done(struct berth_commit *c, struct commit_io *io);
 
 static void serial_remove(struct berth_commit *c, struct berth_commit_file *f)
 {
@@ -319,7 +325,9 @@ static int next_state(struct berth_commit *c, struct berth_commit_file *f,
 	for (;;) {
 		switch (++s) {
 		case F_TRUNC:
-			if (file_inplace(f))
+			if (file_inplace(f) ||
+			    (f->flags &
+			     (BERTH_COMMIT_PREALLOCATE | BERTH_COMMIT_SPARSE)))
 				return s;
 			break;
 		case F_CHOWN:
@@ -334,6 +342,10 @@ static int next_state(struct berth_commit *c, struct berth_commit_file *f,
 			break;
 		case F_FSYNC:
 			if (c->o.durability != BERTH_DURABLE_NONE)
+				return s;
+			break;
+		case F_BACKUP:
+			if (c->o.backup_suffix && !file_inplace(f))
 				return s;
 			break;
 		case F_RENAME:
@@ -393,6 +405,10 @@ static void step_done(struct berth_commit *c, struct commit_io *io)
 			res = 0;
 		}
 		break;
+	case F_BACKUP:
+		if (res == -ENOENT)
+			res = 0; /* nothing to keep: the file is new */
+		break;
 	case F_RENAME:
 		if (res >= 0) {
 			/* In place now, whatever was asked meanwhile. */
@@ -439,6 +455,13 @@ static void step_submit(struct berth_commit *c, struct berth_commit_file *f)
 	case F_CLOSE:
 	case F_CLEAN_CLOSE:
 		berth_prep_close(req, f->fd);
+		break;
+	case F_BACKUP:
+		/* Fits: checked at begin. */
+		snprintf(f->bak, sizeof(f->bak), "%s%s", f->base,
+			 c->o.backup_suffix);
+		berth_prep_renameat2(req, f->dir->fd, f->base, f->dir->fd,
+				     f->bak, 0);
 		break;
 	case F_RENAME:
 		berth_prep_renameat2(req, f->dir->fd, f->tmp, f->dir->fd,
@@ -564,7 +587,29 @@ static void open_done(struct berth_commit *c, struct commit_io *io)
 		file_fail(c, f, res);
 	} else {
 		f->fd = res;
+		if ((f->flags & BERTH_COMMIT_PREALLOCATE) &&
+		    f->meta.size_hint && !f->failed) {
+			/* Writes queued meanwhile wait (io_busy). */
+			f->state = F_ALLOC;
+			f->io_busy = 1;
+			berth_prep_fallocate(&f->io.req, f->fd, 0, 0,
+					     f->meta.size_hint);
+			berth__commit_submit(c, &f->io, alloc_done, f->tag);
+			return;
+		}
 	}
+	f->state = F_WRITE;
+	file_advance(c, f);
+}
+
+/* Preallocation is advice: a filesystem without it (EOPNOTSUPP) or no
+ * space for all of it at once still gets the writes. */
+static void alloc_done(struct berth_commit *c, struct commit_io *io)
+{
+	struct berth_commit_file *f = commit_container_of(
+		io, struct berth_commit_file, io);
+
+	f->io_busy = 0;
 	f->state = F_WRITE;
 	file_advance(c, f);
 }

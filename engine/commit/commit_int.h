@@ -104,6 +104,7 @@ struct commit_dir {
 enum commit_file_state {
 	F_RESOLVE, /* waiting for the parent directory */
 	F_OPEN,
+	F_ALLOC, /* --preallocate: fallocate to the expected size */
 	F_WRITE,
 	F_TRUNC,
 	F_CHOWN,
@@ -111,6 +112,7 @@ enum commit_file_state {
 	F_TIMES,
 	F_FSYNC,
 	F_CLOSE,
+	F_BACKUP, /* the old file becomes NAME + suffix (--backup) */
 	F_RENAME,
 	F_DONE,
 	F_CLEAN_CLOSE,
@@ -158,6 +160,7 @@ struct berth_commit_file {
 	int begun;
 	int retries;
 	char tmp[NAME_MAX + 1];
+	char bak[NAME_MAX + 1]; /* --backup: the old file's new name */
 };
 
 enum commit_op_kind {

@@ -10,6 +10,7 @@
  * (AT_SYMLINK_NOFOLLOW; linkat without AT_SYMLINK_FOLLOW).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,8 +237,14 @@ static void op_step(struct berth_commit *c, struct commit_op *op)
 		berth_prep_unlinkat(req, fd, op->tmp, 0);
 		break;
 	case S_DELETE:
-		berth_prep_unlinkat(req, fd, op->base,
-				    op->is_dir ? AT_REMOVEDIR : 0);
+		/* --backup: a deleted file is kept as NAME + suffix. */
+		if (c->o.backup_suffix && !op->is_dir &&
+		    snprintf(op->tmp, sizeof(op->tmp), "%s%s", op->base,
+			     c->o.backup_suffix) < (int)sizeof(op->tmp))
+			berth_prep_renameat2(req, fd, op->base, fd, op->tmp, 0);
+		else
+			berth_prep_unlinkat(req, fd, op->base,
+					    op->is_dir ? AT_REMOVEDIR : 0);
 		break;
 	default:
 		abort(); /* own invariant */

@@ -49,6 +49,19 @@ void berth__pump_wake_drain(struct berth_pump *p)
 	} while (ret < 0 && errno == EINTR);
 }
 
+/*
+ * Under p->lock, after queueing something for the pump thread: should the
+ * caller write the wake eventfd (once unlocked)?  Not from the pump thread
+ * itself (it looks at its queues before sleeping), not twice.
+ */
+static bool want_wake(struct berth_pump *p)
+{
+	if (p->wake_pending || berth_pump_on_thread(p))
+		return false;
+	p->wake_pending = true;
+	return true;
+}
+
 static void inflight_add(struct berth_pump *p, struct berth_req *req)
 {
 	req->inflight_next = &p->inflight;
@@ -566,6 +579,19 @@ int berth_pump_submit(struct berth_pump *p, struct berth_req *req)
 	atomic_store_explicit(&req->cancel_state, REQ_CANCEL_NONE,
 			      memory_order_relaxed);
 	req->next = NULL;
+	/*
+	 * From a callback (the pump thread), straight to the backend: no
+	 * lock, no queue, no extra loop turn.  Only when dispatch cannot
+	 * complete the request at once (no fault armed, not stopping), so no
+	 * callback ever runs inside submit.
+	 */
+	if (berth_pump_on_thread(p) && !p->stop_seen && !p->joined &&
+	    !atomic_load_explicit(&p->nfaults, memory_order_relaxed)) {
+		atomic_fetch_add_explicit(&p->n_submitted, 1,
+					  memory_order_relaxed);
+		dispatch(p, req);
+		return 0;
+	}
 	pthread_mutex_lock(&p->lock);
 	if (p->stopping) {
 		pthread_mutex_unlock(&p->lock);
@@ -581,10 +607,7 @@ int berth_pump_submit(struct berth_pump *p, struct berth_req *req)
 	p->sub_tail = req;
 	atomic_fetch_add_explicit(&p->n_submitted, 1, memory_order_relaxed);
 	/* The pump thread looks at its queues before it sleeps again. */
-	if (!p->wake_pending && !berth_pump_on_thread(p)) {
-		p->wake_pending = true;
-		need_wake = true;
-	}
+	need_wake = want_wake(p);
 	pthread_mutex_unlock(&p->lock);
 	if (need_wake)
 		wake(p);
@@ -602,10 +625,7 @@ void berth_pump_cancel(struct berth_pump *p, struct berth_req *req)
 		    memory_order_acq_rel, memory_order_acquire)) {
 		req->cancel_next = p->cancel_head;
 		p->cancel_head = req;
-		if (!p->wake_pending && !berth_pump_on_thread(p)) {
-			p->wake_pending = true;
-			need_wake = true;
-		}
+		need_wake = want_wake(p);
 	}
 	pthread_mutex_unlock(&p->lock);
 	if (need_wake)
@@ -630,10 +650,7 @@ int berth_pump_cancel_tag(struct berth_pump *p, uint64_t tag)
 		p->cancel_tags_cap = cap;
 	}
 	p->cancel_tags[p->ncancel_tags++] = tag;
-	if (!p->wake_pending && !berth_pump_on_thread(p)) {
-		p->wake_pending = true;
-		need_wake = true;
-	}
+	need_wake = want_wake(p);
 	pthread_mutex_unlock(&p->lock);
 	if (need_wake)
 		wake(p);

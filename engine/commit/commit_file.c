@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "engine/commit/commit_int.h"
 
@@ -374,9 +375,15 @@ static void step_done(struct berth_commit *c, struct commit_io *io)
 	f->io_busy = 0;
 	switch (f->state) {
 	case F_CLEAN_CLOSE:
+		/* -ECANCELED: a pump shutdown caught the close before it
+		 * ran (the pump's -ECANCELED means "not performed"). */
+		if (res == -ECANCELED)
+			close(f->fd);
 		f->fd = -1;
 		goto advance;
 	case F_CLEAN_UNLINK:
+		if (res == -ECANCELED)
+			unlinkat(f->dir->fd, f->tmp, 0); /* likewise */
 		f->tmp_made = 0;
 		goto advance;
 	case F_FSYNC:
@@ -393,6 +400,8 @@ static void step_done(struct berth_commit *c, struct commit_io *io)
 		}
 		break;
 	case F_CLOSE:
+		if (res == -ECANCELED)
+			close(f->fd); /* a shutdown caught it unrun */
 		f->fd = -1; /* closed even when close reports an error */
 		break;
 	case F_CHOWN:

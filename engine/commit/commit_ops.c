@@ -140,6 +140,10 @@ static void op_io_done(struct berth_commit *c, struct commit_io *io)
 			op->tmp_made = 0;
 		break;
 	case S_UNLINK_TMP:
+		/* Cancelled by a pump shutdown: the unlink did not run. */
+		if (res == -ECANCELED)
+			res = unlinkat(op->io.req.fd, op->tmp, 0) < 0 ? -errno
+								      : 0;
 		op->tmp_made = 0;
 		if (res == -ENOENT)
 			res = 0;

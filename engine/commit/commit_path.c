@@ -146,7 +146,11 @@ static void dir_free(struct berth_commit *c, struct commit_dir *d)
 
 static void dir_closed(struct berth_commit *c, struct commit_io *io)
 {
-	dir_free(c, commit_container_of(io, struct commit_dir, io));
+	struct commit_dir *d = commit_container_of(io, struct commit_dir, io);
+
+	if (io->res == -ECANCELED)
+		close(d->fd); /* a pump shutdown caught the close unrun */
+	dir_free(c, d);
 }
 
 static void dir_submit_close(struct berth_commit *c, struct commit_dir *d)

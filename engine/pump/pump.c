@@ -82,15 +82,17 @@ static void inflight_del(struct berth_pump *p, struct berth_req *req)
 /* Pump thread: the request is finished; run its callback. */
 static void complete(struct berth_pump *p, struct berth_req *req, ssize_t res)
 {
+	struct berth_req **pp;
+	int prev;
+
 	inflight_del(p, req);
 	req->where = REQ_AT_NONE;
 
-	/* A cancel still queued for this request must not outlive it. */
-	if (atomic_exchange_explicit(&req->cancel_state, REQ_CANCEL_DONE,
-				     memory_order_acq_rel) ==
-	    REQ_CANCEL_QUEUED) {
-		struct berth_req **pp;
-
+	/* A cancel still queued for this request must not outlive it: the
+	 * callback may reuse or free it at once. */
+	prev = atomic_exchange_explicit(&req->cancel_state, REQ_CANCEL_DONE,
+					memory_order_acq_rel);
+	if (prev == REQ_CANCEL_QUEUED) {
 		pthread_mutex_lock(&p->lock);
 		for (pp = &p->cancel_head; *pp; pp = &(*pp)->cancel_next) {
 			if (*pp == req) {
@@ -99,6 +101,15 @@ static void complete(struct berth_pump *p, struct berth_req *req, ssize_t res)
 			}
 		}
 		pthread_mutex_unlock(&p->lock);
+	} else if (prev == REQ_CANCEL_TAKEN) {
+		/* Taken by drain_queues() and not yet issued (results are
+		 * delivered before cancels): pump thread only, no lock. */
+		for (pp = &p->cancel_taken; *pp; pp = &(*pp)->cancel_next) {
+			if (*pp == req) {
+				*pp = req->cancel_next;
+				break;
+			}
+		}
 	}
 	atomic_fetch_add_explicit(&p->n_completed, 1, memory_order_relaxed);
 	req->cb(req, res);
@@ -317,6 +328,7 @@ static bool drain_queues(struct berth_pump *p)
 			atomic_store_explicit(&req->cancel_state,
 					      REQ_CANCEL_TAKEN,
 					      memory_order_release);
+		p->cancel_taken = cancels;
 		ntags = p->ncancel_tags < 16 ? p->ncancel_tags : 16;
 		if (ntags)
 			memcpy(tags, p->cancel_tags + p->ncancel_tags - ntags,
@@ -338,9 +350,10 @@ static bool drain_queues(struct berth_pump *p)
 			subs = req->next;
 			dispatch(p, req);
 		}
-		while (cancels) {
-			req = cancels;
-			cancels = req->cancel_next;
+		/* A request completed above (its callback may have reused
+		 * or freed it) was unlinked from cancel_taken by complete(). */
+		while ((req = p->cancel_taken)) {
+			p->cancel_taken = req->cancel_next;
 			cancel_one(p, req);
 		}
 		for (i = 0; i < ntags; i++)

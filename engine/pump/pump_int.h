@@ -94,6 +94,9 @@ struct berth_pump {
 	/* Pump thread only. */
 	bool stop_seen; /* p->stopping as of the last queue drain */
 	struct berth_req inflight; /* list sentinel */
+	/* Cancels taken off cancel_head, not yet issued; complete() unlinks
+	 * a request it finishes meanwhile (REQ_CANCEL_TAKEN). */
+	struct berth_req *cancel_taken;
 	uint64_t inflight_count;
 	bool cancelled_all;
 

@@ -73,7 +73,8 @@ static int durability_from_env(int *out)
 
 struct sig_watch {
 	sigset_t set;
-	struct berth_session *session;
+	pthread_mutex_t lock;
+	struct berth_session *session; /* under lock; NULL once freed */
 };
 
 /* Takes the blocked signals and cancels the session. */
@@ -85,7 +86,10 @@ static void *sig_thread(void *arg)
 	for (;;) {
 		if (sigwait(&w->set, &sig) != 0)
 			continue;
-		berth_session_cancel(w->session);
+		pthread_mutex_lock(&w->lock);
+		if (w->session)
+			berth_session_cancel(w->session);
+		pthread_mutex_unlock(&w->lock);
 	}
 	return NULL;
 }
@@ -132,6 +136,7 @@ int main(int argc, char **argv)
 	so.argv = argv;
 	so.dest_dirfd = -1;
 	so.log = log_stderr;
+	pthread_mutex_init(&watch.lock, NULL);
 	ret = berth_session_create(pump, &so, &watch.session);
 	if (ret < 0) {
 		berth_pump_free(pump);
@@ -142,9 +147,11 @@ int main(int argc, char **argv)
 	ret = berth_session_run(watch.session, STDIN_FILENO, STDOUT_FILENO);
 	if (ret == -BERTH_ECANCELLED)
 		ret = RERR_SIGNAL;
-	/* The signal thread may still hold the session: exit without
-	 * freeing it (the process ends here anyway); the pump is stopped so
-	 * nothing is in flight. */
-	berth_pump_shutdown(pump);
+	/* The signal thread no longer sees the session: free everything. */
+	pthread_mutex_lock(&watch.lock);
+	berth_session_free(watch.session);
+	watch.session = NULL;
+	pthread_mutex_unlock(&watch.lock);
+	berth_pump_free(pump);
 	return ret;
 }

@@ -88,9 +88,8 @@ void berth__session_fatal(struct berth_session *s, int code, const char *fmt,
 	bool first;
 
 	pthread_mutex_lock(&s->lock);
-	first = s->fatal == 0;
-	if (first)
-		s->fatal = code;
+	first = atomic_load(&s->fatal) == 0 &&
+		berth__set_fatal(s, code) == code;
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
 	if (!first)
@@ -312,8 +311,7 @@ int berth__session_on_msg(struct berth_session *s,
 	case BERTH_MSG_ERROR_EXIT:
 		/* The client hit a fatal error: end with its code. */
 		pthread_mutex_lock(&s->lock);
-		if (!s->fatal)
-			s->fatal = ev->value > 0 ? ev->value : RERR_PARTIAL;
+		berth__set_fatal(s, ev->value > 0 ? ev->value : RERR_PARTIAL);
 		pthread_cond_broadcast(&s->cond);
 		pthread_mutex_unlock(&s->lock);
 		return -BERTH_ECANCELLED;
@@ -816,8 +814,9 @@ static int session_run(struct berth_session *s)
 	if (ret == 0 && s->opts.secluded)
 		ret = read_secluded(s);
 	if (ret < 0) {
-		s->fatal = ret == -BERTH_EUNSUPPORTED ? RERR_UNSUPPORTED
-						      : RERR_SYNTAX;
+		berth__set_fatal(s, ret == -BERTH_EUNSUPPORTED
+					    ? RERR_UNSUPPORTED
+					    : RERR_SYNTAX);
 		berth__session_log(s, BERTH_LOG_ERROR, "berth: %s: %s\n",
 				   s->opts.bad ? s->opts.bad : "argv",
 				   ret == -BERTH_EUNSUPPORTED
@@ -828,7 +827,7 @@ static int session_run(struct berth_session *s)
 
 	ret = handshake(s);
 	if (ret < 0) {
-		s->fatal = berth__exit_code_of(ret);
+		berth__set_fatal(s, berth__exit_code_of(ret));
 		berth__session_log(s, BERTH_LOG_ERROR,
 				   "berth: handshake failed: %s\n",
 				   berth_strerror(ret));
@@ -844,8 +843,7 @@ static int session_run(struct berth_session *s)
 	if (ret == 0)
 		ret = berth__out_start(&s->out);
 	if (ret < 0) {
-		s->fatal = RERR_MALLOC;
-		return s->fatal;
+		return berth__set_fatal(s, RERR_MALLOC);
 	}
 	/* As rsync: backups in place change directory times, so
 	 * --backup without --backup-dir implies --omit-dir-times. */

@@ -88,15 +88,15 @@ int berth_session_run(struct berth_session *s, int in_fd, int out_fd)
 	ret = berth__in_init(&s->in, s, in_fd, s->stop_fd);
 	if (ret == 0)
 		ret = berth__out_init(&s->out, out_fd, s->abort_fd, OUT_LIMIT);
-	if (ret < 0) {
-		s->fatal = RERR_MALLOC;
-		return RERR_MALLOC;
-	}
+	if (ret < 0)
+		return berth__set_fatal(s, RERR_MALLOC);
 	if (atomic_load(&s->cancelled)) {
-		s->fatal = RERR_SIGNAL;
+		berth__set_fatal(s, RERR_SIGNAL);
 		return -BERTH_ECANCELLED;
 	}
 	ret = berth__session_run(s);
+	/* The caller may close out_fd once run returns: no writer after it. */
+	berth__out_stop(&s->out);
 	/* Nothing of this session stays on the shared pump. */
 	berth_pump_cancel_tag(s->pump, s->tag + 1);
 	berth_pump_cancel_tag(s->pump, s->tag + 2);
@@ -140,8 +140,7 @@ void berth_session_cancel(struct berth_session *s)
 	if (atomic_exchange(&s->cancelled, 1))
 		return;
 	pthread_mutex_lock(&s->lock);
-	if (!s->fatal)
-		s->fatal = RERR_SIGNAL;
+	berth__set_fatal(s, RERR_SIGNAL);
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
 	berth__session_log(s, BERTH_LOG_ERROR, "berth: session cancelled\n");

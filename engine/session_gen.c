@@ -417,7 +417,15 @@ static int request_file(struct gen *g, int32_t ndx, uint32_t iflags,
 		return berth__out_data(&s->out, zero, sizeof(zero));
 	ret = berth_sig_file(s->sig, fd, &head, &s->cp, emit_sums, s);
 	close(fd);
-	return ret;
+	if (ret < 0) {
+		/* The head is out, the sums are cut short: the stream cannot
+		 * go on (the client would wait for the rest). */
+		berth__session_fatal(s, RERR_FILEIO,
+				     "%s: reading the basis failed: %s\n",
+				     f->name, berth_strerror(ret));
+		return -BERTH_ECANCELLED;
+	}
+	return 0;
 }
 
 /* The first alt-dest dir holding a directory at @f's name, if any. */

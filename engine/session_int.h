@@ -157,6 +157,9 @@ void berth__out_flush(struct berth_out *o);
 int berth__out_drain_timed(struct berth_out *o, int ms);
 /* Wait until everything queued so far is written.  0 or error. */
 int berth__out_drain(struct berth_out *o);
+/* Write what is queued (bounded by the abort fd), stop and join the
+ * writer; after it nothing touches the output fd. */
+void berth__out_stop(struct berth_out *o);
 /* Drain, stop and join the writer, free buffers.  Returns the error. */
 int berth__out_close(struct berth_out *o);
 
@@ -270,7 +273,7 @@ struct berth_session {
 	int32_t *redo; /* ndx queue for the redo pass */
 	size_t nredo, redo_cap;
 	bool recv_finished; /* the receiver loop has ended */
-	int fatal; /* first fatal rsync exit code, 0 if none */
+	atomic_int fatal; /* first fatal rsync exit code, 0 if none */
 	bool gen_started;
 	pthread_t gen_thread;
 
@@ -285,6 +288,15 @@ void berth__session_log(struct berth_session *s, int level, const char *fmt,
 /* A per-file error: logged (stderr by default, as rsync does) and counted. */
 void berth__session_file_error(struct berth_session *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Set the fatal exit code if none is set yet; returns the one in force. */
+static inline int berth__set_fatal(struct berth_session *s, int code)
+{
+	int none = 0;
+
+	atomic_compare_exchange_strong(&s->fatal, &none, code);
+	return atomic_load(&s->fatal);
+}
+
 /* Record the first fatal error (exit code) and wake everyone. */
 void berth__session_fatal(struct berth_session *s, int code, const char *fmt,
 			  ...) __attribute__((format(printf, 3, 4)));

@@ -657,18 +657,23 @@ int berth__out_drain_timed(struct berth_out *o, int ms)
 	return ret;
 }
 
+void berth__out_stop(struct berth_out *o)
+{
+	if (!o->started)
+		return;
+	pthread_mutex_lock(&o->lock);
+	o->closing = true;
+	pthread_cond_signal(&o->wake);
+	pthread_mutex_unlock(&o->lock);
+	pthread_join(o->thread, NULL);
+	o->started = false;
+}
+
 int berth__out_close(struct berth_out *o)
 {
 	int ret;
 
-	if (o->started) {
-		pthread_mutex_lock(&o->lock);
-		o->closing = true;
-		pthread_cond_signal(&o->wake);
-		pthread_mutex_unlock(&o->lock);
-		pthread_join(o->thread, NULL);
-		o->started = false;
-	}
+	berth__out_stop(o);
 	ret = o->err;
 	free(o->buf);
 	free(o->spare);

@@ -528,13 +528,10 @@ static pid_t spawn_client(struct proc_iter *it, struct psession *s)
 		if (strncmp(environ[i], "BERTH_STRESS_", 13) &&
 		    strncmp(environ[i], "ASAN_OPTIONS=", 13))
 			envp[e++] = environ[i];
-	/* berth --server ends without freeing its session (cli/berth_main.c
-	 * says so), which LSan reports as a leak at exit and aborts on:
-	 * leak checks stay on in this process (session mode runs the same
-	 * library code) and off in the berth processes. */
-	snprintf(env_asan, sizeof(env_asan), "ASAN_OPTIONS=%s%sdetect_leaks=0",
-		 getenv("ASAN_OPTIONS") ? getenv("ASAN_OPTIONS") : "",
-		 getenv("ASAN_OPTIONS") ? ":" : "");
+	/* The berth processes run with this process's sanitizer options,
+	 * leak checks included (berth --server frees everything). */
+	snprintf(env_asan, sizeof(env_asan), "ASAN_OPTIONS=%s",
+		 getenv("ASAN_OPTIONS") ? getenv("ASAN_OPTIONS") : "");
 	envp[e++] = env_asan;
 	snprintf(env_info, sizeof(env_info), "BERTH_STRESS_INFO=%s", s->info);
 	envp[e++] = env_info;

@@ -405,12 +405,7 @@ static void step_done(struct berth_commit *c, struct commit_io *io)
 		f->fd = -1; /* closed even when close reports an error */
 		break;
 	case F_CHOWN:
-		if (res == -EPERM || res == -EINVAL) {
-			pthread_mutex_lock(&c->lock);
-			c->st.chown_ignored++;
-			pthread_mutex_unlock(&c->lock);
-			res = 0;
-		}
+		res = berth__commit_chown_result(c, res);
 		break;
 	case F_BACKUP:
 		if (res == -ENOENT)

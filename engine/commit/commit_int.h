@@ -278,6 +278,7 @@ void berth__commit_enqueue_locked(struct berth_commit *c,
 struct commit_buf *berth__commit_buf_get(struct berth_commit *c, int nowait);
 uint64_t berth__commit_slot_get(struct berth_commit *c, int is_file);
 void berth__commit_slot_put(struct berth_commit *c, int is_file);
+int berth__commit_chown_result(struct berth_commit *c, int res);
 
 /* commit_path.c */
 int berth__commit_split(const char *relpath, size_t *dirlen, const char **base);

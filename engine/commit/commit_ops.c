@@ -128,12 +128,7 @@ static void op_io_done(struct berth_commit *c, struct commit_io *io)
 			op->tmp_made = 1;
 		break;
 	case S_CHOWN:
-		if (res == -EPERM || res == -EINVAL) {
-			pthread_mutex_lock(&c->lock);
-			c->st.chown_ignored++;
-			pthread_mutex_unlock(&c->lock);
-			res = 0;
-		}
+		res = berth__commit_chown_result(c, res);
 		break;
 	case S_RENAME:
 		if (res >= 0 && op->kind != OP_HARDLINK)

@@ -178,6 +178,20 @@ uint64_t berth__commit_slot_get(struct berth_commit *c, int is_file)
 }
 
 /* Release a slot taken by berth__commit_slot_get().  Commit thread. */
+/*
+ * A chown refused for lack of privilege (or an id the filesystem cannot
+ * store) is not a failure, as with rsync: count it and go on.
+ */
+int berth__commit_chown_result(struct berth_commit *c, int res)
+{
+	if (res != -EPERM && res != -EINVAL)
+		return res;
+	pthread_mutex_lock(&c->lock);
+	c->st.chown_ignored++;
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
 void berth__commit_slot_put(struct berth_commit *c, int is_file)
 {
 	pthread_mutex_lock(&c->lock);

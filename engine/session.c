@@ -337,8 +337,6 @@ static const char *unsupported_option(const struct berth_session *s)
 		F(acls, "--acls"),
 		F(relative, "--relative"),
 
-		F(delay_updates, "--delay-updates"),
-
 		F(copy_unsafe_links, "--copy-unsafe-links"),
 
 		F(write_devices, "--write-devices"),
@@ -363,8 +361,13 @@ static const char *unsupported_option(const struct berth_session *s)
 		       : s->hs.compress == BERTH_COMPRESS_ZLIBX
 			       ? "zlibx compression"
 			       : "zlib compression (use --zc=zstd)";
-	if (o->partial_dir)
-		return "--partial-dir";
+	if (o->partial_dir &&
+	    (!o->partial_dir[0] || strchr(o->partial_dir, '/') ||
+	     !strcmp(o->partial_dir, ".") || !strcmp(o->partial_dir, "..")))
+		return "--partial-dir other than a directory name (one "
+		       "relative path component)";
+	if (o->delay_updates && o->hard_links)
+		return "--delay-updates with --hard-links";
 	if (o->backup_dir)
 		return "--backup-dir";
 	if (o->backup && (o->inplace || o->append))
@@ -665,6 +668,8 @@ static void on_commit_event(void *arg, const struct berth_commit_event *ev)
 {
 	struct berth_session *s = arg;
 
+	if (ev->user == SESSION_QUIET)
+		return; /* tidying: an emptied partial dir, a used partial */
 	if (ev->err < 0 && ev->err != -BERTH_ECANCELLED) {
 		berth__session_file_error(
 			s, "%s \"%s\": %s\n",
@@ -676,8 +681,18 @@ static void on_commit_event(void *arg, const struct berth_commit_event *ev)
 		/* meta.user is ndx + 1 for transferred files and for the
 		 * nodes and links the generator creates. */
 		int32_t ndx = (int32_t)(intptr_t)ev->user - 1;
+		bool delayed;
 
+		pthread_mutex_lock(&s->lock);
+		delayed = s->fst[ndx].delayed;
 		if (ev->kind == BERTH_COMMIT_EV_FILE)
+			s->fst[ndx].ok = 1;
+		pthread_mutex_unlock(&s->lock);
+		/* A delayed file is committed when it is renamed into
+		 * place (an operation), not when it reached PDIR. */
+		if (delayed && ev->kind == BERTH_COMMIT_EV_FILE)
+			return;
+		if (ev->kind == BERTH_COMMIT_EV_FILE || delayed)
 			berth__session_committed(s, ndx);
 		berth__session_success(s, ndx);
 	}
@@ -850,6 +865,13 @@ static int session_run(struct berth_session *s)
 	 * --backup without --backup-dir implies --omit-dir-times. */
 	if (s->opts.backup && !s->opts.backup_dir)
 		s->opts.omit_dir_times = true;
+	/* As rsync: --delay-updates uses ".~tmp~" unless a --partial-dir is
+	 * given, and either one keeps partial files. */
+	s->pdir = s->opts.partial_dir	  ? s->opts.partial_dir
+		  : s->opts.delay_updates ? ".~tmp~"
+					  : NULL;
+	if (s->pdir)
+		s->opts.partial = true;
 	bad = unsupported_option(s);
 	if (bad) {
 		berth__session_fatal(s, RERR_UNSUPPORTED,

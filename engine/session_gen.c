@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -364,8 +365,9 @@ static int emit_sums(void *arg, const void *buf, size_t len)
  * Ask for file @ndx: record, then the sum head and block sums of the
  * destination as basis (or an empty head).
  */
-static int request_file(struct gen *g, int32_t ndx, uint32_t iflags,
-			int basis_dir, int btype, bool redo)
+static int request_file_at(struct gen *g, int32_t ndx, uint32_t iflags,
+			   int basis_dir, const char *bname, int btype,
+			   bool redo)
 {
 	struct berth_session *s = g->s;
 	const struct berth_file *f = &s->fl->files[ndx];
@@ -376,10 +378,10 @@ static int request_file(struct gen *g, int32_t ndx, uint32_t iflags,
 
 	/* Open the basis first: the receiver must know whether sums were
 	 * sent before the sender can answer the record. */
-	if (btype >= 0)
+	if (btype != -1)
 		iflags |= BERTH_ITEM_BASIS_TYPE_FOLLOWS;
 	if (basis_dir >= 0 && !s->opts.whole_file && !s->opts.dry_run) {
-		fd = berth__open_beneath(basis_dir, f->name,
+		fd = berth__open_beneath(basis_dir, bname ? bname : f->name,
 					 O_RDONLY | O_NOFOLLOW);
 		if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 				st.st_size == 0)) {
@@ -406,7 +408,9 @@ static int request_file(struct gen *g, int32_t ndx, uint32_t iflags,
 	s->fst[ndx].basis_type = (int8_t)btype;
 	s->fst[ndx].appended = 0;
 	pthread_mutex_unlock(&s->lock);
-	ret = put_record_b(s, ndx, iflags, btype);
+	ret = put_record_b(s, ndx, iflags,
+			   btype == BASIS_PARTIAL ? BERTH_FNAMECMP_PARTIAL_DIR
+						  : btype);
 	if (ret < 0 || s->opts.dry_run) {
 		if (fd >= 0)
 			close(fd);
@@ -426,6 +430,12 @@ static int request_file(struct gen *g, int32_t ndx, uint32_t iflags,
 		return -BERTH_ECANCELLED;
 	}
 	return 0;
+}
+
+static int request_file(struct gen *g, int32_t ndx, uint32_t iflags,
+			int basis_dir, int btype, bool redo)
+{
+	return request_file_at(g, ndx, iflags, basis_dir, NULL, btype, redo);
 }
 
 /* The first alt-dest dir holding a directory at @f's name, if any. */
@@ -903,9 +913,10 @@ static int request_append(struct berth_session *s, int32_t ndx, uint32_t iflags,
 static int gen_file(struct gen *g, int32_t ndx, const struct berth_file *f)
 {
 	struct berth_session *s = g->s;
+	char ppath[PATH_MAX];
 	struct stat st;
 	uint32_t iflags;
-	bool same;
+	bool same, have_partial;
 	int ret;
 
 	/* --max-size / --min-size: not transferred (rsync says so at -vv). */
@@ -926,8 +937,18 @@ static int gen_file(struct gen *g, int32_t ndx, const struct berth_file *f)
 	} else if (ret == 0 && !S_ISREG(st.st_mode)) {
 		ret = -ENOENT; /* the commit's rename replaces it */
 	}
+	/* --partial-dir: a partial file from an earlier attempt is the
+	 * basis (not with alt-dest dirs or --append). */
+	have_partial = s->pdir && !s->nalt && !s->opts.append &&
+		       berth__partial_path(s, f->name, ppath, sizeof(ppath)) ==
+			       0 &&
+		       berth__partial_exists(s, ppath);
 	if (ret == -ENOENT) {
 		set_exists(s, ndx, false, 0);
+		if (have_partial)
+			return request_file_at(
+				g, ndx, BERTH_ITEM_TRANSFER | BERTH_ITEM_IS_NEW,
+				s->root_fd, ppath, BASIS_PARTIAL, false);
 		if (s->nalt)
 			return gen_file_alt(g, ndx, f);
 		return request_file(g, ndx,
@@ -950,6 +971,8 @@ static int gen_file(struct gen *g, int32_t ndx, const struct berth_file *f)
 		same = checksum_matches(s, s->root_fd, f);
 
 	if (same) {
+		if (have_partial && !s->opts.dry_run)
+			berth__drop_partial(s, ppath); /* not needed now */
 		return keep_item(s, ndx, f, &st, itemize(s, f, &st, 0));
 	}
 	iflags = itemize(s, f, &st, BERTH_ITEM_TRANSFER);
@@ -961,6 +984,9 @@ static int gen_file(struct gen *g, int32_t ndx, const struct berth_file *f)
 			return 0;
 		return request_append(s, ndx, iflags, (uint64_t)st.st_size);
 	}
+	if (have_partial)
+		return request_file_at(g, ndx, iflags, s->root_fd, ppath,
+				       BASIS_PARTIAL, false);
 	return request_file(g, ndx, iflags, s->root_fd, -1, false);
 }
 
@@ -1190,6 +1216,7 @@ static uint32_t redo_iflags(struct berth_session *s, int32_t ndx,
 static int send_redos(struct gen *g)
 {
 	struct berth_session *s = g->s;
+	char ppath[PATH_MAX];
 	uint32_t iflags;
 	bool exists;
 	int32_t ndx;
@@ -1215,11 +1242,17 @@ static int send_redos(struct gen *g)
 				berth_commit_flush(s->commit);
 			iflags = redo_iflags(s, ndx, iflags, &exists);
 		}
-		ret = request_file(g, ndx, iflags,
-				   bt >= 0  ? s->alt_fd[bt]
-				   : exists ? s->root_fd
-					    : -1,
-				   bt, true);
+		if (bt == BASIS_PARTIAL &&
+		    berth__partial_path(s, s->fl->files[ndx].name, ppath,
+					sizeof(ppath)) == 0)
+			ret = request_file_at(g, ndx, iflags, s->root_fd, ppath,
+					      bt, true);
+		else
+			ret = request_file(g, ndx, iflags,
+					   bt >= 0  ? s->alt_fd[bt]
+					   : exists ? s->root_fd
+						    : -1,
+					   bt >= 0 ? bt : -1, true);
 		if (ret < 0)
 			return ret;
 	}
@@ -1334,8 +1367,14 @@ static int gen_run(struct gen *g)
 		if (stop && s->nredo == 0)
 			return -BERTH_ECANCELLED;
 	}
-	/* G2, G3 (no --delay-updates). */
+	/* G2; with --delay-updates the delayed files are renamed into place
+	 * once the sender's S2 says all redo data is in; then G3. */
 	ret = put_ndx(s, BERTH_NDX_DONE);
+	if (ret == 0 && s->opts.delay_updates) {
+		ret = wait_sender_dones(s, 2);
+		if (ret == 0)
+			ret = berth__delayed_renames(s);
+	}
 	if (ret == 0)
 		ret = put_ndx(s, BERTH_NDX_DONE);
 	if (ret < 0)
@@ -1367,6 +1406,7 @@ static int gen_run(struct gen *g)
 	ret = wait_sender_dones(s, berth__sender_dones_total(s));
 	if (ret < 0)
 		return ret;
+	berth__partial_sweep(s);
 	ret = fix_dirs(g);
 	(void)ret; /* errors were reported per item */
 	/* G_final. */

@@ -180,10 +180,19 @@ struct file_state {
 	uint32_t cur_mode; /* its mode then */
 	uint16_t iflags; /* of the transfer record, repeated by a redo */
 	uint8_t sum[16]; /* the verified whole-file checksum (events) */
-	int8_t basis_type; /* -1: the destination; j: alt-dest dir j */
+	int8_t basis_type; /* -1: the destination; j: alt-dest dir j;
+			    * BASIS_PARTIAL */
 	uint8_t appended; /* --append: only a tail comes */
+	uint8_t delayed; /* --delay-updates: finished into the partial dir */
+	uint8_t ok; /* the commit stage reported the file written */
 	uint64_t append_from; /* the length kept in place */
 };
+
+/* file_state.basis_type of a partial file (--partial-dir; wire 0x81). */
+#define BASIS_PARTIAL (-2)
+
+/* meta.user of commit work whose outcome nobody needs (tidying). */
+#define SESSION_QUIET ((void *)(intptr_t)-1)
 
 /* A filter rule received from the client (deletion protection). */
 struct session_rule {
@@ -225,6 +234,9 @@ struct berth_session {
 	/* Destination. */
 	int root_fd;
 	int temp_dirfd; /* --temp-dir, or -1 */
+	/* --partial-dir (--delay-updates: ".~tmp~"): the directory name,
+	 * beside each file, for partial and delayed files; NULL if none. */
+	const char *pdir;
 	bool dest_created;
 	char *local_name; /* "local name" mode: the one item's new name */
 	bool am_root;
@@ -314,6 +326,20 @@ void berth__session_deleted(struct berth_session *s, const char *path,
 void berth__session_progress(struct berth_session *s);
 /* --remove-source-files: @ndx is safely on the receiver (MSG_SUCCESS). */
 void berth__session_success(struct berth_session *s, int32_t ndx);
+
+/* "DIR/PDIR/BASE" for file "DIR/BASE" into @buf: 0 or -ENAMETOOLONG. */
+int berth__partial_path(const struct berth_session *s, const char *name,
+			char *buf, size_t cap);
+/* Remove a partial file and, if then empty, its partial dir (quietly). */
+void berth__drop_partial(struct berth_session *s, const char *ppath);
+/* Is there a regular file (a partial file) at @ppath? */
+bool berth__partial_exists(struct berth_session *s, const char *ppath);
+/* --delay-updates: rename every delayed file into place, then remove the
+ * emptied partial dirs.  Generator thread, once all data is in. */
+int berth__delayed_renames(struct berth_session *s);
+/* --partial-dir: remove the partial files used as bases of files now
+ * written.  Generator thread, at the end. */
+void berth__partial_sweep(struct berth_session *s);
 
 /* openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) of @path below @dirfd,
  * O_CLOEXEC added; -errno on failure. */

@@ -7,6 +7,7 @@
  * commits or discards it; a first mismatch is queued for the redo pass.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,9 +197,17 @@ static int finish_file(struct berth_session *s, int32_t ndx,
 				   f->name, (unsigned long long)total,
 				   (long long)f->size);
 	/* Done only once the commit stage has it: a flush then waits for it
-	 * (hard-link followers are linked after a flush). */
-	if (r->cf)
-		berth_commit_file_finish(r->cf); /* errors come by event */
+	 * (hard-link followers are linked after a flush).  Errors come by
+	 * event.  --delay-updates: into the partial dir for now. */
+	if (r->cf && s->opts.delay_updates) {
+		pthread_mutex_lock(&s->lock);
+		s->fst[ndx].delayed = 1;
+		pthread_mutex_unlock(&s->lock);
+		berth_commit_file_finish_sub(r->cf, s->pdir, 0,
+					     (void *)(intptr_t)(ndx + 1));
+	} else if (r->cf) {
+		berth_commit_file_finish(r->cf);
+	}
 	atomic_fetch_add_explicit(&s->files_written, 1, memory_order_relaxed);
 	set_done(s, ndx);
 	berth__session_progress(s);
@@ -245,8 +254,17 @@ static int receive_file(struct berth_session *s, int32_t ndx, int btype)
 	if (df.head.count > 0) {
 		if (!st.had_basis)
 			return -BERTH_EPROTO; /* blocks of a basis never offered */
-		ret = open_basis(btype >= 0 ? s->alt_fd[btype] : s->root_fd,
-				 f->name, &df.basis_size);
+		char ppath[PATH_MAX];
+
+		if (btype == BASIS_PARTIAL)
+			ret = berth__partial_path(s, f->name, ppath,
+						  sizeof(ppath));
+		if (btype == BASIS_PARTIAL && ret == 0)
+			ret = open_basis(s->root_fd, ppath, &df.basis_size);
+		else if (btype != BASIS_PARTIAL)
+			ret = open_basis(btype >= 0 ? s->alt_fd[btype]
+						    : s->root_fd,
+					 f->name, &df.basis_size);
 		if (ret < 0)
 			return -BERTH_EPROTO;
 		df.basis_fd = ret;
@@ -304,7 +322,11 @@ static int receive_file(struct berth_session *s, int32_t ndx, int btype)
 		/* A stream or protocol error (or a cancel): the session ends.
 		 * With --partial what came so far becomes the file (rsync's
 		 * rule; the next run uses it as its basis). */
-		if (r.cf && s->opts.partial)
+		if (r.cf && s->pdir)
+			berth_commit_file_finish_sub(r.cf, s->pdir,
+						     BERTH_COMMIT_SUB_NO_TIMES,
+						     SESSION_QUIET);
+		else if (r.cf && s->opts.partial)
 			berth_commit_file_finish(r.cf);
 		else if (r.cf)
 			berth_commit_file_abort(r.cf);
@@ -394,7 +416,9 @@ int berth__recv_loop(struct berth_session *s)
 		}
 		ret = receive_file(
 			s, ndx,
-			(iflags & BERTH_ITEM_BASIS_TYPE_FOLLOWS) ? btype : -1);
+			!(iflags & BERTH_ITEM_BASIS_TYPE_FOLLOWS) ? -1
+			: btype == BERTH_FNAMECMP_PARTIAL_DIR	  ? BASIS_PARTIAL
+								  : btype);
 		if (ret < 0)
 			return ret;
 	}

@@ -204,6 +204,21 @@ int berth_commit_file_finish(struct berth_commit_file *f);
 /* Abort the file: its temp file is removed.  Releases the handle. */
 void berth_commit_file_abort(struct berth_commit_file *f);
 
+/* berth_commit_file_finish_sub() flags. */
+#define BERTH_COMMIT_SUB_NO_TIMES 1u /* leave the mtime alone (a partial
+				      * file is not the sender's file) */
+
+/*
+ * Like berth_commit_file_finish(), but the file is renamed to the same base
+ * name in @sub, a subdirectory of its own directory (one path component,
+ * created with mode 0700 when missing), not to its final name; no backup
+ * is made (--partial-dir, --delay-updates).  The event reports the file's
+ * own path with @user.  Not for in-place files (-EINVAL, the handle is
+ * released as by abort).
+ */
+int berth_commit_file_finish_sub(struct berth_commit_file *f, const char *sub,
+				 unsigned flags, void *user);
+
 /*
  * Tree operations.  Each copies its arguments, returns 0 when queued (the
  * outcome comes as an EV_OP event with meta->user), -BERTH_EPATH for an
@@ -241,6 +256,13 @@ int berth_commit_delete(struct berth_commit *c, const char *relpath, int is_dir,
 			void *user);
 int berth_commit_dir_meta(struct berth_commit *c, const char *relpath,
 			  const struct berth_commit_meta *meta);
+/*
+ * rename: @from (a non-directory) replaces @to, both beneath the root;
+ * with opts.backup_suffix an existing @to is kept as its backup first
+ * (--delay-updates).
+ */
+int berth_commit_rename(struct berth_commit *c, const char *from,
+			const char *to, void *user);
 
 /*
  * Set owner (opts.preserve_owner), mode and mtime of an existing

@@ -48,6 +48,7 @@ void berth__commit_file_unref(struct berth_commit *c,
 	}
 	pthread_mutex_unlock(&c->lock);
 	if (last) {
+		free(f->sub);
 		free(f->path);
 		free(f);
 	}
@@ -255,6 +256,34 @@ void berth_commit_file_abort(struct berth_commit_file *f)
 	file_end(f, 1);
 }
 
+int berth_commit_file_finish_sub(struct berth_commit_file *f, const char *sub,
+				 unsigned flags, void *user)
+{
+	size_t n = f->dirlen;
+	int r = -EINVAL;
+
+	if (!file_inplace(f) && sub && !strchr(sub, '/'))
+		r = berth_commit_path_check(sub);
+	if (!r) {
+		f->sub = malloc(n + 1 + strlen(sub) + 1);
+		if (!f->sub)
+			r = -ENOMEM;
+	}
+	if (r) {
+		file_end(f, 1);
+		return r;
+	}
+	if (n) {
+		memcpy(f->sub, f->path, n);
+		f->sub[n++] = '/';
+	}
+	strcpy(f->sub + n, sub);
+	f->sub_base = f->sub + n;
+	f->sub_flags = flags;
+	f->meta.user = user;
+	return file_end(f, 0);
+}
+
 /* ---- commit thread ---- */
 
 static void file_advance(struct berth_commit *c, struct berth_commit_file *f);
@@ -318,6 +347,9 @@ static void file_done(struct berth_commit *c, struct berth_commit_file *f,
 	if (f->dir)
 		berth__commit_dir_put(c, f->dir);
 	f->dir = NULL;
+	if (f->tdir)
+		berth__commit_dir_put(c, f->tdir);
+	f->tdir = NULL;
 	berth__commit_track_del(&f->track);
 	berth__commit_event(c, BERTH_COMMIT_EV_FILE, err, f->path,
 			    f->meta.user);
@@ -344,7 +376,13 @@ static int next_state(struct berth_commit *c, struct berth_commit_file *f,
 				return s;
 			break;
 		case F_TIMES:
-			if (f->meta.mtime_nsec != UTIME_OMIT)
+			if (f->meta.mtime_nsec != UTIME_OMIT &&
+			    !(f->sub && (f->sub_flags & BERTH_COMMIT_SUB_NO_TIMES)))
+				return s;
+			break;
+		case F_MKSUB:
+		case F_SUBDIR:
+			if (f->sub)
 				return s;
 			break;
 		case F_FSYNC:
@@ -352,7 +390,7 @@ static int next_state(struct berth_commit *c, struct berth_commit_file *f,
 				return s;
 			break;
 		case F_BACKUP:
-			if (c->o.backup_suffix && !file_inplace(f))
+			if (c->o.backup_suffix && !file_inplace(f) && !f->sub)
 				return s;
 			break;
 		case F_RENAME:
@@ -411,13 +449,19 @@ static void step_done(struct berth_commit *c, struct commit_io *io)
 		if (res == -ENOENT)
 			res = 0; /* nothing to keep: the file is new */
 		break;
+	case F_MKSUB:
+		if (res == -EEXIST)
+			res = 0; /* not a directory: opening it fails */
+		else if (res >= 0 && c->o.durability == BERTH_DURABLE_BATCH)
+			f->dir->dirty = 1;
+		break;
 	case F_RENAME:
 		if (res >= 0) {
 			/* In place now, whatever was asked meanwhile. */
 			f->tmp_made = 0;
 			f->failed = 0;
 			if (c->o.durability == BERTH_DURABLE_BATCH)
-				f->dir->dirty = 1;
+				(f->tdir ? f->tdir : f->dir)->dirty = 1;
 		}
 		break;
 	}
@@ -465,9 +509,13 @@ static void step_submit(struct berth_commit *c, struct berth_commit_file *f)
 		berth_prep_renameat2(req, f->dir->fd, f->base, f->dir->fd,
 				     f->bak, 0);
 		break;
+	case F_MKSUB:
+		berth_prep_mkdirat(req, f->dir->fd, f->sub_base, 0700);
+		break;
 	case F_RENAME:
-		berth_prep_renameat2(req, tmp_dirfd(c, f), f->tmp, f->dir->fd,
-				     f->base, 0);
+		berth_prep_renameat2(req, tmp_dirfd(c, f), f->tmp,
+				     (f->tdir ? f->tdir : f->dir)->fd, f->base,
+				     0);
 		break;
 	case F_CLEAN_UNLINK:
 		berth_prep_unlinkat(req, tmp_dirfd(c, f), f->tmp, 0);
@@ -512,6 +560,22 @@ static void write_submit(struct berth_commit *c, struct berth_commit_file *f,
 	f->writes++;
 	berth_prep_write(&b->io.req, f->fd, b->data, b->len, b->off);
 	berth__commit_submit(c, &b->io, write_done, f->tag);
+}
+
+/* finish_sub: the subdirectory's fd arrived (or failed). */
+static void sub_ready(struct berth_commit *c, struct commit_waiter *w,
+		      struct commit_dir *d, int err)
+{
+	struct berth_commit_file *f = commit_container_of(
+		w, struct berth_commit_file, wait);
+
+	f->io_busy = 0;
+	f->tdir = d;
+	if (err)
+		file_fail(c, f, err);
+	else
+		f->state = next_state(c, f, F_SUBDIR);
+	file_advance(c, f);
 }
 
 static void file_advance(struct berth_commit *c, struct berth_commit_file *f)
@@ -563,6 +627,12 @@ static void file_advance(struct berth_commit *c, struct berth_commit_file *f)
 			return;
 		}
 		c->serial_busy = 1;
+	}
+	if (f->state == F_SUBDIR) {
+		f->io_busy = 1;
+		f->wait.ready = sub_ready;
+		berth__commit_dir_get(c, f->sub, strlen(f->sub), &f->wait);
+		return;
 	}
 	step_submit(c, f);
 }

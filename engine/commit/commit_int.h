@@ -112,6 +112,8 @@ enum commit_file_state {
 	F_TIMES,
 	F_FSYNC,
 	F_CLOSE,
+	F_MKSUB, /* finish_sub: mkdir the subdirectory (EEXIST is fine) */
+	F_SUBDIR, /* finish_sub: its fd from the directory cache */
 	F_BACKUP, /* the old file becomes NAME + suffix (--backup) */
 	F_RENAME,
 	F_DONE,
@@ -138,6 +140,10 @@ struct berth_commit_file {
 	struct open_how how;
 	struct timespec ts[2];
 	struct commit_dir *dir;
+	struct commit_dir *tdir; /* finish_sub: the rename's target dir */
+	char *sub; /* finish_sub: the subdirectory's relative path */
+	const char *sub_base; /* its last component */
+	unsigned sub_flags;
 	struct commit_buf *pend, **pendt; /* chunks before the open */
 	struct berth_commit_file *serial_next;
 	struct berth_commit_file *cancel_next;
@@ -171,6 +177,7 @@ enum commit_op_kind {
 	OP_DELETE,
 	OP_DIR_META,
 	OP_META, /* owner/mode/times of a non-directory, by parent + name */
+	OP_RENAME, /* path2 replaces path (after a backup of path) */
 };
 
 struct commit_op {

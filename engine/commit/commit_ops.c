@@ -30,6 +30,8 @@ enum op_state {
 	S_RENAME,
 	S_UNLINK_TMP, /* hard link: same inode left the temp; or cleanup */
 	S_DELETE,
+	S_BACKUP, /* rename: keep the replaced entry as its backup */
+	S_MOVE, /* rename: path2 onto path */
 	S_DONE,
 };
 
@@ -42,6 +44,7 @@ static const unsigned char op_steps[][7] = {
 	[OP_DELETE] = {S_DELETE, S_DONE},
 	[OP_DIR_META] = {S_CHOWN, S_CHMOD, S_TIMES, S_DONE},
 	[OP_META] = {S_CHOWN, S_CHMOD, S_TIMES, S_DONE},
+	[OP_RENAME] = {S_BACKUP, S_MOVE, S_DONE},
 };
 
 void berth__commit_op_free(struct commit_op *op)
@@ -62,6 +65,8 @@ static int step_applies(struct berth_commit *c, struct commit_op *op, int s)
 					       op->meta.gid != (uint32_t)-1);
 	if (s == S_TIMES)
 		return op->meta.mtime_nsec != UTIME_OMIT;
+	if (s == S_BACKUP)
+		return c->o.backup_suffix != NULL;
 	return 1;
 }
 
@@ -146,6 +151,10 @@ static void op_io_done(struct berth_commit *c, struct commit_io *io)
 			op_done(c, op, op->err);
 			return;
 		}
+		break;
+	case S_BACKUP:
+		if (res == -ENOENT)
+			res = 0; /* nothing there to keep */
 		break;
 	case S_DELETE:
 		if (res >= 0 && op->is_dir)
@@ -241,6 +250,19 @@ static void op_step(struct berth_commit *c, struct commit_op *op)
 			berth_prep_unlinkat(req, fd, op->base,
 					    op->is_dir ? AT_REMOVEDIR : 0);
 		break;
+	case S_BACKUP:
+		if (snprintf(op->tmp, sizeof(op->tmp), "%s%s", op->base,
+			     c->o.backup_suffix) >= (int)sizeof(op->tmp)) {
+			op->io.res = -ENAMETOOLONG;
+			op_io_done(c, &op->io);
+			return;
+		}
+		berth_prep_renameat2(req, fd, op->base, fd, op->tmp, 0);
+		break;
+	case S_MOVE:
+		berth_prep_renameat2(req, op->dir2->fd, op->base2, fd, op->base,
+				     0);
+		break;
 	default:
 		abort(); /* own invariant */
 	}
@@ -288,6 +310,8 @@ static void op_dir2_ready(struct berth_commit *c, struct commit_waiter *w,
 /* Handle CMD_OP on the commit thread. */
 void berth__commit_op_start(struct berth_commit *c, struct commit_op *op)
 {
+	int two;
+
 	op->prev = NULL;
 	op->next = c->ops;
 	if (c->ops)
@@ -298,13 +322,15 @@ void berth__commit_op_start(struct berth_commit *c, struct commit_op *op)
 		op_done(c, op, -BERTH_ECANCELLED);
 		return;
 	}
-	op->waiting = op->kind == OP_HARDLINK && op->ext_fd < 0 ? 2 : 1;
+	two = (op->kind == OP_HARDLINK || op->kind == OP_RENAME) &&
+	      op->ext_fd < 0;
+	op->waiting = two ? 2 : 1;
 	op->wait.ready = op_dir_ready;
 	if (op->kind == OP_DIR_META)
 		berth__commit_dir_get(c, op->path, strlen(op->path), &op->wait);
 	else
 		berth__commit_dir_get(c, op->path, op->dirlen, &op->wait);
-	if (op->kind == OP_HARDLINK && op->ext_fd < 0) {
+	if (two) {
 		op->wait2.ready = op_dir2_ready;
 		berth__commit_dir_get(c, op->path2, op->dirlen2, &op->wait2);
 	}
@@ -354,7 +380,7 @@ static int op_queue(struct berth_commit *c, int kind, const char *relpath,
 		op->path2 = strdup(path2);
 		if (!op->path2)
 			goto fail;
-		if (kind == OP_HARDLINK) {
+		if (kind == OP_HARDLINK || kind == OP_RENAME) {
 			r = berth__commit_split(op->path2, &op->dirlen2, &base);
 			if (r)
 				goto fail;
@@ -441,6 +467,19 @@ int berth_commit_delete(struct berth_commit *c, const char *relpath, int is_dir,
 					 .user = user};
 
 	return op_queue(c, OP_DELETE, relpath, NULL, &meta, 0, !!is_dir, -1);
+}
+
+int berth_commit_rename(struct berth_commit *c, const char *from,
+			const char *to, void *user)
+{
+	struct berth_commit_meta meta = {.mtime_nsec = UTIME_OMIT,
+					 .uid = (uint32_t)-1,
+					 .gid = (uint32_t)-1,
+					 .user = user};
+
+	if (!from)
+		return -BERTH_EPATH;
+	return op_queue(c, OP_RENAME, to, from, &meta, 0, 0, -1);
 }
 
 int berth_commit_dir_meta(struct berth_commit *c, const char *relpath,

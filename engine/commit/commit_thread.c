@@ -292,7 +292,7 @@ static int cmd_blocked(struct berth_commit *c, struct commit_cmd *cmd)
 	} else if (cmd->kind == CMD_OP) {
 		o = commit_container_of(cmd, struct commit_op, cmd);
 		p1 = o->path;
-		if (o->kind == OP_HARDLINK)
+		if (o->kind == OP_HARDLINK || o->kind == OP_RENAME)
 			p2 = o->path2;
 	} else {
 		return 0;
@@ -308,7 +308,7 @@ static int cmd_blocked(struct berth_commit *c, struct commit_cmd *cmd)
 		if (p2 && berth__commit_paths_overlap(p2, strlen(p2), op->path,
 						      strlen(op->path)))
 			return 1;
-		if (op->kind == OP_HARDLINK &&
+		if ((op->kind == OP_HARDLINK || op->kind == OP_RENAME) &&
 		    berth__commit_paths_overlap(p1, strlen(p1), op->path2,
 						strlen(op->path2)))
 			return 1;

@@ -279,6 +279,39 @@ def dest_big(root, rng):
     big_file(root, random.Random("big"))
 
 
+def tree_big(root, rng):
+    big_file(root, random.Random("big"))
+
+
+def dest_partial(root, rng):
+    """No big.bin yet, a 1 MiB partial copy of it in .part/ (--partial-dir)
+    and another file's partial that must stay."""
+    tree_big(root, rng)
+    with open(f"{root}/big.bin", "rb") as f:
+        data = f.read()
+    os.remove(f"{root}/big.bin")
+    write(f"{root}/.part/big.bin", data[:1 << 20], mtime=BASE_MTIME - 7)
+    write(f"{root}/.part/gone.bin", b"a partial of something else")
+    touch_dirs(root, BASE_MTIME - 100)
+
+
+def dest_partial_old(root, rng):
+    """An old big.bin and a partial copy of the new one (the basis)."""
+    edit_big(root, random.Random("pd"))
+    with open(f"{root}/big.bin", "rb") as f:
+        data = f.read()
+    write(f"{root}/.part/big.bin", data[:1 << 21], mtime=BASE_MTIME - 7)
+    dest_big(root, rng)
+    touch_dirs(root, BASE_MTIME - 100)
+
+
+def dest_partial_same(root, rng):
+    """big.bin is already up to date; a stale partial of it is removed."""
+    tree_big(root, rng)
+    write(f"{root}/.part/big.bin", b"stale")
+    touch_dirs(root, BASE_MTIME - 100)
+
+
 def tree_clash(root, rng):
     write(f"{root}/clash", b"now a file\n")
     write(f"{root}/emptyclash", b"also a file\n")
@@ -423,6 +456,30 @@ SCENARIOS = {
     "delete_max": (tree_small, dest_extraneous,
                    ["-a", "--delete", "--max-delete=2"], {"rc": 25}),
     "delete_dry_run": (tree_small, dest_extraneous, ["-a", "-n", "--delete"]),
+    "partial_dir_basis": (tree_big, dest_partial, ["-a", "--partial-dir=.part"]),
+    "partial_dir_basis_old": (lambda r, _: edit_big(r, random.Random("pd")),
+                              dest_partial_old,
+                              ["-a", "--partial-dir=.part"]),
+    "partial_dir_same": (tree_big, dest_partial_same,
+                         ["-a", "--partial-dir=.part"]),
+    "partial_dir_dry_run": (tree_big, dest_partial,
+                            ["-a", "-n", "--partial-dir=.part"]),
+    "delay_updates": (tree_small, dest_stale, ["-a", "--delay-updates"]),
+    "delay_updates_delta": (edit_big, dest_big, ["-a", "--delay-updates"]),
+    "delay_updates_delete": (tree_small, dest_extraneous,
+                             ["-a", "--delay-updates", "--delete"]),
+    "delay_updates_delete_after": (tree_small, dest_extraneous,
+                                   ["-a", "--delay-updates",
+                                    "--delete-after"]),
+    "delay_updates_backup": (edit_big, dest_big,
+                             ["-a", "--delay-updates", "-b"]),
+    "delay_updates_partial_dir": (tree_big, dest_partial,
+                                  ["-a", "--delay-updates",
+                                   "--partial-dir=.part"]),
+    "delay_updates_proto30": (tree_small, dest_stale,
+                              ["-a", "--delay-updates", "--protocol=30"]),
+    "delay_updates_redo": (tree_redo, dest_redo, ["-a", "--delay-updates"],
+                           {"corrupt": MARK, "unordered": True}),
     "redo_new": (tree_redo, None, ["-a"],
                  {"corrupt": MARK, "unordered": True}),
     "redo_basis": (tree_redo, dest_redo, ["-a"],
@@ -436,8 +493,8 @@ SCENARIOS = {
 REFUSED = {
     "refuse_compress_zlib": ["-a", "--zc=zlib"],
     "refuse_compress_lz4": ["-a", "--zc=lz4"],
-    "refuse_partial_dir": ["-a", "--partial-dir=.part"],
-    "refuse_delay_updates": ["-a", "--delay-updates"],
+    "refuse_partial_dir_nested": ["-a", "--partial-dir=a/b"],
+    "refuse_delay_updates_H": ["-aH", "--delay-updates"],
 }
 
 
@@ -660,7 +717,10 @@ def run_scenario(name, berth, work, keep):
 
 def run_partial(name, berth, work, keep):
     """--partial: a push killed mid-file leaves the received prefix as the
-    file (no temp file), and the next push completes it from that basis."""
+    file (no temp file), and the next push completes it from that basis.
+    --partial-dir: the prefix is kept in that directory instead, the final
+    name is never touched, and the directory is gone after the resume."""
+    pdir = ".rsync-partial" if name == "partial_dir_resume" else None
     base = os.path.join(work, name)
     src, dst = os.path.join(base, "src"), os.path.join(base, "dst")
     big = 256 * 1024 * 1024
@@ -668,8 +728,8 @@ def run_partial(name, berth, work, keep):
     rng = random.Random(name)
     write(f"{src}/big.bin",
           b"".join(rng.randbytes(1 << 20) for _ in range(big >> 20)))
-    cmd = ["rsync", "-a", "--partial", "-e", RSH, f"--rsync-path={berth}",
-           src + "/", f"localhost:{dst}/"]
+    cmd = ["rsync", "-a", f"--partial-dir={pdir}" if pdir else "--partial",
+           "-e", RSH, f"--rsync-path={berth}", src + "/", f"localhost:{dst}/"]
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
     path = os.path.join(dst, "big.bin")
@@ -684,9 +744,16 @@ def run_partial(name, berth, work, keep):
         time.sleep(0.01)
     p.wait()
     time.sleep(1)  # berth notices the dead client and ends
-    left = [f for f in os.listdir(dst) if f.startswith(".")]
+    left = [f for f in os.listdir(dst) if f.startswith(".") and f != pdir]
+    if pdir:
+        left += [f for f in os.listdir(os.path.join(dst, pdir))
+                 if f.startswith(".")]
     if left:
         problems.append(f"temp files left: {left}")
+    if pdir:
+        if os.path.exists(path):
+            problems.append("--partial-dir: the final name was written")
+        path = os.path.join(dst, pdir, "big.bin")
     if not os.path.exists(path):
         problems.append("no partial file kept")
     else:
@@ -698,6 +765,10 @@ def run_partial(name, berth, work, keep):
     if out.returncode != 0 or "Matched data: 0 bytes" in out.stdout:
         problems.append("resume did not use the partial file: "
                         + out.stdout[-300:] + out.stderr[-300:])
+    if pdir:
+        if os.path.exists(os.path.join(dst, pdir)):
+            problems.append("--partial-dir: still there after the resume")
+        path = os.path.join(dst, "big.bin")
     with open(path, "rb") as a, open(f"{src}/big.bin", "rb") as b:
         if a.read() != b.read():
             problems.append("resumed file differs from the source")
@@ -763,13 +834,15 @@ def main():
     if not shutil.which("rsync"):
         print("interop: rsync not installed: skipped")
         return 77
-    names = args.only or list(SCENARIOS) + list(REFUSED) + ["partial_resume"]
+    names = args.only or (list(SCENARIOS) + list(REFUSED) +
+                          ["partial_resume", "partial_dir_resume"])
     work = tempfile.mkdtemp(prefix="berth-interop-")
     passed = failed = 0
     for name in names:
         try:
             run = (run_refusal if name in REFUSED else
-                   run_partial if name == "partial_resume" else run_scenario)
+                   run_partial if name.endswith("partial_resume") or
+                   name == "partial_dir_resume" else run_scenario)
             problems = run(name, os.path.abspath(args.berth), work, args.keep)
         except Exception as e:  # a harness error is a failure too
             problems = [f"harness error: {e!r}"]

@@ -822,6 +822,75 @@ static void test_inplace(void **state)
 	env_stop(&v);
 }
 
+/*
+ * finish_sub into a partial dir (created 0700; no mtime with NO_TIMES; an
+ * existing file there replaced), then rename into place with a backup of
+ * the old file (--partial-dir, --delay-updates).
+ */
+static void test_finish_sub_rename(void **state)
+{
+	struct berth_commit_opts o = {.tag_base = TAG_BASE,
+				      .backup_suffix = "~"};
+	struct berth_commit_meta m = {.mode = 0640,
+				      .mtime_sec = 1000000000,
+				      .mtime_nsec = 0,
+				      .uid = (uint32_t)-1,
+				      .gid = (uint32_t)-1};
+	struct berth_commit_file *f;
+	struct stat st;
+	char p[160];
+	struct env v;
+
+	(void)state;
+	if (env_start(&v, &o))
+		skip();
+	assert_int_equal(berth_commit_mkdir(v.c, "d", NULL), 0);
+	assert_int_equal(berth_commit_flush(v.c), 0);
+	write_plain(&v, "d/x", "old");
+	/* Kept as partial: no times, final name untouched. */
+	assert_int_equal(berth_commit_file_begin(v.c, "d/x", &m, 0, &f), 0);
+	assert_int_equal(berth_commit_file_write(f, "par", 3), 0);
+	assert_int_equal(berth_commit_file_finish_sub(
+				 f, ".part", BERTH_COMMIT_SUB_NO_TIMES, NULL),
+			 0);
+	assert_int_equal(berth_commit_flush(v.c), 0);
+	expect_content(v.root, "d/x", "old", 3);
+	expect_content(v.root, "d/.part/x", "par", 3);
+	snprintf(p, sizeof(p), "%s/d/.part", v.root);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0700);
+	snprintf(p, sizeof(p), "%s/d/.part/x", v.root);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_not_equal(st.st_mtime, 1000000000);
+	/* Delayed: replaces the partial, with times; then into place. */
+	assert_int_equal(berth_commit_file_begin(v.c, "d/x", &m, 0, &f), 0);
+	assert_int_equal(berth_commit_file_write(f, "newer", 5), 0);
+	assert_int_equal(berth_commit_file_finish_sub(f, ".part", 0, NULL),
+			 0);
+	assert_int_equal(berth_commit_flush(v.c), 0);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_mtime, 1000000000);
+	assert_int_equal(st.st_mode & 07777, 0640);
+	assert_int_equal(berth_commit_rename(v.c, "d/.part/x", "d/x", NULL), 0);
+	assert_int_equal(berth_commit_delete(v.c, "d/.part", 1, NULL), 0);
+	assert_int_equal(berth_commit_flush(v.c), 0);
+	expect_content(v.root, "d/x", "newer", 5);
+	expect_content(v.root, "d/x~", "old", 3);
+	assert_int_not_equal(access(p, F_OK), 0);
+	/* Bad sub names are refused and release the handle. */
+	assert_int_equal(berth_commit_file_begin(v.c, "y", &m, 0, &f), 0);
+	assert_int_equal(berth_commit_file_finish_sub(f, "a/b", 0, NULL),
+			 -EINVAL);
+	assert_int_equal(berth_commit_file_begin(v.c, "y", &m, 0, &f), 0);
+	assert_int_equal(berth_commit_file_finish_sub(f, "..", 0, NULL),
+			 -BERTH_EPATH);
+	/* Released as by abort: their events say cancelled. */
+	assert_int_equal(berth_commit_flush(v.c), -BERTH_ECANCELLED);
+	assert_int_equal(ev_err(&v, "y"), -BERTH_ECANCELLED);
+	assert_int_equal(count_temps(v.root), 0);
+	env_stop(&v);
+}
+
 static void test_try_write(void **state)
 {
 	/* Two 4 KiB buffers: the third must not fit without waiting. */
@@ -1051,6 +1120,7 @@ int main(void)
 		cmocka_unit_test(test_set_meta),
 		cmocka_unit_test(test_dir_recreate),
 		cmocka_unit_test(test_inplace),
+		cmocka_unit_test(test_finish_sub_rename),
 		cmocka_unit_test(test_try_write),
 		cmocka_unit_test(test_free_unfinished),
 		cmocka_unit_test(test_abort),

@@ -368,8 +368,8 @@ static const char *unsupported_option(const struct berth_session *s)
 		       "relative path component)";
 	if (o->delay_updates && o->hard_links)
 		return "--delay-updates with --hard-links";
-	if (o->backup_dir)
-		return "--backup-dir";
+	if (o->backup_dir && o->delay_updates)
+		return "--backup-dir with --delay-updates";
 	if (o->backup && (o->inplace || o->append))
 		return "--backup with --inplace/--append";
 
@@ -723,8 +723,12 @@ static int start_stages(struct berth_session *s)
 		co.use_temp_dir = true;
 		co.temp_dirfd = s->temp_dirfd;
 	}
-	if (s->opts.backup)
-		co.backup_suffix = s->opts.suffix ? s->opts.suffix : "~";
+	/* As rsync: the suffix is "~", or nothing with a --backup-dir. */
+	if (s->opts.backup || s->opts.backup_dir)
+		co.backup_suffix = s->opts.suffix	? s->opts.suffix
+				   : s->opts.backup_dir ? ""
+							: "~";
+	co.use_backup_dir = s->opts.backup_dir != NULL;
 	co.tag_base = s->tag + 16;
 	/* Smaller than the commit stage's default (16 MiB): measured to
 	 * cost no speed (bench W3). */
@@ -863,6 +867,8 @@ static int session_run(struct berth_session *s)
 	}
 	/* As rsync: backups in place change directory times, so
 	 * --backup without --backup-dir implies --omit-dir-times. */
+	if (s->opts.backup_dir)
+		s->opts.backup = true; /* --backup-dir implies --backup */
 	if (s->opts.backup && !s->opts.backup_dir)
 		s->opts.omit_dir_times = true;
 	/* As rsync: --delay-updates uses ".~tmp~" unless a --partial-dir is

@@ -59,6 +59,7 @@ int berth_session_create(struct berth_pump *pump,
 	s->tag = (uint64_t)(uintptr_t)s << 16;
 	s->root_fd = -1;
 	s->temp_dirfd = -1;
+	s->backup_dirfd = -1;
 	s->in_fd = s->out_fd = -1;
 	s->am_root = geteuid() == 0;
 	s->umask = read_umask();
@@ -200,6 +201,9 @@ void berth_session_free(struct berth_session *s)
 		close(s->root_fd);
 	if (s->temp_dirfd >= 0)
 		close(s->temp_dirfd);
+	if (s->backup_dirfd >= 0)
+		close(s->backup_dirfd);
+	free(s->bak_last);
 	for (int j = 0; j < s->nalt; j++)
 		if (s->alt_fd[j] >= 0)
 			close(s->alt_fd[j]);

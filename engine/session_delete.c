@@ -166,12 +166,18 @@ static int delete_one(struct berth_session *s, const char *path,
 	int ret = 0;
 
 	/* --backup keeps every deleted file (renamed): its directory stays,
-	 * unreported, as rsync leaves it. */
-	if (type == DT_DIR && s->opts.backup)
+	 * unreported, as rsync leaves it.  With a --backup-dir the files
+	 * moved out and the directory goes too. */
+	if (type == DT_DIR && s->opts.backup && !s->opts.backup_dir)
 		return 0;
 
 	if (!may_delete(s))
 		return 0;
+	if (type != DT_DIR && s->opts.backup_dir) {
+		ret = berth__backup_prepare(s, path);
+		if (ret < 0)
+			return ret;
+	}
 	if (!s->opts.dry_run)
 		ret = berth_commit_delete(s->commit, path, type == DT_DIR,
 					  NULL);

@@ -376,6 +376,17 @@ static int request_file_at(struct gen *g, int32_t ndx, uint32_t iflags,
 	struct stat st;
 	int ret, fd = -1;
 
+	/* --backup-dir: the old file will move there when the new one is
+	 * committed. */
+	if (s->opts.backup_dir) {
+		pthread_mutex_lock(&s->lock);
+		ret = s->fst[ndx].exists;
+		pthread_mutex_unlock(&s->lock);
+		if (ret)
+			ret = berth__backup_prepare(s, f->name);
+		if (ret < 0)
+			return ret;
+	}
 	/* Open the basis first: the receiver must know whether sums were
 	 * sent before the sender can answer the record. */
 	if (btype != -1)

@@ -237,6 +237,8 @@ struct berth_session {
 	/* --partial-dir (--delay-updates: ".~tmp~"): the directory name,
 	 * beside each file, for partial and delayed files; NULL if none. */
 	const char *pdir;
+	int backup_dirfd; /* --backup-dir, once created; or -1 */
+	char *bak_last; /* the backup directory prepared last (generator) */
 	bool dest_created;
 	char *local_name; /* "local name" mode: the one item's new name */
 	bool am_root;
@@ -332,6 +334,9 @@ int berth__partial_path(const struct berth_session *s, const char *name,
 			char *buf, size_t cap);
 /* Remove a partial file and, if then empty, its partial dir (quietly). */
 void berth__drop_partial(struct berth_session *s, const char *ppath);
+/* --backup-dir: make sure the backup directory for @relpath's parent
+ * exists before anything there is backed up.  Generator thread. */
+int berth__backup_prepare(struct berth_session *s, const char *relpath);
 /* Is there a regular file (a partial file) at @ppath? */
 bool berth__partial_exists(struct berth_session *s, const char *ppath);
 /* --delay-updates: rename every delayed file into place, then remove the

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Partial and delayed files: --partial-dir and --delay-updates.
+ * Partial, delayed and backed-up files: --partial-dir, --delay-updates
+ * and the directories of --backup-dir.
  *
  * Both use one directory name (PDIR) beside each file: "DIR/PDIR/BASE"
  * holds the partial or delayed copy of "DIR/BASE".  A partial file is kept
@@ -17,6 +18,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -146,4 +148,105 @@ void berth__partial_sweep(struct berth_session *s)
 			continue;
 		berth__drop_partial(s, ppath);
 	}
+}
+
+/* Open the --backup-dir root (relative to the destination unless
+ * absolute), creating what is missing of it, as rsync does on first use. */
+static int backup_root(struct berth_session *s)
+{
+	const char *p = s->opts.backup_dir;
+	char comp[NAME_MAX + 1];
+	int fd, next;
+	size_t n;
+
+	fd = openat(*p == '/' ? AT_FDCWD : s->root_fd, *p == '/' ? "/" : ".",
+		    O_PATH | O_DIRECTORY | O_CLOEXEC);
+	while (fd >= 0 && *p) {
+		while (*p == '/')
+			p++;
+		n = strcspn(p, "/");
+		if (n == 0)
+			break;
+		if (n > NAME_MAX) {
+			close(fd);
+			return -ENAMETOOLONG;
+		}
+		memcpy(comp, p, n);
+		comp[n] = '\0';
+		p += n;
+		if (mkdirat(fd, comp, 0777) < 0 && errno != EEXIST) {
+			next = -errno;
+			close(fd);
+			return next;
+		}
+		next = openat(fd, comp, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		close(fd);
+		fd = next;
+	}
+	if (fd < 0)
+		return -errno;
+	s->backup_dirfd = fd;
+	berth_commit_set_backup_dir(s->commit, fd);
+	return 0;
+}
+
+int berth__backup_prepare(struct berth_session *s, const char *relpath)
+{
+	const char *slash = strrchr(relpath, '/');
+	size_t dlen = slash ? (size_t)(slash - relpath) : 0, i;
+	struct berth_commit_meta m;
+	char dir[PATH_MAX];
+	struct stat st;
+	bool made = false;
+	int ret, fd;
+
+	if (!s->opts.backup_dir || s->opts.dry_run || dlen >= sizeof(dir))
+		return 0;
+	if (s->backup_dirfd >= 0 && s->bak_last &&
+	    strlen(s->bak_last) == dlen && !memcmp(s->bak_last, relpath, dlen))
+		return 0;
+	if (s->backup_dirfd < 0) {
+		ret = backup_root(s);
+		if (ret < 0) {
+			berth__session_file_error(
+				s, "backup dir %s: %s\n", s->opts.backup_dir,
+				berth_strerror(ret));
+			return 0; /* the backups fail, each reported */
+		}
+	}
+	memcpy(dir, relpath, dlen);
+	dir[dlen] = '\0';
+	/* Each missing level gets the mode, owner and times of the
+	 * destination directory it mirrors. */
+	for (i = 1; i <= dlen; i++) {
+		if (i < dlen && dir[i] != '/')
+			continue;
+		dir[i] = '\0';
+		fd = berth__open_beneath(s->backup_dirfd, dir,
+					 O_PATH | O_DIRECTORY);
+		if (fd >= 0) {
+			close(fd);
+		} else if (fd == -ENOENT &&
+			   fstatat(s->root_fd, dir, &st,
+				   AT_SYMLINK_NOFOLLOW) == 0) {
+			m = (struct berth_commit_meta){
+				.mode = st.st_mode & 07777,
+				.mtime_sec = st.st_mtim.tv_sec,
+				.mtime_nsec = (uint32_t)st.st_mtim.tv_nsec,
+				.uid = s->opts.owner ? st.st_uid : (uint32_t)-1,
+				.gid = s->opts.group ? st.st_gid : (uint32_t)-1,
+				.user = SESSION_QUIET};
+			ret = berth_commit_backup_mkdir(s->commit, dir, &m);
+			if (ret == -BERTH_ECANCELLED)
+				return ret;
+			made = true;
+		}
+		if (i < dlen)
+			dir[i] = '/';
+	}
+	if (made)
+		(void)berth_commit_flush(s->commit); /* before the backups */
+	free(s->bak_last);
+	s->bak_last = strndup(relpath, dlen);
+	return 0;
 }

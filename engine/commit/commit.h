@@ -69,6 +69,11 @@ struct berth_commit_opts {
 	 * be on the destination's filesystem (else the file fails, EXDEV). */
 	bool use_temp_dir;
 	int temp_dirfd;
+	/* --backup-dir: backups go to the same relative directory beneath
+	 * the backup root (berth_commit_set_backup_dir()), which the caller
+	 * has created (berth_commit_backup_mkdir()) before anything that
+	 * backs up a file there is queued. */
+	bool use_backup_dir;
 };
 
 /* What a file or node should look like once committed. */
@@ -256,6 +261,18 @@ int berth_commit_delete(struct berth_commit *c, const char *relpath, int is_dir,
 			void *user);
 int berth_commit_dir_meta(struct berth_commit *c, const char *relpath,
 			  const struct berth_commit_meta *meta);
+/*
+ * --backup-dir: the backup root (borrowed fd, valid while the stage lives);
+ * set once, before any backup is queued.  Any producer thread.
+ */
+void berth_commit_set_backup_dir(struct berth_commit *c, int dirfd);
+/*
+ * mkdir beneath the backup root; an existing directory is success.  @meta
+ * (mode, owner, mtime) is then applied exactly, as rsync gives a new
+ * backup directory the attributes of the directory it mirrors.
+ */
+int berth_commit_backup_mkdir(struct berth_commit *c, const char *relpath,
+			      const struct berth_commit_meta *meta);
 /*
  * rename: @from (a non-directory) replaces @to, both beneath the root;
  * with opts.backup_suffix an existing @to is kept as its backup first

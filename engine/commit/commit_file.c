@@ -350,6 +350,9 @@ static void file_done(struct berth_commit *c, struct berth_commit_file *f,
 	if (f->tdir)
 		berth__commit_dir_put(c, f->tdir);
 	f->tdir = NULL;
+	if (f->bdir)
+		berth__commit_dir_put(c, f->bdir);
+	f->bdir = NULL;
 	berth__commit_track_del(&f->track);
 	berth__commit_event(c, BERTH_COMMIT_EV_FILE, err, f->path,
 			    f->meta.user);
@@ -387,6 +390,11 @@ static int next_state(struct berth_commit *c, struct berth_commit_file *f,
 			break;
 		case F_FSYNC:
 			if (c->o.durability != BERTH_DURABLE_NONE)
+				return s;
+			break;
+		case F_BAKDIR:
+			if (c->o.use_backup_dir && c->o.backup_suffix &&
+			    !file_inplace(f) && !f->sub)
 				return s;
 			break;
 		case F_BACKUP:
@@ -448,6 +456,8 @@ static void step_done(struct berth_commit *c, struct commit_io *io)
 	case F_BACKUP:
 		if (res == -ENOENT)
 			res = 0; /* nothing to keep: the file is new */
+		else if (f->bak_err && res >= 0)
+			res = f->bak_err; /* an old file, and nowhere to keep it */
 		break;
 	case F_MKSUB:
 		if (res == -EEXIST)
@@ -503,11 +513,18 @@ static void step_submit(struct berth_commit *c, struct berth_commit_file *f)
 		berth_prep_close(req, f->fd);
 		break;
 	case F_BACKUP:
+		if (f->bak_err) {
+			berth_prep_statx(req, f->dir->fd, f->base,
+					 AT_SYMLINK_NOFOLLOW, STATX_TYPE,
+					 &f->bak_stx);
+			break;
+		}
 		/* Fits: checked at begin. */
 		snprintf(f->bak, sizeof(f->bak), "%s%s", f->base,
 			 c->o.backup_suffix);
-		berth_prep_renameat2(req, f->dir->fd, f->base, f->dir->fd,
-				     f->bak, 0);
+		berth_prep_renameat2(req, f->dir->fd, f->base,
+				     (f->bdir ? f->bdir : f->dir)->fd, f->bak,
+				     0);
 		break;
 	case F_MKSUB:
 		berth_prep_mkdirat(req, f->dir->fd, f->sub_base, 0700);
@@ -562,19 +579,28 @@ static void write_submit(struct berth_commit *c, struct berth_commit_file *f,
 	berth__commit_submit(c, &b->io, write_done, f->tag);
 }
 
-/* finish_sub: the subdirectory's fd arrived (or failed). */
-static void sub_ready(struct berth_commit *c, struct commit_waiter *w,
-		      struct commit_dir *d, int err)
+/* F_SUBDIR / F_BAKDIR: the second directory's fd arrived (or failed). */
+static void dir2_ready(struct berth_commit *c, struct commit_waiter *w,
+		       struct commit_dir *d, int err)
 {
 	struct berth_commit_file *f = commit_container_of(
 		w, struct berth_commit_file, wait);
 
 	f->io_busy = 0;
-	f->tdir = d;
+	if (f->state == F_SUBDIR)
+		f->tdir = d;
+	else
+		f->bdir = d;
+	if (err && f->state == F_BAKDIR) {
+		/* No backup directory (none was prepared: no old file was
+		 * expected); F_BACKUP checks that there is none. */
+		f->bak_err = err;
+		err = 0;
+	}
 	if (err)
 		file_fail(c, f, err);
 	else
-		f->state = next_state(c, f, F_SUBDIR);
+		f->state = next_state(c, f, f->state);
 	file_advance(c, f);
 }
 
@@ -628,10 +654,15 @@ static void file_advance(struct berth_commit *c, struct berth_commit_file *f)
 		}
 		c->serial_busy = 1;
 	}
-	if (f->state == F_SUBDIR) {
+	if (f->state == F_SUBDIR || f->state == F_BAKDIR) {
 		f->io_busy = 1;
-		f->wait.ready = sub_ready;
-		berth__commit_dir_get(c, f->sub, strlen(f->sub), &f->wait);
+		f->wait.ready = dir2_ready;
+		if (f->state == F_SUBDIR)
+			berth__commit_dir_get(c, f->sub, strlen(f->sub), 0,
+					      &f->wait);
+		else
+			berth__commit_dir_get(c, f->path, f->dirlen, 1,
+					      &f->wait);
 		return;
 	}
 	step_submit(c, f);
@@ -749,7 +780,7 @@ void berth__commit_file_cmd(struct berth_commit *c, struct commit_cmd *cmd)
 			return;
 		}
 		f->wait.ready = dir_ready;
-		berth__commit_dir_get(c, f->path, f->dirlen, &f->wait);
+		berth__commit_dir_get(c, f->path, f->dirlen, 0, &f->wait);
 		return;
 	case CMD_WRITE:
 		b = commit_container_of(cmd, struct commit_buf, cmd);

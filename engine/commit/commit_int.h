@@ -90,6 +90,7 @@ struct commit_dir {
 	char *path;
 	size_t len;
 	uint32_t hash;
+	int bak; /* beneath the --backup-dir root, not the destination */
 	int fd;
 	int state;
 	int in_hash; /* 0 once evicted or invalidated */
@@ -114,6 +115,7 @@ enum commit_file_state {
 	F_CLOSE,
 	F_MKSUB, /* finish_sub: mkdir the subdirectory (EEXIST is fine) */
 	F_SUBDIR, /* finish_sub: its fd from the directory cache */
+	F_BAKDIR, /* --backup-dir: the backup directory's fd */
 	F_BACKUP, /* the old file becomes NAME + suffix (--backup) */
 	F_RENAME,
 	F_DONE,
@@ -141,6 +143,9 @@ struct berth_commit_file {
 	struct timespec ts[2];
 	struct commit_dir *dir;
 	struct commit_dir *tdir; /* finish_sub: the rename's target dir */
+	struct commit_dir *bdir; /* --backup-dir: where the old file goes */
+	int bak_err; /* its open failed: fine only if there is no old file */
+	struct statx bak_stx;
 	char *sub; /* finish_sub: the subdirectory's relative path */
 	const char *sub_base; /* its last component */
 	unsigned sub_flags;
@@ -195,6 +200,7 @@ struct commit_op {
 	size_t dirlen;
 	char *path2; /* symlink target, or hardlink source */
 	int ext_fd; /* hardlink_at: the source's directory, or -1 */
+	int bak; /* mkdir / dir_meta beneath the --backup-dir root */
 	const char *base2;
 	size_t dirlen2;
 	uint64_t tag;
@@ -263,6 +269,7 @@ struct berth_commit {
 	unsigned dirsyncs;
 	int err_since_flush;
 	uint64_t rng;
+	atomic_int bak_root; /* berth_commit_set_backup_dir(), or -1 */
 	char *bufmem;
 	struct commit_buf *bufs;
 	unsigned nbufs;
@@ -290,6 +297,7 @@ int berth__commit_chown_result(struct berth_commit *c, int res);
 /* commit_path.c */
 int berth__commit_split(const char *relpath, size_t *dirlen, const char **base);
 int berth__commit_dir_get(struct berth_commit *c, const char *path, size_t len,
+			  int bak,
 			  struct commit_waiter *w);
 void berth__commit_dir_put(struct berth_commit *c, struct commit_dir *d);
 void berth__commit_dir_invalidate(struct berth_commit *c, const char *path,

@@ -35,6 +35,9 @@ enum op_state {
 	S_DONE,
 };
 
+/* op_queue(): the op works beneath the backup root (or'ed into the kind). */
+#define OP_BAK 0x100
+
 /* The steps of each kind, in order (optional ones are skipped). */
 static const unsigned char op_steps[][7] = {
 	[OP_MKDIR] = {S_MKDIR, S_DONE},
@@ -245,7 +248,9 @@ static void op_step(struct berth_commit *c, struct commit_op *op)
 		if (c->o.backup_suffix && !op->is_dir &&
 		    snprintf(op->tmp, sizeof(op->tmp), "%s%s", op->base,
 			     c->o.backup_suffix) < (int)sizeof(op->tmp))
-			berth_prep_renameat2(req, fd, op->base, fd, op->tmp, 0);
+			berth_prep_renameat2(req, fd, op->base,
+					     op->dir2 ? op->dir2->fd : fd,
+					     op->tmp, 0);
 		else
 			berth_prep_unlinkat(req, fd, op->base,
 					    op->is_dir ? AT_REMOVEDIR : 0);
@@ -310,7 +315,7 @@ static void op_dir2_ready(struct berth_commit *c, struct commit_waiter *w,
 /* Handle CMD_OP on the commit thread. */
 void berth__commit_op_start(struct berth_commit *c, struct commit_op *op)
 {
-	int two;
+	int two, bakdel;
 
 	op->prev = NULL;
 	op->next = c->ops;
@@ -322,18 +327,27 @@ void berth__commit_op_start(struct berth_commit *c, struct commit_op *op)
 		op_done(c, op, -BERTH_ECANCELLED);
 		return;
 	}
-	two = (op->kind == OP_HARDLINK || op->kind == OP_RENAME) &&
-	      op->ext_fd < 0;
+	/* A second directory: a link's or rename's source, or the backup
+	 * directory a deleted file moves to (--backup-dir). */
+	bakdel = op->kind == OP_DELETE && !op->is_dir &&
+		 c->o.use_backup_dir && c->o.backup_suffix;
+	two = ((op->kind == OP_HARDLINK || op->kind == OP_RENAME) &&
+	       op->ext_fd < 0) ||
+	      bakdel;
 	op->waiting = two ? 2 : 1;
 	op->wait.ready = op_dir_ready;
+	op->wait2.ready = op_dir2_ready;
 	if (op->kind == OP_DIR_META)
-		berth__commit_dir_get(c, op->path, strlen(op->path), &op->wait);
+		berth__commit_dir_get(c, op->path, strlen(op->path), op->bak,
+				      &op->wait);
 	else
-		berth__commit_dir_get(c, op->path, op->dirlen, &op->wait);
-	if (two) {
-		op->wait2.ready = op_dir2_ready;
-		berth__commit_dir_get(c, op->path2, op->dirlen2, &op->wait2);
-	}
+		berth__commit_dir_get(c, op->path, op->dirlen, op->bak,
+				      &op->wait);
+	if (bakdel)
+		berth__commit_dir_get(c, op->path, op->dirlen, 1, &op->wait2);
+	else if (two)
+		berth__commit_dir_get(c, op->path2, op->dirlen2, 0,
+				      &op->wait2);
 }
 
 /* Allocate, check and queue an operation.  Producer threads. */
@@ -351,6 +365,8 @@ static int op_queue(struct berth_commit *c, int kind, const char *relpath,
 			close(ext_fd);
 		return -ENOMEM;
 	}
+	op->bak = !!(kind & OP_BAK);
+	kind &= ~OP_BAK;
 	op->kind = kind;
 	op->ext_fd = ext_fd; /* ours now: closed with the op */
 	op->cmd.kind = CMD_OP;
@@ -407,6 +423,20 @@ int berth_commit_mkdir(struct berth_commit *c, const char *relpath,
 		       const struct berth_commit_meta *meta)
 {
 	return op_queue(c, OP_MKDIR, relpath, NULL, meta, 0, 1, -1);
+}
+
+int berth_commit_backup_mkdir(struct berth_commit *c, const char *relpath,
+			      const struct berth_commit_meta *meta)
+{
+	int r;
+
+	if (!meta)
+		return -EINVAL;
+	r = op_queue(c, OP_MKDIR | OP_BAK, relpath, NULL, meta, 0, 1, -1);
+	if (r == 0)
+		r = op_queue(c, OP_DIR_META | OP_BAK, relpath, NULL, meta, 0,
+			     1, -1);
+	return r;
 }
 
 int berth_commit_symlink(struct berth_commit *c, const char *relpath,

@@ -242,13 +242,14 @@ static void dir_opened(struct berth_commit *c, struct commit_io *io)
  * berth__commit_dir_put().  Returns 0.
  */
 int berth__commit_dir_get(struct berth_commit *c, const char *path, size_t len,
-			  struct commit_waiter *w)
+			  int bak, struct commit_waiter *w)
 {
-	uint32_t h = path_hash(path, len);
+	uint32_t h = path_hash(path, len) ^ (uint32_t)bak;
 	struct commit_dir *d;
 
 	for (d = c->dirs[h % COMMIT_DIR_BUCKETS]; d; d = d->hnext) {
-		if (d->len == len && !memcmp(d->path, path, len))
+		if (d->len == len && d->bak == bak &&
+		    !memcmp(d->path, path, len))
 			break;
 	}
 	if (d && d->state == DIR_READY) {
@@ -278,6 +279,7 @@ int berth__commit_dir_get(struct berth_commit *c, const char *path, size_t len,
 	d->path[len ? len : 1] = '\0';
 	d->len = len;
 	d->hash = h;
+	d->bak = bak;
 	d->fd = -1;
 	d->state = DIR_OPENING;
 	d->in_hash = 1;
@@ -289,7 +291,9 @@ int berth__commit_dir_get(struct berth_commit *c, const char *path, size_t len,
 	d->waiters = w;
 	d->how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
 	d->how.resolve = COMMIT_RESOLVE;
-	berth_prep_openat2(&d->io.req, c->root, d->path, &d->how);
+	berth_prep_openat2(&d->io.req,
+			   bak ? atomic_load(&c->bak_root) : c->root, d->path,
+			   &d->how);
 	berth__commit_submit(c, &d->io, dir_opened, c->o.tag_base);
 	dir_trim(c);
 	return 0;

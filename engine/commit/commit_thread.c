@@ -518,6 +518,7 @@ int berth_commit_create(struct berth_pump *pump, int root_dirfd,
 		c->nbufs = 2;
 	c->pump = pump;
 	c->root = root_dirfd;
+	atomic_init(&c->bak_root, -1);
 	c->cb = cb;
 	c->cb_arg = cb_arg;
 	c->qtail = &c->qhead;
@@ -639,5 +640,13 @@ void berth_commit_stats(struct berth_commit *c, struct berth_commit_stats *st)
 {
 	pthread_mutex_lock(&c->lock);
 	*st = c->st;
+	pthread_mutex_unlock(&c->lock);
+}
+
+void berth_commit_set_backup_dir(struct berth_commit *c, int dirfd)
+{
+	/* Under the queue lock: ordered before every command queued after. */
+	pthread_mutex_lock(&c->lock);
+	atomic_store(&c->bak_root, dirfd);
 	pthread_mutex_unlock(&c->lock);
 }

@@ -391,6 +391,14 @@ SCENARIOS = {
     "append": (tree_append, dest_append, ["-a", "--append"]),
     "backup": (tree_small, dest_extraneous, ["-a", "--backup", "--delete"]),
     "backup_suffix": (edit_big, dest_big, ["-a", "-b", "--suffix=.old"]),
+    "backup_dir": (tree_small, dest_extraneous,
+                   ["-a", "--delete", "--backup-dir=bak"]),
+    "backup_dir_suffix": (tree_small, dest_stale,
+                          ["-a", "-b", "--backup-dir=old/x",
+                           "--suffix=.1", "--delete"]),
+    "backup_dir_delta": (edit_big, dest_big, ["-a", "--backup-dir=bak"]),
+    "backup_dir_none_needed": (tree_small, None,
+                               ["-a", "--backup-dir=bak"]),
     "min_max_size": (tree_edge, None,
                      ["-a", "--min-size=2", "--max-size=65536"]),
     "safe_links": (tree_edge, None, ["-a", "--safe-links"]),
@@ -495,6 +503,7 @@ REFUSED = {
     "refuse_compress_lz4": ["-a", "--zc=lz4"],
     "refuse_partial_dir_nested": ["-a", "--partial-dir=a/b"],
     "refuse_delay_updates_H": ["-aH", "--delay-updates"],
+    "refuse_backup_dir_delay": ["-a", "--backup-dir=b", "--delay-updates"],
 }
 
 

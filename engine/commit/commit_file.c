@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "engine/commit/commit_int.h"
@@ -90,6 +91,11 @@ int berth_commit_file_begin(struct berth_commit *c, const char *relpath,
 						     .uid = (uint32_t)-1,
 						     .gid = (uint32_t)-1};
 	f->flags = flags;
+	f->deferred = !(flags & (BERTH_COMMIT_INPLACE | BERTH_COMMIT_APPEND |
+				 BERTH_COMMIT_PREALLOCATE |
+				 BERTH_COMMIT_SPARSE)) &&
+		      c->o.durability == BERTH_DURABLE_NONE &&
+		      !c->o.use_backup_dir && f->meta.size_hint <= c->o.buf_size;
 	f->fd = -1;
 	f->pendt = &f->pend;
 	f->refs = 2;
@@ -114,7 +120,8 @@ int berth_commit_file_begin(struct berth_commit *c, const char *relpath,
 		if (c->all)
 			c->all->all_prev = f;
 		c->all = f;
-		berth__commit_enqueue_locked(c, &f->cmd_begin);
+		if (!f->deferred)
+			berth__commit_queue_begin_locked(c, f);
 	}
 	pthread_mutex_unlock(&c->lock);
 	if (r) {
@@ -127,6 +134,17 @@ int berth_commit_file_begin(struct berth_commit *c, const char *relpath,
 	return 0;
 }
 
+/* A deferred (small) file that turns out not to be: begin it now. */
+static void file_undefer(struct berth_commit_file *f)
+{
+	if (!f->deferred)
+		return;
+	f->deferred = 0;
+	pthread_mutex_lock(&f->c->lock);
+	berth__commit_queue_begin_locked(f->c, f);
+	pthread_mutex_unlock(&f->c->lock);
+}
+
 /* Queue the producer's current buffer, if any. */
 static int file_push(struct berth_commit_file *f)
 {
@@ -135,6 +153,7 @@ static int file_push(struct berth_commit_file *f)
 
 	if (!b)
 		return 0;
+	file_undefer(f);
 	f->cur = NULL;
 	if (!b->len) {
 		berth__commit_buf_put(f->c, b);
@@ -226,23 +245,38 @@ uint64_t berth_commit_file_tag(const struct berth_commit_file *f)
 static int file_end(struct berth_commit_file *f, int abort)
 {
 	struct berth_commit *c = f->c;
+	struct commit_buf *drop = NULL;
 	int r = 0;
 
 	if (abort) {
-		if (f->cur)
-			berth__commit_buf_put(c, f->cur);
+		drop = f->cur;
 		f->cur = NULL;
-	} else {
+	} else if (!f->deferred) {
 		r = file_push(f);
 	}
 	f->abort_req = abort;
 	f->size = f->pos;
 	if (!r)
 		r = atomic_load_explicit(&f->err, memory_order_relaxed);
-	/* Always queued, even after cancel: see the top of this file. */
+	/* Always queued, even after cancel: see the top of this file.  A
+	 * small file is begun here, its data attached (or it was already
+	 * cancelled: abort_files() marked it begun). */
 	pthread_mutex_lock(&c->lock);
+	if (f->deferred) {
+		if (!f->begin_queued && !abort) {
+			f->small = 1;
+			f->sbuf = f->cur;
+		} else if (!abort) {
+			drop = f->cur;
+		}
+		f->cur = NULL;
+		f->pre_abort = abort;
+		berth__commit_queue_begin_locked(c, f);
+	}
 	berth__commit_enqueue_locked(c, &f->cmd_end);
 	pthread_mutex_unlock(&c->lock);
+	if (drop)
+		berth__commit_buf_put(c, drop);
 	return r;
 }
 
@@ -281,6 +315,7 @@ int berth_commit_file_finish_sub(struct berth_commit_file *f, const char *sub,
 	f->sub_base = f->sub + n;
 	f->sub_flags = flags;
 	f->meta.user = user;
+	file_undefer(f); /* the steps of the sub-directory are not small */
 	return file_end(f, 0);
 }
 
@@ -604,6 +639,114 @@ static void dir2_ready(struct berth_commit *c, struct commit_waiter *w,
 	file_advance(c, f);
 }
 
+/*
+ * A small file in one pool call (pool thread): the same steps as the
+ * request chain, in the same order, and on failure the temp file is gone.
+ * The commit thread does not touch the file while the call runs.
+ */
+static ssize_t small_run(void *arg)
+{
+	struct berth_commit_file *f = arg;
+	struct berth_commit *c = f->c;
+	const struct commit_buf *b = f->sbuf;
+	struct open_how how = {.flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+			       .mode = 0600,
+			       .resolve = COMMIT_RESOLVE};
+	int dfd = f->dir->fd, tfd = tmp_dirfd(c, f), fd, r = 0;
+	struct timespec ts[2];
+	size_t done = 0;
+	ssize_t n;
+
+	fd = (int)syscall(SYS_openat2, tfd, f->tmp, &how, sizeof(how));
+	if (fd < 0)
+		return -errno;
+	while (b && done < b->len && !r) {
+		n = pwrite(fd, b->data + done, b->len - done, (off_t)done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			r = n < 0 ? -errno : -EIO;
+		else
+			done += (size_t)n;
+	}
+	if (!r && c->o.preserve_owner &&
+	    (f->meta.uid != (uint32_t)-1 || f->meta.gid != (uint32_t)-1))
+		r = berth__commit_chown_result(
+			c, fchown(fd, f->meta.uid, f->meta.gid) < 0 ? -errno
+								  : 0);
+	if (!r && fchmod(fd, f->meta.mode & 07777) < 0)
+		r = -errno;
+	if (!r && f->meta.mtime_nsec != UTIME_OMIT) {
+		ts[0].tv_sec = f->meta.mtime_sec;
+		ts[0].tv_nsec = f->meta.mtime_nsec;
+		ts[1] = ts[0];
+		r = futimens(fd, ts) < 0 ? -errno : 0;
+	}
+	if (!r && c->o.durability != BERTH_DURABLE_NONE && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && !r)
+		r = -errno;
+	if (!r && c->o.backup_suffix &&
+	    renameat2(dfd, f->base, dfd, f->bak, 0) < 0 && errno != ENOENT)
+		r = -errno;
+	if (!r && renameat2(tfd, f->tmp, dfd, f->base, 0) < 0)
+		r = -errno;
+	if (r)
+		unlinkat(tfd, f->tmp, 0);
+	return r;
+}
+
+static void small_advance(struct berth_commit *c, struct berth_commit_file *f);
+
+static void small_done(struct berth_commit *c, struct commit_io *io)
+{
+	struct berth_commit_file *f = commit_container_of(
+		io, struct berth_commit_file, io);
+	int res = (int)io->res;
+
+	f->io_busy = 0;
+	if (res == -EEXIST && !f->failed && ++f->retries < 16) {
+		small_advance(c, f); /* temp name taken: draw another */
+		return;
+	}
+	if (res == -ECANCELED) /* queued work cancelled: it did not run */
+		res = -BERTH_ECANCELLED;
+	if (res < 0) {
+		file_fail(c, f, res);
+	} else {
+		/* In place now, whatever was asked meanwhile. */
+		f->failed = 0;
+		f->fail_err = 0;
+		f->state = F_DONE;
+		pthread_mutex_lock(&c->lock);
+		c->st.bytes += f->size;
+		pthread_mutex_unlock(&c->lock);
+		if (c->o.durability == BERTH_DURABLE_BATCH)
+			f->dir->dirty = 1;
+	}
+	file_advance(c, f);
+}
+
+static void small_advance(struct berth_commit *c, struct berth_commit_file *f)
+{
+	if (f->failed || f->state == F_DONE) {
+		if (f->sbuf)
+			berth__commit_buf_put(c, f->sbuf);
+		f->sbuf = NULL;
+		file_done(c, f, f->failed ? f->fail_err : 0);
+		return;
+	}
+	if (!f->finishing)
+		return; /* its end comes right after its begin */
+	berth__commit_tmpname(c, f->base, f->tmp);
+	if (c->o.backup_suffix) /* fits: checked at begin */
+		snprintf(f->bak, sizeof(f->bak), "%s%s", f->base,
+			 c->o.backup_suffix);
+	f->io_busy = 1;
+	berth_prep_call(&f->io.req, small_run, f);
+	berth__commit_submit(c, &f->io, small_done, f->tag);
+}
+
 static void file_advance(struct berth_commit *c, struct berth_commit_file *f)
 {
 	struct commit_buf *b;
@@ -611,6 +754,10 @@ static void file_advance(struct berth_commit *c, struct berth_commit_file *f)
 	if (!f->begun || f->stage_done || f->io_busy || f->serial_wait ||
 	    f->state == F_RESOLVE)
 		return;
+	if (f->small) {
+		small_advance(c, f);
+		return;
+	}
 	if (f->failed) {
 		while ((b = f->pend)) {
 			f->pend = b->next;
@@ -758,6 +905,11 @@ static void dir_ready(struct berth_commit *c, struct commit_waiter *w,
 		file_advance(c, f);
 		return;
 	}
+	if (f->small) {
+		f->state = F_SMALL;
+		file_advance(c, f);
+		return;
+	}
 	file_open(c, f);
 }
 
@@ -772,7 +924,7 @@ void berth__commit_file_cmd(struct berth_commit *c, struct commit_cmd *cmd)
 		f = commit_container_of(cmd, struct berth_commit_file,
 					cmd_begin);
 		f->begun = 1;
-		if (c->cancelling)
+		if (c->cancelling || f->pre_abort)
 			file_fail(c, f, -BERTH_ECANCELLED);
 		if (f->failed) {
 			f->state = F_WRITE;

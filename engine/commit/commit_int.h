@@ -121,6 +121,7 @@ enum commit_file_state {
 	F_DONE,
 	F_CLEAN_CLOSE,
 	F_CLEAN_UNLINK,
+	F_SMALL, /* small file: waiting for its end, or the pool call runs */
 };
 
 struct berth_commit_file {
@@ -133,6 +134,18 @@ struct berth_commit_file {
 	int refs; /* lock: producer + stage */
 	int abort_req; /* set by producer before CMD_END is queued */
 	struct berth_commit_file *all_prev, *all_next; /* lock */
+	/*
+	 * Small files: a file expected to fit one buffer is not begun on the
+	 * commit thread until it ends; then one pool call creates, writes,
+	 * sets up and renames it (small_run()), instead of a request per
+	 * step.  deferred: producer; begin_queued: lock; small, sbuf,
+	 * pre_abort: set by the producer before CMD_BEGIN is queued.
+	 */
+	int deferred;
+	int begin_queued;
+	int small;
+	int pre_abort;
+	struct commit_buf *sbuf;
 	/* commit thread */
 	struct commit_cmd cmd_begin, cmd_end;
 	struct commit_track track;
@@ -296,6 +309,9 @@ int berth__commit_chown_result(struct berth_commit *c, int res);
 
 /* commit_path.c */
 int berth__commit_split(const char *relpath, size_t *dirlen, const char **base);
+/* Queue @f's CMD_BEGIN once (c->lock held). */
+void berth__commit_queue_begin_locked(struct berth_commit *c,
+				      struct berth_commit_file *f);
 int berth__commit_dir_get(struct berth_commit *c, const char *path, size_t len,
 			  int bak,
 			  struct commit_waiter *w);

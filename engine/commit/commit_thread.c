@@ -139,6 +139,15 @@ void berth__commit_enqueue_locked(struct berth_commit *c,
 	pthread_cond_signal(&c->wake);
 }
 
+void berth__commit_queue_begin_locked(struct berth_commit *c,
+				      struct berth_commit_file *f)
+{
+	if (f->begin_queued)
+		return;
+	f->begin_queued = 1;
+	berth__commit_enqueue_locked(c, &f->cmd_begin);
+}
+
 /*
  * Queue @cmd unless the stage was cancelled (-BERTH_ECANCELLED).  Producer
  * threads.
@@ -373,11 +382,18 @@ static void abort_files(struct berth_commit *c, int only_unfinished)
 {
 	struct berth_commit_file *f, *list = NULL;
 
-	/* Collect under the lock with a ref each; cancel without it. */
+	/* Collect under the lock with a ref each; cancel without it.  A
+	 * small file not begun yet is begun here, so that it completes
+	 * without its producer (whose finish or abort then finds it done). */
 	pthread_mutex_lock(&c->lock);
 	for (f = c->all; f; f = f->all_next) {
 		if (f->stage_done || (only_unfinished && f->finishing))
 			continue;
+		if (!f->begin_queued) {
+			f->begin_queued = 1;
+			f->begun = 1;
+			f->state = F_WRITE; /* nothing opened: to cleanup */
+		}
 		f->refs++;
 		f->cancel_next = list;
 		list = f;

@@ -69,6 +69,8 @@ enum berth_op {
 	BERTH_OP_MKNODAT,
 	BERTH_OP_FTRUNCATE,
 	BERTH_OP_FALLOCATE,
+	/* Run a function on a pool thread (several syscalls in one hop). */
+	BERTH_OP_CALL,
 	BERTH_OP__COUNT
 };
 
@@ -79,6 +81,8 @@ enum berth_op {
 #define BERTH_FSYNC_DATASYNC 1u
 
 typedef void (*berth_req_cb)(struct berth_req *req, ssize_t res);
+/* BERTH_OP_CALL: the work; returns the result (>= 0 or -errno). */
+typedef ssize_t (*berth_req_fn)(void *arg);
 
 struct berth_req {
 	/* Set by berth_prep_*(); read-only to the pump. */
@@ -95,7 +99,9 @@ struct berth_req {
 	uint32_t mode; /* mkdirat/fchmodat/mknodat mode; statx mask;
 			 * fallocate mode */
 	uint32_t uid, gid; /* fchownat (-1 leaves one unchanged) */
-	void *arg; /* struct open_how *, struct statx *, struct timespec[2] */
+	void *arg; /* struct open_how *, struct statx *, struct timespec[2];
+		    * the argument of fn */
+	berth_req_fn fn; /* BERTH_OP_CALL */
 
 	/* Set by the caller (berth_req_set_cb() or directly). */
 	berth_req_cb cb;
@@ -244,6 +250,12 @@ void berth_prep_mknodat(struct berth_req *req, int dirfd, const char *path,
 void berth_prep_ftruncate(struct berth_req *req, int fd, uint64_t length);
 void berth_prep_fallocate(struct berth_req *req, int fd, int mode, uint64_t off,
 			  uint64_t len);
+/*
+ * Run @fn(@arg) on a pool thread; the callback gets its result.  Queued
+ * work is cancelled as any request (-ECANCELED: @fn did not run); once
+ * running it is not interrupted.  @fn must not block on the pump.
+ */
+void berth_prep_call(struct berth_req *req, berth_req_fn fn, void *arg);
 
 static inline void berth_req_set_cb(struct berth_req *req, berth_req_cb cb,
 				    void *data, uint64_t tag)

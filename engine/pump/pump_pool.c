@@ -154,6 +154,8 @@ ssize_t berth__pool_run(struct berth_req *req, int cancel_fd)
 		return fd_or_path(fallocate(req->fd, (int)req->mode,
 					    (off_t)req->cur_off,
 					    (off_t)req->len));
+	case BERTH_OP_CALL:
+		return req->fn ? req->fn(req->arg) : -EINVAL;
 	default:
 		return -EINVAL;
 	}

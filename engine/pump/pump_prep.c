@@ -187,3 +187,10 @@ void berth_prep_fallocate(struct berth_req *req, int fd, int mode, uint64_t off,
 	req->off = off;
 	req->len = len;
 }
+
+void berth_prep_call(struct berth_req *req, berth_req_fn fn, void *arg)
+{
+	prep(req, BERTH_OP_CALL, -1);
+	req->fn = fn;
+	req->arg = arg;
+}

@@ -461,6 +461,82 @@ static void fault_case(int durability, uint32_t ops, uint64_t nth, int error)
 	free(data);
 }
 
+/*
+ * Small files (one buffer) are one pool call: a fault on it fails the file
+ * like any step, the old file stays and no temp file is left; files around
+ * it are unaffected.
+ */
+static void test_small_call_fault(void **state)
+{
+	struct berth_commit_meta m = {.mode = 0600,
+				      .mtime_sec = 1500000000,
+				      .mtime_nsec = 5,
+				      .uid = (uint32_t)-1,
+				      .gid = (uint32_t)-1,
+				      .size_hint = 100};
+	struct berth_fault fault = {.ops = BERTH_OP_BIT(BERTH_OP_CALL),
+				    .tag = TAG_BASE + 2,
+				    .nth = 1,
+				    .error = ENOSPC};
+	unsigned char data[100];
+	struct stat st;
+	char p[160];
+	struct env v;
+
+	(void)state;
+	fill(data, sizeof(data), 9);
+	if (env_start(&v, NULL))
+		skip();
+	write_plain(&v, "victim", "old content");
+	assert_int_equal(commit_one(&v, "before", data, 100, &m), 0);
+	assert_int_equal(berth_pump_inject(v.pump, &fault), 0);
+	assert_int_equal(commit_one(&v, "victim", data, 100, &m), 0);
+	assert_int_equal(commit_one(&v, "after", data, 50, &m), 0);
+	assert_int_equal(berth_commit_flush(v.c), -ENOSPC);
+	assert_int_equal(ev_err(&v, "victim"), -ENOSPC);
+	assert_int_equal(ev_err(&v, "after"), 0);
+	expect_content(v.root, "victim", "old content", 11);
+	expect_content(v.root, "before", data, 100);
+	expect_content(v.root, "after", data, 50);
+	snprintf(p, sizeof(p), "%s/after", v.root);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(st.st_mtim.tv_sec, 1500000000);
+	assert_int_equal(st.st_mtim.tv_nsec, 5);
+	assert_int_equal(count_temps(v.root), 0);
+	env_stop(&v);
+}
+
+/* Small files begun and not ended hold nothing up: cancel completes
+ * without their producer, whose later calls see the cancel. */
+static void test_small_cancel_unended(void **state)
+{
+	struct berth_commit_file *f[3];
+	struct env v;
+	int i;
+
+	(void)state;
+	if (env_start(&v, NULL))
+		skip();
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(berth_commit_file_begin(v.c, i ? "u" : "w",
+							 NULL, 0, &f[i]),
+				 0);
+		assert_int_equal(berth_commit_file_write(f[i], "abc", 3), 0);
+	}
+	assert_int_equal(berth_commit_cancel(v.c), 0);
+	assert_int_equal(berth_commit_file_write(f[0], "d", 1),
+			 -BERTH_ECANCELLED);
+	assert_int_equal(berth_commit_file_finish(f[0]), -BERTH_ECANCELLED);
+	berth_commit_file_abort(f[1]);
+	berth_commit_file_finish(f[2]);
+	assert_int_equal(ev_err(&v, "u"), -BERTH_ECANCELLED);
+	assert_int_equal(ev_err(&v, "w"), -BERTH_ECANCELLED);
+	assert_int_equal(count_temps(v.root), 0);
+	assert_false(exists(v.root, "u") || exists(v.root, "w"));
+	env_stop(&v);
+}
+
 static void test_fault_enospc_write(void **state)
 {
 	(void)state;
@@ -1109,6 +1185,8 @@ int main(void)
 		cmocka_unit_test(test_large_none),
 		cmocka_unit_test(test_large_file),
 		cmocka_unit_test(test_large_batch),
+		cmocka_unit_test(test_small_call_fault),
+		cmocka_unit_test(test_small_cancel_unended),
 		cmocka_unit_test(test_fault_enospc_write),
 		cmocka_unit_test(test_fault_eio_fsync),
 		cmocka_unit_test(test_fault_rename),

@@ -350,8 +350,20 @@ static ssize_t run1(struct berth_pump *pump, struct waiter *w,
 	return run1_tag(pump, w, t, 0);
 }
 
+/* BERTH_OP_CALL: runs on a pool thread; its result is the callback's. */
+static ssize_t call_fn(void *arg)
+{
+	int *ran = arg;
+
+	if (!ran)
+		return -ENOENT;
+	*ran = 1;
+	return 42;
+}
+
 static void test_all_ops(void **state)
 {
+	int call_ran;
 	struct berth_pump *pump = pump_new();
 	char dir[] = "/tmp/berth-ops-XXXXXX";
 	struct open_how how = {.flags = O_RDWR | O_CREAT | O_EXCL,
@@ -375,6 +387,12 @@ static void test_all_ops(void **state)
 
 	berth_prep_nop(&t.req);
 	assert_int_equal(run1(pump, &w, &t), 0);
+	call_ran = 0;
+	berth_prep_call(&t.req, call_fn, &call_ran);
+	assert_int_equal(run1(pump, &w, &t), 42);
+	assert_int_equal(call_ran, 1);
+	berth_prep_call(&t.req, call_fn, NULL);
+	assert_int_equal(run1(pump, &w, &t), -ENOENT);
 	berth_prep_mkdirat(&t.req, dfd, "sub", 0755);
 	assert_int_equal(run1(pump, &w, &t), 0);
 	berth_prep_openat2(&t.req, dfd, "sub/f", &how);

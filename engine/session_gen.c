@@ -814,9 +814,9 @@ static int alt_match(struct berth_session *s, int j, const struct berth_file *f,
 }
 
 /*
- * --copy-dest: the same content in alt dir @j is copied here instead of
- * transferred; reported as a local change, compared with that copy (-X:
- * its xattrs come along, as rsync's copy takes them).
+ * The same content in alt dir @j (--copy-dest, or any alt type when the
+ * attributes differ) is copied here instead of transferred; reported as a
+ * local change, compared with that copy (-X: its xattrs come along).
  */
 static int copy_from_alt(struct berth_session *s, int32_t ndx,
 			 const struct berth_file *f, int j,
@@ -872,8 +872,9 @@ static int copy_from_alt(struct berth_session *s, int32_t ndx,
 
 /*
  * A file missing from the destination, with alt-dest dirs: a complete
- * match is hard-linked (--link-dest) or left out (--compare-dest); any
- * other regular file there serves as the delta basis (basis type j).
+ * match is hard-linked (--link-dest) or left out (--compare-dest); the
+ * same content is copied; any other regular file there serves as the
+ * delta basis (basis type j).
  */
 static int gen_file_alt(struct gen *g, int32_t ndx, const struct berth_file *f)
 {
@@ -893,9 +894,7 @@ static int gen_file_alt(struct gen *g, int32_t ndx, const struct berth_file *f)
 		if (lv == 3)
 			break;
 	}
-	if (level >= 2 && s->opts.alt_dest_type == BERTH_ALT_COPY)
-		return copy_from_alt(s, ndx, f, best, &best_st);
-	if (level == 3) {
+	if (level == 3 && s->opts.alt_dest_type != BERTH_ALT_COPY) {
 		if (s->opts.alt_dest_type == BERTH_ALT_LINK &&
 		    !s->opts.dry_run) {
 			slash = strrchr(f->name, '/');
@@ -922,6 +921,11 @@ static int gen_file_alt(struct gen *g, int32_t ndx, const struct berth_file *f)
 			return put_link_record(s, ndx, NULL);
 		return 0;
 	}
+	/* The same content with other attributes (or xattrs), or any full
+	 * match with --copy-dest: rsync copies the file locally, for every
+	 * alt-dest type (try_dests_reg), and fixes the attributes. */
+	if (level >= 2)
+		return copy_from_alt(s, ndx, f, best, &best_st);
 	if (level >= 1)
 		return request_file(
 			g, ndx,

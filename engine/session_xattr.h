@@ -27,7 +27,8 @@ struct berth_xa;
 /*
  * After the file list: filter every received set the way rsync's receiver
  * does (non-root: only user.*; root: all but system.*; user.rsync.%* only
- * with -XX).  s->xa stays NULL without -X.  0 or -ENOMEM.
+ * with -XX).  Every set is known by then (berth declines incremental
+ * recursion).  s->xa stays NULL without -X.  0 or -ENOMEM.
  */
 int berth__xa_create(struct berth_session *s);
 void berth__xa_free(struct berth_xa *xa);

@@ -23,6 +23,8 @@ enum { XJ_SIZE, XJ_LIST, XJ_SET, XJ_REMOVE };
 static void xattr_event(struct berth_commit *c, struct commit_xattr_job *j,
 			int op, const char *name, int err)
 {
+	if (c->cancelling)
+		return; /* the stage is going away: not the item's fault */
 	struct berth_commit_event ev = {.kind = BERTH_COMMIT_EV_XATTR,
 					.err = err,
 					.path = j->path[0] ? j->path : ".",

@@ -208,6 +208,7 @@ struct commit_op {
 	struct commit_xattr_job xj;
 	struct open_how how;
 	int xfd; /* the item (O_PATH) for its extended attributes, or -1 */
+	int xa_wperm; /* OP_XATTR: u+w added for the change (not root) */
 	struct timespec ts[2];
 	struct statx stx;
 	struct commit_dir *dir, *dir2;

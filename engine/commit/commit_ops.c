@@ -27,7 +27,10 @@ enum op_state {
 	S_CREATE, /* symlinkat / linkat / mknodat at the temp name */
 	S_CHOWN,
 	S_XA_OPEN, /* an O_PATH fd of the item for its xattrs */
+	S_XA_STAT, /* not root: may it be written? */
+	S_XA_WPERM, /* not root: u+w for the change (rsync's set_xattr) */
 	S_XATTR, /* commit_xattr.c: list, set, remove */
+	S_XA_RESTORE, /* the mode without the added u+w */
 	S_XA_CLOSE,
 	S_CHMOD,
 	S_TIMES,
@@ -38,7 +41,7 @@ enum op_state {
 };
 
 /* The steps of each kind, in order (optional ones are skipped). */
-static const unsigned char op_steps[][10] = {
+static const unsigned char op_steps[][12] = {
 	[OP_MKDIR] = {S_MKDIR, S_DONE},
 	[OP_SYMLINK] = {S_CREATE, S_CHOWN, S_XA_OPEN, S_XATTR, S_XA_CLOSE,
 			S_TIMES, S_RENAME, S_DONE},
@@ -48,7 +51,8 @@ static const unsigned char op_steps[][10] = {
 	[OP_DELETE] = {S_DELETE, S_DONE},
 	[OP_DIR_META] = {S_CHOWN, S_CHMOD, S_TIMES, S_DONE},
 	[OP_META] = {S_CHOWN, S_CHMOD, S_TIMES, S_DONE},
-	[OP_XATTR] = {S_XA_OPEN, S_XATTR, S_XA_CLOSE, S_DONE},
+	[OP_XATTR] = {S_XA_OPEN, S_XA_STAT, S_XA_WPERM, S_XATTR, S_XA_RESTORE,
+		      S_XA_CLOSE, S_DONE},
 };
 
 /* OP_XATTR of the root: its directory fd serves, nothing to open. */
@@ -81,6 +85,10 @@ static int step_applies(struct berth_commit *c, struct commit_op *op, int s)
 		return op->meta.mtime_nsec != UTIME_OMIT;
 	if (s == S_XA_OPEN || s == S_XA_CLOSE)
 		return op->meta.xattrs && !xattr_of_root(op);
+	if (s == S_XA_STAT)
+		return geteuid() != 0; /* root may write anything */
+	if (s == S_XA_WPERM || s == S_XA_RESTORE)
+		return op->xa_wperm;
 	if (s == S_XATTR)
 		return op->meta.xattrs != NULL;
 	return 1;
@@ -154,6 +162,24 @@ static void op_io_done(struct berth_commit *c, struct commit_io *io)
 	case S_XA_OPEN:
 		if (res >= 0)
 			op->xfd = res;
+		break;
+	case S_XA_STAT:
+		/* Linux wants write permission for user.* attributes: an
+		 * item of ours without u+w gets it for the change, as rsync
+		 * does (symlinks take no user.* anyway). */
+		op->xa_wperm = res >= 0 && !S_ISLNK(op->stx.stx_mode) &&
+			       op->stx.stx_uid == geteuid() &&
+			       !(op->stx.stx_mode & S_IWUSR);
+		res = 0;
+		break;
+	case S_XA_WPERM:
+		if (res < 0) {
+			op->xa_wperm = 0; /* try anyway */
+			res = 0;
+		}
+		break;
+	case S_XA_RESTORE:
+		op->xa_wperm = 0;
 		break;
 	case S_XA_CLOSE:
 		if (res == -ECANCELED)
@@ -239,6 +265,19 @@ static void op_step(struct berth_commit *c, struct commit_op *op)
 		op->how.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
 		op->how.resolve = COMMIT_RESOLVE;
 		berth_prep_openat2(req, fd, name, &op->how);
+		break;
+	case S_XA_STAT:
+		berth_prep_statx(req, xattr_of_root(op) ? fd : op->xfd, "",
+				 AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW,
+				 STATX_TYPE | STATX_MODE | STATX_UID, &op->stx);
+		break;
+	case S_XA_WPERM:
+	case S_XA_RESTORE:
+		berth_prep_fchmodat(
+			req, fd, xattr_of_root(op) ? NULL : name,
+			(op->stx.stx_mode & 07777) |
+				(op->state == S_XA_WPERM ? S_IWUSR : 0),
+			xattr_of_root(op) ? 0 : AT_SYMLINK_NOFOLLOW);
 		break;
 	case S_XATTR:
 		op->xj.want = op->meta.xattrs;

@@ -170,6 +170,13 @@ def tree_xattrs(root, rng):
         write(f"{root}/s{i}", b"shared set %d\n" % i)
         xa(f"{root}/s{i}", "user.shared", v["l40"])
         xa(f"{root}/s{i}", "user.z", b"z")
+    # Read-only items: a receiver that is not root needs u+w to change
+    # their user.* attributes (rsync adds it for the change).
+    write(f"{root}/ro.txt", b"read-only\n", 0o444)
+    xa(f"{root}/ro.txt", "user.ro", b"r")
+    os.makedirs(f"{root}/rodir")
+    xa(f"{root}/rodir", "user.ro", b"r")
+    os.chmod(f"{root}/rodir", 0o555)
     if IS_ROOT:
         xa(f"{root}/link", "trusted.sym", v["l200"])
         xa(f"{root}/sub/dangling", "trusted.s", b"x")
@@ -183,6 +190,8 @@ def tree_xattrs_v2(root, rng):
     v = xa_values()
     tree_xattrs(root, rng)
     xa(root, "user.root", v["l100"])
+    xa(f"{root}/ro.txt", "user.ro", v["l200"])
+    xa(f"{root}/rodir", "user.ro", v["l200"])
     xa(f"{root}/a.txt", "user.added", b"new one")
     xa(f"{root}/a.txt", "user.long", v["l5000"])
     os.removexattr(f"{root}/sub/b.txt", "user.short")

@@ -319,7 +319,8 @@ static int local_read(struct berth_xa *xa, int dirfd, const char *name,
 			md5_of(e->val, e->len, e->sum);
 		l->n++;
 	}
-	qsort(l->v, l->n, sizeof(*l->v), loc_cmp);
+	if (l->n > 1)
+		qsort(l->v, l->n, sizeof(*l->v), loc_cmp);
 out:
 	if (ret < 0)
 		local_free(l);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "engine/session_int.h"
+#include "engine/session_xattr.h"
 
 #define OUT_LIMIT (256 * 1024)
 #define MAX_SECLUDED_ARGS 1024
@@ -348,8 +349,6 @@ static const char *unsupported_option(const struct berth_session *s)
 	for (i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
 		if (*(const bool *)((const char *)o + flags[i].off))
 			return flags[i].name;
-	if (o->xattrs)
-		return "--xattrs";
 	if (o->atimes)
 		return "--atimes";
 	if (o->fuzzy)
@@ -475,6 +474,15 @@ static int read_filters(struct berth_session *s)
 		return ret;
 	do {
 		ret = IN_DECODE(s, berth_filter_decode(&d, &v_, &rule));
+		if (ret == BERTH_FILTER_RULE && (rule.mods & BERTH_FM_XATTR)) {
+			/* rsync's xattr-name rules (-X filtering): not
+			 * implemented, and not to be read as path rules. */
+			berth__session_log(s, BERTH_LOG_ERROR,
+					   "berth: xattr filter rules are not "
+					   "supported (\"%.*s\")\n",
+					   (int)rule.pattern_len, rule.pattern);
+			ret = -BERTH_EUNSUPPORTED;
+		}
 		if (ret == BERTH_FILTER_RULE) {
 			int r = berth__session_add_rule(s, &rule);
 
@@ -667,9 +675,25 @@ static int open_dest(struct berth_session *s)
 static void on_commit_event(void *arg, const struct berth_commit_event *ev)
 {
 	struct berth_session *s = arg;
+	static const char *const xop[] = {"llistxattr", "lsetxattr",
+					  "lremovexattr"};
 
 	if (ev->user == SESSION_QUIET)
 		return; /* tidying: an emptied partial dir, a used partial */
+	if (ev->kind == BERTH_COMMIT_EV_XATTR) {
+		/* rsync's wording (rsync_xal_set), one per attribute. */
+		if (ev->xattr)
+			berth__session_file_error(
+				s, "%s(\"%s\",\"%s\") failed: %s\n",
+				xop[ev->xattr_op % 3], ev->path, ev->xattr,
+				berth_strerror(ev->err));
+		else
+			berth__session_file_error(s, "%s(\"%s\") failed: %s\n",
+						  xop[ev->xattr_op % 3],
+						  ev->path,
+						  berth_strerror(ev->err));
+		return;
+	}
 	if (ev->err < 0 && ev->err != -BERTH_ECANCELLED) {
 		berth__session_file_error(
 			s, "%s \"%s\": %s\n",
@@ -891,6 +915,8 @@ static int session_run(struct berth_session *s)
 		ret = read_filters(s);
 	if (ret == 0)
 		ret = read_flist(s);
+	if (ret == 0)
+		ret = berth__xa_create(s);
 	if (ret < 0) {
 		berth__session_fatal(s, berth__exit_code_of(ret),
 				     "berth: receiving the file list: %s\n",

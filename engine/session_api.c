@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "engine/session_int.h"
+#include "engine/session_xattr.h"
 
 #define OUT_LIMIT (256 * 1024)
 
@@ -182,6 +183,7 @@ void berth_session_free(struct berth_session *s)
 	berth_sig_free(s->sig);
 	berth_delta_apply_free(s->apply);
 	berth_commit_free(s->commit);
+	berth__xa_free(s->xa);
 	berth__out_close(&s->out);
 	berth__in_destroy(&s->in);
 	if (s->fl)

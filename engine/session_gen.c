@@ -28,6 +28,7 @@
 #include <linux/openat2.h>
 
 #include "engine/session_int.h"
+#include "engine/session_xattr.h"
 
 #define DIR_CACHE 8
 #define REC_MAX 64 /* ndx + iflags + basis type: fits easily */
@@ -304,7 +305,8 @@ static int put_record_b(struct berth_session *s, int32_t ndx, uint32_t iflags,
 		ret = berth_proto_put_u8(&po, (uint8_t)btype);
 	if (ret < 0)
 		return ret;
-	return berth__out_data(&s->out, buf, po.pos);
+	ret = berth__out_data(&s->out, buf, po.pos);
+	return ret < 0 ? ret : berth__xa_gen_request(s, ndx, iflags);
 }
 
 static int put_record(struct berth_session *s, int32_t ndx, uint32_t iflags)
@@ -322,18 +324,23 @@ static int put_link_record(struct berth_session *s, int32_t ndx,
 {
 	uint8_t buf[REC_MAX + 8192];
 	struct berth_proto_out po = {buf, sizeof(buf), 0};
+	uint32_t iflags = BERTH_ITEM_LOCAL_CHANGE | BERTH_ITEM_XNAME_FOLLOWS;
 	int ret;
 
+	/* -X: a new link is new (a linked-to match has the same xattrs). */
+	if (to)
+		iflags |= BERTH_ITEM_IS_NEW |
+			  berth__xa_gen_itemize(s, &s->fl->files[ndx], -1,
+						NULL);
 	ret = berth_proto_put_ndx(&po, &s->out.ndx, ndx);
 	if (ret >= 0)
-		ret = berth_proto_put_shortint(
-			&po, BERTH_ITEM_LOCAL_CHANGE |
-				     BERTH_ITEM_XNAME_FOLLOWS |
-				     (to ? BERTH_ITEM_IS_NEW : 0));
+		ret = berth_proto_put_shortint(&po, (uint16_t)iflags);
 	if (ret >= 0)
 		ret = berth_proto_put_vstring(&po, to ? to->name : "",
 					      to ? to->name_len : 0);
-	return ret < 0 ? ret : berth__out_data(&s->out, buf, po.pos);
+	if (ret >= 0)
+		ret = berth__out_data(&s->out, buf, po.pos);
+	return ret < 0 ? ret : berth__xa_gen_request(s, ndx, iflags);
 }
 
 static int put_del_stats(struct berth_session *s)
@@ -449,14 +456,15 @@ static int request_file(struct gen *g, int32_t ndx, uint32_t iflags,
 	return request_file_at(g, ndx, iflags, basis_dir, NULL, btype, redo);
 }
 
-/* The first alt-dest dir holding a directory at @f's name, if any. */
-static bool alt_dir_stat(struct berth_session *s, const struct berth_file *f,
-			 struct stat *st)
+/* The first alt-dest dir holding a directory at @f's name: its index, or
+ * -1. */
+static int alt_dir_stat(struct berth_session *s, const struct berth_file *f,
+			struct stat *st)
 {
 	bool found = false;
 	int j, fd;
 
-	for (j = 0; j < s->nalt && !found; j++) {
+	for (j = 0; j < s->nalt; j++) {
 		if (s->alt_fd[j] < 0)
 			continue;
 		if (strcmp(f->name, ".") == 0)
@@ -468,18 +476,21 @@ static bool alt_dir_stat(struct berth_session *s, const struct berth_file *f,
 			continue;
 		found = fstat(fd, st) == 0 && S_ISDIR(st->st_mode);
 		close(fd);
+		if (found)
+			return j;
 	}
-	return found;
+	return -1;
 }
 
 static int gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 {
 	struct berth_session *s = g->s;
 	struct berth_commit_meta m;
+	struct berth_commit_xattrs *x = NULL;
 	struct stat st;
 	uint32_t iflags;
 	bool is_new = false;
-	int ret;
+	int ret, alt;
 
 	if (strcmp(f->name, ".") == 0 && s->dest_created)
 		ret = -ENOENT; /* we just made it: it is new */
@@ -500,20 +511,42 @@ static int gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 	}
 	if (ret == -ENOENT) {
 		is_new = true;
-		iflags = BERTH_ITEM_LOCAL_CHANGE | BERTH_ITEM_IS_NEW;
 		/* As rsync: a copy in an alt-dest dir is what it is
-		 * compared with (not new, if it is there). */
-		if (alt_dir_stat(s, f, &st))
-			iflags = itemize(s, f, &st, BERTH_ITEM_LOCAL_CHANGE);
+		 * compared with (not new, if it is there), and -X copies
+		 * its xattrs to the new directory. */
+		alt = alt_dir_stat(s, f, &st);
+		if (alt < 0) {
+			iflags = BERTH_ITEM_LOCAL_CHANGE | BERTH_ITEM_IS_NEW |
+				 berth__xa_gen_itemize(s, f, -1, NULL);
+		} else {
+			iflags = itemize(s, f, &st, BERTH_ITEM_LOCAL_CHANGE) |
+				 berth__xa_gen_itemize(s, f, s->alt_fd[alt],
+						       f->name);
+			if (!s->opts.dry_run) {
+				ret = berth__xa_gen_copy(s, s->alt_fd[alt],
+							 f->name, &x);
+				if (ret < 0)
+					return ret;
+			}
+		}
 		if (!s->opts.dry_run && strcmp(f->name, ".") != 0) {
 			berth__session_meta(s, f, false, 0, &m);
 			m.mode = (m.mode & 07777) | S_IFDIR;
 			ret = berth_commit_mkdir(s->commit, f->name, &m);
+			if (ret < 0) {
+				free(x);
+				return ret;
+			}
+		}
+		if (x) {
+			ret = berth_commit_set_xattrs(s->commit, f->name, x,
+						      NULL);
 			if (ret < 0)
 				return ret;
 		}
 	} else {
-		iflags = itemize(s, f, &st, 0);
+		iflags = itemize(s, f, &st, 0) |
+			 berth__xa_gen_itemize(s, f, s->root_fd, f->name);
 	}
 	set_exists(s, ndx, !is_new, is_new ? 0 : st.st_mode);
 	if (record_wanted(s, iflags)) {
@@ -594,17 +627,24 @@ static int gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 		    memcmp(target, f->link, (size_t)n) == 0) {
 			/* Already the right link (--remove-source-files). */
 			berth__session_success(s, ndx);
-			iflags = itemize(s, f, &st, 0);
+			iflags = itemize(s, f, &st, 0) |
+				 berth__xa_gen_itemize(s, f, s->root_fd,
+						       f->name);
 			if (iflags &
 			    (BERTH_ITEM_REPORT_TIME | BERTH_ITEM_REPORT_OWNER |
 			     BERTH_ITEM_REPORT_GROUP)) {
 				/* Re-create to fix attributes: symlink times
-				 * and owners are set on the new link. */
+				 * and owners are set on the new link, which
+				 * keeps the old one's xattrs (-X). */
 				berth__session_meta(s, f, false, 0, &m);
 				if (!s->opts.dry_run) {
-					ret = berth_commit_symlink(s->commit,
-								   f->name,
-								   f->link, &m);
+					ret = berth__xa_gen_copy(s, s->root_fd,
+								 f->name,
+								 &m.xattrs);
+					if (ret == 0)
+						ret = berth_commit_symlink(
+							s->commit, f->name,
+							f->link, &m);
 					if (ret < 0)
 						return ret;
 				}
@@ -613,19 +653,23 @@ static int gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 				       ? put_record(s, ndx, iflags)
 				       : 0;
 		}
+		/* rsync compares the xattrs with the new link: none. */
 		iflags = itemize(s, f, &st,
 				 BERTH_ITEM_LOCAL_CHANGE |
-					 BERTH_ITEM_REPORT_CHANGE);
+					 BERTH_ITEM_REPORT_CHANGE) |
+			 berth__xa_gen_itemize(s, f, -1, NULL);
 	} else if (ret == 0 && S_ISDIR(st.st_mode)) {
 		/* A directory in the way. */
 		iflags = BERTH_ITEM_LOCAL_CHANGE | BERTH_ITEM_REPORT_CHANGE |
-			 BERTH_ITEM_IS_NEW;
+			 BERTH_ITEM_IS_NEW |
+			 berth__xa_gen_itemize(s, f, -1, NULL);
 		ret = clear_dir_for(g, f, "symlink");
 		if (ret != 0)
 			return ret < 0 ? ret : 0;
 	} else {
 		iflags = BERTH_ITEM_LOCAL_CHANGE | BERTH_ITEM_REPORT_CHANGE |
-			 BERTH_ITEM_IS_NEW;
+			 BERTH_ITEM_IS_NEW |
+			 berth__xa_gen_itemize(s, f, -1, NULL);
 	}
 	if (!s->opts.dry_run) {
 		berth__session_meta(s, f, false, 0, &m);
@@ -694,9 +738,15 @@ static int gen_node(struct gen *g, int32_t ndx, const struct berth_file *f)
 	}
 	if (ret == 0 && (st.st_mode & S_IFMT) == type &&
 	    (!dev || st.st_rdev == rdev)) {
-		return keep_item(s, ndx, f, &st, itemize(s, f, &st, 0));
+		return keep_item(s, ndx, f, &st,
+				 itemize(s, f, &st, 0) |
+					 berth__xa_gen_itemize(s, f, s->root_fd,
+							       f->name));
 	}
-	iflags = BERTH_ITEM_LOCAL_CHANGE | BERTH_ITEM_REPORT_CHANGE;
+	/* A new node: compared with nothing, as rsync compares with the
+	 * node it has just made. */
+	iflags = BERTH_ITEM_LOCAL_CHANGE | BERTH_ITEM_REPORT_CHANGE |
+		 berth__xa_gen_itemize(s, f, -1, NULL);
 	if (ret == 0 && (st.st_mode & S_IFMT) == type)
 		iflags = itemize(s, f, &st, iflags);
 	else
@@ -776,7 +826,8 @@ static int alt_match(struct berth_session *s, int j, const struct berth_file *f,
 		if (level == 2 &&
 		    !(itemize(s, f, st, 0) &
 		      (BERTH_ITEM_REPORT_TIME | BERTH_ITEM_REPORT_PERMS |
-		       BERTH_ITEM_REPORT_OWNER | BERTH_ITEM_REPORT_GROUP)))
+		       BERTH_ITEM_REPORT_OWNER | BERTH_ITEM_REPORT_GROUP)) &&
+		    berth__xa_gen_same(s, f, s->alt_fd[j], f->name))
 			level = 3;
 	}
 	close(fd);
@@ -784,19 +835,16 @@ static int alt_match(struct berth_session *s, int j, const struct berth_file *f,
 }
 
 /*
- * A file missing from the destination, with alt-dest dirs: a complete
- * match is hard-linked (--link-dest) or left out (--compare-dest); any
- * other regular file there serves as the delta basis (basis type j).
- */
-/*
- * --copy-dest: the same content in alt dir @j is copied here instead of
- * transferred; reported as a local change, compared with that copy.
+ * The same content in alt dir @j (--copy-dest, or any alt type when the
+ * attributes differ) is copied here instead of transferred; reported as a
+ * local change, compared with that copy (-X: its xattrs come along).
  */
 static int copy_from_alt(struct berth_session *s, int32_t ndx,
 			 const struct berth_file *f, int j,
 			 const struct stat *st)
 {
-	uint32_t iflags = itemize(s, f, st, BERTH_ITEM_LOCAL_CHANGE);
+	uint32_t iflags = itemize(s, f, st, BERTH_ITEM_LOCAL_CHANGE) |
+			  berth__xa_gen_itemize(s, f, s->alt_fd[j], f->name);
 	struct berth_commit_file *cf = NULL;
 	struct berth_commit_meta m;
 	size_t bufsize = 256 * 1024;
@@ -813,7 +861,15 @@ static int copy_from_alt(struct berth_session *s, int32_t ndx,
 		berth__session_meta(s, f, false, 0, &m);
 		m.user = (void *)(intptr_t)(ndx + 1); /* events */
 		m.size_hint = (uint64_t)f->size;
+		/* rsync's copy takes the alt file's xattrs along. */
+		ret = berth__xa_gen_copy(s, s->alt_fd[j], f->name, &m.xattrs);
+		if (ret < 0) {
+			close(fd);
+			return ret;
+		}
 		buf = malloc(bufsize);
+		if (!buf)
+			free(m.xattrs);
 		ret = buf ? berth_commit_file_begin(s->commit, f->name, &m, 0,
 						    &cf)
 			  : -ENOMEM;
@@ -835,6 +891,12 @@ static int copy_from_alt(struct berth_session *s, int32_t ndx,
 	return record_wanted(s, iflags) ? put_record(s, ndx, iflags) : 0;
 }
 
+/*
+ * A file missing from the destination, with alt-dest dirs: a complete
+ * match is hard-linked (--link-dest) or left out (--compare-dest); the
+ * same content is copied; any other regular file there serves as the
+ * delta basis (basis type j).
+ */
 static int gen_file_alt(struct gen *g, int32_t ndx, const struct berth_file *f)
 {
 	struct berth_session *s = g->s;
@@ -853,9 +915,7 @@ static int gen_file_alt(struct gen *g, int32_t ndx, const struct berth_file *f)
 		if (lv == 3)
 			break;
 	}
-	if (level >= 2 && s->opts.alt_dest_type == BERTH_ALT_COPY)
-		return copy_from_alt(s, ndx, f, best, &best_st);
-	if (level == 3) {
+	if (level == 3 && s->opts.alt_dest_type != BERTH_ALT_COPY) {
 		if (s->opts.alt_dest_type == BERTH_ALT_LINK &&
 		    !s->opts.dry_run) {
 			slash = strrchr(f->name, '/');
@@ -882,12 +942,22 @@ static int gen_file_alt(struct gen *g, int32_t ndx, const struct berth_file *f)
 			return put_link_record(s, ndx, NULL);
 		return 0;
 	}
+	/* The same content with other attributes (or xattrs), or any full
+	 * match with --copy-dest: rsync copies the file locally, for every
+	 * alt-dest type (try_dests_reg), and fixes the attributes. */
+	if (level >= 2)
+		return copy_from_alt(s, ndx, f, best, &best_st);
 	if (level >= 1)
 		return request_file(
-			g, ndx, itemize(s, f, &best_st, BERTH_ITEM_TRANSFER),
+			g, ndx,
+			itemize(s, f, &best_st, BERTH_ITEM_TRANSFER) |
+				berth__xa_gen_itemize(s, f, s->alt_fd[best],
+						      f->name),
 			s->alt_fd[best], best, false);
-	return request_file(g, ndx, BERTH_ITEM_TRANSFER | BERTH_ITEM_IS_NEW, -1,
-			    -1, false);
+	return request_file(g, ndx,
+			    BERTH_ITEM_TRANSFER | BERTH_ITEM_IS_NEW |
+				    berth__xa_gen_itemize(s, f, -1, NULL),
+			    -1, -1, false);
 }
 
 /*
@@ -962,9 +1032,11 @@ static int gen_file(struct gen *g, int32_t ndx, const struct berth_file *f)
 				s->root_fd, ppath, BASIS_PARTIAL, false);
 		if (s->nalt)
 			return gen_file_alt(g, ndx, f);
-		return request_file(g, ndx,
-				    BERTH_ITEM_TRANSFER | BERTH_ITEM_IS_NEW, -1,
-				    -1, false);
+		return request_file(
+			g, ndx,
+			BERTH_ITEM_TRANSFER | BERTH_ITEM_IS_NEW |
+				berth__xa_gen_itemize(s, f, -1, NULL),
+			-1, -1, false);
 	}
 	set_exists(s, ndx, true, st.st_mode);
 	if (s->opts.update && st.st_mtim.tv_sec > f->mtime)
@@ -984,9 +1056,13 @@ static int gen_file(struct gen *g, int32_t ndx, const struct berth_file *f)
 	if (same) {
 		if (have_partial && !s->opts.dry_run)
 			berth__drop_partial(s, ppath); /* not needed now */
-		return keep_item(s, ndx, f, &st, itemize(s, f, &st, 0));
+		return keep_item(s, ndx, f, &st,
+				 itemize(s, f, &st, 0) |
+					 berth__xa_gen_itemize(s, f, s->root_fd,
+							       f->name));
 	}
-	iflags = itemize(s, f, &st, BERTH_ITEM_TRANSFER);
+	iflags = itemize(s, f, &st, BERTH_ITEM_TRANSFER) |
+		 berth__xa_gen_itemize(s, f, s->root_fd, f->name);
 	if (s->opts.checksum)
 		iflags |= BERTH_ITEM_REPORT_CHANGE;
 	if (s->opts.append) {
@@ -1219,8 +1295,10 @@ static uint32_t redo_iflags(struct berth_session *s, int32_t ndx,
 	if (fd >= 0)
 		close(fd);
 	if (!*exists)
-		return BERTH_ITEM_TRANSFER | BERTH_ITEM_IS_NEW;
+		return BERTH_ITEM_TRANSFER | BERTH_ITEM_IS_NEW |
+		       berth__xa_gen_itemize(s, f, -1, NULL);
 	return itemize(s, f, &st, BERTH_ITEM_TRANSFER) |
+	       berth__xa_gen_itemize(s, f, s->root_fd, f->name) |
 	       (iflags & BERTH_ITEM_REPORT_CHANGE);
 }
 

@@ -277,6 +277,7 @@ struct berth_session {
 	struct file_state *fst;
 	struct id_map *uids, *gids;
 	size_t nuids, ngids;
+	struct berth_xa *xa; /* -X (session_xattr.h), or NULL */
 
 	/* Generator <-> receiver, under lock. */
 	pthread_mutex_t lock;

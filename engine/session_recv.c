@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "engine/session_int.h"
+#include "engine/session_xattr.h"
 
 struct recv_file {
 	struct berth_session *s;
@@ -220,7 +221,8 @@ static int finish_file(struct berth_session *s, int32_t ndx,
  * Returns 0 when the session can go on (the file itself may have failed,
  * and is then reported or queued for redo), or a stream error.
  */
-static int receive_file(struct berth_session *s, int32_t ndx, int btype)
+static int receive_file(struct berth_session *s, int32_t ndx, int btype,
+			struct berth_commit_xattrs *xattrs)
 {
 	const struct berth_file *f = &s->fl->files[ndx];
 	struct berth_delta_file df = {.basis_fd = -1};
@@ -235,42 +237,54 @@ static int receive_file(struct berth_session *s, int32_t ndx, int btype)
 	if (ret == 0)
 		ret = next_token(s, &ev);
 	if (ret < 0)
-		return ret;
-	if (ret != BERTH_TOK_HEAD)
-		return -BERTH_EPROTO;
+		goto early;
+	if (ret != BERTH_TOK_HEAD) {
+		ret = -BERTH_EPROTO;
+		goto early;
+	}
 	df.head = *ev.head;
 	df.csum_type = s->cp.type;
 	/* The sender echoes the basis we named, or there is no echo. */
-	if (btype != st.basis_type)
-		return -BERTH_EPROTO;
+	if (btype != st.basis_type) {
+		ret = -BERTH_EPROTO;
+		goto early;
+	}
 	if (st.appended) {
 		/* The head describes the kept prefix: nothing else may be
 		 * referenced, and only --append-verify hashes the prefix. */
-		if (berth_sum_head_len(&df.head) != st.append_from)
-			return -BERTH_EPROTO;
+		if (berth_sum_head_len(&df.head) != st.append_from) {
+			ret = -BERTH_EPROTO;
+			goto early;
+		}
 		if (s->opts.append == 2)
 			df.hash_prefix = st.append_from;
 	}
 	if (df.head.count > 0) {
-		if (!st.had_basis)
-			return -BERTH_EPROTO; /* blocks of a basis never offered */
+		/* Blocks of a basis never offered, or one that is gone. */
 		char ppath[PATH_MAX];
 
-		if (btype == BASIS_PARTIAL)
+		ret = st.had_basis ? 0 : -EINVAL;
+		if (ret == 0 && btype == BASIS_PARTIAL) {
 			ret = berth__partial_path(s, f->name, ppath,
 						  sizeof(ppath));
-		if (btype == BASIS_PARTIAL && ret == 0)
-			ret = open_basis(s->root_fd, ppath, &df.basis_size);
-		else if (btype != BASIS_PARTIAL)
+			if (ret == 0)
+				ret = open_basis(s->root_fd, ppath,
+						 &df.basis_size);
+		} else if (ret == 0) {
 			ret = open_basis(btype >= 0 ? s->alt_fd[btype]
 						    : s->root_fd,
 					 f->name, &df.basis_size);
-		if (ret < 0)
-			return -BERTH_EPROTO;
+		}
+		if (ret < 0) {
+			ret = -BERTH_EPROTO;
+			goto early;
+		}
 		df.basis_fd = ret;
 	}
 	berth__session_meta(s, f, st.exists, st.cur_mode, &meta);
 	meta.user = (void *)(intptr_t)(ndx + 1); /* events: ndx + 1 */
+	meta.xattrs = xattrs; /* -X: taken by the commit stage */
+	xattrs = NULL;
 	meta.size_hint = (uint64_t)f->size;
 	r.sparse = s->opts.sparse && !st.appended && !s->opts.inplace;
 	ret = berth_commit_file_begin(
@@ -337,6 +351,9 @@ static int receive_file(struct berth_session *s, int32_t ndx, int btype)
 		atomic_fetch_add_explicit(&s->matched_bytes, total - lit,
 					  memory_order_relaxed);
 	return finish_file(s, ndx, &r, vret, total);
+early:
+	free(xattrs);
+	return ret;
 }
 
 /*
@@ -367,12 +384,13 @@ static int dones_seen(struct berth_session *s)
 
 int berth__recv_loop(struct berth_session *s)
 {
+	struct berth_commit_xattrs *x;
 	char xname[4096];
 	size_t xlen;
 	int32_t ndx;
 	uint16_t iflags;
 	uint8_t btype = 0;
-	int ret, dones;
+	int ret, dones, basis;
 
 	for (;;) {
 		ret = berth__in_ndx(&s->in, &ndx);
@@ -403,14 +421,35 @@ int berth__recv_loop(struct berth_session *s)
 			if (ret < 0)
 				return ret;
 		}
-		if (!(iflags & BERTH_ITEM_TRANSFER))
-			continue; /* an echo: nothing to do */
+		/* -X: the values that follow the header, and what the item
+		 * gets (rsync's fnamecmp holds the values not sent). */
+		basis = !(iflags & BERTH_ITEM_BASIS_TYPE_FOLLOWS) ? s->root_fd
+			: btype < s->nalt ? s->alt_fd[btype]
+					  : -1;
+		ret = berth__xa_recv(s, ndx, iflags, basis, &x);
+		if (ret < 0)
+			return ret;
+		if (!(iflags & BERTH_ITEM_TRANSFER)) {
+			/* An echo: nothing to do, unless its xattrs differ. */
+			if (x)
+				ret = berth_commit_set_xattrs(
+					s->commit, s->fl->files[ndx].name, x,
+					NULL);
+			if (ret < 0 && ret != -BERTH_ECANCELLED)
+				berth__session_file_error(
+					s, "%s: %s\n", s->fl->files[ndx].name,
+					berth_strerror(ret));
+			continue;
+		}
 		wait_generated(s, ndx);
 		/* Data only for what we asked, and only in phases 0 and 1. */
 		if (fst_get(s, ndx).state != FST_REQUESTED ||
-		    !S_ISREG(s->fl->files[ndx].mode) || dones_seen(s) >= 2)
+		    !S_ISREG(s->fl->files[ndx].mode) || dones_seen(s) >= 2) {
+			free(x);
 			return -BERTH_EPROTO;
+		}
 		if (s->opts.dry_run) {
+			free(x);
 			set_done(s, ndx);
 			continue;
 		}
@@ -418,7 +457,8 @@ int berth__recv_loop(struct berth_session *s)
 			s, ndx,
 			!(iflags & BERTH_ITEM_BASIS_TYPE_FOLLOWS) ? -1
 			: btype == BERTH_FNAMECMP_PARTIAL_DIR	  ? BASIS_PARTIAL
-								  : btype);
+								  : btype,
+			x);
 		if (ret < 0)
 			return ret;
 	}

@@ -13,7 +13,6 @@ int berth_item_put(struct berth_proto_out *out, struct berth_ndx_state *st,
 {
 	struct berth_ndx_state saved = *st;
 	size_t start = out->pos;
-	uint32_t prev = 0;
 	int r;
 
 	if (it->ndx < 0 || it->nxattr > BERTH_MAX_XATTR_REQ)
@@ -25,19 +24,8 @@ int berth_item_put(struct berth_proto_out *out, struct berth_ndx_state *st,
 		r = berth_proto_put_u8(out, it->fnamecmp_type);
 	if (!r && (it->iflags & BERTH_ITEM_XNAME_FOLLOWS))
 		r = berth_proto_put_vstring(out, it->xname, it->xname_len);
-	if (!r && with_xattr_req) {
-		for (uint32_t i = 0; !r && i < it->nxattr; i++) {
-			if (it->xattr_num[i] <= prev) {
-				r = -EINVAL;
-				break;
-			}
-			r = berth_proto_put_varint(
-				out, (int32_t)(it->xattr_num[i] - prev));
-			prev = it->xattr_num[i];
-		}
-		if (!r)
-			r = berth_proto_put_u8(out, 0);
-	}
+	if (!r && with_xattr_req)
+		r = berth_xattr_req_put(out, it->xattr_num, it->nxattr);
 	if (r) {
 		out->pos = start;
 		*st = saved;

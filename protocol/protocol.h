@@ -772,6 +772,54 @@ void berth_item_dec_destroy(struct berth_item_dec *d);
 int berth_item_decode(struct berth_item_dec *d, struct berth_proto_in *in,
 		      struct berth_item *it);
 
+/* ------------------------- xattr request and values (§8.3, §9.1) */
+
+/*
+ * The generator's xattr request: the strictly increasing 1-based item
+ * numbers @nums[0..n) as differences, then the 0 terminator.  -EINVAL for
+ * numbers out of order, -ENOBUFS (nothing written) without room.
+ */
+int berth_xattr_req_put(struct berth_proto_out *out, const uint32_t *nums,
+			uint32_t n);
+
+/* One value of the sender's answer. */
+struct berth_xattr_val {
+	uint32_t num; /* absolute 1-based item number */
+	uint32_t len;
+	const uint8_t *ptr; /* len bytes; valid until the next call (input or
+			       decoder storage) */
+};
+
+enum { BERTH_XATTR_VAL = 2 };
+
+/*
+ * Decoder of the answer (varint number difference, varint length, value;
+ * 0 ends the list), one whole value per event.  Session-long; call
+ * berth_xattr_val_dec_begin() before each list.
+ */
+struct berth_xattr_val_dec {
+	struct berth_proto_stash stash;
+	size_t max_value; /* one value */
+	size_t max_total; /* all values of one list; 0 = no limit */
+	size_t total;
+	uint32_t num;
+	struct berth_xattr_val *out;
+};
+
+/* -EINVAL (max_value 0 or > INT32_MAX), -ENOMEM. */
+int berth_xattr_val_dec_init(struct berth_xattr_val_dec *d, size_t max_value,
+			     size_t max_total);
+void berth_xattr_val_dec_destroy(struct berth_xattr_val_dec *d);
+void berth_xattr_val_dec_begin(struct berth_xattr_val_dec *d);
+/*
+ * BERTH_XATTR_VAL (@ev set), BERTH_PROTO_DONE at the terminator,
+ * BERTH_PROTO_MORE, -BERTH_EPROTO (a number that does not go up, a
+ * negative length), -BERTH_ELIMIT (a value or the list over the limits).
+ */
+int berth_xattr_val_decode(struct berth_xattr_val_dec *d,
+			   struct berth_proto_in *in,
+			   struct berth_xattr_val *ev);
+
 /* ---------------------------------------------- end of session (§10) */
 
 /* Deletion counts for NDX_DEL_STATS (§10.2). */

@@ -76,6 +76,28 @@ struct berth_commit_opts {
 	bool use_backup_dir;
 };
 
+/* One extended attribute an item must have. */
+struct berth_commit_xattr {
+	const char *name; /* NUL-terminated */
+	const void *value; /* NULL: keep what the item has (neither set nor
+			    * removed) */
+	uint32_t len;
+};
+
+/*
+ * The complete set of extended attributes an item must end up with: each
+ * listed attribute with a value is set, and each attribute the item has
+ * that is not listed is removed -- within the namespaces in reach: only
+ * "user." with @user_only, else all but "system." (the ACLs' business, as
+ * rsync has it).  One allocation, released with free(); a function that
+ * takes one owns it from the call on, also when it fails.
+ */
+struct berth_commit_xattrs {
+	uint32_t count;
+	bool user_only;
+	struct berth_commit_xattr items[];
+};
+
 /* What a file or node should look like once committed. */
 struct berth_commit_meta {
 	uint32_t mode; /* permission bits (07777) applied with fchmod;
@@ -85,6 +107,11 @@ struct berth_commit_meta {
 	uint32_t uid, gid; /* with opts.preserve_owner; -1 leaves one */
 	uint64_t size_hint; /* expected size (0: unknown); informational */
 	void *user; /* returned in the events for this item */
+	/* file_begin, symlink, mknod: the new item's extended attributes,
+	 * set after the owner and before the mode, before the item takes
+	 * its name (temp file or node).  Taken by the stage; NULL: none.
+	 * The other operations ignore it (and do not take it). */
+	struct berth_commit_xattrs *xattrs;
 };
 
 /* Flags for berth_commit_file_begin(). */
@@ -106,6 +133,15 @@ enum berth_commit_event_kind {
 	BERTH_COMMIT_EV_FILE, /* a file was committed, aborted or failed */
 	BERTH_COMMIT_EV_OP, /* a tree operation finished or failed */
 	BERTH_COMMIT_EV_DIRSYNC, /* a directory fsync failed (batch mode) */
+	BERTH_COMMIT_EV_XATTR, /* one extended attribute could not be
+				* listed, set or removed; the item goes on */
+};
+
+/* EV_XATTR: which call failed. */
+enum berth_commit_xattr_op {
+	BERTH_COMMIT_XATTR_LIST,
+	BERTH_COMMIT_XATTR_SET,
+	BERTH_COMMIT_XATTR_REMOVE,
 };
 
 struct berth_commit_event {
@@ -113,6 +149,8 @@ struct berth_commit_event {
 	int err; /* 0, -errno, or -BERTH_ECANCELLED for aborts */
 	const char *path; /* relative path; valid during the callback only */
 	void *user; /* meta.user of the item (NULL for DIRSYNC) */
+	const char *xattr; /* EV_XATTR: the attribute (NULL when listing) */
+	int xattr_op; /* EV_XATTR: enum berth_commit_xattr_op */
 };
 
 /*
@@ -289,6 +327,16 @@ int berth_commit_rename(struct berth_commit *c, const char *from,
  */
 int berth_commit_set_meta(struct berth_commit *c, const char *relpath,
 			  const struct berth_commit_meta *meta);
+
+/*
+ * Give the existing item at @relpath (found by name in its parent, never
+ * followed: a symlink's own attributes) exactly the extended attributes
+ * of @xattrs (taken, see struct berth_commit_xattrs).  "." is the root.
+ * Queued like the tree operations; the outcome comes as an EV_OP event
+ * with @user, each attribute that fails as an EV_XATTR event.
+ */
+int berth_commit_set_xattrs(struct berth_commit *c, const char *relpath,
+			    struct berth_commit_xattrs *xattrs, void *user);
 
 /*
  * Validate a relative path from the peer: non-empty, not absolute, no

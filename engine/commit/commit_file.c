@@ -8,8 +8,9 @@
  * thread has seen every command that names it.
  *
  * Commit thread: parent dir -> open temp (O_CREAT|O_EXCL beneath the
- * parent) -> writes, many in flight -> [ftruncate] -> [fchown] -> fchmod ->
- * utimens -> [fsync] -> close -> rename.  A failure anywhere (or an abort)
+ * parent) -> writes, many in flight -> [ftruncate] -> [fchown] -> [xattrs]
+ * -> fchmod -> utimens -> [fsync] -> close -> rename.  (Extended attributes
+ * after the owner, as rsync sets them: a chown drops security.capability.)  A failure anywhere (or an abort)
  * waits for the writes in flight, closes the fd, unlinks the temp file and
  * reports the error; the final name is never touched until the rename.
  *
@@ -50,6 +51,8 @@ void berth__commit_file_unref(struct berth_commit *c,
 	pthread_mutex_unlock(&c->lock);
 	if (last) {
 		free(f->sub);
+		berth__commit_xattr_release(&f->xj);
+		free(f->meta.xattrs);
 		free(f->path);
 		free(f);
 	}
@@ -66,19 +69,21 @@ int berth_commit_file_begin(struct berth_commit *c, const char *relpath,
 	int r;
 
 	r = berth__commit_split(relpath, &dirlen, &base);
-	if (r)
-		return r;
 	/* --backup: the old file's new name must fit one component. */
-	if (c->o.backup_suffix &&
+	if (!r && c->o.backup_suffix &&
 	    strlen(base) + strlen(c->o.backup_suffix) > NAME_MAX)
-		return -ENAMETOOLONG;
-	f = calloc(1, sizeof(*f));
-	if (!f)
-		return -ENOMEM;
-	f->path = strdup(relpath);
-	if (!f->path) {
-		free(f);
-		return -ENOMEM;
+		r = -ENAMETOOLONG;
+	f = r ? NULL : calloc(1, sizeof(*f));
+	if (f)
+		f->path = strdup(relpath);
+	if (!r && (!f || !f->path))
+		r = -ENOMEM;
+	if (r) {
+		if (meta)
+			free(meta->xattrs); /* taken, also on error */
+		if (f)
+			free(f);
+		return r;
 	}
 	f->c = c;
 	f->base = f->path + (base - relpath);
@@ -95,7 +100,8 @@ int berth_commit_file_begin(struct berth_commit *c, const char *relpath,
 				 BERTH_COMMIT_PREALLOCATE |
 				 BERTH_COMMIT_SPARSE)) &&
 		      c->o.durability == BERTH_DURABLE_NONE &&
-		      !c->o.use_backup_dir && f->meta.size_hint <= c->o.buf_size;
+		      !c->o.use_backup_dir && !f->meta.xattrs &&
+		      f->meta.size_hint <= c->o.buf_size;
 	f->fd = -1;
 	f->pendt = &f->pend;
 	f->refs = 2;
@@ -105,6 +111,7 @@ int berth_commit_file_begin(struct berth_commit *c, const char *relpath,
 
 	tag = berth__commit_slot_get(c, 1);
 	if (!tag) {
+		free(f->meta.xattrs);
 		free(f->path);
 		free(f);
 		return -BERTH_ECANCELLED;
@@ -126,6 +133,7 @@ int berth_commit_file_begin(struct berth_commit *c, const char *relpath,
 	pthread_mutex_unlock(&c->lock);
 	if (r) {
 		berth__commit_slot_put(c, 1);
+		free(f->meta.xattrs);
 		free(f->path);
 		free(f);
 		return r;
@@ -413,6 +421,10 @@ static int next_state(struct berth_commit *c, struct berth_commit_file *f,
 			     f->meta.gid != (uint32_t)-1))
 				return s;
 			break;
+		case F_XATTR:
+			if (f->meta.xattrs)
+				return s;
+			break;
 		case F_TIMES:
 			if (f->meta.mtime_nsec != UTIME_OMIT &&
 			    !(f->sub && (f->sub_flags & BERTH_COMMIT_SUB_NO_TIMES)))
@@ -518,12 +530,31 @@ advance:
 	file_advance(c, f);
 }
 
+/* The extended attributes are set: on to the next step. */
+static void xattr_done(struct berth_commit *c, struct commit_xattr_job *j)
+{
+	struct berth_commit_file *f = commit_container_of(
+		j, struct berth_commit_file, xj);
+
+	f->io_busy = 0;
+	f->state = next_state(c, f, F_XATTR);
+	file_advance(c, f);
+}
+
 static void step_submit(struct berth_commit *c, struct berth_commit_file *f)
 {
 	struct berth_req *req = &f->io.req;
 	uint64_t tag = f->tag;
 
 	switch (f->state) {
+	case F_XATTR:
+		f->xj.want = f->meta.xattrs;
+		f->xj.path = f->path;
+		f->xj.user = f->meta.user;
+		f->xj.tag = f->tag;
+		f->io_busy = 1;
+		berth__commit_xattr_run(c, &f->xj, f->fd, xattr_done);
+		return;
 	case F_TRUNC:
 		berth_prep_ftruncate(req, f->fd, f->size);
 		break;

@@ -74,6 +74,28 @@ struct commit_buf {
 
 struct commit_dir;
 
+/*
+ * Giving one item its extended attributes (commit_xattr.c): list what it
+ * has, set what it must have, remove the rest.  A chain of pump requests
+ * on one fd; a failing attribute is reported (EV_XATTR) and the chain goes
+ * on; @done runs on the commit thread when it is over.
+ */
+struct commit_xattr_job {
+	struct commit_io io;
+	const struct berth_commit_xattrs *want; /* borrowed */
+	const char *path; /* for events; borrowed */
+	void *user;
+	uint64_t tag;
+	int fd;
+	int step;
+	int tries;
+	uint32_t i; /* next wanted attribute to set */
+	size_t off; /* next name of the list to look at */
+	char *names; /* the item's attribute names, NUL-separated */
+	size_t names_len, names_cap;
+	void (*done)(struct berth_commit *c, struct commit_xattr_job *j);
+};
+
 /* Someone waiting for a parent directory fd. */
 struct commit_waiter {
 	struct commit_waiter *next;
@@ -109,6 +131,7 @@ enum commit_file_state {
 	F_WRITE,
 	F_TRUNC,
 	F_CHOWN,
+	F_XATTR, /* extended attributes (meta.xattrs) */
 	F_CHMOD,
 	F_TIMES,
 	F_FSYNC,
@@ -152,6 +175,7 @@ struct berth_commit_file {
 	struct commit_waiter wait;
 	struct commit_io io;
 	struct berth_commit_meta meta;
+	struct commit_xattr_job xj;
 	struct open_how how;
 	struct timespec ts[2];
 	struct commit_dir *dir;
@@ -196,6 +220,7 @@ enum commit_op_kind {
 	OP_DIR_META,
 	OP_META, /* owner/mode/times of a non-directory, by parent + name */
 	OP_RENAME, /* path2 replaces path (after a backup of path) */
+	OP_XATTR, /* extended attributes of an item, by parent + name */
 };
 
 struct commit_op {
@@ -205,6 +230,10 @@ struct commit_op {
 	struct commit_io io;
 	struct commit_op *prev, *next; /* c->ops: in flight */
 	struct berth_commit_meta meta;
+	struct commit_xattr_job xj;
+	struct open_how how;
+	int xfd; /* the item (O_PATH) for its extended attributes, or -1 */
+	int xa_wperm; /* OP_XATTR: u+w added for the change (not root) */
 	struct timespec ts[2];
 	struct statx stx;
 	struct commit_dir *dir, *dir2;
@@ -330,6 +359,13 @@ void berth__commit_file_cancel(struct berth_commit *c,
 			       struct berth_commit_file *f);
 void berth__commit_file_unref(struct berth_commit *c,
 			      struct berth_commit_file *f);
+
+/* commit_xattr.c */
+void berth__commit_xattr_run(struct berth_commit *c, struct commit_xattr_job *j,
+			     int fd,
+			     void (*done)(struct berth_commit *,
+					  struct commit_xattr_job *));
+void berth__commit_xattr_release(struct commit_xattr_job *j);
 
 /* commit_ops.c */
 void berth__commit_op_start(struct berth_commit *c, struct commit_op *op);

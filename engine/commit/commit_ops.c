@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Tree operations: mkdir, symlink, hard link, mknod, delete and directory
- * metadata.  Each is a short chain of pump requests on the commit thread.
+ * Tree operations: mkdir, symlink, hard link, mknod, delete, directory
+ * metadata and extended attributes.  Each is a short chain of pump
+ * requests on the commit thread.
  *
  * Symlinks, hard links and nodes are created under a temp name beside the
  * final one and renamed over it, so an existing entry is replaced
@@ -25,6 +26,12 @@ enum op_state {
 	S_MKDIR_STAT, /* mkdir said EEXIST: is it a directory? */
 	S_CREATE, /* symlinkat / linkat / mknodat at the temp name */
 	S_CHOWN,
+	S_XA_OPEN, /* an O_PATH fd of the item for its xattrs */
+	S_XA_STAT, /* not root: may it be written? */
+	S_XA_WPERM, /* not root: u+w for the change (rsync's set_xattr) */
+	S_XATTR, /* commit_xattr.c: list, set, remove */
+	S_XA_RESTORE, /* the mode without the added u+w */
+	S_XA_CLOSE,
 	S_CHMOD,
 	S_TIMES,
 	S_RENAME,
@@ -39,16 +46,26 @@ enum op_state {
 #define OP_BAK 0x100
 
 /* The steps of each kind, in order (optional ones are skipped). */
-static const unsigned char op_steps[][7] = {
+static const unsigned char op_steps[][12] = {
 	[OP_MKDIR] = {S_MKDIR, S_DONE},
-	[OP_SYMLINK] = {S_CREATE, S_CHOWN, S_TIMES, S_RENAME, S_DONE},
+	[OP_SYMLINK] = {S_CREATE, S_CHOWN, S_XA_OPEN, S_XATTR, S_XA_CLOSE,
+			S_TIMES, S_RENAME, S_DONE},
 	[OP_HARDLINK] = {S_CREATE, S_RENAME, S_UNLINK_TMP, S_DONE},
-	[OP_MKNOD] = {S_CREATE, S_CHOWN, S_CHMOD, S_TIMES, S_RENAME, S_DONE},
+	[OP_MKNOD] = {S_CREATE, S_CHOWN, S_XA_OPEN, S_XATTR, S_XA_CLOSE,
+		      S_CHMOD, S_TIMES, S_RENAME, S_DONE},
 	[OP_DELETE] = {S_DELETE, S_DONE},
 	[OP_DIR_META] = {S_CHOWN, S_CHMOD, S_TIMES, S_DONE},
 	[OP_META] = {S_CHOWN, S_CHMOD, S_TIMES, S_DONE},
 	[OP_RENAME] = {S_BACKUP, S_MOVE, S_DONE},
+	[OP_XATTR] = {S_XA_OPEN, S_XA_STAT, S_XA_WPERM, S_XATTR, S_XA_RESTORE,
+		      S_XA_CLOSE, S_DONE},
 };
+
+/* OP_XATTR of the root: its directory fd serves, nothing to open. */
+static int xattr_of_root(const struct commit_op *op)
+{
+	return op->kind == OP_XATTR && !op->path[0];
+}
 
 void berth__commit_op_free(struct commit_op *op)
 {
@@ -56,6 +73,10 @@ void berth__commit_op_free(struct commit_op *op)
 		return;
 	if (op->ext_fd >= 0)
 		close(op->ext_fd);
+	if (op->xfd >= 0)
+		close(op->xfd);
+	berth__commit_xattr_release(&op->xj);
+	free(op->meta.xattrs);
 	free(op->path);
 	free(op->path2);
 	free(op);
@@ -70,6 +91,14 @@ static int step_applies(struct berth_commit *c, struct commit_op *op, int s)
 		return op->meta.mtime_nsec != UTIME_OMIT;
 	if (s == S_BACKUP)
 		return c->o.backup_suffix != NULL;
+	if (s == S_XA_OPEN || s == S_XA_CLOSE)
+		return op->meta.xattrs && !xattr_of_root(op);
+	if (s == S_XA_STAT)
+		return geteuid() != 0; /* root may write anything */
+	if (s == S_XA_WPERM || s == S_XA_RESTORE)
+		return op->xa_wperm;
+	if (s == S_XATTR)
+		return op->meta.xattrs != NULL;
 	return 1;
 }
 
@@ -138,6 +167,34 @@ static void op_io_done(struct berth_commit *c, struct commit_io *io)
 	case S_CHOWN:
 		res = berth__commit_chown_result(c, res);
 		break;
+	case S_XA_OPEN:
+		if (res >= 0)
+			op->xfd = res;
+		break;
+	case S_XA_STAT:
+		/* Linux wants write permission for user.* attributes: an
+		 * item of ours without u+w gets it for the change, as rsync
+		 * does (symlinks take no user.* anyway). */
+		op->xa_wperm = res >= 0 && !S_ISLNK(op->stx.stx_mode) &&
+			       op->stx.stx_uid == geteuid() &&
+			       !(op->stx.stx_mode & S_IWUSR);
+		res = 0;
+		break;
+	case S_XA_WPERM:
+		if (res < 0) {
+			op->xa_wperm = 0; /* try anyway */
+			res = 0;
+		}
+		break;
+	case S_XA_RESTORE:
+		op->xa_wperm = 0;
+		break;
+	case S_XA_CLOSE:
+		if (res == -ECANCELED)
+			close(op->xfd); /* a shutdown caught it unrun */
+		op->xfd = -1;
+		res = 0; /* closed either way */
+		break;
 	case S_RENAME:
 		if (res >= 0 && op->kind != OP_HARDLINK)
 			op->tmp_made = 0;
@@ -180,8 +237,22 @@ static void op_io_done(struct berth_commit *c, struct commit_io *io)
 	op->state = op_next(c, op, op->state);
 	if (op->state == S_DONE) {
 		if (c->o.durability == BERTH_DURABLE_BATCH &&
-		    op->kind != OP_DIR_META && op->kind != OP_META)
+		    op->kind != OP_DIR_META && op->kind != OP_META &&
+		    op->kind != OP_XATTR)
 			op->dir->dirty = 1;
+		op_done(c, op, 0);
+		return;
+	}
+	op_step(c, op);
+}
+
+/* The extended attributes are set (or reported): on to the next step. */
+static void op_xattr_done(struct berth_commit *c, struct commit_xattr_job *j)
+{
+	struct commit_op *op = commit_container_of(j, struct commit_op, xj);
+
+	op->state = op_next(c, op, S_XATTR);
+	if (op->state == S_DONE) {
 		op_done(c, op, 0);
 		return;
 	}
@@ -192,14 +263,46 @@ static void op_step(struct berth_commit *c, struct commit_op *op)
 {
 	struct berth_req *req = &op->io.req;
 	int fd = op->dir->fd;
-	/* dir_meta works on the directory's own fd, meta on the entry by
-	 * name (never followed), the others on their temp name. */
+	/* dir_meta works on the directory's own fd, meta and xattr on the
+	 * entry by name (never followed), the others on their temp name. */
 	const char *name = op->kind == OP_DIR_META ? NULL
-			   : op->kind == OP_META   ? op->base
-						   : op->tmp;
+			   : op->kind == OP_META || op->kind == OP_XATTR
+				   ? op->base
+				   : op->tmp;
 	int nofollow = name ? AT_SYMLINK_NOFOLLOW : 0;
 
 	switch (op->state) {
+	case S_XA_OPEN:
+		memset(&op->how, 0, sizeof(op->how));
+		op->how.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
+		op->how.resolve = COMMIT_RESOLVE;
+		berth_prep_openat2(req, fd, name, &op->how);
+		break;
+	case S_XA_STAT:
+		berth_prep_statx(req, xattr_of_root(op) ? fd : op->xfd, "",
+				 AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW,
+				 STATX_TYPE | STATX_MODE | STATX_UID, &op->stx);
+		break;
+	case S_XA_WPERM:
+	case S_XA_RESTORE:
+		berth_prep_fchmodat(
+			req, fd, xattr_of_root(op) ? NULL : name,
+			(op->stx.stx_mode & 07777) |
+				(op->state == S_XA_WPERM ? S_IWUSR : 0),
+			xattr_of_root(op) ? 0 : AT_SYMLINK_NOFOLLOW);
+		break;
+	case S_XATTR:
+		op->xj.want = op->meta.xattrs;
+		op->xj.path = op->path;
+		op->xj.user = op->meta.user;
+		op->xj.tag = op->tag;
+		berth__commit_xattr_run(c, &op->xj,
+					xattr_of_root(op) ? fd : op->xfd,
+					op_xattr_done);
+		return;
+	case S_XA_CLOSE:
+		berth_prep_close(req, op->xfd);
+		break;
 	case S_MKDIR:
 		berth_prep_mkdirat(req, fd, op->base, op->meta.mode & 07777);
 		break;
@@ -337,7 +440,7 @@ void berth__commit_op_start(struct berth_commit *c, struct commit_op *op)
 	op->waiting = two ? 2 : 1;
 	op->wait.ready = op_dir_ready;
 	op->wait2.ready = op_dir2_ready;
-	if (op->kind == OP_DIR_META)
+	if (op->kind == OP_DIR_META || xattr_of_root(op))
 		berth__commit_dir_get(c, op->path, strlen(op->path), op->bak,
 				      &op->wait);
 	else
@@ -348,6 +451,12 @@ void berth__commit_op_start(struct berth_commit *c, struct commit_op *op)
 	else if (two)
 		berth__commit_dir_get(c, op->path2, op->dirlen2, 0,
 				      &op->wait2);
+}
+
+/* The kinds that apply (and own) meta.xattrs. */
+static int takes_xattrs(int kind)
+{
+	return kind == OP_SYMLINK || kind == OP_MKNOD || kind == OP_XATTR;
 }
 
 /* Allocate, check and queue an operation.  Producer threads. */
@@ -363,29 +472,34 @@ static int op_queue(struct berth_commit *c, int kind, const char *relpath,
 	if (!op) {
 		if (ext_fd >= 0)
 			close(ext_fd);
+		if (meta && takes_xattrs(kind))
+			free(meta->xattrs); /* taken, also on error */
 		return -ENOMEM;
 	}
 	op->bak = !!(kind & OP_BAK);
 	kind &= ~OP_BAK;
 	op->kind = kind;
 	op->ext_fd = ext_fd; /* ours now: closed with the op */
+	op->xfd = -1;
 	op->cmd.kind = CMD_OP;
 	op->dev = dev;
 	op->is_dir = is_dir;
 	if (meta)
 		op->meta = *meta;
-	else
+	if (meta && !takes_xattrs(kind))
+		op->meta.xattrs = NULL; /* not for these: not taken */
+	if (!meta)
 		op->meta = (struct berth_commit_meta){.mode = 0755,
 						      .mtime_nsec = UTIME_OMIT,
 						      .uid = (uint32_t)-1,
 						      .gid = (uint32_t)-1};
-	if (kind == OP_DIR_META && !strcmp(relpath, "."))
+	if ((kind == OP_DIR_META || kind == OP_XATTR) && !strcmp(relpath, "."))
 		relpath = ""; /* the root directory itself */
 	r = -ENOMEM;
 	op->path = strdup(relpath);
 	if (!op->path)
 		goto fail;
-	if (relpath[0] || kind != OP_DIR_META) {
+	if (relpath[0] || (kind != OP_DIR_META && kind != OP_XATTR)) {
 		r = berth__commit_split(op->path, &op->dirlen, &base);
 		if (r)
 			goto fail;
@@ -443,8 +557,11 @@ int berth_commit_symlink(struct berth_commit *c, const char *relpath,
 			 const char *target,
 			 const struct berth_commit_meta *meta)
 {
-	if (!target || !target[0] || strlen(target) >= PATH_MAX)
+	if (!target || !target[0] || strlen(target) >= PATH_MAX) {
+		if (meta)
+			free(meta->xattrs);
 		return -BERTH_EPATH;
+	}
 	return op_queue(c, OP_SYMLINK, relpath, target, meta, 0, 0, -1);
 }
 
@@ -485,8 +602,10 @@ int berth_commit_mknod(struct berth_commit *c, const char *relpath,
 	if (!meta)
 		return -EINVAL;
 	if (!S_ISFIFO(meta->mode) && !S_ISCHR(meta->mode) &&
-	    !S_ISBLK(meta->mode) && !S_ISSOCK(meta->mode))
+	    !S_ISBLK(meta->mode) && !S_ISSOCK(meta->mode)) {
+		free(meta->xattrs);
 		return -EINVAL;
+	}
 	return op_queue(c, OP_MKNOD, relpath, NULL, meta, dev, 0, -1);
 }
 
@@ -526,4 +645,18 @@ int berth_commit_set_meta(struct berth_commit *c, const char *relpath,
 	if (!meta)
 		return -EINVAL;
 	return op_queue(c, OP_META, relpath, NULL, meta, 0, 0, -1);
+}
+
+int berth_commit_set_xattrs(struct berth_commit *c, const char *relpath,
+			    struct berth_commit_xattrs *xattrs, void *user)
+{
+	struct berth_commit_meta meta = {.mtime_nsec = UTIME_OMIT,
+					 .uid = (uint32_t)-1,
+					 .gid = (uint32_t)-1,
+					 .user = user,
+					 .xattrs = xattrs};
+
+	if (!xattrs)
+		return -EINVAL;
+	return op_queue(c, OP_XATTR, relpath, NULL, &meta, 0, 0, -1);
 }

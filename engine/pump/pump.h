@@ -69,6 +69,12 @@ enum berth_op {
 	BERTH_OP_MKNODAT,
 	BERTH_OP_FTRUNCATE,
 	BERTH_OP_FALLOCATE,
+	/* Extended attributes of an fd, which may be an O_PATH fd (then
+	 * reached through /proc/self/fd, never followed further): works for
+	 * symlinks and special files too. */
+	BERTH_OP_FSETXATTR,
+	BERTH_OP_FREMOVEXATTR,
+	BERTH_OP_FLISTXATTR,
 	/* Run a function on a pool thread (several syscalls in one hop). */
 	BERTH_OP_CALL,
 	BERTH_OP__COUNT
@@ -94,13 +100,14 @@ struct berth_req {
 	struct iovec *iov; /* read/write buffers (may be advanced in place) */
 	int iovcnt;
 	uint64_t off; /* file offset, or BERTH_OFF_STREAM */
-	uint64_t len; /* fallocate length; ftruncate length; mknod dev */
+	uint64_t len; /* fallocate length; ftruncate length; mknod dev;
+		       * xattr value or list buffer size */
 	uint32_t flags; /* op flags: fsync, statx, rename, unlink, link, at */
 	uint32_t mode; /* mkdirat/fchmodat/mknodat mode; statx mask;
 			 * fallocate mode */
 	uint32_t uid, gid; /* fchownat (-1 leaves one unchanged) */
-	void *arg; /* struct open_how *, struct statx *, struct timespec[2];
-		    * the argument of fn */
+	void *arg; /* struct open_how *, struct statx *, struct timespec[2],
+		    * xattr value or list buffer; the argument of fn */
 	berth_req_fn fn; /* BERTH_OP_CALL */
 
 	/* Set by the caller (berth_req_set_cb() or directly). */
@@ -256,6 +263,20 @@ void berth_prep_fallocate(struct berth_req *req, int fd, int mode, uint64_t off,
  * running it is not interrupted.  @fn must not block on the pump.
  */
 void berth_prep_call(struct berth_req *req, berth_req_fn fn, void *arg);
+
+/*
+ * Extended attributes of @fd (a regular fd or an O_PATH fd, also of a
+ * symlink: the attribute is that of the object the fd refers to).  @name,
+ * @value and @buf are kept until the callback.  fsetxattr completes with 0
+ * (@flags: XATTR_CREATE / XATTR_REPLACE or 0), fremovexattr with 0,
+ * flistxattr with the length of the NUL-separated name list written to
+ * @buf (with @size 0: the length needed; -ERANGE if @size is too small).
+ */
+void berth_prep_fsetxattr(struct berth_req *req, int fd, const char *name,
+			  const void *value, size_t size, int flags);
+void berth_prep_fremovexattr(struct berth_req *req, int fd, const char *name);
+void berth_prep_flistxattr(struct berth_req *req, int fd, char *buf,
+			   size_t size);
 
 static inline void berth_req_set_cb(struct berth_req *req, berth_req_cb cb,
 				    void *data, uint64_t tag)

@@ -20,6 +20,7 @@
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <linux/openat2.h>
@@ -95,6 +96,47 @@ static int fd_or_path(int ret)
 	return ret < 0 ? -errno : ret;
 }
 
+/*
+ * f*xattr() on an O_PATH fd fails with EBADF (Linux up to at least 6.18);
+ * the fd's /proc/self/fd link then reaches the same object: a magic link
+ * is a jump to what the fd refers to, never followed further, so a
+ * symlink's own attributes are the ones used.
+ */
+static ssize_t run_xattr(struct berth_req *req)
+{
+	char proc[32];
+	ssize_t ret = -1;
+
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass)
+			snprintf(proc, sizeof(proc), "/proc/self/fd/%d",
+				 req->fd);
+		switch (req->op) {
+		case BERTH_OP_FSETXATTR:
+			ret = pass ? setxattr(proc, req->path, req->arg,
+					      (size_t)req->len, (int)req->flags)
+				   : fsetxattr(req->fd, req->path, req->arg,
+					       (size_t)req->len,
+					       (int)req->flags);
+			break;
+		case BERTH_OP_FREMOVEXATTR:
+			ret = pass ? removexattr(proc, req->path)
+				   : fremovexattr(req->fd, req->path);
+			break;
+		default:
+			ret = pass ? listxattr(proc, req->arg, (size_t)req->len)
+				   : flistxattr(req->fd, req->arg,
+						(size_t)req->len);
+			break;
+		}
+		if (ret >= 0 || errno != EBADF || req->fd < 0)
+			break;
+	}
+	if (ret < 0 && errno == ENOENT)
+		return -EBADF; /* no such fd after all */
+	return ret < 0 ? -errno : ret;
+}
+
 ssize_t berth__pool_run(struct berth_req *req, int cancel_fd)
 {
 	switch (req->op) {
@@ -156,6 +198,10 @@ ssize_t berth__pool_run(struct berth_req *req, int cancel_fd)
 					    (off_t)req->len));
 	case BERTH_OP_CALL:
 		return req->fn ? req->fn(req->arg) : -EINVAL;
+	case BERTH_OP_FSETXATTR:
+	case BERTH_OP_FREMOVEXATTR:
+	case BERTH_OP_FLISTXATTR:
+		return run_xattr(req);
 	default:
 		return -EINVAL;
 	}

@@ -194,3 +194,28 @@ void berth_prep_call(struct berth_req *req, berth_req_fn fn, void *arg)
 	req->fn = fn;
 	req->arg = arg;
 }
+
+void berth_prep_fsetxattr(struct berth_req *req, int fd, const char *name,
+			  const void *value, size_t size, int flags)
+{
+	prep(req, BERTH_OP_FSETXATTR, fd);
+	req->path = name;
+	/* Read-only to the pump. */
+	req->arg = (void *)(uintptr_t)value;
+	req->len = size;
+	req->flags = (uint32_t)flags;
+}
+
+void berth_prep_fremovexattr(struct berth_req *req, int fd, const char *name)
+{
+	prep(req, BERTH_OP_FREMOVEXATTR, fd);
+	req->path = name;
+}
+
+void berth_prep_flistxattr(struct berth_req *req, int fd, char *buf,
+			   size_t size)
+{
+	prep(req, BERTH_OP_FLISTXATTR, fd);
+	req->arg = buf;
+	req->len = size;
+}

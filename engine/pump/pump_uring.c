@@ -56,6 +56,9 @@ static const int opcode_of[BERTH_OP__COUNT] = {
 	[BERTH_OP_FTRUNCATE] = -1,
 	[BERTH_OP_FALLOCATE] = -1,
 	[BERTH_OP_CALL] = -1,
+	[BERTH_OP_FSETXATTR] = -1,
+	[BERTH_OP_FREMOVEXATTR] = -1,
+	[BERTH_OP_FLISTXATTR] = -1,
 };
 
 static struct uring_be *be_of(struct berth_pump *p)

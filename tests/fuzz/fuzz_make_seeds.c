@@ -93,6 +93,16 @@ static void one(const char *cs)
 			pre[1] = 5;
 			put("token", cs, pre, 2, s.data + in.pos,
 			    s.data_len - in.pos);
+			if (s.o.xattrs) {
+				/* The same with the streaming value
+				 * decoder (fuzz_proto_token, bit 16). */
+				char vname[300];
+
+				snprintf(vname, sizeof(vname), "%s-vals", cs);
+				pre[0] |= 16;
+				put("token", vname, pre, 2, s.data + in.pos,
+				    s.data_len - in.pos);
+			}
 		}
 		berth_flist_free(berth_flist_dec_take(d));
 		berth_flist_dec_free(d);

@@ -9,6 +9,12 @@ recursion) is replayed unchanged first: berth must finish it with exit 0
 and the right files.  Then the same stream with
   - a file-list name turned into "../x", "/etc/pwnd" or ".." (exit 2);
   - N random single-bit flips after the handshake.
+Then an -aX push recorded on the spot (the stock client into berth, as
+case10_xattrs has it but without incremental recursion: a 40-byte value
+requested and echoed): unchanged (exit 0, the values on the files), with
+the echoed value's number naming a short or a missing item or with a
+wrong length (exit 2), with a changed value byte (exit 23: it does not
+match the file list's MD5), and N/3 random flips.
 Every run must end on its own within the time limit with an exit code (no
 signal, no sanitizer report), leave no temp files, and create nothing
 outside the destination.  Prints one line per case and a closing
@@ -24,6 +30,7 @@ import tempfile
 
 CASE = "case1_initial_a_noinc"
 TIMEOUT = 60
+LONG = b"L" * 40  # case10's abbreviated value, echoed as 01 28 <LONG>
 
 
 def run(berth, argv, stream, work):
@@ -68,6 +75,94 @@ def violations(rc, err, work):
     return probs
 
 
+def record_xattr_push(berth, work):
+    """The client stream of `rsync -aX` into berth (no inc-recursion):
+    x.txt and y.txt with user.short and a 40-byte user.long (one set)."""
+    src = os.path.join(work, "src")
+    os.makedirs(src)
+    for f in ("x.txt", "y.txt"):
+        p = os.path.join(src, f)
+        with open(p, "wb") as fh:
+            fh.write(b"xattr file " + f.encode() + b"\n")
+        try:
+            os.setxattr(p, "user.short", b"value-1")
+            os.setxattr(p, "user.long", LONG)
+        except OSError:
+            return None, None  # no user xattrs here
+    # berth as the server, through a recorder of what the client sends.
+    tee = os.path.join(work, "tee")
+    with open(tee, "w") as fh:
+        fh.write(f"""#!{sys.executable}
+import os, subprocess, sys, threading
+open({work!r} + "/argv", "w").write("\\n".join(sys.argv))
+p = subprocess.Popen([{berth!r}] + sys.argv[1:], stdin=subprocess.PIPE)
+def copy():
+    with open({work!r} + "/c2s", "wb") as f:
+        while True:
+            b = os.read(0, 65536)
+            if not b:
+                break
+            f.write(b)
+            f.flush()
+            try:
+                p.stdin.write(b)
+                p.stdin.flush()
+            except BrokenPipeError:
+                break
+threading.Thread(target=copy, daemon=True).start()
+sys.exit(p.wait())
+""")
+    os.chmod(tee, 0o755)
+    rsh = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rsh")
+    p = subprocess.run(["rsync", "-aX", "--no-inc-recursive",
+                        "--checksum-seed=12345", "-e", rsh,
+                        f"--rsync-path={tee}", src + "/",
+                        f"localhost:{work}/dst/"], capture_output=True,
+                       timeout=TIMEOUT)
+    if p.returncode != 0:
+        return None, None
+    argv = open(os.path.join(work, "argv")).read().split("\n")
+    return ([a for a in argv if a],
+            open(os.path.join(work, "c2s"), "rb").read())
+
+
+def xattr_cases(c2s, n, rng):
+    """case10 with the xattr values the sender echoes tampered with."""
+    i = c2s.find(b"\x01\x28" + LONG)
+    assert i > 0
+    cases = [("xattrs unchanged", c2s, 0)]
+    for what, at, byte, want in (("names a short item", i, 2, 2),
+                                 ("names no item", i, 7, 2),
+                                 ("wrong length", i + 1, 0x27, 2),
+                                 ("changed value", i + 10, ord("M"), 23)):
+        b = bytearray(c2s)
+        b[at] = byte
+        cases.append((f"xattr value {what}", bytes(b), want))
+    for k in range(n):
+        b = bytearray(c2s)
+        off = rng.randrange(0x23, len(b))
+        b[off] ^= 1 << rng.randrange(8)
+        cases.append((f"xattr flip {k} @{off:#x}", bytes(b), None))
+    return cases
+
+
+def xattr_tree_ok(dst, name):
+    """What case10 (and its tampered forms) must leave."""
+    got = sorted(os.listdir(dst))
+    if got != ["x.txt", "y.txt"]:
+        return [f"unexpected tree: {got}"]
+    probs = []
+    for f in got:
+        xs = {n: os.getxattr(os.path.join(dst, f), n)
+              for n in os.listxattr(os.path.join(dst, f))}
+        want = {"user.short": b"value-1", "user.long": LONG}
+        if name == "xattr value changed value":
+            del want["user.long"]  # not the file list's value: not set
+        if xs != want:
+            probs.append(f"{f}: xattrs {xs}")
+    return probs
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--berth", required=True)
@@ -76,15 +171,21 @@ def main():
     ap.add_argument("--random", type=int, default=150)
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
-    cdir = os.path.join(os.environ.get("BERTH_SHARED", ""), "captures", CASE)
-    if not os.path.isdir(cdir):
-        cdir = os.path.join(args.captures, CASE)
-    if not os.path.isdir(cdir):
+    def load(case):
+        cdir = os.path.join(os.environ.get("BERTH_SHARED", ""), "captures",
+                            case)
+        if not os.path.isdir(cdir):
+            cdir = os.path.join(args.captures, case)
+        if not os.path.isdir(cdir):
+            return None, None
+        argv = open(os.path.join(cdir, "argv.txt")).read().split("\n")
+        return ([a for a in argv if a],
+                open(os.path.join(cdir, "client_to_server.bin"), "rb").read())
+
+    argv, c2s = load(CASE)
+    if not argv:
         print("hostile: captures not found: skipped")
         return 77
-    argv = open(os.path.join(cdir, "argv.txt")).read().split("\n")
-    argv = [a for a in argv if a]
-    c2s = open(os.path.join(cdir, "client_to_server.bin"), "rb").read()
     berth = os.path.abspath(args.berth)
 
     cases = [("unchanged", c2s, 0)]
@@ -102,8 +203,17 @@ def main():
         b[off] ^= 1 << rng.randrange(8)
         cases.append((f"flip {k} @{off:#x}", bytes(b), None))
 
+    cases = [(argv,) + c for c in cases]
+    rec = tempfile.mkdtemp(prefix="berth-hostile-rec-")
+    xargv, xc2s = (record_xattr_push(berth, rec) if shutil.which("rsync")
+                   else (None, None))
+    shutil.rmtree(rec, ignore_errors=True)
+    if xargv:
+        cases += [(xargv,) + c
+                  for c in xattr_cases(xc2s, args.random // 3, rng)]
+
     passed = failed = 0
-    for name, stream, want in cases:
+    for argv, name, stream, want in cases:
         work = tempfile.mkdtemp(prefix="berth-hostile-")
         rc, err = run(berth, argv, stream, work)
         probs = violations(rc, err, work)
@@ -113,6 +223,9 @@ def main():
             got = sorted(os.listdir(os.path.join(work, "dst")))
             if got != ["a.txt", "link", "sub"]:
                 probs.append(f"unexpected tree: {got}")
+        if name in ("xattrs unchanged", "xattr value changed value") \
+                and not probs:
+            probs += xattr_tree_ok(os.path.join(work, "dst"), name)
         shutil.rmtree(work, ignore_errors=True)
         if probs:
             failed += 1

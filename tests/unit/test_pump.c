@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <linux/openat2.h>
@@ -467,6 +468,91 @@ static void test_all_ops(void **state)
 	pump_done(pump);
 }
 
+/* The xattr ops, on a regular fd and on O_PATH fds (also of a symlink). */
+static void test_xattr_ops(void **state)
+{
+	struct berth_pump *pump = pump_new();
+	char dir[] = "/tmp/berth-xattr-XXXXXX";
+	struct tracked t;
+	struct waiter w;
+	char buf[256], path[64];
+	int dfd, fd, pfd, lfd;
+	ssize_t r;
+
+	(void)state;
+	waiter_init(&w);
+	assert_non_null(mkdtemp(dir));
+	dfd = open(dir, O_DIRECTORY | O_RDONLY);
+	assert_true(dfd >= 0);
+	fd = openat(dfd, "f", O_RDWR | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(symlinkat("f", dfd, "l"), 0);
+
+	berth_prep_fsetxattr(&t.req, fd, "user.a", "1", 1, 0);
+	r = run1(pump, &w, &t);
+	if (r == -EOPNOTSUPP) {
+		/* No user xattrs on this filesystem: nothing to test. */
+		close(fd);
+		unlinkat(dfd, "l", 0);
+		unlinkat(dfd, "f", 0);
+		close(dfd);
+		rmdir(dir);
+		pump_done(pump);
+		skip();
+	}
+	assert_int_equal(r, 0);
+	pfd = openat(dfd, "f", O_PATH | O_NOFOLLOW);
+	lfd = openat(dfd, "l", O_PATH | O_NOFOLLOW);
+	assert_true(pfd >= 0 && lfd >= 0);
+	berth_prep_fsetxattr(&t.req, pfd, "user.bb", "22", 2, XATTR_CREATE);
+	assert_int_equal(run1(pump, &w, &t), 0);
+	berth_prep_fsetxattr(&t.req, pfd, "user.bb", "22", 2, XATTR_CREATE);
+	assert_int_equal(run1(pump, &w, &t), -EEXIST);
+	berth_prep_flistxattr(&t.req, pfd, NULL, 0);
+	assert_int_equal(run1(pump, &w, &t), 15);
+	berth_prep_flistxattr(&t.req, fd, buf, 4);
+	assert_int_equal(run1(pump, &w, &t), -ERANGE);
+	berth_prep_flistxattr(&t.req, fd, buf, sizeof(buf));
+	assert_int_equal(run1(pump, &w, &t), 15);
+	assert_int_equal(getxattr(dir, "user.a", buf, 0), -1);
+	snprintf(path, sizeof(path), "%s/f", dir);
+	assert_int_equal(getxattr(path, "user.bb", buf, sizeof(buf)), 2);
+	/* A symlink's own attributes: user.* is refused by Linux. */
+	berth_prep_fsetxattr(&t.req, lfd, "user.c", "3", 1, 0);
+	assert_int_equal(run1(pump, &w, &t), -EPERM);
+	berth_prep_flistxattr(&t.req, lfd, buf, sizeof(buf));
+	assert_int_equal(run1(pump, &w, &t), 0);
+	if (geteuid() == 0) {
+		berth_prep_fsetxattr(&t.req, lfd, "trusted.c", "3", 1, 0);
+		assert_int_equal(run1(pump, &w, &t), 0);
+		snprintf(path, sizeof(path), "%s/l", dir);
+		assert_int_equal(lgetxattr(path, "trusted.c", buf, 1), 1);
+		snprintf(path, sizeof(path), "%s/f", dir);
+		assert_int_equal(getxattr(path, "trusted.c", buf, 1), -1);
+		berth_prep_fremovexattr(&t.req, lfd, "trusted.c");
+		assert_int_equal(run1(pump, &w, &t), 0);
+	}
+	berth_prep_fremovexattr(&t.req, pfd, "user.a");
+	assert_int_equal(run1(pump, &w, &t), 0);
+	berth_prep_fremovexattr(&t.req, fd, "user.a");
+	assert_int_equal(run1(pump, &w, &t), -ENODATA);
+	berth_prep_flistxattr(&t.req, fd, buf, sizeof(buf));
+	assert_int_equal(run1(pump, &w, &t), 8);
+	assert_memory_equal(buf, "user.bb", 8);
+	/* A closed fd stays an error, also through the /proc fallback. */
+	close(pfd);
+	berth_prep_fremovexattr(&t.req, pfd, "user.bb");
+	assert_int_equal(run1(pump, &w, &t), -EBADF);
+
+	close(lfd);
+	close(fd);
+	assert_int_equal(unlinkat(dfd, "l", 0), 0);
+	assert_int_equal(unlinkat(dfd, "f", 0), 0);
+	close(dfd);
+	assert_int_equal(rmdir(dir), 0);
+	pump_done(pump);
+}
+
 /* ---- cancellation ---- */
 
 static void test_cancel_blocked_read(void **state)
@@ -694,6 +780,7 @@ int main(void)
 		cmocka_unit_test(test_short_io_is_continued),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_all_ops),
+		cmocka_unit_test(test_xattr_ops),
 		cmocka_unit_test(test_cancel_blocked_read),
 		cmocka_unit_test(test_cancel_tag),
 		cmocka_unit_test(test_shutdown_in_flight),

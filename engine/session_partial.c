@@ -116,9 +116,8 @@ int berth__delayed_renames(struct berth_session *s)
 	/* The emptied PDIRs (files of one directory are adjacent). */
 	for (i = 0; i < (int32_t)s->fl->count; i++) {
 		st = fst_of(s, i);
-		if (!st.delayed ||
-		    berth__partial_path(s, s->fl->files[i].name, ppath,
-					sizeof(ppath)))
+		if (!st.delayed || berth__partial_path(s, s->fl->files[i].name,
+						       ppath, sizeof(ppath)))
 			continue;
 		pdir_of(ppath, dir, sizeof(dir));
 		if (strcmp(dir, last) == 0)
@@ -208,9 +207,9 @@ int berth__backup_prepare(struct berth_session *s, const char *relpath)
 	if (s->backup_dirfd < 0) {
 		ret = backup_root(s);
 		if (ret < 0) {
-			berth__session_file_error(
-				s, "backup dir %s: %s\n", s->opts.backup_dir,
-				berth_strerror(ret));
+			berth__session_file_error(s, "backup dir %s: %s\n",
+						  s->opts.backup_dir,
+						  berth_strerror(ret));
 			return 0; /* the backups fail, each reported */
 		}
 	}
@@ -226,9 +225,8 @@ int berth__backup_prepare(struct berth_session *s, const char *relpath)
 					 O_PATH | O_DIRECTORY);
 		if (fd >= 0) {
 			close(fd);
-		} else if (fd == -ENOENT &&
-			   fstatat(s->root_fd, dir, &st,
-				   AT_SYMLINK_NOFOLLOW) == 0) {
+		} else if (fd == -ENOENT && fstatat(s->root_fd, dir, &st,
+						    AT_SYMLINK_NOFOLLOW) == 0) {
 			m = (struct berth_commit_meta){
 				.mode = st.st_mode & 07777,
 				.mtime_sec = st.st_mtim.tv_sec,

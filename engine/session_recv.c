@@ -456,8 +456,8 @@ int berth__recv_loop(struct berth_session *s)
 		ret = receive_file(
 			s, ndx,
 			!(iflags & BERTH_ITEM_BASIS_TYPE_FOLLOWS) ? -1
-			: btype == BERTH_FNAMECMP_PARTIAL_DIR	  ? BASIS_PARTIAL
-								  : btype,
+			: btype == BERTH_FNAMECMP_PARTIAL_DIR ? BASIS_PARTIAL
+							      : btype,
 			x);
 		if (ret < 0)
 			return ret;

@@ -248,7 +248,8 @@ int berth_commit_file_finish(struct berth_commit_file *f);
 void berth_commit_file_abort(struct berth_commit_file *f);
 
 /* berth_commit_file_finish_sub() flags. */
-#define BERTH_COMMIT_SUB_NO_TIMES 1u /* leave the mtime alone (a partial
+#define BERTH_COMMIT_SUB_NO_TIMES \
+	1u /* leave the mtime alone (a partial
 				      * file is not the sender's file) */
 
 /*

@@ -96,9 +96,9 @@ int berth_commit_file_begin(struct berth_commit *c, const char *relpath,
 						     .uid = (uint32_t)-1,
 						     .gid = (uint32_t)-1};
 	f->flags = flags;
-	f->deferred = !(flags & (BERTH_COMMIT_INPLACE | BERTH_COMMIT_APPEND |
-				 BERTH_COMMIT_PREALLOCATE |
-				 BERTH_COMMIT_SPARSE)) &&
+	f->deferred = !(flags &
+			(BERTH_COMMIT_INPLACE | BERTH_COMMIT_APPEND |
+			 BERTH_COMMIT_PREALLOCATE | BERTH_COMMIT_SPARSE)) &&
 		      c->o.durability == BERTH_DURABLE_NONE &&
 		      !c->o.use_backup_dir && !f->meta.xattrs &&
 		      f->meta.size_hint <= c->o.buf_size;
@@ -427,7 +427,8 @@ static int next_state(struct berth_commit *c, struct berth_commit_file *f,
 			break;
 		case F_TIMES:
 			if (f->meta.mtime_nsec != UTIME_OMIT &&
-			    !(f->sub && (f->sub_flags & BERTH_COMMIT_SUB_NO_TIMES)))
+			    !(f->sub &&
+			      (f->sub_flags & BERTH_COMMIT_SUB_NO_TIMES)))
 				return s;
 			break;
 		case F_MKSUB:
@@ -703,8 +704,8 @@ static ssize_t small_run(void *arg)
 	if (!r && c->o.preserve_owner &&
 	    (f->meta.uid != (uint32_t)-1 || f->meta.gid != (uint32_t)-1))
 		r = berth__commit_chown_result(
-			c, fchown(fd, f->meta.uid, f->meta.gid) < 0 ? -errno
-								  : 0);
+			c,
+			fchown(fd, f->meta.uid, f->meta.gid) < 0 ? -errno : 0);
 	if (!r && fchmod(fd, f->meta.mode & 07777) < 0)
 		r = -errno;
 	if (!r && f->meta.mtime_nsec != UTIME_OMIT) {

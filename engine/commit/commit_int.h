@@ -342,8 +342,7 @@ int berth__commit_split(const char *relpath, size_t *dirlen, const char **base);
 void berth__commit_queue_begin_locked(struct berth_commit *c,
 				      struct berth_commit_file *f);
 int berth__commit_dir_get(struct berth_commit *c, const char *path, size_t len,
-			  int bak,
-			  struct commit_waiter *w);
+			  int bak, struct commit_waiter *w);
 void berth__commit_dir_put(struct berth_commit *c, struct commit_dir *d);
 void berth__commit_dir_invalidate(struct berth_commit *c, const char *path,
 				  size_t len);

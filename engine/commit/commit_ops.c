@@ -432,8 +432,8 @@ void berth__commit_op_start(struct berth_commit *c, struct commit_op *op)
 	}
 	/* A second directory: a link's or rename's source, or the backup
 	 * directory a deleted file moves to (--backup-dir). */
-	bakdel = op->kind == OP_DELETE && !op->is_dir &&
-		 c->o.use_backup_dir && c->o.backup_suffix;
+	bakdel = op->kind == OP_DELETE && !op->is_dir && c->o.use_backup_dir &&
+		 c->o.backup_suffix;
 	two = ((op->kind == OP_HARDLINK || op->kind == OP_RENAME) &&
 	       op->ext_fd < 0) ||
 	      bakdel;
@@ -449,8 +449,7 @@ void berth__commit_op_start(struct berth_commit *c, struct commit_op *op)
 	if (bakdel)
 		berth__commit_dir_get(c, op->path, op->dirlen, 1, &op->wait2);
 	else if (two)
-		berth__commit_dir_get(c, op->path2, op->dirlen2, 0,
-				      &op->wait2);
+		berth__commit_dir_get(c, op->path2, op->dirlen2, 0, &op->wait2);
 }
 
 /* The kinds that apply (and own) meta.xattrs. */
@@ -548,8 +547,8 @@ int berth_commit_backup_mkdir(struct berth_commit *c, const char *relpath,
 		return -EINVAL;
 	r = op_queue(c, OP_MKDIR | OP_BAK, relpath, NULL, meta, 0, 1, -1);
 	if (r == 0)
-		r = op_queue(c, OP_DIR_META | OP_BAK, relpath, NULL, meta, 0,
-			     1, -1);
+		r = op_queue(c, OP_DIR_META | OP_BAK, relpath, NULL, meta, 0, 1,
+			     -1);
 	return r;
 }
 

@@ -1079,8 +1079,7 @@ static void test_finish_sub_rename(void **state)
 	/* Delayed: replaces the partial, with times; then into place. */
 	assert_int_equal(berth_commit_file_begin(v.c, "d/x", &m, 0, &f), 0);
 	assert_int_equal(berth_commit_file_write(f, "newer", 5), 0);
-	assert_int_equal(berth_commit_file_finish_sub(f, ".part", 0, NULL),
-			 0);
+	assert_int_equal(berth_commit_file_finish_sub(f, ".part", 0, NULL), 0);
 	assert_int_equal(berth_commit_flush(v.c), 0);
 	assert_int_equal(stat(p, &st), 0);
 	assert_int_equal(st.st_mtime, 1000000000);

@@ -9,9 +9,14 @@
  * Signals: SIGTERM, SIGINT and SIGHUP cancel the session (its temp files
  * are removed, the client is told) and berth exits with rsync's code for a
  * signal (20).  The library installs no handlers: this program blocks the
- * signals in every thread and takes them with sigwait() on one of its own.
+ * signals in every thread but one of its own, whose handler only writes the
+ * signal to a self-pipe that the same thread reads.  (A handler rather than
+ * sigwait(): a thread the program does not own, such as a sanitizer's
+ * helper, may leave the signals unblocked; there the handler runs too,
+ * where the default action would have killed the process.)
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -73,25 +78,68 @@ static int durability_from_env(int *out)
 
 struct sig_watch {
 	sigset_t set;
+	int rfd; /* the self-pipe's read end */
 	pthread_mutex_t lock;
 	struct berth_session *session; /* under lock; NULL once freed */
 };
 
-/* Takes the blocked signals and cancels the session. */
+/* The self-pipe's write end, for the handler (a signal handler has no
+ * argument to carry it). */
+static int sig_wfd = -1;
+
+static void on_signal(int sig)
+{
+	unsigned char b = (unsigned char)sig;
+	int saved = errno;
+
+	if (write(sig_wfd, &b, 1) < 0) {
+		/* full: a cancel is already on its way */
+	}
+	errno = saved;
+}
+
+/* Takes the signals (the only thread with them unblocked) and cancels the
+ * session. */
 static void *sig_thread(void *arg)
 {
 	struct sig_watch *w = arg;
-	int sig;
+	unsigned char b;
 
+	pthread_sigmask(SIG_UNBLOCK, &w->set, NULL);
 	for (;;) {
-		if (sigwait(&w->set, &sig) != 0)
-			continue;
+		if (read(w->rfd, &b, 1) != 1)
+			continue; /* EINTR: the handler just ran here */
 		pthread_mutex_lock(&w->lock);
 		if (w->session)
 			berth_session_cancel(w->session);
 		pthread_mutex_unlock(&w->lock);
 	}
 	return NULL;
+}
+
+static int watch_signals(struct sig_watch *w)
+{
+	struct sigaction sa;
+	int fds[2];
+
+	if (pipe2(fds, O_CLOEXEC) < 0 || fcntl(fds[1], F_SETFL, O_NONBLOCK) < 0)
+		return -1;
+	w->rfd = fds[0];
+	sig_wfd = fds[1];
+	sigemptyset(&w->set);
+	sigaddset(&w->set, SIGTERM);
+	sigaddset(&w->set, SIGINT);
+	sigaddset(&w->set, SIGHUP);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
+	sigfillset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL) < 0 ||
+	    sigaction(SIGINT, &sa, NULL) < 0 ||
+	    sigaction(SIGHUP, &sa, NULL) < 0)
+		return -1;
+	/* Blocked before any thread of ours exists, so all inherit it. */
+	return pthread_sigmask(SIG_BLOCK, &w->set, NULL) ? -1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -119,12 +167,10 @@ int main(int argc, char **argv)
 	}
 	/* A client that goes away is an error code, not a signal death. */
 	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&watch.set);
-	sigaddset(&watch.set, SIGTERM);
-	sigaddset(&watch.set, SIGINT);
-	sigaddset(&watch.set, SIGHUP);
-	/* Blocked before any thread exists, so every thread inherits it. */
-	pthread_sigmask(SIG_BLOCK, &watch.set, NULL);
+	if (watch_signals(&watch) < 0) {
+		fprintf(stderr, "berth: signal setup: %s\n", strerror(errno));
+		return RERR_MALLOC;
+	}
 
 	ret = berth_pump_create(NULL, &pump);
 	if (ret < 0) {

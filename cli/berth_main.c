@@ -9,19 +9,21 @@
  * Signals: SIGTERM, SIGINT and SIGHUP cancel the session (its temp files
  * are removed, the client is told) and berth exits with rsync's code for a
  * signal (20).  The library installs no handlers: this program blocks the
- * signals in every thread but one of its own, whose handler only writes the
- * signal to a self-pipe that the same thread reads.  (A handler rather than
- * sigwait(): a thread the program does not own, such as a sanitizer's
- * helper, may leave the signals unblocked; there the handler runs too,
- * where the default action would have killed the process.)
+ * signals in all its threads and reads them from a signalfd on one of its
+ * own.  A thread the program does not own (a sanitizer's helper) may leave
+ * them unblocked; for it a handler forwards the signal through a pipe that
+ * the same thread reads, where the default action would have killed the
+ * process.  No handler ever runs in a thread of berth's.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "berth.h"
@@ -78,15 +80,18 @@ static int durability_from_env(int *out)
 
 struct sig_watch {
 	sigset_t set;
-	int rfd; /* the self-pipe's read end */
+	int sfd; /* signalfd of the set */
+	int rfd; /* the forwarding pipe's read end */
 	pthread_mutex_t lock;
 	struct berth_session *session; /* under lock; NULL once freed */
 };
 
-/* The self-pipe's write end, for the handler (a signal handler has no
- * argument to carry it). */
+/* The forwarding pipe's write end, for the handler (a signal handler has
+ * no argument to carry it). */
 static int sig_wfd = -1;
 
+/* Runs only in a thread that is not berth's (all of berth's block the
+ * signals). */
 static void on_signal(int sig)
 {
 	unsigned char b = (unsigned char)sig;
@@ -98,17 +103,23 @@ static void on_signal(int sig)
 	errno = saved;
 }
 
-/* Takes the signals (the only thread with them unblocked) and cancels the
- * session. */
+/* Takes the signals and cancels the session. */
 static void *sig_thread(void *arg)
 {
 	struct sig_watch *w = arg;
+	struct pollfd pfd[2] = {{.fd = w->sfd, .events = POLLIN},
+				{.fd = w->rfd, .events = POLLIN}};
+	struct signalfd_siginfo si;
 	unsigned char b;
 
-	pthread_sigmask(SIG_UNBLOCK, &w->set, NULL);
 	for (;;) {
-		if (read(w->rfd, &b, 1) != 1)
-			continue; /* EINTR: the handler just ran here */
+		if (poll(pfd, 2, -1) <= 0)
+			continue;
+		if ((pfd[0].revents & POLLIN) &&
+		    read(w->sfd, &si, sizeof(si)) != sizeof(si))
+			continue;
+		if ((pfd[1].revents & POLLIN) && read(w->rfd, &b, 1) != 1)
+			continue;
 		pthread_mutex_lock(&w->lock);
 		if (w->session)
 			berth_session_cancel(w->session);
@@ -122,14 +133,19 @@ static int watch_signals(struct sig_watch *w)
 	struct sigaction sa;
 	int fds[2];
 
-	if (pipe2(fds, O_CLOEXEC) < 0 || fcntl(fds[1], F_SETFL, O_NONBLOCK) < 0)
-		return -1;
-	w->rfd = fds[0];
-	sig_wfd = fds[1];
 	sigemptyset(&w->set);
 	sigaddset(&w->set, SIGTERM);
 	sigaddset(&w->set, SIGINT);
 	sigaddset(&w->set, SIGHUP);
+	/* Blocked before any thread of ours exists, so all inherit it. */
+	if (pthread_sigmask(SIG_BLOCK, &w->set, NULL))
+		return -1;
+	w->sfd = signalfd(-1, &w->set, SFD_CLOEXEC);
+	if (w->sfd < 0 || pipe2(fds, O_CLOEXEC) < 0 ||
+	    fcntl(fds[1], F_SETFL, O_NONBLOCK) < 0)
+		return -1;
+	w->rfd = fds[0];
+	sig_wfd = fds[1];
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sa.sa_flags = SA_RESTART;
@@ -138,8 +154,7 @@ static int watch_signals(struct sig_watch *w)
 	    sigaction(SIGINT, &sa, NULL) < 0 ||
 	    sigaction(SIGHUP, &sa, NULL) < 0)
 		return -1;
-	/* Blocked before any thread of ours exists, so all inherit it. */
-	return pthread_sigmask(SIG_BLOCK, &w->set, NULL) ? -1 : 0;
+	return 0;
 }
 
 int main(int argc, char **argv)

@@ -20,6 +20,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +121,8 @@ static void *sig_thread(void *arg)
 			continue;
 		if ((pfd[1].revents & POLLIN) && read(w->rfd, &b, 1) != 1)
 			continue;
+		if ((pfd[1].revents & POLLIN) && b == 0)
+			return NULL; /* main is done with the session */
 		pthread_mutex_lock(&w->lock);
 		if (w->session)
 			berth_session_cancel(w->session);
@@ -163,6 +166,7 @@ int main(int argc, char **argv)
 	struct berth_pump *pump = NULL;
 	struct sig_watch watch;
 	pthread_t tid;
+	bool have_tid;
 	int ret;
 
 	if (argc == 2 && strcmp(argv[1], "--version") == 0)
@@ -203,8 +207,7 @@ int main(int argc, char **argv)
 		berth_pump_free(pump);
 		return RERR_MALLOC;
 	}
-	if (pthread_create(&tid, NULL, sig_thread, &watch) == 0)
-		pthread_detach(tid);
+	have_tid = pthread_create(&tid, NULL, sig_thread, &watch) == 0;
 	ret = berth_session_run(watch.session, STDIN_FILENO, STDOUT_FILENO);
 	if (ret == -BERTH_ECANCELLED)
 		ret = RERR_SIGNAL;
@@ -213,6 +216,16 @@ int main(int argc, char **argv)
 	berth_session_free(watch.session);
 	watch.session = NULL;
 	pthread_mutex_unlock(&watch.lock);
+	/* Stop and join the signal thread: @watch lives on this stack, and a
+	 * detached thread woken after main returned (a SIGHUP as the client
+	 * hangs up) would lock a mutex in a dead frame. */
+	if (have_tid) {
+		unsigned char quit = 0;
+
+		while (write(sig_wfd, &quit, 1) < 0 && errno == EAGAIN)
+			usleep(1000);
+		pthread_join(tid, NULL);
+	}
 	berth_pump_free(pump);
 	return ret;
 }

@@ -377,6 +377,18 @@ static inline int berth__sender_dones_total(const struct berth_session *s)
 	return s->proto >= 31 ? 4 : 3;
 }
 
+/* A consistent copy of the notes on entry @ndx (taken under s->lock). */
+static inline struct file_state berth__fst_get(struct berth_session *s,
+					       int32_t ndx)
+{
+	struct file_state st;
+
+	pthread_mutex_lock(&s->lock);
+	st = s->fst[ndx];
+	pthread_mutex_unlock(&s->lock);
+	return st;
+}
+
 /* Commit metadata for entry @f (permissions, times, owner) per options. */
 void berth__session_meta(struct berth_session *s, const struct berth_file *f,
 			 bool exists, mode_t cur_mode,

@@ -73,17 +73,6 @@ void berth__drop_partial(struct berth_session *s, const char *ppath)
 		(void)berth_commit_delete(s->commit, dir, 1, SESSION_QUIET);
 }
 
-/* Entry @ndx's state flags, read under the lock. */
-static struct file_state fst_of(struct berth_session *s, int32_t ndx)
-{
-	struct file_state st;
-
-	pthread_mutex_lock(&s->lock);
-	st = s->fst[ndx];
-	pthread_mutex_unlock(&s->lock);
-	return st;
-}
-
 int berth__delayed_renames(struct berth_session *s)
 {
 	char ppath[PATH_MAX], dir[PATH_MAX], last[PATH_MAX] = "";
@@ -97,7 +86,7 @@ int berth__delayed_renames(struct berth_session *s)
 	for (i = 0; i < (int32_t)s->fl->count; i++) {
 		const struct berth_file *f = &s->fl->files[i];
 
-		st = fst_of(s, i);
+		st = berth__fst_get(s, i);
 		if (!st.delayed || !st.ok)
 			continue;
 		if (berth__partial_path(s, f->name, ppath, sizeof(ppath)))
@@ -115,7 +104,7 @@ int berth__delayed_renames(struct berth_session *s)
 	(void)berth_commit_flush(s->commit);
 	/* The emptied PDIRs (files of one directory are adjacent). */
 	for (i = 0; i < (int32_t)s->fl->count; i++) {
-		st = fst_of(s, i);
+		st = berth__fst_get(s, i);
 		if (!st.delayed || berth__partial_path(s, s->fl->files[i].name,
 						       ppath, sizeof(ppath)))
 			continue;
@@ -140,7 +129,7 @@ void berth__partial_sweep(struct berth_session *s)
 		return;
 	(void)berth_commit_flush(s->commit); /* every outcome is known */
 	for (i = 0; i < (int32_t)s->fl->count; i++) {
-		st = fst_of(s, i);
+		st = berth__fst_get(s, i);
 		if (st.basis_type != BASIS_PARTIAL || !st.ok ||
 		    berth__partial_path(s, s->fl->files[i].name, ppath,
 					sizeof(ppath)))

@@ -125,17 +125,6 @@ static int next_token(struct berth_session *s, struct berth_tok_event *ev)
 	}
 }
 
-/* A consistent copy of the generator's notes on @ndx. */
-static struct file_state fst_get(struct berth_session *s, int32_t ndx)
-{
-	struct file_state st;
-
-	pthread_mutex_lock(&s->lock);
-	st = s->fst[ndx];
-	pthread_mutex_unlock(&s->lock);
-	return st;
-}
-
 /* The verified whole-file checksum, for the committed-file event. */
 static void keep_sum(struct berth_session *s, int32_t ndx, const uint8_t *sum)
 {
@@ -166,7 +155,7 @@ static int finish_file(struct berth_session *s, int32_t ndx,
 	if (vret == -BERTH_ECHECKSUM) {
 		if (r->cf)
 			berth_commit_file_abort(r->cf);
-		if (fst_get(s, ndx).attempts < 2) {
+		if (berth__fst_get(s, ndx).attempts < 2) {
 			berth__session_log(
 				s, BERTH_LOG_WARNING,
 				"WARNING: %s failed verification -- update "
@@ -229,7 +218,7 @@ static int receive_file(struct berth_session *s, int32_t ndx, int btype,
 	struct recv_file r = {.s = s, .ndx = ndx};
 	struct berth_commit_meta meta;
 	struct berth_tok_event ev;
-	struct file_state st = fst_get(s, ndx);
+	struct file_state st = berth__fst_get(s, ndx);
 	uint64_t total = 0, lit;
 	int ret, vret = 0;
 
@@ -443,7 +432,7 @@ int berth__recv_loop(struct berth_session *s)
 		}
 		wait_generated(s, ndx);
 		/* Data only for what we asked, and only in phases 0 and 1. */
-		if (fst_get(s, ndx).state != FST_REQUESTED ||
+		if (berth__fst_get(s, ndx).state != FST_REQUESTED ||
 		    !S_ISREG(s->fl->files[ndx].mode) || dones_seen(s) >= 2) {
 			free(x);
 			return -BERTH_EPROTO;

@@ -165,13 +165,6 @@ int berth_flist_dec_begin(struct berth_flist_dec *d, int32_t dir_k)
 	return 0;
 }
 
-#define GET(call)                               \
-	do {                                    \
-		int get_r_ = (call);            \
-		if (get_r_ != BERTH_PROTO_DONE) \
-			return get_r_;          \
-	} while (0)
-
 static bool mode_type_ok(uint32_t m)
 {
 	switch (m & S_IFMT) {

@@ -10,13 +10,6 @@
 
 #include "protocol/proto_int.h"
 
-#define GET(call)                               \
-	do {                                    \
-		int get_r_ = (call);            \
-		if (get_r_ != BERTH_PROTO_DONE) \
-			return get_r_;          \
-	} while (0)
-
 #define ACL_OBJS                                                         \
 	(BERTH_ACL_USER_OBJ | BERTH_ACL_GROUP_OBJ | BERTH_ACL_MASK_OBJ | \
 	 BERTH_ACL_OTHER_OBJ)

@@ -9,13 +9,6 @@
 
 #include "protocol/proto_int.h"
 
-#define GET(call)                               \
-	do {                                    \
-		int get_r_ = (call);            \
-		if (get_r_ != BERTH_PROTO_DONE) \
-			return get_r_;          \
-	} while (0)
-
 int berth__flist_pool_add(struct pool *p, const void *data, size_t len,
 			  uint32_t *off)
 {

@@ -223,4 +223,13 @@ void berth__tok_zstd_free(struct berth_tok_dec *d);
 int berth__tok_zstd_step(struct berth_tok_dec *d, struct berth_proto_in *in,
 			 struct berth_tok_event *ev);
 
+/* Resumable decoders: run one step, and return what is not DONE (MORE
+ * or an error) to the caller, who calls again with more input. */
+#define GET(call)                               \
+	do {                                    \
+		int get_r_ = (call);            \
+		if (get_r_ != BERTH_PROTO_DONE) \
+			return get_r_;          \
+	} while (0)
+
 #endif /* BERTH_PROTO_INT_H */

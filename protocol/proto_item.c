@@ -62,13 +62,6 @@ void berth_item_dec_destroy(struct berth_item_dec *d)
 	d->vals = NULL;
 }
 
-#define GET(call)                               \
-	do {                                    \
-		int get_r_ = (call);            \
-		if (get_r_ != BERTH_PROTO_DONE) \
-			return get_r_;          \
-	} while (0)
-
 static int unit_xattrs(struct berth_item_dec *d, struct berth_proto_in *v)
 {
 	struct berth_item *it = d->out;

@@ -58,13 +58,6 @@ void berth_xattr_val_dec_begin(struct berth_xattr_val_dec *d)
 	d->stash.len = 0;
 }
 
-#define GET(call)                               \
-	do {                                    \
-		int get_r_ = (call);            \
-		if (get_r_ != BERTH_PROTO_DONE) \
-			return get_r_;          \
-	} while (0)
-
 static int unit_val(void *ctx, struct berth_proto_in *v)
 {
 	struct berth_xattr_val_dec *d = ctx;

@@ -2,15 +2,20 @@
 /*
  * Pump benchmark: random 4 KiB reads from a file in the page cache and
  * sequential 1 MiB writes, at queue depth 1, 16 and 64, through each pump
- * backend and through plain pread/pwrite loops (one thread per depth slot).
+ * backend and through plain pread/pwrite loops: "plain" runs one thread per
+ * depth slot, "plain1" one thread doing all the work.  Every variant does
+ * the same number of operations on the same file, and depth slot (or plain
+ * thread) i draws its offsets from the same seeded generator.
  *
  *   bench_pump [--file PATH] [--size MiB] [--reads N] [--write-mib MiB]
+ *              [--qd N] [--only uring|pool|plain|plain1] [--no-writes]
  *
  * Not a test: it prints ops/s and GB/s and always exits 0 on success.
  */
 #include <errno.h>
-#include <stdatomic.h>
 #include <fcntl.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -191,7 +196,7 @@ static double run_plain(int fd, uint64_t size, int writing, unsigned qd,
 		a[i] = (struct plain_arg){
 			.fd = fd,
 			.size = size,
-			.ops = ops / qd,
+			.ops = ops / qd + (i < ops % qd),
 			.writing = writing,
 			.first_off = (uint64_t)i * WR_SIZE,
 			.stride = (uint64_t)qd * WR_SIZE,
@@ -212,29 +217,60 @@ static void report(const char *what, const char *via, unsigned qd, uint64_t ops,
 	       (double)ops / secs, (double)ops * (double)opsize / secs / 1e9);
 }
 
+static bool wanted(const char *only, const char *via)
+{
+	return !only || !strcmp(only, via);
+}
+
 int main(int argc, char **argv)
 {
 	const char *path = "/tmp/berth-bench-pump.dat";
 	const char *wpath = "/tmp/berth-bench-pump.out";
-	uint64_t size_mib = 1024, reads = 400000, write_mib = 1024;
+	const char *only = NULL;
+	uint64_t size_mib = 1024, reads = 2000000, write_mib = 1024;
 	static const unsigned qds[] = {1, 16, 64};
 	static const int backends[] = {BERTH_PUMP_URING, BERTH_PUMP_POOL};
 	struct berth_pump_opts opts = {0};
 	struct berth_pump *pump;
 	uint64_t done, chunk = 64u << 20;
+	unsigned qd, one_qd = 0;
+	bool writes = true;
 	char *buf;
 	int fd, wfd, i, q, ret;
 	double s;
 
-	for (i = 1; i + 1 < argc; i += 2) {
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--no-writes")) {
+			writes = false;
+			continue;
+		}
+		if (i + 1 == argc) {
+			fprintf(stderr, "bench_pump: %s needs a value\n",
+				argv[i]);
+			return 2;
+		}
 		if (!strcmp(argv[i], "--file"))
-			path = argv[i + 1];
+			path = argv[++i];
 		else if (!strcmp(argv[i], "--size"))
-			size_mib = strtoull(argv[i + 1], NULL, 10);
+			size_mib = strtoull(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--reads"))
-			reads = strtoull(argv[i + 1], NULL, 10);
+			reads = strtoull(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--write-mib"))
-			write_mib = strtoull(argv[i + 1], NULL, 10);
+			write_mib = strtoull(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--qd"))
+			one_qd = (unsigned)strtoul(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--only"))
+			only = argv[++i];
+		else {
+			fprintf(stderr, "bench_pump: unknown option %s\n",
+				argv[i]);
+			return 2;
+		}
+	}
+	if (one_qd > MAX_QD || size_mib == 0) {
+		fprintf(stderr, "bench_pump: --qd at most %d, --size > 0\n",
+			MAX_QD);
+		return 2;
 	}
 
 	/* Make the read file and pull it into the page cache. */
@@ -254,12 +290,17 @@ int main(int argc, char **argv)
 	printf("# %llu MiB file in the page cache, %llu random 4 KiB reads, "
 	       "%llu MiB of 1 MiB writes\n",
 	       (unsigned long long)size_mib, (unsigned long long)reads,
-	       (unsigned long long)write_mib);
+	       (unsigned long long)(writes ? write_mib : 0));
 
 	for (q = 0; q < 3; q++) {
+		qd = one_qd ? one_qd : qds[q];
+		if (one_qd && q > 0)
+			break;
 		for (i = 0; i < 2; i++) {
+			if (!wanted(only, berth_pump_backend_name(backends[i])))
+				continue;
 			opts.backend = backends[i];
-			opts.pool_threads = qds[q] < 4 ? 4 : qds[q];
+			opts.pool_threads = qd < 4 ? 4 : qd;
 			ret = berth_pump_create(&opts, &pump);
 			if (ret < 0) {
 				printf("%s: unavailable (%s)\n",
@@ -267,23 +308,44 @@ int main(int argc, char **argv)
 				       berth_strerror(ret));
 				continue;
 			}
-			s = run_pump(pump, fd, size_mib << 20, 0, qds[q],
-				     reads);
-			report("read", berth_pump_backend_name(backends[i]),
-			       qds[q], reads, RD_SIZE, s);
-			wfd = open(wpath, O_RDWR | O_CREAT | O_TRUNC, 0600);
-			s = run_pump(pump, wfd, 0, 1, qds[q], write_mib);
-			report("write", berth_pump_backend_name(backends[i]),
-			       qds[q], write_mib, WR_SIZE, s);
-			close(wfd);
+			s = run_pump(pump, fd, size_mib << 20, 0, qd, reads);
+			report("read", berth_pump_backend_name(backends[i]), qd,
+			       reads, RD_SIZE, s);
+			if (writes) {
+				wfd = open(wpath, O_RDWR | O_CREAT | O_TRUNC,
+					   0600);
+				if (wfd < 0) {
+					perror(wpath);
+					return 1;
+				}
+				s = run_pump(pump, wfd, 0, 1, qd, write_mib);
+				report("write",
+				       berth_pump_backend_name(backends[i]), qd,
+				       write_mib, WR_SIZE, s);
+				close(wfd);
+			}
 			berth_pump_free(pump);
 		}
-		s = run_plain(fd, size_mib << 20, 0, qds[q], reads);
-		report("read", "plain", qds[q], reads, RD_SIZE, s);
-		wfd = open(wpath, O_RDWR | O_CREAT | O_TRUNC, 0600);
-		s = run_plain(wfd, 0, 1, qds[q], write_mib);
-		report("write", "plain", qds[q], write_mib, WR_SIZE, s);
-		close(wfd);
+		for (i = 0; i < 2; i++) {
+			const char *via = i ? "plain1" : "plain";
+			unsigned nth = i ? 1 : qd;
+
+			/* At depth 1 both are the same loop. */
+			if (!wanted(only, via) || (i && qd == 1))
+				continue;
+			s = run_plain(fd, size_mib << 20, 0, nth, reads);
+			report("read", via, qd, reads, RD_SIZE, s);
+			if (!writes)
+				continue;
+			wfd = open(wpath, O_RDWR | O_CREAT | O_TRUNC, 0600);
+			if (wfd < 0) {
+				perror(wpath);
+				return 1;
+			}
+			s = run_plain(wfd, 0, 1, nth, write_mib);
+			report("write", via, qd, write_mib, WR_SIZE, s);
+			close(wfd);
+		}
 	}
 	close(fd);
 	unlink(wpath);

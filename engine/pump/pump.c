@@ -56,10 +56,22 @@ void berth__pump_wake_drain(struct berth_pump *p)
  */
 static bool want_wake(struct berth_pump *p)
 {
+	atomic_store_explicit(&p->has_work, true, memory_order_relaxed);
 	if (p->wake_pending || berth_pump_on_thread(p))
 		return false;
 	p->wake_pending = true;
 	return true;
+}
+
+/*
+ * A counter only the pump thread writes: a relaxed load and store, no locked
+ * read-modify-write on the per-request path.  Readers see some recent value.
+ */
+static void bump(atomic_uint_fast64_t *c)
+{
+	atomic_store_explicit(c,
+			      atomic_load_explicit(c, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
 }
 
 static void inflight_add(struct berth_pump *p, struct berth_req *req)
@@ -111,7 +123,7 @@ static void complete(struct berth_pump *p, struct berth_req *req, ssize_t res)
 			}
 		}
 	}
-	atomic_fetch_add_explicit(&p->n_completed, 1, memory_order_relaxed);
+	bump(&p->n_completed);
 	req->cb(req, res);
 }
 
@@ -157,8 +169,7 @@ static void start_attempt(struct berth_pump *p, struct berth_req *req)
 		p->ops->submit(p, req);
 	} else {
 		if (!req->via_pool && p->ops->id == BERTH_PUMP_URING)
-			atomic_fetch_add_explicit(&p->n_fallback, 1,
-						  memory_order_relaxed);
+			bump(&p->n_fallback);
 		req->via_pool = 1;
 		req->where = REQ_AT_POOL;
 		berth__pool_submit(p->pool, req);
@@ -250,7 +261,7 @@ void berth__pump_result(struct berth_pump *p, struct berth_req *req,
 	iov_advance(req, (size_t)res);
 	if (req->cur_off != BERTH_OFF_STREAM)
 		req->cur_off += (uint64_t)res;
-	atomic_fetch_add_explicit(&p->n_resubmits, 1, memory_order_relaxed);
+	bump(&p->n_resubmits);
 	start_attempt(p, req);
 }
 
@@ -268,6 +279,7 @@ void berth__pump_post(struct berth_pump *p, struct berth_req *req, ssize_t res)
 	p->done_tail = req;
 	need_wake = !p->wake_pending;
 	p->wake_pending = true;
+	atomic_store_explicit(&p->has_work, true, memory_order_relaxed);
 	pthread_mutex_unlock(&p->lock);
 	if (need_wake)
 		wake(p);
@@ -314,8 +326,11 @@ static bool drain_queues(struct berth_pump *p)
 	struct berth_req *subs, *dones, *cancels, *req;
 	uint64_t tags[16];
 	size_t ntags, i;
-	bool more_tags, busy;
+	bool more_tags;
 
+	/* Nothing handed over since the last drain: skip the lock. */
+	if (!atomic_load_explicit(&p->has_work, memory_order_acquire))
+		return false;
 	do {
 		pthread_mutex_lock(&p->lock);
 		subs = p->sub_head;
@@ -337,6 +352,8 @@ static bool drain_queues(struct berth_pump *p)
 		more_tags = p->ncancel_tags > 0;
 		p->wake_pending = false;
 		p->stop_seen = p->stopping;
+		atomic_store_explicit(&p->has_work, more_tags,
+				      memory_order_relaxed);
 		pthread_mutex_unlock(&p->lock);
 
 		/* Results first: they may free room in the backend. */
@@ -372,11 +389,7 @@ static bool drain_queues(struct berth_pump *p)
 	}
 
 	/* Callbacks run above may have queued work without a wake-up. */
-	pthread_mutex_lock(&p->lock);
-	busy = p->sub_head || p->done_head || p->cancel_head ||
-	       p->ncancel_tags || p->stopping != p->stop_seen;
-	pthread_mutex_unlock(&p->lock);
-	return busy;
+	return atomic_load_explicit(&p->has_work, memory_order_acquire);
 }
 
 static int backend_start(struct berth_pump *p, int want)
@@ -537,6 +550,7 @@ int berth_pump_shutdown(struct berth_pump *p)
 	if (!p->joined) {
 		pthread_mutex_lock(&p->lock);
 		p->stopping = true;
+		atomic_store_explicit(&p->has_work, true, memory_order_relaxed);
 		pthread_mutex_unlock(&p->lock);
 		wake(p);
 		pthread_join(p->thread, NULL);
@@ -587,8 +601,7 @@ int berth_pump_submit(struct berth_pump *p, struct berth_req *req)
 	 */
 	if (berth_pump_on_thread(p) && !p->stop_seen && !p->joined &&
 	    !atomic_load_explicit(&p->nfaults, memory_order_relaxed)) {
-		atomic_fetch_add_explicit(&p->n_submitted, 1,
-					  memory_order_relaxed);
+		bump(&p->n_submitted_direct);
 		dispatch(p, req);
 		return 0;
 	}
@@ -672,6 +685,8 @@ void berth_pump_stats(struct berth_pump *p, struct berth_pump_stats *st)
 	st->completed = atomic_load_explicit(&p->n_completed,
 					     memory_order_relaxed);
 	st->submitted = atomic_load_explicit(&p->n_submitted,
+					     memory_order_relaxed) +
+			atomic_load_explicit(&p->n_submitted_direct,
 					     memory_order_relaxed);
 	st->in_flight = st->submitted > st->completed
 				? st->submitted - st->completed

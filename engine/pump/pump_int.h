@@ -90,6 +90,13 @@ struct berth_pump {
 	size_t ncancel_tags, cancel_tags_cap;
 	bool wake_pending;
 	bool stopping;
+	/*
+	 * Set under lock with anything above (queues, tags, stopping),
+	 * cleared by the pump thread under lock when it takes them: a
+	 * lock-free "anything for me?" for the pump loop.  wake_pending
+	 * implies it, so a pump that sees it clear and sleeps is woken.
+	 */
+	atomic_bool has_work;
 
 	/* Pump thread only. */
 	bool stop_seen; /* p->stopping as of the last queue drain */
@@ -106,8 +113,9 @@ struct berth_pump {
 	struct berth_fault_slot faults[BERTH_PUMP_MAX_FAULTS];
 
 	/* Counters (relaxed atomics: statistics only). */
-	atomic_uint_fast64_t n_submitted;
-	atomic_uint_fast64_t n_completed;
+	atomic_uint_fast64_t n_submitted; /* any thread, under lock */
+	atomic_uint_fast64_t n_submitted_direct; /* pump thread */
+	atomic_uint_fast64_t n_completed; /* the rest: pump thread */
 	atomic_uint_fast64_t n_fallback;
 	atomic_uint_fast64_t n_resubmits;
 	atomic_uint_fast64_t n_faults;

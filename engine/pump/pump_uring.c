@@ -11,6 +11,7 @@
  * backlog, so the CQ never overflows.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@ struct uring_be {
 	struct io_uring ring;
 	struct io_uring_probe *probe;
 	bool op_ok[BERTH_OP__COUNT];
+	bool plain_rw; /* IORING_OP_READ/WRITE: no iovec to import */
 	unsigned limit; /* requests allowed in the kernel at once */
 	unsigned in_kernel; /* requests (not wake/cancel) in the kernel */
 	unsigned pending; /* SQEs prepared since the last submit */
@@ -120,6 +122,15 @@ static int uring_init(struct berth_pump *p, char *reason, size_t len)
 		free(be);
 		return -EOPNOTSUPP;
 	}
+	/* One-buffer reads and writes skip the iovec copy (5.6+).  The
+	 * length field is 32 bits: longer single buffers stay vectored. */
+	be->plain_rw = be->probe &&
+		       io_uring_opcode_supported(be->probe, IORING_OP_READ) &&
+		       io_uring_opcode_supported(be->probe, IORING_OP_WRITE);
+	/* io_uring_enter() without an fd lookup (5.18+); optional. */
+	if (io_uring_register_ring_fd(&be->ring) < 0) {
+		/* Older kernel: enter through the fd as before. */
+	}
 	snprintf(reason, len, "io_uring probe succeeded");
 	p->be = be;
 	return 0;
@@ -159,19 +170,38 @@ static struct io_uring_sqe *get_sqe(struct uring_be *be)
 	return sqe;
 }
 
-static void prep_sqe(struct io_uring_sqe *sqe, struct berth_req *req)
+/* One buffer whose length fits the SQE's 32-bit len without wrapping. */
+static bool one_buf(const struct berth_req *req)
+{
+	return req->cur_iovcnt == 1 && req->cur_iov->iov_len <= INT_MAX;
+}
+
+static void prep_sqe(struct io_uring_sqe *sqe, struct berth_req *req,
+		     bool plain_rw)
 {
 	switch (req->op) {
 	case BERTH_OP_NOP:
 		io_uring_prep_nop(sqe);
 		break;
 	case BERTH_OP_READ:
-		io_uring_prep_readv(sqe, req->fd, req->cur_iov,
-				    (unsigned)req->cur_iovcnt, req->cur_off);
+		if (plain_rw && one_buf(req))
+			io_uring_prep_read(sqe, req->fd, req->cur_iov->iov_base,
+					   (unsigned)req->cur_iov->iov_len,
+					   req->cur_off);
+		else
+			io_uring_prep_readv(sqe, req->fd, req->cur_iov,
+					    (unsigned)req->cur_iovcnt,
+					    req->cur_off);
 		break;
 	case BERTH_OP_WRITE:
-		io_uring_prep_writev(sqe, req->fd, req->cur_iov,
-				     (unsigned)req->cur_iovcnt, req->cur_off);
+		if (plain_rw && one_buf(req))
+			io_uring_prep_write(
+				sqe, req->fd, req->cur_iov->iov_base,
+				(unsigned)req->cur_iov->iov_len, req->cur_off);
+		else
+			io_uring_prep_writev(sqe, req->fd, req->cur_iov,
+					     (unsigned)req->cur_iovcnt,
+					     req->cur_off);
 		break;
 	case BERTH_OP_FSYNC:
 		io_uring_prep_fsync(sqe, req->fd,
@@ -221,7 +251,7 @@ static bool try_start(struct uring_be *be, struct berth_req *req)
 	sqe = get_sqe(be);
 	if (!sqe)
 		return false;
-	prep_sqe(sqe, req);
+	prep_sqe(sqe, req, be->plain_rw);
 	be->in_kernel++;
 	return true;
 }

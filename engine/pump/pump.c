@@ -63,17 +63,6 @@ static bool want_wake(struct berth_pump *p)
 	return true;
 }
 
-/*
- * A counter only the pump thread writes: a relaxed load and store, no locked
- * read-modify-write on the per-request path.  Readers see some recent value.
- */
-static void bump(atomic_uint_fast64_t *c)
-{
-	atomic_store_explicit(c,
-			      atomic_load_explicit(c, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
-}
-
 static void inflight_add(struct berth_pump *p, struct berth_req *req)
 {
 	req->inflight_next = &p->inflight;
@@ -123,7 +112,7 @@ static void complete(struct berth_pump *p, struct berth_req *req, ssize_t res)
 			}
 		}
 	}
-	bump(&p->n_completed);
+	counter_bump(&p->n_completed);
 	req->cb(req, res);
 }
 
@@ -169,7 +158,7 @@ static void start_attempt(struct berth_pump *p, struct berth_req *req)
 		p->ops->submit(p, req);
 	} else {
 		if (!req->via_pool && p->ops->id == BERTH_PUMP_URING)
-			bump(&p->n_fallback);
+			counter_bump(&p->n_fallback);
 		req->via_pool = 1;
 		req->where = REQ_AT_POOL;
 		berth__pool_submit(p->pool, req);
@@ -261,7 +250,7 @@ void berth__pump_result(struct berth_pump *p, struct berth_req *req,
 	iov_advance(req, (size_t)res);
 	if (req->cur_off != BERTH_OFF_STREAM)
 		req->cur_off += (uint64_t)res;
-	bump(&p->n_resubmits);
+	counter_bump(&p->n_resubmits);
 	start_attempt(p, req);
 }
 
@@ -402,8 +391,9 @@ static int backend_start(struct berth_pump *p, int want)
 		why[0] = '\0';
 		ret = p->ops->init(p, why, sizeof(why));
 		if (ret == 0) {
-			snprintf(p->reason, sizeof(p->reason), "%s",
-				 want == BERTH_PUMP_URING ? "forced" : why);
+			snprintf(p->reason, sizeof(p->reason), "%s%s",
+				 want == BERTH_PUMP_URING ? "forced; " : "",
+				 why);
 			return 0;
 		}
 		if (want == BERTH_PUMP_URING)
@@ -601,7 +591,7 @@ int berth_pump_submit(struct berth_pump *p, struct berth_req *req)
 	 */
 	if (berth_pump_on_thread(p) && !p->stop_seen && !p->joined &&
 	    !atomic_load_explicit(&p->nfaults, memory_order_relaxed)) {
-		bump(&p->n_submitted_direct);
+		counter_bump(&p->n_submitted_direct);
 		dispatch(p, req);
 		return 0;
 	}
@@ -696,4 +686,5 @@ void berth_pump_stats(struct berth_pump *p, struct berth_pump_stats *st)
 	st->resubmits = atomic_load_explicit(&p->n_resubmits,
 					     memory_order_relaxed);
 	st->faults = atomic_load_explicit(&p->n_faults, memory_order_relaxed);
+	st->helper = atomic_load_explicit(&p->n_helper, memory_order_relaxed);
 }

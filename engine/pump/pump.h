@@ -122,6 +122,7 @@ struct berth_req {
 	uint8_t cancelled; /* pump thread: cancel was issued */
 	uint8_t where; /* pump thread: REQ_AT_* (pump_int.h) */
 	uint8_t via_pool; /* pump thread: runs on the pool */
+	uint8_t be_ring; /* pump thread: the backend's (uring: which ring) */
 	uint32_t fault_short; /* > 0: cap the next attempt */
 };
 
@@ -164,6 +165,7 @@ struct berth_pump_stats {
 	uint64_t fallback; /* uring backend: requests run on the pool */
 	uint64_t resubmits; /* continuations of short transfers */
 	uint64_t faults; /* injected faults that fired */
+	uint64_t helper; /* uring: attempts run on the SQPOLL helper ring */
 };
 
 /* Counters, consistent at the moment of the call.  Any thread. */

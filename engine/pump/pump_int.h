@@ -119,7 +119,20 @@ struct berth_pump {
 	atomic_uint_fast64_t n_fallback;
 	atomic_uint_fast64_t n_resubmits;
 	atomic_uint_fast64_t n_faults;
+	atomic_uint_fast64_t n_helper;
 };
+
+/*
+ * Bump a counter only the pump thread writes: a relaxed load and store, no
+ * locked read-modify-write on the per-request path.  Readers see some
+ * recent value.
+ */
+static inline void counter_bump(atomic_uint_fast64_t *c)
+{
+	atomic_store_explicit(c,
+			      atomic_load_explicit(c, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
 
 /* Pump thread: an attempt of @req finished with @res (bytes or -errno). */
 void berth__pump_result(struct berth_pump *p, struct berth_req *req,

@@ -153,7 +153,9 @@ static void start_attempt(struct berth_pump *p, struct berth_req *req)
 {
 	if (req->fault_short && is_rw(req))
 		trim_for_fault(req);
-	if (!req->via_pool && p->ops->supports(p, req->op)) {
+	if (!req->via_pool && !req->ring_retry &&
+	    !(p->ring_refused & BERTH_OP_BIT(req->op)) &&
+	    p->ops->supports(p, req->op)) {
 		req->where = REQ_AT_BACKEND;
 		p->ops->submit(p, req);
 	} else {
@@ -179,6 +181,8 @@ static void dispatch(struct berth_pump *p, struct berth_req *req)
 	req->trim_idx = -1;
 	req->fault_short = 0;
 	req->via_pool = 0;
+	req->ring_retry = 0;
+	req->fault_refuse = 0;
 	req->cancelled = 0;
 	if (is_rw(req))
 		for (i = 0; i < req->iovcnt; i++)
@@ -220,17 +224,49 @@ static void iov_advance(struct berth_req *req, size_t n)
 	}
 }
 
+static bool refusal(ssize_t res)
+{
+	return res == -EINVAL || res == -EOPNOTSUPP;
+}
+
+/*
+ * The ring refused a first attempt that the probe said it runs: a kernel
+ * whose probe overstates, or a flag the opcode lacks there.  Run it once
+ * more on the pool, which has the last word.  True when it was sent there.
+ */
+static bool retry_refused(struct berth_pump *p, struct berth_req *req,
+			  ssize_t res)
+{
+	if (req->where != REQ_AT_BACKEND || !refusal(res) || req->done ||
+	    req->cancelled || p->stop_seen)
+		return false;
+	req->ring_retry = 1;
+	start_attempt(p, req);
+	return true;
+}
+
 void berth__pump_result(struct berth_pump *p, struct berth_req *req,
 			ssize_t res)
 {
 	if (req->cancelled && (res == -EINTR || res == -ECANCELED))
 		res = -ECANCELED;
+	/* Elements after a trimmed one were hidden: count them back. */
+	if (is_rw(req))
+		untrim(req, req->iovcnt - (int)(req->cur_iov - req->iov));
+	if (retry_refused(p, req, res))
+		return;
+	if (req->ring_retry) {
+		/* The pool took it where the ring would not: the ring lacks
+		 * this op, so the pool runs it from now on.  The pool failing
+		 * the same way means the request itself was bad. */
+		req->ring_retry = 0;
+		if (!refusal(res))
+			p->ring_refused |= BERTH_OP_BIT(req->op);
+	}
 	if (!is_rw(req)) {
 		complete(p, req, res);
 		return;
 	}
-	/* Elements after a trimmed one were hidden: count them back. */
-	untrim(req, req->iovcnt - (int)(req->cur_iov - req->iov));
 	if (res <= 0) {
 		/* EOF, or an error (the partial count stays in req->done). */
 		complete(p, req, res < 0 ? res : (ssize_t)req->done);

@@ -106,6 +106,9 @@ struct berth_pump {
 	struct berth_req *cancel_taken;
 	uint64_t inflight_count;
 	bool cancelled_all;
+	/* BERTH_OP_BITs the ring refused at run time although its probe
+	 * listed them (retry_refused()); they run on the pool from then on. */
+	uint32_t ring_refused;
 
 	/* Fault injection. */
 	pthread_mutex_t fault_lock;

@@ -317,6 +317,12 @@ static void prep_sqe(struct io_uring_sqe *sqe, struct berth_req *req,
 				     req->path2, (int)req->flags);
 		break;
 	}
+	if (req->fault_refuse &&
+	    (req->op == BERTH_OP_READ || req->op == BERTH_OP_WRITE)) {
+		/* An RWF_ bit no kernel defines: the ring says -EOPNOTSUPP. */
+		sqe->rw_flags = (int)(1u << 30);
+		req->fault_refuse = 0;
+	}
 	io_uring_sqe_set_data(sqe, req);
 }
 

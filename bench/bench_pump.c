@@ -12,7 +12,7 @@
  * times, interleaved, and a table of medians follows.
  *
  *   bench_pump [--file PATH] [--size MiB] [--reads N] [--write-mib MiB]
- *              [--qd N] [--only VARIANT] [--no-writes] [--rounds N]
+ *              [--qd N] [--only VARIANT,...] [--no-writes] [--rounds N]
  *
  * Not a test: it prints ops/s and GB/s and always exits 0 on success.
  */
@@ -302,6 +302,20 @@ static int run_one(const struct config *c, const struct variant *v, unsigned qd,
 	return 0;
 }
 
+/* Whether @name is one of the comma-separated @list (NULL: all). */
+static bool wanted(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p;
+
+	if (!list)
+		return true;
+	for (p = list; (p = strstr(p, name)); p += n)
+		if ((p == list || p[-1] == ',') && (p[n] == ',' || !p[n]))
+			return true;
+	return false;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -423,7 +437,7 @@ int main(int argc, char **argv)
 				break;
 			for (v = 0; v < NVARIANTS; v++) {
 				/* At depth 1 both plain loops are one. */
-				if ((only && strcmp(only, variants[v].name)) ||
+				if (!wanted(only, variants[v].name) ||
 				    (variants[v].one_thread && qd == 1))
 					continue;
 				out[0] = out[1] = 0;

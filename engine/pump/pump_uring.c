@@ -13,8 +13,8 @@
  * Reads of cached data complete inside io_uring_enter(), so one pump
  * thread copies on one CPU.  With BERTH_PUMP_SQPOLL=1 the pump also owns a
  * helper ring with IORING_SETUP_SQPOLL, whose kernel thread issues what is
- * put there on another CPU; deep queues of positioned reads and writes are
- * split between the two rings (to_helper()).  The helper can't share the
+ * put there on another CPU; deep queues of positioned reads are split
+ * between the two rings (to_helper()).  The helper can't share the
  * DEFER_TASKRUN ring, and its thread polls for HELPER_IDLE_MS after each
  * request, hence opt-in.
  */
@@ -327,16 +327,18 @@ static void prep_sqe(struct io_uring_sqe *sqe, struct berth_req *req,
 }
 
 /*
- * Which ring a request goes to.  Only positioned reads and writes go to the
- * helper (nothing there needs ordering against anything else), and only
- * while its backlog is below what this turn has put on the pump's own ring:
- * one request at a time stays inline (no hand-off), a deep queue is shared
- * between the two CPUs, and a helper that falls behind gets less.
+ * Which ring a request goes to.  Only positioned reads go to the helper:
+ * nothing there needs ordering against anything else, and a cached read
+ * is a copy the other CPU can do.  (Buffered writes mostly go to io-wq,
+ * where a second ring only adds a second set of workers contending for the
+ * inode lock: measured slower.)  And only while the helper's backlog is
+ * below what this turn has put on the pump's own ring: one request at a
+ * time stays inline (no hand-off), a deep queue is shared between the two
+ * CPUs, and a helper that falls behind gets less.
  */
 static bool to_helper(const struct uring_be *be, const struct berth_req *req)
 {
-	return be->helper.up &&
-	       (req->op == BERTH_OP_READ || req->op == BERTH_OP_WRITE) &&
+	return be->helper.up && req->op == BERTH_OP_READ &&
 	       req->cur_off != BERTH_OFF_STREAM &&
 	       be->helper.in_kernel < be->batch &&
 	       be->helper.in_kernel < be->helper.limit;

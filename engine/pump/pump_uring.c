@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <liburing.h>
 
@@ -125,10 +126,10 @@ static int ring_setup(struct uring_side *s, unsigned depth)
 
 /*
  * The helper ring: a second ring whose SQ the kernel's SQPOLL thread
- * drains, so positioned reads and writes put there are copied on another
- * CPU while the pump thread issues its own ring's inline.  Its CQEs signal
- * the pump's wake eventfd, but only while the pump is about to sleep.
- * Returns 0 or -errno (the pump then runs without it).
+ * drains, so reads put there are copied on another CPU while the pump
+ * thread issues its own ring's inline.  Its CQEs signal the pump's wake
+ * eventfd, but only while the pump is about to sleep.  Returns 0 or -errno
+ * (the pump then runs without it); with one CPU it would only compete.
  */
 static int helper_setup(struct berth_pump *p, struct uring_side *s,
 			unsigned depth)
@@ -136,6 +137,8 @@ static int helper_setup(struct berth_pump *p, struct uring_side *s,
 	struct io_uring_params params;
 	int ret;
 
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		return -ENXIO;
 	memset(&params, 0, sizeof(params));
 	params.flags = IORING_SETUP_SQPOLL | IORING_SETUP_CQSIZE;
 	params.cq_entries = depth * 2;

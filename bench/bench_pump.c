@@ -2,19 +2,29 @@
 /*
  * Pump benchmark: random 4 KiB reads from a file in the page cache and
  * sequential 1 MiB writes, at queue depth 1, 16 and 64, through each pump
- * backend and through plain pread/pwrite loops (one thread per depth slot).
+ * backend and through plain pread/pwrite loops: "plain" runs one thread per
+ * depth slot, "plain1" one thread doing all the work.  Every variant does
+ * the same number of operations on the same file, and depth slot (or plain
+ * thread) i draws its offsets from the same seeded generator.
+ *
+ * "uring" is the io_uring backend alone, "uring+sq" the same with its SQPOLL
+ * helper ring (BERTH_PUMP_SQPOLL=1).  With --rounds N everything runs N
+ * times, interleaved, and a table of medians follows.
  *
  *   bench_pump [--file PATH] [--size MiB] [--reads N] [--write-mib MiB]
+ *              [--qd N] [--only VARIANT,...] [--no-writes] [--rounds N]
  *
  * Not a test: it prints ops/s and GB/s and always exits 0 on success.
  */
 #include <errno.h>
-#include <stdatomic.h>
 #include <fcntl.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -191,7 +201,7 @@ static double run_plain(int fd, uint64_t size, int writing, unsigned qd,
 		a[i] = (struct plain_arg){
 			.fd = fd,
 			.size = size,
-			.ops = ops / qd,
+			.ops = ops / qd + (i < ops % qd),
 			.writing = writing,
 			.first_off = (uint64_t)i * WR_SIZE,
 			.stride = (uint64_t)qd * WR_SIZE,
@@ -208,84 +218,259 @@ static double run_plain(int fd, uint64_t size, int writing, unsigned qd,
 static void report(const char *what, const char *via, unsigned qd, uint64_t ops,
 		   size_t opsize, double secs)
 {
-	printf("%-6s %-6s qd=%-3u %10.0f ops/s %7.2f GB/s\n", what, via, qd,
+	printf("%-6s %-8s qd=%-3u %10.0f ops/s %7.2f GB/s\n", what, via, qd,
 	       (double)ops / secs, (double)ops * (double)opsize / secs / 1e9);
+}
+
+/* What one row of the table runs. */
+struct variant {
+	const char *name;
+	int backend; /* BERTH_PUMP_*, or 0 for a plain loop */
+	const char *sqpoll; /* BERTH_PUMP_SQPOLL for the uring backend */
+	bool one_thread; /* plain: one thread instead of one per slot */
+};
+
+static const struct variant variants[] = {
+	{"uring", BERTH_PUMP_URING, "0", false},
+	{"uring+sq", BERTH_PUMP_URING, "1", false},
+	{"pool", BERTH_PUMP_POOL, "0", false},
+	{"plain", 0, NULL, false},
+	{"plain1", 0, NULL, true},
+};
+
+#define NVARIANTS (sizeof(variants) / sizeof(variants[0]))
+#define NQDS 3
+#define MAX_ROUNDS 15
+
+struct config {
+	int fd;
+	uint64_t size;
+	uint64_t reads;
+	uint64_t write_mib;
+	const char *wpath;
+	bool writes;
+};
+
+/* ops/s per variant, depth, read(0)/write(1), round; 0 = not run. */
+static double results[NVARIANTS][NQDS][2][MAX_ROUNDS];
+
+static int run_one(const struct config *c, const struct variant *v, unsigned qd,
+		   double out[2])
+{
+	struct berth_pump_opts opts = {0};
+	struct berth_pump *pump = NULL;
+	unsigned nth = v->one_thread ? 1 : qd;
+	int wfd, ret;
+	double s;
+
+	if (v->backend) {
+		setenv("BERTH_PUMP_SQPOLL", v->sqpoll, 1);
+		opts.backend = v->backend;
+		opts.pool_threads = qd < 4 ? 4 : qd;
+		ret = berth_pump_create(&opts, &pump);
+		if (ret < 0) {
+			printf("%s: unavailable (%s)\n", v->name,
+			       berth_strerror(ret));
+			return ret;
+		}
+		if (!strcmp(v->sqpoll, "1") &&
+		    !strstr(berth_pump_backend_reason(pump), "helper ring")) {
+			printf("%s: unavailable (%s)\n", v->name,
+			       berth_pump_backend_reason(pump));
+			berth_pump_free(pump);
+			return -EOPNOTSUPP;
+		}
+		s = run_pump(pump, c->fd, c->size, 0, qd, c->reads);
+	} else {
+		s = run_plain(c->fd, c->size, 0, nth, c->reads);
+	}
+	out[0] = (double)c->reads / s;
+	report("read", v->name, qd, c->reads, RD_SIZE, s);
+	if (c->writes) {
+		wfd = open(c->wpath, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		if (wfd < 0) {
+			perror(c->wpath);
+			exit(1);
+		}
+		s = pump ? run_pump(pump, wfd, 0, 1, qd, c->write_mib)
+			 : run_plain(wfd, 0, 1, nth, c->write_mib);
+		out[1] = (double)c->write_mib / s;
+		report("write", v->name, qd, c->write_mib, WR_SIZE, s);
+		close(wfd);
+	}
+	berth_pump_free(pump);
+	return 0;
+}
+
+/* Whether @name is one of the comma-separated @list (NULL: all). */
+static bool wanted(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p;
+
+	if (!list)
+		return true;
+	for (p = list; (p = strstr(p, name)); p += n)
+		if ((p == list || p[-1] == ',') && (p[n] == ',' || !p[n]))
+			return true;
+	return false;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(const double *v, unsigned n)
+{
+	double tmp[MAX_ROUNDS];
+	unsigned i, k = 0;
+
+	for (i = 0; i < n; i++)
+		if (v[i] > 0)
+			tmp[k++] = v[i];
+	if (!k)
+		return 0;
+	qsort(tmp, k, sizeof(tmp[0]), cmp_double);
+	return k % 2 ? tmp[k / 2] : (tmp[k / 2 - 1] + tmp[k / 2]) / 2;
+}
+
+static void print_loadavg(const char *when)
+{
+	char line[128] = "?";
+	FILE *f = fopen("/proc/loadavg", "r");
+
+	if (f) {
+		if (!fgets(line, sizeof(line), f))
+			snprintf(line, sizeof(line), "?\n");
+		fclose(f);
+	}
+	printf("# loadavg %s: %s", when, line);
 }
 
 int main(int argc, char **argv)
 {
 	const char *path = "/tmp/berth-bench-pump.dat";
-	const char *wpath = "/tmp/berth-bench-pump.out";
-	uint64_t size_mib = 1024, reads = 400000, write_mib = 1024;
-	static const unsigned qds[] = {1, 16, 64};
-	static const int backends[] = {BERTH_PUMP_URING, BERTH_PUMP_POOL};
-	struct berth_pump_opts opts = {0};
-	struct berth_pump *pump;
-	uint64_t done, chunk = 64u << 20;
+	const char *only = NULL;
+	static const unsigned qds[NQDS] = {1, 16, 64};
+	struct config c = {
+		.wpath = "/tmp/berth-bench-pump.out",
+		.reads = 2000000,
+		.write_mib = 1024,
+		.writes = true,
+	};
+	uint64_t size_mib = 1024, done, chunk = 64u << 20;
+	unsigned qd, one_qd = 0, rounds = 1, r, q, v, w;
+	struct stat st;
+	double out[2];
 	char *buf;
-	int fd, wfd, i, q, ret;
-	double s;
+	int i;
 
-	for (i = 1; i + 1 < argc; i += 2) {
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--no-writes")) {
+			c.writes = false;
+			continue;
+		}
+		if (i + 1 == argc) {
+			fprintf(stderr, "bench_pump: %s needs a value\n",
+				argv[i]);
+			return 2;
+		}
 		if (!strcmp(argv[i], "--file"))
-			path = argv[i + 1];
+			path = argv[++i];
 		else if (!strcmp(argv[i], "--size"))
-			size_mib = strtoull(argv[i + 1], NULL, 10);
+			size_mib = strtoull(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--reads"))
-			reads = strtoull(argv[i + 1], NULL, 10);
+			c.reads = strtoull(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--write-mib"))
-			write_mib = strtoull(argv[i + 1], NULL, 10);
+			c.write_mib = strtoull(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--qd"))
+			one_qd = (unsigned)strtoul(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--only"))
+			only = argv[++i];
+		else if (!strcmp(argv[i], "--rounds"))
+			rounds = (unsigned)strtoul(argv[++i], NULL, 10);
+		else {
+			fprintf(stderr, "bench_pump: unknown option %s\n",
+				argv[i]);
+			return 2;
+		}
 	}
+	if (one_qd > MAX_QD || size_mib == 0 || rounds == 0 ||
+	    rounds > MAX_ROUNDS || c.reads == 0) {
+		fprintf(stderr,
+			"bench_pump: --qd at most %d, --size and --reads > 0, "
+			"--rounds 1..%d\n",
+			MAX_QD, MAX_ROUNDS);
+		return 2;
+	}
+	c.size = size_mib << 20;
 
-	/* Make the read file and pull it into the page cache. */
-	fd = open(path, O_RDWR | O_CREAT, 0600);
-	if (fd < 0 || !(buf = malloc(chunk))) {
+	/* Make the read file (or reuse one of the right size) and pull it
+	 * into the page cache. */
+	c.fd = open(path, O_RDWR | O_CREAT, 0600);
+	if (c.fd < 0 || fstat(c.fd, &st) < 0 || !(buf = malloc(chunk))) {
 		perror(path);
 		return 1;
 	}
 	memset(buf, 0x5a, chunk);
-	for (done = 0; done < size_mib << 20; done += chunk)
-		if (pwrite(fd, buf, chunk, (off_t)done) != (ssize_t)chunk)
+	for (done = 0; (uint64_t)st.st_size != c.size && done < c.size;
+	     done += chunk)
+		if (pwrite(c.fd, buf, chunk, (off_t)done) != (ssize_t)chunk)
 			return 1;
-	for (done = 0; done < size_mib << 20; done += chunk)
-		if (pread(fd, buf, chunk, (off_t)done) != (ssize_t)chunk)
+	for (done = 0; done < c.size; done += chunk)
+		if (pread(c.fd, buf, chunk, (off_t)done) != (ssize_t)chunk)
 			return 1;
 	free(buf);
 	printf("# %llu MiB file in the page cache, %llu random 4 KiB reads, "
-	       "%llu MiB of 1 MiB writes\n",
-	       (unsigned long long)size_mib, (unsigned long long)reads,
-	       (unsigned long long)write_mib);
+	       "%llu MiB of 1 MiB writes, %u round(s)\n",
+	       (unsigned long long)size_mib, (unsigned long long)c.reads,
+	       (unsigned long long)(c.writes ? c.write_mib : 0), rounds);
+	print_loadavg("at start");
 
-	for (q = 0; q < 3; q++) {
-		for (i = 0; i < 2; i++) {
-			opts.backend = backends[i];
-			opts.pool_threads = qds[q] < 4 ? 4 : qds[q];
-			ret = berth_pump_create(&opts, &pump);
-			if (ret < 0) {
-				printf("%s: unavailable (%s)\n",
-				       berth_pump_backend_name(backends[i]),
-				       berth_strerror(ret));
-				continue;
+	for (r = 0; r < rounds; r++) {
+		for (q = 0; q < NQDS; q++) {
+			qd = one_qd ? one_qd : qds[q];
+			if (one_qd && q > 0)
+				break;
+			for (v = 0; v < NVARIANTS; v++) {
+				/* At depth 1 both plain loops are one. */
+				if (!wanted(only, variants[v].name) ||
+				    (variants[v].one_thread && qd == 1))
+					continue;
+				out[0] = out[1] = 0;
+				if (run_one(&c, &variants[v], qd, out) == 0) {
+					results[v][q][0][r] = out[0];
+					results[v][q][1][r] = out[1];
+				}
 			}
-			s = run_pump(pump, fd, size_mib << 20, 0, qds[q],
-				     reads);
-			report("read", berth_pump_backend_name(backends[i]),
-			       qds[q], reads, RD_SIZE, s);
-			wfd = open(wpath, O_RDWR | O_CREAT | O_TRUNC, 0600);
-			s = run_pump(pump, wfd, 0, 1, qds[q], write_mib);
-			report("write", berth_pump_backend_name(backends[i]),
-			       qds[q], write_mib, WR_SIZE, s);
-			close(wfd);
-			berth_pump_free(pump);
 		}
-		s = run_plain(fd, size_mib << 20, 0, qds[q], reads);
-		report("read", "plain", qds[q], reads, RD_SIZE, s);
-		wfd = open(wpath, O_RDWR | O_CREAT | O_TRUNC, 0600);
-		s = run_plain(wfd, 0, 1, qds[q], write_mib);
-		report("write", "plain", qds[q], write_mib, WR_SIZE, s);
-		close(wfd);
 	}
-	close(fd);
-	unlink(wpath);
+	print_loadavg("at end");
+	if (rounds > 1) {
+		printf("# medians of %u rounds (ops/s)\n", rounds);
+		for (w = 0; w < (c.writes ? 2u : 1u); w++) {
+			for (q = 0; q < NQDS; q++) {
+				qd = one_qd ? one_qd : qds[q];
+				if (one_qd && q > 0)
+					break;
+				printf("%-6s qd=%-3u", w ? "write" : "read",
+				       qd);
+				for (v = 0; v < NVARIANTS; v++) {
+					double m = median(results[v][q][w],
+							  rounds);
+
+					if (m > 0)
+						printf("  %s %.0f",
+						       variants[v].name, m);
+				}
+				printf("\n");
+			}
+		}
+	}
+	close(c.fd);
+	unlink(c.wpath);
 	return 0;
 }

@@ -56,6 +56,7 @@ void berth__pump_wake_drain(struct berth_pump *p)
  */
 static bool want_wake(struct berth_pump *p)
 {
+	atomic_store_explicit(&p->has_work, true, memory_order_relaxed);
 	if (p->wake_pending || berth_pump_on_thread(p))
 		return false;
 	p->wake_pending = true;
@@ -111,7 +112,7 @@ static void complete(struct berth_pump *p, struct berth_req *req, ssize_t res)
 			}
 		}
 	}
-	atomic_fetch_add_explicit(&p->n_completed, 1, memory_order_relaxed);
+	counter_bump(&p->n_completed);
 	req->cb(req, res);
 }
 
@@ -152,13 +153,14 @@ static void start_attempt(struct berth_pump *p, struct berth_req *req)
 {
 	if (req->fault_short && is_rw(req))
 		trim_for_fault(req);
-	if (!req->via_pool && p->ops->supports(p, req->op)) {
+	if (!req->via_pool && !req->ring_retry &&
+	    !(p->ring_refused & BERTH_OP_BIT(req->op)) &&
+	    p->ops->supports(p, req->op)) {
 		req->where = REQ_AT_BACKEND;
 		p->ops->submit(p, req);
 	} else {
 		if (!req->via_pool && p->ops->id == BERTH_PUMP_URING)
-			atomic_fetch_add_explicit(&p->n_fallback, 1,
-						  memory_order_relaxed);
+			counter_bump(&p->n_fallback);
 		req->via_pool = 1;
 		req->where = REQ_AT_POOL;
 		berth__pool_submit(p->pool, req);
@@ -179,6 +181,8 @@ static void dispatch(struct berth_pump *p, struct berth_req *req)
 	req->trim_idx = -1;
 	req->fault_short = 0;
 	req->via_pool = 0;
+	req->ring_retry = 0;
+	req->fault_refuse = 0;
 	req->cancelled = 0;
 	if (is_rw(req))
 		for (i = 0; i < req->iovcnt; i++)
@@ -220,17 +224,49 @@ static void iov_advance(struct berth_req *req, size_t n)
 	}
 }
 
+static bool refusal(ssize_t res)
+{
+	return res == -EINVAL || res == -EOPNOTSUPP;
+}
+
+/*
+ * The ring refused a first attempt that the probe said it runs: a kernel
+ * whose probe overstates, or a flag the opcode lacks there.  Run it once
+ * more on the pool, which has the last word.  True when it was sent there.
+ */
+static bool retry_refused(struct berth_pump *p, struct berth_req *req,
+			  ssize_t res)
+{
+	if (req->where != REQ_AT_BACKEND || !refusal(res) || req->done ||
+	    req->cancelled || p->stop_seen)
+		return false;
+	req->ring_retry = 1;
+	start_attempt(p, req);
+	return true;
+}
+
 void berth__pump_result(struct berth_pump *p, struct berth_req *req,
 			ssize_t res)
 {
 	if (req->cancelled && (res == -EINTR || res == -ECANCELED))
 		res = -ECANCELED;
+	/* Elements after a trimmed one were hidden: count them back. */
+	if (is_rw(req))
+		untrim(req, req->iovcnt - (int)(req->cur_iov - req->iov));
+	if (retry_refused(p, req, res))
+		return;
+	if (req->ring_retry) {
+		/* The pool took it where the ring would not: the ring lacks
+		 * this op, so the pool runs it from now on.  The pool failing
+		 * the same way means the request itself was bad. */
+		req->ring_retry = 0;
+		if (!refusal(res))
+			p->ring_refused |= BERTH_OP_BIT(req->op);
+	}
 	if (!is_rw(req)) {
 		complete(p, req, res);
 		return;
 	}
-	/* Elements after a trimmed one were hidden: count them back. */
-	untrim(req, req->iovcnt - (int)(req->cur_iov - req->iov));
 	if (res <= 0) {
 		/* EOF, or an error (the partial count stays in req->done). */
 		complete(p, req, res < 0 ? res : (ssize_t)req->done);
@@ -250,7 +286,7 @@ void berth__pump_result(struct berth_pump *p, struct berth_req *req,
 	iov_advance(req, (size_t)res);
 	if (req->cur_off != BERTH_OFF_STREAM)
 		req->cur_off += (uint64_t)res;
-	atomic_fetch_add_explicit(&p->n_resubmits, 1, memory_order_relaxed);
+	counter_bump(&p->n_resubmits);
 	start_attempt(p, req);
 }
 
@@ -268,6 +304,7 @@ void berth__pump_post(struct berth_pump *p, struct berth_req *req, ssize_t res)
 	p->done_tail = req;
 	need_wake = !p->wake_pending;
 	p->wake_pending = true;
+	atomic_store_explicit(&p->has_work, true, memory_order_relaxed);
 	pthread_mutex_unlock(&p->lock);
 	if (need_wake)
 		wake(p);
@@ -314,8 +351,11 @@ static bool drain_queues(struct berth_pump *p)
 	struct berth_req *subs, *dones, *cancels, *req;
 	uint64_t tags[16];
 	size_t ntags, i;
-	bool more_tags, busy;
+	bool more_tags;
 
+	/* Nothing handed over since the last drain: skip the lock. */
+	if (!atomic_load_explicit(&p->has_work, memory_order_acquire))
+		return false;
 	do {
 		pthread_mutex_lock(&p->lock);
 		subs = p->sub_head;
@@ -337,6 +377,8 @@ static bool drain_queues(struct berth_pump *p)
 		more_tags = p->ncancel_tags > 0;
 		p->wake_pending = false;
 		p->stop_seen = p->stopping;
+		atomic_store_explicit(&p->has_work, more_tags,
+				      memory_order_relaxed);
 		pthread_mutex_unlock(&p->lock);
 
 		/* Results first: they may free room in the backend. */
@@ -372,11 +414,7 @@ static bool drain_queues(struct berth_pump *p)
 	}
 
 	/* Callbacks run above may have queued work without a wake-up. */
-	pthread_mutex_lock(&p->lock);
-	busy = p->sub_head || p->done_head || p->cancel_head ||
-	       p->ncancel_tags || p->stopping != p->stop_seen;
-	pthread_mutex_unlock(&p->lock);
-	return busy;
+	return atomic_load_explicit(&p->has_work, memory_order_acquire);
 }
 
 static int backend_start(struct berth_pump *p, int want)
@@ -389,8 +427,9 @@ static int backend_start(struct berth_pump *p, int want)
 		why[0] = '\0';
 		ret = p->ops->init(p, why, sizeof(why));
 		if (ret == 0) {
-			snprintf(p->reason, sizeof(p->reason), "%s",
-				 want == BERTH_PUMP_URING ? "forced" : why);
+			snprintf(p->reason, sizeof(p->reason), "%s%s",
+				 want == BERTH_PUMP_URING ? "forced; " : "",
+				 why);
 			return 0;
 		}
 		if (want == BERTH_PUMP_URING)
@@ -537,6 +576,7 @@ int berth_pump_shutdown(struct berth_pump *p)
 	if (!p->joined) {
 		pthread_mutex_lock(&p->lock);
 		p->stopping = true;
+		atomic_store_explicit(&p->has_work, true, memory_order_relaxed);
 		pthread_mutex_unlock(&p->lock);
 		wake(p);
 		pthread_join(p->thread, NULL);
@@ -587,8 +627,7 @@ int berth_pump_submit(struct berth_pump *p, struct berth_req *req)
 	 */
 	if (berth_pump_on_thread(p) && !p->stop_seen && !p->joined &&
 	    !atomic_load_explicit(&p->nfaults, memory_order_relaxed)) {
-		atomic_fetch_add_explicit(&p->n_submitted, 1,
-					  memory_order_relaxed);
+		counter_bump(&p->n_submitted_direct);
 		dispatch(p, req);
 		return 0;
 	}
@@ -672,6 +711,8 @@ void berth_pump_stats(struct berth_pump *p, struct berth_pump_stats *st)
 	st->completed = atomic_load_explicit(&p->n_completed,
 					     memory_order_relaxed);
 	st->submitted = atomic_load_explicit(&p->n_submitted,
+					     memory_order_relaxed) +
+			atomic_load_explicit(&p->n_submitted_direct,
 					     memory_order_relaxed);
 	st->in_flight = st->submitted > st->completed
 				? st->submitted - st->completed
@@ -681,4 +722,5 @@ void berth_pump_stats(struct berth_pump *p, struct berth_pump_stats *st)
 	st->resubmits = atomic_load_explicit(&p->n_resubmits,
 					     memory_order_relaxed);
 	st->faults = atomic_load_explicit(&p->n_faults, memory_order_relaxed);
+	st->helper = atomic_load_explicit(&p->n_helper, memory_order_relaxed);
 }

@@ -135,6 +135,9 @@ struct berth_req {
 	uint8_t cancelled; /* pump thread: cancel was issued */
 	uint8_t where; /* pump thread: REQ_AT_* (pump_int.h) */
 	uint8_t via_pool; /* pump thread: runs on the pool */
+	uint8_t ring_retry; /* pump thread: the ring refused it; pool rerun */
+	uint8_t fault_refuse; /* ring attempt gets a flag it must refuse */
+	uint8_t be_ring; /* pump thread: the backend's (uring: which ring) */
 	uint32_t fault_short; /* > 0: cap the next attempt */
 };
 
@@ -177,6 +180,7 @@ struct berth_pump_stats {
 	uint64_t fallback; /* uring backend: requests run on the pool */
 	uint64_t resubmits; /* continuations of short transfers */
 	uint64_t faults; /* injected faults that fired */
+	uint64_t helper; /* uring: attempts run on the SQPOLL helper ring */
 };
 
 /* Counters, consistent at the moment of the call.  Any thread. */
@@ -188,7 +192,8 @@ void berth_pump_stats(struct berth_pump *pump, struct berth_pump_stats *st);
  * request (1-based, counted from arming) and the @count - 1 after it fail
  * with -@error without performing the operation, or, when @error is 0 and
  * @short_bytes > 0, transfer at most @short_bytes on their first attempt
- * (the pump then continues them as any short transfer).  Up to
+ * (the pump then continues them as any short transfer), or, with
+ * BERTH_FAULT_RING_REFUSE in @flags, are refused by the ring (below).  Up to
  * BERTH_PUMP_MAX_FAULTS are armed at once.  Costs one predicted branch per
  * request when none is armed.  Any thread.
  */
@@ -200,7 +205,16 @@ struct berth_fault {
 	uint64_t count; /* 0 means 1 */
 	int error;
 	uint32_t short_bytes;
+	uint32_t flags; /* BERTH_FAULT_* */
 };
+
+/*
+ * Fault flag: the matching reads and writes are not failed by the pump;
+ * the uring backend issues them with an rw flag no kernel defines, so the
+ * ring itself refuses them (-EOPNOTSUPP), as a kernel whose probe
+ * overstates would.  Tests the per-op fallback; the pool ignores it.
+ */
+#define BERTH_FAULT_RING_REFUSE 1u
 int berth_pump_inject(struct berth_pump *pump, const struct berth_fault *f);
 void berth_pump_clear_faults(struct berth_pump *pump);
 

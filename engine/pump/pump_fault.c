@@ -14,7 +14,8 @@ int berth_pump_inject(struct berth_pump *p, const struct berth_fault *f)
 	unsigned i;
 	int ret = -ENOSPC;
 
-	if (!f->ops || (!f->error && !f->short_bytes) || f->error < 0)
+	if (!f->ops || f->error < 0 || (f->flags & ~BERTH_FAULT_RING_REFUSE) ||
+	    (!f->error && !f->short_bytes && !f->flags))
 		return -EINVAL;
 	pthread_mutex_lock(&p->fault_lock);
 	for (i = 0; i < BERTH_PUMP_MAX_FAULTS; i++) {
@@ -67,6 +68,8 @@ int berth__pump_fault_check(struct berth_pump *p, struct berth_req *req)
 		} else if (req->op == BERTH_OP_READ ||
 			   req->op == BERTH_OP_WRITE) {
 			req->fault_short = s->f.short_bytes;
+			req->fault_refuse = !!(s->f.flags &
+					       BERTH_FAULT_RING_REFUSE);
 		}
 		break;
 	}

@@ -90,6 +90,13 @@ struct berth_pump {
 	size_t ncancel_tags, cancel_tags_cap;
 	bool wake_pending;
 	bool stopping;
+	/*
+	 * Set under lock with anything above (queues, tags, stopping),
+	 * cleared by the pump thread under lock when it takes them: a
+	 * lock-free "anything for me?" for the pump loop.  wake_pending
+	 * implies it, so a pump that sees it clear and sleeps is woken.
+	 */
+	atomic_bool has_work;
 
 	/* Pump thread only. */
 	bool stop_seen; /* p->stopping as of the last queue drain */
@@ -99,6 +106,9 @@ struct berth_pump {
 	struct berth_req *cancel_taken;
 	uint64_t inflight_count;
 	bool cancelled_all;
+	/* BERTH_OP_BITs the ring refused at run time although its probe
+	 * listed them (retry_refused()); they run on the pool from then on. */
+	uint32_t ring_refused;
 
 	/* Fault injection. */
 	pthread_mutex_t fault_lock;
@@ -106,12 +116,26 @@ struct berth_pump {
 	struct berth_fault_slot faults[BERTH_PUMP_MAX_FAULTS];
 
 	/* Counters (relaxed atomics: statistics only). */
-	atomic_uint_fast64_t n_submitted;
-	atomic_uint_fast64_t n_completed;
+	atomic_uint_fast64_t n_submitted; /* any thread, under lock */
+	atomic_uint_fast64_t n_submitted_direct; /* pump thread */
+	atomic_uint_fast64_t n_completed; /* the rest: pump thread */
 	atomic_uint_fast64_t n_fallback;
 	atomic_uint_fast64_t n_resubmits;
 	atomic_uint_fast64_t n_faults;
+	atomic_uint_fast64_t n_helper;
 };
+
+/*
+ * Bump a counter only the pump thread writes: a relaxed load and store, no
+ * locked read-modify-write on the per-request path.  Readers see some
+ * recent value.
+ */
+static inline void counter_bump(atomic_uint_fast64_t *c)
+{
+	atomic_store_explicit(c,
+			      atomic_load_explicit(c, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
 
 /* Pump thread: an attempt of @req finished with @res (bytes or -errno). */
 void berth__pump_result(struct berth_pump *p, struct berth_req *req,

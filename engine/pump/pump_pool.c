@@ -9,6 +9,13 @@
  * would block forever can still be cancelled; syscalls on regular files are
  * never interrupted and finish on their own.
  *
+ * Each idle worker sleeps on its own condition variable and a submit wakes
+ * one of them by name, rather than all sharing one condvar woken with
+ * pthread_cond_signal(): glibc (2.36 here) can lose such a signal when
+ * several threads wait (sourceware BZ 25847), which left a request queued
+ * with every worker asleep (seen under load in bench_pump, pool, depth 1).
+ * With one waiter per condvar there is nothing to steal.
+ *
  * Lock order: pool->lock is taken alone, except that berth__pool_cancel()
  * runs on the pump thread with no pump lock held.
  */
@@ -31,6 +38,9 @@ struct berth_worker {
 	struct berth_pool *pool;
 	pthread_t thread;
 	int cancel_fd;
+	pthread_cond_t cond; /* this worker's wake-up, under pool->lock */
+	struct berth_worker *next_idle; /* under pool->lock */
+	bool idle; /* on pool->idle; under pool->lock */
 	struct berth_req *running; /* under pool->lock */
 	bool cancel_posted; /* cancel_fd written; under pool->lock */
 };
@@ -38,7 +48,7 @@ struct berth_worker {
 struct berth_pool {
 	struct berth_pump *pump;
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
+	struct berth_worker *idle; /* sleeping workers, a stack */
 	struct berth_req *head, *tail;
 	bool stopping;
 	unsigned nworkers;
@@ -215,6 +225,20 @@ ssize_t berth_req_run_sync(struct berth_req *req)
 	return berth__pool_run(req, -1);
 }
 
+/* Under pool->lock: take @w off the idle list (a spurious wake-up). */
+static void idle_remove(struct berth_pool *pool, struct berth_worker *w)
+{
+	struct berth_worker **pp;
+
+	for (pp = &pool->idle; *pp; pp = &(*pp)->next_idle) {
+		if (*pp == w) {
+			*pp = w->next_idle;
+			break;
+		}
+	}
+	w->idle = false;
+}
+
 static void *worker_main(void *arg)
 {
 	struct berth_worker *w = arg;
@@ -225,8 +249,18 @@ static void *worker_main(void *arg)
 
 	pthread_mutex_lock(&pool->lock);
 	for (;;) {
-		while (!pool->head && !pool->stopping)
-			pthread_cond_wait(&pool->cond, &pool->lock);
+		while (!pool->head && !pool->stopping) {
+			if (!w->idle) {
+				w->idle = true;
+				w->next_idle = pool->idle;
+				pool->idle = w;
+			}
+			/* Stays listed across spurious wake-ups; whoever
+			 * wakes it takes it off the list. */
+			pthread_cond_wait(&w->cond, &pool->lock);
+		}
+		if (w->idle)
+			idle_remove(pool, w);
 		if (!pool->head)
 			break;
 		req = pool->head;
@@ -262,15 +296,17 @@ static void pool_stop(struct berth_pool *pool, unsigned started)
 
 	pthread_mutex_lock(&pool->lock);
 	pool->stopping = true;
-	pthread_cond_broadcast(&pool->cond);
+	for (i = 0; i < started; i++)
+		pthread_cond_signal(&pool->workers[i].cond);
 	pthread_mutex_unlock(&pool->lock);
 	for (i = 0; i < started; i++)
 		pthread_join(pool->workers[i].thread, NULL);
-	for (i = 0; i < pool->nworkers; i++)
+	for (i = 0; i < pool->nworkers; i++) {
 		if (pool->workers[i].cancel_fd >= 0)
 			close(pool->workers[i].cancel_fd);
+		pthread_cond_destroy(&pool->workers[i].cond);
+	}
 	pthread_mutex_destroy(&pool->lock);
-	pthread_cond_destroy(&pool->cond);
 	free(pool);
 }
 
@@ -289,9 +325,9 @@ int berth__pool_create(struct berth_pump *p, unsigned nthreads,
 	pool->pump = p;
 	pool->nworkers = nthreads;
 	pthread_mutex_init(&pool->lock, NULL);
-	pthread_cond_init(&pool->cond, NULL);
 	for (i = 0; i < nthreads; i++) {
 		pool->workers[i].pool = pool;
+		pthread_cond_init(&pool->workers[i].cond, NULL);
 		pool->workers[i].cancel_fd = eventfd(0, EFD_CLOEXEC |
 								EFD_NONBLOCK);
 		if (pool->workers[i].cancel_fd < 0 && ret == 0)
@@ -319,6 +355,8 @@ void berth__pool_free(struct berth_pool *pool)
 
 void berth__pool_submit(struct berth_pool *pool, struct berth_req *req)
 {
+	struct berth_worker *w;
+
 	req->next = NULL;
 	pthread_mutex_lock(&pool->lock);
 	if (pool->tail)
@@ -326,7 +364,12 @@ void berth__pool_submit(struct berth_pool *pool, struct berth_req *req)
 	else
 		pool->head = req;
 	pool->tail = req;
-	pthread_cond_signal(&pool->cond);
+	w = pool->idle;
+	if (w) {
+		pool->idle = w->next_idle;
+		w->idle = false;
+		pthread_cond_signal(&w->cond);
+	}
 	pthread_mutex_unlock(&pool->lock);
 }
 

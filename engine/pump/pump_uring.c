@@ -9,11 +9,23 @@
  * addresses) mark the wake-up read and cancel SQEs.  No more requests are
  * put in the kernel than the completion ring holds; the rest wait in a
  * backlog, so the CQ never overflows.
+ *
+ * Reads of cached data complete inside io_uring_enter(), so one pump
+ * thread copies on one CPU.  With BERTH_PUMP_SQPOLL=1 the pump also owns a
+ * helper ring with IORING_SETUP_SQPOLL, whose kernel thread issues what is
+ * put there on another CPU; deep queues of positioned reads are split
+ * between the two rings (to_helper()).  The helper can't share the
+ * DEFER_TASKRUN ring, and its thread polls for HELPER_IDLE_MS after each
+ * request, hence opt-in.
  */
 #include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <liburing.h>
 
@@ -23,13 +35,33 @@
 #define UD_CANCEL 2ull
 #define CQE_BATCH 128
 
-struct uring_be {
+/* How long the SQPOLL thread keeps polling after its last request. */
+#define HELPER_IDLE_MS 5
+/* How long the pump looks for helper completions before it sleeps. */
+#define HELPER_SPIN_NS 50000
+
+#if defined(__x86_64__) || defined(__i386__)
+#define cpu_relax() __builtin_ia32_pause()
+#else
+#define cpu_relax() atomic_signal_fence(memory_order_seq_cst)
+#endif
+
+/* One ring and what the pump keeps about it. */
+struct uring_side {
 	struct io_uring ring;
-	struct io_uring_probe *probe;
-	bool op_ok[BERTH_OP__COUNT];
 	unsigned limit; /* requests allowed in the kernel at once */
 	unsigned in_kernel; /* requests (not wake/cancel) in the kernel */
-	unsigned pending; /* SQEs prepared since the last submit */
+	bool up;
+};
+
+struct uring_be {
+	struct uring_side own; /* the pump thread issues here, inline */
+	struct uring_side helper; /* SQPOLL: the kernel's thread issues */
+	unsigned batch; /* requests put on own since its last submit */
+	atomic_uint barrier; /* see sleep_with_helper() */
+	struct io_uring_probe *probe;
+	bool op_ok[BERTH_OP__COUNT];
+	bool plain_rw; /* IORING_OP_READ/WRITE: no iovec to import */
 	bool wake_armed;
 	uint64_t wake_buf;
 	struct berth_req *backlog_head, *backlog_tail;
@@ -66,7 +98,7 @@ static struct uring_be *be_of(struct berth_pump *p)
 	return p->be;
 }
 
-static int ring_setup(struct uring_be *be, unsigned depth)
+static int ring_setup(struct uring_side *s, unsigned depth)
 {
 	struct io_uring_params params;
 	int ret;
@@ -77,18 +109,67 @@ static int ring_setup(struct uring_be *be, unsigned depth)
 	params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
 		       IORING_SETUP_CQSIZE;
 	params.cq_entries = depth * 2;
-	ret = io_uring_queue_init_params(depth, &be->ring, &params);
+	ret = io_uring_queue_init_params(depth, &s->ring, &params);
 	if (ret == -EINVAL) {
 		memset(&params, 0, sizeof(params));
 		params.flags = IORING_SETUP_CQSIZE;
 		params.cq_entries = depth * 2;
-		ret = io_uring_queue_init_params(depth, &be->ring, &params);
+		ret = io_uring_queue_init_params(depth, &s->ring, &params);
 	}
 	if (ret < 0)
 		return ret;
 	/* Leave room in the CQ for the wake-up read and cancels. */
-	be->limit = params.cq_entries / 2;
+	s->limit = params.cq_entries / 2;
+	s->up = true;
+	/* io_uring_enter() without an fd lookup (5.18+); optional. */
+	if (io_uring_register_ring_fd(&s->ring) < 0) {
+		/* Older kernel: enter through the fd as before. */
+	}
 	return 0;
+}
+
+/*
+ * The helper ring: a second ring whose SQ the kernel's SQPOLL thread
+ * drains, so reads put there are copied on another CPU while the pump
+ * thread issues its own ring's inline.  Its CQEs signal the pump's wake
+ * eventfd, but only while the pump is about to sleep.  Returns 0 or -errno
+ * (the pump then runs without it); with one CPU it would only compete.
+ */
+static int helper_setup(struct berth_pump *p, struct uring_side *s,
+			unsigned depth)
+{
+	struct io_uring_params params;
+	int ret;
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		return -ENXIO;
+	memset(&params, 0, sizeof(params));
+	params.flags = IORING_SETUP_SQPOLL | IORING_SETUP_CQSIZE;
+	params.cq_entries = depth * 2;
+	params.sq_thread_idle = HELPER_IDLE_MS;
+	ret = io_uring_queue_init_params(depth, &s->ring, &params);
+	if (ret < 0)
+		return ret;
+	ret = io_uring_register_eventfd(&s->ring, p->wake_fd);
+	if (ret == 0)
+		ret = io_uring_cq_eventfd_toggle(&s->ring, false);
+	if (ret < 0) {
+		io_uring_queue_exit(&s->ring);
+		return ret;
+	}
+	s->limit = params.cq_entries / 2;
+	s->up = true;
+	if (io_uring_register_ring_fd(&s->ring) < 0) {
+		/* Older kernel: enter through the fd as before. */
+	}
+	return 0;
+}
+
+static bool helper_wanted(void)
+{
+	const char *env = getenv("BERTH_PUMP_SQPOLL");
+
+	return env && !strcmp(env, "1");
 }
 
 static int uring_init(struct berth_pump *p, char *reason, size_t len)
@@ -101,7 +182,7 @@ static int uring_init(struct berth_pump *p, char *reason, size_t len)
 		snprintf(reason, len, "out of memory");
 		return -ENOMEM;
 	}
-	ret = ring_setup(be, p->queue_depth);
+	ret = ring_setup(&be->own, p->queue_depth);
 	if (ret < 0) {
 		snprintf(reason, len, "io_uring_setup: %s%s", strerror(-ret),
 			 ret == -EPERM	  ? " (disabled by sysctl or seccomp)"
@@ -110,7 +191,7 @@ static int uring_init(struct berth_pump *p, char *reason, size_t len)
 		free(be);
 		return ret;
 	}
-	be->probe = io_uring_get_probe_ring(&be->ring);
+	be->probe = io_uring_get_probe_ring(&be->own.ring);
 	for (i = 0; i < BERTH_OP__COUNT; i++)
 		be->op_ok[i] = opcode_of[i] >= 0 &&
 			       (!be->probe || io_uring_opcode_supported(
@@ -120,11 +201,22 @@ static int uring_init(struct berth_pump *p, char *reason, size_t len)
 		snprintf(reason, len, "kernel io_uring lacks readv/writev");
 		if (be->probe)
 			io_uring_free_probe(be->probe);
-		io_uring_queue_exit(&be->ring);
+		io_uring_queue_exit(&be->own.ring);
 		free(be);
 		return -EOPNOTSUPP;
 	}
-	snprintf(reason, len, "io_uring probe succeeded");
+	/* One-buffer reads and writes skip the iovec copy (5.6+).  The
+	 * length field is 32 bits: longer single buffers stay vectored. */
+	be->plain_rw = be->probe &&
+		       io_uring_opcode_supported(be->probe, IORING_OP_READ) &&
+		       io_uring_opcode_supported(be->probe, IORING_OP_WRITE);
+	ret = helper_wanted() ? helper_setup(p, &be->helper, p->queue_depth)
+			      : 1;
+	snprintf(reason, len, "io_uring probe succeeded%s%s",
+		 ret == 0  ? ", SQPOLL helper ring"
+		 : ret < 0 ? ", no SQPOLL helper: "
+			   : "",
+		 ret < 0 ? strerror(-ret) : "");
 	p->be = be;
 	return 0;
 }
@@ -138,7 +230,9 @@ static void uring_destroy(struct berth_pump *p)
 	if (be->probe)
 		io_uring_free_probe(be->probe);
 	/* Cancels the armed wake-up read; its buffer is ours. */
-	io_uring_queue_exit(&be->ring);
+	io_uring_queue_exit(&be->own.ring);
+	if (be->helper.up)
+		io_uring_queue_exit(&be->helper.ring);
 	free(be);
 	p->be = NULL;
 }
@@ -148,34 +242,52 @@ static bool uring_supports(struct berth_pump *p, int op)
 	return be_of(p)->op_ok[op];
 }
 
-static struct io_uring_sqe *get_sqe(struct uring_be *be)
+/* An SQE on @s; when its SQ is full, push that to the kernel first. */
+static struct io_uring_sqe *get_sqe(struct uring_be *be, struct uring_side *s)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&be->ring);
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
 
 	if (!sqe) {
-		/* SQ full: push it to the kernel and try again. */
-		io_uring_submit(&be->ring);
-		be->pending = 0;
-		sqe = io_uring_get_sqe(&be->ring);
+		io_uring_submit(&s->ring);
+		if (s == &be->own)
+			be->batch = 0;
+		sqe = io_uring_get_sqe(&s->ring);
 	}
-	if (sqe)
-		be->pending++;
 	return sqe;
 }
 
-static void prep_sqe(struct io_uring_sqe *sqe, struct berth_req *req)
+/* One buffer whose length fits the SQE's 32-bit len without wrapping. */
+static bool one_buf(const struct berth_req *req)
+{
+	return req->cur_iovcnt == 1 && req->cur_iov->iov_len <= INT_MAX;
+}
+
+static void prep_sqe(struct io_uring_sqe *sqe, struct berth_req *req,
+		     bool plain_rw)
 {
 	switch (req->op) {
 	case BERTH_OP_NOP:
 		io_uring_prep_nop(sqe);
 		break;
 	case BERTH_OP_READ:
-		io_uring_prep_readv(sqe, req->fd, req->cur_iov,
-				    (unsigned)req->cur_iovcnt, req->cur_off);
+		if (plain_rw && one_buf(req))
+			io_uring_prep_read(sqe, req->fd, req->cur_iov->iov_base,
+					   (unsigned)req->cur_iov->iov_len,
+					   req->cur_off);
+		else
+			io_uring_prep_readv(sqe, req->fd, req->cur_iov,
+					    (unsigned)req->cur_iovcnt,
+					    req->cur_off);
 		break;
 	case BERTH_OP_WRITE:
-		io_uring_prep_writev(sqe, req->fd, req->cur_iov,
-				     (unsigned)req->cur_iovcnt, req->cur_off);
+		if (plain_rw && one_buf(req))
+			io_uring_prep_write(
+				sqe, req->fd, req->cur_iov->iov_base,
+				(unsigned)req->cur_iov->iov_len, req->cur_off);
+		else
+			io_uring_prep_writev(sqe, req->fd, req->cur_iov,
+					     (unsigned)req->cur_iovcnt,
+					     req->cur_off);
 		break;
 	case BERTH_OP_FSYNC:
 		io_uring_prep_fsync(sqe, req->fd,
@@ -212,21 +324,56 @@ static void prep_sqe(struct io_uring_sqe *sqe, struct berth_req *req)
 				     req->path2, (int)req->flags);
 		break;
 	}
+	if (req->fault_refuse &&
+	    (req->op == BERTH_OP_READ || req->op == BERTH_OP_WRITE)) {
+		/* An RWF_ bit no kernel defines: the ring says -EOPNOTSUPP. */
+		sqe->rw_flags = (int)(1u << 30);
+		req->fault_refuse = 0;
+	}
 	io_uring_sqe_set_data(sqe, req);
 }
 
-/* Put @req into the kernel if there is room; false to keep it waiting. */
-static bool try_start(struct uring_be *be, struct berth_req *req)
+/*
+ * Which ring a request goes to.  Only positioned reads go to the helper:
+ * nothing there needs ordering against anything else, and a cached read
+ * is a copy the other CPU can do.  (Buffered writes mostly go to io-wq,
+ * where a second ring only adds a second set of workers contending for the
+ * inode lock: measured slower.)  And only while the helper's backlog is
+ * below what this turn has put on the pump's own ring: one request at a
+ * time stays inline (no hand-off), a deep queue is shared between the two
+ * CPUs, and a helper that falls behind gets less.
+ */
+static bool to_helper(const struct uring_be *be, const struct berth_req *req)
 {
-	struct io_uring_sqe *sqe;
+	return be->helper.up && req->op == BERTH_OP_READ &&
+	       req->cur_off != BERTH_OFF_STREAM &&
+	       be->helper.in_kernel < be->batch &&
+	       be->helper.in_kernel < be->helper.limit;
+}
 
-	if (be->in_kernel >= be->limit)
-		return false;
-	sqe = get_sqe(be);
-	if (!sqe)
-		return false;
-	prep_sqe(sqe, req);
-	be->in_kernel++;
+/* Put @req into the kernel if there is room; false to keep it waiting. */
+static bool try_start(struct berth_pump *p, struct uring_be *be,
+		      struct berth_req *req)
+{
+	struct uring_side *s = &be->helper;
+	struct io_uring_sqe *sqe = NULL;
+
+	if (to_helper(be, req))
+		sqe = io_uring_get_sqe(&s->ring);
+	if (!sqe) {
+		s = &be->own;
+		if (s->in_kernel >= s->limit)
+			return false;
+		sqe = get_sqe(be, s);
+		if (!sqe)
+			return false;
+		be->batch++;
+	}
+	prep_sqe(sqe, req, be->plain_rw);
+	req->be_ring = s == &be->helper;
+	if (req->be_ring)
+		counter_bump(&p->n_helper);
+	s->in_kernel++;
 	return true;
 }
 
@@ -235,7 +382,7 @@ static void uring_submit(struct berth_pump *p, struct berth_req *req)
 	struct uring_be *be = be_of(p);
 
 	/* Keep order: nothing overtakes the backlog. */
-	if (!be->backlog_head && try_start(be, req))
+	if (!be->backlog_head && try_start(p, be, req))
 		return;
 	req->next = NULL;
 	if (be->backlog_tail)
@@ -245,11 +392,11 @@ static void uring_submit(struct berth_pump *p, struct berth_req *req)
 	be->backlog_tail = req;
 }
 
-static void backlog_run(struct uring_be *be)
+static void backlog_run(struct berth_pump *p, struct uring_be *be)
 {
 	struct berth_req *req;
 
-	while ((req = be->backlog_head) && try_start(be, req)) {
+	while ((req = be->backlog_head) && try_start(p, be, req)) {
 		be->backlog_head = req->next;
 		if (!be->backlog_head)
 			be->backlog_tail = NULL;
@@ -271,7 +418,8 @@ static void uring_cancel(struct berth_pump *p, struct berth_req *req)
 			return;
 		}
 	}
-	sqe = get_sqe(be);
+	/* On the ring that has it. */
+	sqe = get_sqe(be, req->be_ring ? &be->helper : &be->own);
 	if (!sqe)
 		return; /* SQ still full: it will complete on its own */
 	io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)req, 0);
@@ -284,7 +432,7 @@ static void arm_wake(struct berth_pump *p, struct uring_be *be)
 
 	if (be->wake_armed)
 		return;
-	sqe = get_sqe(be);
+	sqe = get_sqe(be, &be->own);
 	if (!sqe)
 		return; /* retried next turn */
 	io_uring_prep_read(sqe, p->wake_fd, &be->wake_buf, sizeof(be->wake_buf),
@@ -293,28 +441,21 @@ static void arm_wake(struct berth_pump *p, struct uring_be *be)
 	be->wake_armed = true;
 }
 
-static void uring_wait(struct berth_pump *p, bool block)
+/* Deliver what @s has completed.  Returns the number of CQEs seen. */
+static unsigned reap(struct berth_pump *p, struct uring_be *be,
+		     struct uring_side *s)
 {
-	struct uring_be *be = be_of(p);
 	struct io_uring_cqe *cqe;
 	struct {
 		uint64_t ud;
 		int res;
 	} got[CQE_BATCH];
-	unsigned head, n, i;
-	int ret;
-
-	backlog_run(be);
-	arm_wake(p, be);
-	do {
-		ret = io_uring_submit_and_wait(&be->ring, block ? 1 : 0);
-	} while (ret == -EINTR);
-	be->pending = 0;
+	unsigned head, n, i, total = 0;
 
 	do {
 		/* Copy the CQEs out first: handling them may submit. */
 		n = 0;
-		io_uring_for_each_cqe(&be->ring, head, cqe)
+		io_uring_for_each_cqe(&s->ring, head, cqe)
 		{
 			if (n == CQE_BATCH)
 				break;
@@ -322,7 +463,8 @@ static void uring_wait(struct berth_pump *p, bool block)
 			got[n].res = cqe->res;
 			n++;
 		}
-		io_uring_cq_advance(&be->ring, n);
+		io_uring_cq_advance(&s->ring, n);
+		total += n;
 		for (i = 0; i < n; i++) {
 			if (got[i].ud == UD_WAKE) {
 				be->wake_armed = false;
@@ -330,7 +472,7 @@ static void uring_wait(struct berth_pump *p, bool block)
 				/* -ENOENT/-EALREADY: the request ends by
 				 * itself; nothing to do either way. */
 			} else {
-				be->in_kernel--;
+				s->in_kernel--;
 				berth__pump_result(
 					p,
 					(struct berth_req *)(uintptr_t)got[i]
@@ -339,6 +481,102 @@ static void uring_wait(struct berth_pump *p, bool block)
 			}
 		}
 	} while (n == CQE_BATCH);
+	return total;
+}
+
+/*
+ * The helper has requests in flight and the pump nothing else to do: for
+ * cached data their CQEs are microseconds away, so look for them (and for
+ * work from other threads) a little before paying for a sleep and a
+ * wake-up.  True when something turned up.
+ */
+static bool helper_spin(struct berth_pump *p, struct uring_be *be)
+{
+	struct timespec t0, t;
+	unsigned i;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 1;; i++) {
+		if (io_uring_cq_ready(&be->helper.ring) ||
+		    atomic_load_explicit(&p->has_work, memory_order_relaxed))
+			return true;
+		if (i % 64 == 0) {
+			clock_gettime(CLOCK_MONOTONIC, &t);
+			if ((t.tv_sec - t0.tv_sec) * 1000000000L + t.tv_nsec -
+				    t0.tv_nsec >
+			    HELPER_SPIN_NS)
+				return false;
+		}
+		cpu_relax();
+	}
+}
+
+/*
+ * Sleep on the own ring until a CQE, a wake-up or a helper CQE (through
+ * the wake eventfd).  The kernel reads the helper's "eventfd disabled" flag
+ * after posting a CQE without a full barrier, so a CQE posted just as the
+ * flag is cleared may not signal: the first sleep is bounded, and after it
+ * the flag has long been visible.
+ */
+static void sleep_with_helper(struct uring_be *be)
+{
+	struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 1000000};
+	struct io_uring_cqe *cqe;
+	int ret;
+
+	io_uring_cq_eventfd_toggle(&be->helper.ring, true);
+	/* A full barrier between that store and the load of the CQ tail (a
+	 * seq_cst read-modify-write: TSan knows no bare fences). */
+	atomic_fetch_add_explicit(&be->barrier, 0, memory_order_seq_cst);
+	if (!io_uring_cq_ready(&be->helper.ring)) {
+		do {
+			ret = io_uring_submit_and_wait_timeout(
+				&be->own.ring, &cqe, 1, &ts, NULL);
+		} while (ret == -EINTR);
+		if (ret == -ETIME && !io_uring_cq_ready(&be->helper.ring)) {
+			do {
+				ret = io_uring_submit_and_wait(&be->own.ring,
+							       1);
+			} while (ret == -EINTR);
+		}
+	} else {
+		io_uring_submit_and_get_events(&be->own.ring);
+	}
+	io_uring_cq_eventfd_toggle(&be->helper.ring, false);
+}
+
+static void uring_wait(struct berth_pump *p, bool block)
+{
+	struct uring_be *be = be_of(p);
+	int ret;
+
+	backlog_run(p, be);
+	arm_wake(p, be);
+	/* Helper work first, so its CPU copies while ours does. */
+	if (be->helper.up && io_uring_sq_ready(&be->helper.ring))
+		io_uring_submit(&be->helper.ring);
+	/*
+	 * Errors from entering (-EINTR, -EAGAIN, -EBUSY) leave the SQEs
+	 * queued and the CQEs where they are: the next turn retries.
+	 * GETEVENTS even when not blocking, so a DEFER_TASKRUN ring posts
+	 * what completed asynchronously.
+	 */
+	if (!block) {
+		io_uring_submit_and_get_events(&be->own.ring);
+	} else if (!be->helper.in_kernel) {
+		do {
+			ret = io_uring_submit_and_wait(&be->own.ring, 1);
+		} while (ret == -EINTR);
+	} else if (io_uring_sq_ready(&be->own.ring) || helper_spin(p, be)) {
+		io_uring_submit_and_get_events(&be->own.ring);
+	} else {
+		sleep_with_helper(be);
+	}
+	be->batch = 0;
+
+	reap(p, be, &be->own);
+	if (be->helper.up)
+		reap(p, be, &be->helper);
 }
 
 const struct berth_pump_backend berth__pump_uring = {

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -772,6 +773,329 @@ static void test_fault_injection(void **state)
 	pump_done(pump);
 }
 
+/*
+ * The per-op fallback at run time: the ring refuses a read it was probed
+ * for (a real -EOPNOTSUPP from the kernel, through BERTH_FAULT_RING_REFUSE);
+ * the pump reruns it on the pool and keeps reads there.  A write the pool
+ * refuses as well was bad in itself: writes stay on the ring.
+ */
+static void test_ring_refusal_falls_back(void **state)
+{
+	struct berth_pump *pump = pump_new();
+	struct berth_fault f = {0};
+	struct berth_pump_stats st;
+	bool uring = berth_pump_backend(pump) == BERTH_PUMP_URING;
+	struct tracked t;
+	struct waiter w;
+	char data[4096], buf[4096];
+	int fd, i;
+
+	(void)state;
+	for (i = 0; i < (int)sizeof(data); i++)
+		data[i] = (char)(i * 13);
+	fd = tmp_file(data, sizeof(data));
+	waiter_init(&w);
+	f.ops = BERTH_OP_BIT(BERTH_OP_READ);
+	f.flags = BERTH_FAULT_RING_REFUSE;
+	assert_int_equal(berth_pump_inject(pump, &f), 0);
+
+	/* Refused by the ring, done by the pool: the caller sees data. */
+	memset(buf, 0, sizeof(buf));
+	berth_prep_read(&t.req, fd, buf, sizeof(buf), 0);
+	assert_int_equal(run1(pump, &w, &t), (ssize_t)sizeof(buf));
+	assert_memory_equal(buf, data, sizeof(data));
+	berth_pump_stats(pump, &st);
+	assert_int_equal(st.faults, 1);
+	assert_int_equal(st.fallback, uring ? 1 : 0);
+
+	/* The fault is spent; reads now go to the pool directly. */
+	memset(buf, 0, sizeof(buf));
+	berth_prep_read(&t.req, fd, buf, 100, 50);
+	assert_int_equal(run1(pump, &w, &t), 100);
+	assert_memory_equal(buf, data + 50, 100);
+	berth_pump_stats(pump, &st);
+	assert_int_equal(st.fallback, uring ? 2 : 0);
+
+	/* A write both refuse (offset beyond what off_t holds): its error
+	 * comes back, and it does not cost writes the ring. */
+	berth_pump_clear_faults(pump);
+	berth_prep_write(&t.req, fd, data, 10, (uint64_t)-2);
+	assert_int_equal(run1(pump, &w, &t), -EINVAL);
+	berth_pump_stats(pump, &st);
+	assert_int_equal(st.fallback, uring ? 3 : 0);
+	berth_prep_write(&t.req, fd, data, 10, 0);
+	assert_int_equal(run1(pump, &w, &t), 10);
+	berth_pump_stats(pump, &st);
+	assert_int_equal(st.fallback, uring ? 3 : 0);
+	close(fd);
+	pump_done(pump);
+}
+
+/* ---- deep queues: chains of 4 KiB reads and writes from callbacks ---- */
+
+#define DEEP_SLOTS 16
+#define DEEP_BLOCKS 256 /* a 1 MiB file */
+#define DEEP_BS 4096
+#define DEEP_WRAP 64 /* write i of a slot goes to place i % DEEP_WRAP */
+
+struct deep {
+	struct berth_pump *pump;
+	struct waiter w; /* counts finished slots */
+	int fd;
+	int wfd; /* write i of slot s: block (i % DEEP_WRAP) * 16 + s */
+	int per_slot;
+	atomic_int bad; /* wrong result or wrong bytes */
+	atomic_int accepted; /* submits that returned 0 */
+	atomic_int calls; /* callbacks run */
+	atomic_int refused; /* submits refused with -ESHUTDOWN */
+	atomic_int cancelled; /* callbacks with -ECANCELED */
+	atomic_int stop_tag; /* chains of this tag stop issuing */
+};
+
+struct deep_slot {
+	struct berth_req req;
+	struct deep *d;
+	unsigned idx;
+	uint64_t rng;
+	int issued;
+	uint32_t block;
+	bool writing;
+	char buf[DEEP_BS];
+};
+
+static void deep_fill(char *buf, uint32_t block)
+{
+	int i;
+
+	for (i = 0; i < DEEP_BS; i++)
+		buf[i] = (char)(block * 31 + (uint32_t)i * 131);
+}
+
+static bool deep_check(const char *buf, uint32_t block)
+{
+	char want[DEEP_BS];
+
+	deep_fill(want, block);
+	return !memcmp(buf, want, DEEP_BS);
+}
+
+static void deep_finish(struct deep *d)
+{
+	pthread_mutex_lock(&d->w.lock);
+	d->w.done++;
+	pthread_cond_broadcast(&d->w.cond);
+	pthread_mutex_unlock(&d->w.lock);
+}
+
+static void deep_cb(struct berth_req *req, ssize_t res);
+
+/* Issue the slot's next request; false when the chain is over. */
+static bool deep_issue(struct deep_slot *s)
+{
+	struct deep *d = s->d;
+	uint64_t off;
+	int ret;
+
+	if (s->issued == d->per_slot ||
+	    atomic_load(&d->stop_tag) == (int)(s->idx % 2 + 1))
+		return false;
+	if (s->writing) {
+		s->block = (uint32_t)s->issued;
+		off = ((uint64_t)(s->issued % DEEP_WRAP) * DEEP_SLOTS +
+		       s->idx) *
+		      DEEP_BS;
+		deep_fill(s->buf, s->block * DEEP_SLOTS + s->idx);
+		berth_prep_write(&s->req, d->wfd, s->buf, DEEP_BS, off);
+	} else {
+		s->rng = s->rng * 6364136223846793005ull +
+			 1442695040888963407ull;
+		s->block = (uint32_t)(s->rng >> 33) % DEEP_BLOCKS;
+		memset(s->buf, 0, DEEP_BS);
+		berth_prep_read(&s->req, d->fd, s->buf, DEEP_BS,
+				(uint64_t)s->block * DEEP_BS);
+	}
+	berth_req_set_cb(&s->req, deep_cb, s, s->idx % 2 + 1);
+	s->issued++;
+	ret = berth_pump_submit(d->pump, &s->req);
+	if (ret == 0) {
+		atomic_fetch_add(&d->accepted, 1);
+		return true;
+	}
+	if (ret == -ESHUTDOWN)
+		atomic_fetch_add(&d->refused, 1);
+	else
+		atomic_store(&d->bad, 1);
+	return false;
+}
+
+static void deep_cb(struct berth_req *req, ssize_t res)
+{
+	struct deep_slot *s = req->data;
+	struct deep *d = s->d;
+
+	atomic_fetch_add(&d->calls, 1);
+	if (res == -ECANCELED)
+		atomic_fetch_add(&d->cancelled, 1);
+	else if (res != DEEP_BS ||
+		 (!s->writing && !deep_check(s->buf, s->block)))
+		atomic_store(&d->bad, 1);
+	if (!deep_issue(s))
+		deep_finish(d);
+}
+
+static int deep_file(void)
+{
+	char buf[DEEP_BS];
+	int fd = tmp_file(NULL, 0);
+	uint32_t b;
+
+	for (b = 0; b < DEEP_BLOCKS; b++) {
+		deep_fill(buf, b);
+		assert_int_equal(pwrite(fd, buf, DEEP_BS, (off_t)b * DEEP_BS),
+				 DEEP_BS);
+	}
+	return fd;
+}
+
+static bool helper_expected(struct berth_pump *pump)
+{
+	const char *env = getenv("BERTH_PUMP_SQPOLL");
+
+	return berth_pump_backend(pump) == BERTH_PUMP_URING && env &&
+	       !strcmp(env, "1");
+}
+
+static bool helper_up(struct berth_pump *pump)
+{
+	return strstr(berth_pump_backend_reason(pump), "SQPOLL helper ring");
+}
+
+/* Start @nslots chains (odd slots write when @writes), from this thread. */
+static void deep_start(struct deep *d, struct deep_slot *slots, int nslots,
+		       bool writes)
+{
+	int i;
+
+	for (i = 0; i < nslots; i++) {
+		slots[i] = (struct deep_slot){
+			.d = d,
+			.idx = (unsigned)i,
+			.rng = 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1),
+			.writing = writes && i % 2,
+		};
+		if (!deep_issue(&slots[i]))
+			deep_finish(d);
+	}
+}
+
+static void deep_init(struct deep *d, struct berth_pump *pump, int per_slot)
+{
+	memset(d, 0, sizeof(*d));
+	d->pump = pump;
+	d->per_slot = per_slot;
+	waiter_init(&d->w);
+	d->fd = deep_file();
+	d->wfd = tmp_file(NULL, 0);
+}
+
+static void test_deep_queues(void **state)
+{
+	struct berth_pump *pump = pump_new();
+	static struct deep_slot slots[DEEP_SLOTS];
+	struct berth_pump_stats st;
+	struct deep d;
+	char buf[DEEP_BS];
+	int i, j, s;
+
+	(void)state;
+	if (helper_expected(pump) && !helper_up(pump)) {
+		pump_done(pump);
+		skip();
+	}
+	deep_init(&d, pump, 300);
+	deep_start(&d, slots, DEEP_SLOTS, true);
+	waiter_wait(&d.w, DEEP_SLOTS);
+	assert_int_equal(atomic_load(&d.bad), 0);
+	assert_int_equal(atomic_load(&d.calls), atomic_load(&d.accepted));
+	assert_int_equal(atomic_load(&d.calls), DEEP_SLOTS * 300);
+	/* Every place holds the last write meant for it. */
+	for (s = 1; s < DEEP_SLOTS; s += 2) {
+		for (j = 0; j < DEEP_WRAP; j++) {
+			i = j + (300 - 1 - j) / DEEP_WRAP * DEEP_WRAP;
+			assert_int_equal(
+				pread(d.wfd, buf, DEEP_BS,
+				      ((off_t)j * DEEP_SLOTS + s) * DEEP_BS),
+				DEEP_BS);
+			assert_true(deep_check(buf,
+					       (uint32_t)(i * DEEP_SLOTS + s)));
+		}
+	}
+	berth_pump_stats(pump, &st);
+	/* A deep queue shares the work with the helper, when there is one. */
+	if (helper_expected(pump))
+		assert_true(st.helper > 0);
+	else
+		assert_int_equal(st.helper, 0);
+	close(d.fd);
+	close(d.wfd);
+	pump_done(pump);
+}
+
+/* Cancel one tag's chains while both tags run deep. */
+static void test_deep_cancel_tag(void **state)
+{
+	struct berth_pump *pump = pump_new();
+	static struct deep_slot slots[DEEP_SLOTS];
+	struct deep d;
+	int i, total;
+
+	(void)state;
+	deep_init(&d, pump, 2000);
+	deep_start(&d, slots, DEEP_SLOTS, true);
+	while (atomic_load(&d.calls) < DEEP_SLOTS * 50)
+		usleep(100);
+	atomic_store(&d.stop_tag, 1);
+	assert_int_equal(berth_pump_cancel_tag(pump, 1), 0);
+	waiter_wait(&d.w, DEEP_SLOTS);
+	assert_int_equal(atomic_load(&d.bad), 0);
+	assert_int_equal(atomic_load(&d.calls), atomic_load(&d.accepted));
+	/* Tag 2 (odd slots) ran to the end. */
+	total = 0;
+	for (i = 0; i < DEEP_SLOTS; i++) {
+		if (i % 2)
+			assert_int_equal(slots[i].issued, 2000);
+		total += slots[i].issued;
+	}
+	assert_int_equal(total, atomic_load(&d.accepted));
+	close(d.fd);
+	close(d.wfd);
+	pump_done(pump);
+}
+
+/* Shut down while deep chains keep resubmitting from their callbacks. */
+static void test_deep_shutdown(void **state)
+{
+	struct berth_pump *pump = pump_new();
+	static struct deep_slot slots[DEEP_SLOTS];
+	struct deep d;
+
+	(void)state;
+	deep_init(&d, pump, 1000000);
+	deep_start(&d, slots, DEEP_SLOTS, true);
+	while (atomic_load(&d.calls) < DEEP_SLOTS * 50)
+		usleep(100);
+	assert_int_equal(berth_pump_shutdown(pump), 0);
+	/* Every accepted request called back once; every chain then ended
+	 * on a refused submit. */
+	assert_int_equal(waiter_count(&d.w), DEEP_SLOTS);
+	assert_int_equal(atomic_load(&d.bad), 0);
+	assert_int_equal(atomic_load(&d.calls), atomic_load(&d.accepted));
+	assert_int_equal(atomic_load(&d.refused), DEEP_SLOTS);
+	close(d.fd);
+	close(d.wfd);
+	pump_done(pump);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -786,6 +1110,10 @@ int main(void)
 		cmocka_unit_test(test_shutdown_in_flight),
 		cmocka_unit_test(test_submit_from_callback),
 		cmocka_unit_test(test_fault_injection),
+		cmocka_unit_test(test_ring_refusal_falls_back),
+		cmocka_unit_test(test_deep_queues),
+		cmocka_unit_test(test_deep_cancel_tag),
+		cmocka_unit_test(test_deep_shutdown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

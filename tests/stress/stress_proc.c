@@ -595,9 +595,12 @@ static pid_t read_info(struct psession *s, int *status, int *have_status)
 /*
  * Whether berth @pid can take @sig yet: a signal that lands before the
  * program even started (still the relay's fork, or in the dynamic loader)
- * kills any program, rsync too, and says nothing about berth.  Ready once
- * the signal is blocked or caught; or, for a berth that never does either,
- * once it has run as berth for 100 ms.
+ * kills any program, rsync too, and says nothing about berth.  Ready (1)
+ * once the signal is blocked or caught.  A berth still not ready after 5 s
+ * of running as berth (a sanitizer build's start-up on a loaded machine
+ * can take well over the 100 ms once allowed here) gets no signal (-1):
+ * the disruption counts as not delivered, not as a death berth could not
+ * have prevented.
  */
 static int signal_ready(struct psession *s, pid_t pid, int sig)
 {
@@ -624,12 +627,12 @@ static int signal_ready(struct psession *s, pid_t pid, int sig)
 		return 1;
 	if (s->berth_seen == 0)
 		s->berth_seen = stress_now();
-	return stress_now() - s->berth_seen > 0.1;
+	return stress_now() - s->berth_seen > 5.0 ? -1 : 0;
 }
 
 static void fire(struct proc_iter *it, struct psession *s)
 {
-	int status, have, sig;
+	int status, have, sig, ready;
 	pid_t pid;
 
 	switch (it->disruption) {
@@ -650,7 +653,12 @@ static void fire(struct proc_iter *it, struct psession *s)
 			return;
 		}
 		sig = it->disruption == SD_SIGTERM ? SIGTERM : SIGINT;
-		if (!signal_ready(s, pid, sig)) {
+		ready = signal_ready(s, pid, sig);
+		if (ready < 0) {
+			s->has_fire = 0; /* never ready: not delivered */
+			return;
+		}
+		if (!ready) {
 			s->fire_at += 0.001;
 			return;
 		}

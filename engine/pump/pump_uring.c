@@ -16,7 +16,8 @@
  * put there on another CPU; deep queues of positioned reads are split
  * between the two rings (to_helper()).  The helper can't share the
  * DEFER_TASKRUN ring, and its thread polls for HELPER_IDLE_MS after each
- * request, hence opt-in.
+ * request: it pays only with an idle CPU to run on, hence opt-in, and the
+ * pump parks it when it does not pay (helper_check()).
  */
 #include <errno.h>
 #include <limits.h>
@@ -39,6 +40,17 @@
 #define HELPER_IDLE_MS 5
 /* How long the pump looks for helper completions before it sleeps. */
 #define HELPER_SPIN_NS 50000
+/*
+ * Every HELPER_WINDOW turns the pump checks that the helper earns its CPU:
+ * it must have taken at least 1/HELPER_MIN_SHARE of the requests.  If not
+ * it is parked (gets nothing, so its thread goes to sleep) for
+ * HELPER_PARK_MIN_MS, doubling up to HELPER_PARK_MAX_MS while it keeps
+ * failing.
+ */
+#define HELPER_WINDOW 1024
+#define HELPER_MIN_SHARE 4
+#define HELPER_PARK_MIN_MS 50
+#define HELPER_PARK_MAX_MS 3200
 
 #if defined(__x86_64__) || defined(__i386__)
 #define cpu_relax() __builtin_ia32_pause()
@@ -58,6 +70,11 @@ struct uring_be {
 	struct uring_side own; /* the pump thread issues here, inline */
 	struct uring_side helper; /* SQPOLL: the kernel's thread issues */
 	unsigned batch; /* requests put on own since its last submit */
+	/* Helper bookkeeping (helper_check()). */
+	unsigned win_turns, win_own, win_helper;
+	bool parked;
+	unsigned park_ms;
+	struct timespec park_until;
 	atomic_uint barrier; /* see sleep_with_helper() */
 	struct io_uring_probe *probe;
 	bool op_ok[BERTH_OP__COUNT];
@@ -212,6 +229,7 @@ static int uring_init(struct berth_pump *p, char *reason, size_t len)
 		       io_uring_opcode_supported(be->probe, IORING_OP_WRITE);
 	ret = helper_wanted() ? helper_setup(p, &be->helper, p->queue_depth)
 			      : 1;
+	be->park_ms = HELPER_PARK_MIN_MS;
 	snprintf(reason, len, "io_uring probe succeeded%s%s",
 		 ret == 0  ? ", SQPOLL helper ring"
 		 : ret < 0 ? ", no SQPOLL helper: "
@@ -345,7 +363,7 @@ static void prep_sqe(struct io_uring_sqe *sqe, struct berth_req *req,
  */
 static bool to_helper(const struct uring_be *be, const struct berth_req *req)
 {
-	return be->helper.up && req->op == BERTH_OP_READ &&
+	return be->helper.up && !be->parked && req->op == BERTH_OP_READ &&
 	       req->cur_off != BERTH_OFF_STREAM &&
 	       be->helper.in_kernel < be->batch &&
 	       be->helper.in_kernel < be->helper.limit;
@@ -371,8 +389,12 @@ static bool try_start(struct berth_pump *p, struct uring_be *be,
 	}
 	prep_sqe(sqe, req, be->plain_rw);
 	req->be_ring = s == &be->helper;
-	if (req->be_ring)
+	if (req->be_ring) {
 		counter_bump(&p->n_helper);
+		be->win_helper++;
+	} else {
+		be->win_own++;
+	}
 	s->in_kernel++;
 	return true;
 }
@@ -545,6 +567,45 @@ static void sleep_with_helper(struct uring_be *be)
 	io_uring_cq_eventfd_toggle(&be->helper.ring, false);
 }
 
+static bool time_after(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec != b->tv_sec ? a->tv_sec > b->tv_sec
+				      : a->tv_nsec > b->tv_nsec;
+}
+
+/*
+ * Once a window: does the helper earn its CPU?  A thread that polls for
+ * work costs a CPU whether it gets any or not; on a busy machine it takes
+ * that time from everyone (the pump included), and its share of the
+ * requests drops as it falls behind.  Then, or when the queue is too
+ * shallow to share, park it: no new requests, so it sleeps after
+ * HELPER_IDLE_MS.  Probe again later.
+ */
+static void helper_check(struct uring_be *be)
+{
+	struct timespec now;
+	unsigned total = be->win_own + be->win_helper;
+
+	if (++be->win_turns < HELPER_WINDOW)
+		return;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+	if (be->parked) {
+		if (time_after(&now, &be->park_until))
+			be->parked = false;
+	} else if (be->win_helper * HELPER_MIN_SHARE < total) {
+		be->parked = true;
+		be->park_until = now;
+		be->park_until.tv_nsec += (long)be->park_ms * 1000000L;
+		be->park_until.tv_sec += be->park_until.tv_nsec / 1000000000L;
+		be->park_until.tv_nsec %= 1000000000L;
+		if (be->park_ms < HELPER_PARK_MAX_MS)
+			be->park_ms *= 2;
+	} else {
+		be->park_ms = HELPER_PARK_MIN_MS;
+	}
+	be->win_turns = be->win_own = be->win_helper = 0;
+}
+
 static void uring_wait(struct berth_pump *p, bool block)
 {
 	struct uring_be *be = be_of(p);
@@ -573,6 +634,8 @@ static void uring_wait(struct berth_pump *p, bool block)
 		sleep_with_helper(be);
 	}
 	be->batch = 0;
+	if (be->helper.up)
+		helper_check(be);
 
 	reap(p, be, &be->own);
 	if (be->helper.up)

@@ -8,7 +8,7 @@
  * thread) i draws its offsets from the same seeded generator.
  *
  * "uring" is the io_uring backend alone, "uring+sq" the same with its SQPOLL
- * helper ring (BERTH_PUMP_SQPOLL=1).  With --rounds N everything runs N
+ * helper ring (berth_pump_opts.helper).  With --rounds N everything runs N
  * times, interleaved, and a table of medians follows.
  *
  *   bench_pump [--file PATH] [--size MiB] [--reads N] [--write-mib MiB]
@@ -226,16 +226,16 @@ static void report(const char *what, const char *via, unsigned qd, uint64_t ops,
 struct variant {
 	const char *name;
 	int backend; /* BERTH_PUMP_*, or 0 for a plain loop */
-	const char *sqpoll; /* BERTH_PUMP_SQPOLL for the uring backend */
+	int helper; /* berth_pump_opts.helper for the uring backend */
 	bool one_thread; /* plain: one thread instead of one per slot */
 };
 
 static const struct variant variants[] = {
-	{"uring", BERTH_PUMP_URING, "0", false},
-	{"uring+sq", BERTH_PUMP_URING, "1", false},
-	{"pool", BERTH_PUMP_POOL, "0", false},
-	{"plain", 0, NULL, false},
-	{"plain1", 0, NULL, true},
+	{"uring", BERTH_PUMP_URING, BERTH_PUMP_HELPER_OFF, false},
+	{"uring+sq", BERTH_PUMP_URING, BERTH_PUMP_HELPER_ON, false},
+	{"pool", BERTH_PUMP_POOL, BERTH_PUMP_HELPER_OFF, false},
+	{"plain", 0, 0, false},
+	{"plain1", 0, 0, true},
 };
 
 #define NVARIANTS (sizeof(variants) / sizeof(variants[0]))
@@ -264,7 +264,7 @@ static int run_one(const struct config *c, const struct variant *v, unsigned qd,
 	double s;
 
 	if (v->backend) {
-		setenv("BERTH_PUMP_SQPOLL", v->sqpoll, 1);
+		opts.helper = v->helper;
 		opts.backend = v->backend;
 		opts.pool_threads = qd < 4 ? 4 : qd;
 		ret = berth_pump_create(&opts, &pump);
@@ -273,7 +273,7 @@ static int run_one(const struct config *c, const struct variant *v, unsigned qd,
 			       berth_strerror(ret));
 			return ret;
 		}
-		if (!strcmp(v->sqpoll, "1") &&
+		if (v->helper == BERTH_PUMP_HELPER_ON &&
 		    !strstr(berth_pump_backend_reason(pump), "helper ring")) {
 			printf("%s: unavailable (%s)\n", v->name,
 			       berth_pump_backend_reason(pump));

@@ -87,7 +87,21 @@ struct berth_pump_opts {
 				* force it then */
 	unsigned queue_depth; /* ring entries, default 256 */
 	unsigned pool_threads; /* pool workers, default 8 */
+	int helper; /* uring: BERTH_PUMP_HELPER_* (SQPOLL helper ring) */
 };
+
+/*
+ * The uring backend's helper ring: a second ring polled by a kernel thread
+ * that copies positioned reads on another CPU while the pump thread copies
+ * its own.  It speeds up deep queues of cached reads when a CPU is idle,
+ * and costs that CPU (the kernel thread polls a few ms after each burst;
+ * the pump parks it while it takes under a quarter of the reads).  DEFAULT
+ * is off unless the environment says BERTH_PUMP_SQPOLL=1.  Never with one
+ * CPU online; the backend reason says whether it runs.
+ */
+#define BERTH_PUMP_HELPER_DEFAULT 0
+#define BERTH_PUMP_HELPER_OFF 1
+#define BERTH_PUMP_HELPER_ON 2
 
 /*
  * Create a pump and start its thread.  Returns 0 and the pump in *out, or
@@ -180,7 +194,7 @@ struct berth_session_opts {
 	uint32_t max_files; /* entries in the file list (default 4M) */
 	uint64_t max_file_size; /* bytes of one file (default unlimited) */
 	size_t max_memory; /* write buffers of the commit stage
-				  * (default 16 MiB) */
+				  * (default 1 MiB) */
 	const struct berth_session_events *events;
 	void *event_arg;
 	berth_log_fn log; /* error/warning/info lines; NULL: dropped */

@@ -503,7 +503,8 @@ int berth_pump_create(const struct berth_pump_opts *opts,
 {
 	struct berth_pump *p;
 	int backend = opts ? opts->backend : BERTH_PUMP_AUTO;
-	int ret;
+	const char *env;
+	int helper, ret;
 
 	*out = NULL;
 	if (backend == BERTH_PUMP_AUTO) {
@@ -513,6 +514,14 @@ int berth_pump_create(const struct berth_pump_opts *opts,
 	}
 	if (backend < BERTH_PUMP_AUTO || backend > BERTH_PUMP_POOL)
 		return -EINVAL;
+	helper = opts ? opts->helper : BERTH_PUMP_HELPER_DEFAULT;
+	if (helper == BERTH_PUMP_HELPER_DEFAULT) {
+		env = getenv("BERTH_PUMP_SQPOLL");
+		helper = env && !strcmp(env, "1") ? BERTH_PUMP_HELPER_ON
+						  : BERTH_PUMP_HELPER_OFF;
+	}
+	if (helper != BERTH_PUMP_HELPER_OFF && helper != BERTH_PUMP_HELPER_ON)
+		return -EINVAL;
 
 	p = calloc(1, sizeof(*p));
 	if (!p)
@@ -521,6 +530,7 @@ int berth_pump_create(const struct berth_pump_opts *opts,
 						   : DEFAULT_QUEUE_DEPTH;
 	p->pool_threads = opts && opts->pool_threads ? opts->pool_threads
 						     : DEFAULT_POOL_THREADS;
+	p->helper = helper == BERTH_PUMP_HELPER_ON;
 	p->inflight.inflight_next = p->inflight.inflight_prev = &p->inflight;
 	p->wake_fd = eventfd(0, EFD_CLOEXEC);
 	if (p->wake_fd < 0) {

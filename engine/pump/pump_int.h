@@ -66,6 +66,7 @@ struct berth_pump {
 	struct berth_pool *pool;
 	unsigned queue_depth;
 	unsigned pool_threads;
+	bool helper; /* uring: set up the SQPOLL helper ring */
 	char reason[160];
 
 	pthread_t thread;

@@ -11,7 +11,8 @@
  * backlog, so the CQ never overflows.
  *
  * Reads of cached data complete inside io_uring_enter(), so one pump
- * thread copies on one CPU.  With BERTH_PUMP_SQPOLL=1 the pump also owns a
+ * thread copies on one CPU.  With the helper option (berth_pump_opts.helper,
+ * or BERTH_PUMP_SQPOLL=1) the pump also owns a
  * helper ring with IORING_SETUP_SQPOLL, whose kernel thread issues what is
  * put there on another CPU; deep queues of positioned reads are split
  * between the two rings (to_helper()).  The helper can't share the
@@ -182,13 +183,6 @@ static int helper_setup(struct berth_pump *p, struct uring_side *s,
 	return 0;
 }
 
-static bool helper_wanted(void)
-{
-	const char *env = getenv("BERTH_PUMP_SQPOLL");
-
-	return env && !strcmp(env, "1");
-}
-
 static int uring_init(struct berth_pump *p, char *reason, size_t len)
 {
 	struct uring_be *be;
@@ -227,8 +221,7 @@ static int uring_init(struct berth_pump *p, char *reason, size_t len)
 	be->plain_rw = be->probe &&
 		       io_uring_opcode_supported(be->probe, IORING_OP_READ) &&
 		       io_uring_opcode_supported(be->probe, IORING_OP_WRITE);
-	ret = helper_wanted() ? helper_setup(p, &be->helper, p->queue_depth)
-			      : 1;
+	ret = p->helper ? helper_setup(p, &be->helper, p->queue_depth) : 1;
 	be->park_ms = HELPER_PARK_MIN_MS;
 	snprintf(reason, len, "io_uring probe succeeded%s%s",
 		 ret == 0  ? ", SQPOLL helper ring"

@@ -1041,6 +1041,43 @@ static void test_deep_queues(void **state)
 	pump_done(pump);
 }
 
+/*
+ * The helper option: ON asks for the helper ring whatever the environment
+ * says (it may still be refused: one CPU, or SQPOLL not allowed), OFF
+ * never sets it up, and a value out of range is refused.
+ */
+static void test_helper_option(void **state)
+{
+	struct berth_pump_opts opts = {.backend = BERTH_PUMP_URING};
+	struct berth_pump *pump = NULL;
+	int ret;
+
+	(void)state;
+	opts.helper = 7;
+	assert_int_equal(berth_pump_create(&opts, &pump), -EINVAL);
+	assert_null(pump);
+	if (expected_backend() == BERTH_PUMP_POOL)
+		skip();
+	opts.helper = BERTH_PUMP_HELPER_OFF;
+	ret = berth_pump_create(&opts, &pump);
+	if (ret < 0)
+		skip(); /* no io_uring here: the pool tests cover it */
+	assert_false(helper_up(pump));
+	assert_null(strstr(berth_pump_backend_reason(pump), "helper"));
+	pump_done(pump);
+	opts.helper = BERTH_PUMP_HELPER_ON;
+	assert_int_equal(berth_pump_create(&opts, &pump), 0);
+	/* Up, or a reason why not. */
+	assert_non_null(strstr(berth_pump_backend_reason(pump), "helper"));
+	if (sysconf(_SC_NPROCESSORS_ONLN) >= 2)
+		assert_true(helper_up(pump) ||
+			    strstr(berth_pump_backend_reason(pump),
+				   "no SQPOLL helper"));
+	else
+		assert_false(helper_up(pump));
+	pump_done(pump);
+}
+
 /* Cancel one tag's chains while both tags run deep. */
 static void test_deep_cancel_tag(void **state)
 {
@@ -1112,6 +1149,7 @@ int main(void)
 		cmocka_unit_test(test_fault_injection),
 		cmocka_unit_test(test_ring_refusal_falls_back),
 		cmocka_unit_test(test_deep_queues),
+		cmocka_unit_test(test_helper_option),
 		cmocka_unit_test(test_deep_cancel_tag),
 		cmocka_unit_test(test_deep_shutdown),
 	};

@@ -100,13 +100,18 @@ void berth__commit_event(struct berth_commit *c, int kind, int err,
 		c->cb(c->cb_arg, &ev);
 }
 
-/* Return a write buffer to the pool and wake a blocked producer. */
+/*
+ * Return a write buffer to the pool and wake the blocked producers.  A
+ * broadcast: c->space also has producers waiting for a file or operation
+ * slot, and a signal could wake one of those instead of the one waiting
+ * for this buffer, which would then sleep on beside a free buffer.
+ */
 void berth__commit_buf_put(struct berth_commit *c, struct commit_buf *b)
 {
 	pthread_mutex_lock(&c->lock);
 	b->next = c->free_bufs;
 	c->free_bufs = b;
-	pthread_cond_signal(&c->space);
+	pthread_cond_broadcast(&c->space);
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -209,7 +214,6 @@ void berth__commit_slot_put(struct berth_commit *c, int is_file)
 	else
 		c->nops--;
 	pthread_cond_broadcast(&c->space);
-	pthread_cond_signal(&c->idle);
 	pthread_mutex_unlock(&c->lock);
 }
 

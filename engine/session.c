@@ -317,7 +317,8 @@ int berth__session_on_msg(struct berth_session *s,
 		ok = s->fst[ev->value].state == FST_REQUESTED;
 		if (ok)
 			s->fst[ev->value].state = FST_DONE;
-		pthread_cond_broadcast(&s->cond);
+		if (s->done_waiters)
+			pthread_cond_broadcast(&s->cond);
 		pthread_mutex_unlock(&s->lock);
 		return ok ? 0 : -BERTH_EPROTO;
 	case BERTH_MSG_ERROR_EXIT:

@@ -1160,6 +1160,7 @@ static int link_followers(struct gen *g)
 	/* The leaders must be on disk under their final names. */
 	berth__out_flush(&s->out);
 	pthread_mutex_lock(&s->lock);
+	s->done_waiters++;
 	for (i = 0; i < (int32_t)fl->count; i++) {
 		leader = g->hl_leader[i];
 		if (leader != i)
@@ -1168,6 +1169,7 @@ static int link_followers(struct gen *g)
 		       !s->recv_finished && s->nredo == 0)
 			pthread_cond_wait(&s->cond, &s->lock);
 	}
+	s->done_waiters--;
 	pthread_mutex_unlock(&s->lock);
 	if (!s->opts.dry_run)
 		berth_commit_flush(s->commit);
@@ -1247,14 +1249,20 @@ static int gen_entry_checked(struct gen *g, int32_t ndx)
 	return 0;
 }
 
-/* Entries before @pos are done: a receiver waiting for them may go on. */
+/*
+ * Entries before @pos are done: a receiver waiting for them may go on.
+ * The lock only when it sleeps: the store and the load here and the
+ * receiver's store of gen_waiter and load of gen_pos are sequentially
+ * consistent, so one of the two sides sees the other (wait_generated()).
+ */
 static void advance(struct berth_session *s, int32_t pos)
 {
-	pthread_mutex_lock(&s->lock);
-	s->gen_pos = pos;
-	if (s->gen_waiter)
+	atomic_store(&s->gen_pos, pos);
+	if (atomic_load(&s->gen_waiter)) {
+		pthread_mutex_lock(&s->lock);
 		pthread_cond_broadcast(&s->cond);
-	pthread_mutex_unlock(&s->lock);
+		pthread_mutex_unlock(&s->lock);
+	}
 }
 
 /* The session is ending (fatal error or cancel): stop generating. */

@@ -283,8 +283,14 @@ struct berth_session {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	int sender_dones; /* NDX_DONEs read from the sender */
-	int32_t gen_pos; /* entries before it have been generated */
-	bool gen_waiter; /* the receiver waits for gen_pos */
+	/* Entries before gen_pos have been generated (stored with release
+	 * after their state); gen_waiter: the receiver sleeps on s->cond for
+	 * it.  Atomic so that neither side takes s->lock per entry. */
+	atomic_int gen_pos;
+	atomic_bool gen_waiter;
+	/* Threads waiting on s->cond for an entry to become FST_DONE (the
+	 * hard-link pass): only then does a finished file broadcast. */
+	int done_waiters;
 	int32_t *redo; /* ndx queue for the redo pass */
 	size_t nredo, redo_cap;
 	bool recv_finished; /* the receiver loop has ended */

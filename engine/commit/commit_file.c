@@ -104,6 +104,7 @@ int berth_commit_file_begin(struct berth_commit *c, const char *relpath,
 		      f->meta.size_hint <= c->o.buf_size;
 	f->fd = -1;
 	f->pendt = &f->pend;
+	f->heldt = &f->held;
 	f->refs = 2;
 	f->state = F_RESOLVE;
 	f->cmd_begin.kind = CMD_BEGIN;
@@ -153,11 +154,37 @@ static void file_undefer(struct berth_commit_file *f)
 	pthread_mutex_unlock(&f->c->lock);
 }
 
-/* Queue the producer's current buffer, if any. */
-static int file_push(struct berth_commit_file *f)
+static void buf_put_chain(struct berth_commit *c, struct commit_buf *b)
+{
+	struct commit_buf *next;
+
+	for (; b; b = next) {
+		next = b->next;
+		berth__commit_buf_put(c, b);
+	}
+}
+
+/* Queue the held buffers as one command (one chain). */
+static int file_send(struct berth_commit_file *f)
+{
+	struct commit_buf *b = f->held;
+	int r;
+
+	if (!b)
+		return 0;
+	f->held = NULL;
+	f->heldt = &f->held;
+	f->nheld = 0;
+	r = berth__commit_enqueue(f->c, &b->cmd);
+	if (r)
+		buf_put_chain(f->c, b);
+	return r;
+}
+
+/* The current buffer is full (or the file ends): hold it. */
+static int file_hold(struct berth_commit_file *f)
 {
 	struct commit_buf *b = f->cur;
-	int r;
 
 	if (!b)
 		return 0;
@@ -167,10 +194,35 @@ static int file_push(struct berth_commit_file *f)
 		berth__commit_buf_put(f->c, b);
 		return 0;
 	}
-	r = berth__commit_enqueue(f->c, &b->cmd);
-	if (r)
-		berth__commit_buf_put(f->c, b);
-	return r;
+	b->next = NULL;
+	*f->heldt = b;
+	f->heldt = &b->next;
+	if (++f->nheld < COMMIT_WRITE_HOLD)
+		return 0;
+	return file_send(f);
+}
+
+/* Queue the producer's current buffer, if any, and what it holds. */
+static int file_push(struct berth_commit_file *f)
+{
+	int r = file_hold(f);
+
+	return r ? r : file_send(f);
+}
+
+/* A free buffer; the held ones are queued before any wait for one (they
+ * may be what the budget lacks).  NULL: none (@nowait) or cancelled. */
+static struct commit_buf *file_buf_get(struct berth_commit_file *f, int nowait,
+				       int *err)
+{
+	struct commit_buf *b = berth__commit_buf_get(f->c, 1);
+
+	if (b || !f->held)
+		return b ? b : berth__commit_buf_get(f->c, nowait);
+	*err = file_send(f);
+	if (*err)
+		return NULL;
+	return berth__commit_buf_get(f->c, nowait);
 }
 
 /* Copy up to @len bytes; wait for buffers unless @nowait.  Returns the
@@ -189,9 +241,12 @@ static ssize_t file_copy(struct berth_commit_file *f, const void *buf,
 		return r;
 	while (done < len) {
 		if (!f->cur) {
-			b = berth__commit_buf_get(c, nowait);
+			r = 0;
+			b = file_buf_get(f, nowait, &r);
 			if (!b) {
-				r = nowait ? -EAGAIN : -BERTH_ECANCELLED;
+				if (!r)
+					r = nowait ? -EAGAIN
+						   : -BERTH_ECANCELLED;
 				break;
 			}
 			b->file = f;
@@ -208,7 +263,7 @@ static ssize_t file_copy(struct berth_commit_file *f, const void *buf,
 		f->pos += n;
 		done += n;
 		if (b->len == c->o.buf_size) {
-			r = file_push(f);
+			r = file_hold(f);
 			if (r)
 				return r;
 		}
@@ -259,6 +314,10 @@ static int file_end(struct berth_commit_file *f, int abort)
 	if (abort) {
 		drop = f->cur;
 		f->cur = NULL;
+		buf_put_chain(c, f->held);
+		f->held = NULL;
+		f->heldt = &f->held;
+		f->nheld = 0;
 	} else if (!f->deferred) {
 		r = file_push(f);
 	}
@@ -623,26 +682,59 @@ static void write_done(struct berth_commit *c, struct commit_io *io)
 	struct commit_buf *b = commit_container_of(io, struct commit_buf, io);
 	struct berth_commit_file *f = b->file;
 	ssize_t res = io->res;
+	size_t total = 0;
 
 	f->writes--;
-	if (res >= 0 && (size_t)res != b->len)
+	while ((b = f->wbufs)) {
+		f->wbufs = b->next;
+		total += b->len;
+		berth__commit_buf_put(c, b);
+	}
+	if (res >= 0 && (size_t)res != total)
 		res = -EIO;
 	if (res >= 0) {
 		pthread_mutex_lock(&c->lock);
-		c->st.bytes += b->len;
+		c->st.bytes += total;
 		pthread_mutex_unlock(&c->lock);
 	}
-	berth__commit_buf_put(c, b);
 	if (res < 0)
 		file_fail(c, f, (int)res);
 	file_advance(c, f);
 }
 
-static void write_submit(struct berth_commit *c, struct berth_commit_file *f,
-			 struct commit_buf *b)
+/*
+ * Write the file's pending buffers that follow each other in the file, up
+ * to COMMIT_WRITE_IOV, as one request.  One write in flight per file:
+ * concurrent writes to one file only queue on its inode lock (in io-wq
+ * workers, each woken for 64 KiB), and a producer that runs ahead of the
+ * disk gets its buffers written many at a time.
+ */
+static void write_submit(struct berth_commit *c, struct berth_commit_file *f)
 {
+	struct commit_buf *b = f->pend, *last = b;
+	int n = 0;
+
+	f->wbufs = b;
+	do {
+		f->wiov[n].iov_base = last->data;
+		f->wiov[n].iov_len = last->len;
+		n++;
+		b = last->next;
+		if (!b || n == COMMIT_WRITE_IOV ||
+		    b->off != last->off + last->len)
+			break;
+		last = b;
+	} while (1);
+	f->pend = last->next;
+	if (!f->pend)
+		f->pendt = &f->pend;
+	last->next = NULL;
+	b = f->wbufs;
 	f->writes++;
-	berth_prep_write(&b->io.req, f->fd, b->data, b->len, b->off);
+	if (n == 1)
+		berth_prep_write(&b->io.req, f->fd, b->data, b->len, b->off);
+	else
+		berth_prep_writev(&b->io.req, f->fd, f->wiov, n, b->off);
 	berth__commit_submit(c, &b->io, write_done, f->tag);
 }
 
@@ -810,12 +902,9 @@ static void file_advance(struct berth_commit *c, struct berth_commit_file *f)
 		return;
 	}
 	if (f->state == F_WRITE) {
-		while ((b = f->pend)) {
-			f->pend = b->next;
-			write_submit(c, f, b);
-		}
-		f->pendt = &f->pend;
-		if (!f->finishing || f->writes)
+		if (f->pend && !f->writes)
+			write_submit(c, f);
+		if (!f->finishing || f->writes || f->pend)
 			return;
 		f->state = next_state(c, f, F_WRITE);
 	}
@@ -970,11 +1059,13 @@ void berth__commit_file_cmd(struct berth_commit *c, struct commit_cmd *cmd)
 		b = commit_container_of(cmd, struct commit_buf, cmd);
 		f = b->file;
 		if (f->failed || f->stage_done) {
-			berth__commit_buf_put(c, b);
+			buf_put_chain(c, b);
 			return;
 		}
-		b->next = NULL;
+		/* A chain of buffers (the producer's held ones). */
 		*f->pendt = b;
+		while (b->next)
+			b = b->next;
 		f->pendt = &b->next;
 		file_advance(c, f);
 		return;

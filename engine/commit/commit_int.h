@@ -62,6 +62,13 @@ struct commit_track {
 };
 
 /* A write buffer: recycled through c->free_bufs. */
+/* Buffers per vectored write (one write in flight per file). */
+#define COMMIT_WRITE_IOV 16
+/* Full buffers the producer gathers before it queues them as one command
+ * (and so one write): a quarter of the commit thread's wake-ups and of the
+ * pump's and io-wq's for a file streamed in. */
+#define COMMIT_WRITE_HOLD 4
+
 struct commit_buf {
 	struct commit_cmd cmd; /* CMD_WRITE */
 	struct commit_io io;
@@ -151,6 +158,8 @@ struct berth_commit_file {
 	struct berth_commit *c;
 	/* producer */
 	struct commit_buf *cur;
+	struct commit_buf *held, **heldt; /* full, not yet queued */
+	unsigned nheld;
 	uint64_t pos;
 	/* shared */
 	atomic_int err;
@@ -195,7 +204,11 @@ struct berth_commit_file {
 	uint64_t tag;
 	uint64_t size;
 	unsigned flags;
-	unsigned writes; /* in flight */
+	unsigned writes; /* write requests in flight: 0 or 1 */
+	/* The buffers of the write in flight (chained by next) and its
+	 * iovecs: one vectored write of the file's next pending buffers. */
+	struct commit_buf *wbufs;
+	struct iovec wiov[COMMIT_WRITE_IOV];
 	int state;
 	int fd;
 	int tmp_made;

@@ -425,7 +425,9 @@ static void fault_case(int durability, uint32_t ops, uint64_t nth, int error)
 				      .mtime_nsec = UTIME_OMIT,
 				      .uid = (uint32_t)-1,
 				      .gid = (uint32_t)-1};
-	size_t len = 256 * 1024;
+	/* 256 buffers: at least 16 write requests, however many buffers
+	 * each vectored write takes (COMMIT_WRITE_IOV). */
+	size_t len = 4096 * 1024;
 	unsigned char *data = malloc(len);
 	struct berth_commit_file *f;
 	struct berth_fault fault = {0};

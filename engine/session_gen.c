@@ -596,6 +596,22 @@ static bool unsafe_link(const struct berth_file *f)
 	return false;
 }
 
+/*
+ * -b / --backup-dir: a symlink or node about to replace the non-directory
+ * @st (NULL: nothing there) keeps it as its backup, as rsync's
+ * make_backup() does; with a --backup-dir its directory is made first.
+ * A directory in the way was cleared, not kept.
+ */
+static int replaced_backup(struct berth_session *s, const struct berth_file *f,
+			   const struct stat *st, struct berth_commit_meta *m)
+{
+	if (!st || S_ISDIR(st->st_mode) ||
+	    !(s->opts.backup || s->opts.backup_dir))
+		return 0;
+	m->backup = 1;
+	return berth__backup_prepare(s, f->name);
+}
+
 static int gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 {
 	struct berth_session *s = g->s;
@@ -675,7 +691,10 @@ static int gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 		berth__session_meta(s, f, false, 0, &m);
 		m.user = (void *)(intptr_t)(ndx +
 					    1); /* --remove-source-files */
-		ret = berth_commit_symlink(s->commit, f->name, f->link, &m);
+		ret = replaced_backup(s, f, ret == 0 ? &st : NULL, &m);
+		if (ret == 0)
+			ret = berth_commit_symlink(s->commit, f->name, f->link,
+						   &m);
 		if (ret < 0)
 			return ret;
 	}
@@ -756,7 +775,9 @@ static int gen_node(struct gen *g, int32_t ndx, const struct berth_file *f)
 		m.mode = (m.mode & 07777) | type;
 		m.user = (void *)(intptr_t)(ndx +
 					    1); /* --remove-source-files */
-		ret = berth_commit_mknod(s->commit, f->name, &m, rdev);
+		ret = replaced_backup(s, f, ret == 0 ? &st : NULL, &m);
+		if (ret == 0)
+			ret = berth_commit_mknod(s->commit, f->name, &m, rdev);
 		if (ret < 0)
 			return ret;
 	}

@@ -112,6 +112,10 @@ struct berth_commit_meta {
 	 * its name (temp file or node).  Taken by the stage; NULL: none.
 	 * The other operations ignore it (and do not take it). */
 	struct berth_commit_xattrs *xattrs;
+	/* symlink, mknod: a non-directory stands at the name (the caller
+	 * checked); with opts.backup_suffix it is kept as NAME + suffix (in
+	 * the --backup-dir when set) before the new item takes its name. */
+	int backup;
 };
 
 /* Flags for berth_commit_file_begin(). */

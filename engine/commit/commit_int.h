@@ -268,6 +268,7 @@ struct commit_op {
 	int tmp_made;
 	int retries;
 	char tmp[NAME_MAX + 1];
+	char bakname[NAME_MAX + 1]; /* S_BACKUP: the kept entry's name */
 };
 
 /* A flush or shutdown request; lives on the caller's stack. */

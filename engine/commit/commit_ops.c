@@ -49,10 +49,10 @@ enum op_state {
 static const unsigned char op_steps[][12] = {
 	[OP_MKDIR] = {S_MKDIR, S_DONE},
 	[OP_SYMLINK] = {S_CREATE, S_CHOWN, S_XA_OPEN, S_XATTR, S_XA_CLOSE,
-			S_TIMES, S_RENAME, S_DONE},
+			S_TIMES, S_BACKUP, S_RENAME, S_DONE},
 	[OP_HARDLINK] = {S_CREATE, S_RENAME, S_UNLINK_TMP, S_DONE},
 	[OP_MKNOD] = {S_CREATE, S_CHOWN, S_XA_OPEN, S_XATTR, S_XA_CLOSE,
-		      S_CHMOD, S_TIMES, S_RENAME, S_DONE},
+		      S_CHMOD, S_TIMES, S_BACKUP, S_RENAME, S_DONE},
 	[OP_DELETE] = {S_DELETE, S_DONE},
 	[OP_DIR_META] = {S_CHOWN, S_CHMOD, S_TIMES, S_DONE},
 	[OP_META] = {S_CHOWN, S_CHMOD, S_TIMES, S_DONE},
@@ -90,7 +90,8 @@ static int step_applies(struct berth_commit *c, struct commit_op *op, int s)
 	if (s == S_TIMES)
 		return op->meta.mtime_nsec != UTIME_OMIT;
 	if (s == S_BACKUP)
-		return c->o.backup_suffix != NULL;
+		return c->o.backup_suffix != NULL &&
+		       (op->kind == OP_RENAME || op->meta.backup);
 	if (s == S_XA_OPEN || s == S_XA_CLOSE)
 		return op->meta.xattrs && !xattr_of_root(op);
 	if (s == S_XA_STAT)
@@ -359,13 +360,19 @@ static void op_step(struct berth_commit *c, struct commit_op *op)
 					    op->is_dir ? AT_REMOVEDIR : 0);
 		break;
 	case S_BACKUP:
-		if (snprintf(op->tmp, sizeof(op->tmp), "%s%s", op->base,
-			     c->o.backup_suffix) >= (int)sizeof(op->tmp)) {
+		if (snprintf(op->bakname, sizeof(op->bakname), "%s%s", op->base,
+			     c->o.backup_suffix) >= (int)sizeof(op->bakname)) {
 			op->io.res = -ENAMETOOLONG;
 			op_io_done(c, &op->io);
 			return;
 		}
-		berth_prep_renameat2(req, fd, op->base, fd, op->tmp, 0);
+		/* A replaced symlink or node goes to the --backup-dir
+		 * (dir2) when there is one; OP_RENAME's dir2 is its
+		 * source. */
+		berth_prep_renameat2(
+			req, fd, op->base,
+			op->kind != OP_RENAME && op->dir2 ? op->dir2->fd : fd,
+			op->bakname, 0);
 		break;
 	case S_MOVE:
 		berth_prep_renameat2(req, op->dir2->fd, op->base2, fd, op->base,
@@ -431,9 +438,12 @@ void berth__commit_op_start(struct berth_commit *c, struct commit_op *op)
 		return;
 	}
 	/* A second directory: a link's or rename's source, or the backup
-	 * directory a deleted file moves to (--backup-dir). */
-	bakdel = op->kind == OP_DELETE && !op->is_dir && c->o.use_backup_dir &&
-		 c->o.backup_suffix;
+	 * directory a deleted file or replaced symlink or node moves to
+	 * (--backup-dir). */
+	bakdel = ((op->kind == OP_DELETE && !op->is_dir) ||
+		  ((op->kind == OP_SYMLINK || op->kind == OP_MKNOD) &&
+		   op->meta.backup)) &&
+		 c->o.use_backup_dir && c->o.backup_suffix;
 	two = ((op->kind == OP_HARDLINK || op->kind == OP_RENAME) &&
 	       op->ext_fd < 0) ||
 	      bakdel;

@@ -501,6 +501,20 @@ def tree_clash(root, rng):
     touch_dirs(root)
 
 
+def dest_types_replaced(root, rng):
+    """tree_types' names with other things in place: a symlink to another
+    target, a file where a symlink and where the fifo comes, a symlink
+    where the device comes; -b keeps each (rsync's make_backup)."""
+    tree_small(root, random.Random(1))
+    os.unlink(f"{root}/link")
+    os.symlink("sub/b.txt", f"{root}/link")
+    os.unlink(f"{root}/sub/dangling")
+    write(f"{root}/sub/dangling", b"a file where a symlink comes")
+    write(f"{root}/fifo", b"a file where the fifo comes")
+    os.symlink("a.txt", f"{root}/cdev")
+    touch_dirs(root, BASE_MTIME - 10)
+
+
 def dest_clash(root, rng):
     write(f"{root}/clash/inside", b"a non-empty dir in the way")
     os.makedirs(f"{root}/emptyclash")
@@ -578,6 +592,9 @@ SCENARIOS = {
                           ["-a", "-b", "--backup-dir=old/x",
                            "--suffix=.1", "--delete"]),
     "backup_dir_delta": (edit_big, dest_big, ["-a", "--backup-dir=bak"]),
+    "backup_types": (tree_types, dest_types_replaced, ["-a", "-b"]),
+    "backup_dir_types": (tree_types, dest_types_replaced,
+                         ["-a", "--backup-dir=bak", "--suffix=.was"]),
     "backup_dir_none_needed": (tree_small, None,
                                ["-a", "--backup-dir=bak"]),
     "min_max_size": (tree_edge, None,

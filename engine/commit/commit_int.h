@@ -7,7 +7,8 @@
  *
  * Threads: producer threads touch only the fields marked "producer" and,
  * under c->lock, those marked "lock".  Everything else belongs to the commit
- * thread.  Pump callbacks (pump thread) only append to c->comp under c->lock.
+ * thread.  Pump callbacks (pump thread) only push onto c->comp (lock-free)
+ * and wake the commit thread, under c->lock, when c->sleeping says so.
  *
  * Locking: c->lock is a leaf, never held while calling into the pump or
  * an event callback.
@@ -298,7 +299,11 @@ struct berth_commit {
 
 	/* lock */
 	struct commit_cmd *qhead, **qtail;
-	struct commit_io *comp, **comp_tail;
+	/* Completions, newest first (a lock-free stack the commit thread
+	 * takes whole); sleeping: the commit thread waits on c->wake. */
+	_Atomic(struct commit_io *) comp;
+	atomic_bool sleeping;
+	atomic_int pushers; /* threads in comp_push(): free waits for 0 */
 	struct commit_buf *free_bufs;
 	struct berth_commit_file *all;
 	unsigned nfiles, nops;

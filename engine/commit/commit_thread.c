@@ -9,6 +9,7 @@
  * on the commit thread without c->lock.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -21,31 +22,60 @@
 #define DEF_MAX_OPS 256
 #define DEF_DIR_CACHE 64
 
+/*
+ * Hand a completion to the commit thread: push it, and wake the thread only
+ * if it sleeps.  The push and the load of c->sleeping here, and the
+ * thread's store of c->sleeping and load of c->comp before it waits, are
+ * sequentially consistent: one side sees the other.  Any thread.
+ */
+static void comp_push(struct berth_commit *c, struct commit_io *io)
+{
+	struct commit_io *head;
+
+	/* Once @io is in, the stage may finish and be freed: the free
+	 * waits until no thread is here any more. */
+	atomic_fetch_add(&c->pushers, 1);
+	head = atomic_load(&c->comp);
+	do
+		io->next = head;
+	while (!atomic_compare_exchange_weak(&c->comp, &head, io));
+	if (atomic_load(&c->sleeping)) {
+		pthread_mutex_lock(&c->lock);
+		pthread_cond_signal(&c->wake);
+		pthread_mutex_unlock(&c->lock);
+	}
+	atomic_fetch_sub(&c->pushers, 1);
+}
+
+/* Take every completion, oldest first.  Commit thread. */
+static struct commit_io *comp_take(struct berth_commit *c)
+{
+	struct commit_io *io = atomic_exchange(&c->comp, NULL), *fifo = NULL;
+	struct commit_io *next;
+
+	for (; io; io = next) {
+		next = io->next;
+		io->next = fifo;
+		fifo = io;
+	}
+	return fifo;
+}
+
 /* Pump thread: hand the completion to the commit thread. */
 static void commit_pump_cb(struct berth_req *req, ssize_t res)
 {
 	struct commit_io *io = commit_container_of(req, struct commit_io, req);
-	struct berth_commit *c = req->data;
 
-	pthread_mutex_lock(&c->lock);
 	io->res = res;
-	io->next = NULL;
-	*c->comp_tail = io;
-	c->comp_tail = &io->next;
-	pthread_cond_signal(&c->wake);
-	pthread_mutex_unlock(&c->lock);
+	comp_push(req->data, io);
 }
 
 /* Queue @io's completion with result @res (as the pump would).  Returns 0,
  * so the caller does not queue it again. */
 static int complete_now(struct berth_commit *c, struct commit_io *io, int res)
 {
-	pthread_mutex_lock(&c->lock);
 	io->res = res;
-	io->next = NULL;
-	*c->comp_tail = io;
-	c->comp_tail = &io->next;
-	pthread_mutex_unlock(&c->lock);
+	comp_push(c, io);
 	return 0;
 }
 
@@ -447,15 +477,15 @@ static void *commit_main(void *arg)
 
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
-		while (!c->comp && !c->exit &&
+		atomic_store(&c->sleeping, true);
+		while (!atomic_load(&c->comp) && !c->exit &&
 		       !(c->cancelled && !c->cancelling) &&
 		       (c->stalled || (!c->qhead && !lhead)))
 			pthread_cond_wait(&c->wake, &c->lock);
+		atomic_store(&c->sleeping, false);
 		if (c->exit)
 			break;
-		comp = c->comp;
-		c->comp = NULL;
-		c->comp_tail = &c->comp;
+		comp = comp_take(c);
 		if (c->qhead) {
 			*ltail = c->qhead;
 			ltail = c->qtail;
@@ -491,8 +521,8 @@ static void *commit_main(void *arg)
 
 		pthread_mutex_lock(&c->lock);
 		if (c->cancelling && !c->cancel_done && !lhead && !c->qhead &&
-		    !c->comp && !c->inflight && !c->nfiles && !c->nops &&
-		    !c->dirsyncs && !c->flush_head) {
+		    !atomic_load(&c->comp) && !c->inflight && !c->nfiles &&
+		    !c->nops && !c->dirsyncs && !c->flush_head) {
 			c->cancel_done = 1;
 			pthread_cond_broadcast(&c->idle);
 		}
@@ -542,7 +572,6 @@ int berth_commit_create(struct berth_pump *pump, int root_dirfd,
 	c->cb = cb;
 	c->cb_arg = cb_arg;
 	c->qtail = &c->qhead;
-	c->comp_tail = &c->comp;
 	c->flush_tail = &c->flush_head;
 	c->serial_tail = &c->serial_head;
 	c->track.next = c->track.prev = &c->track;
@@ -647,6 +676,8 @@ void berth_commit_free(struct berth_commit *c)
 		free(f->path);
 		free(f);
 	}
+	while (atomic_load(&c->pushers))
+		sched_yield(); /* a completion's pusher leaving comp_push() */
 	pthread_cond_destroy(&c->idle);
 	pthread_cond_destroy(&c->space);
 	pthread_cond_destroy(&c->wake);

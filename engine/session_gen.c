@@ -213,7 +213,8 @@ static int clear_dir_for(struct gen *g, const struct berth_file *f,
 {
 	struct berth_session *s = g->s;
 
-	if (berth__dir_has_entries(s, f->name) && !s->opts.force) {
+	if (!s->opts.force && s->opts.delete_mode == BERTH_DELETE_NONE &&
+	    berth__dir_has_entries(s, f->name)) {
 		berth__session_log(s, BERTH_LOG_INFO,
 				   "cannot delete non-empty directory: %s\n",
 				   f->name);
@@ -222,8 +223,7 @@ static int clear_dir_for(struct gen *g, const struct berth_file *f,
 					  what, f->name);
 		return 1;
 	}
-	if (s->opts.dry_run)
-		return 0;
+	/* (A dry run reports what would go.) */
 	return berth__delete_tree(s, f->name, false);
 }
 

@@ -1523,9 +1523,6 @@ static int finish_lists(struct gen *g, struct sess_list *cur)
 			pthread_mutex_unlock(&s->lock);
 			return 0;
 		}
-		/* Counted before it is sent: the sender's answer may be read
-		 * at once. */
-		s->gen_lists_done++;
 		next = l->next;
 		g->oldest = next;
 		berth__list_finish(s, l);

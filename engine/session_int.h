@@ -328,7 +328,6 @@ struct berth_session {
 	struct sess_dir **dirs; /* incremental: the directory list */
 	uint32_t ndirs, dirs_cap;
 	int sender_releases; /* sender's NDX_DONEs that released a list */
-	int gen_lists_done; /* lists whose NDX_DONE the generator sent */
 	/* Without incremental recursion: the one list and its states (for
 	 * the features only granted then: -H, -X, partial dirs...); NULL
 	 * with it. */

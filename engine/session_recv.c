@@ -387,14 +387,17 @@ static int sender_done(struct berth_session *s)
 	pthread_mutex_lock(&s->lock);
 	if (s->inc &&
 	    !(s->flist_eof && s->sender_releases + 1 >= (int)s->lists_total)) {
-		/* Only a list the generator has finished can be released. */
-		if (++s->sender_releases > s->gen_lists_done) {
+		/* A release of a list not received is a lie.  (One the
+		 * generator has not finished yet only comes from a replayed
+		 * or hostile stream: the list is freed once both are true.) */
+		if (!s->release_next) {
 			pthread_mutex_unlock(&s->lock);
 			berth__session_log(s, BERTH_LOG_ERROR,
-					   "berth: NDX_DONE for a file list "
-					   "not finished\n");
+					   "berth: NDX_DONE with no file list "
+					   "to release\n");
 			return -BERTH_EPROTO;
 		}
+		s->sender_releases++;
 		berth__list_release(s);
 		dones = s->sender_dones;
 	} else {

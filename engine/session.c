@@ -502,8 +502,20 @@ int berth__read_flist(struct berth_session *s, int32_t dir_k)
 	int ret;
 
 	ret = berth_flist_dec_begin(s->fdec, dir_k);
-	if (ret == 0)
-		ret = IN_DECODE(s, berth_flist_decode(s->fdec, &v_));
+	/* Under s->lock: the decoder's id names grow with the lists while
+	 * other threads map ids (map_id); reading input is outside it. */
+	while (ret == 0) {
+		struct berth_proto_in v = berth__in_view(&s->in);
+
+		pthread_mutex_lock(&s->lock);
+		ret = berth_flist_decode(s->fdec, &v);
+		pthread_mutex_unlock(&s->lock);
+		berth__in_consumed(&s->in, v.pos);
+		if (ret == BERTH_PROTO_MORE)
+			ret = berth__in_more(&s->in);
+		else if (ret == BERTH_PROTO_DONE)
+			break;
+	}
 	if (ret < 0)
 		return ret;
 	fl = berth_flist_dec_take(s->fdec);

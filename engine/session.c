@@ -223,6 +223,7 @@ static uint32_t map_id(struct berth_session *s, uint32_t id, bool user)
 			return to;
 		}
 	}
+	pthread_mutex_lock(&s->names_lock);
 	name = user ? berth_flist_dec_user_name(s->fdec, id)
 		    : berth_flist_dec_group_name(s->fdec, id);
 	if (map && map_rules(map, id, name, user, &to)) {
@@ -230,6 +231,7 @@ static uint32_t map_id(struct berth_session *s, uint32_t id, bool user)
 	} else if (name && *name && id != 0 && !s->opts.numeric_ids) {
 		local_id(name, strlen(name), user, &to);
 	}
+	pthread_mutex_unlock(&s->names_lock);
 	struct id_map *p = realloc(*tab, (*n + 1) * sizeof(**tab));
 	if (p) {
 		*tab = p;
@@ -502,14 +504,15 @@ int berth__read_flist(struct berth_session *s, int32_t dir_k)
 	int ret;
 
 	ret = berth_flist_dec_begin(s->fdec, dir_k);
-	/* Under s->lock: the decoder's id names grow with the lists while
-	 * other threads map ids (map_id); reading input is outside it. */
+	/* Under names_lock: the decoder's id names grow with the lists
+	 * while other threads map ids (map_id); reading input is outside
+	 * it. */
 	while (ret == 0) {
 		struct berth_proto_in v = berth__in_view(&s->in);
 
-		pthread_mutex_lock(&s->lock);
+		pthread_mutex_lock(&s->names_lock);
 		ret = berth_flist_decode(s->fdec, &v);
-		pthread_mutex_unlock(&s->lock);
+		pthread_mutex_unlock(&s->names_lock);
 		berth__in_consumed(&s->in, v.pos);
 		if (ret == BERTH_PROTO_MORE)
 			ret = berth__in_more(&s->in);

@@ -65,6 +65,7 @@ int berth_session_create(struct berth_pump *pump,
 	s->am_root = geteuid() == 0;
 	s->umask = read_umask();
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->names_lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	s->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	s->abort_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -212,6 +213,7 @@ void berth_session_free(struct berth_session *s)
 	if (s->abort_fd >= 0)
 		close(s->abort_fd);
 	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->names_lock);
 	pthread_cond_destroy(&s->cond);
 	free(s);
 }

@@ -1339,11 +1339,13 @@ static int gen_entry_checked(struct gen *g, int32_t ndx,
 /* Entries before @pos are done: a receiver waiting for them may go on. */
 static void advance(struct berth_session *s, int32_t pos)
 {
-	pthread_mutex_lock(&s->lock);
-	s->gen_pos = pos;
-	if (s->gen_waiter)
+	/* Lock-free unless the receiver waits (see wait_generated). */
+	atomic_store(&s->gen_pos, pos);
+	if (atomic_load(&s->gen_waiter)) {
+		pthread_mutex_lock(&s->lock);
 		pthread_cond_broadcast(&s->cond);
-	pthread_mutex_unlock(&s->lock);
+		pthread_mutex_unlock(&s->lock);
+	}
 }
 
 /* The session is ending (fatal error or cancel): stop generating. */

@@ -18,8 +18,8 @@
  * net-in's progress (phase counters); net-out waits only on the output fd;
  * commit waits only on the pump.
  *
- * Lock order: s->lock, then out->lock (berth_out functions take out->lock
- * and are never called with it held).
+ * Lock order: s->lock, then s->names_lock; s->lock, then out->lock
+ * (berth_out functions take out->lock and are never called with it held).
  */
 #ifndef BERTH_SESSION_INT_H
 #define BERTH_SESSION_INT_H
@@ -341,8 +341,14 @@ struct berth_session {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	int sender_dones; /* NDX_DONEs read from the sender */
-	int32_t gen_pos; /* entries before it have been generated */
-	bool gen_waiter; /* the receiver waits for gen_pos */
+	/* Entries before gen_pos have been generated; gen_waiter: the
+	 * receiver waits for it (set under lock; both seq_cst so that one
+	 * side always sees the other's store). */
+	atomic_int gen_pos;
+	atomic_bool gen_waiter;
+	/* The decoder's id names, which grow with incremental lists while
+	 * other threads map ids.  Lock order: s->lock, then names_lock. */
+	pthread_mutex_t names_lock;
 	int32_t *redo; /* ndx queue for the redo pass */
 	size_t nredo, redo_cap;
 	bool recv_finished; /* the receiver loop has ended */

@@ -355,12 +355,13 @@ early:
  */
 static void wait_generated(struct berth_session *s, int32_t ndx)
 {
+	if (atomic_load(&s->gen_pos) > ndx)
+		return; /* the usual case: asked for, so generated */
 	pthread_mutex_lock(&s->lock);
-	while (s->gen_pos <= ndx && !s->fatal) {
-		s->gen_waiter = true;
+	atomic_store(&s->gen_waiter, true);
+	while (atomic_load(&s->gen_pos) <= ndx && !s->fatal)
 		pthread_cond_wait(&s->cond, &s->lock);
-	}
-	s->gen_waiter = false;
+	atomic_store(&s->gen_waiter, false);
 	pthread_mutex_unlock(&s->lock);
 }
 

@@ -1536,11 +1536,57 @@ static int finish_lists(struct gen *g, struct sess_list *cur)
 }
 
 /* Between entries: redo requests and finished lists go out promptly. */
+/*
+ * The directories whose lists are done and freed (every item of theirs
+ * committed): their attributes now, as rsync touches a directory when its
+ * list is done; the final pass (fix_dirs) checks them all again.
+ */
+static void early_dir_fix(struct gen *g)
+{
+	struct berth_session *s = g->s;
+	struct sess_dir *d;
+	struct stat st;
+	const char *slash;
+	uint32_t k;
+	int ret, dfd;
+
+	for (;;) {
+		pthread_mutex_lock(&s->lock);
+		if (!s->ndirfix) {
+			pthread_mutex_unlock(&s->lock);
+			return;
+		}
+		k = s->dirfix[--s->ndirfix];
+		d = k < s->ndirs ? s->dirs[k] : NULL;
+		pthread_mutex_unlock(&s->lock);
+		if (!d || !d->fix || s->opts.dry_run)
+			continue;
+		if (strcmp(d->name, ".") == 0) {
+			ret = fstat(s->root_fd, &st);
+		} else {
+			slash = strrchr(d->name, '/');
+			dfd = dir_fd(g, d->name,
+				     slash ? (size_t)(slash - d->name) : 0);
+			ret = dfd < 0 ? dfd
+				      : fstatat(dfd, base_name(d->name), &st,
+						AT_SYMLINK_NOFOLLOW);
+		}
+		if (ret == 0 && S_ISDIR(st.st_mode) &&
+		    !dir_meta_matches(&st, &d->meta))
+			(void)berth_commit_dir_meta(s->commit, d->name,
+						    &d->meta);
+	}
+}
+
 static int gen_tick(struct gen *g, struct sess_list *cur)
 {
 	int ret = send_redos(g);
 
-	return ret < 0 ? ret : finish_lists(g, cur);
+	if (ret == 0)
+		ret = finish_lists(g, cur);
+	if (ret == 0)
+		early_dir_fix(g);
+	return ret;
 }
 
 /*

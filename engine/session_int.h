@@ -328,6 +328,11 @@ struct berth_session {
 	struct sess_dir **dirs; /* incremental: the directory list */
 	uint32_t ndirs, dirs_cap;
 	int sender_releases; /* sender's NDX_DONEs that released a list */
+	/* Directories (numbers) whose list was freed: the generator sets
+	 * their attributes now, as rsync does when a list is done (and again
+	 * at the end). */
+	uint32_t *dirfix;
+	size_t ndirfix, dirfix_cap;
 	/* Without incremental recursion: the one list and its states (for
 	 * the features only granted then: -H, -X, partial dirs...); NULL
 	 * with it. */

@@ -216,12 +216,38 @@ const struct berth_file *berth__file(struct berth_session *s, int32_t ndx)
 	return f;
 }
 
+/* Everything of @l is done: its directory's attributes may be set (a
+ * list's directory is dir_k, or "." for an initial list holding it).
+ * Best effort: the final pass sets them anyway. */
+static void queue_dirfix(struct berth_session *s, struct sess_list *l)
+{
+	uint32_t k;
+
+	if (l->dir_k >= 0)
+		k = (uint32_t)l->dir_k;
+	else if (l->count && strcmp(l->fl->files[0].name, ".") == 0)
+		k = 0;
+	else
+		return;
+	if (s->ndirfix == s->dirfix_cap) {
+		size_t cap = s->dirfix_cap ? 2 * s->dirfix_cap : 64;
+		uint32_t *p = realloc(s->dirfix, cap * sizeof(*p));
+
+		if (!p)
+			return;
+		s->dirfix = p;
+		s->dirfix_cap = cap;
+	}
+	s->dirfix[s->ndirfix++] = k;
+}
+
 /* Free @l's entries once it is released and unreferenced, then drop the
  * freed records at the front. */
 static void maybe_free(struct berth_session *s, struct sess_list *l)
 {
 	if (!l->finished || !l->released || l->refs || !l->fl)
 		return;
+	queue_dirfix(s, l);
 	berth_flist_free(l->fl);
 	free(l->fst);
 	l->fl = NULL;
@@ -319,6 +345,9 @@ void berth__lists_free(struct berth_session *s)
 	free(s->dirs);
 	s->dirs = NULL;
 	s->ndirs = 0;
+	free(s->dirfix);
+	s->dirfix = NULL;
+	s->ndirfix = s->dirfix_cap = 0;
 }
 
 void *berth__commit_user(struct berth_session *s, int32_t ndx)

@@ -234,6 +234,7 @@ static uint32_t map_id(struct berth_session *s, uint32_t id, bool user)
 			return to;
 		}
 	}
+	pthread_mutex_lock(&s->names_lock);
 	name = user ? berth_flist_dec_user_name(s->fdec, id)
 		    : berth_flist_dec_group_name(s->fdec, id);
 	if (map && map_rules(map, id, name, user, &to)) {
@@ -241,6 +242,7 @@ static uint32_t map_id(struct berth_session *s, uint32_t id, bool user)
 	} else if (name && *name && id != 0 && !s->opts.numeric_ids) {
 		local_id(name, strlen(name), user, &to);
 	}
+	pthread_mutex_unlock(&s->names_lock);
 	struct id_map *p = realloc(*tab, (*n + 1) * sizeof(**tab));
 	if (p) {
 		*tab = p;
@@ -309,18 +311,18 @@ int berth__session_on_msg(struct berth_session *s,
 	case BERTH_MSG_IO_ERROR:
 		atomic_fetch_or(&s->io_error, ev->value);
 		return 0;
-	case BERTH_MSG_NO_SEND:
-		if (!s->fl || ev->value < 0 ||
-		    ev->value >= (int32_t)s->fl->count)
-			return -BERTH_EPROTO;
+	case BERTH_MSG_NO_SEND: {
+		struct sess_list *l;
+		int32_t i = -1;
+
 		pthread_mutex_lock(&s->lock);
-		ok = s->fst[ev->value].state == FST_REQUESTED;
-		if (ok)
-			s->fst[ev->value].state = FST_DONE;
-		if (s->done_waiters)
+		l = ev->value >= 0 ? berth__list_of(s, ev->value, &i) : NULL;
+		ok = l && i >= 0 && l->fst[i].state == FST_REQUESTED;
+		if ((ok && berth__fst_done(s, ev->value)) || s->done_waiters)
 			pthread_cond_broadcast(&s->cond);
 		pthread_mutex_unlock(&s->lock);
 		return ok ? 0 : -BERTH_EPROTO;
+	}
 	case BERTH_MSG_ERROR_EXIT:
 		/* The client hit a fatal error: end with its code. */
 		pthread_mutex_lock(&s->lock);
@@ -506,36 +508,65 @@ static int read_filters(struct berth_session *s)
 	return ret < 0 ? ret : 0;
 }
 
+int berth__read_flist(struct berth_session *s, int32_t dir_k)
+{
+	struct berth_flist *fl;
+	int ret;
+
+	ret = berth_flist_dec_begin(s->fdec, dir_k);
+	/* Under names_lock: the decoder's id names grow with the lists
+	 * while other threads map ids (map_id); reading input is outside
+	 * it. */
+	while (ret == 0) {
+		struct berth_proto_in v = berth__in_view(&s->in);
+
+		pthread_mutex_lock(&s->names_lock);
+		ret = berth_flist_decode(s->fdec, &v);
+		pthread_mutex_unlock(&s->names_lock);
+		berth__in_consumed(&s->in, v.pos);
+		if (ret == BERTH_PROTO_MORE)
+			ret = berth__in_more(&s->in);
+		else if (ret == BERTH_PROTO_DONE)
+			break;
+	}
+	if (ret < 0)
+		return ret;
+	fl = berth_flist_dec_take(s->fdec);
+	if (!fl)
+		return -ENOMEM;
+	if (s->sopts.max_file_size) {
+		for (uint32_t i = 0; i < fl->count; i++)
+			if (S_ISREG(fl->files[i].mode) &&
+			    (uint64_t)fl->files[i].size >
+				    s->sopts.max_file_size) {
+				berth_flist_free(fl);
+				return -BERTH_ELIMIT;
+			}
+	}
+	return berth__lists_add(s, fl);
+}
+
 static int read_flist(struct berth_session *s)
 {
 	struct berth_flist_config cfg;
 	int ret;
 
+	s->inc = s->hs.compat & BERTH_CF_INC_RECURSE;
 	berth_flist_config_init(&cfg, &s->opts, &s->hs);
 	if (s->sopts.max_files)
 		cfg.max_files = s->sopts.max_files;
 	ret = berth_flist_dec_create(&s->fdec, &cfg);
 	if (ret == 0)
-		ret = berth_flist_dec_begin(s->fdec, -1);
-	if (ret == 0)
-		ret = IN_DECODE(s, berth_flist_decode(s->fdec, &v_));
-	if (ret < 0)
-		return ret;
-	s->fl = berth_flist_dec_take(s->fdec);
-	if (!s->fl)
-		return -ENOMEM;
+		ret = berth__read_flist(s, -1);
+	if (ret == 0 && !s->inc)
+		berth__lists_eof(s);
+	return ret;
+}
 
-	if (s->fl->io_error)
-		atomic_fetch_or(&s->io_error, s->fl->io_error);
-	if (s->sopts.max_file_size) {
-		for (uint32_t i = 0; i < s->fl->count; i++)
-			if (S_ISREG(s->fl->files[i].mode) &&
-			    (uint64_t)s->fl->files[i].size >
-				    s->sopts.max_file_size)
-				return -BERTH_ELIMIT;
-	}
-	s->fst = calloc(s->fl->count ? s->fl->count : 1, sizeof(*s->fst));
-	return s->fst ? 0 : -ENOMEM;
+/* The initial list (before the generator starts). */
+static struct berth_flist *first_list(struct berth_session *s)
+{
+	return s->lists[s->lists_first]->fl;
 }
 
 /* Make -p style path components for --mkpath (DEST's parents). */
@@ -610,8 +641,8 @@ static int open_local_name(struct berth_session *s, const char *dest)
 				     strerror(errno));
 		return -errno;
 	}
-	s->fl->files[0].name = s->local_name;
-	s->fl->files[0].name_len = (uint32_t)strlen(s->local_name);
+	first_list(s)->files[0].name = s->local_name;
+	first_list(s)->files[0].name_len = (uint32_t)strlen(s->local_name);
 	return open_alt_dirs(s);
 }
 
@@ -634,7 +665,8 @@ static int open_dest(struct berth_session *s)
 		return -EIO;
 	}
 	if (stat(dest, &st) == 0 && !S_ISDIR(st.st_mode)) {
-		if (s->fl->count > 1 || S_ISDIR(s->fl->files[0].mode)) {
+		if (first_list(s)->count > 1 ||
+		    S_ISDIR(first_list(s)->files[0].mode)) {
 			berth__session_fatal(
 				s, RERR_FILESELECT,
 				"ERROR: destination must be a directory when "
@@ -650,7 +682,8 @@ static int open_dest(struct berth_session *s)
 					     dest, strerror(errno));
 			return -errno;
 		}
-		if (s->fl->count == 1 && !S_ISDIR(s->fl->files[0].mode) &&
+		if (first_list(s)->count == 1 &&
+		    !S_ISDIR(first_list(s)->files[0].mode) &&
 		    dest[len - 1] != '/')
 			return open_local_name(s, dest);
 		if (!s->opts.dry_run && mkdir(dest, 0777) < 0) {
@@ -717,21 +750,26 @@ static void on_commit_event(void *arg, const struct berth_commit_event *ev)
 		/* meta.user is ndx + 1 for transferred files and for the
 		 * nodes and links the generator creates. */
 		int32_t ndx = (int32_t)(intptr_t)ev->user - 1;
-		bool delayed;
+		struct file_state *st;
+		bool delayed = false;
 
 		pthread_mutex_lock(&s->lock);
-		delayed = s->fst[ndx].delayed;
-		if (ev->kind == BERTH_COMMIT_EV_FILE)
-			s->fst[ndx].ok = 1;
+		st = berth__fst_of(s, ndx);
+		if (st) {
+			delayed = st->delayed;
+			if (ev->kind == BERTH_COMMIT_EV_FILE)
+				st->ok = 1;
+		}
 		pthread_mutex_unlock(&s->lock);
 		/* A delayed file is committed when it is renamed into
 		 * place (an operation), not when it reached PDIR. */
-		if (delayed && ev->kind == BERTH_COMMIT_EV_FILE)
-			return;
-		if (ev->kind == BERTH_COMMIT_EV_FILE || delayed)
-			berth__session_committed(s, ndx);
-		berth__session_success(s, ndx);
+		if (st && !(delayed && ev->kind == BERTH_COMMIT_EV_FILE)) {
+			if (ev->kind == BERTH_COMMIT_EV_FILE || delayed)
+				berth__session_committed(s, ndx);
+			berth__session_success(s, ndx);
+		}
 	}
+	berth__commit_user_done(s, ev->user);
 }
 
 static int start_stages(struct berth_session *s)

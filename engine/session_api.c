@@ -65,6 +65,7 @@ int berth_session_create(struct berth_pump *pump,
 	s->am_root = geteuid() == 0;
 	s->umask = read_umask();
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->names_lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	s->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	s->abort_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -161,7 +162,7 @@ void berth_session_stats(struct berth_session *s, struct berth_stats *st)
 	pthread_mutex_lock(&s->lock);
 	st->exit_code = s->fatal;
 	st->protocol = s->proto;
-	st->files_total = s->fl ? s->fl->count : 0;
+	st->files_total = s->files_total;
 	st->seconds_flist = s->t_flist;
 	pthread_mutex_unlock(&s->lock);
 	st->cancelled = atomic_load(&s->cancelled);
@@ -186,10 +187,8 @@ void berth_session_free(struct berth_session *s)
 	berth__xa_free(s->xa);
 	berth__out_close(&s->out);
 	berth__in_destroy(&s->in);
-	if (s->fl)
-		berth_flist_free(s->fl);
+	berth__lists_free(s);
 	berth_flist_dec_free(s->fdec);
-	free(s->fst);
 	free(s->redo);
 	free(s->uids);
 	free(s->gids);
@@ -214,6 +213,7 @@ void berth_session_free(struct berth_session *s)
 	if (s->abort_fd >= 0)
 		close(s->abort_fd);
 	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->names_lock);
 	pthread_cond_destroy(&s->cond);
 	free(s);
 }
@@ -223,16 +223,18 @@ void berth_session_free(struct berth_session *s)
 void berth__session_committed(struct berth_session *s, int32_t ndx)
 {
 	const struct berth_session_events *ev = s->sopts.events;
-	const struct berth_file *f = &s->fl->files[ndx];
+	const struct berth_file *f;
 	struct berth_file_event fe;
 	struct berth_commit_meta m;
 	struct file_state st;
 
 	if (!ev || !ev->file_committed)
 		return;
-	pthread_mutex_lock(&s->lock);
-	st = s->fst[ndx];
-	pthread_mutex_unlock(&s->lock);
+	/* The commit work holds a reference on the list. */
+	f = berth__file(s, ndx);
+	if (!f)
+		return;
+	st = berth__fst_get(s, ndx);
 	berth__session_meta(s, f, st.exists, st.cur_mode, &m);
 	memset(&fe, 0, sizeof(fe));
 	fe.path = f->name;
@@ -281,7 +283,9 @@ void berth__session_progress(struct berth_session *s)
 
 	if (!ev || !ev->progress)
 		return;
-	p.files_total = s->fl ? s->fl->count : 0;
+	pthread_mutex_lock(&s->lock);
+	p.files_total = s->files_total;
+	pthread_mutex_unlock(&s->lock);
 	p.files_done = atomic_load(&s->files_written);
 	p.bytes_literal = atomic_load(&s->literal_bytes);
 	p.bytes_matched = atomic_load(&s->matched_bytes);

@@ -343,14 +343,44 @@ static bool deletions_allowed(struct berth_session *s)
 	return true;
 }
 
+/* Delete what is in directory @dname but not among @names (its sorted
+ * children's base names). */
+static int delete_in(struct berth_session *s, const char *dname,
+		     const char **names, size_t n)
+{
+	bool root = strcmp(dname, ".") == 0;
+	size_t plen = root ? 0 : strlen(dname) + 1;
+	struct del_list l = {0};
+	size_t i;
+	int ret;
+
+	ret = del_collect(s, dname, &l, false, 0);
+	if (ret == -ENOENT || ret == -ENOTDIR || ret == -ELOOP)
+		ret = 0; /* nothing there (or not ours to look into) */
+	if (ret == 0 && l.n > 1)
+		qsort(l.v, l.n, sizeof(*l.v), del_cmp);
+	for (i = l.n; ret == 0 && i-- > 0;) {
+		const char *nm = l.v[i].path + plen;
+		bool is_dir = l.v[i].type == DT_DIR;
+
+		if (bsearch(&nm, names, n, sizeof(*names), name_cmp))
+			continue; /* in the list (whatever its type) */
+		if (protected_by_rules(s, l.v[i].path, is_dir))
+			continue;
+		ret = is_dir ? berth__delete_tree(s, l.v[i].path, true)
+			     : delete_one(s, l.v[i].path, l.v[i].type);
+	}
+	del_free(&l);
+	return ret;
+}
+
 int berth__delete_extraneous(struct berth_session *s, int32_t dir_ndx)
 {
 	const struct berth_file *dir = &s->fl->files[dir_ndx];
 	bool root = strcmp(dir->name, ".") == 0;
 	size_t plen = root ? 0 : strlen(dir->name) + 1;
-	struct del_list l = {0};
 	const char **names;
-	size_t n = 0, i;
+	size_t n = 0;
 	int32_t k;
 	int ret;
 
@@ -371,24 +401,39 @@ int berth__delete_extraneous(struct berth_session *s, int32_t dir_ndx)
 			names[n++] = nm + plen;
 	}
 	qsort(names, n, sizeof(*names), name_cmp);
+	ret = delete_in(s, dir->name, names, n);
+	free(names);
+	return ret;
+}
 
-	ret = del_collect(s, dir->name, &l, false, 0);
-	if (ret == -ENOENT || ret == -ENOTDIR || ret == -ELOOP)
-		ret = 0; /* nothing there (or not ours to look into) */
-	if (ret == 0 && l.n > 1)
-		qsort(l.v, l.n, sizeof(*l.v), del_cmp);
-	for (i = l.n; ret == 0 && i-- > 0;) {
-		const char *nm = l.v[i].path + plen;
-		bool is_dir = l.v[i].type == DT_DIR;
+int berth__delete_in_list(struct berth_session *s, const char *dname,
+			  uint32_t xflags, const struct berth_flist *fl)
+{
+	bool root = strcmp(dname, ".") == 0;
+	size_t plen = root ? 0 : strlen(dname) + 1;
+	const char **names;
+	size_t n = 0;
+	uint32_t k;
+	int ret;
 
-		if (bsearch(&nm, names, n, sizeof(*names), name_cmp))
-			continue; /* in the list (whatever its type) */
-		if (protected_by_rules(s, l.v[i].path, is_dir))
+	if (!deletions_allowed(s) || (xflags & BERTH_XMIT_NO_CONTENT_DIR))
+		return 0;
+	/* Every entry of the list is a child of the directory (checked by
+	 * the decoder); the initial list also holds "." itself. */
+	names = malloc(((size_t)fl->count + 1) * sizeof(*names));
+	if (!names)
+		return -ENOMEM;
+	for (k = 0; k < fl->count; k++) {
+		const char *nm = fl->files[k].name;
+
+		if (strlen(nm) <= plen ||
+		    (fl->files[k].flags & BERTH_FILE_INACTIVE))
 			continue;
-		ret = is_dir ? berth__delete_tree(s, l.v[i].path, true)
-			     : delete_one(s, l.v[i].path, l.v[i].type);
+		if (!strchr(nm + plen, '/'))
+			names[n++] = nm + plen;
 	}
-	del_free(&l);
+	qsort(names, n, sizeof(*names), name_cmp);
+	ret = delete_in(s, dname, names, n);
 	free(names);
 	return ret;
 }

@@ -65,6 +65,15 @@ struct gen {
 	size_t depth;
 	struct dir_fix *dirs; /* every directory, for the final attributes */
 	size_t ndirs;
+	/* Incremental recursion: the list being generated, its directory
+	 * (NULL for an initial list without "."), whether the directory is
+	 * new (its entries then cannot exist), and the oldest list whose
+	 * NDX_DONE is not sent yet. */
+	struct sess_list *list;
+	struct sess_dir *sdir;
+	bool list_parent_new;
+	uint32_t list_dirs; /* directories of the list seen so far */
+	struct sess_list *oldest;
 };
 
 /* An O_PATH fd of directory @path (len bytes of it) beneath the root. */
@@ -129,6 +138,11 @@ static bool parent_is_new(struct gen *g, const char *name)
 	const char *slash = strrchr(name, '/');
 	size_t plen = slash ? (size_t)(slash - name) : 0;
 
+	/* Incremental: every entry is a child of the list's directory; the
+	 * directory itself is looked up unless we made it. */
+	if (g->s->inc)
+		return g->list_parent_new;
+
 	while (g->depth > 0) {
 		struct dir_frame *f = &g->stack[g->depth - 1];
 
@@ -177,9 +191,14 @@ static int dest_stat(struct gen *g, const struct berth_file *f, struct stat *st)
 static void set_exists(struct berth_session *s, int32_t ndx, bool exists,
 		       mode_t mode)
 {
+	struct file_state *st;
+
 	pthread_mutex_lock(&s->lock);
-	s->fst[ndx].exists = exists;
-	s->fst[ndx].cur_mode = mode;
+	st = berth__fst_of(s, ndx);
+	if (st) {
+		st->exists = exists;
+		st->cur_mode = mode;
+	}
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -194,7 +213,8 @@ static int clear_dir_for(struct gen *g, const struct berth_file *f,
 {
 	struct berth_session *s = g->s;
 
-	if (berth__dir_has_entries(s, f->name) && !s->opts.force) {
+	if (!s->opts.force && s->opts.delete_mode == BERTH_DELETE_NONE &&
+	    berth__dir_has_entries(s, f->name)) {
 		berth__session_log(s, BERTH_LOG_INFO,
 				   "cannot delete non-empty directory: %s\n",
 				   f->name);
@@ -203,8 +223,7 @@ static int clear_dir_for(struct gen *g, const struct berth_file *f,
 					  what, f->name);
 		return 1;
 	}
-	if (s->opts.dry_run)
-		return 0;
+	/* (A dry run reports what would go.) */
 	return berth__delete_tree(s, f->name, false);
 }
 
@@ -330,7 +349,7 @@ static int put_link_record(struct berth_session *s, int32_t ndx,
 	/* -X: a new link is new (a linked-to match has the same xattrs). */
 	if (to)
 		iflags |= BERTH_ITEM_IS_NEW |
-			  berth__xa_gen_itemize(s, &s->fl->files[ndx], -1,
+			  berth__xa_gen_itemize(s, berth__file(s, ndx), -1,
 						NULL);
 	ret = berth_proto_put_ndx(&po, &s->out.ndx, ndx);
 	if (ret >= 0)
@@ -377,18 +396,17 @@ static int request_file_at(struct gen *g, int32_t ndx, uint32_t iflags,
 			   bool redo)
 {
 	struct berth_session *s = g->s;
-	const struct berth_file *f = &s->fl->files[ndx];
+	const struct berth_file *f = berth__file(s, ndx);
 	struct berth_sum_head head;
 	uint8_t zero[BERTH_SUM_HEAD_WIRE] = {0};
+	struct file_state *st_;
 	struct stat st;
 	int ret, fd = -1;
 
 	/* --backup-dir: the old file will move there when the new one is
 	 * committed. */
 	if (s->opts.backup_dir) {
-		pthread_mutex_lock(&s->lock);
-		ret = s->fst[ndx].exists;
-		pthread_mutex_unlock(&s->lock);
+		ret = berth__fst_get(s, ndx).exists;
 		if (ret)
 			ret = berth__backup_prepare(s, f->name);
 		if (ret < 0)
@@ -419,12 +437,13 @@ static int request_file_at(struct gen *g, int32_t ndx, uint32_t iflags,
 		}
 	}
 	pthread_mutex_lock(&s->lock);
-	s->fst[ndx].state = FST_REQUESTED;
-	s->fst[ndx].attempts++;
-	s->fst[ndx].had_basis = fd >= 0;
-	s->fst[ndx].iflags = (uint16_t)iflags;
-	s->fst[ndx].basis_type = (int8_t)btype;
-	s->fst[ndx].appended = 0;
+	berth__fst_requested(s, ndx);
+	st_ = berth__fst_of(s, ndx);
+	st_->attempts++;
+	st_->had_basis = fd >= 0;
+	st_->iflags = (uint16_t)iflags;
+	st_->basis_type = (int8_t)btype;
+	st_->appended = 0;
 	pthread_mutex_unlock(&s->lock);
 	ret = put_record_b(s, ndx, iflags,
 			   btype == BASIS_PARTIAL ? BERTH_FNAMECMP_PARTIAL_DIR
@@ -494,6 +513,8 @@ static int gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 
 	if (strcmp(f->name, ".") == 0 && s->dest_created)
 		ret = -ENOENT; /* we just made it: it is new */
+	else if (s->inc && g->sdir && g->sdir->made)
+		ret = -ENOENT; /* made as an entry of its parent: new */
 	else
 		ret = dest_stat(g, f, &st);
 	if (ret < 0 && ret != -ENOENT)
@@ -529,7 +550,8 @@ static int gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 					return ret;
 			}
 		}
-		if (!s->opts.dry_run && strcmp(f->name, ".") != 0) {
+		if (!s->opts.dry_run && strcmp(f->name, ".") != 0 &&
+		    !(s->inc && g->sdir->made)) {
 			berth__session_meta(s, f, false, 0, &m);
 			m.mode = (m.mode & 07777) | S_IFDIR;
 			ret = berth_commit_mkdir(s->commit, f->name, &m);
@@ -556,15 +578,65 @@ static int gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 	}
 	/* --delete-during: this directory's extraneous entries go now. */
 	if (!is_new && s->opts.delete_mode == BERTH_DELETE_DURING) {
-		ret = berth__delete_extraneous(s, ndx);
+		ret = s->inc ? berth__delete_in_list(s, f->name, f->xflags,
+						     g->list->fl)
+			     : berth__delete_extraneous(s, ndx);
 		if (ret < 0)
 			return ret;
+	}
+	if (s->inc) {
+		/* The list's directory: its entries follow. */
+		g->list_parent_new = is_new;
+		berth__session_meta(s, f, !is_new, is_new ? 0 : st.st_mode,
+				    &g->sdir->meta);
+		g->sdir->fix = 1;
+		g->sdir->is_new = is_new;
+		return 0;
 	}
 	push_dir(g, f->name, is_new);
 	g->dirs[g->ndirs].ndx = ndx;
 	berth__session_meta(s, f, !is_new, is_new ? 0 : st.st_mode,
 			    &g->dirs[g->ndirs].meta);
 	g->ndirs++;
+	return 0;
+}
+
+/*
+ * Incremental recursion: a directory entry is only made to exist now (as
+ * rsync does, so the parent's times can be fixed early); its record,
+ * attributes and deletions come with its own list (§8.1).
+ */
+static int gen_dir_ensure(struct gen *g, const struct berth_file *f,
+			  struct sess_dir *d)
+{
+	struct berth_session *s = g->s;
+	struct berth_commit_meta m;
+	struct stat st;
+	int ret;
+
+	if (strcmp(f->name, ".") == 0)
+		return 0; /* the initial list's directory: done already */
+	ret = g->list_parent_new ? -ENOENT : dest_stat(g, f, &st);
+	if (ret < 0 && ret != -ENOENT)
+		return ret;
+	if (ret == 0 && S_ISDIR(st.st_mode))
+		return 0;
+	if (ret == 0) {
+		/* Something else is in the way: a file/symlink goes. */
+		if (!s->opts.dry_run) {
+			ret = berth_commit_delete(s->commit, f->name, 0, NULL);
+			if (ret < 0)
+				return ret;
+		}
+	}
+	if (!s->opts.dry_run) {
+		berth__session_meta(s, f, false, 0, &m);
+		m.mode = (m.mode & 07777) | S_IFDIR;
+		ret = berth_commit_mkdir(s->commit, f->name, &m);
+		if (ret < 0)
+			return ret;
+	}
+	d->made = 1;
 	return 0;
 }
 
@@ -689,14 +761,15 @@ static int gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 	}
 	if (!s->opts.dry_run) {
 		berth__session_meta(s, f, false, 0, &m);
-		m.user = (void *)(intptr_t)(ndx +
-					    1); /* --remove-source-files */
+		m.user = berth__commit_user(s, ndx); /* events */
 		ret = replaced_backup(s, f, ret == 0 ? &st : NULL, &m);
 		if (ret == 0)
 			ret = berth_commit_symlink(s->commit, f->name, f->link,
 						   &m);
-		if (ret < 0)
+		if (ret < 0) {
+			berth__commit_user_done(s, m.user);
 			return ret;
+		}
 	}
 	return put_record(s, ndx, iflags);
 }
@@ -773,13 +846,14 @@ static int gen_node(struct gen *g, int32_t ndx, const struct berth_file *f)
 	if (!s->opts.dry_run) {
 		berth__session_meta(s, f, false, 0, &m);
 		m.mode = (m.mode & 07777) | type;
-		m.user = (void *)(intptr_t)(ndx +
-					    1); /* --remove-source-files */
+		m.user = berth__commit_user(s, ndx); /* events */
 		ret = replaced_backup(s, f, ret == 0 ? &st : NULL, &m);
 		if (ret == 0)
 			ret = berth_commit_mknod(s->commit, f->name, &m, rdev);
-		if (ret < 0)
+		if (ret < 0) {
+			berth__commit_user_done(s, m.user);
 			return ret;
+		}
 	}
 	return put_record(s, ndx, iflags);
 }
@@ -997,7 +1071,7 @@ static int request_append(struct berth_session *s, int32_t ndx, uint32_t iflags,
 	if (ret < 0)
 		return ret;
 	pthread_mutex_lock(&s->lock);
-	s->fst[ndx].state = FST_REQUESTED;
+	berth__fst_requested(s, ndx);
 	s->fst[ndx].attempts++;
 	s->fst[ndx].had_basis = 1;
 	s->fst[ndx].iflags = (uint16_t)iflags;
@@ -1221,11 +1295,26 @@ static int link_followers(struct gen *g)
 	return 0;
 }
 
-static int gen_entry(struct gen *g, int32_t ndx)
+/* Directory number @k of the directory list (it may grow meanwhile). */
+static struct sess_dir *sdir_at(struct berth_session *s, uint32_t k)
 {
-	const struct berth_file *f = &g->s->fl->files[ndx];
-	mode_t type = f->mode & S_IFMT;
+	struct sess_dir *d = NULL;
 
+	pthread_mutex_lock(&s->lock);
+	if (k < s->ndirs)
+		d = s->dirs[k];
+	pthread_mutex_unlock(&s->lock);
+	return d;
+}
+
+static int gen_entry(struct gen *g, int32_t ndx, const struct berth_file *f)
+{
+	mode_t type = f->mode & S_IFMT;
+	struct sess_dir *d = NULL;
+
+	/* Incremental: a directory entry (not the list's own directory). */
+	if (g->s->inc && S_ISDIR(type) && ndx != g->list->start - 1)
+		d = sdir_at(g->s, g->list->dir_base + g->list_dirs++);
 	if (f->flags & BERTH_FILE_INACTIVE)
 		return 0;
 	if (is_follower(g, ndx))
@@ -1237,7 +1326,7 @@ static int gen_entry(struct gen *g, int32_t ndx)
 		g->skip_dir = NULL;
 	}
 	if (S_ISDIR(type))
-		return gen_dir(g, ndx, f);
+		return d ? gen_dir_ensure(g, f, d) : gen_dir(g, ndx, f);
 	/* Keep the directory chain in step for non-directories too. */
 	if (S_ISREG(type))
 		return gen_file(g, ndx, f);
@@ -1254,9 +1343,10 @@ static int gen_entry(struct gen *g, int32_t ndx)
 }
 
 /* Per-entry errors are reported and counted; the walk goes on. */
-static int gen_entry_checked(struct gen *g, int32_t ndx)
+static int gen_entry_checked(struct gen *g, int32_t ndx,
+			     const struct berth_file *f)
 {
-	int ret = gen_entry(g, ndx);
+	int ret = gen_entry(g, ndx, f);
 
 	if (ret == -BERTH_ECANCELLED || ret == -EPIPE || ret == -ECONNRESET ||
 	    ret == -ENOMEM)
@@ -1264,8 +1354,7 @@ static int gen_entry_checked(struct gen *g, int32_t ndx)
 	if (ret < 0 && g->s->out.err)
 		return g->s->out.err;
 	if (ret < 0)
-		berth__session_file_error(g->s, "%s: %s\n",
-					  g->s->fl->files[ndx].name,
+		berth__session_file_error(g->s, "%s: %s\n", f->name,
 					  berth_strerror(ret));
 	return 0;
 }
@@ -1316,7 +1405,7 @@ static int wait_sender_dones(struct berth_session *s, int n)
 static uint32_t redo_iflags(struct berth_session *s, int32_t ndx,
 			    uint32_t iflags, bool *exists)
 {
-	const struct berth_file *f = &s->fl->files[ndx];
+	const struct berth_file *f = berth__file(s, ndx);
 	struct stat st;
 	int fd = berth__open_beneath(s->root_fd, f->name, O_PATH | O_NOFOLLOW);
 
@@ -1335,6 +1424,7 @@ static int send_redos(struct gen *g)
 {
 	struct berth_session *s = g->s;
 	char ppath[PATH_MAX];
+	struct file_state *st;
 	uint32_t iflags;
 	bool exists;
 	int32_t ndx;
@@ -1347,9 +1437,10 @@ static int send_redos(struct gen *g)
 			return 0;
 		}
 		ndx = s->redo[--s->nredo];
-		exists = s->fst[ndx].exists;
-		iflags = s->fst[ndx].iflags;
-		bt = s->fst[ndx].basis_type;
+		st = berth__fst_of(s, ndx);
+		exists = st->exists;
+		iflags = st->iflags;
+		bt = st->basis_type;
 		pthread_mutex_unlock(&s->lock);
 		/* As rsync, the redo looks at the destination again (an
 		 * in-place --append may have grown it); an alt-dest basis
@@ -1361,7 +1452,7 @@ static int send_redos(struct gen *g)
 			iflags = redo_iflags(s, ndx, iflags, &exists);
 		}
 		if (bt == BASIS_PARTIAL &&
-		    berth__partial_path(s, s->fl->files[ndx].name, ppath,
+		    berth__partial_path(s, berth__file(s, ndx)->name, ppath,
 					sizeof(ppath)) == 0)
 			ret = request_file_at(g, ndx, iflags, s->root_fd, ppath,
 					      bt, true);
@@ -1408,28 +1499,259 @@ static int fix_dirs(struct gen *g)
 		return 0;
 	ret = berth_commit_flush(s->commit);
 	(void)ret; /* per-file errors were reported by event */
-	for (i = g->ndirs; i-- > 0;) {
-		const struct berth_file *f = &s->fl->files[g->dirs[i].ndx];
-		const struct berth_commit_meta *m = &g->dirs[i].meta;
+	/* Incremental: the directory list, whose numbers grow with depth
+	 * (a directory is numbered before anything inside it). */
+	for (i = s->inc ? s->ndirs : g->ndirs; i-- > 0;) {
+		const char *name;
+		const struct berth_commit_meta *m;
 
-		if (strcmp(f->name, ".") == 0) {
+		if (s->inc) {
+			if (!s->dirs[i]->fix)
+				continue;
+			name = s->dirs[i]->name;
+			m = &s->dirs[i]->meta;
+		} else {
+			name = s->fl->files[g->dirs[i].ndx].name;
+			m = &g->dirs[i].meta;
+		}
+		if (strcmp(name, ".") == 0) {
 			ret = fstat(s->root_fd, &st);
 		} else {
-			slash = strrchr(f->name, '/');
-			dfd = dir_fd(g, f->name,
-				     slash ? (size_t)(slash - f->name) : 0);
+			slash = strrchr(name, '/');
+			dfd = dir_fd(g, name,
+				     slash ? (size_t)(slash - name) : 0);
 			ret = dfd < 0 ? dfd
-				      : fstatat(dfd, base_name(f->name), &st,
+				      : fstatat(dfd, base_name(name), &st,
 						AT_SYMLINK_NOFOLLOW);
 		}
 		if (ret == 0 && S_ISDIR(st.st_mode) && dir_meta_matches(&st, m))
 			continue;
-		ret = berth_commit_dir_meta(s->commit, f->name, m);
+		ret = berth_commit_dir_meta(s->commit, name, m);
 		if (ret < 0)
-			berth__session_file_error(s, "%s: %s\n", f->name,
+			berth__session_file_error(s, "%s: %s\n", name,
 						  berth_strerror(ret));
 	}
 	return berth_commit_flush(s->commit);
+}
+
+/*
+ * Incremental recursion: send the NDX_DONE of every finished list, oldest
+ * first, up to (not including) @cur: a list is finished when none of its
+ * files waits for data or a redo (§8.1, §8.6).
+ */
+static int finish_lists(struct gen *g, struct sess_list *cur)
+{
+	struct berth_session *s = g->s;
+	struct sess_list *l, *next;
+	int ret;
+
+	for (;;) {
+		pthread_mutex_lock(&s->lock);
+		l = g->oldest;
+		if (!l || l == cur || l->pending) {
+			pthread_mutex_unlock(&s->lock);
+			return 0;
+		}
+		next = l->next;
+		g->oldest = next;
+		berth__list_finish(s, l);
+		pthread_mutex_unlock(&s->lock);
+		ret = put_ndx(s, BERTH_NDX_DONE);
+		if (ret < 0)
+			return ret;
+	}
+}
+
+/* Between entries: redo requests and finished lists go out promptly. */
+/*
+ * The directories whose lists are done and freed (every item of theirs
+ * committed): their attributes now, as rsync touches a directory when its
+ * list is done; the final pass (fix_dirs) checks them all again.
+ */
+static void early_dir_fix(struct gen *g)
+{
+	struct berth_session *s = g->s;
+	struct sess_dir *d;
+	struct stat st;
+	const char *slash;
+	uint32_t k;
+	int ret, dfd;
+
+	for (;;) {
+		pthread_mutex_lock(&s->lock);
+		if (!s->ndirfix) {
+			pthread_mutex_unlock(&s->lock);
+			return;
+		}
+		k = s->dirfix[--s->ndirfix];
+		d = k < s->ndirs ? s->dirs[k] : NULL;
+		pthread_mutex_unlock(&s->lock);
+		if (!d || !d->fix || s->opts.dry_run)
+			continue;
+		if (strcmp(d->name, ".") == 0) {
+			ret = fstat(s->root_fd, &st);
+		} else {
+			slash = strrchr(d->name, '/');
+			dfd = dir_fd(g, d->name,
+				     slash ? (size_t)(slash - d->name) : 0);
+			ret = dfd < 0 ? dfd
+				      : fstatat(dfd, base_name(d->name), &st,
+						AT_SYMLINK_NOFOLLOW);
+		}
+		if (ret == 0 && S_ISDIR(st.st_mode) &&
+		    !dir_meta_matches(&st, &d->meta))
+			(void)berth_commit_dir_meta(s->commit, d->name,
+						    &d->meta);
+	}
+}
+
+static int gen_tick(struct gen *g, struct sess_list *cur)
+{
+	int ret = send_redos(g);
+
+	if (ret == 0)
+		ret = finish_lists(g, cur);
+	if (ret == 0)
+		early_dir_fix(g);
+	return ret;
+}
+
+/*
+ * One list: its directory at ndx start - 1 (a full directory step: record,
+ * attributes, deletions), then its entries, sub-directories only made to
+ * exist (§8.1).  The initial list's directory is "." when it holds it.
+ */
+static int gen_list(struct gen *g, struct sess_list *l)
+{
+	struct berth_session *s = g->s;
+	const struct berth_flist *fl = l->fl;
+	struct berth_file pf;
+	struct sess_dir *d = NULL;
+	uint32_t i;
+	int ret;
+
+	g->list = l;
+	g->list_dirs = 0;
+	g->sdir = NULL;
+	if (l->dir_k >= 0)
+		d = sdir_at(s, (uint32_t)l->dir_k);
+	else if (fl->count && strcmp(fl->files[0].name, ".") == 0)
+		d = sdir_at(s, 0);
+	/* Entries of an initial list without "." sit in the root. */
+	g->list_parent_new = !d && s->dest_created;
+	if (d) {
+		memset(&pf, 0, sizeof(pf));
+		pf.name = d->name;
+		pf.name_len = (uint32_t)strlen(d->name);
+		pf.mtime = d->mtime;
+		pf.nsec = d->nsec;
+		pf.mode = d->mode;
+		pf.uid = d->uid;
+		pf.gid = d->gid;
+		pf.xflags = d->xflags;
+		pf.flags = d->flags & ~BERTH_FILE_INACTIVE;
+		pf.hlink_ndx = -1;
+		pf.xattr_set = -1;
+		pf.acl[0] = pf.acl[1] = -1;
+		g->sdir = d;
+		ret = gen_entry_checked(g, l->start - 1, &pf);
+		if (ret < 0)
+			return ret;
+		/* A directory that could not be made: nothing inside it
+		 * exists, its entries will fail on their own. */
+		if (!d->fix)
+			g->list_parent_new = d->made;
+	}
+	advance(s, l->start);
+	for (i = 0; i < fl->count; i++) {
+		ret = gen_entry_checked(g, l->start + (int32_t)i,
+					&fl->files[i]);
+		if (ret < 0)
+			return ret;
+		advance(s, l->start + (int32_t)i + 1);
+		if ((i & 63) == 0) {
+			if (stopping(s))
+				return -BERTH_ECANCELLED;
+			ret = gen_tick(g, l);
+			if (ret < 0)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Incremental recursion (§8.1): the lists in arrival order, each as soon
+ * as it has come, while net-in goes on reading; every list's NDX_DONE is
+ * sent once it is finished and the generator has moved past it.  The last
+ * one, after NDX_FLIST_EOF, ends phase 0.
+ */
+static int gen_lists(struct gen *g)
+{
+	struct berth_session *s = g->s;
+	struct sess_list *l, *next;
+	bool eof, stop;
+	int ret;
+
+	pthread_mutex_lock(&s->lock);
+	l = s->lists[s->lists_first];
+	g->oldest = l;
+	pthread_mutex_unlock(&s->lock);
+	for (;;) {
+		ret = gen_list(g, l);
+		if (ret < 0)
+			return ret;
+		for (;;) {
+			ret = gen_tick(g, l);
+			if (ret < 0)
+				return ret;
+			pthread_mutex_lock(&s->lock);
+			next = l->next;
+			eof = s->flist_eof;
+			stop = s->fatal || s->recv_finished;
+			if (!next && !eof && !stop && s->nredo == 0) {
+				pthread_mutex_unlock(&s->lock);
+				berth__out_flush(&s->out);
+				pthread_mutex_lock(&s->lock);
+				if (!l->next && !s->flist_eof && !s->fatal &&
+				    !s->recv_finished && s->nredo == 0 &&
+				    (g->oldest == l || g->oldest->pending))
+					pthread_cond_wait(&s->cond, &s->lock);
+				pthread_mutex_unlock(&s->lock);
+				continue;
+			}
+			pthread_mutex_unlock(&s->lock);
+			if (stop)
+				return -BERTH_ECANCELLED;
+			if (next || eof)
+				break;
+		}
+		if (!next)
+			break;
+		l = next;
+	}
+	g->list = NULL;
+	/* All generated: wait for the rest to finish (redo included). */
+	for (;;) {
+		ret = gen_tick(g, NULL);
+		if (ret < 0)
+			return ret;
+		pthread_mutex_lock(&s->lock);
+		if (!g->oldest) {
+			pthread_mutex_unlock(&s->lock);
+			return 0;
+		}
+		stop = s->fatal || s->recv_finished;
+		pthread_mutex_unlock(&s->lock);
+		if (stop)
+			return -BERTH_ECANCELLED;
+		berth__out_flush(&s->out);
+		pthread_mutex_lock(&s->lock);
+		if (g->oldest && g->oldest->pending && s->nredo == 0 &&
+		    !s->fatal && !s->recv_finished)
+			pthread_cond_wait(&s->cond, &s->lock);
+		pthread_mutex_unlock(&s->lock);
+	}
 }
 
 static int gen_run(struct gen *g)
@@ -1450,21 +1772,28 @@ static int gen_run(struct gen *g)
 		if (ret < 0)
 			return ret;
 	}
-	for (i = 0; i < (int32_t)s->fl->count; i++) {
-		ret = gen_entry_checked(g, i);
+	if (s->inc) {
+		/* Every list, and its NDX_DONE (the last one is G1). */
+		ret = gen_lists(g);
 		if (ret < 0)
 			return ret;
-		advance(s, i + 1);
-		if ((i & 63) == 0 && stopping(s))
-			return -BERTH_ECANCELLED;
+	} else {
+		for (i = 0; i < (int32_t)s->fl->count; i++) {
+			ret = gen_entry_checked(g, i, &s->fl->files[i]);
+			if (ret < 0)
+				return ret;
+			advance(s, i + 1);
+			if ((i & 63) == 0 && stopping(s))
+				return -BERTH_ECANCELLED;
+		}
+		ret = link_followers(g);
+		if (ret < 0)
+			return ret;
+		/* G1: end of phase 0. */
+		ret = put_ndx(s, BERTH_NDX_DONE);
+		if (ret < 0)
+			return ret;
 	}
-	ret = link_followers(g);
-	if (ret < 0)
-		return ret;
-	/* G1: end of phase 0. */
-	ret = put_ndx(s, BERTH_NDX_DONE);
-	if (ret < 0)
-		return ret;
 
 	/* Phase 1: redo requests until the receiver has verified every
 	 * phase-0 file (it has read the sender's first NDX_DONE). */
@@ -1540,8 +1869,8 @@ void *berth__gen_main(void *arg)
 	struct gen g = {.s = s};
 	int ret;
 
-	g.stack = calloc(s->fl->count + 1, sizeof(*g.stack));
-	g.dirs = calloc(s->fl->count + 1, sizeof(*g.dirs));
+	g.stack = calloc(s->fl ? s->fl->count + 1 : 1, sizeof(*g.stack));
+	g.dirs = calloc(s->fl ? s->fl->count + 1 : 1, sizeof(*g.dirs));
 	if (!g.stack || !g.dirs)
 		ret = -ENOMEM;
 	else

@@ -128,12 +128,14 @@ static int next_token(struct berth_session *s, struct berth_tok_event *ev)
 /* The verified whole-file checksum, for the committed-file event. */
 static void keep_sum(struct berth_session *s, int32_t ndx, const uint8_t *sum)
 {
-	size_t n = s->digest_len < sizeof(s->fst[ndx].sum)
-			   ? s->digest_len
-			   : sizeof(s->fst[ndx].sum);
+	struct file_state *st;
+	size_t n = s->digest_len < sizeof(st->sum) ? s->digest_len
+						   : sizeof(st->sum);
 
 	pthread_mutex_lock(&s->lock);
-	memcpy(s->fst[ndx].sum, sum, n);
+	st = berth__fst_of(s, ndx);
+	if (st)
+		memcpy(st->sum, sum, n);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -141,18 +143,18 @@ static void keep_sum(struct berth_session *s, int32_t ndx, const uint8_t *sum)
 static void set_done(struct berth_session *s, int32_t ndx)
 {
 	pthread_mutex_lock(&s->lock);
-	s->fst[ndx].state = FST_DONE;
-	if (s->done_waiters)
+	/* Wake the generator only when it may wait for this: a list just
+	 * finished (incremental mode), or the hard-link pass waits. */
+	if (berth__fst_done(s, ndx) || s->done_waiters)
 		pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
 }
 
 /* After the checksum: commit, or discard (and redo on a first mismatch). */
 static int finish_file(struct berth_session *s, int32_t ndx,
-		       struct recv_file *r, int vret, uint64_t total)
+		       const struct berth_file *f, struct recv_file *r,
+		       int vret, uint64_t total)
 {
-	const struct berth_file *f = &s->fl->files[ndx];
-
 	if (vret == -BERTH_ECHECKSUM) {
 		if (r->cf)
 			berth_commit_file_abort(r->cf);
@@ -192,7 +194,7 @@ static int finish_file(struct berth_session *s, int32_t ndx,
 	 * event.  --delay-updates: into the partial dir for now. */
 	if (r->cf && s->opts.delay_updates) {
 		pthread_mutex_lock(&s->lock);
-		s->fst[ndx].delayed = 1;
+		berth__fst_of(s, ndx)->delayed = 1;
 		pthread_mutex_unlock(&s->lock);
 		berth_commit_file_finish_sub(r->cf, s->pdir, 0,
 					     (void *)(intptr_t)(ndx + 1));
@@ -211,10 +213,10 @@ static int finish_file(struct berth_session *s, int32_t ndx,
  * Returns 0 when the session can go on (the file itself may have failed,
  * and is then reported or queued for redo), or a stream error.
  */
-static int receive_file(struct berth_session *s, int32_t ndx, int btype,
+static int receive_file(struct berth_session *s, int32_t ndx,
+			const struct berth_file *f, int btype,
 			struct berth_commit_xattrs *xattrs)
 {
-	const struct berth_file *f = &s->fl->files[ndx];
 	struct berth_delta_file df = {.basis_fd = -1};
 	struct recv_file r = {.s = s, .ndx = ndx};
 	struct berth_commit_meta meta;
@@ -272,7 +274,7 @@ static int receive_file(struct berth_session *s, int32_t ndx, int btype,
 		df.basis_fd = ret;
 	}
 	berth__session_meta(s, f, st.exists, st.cur_mode, &meta);
-	meta.user = (void *)(intptr_t)(ndx + 1); /* events: ndx + 1 */
+	meta.user = berth__commit_user(s, ndx); /* events: ndx + 1 */
 	meta.xattrs = xattrs; /* -X: taken by the commit stage */
 	xattrs = NULL;
 	meta.size_hint = (uint64_t)f->size;
@@ -290,6 +292,8 @@ static int receive_file(struct berth_session *s, int32_t ndx, int btype,
 	if (ret == 0 && st.appended)
 		ret = berth_commit_file_skip(r.cf, st.append_from);
 	if (ret < 0) {
+		if (!r.cf)
+			berth__commit_user_done(s, meta.user);
 		berth__session_file_error(s, "%s: %s\n", f->name,
 					  berth_strerror(ret));
 		r.cf = NULL; /* drain the data, commit nothing */
@@ -340,7 +344,7 @@ static int receive_file(struct berth_session *s, int32_t ndx, int btype,
 	if (total > lit)
 		atomic_fetch_add_explicit(&s->matched_bytes, total - lit,
 					  memory_order_relaxed);
-	return finish_file(s, ndx, &r, vret, total);
+	return finish_file(s, ndx, f, &r, vret, total);
 early:
 	free(xattrs);
 	return ret;
@@ -373,83 +377,184 @@ static int dones_seen(struct berth_session *s)
 	return n;
 }
 
-int berth__recv_loop(struct berth_session *s)
+/*
+ * A sender's NDX_DONE.  With incremental recursion the first ones only
+ * release lists the generator finished (§10.1): all but the last list's
+ * answer; the answer to the last list's NDX_DONE is the phase's S1.
+ * Returns the phase NDX_DONEs so far, or a protocol error.
+ */
+static int sender_done(struct berth_session *s)
+{
+	int dones;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->inc &&
+	    !(s->flist_eof && s->sender_releases + 1 >= (int)s->lists_total)) {
+		/* A release of a list not received is a lie.  (One the
+		 * generator has not finished yet only comes from a replayed
+		 * or hostile stream: the list is freed once both are true.) */
+		if (!s->release_next) {
+			pthread_mutex_unlock(&s->lock);
+			berth__session_log(s, BERTH_LOG_ERROR,
+					   "berth: NDX_DONE with no file list "
+					   "to release\n");
+			return -BERTH_EPROTO;
+		}
+		s->sender_releases++;
+		berth__list_release(s);
+		dones = s->sender_dones;
+	} else {
+		/* S1 of an incremental session also answers the last list. */
+		if (s->inc && s->sender_dones == 0)
+			berth__list_release(s);
+		dones = ++s->sender_dones;
+	}
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	return dones;
+}
+
+/* An incremental list or its end (§7.9), where an ndx was expected. */
+static int flist_ndx(struct berth_session *s, int32_t ndx)
+{
+	bool eof;
+	int ret;
+
+	pthread_mutex_lock(&s->lock);
+	eof = s->flist_eof;
+	pthread_mutex_unlock(&s->lock);
+	if (!s->inc || eof) {
+		berth__session_log(s, BERTH_LOG_ERROR,
+				   "berth: file list index %d %s\n", (int)ndx,
+				   s->inc ? "after the end of the file lists"
+					  : "without incremental recursion");
+		return -BERTH_EPROTO;
+	}
+	if (ndx == BERTH_NDX_FLIST_EOF) {
+		berth__lists_eof(s);
+		return 0;
+	}
+	ret = berth__read_flist(s, BERTH_NDX_FLIST_OFFSET - ndx);
+	if (ret < 0)
+		berth__session_log(s, BERTH_LOG_ERROR,
+				   "berth: file list for directory #%d: %s\n",
+				   (int)(BERTH_NDX_FLIST_OFFSET - ndx),
+				   berth_strerror(ret));
+	return ret;
+}
+
+/* One item record from the sender (the list of @ndx is referenced). */
+static int recv_item(struct berth_session *s, int32_t ndx,
+		     const struct berth_file *f)
 {
 	struct berth_commit_xattrs *x;
 	char xname[4096];
 	size_t xlen;
-	int32_t ndx;
 	uint16_t iflags;
 	uint8_t btype = 0;
-	int ret, dones, basis;
+	int ret, basis;
+
+	ret = berth__in_shortint(&s->in, &iflags);
+	if (ret < 0)
+		return ret;
+	if (iflags & BERTH_ITEM_BASIS_TYPE_FOLLOWS) {
+		ret = berth__in_u8(&s->in, &btype);
+		if (ret < 0)
+			return ret;
+	}
+	if (iflags & BERTH_ITEM_XNAME_FOLLOWS) {
+		ret = berth__in_vstring(&s->in, xname, sizeof(xname), &xlen);
+		if (ret < 0)
+			return ret;
+	}
+	/* -X: the values that follow the header, and what the item
+	 * gets (rsync's fnamecmp holds the values not sent). */
+	basis = !(iflags & BERTH_ITEM_BASIS_TYPE_FOLLOWS) ? s->root_fd
+		: btype < s->nalt			  ? s->alt_fd[btype]
+							  : -1;
+	ret = berth__xa_recv(s, ndx, iflags, basis, &x);
+	if (ret < 0)
+		return ret;
+	if (!f && (iflags & BERTH_ITEM_TRANSFER)) {
+		free(x);
+		return -BERTH_EPROTO; /* data for a list's directory */
+	}
+	if (!(iflags & BERTH_ITEM_TRANSFER)) {
+		/* An echo: nothing to do, unless its xattrs differ. */
+		if (x)
+			ret = berth_commit_set_xattrs(s->commit, f->name, x,
+						      NULL);
+		if (ret < 0 && ret != -BERTH_ECANCELLED)
+			berth__session_file_error(s, "%s: %s\n", f->name,
+						  berth_strerror(ret));
+		return 0;
+	}
+	wait_generated(s, ndx);
+	/* Data only for what we asked, and only in phases 0 and 1. */
+	if (berth__fst_get(s, ndx).state != FST_REQUESTED ||
+	    !S_ISREG(f->mode) || dones_seen(s) >= 2) {
+		free(x);
+		return -BERTH_EPROTO;
+	}
+	if (s->opts.dry_run) {
+		free(x);
+		set_done(s, ndx);
+		return 0;
+	}
+	return receive_file(s, ndx, f,
+			    !(iflags & BERTH_ITEM_BASIS_TYPE_FOLLOWS) ? -1
+			    : btype == BERTH_FNAMECMP_PARTIAL_DIR
+				    ? BASIS_PARTIAL
+				    : btype,
+			    x);
+}
+
+int berth__recv_loop(struct berth_session *s)
+{
+	const struct berth_file *f = NULL;
+	struct sess_list *l;
+	int32_t ndx, i = -1;
+	int ret;
 
 	for (;;) {
 		ret = berth__in_ndx(&s->in, &ndx);
 		if (ret < 0)
 			return ret;
 		if (ndx == BERTH_NDX_DONE) {
-			pthread_mutex_lock(&s->lock);
-			dones = ++s->sender_dones;
-			pthread_cond_broadcast(&s->cond);
-			pthread_mutex_unlock(&s->lock);
-			if (dones == berth__sender_dones_total(s))
+			ret = sender_done(s);
+			if (ret < 0)
+				return ret;
+			if (ret == berth__sender_dones_total(s))
 				return 0;
 			continue;
 		}
-		if (ndx < 0 || ndx >= (int32_t)s->fl->count)
-			return -BERTH_EPROTO;
-		ret = berth__in_shortint(&s->in, &iflags);
-		if (ret < 0)
-			return ret;
-		if (iflags & BERTH_ITEM_BASIS_TYPE_FOLLOWS) {
-			ret = berth__in_u8(&s->in, &btype);
+		if (ndx == BERTH_NDX_FLIST_EOF ||
+		    ndx <= BERTH_NDX_FLIST_OFFSET) {
+			ret = flist_ndx(s, ndx);
 			if (ret < 0)
 				return ret;
-		}
-		if (iflags & BERTH_ITEM_XNAME_FOLLOWS) {
-			ret = berth__in_vstring(&s->in, xname, sizeof(xname),
-						&xlen);
-			if (ret < 0)
-				return ret;
-		}
-		/* -X: the values that follow the header, and what the item
-		 * gets (rsync's fnamecmp holds the values not sent). */
-		basis = !(iflags & BERTH_ITEM_BASIS_TYPE_FOLLOWS) ? s->root_fd
-			: btype < s->nalt ? s->alt_fd[btype]
-					  : -1;
-		ret = berth__xa_recv(s, ndx, iflags, basis, &x);
-		if (ret < 0)
-			return ret;
-		if (!(iflags & BERTH_ITEM_TRANSFER)) {
-			/* An echo: nothing to do, unless its xattrs differ. */
-			if (x)
-				ret = berth_commit_set_xattrs(
-					s->commit, s->fl->files[ndx].name, x,
-					NULL);
-			if (ret < 0 && ret != -BERTH_ECANCELLED)
-				berth__session_file_error(
-					s, "%s: %s\n", s->fl->files[ndx].name,
-					berth_strerror(ret));
 			continue;
 		}
-		wait_generated(s, ndx);
-		/* Data only for what we asked, and only in phases 0 and 1. */
-		if (berth__fst_get(s, ndx).state != FST_REQUESTED ||
-		    !S_ISREG(s->fl->files[ndx].mode) || dones_seen(s) >= 2) {
-			free(x);
+		/* An entry of a list not yet released, or its directory
+		 * slot (echoes only); the reference keeps the list while we
+		 * work on it. */
+		pthread_mutex_lock(&s->lock);
+		l = ndx >= 0 ? berth__list_of(s, ndx, &i) : NULL;
+		if (l) {
+			l->refs++;
+			f = i >= 0 ? &l->fl->files[i] : NULL;
+		}
+		pthread_mutex_unlock(&s->lock);
+		if (!l) {
+			berth__session_log(s, BERTH_LOG_ERROR,
+					   "berth: invalid file index %d\n",
+					   (int)ndx);
 			return -BERTH_EPROTO;
 		}
-		if (s->opts.dry_run) {
-			free(x);
-			set_done(s, ndx);
-			continue;
-		}
-		ret = receive_file(
-			s, ndx,
-			!(iflags & BERTH_ITEM_BASIS_TYPE_FOLLOWS) ? -1
-			: btype == BERTH_FNAMECMP_PARTIAL_DIR ? BASIS_PARTIAL
-							      : btype,
-			x);
+		ret = recv_item(s, ndx, f);
+		pthread_mutex_lock(&s->lock);
+		berth__list_unref(s, l);
+		pthread_mutex_unlock(&s->lock);
 		if (ret < 0)
 			return ret;
 	}

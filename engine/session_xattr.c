@@ -446,7 +446,7 @@ int berth__xa_gen_request(struct berth_session *s, int32_t ndx, uint32_t iflags)
 	if (!s->xa || s->opts.dry_run ||
 	    !(iflags & (BERTH_ITEM_REPORT_XATTR | BERTH_ITEM_TRANSFER)))
 		return 0;
-	set = set_of(s->xa, &s->fl->files[ndx]);
+	set = set_of(s->xa, berth__file(s, ndx));
 	nums = malloc((set->count + 1) * sizeof(*nums));
 	buf = malloc(5 * (size_t)set->count + 1);
 	if (!nums || !buf) {
@@ -656,7 +656,7 @@ int berth__xa_recv(struct berth_session *s, int32_t ndx, uint32_t iflags,
 		   int basis_dirfd, struct berth_commit_xattrs **out)
 {
 	struct berth_xa *xa = s->xa;
-	const struct berth_file *f = &s->fl->files[ndx];
+	const struct berth_file *f = xa ? berth__file(s, ndx) : NULL;
 	bool vals = carries_values(s, iflags);
 	bool transfer = iflags & BERTH_ITEM_TRANSFER;
 	struct berth_commit_xattrs *x = NULL;

@@ -151,7 +151,8 @@ struct berth_file_event {
 };
 
 struct berth_progress {
-	uint64_t files_total; /* entries in the file list */
+	uint64_t files_total; /* entries in the file list (incremental
+			       * recursion: in the lists received so far) */
 	uint64_t files_done; /* regular files received so far */
 	uint64_t bytes_literal; /* file data that came over the wire */
 	uint64_t bytes_matched; /* file data copied from a basis */
@@ -206,7 +207,7 @@ struct berth_stats {
 	int exit_code; /* what `rsync --server` would exit with */
 	int cancelled; /* ended by berth_session_cancel() */
 	int protocol; /* negotiated protocol version */
-	uint64_t files_total; /* entries in the file list */
+	uint64_t files_total; /* entries in the file list(s) */
 	uint64_t files_transferred;
 	uint64_t files_failed;
 	uint64_t bytes_literal, bytes_matched;

@@ -667,7 +667,27 @@ void berth_opts_hs_config(const struct berth_opts *o,
 	cfg->compress_choice = o->compress_choice;
 	if (o->have_seed)
 		cfg->seed = o->checksum_seed;
-	cfg->allow_inc_recurse = false;
+	cfg->allow_inc_recurse = berth_opts_inc_recurse(o);
+}
+
+bool berth_opts_inc_recurse(const struct berth_opts *o)
+{
+	/* rsync's own rule for a receiving server (§2.3). */
+	if (!o->recursive || o->use_qsort || o->prune_empty_dirs ||
+	    o->delay_updates || o->delete_mode == BERTH_DELETE_BEFORE ||
+	    o->delete_mode == BERTH_DELETE_AFTER)
+		return false;
+	/* berth's incremental receiver does not do these (yet): hard links
+	 * span lists, the others keep per-file state across the session or
+	 * look beyond the list being generated.  Declining is always legal:
+	 * the client then sends one complete list. */
+	if (o->hard_links || o->xattrs || o->acls ||
+	    o->delete_mode == BERTH_DELETE_DELAY || o->partial_dir ||
+	    o->backup || o->backup_dir || o->n_alt_dest || o->inplace ||
+	    o->append || o->remove_source_files || o->existing ||
+	    o->ignore_existing || o->fuzzy || o->relative)
+		return false;
+	return true;
 }
 
 void berth_secluded_init(struct berth_secluded *s, char *buf, size_t cap,

@@ -11,6 +11,10 @@
 
 #include "protocol/proto_int.h"
 
+/* berth_flist_dec.dir_flags */
+#define DIR_CONTENT 1u /* its contents are part of the transfer */
+#define DIR_LISTED 2u /* its list has come (the initial list: ".") */
+
 void berth_flist_config_init(struct berth_flist_config *cfg,
 			     const struct berth_opts *o,
 			     const struct berth_hs_result *hs)
@@ -116,6 +120,7 @@ void berth_flist_dec_free(struct berth_flist_dec *d)
 	for (uint32_t i = 0; i < d->ndirs; i++)
 		free(d->dirs[i]);
 	free(d->dirs);
+	free(d->dir_flags);
 	free(d->ids);
 	free(d->ids_pool.p);
 	berth__flist_free_acls(d);
@@ -143,8 +148,12 @@ int berth_flist_dec_begin(struct berth_flist_dec *d, int32_t dir_k)
 	if (dir_k >= 0) {
 		if (!d->inc || !d->started)
 			return -BERTH_EPROTO;
-		if ((uint32_t)dir_k >= d->ndirs)
+		/* One list per content directory, at most (§7.9). */
+		if ((uint32_t)dir_k >= d->ndirs ||
+		    (d->dir_flags[dir_k] & (DIR_CONTENT | DIR_LISTED)) !=
+			    DIR_CONTENT)
 			return -BERTH_EPROTO;
+		d->dir_flags[dir_k] |= DIR_LISTED;
 		d->parent = d->dirs[dir_k];
 	} else {
 		if (d->started)
@@ -498,11 +507,22 @@ static int finish_list(struct berth_flist_dec *d)
 				if (!n)
 					return -ENOMEM;
 				d->dirs = n;
+				n = realloc(d->dir_flags, cap);
+				if (!n)
+					return -ENOMEM;
+				d->dir_flags = n;
 				d->dirs_cap = cap;
 			}
 			copy = strdup(fl->files[i].name);
 			if (!copy)
 				return -ENOMEM;
+			/* "." came with its contents (the initial list). */
+			d->dir_flags[d->ndirs] =
+				(fl->files[i].xflags & BERTH_XMIT_NO_CONTENT_DIR
+					 ? 0
+					 : DIR_CONTENT) |
+				(!d->parent && !strcmp(copy, ".") ? DIR_LISTED
+								  : 0);
 			d->dirs[d->ndirs++] = copy;
 		}
 	}

@@ -111,7 +111,28 @@ int berth__flist_finish(struct berth_flist *fl, const char *parent)
 
 	if (n == 0)
 		return 0;
-	qsort(fl->files, n, sizeof(fl->files[0]), cmp_sorted);
+	if (parent) {
+		/* A sub-list (§7.9): every name is PARENT/BASE.  Checked
+		 * first; then sorting the bases alone is the same order
+		 * (one component each) without walking the parent's. */
+		size_t pl = strlen(parent);
+
+		for (i = 0; i < n; i++) {
+			const char *name = fl->files[i].name;
+
+			if (fl->files[i].name_len <= pl + 1 ||
+			    memcmp(name, parent, pl) != 0 || name[pl] != '/' ||
+			    memchr(name + pl + 1, '/',
+				   fl->files[i].name_len - pl - 1))
+				return -BERTH_EPROTO;
+			fl->files[i].name += pl + 1;
+		}
+		qsort(fl->files, n, sizeof(fl->files[0]), cmp_sorted);
+		for (i = 0; i < n; i++)
+			fl->files[i].name -= pl + 1;
+	} else {
+		qsort(fl->files, n, sizeof(fl->files[0]), cmp_sorted);
+	}
 	names = malloc(sizeof(*names) * n);
 	dirs = malloc(sizeof(*dirs) * n);
 	pos_of_tx = malloc(sizeof(*pos_of_tx) * n);

@@ -138,8 +138,10 @@ struct berth_flist_dec {
 	uint32_t total_files;
 	int32_t next_start;
 	bool started;
-	/* directory list (inc recursion): copies of the names */
+	/* directory list (inc recursion): copies of the names, and per
+	 * directory DIR_CONTENT / DIR_LISTED */
 	char **dirs;
+	uint8_t *dir_flags;
 	uint32_t ndirs, dirs_cap;
 	/* ids */
 	struct id_name *ids;

@@ -372,9 +372,13 @@ int berth_opts_parse_more(struct berth_opts *o, int argc, char *const argv[]);
 bool berth_opts_want_filters(const struct berth_opts *o);
 
 /* Fill a handshake config from @o (client_caps, compress, choices, seed
-   when given; allow_inc_recurse is left false: berth declines it). */
+   when given, allow_inc_recurse per berth_opts_inc_recurse()). */
 void berth_opts_hs_config(const struct berth_opts *o,
 			  struct berth_hs_config *cfg);
+/* May incremental recursion be granted with these options?  rsync's rule
+   for a receiving server, minus the options berth only supports with one
+   complete list. */
+bool berth_opts_inc_recurse(const struct berth_opts *o);
 
 /*
  * Secluded-argument reader (§2.5): NUL-terminated strings until an empty

@@ -9,7 +9,11 @@ recursion) is replayed unchanged first: berth must finish it with exit 0
 and the right files.  Then the same stream with
   - a file-list name turned into "../x", "/etc/pwnd" or ".." (exit 2);
   - N random single-bit flips after the handshake.
-Then an -aX push recorded on the spot (the stock client into berth, as
+Then case1_initial_a (incremental recursion, three lists): unchanged
+(exit 0), with a sub-list for a directory that does not exist or has no
+list of its own, names outside the sub-list's directory, a list twice, a
+list after NDX_FLIST_EOF, two NDX_FLIST_EOFs (all exit 2), extra NDX_DONEs
+and N/3 random flips.  Then an -aX push recorded on the spot (the stock client into berth, as
 case10_xattrs has it but without incremental recursion: a 40-byte value
 requested and echoed): unchanged (exit 0, the values on the files), with
 the echoed value's number naming a short or a missing item or with a
@@ -163,6 +167,83 @@ def xattr_tree_ok(dst, name):
     return probs
 
 
+INC_CASE = "case1_initial_a"  # the same tree, incremental (3 lists)
+INC_MUX = 0x23  # where the client's stream is multiplexed from
+
+
+def demux(c2s, start):
+    """The data bytes of a multiplexed stream (other messages dropped)."""
+    data, i = bytearray(), start
+    while i + 4 <= len(c2s):
+        n = c2s[i] | c2s[i + 1] << 8 | c2s[i + 2] << 16
+        if c2s[i + 3] == 7:
+            data += c2s[i + 4:i + 4 + n]
+        i += 4 + n
+    return bytes(data)
+
+
+def remux(head, data):
+    """@head (unmultiplexed) then @data in MSG_DATA frames."""
+    out = bytearray(head)
+    for i in range(0, len(data), 4096):
+        chunk = data[i:i + 4096]
+        out += bytes([len(chunk) & 0xff, len(chunk) >> 8 & 0xff, 0, 7])
+        out += chunk
+    return bytes(out)
+
+
+def inc_cases(c2s, n, rng):
+    """case1_initial_a (incremental recursion) and sub-lists a stock
+    client never sends (rsync-protocol.md §7.9).  Its data stream: the
+    initial list, then `ff 65` (NDX_FLIST_OFFSET-1: the list of dir #1,
+    "sub") with the entry sub/b.txt, then `ff fe 80 02 00 00`
+    (NDX_FLIST_EOF)."""
+    head, data = c2s[:INC_MUX], demux(c2s, INC_MUX)
+    sub = data.find(b"\xff\x65")
+    eof = data.find(b"\xff\xfe\x80\x02\x00\x00", sub)
+    assert 0 < sub < eof, "case1_initial_a layout"
+    sublist = data[sub + 2:eof]  # entries, end marker, io_error
+    name = data.find(b"\x09sub/b.txt", sub)
+    assert sub < name < eof
+    after = eof + 6
+
+    def edit(at, old_len, new):
+        return remux(head, data[:at] + new + data[at + old_len:])
+
+    cases = [("inc unchanged", c2s, 0)]
+    # A directory number that does not exist, the root (whose contents
+    # were the initial list), a huge one.
+    cases.append(("inc list for dir #5 (no such dir)",
+                  edit(sub, 2, b"\xff\x69"), 2))
+    cases.append(("inc list for dir #0 (no list of its own)",
+                  edit(sub, 2, b"\xff\x64"), 2))
+    cases.append(("inc list for dir #2^31-102",
+                  edit(sub, 2, b"\xff\xfe\xff\xff\xff\x7f"), 2))
+    # Names outside the list's directory.
+    for new in (b"\x09xyz/b.txt", b"\x09sub/x/b.t", b"\x09sub/../x",
+                b"\x09subb.txt.", b"\x09/etc/pwnd"):
+        cases.append((f"inc sub-list name {new[1:].decode()!r}",
+                      edit(name, 10, new), 2))
+    # The same list twice (the second after the end of the lists), two
+    # ends, a list in a stream without incremental recursion is below.
+    cases.append(("inc second list for dir #1",
+                  edit(eof, 0, b"\xff\x65" + sublist), 2))
+    cases.append(("inc list after NDX_FLIST_EOF",
+                  edit(after, 0, b"\xff\x64" + sublist), 2))
+    cases.append(("inc NDX_FLIST_EOF twice",
+                  edit(after, 0, b"\xff\xfe\x00\x00"), 2))
+    # More sender NDX_DONEs than lists and phases.
+    cases.append(("inc extra NDX_DONEs", remux(head, data + b"\x00" * 8),
+                  None))
+    for k in range(n):
+        b = bytearray(data)
+        off = rng.randrange(0, len(b))
+        b[off] ^= 1 << rng.randrange(8)
+        cases.append((f"inc flip {k} @{off:#x}", remux(head, bytes(b)),
+                      None))
+    return cases
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--berth", required=True)
@@ -204,6 +285,15 @@ def main():
         cases.append((f"flip {k} @{off:#x}", bytes(b), None))
 
     cases = [(argv,) + c for c in cases]
+    iargv, ic2s = load(INC_CASE)
+    if iargv:
+        cases += [(iargv,) + c
+                  for c in inc_cases(ic2s, args.random // 3, rng)]
+        # The incremental stream where berth did not grant it (no 'i'
+        # in the client's capabilities): lists where none may be.
+        nargv = [a.replace(".iLs", ".Ls") if a.startswith("-l") else a
+                 for a in iargv]
+        cases.append((nargv, "inc stream, not granted", ic2s, 2))
     rec = tempfile.mkdtemp(prefix="berth-hostile-rec-")
     xargv, xc2s = (record_xattr_push(berth, rec) if shutil.which("rsync")
                    else (None, None))
@@ -219,9 +309,10 @@ def main():
         probs = violations(rc, err, work)
         if want is not None and rc != want:
             probs.append(f"exit {rc}, want {want}: {err.strip()[-300:]}")
-        if name == "unchanged" and not probs:
+        if name in ("unchanged", "inc unchanged") and not probs:
             got = sorted(os.listdir(os.path.join(work, "dst")))
-            if got != ["a.txt", "link", "sub"]:
+            if got != ["a.txt", "link", "sub"] or not os.path.isfile(
+                    os.path.join(work, "dst", "sub", "b.txt")):
                 probs.append(f"unexpected tree: {got}")
         if name in ("xattrs unchanged", "xattr value changed value") \
                 and not probs:

@@ -347,6 +347,70 @@ def dest_redo(root, rng):
     touch_dirs(root, BASE_MTIME - 10)
 
 
+def tree_deep(root, rng):
+    """Incremental recursion: several hundred directory lists (an empty
+    one among them), more entries than the sender's look-ahead (~1000),
+    so lists are released and freed mid-session, and a deep chain."""
+    for i in range(60):
+        for j in range(6):
+            d = f"{root}/t{i:02d}/s{j}"
+            for k in range(rng.randint(1, 8)):
+                write(f"{d}/f{k}", rand_bytes(rng, rng.randint(0, 3000)),
+                      0o644, BASE_MTIME + k)
+            if j == 2:
+                os.makedirs(f"{d}/empty", 0o755)
+        write(f"{root}/t{i:02d}/top.txt", rand_bytes(rng, 100))
+    chain = root
+    for i in range(40):
+        chain += f"/c{i}"
+        write(f"{chain}/leaf{i}", rand_bytes(rng, 50), 0o600)
+    os.symlink("t00/top.txt", f"{root}/t01/s1/link")
+    write(f"{root}/zz.txt", b"last\n")
+    touch_dirs(root)
+
+
+def dest_deep_stale(root, rng):
+    """Part of tree_deep, older or changed, plus extraneous files and
+    directories inside sub-directories (deleted in their own lists)."""
+    tree_deep(root, random.Random("inc_deep"))
+    for i in range(0, 60, 7):
+        write(f"{root}/t{i:02d}/s1/stale-{i}", b"extraneous\n")
+        write(f"{root}/t{i:02d}/olddir/deeper/x", b"old tree\n")
+        write(f"{root}/t{i:02d}/s0/f0", rand_bytes(rng, 777), 0o600)
+    shutil.rmtree(f"{root}/t05")
+    os.remove(f"{root}/c0/c1/c2/leaf2")
+    os.remove(f"{root}/c0/c1/c2/c3/c4/leaf4")
+    os.makedirs(f"{root}/c0/c1/c2/c3/c4/leaf4")  # a dir where a file goes
+    write(f"{root}/c0/c1/c2/c3/c4/leaf4/inside", b"in the way\n")
+    touch_dirs(root, BASE_MTIME - 50)
+
+
+def tree_one(root, rng):
+    """A directory pushed without a trailing slash: the initial list has
+    exactly one entry ("top"), and its list follows right after it."""
+    write(f"{root}/top/a.txt", b"a\n")
+    write(f"{root}/top/sub/b.txt", rand_bytes(rng, 5000))
+    write(f"{root}/top/sub/deeper/c.txt", b"c\n", 0o600)
+    os.makedirs(f"{root}/top/emptydir")
+    touch_dirs(root)
+
+
+def dest_one(root, rng):
+    write(f"{root}/top/sub/stale.txt", b"stale\n")
+    write(f"{root}/top/a.txt", b"old a\n")
+    write(f"{root}/other/kept", b"not part of the transfer\n")
+    touch_dirs(root, BASE_MTIME - 50)
+
+
+def tree_redo_deep(root, rng):
+    """The file that fails verification is in a sub-directory's list."""
+    tree_small(root, rng)
+    write(f"{root}/sub/deeper/redo.txt", b"x" * 5000 + MARK + b"y" * 5000)
+    write(f"{root}/sub/deeper/z-after.txt", b"after the redo one\n")
+    write(f"{root}/zzz/last.txt", b"a later list\n")
+    touch_dirs(root)
+
+
 def dest_symlink_attack(root, rng):
     """The destination's sub/ and sub/deeper are symlinks to directories
     outside it: a receiver must replace them, never write through them."""
@@ -751,6 +815,38 @@ SCENARIOS = {
     "xattrs_non_root_initial": (tree_xattrs_types, None, ["-rlptDHX"],
                                 {"xattr_fs": True, "as_user": 65534}),
 }
+
+# Incremental recursion (rsync-protocol.md §7.9): many lists, lists freed
+# mid-session, a one-entry initial list, deletions in sub-lists, a redo in
+# a sub-list, protocols 30 and 31.
+SCENARIOS.update({
+    "inc_deep": (tree_deep, None, ["-a"]),
+    "inc_deep_noinc": (tree_deep, None, ["-a", "--no-inc-recursive"]),
+    "inc_deep_rerun": (tree_deep, same_as_source(tree_deep), ["-a"]),
+    "inc_deep_delete": (tree_deep, dest_deep_stale, ["-a", "--delete"]),
+    "inc_deep_delete_proto30": (tree_deep, dest_deep_stale,
+                                ["-a", "--delete", "--protocol=30"]),
+    "inc_deep_delete_proto31": (tree_deep, dest_deep_stale,
+                                ["-a", "--delete", "--protocol=31"]),
+    "inc_deep_dry_run": (tree_deep, dest_deep_stale,
+                         ["-a", "-n", "--delete"]),
+    # Without a delete mode the directory in the way of a file stays
+    # (exit 23, as rsync).
+    "inc_deep_checksum": (tree_deep, dest_deep_stale, ["-ac"], {"rc": 23}),
+    "inc_deep_zstd": (tree_deep, dest_deep_stale, ["-az"], {"rc": 23}),
+    "inc_deep_verbose": (tree_deep, dest_deep_stale,
+                         ["-av", "--itemize-changes"], {"rc": 23}),
+    "inc_deep_delete_noinc": (tree_deep, dest_deep_stale,
+                              ["-a", "--delete", "--no-inc-recursive"]),
+    "inc_one_entry": (tree_one, None, ["-a"],
+                      {"single": "top", "target": ""}),
+    "inc_one_entry_delete": (tree_one, dest_one, ["-a", "--delete"],
+                             {"single": "top", "target": ""}),
+    "inc_redo_sub": (tree_redo_deep, None, ["-a"],
+                     {"corrupt": MARK, "unordered": True}),
+    "inc_redo_sub_proto30": (tree_redo_deep, None, ["-a", "--protocol=30"],
+                             {"corrupt": MARK, "unordered": True}),
+})
 
 # Options berth refuses (for now): berth must exit 4 with a message naming
 # the option, and leave the destination untouched.

@@ -86,6 +86,44 @@ static void test_examples(void **state)
 	assert_string_equal(o.dest, "/a b/");
 }
 
+/* When berth grants incremental recursion (§2.3 plus berth's own list). */
+static void test_inc_recurse(void **state)
+{
+	struct berth_opts o;
+
+	(void)state;
+#define GRANTS(want, ...)                                                \
+	do {                                                             \
+		assert_int_equal(PARSE(&o, __VA_ARGS__, ".", "/d/"), 0); \
+		assert_int_equal(berth_opts_inc_recurse(&o), want);      \
+	} while (0)
+	GRANTS(true, "-logDtpre.iLsfxCIvu");
+	GRANTS(true, "-logDtpre.iLsfxCIvu", "--delete");
+	GRANTS(true, "-nlogDtpre.iLsfxCIvu", "--delete");
+	GRANTS(true, "-vlogDtprze.iLsfxCIvu", "--log-format=%i");
+	GRANTS(true, "-logDtprce.iLsfxCIvu", "--delete-excluded", "--delete");
+	GRANTS(false, "-logDtpe.iLsfxCIvu"); /* not recursive */
+	/* stock rsync's refusals */
+	GRANTS(false, "-logDtpre.iLsfxCIvu", "--delete-before");
+	GRANTS(false, "-logDtpre.iLsfxCIvu", "--delete-after");
+	GRANTS(false, "-logDtpre.iLsfxCIvu", "--delay-updates");
+	GRANTS(false, "-mlogDtpre.iLsfxCIvu");
+	GRANTS(false, "-logDtpre.iLsfxCIvu", "--use-qsort");
+	/* berth's: one complete list only */
+	GRANTS(false, "-lHogDtpre.iLsfxCIvu");
+	GRANTS(false, "-logDtpXre.iLsfxCIvu");
+	GRANTS(false, "-logDtpre.iLsfxCIvu", "--delete-delay");
+	GRANTS(false, "-logDtpre.iLsfxCIvu", "--partial-dir=.p");
+	GRANTS(false, "-blogDtpre.iLsfxCIvu");
+	GRANTS(false, "-logDtpre.iLsfxCIvu", "--backup-dir=b");
+	GRANTS(false, "-logDtpre.iLsfxCIvu", "--link-dest=../p");
+	GRANTS(false, "-logDtpre.iLsfxCIvu", "--inplace");
+	GRANTS(false, "-logDtpre.iLsfxCIvu", "--append");
+	GRANTS(false, "-logDtpre.iLsfxCIvu", "--remove-source-files");
+	GRANTS(false, "-logDtpre.iLsfxCIvu", "--existing");
+#undef GRANTS
+}
+
 static void test_errors(void **state)
 {
 	struct berth_opts o;
@@ -165,6 +203,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_examples),
+		cmocka_unit_test(test_inc_recurse),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_secluded),
 		cmocka_unit_test(test_captures),

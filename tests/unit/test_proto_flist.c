@@ -504,11 +504,47 @@ static void test_sublists(void **state)
 	assert_int_equal(fl->ndx_start, 4); /* 1 + 2 + 1 */
 	assert_string_equal(fl->files[0].name, "d/x");
 	berth_flist_free(fl);
+	/* one list per directory; "." came with the initial list */
+	assert_int_equal(berth_flist_dec_begin(d, 1), -BERTH_EPROTO);
+	assert_int_equal(berth_flist_dec_begin(d, 0), -BERTH_EPROTO);
+	assert_int_equal(berth_flist_dec_begin(d, 2),
+			 -BERTH_EPROTO); /* no dir #2 */
+	berth_flist_dec_free(d);
+
 	/* a sub-list entry outside its directory */
+	assert_int_equal(berth_flist_dec_create(&d, &cfg), 0);
+	in = (struct berth_proto_in){(const uint8_t *)init, sizeof(init) - 1,
+				     0};
+	assert_int_equal(berth_flist_dec_begin(d, -1), 0);
+	assert_int_equal(berth_flist_decode(d, &in), 1);
+	berth_flist_free(berth_flist_dec_take(d));
 	assert_int_equal(berth_flist_dec_begin(d, 1), 0);
 	in = (struct berth_proto_in){(const uint8_t *)sub_bad,
 				     sizeof(sub_bad) - 1, 0};
 	assert_int_equal(berth_flist_decode(d, &in), -BERTH_EPROTO);
+	berth_flist_dec_free(d);
+}
+
+/* A directory without content (NO_CONTENT_DIR) gets no list of its own. */
+static void test_sublist_no_content(void **state)
+{
+	/* "." and dir "n" with xflags 0x104 (EXTENDED_FLAGS|NO_CONTENT_DIR,
+	 * varint) */
+	static const char init[] =
+		"\x04\x01.\x00\x00\x10\x65\x03\xf1\x53\xed\x41\x00\x00"
+		"\x81\x04\x01"
+		"n\x00\x00\x10\x65\x03\xf1\x53\xed\x41\x00\x00\x00\x00";
+	struct berth_flist_config cfg = {.protocol = 32, .compat = 0x1ff};
+	struct berth_flist_dec *d;
+	struct berth_proto_in in = {(const uint8_t *)init, sizeof(init) - 1, 0};
+
+	(void)state;
+	assert_int_equal(berth_flist_dec_create(&d, &cfg), 0);
+	assert_int_equal(berth_flist_dec_begin(d, -1), 0);
+	assert_int_equal(berth_flist_decode(d, &in), 1);
+	berth_flist_free(berth_flist_dec_take(d));
+	assert_int_equal(berth_flist_dec_ndirs(d), 2);
+	assert_int_equal(berth_flist_dec_begin(d, 1), -BERTH_EPROTO);
 	berth_flist_dec_free(d);
 }
 
@@ -666,6 +702,7 @@ int main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_sublists),
+		cmocka_unit_test(test_sublist_no_content),
 		cmocka_unit_test(test_id_lists),
 		cmocka_unit_test(test_acls),
 		cmocka_unit_test(test_filter),

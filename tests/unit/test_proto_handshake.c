@@ -158,7 +158,11 @@ static void test_replay_stock_lists(void **state)
 	pt_free_list(cases, ncase);
 }
 
-/* berth's own offer: declines inc-recursion, xxh*, md5, md4; zstd/none. */
+/*
+ * berth's own offer: xxh*, md5, md4; zstd/none; incremental recursion as
+ * stock rsync grants it, except for the options berth only supports with
+ * one list (-H, -X, --delete-delay, ...).
+ */
 static void test_replay_berth_lists(void **state)
 {
 	int ncase;
@@ -200,8 +204,27 @@ static void test_replay_berth_lists(void **state)
 					    z);
 			assert_int_equal(berth_proto_get_varint(&in, &v), 1);
 			stock_cf = (uint32_t)v;
+			bool grant = berth_opts_inc_recurse(&r.o);
+
 			assert_int_equal(res.compat,
-					 stock_cf & ~BERTH_CF_INC_RECURSE);
+					 grant ? stock_cf
+					       : stock_cf &
+							 ~BERTH_CF_INC_RECURSE);
+			/* Granted where it works; declined where not. */
+			if (!strcmp(cases[i], "case1_initial_a") ||
+			    !strcmp(cases[i], "case7_sort_order") ||
+			    !strcmp(cases[i], "case8_redo") ||
+			    !strcmp(cases[i], "case4_delete") ||
+			    !strcmp(cases[i], "case5_checksum") ||
+			    !strcmp(cases[i], "case14_dry_run"))
+				assert_true(res.compat & BERTH_CF_INC_RECURSE);
+			if (!strcmp(cases[i], "case6_types") ||
+			    !strcmp(cases[i], "case6b_hardlinks_xattrs") ||
+			    !strcmp(cases[i], "case10_xattrs") ||
+			    !strcmp(cases[i], "case11_append") ||
+			    !strcmp(cases[i], "case4b_delete_after") ||
+			    !strcmp(cases[i], "case1_initial_a_noinc"))
+				assert_false(res.compat & BERTH_CF_INC_RECURSE);
 		}
 		free(c2s);
 		free(s2c);

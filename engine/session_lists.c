@@ -1,0 +1,377 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The session's file lists (rsync-protocol.md §7.7-§7.9): the lists the
+ * net-in thread received and nobody has released yet, found by ndx, the
+ * per-entry notes, and (incremental recursion) the directory list.
+ *
+ * A list lives from its arrival until the generator has sent its NDX_DONE
+ * and no stage refers to it any more (see struct sess_list); then its
+ * entries, names and notes are freed, so memory follows the sender's
+ * look-ahead instead of the size of the tree.  Everything here is under
+ * s->lock, except berth__lists_add()'s allocations.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "engine/session_int.h"
+
+/* The directories of @fl, in its (sorted) order: the directory list's
+ * next numbers (§7.9; the decoder numbers them the same way). */
+static int new_dirs(const struct berth_flist *fl, struct sess_dir ***out,
+		    uint32_t *n)
+{
+	struct sess_dir **v = NULL;
+	uint32_t i, k = 0, cnt = 0;
+
+	*out = NULL;
+	*n = 0;
+	for (i = 0; i < fl->count; i++)
+		cnt += S_ISDIR(fl->files[i].mode) ? 1 : 0;
+	if (!cnt)
+		return 0;
+	v = calloc(cnt, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (i = 0; i < fl->count; i++) {
+		const struct berth_file *f = &fl->files[i];
+		struct sess_dir *d;
+
+		if (!S_ISDIR(f->mode))
+			continue;
+		d = calloc(1, sizeof(*d) + f->name_len + 1);
+		if (!d)
+			goto nomem;
+		d->mtime = f->mtime;
+		d->nsec = f->nsec;
+		d->mode = f->mode;
+		d->uid = f->uid;
+		d->gid = f->gid;
+		d->xflags = f->xflags;
+		d->flags = f->flags;
+		memcpy(d->name, f->name, f->name_len);
+		v[k++] = d;
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+nomem:
+	while (k > 0)
+		free(v[--k]);
+	free(v);
+	return -ENOMEM;
+}
+
+int berth__lists_add(struct berth_session *s, struct berth_flist *fl)
+{
+	struct sess_list *l = calloc(1, sizeof(*l));
+	struct file_state *fst = calloc((size_t)fl->count + 1, sizeof(*fst));
+	struct sess_dir **dirs = NULL;
+	uint32_t nd = 0;
+	int ret = -ENOMEM;
+
+	if (!l || !fst)
+		goto fail;
+	if (s->inc) {
+		ret = new_dirs(fl, &dirs, &nd);
+		if (ret < 0)
+			goto fail;
+	}
+	l->fl = fl;
+	l->fst = fst;
+	l->start = fl->ndx_start;
+	l->count = fl->count;
+	l->dir_k = fl->dir_k;
+	if (fl->io_error)
+		atomic_fetch_or(&s->io_error, fl->io_error);
+
+	pthread_mutex_lock(&s->lock);
+	ret = -ENOMEM;
+	if (s->ndirs + nd > s->dirs_cap) {
+		uint32_t cap = s->dirs_cap ? s->dirs_cap : 64;
+		void *p;
+
+		while (cap < s->ndirs + nd)
+			cap *= 2;
+		p = realloc(s->dirs, cap * sizeof(*s->dirs));
+		if (!p)
+			goto unlock;
+		s->dirs = p;
+		s->dirs_cap = cap;
+	}
+	if (s->nlists == s->lists_cap) {
+		size_t live = s->nlists - s->lists_first;
+
+		if (s->lists_first > 0 && live <= s->lists_cap / 2) {
+			/* The freed front goes; ndx order is kept. */
+			memmove(s->lists, s->lists + s->lists_first,
+				live * sizeof(*s->lists));
+			s->lists_first = 0;
+			s->nlists = live;
+		} else {
+			size_t cap = s->lists_cap ? 2 * s->lists_cap : 16;
+			void *p = realloc(s->lists, cap * sizeof(*s->lists));
+
+			if (!p)
+				goto unlock;
+			s->lists = p;
+			s->lists_cap = cap;
+		}
+	}
+	l->dir_base = s->ndirs;
+	if (nd)
+		memcpy(s->dirs + s->ndirs, dirs, nd * sizeof(*dirs));
+	s->ndirs += nd;
+	s->lists[s->nlists++] = l;
+	if (s->lists_tail)
+		s->lists_tail->next = l;
+	if (!s->release_next)
+		s->release_next = l;
+	s->lists_tail = l;
+	s->lists_total++;
+	s->files_total += fl->count;
+	if (!s->inc) {
+		s->fl = fl;
+		s->fst = fst;
+	}
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	free(dirs);
+	return 0;
+unlock:
+	pthread_mutex_unlock(&s->lock);
+fail:
+	while (nd > 0)
+		free(dirs[--nd]);
+	free(dirs);
+	free(fst);
+	free(l);
+	berth_flist_free(fl);
+	return ret;
+}
+
+void berth__lists_eof(struct berth_session *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->flist_eof = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* berth__list_of(), freed lists included (their records may be gone). */
+static struct sess_list *list_of_any(struct berth_session *s, int32_t ndx,
+				     int32_t *i)
+{
+	size_t lo = s->lists_first, hi = s->nlists;
+	struct sess_list *l;
+
+	/* The last list whose range (start - 1 onwards) begins <= ndx. */
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->lists[mid]->start - 1 <= ndx)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	if (lo >= s->nlists)
+		return NULL;
+	l = s->lists[lo];
+	if (ndx < l->start - 1 || (int64_t)ndx >= (int64_t)l->start + l->count)
+		return NULL;
+	*i = ndx - l->start;
+	return l;
+}
+
+struct sess_list *berth__list_of(struct berth_session *s, int32_t ndx,
+				 int32_t *i)
+{
+	struct sess_list *l = list_of_any(s, ndx, i);
+
+	return l && l->fl ? l : NULL;
+}
+
+struct file_state *berth__fst_of(struct berth_session *s, int32_t ndx)
+{
+	int32_t i;
+	struct sess_list *l = berth__list_of(s, ndx, &i);
+
+	if (!l)
+		return NULL;
+	return &l->fst[i >= 0 ? (uint32_t)i : l->count];
+}
+
+const struct berth_file *berth__file(struct berth_session *s, int32_t ndx)
+{
+	const struct berth_file *f = NULL;
+	struct sess_list *l;
+	int32_t i;
+
+	pthread_mutex_lock(&s->lock);
+	l = berth__list_of(s, ndx, &i);
+	if (l && i >= 0)
+		f = &l->fl->files[i];
+	pthread_mutex_unlock(&s->lock);
+	return f;
+}
+
+/* Everything of @l is done: its directory's attributes may be set (a
+ * list's directory is dir_k, or "." for an initial list holding it).
+ * Best effort: the final pass sets them anyway. */
+static void queue_dirfix(struct berth_session *s, struct sess_list *l)
+{
+	uint32_t k;
+
+	if (l->dir_k >= 0)
+		k = (uint32_t)l->dir_k;
+	else if (l->count && strcmp(l->fl->files[0].name, ".") == 0)
+		k = 0;
+	else
+		return;
+	if (s->ndirfix == s->dirfix_cap) {
+		size_t cap = s->dirfix_cap ? 2 * s->dirfix_cap : 64;
+		uint32_t *p = realloc(s->dirfix, cap * sizeof(*p));
+
+		if (!p)
+			return;
+		s->dirfix = p;
+		s->dirfix_cap = cap;
+	}
+	s->dirfix[s->ndirfix++] = k;
+}
+
+/* Free @l's entries once it is released and unreferenced, then drop the
+ * freed records at the front. */
+static void maybe_free(struct berth_session *s, struct sess_list *l)
+{
+	if (!l->finished || !l->released || l->refs || !l->fl)
+		return;
+	queue_dirfix(s, l);
+	berth_flist_free(l->fl);
+	free(l->fst);
+	l->fl = NULL;
+	l->fst = NULL;
+	while (s->lists_first < s->nlists && !s->lists[s->lists_first]->fl) {
+		struct sess_list *f = s->lists[s->lists_first++];
+
+		if (s->lists_tail == f)
+			s->lists_tail = NULL;
+		if (s->release_next == f)
+			s->release_next = NULL;
+		free(f);
+	}
+}
+
+struct sess_list *berth__list_ref(struct berth_session *s, int32_t ndx)
+{
+	int32_t i;
+	struct sess_list *l = berth__list_of(s, ndx, &i);
+
+	if (l)
+		l->refs++;
+	return l;
+}
+
+void berth__list_unref(struct berth_session *s, struct sess_list *l)
+{
+	if (!l)
+		return;
+	l->refs--;
+	maybe_free(s, l);
+}
+
+void berth__list_finish(struct berth_session *s, struct sess_list *l)
+{
+	l->finished = true;
+	maybe_free(s, l);
+}
+
+void berth__list_release(struct berth_session *s)
+{
+	struct sess_list *l = s->release_next;
+
+	if (!l)
+		return;
+	s->release_next = l->next;
+	l->released = true;
+	maybe_free(s, l);
+}
+
+void berth__fst_requested(struct berth_session *s, int32_t ndx)
+{
+	int32_t i;
+	struct sess_list *l = berth__list_of(s, ndx, &i);
+	struct file_state *p;
+
+	if (!l || i < 0)
+		return;
+	p = &l->fst[i];
+	if (p->state != FST_REQUESTED)
+		l->pending++;
+	p->state = FST_REQUESTED;
+}
+
+bool berth__fst_done(struct berth_session *s, int32_t ndx)
+{
+	int32_t i;
+	struct sess_list *l = berth__list_of(s, ndx, &i);
+	struct file_state *p;
+	bool finished = false;
+
+	if (!l || i < 0)
+		return false;
+	p = &l->fst[i];
+	if (p->state == FST_REQUESTED)
+		finished = --l->pending == 0;
+	p->state = FST_DONE;
+	return finished;
+}
+
+void berth__lists_free(struct berth_session *s)
+{
+	for (size_t i = s->lists_first; i < s->nlists; i++) {
+		berth_flist_free(s->lists[i]->fl);
+		free(s->lists[i]->fst);
+		free(s->lists[i]);
+	}
+	free(s->lists);
+	s->lists = NULL;
+	s->nlists = s->lists_first = s->lists_cap = 0;
+	s->lists_tail = NULL;
+	s->release_next = NULL;
+	s->fl = NULL;
+	s->fst = NULL;
+	for (uint32_t i = 0; i < s->ndirs; i++)
+		free(s->dirs[i]);
+	free(s->dirs);
+	s->dirs = NULL;
+	s->ndirs = 0;
+	free(s->dirfix);
+	s->dirfix = NULL;
+	s->ndirfix = s->dirfix_cap = 0;
+}
+
+void *berth__commit_user(struct berth_session *s, int32_t ndx)
+{
+	if (s->inc) {
+		pthread_mutex_lock(&s->lock);
+		berth__list_ref(s, ndx);
+		pthread_mutex_unlock(&s->lock);
+	}
+	return (void *)(intptr_t)(ndx + 1);
+}
+
+void berth__commit_user_done(struct berth_session *s, void *user)
+{
+	int32_t i, ndx = (int32_t)(intptr_t)user - 1;
+	struct sess_list *l;
+
+	if (!s->inc || !user || user == SESSION_QUIET)
+		return;
+	pthread_mutex_lock(&s->lock);
+	l = list_of_any(s, ndx, &i);
+	if (l && l->refs)
+		berth__list_unref(s, l);
+	pthread_mutex_unlock(&s->lock);
+}

@@ -705,9 +705,10 @@ static void write_done(struct berth_commit *c, struct commit_io *io)
 /*
  * Write the file's pending buffers that follow each other in the file, up
  * to COMMIT_WRITE_IOV, as one request.  One write in flight per file:
- * concurrent writes to one file only queue on its inode lock (in io-wq
- * workers, each woken for 64 KiB), and a producer that runs ahead of the
- * disk gets its buffers written many at a time.
+ * writes to one file run one at a time anyway (its inode lock; io_uring
+ * gives them to one io-wq worker in turn), and each request is a round of
+ * wake-ups (pump, worker, commit thread), so a producer that runs ahead
+ * of the disk gets its buffers written many per round.
  */
 static void write_submit(struct berth_commit *c, struct berth_commit_file *f)
 {

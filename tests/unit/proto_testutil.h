@@ -33,6 +33,29 @@ uint8_t *pt_demux_all(const uint8_t *raw, size_t len, size_t start, int dir,
 #include "protocol/protocol.h"
 
 /*
+ * Feed @in to the decode call @call in random chunks of 1..@maxc bytes, as
+ * a stream arrives (@seed, a uint32_t lvalue, drives the sizes).  The
+ * call's first nonzero result, or 0 once @in is consumed.
+ */
+#define PT_CHUNKED(in, call, seed, maxc)                                     \
+	({                                                                   \
+		int r_;                                                      \
+		for (;;) {                                                   \
+			size_t c_ = 1 +                                      \
+				    ((seed) = (seed)*1103515245u + 12345u) % \
+					    (maxc);                          \
+			size_t end_ = (in).size;                             \
+			(in).size = (in).pos + c_ < end_ ? (in).pos + c_     \
+							 : end_;             \
+			r_ = (call);                                         \
+			(in).size = end_;                                    \
+			if (r_ != 0 || (in).pos >= end_)                     \
+				break;                                       \
+		}                                                            \
+		r_;                                                          \
+	})
+
+/*
  * A capture replayed through berth's argv parser and handshake (with the
  * stock server's lists and inc-recursion rule, so it matches the capture),
  * and both directions demultiplexed.

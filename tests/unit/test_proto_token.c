@@ -58,23 +58,8 @@ static void load_expect(const char *cs, struct expect *e)
 	free(t);
 }
 
-/* Feed @in in small random chunks to a decode function. */
-#define CHUNKED(in, call)                                                      \
-	({                                                                     \
-		int r_;                                                        \
-		for (;;) {                                                     \
-			size_t c_ = 1 +                                        \
-				    (seed = seed * 1103515245u + 12345u) % 23; \
-			size_t end_ = (in).size;                               \
-			(in).size = (in).pos + c_ < end_ ? (in).pos + c_       \
-							 : end_;               \
-			r_ = (call);                                           \
-			(in).size = end_;                                      \
-			if (r_ != 0 || (in).pos >= end_)                       \
-				break;                                         \
-		}                                                              \
-		r_;                                                            \
-	})
+/* Chunks of 1..23 bytes (proto_testutil.h). */
+#define CHUNKED(in, call) PT_CHUNKED(in, call, seed, 23)
 
 static void walk_c2s(const char *cs)
 {

@@ -20,23 +20,8 @@
 
 static uint32_t seed = 7;
 
-/* Feed @in in small random chunks to a decode function. */
-#define CHUNKED(in, call)                                                     \
-	({                                                                    \
-		int r_;                                                       \
-		for (;;) {                                                    \
-			size_t c_ = 1 +                                       \
-				    (seed = seed * 1103515245u + 12345u) % 7; \
-			size_t end_ = (in).size;                              \
-			(in).size = (in).pos + c_ < end_ ? (in).pos + c_      \
-							 : end_;              \
-			r_ = (call);                                          \
-			(in).size = end_;                                     \
-			if (r_ != 0 || (in).pos >= end_)                      \
-				break;                                        \
-		}                                                             \
-		r_;                                                           \
-	})
+/* Chunks of 1..7 bytes (proto_testutil.h). */
+#define CHUNKED(in, call) PT_CHUNKED(in, call, seed, 7)
 
 /*
  * case10: x.txt carries a literal set {user.long (40 bytes, abbreviated),

@@ -215,13 +215,16 @@ static int file_push(struct berth_commit_file *f)
 static struct commit_buf *file_buf_get(struct berth_commit_file *f, int nowait,
 				       int *err)
 {
-	struct commit_buf *b = berth__commit_buf_get(f->c, 1);
+	struct commit_buf *b;
 
-	if (b || !f->held)
-		return b ? b : berth__commit_buf_get(f->c, nowait);
-	*err = file_send(f);
-	if (*err)
-		return NULL;
+	if (f->held) {
+		b = berth__commit_buf_get(f->c, 1);
+		if (b)
+			return b;
+		*err = file_send(f);
+		if (*err)
+			return NULL;
+	}
 	return berth__commit_buf_get(f->c, nowait);
 }
 

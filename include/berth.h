@@ -94,10 +94,13 @@ struct berth_pump_opts {
  * The uring backend's helper ring: a second ring polled by a kernel thread
  * that copies positioned reads on another CPU while the pump thread copies
  * its own.  It speeds up deep queues of cached reads when a CPU is idle,
- * and costs that CPU (the kernel thread polls a few ms after each burst;
- * the pump parks it while it takes under a quarter of the reads).  DEFAULT
- * is off unless the environment says BERTH_PUMP_SQPOLL=1.  Never with one
- * CPU online; the backend reason says whether it runs.
+ * and costs that CPU while it works (the kernel thread polls a few ms after
+ * each burst, then sleeps; the pump parks it while it takes under a quarter
+ * of the reads it could take).  DEFAULT: set up when the process may run
+ * on two CPUs or more, given reads only from queues of at least 16
+ * positioned reads (BERTH_PUMP_SQPOLL=1 or 0 in the environment means ON
+ * or OFF instead).  ON: a share of every queue deeper than one read.  OFF:
+ * one ring.  Never with one CPU; the backend reason says whether it runs.
  */
 #define BERTH_PUMP_HELPER_DEFAULT 0
 #define BERTH_PUMP_HELPER_OFF 1

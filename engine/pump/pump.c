@@ -498,12 +498,27 @@ static int parse_env_backend(int *backend)
 	return 0;
 }
 
+/* BERTH_PUMP_SQPOLL=0|1: the helper ring never, or for every read queue. */
+static int parse_env_helper(int *helper)
+{
+	const char *env = getenv("BERTH_PUMP_SQPOLL");
+
+	if (!env || !*env)
+		return 0;
+	if (!strcmp(env, "0"))
+		*helper = BERTH_PUMP_HELPER_OFF;
+	else if (!strcmp(env, "1"))
+		*helper = BERTH_PUMP_HELPER_ON;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 int berth_pump_create(const struct berth_pump_opts *opts,
 		      struct berth_pump **out)
 {
 	struct berth_pump *p;
 	int backend = opts ? opts->backend : BERTH_PUMP_AUTO;
-	const char *env;
 	int helper, ret;
 
 	*out = NULL;
@@ -515,13 +530,13 @@ int berth_pump_create(const struct berth_pump_opts *opts,
 	if (backend < BERTH_PUMP_AUTO || backend > BERTH_PUMP_POOL)
 		return -EINVAL;
 	helper = opts ? opts->helper : BERTH_PUMP_HELPER_DEFAULT;
-	if (helper == BERTH_PUMP_HELPER_DEFAULT) {
-		env = getenv("BERTH_PUMP_SQPOLL");
-		helper = env && !strcmp(env, "1") ? BERTH_PUMP_HELPER_ON
-						  : BERTH_PUMP_HELPER_OFF;
-	}
-	if (helper != BERTH_PUMP_HELPER_OFF && helper != BERTH_PUMP_HELPER_ON)
+	if (helper < BERTH_PUMP_HELPER_DEFAULT || helper > BERTH_PUMP_HELPER_ON)
 		return -EINVAL;
+	if (helper == BERTH_PUMP_HELPER_DEFAULT) {
+		ret = parse_env_helper(&helper);
+		if (ret < 0)
+			return ret;
+	}
 
 	p = calloc(1, sizeof(*p));
 	if (!p)
@@ -530,7 +545,7 @@ int berth_pump_create(const struct berth_pump_opts *opts,
 						   : DEFAULT_QUEUE_DEPTH;
 	p->pool_threads = opts && opts->pool_threads ? opts->pool_threads
 						     : DEFAULT_POOL_THREADS;
-	p->helper = helper == BERTH_PUMP_HELPER_ON;
+	p->helper = helper;
 	p->inflight.inflight_next = p->inflight.inflight_prev = &p->inflight;
 	p->wake_fd = eventfd(0, EFD_CLOEXEC);
 	if (p->wake_fd < 0) {

@@ -66,7 +66,7 @@ struct berth_pump {
 	struct berth_pool *pool;
 	unsigned queue_depth;
 	unsigned pool_threads;
-	bool helper; /* uring: set up the SQPOLL helper ring */
+	int helper; /* uring: BERTH_PUMP_HELPER_*, DEFAULT meaning deep queues */
 	char reason[160];
 
 	pthread_t thread;

@@ -11,17 +11,19 @@
  * backlog, so the CQ never overflows.
  *
  * Reads of cached data complete inside io_uring_enter(), so one pump
- * thread copies on one CPU.  With the helper option (berth_pump_opts.helper,
- * or BERTH_PUMP_SQPOLL=1) the pump also owns a
- * helper ring with IORING_SETUP_SQPOLL, whose kernel thread issues what is
- * put there on another CPU; deep queues of positioned reads are split
- * between the two rings (to_helper()).  The helper can't share the
- * DEFER_TASKRUN ring, and its thread polls for HELPER_IDLE_MS after each
- * request: it pays only with an idle CPU to run on, hence opt-in, and the
- * pump parks it when it does not pay (helper_check()).
+ * thread copies on one CPU.  With more than one CPU to run on the pump
+ * also owns a helper ring with IORING_SETUP_SQPOLL, whose kernel thread
+ * issues what is put there on another CPU: queues of positioned reads at
+ * least HELPER_DEPTH deep are split between the two rings (to_helper()),
+ * or every queue deeper than one with BERTH_PUMP_HELPER_ON.  The helper
+ * can't share the DEFER_TASKRUN ring, and its thread polls for
+ * HELPER_IDLE_MS after each request, then sleeps: it costs nothing while
+ * the queues are shallow, and the pump parks it when it does not pay
+ * (helper_check()).
  */
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,13 +39,23 @@
 #define UD_CANCEL 2ull
 #define CQE_BATCH 128
 
+/*
+ * By default the helper takes reads only while this many positioned reads
+ * are in the kernel (the one being started included).  A queue that deep
+ * keeps the pump thread copying without a pause, so a second CPU doubles
+ * what gets copied; the receiver's own queues (at most a dozen basis
+ * reads) gain nothing from it but its cost: measured, a 1 GiB delta push
+ * took 40% more CPU with the helper on every read and no less time.
+ */
+#define HELPER_DEPTH 16
 /* How long the SQPOLL thread keeps polling after its last request. */
 #define HELPER_IDLE_MS 5
 /* How long the pump looks for helper completions before it sleeps. */
 #define HELPER_SPIN_NS 50000
 /*
  * Every HELPER_WINDOW turns the pump checks that the helper earns its CPU:
- * it must have taken at least 1/HELPER_MIN_SHARE of the requests.  If not
+ * it must have taken at least 1/HELPER_MIN_SHARE of the reads it could
+ * take (helper_eligible()).  If not
  * it is parked (gets nothing, so its thread goes to sleep) for
  * HELPER_PARK_MIN_MS, doubling up to HELPER_PARK_MAX_MS while it keeps
  * failing.
@@ -71,6 +83,8 @@ struct uring_be {
 	struct uring_side own; /* the pump thread issues here, inline */
 	struct uring_side helper; /* SQPOLL: the kernel's thread issues */
 	unsigned batch; /* requests put on own since its last submit */
+	unsigned reads_in; /* positioned reads in the kernel, both rings */
+	unsigned helper_depth; /* reads_in at which the helper takes reads */
 	/* Helper bookkeeping (helper_check()). */
 	unsigned win_turns, win_own, win_helper;
 	bool parked;
@@ -146,12 +160,23 @@ static int ring_setup(struct uring_side *s, unsigned depth)
 	return 0;
 }
 
+/* The CPUs this thread may run on (the SQPOLL thread inherits them). */
+static int cpus_allowed(void)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof(set), &set) < 0)
+		return (int)sysconf(_SC_NPROCESSORS_ONLN);
+	return CPU_COUNT(&set);
+}
+
 /*
  * The helper ring: a second ring whose SQ the kernel's SQPOLL thread
  * drains, so reads put there are copied on another CPU while the pump
  * thread issues its own ring's inline.  Its CQEs signal the pump's wake
  * eventfd, but only while the pump is about to sleep.  Returns 0 or -errno
- * (the pump then runs without it); with one CPU it would only compete.
+ * (the pump then runs without it); -ENXIO with one CPU, where it would
+ * only compete.
  */
 static int helper_setup(struct berth_pump *p, struct uring_side *s,
 			unsigned depth)
@@ -159,7 +184,7 @@ static int helper_setup(struct berth_pump *p, struct uring_side *s,
 	struct io_uring_params params;
 	int ret;
 
-	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+	if (cpus_allowed() < 2)
 		return -ENXIO;
 	memset(&params, 0, sizeof(params));
 	params.flags = IORING_SETUP_SQPOLL | IORING_SETUP_CQSIZE;
@@ -221,13 +246,20 @@ static int uring_init(struct berth_pump *p, char *reason, size_t len)
 	be->plain_rw = be->probe &&
 		       io_uring_opcode_supported(be->probe, IORING_OP_READ) &&
 		       io_uring_opcode_supported(be->probe, IORING_OP_WRITE);
-	ret = p->helper ? helper_setup(p, &be->helper, p->queue_depth) : 1;
+	ret = p->helper != BERTH_PUMP_HELPER_OFF
+		      ? helper_setup(p, &be->helper, p->queue_depth)
+		      : 1;
+	be->helper_depth = p->helper == BERTH_PUMP_HELPER_ON ? 0 : HELPER_DEPTH;
 	be->park_ms = HELPER_PARK_MIN_MS;
 	snprintf(reason, len, "io_uring probe succeeded%s%s",
-		 ret == 0  ? ", SQPOLL helper ring"
+		 ret > 0   ? ""
 		 : ret < 0 ? ", no SQPOLL helper: "
-			   : "",
-		 ret < 0 ? strerror(-ret) : "");
+		 : p->helper == BERTH_PUMP_HELPER_ON
+			 ? ", SQPOLL helper ring"
+			 : ", SQPOLL helper ring for deep read queues",
+		 ret == -ENXIO ? "one CPU"
+		 : ret < 0     ? strerror(-ret)
+			       : "");
 	p->be = be;
 	return 0;
 }
@@ -344,21 +376,34 @@ static void prep_sqe(struct io_uring_sqe *sqe, struct berth_req *req,
 	io_uring_sqe_set_data(sqe, req);
 }
 
-/*
- * Which ring a request goes to.  Only positioned reads go to the helper:
- * nothing there needs ordering against anything else, and a cached read
- * is a copy the other CPU can do.  (Buffered writes mostly go to io-wq,
- * where a second ring only adds a second set of workers contending for the
- * inode lock: measured slower.)  And only while the helper's backlog is
- * below what this turn has put on the pump's own ring: one request at a
- * time stays inline (no hand-off), a deep queue is shared between the two
- * CPUs, and a helper that falls behind gets less.
- */
-static bool to_helper(const struct uring_be *be, const struct berth_req *req)
+static bool positioned_read(const struct berth_req *req)
 {
-	return be->helper.up && !be->parked && req->op == BERTH_OP_READ &&
-	       req->cur_off != BERTH_OFF_STREAM &&
-	       be->helper.in_kernel < be->batch &&
+	return req->op == BERTH_OP_READ && req->cur_off != BERTH_OFF_STREAM;
+}
+
+/*
+ * Whether @req may go to the helper.  Only positioned reads: nothing there
+ * needs ordering against anything else, and a cached read is a copy the
+ * other CPU can do.  (Buffered writes mostly go to io-wq, where a second
+ * ring only adds a second set of workers contending for the inode lock:
+ * measured slower.)  And only in a queue of at least helper_depth reads.
+ */
+static bool helper_eligible(const struct uring_be *be,
+			    const struct berth_req *req)
+{
+	return be->helper.up && positioned_read(req) &&
+	       be->reads_in + 1 >= be->helper_depth;
+}
+
+/*
+ * Whether an eligible request goes to the helper: only while the helper's
+ * backlog is below what this turn has put on the pump's own ring.  One
+ * request at a time stays inline (no hand-off), a deep queue is shared
+ * between the two CPUs, and a helper that falls behind gets less.
+ */
+static bool to_helper(const struct uring_be *be)
+{
+	return !be->parked && be->helper.in_kernel < be->batch &&
 	       be->helper.in_kernel < be->helper.limit;
 }
 
@@ -368,8 +413,9 @@ static bool try_start(struct berth_pump *p, struct uring_be *be,
 {
 	struct uring_side *s = &be->helper;
 	struct io_uring_sqe *sqe = NULL;
+	bool eligible = helper_eligible(be, req);
 
-	if (to_helper(be, req))
+	if (eligible && to_helper(be))
 		sqe = io_uring_get_sqe(&s->ring);
 	if (!sqe) {
 		s = &be->own;
@@ -385,10 +431,12 @@ static bool try_start(struct berth_pump *p, struct uring_be *be,
 	if (req->be_ring) {
 		counter_bump(&p->n_helper);
 		be->win_helper++;
-	} else {
+	} else if (eligible) {
 		be->win_own++;
 	}
 	s->in_kernel++;
+	if (positioned_read(req))
+		be->reads_in++;
 	return true;
 }
 
@@ -461,6 +509,7 @@ static unsigned reap(struct berth_pump *p, struct uring_be *be,
 		     struct uring_side *s)
 {
 	struct io_uring_cqe *cqe;
+	struct berth_req *req;
 	struct {
 		uint64_t ud;
 		int res;
@@ -487,12 +536,11 @@ static unsigned reap(struct berth_pump *p, struct uring_be *be,
 				/* -ENOENT/-EALREADY: the request ends by
 				 * itself; nothing to do either way. */
 			} else {
+				req = (struct berth_req *)(uintptr_t)got[i].ud;
 				s->in_kernel--;
-				berth__pump_result(
-					p,
-					(struct berth_req *)(uintptr_t)got[i]
-						.ud,
-					got[i].res);
+				if (positioned_read(req))
+					be->reads_in--;
+				berth__pump_result(p, req, got[i].res);
 			}
 		}
 	} while (n == CQE_BATCH);

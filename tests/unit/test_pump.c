@@ -957,17 +957,18 @@ static int deep_file(void)
 	return fd;
 }
 
-static bool helper_expected(struct berth_pump *pump)
+static bool helper_up(struct berth_pump *pump)
+{
+	return strstr(berth_pump_backend_reason(pump), "SQPOLL helper ring");
+}
+
+/* The helper ring takes a share of every queue deeper than one read. */
+static bool helper_on_every_queue(struct berth_pump *pump)
 {
 	const char *env = getenv("BERTH_PUMP_SQPOLL");
 
 	return berth_pump_backend(pump) == BERTH_PUMP_URING && env &&
 	       !strcmp(env, "1");
-}
-
-static bool helper_up(struct berth_pump *pump)
-{
-	return strstr(berth_pump_backend_reason(pump), "SQPOLL helper ring");
 }
 
 /* Start @nslots chains (odd slots write when @writes), from this thread. */
@@ -1008,7 +1009,7 @@ static void test_deep_queues(void **state)
 	int i, j, s;
 
 	(void)state;
-	if (helper_expected(pump) && !helper_up(pump)) {
+	if (helper_on_every_queue(pump) && !helper_up(pump)) {
 		pump_done(pump);
 		skip();
 	}
@@ -1031,8 +1032,40 @@ static void test_deep_queues(void **state)
 		}
 	}
 	berth_pump_stats(pump, &st);
-	/* A deep queue shares the work with the helper, when there is one. */
-	if (helper_expected(pump))
+	/*
+	 * Eight reads at a time: shared with the helper only when it takes a
+	 * share of every queue; by default a queue this shallow stays on the
+	 * pump's own ring.
+	 */
+	if (helper_on_every_queue(pump))
+		assert_true(st.helper > 0);
+	else
+		assert_int_equal(st.helper, 0);
+	close(d.fd);
+	close(d.wfd);
+	pump_done(pump);
+}
+
+/*
+ * Thirty-two reads at a time, every one checked: a queue this deep is
+ * shared with the helper whenever the pump has one (by default on a
+ * machine with two CPUs), and its results are as good as the own ring's.
+ */
+static void test_deep_reads(void **state)
+{
+	struct berth_pump *pump = pump_new();
+	static struct deep_slot slots[2 * DEEP_SLOTS];
+	struct berth_pump_stats st;
+	struct deep d;
+
+	(void)state;
+	deep_init(&d, pump, 300);
+	deep_start(&d, slots, 2 * DEEP_SLOTS, false);
+	waiter_wait(&d.w, 2 * DEEP_SLOTS);
+	assert_int_equal(atomic_load(&d.bad), 0);
+	assert_int_equal(atomic_load(&d.calls), 2 * DEEP_SLOTS * 300);
+	berth_pump_stats(pump, &st);
+	if (helper_up(pump))
 		assert_true(st.helper > 0);
 	else
 		assert_int_equal(st.helper, 0);
@@ -1044,12 +1077,16 @@ static void test_deep_queues(void **state)
 /*
  * The helper option: ON asks for the helper ring whatever the environment
  * says (it may still be refused: one CPU, or SQPOLL not allowed), OFF
- * never sets it up, and a value out of range is refused.
+ * never sets it up, DEFAULT sets it up for deep read queues unless
+ * BERTH_PUMP_SQPOLL says 0 or 1, and a value out of range is refused, in
+ * the field or in the environment.
  */
 static void test_helper_option(void **state)
 {
 	struct berth_pump_opts opts = {.backend = BERTH_PUMP_URING};
 	struct berth_pump *pump = NULL;
+	const char *env;
+	char *saved;
 	int ret;
 
 	(void)state;
@@ -1076,6 +1113,27 @@ static void test_helper_option(void **state)
 	else
 		assert_false(helper_up(pump));
 	pump_done(pump);
+	opts.helper = BERTH_PUMP_HELPER_DEFAULT;
+	assert_int_equal(berth_pump_create(&opts, &pump), 0);
+	env = getenv("BERTH_PUMP_SQPOLL");
+	if (env && !strcmp(env, "0"))
+		assert_null(strstr(berth_pump_backend_reason(pump), "helper"));
+	else if (helper_up(pump) && !helper_on_every_queue(pump))
+		assert_non_null(strstr(berth_pump_backend_reason(pump),
+				       "helper ring for deep read queues"));
+	else if (!helper_up(pump))
+		assert_non_null(strstr(berth_pump_backend_reason(pump),
+				       "no SQPOLL helper"));
+	pump_done(pump);
+	saved = env ? strdup(env) : NULL;
+	assert_int_equal(setenv("BERTH_PUMP_SQPOLL", "yes", 1), 0);
+	assert_int_equal(berth_pump_create(&opts, &pump), -EINVAL);
+	assert_null(pump);
+	if (saved)
+		setenv("BERTH_PUMP_SQPOLL", saved, 1);
+	else
+		unsetenv("BERTH_PUMP_SQPOLL");
+	free(saved);
 }
 
 /* Cancel one tag's chains while both tags run deep. */
@@ -1149,6 +1207,7 @@ int main(void)
 		cmocka_unit_test(test_fault_injection),
 		cmocka_unit_test(test_ring_refusal_falls_back),
 		cmocka_unit_test(test_deep_queues),
+		cmocka_unit_test(test_deep_reads),
 		cmocka_unit_test(test_helper_option),
 		cmocka_unit_test(test_deep_cancel_tag),
 		cmocka_unit_test(test_deep_shutdown),

@@ -5,14 +5,22 @@
  * backend and through plain pread/pwrite loops: "plain" runs one thread per
  * depth slot, "plain1" one thread doing all the work.  Every variant does
  * the same number of operations on the same file, and depth slot (or plain
- * thread) i draws its offsets from the same seeded generator.
+ * thread) i draws its offsets from the same seeded generator.  Each depth
+ * slot has its own 1 MiB buffer, and so does plain1: it cycles through as
+ * many buffers as the depth, so every variant copies from (or to) the same
+ * amount of memory.
  *
- * "uring" is the io_uring backend alone, "uring+sq" the same with its SQPOLL
- * helper ring (berth_pump_opts.helper).  With --rounds N everything runs N
- * times, interleaved, and a table of medians follows.
+ * "uring" is the io_uring backend as created by default: its SQPOLL helper
+ * ring takes a share of the reads in queues at least 16 deep.  "uring1" is
+ * the backend with one ring (BERTH_PUMP_HELPER_OFF), "uring+sq" with the
+ * helper taking a share of every queue (BERTH_PUMP_HELPER_ON).  --direct
+ * writes with O_DIRECT into a preallocated file, so the depth reaches the
+ * device.  With --rounds N everything runs N times, interleaved, and a
+ * table of medians follows.
  *
  *   bench_pump [--file PATH] [--size MiB] [--reads N] [--write-mib MiB]
- *              [--qd N] [--only VARIANT,...] [--no-writes] [--rounds N]
+ *              [--qd N] [--only VARIANT,...] [--no-writes] [--direct]
+ *              [--rounds N]
  *
  * Not a test: it prints ops/s and GB/s and always exits 0 on success.
  */
@@ -163,18 +171,22 @@ struct plain_arg {
 	int writing;
 	uint64_t first_off, stride;
 	unsigned id;
+	unsigned nbuf; /* buffers to cycle through: depth slots served */
 };
 
 static void *plain_worker(void *arg)
 {
 	struct plain_arg *a = arg;
 	uint64_t rng = 0x9e3779b97f4a7c15ull * (a->id + 1), i, off;
-	char *buf;
+	char *bufs, *buf;
+	unsigned k;
 
-	if (posix_memalign((void **)&buf, 4096, WR_SIZE))
+	if (posix_memalign((void **)&bufs, 4096, (size_t)a->nbuf * WR_SIZE))
 		abort();
-	memset(buf, 1, WR_SIZE);
+	for (k = 0; k < a->nbuf; k++)
+		memset(bufs + (size_t)k * WR_SIZE, (int)(a->id + k), WR_SIZE);
 	for (i = 0; i < a->ops; i++) {
+		buf = bufs + (size_t)(i % a->nbuf) * WR_SIZE;
 		if (a->writing) {
 			off = a->first_off + i * a->stride;
 			if (pwrite(a->fd, buf, WR_SIZE, (off_t)off) != WR_SIZE)
@@ -185,32 +197,34 @@ static void *plain_worker(void *arg)
 				abort();
 		}
 	}
-	free(buf);
+	free(bufs);
 	return NULL;
 }
 
-static double run_plain(int fd, uint64_t size, int writing, unsigned qd,
-			uint64_t ops)
+/* @nth threads do @ops operations, each cycling through qd / nth buffers. */
+static double run_plain(int fd, uint64_t size, int writing, unsigned nth,
+			unsigned qd, uint64_t ops)
 {
 	pthread_t th[MAX_QD];
 	struct plain_arg a[MAX_QD];
 	double t0 = now();
 	unsigned i;
 
-	for (i = 0; i < qd; i++) {
+	for (i = 0; i < nth; i++) {
 		a[i] = (struct plain_arg){
 			.fd = fd,
 			.size = size,
-			.ops = ops / qd + (i < ops % qd),
+			.ops = ops / nth + (i < ops % nth),
 			.writing = writing,
 			.first_off = (uint64_t)i * WR_SIZE,
-			.stride = (uint64_t)qd * WR_SIZE,
+			.stride = (uint64_t)nth * WR_SIZE,
 			.id = i,
+			.nbuf = qd / nth,
 		};
 		if (pthread_create(&th[i], NULL, plain_worker, &a[i]))
 			abort();
 	}
-	for (i = 0; i < qd; i++)
+	for (i = 0; i < nth; i++)
 		pthread_join(th[i], NULL);
 	return now() - t0;
 }
@@ -231,7 +245,8 @@ struct variant {
 };
 
 static const struct variant variants[] = {
-	{"uring", BERTH_PUMP_URING, BERTH_PUMP_HELPER_OFF, false},
+	{"uring", BERTH_PUMP_URING, BERTH_PUMP_HELPER_DEFAULT, false},
+	{"uring1", BERTH_PUMP_URING, BERTH_PUMP_HELPER_OFF, false},
 	{"uring+sq", BERTH_PUMP_URING, BERTH_PUMP_HELPER_ON, false},
 	{"pool", BERTH_PUMP_POOL, BERTH_PUMP_HELPER_OFF, false},
 	{"plain", 0, 0, false},
@@ -249,6 +264,7 @@ struct config {
 	uint64_t write_mib;
 	const char *wpath;
 	bool writes;
+	bool direct; /* writes with O_DIRECT into a preallocated file */
 };
 
 /* ops/s per variant, depth, read(0)/write(1), round; 0 = not run. */
@@ -282,18 +298,24 @@ static int run_one(const struct config *c, const struct variant *v, unsigned qd,
 		}
 		s = run_pump(pump, c->fd, c->size, 0, qd, c->reads);
 	} else {
-		s = run_plain(c->fd, c->size, 0, nth, c->reads);
+		s = run_plain(c->fd, c->size, 0, nth, qd, c->reads);
 	}
 	out[0] = (double)c->reads / s;
 	report("read", v->name, qd, c->reads, RD_SIZE, s);
 	if (c->writes) {
-		wfd = open(c->wpath, O_RDWR | O_CREAT | O_TRUNC, 0600);
-		if (wfd < 0) {
+		wfd = open(c->wpath,
+			   O_RDWR | O_CREAT | O_TRUNC |
+				   (c->direct ? O_DIRECT : 0),
+			   0600);
+		if (wfd < 0 ||
+		    (c->direct &&
+		     (errno = posix_fallocate(
+			      wfd, 0, (off_t)(c->write_mib * WR_SIZE))))) {
 			perror(c->wpath);
 			exit(1);
 		}
 		s = pump ? run_pump(pump, wfd, 0, 1, qd, c->write_mib)
-			 : run_plain(wfd, 0, 1, nth, c->write_mib);
+			 : run_plain(wfd, 0, 1, nth, qd, c->write_mib);
 		out[1] = (double)c->write_mib / s;
 		report("write", v->name, qd, c->write_mib, WR_SIZE, s);
 		close(wfd);
@@ -371,6 +393,10 @@ int main(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--no-writes")) {
 			c.writes = false;
+			continue;
+		}
+		if (!strcmp(argv[i], "--direct")) {
+			c.direct = true;
 			continue;
 		}
 		if (i + 1 == argc) {

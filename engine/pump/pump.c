@@ -483,35 +483,40 @@ static void *pump_main(void *arg)
 	return NULL;
 }
 
-static int parse_env_backend(int *backend)
-{
-	const char *env = getenv("BERTH_PUMP");
+struct env_word {
+	const char *word;
+	int value;
+};
 
-	if (!env || !*env || !strcmp(env, "auto"))
-		return 0;
-	if (!strcmp(env, "uring"))
-		*backend = BERTH_PUMP_URING;
-	else if (!strcmp(env, "pool"))
-		*backend = BERTH_PUMP_POOL;
-	else
-		return -EINVAL;
-	return 0;
-}
+/* BERTH_PUMP: which backend, when the options leave it to the probe. */
+static const struct env_word backend_words[] = {
+	{"auto", BERTH_PUMP_AUTO},
+	{"uring", BERTH_PUMP_URING},
+	{"pool", BERTH_PUMP_POOL},
+	{NULL, 0},
+};
 
-/* BERTH_PUMP_SQPOLL=0|1: the helper ring never, or for every read queue. */
-static int parse_env_helper(int *helper)
+/* BERTH_PUMP_SQPOLL: the helper ring never, or for every read queue. */
+static const struct env_word helper_words[] = {
+	{"0", BERTH_PUMP_HELPER_OFF},
+	{"1", BERTH_PUMP_HELPER_ON},
+	{NULL, 0},
+};
+
+/* *@out from $@name when it is set: one of @words, or -EINVAL. */
+static int parse_env(const char *name, const struct env_word *words, int *out)
 {
-	const char *env = getenv("BERTH_PUMP_SQPOLL");
+	const char *env = getenv(name);
 
 	if (!env || !*env)
 		return 0;
-	if (!strcmp(env, "0"))
-		*helper = BERTH_PUMP_HELPER_OFF;
-	else if (!strcmp(env, "1"))
-		*helper = BERTH_PUMP_HELPER_ON;
-	else
-		return -EINVAL;
-	return 0;
+	for (; words->word; words++) {
+		if (!strcmp(env, words->word)) {
+			*out = words->value;
+			return 0;
+		}
+	}
+	return -EINVAL;
 }
 
 int berth_pump_create(const struct berth_pump_opts *opts,
@@ -523,7 +528,7 @@ int berth_pump_create(const struct berth_pump_opts *opts,
 
 	*out = NULL;
 	if (backend == BERTH_PUMP_AUTO) {
-		ret = parse_env_backend(&backend);
+		ret = parse_env("BERTH_PUMP", backend_words, &backend);
 		if (ret < 0)
 			return ret;
 	}
@@ -533,7 +538,7 @@ int berth_pump_create(const struct berth_pump_opts *opts,
 	if (helper < BERTH_PUMP_HELPER_DEFAULT || helper > BERTH_PUMP_HELPER_ON)
 		return -EINVAL;
 	if (helper == BERTH_PUMP_HELPER_DEFAULT) {
-		ret = parse_env_helper(&helper);
+		ret = parse_env("BERTH_PUMP_SQPOLL", helper_words, &helper);
 		if (ret < 0)
 			return ret;
 	}

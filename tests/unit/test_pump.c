@@ -999,11 +999,25 @@ static void deep_init(struct deep *d, struct berth_pump *pump, int per_slot)
 	d->wfd = tmp_file(NULL, 0);
 }
 
+/* Check that the helper took a share (@shared) or nothing; clean up. */
+static void deep_done(struct berth_pump *pump, struct deep *d, bool shared)
+{
+	struct berth_pump_stats st;
+
+	berth_pump_stats(pump, &st);
+	if (shared)
+		assert_true(st.helper > 0);
+	else
+		assert_int_equal(st.helper, 0);
+	close(d->fd);
+	close(d->wfd);
+	pump_done(pump);
+}
+
 static void test_deep_queues(void **state)
 {
 	struct berth_pump *pump = pump_new();
 	static struct deep_slot slots[DEEP_SLOTS];
-	struct berth_pump_stats st;
 	struct deep d;
 	char buf[DEEP_BS];
 	int i, j, s;
@@ -1031,19 +1045,12 @@ static void test_deep_queues(void **state)
 					       (uint32_t)(i * DEEP_SLOTS + s)));
 		}
 	}
-	berth_pump_stats(pump, &st);
 	/*
 	 * Eight reads at a time: shared with the helper only when it takes a
 	 * share of every queue; by default a queue this shallow stays on the
 	 * pump's own ring.
 	 */
-	if (helper_on_every_queue(pump))
-		assert_true(st.helper > 0);
-	else
-		assert_int_equal(st.helper, 0);
-	close(d.fd);
-	close(d.wfd);
-	pump_done(pump);
+	deep_done(pump, &d, helper_on_every_queue(pump));
 }
 
 /*
@@ -1055,7 +1062,6 @@ static void test_deep_reads(void **state)
 {
 	struct berth_pump *pump = pump_new();
 	static struct deep_slot slots[2 * DEEP_SLOTS];
-	struct berth_pump_stats st;
 	struct deep d;
 
 	(void)state;
@@ -1064,14 +1070,24 @@ static void test_deep_reads(void **state)
 	waiter_wait(&d.w, 2 * DEEP_SLOTS);
 	assert_int_equal(atomic_load(&d.bad), 0);
 	assert_int_equal(atomic_load(&d.calls), 2 * DEEP_SLOTS * 300);
-	berth_pump_stats(pump, &st);
-	if (helper_up(pump))
-		assert_true(st.helper > 0);
+	deep_done(pump, &d, helper_up(pump));
+}
+
+/* With $@name set to @value, creating a default pump fails with -EINVAL. */
+static void env_refused(const char *name, const char *value)
+{
+	const char *env = getenv(name);
+	char *saved = env ? strdup(env) : NULL;
+	struct berth_pump *pump = NULL;
+
+	assert_int_equal(setenv(name, value, 1), 0);
+	assert_int_equal(berth_pump_create(NULL, &pump), -EINVAL);
+	assert_null(pump);
+	if (saved)
+		assert_int_equal(setenv(name, saved, 1), 0);
 	else
-		assert_int_equal(st.helper, 0);
-	close(d.fd);
-	close(d.wfd);
-	pump_done(pump);
+		assert_int_equal(unsetenv(name), 0);
+	free(saved);
 }
 
 /*
@@ -1086,7 +1102,6 @@ static void test_helper_option(void **state)
 	struct berth_pump_opts opts = {.backend = BERTH_PUMP_URING};
 	struct berth_pump *pump = NULL;
 	const char *env;
-	char *saved;
 	int ret;
 
 	(void)state;
@@ -1125,15 +1140,8 @@ static void test_helper_option(void **state)
 		assert_non_null(strstr(berth_pump_backend_reason(pump),
 				       "no SQPOLL helper"));
 	pump_done(pump);
-	saved = env ? strdup(env) : NULL;
-	assert_int_equal(setenv("BERTH_PUMP_SQPOLL", "yes", 1), 0);
-	assert_int_equal(berth_pump_create(&opts, &pump), -EINVAL);
-	assert_null(pump);
-	if (saved)
-		setenv("BERTH_PUMP_SQPOLL", saved, 1);
-	else
-		unsetenv("BERTH_PUMP_SQPOLL");
-	free(saved);
+	env_refused("BERTH_PUMP_SQPOLL", "yes");
+	env_refused("BERTH_PUMP", "epoll");
 }
 
 /* Cancel one tag's chains while both tags run deep. */

@@ -69,20 +69,20 @@ int berth_commit_file_begin(struct berth_commit *c, const char *relpath,
 	int r;
 
 	r = berth__commit_split(relpath, &dirlen, &base);
-	/* --backup: the old file's new name must fit one component. */
-	if (!r && c->o.backup_suffix &&
-	    strlen(base) + strlen(c->o.backup_suffix) > NAME_MAX)
-		r = -ENAMETOOLONG;
 	f = r ? NULL : calloc(1, sizeof(*f));
 	if (f)
 		f->path = strdup(relpath);
 	if (!r && (!f || !f->path))
 		r = -ENOMEM;
+	/* --backup: the old file's new name, which must fit one component. */
+	if (!r && c->o.backup_suffix)
+		r = berth__commit_bakname(c, base, f->bak);
 	if (r) {
 		if (meta)
 			free(meta->xattrs); /* taken, also on error */
 		if (f)
-			free(f);
+			free(f->path);
+		free(f);
 		return r;
 	}
 	f->c = c;
@@ -648,9 +648,7 @@ static void step_submit(struct berth_commit *c, struct berth_commit_file *f)
 					 &f->bak_stx);
 			break;
 		}
-		/* Fits: checked at begin. */
-		snprintf(f->bak, sizeof(f->bak), "%s%s", f->base,
-			 c->o.backup_suffix);
+		/* f->bak: named at begin. */
 		berth_prep_renameat2(req, f->dir->fd, f->base,
 				     (f->bdir ? f->bdir : f->dir)->fd, f->bak,
 				     0);
@@ -867,9 +865,6 @@ static void small_advance(struct berth_commit *c, struct berth_commit_file *f)
 	if (!f->finishing)
 		return; /* its end comes right after its begin */
 	berth__commit_tmpname(c, f->base, f->tmp);
-	if (c->o.backup_suffix) /* fits: checked at begin */
-		snprintf(f->bak, sizeof(f->bak), "%s%s", f->base,
-			 c->o.backup_suffix);
 	f->io_busy = 1;
 	berth_prep_call(&f->io.req, small_run, f);
 	berth__commit_submit(c, &f->io, small_done, f->tag);

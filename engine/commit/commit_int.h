@@ -347,6 +347,9 @@ void berth__commit_buf_put(struct berth_commit *c, struct commit_buf *b);
 void berth__commit_track_add(struct berth_commit *c, struct commit_track *t);
 void berth__commit_track_del(struct commit_track *t);
 void berth__commit_tmpname(struct berth_commit *c, const char *base, char *out);
+/* --backup: @base + suffix into @out (NAME_MAX + 1); -ENAMETOOLONG if longer. */
+int berth__commit_bakname(const struct berth_commit *c, const char *base,
+			  char *out);
 int berth__commit_enqueue(struct berth_commit *c, struct commit_cmd *cmd);
 void berth__commit_enqueue_locked(struct berth_commit *c,
 				  struct commit_cmd *cmd);

@@ -350,8 +350,7 @@ static void op_step(struct berth_commit *c, struct commit_op *op)
 	case S_DELETE:
 		/* --backup: a deleted file is kept as NAME + suffix. */
 		if (c->o.backup_suffix && !op->is_dir &&
-		    snprintf(op->tmp, sizeof(op->tmp), "%s%s", op->base,
-			     c->o.backup_suffix) < (int)sizeof(op->tmp))
+		    berth__commit_bakname(c, op->base, op->tmp) == 0)
 			berth_prep_renameat2(req, fd, op->base,
 					     op->dir2 ? op->dir2->fd : fd,
 					     op->tmp, 0);
@@ -360,8 +359,7 @@ static void op_step(struct berth_commit *c, struct commit_op *op)
 					    op->is_dir ? AT_REMOVEDIR : 0);
 		break;
 	case S_BACKUP:
-		if (snprintf(op->bakname, sizeof(op->bakname), "%s%s", op->base,
-			     c->o.backup_suffix) >= (int)sizeof(op->bakname)) {
+		if (berth__commit_bakname(c, op->base, op->bakname) < 0) {
 			op->io.res = -ENAMETOOLONG;
 			op_io_done(c, &op->io);
 			return;

@@ -294,6 +294,18 @@ void berth__commit_tmpname(struct berth_commit *c, const char *base, char *out)
 	out[n + 8] = '\0';
 }
 
+int berth__commit_bakname(const struct berth_commit *c, const char *base,
+			  char *out)
+{
+	size_t n = strlen(base), k = strlen(c->o.backup_suffix);
+
+	if (n + k > NAME_MAX)
+		return -ENAMETOOLONG;
+	memcpy(out, base, n);
+	memcpy(out + n, c->o.backup_suffix, k + 1);
+	return 0;
+}
+
 /*
  * True when a finishing file (its CMD_END seen, so it completes without
  * further commands) has a path overlapping @p1 or @p2.  Files still being

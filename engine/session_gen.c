@@ -1056,6 +1056,19 @@ static int gen_file_alt(struct gen *g, int32_t ndx, const struct berth_file *f)
 }
 
 /*
+ * --partial-dir: a partial file from an earlier attempt (cut short, or
+ * kept after a failed verification) is the basis, not with alt-dest dirs
+ * or --append.  Its path goes to @ppath.
+ */
+static bool partial_basis(struct berth_session *s, const struct berth_file *f,
+			  char *ppath, size_t cap)
+{
+	return s->pdir && !s->nalt && !s->opts.append &&
+	       berth__partial_path(s, f->name, ppath, cap) == 0 &&
+	       berth__partial_exists(s, ppath);
+}
+
+/*
  * --append: the destination's @have bytes stay; the record carries the sum
  * head for them but no block sums, and only the tail will come (§8.5.1).
  */
@@ -1113,12 +1126,7 @@ static int gen_file(struct gen *g, int32_t ndx, const struct berth_file *f)
 	} else if (ret == 0 && !S_ISREG(st.st_mode)) {
 		ret = -ENOENT; /* the commit's rename replaces it */
 	}
-	/* --partial-dir: a partial file from an earlier attempt is the
-	 * basis (not with alt-dest dirs or --append). */
-	have_partial = s->pdir && !s->nalt && !s->opts.append &&
-		       berth__partial_path(s, f->name, ppath, sizeof(ppath)) ==
-			       0 &&
-		       berth__partial_exists(s, ppath);
+	have_partial = partial_basis(s, f, ppath, sizeof(ppath));
 	if (ret == -ENOENT) {
 		set_exists(s, ndx, false, 0);
 		if (have_partial)
@@ -1442,14 +1450,20 @@ static int send_redos(struct gen *g)
 		iflags = st->iflags;
 		bt = st->basis_type;
 		pthread_mutex_unlock(&s->lock);
-		/* As rsync, the redo looks at the destination again (an
-		 * in-place --append may have grown it); an alt-dest basis
-		 * keeps its record. */
-		if (bt < 0) {
-			/* What the failed attempt wrote is on disk first. */
+		/* What the failed attempt wrote or kept (in place, as the
+		 * file, in the partial dir) is on disk first. */
+		if (bt < 0 || bt == BASIS_PARTIAL) {
 			if (!s->opts.dry_run)
 				berth_commit_flush(s->commit);
+		}
+		/* As rsync, the redo looks at the destination again (an
+		 * in-place --append may have grown it) and at the partial
+		 * dir; an alt-dest basis keeps its record. */
+		if (bt < 0) {
 			iflags = redo_iflags(s, ndx, iflags, &exists);
+			if (partial_basis(s, berth__file(s, ndx), ppath,
+					  sizeof(ppath)))
+				bt = BASIS_PARTIAL;
 		}
 		if (bt == BASIS_PARTIAL &&
 		    berth__partial_path(s, berth__file(s, ndx)->name, ppath,

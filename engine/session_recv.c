@@ -23,6 +23,7 @@ struct recv_file {
 	int32_t ndx;
 	int werr; /* first commit write error */
 	bool sparse; /* --sparse: zero blocks become holes */
+	bool inplace; /* written in place (--inplace, --append) */
 	uint64_t pos; /* output position (for --sparse alignment) */
 };
 
@@ -150,26 +151,60 @@ static void set_done(struct berth_session *s, int32_t ndx)
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* After the checksum: commit, or discard (and redo on a first mismatch). */
+/*
+ * What rsync's receiver keeps of a file that failed verification, or was
+ * cut short (@cut: the stream ended in it; kept only when literal data
+ * came, @got_literal): with --partial-dir (or --delay-updates) it goes to
+ * DIR/NAME without the sender's mtime; with --partial it becomes the file,
+ * its mtime untouched after a failed verification and the epoch when cut
+ * short; the next attempt (the redo, or the next run) uses it as its
+ * basis.  Otherwise it is discarded, or, written in place, stays where it
+ * is.  The event is quiet: this is not the sender's file, nothing is
+ * reported committed.  Returns the word rsync's message uses.
+ */
+static const char *keep_partial(struct berth_session *s, int32_t ndx,
+				struct recv_file *r, bool cut, bool got_literal)
+{
+	if (!r->cf)
+		return "discarded";
+	if (r->inplace || (!s->pdir && !s->opts.partial) ||
+	    (cut && !got_literal)) {
+		berth_commit_file_abort(r->cf);
+		return r->inplace ? "retained" : "discarded";
+	}
+	/* The begin's user held a reference for the event. */
+	berth__commit_user_done(s, (void *)(intptr_t)(ndx + 1));
+	if (s->pdir) {
+		berth_commit_file_finish_sub(
+			r->cf, s->pdir, BERTH_COMMIT_NO_TIMES, SESSION_QUIET);
+		return "put into partial-dir";
+	}
+	berth_commit_file_finish_flags(
+		r->cf, cut ? BERTH_COMMIT_ZERO_TIME : BERTH_COMMIT_NO_TIMES,
+		SESSION_QUIET);
+	return "retained";
+}
+
+/* After the checksum: commit, or keep or discard (and redo on a first
+ * mismatch). */
 static int finish_file(struct berth_session *s, int32_t ndx,
 		       const struct berth_file *f, struct recv_file *r,
 		       int vret, uint64_t total)
 {
+	const char *kept;
+
 	if (vret == -BERTH_ECHECKSUM) {
-		if (r->cf)
-			berth_commit_file_abort(r->cf);
+		kept = keep_partial(s, ndx, r, false, false);
 		if (berth__fst_get(s, ndx).attempts < 2) {
-			berth__session_log(
-				s, BERTH_LOG_WARNING,
-				"WARNING: %s failed verification -- update "
-				"discarded (will try again).\n",
-				f->name);
+			berth__session_log(s, BERTH_LOG_WARNING,
+					   "WARNING: %s failed verification -- "
+					   "update %s (will try again).\n",
+					   f->name, kept);
 			return queue_redo(s, ndx);
 		}
 		berth__session_file_error(
-			s,
-			"ERROR: %s failed verification -- update discarded.\n",
-			f->name);
+			s, "ERROR: %s failed verification -- update %s.\n",
+			f->name, kept);
 		set_done(s, ndx);
 		return 0;
 	}
@@ -279,6 +314,7 @@ static int receive_file(struct berth_session *s, int32_t ndx,
 	xattrs = NULL;
 	meta.size_hint = (uint64_t)f->size;
 	r.sparse = s->opts.sparse && !st.appended && !s->opts.inplace;
+	r.inplace = st.appended || s->opts.inplace;
 	ret = berth_commit_file_begin(
 		s->commit, f->name, &meta,
 		(st.appended	   ? BERTH_COMMIT_APPEND
@@ -327,17 +363,9 @@ static int receive_file(struct berth_session *s, int32_t ndx,
 	if (df.basis_fd >= 0)
 		close(df.basis_fd);
 	if (ret < 0) {
-		/* A stream or protocol error (or a cancel): the session ends.
-		 * With --partial what came so far becomes the file (rsync's
-		 * rule; the next run uses it as its basis). */
-		if (r.cf && s->pdir)
-			berth_commit_file_finish_sub(r.cf, s->pdir,
-						     BERTH_COMMIT_SUB_NO_TIMES,
-						     SESSION_QUIET);
-		else if (r.cf && s->opts.partial)
-			berth_commit_file_finish(r.cf);
-		else if (r.cf)
-			berth_commit_file_abort(r.cf);
+		/* A stream or protocol error (or a cancel): the session ends,
+		 * with what came so far kept as --partial asks. */
+		keep_partial(s, ndx, &r, true, lit > 0);
 		return ret;
 	}
 	atomic_fetch_add_explicit(&s->literal_bytes, lit, memory_order_relaxed);

@@ -248,16 +248,26 @@ uint64_t berth_commit_file_tag(const struct berth_commit_file *f);
  */
 int berth_commit_file_finish(struct berth_commit_file *f);
 
+/*
+ * berth_commit_file_finish_flags() and _finish_sub() flags.  NO_TIMES
+ * leaves the mtime alone: the data is not the sender's file (a partial
+ * file, or one that failed verification).  ZERO_TIME sets it to the epoch
+ * instead: a cut-short file kept under its final name stands out and is
+ * not taken for a newer one (--update).
+ */
+#define BERTH_COMMIT_NO_TIMES 1u
+#define BERTH_COMMIT_ZERO_TIME 2u
+
+/* berth_commit_file_finish() with BERTH_COMMIT_* flags; the event reports
+ * @user instead of the one given at begin. */
+int berth_commit_file_finish_flags(struct berth_commit_file *f, unsigned flags,
+				   void *user);
+
 /* Abort the file: its temp file is removed.  Releases the handle. */
 void berth_commit_file_abort(struct berth_commit_file *f);
 
-/* berth_commit_file_finish_sub() flags. */
-#define BERTH_COMMIT_SUB_NO_TIMES \
-	1u /* leave the mtime alone (a partial
-				      * file is not the sender's file) */
-
 /*
- * Like berth_commit_file_finish(), but the file is renamed to the same base
+ * Like berth_commit_file_finish_flags(), but the file is renamed to the same base
  * name in @sub, a subdirectory of its own directory (one path component,
  * created with mode 0700 when missing), not to its final name; no backup
  * is made (--partial-dir, --delay-updates).  The event reports the file's

@@ -355,6 +355,20 @@ int berth_commit_file_finish(struct berth_commit_file *f)
 	return file_end(f, 0);
 }
 
+int berth_commit_file_finish_flags(struct berth_commit_file *f, unsigned flags,
+				   void *user)
+{
+	/* Read by the commit thread only once the end is queued. */
+	if (flags & BERTH_COMMIT_NO_TIMES) {
+		f->meta.mtime_nsec = UTIME_OMIT;
+	} else if (flags & BERTH_COMMIT_ZERO_TIME) {
+		f->meta.mtime_sec = 0;
+		f->meta.mtime_nsec = 0;
+	}
+	f->meta.user = user;
+	return file_end(f, 0);
+}
+
 void berth_commit_file_abort(struct berth_commit_file *f)
 {
 	file_end(f, 1);
@@ -383,10 +397,8 @@ int berth_commit_file_finish_sub(struct berth_commit_file *f, const char *sub,
 	}
 	strcpy(f->sub + n, sub);
 	f->sub_base = f->sub + n;
-	f->sub_flags = flags;
-	f->meta.user = user;
 	file_undefer(f); /* the steps of the sub-directory are not small */
-	return file_end(f, 0);
+	return berth_commit_file_finish_flags(f, flags, user);
 }
 
 /* ---- commit thread ---- */
@@ -488,9 +500,7 @@ static int next_state(struct berth_commit *c, struct berth_commit_file *f,
 				return s;
 			break;
 		case F_TIMES:
-			if (f->meta.mtime_nsec != UTIME_OMIT &&
-			    !(f->sub &&
-			      (f->sub_flags & BERTH_COMMIT_SUB_NO_TIMES)))
+			if (f->meta.mtime_nsec != UTIME_OMIT)
 				return s;
 			break;
 		case F_MKSUB:

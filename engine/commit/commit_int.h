@@ -195,7 +195,6 @@ struct berth_commit_file {
 	struct statx bak_stx;
 	char *sub; /* finish_sub: the subdirectory's relative path */
 	const char *sub_base; /* its last component */
-	unsigned sub_flags;
 	struct commit_buf *pend, **pendt; /* chunks before the open */
 	struct berth_commit_file *serial_next;
 	struct berth_commit_file *cancel_next;

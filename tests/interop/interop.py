@@ -760,6 +760,17 @@ SCENARIOS = {
                    {"corrupt": MARK, "unordered": True}),
     "redo_proto30": (tree_redo, dest_redo, ["-a", "--protocol=30"],
                      {"corrupt": MARK, "unordered": True}),
+    # A failed verification with --partial keeps the data as the file, with
+    # --partial-dir in the dir; the redo then uses it as its basis.
+    "redo_partial": (tree_redo, dest_redo, ["-a", "--partial"],
+                     {"corrupt": MARK, "unordered": True}),
+    "redo_partial_new": (tree_redo, None, ["-a", "--partial"],
+                         {"corrupt": MARK, "unordered": True}),
+    "redo_partial_dir": (tree_redo, dest_redo, ["-a", "--partial-dir=.part"],
+                         {"corrupt": MARK, "unordered": True}),
+    "redo_partial_dir_new": (tree_redo, None,
+                             ["-a", "--partial-dir=.part"],
+                             {"corrupt": MARK, "unordered": True}),
     # -X (run on tmpfs: see "xattrs" above)
     "xattrs_initial": (tree_xattrs, None, ["-aX"], {"xattr_fs": True}),
     "xattrs_initial_noinc_proto30": (tree_xattrs, None,
@@ -1226,6 +1237,15 @@ def run_partial(name, berth, work, keep):
     if not os.path.exists(path):
         problems.append("no partial file kept")
     else:
+        # rsync's marks of an unfinished file: the epoch under the final
+        # name, never the sender's mtime in the partial dir.
+        mt = os.stat(path).st_mtime_ns
+        if not pdir and mt != 0:
+            problems.append(f"--partial: the kept file's mtime is {mt} ns, "
+                            "not the epoch")
+        if pdir and mt == os.stat(f"{src}/big.bin").st_mtime_ns:
+            problems.append("--partial-dir: the partial has the sender's "
+                            "mtime")
         n = os.path.getsize(path)
         with open(path, "rb") as a, open(f"{src}/big.bin", "rb") as b:
             if n >= big or a.read() != b.read(n):

@@ -1038,6 +1038,72 @@ static void test_inplace(void **state)
 	env_stop(&v);
 }
 
+/* The finish tests' session: backups as NAME~; their files' attributes. */
+static const struct berth_commit_opts finish_opts = {.tag_base = TAG_BASE,
+						     .backup_suffix = "~"};
+static const struct berth_commit_meta finish_meta = {.mode = 0640,
+						     .mtime_sec = 1000000000,
+						     .mtime_nsec = 0,
+						     .uid = (uint32_t)-1,
+						     .gid = (uint32_t)-1};
+
+/*
+ * finish_flags (--partial keeping a file that failed verification or was
+ * cut short): NO_TIMES leaves the mtime as the writes made it, ZERO_TIME
+ * sets the epoch; the mode and the backup of the old file are as for a
+ * plain finish.  Small files (one pool call) and large ones (the request
+ * chain) alike.
+ */
+static void test_finish_flags(void **state)
+{
+	struct berth_commit_opts o = finish_opts;
+	struct berth_commit_meta m = finish_meta;
+	static const char *const names[2] = {"small", "large"};
+	const size_t lens[2] = {3, 300000};
+	struct berth_commit_file *f;
+	struct stat st;
+	char p[160], bak[64];
+	unsigned char *data = malloc(lens[1]);
+	struct env v;
+	int i;
+
+	(void)state;
+	if (env_start(&v, &o)) {
+		free(data);
+		skip();
+	}
+	memset(data, 'k', lens[1]);
+	for (i = 0; i < 4; i++) {
+		const char *name = names[i % 2];
+
+		write_plain(&v, name, "old");
+		m.size_hint = lens[i % 2];
+		assert_int_equal(berth_commit_file_begin(v.c, name, &m, 0, &f),
+				 0);
+		assert_int_equal(berth_commit_file_write(f, data, lens[i % 2]),
+				 0);
+		assert_int_equal(berth_commit_file_finish_flags(
+					 f,
+					 i < 2 ? BERTH_COMMIT_NO_TIMES
+					       : BERTH_COMMIT_ZERO_TIME,
+					 NULL),
+				 0);
+		assert_int_equal(berth_commit_flush(v.c), 0);
+		expect_content(v.root, name, data, lens[i % 2]);
+		snprintf(bak, sizeof(bak), "%s~", name);
+		expect_content(v.root, bak, "old", 3);
+		snprintf(p, sizeof(p), "%s/%s", v.root, name);
+		assert_int_equal(stat(p, &st), 0);
+		assert_int_equal(st.st_mode & 07777, 0640);
+		if (i < 2)
+			assert_true(st.st_mtime > 1000000000);
+		else
+			assert_int_equal(st.st_mtime, 0);
+	}
+	free(data);
+	env_stop(&v);
+}
+
 /*
  * finish_sub into a partial dir (created 0700; no mtime with NO_TIMES; an
  * existing file there replaced), then rename into place with a backup of
@@ -1045,13 +1111,8 @@ static void test_inplace(void **state)
  */
 static void test_finish_sub_rename(void **state)
 {
-	struct berth_commit_opts o = {.tag_base = TAG_BASE,
-				      .backup_suffix = "~"};
-	struct berth_commit_meta m = {.mode = 0640,
-				      .mtime_sec = 1000000000,
-				      .mtime_nsec = 0,
-				      .uid = (uint32_t)-1,
-				      .gid = (uint32_t)-1};
+	struct berth_commit_opts o = finish_opts;
+	struct berth_commit_meta m = finish_meta;
 	struct berth_commit_file *f;
 	struct stat st;
 	char p[160];
@@ -1067,7 +1128,7 @@ static void test_finish_sub_rename(void **state)
 	assert_int_equal(berth_commit_file_begin(v.c, "d/x", &m, 0, &f), 0);
 	assert_int_equal(berth_commit_file_write(f, "par", 3), 0);
 	assert_int_equal(berth_commit_file_finish_sub(
-				 f, ".part", BERTH_COMMIT_SUB_NO_TIMES, NULL),
+				 f, ".part", BERTH_COMMIT_NO_TIMES, NULL),
 			 0);
 	assert_int_equal(berth_commit_flush(v.c), 0);
 	expect_content(v.root, "d/x", "old", 3);
@@ -1337,6 +1398,7 @@ int main(void)
 		cmocka_unit_test(test_set_meta),
 		cmocka_unit_test(test_dir_recreate),
 		cmocka_unit_test(test_inplace),
+		cmocka_unit_test(test_finish_flags),
 		cmocka_unit_test(test_finish_sub_rename),
 		cmocka_unit_test(test_xattrs),
 		cmocka_unit_test(test_try_write),

@@ -485,9 +485,7 @@ static void test_sublists(void **state)
 	assert_int_equal(berth_flist_dec_create(&d, &cfg), 0);
 	assert_int_equal(berth_flist_dec_begin(d, 0),
 			 -BERTH_EPROTO); /* no list yet */
-	assert_int_equal(berth_flist_dec_begin(d, -1), 0);
-	assert_int_equal(berth_flist_decode(d, &in), 1);
-	fl = berth_flist_dec_take(d);
+	fl = decode_list(d, &in, 0, -1);
 	assert_int_equal(fl->ndx_start, 1);
 	assert_int_equal(fl->count, 2);
 	berth_flist_free(fl);
@@ -515,9 +513,7 @@ static void test_sublists(void **state)
 	assert_int_equal(berth_flist_dec_create(&d, &cfg), 0);
 	in = (struct berth_proto_in){(const uint8_t *)init, sizeof(init) - 1,
 				     0};
-	assert_int_equal(berth_flist_dec_begin(d, -1), 0);
-	assert_int_equal(berth_flist_decode(d, &in), 1);
-	berth_flist_free(berth_flist_dec_take(d));
+	berth_flist_free(decode_list(d, &in, 0, -1));
 	assert_int_equal(berth_flist_dec_begin(d, 1), 0);
 	in = (struct berth_proto_in){(const uint8_t *)sub_bad,
 				     sizeof(sub_bad) - 1, 0};
@@ -540,9 +536,7 @@ static void test_sublist_no_content(void **state)
 
 	(void)state;
 	assert_int_equal(berth_flist_dec_create(&d, &cfg), 0);
-	assert_int_equal(berth_flist_dec_begin(d, -1), 0);
-	assert_int_equal(berth_flist_decode(d, &in), 1);
-	berth_flist_free(berth_flist_dec_take(d));
+	berth_flist_free(decode_list(d, &in, 0, -1));
 	assert_int_equal(berth_flist_dec_ndirs(d), 2);
 	assert_int_equal(berth_flist_dec_begin(d, 1), -BERTH_EPROTO);
 	berth_flist_dec_free(d);
@@ -565,10 +559,8 @@ static void test_id_lists(void **state)
 
 	(void)state;
 	assert_int_equal(berth_flist_dec_create(&d, &cfg), 0);
-	assert_int_equal(berth_flist_dec_begin(d, -1), 0);
-	assert_int_equal(berth_flist_decode(d, &in), 1);
+	berth_flist_free(decode_list(d, &in, 0, -1));
 	assert_int_equal(in.pos, in.size);
-	berth_flist_free(berth_flist_dec_take(d));
 	assert_string_equal(berth_flist_dec_user_name(d, 1), "b");
 	assert_string_equal(berth_flist_dec_user_name(d, 2), "c");
 	assert_null(berth_flist_dec_user_name(d, 0));
@@ -599,10 +591,8 @@ static void test_acls(void **state)
 
 	(void)state;
 	assert_int_equal(berth_flist_dec_create(&d, &cfg), 0);
-	assert_int_equal(berth_flist_dec_begin(d, -1), 0);
-	assert_int_equal(berth_flist_decode(d, &in), 1);
+	fl = decode_list(d, &in, 0, -1);
 	assert_int_equal(in.pos, in.size);
-	fl = berth_flist_dec_take(d);
 	assert_int_equal(fl->count, 2);
 	assert_int_equal(fl->files[0].acl[0], 0);
 	assert_int_equal(fl->files[0].acl[1], 0);

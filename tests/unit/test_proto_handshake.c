@@ -159,6 +159,33 @@ static void test_replay_stock_lists(void **state)
 }
 
 /*
+ * Captures whose client asked for incremental recursion: where berth
+ * grants it (it works) and where it declines (-H, -X, --append, ...).
+ */
+static const char *const inc_granted[] = {
+	"case1_initial_a", "case7_sort_order", "case8_redo", "case4_delete",
+	"case5_checksum",  "case14_dry_run",   NULL,
+};
+static const char *const inc_declined[] = {
+	"case6_types",
+	"case6b_hardlinks_xattrs",
+	"case10_xattrs",
+	"case11_append",
+	"case4b_delete_after",
+	"case1_initial_a_noinc",
+	NULL,
+};
+
+/* Whether @name is one of @names (NULL-terminated). */
+static bool named(const char *name, const char *const *names)
+{
+	for (; *names; names++)
+		if (!strcmp(name, *names))
+			return true;
+	return false;
+}
+
+/*
  * berth's own offer: xxh*, md5, md4; zstd/none; incremental recursion as
  * stock rsync grants it, except for the options berth only supports with
  * one list (-H, -X, --delete-delay, ...).
@@ -211,19 +238,9 @@ static void test_replay_berth_lists(void **state)
 					       : stock_cf &
 							 ~BERTH_CF_INC_RECURSE);
 			/* Granted where it works; declined where not. */
-			if (!strcmp(cases[i], "case1_initial_a") ||
-			    !strcmp(cases[i], "case7_sort_order") ||
-			    !strcmp(cases[i], "case8_redo") ||
-			    !strcmp(cases[i], "case4_delete") ||
-			    !strcmp(cases[i], "case5_checksum") ||
-			    !strcmp(cases[i], "case14_dry_run"))
+			if (named(cases[i], inc_granted))
 				assert_true(res.compat & BERTH_CF_INC_RECURSE);
-			if (!strcmp(cases[i], "case6_types") ||
-			    !strcmp(cases[i], "case6b_hardlinks_xattrs") ||
-			    !strcmp(cases[i], "case10_xattrs") ||
-			    !strcmp(cases[i], "case11_append") ||
-			    !strcmp(cases[i], "case4b_delete_after") ||
-			    !strcmp(cases[i], "case1_initial_a_noinc"))
+			if (named(cases[i], inc_declined))
 				assert_false(res.compat & BERTH_CF_INC_RECURSE);
 		}
 		free(c2s);

@@ -1450,24 +1450,21 @@ static int send_redos(struct gen *g)
 		iflags = st->iflags;
 		bt = st->basis_type;
 		pthread_mutex_unlock(&s->lock);
-		/* What the failed attempt wrote or kept (in place, as the
-		 * file, in the partial dir) is on disk first. */
-		if (bt < 0 || bt == BASIS_PARTIAL) {
-			if (!s->opts.dry_run)
-				berth_commit_flush(s->commit);
-		}
 		/* As rsync, the redo looks at the destination again (an
 		 * in-place --append may have grown it) and at the partial
-		 * dir; an alt-dest basis keeps its record. */
+		 * dir, once what the failed attempt wrote or kept (in place,
+		 * as the file, in the partial dir) is on disk; an alt-dest
+		 * basis (bt >= 0) keeps its record. */
 		if (bt < 0) {
+			if (!s->opts.dry_run)
+				berth_commit_flush(s->commit);
 			iflags = redo_iflags(s, ndx, iflags, &exists);
-			if (partial_basis(s, berth__file(s, ndx), ppath,
-					  sizeof(ppath)))
-				bt = BASIS_PARTIAL;
+			bt = partial_basis(s, berth__file(s, ndx), ppath,
+					   sizeof(ppath))
+				     ? BASIS_PARTIAL
+				     : -1;
 		}
-		if (bt == BASIS_PARTIAL &&
-		    berth__partial_path(s, berth__file(s, ndx)->name, ppath,
-					sizeof(ppath)) == 0)
+		if (bt == BASIS_PARTIAL)
 			ret = request_file_at(g, ndx, iflags, s->root_fd, ppath,
 					      bt, true);
 		else

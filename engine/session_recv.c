@@ -24,6 +24,7 @@ struct recv_file {
 	int werr; /* first commit write error */
 	bool sparse; /* --sparse: zero blocks become holes */
 	bool inplace; /* written in place (--inplace, --append) */
+	void *user; /* the begin's meta.user: holds a list reference */
 	uint64_t pos; /* output position (for --sparse alignment) */
 };
 
@@ -162,8 +163,8 @@ static void set_done(struct berth_session *s, int32_t ndx)
  * is.  The event is quiet: this is not the sender's file, nothing is
  * reported committed.  Returns the word rsync's message uses.
  */
-static const char *keep_partial(struct berth_session *s, int32_t ndx,
-				struct recv_file *r, bool cut, bool got_literal)
+static const char *keep_partial(struct berth_session *s, struct recv_file *r,
+				bool cut, bool got_literal)
 {
 	if (!r->cf)
 		return "discarded";
@@ -172,8 +173,8 @@ static const char *keep_partial(struct berth_session *s, int32_t ndx,
 		berth_commit_file_abort(r->cf);
 		return r->inplace ? "retained" : "discarded";
 	}
-	/* The begin's user held a reference for the event. */
-	berth__commit_user_done(s, (void *)(intptr_t)(ndx + 1));
+	/* The event is quiet: release the reference it would have. */
+	berth__commit_user_done(s, r->user);
 	if (s->pdir) {
 		berth_commit_file_finish_sub(
 			r->cf, s->pdir, BERTH_COMMIT_NO_TIMES, SESSION_QUIET);
@@ -194,7 +195,7 @@ static int finish_file(struct berth_session *s, int32_t ndx,
 	const char *kept;
 
 	if (vret == -BERTH_ECHECKSUM) {
-		kept = keep_partial(s, ndx, r, false, false);
+		kept = keep_partial(s, r, false, false);
 		if (berth__fst_get(s, ndx).attempts < 2) {
 			berth__session_log(s, BERTH_LOG_WARNING,
 					   "WARNING: %s failed verification -- "
@@ -310,6 +311,7 @@ static int receive_file(struct berth_session *s, int32_t ndx,
 	}
 	berth__session_meta(s, f, st.exists, st.cur_mode, &meta);
 	meta.user = berth__commit_user(s, ndx); /* events: ndx + 1 */
+	r.user = meta.user;
 	meta.xattrs = xattrs; /* -X: taken by the commit stage */
 	xattrs = NULL;
 	meta.size_hint = (uint64_t)f->size;
@@ -365,7 +367,7 @@ static int receive_file(struct berth_session *s, int32_t ndx,
 	if (ret < 0) {
 		/* A stream or protocol error (or a cancel): the session ends,
 		 * with what came so far kept as --partial asks. */
-		keep_partial(s, ndx, &r, true, lit > 0);
+		keep_partial(s, &r, true, lit > 0);
 		return ret;
 	}
 	atomic_fetch_add_explicit(&s->literal_bytes, lit, memory_order_relaxed);

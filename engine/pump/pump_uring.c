@@ -55,10 +55,9 @@
 /*
  * Every HELPER_WINDOW turns the pump checks that the helper earns its CPU:
  * it must have taken at least 1/HELPER_MIN_SHARE of the reads it could
- * take (helper_eligible()).  If not
- * it is parked (gets nothing, so its thread goes to sleep) for
- * HELPER_PARK_MIN_MS, doubling up to HELPER_PARK_MAX_MS while it keeps
- * failing.
+ * take (helper_eligible()).  If not it is parked (gets nothing, so its
+ * thread goes to sleep) for HELPER_PARK_MIN_MS, doubling up to
+ * HELPER_PARK_MAX_MS while it keeps failing.
  */
 #define HELPER_WINDOW 1024
 #define HELPER_MIN_SHARE 4

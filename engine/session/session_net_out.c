@@ -1,43 +1,29 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Session network I/O: the de-multiplexing reader used by the net-in thread
- * and the framing writer thread (net-out).
+ * Net-out: the framing writer.  Producers append MSG_DATA bytes and message
+ * frames to a bounded buffer; the net-out thread writes them, keeps the link
+ * alive (--timeout) and honours --bwlimit.
  *
  * Lock order: out->lock is a leaf.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
-#include <sys/syscall.h>
 #include <poll.h>
-#include <time.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "engine/session_int.h"
+#include "engine/session/session.h"
+#include "engine/session/session_xattr.h"
 
-#define IN_CHUNK (256 * 1024)
-#define MAX_MSG (64 * 1024)
 #define OUT_FRAME_MAX (32 * 1024) /* what the stock writer emits */
 
-int berth__open_beneath(int dirfd, const char *path, int flags)
-{
-	struct open_how how = {
-		.flags = (uint64_t)flags | O_CLOEXEC,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
-	};
-	long fd;
-
-	do {
-		fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
-	} while (fd < 0 && errno == EAGAIN);
-	return fd < 0 ? -errno : (int)fd;
-}
-
 /* Wait until @fd is ready for @events, or @stop_fd is signalled. */
-static int wait_fd(int fd, short events, int stop_fd)
+int berth__wait_fd(int fd, short events, int stop_fd)
 {
 	struct pollfd pfd[2] = {
 		{.fd = fd, .events = events},
@@ -51,270 +37,6 @@ static int wait_fd(int fd, short events, int stop_fd)
 			return -errno;
 	}
 }
-
-/* ------------------------------------------------------------ net-in */
-
-int berth__in_init(struct berth_in *in, struct berth_session *s, int fd,
-		   int stop_fd)
-{
-	memset(in, 0, sizeof(*in));
-	in->s = s;
-	in->fd = fd;
-	in->stop_fd = stop_fd;
-	in->raw_cap = IN_CHUNK;
-	in->data_cap = 2 * IN_CHUNK;
-	in->raw = malloc(in->raw_cap);
-	in->data = malloc(in->data_cap);
-	berth_ndx_init(&in->ndx);
-	if (!in->raw || !in->data) {
-		berth__in_destroy(in);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-void berth__in_destroy(struct berth_in *in)
-{
-	if (in->muxed)
-		berth_demux_destroy(&in->demux);
-	free(in->raw);
-	free(in->data);
-	in->raw = in->data = NULL;
-}
-
-int berth__in_start_mux(struct berth_in *in)
-{
-	size_t left = in->data_len - in->data_pos;
-	int ret = berth_demux_init(&in->demux, BERTH_DEMUX_C2S, MAX_MSG);
-
-	if (ret < 0)
-		return ret;
-	in->muxed = true;
-	/* Bytes read past the handshake are frames: de-multiplex them. */
-	if (left > in->raw_cap) {
-		uint8_t *p = realloc(in->raw, left);
-
-		if (!p)
-			return -ENOMEM;
-		in->raw = p;
-		in->raw_cap = left;
-	}
-	memcpy(in->raw, in->data + in->data_pos, left);
-	in->raw_pos = 0;
-	in->raw_len = left;
-	in->data_pos = in->data_len = 0;
-	return 0;
-}
-
-/* Read what the fd has into in->raw (blocking; cancellable). */
-static int read_raw(struct berth_in *in)
-{
-	ssize_t n;
-	int ret;
-
-	if (in->raw_pos == in->raw_len)
-		in->raw_pos = in->raw_len = 0;
-	if (in->raw_len == in->raw_cap) {
-		memmove(in->raw, in->raw + in->raw_pos,
-			in->raw_len - in->raw_pos);
-		in->raw_len -= in->raw_pos;
-		in->raw_pos = 0;
-	}
-	for (;;) {
-		ret = wait_fd(in->fd, POLLIN, in->stop_fd);
-		if (ret < 0)
-			return ret;
-		n = read(in->fd, in->raw + in->raw_len,
-			 in->raw_cap - in->raw_len);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EPIPE; /* EOF in the middle of the stream */
-		in->raw_len += (size_t)n;
-		in->total_read += (uint64_t)n;
-		return 0;
-	}
-}
-
-/* Room for @n more data bytes at the end of in->data. */
-static int data_room(struct berth_in *in, size_t n)
-{
-	size_t live = in->data_len - in->data_pos;
-	uint8_t *p;
-
-	if (in->data_pos > 0 && (in->data_cap - in->data_len < n ||
-				 in->data_pos > in->data_cap / 2)) {
-		memmove(in->data, in->data + in->data_pos, live);
-		in->data_pos = 0;
-		in->data_len = live;
-	}
-	if (in->data_cap - in->data_len >= n)
-		return 0;
-	p = realloc(in->data, in->data_len + n);
-	if (!p)
-		return -ENOMEM;
-	in->data = p;
-	in->data_cap = in->data_len + n;
-	return 0;
-}
-
-/* Turn raw bytes into data bytes (and messages) until at least one data
- * byte arrived or the raw buffer is empty. */
-static int demux_some(struct berth_in *in)
-{
-	struct berth_demux_event ev;
-	struct berth_proto_in pin;
-	int ret, got = 0;
-
-	while (in->raw_pos < in->raw_len) {
-		pin.ptr = in->raw + in->raw_pos;
-		pin.size = in->raw_len - in->raw_pos;
-		pin.pos = 0;
-		ret = berth_demux_poll(&in->demux, &pin, &ev);
-		in->raw_pos += pin.pos;
-		if (ret < 0)
-			return ret;
-		if (ret == BERTH_DEMUX_DATA) {
-			ret = data_room(in, ev.len);
-			if (ret < 0)
-				return ret;
-			memcpy(in->data + in->data_len, ev.ptr, ev.len);
-			in->data_len += ev.len;
-			got = 1;
-		} else if (ret == BERTH_DEMUX_MSG) {
-			ret = berth__session_on_msg(in->s, &ev);
-			if (ret < 0)
-				return ret;
-		}
-		if (got)
-			break;
-	}
-	return 0;
-}
-
-void berth__in_discard(struct berth_in *in, int ms)
-{
-	struct pollfd pfd = {.fd = in->fd, .events = POLLIN};
-	struct timespec t0, t;
-	char sink[65536];
-	ssize_t n;
-	long left;
-
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		left = ms - ((t.tv_sec - t0.tv_sec) * 1000 +
-			     (t.tv_nsec - t0.tv_nsec) / 1000000);
-		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
-			return;
-		n = read(in->fd, sink, sizeof(sink));
-		if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
-			return;
-	}
-}
-
-int berth__in_more(struct berth_in *in)
-{
-	size_t before = in->data_len - in->data_pos;
-	int ret;
-
-	while (in->data_len - in->data_pos == before) {
-		if (!in->muxed) {
-			if (in->raw_pos == in->raw_len) {
-				ret = read_raw(in);
-				if (ret < 0)
-					return ret;
-			}
-			ret = data_room(in, in->raw_len - in->raw_pos);
-			if (ret < 0)
-				return ret;
-			memcpy(in->data + in->data_len, in->raw + in->raw_pos,
-			       in->raw_len - in->raw_pos);
-			in->data_len += in->raw_len - in->raw_pos;
-			in->raw_pos = in->raw_len;
-			continue;
-		}
-		if (in->raw_pos == in->raw_len) {
-			ret = read_raw(in);
-			if (ret < 0)
-				return ret;
-		}
-		ret = demux_some(in);
-		if (ret < 0)
-			return ret;
-	}
-	return 0;
-}
-
-int berth__in_need(struct berth_in *in, size_t n)
-{
-	int ret;
-
-	while (in->data_len - in->data_pos < n) {
-		ret = berth__in_more(in);
-		if (ret < 0)
-			return ret;
-	}
-	return 0;
-}
-
-/* Run a primitive getter, reading more until it has its bytes. */
-#define IN_GET(in, call)                                               \
-	do {                                                           \
-		for (;;) {                                             \
-			struct berth_proto_in v_ = berth__in_view(in); \
-			int r_ = (call);                               \
-			if (r_ < 0)                                    \
-				return r_;                             \
-			if (r_ != BERTH_PROTO_MORE) {                  \
-				berth__in_consumed(in, v_.pos);        \
-				return 0;                              \
-			}                                              \
-			r_ = berth__in_more(in);                       \
-			if (r_ < 0)                                    \
-				return r_;                             \
-		}                                                      \
-	} while (0)
-
-int berth__in_int32(struct berth_in *in, int32_t *v)
-{
-	IN_GET(in, berth_proto_get_int32(&v_, v));
-}
-
-int berth__in_u8(struct berth_in *in, uint8_t *v)
-{
-	IN_GET(in, berth_proto_get_u8(&v_, v));
-}
-
-int berth__in_shortint(struct berth_in *in, uint16_t *v)
-{
-	IN_GET(in, berth_proto_get_shortint(&v_, v));
-}
-
-int berth__in_ndx(struct berth_in *in, int32_t *v)
-{
-	IN_GET(in, berth_proto_get_ndx(&v_, &in->ndx, v));
-}
-
-int berth__in_vstring(struct berth_in *in, char *buf, size_t cap, size_t *len)
-{
-	IN_GET(in, berth_proto_get_vstring(&v_, buf, cap, len));
-}
-
-int berth__in_bytes(struct berth_in *in, void *buf, size_t n)
-{
-	int ret = berth__in_need(in, n);
-
-	if (ret < 0)
-		return ret;
-	memcpy(buf, in->data + in->data_pos, n);
-	in->data_pos += n;
-	return 0;
-}
-
-/* ------------------------------------------------------------ net-out */
 
 int berth__out_init(struct berth_out *o, int fd, int abort_fd, size_t limit)
 {
@@ -367,7 +89,7 @@ static int write_all(struct berth_out *o, const uint8_t *p, size_t len)
 	int ret;
 
 	while (len > 0) {
-		ret = wait_fd(o->fd, POLLOUT, o->abort_fd);
+		ret = berth__wait_fd(o->fd, POLLOUT, o->abort_fd);
 		if (ret < 0)
 			return ret;
 		n = write(o->fd, p, len < 4096 ? len : 4096);

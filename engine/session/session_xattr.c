@@ -19,8 +19,8 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "engine/session_int.h"
-#include "engine/session_xattr.h"
+#include "engine/session/session.h"
+#include "engine/session/session_xattr.h"
 
 #define XA_FULL_MAX 32 /* longer values travel as an MD5 (§7.8) */
 #define XA_SUM_LEN 16
@@ -107,13 +107,13 @@ int berth__xa_create(struct berth_session *s)
 	if (!xa)
 		return -ENOMEM;
 	pthread_mutex_init(&xa->lock, NULL);
-	xa->user_only = !s->am_root;
+	xa->user_only = !s->dest.am_root;
 	xa->level = s->opts.xattrs;
 	s->xa = xa;
 	ret = berth_xattr_val_dec_init(&xa->vd, XA_VALUE_MAX, XA_ECHO_MAX);
 	if (ret < 0)
 		return ret;
-	while (berth_flist_dec_xattrs(s->fdec, (int32_t)n))
+	while (berth_flist_dec_xattrs(s->lst.fdec, (int32_t)n))
 		n++;
 	xa->sets = calloc(n ? n : 1, sizeof(*xa->sets));
 	if (!xa->sets)
@@ -121,7 +121,7 @@ int berth__xa_create(struct berth_session *s)
 	xa->nsets = n;
 	for (uint32_t i = 0; i < n; i++) {
 		const struct berth_xattr_set *in = berth_flist_dec_xattrs(
-			s->fdec, (int32_t)i);
+			s->lst.fdec, (int32_t)i);
 		struct xa_set *set = &xa->sets[i];
 
 		set->items = calloc(in->count ? in->count : 1,
@@ -425,8 +425,8 @@ bool berth__xa_gen_same(struct berth_session *s, const struct berth_file *f,
 /* Does a record with @iflags carry a request (and its echo values)? */
 static bool carries_values(const struct berth_session *s, uint32_t iflags)
 {
-	bool optim = s->proto >= 31 &&
-		     !(s->hs.compat & BERTH_CF_AVOID_XATTR_OPTIM);
+	bool optim = s->neg.proto >= 31 &&
+		     !(s->neg.hs.compat & BERTH_CF_AVOID_XATTR_OPTIM);
 
 	return s->xa && !s->opts.dry_run &&
 	       (iflags & BERTH_ITEM_REPORT_XATTR) &&
@@ -714,7 +714,7 @@ int berth__xa_recv(struct berth_session *s, int32_t ndx, uint32_t iflags,
 			 * (rsync looks in fnamecmp); an item updated in place
 			 * that has it keeps it. */
 			w[i].owned = value_from(
-				xa, transfer ? basis_dirfd : s->root_fd,
+				xa, transfer ? basis_dirfd : s->dest.root_fd,
 				f->name, it);
 			if (w[i].owned && !transfer)
 				continue; /* already there */

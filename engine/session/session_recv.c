@@ -14,8 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "engine/session_int.h"
-#include "engine/session_xattr.h"
+#include "engine/session/session.h"
+#include "engine/session/session_xattr.h"
 
 struct recv_file {
 	struct berth_session *s;
@@ -90,22 +90,22 @@ static int queue_redo(struct berth_session *s, int32_t ndx)
 	int32_t *p;
 	int ret = 0;
 
-	pthread_mutex_lock(&s->lock);
-	if (s->nredo == s->redo_cap) {
-		size_t cap = s->redo_cap ? 2 * s->redo_cap : 16;
+	pthread_mutex_lock(&s->sync.lock);
+	if (s->sync.nredo == s->sync.redo_cap) {
+		size_t cap = s->sync.redo_cap ? 2 * s->sync.redo_cap : 16;
 
-		p = realloc(s->redo, cap * sizeof(*p));
+		p = realloc(s->sync.redo, cap * sizeof(*p));
 		if (!p) {
 			ret = -ENOMEM;
 			goto out;
 		}
-		s->redo = p;
-		s->redo_cap = cap;
+		s->sync.redo = p;
+		s->sync.redo_cap = cap;
 	}
-	s->redo[s->nredo++] = ndx;
-	pthread_cond_broadcast(&s->cond);
+	s->sync.redo[s->sync.nredo++] = ndx;
+	pthread_cond_broadcast(&s->sync.cond);
 out:
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->sync.lock);
 	return ret;
 }
 
@@ -117,7 +117,7 @@ static int next_token(struct berth_session *s, struct berth_tok_event *ev)
 
 	for (;;) {
 		v = berth__in_view(&s->in);
-		ret = berth_tok_decode(s->tok, &v, ev);
+		ret = berth_tok_decode(s->stg.tok, &v, ev);
 		berth__in_consumed(&s->in, v.pos);
 		if (ret != BERTH_PROTO_MORE)
 			return ret;
@@ -131,25 +131,25 @@ static int next_token(struct berth_session *s, struct berth_tok_event *ev)
 static void keep_sum(struct berth_session *s, int32_t ndx, const uint8_t *sum)
 {
 	struct file_state *st;
-	size_t n = s->digest_len < sizeof(st->sum) ? s->digest_len
-						   : sizeof(st->sum);
+	size_t n = s->neg.digest_len < sizeof(st->sum) ? s->neg.digest_len
+						       : sizeof(st->sum);
 
-	pthread_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->sync.lock);
 	st = berth__fst_of(s, ndx);
 	if (st)
 		memcpy(st->sum, sum, n);
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->sync.lock);
 }
 
 /* The file needs nothing more; the generator may wait for that (-H). */
 static void set_done(struct berth_session *s, int32_t ndx)
 {
-	pthread_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->sync.lock);
 	/* Wake the generator only when it may wait for this: a list just
 	 * finished (incremental mode), or the hard-link pass waits. */
-	if (berth__fst_done(s, ndx) || s->done_waiters)
-		pthread_cond_broadcast(&s->cond);
-	pthread_mutex_unlock(&s->lock);
+	if (berth__fst_done(s, ndx) || s->sync.done_waiters)
+		pthread_cond_broadcast(&s->sync.cond);
+	pthread_mutex_unlock(&s->sync.lock);
 }
 
 /*
@@ -168,16 +168,17 @@ static const char *keep_partial(struct berth_session *s, struct recv_file *r,
 {
 	if (!r->cf)
 		return "discarded";
-	if (r->inplace || (!s->pdir && !s->opts.partial) ||
+	if (r->inplace || (!s->dest.pdir && !s->opts.partial) ||
 	    (cut && !got_literal)) {
 		berth_commit_file_abort(r->cf);
 		return r->inplace ? "retained" : "discarded";
 	}
 	/* The event is quiet: release the reference it would have. */
 	berth__commit_user_done(s, r->user);
-	if (s->pdir) {
-		berth_commit_file_finish_sub(
-			r->cf, s->pdir, BERTH_COMMIT_NO_TIMES, SESSION_QUIET);
+	if (s->dest.pdir) {
+		berth_commit_file_finish_sub(r->cf, s->dest.pdir,
+					     BERTH_COMMIT_NO_TIMES,
+					     SESSION_QUIET);
 		return "put into partial-dir";
 	}
 	berth_commit_file_finish_flags(
@@ -229,15 +230,16 @@ static int finish_file(struct berth_session *s, int32_t ndx,
 	 * (hard-link followers are linked after a flush).  Errors come by
 	 * event.  --delay-updates: into the partial dir for now. */
 	if (r->cf && s->opts.delay_updates) {
-		pthread_mutex_lock(&s->lock);
+		pthread_mutex_lock(&s->sync.lock);
 		berth__fst_of(s, ndx)->delayed = 1;
-		pthread_mutex_unlock(&s->lock);
-		berth_commit_file_finish_sub(r->cf, s->pdir, 0,
+		pthread_mutex_unlock(&s->sync.lock);
+		berth_commit_file_finish_sub(r->cf, s->dest.pdir, 0,
 					     (void *)(intptr_t)(ndx + 1));
 	} else if (r->cf) {
 		berth_commit_file_finish(r->cf);
 	}
-	atomic_fetch_add_explicit(&s->files_written, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->rep.files_written, 1,
+				  memory_order_relaxed);
 	set_done(s, ndx);
 	berth__session_progress(s);
 	return 0;
@@ -261,7 +263,7 @@ static int receive_file(struct berth_session *s, int32_t ndx,
 	uint64_t total = 0, lit;
 	int ret, vret = 0;
 
-	ret = berth_tok_dec_begin(s->tok);
+	ret = berth_tok_dec_begin(s->stg.tok);
 	if (ret == 0)
 		ret = next_token(s, &ev);
 	if (ret < 0)
@@ -271,7 +273,7 @@ static int receive_file(struct berth_session *s, int32_t ndx,
 		goto early;
 	}
 	df.head = *ev.head;
-	df.csum_type = s->cp.type;
+	df.csum_type = s->neg.cp.type;
 	/* The sender echoes the basis we named, or there is no echo. */
 	if (btype != st.basis_type) {
 		ret = -BERTH_EPROTO;
@@ -296,11 +298,11 @@ static int receive_file(struct berth_session *s, int32_t ndx,
 			ret = berth__partial_path(s, f->name, ppath,
 						  sizeof(ppath));
 			if (ret == 0)
-				ret = open_basis(s->root_fd, ppath,
+				ret = open_basis(s->dest.root_fd, ppath,
 						 &df.basis_size);
 		} else if (ret == 0) {
-			ret = open_basis(btype >= 0 ? s->alt_fd[btype]
-						    : s->root_fd,
+			ret = open_basis(btype >= 0 ? s->dest.alt_fd[btype]
+						    : s->dest.root_fd,
 					 f->name, &df.basis_size);
 		}
 		if (ret < 0) {
@@ -318,7 +320,7 @@ static int receive_file(struct berth_session *s, int32_t ndx,
 	r.sparse = s->opts.sparse && !st.appended && !s->opts.inplace;
 	r.inplace = st.appended || s->opts.inplace;
 	ret = berth_commit_file_begin(
-		s->commit, f->name, &meta,
+		s->stg.commit, f->name, &meta,
 		(st.appended	   ? BERTH_COMMIT_APPEND
 		 : s->opts.inplace ? BERTH_COMMIT_INPLACE
 				   : 0) |
@@ -337,21 +339,22 @@ static int receive_file(struct berth_session *s, int32_t ndx,
 		r.cf = NULL; /* drain the data, commit nothing */
 	}
 	lit = 0;
-	s->apply_out = &r;
-	ret = berth_delta_apply_begin(s->apply, &df);
+	s->stg.apply_out = &r;
+	ret = berth_delta_apply_begin(s->stg.apply, &df);
 	while (ret == 0) {
 		ret = next_token(s, &ev);
 		if (ret == BERTH_TOK_LITERAL) {
 			lit += ev.len;
-			ret = berth_delta_apply_literal(s->apply, ev.ptr,
+			ret = berth_delta_apply_literal(s->stg.apply, ev.ptr,
 							ev.len);
 		} else if (ret == BERTH_TOK_BLOCKS) {
-			ret = berth_delta_apply_blocks(s->apply,
+			ret = berth_delta_apply_blocks(s->stg.apply,
 						       (uint32_t)ev.block,
 						       (uint32_t)ev.nblocks);
 		} else if (ret == BERTH_TOK_END) {
-			vret = berth_delta_apply_finish(s->apply, ev.sum,
-							s->digest_len, &total);
+			vret = berth_delta_apply_finish(s->stg.apply, ev.sum,
+							s->neg.digest_len,
+							&total);
 			if (vret == 0)
 				keep_sum(s, ndx, ev.sum);
 			break;
@@ -360,8 +363,8 @@ static int receive_file(struct berth_session *s, int32_t ndx,
 		}
 	}
 	if (ret < 0)
-		berth_delta_apply_abort(s->apply);
-	s->apply_out = NULL;
+		berth_delta_apply_abort(s->stg.apply);
+	s->stg.apply_out = NULL;
 	if (df.basis_fd >= 0)
 		close(df.basis_fd);
 	if (ret < 0) {
@@ -370,9 +373,10 @@ static int receive_file(struct berth_session *s, int32_t ndx,
 		keep_partial(s, &r, true, lit > 0);
 		return ret;
 	}
-	atomic_fetch_add_explicit(&s->literal_bytes, lit, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->rep.literal_bytes, lit,
+				  memory_order_relaxed);
 	if (total > lit)
-		atomic_fetch_add_explicit(&s->matched_bytes, total - lit,
+		atomic_fetch_add_explicit(&s->rep.matched_bytes, total - lit,
 					  memory_order_relaxed);
 	return finish_file(s, ndx, f, &r, vret, total);
 early:
@@ -387,23 +391,23 @@ early:
  */
 static void wait_generated(struct berth_session *s, int32_t ndx)
 {
-	if (atomic_load(&s->gen_pos) > ndx)
+	if (atomic_load(&s->sync.gen_pos) > ndx)
 		return; /* the usual case: asked for, so generated */
-	pthread_mutex_lock(&s->lock);
-	atomic_store(&s->gen_waiter, true);
-	while (atomic_load(&s->gen_pos) <= ndx && !s->fatal)
-		pthread_cond_wait(&s->cond, &s->lock);
-	atomic_store(&s->gen_waiter, false);
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_lock(&s->sync.lock);
+	atomic_store(&s->sync.gen_waiter, true);
+	while (atomic_load(&s->sync.gen_pos) <= ndx && !s->rep.fatal)
+		pthread_cond_wait(&s->sync.cond, &s->sync.lock);
+	atomic_store(&s->sync.gen_waiter, false);
+	pthread_mutex_unlock(&s->sync.lock);
 }
 
 static int dones_seen(struct berth_session *s)
 {
 	int n;
 
-	pthread_mutex_lock(&s->lock);
-	n = s->sender_dones;
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_lock(&s->sync.lock);
+	n = s->sync.sender_dones;
+	pthread_mutex_unlock(&s->sync.lock);
 	return n;
 }
 
@@ -417,30 +421,31 @@ static int sender_done(struct berth_session *s)
 {
 	int dones;
 
-	pthread_mutex_lock(&s->lock);
-	if (s->inc &&
-	    !(s->flist_eof && s->sender_releases + 1 >= (int)s->lists_total)) {
+	pthread_mutex_lock(&s->sync.lock);
+	if (s->lst.inc &&
+	    !(s->lst.flist_eof &&
+	      s->lst.sender_releases + 1 >= (int)s->lst.lists_total)) {
 		/* A release of a list not received is a lie.  (One the
 		 * generator has not finished yet only comes from a replayed
 		 * or hostile stream: the list is freed once both are true.) */
-		if (!s->release_next) {
-			pthread_mutex_unlock(&s->lock);
+		if (!s->lst.release_next) {
+			pthread_mutex_unlock(&s->sync.lock);
 			berth__session_log(s, BERTH_LOG_ERROR,
 					   "berth: NDX_DONE with no file list "
 					   "to release\n");
 			return -BERTH_EPROTO;
 		}
-		s->sender_releases++;
+		s->lst.sender_releases++;
 		berth__list_release(s);
-		dones = s->sender_dones;
+		dones = s->sync.sender_dones;
 	} else {
 		/* S1 of an incremental session also answers the last list. */
-		if (s->inc && s->sender_dones == 0)
+		if (s->lst.inc && s->sync.sender_dones == 0)
 			berth__list_release(s);
-		dones = ++s->sender_dones;
+		dones = ++s->sync.sender_dones;
 	}
-	pthread_cond_broadcast(&s->cond);
-	pthread_mutex_unlock(&s->lock);
+	pthread_cond_broadcast(&s->sync.cond);
+	pthread_mutex_unlock(&s->sync.lock);
 	return dones;
 }
 
@@ -450,14 +455,15 @@ static int flist_ndx(struct berth_session *s, int32_t ndx)
 	bool eof;
 	int ret;
 
-	pthread_mutex_lock(&s->lock);
-	eof = s->flist_eof;
-	pthread_mutex_unlock(&s->lock);
-	if (!s->inc || eof) {
+	pthread_mutex_lock(&s->sync.lock);
+	eof = s->lst.flist_eof;
+	pthread_mutex_unlock(&s->sync.lock);
+	if (!s->lst.inc || eof) {
 		berth__session_log(s, BERTH_LOG_ERROR,
 				   "berth: file list index %d %s\n", (int)ndx,
-				   s->inc ? "after the end of the file lists"
-					  : "without incremental recursion");
+				   s->lst.inc
+					   ? "after the end of the file lists"
+					   : "without incremental recursion");
 		return -BERTH_EPROTO;
 	}
 	if (ndx == BERTH_NDX_FLIST_EOF) {
@@ -499,9 +505,9 @@ static int recv_item(struct berth_session *s, int32_t ndx,
 	}
 	/* -X: the values that follow the header, and what the item
 	 * gets (rsync's fnamecmp holds the values not sent). */
-	basis = !(iflags & BERTH_ITEM_BASIS_TYPE_FOLLOWS) ? s->root_fd
-		: btype < s->nalt			  ? s->alt_fd[btype]
-							  : -1;
+	basis = !(iflags & BERTH_ITEM_BASIS_TYPE_FOLLOWS) ? s->dest.root_fd
+		: btype < s->dest.nalt ? s->dest.alt_fd[btype]
+				       : -1;
 	ret = berth__xa_recv(s, ndx, iflags, basis, &x);
 	if (ret < 0)
 		return ret;
@@ -512,7 +518,7 @@ static int recv_item(struct berth_session *s, int32_t ndx,
 	if (!(iflags & BERTH_ITEM_TRANSFER)) {
 		/* An echo: nothing to do, unless its xattrs differ. */
 		if (x)
-			ret = berth_commit_set_xattrs(s->commit, f->name, x,
+			ret = berth_commit_set_xattrs(s->stg.commit, f->name, x,
 						      NULL);
 		if (ret < 0 && ret != -BERTH_ECANCELLED)
 			berth__session_file_error(s, "%s: %s\n", f->name,
@@ -568,13 +574,13 @@ int berth__recv_loop(struct berth_session *s)
 		/* An entry of a list not yet released, or its directory
 		 * slot (echoes only); the reference keeps the list while we
 		 * work on it. */
-		pthread_mutex_lock(&s->lock);
+		pthread_mutex_lock(&s->sync.lock);
 		l = ndx >= 0 ? berth__list_of(s, ndx, &i) : NULL;
 		if (l) {
 			l->refs++;
 			f = i >= 0 ? &l->fl->files[i] : NULL;
 		}
-		pthread_mutex_unlock(&s->lock);
+		pthread_mutex_unlock(&s->sync.lock);
 		if (!l) {
 			berth__session_log(s, BERTH_LOG_ERROR,
 					   "berth: invalid file index %d\n",
@@ -582,9 +588,9 @@ int berth__recv_loop(struct berth_session *s)
 			return -BERTH_EPROTO;
 		}
 		ret = recv_item(s, ndx, f);
-		pthread_mutex_lock(&s->lock);
+		pthread_mutex_lock(&s->sync.lock);
 		berth__list_unref(s, l);
-		pthread_mutex_unlock(&s->lock);
+		pthread_mutex_unlock(&s->sync.lock);
 		if (ret < 0)
 			return ret;
 	}
@@ -595,5 +601,5 @@ int berth__recv_apply_out(void *arg, const void *buf, size_t len)
 {
 	struct berth_session *s = arg;
 
-	return s->apply_out ? to_commit(s->apply_out, buf, len) : 0;
+	return s->stg.apply_out ? to_commit(s->stg.apply_out, buf, len) : 0;
 }

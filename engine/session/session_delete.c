@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "engine/session_int.h"
+#include "engine/session/session.h"
 
 struct del_item {
 	char *path;
@@ -77,7 +77,7 @@ static int del_collect(struct berth_session *s, const char *name,
 
 	if (depth > 256)
 		return -ELOOP;
-	fd = berth__open_beneath(s->root_fd, name, O_RDONLY | O_DIRECTORY);
+	fd = berth__open_beneath(s->dest.root_fd, name, O_RDONLY | O_DIRECTORY);
 	if (fd < 0)
 		return fd;
 	d = fdopendir(fd);
@@ -128,21 +128,21 @@ static void report_deleted(struct berth_session *s, const char *path,
 			       strlen(path) + (is_dir ? 1 : 0));
 	switch (type) {
 	case DT_DIR:
-		s->del.dirs++;
+		s->del.stats.dirs++;
 		break;
 	case DT_LNK:
-		s->del.symlinks++;
+		s->del.stats.symlinks++;
 		break;
 	case DT_CHR:
 	case DT_BLK:
-		s->del.devices++;
+		s->del.stats.devices++;
 		break;
 	case DT_FIFO:
 	case DT_SOCK:
-		s->del.specials++;
+		s->del.stats.specials++;
 		break;
 	default:
-		s->del.files++;
+		s->del.stats.files++;
 		break;
 	}
 	berth__session_deleted(s, path, is_dir);
@@ -151,11 +151,11 @@ static void report_deleted(struct berth_session *s, const char *path,
 /* One more deletion allowed by --max-delete?  Counts what it refuses. */
 static bool may_delete(struct berth_session *s)
 {
-	if (s->opts.max_delete < 0 || s->deleted < s->opts.max_delete) {
-		s->deleted++;
+	if (s->opts.max_delete < 0 || s->del.deleted < s->opts.max_delete) {
+		s->del.deleted++;
 		return true;
 	}
-	s->del_skipped++;
+	s->del.skipped++;
 	return false;
 }
 
@@ -179,7 +179,7 @@ static int delete_one(struct berth_session *s, const char *path,
 			return ret;
 	}
 	if (!s->opts.dry_run)
-		ret = berth_commit_delete(s->commit, path, type == DT_DIR,
+		ret = berth_commit_delete(s->stg.commit, path, type == DT_DIR,
 					  NULL);
 	if (ret == 0)
 		report_deleted(s, path, type);
@@ -204,8 +204,9 @@ int berth__delete_tree(struct berth_session *s, const char *name,
 		return ret;
 	if (report_self)
 		return delete_one(s, name, DT_DIR);
-	return s->opts.dry_run ? 0
-			       : berth_commit_delete(s->commit, name, 1, NULL);
+	return s->opts.dry_run
+		       ? 0
+		       : berth_commit_delete(s->stg.commit, name, 1, NULL);
 }
 
 bool berth__dir_has_entries(struct berth_session *s, const char *name)
@@ -215,7 +216,7 @@ bool berth__dir_has_entries(struct berth_session *s, const char *name)
 	DIR *d;
 	int fd;
 
-	fd = berth__open_beneath(s->root_fd, name, O_RDONLY | O_DIRECTORY);
+	fd = berth__open_beneath(s->dest.root_fd, name, O_RDONLY | O_DIRECTORY);
 	if (fd < 0)
 		return false;
 	d = fdopendir(fd);
@@ -247,8 +248,8 @@ static bool protected_by_rules(struct berth_session *s, const char *path,
 	size_t i;
 
 	base = base ? base + 1 : path;
-	for (i = 0; i < s->nrules; i++) {
-		const struct session_rule *r = &s->rules[i];
+	for (i = 0; i < s->del.nrules; i++) {
+		const struct session_rule *r = &s->del.rules[i];
 		const char *pat = r->pattern, *subject;
 		int flags = 0;
 
@@ -292,19 +293,19 @@ int berth__session_add_rule(struct berth_session *s,
 	struct session_rule *v, *r;
 
 	if (rule->type == BERTH_FILTER_CLEAR) {
-		for (size_t i = 0; i < s->nrules; i++)
-			free(s->rules[i].pattern);
-		s->nrules = 0;
+		for (size_t i = 0; i < s->del.nrules; i++)
+			free(s->del.rules[i].pattern);
+		s->del.nrules = 0;
 		return 0;
 	}
 	if (rule->type != BERTH_FILTER_EXCLUDE &&
 	    rule->type != BERTH_FILTER_INCLUDE)
 		return -BERTH_EUNSUPPORTED; /* merge files: not yet */
-	v = realloc(s->rules, (s->nrules + 1) * sizeof(*v));
+	v = realloc(s->del.rules, (s->del.nrules + 1) * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	s->rules = v;
-	r = &s->rules[s->nrules];
+	s->del.rules = v;
+	r = &s->del.rules[s->del.nrules];
 	r->type = rule->type;
 	r->mods = rule->mods;
 	r->dir_only = rule->dir_only;
@@ -317,7 +318,7 @@ int berth__session_add_rule(struct berth_session *s,
 	}
 	if (!r->pattern)
 		return -ENOMEM;
-	s->nrules++;
+	s->del.nrules++;
 	return 0;
 }
 
@@ -331,12 +332,12 @@ static int name_cmp(const void *a, const void *b)
 /* May deletions happen at all?  (Reported once if not.) */
 static bool deletions_allowed(struct berth_session *s)
 {
-	if (atomic_load(&s->io_error) && !s->opts.ignore_errors) {
-		if (!s->del_io_warned) {
+	if (atomic_load(&s->rep.io_error) && !s->opts.ignore_errors) {
+		if (!s->del.io_warned) {
 			berth__session_log(s, BERTH_LOG_INFO,
 					   "IO error encountered -- skipping "
 					   "file deletion\n");
-			s->del_io_warned = true;
+			s->del.io_warned = true;
 		}
 		return false;
 	}
@@ -376,7 +377,7 @@ static int delete_in(struct berth_session *s, const char *dname,
 
 int berth__delete_extraneous(struct berth_session *s, int32_t dir_ndx)
 {
-	const struct berth_file *dir = &s->fl->files[dir_ndx];
+	const struct berth_file *dir = &s->lst.fl->files[dir_ndx];
 	bool root = strcmp(dir->name, ".") == 0;
 	size_t plen = root ? 0 : strlen(dir->name) + 1;
 	const char **names;
@@ -387,17 +388,17 @@ int berth__delete_extraneous(struct berth_session *s, int32_t dir_ndx)
 	if (!deletions_allowed(s) || (dir->xflags & BERTH_XMIT_NO_CONTENT_DIR))
 		return 0;
 	/* The directory's children in the list: its subtree follows it. */
-	names = malloc((s->fl->count + 1) * sizeof(*names));
+	names = malloc((s->lst.fl->count + 1) * sizeof(*names));
 	if (!names)
 		return -ENOMEM;
-	for (k = dir_ndx + 1; k < (int32_t)s->fl->count; k++) {
-		const char *nm = s->fl->files[k].name;
+	for (k = dir_ndx + 1; k < (int32_t)s->lst.fl->count; k++) {
+		const char *nm = s->lst.fl->files[k].name;
 
 		if (!root && (strncmp(nm, dir->name, plen - 1) != 0 ||
 			      nm[plen - 1] != '/'))
 			break;
 		if (!strchr(nm + plen, '/') &&
-		    !(s->fl->files[k].flags & BERTH_FILE_INACTIVE))
+		    !(s->lst.fl->files[k].flags & BERTH_FILE_INACTIVE))
 			names[n++] = nm + plen;
 	}
 	qsort(names, n, sizeof(*names), name_cmp);
@@ -445,21 +446,30 @@ int berth__delete_pass(struct berth_session *s)
 
 	/* Nothing of ours may be in flight in the tree (temp names). */
 	if (!s->opts.dry_run)
-		berth_commit_flush(s->commit);
-	for (k = 0; ret == 0 && k < (int32_t)s->fl->count; k++)
-		if (S_ISDIR(s->fl->files[k].mode) &&
-		    !(s->fl->files[k].flags & BERTH_FILE_INACTIVE))
+		berth_commit_flush(s->stg.commit);
+	for (k = 0; ret == 0 && k < (int32_t)s->lst.fl->count; k++)
+		if (S_ISDIR(s->lst.fl->files[k].mode) &&
+		    !(s->lst.fl->files[k].flags & BERTH_FILE_INACTIVE))
 			ret = berth__delete_extraneous(s, k);
 	return ret;
 }
 
 void berth__delete_finish(struct berth_session *s)
 {
-	if (s->del_skipped) {
+	if (s->del.skipped) {
 		berth__session_log(s, BERTH_LOG_WARNING,
 				   "Deletions stopped due to --max-delete "
 				   "limit (%u skipped)\n",
-				   s->del_skipped);
-		atomic_fetch_or(&s->io_error, 4);
+				   s->del.skipped);
+		atomic_fetch_or(&s->rep.io_error, 4);
 	}
+}
+
+void berth__del_free(struct sess_del *d)
+{
+	for (size_t i = 0; i < d->nrules; i++)
+		free(d->rules[i].pattern);
+	free(d->rules);
+	d->rules = NULL;
+	d->nrules = 0;
 }

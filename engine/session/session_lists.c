@@ -8,14 +8,14 @@
  * and no stage refers to it any more (see struct sess_list); then its
  * entries, names and notes are freed, so memory follows the sender's
  * look-ahead instead of the size of the tree.  Everything here is under
- * s->lock, except berth__lists_add()'s allocations.
+ * s->sync.lock, except berth__lists_add()'s allocations.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "engine/session_int.h"
+#include "engine/session/session.h"
 
 /* The directories of @fl, in its (sorted) order: the directory list's
  * next numbers (§7.9; the decoder numbers them the same way). */
@@ -73,7 +73,7 @@ int berth__lists_add(struct berth_session *s, struct berth_flist *fl)
 
 	if (!l || !fst)
 		goto fail;
-	if (s->inc) {
+	if (s->lst.inc) {
 		ret = new_dirs(fl, &dirs, &nd);
 		if (ret < 0)
 			goto fail;
@@ -84,63 +84,65 @@ int berth__lists_add(struct berth_session *s, struct berth_flist *fl)
 	l->count = fl->count;
 	l->dir_k = fl->dir_k;
 	if (fl->io_error)
-		atomic_fetch_or(&s->io_error, fl->io_error);
+		atomic_fetch_or(&s->rep.io_error, fl->io_error);
 
-	pthread_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->sync.lock);
 	ret = -ENOMEM;
-	if (s->ndirs + nd > s->dirs_cap) {
-		uint32_t cap = s->dirs_cap ? s->dirs_cap : 64;
+	if (s->lst.ndirs + nd > s->lst.dirs_cap) {
+		uint32_t cap = s->lst.dirs_cap ? s->lst.dirs_cap : 64;
 		void *p;
 
-		while (cap < s->ndirs + nd)
+		while (cap < s->lst.ndirs + nd)
 			cap *= 2;
-		p = realloc(s->dirs, cap * sizeof(*s->dirs));
+		p = realloc(s->lst.dirs, cap * sizeof(*s->lst.dirs));
 		if (!p)
 			goto unlock;
-		s->dirs = p;
-		s->dirs_cap = cap;
+		s->lst.dirs = p;
+		s->lst.dirs_cap = cap;
 	}
-	if (s->nlists == s->lists_cap) {
-		size_t live = s->nlists - s->lists_first;
+	if (s->lst.nlists == s->lst.lists_cap) {
+		size_t live = s->lst.nlists - s->lst.lists_first;
 
-		if (s->lists_first > 0 && live <= s->lists_cap / 2) {
+		if (s->lst.lists_first > 0 && live <= s->lst.lists_cap / 2) {
 			/* The freed front goes; ndx order is kept. */
-			memmove(s->lists, s->lists + s->lists_first,
-				live * sizeof(*s->lists));
-			s->lists_first = 0;
-			s->nlists = live;
+			memmove(s->lst.lists, s->lst.lists + s->lst.lists_first,
+				live * sizeof(*s->lst.lists));
+			s->lst.lists_first = 0;
+			s->lst.nlists = live;
 		} else {
-			size_t cap = s->lists_cap ? 2 * s->lists_cap : 16;
-			void *p = realloc(s->lists, cap * sizeof(*s->lists));
+			size_t cap = s->lst.lists_cap ? 2 * s->lst.lists_cap
+						      : 16;
+			void *p = realloc(s->lst.lists,
+					  cap * sizeof(*s->lst.lists));
 
 			if (!p)
 				goto unlock;
-			s->lists = p;
-			s->lists_cap = cap;
+			s->lst.lists = p;
+			s->lst.lists_cap = cap;
 		}
 	}
-	l->dir_base = s->ndirs;
+	l->dir_base = s->lst.ndirs;
 	if (nd)
-		memcpy(s->dirs + s->ndirs, dirs, nd * sizeof(*dirs));
-	s->ndirs += nd;
-	s->lists[s->nlists++] = l;
-	if (s->lists_tail)
-		s->lists_tail->next = l;
-	if (!s->release_next)
-		s->release_next = l;
-	s->lists_tail = l;
-	s->lists_total++;
-	s->files_total += fl->count;
-	if (!s->inc) {
-		s->fl = fl;
-		s->fst = fst;
+		memcpy(s->lst.dirs + s->lst.ndirs, dirs, nd * sizeof(*dirs));
+	s->lst.ndirs += nd;
+	s->lst.lists[s->lst.nlists++] = l;
+	if (s->lst.lists_tail)
+		s->lst.lists_tail->next = l;
+	if (!s->lst.release_next)
+		s->lst.release_next = l;
+	s->lst.lists_tail = l;
+	s->lst.lists_total++;
+	s->lst.files_total += fl->count;
+	if (!s->lst.inc) {
+		s->lst.fl = fl;
+		s->lst.fst = fst;
 	}
-	pthread_cond_broadcast(&s->cond);
-	pthread_mutex_unlock(&s->lock);
+	pthread_cond_broadcast(&s->sync.cond);
+	pthread_mutex_unlock(&s->sync.lock);
 	free(dirs);
 	return 0;
 unlock:
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->sync.lock);
 fail:
 	while (nd > 0)
 		free(dirs[--nd]);
@@ -153,31 +155,31 @@ fail:
 
 void berth__lists_eof(struct berth_session *s)
 {
-	pthread_mutex_lock(&s->lock);
-	s->flist_eof = true;
-	pthread_cond_broadcast(&s->cond);
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_lock(&s->sync.lock);
+	s->lst.flist_eof = true;
+	pthread_cond_broadcast(&s->sync.cond);
+	pthread_mutex_unlock(&s->sync.lock);
 }
 
 /* berth__list_of(), freed lists included (their records may be gone). */
 static struct sess_list *list_of_any(struct berth_session *s, int32_t ndx,
 				     int32_t *i)
 {
-	size_t lo = s->lists_first, hi = s->nlists;
+	size_t lo = s->lst.lists_first, hi = s->lst.nlists;
 	struct sess_list *l;
 
 	/* The last list whose range (start - 1 onwards) begins <= ndx. */
 	while (hi - lo > 1) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (s->lists[mid]->start - 1 <= ndx)
+		if (s->lst.lists[mid]->start - 1 <= ndx)
 			lo = mid;
 		else
 			hi = mid;
 	}
-	if (lo >= s->nlists)
+	if (lo >= s->lst.nlists)
 		return NULL;
-	l = s->lists[lo];
+	l = s->lst.lists[lo];
 	if (ndx < l->start - 1 || (int64_t)ndx >= (int64_t)l->start + l->count)
 		return NULL;
 	*i = ndx - l->start;
@@ -208,11 +210,11 @@ const struct berth_file *berth__file(struct berth_session *s, int32_t ndx)
 	struct sess_list *l;
 	int32_t i;
 
-	pthread_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->sync.lock);
 	l = berth__list_of(s, ndx, &i);
 	if (l && i >= 0)
 		f = &l->fl->files[i];
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->sync.lock);
 	return f;
 }
 
@@ -229,16 +231,16 @@ static void queue_dirfix(struct berth_session *s, struct sess_list *l)
 		k = 0;
 	else
 		return;
-	if (s->ndirfix == s->dirfix_cap) {
-		size_t cap = s->dirfix_cap ? 2 * s->dirfix_cap : 64;
-		uint32_t *p = realloc(s->dirfix, cap * sizeof(*p));
+	if (s->lst.ndirfix == s->lst.dirfix_cap) {
+		size_t cap = s->lst.dirfix_cap ? 2 * s->lst.dirfix_cap : 64;
+		uint32_t *p = realloc(s->lst.dirfix, cap * sizeof(*p));
 
 		if (!p)
 			return;
-		s->dirfix = p;
-		s->dirfix_cap = cap;
+		s->lst.dirfix = p;
+		s->lst.dirfix_cap = cap;
 	}
-	s->dirfix[s->ndirfix++] = k;
+	s->lst.dirfix[s->lst.ndirfix++] = k;
 }
 
 /* Free @l's entries once it is released and unreferenced, then drop the
@@ -252,13 +254,14 @@ static void maybe_free(struct berth_session *s, struct sess_list *l)
 	free(l->fst);
 	l->fl = NULL;
 	l->fst = NULL;
-	while (s->lists_first < s->nlists && !s->lists[s->lists_first]->fl) {
-		struct sess_list *f = s->lists[s->lists_first++];
+	while (s->lst.lists_first < s->lst.nlists &&
+	       !s->lst.lists[s->lst.lists_first]->fl) {
+		struct sess_list *f = s->lst.lists[s->lst.lists_first++];
 
-		if (s->lists_tail == f)
-			s->lists_tail = NULL;
-		if (s->release_next == f)
-			s->release_next = NULL;
+		if (s->lst.lists_tail == f)
+			s->lst.lists_tail = NULL;
+		if (s->lst.release_next == f)
+			s->lst.release_next = NULL;
 		free(f);
 	}
 }
@@ -289,11 +292,11 @@ void berth__list_finish(struct berth_session *s, struct sess_list *l)
 
 void berth__list_release(struct berth_session *s)
 {
-	struct sess_list *l = s->release_next;
+	struct sess_list *l = s->lst.release_next;
 
 	if (!l)
 		return;
-	s->release_next = l->next;
+	s->lst.release_next = l->next;
 	l->released = true;
 	maybe_free(s, l);
 }
@@ -330,34 +333,34 @@ bool berth__fst_done(struct berth_session *s, int32_t ndx)
 
 void berth__lists_free(struct berth_session *s)
 {
-	for (size_t i = s->lists_first; i < s->nlists; i++) {
-		berth_flist_free(s->lists[i]->fl);
-		free(s->lists[i]->fst);
-		free(s->lists[i]);
+	for (size_t i = s->lst.lists_first; i < s->lst.nlists; i++) {
+		berth_flist_free(s->lst.lists[i]->fl);
+		free(s->lst.lists[i]->fst);
+		free(s->lst.lists[i]);
 	}
-	free(s->lists);
-	s->lists = NULL;
-	s->nlists = s->lists_first = s->lists_cap = 0;
-	s->lists_tail = NULL;
-	s->release_next = NULL;
-	s->fl = NULL;
-	s->fst = NULL;
-	for (uint32_t i = 0; i < s->ndirs; i++)
-		free(s->dirs[i]);
-	free(s->dirs);
-	s->dirs = NULL;
-	s->ndirs = 0;
-	free(s->dirfix);
-	s->dirfix = NULL;
-	s->ndirfix = s->dirfix_cap = 0;
+	free(s->lst.lists);
+	s->lst.lists = NULL;
+	s->lst.nlists = s->lst.lists_first = s->lst.lists_cap = 0;
+	s->lst.lists_tail = NULL;
+	s->lst.release_next = NULL;
+	s->lst.fl = NULL;
+	s->lst.fst = NULL;
+	for (uint32_t i = 0; i < s->lst.ndirs; i++)
+		free(s->lst.dirs[i]);
+	free(s->lst.dirs);
+	s->lst.dirs = NULL;
+	s->lst.ndirs = 0;
+	free(s->lst.dirfix);
+	s->lst.dirfix = NULL;
+	s->lst.ndirfix = s->lst.dirfix_cap = 0;
 }
 
 void *berth__commit_user(struct berth_session *s, int32_t ndx)
 {
-	if (s->inc) {
-		pthread_mutex_lock(&s->lock);
+	if (s->lst.inc) {
+		pthread_mutex_lock(&s->sync.lock);
 		berth__list_ref(s, ndx);
-		pthread_mutex_unlock(&s->lock);
+		pthread_mutex_unlock(&s->sync.lock);
 	}
 	return (void *)(intptr_t)(ndx + 1);
 }
@@ -367,11 +370,23 @@ void berth__commit_user_done(struct berth_session *s, void *user)
 	int32_t i, ndx = (int32_t)(intptr_t)user - 1;
 	struct sess_list *l;
 
-	if (!s->inc || !user || user == SESSION_QUIET)
+	if (!s->lst.inc || !user || user == SESSION_QUIET)
 		return;
-	pthread_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->sync.lock);
 	l = list_of_any(s, ndx, &i);
 	if (l && l->refs)
 		berth__list_unref(s, l);
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->sync.lock);
+}
+
+struct file_state berth__fst_get(struct berth_session *s, int32_t ndx)
+{
+	struct file_state st = {0}, *p;
+
+	pthread_mutex_lock(&s->sync.lock);
+	p = berth__fst_of(s, ndx);
+	if (p)
+		st = *p;
+	pthread_mutex_unlock(&s->sync.lock);
+	return st;
 }

@@ -23,7 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "engine/session_int.h"
+#include "engine/session/session.h"
 
 int berth__partial_path(const struct berth_session *s, const char *name,
 			char *buf, size_t cap)
@@ -32,7 +32,7 @@ int berth__partial_path(const struct berth_session *s, const char *name,
 	int dirlen = slash ? (int)(slash - name) + 1 : 0;
 	int n;
 
-	n = snprintf(buf, cap, "%.*s%s/%s", dirlen, name, s->pdir,
+	n = snprintf(buf, cap, "%.*s%s/%s", dirlen, name, s->dest.pdir,
 		     slash ? slash + 1 : name);
 	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
@@ -41,7 +41,8 @@ int berth__partial_path(const struct berth_session *s, const char *name,
 bool berth__partial_exists(struct berth_session *s, const char *ppath)
 {
 	struct stat st;
-	int fd = berth__open_beneath(s->root_fd, ppath, O_PATH | O_NOFOLLOW);
+	int fd = berth__open_beneath(s->dest.root_fd, ppath,
+				     O_PATH | O_NOFOLLOW);
 	bool ok;
 
 	if (fd < 0)
@@ -68,9 +69,9 @@ void berth__drop_partial(struct berth_session *s, const char *ppath)
 	char dir[PATH_MAX];
 
 	pdir_of(ppath, dir, sizeof(dir));
-	if (berth_commit_delete(s->commit, ppath, 0, SESSION_QUIET) == 0 &&
+	if (berth_commit_delete(s->stg.commit, ppath, 0, SESSION_QUIET) == 0 &&
 	    dir[0])
-		(void)berth_commit_delete(s->commit, dir, 1, SESSION_QUIET);
+		(void)berth_commit_delete(s->stg.commit, dir, 1, SESSION_QUIET);
 }
 
 int berth__delayed_renames(struct berth_session *s)
@@ -82,16 +83,16 @@ int berth__delayed_renames(struct berth_session *s)
 
 	if (s->opts.dry_run)
 		return 0;
-	(void)berth_commit_flush(s->commit); /* errors came by event */
-	for (i = 0; i < (int32_t)s->fl->count; i++) {
-		const struct berth_file *f = &s->fl->files[i];
+	(void)berth_commit_flush(s->stg.commit); /* errors came by event */
+	for (i = 0; i < (int32_t)s->lst.fl->count; i++) {
+		const struct berth_file *f = &s->lst.fl->files[i];
 
 		st = berth__fst_get(s, i);
 		if (!st.delayed || !st.ok)
 			continue;
 		if (berth__partial_path(s, f->name, ppath, sizeof(ppath)))
 			continue; /* it could not have been written either */
-		ret = berth_commit_rename(s->commit, ppath, f->name,
+		ret = berth_commit_rename(s->stg.commit, ppath, f->name,
 					  (void *)(intptr_t)(i + 1));
 		if (ret < 0) {
 			berth__session_file_error(
@@ -101,21 +102,22 @@ int berth__delayed_renames(struct berth_session *s)
 				return ret;
 		}
 	}
-	(void)berth_commit_flush(s->commit);
+	(void)berth_commit_flush(s->stg.commit);
 	/* The emptied PDIRs (files of one directory are adjacent). */
-	for (i = 0; i < (int32_t)s->fl->count; i++) {
+	for (i = 0; i < (int32_t)s->lst.fl->count; i++) {
 		st = berth__fst_get(s, i);
-		if (!st.delayed || berth__partial_path(s, s->fl->files[i].name,
-						       ppath, sizeof(ppath)))
+		if (!st.delayed ||
+		    berth__partial_path(s, s->lst.fl->files[i].name, ppath,
+					sizeof(ppath)))
 			continue;
 		pdir_of(ppath, dir, sizeof(dir));
 		if (strcmp(dir, last) == 0)
 			continue;
 		memcpy(last, dir, sizeof(last));
-		(void)berth_commit_delete(s->commit, dir, 1, SESSION_QUIET);
+		(void)berth_commit_delete(s->stg.commit, dir, 1, SESSION_QUIET);
 	}
 	/* Per-file outcomes came by event; only a cancel stops here. */
-	ret = berth_commit_flush(s->commit);
+	ret = berth_commit_flush(s->stg.commit);
 	return ret == -BERTH_ECANCELLED ? ret : 0;
 }
 
@@ -125,13 +127,13 @@ void berth__partial_sweep(struct berth_session *s)
 	struct file_state st;
 	int32_t i;
 
-	if (!s->pdir || s->opts.delay_updates || s->opts.dry_run)
+	if (!s->dest.pdir || s->opts.delay_updates || s->opts.dry_run)
 		return;
-	(void)berth_commit_flush(s->commit); /* every outcome is known */
-	for (i = 0; i < (int32_t)s->fl->count; i++) {
+	(void)berth_commit_flush(s->stg.commit); /* every outcome is known */
+	for (i = 0; i < (int32_t)s->lst.fl->count; i++) {
 		st = berth__fst_get(s, i);
 		if (st.basis_type != BASIS_PARTIAL || !st.ok ||
-		    berth__partial_path(s, s->fl->files[i].name, ppath,
+		    berth__partial_path(s, s->lst.fl->files[i].name, ppath,
 					sizeof(ppath)))
 			continue;
 		berth__drop_partial(s, ppath);
@@ -147,8 +149,8 @@ static int backup_root(struct berth_session *s)
 	int fd, next;
 	size_t n;
 
-	fd = openat(*p == '/' ? AT_FDCWD : s->root_fd, *p == '/' ? "/" : ".",
-		    O_PATH | O_DIRECTORY | O_CLOEXEC);
+	fd = openat(*p == '/' ? AT_FDCWD : s->dest.root_fd,
+		    *p == '/' ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	while (fd >= 0 && *p) {
 		while (*p == '/')
 			p++;
@@ -173,8 +175,8 @@ static int backup_root(struct berth_session *s)
 	}
 	if (fd < 0)
 		return -errno;
-	s->backup_dirfd = fd;
-	berth_commit_set_backup_dir(s->commit, fd);
+	s->dest.backup_dirfd = fd;
+	berth_commit_set_backup_dir(s->stg.commit, fd);
 	return 0;
 }
 
@@ -190,10 +192,11 @@ int berth__backup_prepare(struct berth_session *s, const char *relpath)
 
 	if (!s->opts.backup_dir || s->opts.dry_run || dlen >= sizeof(dir))
 		return 0;
-	if (s->backup_dirfd >= 0 && s->bak_last &&
-	    strlen(s->bak_last) == dlen && !memcmp(s->bak_last, relpath, dlen))
+	if (s->dest.backup_dirfd >= 0 && s->dest.bak_last &&
+	    strlen(s->dest.bak_last) == dlen &&
+	    !memcmp(s->dest.bak_last, relpath, dlen))
 		return 0;
-	if (s->backup_dirfd < 0) {
+	if (s->dest.backup_dirfd < 0) {
 		ret = backup_root(s);
 		if (ret < 0) {
 			berth__session_file_error(s, "backup dir %s: %s\n",
@@ -210,11 +213,11 @@ int berth__backup_prepare(struct berth_session *s, const char *relpath)
 		if (i < dlen && dir[i] != '/')
 			continue;
 		dir[i] = '\0';
-		fd = berth__open_beneath(s->backup_dirfd, dir,
+		fd = berth__open_beneath(s->dest.backup_dirfd, dir,
 					 O_PATH | O_DIRECTORY);
 		if (fd >= 0) {
 			close(fd);
-		} else if (fd == -ENOENT && fstatat(s->root_fd, dir, &st,
+		} else if (fd == -ENOENT && fstatat(s->dest.root_fd, dir, &st,
 						    AT_SYMLINK_NOFOLLOW) == 0) {
 			m = (struct berth_commit_meta){
 				.mode = st.st_mode & 07777,
@@ -223,7 +226,7 @@ int berth__backup_prepare(struct berth_session *s, const char *relpath)
 				.uid = s->opts.owner ? st.st_uid : (uint32_t)-1,
 				.gid = s->opts.group ? st.st_gid : (uint32_t)-1,
 				.user = SESSION_QUIET};
-			ret = berth_commit_backup_mkdir(s->commit, dir, &m);
+			ret = berth_commit_backup_mkdir(s->stg.commit, dir, &m);
 			if (ret == -BERTH_ECANCELLED)
 				return ret;
 			made = true;
@@ -232,8 +235,9 @@ int berth__backup_prepare(struct berth_session *s, const char *relpath)
 			dir[i] = '/';
 	}
 	if (made)
-		(void)berth_commit_flush(s->commit); /* before the backups */
-	free(s->bak_last);
-	s->bak_last = strndup(relpath, dlen);
+		(void)berth_commit_flush(
+			s->stg.commit); /* before the backups */
+	free(s->dest.bak_last);
+	s->dest.bak_last = strndup(relpath, dlen);
 	return 0;
 }

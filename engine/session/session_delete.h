@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Deletion (session_delete.c): --delete in all its modes, protect rules
+ * from the client's filter list, --max-delete, --force.  Generator thread.
+ */
+#ifndef BERTH_SESSION_DELETE_H
+#define BERTH_SESSION_DELETE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "protocol/protocol.h"
+
+struct berth_session;
+
+/* A filter rule received from the client (deletion protection). */
+struct session_rule {
+	int type; /* BERTH_FILTER_EXCLUDE or _INCLUDE */
+	unsigned mods; /* BERTH_FM_* */
+	bool dir_only;
+	char *pattern; /* without a leading "/" (then BERTH_FM_ABS) */
+};
+
+struct sess_del {
+	struct session_rule *rules;
+	size_t nrules;
+	struct berth_del_stats stats;
+	int deleted; /* for --max-delete */
+	unsigned skipped; /* refused by --max-delete */
+	bool io_warned;
+};
+
+int berth__session_add_rule(struct berth_session *s,
+			    const struct berth_filter_rule *rule);
+int berth__delete_extraneous(struct berth_session *s, int32_t dir_ndx);
+/* Incremental: the extraneous items of directory @dname, whose children
+ * are the entries of list @fl. */
+int berth__delete_in_list(struct berth_session *s, const char *dname,
+			  uint32_t xflags, const struct berth_flist *fl);
+int berth__delete_pass(struct berth_session *s);
+int berth__delete_tree(struct berth_session *s, const char *name,
+		       bool report_self);
+bool berth__dir_has_entries(struct berth_session *s, const char *name);
+void berth__delete_finish(struct berth_session *s);
+void berth__del_free(struct sess_del *d);
+
+#endif /* BERTH_SESSION_DELETE_H */

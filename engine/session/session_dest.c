@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The destination and the alt-dest directories: DEST opened (and made, with
+ * --mkpath or as rsync makes a missing last component), the "local name"
+ * mode of a single file pushed to a new name, --link-dest/--compare-dest/
+ * --copy-dest opened beneath or by absolute path; and the one safe open
+ * every path goes through (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "engine/session/session.h"
+#include "engine/session/session_xattr.h"
+
+int berth__open_beneath(int dirfd, const char *path, int flags)
+{
+	struct open_how how = {
+		.flags = (uint64_t)flags | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
+	};
+	long fd;
+
+	do {
+		fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+	} while (fd < 0 && errno == EAGAIN);
+	return fd < 0 ? -errno : (int)fd;
+}
+
+/* Make -p style path components for --mkpath (DEST's parents). */
+static int mkpath(const char *dest)
+{
+	char *p = strdup(dest), *q;
+	int ret = 0;
+
+	if (!p)
+		return -ENOMEM;
+	for (q = p + 1; *q; q++) {
+		if (*q != '/')
+			continue;
+		*q = '\0';
+		if (mkdir(p, 0777) < 0 && errno != EEXIST) {
+			ret = -errno;
+			break;
+		}
+		*q = '/';
+	}
+	free(p);
+	return ret;
+}
+
+/*
+ * --link-dest / --compare-dest dirs, relative to the destination unless
+ * absolute.  They are chosen by whoever runs the server (as with rsync);
+ * lookups inside them never follow symlinks.  A missing one is skipped.
+ */
+static int open_alt_dirs(struct berth_session *s)
+{
+	int j;
+
+	for (j = 0; j < BERTH_MAX_ALT_DEST; j++)
+		s->dest.alt_fd[j] = -1;
+	s->dest.nalt = s->opts.n_alt_dest;
+	for (j = 0; j < s->dest.nalt; j++) {
+		s->dest.alt_fd[j] = openat(s->dest.root_fd, s->opts.alt_dest[j],
+					   O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (s->dest.alt_fd[j] < 0)
+			berth__session_log(s, BERTH_LOG_WARNING,
+					   "%s arg does not exist: %s\n",
+					   s->opts.alt_dest_type ==
+							   BERTH_ALT_LINK
+						   ? "--link-dest"
+						   : "--compare-dest",
+					   s->opts.alt_dest[j]);
+	}
+	return 0;
+}
+
+/*
+ * rsync's "local name" mode: one non-directory item whose DEST is a file
+ * or a new name: DEST's directory is the root, the item takes its name.
+ */
+static int open_local_name(struct berth_session *s, const char *dest)
+{
+	const char *slash = strrchr(dest, '/');
+	char *dir;
+
+	s->dest.local_name = strdup(slash ? slash + 1 : dest);
+	dir = slash ? strndup(dest, (size_t)(slash - dest)) : strdup(".");
+	if (!s->dest.local_name || !dir) {
+		free(dir);
+		return -ENOMEM;
+	}
+	s->dest.root_fd = open(*dir ? dir : "/",
+			       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(dir);
+	if (s->dest.root_fd < 0) {
+		berth__session_fatal(s, RERR_FILESELECT,
+				     "change_dir#3 \"%s\" failed: %s\n", dest,
+				     strerror(errno));
+		return -errno;
+	}
+	berth__first_list(s)->files[0].name = s->dest.local_name;
+	berth__first_list(s)->files[0].name_len = (uint32_t)strlen(
+		s->dest.local_name);
+	return open_alt_dirs(s);
+}
+
+/* §2.1 DEST semantics (an agent may impose the directory instead). */
+int berth__open_dest(struct berth_session *s)
+{
+	const char *dest = s->cfg.sopts.dest_path ? s->cfg.sopts.dest_path
+						  : s->opts.dest;
+	size_t len = strlen(dest);
+	struct stat st;
+	char shown[4096];
+
+	if (s->cfg.sopts.dest_dirfd >= 0) {
+		s->dest.root_fd = fcntl(s->cfg.sopts.dest_dirfd,
+					F_DUPFD_CLOEXEC, 0);
+		return s->dest.root_fd < 0 ? -errno : open_alt_dirs(s);
+	}
+	if (s->opts.mkpath && mkpath(dest) < 0) {
+		berth__session_fatal(s, RERR_FILEIO, "mkpath %s failed: %s\n",
+				     dest, strerror(errno));
+		return -EIO;
+	}
+	if (stat(dest, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		if (berth__first_list(s)->count > 1 ||
+		    S_ISDIR(berth__first_list(s)->files[0].mode)) {
+			berth__session_fatal(
+				s, RERR_FILESELECT,
+				"ERROR: destination must be a directory when "
+				"copying more than 1 file\n");
+			return -ENOTDIR;
+		}
+		return open_local_name(s, dest);
+	}
+	if (stat(dest, &st) < 0) {
+		if (errno != ENOENT) {
+			berth__session_fatal(s, RERR_FILESELECT,
+					     "change_dir#3 \"%s\" failed: %s\n",
+					     dest, strerror(errno));
+			return -errno;
+		}
+		if (berth__first_list(s)->count == 1 &&
+		    !S_ISDIR(berth__first_list(s)->files[0].mode) &&
+		    dest[len - 1] != '/')
+			return open_local_name(s, dest);
+		if (!s->opts.dry_run && mkdir(dest, 0777) < 0) {
+			berth__session_fatal(s, RERR_FILEIO,
+					     "mkdir %s failed: %s\n", dest,
+					     strerror(errno));
+			return -EIO;
+		}
+		s->dest.dest_created = true;
+		snprintf(shown, sizeof(shown), "%.*s", (int)len, dest);
+		while (len > 1 && shown[len - 1] == '/')
+			shown[--len] = '\0';
+		if (s->opts.verbose || s->opts.log_format)
+			berth__session_log(s, BERTH_LOG_INFO,
+					   "created directory %s\n", shown);
+		if (s->opts.dry_run) {
+			/* DEST does not exist: everything is new, nothing is
+			 * looked up beneath it; any directory fd will do. */
+			s->dest.root_fd = open("/", O_PATH | O_DIRECTORY |
+							    O_CLOEXEC);
+			return s->dest.root_fd < 0 ? -errno : 0;
+		}
+	}
+	s->dest.root_fd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->dest.root_fd < 0) {
+		berth__session_fatal(s, RERR_FILESELECT,
+				     "change_dir#3 \"%s\" failed: %s\n", dest,
+				     strerror(errno));
+		return -errno;
+	}
+	return open_alt_dirs(s);
+}
+
+void berth__dest_close(struct sess_dest *d)
+{
+	if (d->root_fd >= 0)
+		close(d->root_fd);
+	if (d->temp_dirfd >= 0)
+		close(d->temp_dirfd);
+	if (d->backup_dirfd >= 0)
+		close(d->backup_dirfd);
+	for (int j = 0; j < d->nalt; j++)
+		if (d->alt_fd[j] >= 0)
+			close(d->alt_fd[j]);
+	free(d->local_name);
+	free(d->bak_last);
+	d->root_fd = d->temp_dirfd = d->backup_dirfd = -1;
+	d->nalt = 0;
+	d->local_name = d->bak_last = NULL;
+}

@@ -1,0 +1,256 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The generator's alt-dest and -c work: --link-dest/--compare-dest/
+ * --copy-dest lookups in the old snapshots (never through symlinks),
+ * whole-file checksums for -c, and copies from an alt dir.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "engine/session/session.h"
+#include "engine/session/session_xattr.h"
+#include "engine/session/session_gen_int.h"
+
+/* The first alt-dest dir holding a directory at @f's name: its index, or
+ * -1. */
+int berth__gen_alt_dir_stat(struct berth_session *s, const struct berth_file *f,
+			    struct stat *st)
+{
+	bool found = false;
+	int j, fd;
+
+	for (j = 0; j < s->dest.nalt; j++) {
+		if (s->dest.alt_fd[j] < 0)
+			continue;
+		if (strcmp(f->name, ".") == 0)
+			fd = fcntl(s->dest.alt_fd[j], F_DUPFD_CLOEXEC, 0);
+		else
+			fd = berth__open_beneath(s->dest.alt_fd[j], f->name,
+						 O_PATH | O_NOFOLLOW);
+		if (fd < 0)
+			continue;
+		found = fstat(fd, st) == 0 && S_ISDIR(st->st_mode);
+		close(fd);
+		if (found)
+			return j;
+	}
+	return -1;
+}
+
+/*
+ * -c: the destination's unseeded whole-file digest (the --checksum type)
+ * equals the one in the file list.  A file that cannot be read differs.
+ */
+bool berth__gen_checksum_matches(struct berth_session *s, int dirfd,
+				 const struct berth_file *f)
+{
+	uint8_t sum[BERTH_CSUM_MAX_DIGEST];
+	struct berth_csum_ctx ctx;
+	unsigned len = berth_csum_digest_len(s->neg.hs.file_csum);
+	size_t bufsize = 256 * 1024;
+	uint8_t *buf;
+	bool ok = false;
+	ssize_t n;
+	off_t off = 0;
+	int fd;
+
+	if (!f->sum || !len)
+		return false;
+	fd = berth__open_beneath(dirfd, f->name, O_RDONLY | O_NOFOLLOW);
+	if (fd < 0)
+		return false;
+	buf = malloc(bufsize);
+	if (buf && berth_csum_ctx_init(&ctx, s->neg.hs.file_csum) == 0) {
+		while ((n = pread(fd, buf, bufsize, off)) > 0) {
+			berth_csum_ctx_update(&ctx, buf, (size_t)n);
+			off += n;
+		}
+		if (n == 0 && berth_csum_ctx_final(&ctx, sum) == len)
+			ok = memcmp(sum, f->sum, len) == 0;
+		berth_csum_ctx_destroy(&ctx);
+	}
+	free(buf);
+	close(fd);
+	return ok;
+}
+
+/*
+ * How well the file in alt-dest dir @j matches @f, as rsync grades it:
+ * 0 none, 1 a regular file (a basis), 2 the same content by the quick
+ * check, 3 also the same attributes.  Lookups never follow symlinks.
+ */
+static int alt_match(struct berth_session *s, int j, const struct berth_file *f,
+		     struct stat *st)
+{
+	int fd, level = 0;
+
+	if (s->dest.alt_fd[j] < 0)
+		return 0;
+	fd = berth__open_beneath(s->dest.alt_fd[j], f->name,
+				 O_PATH | O_NOFOLLOW);
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, st) == 0 && S_ISREG(st->st_mode)) {
+		level = 1;
+		if (st->st_size == f->size &&
+		    (s->opts.checksum ? berth__gen_checksum_matches(
+						s, s->dest.alt_fd[j], f)
+		     : s->opts.size_only
+			     ? true
+			     : !s->opts.ignore_times &&
+				       !berth__gen_mtime_differs(s, f, st)))
+			level = 2;
+		if (level == 2 &&
+		    !(berth__gen_itemize(s, f, st, 0) &
+		      (BERTH_ITEM_REPORT_TIME | BERTH_ITEM_REPORT_PERMS |
+		       BERTH_ITEM_REPORT_OWNER | BERTH_ITEM_REPORT_GROUP)) &&
+		    berth__xa_gen_same(s, f, s->dest.alt_fd[j], f->name))
+			level = 3;
+	}
+	close(fd);
+	return level;
+}
+
+/*
+ * The same content in alt dir @j (--copy-dest, or any alt type when the
+ * attributes differ) is copied here instead of transferred; reported as a
+ * local change, compared with that copy (-X: its xattrs come along).
+ */
+static int copy_from_alt(struct berth_session *s, int32_t ndx,
+			 const struct berth_file *f, int j,
+			 const struct stat *st)
+{
+	uint32_t iflags = berth__gen_itemize(s, f, st,
+					     BERTH_ITEM_LOCAL_CHANGE) |
+			  berth__xa_gen_itemize(s, f, s->dest.alt_fd[j],
+						f->name);
+	struct berth_commit_file *cf = NULL;
+	struct berth_commit_meta m;
+	size_t bufsize = 256 * 1024;
+	uint8_t *buf = NULL;
+	off_t off = 0;
+	ssize_t n = 0;
+	int fd, ret;
+
+	if (!s->opts.dry_run) {
+		fd = berth__open_beneath(s->dest.alt_fd[j], f->name,
+					 O_RDONLY | O_NOFOLLOW);
+		if (fd < 0)
+			return fd;
+		berth__session_meta(s, f, false, 0, &m);
+		m.user = (void *)(intptr_t)(ndx + 1); /* events */
+		m.size_hint = (uint64_t)f->size;
+		/* rsync's copy takes the alt file's xattrs along. */
+		ret = berth__xa_gen_copy(s, s->dest.alt_fd[j], f->name,
+					 &m.xattrs);
+		if (ret < 0) {
+			close(fd);
+			return ret;
+		}
+		buf = malloc(bufsize);
+		if (!buf)
+			free(m.xattrs);
+		ret = buf ? berth_commit_file_begin(s->stg.commit, f->name, &m,
+						    0, &cf)
+			  : -ENOMEM;
+		while (ret == 0 && (n = pread(fd, buf, bufsize, off)) > 0) {
+			ret = berth_commit_file_write(cf, buf, (size_t)n);
+			off += n;
+		}
+		if (ret == 0 && n < 0)
+			ret = -errno;
+		if (cf && ret == 0)
+			ret = berth_commit_file_finish(cf);
+		else if (cf)
+			berth_commit_file_abort(cf);
+		free(buf);
+		close(fd);
+		if (ret < 0)
+			return ret;
+	}
+	return berth__gen_record_wanted(s, iflags)
+		       ? berth__gen_put_record(s, ndx, iflags)
+		       : 0;
+}
+
+/*
+ * A file missing from the destination, with alt-dest dirs: a complete
+ * match is hard-linked (--link-dest) or left out (--compare-dest); the
+ * same content is copied; any other regular file there serves as the
+ * delta basis (basis type j).
+ */
+int berth__gen_file_alt(struct gen *g, int32_t ndx, const struct berth_file *f)
+{
+	struct berth_session *s = g->s;
+	struct stat st, best_st;
+	int j, lv, best = -1, level = 0, ret, dfd;
+	const char *slash;
+	char *parent;
+
+	for (j = 0; j < s->dest.nalt; j++) {
+		lv = alt_match(s, j, f, &st);
+		if (lv > level) {
+			level = lv;
+			best = j;
+			best_st = st;
+		}
+		if (lv == 3)
+			break;
+	}
+	if (level == 3 && s->opts.alt_dest_type != BERTH_ALT_COPY) {
+		if (s->opts.alt_dest_type == BERTH_ALT_LINK &&
+		    !s->opts.dry_run) {
+			slash = strrchr(f->name, '/');
+			parent = slash ? strndup(f->name,
+						 (size_t)(slash - f->name))
+				       : strdup(".");
+			if (!parent)
+				return -ENOMEM;
+			dfd = berth__open_beneath(s->dest.alt_fd[best], parent,
+						  O_PATH | O_DIRECTORY);
+			free(parent);
+			if (dfd < 0)
+				return dfd;
+			ret = berth_commit_hardlink_at(
+				s->stg.commit, f->name, dfd,
+				berth__gen_base_name(f->name),
+				(void *)(intptr_t)(ndx + 1)); /* events */
+			close(dfd);
+			if (ret < 0)
+				return ret;
+		}
+		/* Reported only at -ii (an empty xname). */
+		if (s->opts.verbose >= 2 ||
+		    (s->opts.log_format && strstr(s->opts.log_format, "%i%I")))
+			return berth__gen_put_link_record(s, ndx, NULL);
+		return 0;
+	}
+	/* The same content with other attributes (or xattrs), or any full
+	 * match with --copy-dest: rsync copies the file locally, for every
+	 * alt-dest type (try_dests_reg), and fixes the attributes. */
+	if (level >= 2)
+		return copy_from_alt(s, ndx, f, best, &best_st);
+	if (level >= 1)
+		return berth__gen_request_file(
+			g, ndx,
+			berth__gen_itemize(s, f, &best_st,
+					   BERTH_ITEM_TRANSFER) |
+				berth__xa_gen_itemize(
+					s, f, s->dest.alt_fd[best], f->name),
+			s->dest.alt_fd[best], best, false);
+	return berth__gen_request_file(
+		g, ndx,
+		BERTH_ITEM_TRANSFER | BERTH_ITEM_IS_NEW |
+			berth__xa_gen_itemize(s, f, -1, NULL),
+		-1, -1, false);
+}

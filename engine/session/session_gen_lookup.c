@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The generator's destination lookup and itemizing: the parent directory
+ * opened beneath the root (a small cache of O_PATH fds), the entry looked at
+ * with fstatat(AT_SYMLINK_NOFOLLOW) (never through a symlink); directories
+ * the generator made are known empty and not looked into; the
+ * --existing/--ignore-existing gates; the item flags of rsync-protocol.md
+ * §8.4.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "engine/session/session.h"
+#include "engine/session/session_xattr.h"
+#include "engine/session/session_gen_int.h"
+
+/* An O_PATH fd of directory @path (len bytes of it) beneath the root. */
+int berth__gen_dir_fd(struct gen *g, const char *path, size_t len)
+{
+	struct dir_slot *victim = &g->cache[0];
+	char *copy;
+	int fd, i;
+
+	if (len == 0)
+		return g->s->dest.root_fd;
+	for (i = 0; i < DIR_CACHE; i++) {
+		struct dir_slot *d = &g->cache[i];
+
+		if (d->path && strlen(d->path) == len &&
+		    memcmp(d->path, path, len) == 0) {
+			d->use = ++g->tick;
+			return d->fd;
+		}
+		if (d->use < victim->use)
+			victim = d;
+	}
+	copy = strndup(path, len);
+	if (!copy)
+		return -ENOMEM;
+	fd = berth__open_beneath(g->s->dest.root_fd, copy,
+				 O_PATH | O_DIRECTORY);
+	if (fd < 0) {
+		free(copy);
+		return fd;
+	}
+	if (victim->path) {
+		free(victim->path);
+		close(victim->fd);
+	}
+	victim->path = copy;
+	victim->fd = fd;
+	victim->use = ++g->tick;
+	return fd;
+}
+
+void berth__gen_dir_cache_drop(struct gen *g)
+{
+	for (int i = 0; i < DIR_CACHE; i++) {
+		if (g->cache[i].path) {
+			free(g->cache[i].path);
+			close(g->cache[i].fd);
+			g->cache[i].path = NULL;
+		}
+	}
+}
+
+const char *berth__gen_base_name(const char *name)
+{
+	const char *b = strrchr(name, '/');
+
+	return b ? b + 1 : name;
+}
+
+/* Is the parent of @name a directory we created in this session? */
+static bool parent_is_new(struct gen *g, const char *name)
+{
+	const char *slash = strrchr(name, '/');
+	size_t plen = slash ? (size_t)(slash - name) : 0;
+
+	/* Incremental: every entry is a child of the list's directory; the
+	 * directory itself is looked up unless we made it. */
+	if (g->s->lst.inc)
+		return g->list_parent_new;
+
+	while (g->depth > 0) {
+		struct dir_frame *f = &g->stack[g->depth - 1];
+
+		if (f->len <= plen && memcmp(f->name, name, f->len) == 0 &&
+		    (f->len == plen || name[f->len] == '/'))
+			return f->len == plen ? f->is_new : false;
+		g->depth--;
+	}
+	/* The root: new if DEST was created. */
+	return plen == 0 && g->s->dest.dest_created;
+}
+
+void berth__gen_push_dir(struct gen *g, const char *name, bool is_new)
+{
+	g->stack[g->depth].name = name;
+	g->stack[g->depth].len = strlen(name);
+	g->stack[g->depth].is_new = is_new;
+	g->depth++;
+}
+
+/* lstat of the destination for @name: 0, -ENOENT, or another error. */
+int berth__gen_dest_stat(struct gen *g, const struct berth_file *f,
+			 struct stat *st)
+{
+	const char *name = f->name;
+	const char *slash;
+	int dfd;
+
+	if (strcmp(name, ".") == 0)
+		return fstat(g->s->dest.root_fd, st) < 0 ? -errno : 0;
+	if (parent_is_new(g, name))
+		return -ENOENT;
+	slash = strrchr(name, '/');
+	dfd = berth__gen_dir_fd(g, name, slash ? (size_t)(slash - name) : 0);
+	if (dfd < 0)
+		/* A parent that is missing or not a directory (or a symlink,
+		 * which we never follow): the entry does not exist for us. */
+		return dfd == -ENOENT || dfd == -ENOTDIR || dfd == -ELOOP
+			       ? -ENOENT
+			       : dfd;
+	if (fstatat(dfd, berth__gen_base_name(name), st, AT_SYMLINK_NOFOLLOW) <
+	    0)
+		return -errno;
+	return 0;
+}
+
+/* What the receiver needs to know of the destination (under s->sync.lock). */
+void berth__gen_set_exists(struct berth_session *s, int32_t ndx, bool exists,
+			   mode_t mode)
+{
+	struct file_state *st;
+
+	pthread_mutex_lock(&s->sync.lock);
+	st = berth__fst_of(s, ndx);
+	if (st) {
+		st->exists = exists;
+		st->cur_mode = mode;
+	}
+	pthread_mutex_unlock(&s->sync.lock);
+}
+
+/*
+ * A directory stands where @what must go.  An empty one is removed; a
+ * non-empty one only with --force (or a delete mode), else rsync's two
+ * messages, and the item is skipped (exit 23).  Returns 0 when the way is
+ * made (or queued), 1 when the item is to be skipped, or an error.
+ */
+int berth__gen_clear_dir_for(struct gen *g, const struct berth_file *f,
+			     const char *what)
+{
+	struct berth_session *s = g->s;
+
+	if (!s->opts.force && s->opts.delete_mode == BERTH_DELETE_NONE &&
+	    berth__dir_has_entries(s, f->name)) {
+		berth__session_log(s, BERTH_LOG_INFO,
+				   "cannot delete non-empty directory: %s\n",
+				   f->name);
+		berth__session_file_error(s,
+					  "could not make way for new %s: %s\n",
+					  what, f->name);
+		return 1;
+	}
+	/* (A dry run reports what would go.) */
+	return berth__delete_tree(s, f->name, false);
+}
+
+/* --existing / --ignore-existing (rsync's gates right after the lookup,
+ * for every type).  True: skip the item. */
+bool berth__gen_existence_gate(struct gen *g, const struct berth_file *f,
+			       int stat_ret, const struct stat *st)
+{
+	struct berth_session *s = g->s;
+
+	if (s->opts.existing && stat_ret == -ENOENT) {
+		if (S_ISDIR(f->mode) && !g->skip_dir) {
+			g->skip_dir = f->name;
+			g->skip_len = strlen(f->name);
+		}
+		return true;
+	}
+	return s->opts.ignore_existing && stat_ret == 0 &&
+	       !(S_ISDIR(f->mode) && S_ISDIR(st->st_mode));
+}
+
+static bool times_preserved(struct berth_session *s, mode_t mode)
+{
+	if (!s->opts.times)
+		return false;
+	if (S_ISDIR(mode) && s->opts.omit_dir_times)
+		return false;
+	if (S_ISLNK(mode) && (s->opts.omit_link_times ||
+			      !(s->neg.hs.compat & BERTH_CF_SYMLINK_TIMES)))
+		return false;
+	return true;
+}
+
+bool berth__gen_mtime_differs(struct berth_session *s,
+			      const struct berth_file *f, const struct stat *st)
+{
+	int64_t d = (int64_t)st->st_mtim.tv_sec - f->mtime;
+
+	if (s->opts.have_modify_window && s->opts.modify_window < 0)
+		return d != 0 || (uint32_t)st->st_mtim.tv_nsec != f->nsec;
+	if (s->opts.have_modify_window && s->opts.modify_window > 0)
+		return d > s->opts.modify_window || d < -s->opts.modify_window;
+	return d != 0;
+}
+
+/* §8.4 for an item that exists; @base: the flags decided so far. */
+uint32_t berth__gen_itemize(struct berth_session *s, const struct berth_file *f,
+			    const struct stat *st, uint32_t base)
+{
+	uint32_t fl = base;
+	mode_t type = f->mode & S_IFMT;
+
+	if (S_ISREG(type) && st->st_size != f->size)
+		fl |= BERTH_ITEM_REPORT_SIZE;
+	if (times_preserved(s, type)) {
+		if (berth__gen_mtime_differs(s, f, st))
+			fl |= BERTH_ITEM_REPORT_TIME;
+	} else if (base & (BERTH_ITEM_TRANSFER | BERTH_ITEM_LOCAL_CHANGE)) {
+		fl |= BERTH_ITEM_REPORT_TIME;
+	}
+	if (!S_ISLNK(type)) {
+		if (s->opts.perms && ((st->st_mode ^ f->mode) & 07777))
+			fl |= BERTH_ITEM_REPORT_PERMS;
+		else if (!s->opts.perms && s->opts.executability &&
+			 !!(st->st_mode & 0111) != !!(f->mode & 0111))
+			fl |= BERTH_ITEM_REPORT_PERMS;
+	}
+	if (s->opts.owner && s->dest.am_root &&
+	    berth__map_uid(s, f->uid) != st->st_uid)
+		fl |= BERTH_ITEM_REPORT_OWNER;
+	if (s->opts.group && berth__map_gid(s, f->gid) != st->st_gid)
+		fl |= BERTH_ITEM_REPORT_GROUP;
+	return fl;
+}

@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The generator's item records and file requests: the record (ndx, item
+ * flags, basis type, xname), then the sum head and block sums of the basis
+ * (rsync-protocol.md §8.4-§8.5); a regular file's decision (quick check,
+ * --append, partial basis).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "engine/session/session.h"
+#include "engine/session/session_xattr.h"
+#include "engine/session/session_gen_int.h"
+
+bool berth__gen_record_wanted(struct berth_session *s, uint32_t iflags)
+{
+	if (iflags & ~(BERTH_ITEM_BASIS_TYPE_FOLLOWS |
+		       BERTH_ITEM_XNAME_FOLLOWS | BERTH_ITEM_LOCAL_CHANGE))
+		return true;
+	if (s->opts.verbose >= 2)
+		return true;
+	return s->opts.log_format && strstr(s->opts.log_format, "%i%I");
+}
+
+/* ndx + iflags [+ basis type] (the caller adds a sum head for transfers). */
+static int put_record_b(struct berth_session *s, int32_t ndx, uint32_t iflags,
+			int btype)
+{
+	uint8_t buf[REC_MAX];
+	struct berth_proto_out po = {buf, sizeof(buf), 0};
+	int ret;
+
+	ret = berth_proto_put_ndx(&po, &s->out.ndx, ndx);
+	if (ret >= 0)
+		ret = berth_proto_put_shortint(&po, (uint16_t)iflags);
+	if (ret >= 0 && (iflags & BERTH_ITEM_BASIS_TYPE_FOLLOWS))
+		ret = berth_proto_put_u8(&po, (uint8_t)btype);
+	if (ret < 0)
+		return ret;
+	ret = berth__out_data(&s->out, buf, po.pos);
+	return ret < 0 ? ret : berth__xa_gen_request(s, ndx, iflags);
+}
+
+int berth__gen_put_record(struct berth_session *s, int32_t ndx, uint32_t iflags)
+{
+	return put_record_b(s, ndx, iflags, 0);
+}
+
+/*
+ * A hard-link record ("hf"): LOCAL_CHANGE | XNAME_FOLLOWS, and IS_NEW with
+ * the name of the entry it is linked to; @to NULL: an existing link that
+ * was already right (an empty xname, shown at -ii).
+ */
+int berth__gen_put_link_record(struct berth_session *s, int32_t ndx,
+			       const struct berth_file *to)
+{
+	uint8_t buf[REC_MAX + 8192];
+	struct berth_proto_out po = {buf, sizeof(buf), 0};
+	uint32_t iflags = BERTH_ITEM_LOCAL_CHANGE | BERTH_ITEM_XNAME_FOLLOWS;
+	int ret;
+
+	/* -X: a new link is new (a linked-to match has the same xattrs). */
+	if (to)
+		iflags |= BERTH_ITEM_IS_NEW |
+			  berth__xa_gen_itemize(s, berth__file(s, ndx), -1,
+						NULL);
+	ret = berth_proto_put_ndx(&po, &s->out.ndx, ndx);
+	if (ret >= 0)
+		ret = berth_proto_put_shortint(&po, (uint16_t)iflags);
+	if (ret >= 0)
+		ret = berth_proto_put_vstring(&po, to ? to->name : "",
+					      to ? to->name_len : 0);
+	if (ret >= 0)
+		ret = berth__out_data(&s->out, buf, po.pos);
+	return ret < 0 ? ret : berth__xa_gen_request(s, ndx, iflags);
+}
+
+int berth__gen_put_del_stats(struct berth_session *s)
+{
+	uint8_t buf[64];
+	struct berth_proto_out po = {buf, sizeof(buf), 0};
+	int ret = berth_del_stats_put(&po, &s->out.ndx, s->neg.proto,
+				      &s->del.stats);
+
+	return ret < 0 ? ret : berth__out_data(&s->out, buf, po.pos);
+}
+
+int berth__gen_put_ndx(struct berth_session *s, int32_t ndx)
+{
+	uint8_t buf[8];
+	struct berth_proto_out po = {buf, sizeof(buf), 0};
+	int ret = berth_proto_put_ndx(&po, &s->out.ndx, ndx);
+
+	return ret < 0 ? ret : berth__out_data(&s->out, buf, po.pos);
+}
+
+static int emit_sums(void *arg, const void *buf, size_t len)
+{
+	struct berth_session *s = arg;
+
+	return berth__out_data(&s->out, buf, len);
+}
+
+/*
+ * Ask for file @ndx: record, then the sum head and block sums of the
+ * destination as basis (or an empty head).
+ */
+int berth__gen_request_file_at(struct gen *g, int32_t ndx, uint32_t iflags,
+			       int basis_dir, const char *bname, int btype,
+			       bool redo)
+{
+	struct berth_session *s = g->s;
+	const struct berth_file *f = berth__file(s, ndx);
+	struct berth_sum_head head;
+	uint8_t zero[BERTH_SUM_HEAD_WIRE] = {0};
+	struct file_state *st_;
+	struct stat st;
+	int ret, fd = -1;
+
+	/* --backup-dir: the old file will move there when the new one is
+	 * committed. */
+	if (s->opts.backup_dir) {
+		ret = berth__fst_get(s, ndx).exists;
+		if (ret)
+			ret = berth__backup_prepare(s, f->name);
+		if (ret < 0)
+			return ret;
+	}
+	/* Open the basis first: the receiver must know whether sums were
+	 * sent before the sender can answer the record. */
+	if (btype != -1)
+		iflags |= BERTH_ITEM_BASIS_TYPE_FOLLOWS;
+	if (basis_dir >= 0 && !s->opts.whole_file && !s->opts.dry_run) {
+		fd = berth__open_beneath(basis_dir, bname ? bname : f->name,
+					 O_RDONLY | O_NOFOLLOW);
+		if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+				st.st_size == 0)) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	if (fd >= 0) {
+		ret = berth_sum_head_init(&head, (uint64_t)st.st_size,
+					  s->neg.proto, s->neg.cp.type,
+					  (uint32_t)s->opts.block_size, redo);
+		if (ret < 0) {
+			close(fd);
+			fd = -1;
+			if (ret != -BERTH_ELIMIT)
+				return ret;
+		}
+	}
+	pthread_mutex_lock(&s->sync.lock);
+	berth__fst_requested(s, ndx);
+	st_ = berth__fst_of(s, ndx);
+	st_->attempts++;
+	st_->had_basis = fd >= 0;
+	st_->iflags = (uint16_t)iflags;
+	st_->basis_type = (int8_t)btype;
+	st_->appended = 0;
+	pthread_mutex_unlock(&s->sync.lock);
+	ret = put_record_b(s, ndx, iflags,
+			   btype == BASIS_PARTIAL ? BERTH_FNAMECMP_PARTIAL_DIR
+						  : btype);
+	if (ret < 0 || s->opts.dry_run) {
+		if (fd >= 0)
+			close(fd);
+		return ret; /* §8.4: no sum head in a dry run */
+	}
+
+	if (fd < 0)
+		return berth__out_data(&s->out, zero, sizeof(zero));
+	ret = berth_sig_file(s->stg.sig, fd, &head, &s->neg.cp, emit_sums, s);
+	close(fd);
+	if (ret < 0) {
+		/* The head is out, the sums are cut short: the stream cannot
+		 * go on (the client would wait for the rest). */
+		berth__session_fatal(s, RERR_FILEIO,
+				     "%s: reading the basis failed: %s\n",
+				     f->name, berth_strerror(ret));
+		return -BERTH_ECANCELLED;
+	}
+	return 0;
+}
+
+int berth__gen_request_file(struct gen *g, int32_t ndx, uint32_t iflags,
+			    int basis_dir, int btype, bool redo)
+{
+	return berth__gen_request_file_at(g, ndx, iflags, basis_dir, NULL,
+					  btype, redo);
+}
+
+/*
+ * --partial-dir: a partial file from an earlier attempt (cut short, or
+ * kept after a failed verification) is the basis, not with alt-dest dirs
+ * or --append.  Its path goes to @ppath.
+ */
+bool berth__gen_partial_basis(struct berth_session *s,
+			      const struct berth_file *f, char *ppath,
+			      size_t cap)
+{
+	return s->dest.pdir && !s->dest.nalt && !s->opts.append &&
+	       berth__partial_path(s, f->name, ppath, cap) == 0 &&
+	       berth__partial_exists(s, ppath);
+}
+
+/*
+ * --append: the destination's @have bytes stay; the record carries the sum
+ * head for them but no block sums, and only the tail will come (§8.5.1).
+ */
+static int request_append(struct berth_session *s, int32_t ndx, uint32_t iflags,
+			  uint64_t have)
+{
+	uint8_t wire[BERTH_SUM_HEAD_WIRE];
+	struct berth_sum_head head;
+	int ret;
+
+	ret = berth_sum_head_init(&head, have, s->neg.proto, s->neg.cp.type,
+				  (uint32_t)s->opts.block_size, 0);
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&s->sync.lock);
+	berth__fst_requested(s, ndx);
+	s->lst.fst[ndx].attempts++;
+	s->lst.fst[ndx].had_basis = 1;
+	s->lst.fst[ndx].iflags = (uint16_t)iflags;
+	s->lst.fst[ndx].basis_type = -1;
+	s->lst.fst[ndx].appended = 1;
+	s->lst.fst[ndx].append_from = have;
+	pthread_mutex_unlock(&s->sync.lock);
+	ret = berth__gen_put_record(s, ndx, iflags);
+	if (ret < 0 || s->opts.dry_run)
+		return ret;
+	berth_sum_head_encode(&head, wire);
+	return berth__out_data(&s->out, wire, sizeof(wire));
+}
+
+int berth__gen_file(struct gen *g, int32_t ndx, const struct berth_file *f)
+{
+	struct berth_session *s = g->s;
+	char ppath[PATH_MAX];
+	struct stat st;
+	uint32_t iflags;
+	bool same, have_partial;
+	int ret;
+
+	/* --max-size / --min-size: not transferred (rsync says so at -vv). */
+	if ((s->opts.max_size >= 0 && f->size > s->opts.max_size) ||
+	    (s->opts.min_size >= 0 && f->size < s->opts.min_size))
+		return 0;
+
+	ret = berth__gen_dest_stat(g, f, &st);
+	if (ret < 0 && ret != -ENOENT)
+		return ret;
+	if (berth__gen_existence_gate(g, f, ret, &st))
+		return 0;
+	if (ret == 0 && S_ISDIR(st.st_mode)) {
+		ret = berth__gen_clear_dir_for(g, f, "regular file");
+		if (ret != 0)
+			return ret < 0 ? ret : 0;
+		ret = -ENOENT; /* replaced: it counts as new */
+	} else if (ret == 0 && !S_ISREG(st.st_mode)) {
+		ret = -ENOENT; /* the commit's rename replaces it */
+	}
+	have_partial = berth__gen_partial_basis(s, f, ppath, sizeof(ppath));
+	if (ret == -ENOENT) {
+		berth__gen_set_exists(s, ndx, false, 0);
+		if (have_partial)
+			return berth__gen_request_file_at(
+				g, ndx, BERTH_ITEM_TRANSFER | BERTH_ITEM_IS_NEW,
+				s->dest.root_fd, ppath, BASIS_PARTIAL, false);
+		if (s->dest.nalt)
+			return berth__gen_file_alt(g, ndx, f);
+		return berth__gen_request_file(
+			g, ndx,
+			BERTH_ITEM_TRANSFER | BERTH_ITEM_IS_NEW |
+				berth__xa_gen_itemize(s, f, -1, NULL),
+			-1, -1, false);
+	}
+	berth__gen_set_exists(s, ndx, true, st.st_mode);
+	if (s->opts.update && st.st_mtim.tv_sec > f->mtime)
+		return 0;
+
+	/* Quick check (§8.2.1). */
+	same = st.st_size == f->size;
+	if (same && !s->opts.size_only) {
+		if (s->opts.ignore_times)
+			same = false;
+		else if (!s->opts.checksum)
+			same = !berth__gen_mtime_differs(s, f, &st);
+	}
+	if (same && s->opts.checksum)
+		same = berth__gen_checksum_matches(s, s->dest.root_fd, f);
+
+	if (same) {
+		if (have_partial && !s->opts.dry_run)
+			berth__drop_partial(s, ppath); /* not needed now */
+		return berth__gen_keep_item(
+			s, ndx, f, &st,
+			berth__gen_itemize(s, f, &st, 0) |
+				berth__xa_gen_itemize(s, f, s->dest.root_fd,
+						      f->name));
+	}
+	iflags = berth__gen_itemize(s, f, &st, BERTH_ITEM_TRANSFER) |
+		 berth__xa_gen_itemize(s, f, s->dest.root_fd, f->name);
+	if (s->opts.checksum)
+		iflags |= BERTH_ITEM_REPORT_CHANGE;
+	if (s->opts.append) {
+		/* Only a destination shorter than the source grows. */
+		if (st.st_size >= f->size)
+			return 0;
+		return request_append(s, ndx, iflags, (uint64_t)st.st_size);
+	}
+	if (have_partial)
+		return berth__gen_request_file_at(g, ndx, iflags,
+						  s->dest.root_fd, ppath,
+						  BASIS_PARTIAL, false);
+	return berth__gen_request_file(g, ndx, iflags, s->dest.root_fd, -1,
+				       false);
+}

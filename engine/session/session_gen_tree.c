@@ -1,0 +1,388 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The generator's non-regular items: directories (made, re-timed, type
+ * clashes), symlinks (--safe-links, backups of replaced ones) and device and
+ * special nodes, each through the commit stage.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "engine/session/session.h"
+#include "engine/session/session_xattr.h"
+#include "engine/session/session_gen_int.h"
+
+int berth__gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
+{
+	struct berth_session *s = g->s;
+	struct berth_commit_meta m;
+	struct berth_commit_xattrs *x = NULL;
+	struct stat st = {0};
+	uint32_t iflags;
+	bool is_new = false;
+	int ret, alt;
+
+	if (strcmp(f->name, ".") == 0 && s->dest.dest_created)
+		ret = -ENOENT; /* we just made it: it is new */
+	else if (s->lst.inc && g->sdir && g->sdir->made)
+		ret = -ENOENT; /* made as an entry of its parent: new */
+	else
+		ret = berth__gen_dest_stat(g, f, &st);
+	if (ret < 0 && ret != -ENOENT)
+		return ret;
+	if (berth__gen_existence_gate(g, f, ret, &st))
+		return 0;
+	if (ret == 0 && !S_ISDIR(st.st_mode)) {
+		/* Something else is in the way: a file/symlink goes. */
+		if (!s->opts.dry_run) {
+			ret = berth_commit_delete(s->stg.commit, f->name, 0,
+						  NULL);
+			if (ret < 0)
+				return ret;
+		}
+		ret = -ENOENT;
+	}
+	if (ret == -ENOENT) {
+		is_new = true;
+		/* As rsync: a copy in an alt-dest dir is what it is
+		 * compared with (not new, if it is there), and -X copies
+		 * its xattrs to the new directory. */
+		alt = berth__gen_alt_dir_stat(s, f, &st);
+		if (alt < 0) {
+			iflags = BERTH_ITEM_LOCAL_CHANGE | BERTH_ITEM_IS_NEW |
+				 berth__xa_gen_itemize(s, f, -1, NULL);
+		} else {
+			iflags = berth__gen_itemize(s, f, &st,
+						    BERTH_ITEM_LOCAL_CHANGE) |
+				 berth__xa_gen_itemize(
+					 s, f, s->dest.alt_fd[alt], f->name);
+			if (!s->opts.dry_run) {
+				ret = berth__xa_gen_copy(s, s->dest.alt_fd[alt],
+							 f->name, &x);
+				if (ret < 0)
+					return ret;
+			}
+		}
+		if (!s->opts.dry_run && strcmp(f->name, ".") != 0 &&
+		    !(s->lst.inc && g->sdir->made)) {
+			berth__session_meta(s, f, false, 0, &m);
+			m.mode = (m.mode & 07777) | S_IFDIR;
+			ret = berth_commit_mkdir(s->stg.commit, f->name, &m);
+			if (ret < 0) {
+				free(x);
+				return ret;
+			}
+		}
+		if (x) {
+			ret = berth_commit_set_xattrs(s->stg.commit, f->name, x,
+						      NULL);
+			if (ret < 0)
+				return ret;
+		}
+	} else {
+		iflags = berth__gen_itemize(s, f, &st, 0) |
+			 berth__xa_gen_itemize(s, f, s->dest.root_fd, f->name);
+	}
+	berth__gen_set_exists(s, ndx, !is_new, is_new ? 0 : st.st_mode);
+	if (berth__gen_record_wanted(s, iflags)) {
+		ret = berth__gen_put_record(s, ndx, iflags);
+		if (ret < 0)
+			return ret;
+	}
+	/* --delete-during: this directory's extraneous entries go now. */
+	if (!is_new && s->opts.delete_mode == BERTH_DELETE_DURING) {
+		ret = s->lst.inc ? berth__delete_in_list(s, f->name, f->xflags,
+							 g->list->fl)
+				 : berth__delete_extraneous(s, ndx);
+		if (ret < 0)
+			return ret;
+	}
+	if (s->lst.inc) {
+		/* The list's directory: its entries follow. */
+		g->list_parent_new = is_new;
+		berth__session_meta(s, f, !is_new, is_new ? 0 : st.st_mode,
+				    &g->sdir->meta);
+		g->sdir->fix = 1;
+		g->sdir->is_new = is_new;
+		return 0;
+	}
+	berth__gen_push_dir(g, f->name, is_new);
+	g->dirs[g->ndirs].ndx = ndx;
+	berth__session_meta(s, f, !is_new, is_new ? 0 : st.st_mode,
+			    &g->dirs[g->ndirs].meta);
+	g->ndirs++;
+	return 0;
+}
+
+/*
+ * Incremental recursion: a directory entry is only made to exist now (as
+ * rsync does, so the parent's times can be fixed early); its record,
+ * attributes and deletions come with its own list (§8.1).
+ */
+int berth__gen_dir_ensure(struct gen *g, const struct berth_file *f,
+			  struct sess_dir *d)
+{
+	struct berth_session *s = g->s;
+	struct berth_commit_meta m;
+	struct stat st;
+	int ret;
+
+	if (strcmp(f->name, ".") == 0)
+		return 0; /* the initial list's directory: done already */
+	ret = g->list_parent_new ? -ENOENT : berth__gen_dest_stat(g, f, &st);
+	if (ret < 0 && ret != -ENOENT)
+		return ret;
+	if (ret == 0 && S_ISDIR(st.st_mode))
+		return 0;
+	if (ret == 0) {
+		/* Something else is in the way: a file/symlink goes. */
+		if (!s->opts.dry_run) {
+			ret = berth_commit_delete(s->stg.commit, f->name, 0,
+						  NULL);
+			if (ret < 0)
+				return ret;
+		}
+	}
+	if (!s->opts.dry_run) {
+		berth__session_meta(s, f, false, 0, &m);
+		m.mode = (m.mode & 07777) | S_IFDIR;
+		ret = berth_commit_mkdir(s->stg.commit, f->name, &m);
+		if (ret < 0)
+			return ret;
+	}
+	d->made = 1;
+	return 0;
+}
+
+/*
+ * --safe-links: a target that is absolute, empty, or climbs with ".." above
+ * the transfer root from where the link sits, is unsafe (rsync's rule).
+ */
+static bool unsafe_link(const struct berth_file *f)
+{
+	const char *t = f->link, *end = f->link + f->link_len, *c;
+	int depth = 0;
+
+	if (f->link_len == 0 || t[0] == '/')
+		return true;
+	for (c = f->name; *c; c++)
+		depth += *c == '/';
+	while (t < end) {
+		const char *slash = memchr(t, '/', (size_t)(end - t));
+		size_t n = slash ? (size_t)(slash - t) : (size_t)(end - t);
+
+		if (n == 2 && t[0] == '.' && t[1] == '.') {
+			if (--depth < 0)
+				return true;
+		} else if (n && !(n == 1 && t[0] == '.')) {
+			depth++;
+		}
+		t += n + (slash ? 1 : 0);
+	}
+	return false;
+}
+
+/*
+ * -b / --backup-dir: a symlink or node about to replace the non-directory
+ * @st (NULL: nothing there) keeps it as its backup, as rsync's
+ * make_backup() does; with a --backup-dir its directory is made first.
+ * A directory in the way was cleared, not kept.
+ */
+static int replaced_backup(struct berth_session *s, const struct berth_file *f,
+			   const struct stat *st, struct berth_commit_meta *m)
+{
+	if (!st || S_ISDIR(st->st_mode) ||
+	    !(s->opts.backup || s->opts.backup_dir))
+		return 0;
+	m->backup = 1;
+	return berth__backup_prepare(s, f->name);
+}
+
+int berth__gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
+{
+	struct berth_session *s = g->s;
+	struct berth_commit_meta m;
+	char target[4096];
+	struct stat st;
+	uint32_t iflags;
+	ssize_t n = -1;
+	int ret, dfd;
+
+	if (s->opts.safe_links && unsafe_link(f)) {
+		berth__session_log(s, BERTH_LOG_DEBUG,
+				   "ignoring unsafe symlink \"%s\"\n", f->name);
+		return 0;
+	}
+	ret = berth__gen_dest_stat(g, f, &st);
+	if (ret < 0 && ret != -ENOENT)
+		return ret;
+	if (berth__gen_existence_gate(g, f, ret, &st))
+		return 0;
+	if (ret == 0 && S_ISLNK(st.st_mode)) {
+		const char *slash = strrchr(f->name, '/');
+
+		dfd = berth__gen_dir_fd(g, f->name,
+					slash ? (size_t)(slash - f->name) : 0);
+		if (dfd >= 0)
+			n = readlinkat(dfd, berth__gen_base_name(f->name),
+				       target, sizeof(target));
+		if (n == (ssize_t)f->link_len &&
+		    memcmp(target, f->link, (size_t)n) == 0) {
+			/* Already the right link (--remove-source-files). */
+			berth__session_success(s, ndx);
+			iflags = berth__gen_itemize(s, f, &st, 0) |
+				 berth__xa_gen_itemize(s, f, s->dest.root_fd,
+						       f->name);
+			if (iflags &
+			    (BERTH_ITEM_REPORT_TIME | BERTH_ITEM_REPORT_OWNER |
+			     BERTH_ITEM_REPORT_GROUP)) {
+				/* Re-create to fix attributes: symlink times
+				 * and owners are set on the new link, which
+				 * keeps the old one's xattrs (-X). */
+				berth__session_meta(s, f, false, 0, &m);
+				if (!s->opts.dry_run) {
+					ret = berth__xa_gen_copy(
+						s, s->dest.root_fd, f->name,
+						&m.xattrs);
+					if (ret == 0)
+						ret = berth_commit_symlink(
+							s->stg.commit, f->name,
+							f->link, &m);
+					if (ret < 0)
+						return ret;
+				}
+			}
+			return berth__gen_record_wanted(s, iflags)
+				       ? berth__gen_put_record(s, ndx, iflags)
+				       : 0;
+		}
+		/* rsync compares the xattrs with the new link: none. */
+		iflags = berth__gen_itemize(s, f, &st,
+					    BERTH_ITEM_LOCAL_CHANGE |
+						    BERTH_ITEM_REPORT_CHANGE) |
+			 berth__xa_gen_itemize(s, f, -1, NULL);
+	} else if (ret == 0 && S_ISDIR(st.st_mode)) {
+		/* A directory in the way. */
+		iflags = BERTH_ITEM_LOCAL_CHANGE | BERTH_ITEM_REPORT_CHANGE |
+			 BERTH_ITEM_IS_NEW |
+			 berth__xa_gen_itemize(s, f, -1, NULL);
+		ret = berth__gen_clear_dir_for(g, f, "symlink");
+		if (ret != 0)
+			return ret < 0 ? ret : 0;
+	} else {
+		iflags = BERTH_ITEM_LOCAL_CHANGE | BERTH_ITEM_REPORT_CHANGE |
+			 BERTH_ITEM_IS_NEW |
+			 berth__xa_gen_itemize(s, f, -1, NULL);
+	}
+	if (!s->opts.dry_run) {
+		berth__session_meta(s, f, false, 0, &m);
+		m.user = berth__commit_user(s, ndx); /* events */
+		ret = replaced_backup(s, f, ret == 0 ? &st : NULL, &m);
+		if (ret == 0)
+			ret = berth_commit_symlink(s->stg.commit, f->name,
+						   f->link, &m);
+		if (ret < 0) {
+			berth__commit_user_done(s, m.user);
+			return ret;
+		}
+	}
+	return berth__gen_put_record(s, ndx, iflags);
+}
+
+/*
+ * An existing non-directory that stays: fix what its attributes lack
+ * (@iflags from berth__gen_itemize()), and say so when there is something to say.
+ */
+int berth__gen_keep_item(struct berth_session *s, int32_t ndx,
+			 const struct berth_file *f, const struct stat *st,
+			 uint32_t iflags)
+{
+	struct berth_commit_meta m;
+	int ret;
+
+	/* Already what the sender has: safe for --remove-source-files. */
+	berth__session_success(s, ndx);
+
+	if ((iflags & (BERTH_ITEM_REPORT_TIME | BERTH_ITEM_REPORT_PERMS |
+		       BERTH_ITEM_REPORT_OWNER | BERTH_ITEM_REPORT_GROUP)) &&
+	    !s->opts.dry_run) {
+		berth__session_meta(s, f, true, st->st_mode, &m);
+		ret = berth_commit_set_meta(s->stg.commit, f->name, &m);
+		if (ret < 0)
+			return ret;
+	}
+	return berth__gen_record_wanted(s, iflags)
+		       ? berth__gen_put_record(s, ndx, iflags)
+		       : 0;
+}
+
+int berth__gen_node(struct gen *g, int32_t ndx, const struct berth_file *f)
+{
+	struct berth_session *s = g->s;
+	mode_t type = f->mode & S_IFMT;
+	bool dev = S_ISCHR(type) || S_ISBLK(type);
+	dev_t rdev = makedev(f->rdev_major, f->rdev_minor);
+	struct berth_commit_meta m;
+	struct stat st;
+	uint32_t iflags;
+	int ret;
+
+	if ((dev && !(s->opts.devices && s->dest.am_root)) ||
+	    (!dev && !s->opts.specials)) {
+		berth__session_log(s, BERTH_LOG_INFO,
+				   "skipping non-regular file \"%s\"\n",
+				   f->name);
+		return 0;
+	}
+	ret = berth__gen_dest_stat(g, f, &st);
+	if (ret < 0 && ret != -ENOENT)
+		return ret;
+	if (berth__gen_existence_gate(g, f, ret, &st))
+		return 0;
+	if (ret == 0 && S_ISDIR(st.st_mode)) {
+		ret = berth__gen_clear_dir_for(g, f,
+					       dev ? "device" : "special file");
+		if (ret != 0)
+			return ret < 0 ? ret : 0;
+		ret = -ENOENT;
+	}
+	if (ret == 0 && (st.st_mode & S_IFMT) == type &&
+	    (!dev || st.st_rdev == rdev)) {
+		return berth__gen_keep_item(
+			s, ndx, f, &st,
+			berth__gen_itemize(s, f, &st, 0) |
+				berth__xa_gen_itemize(s, f, s->dest.root_fd,
+						      f->name));
+	}
+	/* A new node: compared with nothing, as rsync compares with the
+	 * node it has just made. */
+	iflags = BERTH_ITEM_LOCAL_CHANGE | BERTH_ITEM_REPORT_CHANGE |
+		 berth__xa_gen_itemize(s, f, -1, NULL);
+	if (ret == 0 && (st.st_mode & S_IFMT) == type)
+		iflags = berth__gen_itemize(s, f, &st, iflags);
+	else
+		iflags |= BERTH_ITEM_IS_NEW;
+	if (!s->opts.dry_run) {
+		berth__session_meta(s, f, false, 0, &m);
+		m.mode = (m.mode & 07777) | type;
+		m.user = berth__commit_user(s, ndx); /* events */
+		ret = replaced_backup(s, f, ret == 0 ? &st : NULL, &m);
+		if (ret == 0)
+			ret = berth_commit_mknod(s->stg.commit, f->name, &m,
+						 rdev);
+		if (ret < 0) {
+			berth__commit_user_done(s, m.user);
+			return ret;
+		}
+	}
+	return berth__gen_put_record(s, ndx, iflags);
+}

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The start of a session (session_handshake.c): refused options, version
+ * and negotiation, secluded arguments, the filter list.
+ */
+#ifndef BERTH_SESSION_HANDSHAKE_H
+#define BERTH_SESSION_HANDSHAKE_H
+
+#include "protocol/protocol.h"
+
+struct berth_session;
+
+/* What was negotiated with the client. */
+struct sess_neg {
+	int argc;
+	char **argv;
+	char **secluded; /* -s: argv of the secluded arguments */
+	char *secluded_buf; /* their bytes */
+	struct berth_hs_result hs;
+	int proto;
+	struct berth_csum_params cp;
+	unsigned digest_len;
+};
+
+/* The first option berth does not implement, or NULL. */
+const char *berth__unsupported_option(const struct berth_session *s);
+int berth__handshake(struct berth_session *s);
+int berth__read_secluded(struct berth_session *s);
+int berth__read_filters(struct berth_session *s);
+void berth__neg_free(struct sess_neg *n);
+
+#endif /* BERTH_SESSION_HANDSHAKE_H */

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Reporting: the session's log lines (to the client as MSG_INFO/MSG_ERROR
+ * or to stderr, as rsync's receiver sends them), per-file errors, the first
+ * fatal error, and the map from error codes to rsync's exit codes
+ * (rsync-protocol.md §5.5, §10.4).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/session/session.h"
+#include "engine/session/session_xattr.h"
+
+static void vlog(struct berth_session *s, int level, const char *fmt,
+		 va_list ap) __attribute__((format(printf, 3, 0)));
+static void vlog(struct berth_session *s, int level, const char *fmt,
+		 va_list ap)
+{
+	char msg[2048];
+	int n, code;
+	bool to_socket;
+
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(msg))
+		n = sizeof(msg) - 1;
+	/* §5.5: info through the socket, errors and warnings to stderr,
+	 * unless --msgs2stderr / --no-msgs2stderr say otherwise. */
+	if (level == BERTH_LOG_INFO)
+		to_socket = s->opts.msgs2stderr != 1;
+	else
+		to_socket = s->opts.msgs2stderr == 0;
+	if (to_socket && s->out.started) {
+		code = level == BERTH_LOG_INFO	    ? BERTH_MSG_INFO
+		       : level == BERTH_LOG_WARNING ? BERTH_MSG_WARNING
+						    : BERTH_MSG_ERROR_XFER;
+		if (berth__out_msg(&s->out, code, msg, (size_t)n) == 0)
+			return;
+	}
+	if (s->cfg.log_fn)
+		s->cfg.log_fn(s->cfg.log_arg, level, msg);
+}
+
+void berth__session_log(struct berth_session *s, int level, const char *fmt,
+			...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(s, level, fmt, ap);
+	va_end(ap);
+}
+
+void berth__session_file_error(struct berth_session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	atomic_fetch_add(&s->rep.file_errors, 1);
+	va_start(ap, fmt);
+	vlog(s, BERTH_LOG_ERROR, fmt, ap);
+	va_end(ap);
+}
+
+void berth__session_fatal(struct berth_session *s, int code, const char *fmt,
+			  ...)
+{
+	uint64_t one = 1;
+	va_list ap;
+	bool first;
+
+	pthread_mutex_lock(&s->sync.lock);
+	first = atomic_load(&s->rep.fatal) == 0 &&
+		berth__set_fatal(s, code) == code;
+	pthread_cond_broadcast(&s->sync.cond);
+	pthread_mutex_unlock(&s->sync.lock);
+	if (!first)
+		return;
+	va_start(ap, fmt);
+	vlog(s, BERTH_LOG_ERROR, fmt, ap);
+	va_end(ap);
+	/* Stop the net-in thread if it waits for input. */
+	if (write(s->stg.stop_fd, &one, sizeof(one)) < 0) {
+		/* saturated: already signalled */
+	}
+}
+
+int berth__exit_code_of(int err)
+{
+	if (err >= 0)
+		return RERR_OK;
+	switch (-err) {
+	case BERTH_EPROTO:
+	case BERTH_EPATH:
+		return RERR_PROTOCOL;
+	case BERTH_EUNSUPPORTED:
+		return RERR_UNSUPPORTED;
+	case BERTH_ELIMIT:
+		return RERR_PROTOCOL;
+	case ENOMEM:
+		return RERR_MALLOC;
+	case EPIPE:
+	case ECONNRESET:
+		return RERR_STREAMIO;
+	case BERTH_ECANCELLED:
+		return RERR_SIGNAL;
+	default:
+		return RERR_FILEIO;
+	}
+}
+
+int berth__set_fatal(struct berth_session *s, int code)
+{
+	int none = 0;
+
+	atomic_compare_exchange_strong(&s->rep.fatal, &none, code);
+	return atomic_load(&s->rep.fatal);
+}

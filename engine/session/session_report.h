@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Reporting (session_report.c): log lines, per-file errors, the first fatal
+ * error and rsync's exit codes; the session's outcome counters.
+ */
+#ifndef BERTH_SESSION_REPORT_H
+#define BERTH_SESSION_REPORT_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+struct berth_session;
+
+/* rsync exit codes (rsync-protocol.md §10.4). */
+enum {
+	RERR_OK = 0,
+	RERR_SYNTAX = 1,
+	RERR_PROTOCOL = 2,
+	RERR_FILESELECT = 3,
+	RERR_UNSUPPORTED = 4,
+	RERR_SOCKETIO = 10,
+	RERR_FILEIO = 11,
+	RERR_STREAMIO = 12,
+	RERR_SIGNAL = 20,
+	RERR_MALLOC = 22,
+	RERR_PARTIAL = 23,
+	RERR_VANISHED = 24,
+	RERR_DEL_LIMIT = 25,
+	RERR_TIMEOUT = 30,
+};
+
+/* The outcome (atomics: every thread adds). */
+struct sess_report {
+	atomic_int fatal; /* first fatal rsync exit code, 0 if none */
+	atomic_int file_errors; /* per-file failures: exit 23 */
+	atomic_int io_error; /* sender's io_error bits */
+	atomic_uint_fast64_t literal_bytes, matched_bytes, files_written;
+};
+
+void berth__session_log(struct berth_session *s, int level, const char *fmt,
+			...) __attribute__((format(printf, 3, 4)));
+/* A per-file error: logged (stderr by default, as rsync does) and counted. */
+void berth__session_file_error(struct berth_session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Set the fatal exit code if none is set yet; returns the one in force. */
+int berth__set_fatal(struct berth_session *s, int code);
+/* Record the first fatal error (exit code) and wake everyone. */
+void berth__session_fatal(struct berth_session *s, int code, const char *fmt,
+			  ...) __attribute__((format(printf, 3, 4)));
+/* Map error codes to rsync exit codes. */
+int berth__exit_code_of(int err);
+
+#endif /* BERTH_SESSION_REPORT_H */

@@ -8,6 +8,7 @@
  *   session_gen.c          the walk, the phases and the end
  *   session_gen_lookup.c   destination lookup and itemizing
  *   session_gen_request.c  item records and file requests
+ *   session_gen_file.c     a regular file's decision
  *   session_gen_tree.c     directories, symlinks, device/special nodes
  *   session_gen_alt.c      alt-dest dirs and -c
  *   session_gen_hlink.c    hard links
@@ -110,11 +111,10 @@ int berth__gen_request_file_at(struct gen *g, int32_t ndx, uint32_t iflags,
 			       bool redo);
 int berth__gen_request_file(struct gen *g, int32_t ndx, uint32_t iflags,
 			    int basis_dir, int btype, bool redo);
-/* A partial file of @f to use as its basis: its path in @ppath. */
-bool berth__gen_partial_basis(struct berth_session *s,
-			      const struct berth_file *f, char *ppath,
-			      size_t cap);
-int berth__gen_file(struct gen *g, int32_t ndx, const struct berth_file *f);
+/* An item that is already right: its record (if wanted) and attributes. */
+int berth__gen_keep_item(struct berth_session *s, int32_t ndx,
+			 const struct berth_file *f, const struct stat *st,
+			 uint32_t iflags);
 
 /* session_gen_tree.c */
 int berth__gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f);
@@ -123,10 +123,6 @@ int berth__gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f);
 int berth__gen_dir_ensure(struct gen *g, const struct berth_file *f,
 			  struct sess_dir *d);
 int berth__gen_node(struct gen *g, int32_t ndx, const struct berth_file *f);
-/* An item that is already right: its record (if wanted) and attributes. */
-int berth__gen_keep_item(struct berth_session *s, int32_t ndx,
-			 const struct berth_file *f, const struct stat *st,
-			 uint32_t iflags);
 
 /* session_gen_alt.c */
 /* A regular file with alt-dest dirs: matched, copied, linked or asked. */
@@ -144,5 +140,12 @@ int berth__gen_hlink_groups(struct gen *g);
 bool berth__gen_is_follower(const struct gen *g, int32_t ndx);
 /* Link the followers of every leader written so far. */
 int berth__gen_link_followers(struct gen *g);
+
+/* session_gen_file.c */
+/* A partial file of @f to use as its basis: its path in @ppath. */
+bool berth__gen_partial_basis(struct berth_session *s,
+			      const struct berth_file *f, char *ppath,
+			      size_t cap);
+int berth__gen_file(struct gen *g, int32_t ndx, const struct berth_file *f);
 
 #endif /* BERTH_SESSION_GEN_INT_H */

@@ -298,33 +298,6 @@ int berth__gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 	return berth__gen_put_record(s, ndx, iflags);
 }
 
-/*
- * An existing non-directory that stays: fix what its attributes lack
- * (@iflags from berth__gen_itemize()), and say so when there is something to say.
- */
-int berth__gen_keep_item(struct berth_session *s, int32_t ndx,
-			 const struct berth_file *f, const struct stat *st,
-			 uint32_t iflags)
-{
-	struct berth_commit_meta m;
-	int ret;
-
-	/* Already what the sender has: safe for --remove-source-files. */
-	berth__session_success(s, ndx);
-
-	if ((iflags & (BERTH_ITEM_REPORT_TIME | BERTH_ITEM_REPORT_PERMS |
-		       BERTH_ITEM_REPORT_OWNER | BERTH_ITEM_REPORT_GROUP)) &&
-	    !s->opts.dry_run) {
-		berth__session_meta(s, f, true, st->st_mode, &m);
-		ret = berth_commit_set_meta(s->stg.commit, f->name, &m);
-		if (ret < 0)
-			return ret;
-	}
-	return berth__gen_record_wanted(s, iflags)
-		       ? berth__gen_put_record(s, ndx, iflags)
-		       : 0;
-}
-
 int berth__gen_node(struct gen *g, int32_t ndx, const struct berth_file *f)
 {
 	struct berth_session *s = g->s;

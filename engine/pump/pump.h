@@ -226,6 +226,14 @@ void berth_pump_clear_faults(struct berth_pump *pump);
  */
 ssize_t berth_req_run_sync(struct berth_req *req);
 
+/*
+ * Run @req now on the calling thread, as berth_req_run_sync() does, but
+ * checked against @pump's injected faults first (by op and tag, like a
+ * submitted request): for short blocking calls on a caller's own critical
+ * path.  Returns the result (no callback).  Any thread.
+ */
+ssize_t berth_pump_run_inline(struct berth_pump *pump, struct berth_req *req);
+
 /* Preparation helpers: fill the operation fields, clear the private ones. */
 void berth_prep_nop(struct berth_req *req);
 void berth_prep_read(struct berth_req *req, int fd, void *buf, size_t len,

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "engine/session/session.h"
+#include "engine/session/session_sys.h"
 
 struct del_item {
 	char *path;
@@ -65,54 +66,72 @@ static int del_cmp(const void *a, const void *b)
 			       y->type == DT_DIR);
 }
 
-/* The entries of directory @name; with @recurse, everything below it. */
-static int del_collect(struct berth_session *s, const char *name,
-		       struct del_list *l, bool recurse, unsigned depth)
+struct list_arg {
+	const char *name;
+	DIR *d;
+	struct del_list *l;
+};
+
+/* One directory's entries into the list (a call the faults can reach). */
+static ssize_t list_dir(void *arg)
 {
+	struct list_arg *a = arg;
 	struct dirent *de;
 	struct stat st;
 	char *path;
-	DIR *d;
-	int fd, ret = 0;
+	int ret = 0;
 
-	if (depth > 256)
-		return -ELOOP;
-	fd = berth__open_beneath(s->dest.root_fd, name, O_RDONLY | O_DIRECTORY);
-	if (fd < 0)
-		return fd;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
-	while (ret == 0 && (de = readdir(d))) {
+	errno = 0;
+	while (ret == 0 && (de = readdir(a->d))) {
 		unsigned char type = de->d_type;
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		if (type == DT_UNKNOWN)
-			type = fstatat(dirfd(d), de->d_name, &st,
+			type = fstatat(dirfd(a->d), de->d_name, &st,
 				       AT_SYMLINK_NOFOLLOW) == 0 &&
 					       S_ISDIR(st.st_mode)
 				       ? DT_DIR
 				       : DT_REG;
-		if (strcmp(name, ".") == 0)
+		if (strcmp(a->name, ".") == 0)
 			path = strdup(de->d_name);
-		else if (asprintf(&path, "%s/%s", name, de->d_name) < 0)
+		else if (asprintf(&path, "%s/%s", a->name, de->d_name) < 0)
 			path = NULL;
-		if (!path) {
-			ret = -ENOMEM;
-			break;
-		}
-		ret = del_push(l, path, type);
-		if (ret < 0) {
+		if (!path)
+			return -ENOMEM;
+		ret = del_push(a->l, path, type);
+		if (ret < 0)
 			free(path);
-			break;
-		}
-		if (recurse && type == DT_DIR)
-			ret = del_collect(s, path, l, true, depth + 1);
+		errno = 0;
 	}
-	closedir(d);
+	return ret < 0 ? ret : errno ? -errno : 0;
+}
+
+/* The entries of directory @name; with @recurse, everything below it
+ * (unsorted). */
+static int del_collect(struct berth_session *s, const char *name,
+		       struct del_list *l, bool recurse, unsigned depth)
+{
+	struct list_arg a = {name, NULL, l};
+	size_t first = l->n, end;
+	int fd, ret;
+
+	if (depth > 256)
+		return -ELOOP;
+	fd = berth__sys_open(s, s->dest.root_fd, name, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return fd;
+	a.d = fdopendir(fd);
+	if (!a.d) {
+		close(fd);
+		return -errno;
+	}
+	ret = (int)berth__sys_call(s, list_dir, &a);
+	closedir(a.d);
+	end = l->n;
+	for (size_t i = first; recurse && ret == 0 && i < end; i++)
+		if (l->v[i].type == DT_DIR)
+			ret = del_collect(s, l->v[i].path, l, true, depth + 1);
 	return ret;
 }
 
@@ -216,7 +235,7 @@ bool berth__dir_has_entries(struct berth_session *s, const char *name)
 	DIR *d;
 	int fd;
 
-	fd = berth__open_beneath(s->dest.root_fd, name, O_RDONLY | O_DIRECTORY);
+	fd = berth__sys_open(s, s->dest.root_fd, name, O_RDONLY | O_DIRECTORY);
 	if (fd < 0)
 		return false;
 	d = fdopendir(fd);

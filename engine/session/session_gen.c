@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "engine/session/session.h"
+#include "engine/session/session_sys.h"
 #include "engine/session/session_xattr.h"
 #include "engine/session/session_gen_int.h"
 
@@ -136,8 +137,8 @@ static uint32_t redo_iflags(struct berth_session *s, int32_t ndx,
 {
 	const struct berth_file *f = berth__file(s, ndx);
 	struct stat st;
-	int fd = berth__open_beneath(s->dest.root_fd, f->name,
-				     O_PATH | O_NOFOLLOW);
+	int fd = berth__sys_open(s, s->dest.root_fd, f->name,
+				 O_PATH | O_NOFOLLOW);
 
 	*exists = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
 	if (fd >= 0)
@@ -256,8 +257,10 @@ static int fix_dirs(struct gen *g)
 			dfd = berth__gen_dir_fd(
 				g, name, slash ? (size_t)(slash - name) : 0);
 			ret = dfd < 0 ? dfd
-				      : fstatat(dfd, berth__gen_base_name(name),
-						&st, AT_SYMLINK_NOFOLLOW);
+				      : berth__sys_lstatat(
+						s, dfd,
+						berth__gen_base_name(name),
+						&st);
 		}
 		if (ret == 0 && S_ISDIR(st.st_mode) && dir_meta_matches(&st, m))
 			continue;
@@ -331,9 +334,10 @@ static void early_dir_fix(struct gen *g)
 				g, d->name,
 				slash ? (size_t)(slash - d->name) : 0);
 			ret = dfd < 0 ? dfd
-				      : fstatat(dfd,
+				      : berth__sys_lstatat(
+						s, dfd,
 						berth__gen_base_name(d->name),
-						&st, AT_SYMLINK_NOFOLLOW);
+						&st);
 		}
 		if (ret == 0 && S_ISDIR(st.st_mode) &&
 		    !dir_meta_matches(&st, &d->meta))

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "engine/session/session.h"
+#include "engine/session/session_sys.h"
 #include "engine/session/session_xattr.h"
 #include "engine/session/session_gen_int.h"
 
@@ -35,8 +36,8 @@ int berth__gen_alt_dir_stat(struct berth_session *s, const struct berth_file *f,
 		if (strcmp(f->name, ".") == 0)
 			fd = fcntl(s->dest.alt_fd[j], F_DUPFD_CLOEXEC, 0);
 		else
-			fd = berth__open_beneath(s->dest.alt_fd[j], f->name,
-						 O_PATH | O_NOFOLLOW);
+			fd = berth__sys_open(s, s->dest.alt_fd[j], f->name,
+					     O_PATH | O_NOFOLLOW);
 		if (fd < 0)
 			continue;
 		found = fstat(fd, st) == 0 && S_ISDIR(st->st_mode);
@@ -66,12 +67,13 @@ bool berth__gen_checksum_matches(struct berth_session *s, int dirfd,
 
 	if (!f->sum || !len)
 		return false;
-	fd = berth__open_beneath(dirfd, f->name, O_RDONLY | O_NOFOLLOW);
+	fd = berth__sys_open(s, dirfd, f->name, O_RDONLY | O_NOFOLLOW);
 	if (fd < 0)
 		return false;
 	buf = malloc(bufsize);
 	if (buf && berth_csum_ctx_init(&ctx, s->neg.hs.file_csum) == 0) {
-		while ((n = pread(fd, buf, bufsize, off)) > 0) {
+		while ((n = berth__sys_pread(s, fd, buf, bufsize,
+					     (uint64_t)off)) > 0) {
 			berth_csum_ctx_update(&ctx, buf, (size_t)n);
 			off += n;
 		}
@@ -96,8 +98,8 @@ static int alt_match(struct berth_session *s, int j, const struct berth_file *f,
 
 	if (s->dest.alt_fd[j] < 0)
 		return 0;
-	fd = berth__open_beneath(s->dest.alt_fd[j], f->name,
-				 O_PATH | O_NOFOLLOW);
+	fd = berth__sys_open(s, s->dest.alt_fd[j], f->name,
+			     O_PATH | O_NOFOLLOW);
 	if (fd < 0)
 		return 0;
 	if (fstat(fd, st) == 0 && S_ISREG(st->st_mode)) {
@@ -143,8 +145,8 @@ static int copy_from_alt(struct berth_session *s, int32_t ndx,
 	int fd, ret;
 
 	if (!s->opts.dry_run) {
-		fd = berth__open_beneath(s->dest.alt_fd[j], f->name,
-					 O_RDONLY | O_NOFOLLOW);
+		fd = berth__sys_open(s, s->dest.alt_fd[j], f->name,
+				     O_RDONLY | O_NOFOLLOW);
 		if (fd < 0)
 			return fd;
 		berth__session_meta(s, f, false, 0, &m);
@@ -163,12 +165,13 @@ static int copy_from_alt(struct berth_session *s, int32_t ndx,
 		ret = buf ? berth_commit_file_begin(s->stg.commit, f->name, &m,
 						    0, &cf)
 			  : -ENOMEM;
-		while (ret == 0 && (n = pread(fd, buf, bufsize, off)) > 0) {
+		while (ret == 0 && (n = berth__sys_pread(s, fd, buf, bufsize,
+							 (uint64_t)off)) > 0) {
 			ret = berth_commit_file_write(cf, buf, (size_t)n);
 			off += n;
 		}
 		if (ret == 0 && n < 0)
-			ret = -errno;
+			ret = (int)n;
 		if (cf && ret == 0)
 			ret = berth_commit_file_finish(cf);
 		else if (cf)
@@ -216,8 +219,8 @@ int berth__gen_file_alt(struct gen *g, int32_t ndx, const struct berth_file *f)
 				       : strdup(".");
 			if (!parent)
 				return -ENOMEM;
-			dfd = berth__open_beneath(s->dest.alt_fd[best], parent,
-						  O_PATH | O_DIRECTORY);
+			dfd = berth__sys_open(s, s->dest.alt_fd[best], parent,
+					      O_PATH | O_DIRECTORY);
 			free(parent);
 			if (dfd < 0)
 				return dfd;

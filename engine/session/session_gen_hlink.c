@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "engine/session/session.h"
+#include "engine/session/session_sys.h"
 #include "engine/session/session_xattr.h"
 #include "engine/session/session_gen_int.h"
 
@@ -75,8 +76,8 @@ static bool same_inode(struct berth_session *s, const char *a, const char *b)
 	int fa, fb;
 	bool same = false;
 
-	fa = berth__open_beneath(s->dest.root_fd, a, O_PATH | O_NOFOLLOW);
-	fb = berth__open_beneath(s->dest.root_fd, b, O_PATH | O_NOFOLLOW);
+	fa = berth__sys_open(s, s->dest.root_fd, a, O_PATH | O_NOFOLLOW);
+	fb = berth__sys_open(s, s->dest.root_fd, b, O_PATH | O_NOFOLLOW);
 	if (fa >= 0 && fb >= 0 && fstat(fa, &sa) == 0 && fstat(fb, &sb) == 0)
 		same = S_ISREG(sa.st_mode) && sa.st_dev == sb.st_dev &&
 		       sa.st_ino == sb.st_ino;

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "engine/session/session.h"
+#include "engine/session/session_sys.h"
 #include "engine/session/session_xattr.h"
 #include "engine/session/session_gen_int.h"
 
@@ -47,8 +48,8 @@ int berth__gen_dir_fd(struct gen *g, const char *path, size_t len)
 	copy = strndup(path, len);
 	if (!copy)
 		return -ENOMEM;
-	fd = berth__open_beneath(g->s->dest.root_fd, copy,
-				 O_PATH | O_DIRECTORY);
+	fd = berth__sys_open(g->s, g->s->dest.root_fd, copy,
+			     O_PATH | O_DIRECTORY);
 	if (fd < 0) {
 		free(copy);
 		return fd;
@@ -132,10 +133,7 @@ int berth__gen_dest_stat(struct gen *g, const struct berth_file *f,
 		return dfd == -ENOENT || dfd == -ENOTDIR || dfd == -ELOOP
 			       ? -ENOENT
 			       : dfd;
-	if (fstatat(dfd, berth__gen_base_name(name), st, AT_SYMLINK_NOFOLLOW) <
-	    0)
-		return -errno;
-	return 0;
+	return berth__sys_lstatat(g->s, dfd, berth__gen_base_name(name), st);
 }
 
 /* What the receiver needs to know of the destination (under s->sync.lock). */

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "engine/session/session.h"
+#include "engine/session/session_sys.h"
 #include "engine/session/session_xattr.h"
 #include "engine/session/session_gen_int.h"
 
@@ -140,8 +141,8 @@ int berth__gen_request_file_at(struct gen *g, int32_t ndx, uint32_t iflags,
 	if (btype != -1)
 		iflags |= BERTH_ITEM_BASIS_TYPE_FOLLOWS;
 	if (basis_dir >= 0 && !s->opts.whole_file && !s->opts.dry_run) {
-		fd = berth__open_beneath(basis_dir, bname ? bname : f->name,
-					 O_RDONLY | O_NOFOLLOW);
+		fd = berth__sys_open(s, basis_dir, bname ? bname : f->name,
+				     O_RDONLY | O_NOFOLLOW);
 		if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 				st.st_size == 0)) {
 			close(fd);

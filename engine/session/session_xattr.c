@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "engine/session/session.h"
+#include "engine/session/session_sys.h"
 #include "engine/session/session_xattr.h"
 
 #define XA_FULL_MAX 32 /* longer values travel as an MD5 (§7.8) */
@@ -57,6 +58,7 @@ struct berth_xa {
 	bool user_only; /* not root: only user.* */
 	int level; /* 1 for -X, 2 for -XX */
 	struct berth_xattr_val_dec vd; /* net-in only */
+	struct berth_session *s;
 };
 
 /* A destination item's attributes, in name order. */
@@ -108,6 +110,7 @@ int berth__xa_create(struct berth_session *s)
 		return -ENOMEM;
 	pthread_mutex_init(&xa->lock, NULL);
 	xa->user_only = !s->dest.am_root;
+	xa->s = s;
 	xa->level = s->opts.xattrs;
 	s->xa = xa;
 	ret = berth_xattr_val_dec_init(&xa->vd, XA_VALUE_MAX, XA_ECHO_MAX);
@@ -256,18 +259,21 @@ static int read_value(const char *path, const char *name, uint8_t **val,
  * name, each with its whole value (rsync's rsync_xal_get).  A filesystem
  * without xattrs has none.  0 or -errno.
  */
-static int local_read(struct berth_xa *xa, int dirfd, const char *name,
-		      struct xa_local *l)
+struct local_list_arg {
+	struct berth_xa *xa;
+	int fd;
+	struct xa_local *l;
+};
+
+static ssize_t local_list(void *arg)
 {
+	struct local_list_arg *a = arg;
+	struct berth_xa *xa = a->xa;
+	struct xa_local *l = a->l;
 	char path[32], *names = NULL, *p;
 	ssize_t n = 0;
-	int fd, ret = 0;
+	int fd = a->fd, ret = 0;
 
-	l->n = 0;
-	l->v = NULL;
-	fd = berth__open_beneath(dirfd, name, O_PATH | O_NOFOLLOW);
-	if (fd < 0)
-		return fd;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	for (int tries = 0; tries < 4; tries++) {
 		n = listxattr(path, NULL, 0);
@@ -325,7 +331,25 @@ out:
 	if (ret < 0)
 		local_free(l);
 	free(names);
-	close(fd);
+	return ret;
+}
+
+static int local_read(struct berth_xa *xa, int dirfd, const char *name,
+		      struct xa_local *l)
+{
+	struct local_list_arg a = {xa, -1, l};
+	int ret;
+
+	l->n = 0;
+	l->v = NULL;
+	a.fd = berth__sys_open(xa->s, dirfd, name, O_PATH | O_NOFOLLOW);
+	if (a.fd < 0)
+		return a.fd;
+	/* The listing and the values, in one call the faults can reach. */
+	ret = (int)berth__sys_call(xa->s, local_list, &a);
+	if (ret < 0)
+		local_free(l);
+	close(a.fd);
 	return ret;
 }
 

@@ -9,6 +9,9 @@
  *  - one cancelled mid-transfer while the others finish intact;
  *  - a client that disappears (SIGKILL) mid-transfer;
  *  - pump shutdown while sessions run: they end, nothing hangs;
+ *  - faults injected into the generator's own blocking calls (lookups,
+ *    -c and copy-dest reads, delete listings, xattr reads): they reach
+ *    them, and the session ends as rsync's receiver would;
  *  - after every test: no temp files, every pump request completed once.
  */
 #include <dirent.h>
@@ -36,6 +39,7 @@
 
 #include "berth.h"
 #include "engine/pump/pump.h"
+#include "engine/session/session.h"
 #include "examples/connect_proto.h"
 
 extern char **environ;
@@ -49,6 +53,9 @@ struct client {
 	int cancel_after; /* cancel after this many committed files (0: no) */
 	int kill_after; /* SIGKILL the client after this many (0: no) */
 	int shutdown_after; /* shut the pump down after this many (0: no) */
+	char opts[4][640]; /* more client options ("": no more) */
+	struct berth_fault fault; /* armed on the session's own tag (ops) */
+	uint64_t faults_fired; /* by the pump of its run */
 	/* filled in */
 	pid_t pid;
 	int sock, status_fd;
@@ -283,16 +290,23 @@ static void on_done(void *arg, int result)
 	pthread_mutex_unlock(c->lock);
 }
 
-static pid_t spawn_client(const char *sock, const char *src, const char *name)
+static pid_t spawn_client(const char *sock, const struct client *c,
+			  const char *name)
 {
 	char rsh[1200], srcarg[600], dest[600];
-	char *argv[] = {"rsync", "-a", "-e", rsh, srcarg, dest, NULL};
+	char *argv[12] = {"rsync", "-a", "-e", rsh};
 	posix_spawn_file_actions_t fa;
+	int argc = 4;
 	pid_t pid;
 
 	snprintf(rsh, sizeof(rsh), "%s %s", BERTH_CONNECT_BIN, sock);
-	snprintf(srcarg, sizeof(srcarg), "%s/", src);
+	snprintf(srcarg, sizeof(srcarg), "%s/", c->src);
 	snprintf(dest, sizeof(dest), "x:%s/", name);
+	for (int k = 0; k < 4 && c->opts[k][0]; k++)
+		argv[argc++] = (char *)(uintptr_t)c->opts[k];
+	argv[argc++] = srcarg;
+	argv[argc++] = dest;
+	argv[argc] = NULL;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
@@ -324,7 +338,7 @@ static void run_clients(struct client *cl, int n, const char *root)
 		char name[16];
 
 		snprintf(name, sizeof(name), "c%d", i);
-		cl[i].pid = spawn_client(sa.sun_path, cl[i].src, name);
+		cl[i].pid = spawn_client(sa.sun_path, &cl[i], name);
 	}
 	for (i = 0; i < n; i++) {
 		struct berth_session_opts so = {0};
@@ -359,6 +373,12 @@ static void run_clients(struct client *cl, int n, const char *root)
 		so.event_arg = c;
 		assert_int_equal(berth_session_create(pump, &so, &c->session),
 				 0);
+		if (c->fault.ops) {
+			/* White box: the session's own calls carry its base
+			 * tag; its stages' requests carry others. */
+			c->fault.tag = c->session->cfg.tag;
+			assert_int_equal(berth_pump_inject(pump, &c->fault), 0);
+		}
 		assert_int_equal(
 			berth_session_start(c->session, sock, sock, on_done, c),
 			0);
@@ -375,6 +395,8 @@ static void run_clients(struct client *cl, int n, const char *root)
 	assert_int_equal(berth_pump_shutdown(pump), 0);
 	berth_pump_stats(pump, &pst);
 	assert_int_equal(pst.submitted, pst.completed);
+	for (i = 0; i < n; i++)
+		cl[i].faults_fired = pst.faults;
 	berth_pump_free(pump);
 	close(lsock);
 }
@@ -497,6 +519,123 @@ static void test_pump_shutdown_midway(void **state)
 	free(root);
 }
 
+/*
+ * The generator's blocking calls go through the pump's inline path, so a
+ * fault injected into the session's pump reaches each of them.  One push
+ * per case into a destination that already holds the tree (or an old
+ * snapshot for --copy-dest); the fault fails the Nth call of its kind.
+ */
+struct fault_case {
+	const char *what;
+	const char *opts[3];
+	unsigned op;
+	unsigned nth;
+	bool prefill; /* the destination holds a copy of the source */
+	bool extra; /* ... and a file the source does not have */
+	bool alt; /* an old snapshot with the tree, for --copy-dest */
+	int result; /* the session's exit code */
+};
+
+static void run_fault_case(const struct fault_case *fc)
+{
+	struct client cl[1];
+	char *root = scratch(), cmd[2200], alt[600], extra[600];
+
+	setup_clients(cl, 1, root, 30, 100000);
+	snprintf(alt, sizeof(alt), "--copy-dest=%s/alt", root);
+	if (fc->prefill || fc->alt) {
+		snprintf(cmd, sizeof(cmd), "cp -a '%s/.' '%s'", cl[0].src,
+			 fc->alt ? alt + strlen("--copy-dest=") : cl[0].dst);
+		if (fc->alt)
+			assert_int_equal(
+				mkdir(alt + strlen("--copy-dest="), 0755), 0);
+		assert_int_equal(system(cmd), 0);
+	}
+	snprintf(extra, sizeof(extra), "%s/zz-extra", cl[0].dst);
+	if (fc->extra) {
+		FILE *fp = fopen(extra, "w");
+
+		assert_non_null(fp);
+		fclose(fp);
+	}
+	for (int k = 0; k < 3 && fc->opts[k]; k++)
+		snprintf(cl[0].opts[k], sizeof(cl[0].opts[k]), "%s",
+			 strcmp(fc->opts[k], "ALT") ? fc->opts[k] : alt);
+	cl[0].fault.ops = BERTH_OP_BIT(fc->op);
+	cl[0].fault.nth = fc->nth;
+	cl[0].fault.error = EIO;
+	run_clients(cl, 1, root);
+	print_message("fault case %s: result %d, client %d, fired %llu\n",
+		      fc->what, cl[0].result,
+		      WIFEXITED(cl[0].client_status)
+			      ? WEXITSTATUS(cl[0].client_status)
+			      : -1,
+		      (unsigned long long)cl[0].faults_fired);
+	assert_int_equal(cl[0].faults_fired, 1);
+	assert_int_equal(cl[0].result, fc->result);
+	assert_true(WIFEXITED(cl[0].client_status));
+	assert_int_equal(WEXITSTATUS(cl[0].client_status), fc->result);
+	/* A listing that failed deletes nothing. */
+	if (fc->extra) {
+		assert_int_equal(access(extra, F_OK), 0);
+		assert_int_equal(unlink(extra), 0);
+	}
+	/* Nothing torn, no temp file left. */
+	assert_true(check_partial(cl[0].dst, cl[0].src) >= 0);
+	if (fc->result == 0)
+		assert_int_equal(same_tree(cl[0].src, cl[0].dst), 0);
+	rm_rf(root);
+	free(root);
+}
+
+static void test_faults_reach_generator(void **state)
+{
+	static const struct fault_case cases[] = {
+		/* A lookup fails: that entry is an error (exit 23). */
+		{"lookup", {"-I"}, BERTH_OP_STATX, 3, true, false, false, 23},
+		/* A -c read fails: the file does not match, it is sent. */
+		{"checksum read",
+		 {"-c"},
+		 BERTH_OP_READ,
+		 1,
+		 true,
+		 false,
+		 false,
+		 0},
+		/* A --copy-dest read fails: that file is an error. */
+		{"copy-dest read",
+		 {"ALT"},
+		 BERTH_OP_READ,
+		 1,
+		 false,
+		 false,
+		 true,
+		 23},
+		/* The delete listing fails: nothing deleted, exit 23. */
+		{"delete listing",
+		 {"--delete"},
+		 BERTH_OP_CALL,
+		 1,
+		 true,
+		 true,
+		 false,
+		 23},
+		/* -X: reading a destination item's xattrs fails. */
+		{"xattr read",
+		 {"-X"},
+		 BERTH_OP_CALL,
+		 2,
+		 true,
+		 false,
+		 false,
+		 23},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		run_fault_case(&cases[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -504,6 +643,7 @@ int main(void)
 		cmocka_unit_test(test_cancel_one),
 		cmocka_unit_test(test_client_disappears),
 		cmocka_unit_test(test_pump_shutdown_midway),
+		cmocka_unit_test(test_faults_reach_generator),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

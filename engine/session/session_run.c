@@ -20,7 +20,6 @@
 #include "engine/session/session.h"
 #include "engine/session/session_xattr.h"
 
-#define OUT_LIMIT (256 * 1024)
 /*
  * Memory a session's stages keep for data in flight.  Measured on bench
  * W1-W6 (2026-11-21 16:00 UTC, 2 pairs each, against the earlier 4 MiB

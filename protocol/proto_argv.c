@@ -4,6 +4,7 @@
  * capability string, long options, ".", DEST, and secluded arguments.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "protocol/proto_int.h"
@@ -350,21 +351,71 @@ static int set_alt_dest(struct berth_opts *o, int type, const char *dir)
 	return 0;
 }
 
-static int longopt(struct berth_opts *o, int id, const char *val)
-{
-	int64_t v = 0;
+/*
+ * BOOL_FIELD(f) is offsetof() of field @f, which must be a bool (any other
+ * type does not compile); STR_FIELD(f) the same for a const char * field.
+ */
+#define FIELD(f, type)                    \
+	(offsetof(struct berth_opts, f) + \
+	 _Generic(((struct berth_opts *)0)->f, type : 0))
+#define BOOL_FIELD(f) FIELD(f, bool)
+#define STR_FIELD(f) FIELD(f, const char *)
 
+/* Options that set one bool of struct berth_opts to a constant. */
+static const struct {
+	int id;
+	size_t off;
+	bool value;
+} flag_opts[] = {
+	{O_FORCE, BOOL_FIELD(force), true},
+	{O_SIZE_ONLY, BOOL_FIELD(size_only), true},
+	{O_IGNORE_EXISTING, BOOL_FIELD(ignore_existing), true},
+	{O_EXISTING, BOOL_FIELD(existing), true},
+	{O_PARTIAL, BOOL_FIELD(partial), true},
+	{O_DELAY_UPDATES, BOOL_FIELD(delay_updates), true},
+	{O_INPLACE, BOOL_FIELD(inplace), true},
+	{O_NUMERIC_IDS, BOOL_FIELD(numeric_ids), true},
+	{O_NO_SPECIALS, BOOL_FIELD(specials), false},
+	{O_SPECIALS, BOOL_FIELD(specials), true},
+	{O_IGNORE_ERRORS, BOOL_FIELD(ignore_errors), true},
+	{O_SAFE_LINKS, BOOL_FIELD(safe_links), true},
+	{O_COPY_UNSAFE_LINKS, BOOL_FIELD(copy_unsafe_links), true},
+	{O_FSYNC, BOOL_FIELD(fsync), true},
+	{O_MKPATH, BOOL_FIELD(mkpath), true},
+	{O_REMOVE_SOURCE_FILES, BOOL_FIELD(remove_source_files), true},
+	{O_PREALLOCATE, BOOL_FIELD(preallocate), true},
+	{O_WRITE_DEVICES, BOOL_FIELD(write_devices), true},
+	{O_OPEN_NOATIME, BOOL_FIELD(open_noatime), true},
+	{O_STATS, BOOL_FIELD(stats), true},
+	{O_USE_QSORT, BOOL_FIELD(use_qsort), true},
+	{O_NO_R, BOOL_FIELD(recursive), false},
+	{O_NO_IMPLIED_DIRS, BOOL_FIELD(no_implied_dirs), true},
+	{O_NO_RELATIVE, BOOL_FIELD(relative), false},
+};
+
+/* Options whose value is kept as it is, in one const char * field. */
+static const struct {
+	int id;
+	size_t off;
+} str_opts[] = {
+	{O_LOG_FORMAT, STR_FIELD(log_format)},
+	{O_OUT_FORMAT, STR_FIELD(log_format)},
+	{O_BACKUP_DIR, STR_FIELD(backup_dir)},
+	{O_SUFFIX, STR_FIELD(suffix)},
+	{O_TEMP_DIR, STR_FIELD(temp_dir)},
+	{O_CHECKSUM_CHOICE, STR_FIELD(checksum_choice)},
+	{O_COMPRESS_CHOICE, STR_FIELD(compress_choice)},
+	{O_USERMAP, STR_FIELD(usermap)},
+	{O_GROUPMAP, STR_FIELD(groupmap)},
+	{O_INFO, STR_FIELD(info)},
+	{O_DEBUG, STR_FIELD(debug)},
+	{O_MAX_ALLOC, STR_FIELD(max_alloc)},
+};
+
+/* The --delete family: 1 when @id is one of them, else 0. */
+static int delete_opt(struct berth_opts *o, int id)
+{
 	switch (id) {
-	case O_SERVER:
-		break;
-	case O_SENDER:
-	case O_DAEMON:
-	case O_REFUSED:
-		return -BERTH_EUNSUPPORTED;
-	case O_LOG_FORMAT:
-	case O_OUT_FORMAT:
-		o->log_format = val;
-		break;
 	case O_DELETE:
 		if (!o->delete_mode)
 			o->delete_mode = BERTH_DELETE_DURING;
@@ -386,9 +437,19 @@ static int longopt(struct berth_opts *o, int id, const char *val)
 		if (!o->delete_mode)
 			o->delete_mode = BERTH_DELETE_DURING;
 		break;
-	case O_FORCE:
-		o->force = true;
-		break;
+	default:
+		return 0;
+	}
+	return 1;
+}
+
+/* Options with a number or a size: 1 when @id is one of them, else 0 or
+ * -EINVAL for a bad value. */
+static int number_opt(struct berth_opts *o, int id, const char *val)
+{
+	int64_t v = 0;
+
+	switch (id) {
 	case O_MAX_DELETE:
 		TRY(parse_int(val, INT32_MIN, INT32_MAX, &v));
 		/* "--max-delete=-1" is how the client says 0. */
@@ -400,89 +461,14 @@ static int longopt(struct berth_opts *o, int id, const char *val)
 	case O_MAX_SIZE:
 		TRY(parse_size(val, &o->max_size));
 		break;
-	case O_SIZE_ONLY:
-		o->size_only = true;
-		break;
-	case O_IGNORE_EXISTING:
-		o->ignore_existing = true;
-		break;
-	case O_EXISTING:
-		o->existing = true;
-		break;
-	case O_PARTIAL:
-		o->partial = true;
-		break;
-	case O_PARTIAL_DIR:
-		o->partial_dir = val;
-		o->partial = true;
-		break;
-	case O_DELAY_UPDATES:
-		o->delay_updates = true;
-		break;
-	case O_INPLACE:
-		o->inplace = true;
-		break;
-	case O_APPEND:
-		if (o->append < 2)
-			o->append++;
-		break;
-	case O_APPEND_VERIFY:
-		o->append = 2;
-		break;
-	case O_NO_W:
-		o->no_whole_file = true;
-		o->whole_file = false;
-		break;
-	case O_BACKUP_DIR:
-		o->backup_dir = val;
-		break;
-	case O_SUFFIX:
-		o->suffix = val;
-		break;
-	case O_COMPARE_DEST:
-		return set_alt_dest(o, BERTH_ALT_COMPARE, val);
-	case O_COPY_DEST:
-		return set_alt_dest(o, BERTH_ALT_COPY, val);
-	case O_LINK_DEST:
-		return set_alt_dest(o, BERTH_ALT_LINK, val);
-	case O_TEMP_DIR:
-		o->temp_dir = val;
-		break;
 	case O_CHECKSUM_SEED:
 		TRY(parse_int(val, INT32_MIN, INT32_MAX, &v));
 		o->checksum_seed = (int32_t)v;
 		o->have_seed = true;
 		break;
-	case O_CHECKSUM_CHOICE:
-		o->checksum_choice = val;
-		break;
-	case O_COMPRESS_CHOICE:
-		o->compress_choice = val;
-		break;
-	case O_NEW_COMPRESS:
-		o->compress_choice = "zlibx";
-		break;
-	case O_OLD_COMPRESS:
-		o->compress_choice = "zlib";
-		break;
 	case O_COMPRESS_LEVEL:
 		TRY(parse_int(val, -131072, 131072, &v));
 		o->compress_level = (int)v;
-		break;
-	case O_NUMERIC_IDS:
-		o->numeric_ids = true;
-		break;
-	case O_USERMAP:
-		o->usermap = val;
-		break;
-	case O_GROUPMAP:
-		o->groupmap = val;
-		break;
-	case O_NO_SPECIALS:
-		o->specials = false;
-		break;
-	case O_SPECIALS:
-		o->specials = true;
 		break;
 	case O_TIMEOUT:
 		TRY(parse_int(val, 0, INT32_MAX, &v));
@@ -496,35 +482,52 @@ static int longopt(struct berth_opts *o, int id, const char *val)
 		o->modify_window = (int)v;
 		o->have_modify_window = true;
 		break;
-	case O_IGNORE_ERRORS:
-		o->ignore_errors = true;
+	case O_BLOCK_SIZE:
+		TRY(parse_int(val, 0, 1 << 29, &v));
+		o->block_size = (int32_t)v;
 		break;
-	case O_SAFE_LINKS:
-		o->safe_links = true;
+	default:
+		return 0;
+	}
+	return 1;
+}
+
+/* The options that fit none of the tables and families above. */
+static int other_opt(struct berth_opts *o, int id, const char *val)
+{
+	switch (id) {
+	case O_SERVER:
 		break;
-	case O_COPY_UNSAFE_LINKS:
-		o->copy_unsafe_links = true;
+	case O_SENDER:
+	case O_DAEMON:
+	case O_REFUSED:
+		return -BERTH_EUNSUPPORTED;
+	case O_PARTIAL_DIR:
+		o->partial_dir = val;
+		o->partial = true;
 		break;
-	case O_FSYNC:
-		o->fsync = true;
+	case O_APPEND:
+		if (o->append < 2)
+			o->append++;
 		break;
-	case O_MKPATH:
-		o->mkpath = true;
+	case O_APPEND_VERIFY:
+		o->append = 2;
 		break;
-	case O_REMOVE_SOURCE_FILES:
-		o->remove_source_files = true;
+	case O_NO_W:
+		o->no_whole_file = true;
+		o->whole_file = false;
 		break;
-	case O_PREALLOCATE:
-		o->preallocate = true;
+	case O_COMPARE_DEST:
+		return set_alt_dest(o, BERTH_ALT_COMPARE, val);
+	case O_COPY_DEST:
+		return set_alt_dest(o, BERTH_ALT_COPY, val);
+	case O_LINK_DEST:
+		return set_alt_dest(o, BERTH_ALT_LINK, val);
+	case O_NEW_COMPRESS:
+		o->compress_choice = "zlibx";
 		break;
-	case O_WRITE_DEVICES:
-		o->write_devices = true;
-		break;
-	case O_OPEN_NOATIME:
-		o->open_noatime = true;
-		break;
-	case O_STATS:
-		o->stats = true;
+	case O_OLD_COMPRESS:
+		o->compress_choice = "zlib";
 		break;
 	case O_MSGS2STDERR:
 		o->msgs2stderr = 1;
@@ -532,35 +535,37 @@ static int longopt(struct berth_opts *o, int id, const char *val)
 	case O_NO_MSGS2STDERR:
 		o->msgs2stderr = 0;
 		break;
-	case O_INFO:
-		o->info = val;
-		break;
-	case O_DEBUG:
-		o->debug = val;
-		break;
-	case O_MAX_ALLOC:
-		o->max_alloc = val;
-		break;
-	case O_USE_QSORT:
-		o->use_qsort = true;
-		break;
-	case O_NO_R:
-		o->recursive = false;
-		break;
-	case O_NO_IMPLIED_DIRS:
-		o->no_implied_dirs = true;
-		break;
-	case O_NO_RELATIVE:
-		o->relative = false;
-		break;
-	case O_BLOCK_SIZE:
-		TRY(parse_int(val, 0, 1 << 29, &v));
-		o->block_size = (int32_t)v;
-		break;
 	default:
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* Apply long option @id with value @val (NULL for an option without one). */
+static int longopt(struct berth_opts *o, int id, const char *val)
+{
+	char *base = (char *)o;
+	size_t k;
+	int r;
+
+	for (k = 0; k < sizeof(flag_opts) / sizeof(flag_opts[0]); k++) {
+		if (flag_opts[k].id == id) {
+			*(bool *)(base + flag_opts[k].off) = flag_opts[k].value;
+			return 0;
+		}
+	}
+	for (k = 0; k < sizeof(str_opts) / sizeof(str_opts[0]); k++) {
+		if (str_opts[k].id == id) {
+			*(const char **)(base + str_opts[k].off) = val;
+			return 0;
+		}
+	}
+	if (delete_opt(o, id))
+		return 0;
+	r = number_opt(o, id, val);
+	if (r)
+		return r < 0 ? r : 0;
+	return other_opt(o, id, val);
 }
 
 /* Parse argv[i..]; positional args after the options are ".", DEST. */

@@ -196,20 +196,17 @@ static int parse_end(struct berth_flist_dec *d, struct berth_proto_in *v)
 	return BERTH_PROTO_DONE;
 }
 
-static int unit_entry(void *ctx, struct berth_proto_in *v)
+/*
+ * The entry's flags (§7.2), or the end of the list: then d->pend.end is
+ * set (and the io_error read) and the entry has no more fields.
+ */
+static int entry_flags(struct berth_flist_dec *d, struct berth_proto_in *v,
+		       uint32_t *xp)
 {
-	struct berth_flist_dec *d = ctx;
-	const struct berth_flist_config *c = &d->cfg;
-	struct pend *p = &d->pend;
-	struct berth_file *f = &p->f;
-	uint32_t x, type;
+	uint32_t x;
 	int32_t i32;
 	uint8_t b;
 
-	memset(p, 0, sizeof(*p));
-	f->hlink_ndx = -1;
-	f->xattr_set = -1;
-	f->acl[0] = f->acl[1] = -1;
 	if (d->varint_flags) {
 		GET(berth_proto_get_varint(v, &i32));
 		if (i32 == 0)
@@ -218,7 +215,7 @@ static int unit_entry(void *ctx, struct berth_proto_in *v)
 	} else {
 		GET(berth_proto_get_u8(v, &b));
 		if (b == 0) {
-			p->end = true;
+			d->pend.end = true;
 			return BERTH_PROTO_DONE;
 		}
 		x = b;
@@ -233,9 +230,18 @@ static int unit_entry(void *ctx, struct berth_proto_in *v)
 			return parse_end(d, v);
 		}
 	}
-	f->xflags = x;
+	*xp = x;
+	return BERTH_PROTO_DONE;
+}
 
-	/* Name: shared prefix + suffix (§7.3 rows 1-3). */
+/* Name: shared prefix + suffix (§7.3 rows 1-3). */
+static int entry_name(struct berth_flist_dec *d, struct berth_proto_in *v,
+		      uint32_t x)
+{
+	struct pend *p = &d->pend;
+	int32_t i32;
+	uint8_t b;
+
 	if (x & BERTH_XMIT_SAME_NAME) {
 		GET(berth_proto_get_u8(v, &b));
 		p->l1 = b;
@@ -251,12 +257,49 @@ static int unit_entry(void *ctx, struct berth_proto_in *v)
 	}
 	if (p->l1 > d->lastname_len)
 		return -BERTH_EPROTO;
-	if ((uint64_t)p->l1 + p->l2 > c->max_name)
+	if ((uint64_t)p->l1 + p->l2 > d->cfg.max_name)
 		return -BERTH_EPATH;
 	GET(berth__flist_get_bytes(v, p->l2, &p->suffix));
-	f->name_len = p->l1 + p->l2;
+	p->f.name_len = p->l1 + p->l2;
+	return BERTH_PROTO_DONE;
+}
 
-	/* Hard-link reference (row 4). */
+/* An abbreviated hard link: its attributes are those of @first. */
+static void hlink_copy_first(struct pend *p, const struct berth_file *first)
+{
+	struct berth_file *f = &p->f;
+
+	f->size = first->size;
+	f->mtime = first->mtime;
+	f->nsec = first->nsec;
+	f->mode = first->mode;
+	f->atime = first->atime;
+	f->crtime = first->crtime;
+	f->uid = first->uid;
+	f->gid = first->gid;
+	f->rdev_major = first->rdev_major;
+	f->rdev_minor = first->rdev_minor;
+	f->flags = (first->flags &
+		    ~(BERTH_FILE_INACTIVE | BERTH_FILE_XATTR_LIT)) |
+		   BERTH_FILE_ABBREV;
+	if (first->flags & BERTH_FILE_HAS_RDEV) {
+		p->rdev_field = true;
+		p->major = first->rdev_major;
+	}
+	f->link_len = first->link_len;
+}
+
+/*
+ * Hard-link reference (row 4).  *@abbrev is set when it names the first of
+ * its group in this list: the entry then sends no attributes of its own.
+ */
+static int entry_hlink(struct berth_flist_dec *d, struct berth_proto_in *v,
+		       uint32_t x, bool *abbrev)
+{
+	const struct berth_flist_config *c = &d->cfg;
+	struct berth_file *f = &d->pend.f;
+	int32_t i32;
+
 	if (c->hard_links && (x & BERTH_XMIT_HLINKED) &&
 	    !(x & BERTH_XMIT_HLINK_FIRST)) {
 		GET(berth_proto_get_varint(v, &i32));
@@ -273,29 +316,22 @@ static int unit_entry(void *ctx, struct berth_proto_in *v)
 			if (!(first->xflags & BERTH_XMIT_HLINK_FIRST) ||
 			    S_ISDIR(first->mode))
 				return -BERTH_EPROTO;
-			f->size = first->size;
-			f->mtime = first->mtime;
-			f->nsec = first->nsec;
-			f->mode = first->mode;
-			f->atime = first->atime;
-			f->crtime = first->crtime;
-			f->uid = first->uid;
-			f->gid = first->gid;
-			f->rdev_major = first->rdev_major;
-			f->rdev_minor = first->rdev_minor;
-			f->flags = (first->flags & ~(BERTH_FILE_INACTIVE |
-						     BERTH_FILE_XATTR_LIT)) |
-				   BERTH_FILE_ABBREV;
-			if (first->flags & BERTH_FILE_HAS_RDEV) {
-				p->rdev_field = true;
-				p->major = first->rdev_major;
-			}
-			f->link_len = first->link_len;
-			goto extras;
+			hlink_copy_first(&d->pend, first);
+			*abbrev = true;
 		}
 	} else if (c->hard_links && (x & BERTH_XMIT_HLINKED)) {
 		f->hlink_ndx = 0; /* first of its group: resolved on finish */
 	}
+	return BERTH_PROTO_DONE;
+}
+
+/* Size, mtime with its nanoseconds, crtime. */
+static int entry_size_time(struct berth_flist_dec *d, struct berth_proto_in *v,
+			   uint32_t x)
+{
+	const struct berth_flist_config *c = &d->cfg;
+	struct berth_file *f = &d->pend.f;
+	int32_t i32;
 
 	GET(berth_proto_get_varlong(v, 3, &f->size));
 	if (f->size < 0)
@@ -317,6 +353,16 @@ static int unit_entry(void *ctx, struct berth_proto_in *v)
 			f->crtime = f->mtime;
 		f->flags |= BERTH_FILE_HAS_CRTIME;
 	}
+	return BERTH_PROTO_DONE;
+}
+
+/* Mode (a file type we know), then the atime of all but directories. */
+static int entry_mode(struct berth_flist_dec *d, struct berth_proto_in *v,
+		      uint32_t x)
+{
+	struct berth_file *f = &d->pend.f;
+	int32_t i32;
+
 	if (!(x & BERTH_XMIT_SAME_MODE)) {
 		GET(berth_proto_get_int32(v, &i32));
 		f->mode = (uint32_t)i32;
@@ -325,14 +371,25 @@ static int unit_entry(void *ctx, struct berth_proto_in *v)
 	}
 	if (!mode_type_ok(f->mode))
 		return -BERTH_EPROTO;
-	type = f->mode & S_IFMT;
-	if (c->atimes && type != S_IFDIR) {
+	if (d->cfg.atimes && (f->mode & S_IFMT) != S_IFDIR) {
 		if (!(x & BERTH_XMIT_SAME_ATIME))
 			GET(berth_proto_get_varlong(v, 4, &f->atime));
 		else
 			f->atime = d->atime;
 		f->flags |= BERTH_FILE_HAS_ATIME;
 	}
+	return BERTH_PROTO_DONE;
+}
+
+/* uid and gid, each with its name when one follows. */
+static int entry_ids(struct berth_flist_dec *d, struct berth_proto_in *v,
+		     uint32_t x)
+{
+	const struct berth_flist_config *c = &d->cfg;
+	struct pend *p = &d->pend;
+	struct berth_file *f = &p->f;
+	int32_t i32;
+
 	f->uid = d->uid;
 	if (c->owner && !(x & BERTH_XMIT_SAME_UID)) {
 		GET(berth_proto_get_varint(v, &i32));
@@ -353,6 +410,18 @@ static int unit_entry(void *ctx, struct berth_proto_in *v)
 			p->set_gname = true;
 		}
 	}
+	return BERTH_PROTO_DONE;
+}
+
+/* rdev of devices, and of specials before protocol 31 (sent, unused). */
+static int entry_rdev(struct berth_flist_dec *d, struct berth_proto_in *v,
+		      uint32_t x, uint32_t type)
+{
+	const struct berth_flist_config *c = &d->cfg;
+	struct pend *p = &d->pend;
+	struct berth_file *f = &p->f;
+	int32_t i32;
+
 	if ((c->devices && (type == S_IFCHR || type == S_IFBLK)) ||
 	    (c->specials && (type == S_IFIFO || type == S_IFSOCK) &&
 	     c->protocol < 31)) {
@@ -370,28 +439,77 @@ static int unit_entry(void *ctx, struct berth_proto_in *v)
 		else
 			f->rdev_major = f->rdev_minor = 0;
 	}
-	if (c->links && type == S_IFLNK) {
-		GET(berth_proto_get_varint(v, &i32));
-		if (i32 <= 0)
-			return -BERTH_EPROTO;
-		if ((uint32_t)i32 > c->max_link)
-			return -BERTH_ELIMIT;
-		f->link_len = (uint32_t)i32;
-		GET(berth__flist_get_bytes(v, f->link_len, &p->link));
-		if (memchr(p->link, '\0', f->link_len))
-			return -BERTH_EPROTO;
-	}
+	return BERTH_PROTO_DONE;
+}
+
+/* A symlink's target: not empty, no NUL, at most max_link bytes. */
+static int entry_link(struct berth_flist_dec *d, struct berth_proto_in *v)
+{
+	struct pend *p = &d->pend;
+	struct berth_file *f = &p->f;
+	int32_t i32;
+
+	GET(berth_proto_get_varint(v, &i32));
+	if (i32 <= 0)
+		return -BERTH_EPROTO;
+	if ((uint32_t)i32 > d->cfg.max_link)
+		return -BERTH_ELIMIT;
+	f->link_len = (uint32_t)i32;
+	GET(berth__flist_get_bytes(v, f->link_len, &p->link));
+	if (memchr(p->link, '\0', f->link_len))
+		return -BERTH_EPROTO;
+	return BERTH_PROTO_DONE;
+}
+
+/* The attributes of an entry that is not an abbreviated hard link. */
+static int entry_attrs(struct berth_flist_dec *d, struct berth_proto_in *v,
+		       uint32_t x)
+{
+	const struct berth_flist_config *c = &d->cfg;
+	struct pend *p = &d->pend;
+	uint32_t type;
+
+	GET(entry_size_time(d, v, x));
+	GET(entry_mode(d, v, x));
+	type = p->f.mode & S_IFMT;
+	GET(entry_ids(d, v, x));
+	GET(entry_rdev(d, v, x, type));
+	if (c->links && type == S_IFLNK)
+		GET(entry_link(d, v));
 	if (c->checksum && type == S_IFREG)
 		GET(berth__flist_get_bytes(v, (size_t)c->flist_csum_len,
 					   &p->sum));
-extras:
+	return BERTH_PROTO_DONE;
+}
+
+/* One entry (§7.2-7.9) into d->pend, or the end of the list. */
+static int unit_entry(void *ctx, struct berth_proto_in *v)
+{
+	struct berth_flist_dec *d = ctx;
+	const struct berth_flist_config *c = &d->cfg;
+	struct pend *p = &d->pend;
+	struct berth_file *f = &p->f;
+	bool abbrev = false;
+	uint32_t x;
+
+	memset(p, 0, sizeof(*p));
+	f->hlink_ndx = -1;
+	f->xattr_set = -1;
+	f->acl[0] = f->acl[1] = -1;
+	GET(entry_flags(d, v, &x));
+	if (p->end)
+		return BERTH_PROTO_DONE;
+	f->xflags = x;
+	GET(entry_name(d, v, x));
+	GET(entry_hlink(d, v, x, &abbrev));
+	if (!abbrev)
+		GET(entry_attrs(d, v, x));
 	if (c->acls)
 		GET(berth__flist_parse_acls(d, v, f->mode & S_IFMT));
 	if (c->xattrs)
 		GET(berth__flist_parse_xattrs(d, v));
 	return BERTH_PROTO_DONE;
 }
-
 static int commit_entry(struct berth_flist_dec *d)
 {
 	struct pend *p = &d->pend;

@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Disk-commit tests: faults injected through the pump (ENOSPC mid-write,
+ * EIO on fsync, failing open, chmod and rename, failing directory fsync):
+ * the file hit keeps its old content, no temp file is left, the others are
+ * committed.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "test_commit_util.h"
+
+/*
+ * Commit "before", then "victim" (pre-existing with old content) with a
+ * fault armed on its tag for @ops, then "after".  The victim keeps its old
+ * content, no temp file remains, the others are committed.
+ */
+static void fault_case(int durability, uint32_t ops, uint64_t nth, int error)
+{
+	struct berth_commit_opts o = {.durability = durability,
+				      .tag_base = TAG_BASE,
+				      .buf_size = 16 * 1024};
+	struct berth_commit_meta m = {.mode = 0644,
+				      .mtime_nsec = UTIME_OMIT,
+				      .uid = (uint32_t)-1,
+				      .gid = (uint32_t)-1};
+	/* 256 buffers: at least 16 write requests, however many buffers
+	 * each vectored write takes (COMMIT_WRITE_IOV). */
+	size_t len = 4096 * 1024;
+	unsigned char *data = malloc(len);
+	struct berth_commit_file *f;
+	struct berth_fault fault = {0};
+	struct berth_pump_stats ps;
+	struct env v;
+
+	fill(data, len, 3);
+	if (env_start(&v, &o))
+		skip();
+	write_plain(&v, "victim", "old content");
+	assert_int_equal(commit_one(&v, "before", data, 1000, &m), 0);
+	/* Armed before begin (the open may be submitted at once): the
+	 * victim is the stage's second item, so its tag is tag_base + 2. */
+	fault.ops = ops;
+	fault.tag = TAG_BASE + 2;
+	fault.nth = nth;
+	fault.error = error;
+	assert_int_equal(berth_pump_inject(v.pump, &fault), 0);
+	assert_int_equal(berth_commit_file_begin(v.c, "victim", &m, 0, &f), 0);
+	assert_int_equal(berth_commit_file_tag(f), TAG_BASE + 2);
+	berth_commit_file_write(f, data, len); /* may see the error early */
+	berth_commit_file_finish(f);
+	assert_int_equal(commit_one(&v, "after", data, 2000, &m), 0);
+	assert_int_equal(berth_commit_flush(v.c), -error);
+	assert_int_equal(ev_err(&v, "victim"), -error);
+	assert_int_equal(ev_err(&v, "before"), 0);
+	assert_int_equal(ev_err(&v, "after"), 0);
+	expect_content(v.root, "victim", "old content", 11);
+	expect_content(v.root, "before", data, 1000);
+	expect_content(v.root, "after", data, 2000);
+	assert_int_equal(count_temps(v.root), 0);
+	berth_pump_stats(v.pump, &ps);
+	assert_true(ps.faults >= 1);
+	env_stop(&v);
+	free(data);
+}
+
+/*
+ * Small files (one buffer) are one pool call: a fault on it fails the file
+ * like any step, the old file stays and no temp file is left; files around
+ * it are unaffected.
+ */
+static void test_small_call_fault(void **state)
+{
+	struct berth_commit_meta m = {.mode = 0600,
+				      .mtime_sec = 1500000000,
+				      .mtime_nsec = 5,
+				      .uid = (uint32_t)-1,
+				      .gid = (uint32_t)-1,
+				      .size_hint = 100};
+	struct berth_fault fault = {.ops = BERTH_OP_BIT(BERTH_OP_CALL),
+				    .tag = TAG_BASE + 2,
+				    .nth = 1,
+				    .error = ENOSPC};
+	unsigned char data[100];
+	struct stat st;
+	char p[160];
+	struct env v;
+
+	(void)state;
+	fill(data, sizeof(data), 9);
+	if (env_start(&v, NULL))
+		skip();
+	write_plain(&v, "victim", "old content");
+	assert_int_equal(commit_one(&v, "before", data, 100, &m), 0);
+	assert_int_equal(berth_pump_inject(v.pump, &fault), 0);
+	assert_int_equal(commit_one(&v, "victim", data, 100, &m), 0);
+	assert_int_equal(commit_one(&v, "after", data, 50, &m), 0);
+	assert_int_equal(berth_commit_flush(v.c), -ENOSPC);
+	assert_int_equal(ev_err(&v, "victim"), -ENOSPC);
+	assert_int_equal(ev_err(&v, "after"), 0);
+	expect_content(v.root, "victim", "old content", 11);
+	expect_content(v.root, "before", data, 100);
+	expect_content(v.root, "after", data, 50);
+	snprintf(p, sizeof(p), "%s/after", v.root);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(st.st_mtim.tv_sec, 1500000000);
+	assert_int_equal(st.st_mtim.tv_nsec, 5);
+	assert_int_equal(count_temps(v.root), 0);
+	env_stop(&v);
+}
+
+static void test_fault_enospc_write(void **state)
+{
+	(void)state;
+	fault_case(BERTH_DURABLE_NONE, BERTH_OP_BIT(BERTH_OP_WRITE), 3, ENOSPC);
+}
+
+static void test_fault_eio_fsync(void **state)
+{
+	(void)state;
+	fault_case(BERTH_DURABLE_FILE, BERTH_OP_BIT(BERTH_OP_FSYNC), 1, EIO);
+	fault_case(BERTH_DURABLE_BATCH, BERTH_OP_BIT(BERTH_OP_FSYNC), 1, EIO);
+}
+
+static void test_fault_rename(void **state)
+{
+	(void)state;
+	fault_case(BERTH_DURABLE_NONE, BERTH_OP_BIT(BERTH_OP_RENAMEAT2), 1,
+		   EACCES);
+	fault_case(BERTH_DURABLE_BATCH, BERTH_OP_BIT(BERTH_OP_RENAMEAT2), 1,
+		   EDQUOT);
+}
+
+static void test_fault_open_and_meta(void **state)
+{
+	(void)state;
+	fault_case(BERTH_DURABLE_NONE, BERTH_OP_BIT(BERTH_OP_OPENAT2), 1,
+		   EACCES);
+	fault_case(BERTH_DURABLE_NONE, BERTH_OP_BIT(BERTH_OP_FCHMODAT), 1, EIO);
+}
+
+static void test_fault_dirsync(void **state)
+{
+	struct berth_commit_opts o = {.durability = BERTH_DURABLE_BATCH,
+				      .tag_base = TAG_BASE};
+	struct berth_fault fault = {.ops = BERTH_OP_BIT(BERTH_OP_FSYNC),
+				    .tag = TAG_BASE, /* the stage's own */
+				    .nth = 1,
+				    .error = EIO};
+	struct env v;
+
+	(void)state;
+	if (env_start(&v, &o))
+		skip();
+	assert_int_equal(berth_pump_inject(v.pump, &fault), 0);
+	assert_int_equal(commit_one(&v, "x", "data", 4, NULL), 0);
+	assert_int_equal(berth_commit_flush(v.c), -EIO);
+	assert_int_equal(ev_err(&v, "x"), 0);
+	assert_int_equal(ev_err(&v, "."), -EIO);
+	/* The next flush has nothing dirty left. */
+	assert_int_equal(berth_commit_flush(v.c), 0);
+	env_stop(&v);
+}
+
+const struct CMUnitTest commit_fault_tests[] = {
+	cmocka_unit_test(test_small_call_fault),
+	cmocka_unit_test(test_fault_enospc_write),
+	cmocka_unit_test(test_fault_eio_fsync),
+	cmocka_unit_test(test_fault_rename),
+	cmocka_unit_test(test_fault_open_and_meta),
+	cmocka_unit_test(test_fault_dirsync),
+};
+const size_t commit_fault_count = sizeof(commit_fault_tests) /
+				  sizeof(commit_fault_tests[0]);

@@ -32,8 +32,8 @@
 #include <sys/stat.h>
 
 #include "berth.h"
+#include "engine/basis/basis.h"
 #include "engine/commit/commit.h"
-#include "engine/delta/delta.h"
 #include "engine/pump/pump.h"
 #include "protocol/protocol.h"
 

@@ -650,7 +650,7 @@ int berth_flist_check_name(const char *name, size_t len, size_t max);
 /*
  * The sum head (struct berth_sum_head), its checks and encoding are shared
  * with the delta engine (engine/common/sums.h); the block sums are the
- * delta engine's (engine/delta/delta.h).
+ * delta engine's (engine/delta/).
  */
 
 struct berth_tok_dec;

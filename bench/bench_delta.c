@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "engine/basis/basis.h"
 #include "engine/delta/delta.h"
 #include "engine/pump/pump.h"
 

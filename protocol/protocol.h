@@ -30,7 +30,7 @@
 #include <stdint.h>
 
 #include "berth.h"
-#include "engine/delta/delta.h"
+#include "engine/common/sums.h"
 
 /* ------------------------------------------------------------------ buffers */
 
@@ -230,9 +230,9 @@ enum berth_compress {
 };
 
 /*
- * Checksum types and their wire names are the delta engine's
+ * Checksum types and their wire names are shared with the delta engine
  * (enum berth_csum_type, berth_csum_from_name(), berth_csum_name(),
- * berth_csum_digest_len() in engine/delta/delta.h): one table for both.
+ * berth_csum_digest_len() in engine/common/sums.h): one table for both.
  */
 int berth_compress_by_name(const char *name, size_t len);
 const char *berth_compress_name(int compress);
@@ -648,8 +648,9 @@ int berth_flist_check_name(const char *name, size_t len, size_t max);
 /* ------------------------------------- sums, tokens (§8.5, §9.2, §9.3) */
 
 /*
- * The sum head (struct berth_sum_head), its checks and encoding, and the
- * block sums are the delta engine's (engine/delta/delta.h).
+ * The sum head (struct berth_sum_head), its checks and encoding are shared
+ * with the delta engine (engine/common/sums.h); the block sums are the
+ * delta engine's (engine/delta/).
  */
 
 struct berth_tok_dec;

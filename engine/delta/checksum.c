@@ -2,12 +2,12 @@
 /*
  * rsync's checksums: the rolling checksum, the seeded strong block sums and
  * the unseeded whole-file digests (rsync-protocol.md §8.5.2-8.5.4).
- * MD4/MD5/SHA1 come from libmd, the xxhash family from libxxhash.
+ * MD4/MD5/SHA1 come from libmd, the xxhash family from libxxhash.  The
+ * types' names and digest lengths are engine/common/csum_names.c.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <md4.h>
 #include <md5.h>
@@ -16,43 +16,9 @@
 
 #include "engine/delta/delta.h"
 
-static const struct {
-	const char *name;
-	unsigned len;
-} csum_info[BERTH_CSUM__COUNT] = {
-	[BERTH_CSUM_NONE] = {"none", 1},      [BERTH_CSUM_MD4] = {"md4", 16},
-	[BERTH_CSUM_MD5] = {"md5", 16},	      [BERTH_CSUM_SHA1] = {"sha1", 20},
-	[BERTH_CSUM_XXH64] = {"xxh64", 8},    [BERTH_CSUM_XXH3] = {"xxh3", 8},
-	[BERTH_CSUM_XXH128] = {"xxh128", 16},
-};
-
 static int valid_type(int type)
 {
 	return type >= 0 && type < BERTH_CSUM__COUNT;
-}
-
-int berth_csum_from_name(const char *name, size_t len)
-{
-	int t;
-
-	if (len == 6 && !strncasecmp(name, "xxhash", 6))
-		return BERTH_CSUM_XXH64;
-	for (t = 0; t < BERTH_CSUM__COUNT; t++) {
-		if (strlen(csum_info[t].name) == len &&
-		    !strncasecmp(name, csum_info[t].name, len))
-			return t;
-	}
-	return -BERTH_EUNSUPPORTED;
-}
-
-const char *berth_csum_name(int type)
-{
-	return valid_type(type) ? csum_info[type].name : NULL;
-}
-
-unsigned berth_csum_digest_len(int type)
-{
-	return valid_type(type) ? csum_info[type].len : 0;
 }
 
 int berth_csum_params_init(struct berth_csum_params *p, int type, uint32_t seed,

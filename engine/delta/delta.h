@@ -1,22 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The delta engine: rsync's block checksums, the sum head rules, block
- * signatures of a basis file, and token apply (basis + token stream -> new
- * file).  Internal API (not in include/berth.h); see
- * shared/docs/rsync-protocol.md §8.5 and §9.2-9.4 for the wire rules.
+ * The delta engine: rsync's block checksums (rolling and strong, seeded
+ * per session), the whole-file digests, and the block sums of a signature.
+ * Internal API (not in include/berth.h); see shared/docs/rsync-protocol.md
+ * §8.5 and §9.2-9.4 for the wire rules.
  *
- * Layers:
- *  - pure functions over buffers (checksums, sum head, per-block sums): no
- *    files, no threads, usable from protocol/ and tests as is;
- *  - berth_sig_file(): reads a basis through the pump and streams the sum head
- *    and the block sums to a callback;
- *  - struct berth_delta_apply: consumes the decoded token stream, reads the
- *    matched blocks through the pump (overlapped, coalesced) and hands the new
- *    file to an output callback in file order while hashing it.
- *
- * Threads: the pure functions may be called from any thread; the
- * signature reader and an apply engine from one thread at a time, never from
- * a pump callback (they wait for pump completions).
+ * Pure functions over caller buffers: no I/O, no files, no threads; any
+ * thread.  The checksum types' names and the sum head rules are
+ * engine/common/sums.h (shared with protocol/); reading a basis to make its
+ * signature or to apply a token stream to it is engine/basis/basis.h.
  *
  * Protocol versions below 30 are not supported.
  */
@@ -27,33 +19,16 @@
 #include <stdint.h>
 
 #include "berth.h"
-
-struct berth_pump;
+#include "engine/common/sums.h"
 
 /* ------------------------------------------------------------ checksums */
 
-/* Transfer checksum types: enum berth_csum_type (BERTH_CSUM_*) in
- * include/berth.h (values are berth's own, not on the wire). */
-#define BERTH_CSUM__COUNT (BERTH_CSUM_XXH128 + 1)
+/* Checksum types, their names and digest lengths: engine/common/sums.h. */
 
 /* Largest digest of any type (sha1). */
 #define BERTH_CSUM_MAX_DIGEST 20
-/* Largest strong sum sent per block (rsync's SUM_LENGTH). */
-#define BERTH_CSUM_MAX_S2 16
 /* Compat flag bit "CHKSUM_SEED_FIX": md5 hashes the seed first. */
 #define BERTH_CF_CHKSUM_SEED_FIX (1u << 5)
-
-/*
- * Type for a wire name ("xxh128", "xxh3", "xxh64" or its alias "xxhash",
- * "md5", "md4", "sha1", "none"; case-insensitive, @len bytes, no NUL
- * needed).  Returns the enum value, or -BERTH_EUNSUPPORTED.
- */
-int berth_csum_from_name(const char *name, size_t len);
-/* Wire name of @type ("xxh128", ...), or NULL for an invalid type. */
-const char *berth_csum_name(int type);
-/* Digest length in bytes (md4/md5 16, sha1 20, xxh64/xxh3 8, xxh128 16,
- * none 1), or 0 for an invalid type. */
-unsigned berth_csum_digest_len(int type);
 
 /* How block sums are seeded for one session. */
 struct berth_csum_params {
@@ -136,57 +111,7 @@ unsigned berth_csum_ctx_final(struct berth_csum_ctx *c,
 			      uint8_t out[BERTH_CSUM_MAX_DIGEST]);
 void berth_csum_ctx_destroy(struct berth_csum_ctx *c);
 
-/* ------------------------------------------------------------ sum head */
-
-/* rsync's MAX_BLOCK_SIZE for protocol >= 30. */
-#define BERTH_MAX_BLOCK_SIZE (1 << 17)
-/* Bytes of an encoded sum head. */
-#define BERTH_SUM_HEAD_WIRE 16
-
-struct berth_sum_head {
-	int32_t count; /* number of blocks */
-	int32_t blength; /* block length */
-	int32_t s2length; /* strong-sum bytes per block */
-	int32_t remainder; /* length of the last block, 0 if it is full */
-};
-
-/*
- * The generator's sum head for a basis of @len bytes (§8.5.1): @block_size
- * is the -B value or 0 for the square-root rule; @redo selects the redo
- * pass's full-length strong sums.  @len 0 gives the all-zero head.  Returns
- * 0, -EINVAL (bad type or block size, proto < 30), or -BERTH_ELIMIT when the
- * block count does not fit an int32.  Pure.
- */
-int berth_sum_head_init(struct berth_sum_head *h, uint64_t len, int proto,
-			int type, uint32_t block_size, int redo);
-
-/*
- * Validate a sum head read from the wire (an echo from the sender):
- * count >= 0, 0 <= blength <= BERTH_MAX_BLOCK_SIZE, count > 0 implies
- * blength > 0, 0 <= s2length <= min(16, digest length), 0 <= remainder <=
- * blength, and the blocks it describes lie within @basis_size bytes.
- * Returns 0 or -BERTH_EPROTO.  Pure.
- */
-int berth_sum_head_check(const struct berth_sum_head *h, int type,
-			 uint64_t basis_size);
-
-/* Length of block @i (< count) of a valid head. */
-static inline uint32_t berth_sum_head_block_len(const struct berth_sum_head *h,
-						uint32_t i)
-{
-	if (h->remainder && i == (uint32_t)h->count - 1)
-		return (uint32_t)h->remainder;
-	return (uint32_t)h->blength;
-}
-
-/* Bytes of basis a valid head describes. */
-uint64_t berth_sum_head_len(const struct berth_sum_head *h);
-
-/* Wire form: four int32 little endian. */
-void berth_sum_head_encode(const struct berth_sum_head *h,
-			   uint8_t out[BERTH_SUM_HEAD_WIRE]);
-void berth_sum_head_decode(struct berth_sum_head *h,
-			   const uint8_t in[BERTH_SUM_HEAD_WIRE]);
+/* The sum head (struct berth_sum_head) and its rules: engine/common/sums.h. */
 
 /* ------------------------------------------------------------ signature */
 
@@ -202,123 +127,5 @@ uint64_t berth_sig_wire_len(const struct berth_sum_head *h);
 size_t berth_sig_blocks(const struct berth_csum_params *p,
 			const struct berth_sum_head *h, uint32_t first,
 			uint32_t n, const uint8_t *buf, uint8_t *out);
-
-/*
- * Output callback of the signature reader and of token apply: consume or
- * copy @len bytes at @buf before returning (the buffer is recycled).
- * Return 0, or a negative error that aborts the operation and is returned
- * by it.
- */
-typedef int (*berth_delta_out_cb)(void *arg, const void *buf, size_t len);
-
-struct berth_sig_opts {
-	struct berth_pump *pump;
-	size_t read_size; /* bytes per read, default 1 MiB */
-	unsigned nreads; /* reads in flight, default 4 */
-	uint64_t tag; /* pump tag of the reads */
-};
-
-struct berth_sig;
-
-/* Create a signature reader (buffers are allocated here).  Any thread. */
-int berth_sig_create(const struct berth_sig_opts *opts, struct berth_sig **out);
-/* Free; NULL is a no-op.  Never while berth_sig_file() runs. */
-void berth_sig_free(struct berth_sig *s);
-
-/*
- * Stream the signature of the basis @fd (@h describes its first
- * berth_sum_head_len(h) bytes, as computed by berth_sum_head_init()) to
- * @emit: the 16-byte sum head, then the block sums in order, in pieces.
- * Reads go through the pump, several in flight; hashing runs on the calling
- * thread, which blocks for completions.  A basis that turns out shorter than
- * @h says is read as zeros (as rsync does).  Returns 0, -EINVAL for a head
- * out of range, -ENOMEM, a pump -errno, or @emit's error; all reads have
- * completed when it returns.  Not from a pump callback.
- */
-int berth_sig_file(struct berth_sig *s, int fd, const struct berth_sum_head *h,
-		   const struct berth_csum_params *p, berth_delta_out_cb emit,
-		   void *arg);
-
-/* ------------------------------------------------------------ token apply */
-
-struct berth_delta_apply_opts {
-	struct berth_pump *pump;
-	berth_delta_out_cb out; /* receives the new file, in order */
-	void *out_arg;
-	size_t mem_limit; /* buffer memory, default 8 MiB (at least 2 slots) */
-	size_t slot_size; /* largest coalesced read, default 256 KiB,
-			    * raised to BERTH_MAX_BLOCK_SIZE if smaller */
-	uint64_t tag; /* pump tag of the basis reads */
-};
-
-/* One file to rebuild. */
-struct berth_delta_file {
-	int basis_fd; /* -1: no basis (all literal) */
-	uint64_t basis_size; /* bytes available in the basis */
-	struct berth_sum_head head; /* the head echoed by the sender */
-	int csum_type; /* whole-file checksum type */
-	/* --append-verify: the first hash_prefix bytes of the basis (the
-	 * part kept in place) are read and hashed before the token data,
-	 * not emitted.  0 otherwise (also for plain --append, whose sum
-	 * covers the appended bytes only). */
-	uint64_t hash_prefix;
-};
-
-struct berth_delta_apply;
-
-/* Create an apply engine for one session; buffers are allocated here and
- * reused for every file.  Returns 0 or -errno.  Any thread. */
-int berth_delta_apply_create(const struct berth_delta_apply_opts *opts,
-			     struct berth_delta_apply **out);
-
-/*
- * Start a file.  Checks @f->head against the basis (-BERTH_EPROTO) and
- * resets the whole-file checksum; -EINVAL if hash_prefix exceeds the basis.
- * May block (hash_prefix reads).  The previous file must have been
- * finished or aborted (-EBUSY otherwise).  Errors of the prefix reads
- * surface from the next call.
- */
-int berth_delta_apply_begin(struct berth_delta_apply *a,
-			    const struct berth_delta_file *f);
-
-/*
- * Literal bytes, any amount (0 allowed).  May call the output callback and
- * may block for basis reads; @buf is copied or consumed before returning.
- */
-int berth_delta_apply_literal(struct berth_delta_apply *a, const void *buf,
-			      size_t len);
-
-/*
- * Matched blocks @first .. @first + @n - 1 of the basis (a single token is
- * n = 1).  An index outside the head is -BERTH_EPROTO; nothing is read.
- */
-int berth_delta_apply_blocks(struct berth_delta_apply *a, uint32_t first,
-			     uint32_t n);
-
-/*
- * End of the token stream: wait for every read, emit the rest, and compare
- * the whole-file checksum with the sender's @sum (@sum_len must be the
- * digest length).  Returns 0, -BERTH_ECHECKSUM on a mismatch (or when the
- * basis was shorter than the head said), or the first error met.  The next
- * file may begin afterwards, whatever the result.  *@total, if not NULL,
- * gets the number of bytes emitted.
- */
-int berth_delta_apply_finish(struct berth_delta_apply *a, const uint8_t *sum,
-			     size_t sum_len, uint64_t *total);
-
-/*
- * Drop the current file: wait for its reads (they are not cancelled; basis
- * reads are short), emit nothing more.  Idempotent.
- */
-void berth_delta_apply_abort(struct berth_delta_apply *a);
-
-/* Abort and free; NULL is a no-op.  Not from a pump callback. */
-void berth_delta_apply_free(struct berth_delta_apply *a);
-
-/*
- * All of the above functions for one apply engine must be called from one
- * thread at a time (the session's net-in thread); the output callback runs
- * on that thread, inside them.
- */
 
 #endif /* BERTH_DELTA_H */

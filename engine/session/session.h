@@ -50,7 +50,7 @@
 
 #include "berth.h"
 #include "engine/commit/commit.h"
-#include "engine/delta/delta.h"
+#include "engine/basis/basis.h"
 #include "engine/pump/pump.h"
 #include "engine/session/session_delete.h"
 #include "engine/session/session_dest.h"

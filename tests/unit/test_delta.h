@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "engine/basis/basis.h"
 #include "engine/delta/delta.h"
 #include "engine/pump/pump.h"
 #include "delta_sender.h"

@@ -514,6 +514,38 @@ static void test_apply_read_faults(void **state)
 	fx_destroy(&fx);
 }
 
+/* A read error that a literal finds at the head of the ring, emptying
+ * it, is returned; the literal is not emitted in its place. */
+static void test_apply_read_error_then_literal(void **state)
+{
+	struct berth_fault eio = {
+		.ops = BERTH_OP_BIT(BERTH_OP_READ), .nth = 1, .error = EIO};
+	struct berth_pump_stats st;
+	struct fixture fx;
+	uint8_t zero[16] = {0};
+
+	(void)state;
+	fx_init(&fx, 0);
+	if (berth_pump_inject(test_pump(), &eio) < 0) {
+		fx_destroy(&fx);
+		skip();
+	}
+	assert_int_equal(fx_begin(&fx, sizeof(fx.basis)), 0);
+	assert_int_equal(berth_delta_apply_blocks(fx.a, 0, 1), 0);
+	/* Submits the read of block 0 and queues "ab" behind it. */
+	assert_int_equal(berth_delta_apply_literal(fx.a, "ab", 2), 0);
+	do {
+		usleep(1000);
+		berth_pump_stats(test_pump(), &st);
+	} while (st.in_flight);
+	usleep(20000); /* the count goes up just before the callback runs */
+	assert_int_equal(berth_delta_apply_literal(fx.a, "cd", 2), -EIO);
+	assert_int_equal(fx.out.len, 0);
+	assert_int_equal(berth_delta_apply_finish(fx.a, zero, 16, NULL), -EIO);
+	berth_pump_clear_faults(test_pump());
+	fx_destroy(&fx);
+}
+
 /* Random heads and tokens, many of them out of range: every call either
  * does exactly what the tokens say or fails with -BERTH_EPROTO, and no
  * read leaves the basis (ASan would see a bad buffer; the pump a bad
@@ -736,6 +768,7 @@ const struct CMUnitTest delta_rt_tests[] = {
 	cmocka_unit_test(test_apply_checksum_mismatch),
 	cmocka_unit_test(test_apply_output_error),
 	cmocka_unit_test(test_apply_read_faults),
+	cmocka_unit_test(test_apply_read_error_then_literal),
 	cmocka_unit_test(test_apply_adversarial),
 	cmocka_unit_test(test_apply_append_verify),
 	cmocka_unit_test(test_apply_cancel),

@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "engine/delta/delta.h"
 #include "protocol/protocol.h"
 #include "proto_testutil.h"
 

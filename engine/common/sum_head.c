@@ -6,7 +6,7 @@
  */
 #include <errno.h>
 
-#include "engine/delta/delta.h"
+#include "engine/common/sums.h"
 
 /* Block length for a basis of @len bytes: 700 up to 700², else ⌊√len⌋ rounded
  * down to a multiple of 8, found bit by bit as rsync does. */

@@ -80,11 +80,11 @@ int berth__gen_file(struct gen *g, int32_t ndx, const struct berth_file *f)
 	    (s->opts.min_size >= 0 && f->size < s->opts.min_size))
 		return 0;
 
-	ret = berth__gen_dest_stat(g, f, &st);
+	ret = berth__gen_lookup(g, f, &st);
+	if (ret == BERTH_GEN_SKIP)
+		return 0;
 	if (ret < 0 && ret != -ENOENT)
 		return ret;
-	if (berth__gen_existence_gate(g, f, ret, &st))
-		return 0;
 	if (ret == 0 && S_ISDIR(st.st_mode)) {
 		ret = berth__gen_clear_dir_for(g, f, "regular file");
 		if (ret != 0)

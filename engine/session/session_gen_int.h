@@ -88,6 +88,11 @@ int berth__gen_clear_dir_for(struct gen *g, const struct berth_file *f,
 /* --existing / --ignore-existing.  True: skip the item. */
 bool berth__gen_existence_gate(struct gen *g, const struct berth_file *f,
 			       int stat_ret, const struct stat *st);
+/* The lookup of @f and the gates: 0 (it exists, @st), -ENOENT,
+ * BERTH_GEN_SKIP (a gate skips it) or another error. */
+#define BERTH_GEN_SKIP 1
+int berth__gen_lookup(struct gen *g, const struct berth_file *f,
+		      struct stat *st);
 bool berth__gen_mtime_differs(struct berth_session *s,
 			      const struct berth_file *f,
 			      const struct stat *st);

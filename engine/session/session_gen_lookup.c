@@ -247,3 +247,13 @@ uint32_t berth__gen_itemize(struct berth_session *s, const struct berth_file *f,
 		fl |= BERTH_ITEM_REPORT_GROUP;
 	return fl;
 }
+
+int berth__gen_lookup(struct gen *g, const struct berth_file *f,
+		      struct stat *st)
+{
+	int ret = berth__gen_dest_stat(g, f, st);
+
+	if (ret < 0 && ret != -ENOENT)
+		return ret;
+	return berth__gen_existence_gate(g, f, ret, st) ? BERTH_GEN_SKIP : ret;
+}

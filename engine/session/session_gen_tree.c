@@ -222,11 +222,11 @@ int berth__gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 				   "ignoring unsafe symlink \"%s\"\n", f->name);
 		return 0;
 	}
-	ret = berth__gen_dest_stat(g, f, &st);
+	ret = berth__gen_lookup(g, f, &st);
+	if (ret == BERTH_GEN_SKIP)
+		return 0;
 	if (ret < 0 && ret != -ENOENT)
 		return ret;
-	if (berth__gen_existence_gate(g, f, ret, &st))
-		return 0;
 	if (ret == 0 && S_ISLNK(st.st_mode)) {
 		const char *slash = strrchr(f->name, '/');
 
@@ -316,11 +316,11 @@ int berth__gen_node(struct gen *g, int32_t ndx, const struct berth_file *f)
 				   f->name);
 		return 0;
 	}
-	ret = berth__gen_dest_stat(g, f, &st);
+	ret = berth__gen_lookup(g, f, &st);
+	if (ret == BERTH_GEN_SKIP)
+		return 0;
 	if (ret < 0 && ret != -ENOENT)
 		return ret;
-	if (berth__gen_existence_gate(g, f, ret, &st))
-		return 0;
 	if (ret == 0 && S_ISDIR(st.st_mode)) {
 		ret = berth__gen_clear_dir_for(g, f,
 					       dev ? "device" : "special file");

@@ -409,6 +409,7 @@ static bool drain_queues(struct berth_pump *p)
 static int backend_start(struct berth_pump *p, int want)
 {
 	char why[120];
+#if BERTH_HAVE_URING
 	int ret;
 
 	if (want != BERTH_PUMP_POOL) {
@@ -428,6 +429,13 @@ static int backend_start(struct berth_pump *p, int want)
 	} else {
 		snprintf(p->reason, sizeof(p->reason), "forced");
 	}
+#else
+	/* -DBERTH_URING=OFF: pump_uring.c is not compiled in. */
+	snprintf(p->reason, sizeof(p->reason), "%s",
+		 want == BERTH_PUMP_POOL ? "forced" : "built without io_uring");
+	if (want == BERTH_PUMP_URING)
+		return -EOPNOTSUPP;
+#endif
 	p->ops = &berth__pump_pool;
 	return p->ops->init(p, why, sizeof(why));
 }

@@ -43,6 +43,18 @@ static void log_stderr(void *arg, int level, const char *msg)
 	}
 }
 
+/* Why berth_pump_create() failed, beyond its error: a forced uring
+ * backend (BERTH_PUMP=uring) in a build without it. */
+static const char *pump_hint(int err)
+{
+	(void)err;
+#if !BERTH_HAVE_URING
+	if (err == -EOPNOTSUPP)
+		return "; built without io_uring";
+#endif
+	return "";
+}
+
 static int print_version(void)
 {
 	struct berth_pump *pump;
@@ -54,7 +66,8 @@ static int print_version(void)
 	printf("compression: zstd none\n");
 	ret = berth_pump_create(NULL, &pump);
 	if (ret < 0) {
-		printf("pump: unavailable (%s)\n", berth_strerror(ret));
+		printf("pump: unavailable (%s%s)\n", berth_strerror(ret),
+		       pump_hint(ret));
 		return 1;
 	}
 	printf("pump backend: %s (%s)\n",
@@ -193,8 +206,8 @@ int main(int argc, char **argv)
 
 	ret = berth_pump_create(NULL, &pump);
 	if (ret < 0) {
-		fprintf(stderr, "berth: no completion pump: %s\n",
-			berth_strerror(ret));
+		fprintf(stderr, "berth: no completion pump: %s%s\n",
+			berth_strerror(ret), pump_hint(ret));
 		return RERR_MALLOC;
 	}
 	so.argc = argc;

@@ -109,8 +109,9 @@ struct berth_pump_opts {
 /*
  * Create a pump and start its thread.  Returns 0 and the pump in *out, or
  * a negative error (-EINVAL for a bad option, -errno from the system).
- * With BERTH_PUMP_URING and io_uring unavailable it fails; with AUTO it
- * falls back to the pool and says why (berth_pump_backend_reason()).
+ * With BERTH_PUMP_URING and io_uring unavailable it fails (-EOPNOTSUPP in
+ * a build without io_uring, -DBERTH_URING=OFF); with AUTO it falls back to
+ * the pool and says why (berth_pump_backend_reason()).
  * Any thread.
  */
 BERTH_API int berth_pump_create(const struct berth_pump_opts *opts,

@@ -4,6 +4,8 @@
 #   2. check formatting against .clang-format
 #   3. build with -Werror under ASan+UBSan and run every test
 #   4. build with -Werror under TSan and run the threaded tests (label tsan)
+#   5. build with -Werror and without io_uring (-DBERTH_URING=OFF, no
+#      sanitizer) and run every test but the long ones on the pool backend
 # BERTH_LONG=1 also runs the long stress/benchmark labels.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,12 +24,13 @@ for f in $files; do
 done
 [ "$bad" -eq 0 ] || exit 1
 
-run_suite() { # dir sanitizer ctest-args...
+run_suite() { # dir sanitizer ctest-args...  ($cmake_extra: more -D options)
 	local dir=$1 san=$2
 	shift 2
-	echo "== build $dir (sanitizer: $san)"
+	echo "== build $dir (sanitizer: ${san:-none}${cmake_extra:+, $cmake_extra})"
+	# shellcheck disable=SC2086 # cmake_extra is a list of words
 	cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-		-DBERTH_WERROR=ON -DBERTH_SANITIZE="$san" >/dev/null
+		-DBERTH_WERROR=ON -DBERTH_SANITIZE="$san" ${cmake_extra:-} >/dev/null
 	cmake --build "$dir" -j"$jobs" >/dev/null
 	echo "== test $dir"
 	ctest --test-dir "$dir" --output-on-failure -j"$jobs" "$@"
@@ -41,6 +44,10 @@ long=()
 [ "${BERTH_LONG:-0}" = 1 ] || long=(-LE long)
 run_suite build-asan address "${long[@]}"
 run_suite build-tsan thread -L tsan "${long[@]}"
+# Without liburing: the pool backend only, never the long labels (about 2
+# minutes on two cores: a plain build, every other test on one backend,
+# interop included).
+cmake_extra=-DBERTH_URING=OFF run_suite build-nouring "" -LE long
 
 # clang -Werror build of everything, and every decoder fed by the peer
 # under libFuzzer for a short while, seeded from the captures.

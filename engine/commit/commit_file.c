@@ -23,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "engine/commit/commit_int.h"
@@ -68,7 +67,7 @@ int berth_commit_file_begin(struct berth_commit *c, const char *relpath,
 	uint64_t tag;
 	int r;
 
-	r = berth__commit_split(relpath, &dirlen, &base);
+	r = berth_path_split(relpath, &dirlen, &base);
 	f = r ? NULL : calloc(1, sizeof(*f));
 	if (f)
 		f->path = strdup(relpath);
@@ -381,7 +380,7 @@ int berth_commit_file_finish_sub(struct berth_commit_file *f, const char *sub,
 	int r = -EINVAL;
 
 	if (!file_inplace(f) && sub && !strchr(sub, '/'))
-		r = berth_commit_path_check(sub);
+		r = berth_path_check(sub);
 	if (!r) {
 		f->sub = malloc(n + 1 + strlen(sub) + 1);
 		if (!f->sub)
@@ -409,7 +408,7 @@ static void file_advance(struct berth_commit *c, struct berth_commit_file *f);
 static int tmp_dirfd(const struct berth_commit *c,
 		     const struct berth_commit_file *f)
 {
-	return c->o.use_temp_dir ? c->o.temp_dirfd : f->dir->fd;
+	return c->o.use_temp_dir ? c->o.temp_dirfd : f->dir->e.fd;
 }
 static void alloc_done(struct berth_commit *c, struct commit_io *io);
 
@@ -549,7 +548,7 @@ static void step_done(struct berth_commit *c, struct commit_io *io)
 		goto advance;
 	case F_CLEAN_UNLINK:
 		if (res == -ECANCELED)
-			unlinkat(f->dir->fd, f->tmp, 0); /* likewise */
+			unlinkat(f->dir->e.fd, f->tmp, 0); /* likewise */
 		f->tmp_made = 0;
 		goto advance;
 	case F_FSYNC:
@@ -653,23 +652,23 @@ static void step_submit(struct berth_commit *c, struct berth_commit_file *f)
 		break;
 	case F_BACKUP:
 		if (f->bak_err) {
-			berth_prep_statx(req, f->dir->fd, f->base,
+			berth_prep_statx(req, f->dir->e.fd, f->base,
 					 AT_SYMLINK_NOFOLLOW, STATX_TYPE,
 					 &f->bak_stx);
 			break;
 		}
 		/* f->bak: named at begin. */
-		berth_prep_renameat2(req, f->dir->fd, f->base,
-				     (f->bdir ? f->bdir : f->dir)->fd, f->bak,
+		berth_prep_renameat2(req, f->dir->e.fd, f->base,
+				     (f->bdir ? f->bdir : f->dir)->e.fd, f->bak,
 				     0);
 		break;
 	case F_MKSUB:
-		berth_prep_mkdirat(req, f->dir->fd, f->sub_base, 0700);
+		berth_prep_mkdirat(req, f->dir->e.fd, f->sub_base, 0700);
 		break;
 	case F_RENAME:
 		berth_prep_renameat2(req, tmp_dirfd(c, f), f->tmp,
-				     (f->tdir ? f->tdir : f->dir)->fd, f->base,
-				     0);
+				     (f->tdir ? f->tdir : f->dir)->e.fd,
+				     f->base, 0);
 		break;
 	case F_CLEAN_UNLINK:
 		berth_prep_unlinkat(req, tmp_dirfd(c, f), f->tmp, 0);
@@ -785,17 +784,15 @@ static ssize_t small_run(void *arg)
 	struct berth_commit_file *f = arg;
 	struct berth_commit *c = f->c;
 	const struct commit_buf *b = f->sbuf;
-	struct open_how how = {.flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-			       .mode = 0600,
-			       .resolve = COMMIT_RESOLVE};
-	int dfd = f->dir->fd, tfd = tmp_dirfd(c, f), fd, r = 0;
+	int dfd = f->dir->e.fd, tfd = tmp_dirfd(c, f), fd, r = 0;
 	struct timespec ts[2];
 	size_t done = 0;
 	ssize_t n;
 
-	fd = (int)syscall(SYS_openat2, tfd, f->tmp, &how, sizeof(how));
+	fd = berth_plat_open_beneath_mode(tfd, f->tmp,
+					  O_WRONLY | O_CREAT | O_EXCL, 0600);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	while (b && done < b->len && !r) {
 		n = pwrite(fd, b->data + done, b->len - done, (off_t)done);
 		if (n < 0 && errno == EINTR)
@@ -1012,8 +1009,8 @@ static void file_open(struct berth_commit *c, struct berth_commit_file *f)
 	f->state = F_OPEN;
 	f->io_busy = 1;
 	berth_prep_openat2(&f->io.req,
-			   file_inplace(f) ? f->dir->fd : tmp_dirfd(c, f), name,
-			   &f->how);
+			   file_inplace(f) ? f->dir->e.fd : tmp_dirfd(c, f),
+			   name, &f->how);
 	berth__commit_submit(c, &f->io, open_done, f->tag);
 }
 

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Internals of the disk-commit stage, shared by commit_thread.c (thread,
- * queue, buffers, flush, cancel), commit_path.c (name checks, parent
- * directory cache), commit_file.c (temp-file lifecycle) and commit_ops.c
+ * queue, buffers, flush, cancel), commit_path.c (the parent-directory
+ * cache over engine/path's, opened and closed through the pump), commit_file.c (temp-file lifecycle) and commit_ops.c
  * (tree operations).
  *
  * Threads: producer threads touch only the fields marked "producer" and,
@@ -17,20 +17,20 @@
 #define BERTH_COMMIT_INT_H
 
 #include <limits.h>
-#include <linux/openat2.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
 
 #include "engine/commit/commit.h"
+#include "engine/path/path.h"
+#include "engine/platform/platform.h"
 #include "engine/pump/pump.h"
 
 #define commit_container_of(ptr, type, member) \
 	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 /* openat2 resolve flags for every name beneath the root. */
-#define COMMIT_RESOLVE \
-	(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
+#define COMMIT_RESOLVE BERTH_PLAT_RESOLVE
 
 struct berth_commit;
 
@@ -111,22 +111,14 @@ struct commit_waiter {
 		      struct commit_dir *d, int err);
 };
 
-enum commit_dir_state { DIR_OPENING, DIR_READY, DIR_CLOSING };
-
-/* A cached directory fd, keyed by its relative path ("" is the root). */
+/*
+ * A cached directory fd, keyed by its relative path ("" is the root): an
+ * entry of c->dcache (e.root: 1 beneath the --backup-dir root, 0 beneath
+ * the destination), opened and closed through the pump.
+ */
 struct commit_dir {
-	struct commit_dir *hnext; /* hash chain */
-	struct commit_dir *lru_prev, *lru_next; /* unreferenced, ready */
-	char *path;
-	size_t len;
-	uint32_t hash;
-	int bak; /* beneath the --backup-dir root, not the destination */
-	int fd;
-	int state;
-	int in_hash; /* 0 once evicted or invalidated */
-	int in_lru;
+	struct berth_dirent e; /* first: the cache allocates commit_dirs */
 	int dirty; /* batch: entries changed since its last fsync */
-	unsigned refs;
 	struct open_how how;
 	struct commit_io io;
 	struct commit_waiter *waiters;
@@ -282,8 +274,6 @@ struct commit_flush {
 	int err;
 };
 
-#define COMMIT_DIR_BUCKETS 256
-
 struct berth_commit {
 	struct berth_pump *pump;
 	int root;
@@ -315,10 +305,8 @@ struct berth_commit {
 	/* commit thread */
 	int cancelling; /* cancel seen by the thread */
 	int stalled; /* head command waits for an overlapping op */
-	struct commit_dir *dirs[COMMIT_DIR_BUCKETS];
-	struct commit_dir *lru_head, *lru_tail;
-	unsigned ndirs; /* entries alive (cached, opening or closing) */
-	unsigned ncached; /* entries in the hash */
+	struct berth_dircache dcache; /* dcache.nalive: open, cached or
+					 closing */
 	struct commit_track track; /* list head */
 	uint64_t seq;
 	struct commit_op *ops;
@@ -358,7 +346,7 @@ void berth__commit_slot_put(struct berth_commit *c, int is_file);
 int berth__commit_chown_result(struct berth_commit *c, int res);
 
 /* commit_path.c */
-int berth__commit_split(const char *relpath, size_t *dirlen, const char **base);
+void berth__commit_dirs_init(struct berth_commit *c);
 /* Queue @f's CMD_BEGIN once (c->lock held). */
 void berth__commit_queue_begin_locked(struct berth_commit *c,
 				      struct berth_commit_file *f);
@@ -370,8 +358,6 @@ void berth__commit_dir_invalidate(struct berth_commit *c, const char *path,
 void berth__commit_dir_sync_all(struct berth_commit *c);
 void berth__commit_dir_evict_all(struct berth_commit *c);
 void berth__commit_dirs_free(struct berth_commit *c);
-int berth__commit_paths_overlap(const char *a, size_t alen, const char *b,
-				size_t blen);
 
 /* commit_file.c */
 void berth__commit_file_cmd(struct berth_commit *c, struct commit_cmd *cmd);

@@ -263,7 +263,7 @@ static void op_xattr_done(struct berth_commit *c, struct commit_xattr_job *j)
 static void op_step(struct berth_commit *c, struct commit_op *op)
 {
 	struct berth_req *req = &op->io.req;
-	int fd = op->dir->fd;
+	int fd = op->dir->e.fd;
 	/* dir_meta works on the directory's own fd, meta and xattr on the
 	 * entry by name (never followed), the others on their temp name. */
 	const char *name = op->kind == OP_DIR_META ? NULL
@@ -318,7 +318,7 @@ static void op_step(struct berth_commit *c, struct commit_op *op)
 		else if (op->kind == OP_HARDLINK)
 			berth_prep_linkat(req,
 					  op->ext_fd >= 0 ? op->ext_fd
-							  : op->dir2->fd,
+							  : op->dir2->e.fd,
 					  op->base2, fd, op->tmp, 0);
 		else
 			berth_prep_mknodat(req, fd, op->tmp, op->meta.mode,
@@ -352,7 +352,7 @@ static void op_step(struct berth_commit *c, struct commit_op *op)
 		if (c->o.backup_suffix && !op->is_dir &&
 		    berth__commit_bakname(c, op->base, op->tmp) == 0)
 			berth_prep_renameat2(req, fd, op->base,
-					     op->dir2 ? op->dir2->fd : fd,
+					     op->dir2 ? op->dir2->e.fd : fd,
 					     op->tmp, 0);
 		else
 			berth_prep_unlinkat(req, fd, op->base,
@@ -369,12 +369,12 @@ static void op_step(struct berth_commit *c, struct commit_op *op)
 		 * source. */
 		berth_prep_renameat2(
 			req, fd, op->base,
-			op->kind != OP_RENAME && op->dir2 ? op->dir2->fd : fd,
+			op->kind != OP_RENAME && op->dir2 ? op->dir2->e.fd : fd,
 			op->bakname, 0);
 		break;
 	case S_MOVE:
-		berth_prep_renameat2(req, op->dir2->fd, op->base2, fd, op->base,
-				     0);
+		berth_prep_renameat2(req, op->dir2->e.fd, op->base2, fd,
+				     op->base, 0);
 		break;
 	default:
 		abort(); /* own invariant */
@@ -507,7 +507,7 @@ static int op_queue(struct berth_commit *c, int kind, const char *relpath,
 	if (!op->path)
 		goto fail;
 	if (relpath[0] || (kind != OP_DIR_META && kind != OP_XATTR)) {
-		r = berth__commit_split(op->path, &op->dirlen, &base);
+		r = berth_path_split(op->path, &op->dirlen, &base);
 		if (r)
 			goto fail;
 		op->base = base;
@@ -518,7 +518,7 @@ static int op_queue(struct berth_commit *c, int kind, const char *relpath,
 		if (!op->path2)
 			goto fail;
 		if (kind == OP_HARDLINK || kind == OP_RENAME) {
-			r = berth__commit_split(op->path2, &op->dirlen2, &base);
+			r = berth_path_split(op->path2, &op->dirlen2, &base);
 			if (r)
 				goto fail;
 			op->base2 = base;

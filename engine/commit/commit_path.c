@@ -1,19 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Safe names and the parent-directory cache.
+ * The commit stage's parent directories: engine/path's directory-fd cache
+ * (path.h), with the opens, fsyncs and closes made through the pump.
  *
- * Every name from the peer is checked (berth_commit_path_check) and split
- * into a parent path and a base name.  The parent is opened with one
- * openat2() beneath the root fd, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
- * RESOLVE_NO_MAGICLINKS: no component may be a symlink, so a parent
- * replaced by a symlink to the outside fails with ELOOP instead of being
- * followed.  The base name is then used only with *at() calls relative to
- * that fd, and never followed (O_EXCL creation, rename, unlink, NOFOLLOW).
+ * Every name from the peer is checked (berth_path_check) and split into a
+ * parent path and a base name.  The parent is opened with one openat2()
+ * beneath the root fd, BERTH_PLAT_RESOLVE (RESOLVE_BENEATH |
+ * RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS): no component may be a
+ * symlink, so a parent replaced by a symlink to the outside fails with
+ * ELOOP instead of being followed.  The base name is then used only with
+ * *at() calls relative to that fd, and never followed (O_EXCL creation,
+ * rename, unlink, NOFOLLOW).
  *
- * Open parent fds are cached by relative path (hash + LRU of unreferenced
- * entries, at most opts.dir_cache of them kept).  In batch durability a
- * directory is marked dirty when an entry in it changes and fsynced at the
- * next flush, or before its fd is closed on eviction.
+ * At most opts.dir_cache unreferenced parent fds are kept.  In batch
+ * durability a directory is marked dirty when an entry in it changes and
+ * fsynced at the next flush, or before its fd is closed on eviction.
  *
  * All cache functions run on the commit thread.
  */
@@ -27,121 +28,12 @@
 
 int berth_commit_path_check(const char *relpath)
 {
-	const char *p = relpath, *e;
-	size_t n;
-
-	if (!p || !*p || *p == '/' || strlen(p) >= PATH_MAX)
-		return -BERTH_EPATH;
-	for (;;) {
-		e = strchr(p, '/');
-		n = e ? (size_t)(e - p) : strlen(p);
-		if (n == 0 || n > NAME_MAX)
-			return -BERTH_EPATH;
-		if (p[0] == '.' && (n == 1 || (n == 2 && p[1] == '.')))
-			return -BERTH_EPATH;
-		if (!e)
-			return 0;
-		p = e + 1;
-	}
+	return berth_path_check(relpath);
 }
 
-/*
- * Split a checked @relpath: *dirlen is the length of the parent part (0 for
- * a name in the root), *base points at the last component.  Returns 0 or
- * -BERTH_EPATH.
- */
-int berth__commit_split(const char *relpath, size_t *dirlen, const char **base)
+static struct commit_dir *dir_of(struct berth_dirent *e)
 {
-	const char *slash;
-	int r = berth_commit_path_check(relpath);
-
-	if (r)
-		return r;
-	slash = strrchr(relpath, '/');
-	*dirlen = slash ? (size_t)(slash - relpath) : 0;
-	*base = slash ? slash + 1 : relpath;
-	return 0;
-}
-
-/* True when one path equals the other or is one of its ancestors. */
-int berth__commit_paths_overlap(const char *a, size_t alen, const char *b,
-				size_t blen)
-{
-	const char *t;
-	size_t tn;
-
-	if (alen > blen) {
-		t = a;
-		a = b;
-		b = t;
-		tn = alen;
-		alen = blen;
-		blen = tn;
-	}
-	if (alen == 0)
-		return 1;
-	if (memcmp(a, b, alen))
-		return 0;
-	return alen == blen || b[alen] == '/';
-}
-
-static uint32_t path_hash(const char *p, size_t len)
-{
-	uint32_t h = 2166136261u;
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		h = (h ^ (unsigned char)p[i]) * 16777619u;
-	return h;
-}
-
-static void lru_remove(struct berth_commit *c, struct commit_dir *d)
-{
-	if (!d->in_lru)
-		return;
-	if (d->lru_prev)
-		d->lru_prev->lru_next = d->lru_next;
-	else
-		c->lru_head = d->lru_next;
-	if (d->lru_next)
-		d->lru_next->lru_prev = d->lru_prev;
-	else
-		c->lru_tail = d->lru_prev;
-	d->lru_prev = d->lru_next = NULL;
-	d->in_lru = 0;
-}
-
-static void lru_append(struct berth_commit *c, struct commit_dir *d)
-{
-	d->lru_next = NULL;
-	d->lru_prev = c->lru_tail;
-	if (c->lru_tail)
-		c->lru_tail->lru_next = d;
-	else
-		c->lru_head = d;
-	c->lru_tail = d;
-	d->in_lru = 1;
-}
-
-static void hash_remove(struct berth_commit *c, struct commit_dir *d)
-{
-	struct commit_dir **pp = &c->dirs[d->hash % COMMIT_DIR_BUCKETS];
-
-	if (!d->in_hash)
-		return;
-	while (*pp != d)
-		pp = &(*pp)->hnext;
-	*pp = d->hnext;
-	d->hnext = NULL;
-	d->in_hash = 0;
-	c->ncached--;
-}
-
-static void dir_free(struct berth_commit *c, struct commit_dir *d)
-{
-	c->ndirs--;
-	free(d->path);
-	free(d);
+	return commit_container_of(e, struct commit_dir, e);
 }
 
 static void dir_closed(struct berth_commit *c, struct commit_io *io)
@@ -149,13 +41,13 @@ static void dir_closed(struct berth_commit *c, struct commit_io *io)
 	struct commit_dir *d = commit_container_of(io, struct commit_dir, io);
 
 	if (io->res == -ECANCELED)
-		close(d->fd); /* a pump shutdown caught the close unrun */
-	dir_free(c, d);
+		close(d->e.fd); /* a pump shutdown caught the close unrun */
+	berth_dircache_ent_free(&c->dcache, &d->e);
 }
 
 static void dir_submit_close(struct berth_commit *c, struct commit_dir *d)
 {
-	berth_prep_close(&d->io.req, d->fd);
+	berth_prep_close(&d->io.req, d->e.fd);
 	berth__commit_submit(c, &d->io, dir_closed, c->o.tag_base);
 }
 
@@ -168,7 +60,7 @@ static void dirsync_result(struct berth_commit *c, struct commit_dir *d,
 	pthread_mutex_unlock(&c->lock);
 	if (res < 0)
 		berth__commit_event(c, BERTH_COMMIT_EV_DIRSYNC, (int)res,
-				    d->len ? d->path : ".", NULL);
+				    d->e.len ? d->e.path : ".", NULL);
 }
 
 static void dir_close_synced(struct berth_commit *c, struct commit_io *io)
@@ -179,15 +71,17 @@ static void dir_close_synced(struct berth_commit *c, struct commit_io *io)
 	dir_submit_close(c, d);
 }
 
-/* Close an unreferenced entry already out of the hash; fsync if dirty. */
-static void dir_close(struct berth_commit *c, struct commit_dir *d)
+/* The cache's evict callback: an unreferenced entry out of the hash
+ * (state CLOSING); fsync if dirty, then close and free. */
+static void dir_evict(struct berth_dircache *dc, struct berth_dirent *e)
 {
-	lru_remove(c, d);
-	d->state = DIR_CLOSING;
+	struct berth_commit *c = dc->arg;
+	struct commit_dir *d = dir_of(e);
+
 	if (d->dirty) {
 		d->dirty = 0;
 		c->dirsyncs++;
-		berth_prep_fsync(&d->io.req, d->fd, 0);
+		berth_prep_fsync(&d->io.req, d->e.fd, 0);
 		berth__commit_submit(c, &d->io, dir_close_synced,
 				     c->o.tag_base);
 		return;
@@ -195,14 +89,10 @@ static void dir_close(struct berth_commit *c, struct commit_dir *d)
 	dir_submit_close(c, d);
 }
 
-static void dir_trim(struct berth_commit *c)
+void berth__commit_dirs_init(struct berth_commit *c)
 {
-	struct commit_dir *d;
-
-	while (c->ncached > c->o.dir_cache && (d = c->lru_head)) {
-		hash_remove(c, d);
-		dir_close(c, d);
-	}
+	berth_dircache_init(&c->dcache, c->o.dir_cache,
+			    sizeof(struct commit_dir), dir_evict, c);
 }
 
 static void dir_opened(struct berth_commit *c, struct commit_io *io)
@@ -218,17 +108,18 @@ static void dir_opened(struct berth_commit *c, struct commit_io *io)
 		list = w;
 	}
 	if (err) {
-		hash_remove(c, d);
-		dir_free(c, d);
+		berth_dircache_forget(&c->dcache, &d->e);
+		berth_dircache_ent_free(&c->dcache, &d->e);
 	} else {
-		d->fd = (int)io->res;
-		d->state = DIR_READY;
-		d->refs++; /* hold it while the waiters run */
+		d->e.fd = (int)io->res;
+		d->e.state = BERTH_DIRENT_READY;
+		/* hold it while the waiters run */
+		berth_dircache_hold(&c->dcache, &d->e);
 	}
 	while ((w = list)) {
 		list = w->next;
 		if (!err)
-			d->refs++;
+			berth_dircache_hold(&c->dcache, &d->e);
 		w->ready(c, w, err ? NULL : d, err);
 	}
 	if (!err)
@@ -244,94 +135,50 @@ static void dir_opened(struct berth_commit *c, struct commit_io *io)
 int berth__commit_dir_get(struct berth_commit *c, const char *path, size_t len,
 			  int bak, struct commit_waiter *w)
 {
-	uint32_t h = path_hash(path, len) ^ (uint32_t)bak;
+	struct berth_dirent *e = berth_dircache_find(&c->dcache, bak, path,
+						     len);
 	struct commit_dir *d;
 
-	for (d = c->dirs[h % COMMIT_DIR_BUCKETS]; d; d = d->hnext) {
-		if (d->len == len && d->bak == bak &&
-		    !memcmp(d->path, path, len))
-			break;
-	}
-	if (d && d->state == DIR_READY) {
-		lru_remove(c, d);
-		d->refs++;
-		w->ready(c, w, d, 0);
+	if (e && e->state == BERTH_DIRENT_READY) {
+		berth_dircache_hold(&c->dcache, e);
+		w->ready(c, w, dir_of(e), 0);
 		return 0;
 	}
-	if (d) { /* opening: wait for it */
+	if (e) { /* opening: wait for it */
+		d = dir_of(e);
 		w->next = d->waiters;
 		d->waiters = w;
 		return 0;
 	}
-	d = calloc(1, sizeof(*d));
-	if (d)
-		d->path = malloc(len + 2);
-	if (!d || !d->path) {
-		free(d);
+	e = berth_dircache_add(&c->dcache, bak, path, len);
+	if (!e) {
 		w->ready(c, w, NULL, -ENOMEM);
 		return 0;
 	}
-	/* The root is opened as "." beneath itself (a real fd to fsync). */
-	if (len)
-		memcpy(d->path, path, len);
-	else
-		d->path[0] = '.';
-	d->path[len ? len : 1] = '\0';
-	d->len = len;
-	d->hash = h;
-	d->bak = bak;
-	d->fd = -1;
-	d->state = DIR_OPENING;
-	d->in_hash = 1;
-	d->hnext = c->dirs[h % COMMIT_DIR_BUCKETS];
-	c->dirs[h % COMMIT_DIR_BUCKETS] = d;
-	c->ncached++;
-	c->ndirs++;
+	d = dir_of(e);
 	w->next = NULL;
 	d->waiters = w;
 	d->how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
 	d->how.resolve = COMMIT_RESOLVE;
 	berth_prep_openat2(&d->io.req,
-			   bak ? atomic_load(&c->bak_root) : c->root, d->path,
+			   bak ? atomic_load(&c->bak_root) : c->root, e->path,
 			   &d->how);
 	berth__commit_submit(c, &d->io, dir_opened, c->o.tag_base);
-	dir_trim(c);
+	berth_dircache_trim(&c->dcache);
 	return 0;
 }
 
 /* Drop a reference taken by berth__commit_dir_get(). */
 void berth__commit_dir_put(struct berth_commit *c, struct commit_dir *d)
 {
-	if (--d->refs)
-		return;
-	if (!d->in_hash) {
-		dir_close(c, d);
-		return;
-	}
-	lru_append(c, d);
-	dir_trim(c);
+	berth_dircache_put(&c->dcache, &d->e);
 }
 
 /* Forget cached entries at or below @path (a directory was removed). */
 void berth__commit_dir_invalidate(struct berth_commit *c, const char *path,
 				  size_t len)
 {
-	struct commit_dir *d, *next;
-	unsigned i;
-
-	for (i = 0; i < COMMIT_DIR_BUCKETS; i++) {
-		for (d = c->dirs[i]; d; d = next) {
-			next = d->hnext;
-			if (d->len < len || memcmp(d->path, path, len) ||
-			    (d->len > len && d->path[len] != '/'))
-				continue;
-			if (d->state != DIR_READY)
-				continue; /* opening: its waiters hold it */
-			hash_remove(c, d);
-			if (!d->refs)
-				dir_close(c, d);
-		}
-	}
+	berth_dircache_invalidate(&c->dcache, path, len);
 }
 
 static void dir_synced(struct berth_commit *c, struct commit_io *io)
@@ -346,54 +193,29 @@ static void dir_synced(struct berth_commit *c, struct commit_io *io)
  * fsynced on eviction).  Progress is c->dirsyncs. */
 void berth__commit_dir_sync_all(struct berth_commit *c)
 {
+	struct berth_dirent *e = NULL;
 	struct commit_dir *d;
-	unsigned i;
 
-	for (i = 0; i < COMMIT_DIR_BUCKETS; i++) {
-		for (d = c->dirs[i]; d; d = d->hnext) {
-			if (!d->dirty || d->state != DIR_READY)
-				continue;
-			d->dirty = 0;
-			lru_remove(c, d);
-			d->refs++;
-			c->dirsyncs++;
-			berth_prep_fsync(&d->io.req, d->fd, 0);
-			berth__commit_submit(c, &d->io, dir_synced,
-					     c->o.tag_base);
-		}
+	while ((e = berth_dircache_next(&c->dcache, e))) {
+		d = dir_of(e);
+		if (!d->dirty || e->state != BERTH_DIRENT_READY)
+			continue;
+		d->dirty = 0;
+		berth_dircache_hold(&c->dcache, e);
+		c->dirsyncs++;
+		berth_prep_fsync(&d->io.req, e->fd, 0);
+		berth__commit_submit(c, &d->io, dir_synced, c->o.tag_base);
 	}
 }
 
 /* Shutdown: close every unreferenced cached directory. */
 void berth__commit_dir_evict_all(struct berth_commit *c)
 {
-	struct commit_dir *d, *next;
-	unsigned i;
-
-	for (i = 0; i < COMMIT_DIR_BUCKETS; i++) {
-		for (d = c->dirs[i]; d; d = next) {
-			next = d->hnext;
-			if (d->state != DIR_READY || d->refs)
-				continue;
-			hash_remove(c, d);
-			dir_close(c, d);
-		}
-	}
+	berth_dircache_evict_all(&c->dcache);
 }
 
 /* After the thread exited: free whatever is left (nothing, normally). */
 void berth__commit_dirs_free(struct berth_commit *c)
 {
-	struct commit_dir *d;
-	unsigned i;
-
-	for (i = 0; i < COMMIT_DIR_BUCKETS; i++) {
-		while ((d = c->dirs[i])) {
-			c->dirs[i] = d->hnext;
-			if (d->fd >= 0)
-				close(d->fd);
-			free(d->path);
-			free(d);
-		}
-	}
+	berth_dircache_destroy(&c->dcache);
 }

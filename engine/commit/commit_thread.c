@@ -320,10 +320,10 @@ static int files_overlap(struct berth_commit *c, const char *p1, const char *p2)
 	for (f = c->all; f && !hit; f = f->all_next) {
 		if (!f->finishing || f->stage_done)
 			continue;
-		hit = berth__commit_paths_overlap(p1, strlen(p1), f->path,
-						  strlen(f->path)) ||
-		      (p2 && berth__commit_paths_overlap(
-				     p2, strlen(p2), f->path, strlen(f->path)));
+		hit = berth_path_overlap(p1, strlen(p1), f->path,
+					 strlen(f->path)) ||
+		      (p2 && berth_path_overlap(p2, strlen(p2), f->path,
+						strlen(f->path)));
 	}
 	pthread_mutex_unlock(&c->lock);
 	return hit;
@@ -357,15 +357,15 @@ static int cmd_blocked(struct berth_commit *c, struct commit_cmd *cmd)
 	if (!c->ops)
 		return 0;
 	for (op = c->ops; op; op = op->next) {
-		if (berth__commit_paths_overlap(p1, strlen(p1), op->path,
-						strlen(op->path)))
+		if (berth_path_overlap(p1, strlen(p1), op->path,
+				       strlen(op->path)))
 			return 1;
-		if (p2 && berth__commit_paths_overlap(p2, strlen(p2), op->path,
-						      strlen(op->path)))
+		if (p2 && berth_path_overlap(p2, strlen(p2), op->path,
+					     strlen(op->path)))
 			return 1;
 		if ((op->kind == OP_HARDLINK || op->kind == OP_RENAME) &&
-		    berth__commit_paths_overlap(p1, strlen(p1), op->path2,
-						strlen(op->path2)))
+		    berth_path_overlap(p1, strlen(p1), op->path2,
+				       strlen(op->path2)))
 			return 1;
 	}
 	return 0;
@@ -417,7 +417,7 @@ static void flush_check(struct berth_commit *c)
 			fl->phase = 2;
 			berth__commit_dir_evict_all(c);
 		}
-		if (c->inflight || c->ndirs)
+		if (c->inflight || c->dcache.nalive)
 			return;
 		flush_done(c, fl);
 	}
@@ -587,6 +587,7 @@ int berth_commit_create(struct berth_pump *pump, int root_dirfd,
 	c->flush_tail = &c->flush_head;
 	c->serial_tail = &c->serial_head;
 	c->track.next = c->track.prev = &c->track;
+	berth__commit_dirs_init(c);
 	clock_gettime(CLOCK_REALTIME, &now);
 	c->rng = ((uint64_t)now.tv_nsec << 20) ^ (uint64_t)now.tv_sec ^
 		 (uint64_t)(uintptr_t)c;

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "pump_int.h"
@@ -30,28 +29,18 @@ enum {
 
 static void wake(struct berth_pump *p)
 {
-	uint64_t one = 1;
-	ssize_t ret;
-
-	do {
-		ret = write(p->wake_fd, &one, sizeof(one));
-	} while (ret < 0 && errno == EINTR);
-	/* EAGAIN means the counter is saturated: the pump wakes anyway. */
+	/* A saturated counter is still raised: the pump wakes anyway. */
+	(void)berth_waker_signal(&p->wake);
 }
 
 void berth__pump_wake_drain(struct berth_pump *p)
 {
-	uint64_t v;
-	ssize_t ret;
-
-	do {
-		ret = read(p->wake_fd, &v, sizeof(v));
-	} while (ret < 0 && errno == EINTR);
+	berth_waker_drain(&p->wake);
 }
 
 /*
  * Under p->lock, after queueing something for the pump thread: should the
- * caller write the wake eventfd (once unlocked)?  Not from the pump thread
+ * caller signal the wake waker (once unlocked)?  Not from the pump thread
  * itself (it looks at its queues before sleeping), not twice.
  */
 static bool want_wake(struct berth_pump *p)
@@ -420,6 +409,7 @@ static bool drain_queues(struct berth_pump *p)
 static int backend_start(struct berth_pump *p, int want)
 {
 	char why[120];
+#if BERTH_HAVE_URING
 	int ret;
 
 	if (want != BERTH_PUMP_POOL) {
@@ -439,6 +429,13 @@ static int backend_start(struct berth_pump *p, int want)
 	} else {
 		snprintf(p->reason, sizeof(p->reason), "forced");
 	}
+#else
+	/* -DBERTH_URING=OFF: pump_uring.c is not compiled in. */
+	snprintf(p->reason, sizeof(p->reason), "%s",
+		 want == BERTH_PUMP_POOL ? "forced" : "built without io_uring");
+	if (want == BERTH_PUMP_URING)
+		return -EOPNOTSUPP;
+#endif
 	p->ops = &berth__pump_pool;
 	return p->ops->init(p, why, sizeof(why));
 }
@@ -552,9 +549,9 @@ int berth_pump_create(const struct berth_pump_opts *opts,
 						     : DEFAULT_POOL_THREADS;
 	p->helper = helper;
 	p->inflight.inflight_next = p->inflight.inflight_prev = &p->inflight;
-	p->wake_fd = eventfd(0, EFD_CLOEXEC);
-	if (p->wake_fd < 0) {
-		ret = -errno;
+	/* Blocking: the uring backend keeps a read on its fd. */
+	ret = berth_waker_init(&p->wake, 0);
+	if (ret < 0) {
 		free(p);
 		return ret;
 	}
@@ -580,7 +577,7 @@ int berth_pump_create(const struct berth_pump_opts *opts,
 			pthread_join(p->thread, NULL);
 	}
 	if (ret < 0) {
-		close(p->wake_fd);
+		berth_waker_destroy(&p->wake);
 		pthread_mutex_destroy(&p->lock);
 		pthread_mutex_destroy(&p->fault_lock);
 		pthread_mutex_destroy(&p->start_lock);
@@ -621,7 +618,7 @@ void berth_pump_free(struct berth_pump *p)
 	if (!p)
 		return;
 	berth_pump_shutdown(p);
-	close(p->wake_fd);
+	berth_waker_destroy(&p->wake);
 	free(p->cancel_tags);
 	pthread_mutex_destroy(&p->lock);
 	pthread_mutex_destroy(&p->fault_lock);

@@ -5,7 +5,7 @@
  * Threads: the pump thread owns the backend (the ring), the in-flight list
  * and every callback.  Other threads touch only the queues under pump->lock
  * (submissions, cancels, posted pool results) and wake the pump through
- * pump->wake_fd (an eventfd).
+ * pump->wake (a waker, engine/platform/platform.h).
  *
  * Lock order: pool->lock may be held while taking pump->lock (a worker
  * posting a result does not, but keep the order one way); pump->lock and
@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "engine/platform/platform.h"
 #include "pump.h"
 
 /* req->where: which part of the pump holds the request (pump thread). */
@@ -71,7 +72,7 @@ struct berth_pump {
 
 	pthread_t thread;
 	pthread_t self; /* set by the pump thread itself */
-	int wake_fd;
+	struct berth_waker wake;
 
 	/* Start-up hand-shake with berth_pump_create(). */
 	pthread_mutex_t start_lock;
@@ -145,7 +146,7 @@ void berth__pump_result(struct berth_pump *p, struct berth_req *req,
 /* Any thread: hand a pool result to the pump thread and wake it. */
 void berth__pump_post(struct berth_pump *p, struct berth_req *req, ssize_t res);
 
-/* Pump thread: drain the wake eventfd after a wake-up. */
+/* Pump thread: drain the wake waker after a wake-up. */
 void berth__pump_wake_drain(struct berth_pump *p);
 
 /* Worker pool (pump_pool.c). */

@@ -24,7 +24,6 @@
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
@@ -37,12 +36,12 @@
 struct berth_worker {
 	struct berth_pool *pool;
 	pthread_t thread;
-	int cancel_fd;
+	struct berth_waker cancel; /* nonblocking */
 	pthread_cond_t cond; /* this worker's wake-up, under pool->lock */
 	struct berth_worker *next_idle; /* under pool->lock */
 	bool idle; /* on pool->idle; under pool->lock */
 	struct berth_req *running; /* under pool->lock */
-	bool cancel_posted; /* cancel_fd written; under pool->lock */
+	bool cancel_posted; /* cancel signalled; under pool->lock */
 };
 
 struct berth_pool {
@@ -108,9 +107,10 @@ static int fd_or_path(int ret)
 
 /*
  * f*xattr() on an O_PATH fd fails with EBADF (Linux up to at least 6.18);
- * the fd's /proc/self/fd link then reaches the same object: a magic link
- * is a jump to what the fd refers to, never followed further, so a
- * symlink's own attributes are the ones used.
+ * the fd's path from berth_plat_fd_path() (its /proc/self/fd link) then
+ * reaches the same object: a magic link is a jump to what the fd refers
+ * to, never followed further, so a symlink's own attributes are the ones
+ * used.
  */
 static ssize_t run_xattr(struct berth_req *req)
 {
@@ -119,8 +119,7 @@ static ssize_t run_xattr(struct berth_req *req)
 
 	for (int pass = 0; pass < 2; pass++) {
 		if (pass)
-			snprintf(proc, sizeof(proc), "/proc/self/fd/%d",
-				 req->fd);
+			berth_plat_fd_path(req->fd, proc, sizeof(proc));
 		switch (req->op) {
 		case BERTH_OP_FSETXATTR:
 			ret = pass ? setxattr(proc, req->path, req->arg,
@@ -244,7 +243,6 @@ static void *worker_main(void *arg)
 	struct berth_worker *w = arg;
 	struct berth_pool *pool = w->pool;
 	struct berth_req *req;
-	uint64_t v;
 	ssize_t res;
 
 	pthread_mutex_lock(&pool->lock);
@@ -270,7 +268,7 @@ static void *worker_main(void *arg)
 		w->running = req;
 		pthread_mutex_unlock(&pool->lock);
 
-		res = berth__pool_run(req, w->cancel_fd);
+		res = berth__pool_run(req, berth_waker_fd(&w->cancel));
 
 		pthread_mutex_lock(&pool->lock);
 		w->running = NULL;
@@ -278,8 +276,7 @@ static void *worker_main(void *arg)
 		 * so it cannot hit the next request.  No new one can come
 		 * now that running is cleared. */
 		if (w->cancel_posted) {
-			while (read(w->cancel_fd, &v, sizeof(v)) > 0)
-				;
+			berth_waker_drain(&w->cancel);
 			w->cancel_posted = false;
 		}
 		pthread_mutex_unlock(&pool->lock);
@@ -302,8 +299,7 @@ static void pool_stop(struct berth_pool *pool, unsigned started)
 	for (i = 0; i < started; i++)
 		pthread_join(pool->workers[i].thread, NULL);
 	for (i = 0; i < pool->nworkers; i++) {
-		if (pool->workers[i].cancel_fd >= 0)
-			close(pool->workers[i].cancel_fd);
+		berth_waker_destroy(&pool->workers[i].cancel);
 		pthread_cond_destroy(&pool->workers[i].cond);
 	}
 	pthread_mutex_destroy(&pool->lock);
@@ -315,7 +311,7 @@ int berth__pool_create(struct berth_pump *p, unsigned nthreads,
 {
 	struct berth_pool *pool;
 	unsigned i;
-	int ret = 0;
+	int ret = 0, r;
 
 	if (nthreads == 0)
 		nthreads = 1;
@@ -328,10 +324,10 @@ int berth__pool_create(struct berth_pump *p, unsigned nthreads,
 	for (i = 0; i < nthreads; i++) {
 		pool->workers[i].pool = pool;
 		pthread_cond_init(&pool->workers[i].cond, NULL);
-		pool->workers[i].cancel_fd = eventfd(0, EFD_CLOEXEC |
-								EFD_NONBLOCK);
-		if (pool->workers[i].cancel_fd < 0 && ret == 0)
-			ret = -errno;
+		r = berth_waker_init(&pool->workers[i].cancel,
+				     BERTH_WAKER_NONBLOCK);
+		if (r < 0 && ret == 0)
+			ret = r;
 	}
 	for (i = 0; ret == 0 && i < nthreads; i++) {
 		ret = -pthread_create(&pool->workers[i].thread, NULL,
@@ -376,7 +372,6 @@ void berth__pool_submit(struct berth_pool *pool, struct berth_req *req)
 bool berth__pool_cancel(struct berth_pool *pool, struct berth_req *req)
 {
 	struct berth_req **pp, *prev = NULL;
-	uint64_t one = 1;
 	unsigned i;
 
 	pthread_mutex_lock(&pool->lock);
@@ -391,10 +386,8 @@ bool berth__pool_cancel(struct berth_pool *pool, struct berth_req *req)
 	}
 	for (i = 0; i < pool->nworkers; i++) {
 		if (pool->workers[i].running == req) {
-			if (write(pool->workers[i].cancel_fd, &one,
-				  sizeof(one)) < 0) {
-				/* Saturated counter: already woken. */
-			}
+			/* A saturated counter is already raised. */
+			(void)berth_waker_signal(&pool->workers[i].cancel);
 			pool->workers[i].cancel_posted = true;
 			break;
 		}

@@ -192,7 +192,7 @@ static int helper_setup(struct berth_pump *p, struct uring_side *s,
 	ret = io_uring_queue_init_params(depth, &s->ring, &params);
 	if (ret < 0)
 		return ret;
-	ret = io_uring_register_eventfd(&s->ring, p->wake_fd);
+	ret = io_uring_register_eventfd(&s->ring, berth_waker_fd(&p->wake));
 	if (ret == 0)
 		ret = io_uring_cq_eventfd_toggle(&s->ring, false);
 	if (ret < 0) {
@@ -497,8 +497,8 @@ static void arm_wake(struct berth_pump *p, struct uring_be *be)
 	sqe = get_sqe(be, &be->own);
 	if (!sqe)
 		return; /* retried next turn */
-	io_uring_prep_read(sqe, p->wake_fd, &be->wake_buf, sizeof(be->wake_buf),
-			   0);
+	io_uring_prep_read(sqe, berth_waker_fd(&p->wake), &be->wake_buf,
+			   sizeof(be->wake_buf), 0);
 	io_uring_sqe_set_data64(sqe, UD_WAKE);
 	be->wake_armed = true;
 }

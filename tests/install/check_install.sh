@@ -7,7 +7,8 @@ set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d /tmp/berth-install-XXXXXX)
 trap 'rm -rf "$work"' EXIT
-cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release \
+	-DBERTH_URING="${BERTH_URING:-ON}" >/dev/null
 cmake --build "$work/build" -j"$(nproc)" --target berth berth_shared berth_cli >/dev/null
 cmake --install "$work/build" --prefix "$work/prefix" >/dev/null
 export PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig:$work/prefix/lib/x86_64-linux-gnu/pkgconfig"

@@ -151,6 +151,10 @@ uint64_t stress_next(struct stress_rng *r);
 uint64_t stress_range(struct stress_rng *r, uint64_t lo, uint64_t hi);
 /* True with probability pct/100. */
 int stress_chance(struct stress_rng *r, unsigned pct);
+/* A pump backend, either with even odds: BERTH_PUMP_POOL always in a build
+ * without io_uring (the draw is made anyway, so a seed replays the same
+ * run otherwise). */
+int stress_backend(struct stress_rng *r);
 void stress_fill(void *buf, size_t len, uint64_t seed);
 
 double stress_now(void);

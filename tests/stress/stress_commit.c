@@ -392,7 +392,7 @@ void stress_commit_iter(struct stress_state *st, struct stress_rng *r)
 	struct berth_pump_opts po = {0};
 	struct berth_pump_stats ps;
 	struct commit_iter it = {.st = st};
-	int backend = stress_chance(r, 50) ? BERTH_PUMP_URING : BERTH_PUMP_POOL;
+	int backend = stress_backend(r);
 	int fds0 = stress_count_fds(), fds1;
 	size_t heap0 = stress_heap_bytes(), heap1;
 	unsigned i, victims = 0;

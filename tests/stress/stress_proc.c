@@ -835,7 +835,7 @@ void stress_proc_iter(struct stress_state *st, struct stress_rng *r,
 	if (in_process && it.nsess > st->o.max_sessions)
 		it.nsess = st->o.max_sessions;
 	it.nsess = stress_sessions(st, it.nsess);
-	po.backend = stress_chance(r, 50) ? BERTH_PUMP_URING : BERTH_PUMP_POOL;
+	po.backend = stress_backend(r);
 	d = (int)stress_range(r, 0, 99);
 	if (in_process)
 		d = d < 20   ? SD_NONE

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "berth.h"
 #include "stress.h"
 
 const char *const stress_disruption_names[SD__COUNT] = {
@@ -76,6 +77,13 @@ uint64_t stress_range(struct stress_rng *r, uint64_t lo, uint64_t hi)
 int stress_chance(struct stress_rng *r, unsigned pct)
 {
 	return stress_next(r) % 100 < pct;
+}
+
+int stress_backend(struct stress_rng *r)
+{
+	int uring = stress_chance(r, 50);
+
+	return uring && BERTH_HAVE_URING ? BERTH_PUMP_URING : BERTH_PUMP_POOL;
 }
 
 void stress_fill(void *buf, size_t len, uint64_t seed)

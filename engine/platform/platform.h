@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The platform seam: the few things that differ between Linux and Windows,
+ * behind one small internal interface.  platform_linux.c implements it
+ * today; a Windows (IOCP) build adds platform_win.c, which
+ * engine/platform/CMakeLists.txt then compiles instead, and leaves the
+ * pump, commit and session code alone.
+ *
+ * Threads, locks and atomics are NOT wrapped: POSIX threads (pthread_t,
+ * pthread_mutex_t, pthread_cond_t, pthread_create/join) and C11
+ * <stdatomic.h> are the interface, on Windows too, where mingw-w64 provides
+ * them (winpthreads).  A wrapper would rename every lock in the tree for
+ * nothing; if a Windows toolchain without winpthreads is ever wanted, the
+ * wrapper goes here and the rename is mechanical.
+ *
+ * What stays Linux-shaped outside the seam, on purpose: the pump's request
+ * vocabulary (berth_prep_openat2() with struct open_how, berth_prep_statx()
+ * with struct statx, the xattr ops).  Those are pump operations: a Windows
+ * backend implements the same operations with its own calls, as
+ * pump_pool.c and pump_uring.c do now.  BERTH_PLAT_RESOLVE below is the
+ * resolve policy those requests use, kept here so that it is said once.
+ *
+ * Every function here may be called from any thread and keeps no state
+ * besides what its object holds.
+ */
+#ifndef BERTH_PLATFORM_H
+#define BERTH_PLATFORM_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#ifdef __linux__
+#include <linux/openat2.h>
+/*
+ * How every name beneath a root is resolved: never above the root, no
+ * symlink in any component (a parent replaced by a symlink fails with
+ * ELOOP instead of being followed), no /proc magic links.  For pump
+ * requests built with berth_prep_openat2(); berth_plat_open_beneath()
+ * applies the same.
+ */
+#define BERTH_PLAT_RESOLVE \
+	(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
+#endif
+
+/* ------------------------------------------------------------- wakers */
+
+/*
+ * A waker: a flag one thread raises (berth_waker_signal) and another
+ * waits for by polling an fd (POLLIN while raised) and then lowers
+ * (berth_waker_drain).  Signals before a drain merge into one.  The
+ * pump's wake-up, the pool workers' cancel signal and the session's
+ * stop/abort signals are wakers.
+ *
+ * Linux: an eventfd, so io_uring can also read it or register it
+ * (io_uring_register_eventfd); berth_waker_fd() gives the fd for that.
+ * Windows will be an event handle plus whatever its poll loop needs.
+ */
+struct berth_waker {
+	int fd;
+};
+
+/* berth_waker_init() flags */
+#define BERTH_WAKER_NONBLOCK 0x1 /* drain never waits */
+
+/*
+ * Make @w (caller's storage), lowered.  Without BERTH_WAKER_NONBLOCK a
+ * drain of a lowered waker waits for the next signal.  Returns 0 or
+ * -errno; on failure berth_waker_destroy(@w) is still safe.
+ */
+int berth_waker_init(struct berth_waker *w, unsigned flags);
+
+/* Close @w.  Safe on a waker whose init failed or that was zeroed with
+ * berth_waker_clear(). */
+void berth_waker_destroy(struct berth_waker *w);
+
+/* Mark @w as not made yet, so that berth_waker_destroy() is a no-op. */
+static inline void berth_waker_clear(struct berth_waker *w)
+{
+	w->fd = -1;
+}
+
+/*
+ * Raise @w: its fd polls readable until drained.  Any thread; safe
+ * concurrently with a drain (the signal is then seen by this drain or the
+ * next poll).  Returns 0 or -errno (a waker raised "too often" still
+ * counts as raised: 0).
+ */
+int berth_waker_signal(struct berth_waker *w);
+
+/* Lower @w (one read of the counter: every signal so far is consumed). */
+void berth_waker_drain(struct berth_waker *w);
+
+/* The fd to poll for POLLIN (Linux: the eventfd itself). */
+static inline int berth_waker_fd(const struct berth_waker *w)
+{
+	return w->fd;
+}
+
+/* ---------------------------------------------------------- safe open */
+
+/*
+ * Open @path relative to the directory @dirfd, never resolving above it
+ * and following no symlink in any component (BERTH_PLAT_RESOLVE): one
+ * openat2() on Linux.  @flags are open(2) flags (O_CLOEXEC is added; add
+ * O_NOFOLLOW to refuse a symlink as the last component too, O_PATH /
+ * O_DIRECTORY as needed).  There is no fallback: a kernel without openat2
+ * (before 5.6) gets -ENOSYS.  Returns the fd or -errno (-ELOOP for a
+ * symlink in the way, -EXDEV for a path that leaves @dirfd).
+ */
+int berth_plat_open_beneath(int dirfd, const char *path, int flags);
+
+/* As berth_plat_open_beneath(), with a mode for O_CREAT. */
+int berth_plat_open_beneath_mode(int dirfd, const char *path, int flags,
+				 mode_t mode);
+
+/* -------------------------------------------------- fds and processes */
+
+/*
+ * A path naming the object @fd refers to, for calls that take no fd
+ * (f*xattr() refuse O_PATH fds): on Linux "/proc/self/fd/N", a magic link
+ * that is a jump to the fd's object, never followed further (a symlink's
+ * own attributes are reached).  Writes at most @len bytes of @buf.
+ * Returns 0, or -ENAMETOOLONG.
+ */
+int berth_plat_fd_path(int fd, char *buf, size_t len);
+
+/*
+ * The process umask, read without changing it (umask(2) would change it,
+ * for a moment, for every thread of the embedding process).  Linux: from
+ * /proc/self/status; 022 when that cannot be read.
+ */
+mode_t berth_plat_umask(void);
+
+#endif /* BERTH_PLATFORM_H */

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The platform seam on Linux (platform.h): eventfd wakers, openat2()
+ * beneath a directory, /proc for what has no system call.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "engine/platform/platform.h"
+
+int berth_waker_init(struct berth_waker *w, unsigned flags)
+{
+	w->fd = eventfd(
+		0, EFD_CLOEXEC |
+			   (flags & BERTH_WAKER_NONBLOCK ? EFD_NONBLOCK : 0));
+	return w->fd < 0 ? -errno : 0;
+}
+
+void berth_waker_destroy(struct berth_waker *w)
+{
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = -1;
+}
+
+int berth_waker_signal(struct berth_waker *w)
+{
+	uint64_t one = 1;
+	ssize_t ret;
+
+	do {
+		ret = write(w->fd, &one, sizeof(one));
+	} while (ret < 0 && errno == EINTR);
+	/* EAGAIN means the counter is saturated: it is raised anyway. */
+	return ret < 0 && errno != EAGAIN ? -errno : 0;
+}
+
+void berth_waker_drain(struct berth_waker *w)
+{
+	uint64_t v;
+	ssize_t ret;
+
+	/* One read resets an eventfd's counter to 0, whatever it was. */
+	do {
+		ret = read(w->fd, &v, sizeof(v));
+	} while (ret < 0 && errno == EINTR);
+}
+
+int berth_plat_open_beneath_mode(int dirfd, const char *path, int flags,
+				 mode_t mode)
+{
+	struct open_how how = {
+		.flags = (uint64_t)flags | O_CLOEXEC,
+		.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
+		.resolve = BERTH_PLAT_RESOLVE,
+	};
+	long fd;
+
+	/* EAGAIN: a rename raced the lookup (RESOLVE_BENEATH refuses to
+	 * guess); the kernel asks for a retry. */
+	do {
+		fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+	} while (fd < 0 && errno == EAGAIN);
+	return fd < 0 ? -errno : (int)fd;
+}
+
+int berth_plat_open_beneath(int dirfd, const char *path, int flags)
+{
+	return berth_plat_open_beneath_mode(dirfd, path, flags, 0);
+}
+
+int berth_plat_fd_path(int fd, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "/proc/self/fd/%d", fd);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+mode_t berth_plat_umask(void)
+{
+	char line[256];
+	unsigned m = 022;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (!f)
+		return 022;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Umask: %o", &m) == 1)
+			break;
+	fclose(f);
+	return (mode_t)m;
+}

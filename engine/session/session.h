@@ -51,6 +51,7 @@
 #include "berth.h"
 #include "engine/commit/commit.h"
 #include "engine/basis/basis.h"
+#include "engine/platform/platform.h"
 #include "engine/pump/pump.h"
 #include "engine/session/session_delete.h"
 #include "engine/session/session_dest.h"
@@ -92,8 +93,8 @@ struct sess_stages {
 	struct berth_sig *sig;
 	struct berth_tok_dec *tok; /* session-long token decoder */
 	void *apply_out; /* the file delta apply writes to (net-in only) */
-	int stop_fd; /* net-in stops reading */
-	int abort_fd; /* net-out stops writing */
+	struct berth_waker stop_in; /* net-in stops reading */
+	struct berth_waker stop_out; /* net-out stops writing */
 	double t_flist, t_total; /* under sync.lock */
 	int exit_code; /* under sync.lock, once run ended */
 };

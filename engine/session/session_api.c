@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,30 +19,12 @@
 
 #define OUT_LIMIT (256 * 1024)
 
-/*
- * The process umask, read without changing it (umask(2) would, for a
- * moment, for every thread of the embedding process).
- */
-static mode_t read_umask(void)
-{
-	char line[256];
-	unsigned m = 022;
-	FILE *f = fopen("/proc/self/status", "re");
-
-	if (!f)
-		return 022;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Umask: %o", &m) == 1)
-			break;
-	fclose(f);
-	return (mode_t)m;
-}
-
 int berth_session_create(struct berth_pump *pump,
 			 const struct berth_session_opts *opts,
 			 struct berth_session **out)
 {
 	struct berth_session *s;
+	int ret;
 
 	*out = NULL;
 	if (!pump || !opts || (opts->argc > 0 && !opts->argv))
@@ -63,19 +44,21 @@ int berth_session_create(struct berth_pump *pump,
 	s->dest.root_fd = -1;
 	s->dest.temp_dirfd = -1;
 	s->dest.backup_dirfd = -1;
+	s->dest.backup_base_fd = -1;
 	s->cfg.in_fd = s->cfg.out_fd = -1;
 	s->dest.am_root = geteuid() == 0;
-	s->dest.umask = read_umask();
+	s->dest.umask = berth_plat_umask();
 	pthread_mutex_init(&s->sync.lock, NULL);
 	pthread_mutex_init(&s->lst.names_lock, NULL);
 	pthread_cond_init(&s->sync.cond, NULL);
-	s->stg.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	s->stg.abort_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (s->stg.stop_fd < 0 || s->stg.abort_fd < 0) {
-		int err = -errno;
-
+	berth_waker_clear(&s->stg.stop_in);
+	berth_waker_clear(&s->stg.stop_out);
+	ret = berth_waker_init(&s->stg.stop_in, BERTH_WAKER_NONBLOCK);
+	if (ret == 0)
+		ret = berth_waker_init(&s->stg.stop_out, BERTH_WAKER_NONBLOCK);
+	if (ret < 0) {
 		berth_session_free(s);
-		return err;
+		return ret;
 	}
 	*out = s;
 	return 0;
@@ -90,9 +73,10 @@ int berth_session_run(struct berth_session *s, int in_fd, int out_fd)
 	clock_gettime(CLOCK_MONOTONIC, &s->cfg.t_start);
 	s->cfg.in_fd = in_fd;
 	s->cfg.out_fd = out_fd;
-	ret = berth__in_init(&s->in, s, in_fd, s->stg.stop_fd);
+	ret = berth__in_init(&s->in, s, in_fd, berth_waker_fd(&s->stg.stop_in));
 	if (ret == 0)
-		ret = berth__out_init(&s->out, out_fd, s->stg.abort_fd,
+		ret = berth__out_init(&s->out, out_fd,
+				      berth_waker_fd(&s->stg.stop_out),
 				      OUT_LIMIT);
 	if (ret < 0)
 		return berth__set_fatal(s, RERR_MALLOC);
@@ -141,8 +125,6 @@ int berth_session_start(struct berth_session *s, int in_fd, int out_fd,
 
 void berth_session_cancel(struct berth_session *s)
 {
-	uint64_t one = 1;
-
 	if (atomic_exchange(&s->cfg.cancelled, 1))
 		return;
 	pthread_mutex_lock(&s->sync.lock);
@@ -152,9 +134,7 @@ void berth_session_cancel(struct berth_session *s)
 	berth__session_log(s, BERTH_LOG_ERROR, "berth: session cancelled\n");
 	/* The reader stops; the end path tells the client and stops the
 	 * writer within a bounded time; its in-flight reads are cancelled. */
-	if (write(s->stg.stop_fd, &one, sizeof(one)) < 0) {
-		/* saturated: already signalled */
-	}
+	(void)berth_waker_signal(&s->stg.stop_in); /* -EAGAIN: it was */
 	berth_pump_cancel_tag(s->cfg.pump, s->cfg.tag + 1);
 	berth_pump_cancel_tag(s->cfg.pump, s->cfg.tag + 2);
 }
@@ -197,10 +177,8 @@ void berth_session_free(struct berth_session *s)
 	berth__neg_free(&s->neg);
 	berth__del_free(&s->del);
 	berth__dest_close(&s->dest);
-	if (s->stg.stop_fd >= 0)
-		close(s->stg.stop_fd);
-	if (s->stg.abort_fd >= 0)
-		close(s->stg.abort_fd);
+	berth_waker_destroy(&s->stg.stop_in);
+	berth_waker_destroy(&s->stg.stop_out);
 	pthread_mutex_destroy(&s->sync.lock);
 	pthread_mutex_destroy(&s->lst.names_lock);
 	pthread_cond_destroy(&s->sync.cond);

@@ -3,11 +3,13 @@
  * The destination and the alt-dest directories: DEST opened (and made, with
  * --mkpath or as rsync makes a missing last component), the "local name"
  * mode of a single file pushed to a new name, --link-dest/--compare-dest/
- * --copy-dest opened beneath or by absolute path; and the one safe open
- * every path goes through (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS).
+ * --copy-dest opened beneath or by absolute path.  Every path of a session
+ * is opened beneath a directory it holds (berth_plat_open_beneath(), or
+ * berth__sys_open() for the generator), never through a symlink.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,20 +20,6 @@
 
 #include "engine/session/session.h"
 #include "engine/session/session_xattr.h"
-
-int berth__open_beneath(int dirfd, const char *path, int flags)
-{
-	struct open_how how = {
-		.flags = (uint64_t)flags | O_CLOEXEC,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
-	};
-	long fd;
-
-	do {
-		fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
-	} while (fd < 0 && errno == EAGAIN);
-	return fd < 0 ? -errno : (int)fd;
-}
 
 /* Make -p style path components for --mkpath (DEST's parents). */
 static int mkpath(const char *dest)
@@ -192,12 +180,55 @@ void berth__dest_close(struct sess_dest *d)
 		close(d->temp_dirfd);
 	if (d->backup_dirfd >= 0)
 		close(d->backup_dirfd);
+	if (d->backup_base_fd >= 0)
+		close(d->backup_base_fd);
 	for (int j = 0; j < d->nalt; j++)
 		if (d->alt_fd[j] >= 0)
 			close(d->alt_fd[j]);
 	free(d->local_name);
 	free(d->bak_last);
-	d->root_fd = d->temp_dirfd = d->backup_dirfd = -1;
+	d->root_fd = d->temp_dirfd = d->backup_dirfd = d->backup_base_fd = -1;
 	d->nalt = 0;
 	d->local_name = d->bak_last = NULL;
+}
+
+/*
+ * An absolute --backup-dir is resolved once, at start, as open(2) would
+ * (the user's own path, symlinks and all), as far as it exists; what is
+ * missing is made beneath that on first use, like a relative one beneath
+ * the destination, never through a symlink (berth_path_backup_root()).
+ */
+int berth__open_backup_base(struct berth_session *s)
+{
+	const char *p = s->opts.backup_dir;
+	char comp[NAME_MAX + 1];
+	int fd, next;
+	size_t n;
+
+	s->dest.backup_rest = p;
+	if (!p || *p != '/' || s->opts.dry_run)
+		return 0;
+	fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	while (fd >= 0) {
+		while (*p == '/')
+			p++;
+		n = strcspn(p, "/");
+		if (n == 0 || n > NAME_MAX)
+			break; /* all there; or refused on first use */
+		memcpy(comp, p, n);
+		comp[n] = '\0';
+		next = openat(fd, comp, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (next < 0 && errno == ENOENT)
+			break;
+		close(fd);
+		fd = next;
+		p += n;
+	}
+	if (fd < 0) {
+		s->dest.backup_err = -errno;
+		return 0; /* each backup fails on its own, reported */
+	}
+	s->dest.backup_base_fd = fd;
+	s->dest.backup_rest = p;
+	return 0;
 }

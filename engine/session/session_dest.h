@@ -19,6 +19,12 @@ struct sess_dest {
 	 * beside each file, for partial and delayed files; NULL if none. */
 	const char *pdir;
 	int backup_dirfd; /* --backup-dir, once created; or -1 */
+	/* --backup-dir before its first use: what of it exists is opened at
+	 * start (an absolute one) or is the destination (a relative one);
+	 * the rest (a relative path) is made beneath it on first use. */
+	int backup_base_fd; /* -1: the destination */
+	const char *backup_rest;
+	int backup_err; /* opening the base failed: -errno */
 	char *bak_last; /* the backup directory prepared last (generator) */
 	bool dest_created;
 	char *local_name; /* "local name" mode: the one item's new name */
@@ -28,11 +34,10 @@ struct sess_dest {
 	int nalt;
 };
 
-/* openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) of @path below @dirfd,
- * O_CLOEXEC added; -errno on failure. */
-int berth__open_beneath(int dirfd, const char *path, int flags);
 /* Open (or make) DEST and the alt-dest dirs, after the file list. */
 int berth__open_dest(struct berth_session *s);
+/* --backup-dir: open what exists of an absolute one (at start). */
+int berth__open_backup_base(struct berth_session *s);
 /* Close everything opened. */
 void berth__dest_close(struct sess_dest *d);
 

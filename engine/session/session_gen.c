@@ -613,6 +613,8 @@ void *berth__gen_main(void *arg)
 	struct gen g = {.s = s};
 	int ret;
 
+	berth_dircache_init(&g.dcache, DIR_CACHE, sizeof(struct berth_dirent),
+			    NULL, NULL);
 	g.stack = calloc(s->lst.fl ? s->lst.fl->count + 1 : 1,
 			 sizeof(*g.stack));
 	g.dirs = calloc(s->lst.fl ? s->lst.fl->count + 1 : 1, sizeof(*g.dirs));
@@ -621,7 +623,7 @@ void *berth__gen_main(void *arg)
 	else
 		ret = gen_run(&g);
 	advance(s, INT32_MAX); /* nothing more will be generated */
-	berth__gen_dir_cache_drop(&g);
+	berth_dircache_destroy(&g.dcache);
 	free(g.hl_leader);
 	free(g.stack);
 	free(g.dirs);

@@ -22,16 +22,11 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "engine/path/path.h"
 #include "engine/session/session.h"
 
-#define DIR_CACHE 8
+#define DIR_CACHE 8 /* directory fds the lookups keep open */
 #define REC_MAX 64 /* ndx + iflags + basis type: fits easily */
-
-struct dir_slot {
-	char *path;
-	int fd;
-	unsigned use;
-};
 
 /* The chain of directories the walk is inside (sorted order is depth
  * first, so a stack follows it). */
@@ -53,8 +48,7 @@ struct gen {
 	size_t skip_len;
 	int32_t *hl_leader; /* -H: per ndx, its group's leader, or -1 */
 	bool any_hlinks;
-	struct dir_slot cache[DIR_CACHE];
-	unsigned tick;
+	struct berth_dircache dcache; /* parent directories looked up */
 	struct dir_frame *stack;
 	size_t depth;
 	struct dir_fix *dirs; /* every directory, for the final attributes */
@@ -74,7 +68,6 @@ struct gen {
 /* An O_PATH fd of directory @path (@len bytes of it) beneath the root. */
 int berth__gen_dir_fd(struct gen *g, const char *path, size_t len);
 const char *berth__gen_base_name(const char *name);
-void berth__gen_dir_cache_drop(struct gen *g);
 void berth__gen_push_dir(struct gen *g, const char *name, bool is_new);
 /* lstat of the destination for @f: 0, -ENOENT, or another error. */
 int berth__gen_dest_stat(struct gen *g, const struct berth_file *f,

@@ -25,54 +25,14 @@
 #include "engine/session/session_xattr.h"
 #include "engine/session/session_gen_int.h"
 
-/* An O_PATH fd of directory @path (len bytes of it) beneath the root. */
+/* An O_PATH fd of directory @path (@len bytes of it) beneath the root,
+ * from the generator's directory-fd cache (engine/path). */
 int berth__gen_dir_fd(struct gen *g, const char *path, size_t len)
 {
-	struct dir_slot *victim = &g->cache[0];
-	char *copy;
-	int fd, i;
-
 	if (len == 0)
 		return g->s->dest.root_fd;
-	for (i = 0; i < DIR_CACHE; i++) {
-		struct dir_slot *d = &g->cache[i];
-
-		if (d->path && strlen(d->path) == len &&
-		    memcmp(d->path, path, len) == 0) {
-			d->use = ++g->tick;
-			return d->fd;
-		}
-		if (d->use < victim->use)
-			victim = d;
-	}
-	copy = strndup(path, len);
-	if (!copy)
-		return -ENOMEM;
-	fd = berth__sys_open(g->s, g->s->dest.root_fd, copy,
-			     O_PATH | O_DIRECTORY);
-	if (fd < 0) {
-		free(copy);
-		return fd;
-	}
-	if (victim->path) {
-		free(victim->path);
-		close(victim->fd);
-	}
-	victim->path = copy;
-	victim->fd = fd;
-	victim->use = ++g->tick;
-	return fd;
-}
-
-void berth__gen_dir_cache_drop(struct gen *g)
-{
-	for (int i = 0; i < DIR_CACHE; i++) {
-		if (g->cache[i].path) {
-			free(g->cache[i].path);
-			close(g->cache[i].fd);
-			g->cache[i].path = NULL;
-		}
-	}
+	return berth_dircache_get_fd(&g->dcache, g->s->dest.root_fd, 0, path,
+				     len, O_PATH);
 }
 
 const char *berth__gen_base_name(const char *name)

@@ -21,7 +21,7 @@ struct berth_session;
 struct berth_in {
 	struct berth_session *s;
 	int fd;
-	int stop_fd; /* eventfd: readable = stop reading */
+	int stop_fd; /* a waker's fd: readable = stop reading */
 	bool muxed;
 	struct berth_demux demux;
 	uint8_t *raw; /* bytes read, not yet de-multiplexed */

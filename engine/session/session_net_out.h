@@ -19,7 +19,7 @@
  */
 struct berth_out {
 	int fd;
-	int abort_fd; /* eventfd: readable = give up writing */
+	int abort_fd; /* a waker's fd: readable = give up writing */
 	pthread_mutex_t lock;
 	pthread_cond_t wake; /* to the writer: bytes queued or closing */
 	pthread_cond_t space; /* to producers: room, or drained */

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/path/path.h"
 #include "engine/session/session.h"
 
 int berth__partial_path(const struct berth_session *s, const char *name,
@@ -41,8 +42,8 @@ int berth__partial_path(const struct berth_session *s, const char *name,
 bool berth__partial_exists(struct berth_session *s, const char *ppath)
 {
 	struct stat st;
-	int fd = berth__open_beneath(s->dest.root_fd, ppath,
-				     O_PATH | O_NOFOLLOW);
+	int fd = berth_plat_open_beneath(s->dest.root_fd, ppath,
+					 O_PATH | O_NOFOLLOW);
 	bool ok;
 
 	if (fd < 0)
@@ -140,41 +141,20 @@ void berth__partial_sweep(struct berth_session *s)
 	}
 }
 
-/* Open the --backup-dir root (relative to the destination unless
- * absolute), creating what is missing of it, as rsync does on first use. */
+/* Open the --backup-dir root, making what is missing of it beneath what
+ * exists (berth__open_backup_base()), as rsync does on first use. */
 static int backup_root(struct berth_session *s)
 {
-	const char *p = s->opts.backup_dir;
-	char comp[NAME_MAX + 1];
-	int fd, next;
-	size_t n;
+	int fd;
 
-	fd = openat(*p == '/' ? AT_FDCWD : s->dest.root_fd,
-		    *p == '/' ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	while (fd >= 0 && *p) {
-		while (*p == '/')
-			p++;
-		n = strcspn(p, "/");
-		if (n == 0)
-			break;
-		if (n > NAME_MAX) {
-			close(fd);
-			return -ENAMETOOLONG;
-		}
-		memcpy(comp, p, n);
-		comp[n] = '\0';
-		p += n;
-		if (mkdirat(fd, comp, 0777) < 0 && errno != EEXIST) {
-			next = -errno;
-			close(fd);
-			return next;
-		}
-		next = openat(fd, comp, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		close(fd);
-		fd = next;
-	}
+	if (s->dest.backup_err < 0)
+		return s->dest.backup_err;
+	fd = berth_path_backup_root(s->dest.backup_base_fd >= 0
+					    ? s->dest.backup_base_fd
+					    : s->dest.root_fd,
+				    s->dest.backup_rest);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	s->dest.backup_dirfd = fd;
 	berth_commit_set_backup_dir(s->stg.commit, fd);
 	return 0;
@@ -213,8 +193,8 @@ int berth__backup_prepare(struct berth_session *s, const char *relpath)
 		if (i < dlen && dir[i] != '/')
 			continue;
 		dir[i] = '\0';
-		fd = berth__open_beneath(s->dest.backup_dirfd, dir,
-					 O_PATH | O_DIRECTORY);
+		fd = berth_plat_open_beneath(s->dest.backup_dirfd, dir,
+					     O_PATH | O_DIRECTORY);
 		if (fd >= 0) {
 			close(fd);
 		} else if (fd == -ENOENT && fstatat(s->dest.root_fd, dir, &st,

@@ -72,7 +72,7 @@ static int to_commit(void *arg, const void *buf, size_t len)
 static int open_basis(int dirfd, const char *name, uint64_t *size)
 {
 	struct stat st;
-	int fd = berth__open_beneath(dirfd, name, O_RDONLY | O_NOFOLLOW);
+	int fd = berth_plat_open_beneath(dirfd, name, O_RDONLY | O_NOFOLLOW);
 
 	if (fd < 0)
 		return fd;

@@ -71,7 +71,6 @@ void berth__session_file_error(struct berth_session *s, const char *fmt, ...)
 void berth__session_fatal(struct berth_session *s, int code, const char *fmt,
 			  ...)
 {
-	uint64_t one = 1;
 	va_list ap;
 	bool first;
 
@@ -86,9 +85,7 @@ void berth__session_fatal(struct berth_session *s, int code, const char *fmt,
 	vlog(s, BERTH_LOG_ERROR, fmt, ap);
 	va_end(ap);
 	/* Stop the net-in thread if it waits for input. */
-	if (write(s->stg.stop_fd, &one, sizeof(one)) < 0) {
-		/* saturated: already signalled */
-	}
+	(void)berth_waker_signal(&s->stg.stop_in); /* -EAGAIN: it was */
 }
 
 int berth__exit_code_of(int err)

@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -160,15 +159,12 @@ static void fatal_exit(struct berth_session *s)
 	uint8_t p[4] = {(uint8_t)code, (uint8_t)(code >> 8),
 			(uint8_t)(code >> 16), (uint8_t)(code >> 24)};
 	bool cancelled = atomic_load(&s->cfg.cancelled);
-	uint64_t one = 1;
 
 	if (s->out.started && s->neg.proto >= 31)
 		berth__out_msg(&s->out, BERTH_MSG_ERROR_EXIT, p, 4);
 	if (s->out.started &&
-	    berth__out_drain_timed(&s->out, cancelled ? 1000 : 10000) < 0 &&
-	    write(s->stg.abort_fd, &one, sizeof(one)) < 0) {
-		/* saturated: already signalled */
-	}
+	    berth__out_drain_timed(&s->out, cancelled ? 1000 : 10000) < 0)
+		(void)berth_waker_signal(&s->stg.stop_out);
 	if (!cancelled)
 		berth__in_discard(&s->in, 10000);
 }
@@ -290,6 +286,8 @@ static int session_run(struct berth_session *s)
 	s->stg.t_flist = seconds_since(&s->cfg.t_start);
 	pthread_mutex_unlock(&s->sync.lock);
 	ret = berth__open_dest(s);
+	if (ret == 0)
+		ret = berth__open_backup_base(s);
 	if (ret == 0)
 		ret = start_stages(s);
 	if (ret < 0) {

@@ -71,7 +71,7 @@ int berth__sys_open(struct berth_session *s, int dirfd, const char *path,
 {
 	struct open_how how = {
 		.flags = (uint64_t)flags | O_CLOEXEC,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
+		.resolve = BERTH_PLAT_RESOLVE,
 	};
 	struct berth_req req;
 	ssize_t ret;

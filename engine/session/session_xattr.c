@@ -274,7 +274,7 @@ static ssize_t local_list(void *arg)
 	ssize_t n = 0;
 	int fd = a->fd, ret = 0;
 
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	(void)berth_plat_fd_path(fd, path, sizeof(path)); /* fits */
 	for (int tries = 0; tries < 4; tries++) {
 		n = listxattr(path, NULL, 0);
 		if (n <= 0)
@@ -657,10 +657,10 @@ static uint8_t *value_from(struct berth_xa *xa, int dirfd, const char *name,
 
 	if (dirfd < 0)
 		return NULL;
-	fd = berth__open_beneath(dirfd, name, O_PATH | O_NOFOLLOW);
+	fd = berth_plat_open_beneath(dirfd, name, O_PATH | O_NOFOLLOW);
 	if (fd < 0)
 		return NULL;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	(void)berth_plat_fd_path(fd, path, sizeof(path)); /* fits */
 	if (read_value(path, it->name, &val, &len) == 0) {
 		if (len == it->datum_len) {
 			md5_of(val, len, sum);

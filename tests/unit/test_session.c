@@ -12,6 +12,8 @@
  *  - faults injected into the generator's own blocking calls (lookups,
  *    -c and copy-dest reads, delete listings, xattr reads): they reach
  *    them, and the session ends as rsync's receiver would;
+ *  - --backup-dir: a relative one is never reached through a symlink in
+ *    the destination; an absolute one is made where missing;
  *  - after every test: no temp files, every pump request completed once.
  */
 #include <dirent.h>
@@ -636,6 +638,87 @@ static void test_faults_reach_generator(void **state)
 		run_fault_case(&cases[i]);
 }
 
+/* Files below @dir (recursively), symlinks not followed. */
+static int count_files(const char *dir)
+{
+	char p[1024];
+	struct dirent *de;
+	struct stat st;
+	int n = 0;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		if (lstat(p, &st) == 0)
+			n += S_ISDIR(st.st_mode) ? count_files(p) : 1;
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * --backup-dir resolved through engine/path: a push that replaces every
+ * file (the destination holds older copies) into a destination whose
+ * "bak" is a symlink to a directory outside it, with --backup-dir=bak/x:
+ * nothing lands outside (rsync would follow the link; berth reports each
+ * backup that cannot be made, exit 23).  Then an absolute --backup-dir
+ * whose last two levels are missing: made on first use, backups inside.
+ */
+static void test_backup_dir_paths(void **state)
+{
+	struct client cl[1];
+	char *root = scratch(), cmd[2200], outside[600], bak[600];
+
+	(void)state;
+	for (int pass = 0; pass < 2; pass++) {
+		setup_clients(cl, 1, root, 20, 50000);
+		snprintf(cmd, sizeof(cmd),
+			 "cp -a '%s/.' '%s' && find '%s' -type f -exec "
+			 "sh -c 'echo old >> \"$1\"' _ {} \\;",
+			 cl[0].src, cl[0].dst, cl[0].dst);
+		assert_int_equal(system(cmd), 0);
+		snprintf(outside, sizeof(outside), "%s/outside", root);
+		assert_int_equal(mkdir(outside, 0755), 0);
+		if (pass == 0) {
+			snprintf(bak, sizeof(bak), "%s/bak", cl[0].dst);
+			assert_int_equal(symlink(outside, bak), 0);
+			snprintf(cl[0].opts[0], sizeof(cl[0].opts[0]),
+				 "--backup-dir=bak/x");
+		} else {
+			snprintf(cl[0].opts[0], sizeof(cl[0].opts[0]),
+				 "--backup-dir=%s/made/x", outside);
+		}
+		run_clients(cl, 1, root);
+		print_message("backup-dir pass %d: result %d, %d in outside\n",
+			      pass, cl[0].result, count_files(outside));
+		assert_true(WIFEXITED(cl[0].client_status));
+		if (pass == 0) {
+			assert_int_equal(cl[0].result, 23);
+			assert_int_equal(count_files(outside), 0);
+			assert_int_equal(unlink(bak), 0);
+		} else {
+			assert_int_equal(cl[0].result, 0);
+			assert_int_equal(count_files(outside), cl[0].files);
+		}
+		assert_int_equal(WEXITSTATUS(cl[0].client_status),
+				 cl[0].result);
+		/* No temp file left; without its backup a file stays as it
+		 * was (as rsync leaves it when its backup fails), with it
+		 * every file is the new one. */
+		assert_int_equal(count_files(cl[0].dst), cl[0].files);
+		if (pass == 1)
+			assert_int_equal(same_tree(cl[0].src, cl[0].dst), 0);
+		rm_rf(root);
+		assert_int_equal(mkdir(root, 0700), 0);
+	}
+	rm_rf(root);
+	free(root);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -644,6 +727,7 @@ int main(void)
 		cmocka_unit_test(test_client_disappears),
 		cmocka_unit_test(test_pump_shutdown_midway),
 		cmocka_unit_test(test_faults_reach_generator),
+		cmocka_unit_test(test_backup_dir_paths),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Internals of the disk-commit stage, shared by commit_thread.c (thread,
- * queue, buffers, flush, cancel), commit_path.c (the parent-directory
- * cache over engine/path's, opened and closed through the pump), commit_file.c (temp-file lifecycle) and commit_ops.c
- * (tree operations).
+ * Internals of the disk-commit stage, shared by commit_core.c (completion
+ * hand-off, submit, events, queue, buffers, slots, names: used by all the
+ * others, calling none of them), commit_thread.c (the thread's loop,
+ * create, flush, cancel, free), commit_path.c (the parent-directory cache
+ * over engine/path's, opened and closed through the pump), commit_file.c
+ * (temp-file lifecycle), commit_xattr.c (extended attributes) and
+ * commit_ops.c (tree operations).
  *
  * Threads: producer threads touch only the fields marked "producer" and,
  * under c->lock, those marked "lock".  Everything else belongs to the commit
@@ -323,7 +326,9 @@ struct berth_commit {
 	unsigned nbufs;
 };
 
-/* commit_thread.c */
+/* commit_core.c */
+/* Commit thread: every completion handed over so far, oldest first. */
+struct commit_io *berth__commit_comp_take(struct berth_commit *c);
 void berth__commit_submit(struct berth_commit *c, struct commit_io *io,
 			  void (*done)(struct berth_commit *,
 				       struct commit_io *),
@@ -344,12 +349,12 @@ struct commit_buf *berth__commit_buf_get(struct berth_commit *c, int nowait);
 uint64_t berth__commit_slot_get(struct berth_commit *c, int is_file);
 void berth__commit_slot_put(struct berth_commit *c, int is_file);
 int berth__commit_chown_result(struct berth_commit *c, int res);
-
-/* commit_path.c */
-void berth__commit_dirs_init(struct berth_commit *c);
 /* Queue @f's CMD_BEGIN once (c->lock held). */
 void berth__commit_queue_begin_locked(struct berth_commit *c,
 				      struct berth_commit_file *f);
+
+/* commit_path.c */
+void berth__commit_dirs_init(struct berth_commit *c);
 int berth__commit_dir_get(struct berth_commit *c, const char *path, size_t len,
 			  int bak, struct commit_waiter *w);
 void berth__commit_dir_put(struct berth_commit *c, struct commit_dir *d);

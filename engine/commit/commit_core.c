@@ -138,6 +138,16 @@ void berth__commit_buf_put(struct berth_commit *c, struct commit_buf *b)
 	pthread_mutex_unlock(&c->lock);
 }
 
+void berth__commit_buf_put_chain(struct berth_commit *c, struct commit_buf *b)
+{
+	struct commit_buf *next;
+
+	for (; b; b = next) {
+		next = b->next;
+		berth__commit_buf_put(c, b);
+	}
+}
+
 /*
  * Take a write buffer, waiting while none is free (unless @nowait).
  * Returns NULL after cancel, or when @nowait and none is free.  Producer

@@ -5,8 +5,9 @@
  * others, calling none of them), commit_thread.c (the thread's loop,
  * create, flush, cancel, free), commit_path.c (the parent-directory cache
  * over engine/path's, opened and closed through the pump), commit_file.c
- * (temp-file lifecycle), commit_xattr.c (extended attributes) and
- * commit_ops.c (tree operations).
+ * (a file handle, producer side), commit_steps.c (a file's steps on the
+ * commit thread), commit_small.c (the small-file pool call), commit_xattr.c
+ * (extended attributes) and commit_ops.c (tree operations).
  *
  * Threads: producer threads touch only the fields marked "producer" and,
  * under c->lock, those marked "lock".  Everything else belongs to the commit
@@ -219,6 +220,12 @@ struct berth_commit_file {
 	char bak[NAME_MAX + 1]; /* --backup: the old file's new name */
 };
 
+/* --inplace or --append: written where it is, no temp file. */
+static inline int commit_file_inplace(const struct berth_commit_file *f)
+{
+	return !!(f->flags & (BERTH_COMMIT_INPLACE | BERTH_COMMIT_APPEND));
+}
+
 enum commit_op_kind {
 	OP_MKDIR,
 	OP_SYMLINK,
@@ -326,6 +333,13 @@ struct berth_commit {
 	unsigned nbufs;
 };
 
+/* Where @f's temp lives: beside it, or in the --temp-dir. */
+static inline int commit_tmp_dirfd(const struct berth_commit *c,
+				   const struct berth_commit_file *f)
+{
+	return c->o.use_temp_dir ? c->o.temp_dirfd : f->dir->e.fd;
+}
+
 /* commit_core.c */
 /* Commit thread: every completion handed over so far, oldest first. */
 struct commit_io *berth__commit_comp_take(struct berth_commit *c);
@@ -336,6 +350,8 @@ void berth__commit_submit(struct berth_commit *c, struct commit_io *io,
 void berth__commit_event(struct berth_commit *c, int kind, int err,
 			 const char *path, void *user);
 void berth__commit_buf_put(struct berth_commit *c, struct commit_buf *b);
+/* berth__commit_buf_put() each of a chain of buffers (linked by next). */
+void berth__commit_buf_put_chain(struct berth_commit *c, struct commit_buf *b);
 void berth__commit_track_add(struct berth_commit *c, struct commit_track *t);
 void berth__commit_track_del(struct commit_track *t);
 void berth__commit_tmpname(struct berth_commit *c, const char *base, char *out);
@@ -365,11 +381,23 @@ void berth__commit_dir_evict_all(struct berth_commit *c);
 void berth__commit_dirs_free(struct berth_commit *c);
 
 /* commit_file.c */
-void berth__commit_file_cmd(struct berth_commit *c, struct commit_cmd *cmd);
-void berth__commit_file_cancel(struct berth_commit *c,
-			       struct berth_commit_file *f);
+/* Drop one of @f's two references; the last frees it. */
 void berth__commit_file_unref(struct berth_commit *c,
 			      struct berth_commit_file *f);
+
+/* commit_steps.c: commit thread */
+/* Handle CMD_BEGIN, CMD_WRITE or CMD_END. */
+void berth__commit_file_cmd(struct berth_commit *c, struct commit_cmd *cmd);
+/* Fail @f with -BERTH_ECANCELLED and move it on to its cleanup. */
+void berth__commit_file_cancel(struct berth_commit *c,
+			       struct berth_commit_file *f);
+
+/* commit_small.c */
+/*
+ * Pool thread (berth_prep_call()): create, write, set up and rename small
+ * file @arg in one go.  0 or -errno; on failure the temp file is gone.
+ */
+ssize_t berth__commit_small_run(void *arg);
 
 /* commit_xattr.c */
 void berth__commit_xattr_run(struct berth_commit *c, struct commit_xattr_job *j,

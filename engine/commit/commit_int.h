@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Internals of the disk-commit stage, shared by commit_thread.c (thread,
- * queue, buffers, flush, cancel), commit_path.c (the parent-directory
- * cache over engine/path's, opened and closed through the pump), commit_file.c (temp-file lifecycle) and commit_ops.c
- * (tree operations).
+ * Internals of the disk-commit stage, shared by commit_core.c (completion
+ * hand-off, submit, events, queue, buffers, slots, names: used by all the
+ * others, calling none of them), commit_thread.c (the thread's loop,
+ * create, flush, cancel, free), commit_path.c (the parent-directory cache
+ * over engine/path's, opened and closed through the pump), commit_file.c
+ * (a file handle, producer side), commit_steps.c (a file's steps on the
+ * commit thread), commit_small.c (the small-file pool call), commit_xattr.c
+ * (extended attributes) and commit_ops.c (tree operations).
  *
  * Threads: producer threads touch only the fields marked "producer" and,
  * under c->lock, those marked "lock".  Everything else belongs to the commit
@@ -216,6 +220,12 @@ struct berth_commit_file {
 	char bak[NAME_MAX + 1]; /* --backup: the old file's new name */
 };
 
+/* --inplace or --append: written where it is, no temp file. */
+static inline int commit_file_inplace(const struct berth_commit_file *f)
+{
+	return !!(f->flags & (BERTH_COMMIT_INPLACE | BERTH_COMMIT_APPEND));
+}
+
 enum commit_op_kind {
 	OP_MKDIR,
 	OP_SYMLINK,
@@ -323,7 +333,16 @@ struct berth_commit {
 	unsigned nbufs;
 };
 
-/* commit_thread.c */
+/* Where @f's temp lives: beside it, or in the --temp-dir. */
+static inline int commit_tmp_dirfd(const struct berth_commit *c,
+				   const struct berth_commit_file *f)
+{
+	return c->o.use_temp_dir ? c->o.temp_dirfd : f->dir->e.fd;
+}
+
+/* commit_core.c */
+/* Commit thread: every completion handed over so far, oldest first. */
+struct commit_io *berth__commit_comp_take(struct berth_commit *c);
 void berth__commit_submit(struct berth_commit *c, struct commit_io *io,
 			  void (*done)(struct berth_commit *,
 				       struct commit_io *),
@@ -331,6 +350,8 @@ void berth__commit_submit(struct berth_commit *c, struct commit_io *io,
 void berth__commit_event(struct berth_commit *c, int kind, int err,
 			 const char *path, void *user);
 void berth__commit_buf_put(struct berth_commit *c, struct commit_buf *b);
+/* berth__commit_buf_put() each of a chain of buffers (linked by next). */
+void berth__commit_buf_put_chain(struct berth_commit *c, struct commit_buf *b);
 void berth__commit_track_add(struct berth_commit *c, struct commit_track *t);
 void berth__commit_track_del(struct commit_track *t);
 void berth__commit_tmpname(struct berth_commit *c, const char *base, char *out);
@@ -344,12 +365,12 @@ struct commit_buf *berth__commit_buf_get(struct berth_commit *c, int nowait);
 uint64_t berth__commit_slot_get(struct berth_commit *c, int is_file);
 void berth__commit_slot_put(struct berth_commit *c, int is_file);
 int berth__commit_chown_result(struct berth_commit *c, int res);
-
-/* commit_path.c */
-void berth__commit_dirs_init(struct berth_commit *c);
 /* Queue @f's CMD_BEGIN once (c->lock held). */
 void berth__commit_queue_begin_locked(struct berth_commit *c,
 				      struct berth_commit_file *f);
+
+/* commit_path.c */
+void berth__commit_dirs_init(struct berth_commit *c);
 int berth__commit_dir_get(struct berth_commit *c, const char *path, size_t len,
 			  int bak, struct commit_waiter *w);
 void berth__commit_dir_put(struct berth_commit *c, struct commit_dir *d);
@@ -360,11 +381,23 @@ void berth__commit_dir_evict_all(struct berth_commit *c);
 void berth__commit_dirs_free(struct berth_commit *c);
 
 /* commit_file.c */
-void berth__commit_file_cmd(struct berth_commit *c, struct commit_cmd *cmd);
-void berth__commit_file_cancel(struct berth_commit *c,
-			       struct berth_commit_file *f);
+/* Drop one of @f's two references; the last frees it. */
 void berth__commit_file_unref(struct berth_commit *c,
 			      struct berth_commit_file *f);
+
+/* commit_steps.c: commit thread */
+/* Handle CMD_BEGIN, CMD_WRITE or CMD_END. */
+void berth__commit_file_cmd(struct berth_commit *c, struct commit_cmd *cmd);
+/* Fail @f with -BERTH_ECANCELLED and move it on to its cleanup. */
+void berth__commit_file_cancel(struct berth_commit *c,
+			       struct berth_commit_file *f);
+
+/* commit_small.c */
+/*
+ * Pool thread (berth_prep_call()): create, write, set up and rename small
+ * file @arg in one go.  0 or -errno; on failure the temp file is gone.
+ */
+ssize_t berth__commit_small_run(void *arg);
 
 /* commit_xattr.c */
 void berth__commit_xattr_run(struct berth_commit *c, struct commit_xattr_job *j,

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The completion pump: request hand-over, the pump thread's loop, short
- * transfer continuation, cancellation and shutdown.  Backends (pump_uring.c,
- * and the pool in pump_pool.c) only start attempts and report raw results.
+ * The completion pump's API and loop: create (backend probe and start-up),
+ * submit, cancel, shutdown and free, statistics, and the pump thread's
+ * loop that drains what other threads hand over and waits on the backend.
+ * A request's life from dispatch to callback is pump_core.c's; the wake-up
+ * and result hand-over, pump_handoff.c's.  Backends (pump_uring.c, and the
+ * pool in pump_pool.c) only start attempts and report raw results.
  *
  * Lock order: see pump_int.h.
  */
@@ -15,318 +18,19 @@
 
 #include "pump_int.h"
 
-/* req->cancel_state, shared between berth_pump_cancel() and completion. */
-enum {
-	REQ_CANCEL_NONE = 0,
-	REQ_CANCEL_QUEUED, /* on pump->cancel_head */
-	REQ_CANCEL_TAKEN, /* the pump thread took it off the queue */
-	REQ_CANCEL_DONE, /* completed: no more cancels */
-};
-
 #define DEFAULT_QUEUE_DEPTH 256
 #define DEFAULT_POOL_THREADS 8
 #define FALLBACK_POOL_THREADS 4
-
-static void wake(struct berth_pump *p)
-{
-	/* A saturated counter is still raised: the pump wakes anyway. */
-	(void)berth_waker_signal(&p->wake);
-}
-
-void berth__pump_wake_drain(struct berth_pump *p)
-{
-	berth_waker_drain(&p->wake);
-}
-
-/*
- * Under p->lock, after queueing something for the pump thread: should the
- * caller signal the wake waker (once unlocked)?  Not from the pump thread
- * itself (it looks at its queues before sleeping), not twice.
- */
-static bool want_wake(struct berth_pump *p)
-{
-	atomic_store_explicit(&p->has_work, true, memory_order_relaxed);
-	if (p->wake_pending || berth_pump_on_thread(p))
-		return false;
-	p->wake_pending = true;
-	return true;
-}
-
-static void inflight_add(struct berth_pump *p, struct berth_req *req)
-{
-	req->inflight_next = &p->inflight;
-	req->inflight_prev = p->inflight.inflight_prev;
-	p->inflight.inflight_prev->inflight_next = req;
-	p->inflight.inflight_prev = req;
-	p->inflight_count++;
-}
-
-static void inflight_del(struct berth_pump *p, struct berth_req *req)
-{
-	req->inflight_prev->inflight_next = req->inflight_next;
-	req->inflight_next->inflight_prev = req->inflight_prev;
-	req->inflight_next = req->inflight_prev = NULL;
-	p->inflight_count--;
-}
-
-/* Pump thread: the request is finished; run its callback. */
-static void complete(struct berth_pump *p, struct berth_req *req, ssize_t res)
-{
-	struct berth_req **pp;
-	int prev;
-
-	inflight_del(p, req);
-	req->where = REQ_AT_NONE;
-
-	/* A cancel still queued for this request must not outlive it: the
-	 * callback may reuse or free it at once. */
-	prev = atomic_exchange_explicit(&req->cancel_state, REQ_CANCEL_DONE,
-					memory_order_acq_rel);
-	if (prev == REQ_CANCEL_QUEUED) {
-		pthread_mutex_lock(&p->lock);
-		for (pp = &p->cancel_head; *pp; pp = &(*pp)->cancel_next) {
-			if (*pp == req) {
-				*pp = req->cancel_next;
-				break;
-			}
-		}
-		pthread_mutex_unlock(&p->lock);
-	} else if (prev == REQ_CANCEL_TAKEN) {
-		/* Taken by drain_queues() and not yet issued (results are
-		 * delivered before cancels): pump thread only, no lock. */
-		for (pp = &p->cancel_taken; *pp; pp = &(*pp)->cancel_next) {
-			if (*pp == req) {
-				*pp = req->cancel_next;
-				break;
-			}
-		}
-	}
-	counter_bump(&p->n_completed);
-	req->cb(req, res);
-}
-
-static bool is_rw(const struct berth_req *req)
-{
-	return req->op == BERTH_OP_READ || req->op == BERTH_OP_WRITE;
-}
-
-/* Cap the next attempt at req->fault_short bytes by trimming the iovecs. */
-static void trim_for_fault(struct berth_req *req)
-{
-	size_t left = req->fault_short;
-	int i;
-
-	req->fault_short = 0;
-	for (i = 0; i < req->cur_iovcnt; i++) {
-		if (req->cur_iov[i].iov_len >= left) {
-			req->trim_idx = i;
-			req->trim_saved = req->cur_iov[i].iov_len;
-			req->cur_iov[i].iov_len = left;
-			req->cur_iovcnt = i + 1;
-			return;
-		}
-		left -= req->cur_iov[i].iov_len;
-	}
-}
-
-static void untrim(struct berth_req *req, int full_cnt)
-{
-	if (req->trim_idx < 0)
-		return;
-	req->cur_iov[req->trim_idx].iov_len = req->trim_saved;
-	req->cur_iovcnt = full_cnt;
-	req->trim_idx = -1;
-}
-
-static void start_attempt(struct berth_pump *p, struct berth_req *req)
-{
-	if (req->fault_short && is_rw(req))
-		trim_for_fault(req);
-	if (!req->via_pool && !req->ring_retry &&
-	    !(p->ring_refused & BERTH_OP_BIT(req->op)) &&
-	    p->ops->supports(p, req->op)) {
-		req->where = REQ_AT_BACKEND;
-		p->ops->submit(p, req);
-	} else {
-		if (!req->via_pool && p->ops->id == BERTH_PUMP_URING)
-			counter_bump(&p->n_fallback);
-		req->via_pool = 1;
-		req->where = REQ_AT_POOL;
-		berth__pool_submit(p->pool, req);
-	}
-}
-
-/* Pump thread: a request leaves the submission queue. */
-static void dispatch(struct berth_pump *p, struct berth_req *req)
-{
-	int i, ret;
-
-	inflight_add(p, req);
-	req->done = 0;
-	req->want = 0;
-	req->cur_off = req->off;
-	req->cur_iov = req->iov;
-	req->cur_iovcnt = req->iovcnt;
-	req->trim_idx = -1;
-	req->fault_short = 0;
-	req->via_pool = 0;
-	req->ring_retry = 0;
-	req->fault_refuse = 0;
-	req->cancelled = 0;
-	if (is_rw(req))
-		for (i = 0; i < req->iovcnt; i++)
-			req->want += req->iov[i].iov_len;
-
-	if (p->stop_seen) {
-		complete(p, req, -ECANCELED);
-		return;
-	}
-	if (atomic_load_explicit(&p->nfaults, memory_order_relaxed)) {
-		ret = berth__pump_fault_check(p, req);
-		if (ret < 0) {
-			complete(p, req, ret);
-			return;
-		}
-	}
-	start_attempt(p, req);
-}
-
-/* Advance cur_iov past @n transferred bytes. */
-static void iov_advance(struct berth_req *req, size_t n)
-{
-	while (n > 0 && req->cur_iovcnt > 0) {
-		if (n >= req->cur_iov->iov_len) {
-			n -= req->cur_iov->iov_len;
-			req->cur_iov++;
-			req->cur_iovcnt--;
-		} else {
-			req->cur_iov->iov_base =
-				(char *)req->cur_iov->iov_base + n;
-			req->cur_iov->iov_len -= n;
-			n = 0;
-		}
-	}
-	/* Skip empty elements so the next attempt never asks for 0 bytes. */
-	while (req->cur_iovcnt > 0 && req->cur_iov->iov_len == 0) {
-		req->cur_iov++;
-		req->cur_iovcnt--;
-	}
-}
-
-static bool refusal(ssize_t res)
-{
-	return res == -EINVAL || res == -EOPNOTSUPP;
-}
-
-/*
- * The ring refused a first attempt that the probe said it runs: a kernel
- * whose probe overstates, or a flag the opcode lacks there.  Run it once
- * more on the pool, which has the last word.  True when it was sent there.
- */
-static bool retry_refused(struct berth_pump *p, struct berth_req *req,
-			  ssize_t res)
-{
-	if (req->where != REQ_AT_BACKEND || !refusal(res) || req->done ||
-	    req->cancelled || p->stop_seen)
-		return false;
-	req->ring_retry = 1;
-	start_attempt(p, req);
-	return true;
-}
-
-void berth__pump_result(struct berth_pump *p, struct berth_req *req,
-			ssize_t res)
-{
-	if (req->cancelled && (res == -EINTR || res == -ECANCELED))
-		res = -ECANCELED;
-	/* Elements after a trimmed one were hidden: count them back. */
-	if (is_rw(req))
-		untrim(req, req->iovcnt - (int)(req->cur_iov - req->iov));
-	if (retry_refused(p, req, res))
-		return;
-	if (req->ring_retry) {
-		/* The pool took it where the ring would not: the ring lacks
-		 * this op, so the pool runs it from now on.  The pool failing
-		 * the same way means the request itself was bad. */
-		req->ring_retry = 0;
-		if (!refusal(res))
-			p->ring_refused |= BERTH_OP_BIT(req->op);
-	}
-	if (!is_rw(req)) {
-		complete(p, req, res);
-		return;
-	}
-	if (res <= 0) {
-		/* EOF, or an error (the partial count stays in req->done). */
-		complete(p, req, res < 0 ? res : (ssize_t)req->done);
-		return;
-	}
-	req->done += (uint64_t)res;
-	if (req->done >= req->want ||
-	    (req->op == BERTH_OP_READ && req->off == BERTH_OFF_STREAM)) {
-		complete(p, req, (ssize_t)req->done);
-		return;
-	}
-	/* A short transfer: continue where it stopped. */
-	if (req->cancelled || p->stop_seen) {
-		complete(p, req, -ECANCELED);
-		return;
-	}
-	iov_advance(req, (size_t)res);
-	if (req->cur_off != BERTH_OFF_STREAM)
-		req->cur_off += (uint64_t)res;
-	counter_bump(&p->n_resubmits);
-	start_attempt(p, req);
-}
-
-void berth__pump_post(struct berth_pump *p, struct berth_req *req, ssize_t res)
-{
-	bool need_wake;
-
-	req->res_raw = res;
-	req->next = NULL;
-	pthread_mutex_lock(&p->lock);
-	if (p->done_tail)
-		p->done_tail->next = req;
-	else
-		p->done_head = req;
-	p->done_tail = req;
-	need_wake = !p->wake_pending;
-	p->wake_pending = true;
-	atomic_store_explicit(&p->has_work, true, memory_order_relaxed);
-	pthread_mutex_unlock(&p->lock);
-	if (need_wake)
-		wake(p);
-}
-
-/* Pump thread: issue a cancel for one in-flight request. */
-static void cancel_one(struct berth_pump *p, struct berth_req *req)
-{
-	if (req->cancelled)
-		return;
-	req->cancelled = 1;
-	switch (req->where) {
-	case REQ_AT_BACKEND:
-		p->ops->cancel(p, req);
-		break;
-	case REQ_AT_POOL:
-		if (berth__pool_cancel(p->pool, req))
-			complete(p, req, -ECANCELED);
-		break;
-	default:
-		break;
-	}
-}
 
 static void cancel_tag(struct berth_pump *p, uint64_t tag)
 {
 	struct berth_req *req, *next;
 
 	for (req = p->inflight.inflight_next; req != &p->inflight; req = next) {
-		/* cancel_one() may complete @req and unlink it. */
+		/* berth__pump_cancel_one() may complete @req and unlink it. */
 		next = req->inflight_next;
 		if (req->tag == tag)
-			cancel_one(p, req);
+			berth__pump_cancel_one(p, req);
 	}
 }
 
@@ -379,13 +83,13 @@ static bool drain_queues(struct berth_pump *p)
 		while (subs) {
 			req = subs;
 			subs = req->next;
-			dispatch(p, req);
+			berth__pump_dispatch(p, req);
 		}
 		/* A request completed above (its callback may have reused
-		 * or freed it) was unlinked from cancel_taken by complete(). */
+		 * or freed it) was unlinked from cancel_taken on completion. */
 		while ((req = p->cancel_taken)) {
 			p->cancel_taken = req->cancel_next;
-			cancel_one(p, req);
+			berth__pump_cancel_one(p, req);
 		}
 		for (i = 0; i < ntags; i++)
 			cancel_tag(p, tags[i]);
@@ -398,7 +102,7 @@ static bool drain_queues(struct berth_pump *p)
 		for (req = p->inflight.inflight_next; req != &p->inflight;
 		     req = next) {
 			next = req->inflight_next;
-			cancel_one(p, req);
+			berth__pump_cancel_one(p, req);
 		}
 	}
 
@@ -590,11 +294,6 @@ int berth_pump_create(const struct berth_pump_opts *opts,
 	return 0;
 }
 
-int berth_pump_on_thread(const struct berth_pump *p)
-{
-	return pthread_equal(pthread_self(), p->self);
-}
-
 int berth_pump_shutdown(struct berth_pump *p)
 {
 	if (!p->joined && berth_pump_on_thread(p))
@@ -605,7 +304,7 @@ int berth_pump_shutdown(struct berth_pump *p)
 		p->stopping = true;
 		atomic_store_explicit(&p->has_work, true, memory_order_relaxed);
 		pthread_mutex_unlock(&p->lock);
-		wake(p);
+		berth__pump_wake(p);
 		pthread_join(p->thread, NULL);
 		p->joined = true;
 	}
@@ -632,7 +331,7 @@ static bool req_valid(const struct berth_req *req)
 {
 	if (!req->cb || req->op >= BERTH_OP__COUNT)
 		return false;
-	if (is_rw(req))
+	if (req_is_rw(req))
 		return req->iov && req->iovcnt > 0 && req->iovcnt <= IOV_MAX;
 	return true;
 }
@@ -655,7 +354,7 @@ int berth_pump_submit(struct berth_pump *p, struct berth_req *req)
 	if (berth_pump_on_thread(p) && !p->stop_seen && !p->joined &&
 	    !atomic_load_explicit(&p->nfaults, memory_order_relaxed)) {
 		counter_bump(&p->n_submitted_direct);
-		dispatch(p, req);
+		berth__pump_dispatch(p, req);
 		return 0;
 	}
 	pthread_mutex_lock(&p->lock);
@@ -673,10 +372,10 @@ int berth_pump_submit(struct berth_pump *p, struct berth_req *req)
 	p->sub_tail = req;
 	atomic_fetch_add_explicit(&p->n_submitted, 1, memory_order_relaxed);
 	/* The pump thread looks at its queues before it sleeps again. */
-	need_wake = want_wake(p);
+	need_wake = berth__pump_want_wake(p);
 	pthread_mutex_unlock(&p->lock);
 	if (need_wake)
-		wake(p);
+		berth__pump_wake(p);
 	return 0;
 }
 
@@ -691,11 +390,11 @@ void berth_pump_cancel(struct berth_pump *p, struct berth_req *req)
 		    memory_order_acq_rel, memory_order_acquire)) {
 		req->cancel_next = p->cancel_head;
 		p->cancel_head = req;
-		need_wake = want_wake(p);
+		need_wake = berth__pump_want_wake(p);
 	}
 	pthread_mutex_unlock(&p->lock);
 	if (need_wake)
-		wake(p);
+		berth__pump_wake(p);
 }
 
 int berth_pump_cancel_tag(struct berth_pump *p, uint64_t tag)
@@ -716,10 +415,10 @@ int berth_pump_cancel_tag(struct berth_pump *p, uint64_t tag)
 		p->cancel_tags_cap = cap;
 	}
 	p->cancel_tags[p->ncancel_tags++] = tag;
-	need_wake = want_wake(p);
+	need_wake = berth__pump_want_wake(p);
 	pthread_mutex_unlock(&p->lock);
 	if (need_wake)
-		wake(p);
+		berth__pump_wake(p);
 	return 0;
 }
 

@@ -25,7 +25,7 @@
  * some bytes were moved, the callback gets -errno (the partial count is in
  * req->done).
  *
- * Lock order (pump.c): pump->lock is a leaf: nothing else is taken while it
+ * Lock order (pump_int.h): pump->lock is a leaf: nothing else is taken while it
  * is held, and callbacks never run under it.
  */
 #ifndef BERTH_PUMP_H
@@ -131,7 +131,7 @@ struct berth_req {
 	struct berth_req *cancel_next; /* cancel queue link */
 	struct berth_req *inflight_prev; /* pump-thread in-flight list */
 	struct berth_req *inflight_next;
-	atomic_int cancel_state; /* REQ_CANCEL_* (pump.c) */
+	atomic_int cancel_state; /* REQ_CANCEL_* (pump_int.h) */
 	uint8_t cancelled; /* pump thread: cancel was issued */
 	uint8_t where; /* pump thread: REQ_AT_* (pump_int.h) */
 	uint8_t via_pool; /* pump thread: runs on the pool */

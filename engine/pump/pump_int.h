@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Pump internals shared by pump.c, the backends and the worker pool.
+ * Pump internals shared by pump.c (API and loop), pump_core.c (a request's
+ * life on the pump thread), pump_handoff.c (wake-ups and posted results),
+ * the backends and the worker pool.
  *
  * Threads: the pump thread owns the backend (the ring), the in-flight list
  * and every callback.  Other threads touch only the queues under pump->lock
@@ -26,6 +28,14 @@ enum {
 	REQ_AT_QUEUE, /* accepted, not yet dispatched */
 	REQ_AT_BACKEND, /* handed to the io_uring backend */
 	REQ_AT_POOL, /* handed to the worker pool */
+};
+
+/* req->cancel_state, shared between berth_pump_cancel() and completion. */
+enum {
+	REQ_CANCEL_NONE = 0,
+	REQ_CANCEL_QUEUED, /* on pump->cancel_head */
+	REQ_CANCEL_TAKEN, /* the pump thread took it off the queue */
+	REQ_CANCEL_DONE, /* completed: no more cancels */
 };
 
 /* A backend: a const ops table with private state in pump->be. */
@@ -139,13 +149,32 @@ static inline void counter_bump(atomic_uint_fast64_t *c)
 			      memory_order_relaxed);
 }
 
+/* A read or write: the ops with iovecs, transferred in attempts. */
+static inline bool req_is_rw(const struct berth_req *req)
+{
+	return req->op == BERTH_OP_READ || req->op == BERTH_OP_WRITE;
+}
+
+/* pump_core.c: a request's life on the pump thread. */
+/* Pump thread: a request leaves the submission queue (or comes straight
+ * from a callback's submit): linked in flight, then started. */
+void berth__pump_dispatch(struct berth_pump *p, struct berth_req *req);
 /* Pump thread: an attempt of @req finished with @res (bytes or -errno). */
 void berth__pump_result(struct berth_pump *p, struct berth_req *req,
 			ssize_t res);
+/* Pump thread: issue a cancel for one in-flight request (once). */
+void berth__pump_cancel_one(struct berth_pump *p, struct berth_req *req);
 
+/* pump_handoff.c: other threads to the pump thread. */
+/* Any thread: signal the wake waker. */
+void berth__pump_wake(struct berth_pump *p);
+/*
+ * Under p->lock, after queueing something for the pump thread: whether the
+ * caller signals the waker (berth__pump_wake(), once unlocked).
+ */
+bool berth__pump_want_wake(struct berth_pump *p);
 /* Any thread: hand a pool result to the pump thread and wake it. */
 void berth__pump_post(struct berth_pump *p, struct berth_req *req, ssize_t res);
-
 /* Pump thread: drain the wake waker after a wake-up. */
 void berth__pump_wake_drain(struct berth_pump *p);
 

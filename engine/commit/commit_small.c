@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The small-file call: a file expected to fit one buffer is created,
+ * written, given its owner, mode and times, [fsynced,] [backed up] and
+ * renamed in one blocking call on a pool thread, instead of a request per
+ * step (commit_steps.c submits it and takes its result).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/commit/commit_int.h"
+
+/*
+ * A small file in one pool call (pool thread): the same steps as the
+ * request chain, in the same order, and on failure the temp file is gone.
+ * The commit thread does not touch the file while the call runs.
+ */
+ssize_t berth__commit_small_run(void *arg)
+{
+	struct berth_commit_file *f = arg;
+	struct berth_commit *c = f->c;
+	const struct commit_buf *b = f->sbuf;
+	int dfd = f->dir->e.fd, tfd = commit_tmp_dirfd(c, f), fd, r = 0;
+	struct timespec ts[2];
+	size_t done = 0;
+	ssize_t n;
+
+	fd = berth_plat_open_beneath_mode(tfd, f->tmp,
+					  O_WRONLY | O_CREAT | O_EXCL, 0600);
+	if (fd < 0)
+		return fd;
+	while (b && done < b->len && !r) {
+		n = pwrite(fd, b->data + done, b->len - done, (off_t)done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			r = n < 0 ? -errno : -EIO;
+		else
+			done += (size_t)n;
+	}
+	if (!r && c->o.preserve_owner &&
+	    (f->meta.uid != (uint32_t)-1 || f->meta.gid != (uint32_t)-1))
+		r = berth__commit_chown_result(
+			c,
+			fchown(fd, f->meta.uid, f->meta.gid) < 0 ? -errno : 0);
+	if (!r && fchmod(fd, f->meta.mode & 07777) < 0)
+		r = -errno;
+	if (!r && f->meta.mtime_nsec != UTIME_OMIT) {
+		ts[0].tv_sec = f->meta.mtime_sec;
+		ts[0].tv_nsec = f->meta.mtime_nsec;
+		ts[1] = ts[0];
+		r = futimens(fd, ts) < 0 ? -errno : 0;
+	}
+	if (!r && c->o.durability != BERTH_DURABLE_NONE && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && !r)
+		r = -errno;
+	if (!r && c->o.backup_suffix &&
+	    renameat2(dfd, f->base, dfd, f->bak, 0) < 0 && errno != ENOENT)
+		r = -errno;
+	if (!r && renameat2(tfd, f->tmp, dfd, f->base, 0) < 0)
+		r = -errno;
+	if (r)
+		unlinkat(tfd, f->tmp, 0);
+	return r;
+}

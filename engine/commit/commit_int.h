@@ -166,7 +166,7 @@ struct berth_commit_file {
 	/*
 	 * Small files: a file expected to fit one buffer is not begun on the
 	 * commit thread until it ends; then one pool call creates, writes,
-	 * sets up and renames it (small_run()), instead of a request per
+	 * sets up and renames it (berth__commit_small_run(), commit_small.c), instead of a request per
 	 * step.  deferred: producer; begin_queued: lock; small, sbuf,
 	 * pre_abort: set by the producer before CMD_BEGIN is queued.
 	 */

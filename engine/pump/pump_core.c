@@ -4,7 +4,7 @@
  * (fault check, backend or pool), the in-flight list, each attempt's raw
  * result (short transfer continuation, the ring's refusals retried on the
  * pool), cancelling one request, and completion with its callback.  The
- * backends report results here (berth__pump_result()); pump.c's loop and
+ * backends report results here (berth__pump_result()); pump_api.c's loop and
  * API feed requests and cancels in.  Calls only the pool, fault
  * injection and the backend's ops table.
  *

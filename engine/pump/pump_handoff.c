@@ -3,7 +3,7 @@
  * Handing work to the pump thread: which thread is the pump's, the wake
  * waker (signal, drain, and whether a queuer should signal it) and the
  * posting of a worker's result onto the done queue.  Any thread; the pump
- * thread drains what arrives (pump.c).  Used by pump.c and the worker
+ * thread drains what arrives (pump_api.c).  Used by pump_api.c and the worker
  * pool; calls nothing else of the pump.
  *
  * Lock order: see pump_int.h.

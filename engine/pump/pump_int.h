@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Pump internals shared by pump.c (API and loop), pump_core.c (a request's
+ * Pump internals shared by pump_api.c (API and loop), pump_core.c (a request's
  * life on the pump thread), pump_handoff.c (wake-ups and posted results),
  * the backends and the worker pool.
  *

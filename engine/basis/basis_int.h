@@ -96,7 +96,7 @@ void berth_basis_submit(struct berth_basis *b);
 
 enum {
 	BERTH_BASIS_POLL_READY = 0, /* deliver what is complete, no wait */
-	BERTH_BASIS_POLL_ONE, /* wait until at least one slot is free */
+	BERTH_BASIS_POLL_ONE, /* wait for the head and deliver it, only it */
 	BERTH_BASIS_POLL_ALL, /* wait for and deliver everything */
 };
 

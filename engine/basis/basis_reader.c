@@ -193,7 +193,8 @@ int berth_basis_poll(struct berth_basis *b, int how)
 		b->head = (b->head + 1) % b->opts.nslots;
 		b->used--;
 		if (how == BERTH_BASIS_POLL_ONE)
-			how = BERTH_BASIS_POLL_READY;
+			break; /* its slot is free: refill it before hashing
+				* the next, so reads stay in flight meanwhile */
 	}
 	return b->err;
 }

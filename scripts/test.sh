@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # berth's test command (README "Tests"; .ci/run calls exactly this).
 #   1. install what is missing (Debian packages, as root)
-#   2. check formatting against .clang-format
+#   2. check formatting against .clang-format, and the structure rules
+#      of docs/ARCHITECTURE.md (scripts/check-structure.py)
 #   3. build with -Werror under ASan+UBSan and run every test
 #   4. build with -Werror under TSan and run the threaded tests (label tsan)
 #   5. build with -Werror and without io_uring (-DBERTH_URING=OFF, no
@@ -23,6 +24,9 @@ for f in $files; do
 	fi
 done
 [ "$bad" -eq 0 ] || exit 1
+
+echo "== structure check"
+python3 scripts/check-structure.py
 
 run_suite() { # dir sanitizer ctest-args...  ($cmake_extra: more -D options)
 	local dir=$1 san=$2

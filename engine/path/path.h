@@ -106,6 +106,11 @@ struct berth_dircache;
 typedef void (*berth_dircache_evict_cb)(struct berth_dircache *dc,
 					struct berth_dirent *e);
 
+/* How berth_dircache_get_fd() opens a directory on a miss: an fd or
+ * -errno (default: berth_plat_open_beneath()). */
+typedef int (*berth_dircache_open_fn)(void *arg, int root_fd, const char *path,
+				      int flags);
+
 #define BERTH_DIRCACHE_BUCKETS 256
 
 struct berth_dircache {
@@ -117,6 +122,8 @@ struct berth_dircache {
 	size_t entsize;
 	berth_dircache_evict_cb evict;
 	void *arg; /* the owner's, for its callback */
+	berth_dircache_open_fn open; /* NULL: the platform's open beneath */
+	void *open_arg;
 };
 
 /*
@@ -127,6 +134,11 @@ struct berth_dircache {
 void berth_dircache_init(struct berth_dircache *dc, unsigned max,
 			 size_t entsize, berth_dircache_evict_cb evict,
 			 void *arg);
+
+/* Open directories on a miss of berth_dircache_get_fd() with @fn (for an
+ * owner whose opens must meet its own fault injection). */
+void berth_dircache_set_open(struct berth_dircache *dc,
+			     berth_dircache_open_fn fn, void *arg);
 
 /* Free every entry left, closing the fds that are open, without calling
  * the evict callback (for after the owner's I/O has stopped). */

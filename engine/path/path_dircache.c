@@ -203,6 +203,13 @@ void berth_dircache_ent_free(struct berth_dircache *dc, struct berth_dirent *e)
 	free(e);
 }
 
+void berth_dircache_set_open(struct berth_dircache *dc,
+			     berth_dircache_open_fn fn, void *arg)
+{
+	dc->open = fn;
+	dc->open_arg = arg;
+}
+
 int berth_dircache_get_fd(struct berth_dircache *dc, int root_fd, int root,
 			  const char *path, size_t len, int flags)
 {
@@ -217,8 +224,10 @@ int berth_dircache_get_fd(struct berth_dircache *dc, int root_fd, int root,
 		e = berth_dircache_add(dc, root, path, len);
 		if (!e)
 			return -ENOMEM;
-		fd = berth_plat_open_beneath(root_fd, e->path,
-					     flags | O_DIRECTORY);
+		fd = dc->open ? dc->open(dc->open_arg, root_fd, e->path,
+					 flags | O_DIRECTORY)
+			      : berth_plat_open_beneath(root_fd, e->path,
+							flags | O_DIRECTORY);
 		if (fd < 0) {
 			berth_dircache_forget(dc, e);
 			berth_dircache_ent_free(dc, e);

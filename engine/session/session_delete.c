@@ -228,10 +228,21 @@ int berth__delete_tree(struct berth_session *s, const char *name,
 		       : berth_commit_delete(s->stg.commit, name, 1, NULL);
 }
 
-bool berth__dir_has_entries(struct berth_session *s, const char *name)
+/* Does the open directory have an entry? (A call the faults can reach.) */
+static ssize_t any_entry(void *arg)
 {
 	struct dirent *de;
-	bool any = false;
+
+	errno = 0;
+	while ((de = readdir(arg)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			return 1;
+	return errno ? -errno : 0;
+}
+
+bool berth__dir_has_entries(struct berth_session *s, const char *name)
+{
+	ssize_t any;
 	DIR *d;
 	int fd;
 
@@ -243,10 +254,9 @@ bool berth__dir_has_entries(struct berth_session *s, const char *name)
 		close(fd);
 		return false;
 	}
-	while (!any && (de = readdir(d)))
-		any = strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+	any = berth__sys_call(s, any_entry, d);
 	closedir(d);
-	return any;
+	return any != 0; /* not listed: not known to be empty */
 }
 
 /* ------------------------------------------------------------ filters */

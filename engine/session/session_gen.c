@@ -613,8 +613,7 @@ void *berth__gen_main(void *arg)
 	struct gen g = {.s = s};
 	int ret;
 
-	berth_dircache_init(&g.dcache, DIR_CACHE, sizeof(struct berth_dirent),
-			    NULL, NULL);
+	berth__gen_dir_cache_init(&g);
 	g.stack = calloc(s->lst.fl ? s->lst.fl->count + 1 : 1,
 			 sizeof(*g.stack));
 	g.dirs = calloc(s->lst.fl ? s->lst.fl->count + 1 : 1, sizeof(*g.dirs));

@@ -65,6 +65,8 @@ struct gen {
 };
 
 /* session_gen_lookup.c */
+/* The parent-directory cache, its opens through session_sys.c. */
+void berth__gen_dir_cache_init(struct gen *g);
 /* An O_PATH fd of directory @path (@len bytes of it) beneath the root. */
 int berth__gen_dir_fd(struct gen *g, const char *path, size_t len);
 const char *berth__gen_base_name(const char *name);

@@ -25,6 +25,19 @@
 #include "engine/session/session_xattr.h"
 #include "engine/session/session_gen_int.h"
 
+/* The cache's opens go through the session's inline calls (faults). */
+static int open_dir(void *arg, int root_fd, const char *path, int flags)
+{
+	return berth__sys_open(arg, root_fd, path, flags);
+}
+
+void berth__gen_dir_cache_init(struct gen *g)
+{
+	berth_dircache_init(&g->dcache, DIR_CACHE, sizeof(struct berth_dirent),
+			    NULL, NULL);
+	berth_dircache_set_open(&g->dcache, open_dir, g->s);
+}
+
 /* An O_PATH fd of directory @path (@len bytes of it) beneath the root,
  * from the generator's directory-fd cache (engine/path). */
 int berth__gen_dir_fd(struct gen *g, const char *path, size_t len)

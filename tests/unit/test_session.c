@@ -9,8 +9,9 @@
  *  - one cancelled mid-transfer while the others finish intact;
  *  - a client that disappears (SIGKILL) mid-transfer;
  *  - pump shutdown while sessions run: they end, nothing hangs;
- *  - faults injected into the generator's own blocking calls (lookups,
- *    -c and copy-dest reads, delete listings, xattr reads): they reach
+ *  - faults injected into the generator's own blocking calls (lookups and
+ *    their parent-directory opens, -c and copy-dest reads, delete
+ *    listings, xattr reads): they reach
  *    them, and the session ends as rsync's receiver would;
  *  - --backup-dir: a relative one is never reached through a symlink in
  *    the destination; an absolute one is made where missing;
@@ -536,12 +537,13 @@ struct fault_case {
 	bool extra; /* ... and a file the source does not have */
 	bool alt; /* an old snapshot with the tree, for --copy-dest */
 	int result; /* the session's exit code */
+	bool clash; /* a non-empty directory where d0/f000 goes */
 };
 
 static void run_fault_case(const struct fault_case *fc)
 {
 	struct client cl[1];
-	char *root = scratch(), cmd[2200], alt[600], extra[600];
+	char *root = scratch(), cmd[2200], alt[600], extra[600], clash[600];
 
 	setup_clients(cl, 1, root, 30, 100000);
 	snprintf(alt, sizeof(alt), "--copy-dest=%s/alt", root);
@@ -554,6 +556,14 @@ static void run_fault_case(const struct fault_case *fc)
 		assert_int_equal(system(cmd), 0);
 	}
 	snprintf(extra, sizeof(extra), "%s/zz-extra", cl[0].dst);
+	snprintf(clash, sizeof(clash), "%s/d0/f000", cl[0].dst);
+	if (fc->clash) {
+		snprintf(cmd, sizeof(cmd),
+			 "rm -f '%s' && mkdir '%s' && "
+			 "touch '%s/inside'",
+			 clash, clash, clash);
+		assert_int_equal(system(cmd), 0);
+	}
 	if (fc->extra) {
 		FILE *fp = fopen(extra, "w");
 
@@ -582,6 +592,15 @@ static void run_fault_case(const struct fault_case *fc)
 		assert_int_equal(access(extra, F_OK), 0);
 		assert_int_equal(unlink(extra), 0);
 	}
+	/* A directory whose listing failed is not taken for empty. */
+	if (fc->clash) {
+		struct stat st;
+
+		assert_int_equal(lstat(clash, &st), 0);
+		assert_true(S_ISDIR(st.st_mode));
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", clash);
+		assert_int_equal(system(cmd), 0);
+	}
 	/* Nothing torn, no temp file left. */
 	assert_true(check_partial(cl[0].dst, cl[0].src) >= 0);
 	if (fc->result == 0)
@@ -594,7 +613,15 @@ static void test_faults_reach_generator(void **state)
 {
 	static const struct fault_case cases[] = {
 		/* A lookup fails: that entry is an error (exit 23). */
-		{"lookup", {"-I"}, BERTH_OP_STATX, 3, true, false, false, 23},
+		{"lookup",
+		 {"-I"},
+		 BERTH_OP_STATX,
+		 3,
+		 true,
+		 false,
+		 false,
+		 23,
+		 false},
 		/* A -c read fails: the file does not match, it is sent. */
 		{"checksum read",
 		 {"-c"},
@@ -603,7 +630,8 @@ static void test_faults_reach_generator(void **state)
 		 true,
 		 false,
 		 false,
-		 0},
+		 0,
+		 false},
 		/* A --copy-dest read fails: that file is an error. */
 		{"copy-dest read",
 		 {"ALT"},
@@ -612,7 +640,8 @@ static void test_faults_reach_generator(void **state)
 		 false,
 		 false,
 		 true,
-		 23},
+		 23,
+		 false},
 		/* The delete listing fails: nothing deleted, exit 23. */
 		{"delete listing",
 		 {"--delete"},
@@ -621,7 +650,30 @@ static void test_faults_reach_generator(void **state)
 		 true,
 		 true,
 		 false,
-		 23},
+		 23,
+		 false},
+		/* Opening a parent directory for the lookups fails: the
+		 * entry is an error (exit 23). */
+		{"parent dir open",
+		 {NULL},
+		 BERTH_OP_OPENAT2,
+		 1,
+		 true,
+		 false,
+		 false,
+		 23,
+		 false},
+		/* A non-empty directory where a file goes, no --force: the
+		 * listing that would show it non-empty fails; it stays. */
+		{"clash listing",
+		 {NULL},
+		 BERTH_OP_CALL,
+		 1,
+		 true,
+		 false,
+		 false,
+		 23,
+		 true},
 		/* -X: reading a destination item's xattrs fails. */
 		{"xattr read",
 		 {"-X"},
@@ -630,7 +682,8 @@ static void test_faults_reach_generator(void **state)
 		 true,
 		 false,
 		 false,
-		 23},
+		 23,
+		 false},
 	};
 
 	(void)state;

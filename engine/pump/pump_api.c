@@ -220,6 +220,19 @@ static int parse_env(const char *name, const struct env_word *words, int *out)
 	return -EINVAL;
 }
 
+/* What create set up, once the pump thread is gone (or never ran). */
+static void pump_release(struct berth_pump *p)
+{
+	berth_waker_destroy(&p->wake);
+	free(p->cancel_tags);
+	pthread_mutex_destroy(&p->lock);
+	pthread_mutex_destroy(&p->fault_lock);
+	pthread_mutex_destroy(&p->start_lock);
+	pthread_mutex_destroy(&p->shutdown_lock);
+	pthread_cond_destroy(&p->start_cond);
+	free(p);
+}
+
 int berth_pump_create(const struct berth_pump_opts *opts,
 		      struct berth_pump **out)
 {
@@ -281,13 +294,7 @@ int berth_pump_create(const struct berth_pump_opts *opts,
 			pthread_join(p->thread, NULL);
 	}
 	if (ret < 0) {
-		berth_waker_destroy(&p->wake);
-		pthread_mutex_destroy(&p->lock);
-		pthread_mutex_destroy(&p->fault_lock);
-		pthread_mutex_destroy(&p->start_lock);
-		pthread_mutex_destroy(&p->shutdown_lock);
-		pthread_cond_destroy(&p->start_cond);
-		free(p);
+		pump_release(p);
 		return ret;
 	}
 	*out = p;
@@ -317,14 +324,7 @@ void berth_pump_free(struct berth_pump *p)
 	if (!p)
 		return;
 	berth_pump_shutdown(p);
-	berth_waker_destroy(&p->wake);
-	free(p->cancel_tags);
-	pthread_mutex_destroy(&p->lock);
-	pthread_mutex_destroy(&p->fault_lock);
-	pthread_mutex_destroy(&p->start_lock);
-	pthread_mutex_destroy(&p->shutdown_lock);
-	pthread_cond_destroy(&p->start_cond);
-	free(p);
+	pump_release(p);
 }
 
 static bool req_valid(const struct berth_req *req)

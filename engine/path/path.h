@@ -54,6 +54,16 @@ int berth_path_overlap(const char *a, size_t alen, const char *b, size_t blen);
  */
 int berth_path_backup_root(int root_fd, const char *dir);
 
+/*
+ * What exists of the absolute directory @dir, opened as open(2) would
+ * (symlinks followed): an O_PATH fd of its deepest existing directory,
+ * and in *@rest the part of @dir below it (relative; "" when all of it
+ * exists), for berth_path_backup_root(fd, *rest) to make on first use.
+ * Returns the fd or -errno (a component that exists but cannot be
+ * opened as a directory).
+ */
+int berth_path_open_prefix(const char *dir, const char **rest);
+
 /* ----------------------------------------------------- directory fds */
 
 /*

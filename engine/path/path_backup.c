@@ -28,35 +28,71 @@ static int open_level(int dirfd, const char *comp, int beneath)
 	return fd < 0 ? -errno : fd;
 }
 
+/* The next component of *@p (slashes skipped) into @comp: its length (*@p
+ * moved past it), 0 at the end, or -ENAMETOOLONG (*@p left at it). */
+static int next_comp(const char **p, char comp[NAME_MAX + 1])
+{
+	size_t n;
+
+	while (**p == '/')
+		(*p)++;
+	n = strcspn(*p, "/");
+	if (n > NAME_MAX)
+		return -ENAMETOOLONG;
+	memcpy(comp, *p, n);
+	comp[n] = '\0';
+	*p += n;
+	return (int)n;
+}
+
 int berth_path_backup_root(int root_fd, const char *dir)
 {
 	const char *p = dir;
 	char comp[NAME_MAX + 1];
-	int beneath = *p != '/', fd, next;
-	size_t n;
+	int beneath = *p != '/', fd, next, n;
 
 	fd = openat(beneath ? root_fd : AT_FDCWD, beneath ? "." : "/",
 		    O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	while (*p) {
-		while (*p == '/')
-			p++;
-		n = strcspn(p, "/");
-		if (n == 0)
-			break;
-		if (n > NAME_MAX) {
-			close(fd);
-			return -ENAMETOOLONG;
-		}
-		memcpy(comp, p, n);
-		comp[n] = '\0';
-		p += n;
+	while ((n = next_comp(&p, comp)) > 0) {
 		next = open_level(fd, comp, beneath);
 		close(fd);
 		if (next < 0)
 			return next;
 		fd = next;
 	}
+	if (n < 0) {
+		close(fd);
+		return n;
+	}
+	return fd;
+}
+
+int berth_path_open_prefix(const char *dir, const char **rest)
+{
+	const char *p = dir, *at;
+	char comp[NAME_MAX + 1];
+	int fd, next, n;
+
+	*rest = dir;
+	fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	for (at = p; (n = next_comp(&p, comp)) > 0; at = p) {
+		next = openat(fd, comp, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (next < 0) {
+			next = -errno;
+			if (next == -ENOENT)
+				break; /* made beneath on first use */
+			close(fd);
+			return next;
+		}
+		close(fd);
+		fd = next;
+	}
+	/* A name too long is refused by berth_path_backup_root() then. */
+	for (*rest = n != 0 ? at : p; **rest == '/'; (*rest)++)
+		;
 	return fd;
 }

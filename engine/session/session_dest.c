@@ -9,7 +9,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "engine/path/path.h"
 #include "engine/session/session.h"
 #include "engine/session/session_xattr.h"
 
@@ -200,35 +200,16 @@ void berth__dest_close(struct sess_dest *d)
  */
 int berth__open_backup_base(struct berth_session *s)
 {
-	const char *p = s->opts.backup_dir;
-	char comp[NAME_MAX + 1];
-	int fd, next;
-	size_t n;
+	const char *dir = s->opts.backup_dir;
+	int fd;
 
-	s->dest.backup_rest = p;
-	if (!p || *p != '/' || s->opts.dry_run)
+	s->dest.backup_rest = dir;
+	if (!dir || *dir != '/' || s->opts.dry_run)
 		return 0;
-	fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	while (fd >= 0) {
-		while (*p == '/')
-			p++;
-		n = strcspn(p, "/");
-		if (n == 0 || n > NAME_MAX)
-			break; /* all there; or refused on first use */
-		memcpy(comp, p, n);
-		comp[n] = '\0';
-		next = openat(fd, comp, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (next < 0 && errno == ENOENT)
-			break;
-		close(fd);
-		fd = next;
-		p += n;
-	}
-	if (fd < 0) {
-		s->dest.backup_err = -errno;
-		return 0; /* each backup fails on its own, reported */
-	}
-	s->dest.backup_base_fd = fd;
-	s->dest.backup_rest = p;
+	fd = berth_path_open_prefix(dir, &s->dest.backup_rest);
+	if (fd < 0)
+		s->dest.backup_err = fd; /* each backup fails, reported */
+	else
+		s->dest.backup_base_fd = fd;
 	return 0;
 }

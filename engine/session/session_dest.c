@@ -9,17 +9,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "engine/path/path.h"
 #include "engine/session/session.h"
-#include "engine/session/session_xattr.h"
 
 /* Make -p style path components for --mkpath (DEST's parents). */
 static int mkpath(const char *dest)

@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "engine/session/session.h"
-#include "engine/session/session_xattr.h"
 
 void berth__session_committed(struct berth_session *s, int32_t ndx)
 {

@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "engine/session/session.h"
-#include "engine/session/session_xattr.h"
 
 int berth__read_flist(struct berth_session *s, int32_t dir_k)
 {

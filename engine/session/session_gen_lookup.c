@@ -11,18 +11,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "engine/session/session.h"
 #include "engine/session/session_sys.h"
-#include "engine/session/session_xattr.h"
 #include "engine/session/session_gen_int.h"
 
 /* The cache's opens go through the session's inline calls (faults). */

@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "engine/session/session.h"
-#include "engine/session/session_xattr.h"
 
 #define MAX_SECLUDED_ARGS 1024
 #define SECLUDED_BYTES (256 * 1024)

@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include "engine/session/session.h"
-#include "engine/session/session_xattr.h"
 
 /* A local user or group: a name, or a number. */
 static bool local_id(const char *name, size_t len, bool user, uint32_t *out)

@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include "engine/session/session.h"
-#include "engine/session/session_xattr.h"
 
 #define IN_CHUNK (256 * 1024)
 #define MAX_MSG (64 * 1024)

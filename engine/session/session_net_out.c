@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include "engine/session/session.h"
-#include "engine/session/session_xattr.h"
 
 #define OUT_FRAME_MAX (32 * 1024) /* what the stock writer emits */
 

@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include "engine/session/session.h"
-#include "engine/session/session_xattr.h"
 
 static void vlog(struct berth_session *s, int level, const char *fmt,
 		 va_list ap) __attribute__((format(printf, 3, 0)));

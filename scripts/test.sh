@@ -14,6 +14,18 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 ./scripts/install-deps.sh
 
+echo "== old rsync clients (2.6.9, 3.1.3) for the interop tests"
+export BERTH_OLD_CLIENTS=${BERTH_OLD_CLIENTS:-/tmp/berth-old-clients}
+if [ ! -x "$BERTH_OLD_CLIENTS/bin/rsync-2.6.9" ] ||
+	[ ! -x "$BERTH_OLD_CLIENTS/bin/rsync-3.1.3" ]; then
+	if ! ROOT=$BERTH_OLD_CLIENTS JOBS=$jobs \
+		"${BERTH_SHARED:-$PWD/../shared}/clients/build.sh" \
+		>"$BERTH_OLD_CLIENTS.log" 2>&1; then
+		tail -20 "$BERTH_OLD_CLIENTS.log" >&2
+		exit 1
+	fi
+fi
+
 echo "== format check"
 files=$(git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './build*')
 bad=0

@@ -937,14 +937,34 @@ def diff(a, b):
 
 
 def itemized(out):
-    """The client's itemize lines, in order."""
+    """The client's itemize lines, in order (11 letters since rsync 3.0,
+    9 in 2.6.x)."""
     return [ln for ln in out.splitlines()
-            if len(ln) > 12 and ln[11] == " " and
-            (ln[0] in "<>ch." or ln.startswith("*deleting"))]
+            if ln.startswith("*deleting") or
+            (ln[:1] in ("<", ">", "c", "h", ".") and
+             any(len(ln) > n + 1 and ln[n] == " " and " " not in ln[:n]
+                 for n in (11, 9)))]
+
+
+OLD_CLIENTS = os.environ.get("BERTH_OLD_CLIENTS", "/tmp/berth-old-clients")
+
+
+def client_path(version):
+    """The rsync client to push with: the stock one, or a real older
+    client built by ../shared/clients/build.sh (scripts/test.sh builds
+    them into $BERTH_OLD_CLIENTS)."""
+    if not version:
+        return "rsync"
+    path = os.path.join(OLD_CLIENTS, "bin", "rsync-" + version)
+    if not os.access(path, os.X_OK):
+        raise RuntimeError(f"no rsync {version} client at {path} (run "
+                           "../shared/clients/build.sh or set "
+                           "BERTH_OLD_CLIENTS)")
+    return path
 
 
 def push(src, dst, receiver, opts, env=None, corrupt=None, single=None,
-         target=None):
+         target=None, client=None):
     if corrupt:
         env = dict(os.environ, RELAY_TARGET=receiver,
                    RELAY_CORRUPT=corrupt.hex())
@@ -953,8 +973,9 @@ def push(src, dst, receiver, opts, env=None, corrupt=None, single=None,
     if single is not None:
         # One file as the source: into DEST/ or as DEST/target.
         source, dest = os.path.join(src, single), f"localhost:{dst}/{target}"
-    cmd = ["rsync"] + opts + ["-i", "-e", RSH, f"--rsync-path={receiver}",
-                              source, dest]
+    cmd = [client_path(client)] + opts + ["-i", "-e", RSH,
+                                          f"--rsync-path={receiver}",
+                                          source, dest]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
                        env=env, errors="replace")
     return p.returncode, p.stdout, p.stderr
@@ -1077,7 +1098,8 @@ def run_scenario_in(name, berth, work, keep, tmpfs, build_src, build_dst,
         rc, out, err = push(src, dst, receiver, opts,
                             corrupt=extra.get("corrupt"),
                             single=extra.get("single"),
-                            target=extra.get("target"))
+                            target=extra.get("target"),
+                            client=extra.get("client"))
         moved = [p for p, ino in before.items()
                  if os.path.exists(p) and os.stat(p).st_ino != ino]
         if moved:

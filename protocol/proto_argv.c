@@ -417,25 +417,23 @@ static int delete_opt(struct berth_opts *o, int id)
 {
 	switch (id) {
 	case O_DELETE:
-		if (!o->delete_mode)
+	case O_DELETE_EXCLUDED:
+		if (id == O_DELETE_EXCLUDED)
+			o->delete_excluded = true;
+		if (!o->delete_mode) {
 			o->delete_mode = BERTH_DELETE_DURING;
+			o->delete_plain = true;
+		}
 		break;
 	case O_DELETE_BEFORE:
-		o->delete_mode = BERTH_DELETE_BEFORE;
-		break;
 	case O_DELETE_DURING:
-		o->delete_mode = BERTH_DELETE_DURING;
-		break;
 	case O_DELETE_DELAY:
-		o->delete_mode = BERTH_DELETE_DELAY;
-		break;
 	case O_DELETE_AFTER:
-		o->delete_mode = BERTH_DELETE_AFTER;
-		break;
-	case O_DELETE_EXCLUDED:
-		o->delete_excluded = true;
-		if (!o->delete_mode)
-			o->delete_mode = BERTH_DELETE_DURING;
+		o->delete_plain = false;
+		o->delete_mode = id == O_DELETE_BEFORE	 ? BERTH_DELETE_BEFORE
+				 : id == O_DELETE_DURING ? BERTH_DELETE_DURING
+				 : id == O_DELETE_DELAY	 ? BERTH_DELETE_DELAY
+							 : BERTH_DELETE_AFTER;
 		break;
 	default:
 		return 0;

@@ -48,6 +48,9 @@ int berth_flist_dec_create(struct berth_flist_dec **dp,
 		return -EINVAL;
 	if (c.checksum && (c.flist_csum_len < 1 || c.flist_csum_len > 64))
 		return -EINVAL;
+	/* Protocols < 30 have no ACLs, xattrs, atimes or crtimes. */
+	if (c.protocol < 30 && (c.acls || c.xattrs || c.atimes || c.crtimes))
+		return -EINVAL;
 	if (!c.max_files)
 		c.max_files = 1u << 22;
 	if (!c.max_name)
@@ -80,6 +83,7 @@ int berth_flist_dec_create(struct berth_flist_dec **dp,
 	d->cfg = c;
 	d->inc = c.compat & BERTH_CF_INC_RECURSE;
 	d->varint_flags = c.compat & BERTH_CF_VARINT_FLIST_FLAGS;
+	d->old = c.protocol < 30;
 	d->safe_flist = c.protocol >= 31 || (c.compat & BERTH_CF_SAFE_FLIST);
 	/* The largest entry: fixed fields, name suffix, link, two id names,
 	 * checksum and one literal xattr set. */
@@ -121,6 +125,7 @@ void berth_flist_dec_free(struct berth_flist_dec *d)
 		free(d->dirs[i]);
 	free(d->dirs);
 	free(d->dir_flags);
+	free(d->idev);
 	free(d->ids);
 	free(d->ids_pool.p);
 	berth__flist_free_acls(d);
@@ -174,7 +179,7 @@ int berth_flist_dec_begin(struct berth_flist_dec *d, int32_t dir_k)
 	return 0;
 }
 
-static bool mode_type_ok(uint32_t m)
+bool berth__flist_mode_ok(uint32_t m)
 {
 	switch (m & S_IFMT) {
 	case S_IFREG:
@@ -219,7 +224,8 @@ static int entry_flags(struct berth_flist_dec *d, struct berth_proto_in *v,
 			return BERTH_PROTO_DONE;
 		}
 		x = b;
-		if (x & BERTH_XMIT_EXTENDED_FLAGS) {
+		/* Protocol 27 has one flag byte (bit 2: same rdev). */
+		if ((x & BERTH_XMIT_EXTENDED_FLAGS) && d->cfg.protocol >= 28) {
 			GET(berth_proto_get_u8(v, &b));
 			x |= (uint32_t)b << 8;
 		}
@@ -247,7 +253,8 @@ static int entry_name(struct berth_flist_dec *d, struct berth_proto_in *v,
 		p->l1 = b;
 	}
 	if (x & BERTH_XMIT_LONG_NAME) {
-		GET(berth_proto_get_varint(v, &i32));
+		GET(d->old ? berth_proto_get_int32(v, &i32)
+			   : berth_proto_get_varint(v, &i32));
 		if (i32 < 0)
 			return -BERTH_EPROTO;
 		p->l2 = (uint32_t)i32;
@@ -369,7 +376,7 @@ static int entry_mode(struct berth_flist_dec *d, struct berth_proto_in *v,
 	} else {
 		f->mode = d->mode;
 	}
-	if (!mode_type_ok(f->mode))
+	if (!berth__flist_mode_ok(f->mode))
 		return -BERTH_EPROTO;
 	if (d->cfg.atimes && (f->mode & S_IFMT) != S_IFDIR) {
 		if (!(x & BERTH_XMIT_SAME_ATIME))
@@ -501,6 +508,8 @@ static int unit_entry(void *ctx, struct berth_proto_in *v)
 		return BERTH_PROTO_DONE;
 	f->xflags = x;
 	GET(entry_name(d, v, x));
+	if (d->old)
+		return berth__flist_old_attrs(d, v, x);
 	GET(entry_hlink(d, v, x, &abbrev));
 	if (!abbrev)
 		GET(entry_attrs(d, v, x));
@@ -566,6 +575,9 @@ static int commit_entry(struct berth_flist_dec *d)
 	if (p->set_gname)
 		TRY(berth__flist_set_id(d, true, f->gid, p->gname,
 					p->gname_len));
+	if (d->old)
+		TRY(berth__flist_old_commit(
+			d, f, fl->ndx_start + (int32_t)fl->count));
 	if (p->xset)
 		TRY(berth__flist_commit_xset(d));
 	TRY(berth__flist_commit_acls(d));
@@ -578,8 +590,10 @@ static int commit_entry(struct berth_flist_dec *d)
 	d->gid = f->gid;
 	if (f->flags & BERTH_FILE_HAS_ATIME)
 		d->atime = f->atime;
-	if (p->rdev_field)
+	if (p->rdev_field) {
 		d->rdev_major = p->major;
+		d->rdev_minor = p->minor;
+	}
 	fl->count++;
 	d->total_files++;
 	return 0;
@@ -607,7 +621,9 @@ static int finish_list(struct berth_flist_dec *d)
 	free(d->offs);
 	d->offs = NULL;
 	d->cap = 0;
-	TRY(berth__flist_finish(fl, d->parent));
+	if (d->old)
+		berth__flist_old_finish(d);
+	TRY(berth__flist_finish(fl, d->parent, d->cfg.protocol));
 	berth__flist_sort_ids(d);
 	if (d->inc) {
 		/* Directory list: this list's directories in sorted order. */
@@ -649,6 +665,14 @@ static int finish_list(struct berth_flist_dec *d)
 	return BERTH_PROTO_DONE;
 }
 
+static int unit_io_error(void *ctx, struct berth_proto_in *v)
+{
+	struct berth_flist_dec *d = ctx;
+
+	GET(berth_proto_get_int32(v, &d->cur->io_error));
+	return BERTH_PROTO_DONE;
+}
+
 int berth_flist_decode(struct berth_flist_dec *d, struct berth_proto_in *in)
 {
 	int r;
@@ -669,9 +693,17 @@ int berth_flist_decode(struct berth_flist_dec *d, struct berth_proto_in *in)
 				d->state = d->cfg.owner || d->cfg.acls
 						   ? ST_UIDS
 						   : ST_GIDS;
+			else if (d->old)
+				d->state = ST_IOERR;
 			else
 				return finish_list(d);
 			break;
+		case ST_IOERR:
+			/* Before 30 the io_error follows the id lists. */
+			r = berth__stash_run(&d->stash, in, unit_io_error, d);
+			if (r != BERTH_PROTO_DONE)
+				return r;
+			return finish_list(d);
 		case ST_UIDS:
 		case ST_GIDS:
 			r = berth__stash_run(&d->stash, in,
@@ -680,6 +712,8 @@ int berth_flist_decode(struct berth_flist_dec *d, struct berth_proto_in *in)
 				if (d->state == ST_UIDS &&
 				    (d->cfg.group || d->cfg.acls))
 					d->state = ST_GIDS;
+				else if (d->old)
+					d->state = ST_IOERR;
 				else
 					return finish_list(d);
 			} else if (r != 2) {

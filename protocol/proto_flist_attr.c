@@ -217,7 +217,8 @@ int berth__flist_unit_id(void *ctx, struct berth_proto_in *v)
 	uint8_t len;
 	int32_t id;
 
-	GET(berth_proto_get_varint(v, &id));
+	GET(d->old ? berth_proto_get_int32(v, &id)
+		   : berth_proto_get_varint(v, &id));
 	if (id == 0) {
 		if (d->cfg.compat & BERTH_CF_ID0_NAMES) {
 			GET(berth__flist_get_name8(v, &name, &len));

@@ -80,6 +80,17 @@ static int cmp_sorted(const void *x, const void *y)
 	return (a->tx_pos > b->tx_pos) - (a->tx_pos < b->tx_pos);
 }
 
+/* Protocols < 29: whole names byte by byte, then arrival order. */
+static int cmp_sorted_pre29(const void *x, const void *y)
+{
+	const struct berth_file *a = x, *b = y;
+	int d = strcmp(a->name, b->name);
+
+	if (d)
+		return d;
+	return (a->tx_pos > b->tx_pos) - (a->tx_pos < b->tx_pos);
+}
+
 struct by_name {
 	const char *name;
 	uint32_t i;
@@ -102,8 +113,12 @@ static int cmp_dir_key(const void *key, const void *y)
 	return strcmp(k->name, b->name);
 }
 
-int berth__flist_finish(struct berth_flist *fl, const char *parent)
+int berth__flist_finish(struct berth_flist *fl, const char *parent,
+			int protocol)
 {
+	int (*cmp)(const void *, const void *) = protocol < 29
+							 ? cmp_sorted_pre29
+							 : cmp_sorted;
 	uint32_t n = fl->count, i, j, ndirs = 0;
 	struct by_name *names = NULL, *dirs = NULL;
 	int32_t *pos_of_tx = NULL;
@@ -127,11 +142,11 @@ int berth__flist_finish(struct berth_flist *fl, const char *parent)
 				return -BERTH_EPROTO;
 			fl->files[i].name += pl + 1;
 		}
-		qsort(fl->files, n, sizeof(fl->files[0]), cmp_sorted);
+		qsort(fl->files, n, sizeof(fl->files[0]), cmp);
 		for (i = 0; i < n; i++)
 			fl->files[i].name -= pl + 1;
 	} else {
-		qsort(fl->files, n, sizeof(fl->files[0]), cmp_sorted);
+		qsort(fl->files, n, sizeof(fl->files[0]), cmp);
 	}
 	names = malloc(sizeof(*names) * n);
 	dirs = malloc(sizeof(*dirs) * n);

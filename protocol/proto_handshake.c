@@ -147,6 +147,30 @@ static int unit_version(void *ctx, struct berth_proto_in *view)
 	return BERTH_PROTO_DONE;
 }
 
+/*
+ * Below protocol 30 there are no compat flags and nothing is negotiated:
+ * seeded MD4 for block and file sums (unless --checksum-choice fixes one),
+ * zlib when compressing.
+ */
+static int old_setup(struct berth_hs *hs)
+{
+	struct berth_hs_result *res = &hs->res;
+
+	res->compat = 0;
+	res->xfer_csum = res->file_csum = BERTH_CSUM_MD4;
+	if (hs->cfg.checksum_choice)
+		TRY(fixed_csum(hs, hs->cfg.checksum_choice));
+	else if (!berth__name_in_list(csum_list(hs), "md4", 3))
+		return -BERTH_EUNSUPPORTED;
+	res->compress = BERTH_COMPRESS_NONE;
+	if (hs->cfg.compress)
+		TRY(fixed_compress(hs, hs->cfg.compress_choice
+					       ? hs->cfg.compress_choice
+					       : "zlib"));
+	hs->state = HS_VERSION_READ;
+	return BERTH_PROTO_DONE;
+}
+
 int berth_hs_get_version(struct berth_hs *hs, struct berth_proto_in *in)
 {
 	struct berth_hs_result *res = &hs->res;
@@ -161,6 +185,8 @@ int berth_hs_get_version(struct berth_hs *hs, struct berth_proto_in *in)
 	res->protocol = res->client_protocol < hs->cfg.max_protocol
 				? res->client_protocol
 				: hs->cfg.max_protocol;
+	if (res->protocol < 30)
+		return old_setup(hs);
 	if (has_cap(hs, 'i') && hs->cfg.allow_inc_recurse)
 		cf |= BERTH_CF_INC_RECURSE;
 	cf |= BERTH_CF_SYMLINK_TIMES;
@@ -223,6 +249,10 @@ int berth_hs_put_setup(struct berth_hs *hs, struct berth_proto_out *out)
 
 	if (hs->state != HS_VERSION_READ)
 		return -EINVAL;
+	if (hs->res.protocol < 30) {
+		hs->state = HS_SETUP_SENT; /* nothing to send */
+		return 0;
+	}
 	if (hs->res.compat_byte)
 		r = berth_proto_put_u8(out, (uint8_t)hs->res.compat);
 	else

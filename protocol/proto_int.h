@@ -70,13 +70,16 @@ int berth__name_in_list(const char *list, const char *name, size_t len);
  * list whose files[] are in transmission order.  With @parent (inc
  * recursion sub-list) every name's directory part must equal it; else
  * every directory part must be a directory of the list.  Also resolves
- * same-list hard-link references to sorted ndx.  0, -BERTH_EPROTO, -ENOMEM.
+ * same-list hard-link references to sorted ndx.  Below @protocol 29 the
+ * order is that of the whole names byte by byte (directories are not
+ * special).  0, -BERTH_EPROTO, -ENOMEM.
  */
-int berth__flist_finish(struct berth_flist *fl, const char *parent);
+int berth__flist_finish(struct berth_flist *fl, const char *parent,
+			int protocol);
 
 /* ---- file-list decoder internals (proto_flist.c, proto_flist_attr.c) */
 
-enum { ST_IDLE, ST_ENTRIES, ST_UIDS, ST_GIDS, ST_DONE };
+enum { ST_IDLE, ST_ENTRIES, ST_UIDS, ST_GIDS, ST_IOERR, ST_DONE };
 
 struct id_name {
 	uint32_t id;
@@ -116,6 +119,16 @@ struct pend {
 	size_t acl_len[2];
 	bool rdev_field; /* the rdev fields were present: update the state */
 	uint32_t major; /* the rdev major as sent or inherited */
+	uint32_t minor; /* protocol < 28: the minor as sent or inherited */
+	bool idev; /* protocol < 30 hard link: dev and inode were sent */
+	int64_t dev, ino;
+};
+
+/* A (dev, inode) pair of protocols < 30 and the first entry that had it. */
+struct idev_slot {
+	int64_t dev, ino;
+	int32_t tx; /* transmission index of the first, -1 = empty */
+	uint32_t members;
 };
 
 struct berth_flist_dec {
@@ -123,11 +136,16 @@ struct berth_flist_dec {
 	struct berth_proto_stash stash;
 	int state;
 	bool inc, varint_flags, safe_flist;
+	bool old; /* protocol < 30: fixed-width fields (proto_flist_old.c) */
 	/* "previous entry" state, session-long (§7.1) */
 	char *lastname;
 	uint32_t lastname_len;
 	int64_t mtime, atime, crtime;
-	uint32_t mode, uid, gid, rdev_major;
+	uint32_t mode, uid, gid, rdev_major, rdev_minor;
+	int64_t dev; /* protocol < 30: the last hard-link device */
+	/* protocol < 30: hard-link groups by (dev, inode) */
+	struct idev_slot *idev;
+	uint32_t idev_cap, idev_used;
 	/* current list */
 	struct berth_flist *cur;
 	struct offs *offs;
@@ -180,6 +198,20 @@ int berth__flist_commit_acls(struct berth_flist_dec *d);
 void berth__flist_free_acls(struct berth_flist_dec *d);
 /* Sort and dedupe the id names (end of each list). */
 void berth__flist_sort_ids(struct berth_flist_dec *d);
+
+/* ---- protocols 27..29 (proto_flist_old.c) */
+
+/* A file type berth knows (§3.6). */
+bool berth__flist_mode_ok(uint32_t mode);
+
+/* The fields of an entry after its name, in the pre-30 encoding. */
+int berth__flist_old_attrs(struct berth_flist_dec *d, struct berth_proto_in *v,
+			   uint32_t x);
+/* On commit: join the entry's (dev, inode) group; @tx is its index. */
+int berth__flist_old_commit(struct berth_flist_dec *d, struct berth_file *f,
+			    int32_t tx);
+/* At the end of the list: a group of one is no hard link. */
+void berth__flist_old_finish(struct berth_flist_dec *d);
 /* Unit parser for one id-list item (returns 2) or list end (DONE). */
 int berth__flist_unit_id(void *ctx, struct berth_proto_in *v);
 

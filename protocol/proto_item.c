@@ -170,7 +170,7 @@ int berth_del_stats_put(struct berth_proto_out *out, struct berth_ndx_state *st,
 
 int berth_end_done_count(int protocol)
 {
-	return protocol >= 31 ? 4 : 3;
+	return protocol >= 31 ? 4 : protocol >= 29 ? 3 : 2;
 }
 
 int berth_deleted_put(struct berth_proto_out *out, const char *name, size_t len,

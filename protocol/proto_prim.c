@@ -141,6 +141,54 @@ void berth_ndx_init(struct berth_ndx_state *st)
 {
 	st->prev_pos = -1;
 	st->prev_neg = 1;
+	st->plain = false;
+}
+
+void berth_ndx_set_protocol(struct berth_ndx_state *st, int protocol)
+{
+	st->plain = protocol < 30;
+}
+
+int berth_proto_get_longint(struct berth_proto_in *in, int64_t *v)
+{
+	const uint8_t *p = in->ptr + in->pos;
+	int32_t lo;
+	uint64_t u = 0;
+
+	if (in_avail(in) < 4)
+		return BERTH_PROTO_MORE;
+	lo = (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 |
+		       (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
+	if (lo != -1) {
+		if (lo < 0)
+			return -BERTH_EPROTO;
+		*v = lo;
+		in->pos += 4;
+		return BERTH_PROTO_DONE;
+	}
+	if (in_avail(in) < 12)
+		return BERTH_PROTO_MORE;
+	for (int i = 0; i < 8; i++)
+		u |= (uint64_t)p[4 + i] << (8 * i);
+	if (u > INT64_MAX)
+		return -BERTH_EPROTO;
+	*v = (int64_t)u;
+	in->pos += 12;
+	return BERTH_PROTO_DONE;
+}
+
+/* Below protocol 30: an int32, >= 0 or -1 (NDX_DONE). */
+static int get_plain_ndx(struct berth_proto_in *in, int32_t *v)
+{
+	int32_t n;
+	int r = berth_proto_get_int32(in, &n);
+
+	if (r != BERTH_PROTO_DONE)
+		return r;
+	if (n < BERTH_NDX_DONE)
+		return -BERTH_EPROTO;
+	*v = n;
+	return BERTH_PROTO_DONE;
 }
 
 int berth_proto_get_ndx(struct berth_proto_in *in, struct berth_ndx_state *st,
@@ -152,6 +200,8 @@ int berth_proto_get_ndx(struct berth_proto_in *in, struct berth_ndx_state *st,
 	int64_t num;
 	bool neg;
 
+	if (st->plain)
+		return get_plain_ndx(in, v);
 	if (in_avail(in) < 1)
 		return BERTH_PROTO_MORE;
 	if (p[0] == 0) {
@@ -300,6 +350,9 @@ int berth_proto_put_ndx(struct berth_proto_out *out, struct berth_ndx_state *st,
 	size_t n = 0;
 	int32_t u, d, *prev;
 
+	if (st->plain)
+		return v < BERTH_NDX_DONE ? -EINVAL
+					  : berth_proto_put_int32(out, v);
 	if (v == BERTH_NDX_DONE)
 		return berth_proto_put_u8(out, 0);
 	if (v < -1) {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * berth protocol/ — the rsync wire protocol (versions 30..32) as pure
+ * berth protocol/ — the rsync wire protocol (versions 27..32) as pure
  * functions over caller-owned buffers.  Nothing here does I/O, allocates per
  * byte, uses threads or knows about files: the engine feeds bytes in and
  * takes bytes out.  Reference: shared/docs/rsync-protocol.md (§ numbers in
@@ -63,8 +63,8 @@ struct berth_proto_stash {
 
 /* ----------------------------------------------------- primitives (§3) */
 
-/* Protocol versions berth speaks. */
-#define BERTH_PROTO_MIN 30
+/* Protocol versions berth speaks (27..29: the pre-3.0 encodings). */
+#define BERTH_PROTO_MIN 27
 #define BERTH_PROTO_MAX 32
 
 /* Special file-list indices (§3.5). */
@@ -73,13 +73,19 @@ struct berth_proto_stash {
 #define BERTH_NDX_DEL_STATS (-3)
 #define BERTH_NDX_FLIST_OFFSET (-101)
 
-/* One direction's ndx delta state (§3.5); init with berth_ndx_init(). */
+/*
+ * One direction's ndx delta state (§3.5); init with berth_ndx_init().
+ * Below protocol 30 an ndx is a plain int32 (set @plain).
+ */
 struct berth_ndx_state {
 	int32_t prev_pos;
 	int32_t prev_neg;
+	bool plain;
 };
 
 void berth_ndx_init(struct berth_ndx_state *st);
+/* Choose the encoding for @protocol (keeps the delta state). */
+void berth_ndx_set_protocol(struct berth_ndx_state *st, int protocol);
 
 int berth_proto_get_u8(struct berth_proto_in *in, uint8_t *v);
 int berth_proto_get_shortint(struct berth_proto_in *in, uint16_t *v);
@@ -96,6 +102,11 @@ int berth_proto_get_varlong(struct berth_proto_in *in, int min_bytes,
  */
 int berth_proto_get_vstring(struct berth_proto_in *in, char *buf, size_t cap,
 			    size_t *len);
+/*
+ * longint (protocols < 30): an int32, or 0xffffffff and an int64.  A
+ * negative value is -BERTH_EPROTO.
+ */
+int berth_proto_get_longint(struct berth_proto_in *in, int64_t *v);
 /* ndx (§3.5) using and updating @st.  Out-of-range values: -BERTH_EPROTO. */
 int berth_proto_get_ndx(struct berth_proto_in *in, struct berth_ndx_state *st,
 			int32_t *v);
@@ -283,8 +294,10 @@ struct berth_hs {
  *   berth_hs_init; berth_hs_put_version (may be sent at once);
  *   berth_hs_get_version until DONE; berth_hs_put_setup (compat flags and
  *   our name lists); berth_hs_get_lists until DONE (client's lists, choice);
- *   berth_hs_put_seed.  After that both directions are multiplexed.
- * Errors: a client version < 20 or > 40 -BERTH_EPROTO; 20..29, a choice
+ *   berth_hs_put_seed.  After that both directions are multiplexed (below
+ *   protocol 30 only ours: the client's stream stays plain; setup and
+ *   lists are then empty: no compat flags, no negotiation, MD4 sums).
+ * Errors: a client version < 20 or > 40 -BERTH_EPROTO; 20..26, a choice
  * berth does not support, or nothing in common -BERTH_EUNSUPPORTED;
  * -EINVAL when called out of order or with a bad config.
  */
@@ -326,6 +339,7 @@ struct berth_opts {
 	/* long options (§2.4) */
 	const char *log_format;
 	int delete_mode; /* enum berth_delete_mode */
+	bool delete_plain; /* --delete without a when: the protocol decides */
 	bool delete_excluded, force, size_only, ignore_existing, existing;
 	bool partial, delay_updates, inplace, numeric_ids, ignore_errors;
 	bool safe_links, copy_unsafe_links, fsync, mkpath, remove_source_files;
@@ -839,7 +853,8 @@ int berth_del_stats_put(struct berth_proto_out *out, struct berth_ndx_state *st,
 			int protocol, const struct berth_del_stats *ds);
 /*
  * How many NDX_DONE the generator writes after its last phase-0 list
- * (G2, G3 and, proto >= 31, G4, then G_final) — §8.6 / §10.1.
+ * (G2, G3 and, proto >= 31, G4, then G_final) — §8.6 / §10.1.  Below 29
+ * there is no G3 (no delay-updates phase): 2.
  */
 int berth_end_done_count(int protocol);
 /* MSG_DELETED (§5.2): directories carry a trailing NUL. */

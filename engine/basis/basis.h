@@ -19,6 +19,7 @@
 #ifndef BERTH_BASIS_H
 #define BERTH_BASIS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -88,6 +89,10 @@ struct berth_delta_file {
 	 * not emitted.  0 otherwise (also for plain --append, whose sum
 	 * covers the appended bytes only). */
 	uint64_t hash_prefix;
+	/* Protocols < 30 (rsync's "MD4_OLD"): the whole-file sum starts
+	 * with the session's checksum seed, 4 bytes little endian. */
+	bool seed_first;
+	uint32_t seed;
 };
 
 struct berth_delta_apply;

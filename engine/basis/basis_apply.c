@@ -111,6 +111,13 @@ int berth_delta_apply_begin(struct berth_delta_apply *a,
 	} else {
 		berth_csum_ctx_reset(&a->ctx);
 	}
+	if (f->seed_first) {
+		uint8_t sb[4] = {(uint8_t)f->seed, (uint8_t)(f->seed >> 8),
+				 (uint8_t)(f->seed >> 16),
+				 (uint8_t)(f->seed >> 24)};
+
+		berth_csum_ctx_update(&a->ctx, sb, sizeof(sb));
+	}
 	a->f = *f;
 	a->active = 1;
 	a->err = 0;

@@ -42,7 +42,7 @@ int berth_sum_head_init(struct berth_sum_head *h, uint64_t len, int proto,
 	int32_t b;
 
 	*h = (struct berth_sum_head){0};
-	if (!dlen || proto < 30 || block_size > BERTH_MAX_BLOCK_SIZE)
+	if (!dlen || proto < 27 || block_size > BERTH_MAX_BLOCK_SIZE)
 		return -EINVAL;
 	if (!len)
 		return 0;

@@ -55,8 +55,10 @@ struct berth_sum_head {
 /*
  * The generator's sum head for a basis of @len bytes (§8.5.1): @block_size
  * is the -B value or 0 for the square-root rule; @redo selects the redo
- * pass's full-length strong sums.  @len 0 gives the all-zero head.  Returns
- * 0, -EINVAL (bad type or block size, proto < 30), or -BERTH_ELIMIT when the
+ * pass's full-length strong sums.  @len 0 gives the all-zero head.  The
+ * block length is capped at 128 KiB for every protocol (rsync allows 512 MiB
+ * below 30: only files over 16 GiB differ, and any head is legal).  Returns
+ * 0, -EINVAL (bad type or block size, proto < 27), or -BERTH_ELIMIT when the
  * block count does not fit an int32.  Pure.
  */
 int berth_sum_head_init(struct berth_sum_head *h, uint64_t len, int proto,

@@ -26,7 +26,7 @@ int berth_csum_params_init(struct berth_csum_params *p, int type, uint32_t seed,
 {
 	if (!valid_type(type))
 		return -EINVAL;
-	if (proto < 30)
+	if (proto < 27)
 		return -BERTH_EUNSUPPORTED;
 	p->type = type;
 	p->seed = seed;

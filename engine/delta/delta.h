@@ -10,7 +10,7 @@
  * engine/common/sums.h (shared with protocol/); reading a basis to make its
  * signature or to apply a token stream to it is engine/basis/basis.h.
  *
- * Protocol versions below 30 are not supported.
+ * Protocol versions below 27 are not supported.
  */
 #ifndef BERTH_DELTA_H
 #define BERTH_DELTA_H
@@ -40,8 +40,11 @@ struct berth_csum_params {
 /*
  * Fill @p for the negotiated @type, the session @seed, the protocol version
  * and the compat flags (§8.5.3: md5 seeds first iff CHKSUM_SEED_FIX, md4
- * seeds last, sha1 first; xxhash uses the seed as its seed).  Returns 0,
- * -BERTH_EUNSUPPORTED for proto < 30, -EINVAL for a bad type.
+ * seeds last, sha1 first; xxhash uses the seed as its seed).  Protocols
+ * 27..29 use md4 the same way (rsync's "MD4_OLD": the seed after the
+ * block); their whole-file sum hashes the seed first (the caller's
+ * business, see basis.h).  Returns 0, -BERTH_EUNSUPPORTED for proto < 27,
+ * -EINVAL for a bad type.
  */
 int berth_csum_params_init(struct berth_csum_params *p, int type, uint32_t seed,
 			   int proto, uint32_t compat_flags);

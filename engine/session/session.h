@@ -149,7 +149,7 @@ int berth__session_run(struct berth_session *s);
 /* Number of NDX_DONEs the sender writes in a whole session (§10.1). */
 static inline int berth__sender_dones_total(const struct berth_session *s)
 {
-	return s->neg.proto >= 31 ? 4 : 3;
+	return berth_end_done_count(s->neg.proto);
 }
 
 #endif /* BERTH_SESSION_H */

@@ -135,6 +135,44 @@ static int del_collect(struct berth_session *s, const char *name,
 	return ret;
 }
 
+/*
+ * Before protocol 29 the server words a deletion itself, in the client's
+ * --log-format (%i is "*deleting", %n the name; other escapes are empty,
+ * as rsync's server leaves them) or "deleting NAME".
+ */
+static void log_deleted_pre29(struct berth_session *s, const char *path,
+			      bool is_dir)
+{
+	const char *f = s->opts.log_format ? s->opts.log_format : "deleting %n";
+	char line[PATH_MAX + 64];
+	size_t n = 0;
+
+	for (; *f && n < sizeof(line) - 2; f++) {
+		const char *add = NULL;
+
+		if (*f != '%' || !f[1]) {
+			line[n++] = *f;
+			continue;
+		}
+		f++;
+		while (*f == '-' || (*f >= '0' && *f <= '9') || *f == '\'')
+			f++;
+		if (*f == 'i')
+			add = "*deleting  ";
+		else if (*f == 'n' || *f == 'f')
+			add = path;
+		else if (*f == '%')
+			add = "%";
+		for (; add && *add && n < sizeof(line) - 3; add++)
+			line[n++] = *add;
+		if ((*f == 'n' || *f == 'f') && is_dir)
+			line[n++] = '/';
+	}
+	line[n++] = '\n';
+	line[n] = '\0';
+	berth__session_log(s, BERTH_LOG_INFO, "%s", line);
+}
+
 /* Report one deletion (MSG_DELETED; a directory's name ends in a NUL),
  * count it by type, and tell the embedder. */
 static void report_deleted(struct berth_session *s, const char *path,
@@ -142,9 +180,11 @@ static void report_deleted(struct berth_session *s, const char *path,
 {
 	bool is_dir = type == DT_DIR;
 
-	if (s->opts.verbose || s->opts.log_format)
+	if ((s->opts.verbose || s->opts.log_format) && s->neg.proto >= 29)
 		berth__out_msg(&s->out, BERTH_MSG_DELETED, path,
 			       strlen(path) + (is_dir ? 1 : 0));
+	else if (s->opts.verbose || s->opts.log_format)
+		log_deleted_pre29(s, path, is_dir);
 	switch (type) {
 	case DT_DIR:
 		s->del.stats.dirs++;

@@ -564,14 +564,15 @@ static int gen_run(struct gen *g)
 		if (ret == 0)
 			ret = berth__delayed_renames(s);
 	}
-	if (ret == 0)
+	if (ret == 0 && s->neg.proto >= 29) /* no G3 before 29 */
 		ret = berth__gen_put_ndx(s, BERTH_NDX_DONE);
 	if (ret < 0)
 		return ret;
 	/* --delete-after/-delay: the pass runs once the sender's S2 and S3
 	 * have come (every file is in), and G4 waits for it (§10.1). */
 	if (late) {
-		ret = wait_sender_dones(s, 3);
+		/* (Before 29 there is no S3: S2 is the sender's last.) */
+		ret = wait_sender_dones(s, s->neg.proto >= 29 ? 3 : 2);
 		if (ret == 0)
 			ret = berth__delete_pass(s);
 		if (ret < 0)

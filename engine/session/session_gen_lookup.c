@@ -170,8 +170,7 @@ static bool times_preserved(struct berth_session *s, mode_t mode)
 		return false;
 	if (S_ISDIR(mode) && s->opts.omit_dir_times)
 		return false;
-	if (S_ISLNK(mode) && (s->opts.omit_link_times ||
-			      !(s->neg.hs.compat & BERTH_CF_SYMLINK_TIMES)))
+	if (S_ISLNK(mode) && (s->opts.omit_link_times || !s->neg.symlink_times))
 		return false;
 	return true;
 }

@@ -30,7 +30,11 @@ bool berth__gen_record_wanted(struct berth_session *s, uint32_t iflags)
 	return s->opts.log_format && strstr(s->opts.log_format, "%i%I");
 }
 
-/* ndx + iflags [+ basis type] (the caller adds a sum head for transfers). */
+/*
+ * ndx + iflags [+ basis type] (the caller adds a sum head for transfers).
+ * Before protocol 29 there are no item flags: a transfer is its ndx alone
+ * and nothing else is sent.
+ */
 static int put_record_b(struct berth_session *s, int32_t ndx, uint32_t iflags,
 			int btype)
 {
@@ -38,6 +42,9 @@ static int put_record_b(struct berth_session *s, int32_t ndx, uint32_t iflags,
 	struct berth_proto_out po = {buf, sizeof(buf), 0};
 	int ret;
 
+	if (s->neg.proto < 29)
+		return iflags & BERTH_ITEM_TRANSFER ? berth__gen_put_ndx(s, ndx)
+						    : 0;
 	ret = berth_proto_put_ndx(&po, &s->out.ndx, ndx);
 	if (ret >= 0)
 		ret = berth_proto_put_shortint(&po, (uint16_t)iflags);
@@ -67,6 +74,8 @@ int berth__gen_put_link_record(struct berth_session *s, int32_t ndx,
 	uint32_t iflags = BERTH_ITEM_LOCAL_CHANGE | BERTH_ITEM_XNAME_FOLLOWS;
 	int ret;
 
+	if (s->neg.proto < 29)
+		return 0; /* no item records */
 	/* -X: a new link is new (a linked-to match has the same xattrs). */
 	if (to)
 		iflags |= BERTH_ITEM_IS_NEW |

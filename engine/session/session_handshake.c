@@ -97,6 +97,41 @@ static int out_raw_item(struct berth_session *s, struct berth_hs *hs,
 	return ret < 0 ? ret : berth__out_raw(&s->out, buf, po.pos);
 }
 
+/*
+ * What the options mean below protocol 30, as rsync's server decides
+ * after the version exchange: a plain --delete deletes before the
+ * transfer, --append verifies; and what those protocols cannot carry.
+ */
+static int old_protocol_opts(struct berth_session *s)
+{
+	struct berth_opts *o = &s->opts;
+	const char *why = NULL;
+
+	if (o->delete_plain && o->delete_mode == BERTH_DELETE_DURING)
+		o->delete_mode = BERTH_DELETE_BEFORE;
+	if (o->append == 1)
+		o->append = 2;
+	s->neg.sum_seed_first = !o->checksum_choice;
+	if (o->xattrs)
+		why = "--xattrs";
+	else if (o->acls)
+		why = "--acls";
+	else if (s->neg.proto < 29 && o->n_alt_dest > 1)
+		why = "Using more than one --compare-dest/--copy-dest/"
+		      "--link-dest option";
+	else if (s->neg.proto < 29 && o->n_alt_dest && o->inplace)
+		why = "--compare-dest/--copy-dest/--link-dest with --inplace";
+	else if (s->neg.proto < 29 && o->delay_updates)
+		why = "--delay-updates";
+	if (!why)
+		return 0;
+	berth__session_log(s, BERTH_LOG_ERROR,
+			   "%s requires protocol %d or higher (negotiated "
+			   "%d).\n",
+			   why, o->xattrs || o->acls ? 30 : 29, s->neg.proto);
+	return -BERTH_EUNSUPPORTED;
+}
+
 int berth__handshake(struct berth_session *s)
 {
 	struct berth_hs_config cfg = {0};
@@ -128,6 +163,15 @@ int berth__handshake(struct berth_session *s)
 	s->neg.hs = hs.res;
 	s->neg.proto = hs.res.protocol;
 	s->neg.digest_len = berth_csum_digest_len(hs.res.xfer_csum);
+	s->neg.symlink_times = s->neg.proto < 30 ||
+			       (hs.res.compat & BERTH_CF_SYMLINK_TIMES);
+	berth_ndx_set_protocol(&s->in.ndx, s->neg.proto);
+	berth_ndx_set_protocol(&s->out.ndx, s->neg.proto);
+	if (s->neg.proto < 30) {
+		ret = old_protocol_opts(s);
+		if (ret < 0)
+			return ret;
+	}
 	return berth_csum_params_init(&s->neg.cp, hs.res.xfer_csum,
 				      (uint32_t)hs.res.seed, s->neg.proto,
 				      hs.res.compat);

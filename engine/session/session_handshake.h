@@ -20,6 +20,12 @@ struct sess_neg {
 	int proto;
 	struct berth_csum_params cp;
 	unsigned digest_len;
+	/* Protocols < 30 without --checksum-choice: the whole-file sum
+	 * hashes the seed first (rsync's MD4_OLD). */
+	bool sum_seed_first;
+	/* Symlinks get their times: CF_SYMLINK_TIMES, or any protocol < 30
+	 * (rsync's receiver times them whenever it can). */
+	bool symlink_times;
 };
 
 /* The first option berth does not implement, or NULL. */

@@ -165,8 +165,7 @@ void berth__session_meta(struct berth_session *s, const struct berth_file *f,
 	m->mode = mode;
 	if (s->opts.times && !(S_ISDIR(type) && s->opts.omit_dir_times) &&
 	    !(S_ISLNK(type) &&
-	      (s->opts.omit_link_times ||
-	       !(s->neg.hs.compat & BERTH_CF_SYMLINK_TIMES)))) {
+	      (s->opts.omit_link_times || !s->neg.symlink_times))) {
 		m->mtime_sec = f->mtime;
 		m->mtime_nsec = f->nsec;
 	} else {

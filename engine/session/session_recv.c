@@ -274,6 +274,8 @@ static int receive_file(struct berth_session *s, int32_t ndx,
 	}
 	df.head = *ev.head;
 	df.csum_type = s->neg.cp.type;
+	df.seed_first = s->neg.sum_seed_first;
+	df.seed = s->neg.cp.seed;
 	/* The sender echoes the basis we named, or there is no echo. */
 	if (btype != st.basis_type) {
 		ret = -BERTH_EPROTO;
@@ -490,7 +492,9 @@ static int recv_item(struct berth_session *s, int32_t ndx,
 	uint8_t btype = 0;
 	int ret, basis;
 
-	ret = berth__in_shortint(&s->in, &iflags);
+	/* Before protocol 29 every item the sender sends is a transfer. */
+	iflags = BERTH_ITEM_TRANSFER;
+	ret = s->neg.proto >= 29 ? berth__in_shortint(&s->in, &iflags) : 0;
 	if (ret < 0)
 		return ret;
 	if (iflags & BERTH_ITEM_BASIS_TYPE_FOLLOWS) {
@@ -537,12 +541,34 @@ static int recv_item(struct berth_session *s, int32_t ndx,
 		set_done(s, ndx);
 		return 0;
 	}
+	/* Before 29 the basis is not named on the wire: the receiver uses
+	 * the one the generator chose (rsync's receiver finds the same one
+	 * again: the file, its partial file, or the one alternate dir). */
+	if (s->neg.proto < 29)
+		return receive_file(s, ndx, f,
+				    berth__fst_get(s, ndx).basis_type, x);
 	return receive_file(s, ndx, f,
 			    !(iflags & BERTH_ITEM_BASIS_TYPE_FOLLOWS) ? -1
 			    : btype == BERTH_FNAMECMP_PARTIAL_DIR
 				    ? BASIS_PARTIAL
 				    : btype,
 			    x);
+}
+
+/*
+ * Protocol 29's keep-alive: the index one past the list with item flags
+ * IS_NEW and nothing else.  0 if it was one (consumed), else an error.
+ */
+static int keepalive_29(struct berth_session *s, int32_t ndx)
+{
+	uint16_t iflags;
+
+	if (s->neg.proto != 29 || ndx != (int32_t)s->lst.files_total)
+		return -BERTH_EPROTO;
+	if (berth__in_shortint(&s->in, &iflags) < 0 ||
+	    iflags != BERTH_ITEM_IS_NEW)
+		return -BERTH_EPROTO;
+	return 0;
 }
 
 int berth__recv_loop(struct berth_session *s)
@@ -581,6 +607,8 @@ int berth__recv_loop(struct berth_session *s)
 			f = i >= 0 ? &l->fl->files[i] : NULL;
 		}
 		pthread_mutex_unlock(&s->sync.lock);
+		if (!l && keepalive_29(s, ndx) == 0)
+			continue;
 		if (!l) {
 			berth__session_log(s, BERTH_LOG_ERROR,
 					   "berth: invalid file index %d\n",

@@ -37,9 +37,12 @@ static void vlog(struct berth_session *s, int level, const char *fmt,
 	else
 		to_socket = s->opts.msgs2stderr == 0;
 	if (to_socket && s->out.started) {
-		code = level == BERTH_LOG_INFO	    ? BERTH_MSG_INFO
-		       : level == BERTH_LOG_WARNING ? BERTH_MSG_WARNING
-						    : BERTH_MSG_ERROR_XFER;
+		/* Before protocol 30 a warning travels as info. */
+		code = level == BERTH_LOG_INFO ? BERTH_MSG_INFO
+		       : level == BERTH_LOG_WARNING
+			       ? (s->neg.proto >= 30 ? BERTH_MSG_WARNING
+						     : BERTH_MSG_INFO)
+			       : BERTH_MSG_ERROR_XFER;
 		if (berth__out_msg(&s->out, code, msg, (size_t)n) == 0)
 			return;
 	}

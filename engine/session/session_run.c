@@ -235,7 +235,8 @@ static int session_run(struct berth_session *s)
 				   berth_strerror(ret));
 		return s->rep.fatal;
 	}
-	ret = berth__in_start_mux(&s->in);
+	/* Before protocol 30 the client's stream is not multiplexed. */
+	ret = s->neg.proto >= 30 ? berth__in_start_mux(&s->in) : 0;
 	if (s->opts.bwlimit > 0)
 		s->out.bwlimit = (uint64_t)s->opts.bwlimit * 1024; /* KiB/s */
 	if (s->opts.timeout > 0) {

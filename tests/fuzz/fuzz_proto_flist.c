@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Fuzz the file-list decoder (§7) under many format configurations: the
- * first three bytes choose protocol, compat flags and preserve options;
+ * first three bytes choose protocol (30..32, or with byte 2's top bit
+ * 27..29: the pre-30 fixed-width encoding), compat flags and preserve
+ * options;
  * between lists an ndx chooses the next sub-list (inc-recursion).
  */
 #include <stdlib.h>
@@ -38,6 +40,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.crtimes = data[0] & 0x20;
 	cfg.numeric_ids = data[0] & 0x40;
 	cfg.acls = data[0] & 0x80;
+	/* Protocols 27..29 have no compat flags, xattrs, ACLs, atimes or
+	 * crtimes. */
+	if (data[2] & 0x80) {
+		cfg.protocol -= 3;
+		cfg.compat = 0;
+		cfg.xattrs = 0;
+		cfg.acls = cfg.atimes = cfg.crtimes = false;
+	}
 	cfg.flist_csum_len = 16;
 	cfg.max_files = 2000;
 	cfg.max_name = 300;

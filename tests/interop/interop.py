@@ -859,6 +859,52 @@ SCENARIOS.update({
                              {"corrupt": MARK, "unordered": True}),
 })
 
+# ---- Old protocols and real older clients (27..29: fixed-width file
+# list, plain int32 indices, no item flags before 29, seeded MD4 sums).
+# Each of these runs with the stock client at --protocol=27/28/29 and with
+# the real rsync 2.6.9 (protocol 29); rsync 3.1.3 (protocol 31, no zstd)
+# plain.  -z scenarios for them are with the compression ones.
+OLD_PROTOCOL_SET = {
+    "initial_a": (tree_small, None, ["-a"]),
+    "edge_a": (tree_edge, None, ["-a"]),
+    "many_files": (tree_many, None, ["-a"]),
+    "update_delta": (edit_big, dest_big, ["-a"]),
+    "update_delta_B": (edit_big, dest_big, ["-a", "-B", "2048"]),
+    "update_stale": (tree_small, dest_stale, ["-a"]),
+    "delete": (tree_small, dest_extraneous, ["-a", "--delete"]),
+    "delete_after": (tree_small, dest_extraneous, ["-a", "--delete-after"]),
+    "types_H": (tree_types, None, ["-aH"]),
+    "types_H_again": (lambda r, _: tree_types(r, random.Random(0)),
+                      lambda r, _: tree_types(r, random.Random(0)), ["-aH"]),
+    "checksum_c": (tree_small, dest_same_content, ["-a", "-c"]),
+    "dry_run_update": (tree_small, dest_stale, ["-a", "-n"]),
+    "owners_names": (tree_owners, None, ["-a"]),
+    "owners_numeric": (tree_owners, None, ["-a", "--numeric-ids"]),
+    "append": (tree_append, dest_append, ["-a", "--append"]),
+    "inplace_delta": (edit_big, dest_big, ["-a", "--inplace"],
+                      {"same_inode": True}),
+    "link_dest": (tree_snapshot, dest_snapshot, ["-a", "--link-dest=../prev"],
+                  {"linked": True}),
+    "backup_dir": (tree_small, dest_extraneous,
+                   ["-a", "--delete", "--backup-dir=bak"]),
+    "type_clash": (tree_clash, dest_clash, ["-a"], {"rc": 23}),
+}
+OLD_CLIENT_SET = ("initial_a", "edge_a", "update_delta", "update_stale",
+                  "delete", "types_H", "checksum_c", "dry_run_update")
+for _k, _v in OLD_PROTOCOL_SET.items():
+    _extra = _v[3] if len(_v) > 3 else {}
+    for _p in (27, 28, 29):
+        SCENARIOS[f"proto{_p}_{_k}"] = (_v[0], _v[1],
+                                        _v[2] + [f"--protocol={_p}"], _extra)
+    SCENARIOS[f"client269_{_k}"] = (_v[0], _v[1], _v[2],
+                                    dict(_extra, client="2.6.9"))
+for _k in OLD_CLIENT_SET:
+    _v = OLD_PROTOCOL_SET[_k]
+    SCENARIOS[f"client313_{_k}"] = (_v[0], _v[1], _v[2],
+                                    dict(_v[3] if len(_v) > 3 else {},
+                                         client="3.1.3"))
+
+
 # Options berth refuses (for now): berth must exit 4 with a message naming
 # the option, and leave the destination untouched.
 REFUSED = {

@@ -110,8 +110,11 @@ static void test_csum_names(void **state)
 	assert_null(berth_csum_name(BERTH_CSUM__COUNT));
 	assert_int_equal(berth_csum_digest_len(99), 0);
 
-	assert_int_equal(berth_csum_params_init(&p, BERTH_CSUM_MD5, 1, 29, 0),
+	assert_int_equal(berth_csum_params_init(&p, BERTH_CSUM_MD5, 1, 26, 0),
 			 -BERTH_EUNSUPPORTED);
+	assert_int_equal(berth_csum_params_init(&p, BERTH_CSUM_MD4, 1, 27, 0),
+			 0);
+	assert_int_equal(p.seed_first, 0); /* MD4_OLD: the seed after */
 	assert_int_equal(berth_csum_params_init(&p, 42, 1, 31, 0), -EINVAL);
 	assert_int_equal(berth_csum_params_init(&p, BERTH_CSUM_MD5, 1, 31,
 						BERTH_CF_CHKSUM_SEED_FIX),
@@ -288,8 +291,11 @@ static void test_sum_head_rules(void **state)
 			 -EINVAL);
 	assert_int_equal(berth_sum_head_init(&h, 10000, 32, 77, 0, 0), -EINVAL);
 	assert_int_equal(
-		berth_sum_head_init(&h, 10000, 29, BERTH_CSUM_MD5, 0, 0),
+		berth_sum_head_init(&h, 10000, 26, BERTH_CSUM_MD5, 0, 0),
 		-EINVAL);
+	assert_int_equal(
+		berth_sum_head_init(&h, 10000, 29, BERTH_CSUM_MD4, 0, 0), 0);
+	assert_int_equal(h.blength, 700);
 	assert_int_equal(
 		berth_sum_head_init(&h, 1ull << 50, 32, BERTH_CSUM_MD5, 0, 0),
 		-BERTH_ELIMIT);

@@ -570,6 +570,111 @@ static void test_id_lists(void **state)
 	assert_int_equal(feed(l, sizeof(l) - 1, &cfg, NULL), -BERTH_ELIMIT);
 }
 
+/* A little-endian int32 into a byte string being built. */
+static size_t put32(uint8_t *p, size_t at, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[at + (size_t)i] = (uint8_t)(v >> (8 * i));
+	return at + 4;
+}
+
+/*
+ * Protocols 27..29 (no capture: built by hand from rsync's encoding):
+ * fixed-width fields, (dev, inode) hard links, rdev, id lists and the
+ * io_error after them; sorted by whole names below 29.
+ */
+static void test_old_protocols(void **state)
+{
+	for (int proto = 27; proto <= 29; proto++) {
+		uint8_t b[512];
+		size_t n = 0;
+		struct berth_flist_config cfg = {.protocol = proto,
+						 .owner = true,
+						 .devices = true,
+						 .hard_links = true};
+		struct berth_flist_dec *d;
+		struct berth_flist *fl;
+		struct berth_proto_in in;
+		uint8_t ext = proto >= 28 ? 0x04 : 0; /* EXTENDED_FLAGS */
+
+		(void)state;
+		/* "." dir: flags TOP_DIR, l2=1, size, mtime, mode, uid 0. */
+		b[n++] = 0x01;
+		b[n++] = 1;
+		b[n++] = '.';
+		n = put32(b, n, 0);
+		n = put32(b, n, 1700000000);
+		n = put32(b, n, 040755);
+		n = put32(b, n, 0);
+		/* "a-b" and "a/x": two names of one inode (28+: HLINKED),
+		 * the same uid (SAME_UID) and time. */
+		for (int k = 0; k < 2; k++) {
+			const char *nm = k ? "a" : "a-b";
+
+			if (proto >= 28) {
+				b[n++] = 0x80 | 0x08 | ext; /* SAME_TIME|UID */
+				b[n++] = 0x02; /* HLINKED >> 8 */
+			} else {
+				b[n++] = 0x80 | 0x08;
+			}
+			b[n++] = (uint8_t)strlen(nm);
+			memcpy(b + n, nm, strlen(nm));
+			n += strlen(nm);
+			n = put32(b, n, 5); /* size */
+			n = put32(b, n, 0100644);
+			n = put32(b, n, 7); /* dev (longint) */
+			n = put32(b, n, 42); /* inode */
+		}
+		/* "a.dev": a char device 4:5, SAME_TIME|SAME_UID. */
+		b[n++] = 0x80 | 0x08 | ext;
+		if (ext)
+			b[n++] = 0;
+		b[n++] = 5;
+		memcpy(b + n, "a.dev", 5);
+		n += 5;
+		n = put32(b, n, 0);
+		n = put32(b, n, 020600);
+		if (proto < 28) {
+			n = put32(b, n, (4u << 8) | 5u);
+		} else {
+			n = put32(b, n, 4); /* major */
+			n = put32(b, n, 5); /* minor (not 8-bit form) */
+		}
+		b[n++] = 0; /* end */
+		/* uid list: 0 (none) -- then io_error */
+		n = put32(b, n, 0);
+		n = put32(b, n, 3);
+		in = (struct berth_proto_in){b, n, 0};
+		assert_int_equal(berth_flist_dec_create(&d, &cfg), 0);
+		fl = decode_list(d, &in, 0, -1);
+		assert_int_equal(in.pos, in.size);
+		assert_int_equal(fl->count, 4);
+		assert_int_equal(fl->io_error, 3);
+		assert_string_equal(fl->files[0].name, ".");
+		/* Below 29 by whole name: "a" < "a-b" < "a.dev"; from 29
+		 * non-directories in the same order too (strcmp). */
+		assert_string_equal(fl->files[1].name, "a");
+		assert_string_equal(fl->files[2].name, "a-b");
+		assert_string_equal(fl->files[3].name, "a.dev");
+		assert_int_equal(fl->files[1].mtime, 1700000000);
+		assert_int_equal(fl->files[3].rdev_major, 4);
+		assert_int_equal(fl->files[3].rdev_minor, 5);
+		assert_true(fl->files[3].flags & BERTH_FILE_HAS_RDEV);
+		/* One group: both point at the same first member. */
+		assert_true(fl->files[1].xflags & BERTH_XMIT_HLINKED);
+		assert_true(fl->files[2].xflags & BERTH_XMIT_HLINKED);
+		assert_int_equal(fl->files[1].hlink_ndx,
+				 fl->files[2].hlink_ndx);
+		assert_false(fl->files[3].xflags & BERTH_XMIT_HLINKED);
+		berth_flist_free(fl);
+		berth_flist_dec_free(d);
+		/* Truncated anywhere: MORE, never an error or a crash. */
+		for (size_t cut = 0; cut < n; cut++)
+			assert_int_equal(feed((const char *)b, cut, &cfg, NULL),
+					 BERTH_PROTO_MORE);
+	}
+}
+
 /* ACLs (§7.8, no capture): a literal access + default ACL, then a ref. */
 static void test_acls(void **state)
 {
@@ -695,6 +800,7 @@ int main(void)
 		cmocka_unit_test(test_sublist_no_content),
 		cmocka_unit_test(test_id_lists),
 		cmocka_unit_test(test_acls),
+		cmocka_unit_test(test_old_protocols),
 		cmocka_unit_test(test_filter),
 	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);

@@ -257,7 +257,8 @@ static void test_errors(void **state)
 	uint8_t b[64];
 	struct berth_proto_out out = {b, sizeof(b), 0};
 	struct berth_proto_in in;
-	static const uint8_t v29[] = {29, 0, 0, 0}, v41[] = {41, 0, 0, 0};
+	static const uint8_t v26[] = {26, 0, 0, 0}, v41[] = {41, 0, 0, 0};
+	static const uint8_t v29[] = {29, 0, 0, 0};
 	static const uint8_t v31[] = {31, 0, 0, 0, 3, 'f', 'o', 'o'};
 	static const uint8_t v32z[] = {32,  0, 0,   0,	 3,   'm', 'd',
 				       '5', 4, 'z', 'l', 'i', 'b'};
@@ -268,8 +269,31 @@ static void test_errors(void **state)
 	assert_int_equal(berth_hs_get_version(&hs, &in), -EINVAL); /* order */
 	berth_hs_put_version(&hs, &out);
 	assert_memory_equal(b, "\x20\0\0\0", 4);
-	in = (struct berth_proto_in){v29, 4, 0};
+	in = (struct berth_proto_in){v26, 4, 0};
 	assert_int_equal(berth_hs_get_version(&hs, &in), -BERTH_EUNSUPPORTED);
+
+	/* 29: nothing negotiated, no compat flags, MD4, zlib with -z. */
+	cfg.compress = true;
+	cfg.compress_list = "zstd zlib";
+	berth_hs_init(&hs, &cfg);
+	out.pos = 0;
+	berth_hs_put_version(&hs, &out);
+	in = (struct berth_proto_in){v29, 4, 0};
+	assert_int_equal(berth_hs_get_version(&hs, &in), BERTH_PROTO_DONE);
+	assert_int_equal(hs.res.protocol, 29);
+	assert_int_equal(hs.res.compat, 0);
+	assert_false(hs.res.negotiate);
+	assert_int_equal(hs.res.xfer_csum, BERTH_CSUM_MD4);
+	assert_int_equal(hs.res.compress, BERTH_COMPRESS_ZLIB);
+	out.pos = 0;
+	assert_int_equal(berth_hs_put_setup(&hs, &out), 0);
+	assert_int_equal(out.pos, 0); /* nothing */
+	in = (struct berth_proto_in){v29, 0, 0};
+	assert_int_equal(berth_hs_get_lists(&hs, &in), BERTH_PROTO_DONE);
+	assert_int_equal(berth_hs_put_seed(&hs, &out), 0);
+	assert_int_equal(out.pos, 4);
+	cfg.compress = false;
+	cfg.compress_list = NULL;
 	berth_hs_init(&hs, &cfg);
 	berth_hs_put_version(&hs, &out);
 	in = (struct berth_proto_in){v41, 4, 0};

@@ -278,6 +278,47 @@ static void test_ndx_bad(void **state)
 	assert_int_equal(berth_proto_get_ndx(&in, &st, &v), -BERTH_EPROTO);
 }
 
+/* Below protocol 30: an ndx is a plain int32; longint. */
+static void test_old_ints(void **state)
+{
+	static const uint8_t nd[] = {5,	   0,	 0,    0,    0xff, 0xff,
+				     0xff, 0xff, 0xfe, 0xff, 0xff, 0xff};
+	static const uint8_t li[] = {
+		7, 0, 0,    0,	  0xff, 0xff, 0xff, 0xff, 1, 0, 0, 0, 1, 0,
+		0, 0, 0xff, 0xff, 0xff, 0xff, 0,    0,	  0, 0, 0, 0, 0, 0x80};
+	struct berth_ndx_state st;
+	struct berth_proto_in in = {nd, sizeof(nd), 0};
+	uint8_t b[8];
+	struct berth_proto_out out = {b, sizeof(b), 0};
+	int32_t v;
+	int64_t l;
+
+	(void)state;
+	berth_ndx_init(&st);
+	berth_ndx_set_protocol(&st, 29);
+	assert_int_equal(berth_proto_get_ndx(&in, &st, &v), 1);
+	assert_int_equal(v, 5);
+	assert_int_equal(berth_proto_get_ndx(&in, &st, &v), 1);
+	assert_int_equal(v, BERTH_NDX_DONE);
+	assert_int_equal(berth_proto_get_ndx(&in, &st, &v), -BERTH_EPROTO);
+	assert_int_equal(berth_proto_put_ndx(&out, &st, 300), 0);
+	assert_int_equal(berth_proto_put_ndx(&out, &st, BERTH_NDX_DONE), 0);
+	assert_memory_equal(b, "\x2c\x01\0\0\xff\xff\xff\xff", 8);
+	assert_int_equal(berth_proto_put_ndx(&out, &st, BERTH_NDX_FLIST_EOF),
+			 -EINVAL);
+	berth_ndx_set_protocol(&st, 30);
+	assert_false(st.plain);
+
+	in = (struct berth_proto_in){li, 3, 0};
+	assert_int_equal(berth_proto_get_longint(&in, &l), BERTH_PROTO_MORE);
+	in.size = sizeof(li);
+	assert_int_equal(berth_proto_get_longint(&in, &l), 1);
+	assert_int_equal(l, 7);
+	assert_int_equal(berth_proto_get_longint(&in, &l), 1);
+	assert_int_equal(l, 0x100000001ll);
+	assert_int_equal(berth_proto_get_longint(&in, &l), -BERTH_EPROTO);
+}
+
 /* Values at known raw offsets of case1_initial_a (§7.3 worked example). */
 static void test_capture_case1(void **state)
 {
@@ -324,6 +365,7 @@ int main(void)
 		cmocka_unit_test(test_vstring),
 		cmocka_unit_test(test_ndx),
 		cmocka_unit_test(test_ndx_bad),
+		cmocka_unit_test(test_old_ints),
 		cmocka_unit_test(test_capture_case1),
 	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);

@@ -898,6 +898,13 @@ for _k, _v in OLD_PROTOCOL_SET.items():
                                         _v[2] + [f"--protocol={_p}"], _extra)
     SCENARIOS[f"client269_{_k}"] = (_v[0], _v[1], _v[2],
                                     dict(_extra, client="2.6.9"))
+# openrsync's own option strings (separate flags), at its protocol 27.
+for _k in ("initial_a", "update_delta", "delete", "owners_numeric",
+           "dry_run_update"):
+    _v = OLD_PROTOCOL_SET[_k]
+    SCENARIOS[f"openrsync_args_{_k}"] = (
+        _v[0], _v[1], _v[2] + ["--protocol=27"],
+        dict(_v[3] if len(_v) > 3 else {}, openrsync_args=True))
 for _k in OLD_CLIENT_SET:
     _v = OLD_PROTOCOL_SET[_k]
     SCENARIOS[f"client313_{_k}"] = (_v[0], _v[1], _v[2],
@@ -1071,6 +1078,31 @@ os.execvp({receiver!r}, [{receiver!r}] + args)
     return path
 
 
+def openrsync_style(receiver, base, who):
+    """A wrapper that rewrites the client's server argv the way openrsync
+    (macOS 15's rsync, protocol 27) writes it: every flag on its own, in
+    its order (--delete --numeric-ids -g -l -n -o -p -D -r -t -v -x),
+    before running @receiver."""
+    path = os.path.join(base, f"openrsync-{who}")
+    with open(path, "w") as f:
+        f.write(f"""#!{sys.executable}
+import os, sys
+args, out, letters = sys.argv[1:], [], ""
+for a in args:
+    if a.startswith("-") and not a.startswith("--") and len(a) > 1:
+        letters += a[1:].split("e.", 1)[0]
+    else:
+        out.append(a)
+order = "glnopDrtvx"
+flags = ["-" + c for c in order for _ in range(letters.count(c))]
+flags += ["-" + c for c in letters if c not in order]
+i = out.index("--server") + 1
+os.execvp({receiver!r}, [{receiver!r}] + out[:i] + flags + out[i:])
+""")
+    os.chmod(path, 0o755)
+    return path
+
+
 def chown_tree(root, uid):
     for d, dirs, files in os.walk(root):
         for n in dirs + files:
@@ -1131,6 +1163,9 @@ def run_scenario_in(name, berth, work, keep, tmpfs, build_src, build_dst,
             chown_tree(dst, uid)
             receiver = as_user(shutil.which(receiver) or receiver, uid,
                                base, who)
+        if extra.get("openrsync_args"):
+            receiver = openrsync_style(shutil.which(receiver) or receiver,
+                                       base, who)
         if extra.get("drop_caps"):
             receiver = without_caps(shutil.which(receiver) or receiver,
                                     extra["drop_caps"], base, who)

@@ -898,6 +898,16 @@ for _k, _v in OLD_PROTOCOL_SET.items():
                                         _v[2] + [f"--protocol={_p}"], _extra)
     SCENARIOS[f"client269_{_k}"] = (_v[0], _v[1], _v[2],
                                     dict(_extra, client="2.6.9"))
+# The same set at 30 and 31 where the scenario set above does not already
+# cover the protocol.
+for _k in ("types_H", "types_H_again", "checksum_c", "update_stale",
+           "owners_names", "append", "inplace_delta", "link_dest",
+           "type_clash", "dry_run_update"):
+    _v = OLD_PROTOCOL_SET[_k]
+    for _p in (30, 31):
+        SCENARIOS[f"proto{_p}_{_k}"] = (_v[0], _v[1],
+                                        _v[2] + [f"--protocol={_p}"],
+                                        _v[3] if len(_v) > 3 else {})
 # openrsync's own option strings (separate flags), at its protocol 27.
 for _k in ("initial_a", "update_delta", "delete", "owners_numeric",
            "dry_run_update"):

@@ -656,9 +656,16 @@ int berth_opts_parse_more(struct berth_opts *o, int argc, char *const argv[])
 	return 0;
 }
 
+bool berth_opts_want_filters_at(const struct berth_opts *o, int protocol)
+{
+	/* Before 29 a client with --delete-excluded sends no list. */
+	return o->prune_empty_dirs || (o->delete_mode != BERTH_DELETE_NONE &&
+				       (!o->delete_excluded || protocol >= 29));
+}
+
 bool berth_opts_want_filters(const struct berth_opts *o)
 {
-	return o->prune_empty_dirs || o->delete_mode != BERTH_DELETE_NONE;
+	return berth_opts_want_filters_at(o, BERTH_PROTO_MAX);
 }
 
 void berth_opts_hs_config(const struct berth_opts *o,

@@ -17,6 +17,24 @@ static const struct {
 	{'r', BERTH_FM_RECEIVER}, {'p', BERTH_FM_PERISHABLE},
 };
 
+/* The pattern of @rule (a trailing '/' means directories only). */
+static int set_pattern(struct berth_filter_rule *rule, const char *p,
+		       size_t len)
+{
+	rule->pattern = p;
+	rule->pattern_len = len;
+	/* Only a CVS rule ("-C") may come without a pattern. */
+	if (!len && !(rule->mods & BERTH_FM_CVS))
+		return -BERTH_EPROTO;
+	if (memchr(p, '\0', len))
+		return -BERTH_EPROTO;
+	if (len > 1 && p[len - 1] == '/') {
+		rule->dir_only = true;
+		rule->pattern_len--;
+	}
+	return 0;
+}
+
 int berth_filter_parse(const char *text, size_t len,
 		       struct berth_filter_rule *rule)
 {
@@ -61,19 +79,7 @@ int berth_filter_parse(const char *text, size_t len,
 	}
 	if (i < len)
 		i++; /* the space */
-	rule->pattern = text + i;
-	rule->pattern_len = len - i;
-	/* Only a CVS rule ("-C") may come without a pattern. */
-	if (!rule->pattern_len && !(rule->mods & BERTH_FM_CVS))
-		return -BERTH_EPROTO;
-	if (memchr(rule->pattern, '\0', rule->pattern_len))
-		return -BERTH_EPROTO;
-	if (rule->pattern_len > 1 &&
-	    rule->pattern[rule->pattern_len - 1] == '/') {
-		rule->dir_only = true;
-		rule->pattern_len--;
-	}
-	return 0;
+	return set_pattern(rule, text + i, len - i);
 }
 
 int berth_filter_dec_init(struct berth_filter_dec *d, size_t max_len,
@@ -100,6 +106,20 @@ void berth_filter_dec_destroy(struct berth_filter_dec *d)
 	d->stash.buf = NULL;
 }
 
+/* A rule of protocols < 29: only "+ " and "- " prefixes. */
+static int parse_old(const char *text, size_t len,
+		     struct berth_filter_rule *rule)
+{
+	if ((len >= 2 && (text[0] == '+' || text[0] == '-') &&
+	     text[1] == ' ') ||
+	    (len == 1 && text[0] == '!'))
+		return berth_filter_parse(text, len, rule);
+	/* The whole text is the pattern of an exclude. */
+	memset(rule, 0, sizeof(*rule));
+	rule->type = BERTH_FILTER_EXCLUDE;
+	return set_pattern(rule, text, len);
+}
+
 static int unit_rule(void *ctx, struct berth_proto_in *view)
 {
 	struct berth_filter_dec *d = ctx;
@@ -121,7 +141,8 @@ static int unit_rule(void *ctx, struct berth_proto_in *view)
 	memcpy(d->text, view->ptr + view->pos, (size_t)len);
 	d->text[len] = '\0';
 	view->pos += (size_t)len;
-	TRY(berth_filter_parse(d->text, (size_t)len, d->out));
+	TRY(d->old_prefixes ? parse_old(d->text, (size_t)len, d->out)
+			    : berth_filter_parse(d->text, (size_t)len, d->out));
 	d->count++;
 	return BERTH_FILTER_RULE;
 }

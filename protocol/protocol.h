@@ -384,6 +384,8 @@ int berth_opts_parse_more(struct berth_opts *o, int argc, char *const argv[]);
 
 /* The receiver reads the filter list (§6.1). */
 bool berth_opts_want_filters(const struct berth_opts *o);
+/* The same at @protocol (below 29, not with --delete-excluded). */
+bool berth_opts_want_filters_at(const struct berth_opts *o, int protocol);
 
 /* Fill a handshake config from @o (client_caps, compress, choices, seed
    when given, allow_inc_recurse per berth_opts_inc_recurse()). */
@@ -451,6 +453,9 @@ int berth_filter_parse(const char *text, size_t len,
 
 struct berth_filter_dec {
 	struct berth_proto_stash stash;
+	/* Protocols < 29 (set after init): "+ X" and "- X" are the only
+	 * prefixes, "!" clears, any other text is an exclude pattern. */
+	bool old_prefixes;
 	char *text;
 	size_t max_len;
 	unsigned max_rules, count;

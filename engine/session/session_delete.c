@@ -66,6 +66,22 @@ static int del_cmp(const void *a, const void *b)
 			       y->type == DT_DIR);
 }
 
+/* Below protocol 29 the list order is the whole names' (§7.7). */
+static int del_cmp_pre29(const void *a, const void *b)
+{
+	const struct del_item *x = a, *y = b;
+
+	return strcmp(x->path, y->path);
+}
+
+/* In the file list's order, which is the order rsync deletes in. */
+static void del_sort(struct berth_session *s, struct del_list *l)
+{
+	if (l->n > 1)
+		qsort(l->v, l->n, sizeof(*l->v),
+		      s->neg.proto < 29 ? del_cmp_pre29 : del_cmp);
+}
+
 struct list_arg {
 	const char *name;
 	DIR *d;
@@ -253,8 +269,8 @@ int berth__delete_tree(struct berth_session *s, const char *name,
 	int ret;
 
 	ret = del_collect(s, name, &l, true, 0);
-	if (ret == 0 && l.n > 1)
-		qsort(l.v, l.n, sizeof(*l.v), del_cmp);
+	if (ret == 0)
+		del_sort(s, &l);
 	/* Reverse sorted order: contents before their directory. */
 	for (i = l.n; ret == 0 && i-- > 0;)
 		ret = delete_one(s, l.v[i].path, l.v[i].type);
@@ -427,8 +443,8 @@ static int delete_in(struct berth_session *s, const char *dname,
 	ret = del_collect(s, dname, &l, false, 0);
 	if (ret == -ENOENT || ret == -ENOTDIR || ret == -ELOOP)
 		ret = 0; /* nothing there (or not ours to look into) */
-	if (ret == 0 && l.n > 1)
-		qsort(l.v, l.n, sizeof(*l.v), del_cmp);
+	if (ret == 0)
+		del_sort(s, &l);
 	for (i = l.n; ret == 0 && i-- > 0;) {
 		const char *nm = l.v[i].path + plen;
 		bool is_dir = l.v[i].type == DT_DIR;

@@ -207,6 +207,7 @@ int berth__read_filters(struct berth_session *s)
 	ret = berth_filter_dec_init(&d, 4096, 10000);
 	if (ret < 0)
 		return ret;
+	d.old_prefixes = s->neg.proto < 29;
 	do {
 		ret = IN_DECODE(s, berth_filter_decode(&d, &v_, &rule));
 		if (ret == BERTH_FILTER_RULE && (rule.mods & BERTH_FM_XATTR)) {

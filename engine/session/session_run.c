@@ -270,7 +270,7 @@ static int session_run(struct berth_session *s)
 		fatal_exit(s);
 		return s->rep.fatal;
 	}
-	if (berth_opts_want_filters(&s->opts))
+	if (berth_opts_want_filters_at(&s->opts, s->neg.proto))
 		ret = berth__read_filters(s);
 	if (ret == 0)
 		ret = berth__read_initial_flist(s);

@@ -787,6 +787,34 @@ static void test_filter(void **state)
 		assert_int_equal(rc, -BERTH_ELIMIT);
 		berth_filter_dec_destroy(&d);
 	}
+	/* Protocols < 29: "+ "/"- " prefixes only, else an exclude. */
+	{
+		static const uint8_t old[] = {
+			5, 0,	0, 0,	'*', '.', 't', 'm', 'p', 4,
+			0, 0,	0, '+', ' ', 'k', '/', 1,   0,	 0,
+			0, '!', 3, 0,	0,   0,	  '-', 'C', 'x'};
+		struct berth_filter_rule got[4];
+		int n = 0, rc;
+
+		berth_filter_dec_init(&d, 64, 10);
+		d.old_prefixes = true;
+		in = (struct berth_proto_in){old, sizeof(old), 0};
+		while ((rc = berth_filter_decode(&d, &in, &got[n])) ==
+		       BERTH_FILTER_RULE)
+			n++;
+		assert_int_equal(rc, BERTH_PROTO_MORE);
+		assert_int_equal(n, 4);
+		assert_int_equal(got[0].type, BERTH_FILTER_EXCLUDE);
+		assert_int_equal(got[0].pattern_len, 5); /* "*.tmp" */
+		assert_int_equal(got[1].type, BERTH_FILTER_INCLUDE);
+		assert_true(got[1].dir_only);
+		assert_int_equal(got[2].type, BERTH_FILTER_CLEAR);
+		/* "-Cx" is no prefix there: the pattern "-Cx". */
+		assert_int_equal(got[3].type, BERTH_FILTER_EXCLUDE);
+		assert_int_equal(got[3].mods, 0);
+		assert_int_equal(got[3].pattern_len, 3);
+		berth_filter_dec_destroy(&d);
+	}
 }
 
 int main(void)

@@ -141,10 +141,16 @@ static void report_deleted(struct berth_session *s, const char *path,
 			   unsigned char type)
 {
 	bool is_dir = type == DT_DIR;
+	size_t len = strlen(path);
 
-	if (s->opts.verbose || s->opts.log_format)
-		berth__out_msg(&s->out, BERTH_MSG_DELETED, path,
-			       strlen(path) + (is_dir ? 1 : 0));
+	if (s->opts.verbose || s->opts.log_format) {
+		/* --iconv: the name goes back in UTF-8. */
+		char *conv = berth__iconv_msg(s, false, path, len, &len);
+
+		berth__out_msg(&s->out, BERTH_MSG_DELETED, conv ? conv : path,
+			       len + (is_dir ? 1 : 0));
+		free(conv);
+	}
 	switch (type) {
 	case DT_DIR:
 		s->del.stats.dirs++;

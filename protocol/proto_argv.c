@@ -77,6 +77,8 @@ enum opt_id {
 	O_NO_IMPLIED_DIRS,
 	O_NO_RELATIVE,
 	O_BLOCK_SIZE,
+	O_ICONV,
+	O_NO_ICONV,
 	O_REFUSED, /* known, but berth does not support it */
 };
 
@@ -159,10 +161,11 @@ static const struct {
 	{"no-relative", O_NO_RELATIVE, A_NONE},
 	{"no-R", O_NO_RELATIVE, A_NONE},
 	{"block-size", O_BLOCK_SIZE, A_INT},
+	{"iconv", O_ICONV, A_STR},
+	{"no-iconv", O_NO_ICONV, A_NONE},
 	/* Recognised but refused: they change the wire format or the role. */
 	{"files-from", O_REFUSED, A_STR},
 	{"from0", O_REFUSED, A_NONE},
-	{"iconv", O_REFUSED, A_STR},
 	{"delete-missing-args", O_REFUSED, A_NONE},
 	{"ignore-missing-args", O_REFUSED, A_NONE},
 	{"only-write-batch", O_REFUSED, A_STR},
@@ -410,6 +413,7 @@ static const struct {
 	{O_INFO, STR_FIELD(info)},
 	{O_DEBUG, STR_FIELD(debug)},
 	{O_MAX_ALLOC, STR_FIELD(max_alloc)},
+	{O_ICONV, STR_FIELD(iconv)},
 };
 
 /* The --delete family: 1 when @id is one of them, else 0. */
@@ -532,6 +536,9 @@ static int other_opt(struct berth_opts *o, int id, const char *val)
 		break;
 	case O_NO_MSGS2STDERR:
 		o->msgs2stderr = 0;
+		break;
+	case O_NO_ICONV:
+		o->iconv = NULL;
 		break;
 	default:
 		return -EINVAL;
@@ -696,6 +703,11 @@ bool berth_opts_inc_recurse(const struct berth_opts *o)
 	    o->backup || o->backup_dir || o->n_alt_dest || o->inplace ||
 	    o->append || o->remove_source_files || o->existing ||
 	    o->ignore_existing || o->fuzzy || o->relative)
+		return false;
+	/* --iconv: both sides number entries and directories in the order
+	 * sent, not sorted (names may sort differently once converted);
+	 * berth maps that order for one complete list only. */
+	if (o->iconv)
 		return false;
 	return true;
 }

@@ -519,6 +519,53 @@ static int unit_entry(void *ctx, struct berth_proto_in *v)
 		GET(berth__flist_parse_xattrs(d, v));
 	return BERTH_PROTO_DONE;
 }
+
+/*
+ * --iconv (cfg.conv): the complete name @wire, then the link target, as
+ * the caller converts them; the checks that follow see the converted
+ * bytes.  An entry the caller cannot convert stays (the peer's indices
+ * count it), inactive with an empty name: *@dead.  The prefix of the next
+ * name stays the wire name (d->lastname).
+ */
+static int convert_entry(struct berth_flist_dec *d, const char *wire,
+			 const char **name, uint32_t *name_len,
+			 const char **link, bool *dead)
+{
+	const struct berth_flist_config *c = &d->cfg;
+	struct pend *p = &d->pend;
+	size_t n = 0;
+	int r;
+
+	r = c->conv(c->conv_arg, BERTH_FLIST_CONV_NAME, NULL, wire,
+		    p->f.name_len, name, &n);
+	if (r < 0)
+		return r;
+	*dead = r != 0;
+	*name_len = *dead ? 0 : (uint32_t)n;
+	if (*dead)
+		*name = "";
+	if (!p->link || (p->f.flags & BERTH_FILE_ABBREV))
+		return 0;
+	r = c->conv(c->conv_arg, BERTH_FLIST_CONV_LINK, *name,
+		    (const char *)p->link, p->f.link_len, link, &n);
+	if (r < 0)
+		return r;
+	if (r != 0) {
+		*dead = true;
+		*name = "";
+		*name_len = 0;
+		*link = NULL;
+		p->f.link_len = 0;
+		return 0;
+	}
+	if (n > c->max_link)
+		return -BERTH_ELIMIT;
+	if (n == 0 || memchr(*link, '\0', n))
+		return -BERTH_EPROTO;
+	p->f.link_len = (uint32_t)n;
+	return 0;
+}
+
 static int commit_entry(struct berth_flist_dec *d)
 {
 	struct pend *p = &d->pend;
@@ -526,15 +573,21 @@ static int commit_entry(struct berth_flist_dec *d)
 	struct berth_file *f;
 	struct offs *o;
 	char *name = d->lastname;
-	uint32_t type = p->f.mode & S_IFMT;
+	const char *nm = name, *link = (const char *)p->link;
+	uint32_t nlen = p->f.name_len, type = p->f.mode & S_IFMT;
+	bool dead = false;
 
 	if (d->total_files >= d->cfg.max_files)
 		return -BERTH_ELIMIT;
 	/* The name: validated before any state changes. */
 	memcpy(name + p->l1, p->suffix, p->l2);
-	TRY(berth_flist_check_name(name, p->f.name_len, d->cfg.max_name));
-	if (p->f.name_len == 1 && name[0] == '.' && type != S_IFDIR)
-		return -BERTH_EPROTO;
+	if (d->cfg.conv)
+		TRY(convert_entry(d, name, &nm, &nlen, &link, &dead));
+	if (!dead) {
+		TRY(berth_flist_check_name(nm, nlen, d->cfg.max_name));
+		if (nlen == 1 && nm[0] == '.' && type != S_IFDIR)
+			return -BERTH_EPROTO;
+	}
 	if (fl->count == d->cap) {
 		uint32_t cap = d->cap ? d->cap * 2 : 64;
 		void *nf = realloc(fl->files, sizeof(*fl->files) * cap);
@@ -552,18 +605,25 @@ static int commit_entry(struct berth_flist_dec *d)
 	o = &d->offs[fl->count];
 	*f = p->f;
 	f->tx_pos = fl->count;
+	f->name_len = nlen;
+	if (dead)
+		f->flags |= BERTH_FILE_INACTIVE;
 	memset(o, 0xff, sizeof(*o));
-	TRY(berth__flist_pool_add(&d->pool, name, f->name_len, &o->name));
+	TRY(berth__flist_pool_add(&d->pool, nm, f->name_len, &o->name));
 	if (p->f.flags & BERTH_FILE_ABBREV) {
 		/* Copy the group's first member's link target and sum. */
 		uint32_t k = (uint32_t)(f->hlink_ndx - fl->ndx_start);
 
 		o->link = d->offs[k].link;
 		o->sum = d->offs[k].sum;
+		/* The first's target could not be converted: no target. */
+		if (d->cfg.conv && d->cfg.links && type == S_IFLNK &&
+		    o->link == UINT32_MAX)
+			f->flags |= BERTH_FILE_INACTIVE;
 	} else {
-		if (p->link)
-			TRY(berth__flist_pool_add(&d->pool, p->link,
-						  f->link_len, &o->link));
+		if (link)
+			TRY(berth__flist_pool_add(&d->pool, link, f->link_len,
+						  &o->link));
 		if (p->sum)
 			TRY(berth__flist_pool_add(&d->pool, p->sum,
 						  (size_t)d->cfg.flist_csum_len,
@@ -582,8 +642,8 @@ static int commit_entry(struct berth_flist_dec *d)
 		TRY(berth__flist_commit_xset(d));
 	TRY(berth__flist_commit_acls(d));
 	/* Update the "previous entry" state (also from abbreviated ones). */
-	d->lastname_len = f->name_len;
-	name[f->name_len] = '\0';
+	d->lastname_len = p->f.name_len;
+	name[p->f.name_len] = '\0';
 	d->mtime = f->mtime;
 	d->mode = f->mode;
 	d->uid = f->uid;

@@ -356,6 +356,7 @@ struct berth_opts {
 	const char *partial_dir, *backup_dir, *suffix, *temp_dir;
 	const char *checksum_choice, *compress_choice, *usermap, *groupmap;
 	const char *info, *debug, *max_alloc;
+	const char *iconv; /* --iconv=CHARSET as sent, NULL: none */
 	int n_alt_dest;
 	int alt_dest_type; /* enum berth_alt_dest (all must agree) */
 	const char *alt_dest[BERTH_MAX_ALT_DEST];
@@ -369,7 +370,7 @@ struct berth_opts {
  * after the cluster: parse again with berth_opts_parse_more() once the
  * secluded arguments are read.  Returns 0; -EINVAL for an unknown option
  * or a bad value (rsync exit 1); -BERTH_EUNSUPPORTED for a known option
- * berth refuses outright (--sender, --daemon, --iconv, --files-from,
+ * berth refuses outright (--sender, --daemon, --files-from,
  * batch modes, --super...); on error o->bad names the argument.  Options
  * that are parsed but not (yet) implemented by the engine (-R, -A, -N,
  * --inplace...) are only recorded: the session refuses them.
@@ -499,7 +500,7 @@ int berth_filter_decode(struct berth_filter_dec *d, struct berth_proto_in *in,
 #define BERTH_XMIT_CRTIME_EQ_MTIME (1u << 17)
 
 /* berth_file.flags */
-#define BERTH_FILE_INACTIVE (1u << 0) /* duplicate, dropped by cleaning */
+#define BERTH_FILE_INACTIVE (1u << 0) /* duplicate, or --iconv failed */
 #define BERTH_FILE_ABBREV \
 	(1u << 1) /* hard-link entry copied from its
 					   group's first member (§7.3 row 4) */
@@ -576,6 +577,27 @@ struct berth_acl {
 	struct berth_acl_ida *idas;
 };
 
+/* What a berth_flist_conv_fn converts. */
+enum { BERTH_FLIST_CONV_NAME = 0, BERTH_FLIST_CONV_LINK = 1 };
+
+/*
+ * --iconv: convert a received entry's full name (@what NAME) or symlink
+ * target (@what LINK; @name is then the entry's converted name, for the
+ * caller's message) from the wire's charset into the local one.  Called
+ * once per entry and field, on the decoding thread, before the name is
+ * checked and the list sorted.  Returns 0 with *@out / *@out_len set (the
+ * callee's bytes, NUL-terminated, valid until its next call with the same
+ * @what); 1 when this entry cannot be converted: the decoder keeps it (the
+ * peer's indices count it) with an empty name, BERTH_FILE_INACTIVE, and
+ * the callee has reported it; < 0 ends the decoding with that error.  The
+ * next entry's shared prefix is still taken from the name as received.
+ * Meant for one complete list: an inactive entry's empty name fails the
+ * check of an incremental sub-list (rsync-protocol.md §7.9).
+ */
+typedef int (*berth_flist_conv_fn)(void *arg, int what, const char *name,
+				   const char *in, size_t len, const char **out,
+				   size_t *out_len);
+
 struct berth_flist_config {
 	int protocol;
 	uint32_t compat; /* BERTH_CF_* as negotiated */
@@ -599,6 +621,8 @@ struct berth_flist_config {
 				     (default 1 GiB) */
 	uint64_t max_attr_bytes; /* all xattr sets and ACLs of the session
 				     (default 64 MiB) */
+	berth_flist_conv_fn conv; /* NULL: names as received */
+	void *conv_arg;
 };
 
 /* Fill the format part of @cfg from options and the handshake. */

@@ -35,6 +35,7 @@
  *   xa       session_xattr.c      -X
  *   sync     session_run.c        the generator <-> receiver hand-off
  *   rep      session_report.c     the outcome
+ *   ic       session_iconv.c      --iconv: converters, the index map
  *
  * Lock order: sync.lock, then lst.names_lock; sync.lock, then out->lock
  * (berth_out functions take out->lock and are never called with it held).
@@ -59,6 +60,7 @@
 #include "engine/session/session_flist.h"
 #include "engine/session/session_gen.h"
 #include "engine/session/session_handshake.h"
+#include "engine/session/session_iconv.h"
 #include "engine/session/session_ids.h"
 #include "engine/session/session_lists.h"
 #include "engine/session/session_net_in.h"
@@ -138,6 +140,7 @@ struct berth_session {
 	struct berth_xa *xa; /* -X (session_xattr.h), or NULL */
 	struct sess_sync sync;
 	struct sess_report rep;
+	struct sess_iconv ic;
 };
 
 /* meta.user of commit work whose outcome nobody needs (tidying). */

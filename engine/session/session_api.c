@@ -169,6 +169,7 @@ void berth_session_free(struct berth_session *s)
 	berth_commit_free(s->stg.commit);
 	berth__xa_free(s->xa);
 	berth__out_close(&s->out);
+	berth__iconv_close(s);
 	berth__in_destroy(&s->in);
 	berth__lists_free(s);
 	berth_flist_dec_free(s->lst.fdec);

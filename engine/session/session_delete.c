@@ -195,12 +195,18 @@ static void report_deleted(struct berth_session *s, const char *path,
 			   unsigned char type)
 {
 	bool is_dir = type == DT_DIR;
+	size_t len = strlen(path);
 
-	if ((s->opts.verbose || s->opts.log_format) && s->neg.proto >= 29)
-		berth__out_msg(&s->out, BERTH_MSG_DELETED, path,
-			       strlen(path) + (is_dir ? 1 : 0));
-	else if (s->opts.verbose || s->opts.log_format)
+	if ((s->opts.verbose || s->opts.log_format) && s->neg.proto >= 29) {
+		/* --iconv: the name goes back in UTF-8. */
+		char *conv = berth__iconv_msg(s, false, path, len, &len);
+
+		berth__out_msg(&s->out, BERTH_MSG_DELETED, conv ? conv : path,
+			       len + (is_dir ? 1 : 0));
+		free(conv);
+	} else if (s->opts.verbose || s->opts.log_format) {
 		log_deleted_pre29(s, path, is_dir);
+	}
 	switch (type) {
 	case DT_DIR:
 		s->del.stats.dirs++;

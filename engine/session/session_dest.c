@@ -144,7 +144,9 @@ int berth__open_dest(struct berth_session *s)
 					     strerror(errno));
 			return -EIO;
 		}
-		s->dest.dest_created = true;
+		/* As rsync, where an entry --iconv dropped sorts first and
+		 * hides the root from this check. */
+		s->dest.dest_created = !s->ic.dropped;
 		snprintf(shown, sizeof(shown), "%.*s", (int)len, dest);
 		while (len > 1 && shown[len - 1] == '/')
 			shown[--len] = '\0';

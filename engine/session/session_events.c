@@ -60,8 +60,9 @@ void berth__session_deleted(struct berth_session *s, const char *path,
 		ev->file_deleted(s->cfg.sopts.event_arg, path, is_dir);
 }
 
-void berth__session_success(struct berth_session *s, int32_t ndx)
+void berth__session_success(struct berth_session *s, int32_t entry)
 {
+	int32_t ndx = berth__ndx_to_wire(s, entry); /* --iconv: as sent */
 	uint8_t p[4] = {(uint8_t)ndx, (uint8_t)(ndx >> 8), (uint8_t)(ndx >> 16),
 			(uint8_t)(ndx >> 24)};
 

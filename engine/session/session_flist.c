@@ -2,7 +2,8 @@
 /*
  * Reading a file list from the stream into the session: the initial one,
  * and with incremental recursion each directory's list as its NDX_FLIST
- * index arrives (rsync-protocol.md §7).
+ * index arrives (rsync-protocol.md §7).  With --iconv the decoder gets
+ * the names converted (session_iconv.c), checks and sorts those.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +14,36 @@
 #include <unistd.h>
 
 #include "engine/session/session.h"
+
+/*
+ * The decoder's conversion hook (--iconv).  An entry whose name or link
+ * target does not convert is reported as rsync's receiver reports it (the
+ * name as received, in UTF-8; the target with the converted name), counts
+ * as a general I/O error (exit 23, no deletions) and is dropped.
+ */
+static int conv_entry(void *arg, int what, const char *name, const char *in,
+		      size_t len, const char **out, size_t *out_len)
+{
+	struct berth_session *s = arg;
+	bool link = what == BERTH_FLIST_CONV_LINK;
+	int ret = berth__iconv_name(s, link, in, len, out, out_len);
+
+	if (ret != -EILSEQ && ret != -EINVAL && ret != -E2BIG)
+		return ret;
+	atomic_fetch_or(&s->rep.io_error, 1);
+	if (link)
+		berth__session_file_error(s,
+					  "[Receiver] cannot convert symlink "
+					  "data for: \"%s\" (%s)\n",
+					  name, berth_strerror(ret));
+	else
+		berth__session_file_error_utf8(s,
+					       "[Receiver] cannot convert "
+					       "filename: %.*s (%s)\n",
+					       (int)len, in,
+					       berth_strerror(ret));
+	return 1;
+}
 
 int berth__read_flist(struct berth_session *s, int32_t dir_k)
 {
@@ -40,6 +71,11 @@ int berth__read_flist(struct berth_session *s, int32_t dir_k)
 	fl = berth_flist_dec_take(s->lst.fdec);
 	if (!fl)
 		return -ENOMEM;
+	ret = berth__iconv_map_list(s, fl);
+	if (ret < 0) {
+		berth_flist_free(fl);
+		return ret;
+	}
 	if (s->cfg.sopts.max_file_size) {
 		for (uint32_t i = 0; i < fl->count; i++)
 			if (S_ISREG(fl->files[i].mode) &&
@@ -61,6 +97,10 @@ int berth__read_initial_flist(struct berth_session *s)
 	berth_flist_config_init(&cfg, &s->opts, &s->neg.hs);
 	if (s->cfg.sopts.max_files)
 		cfg.max_files = s->cfg.sopts.max_files;
+	if (s->ic.on) {
+		cfg.conv = conv_entry;
+		cfg.conv_arg = s;
+	}
 	ret = berth_flist_dec_create(&s->lst.fdec, &cfg);
 	if (ret == 0)
 		ret = berth__read_flist(s, -1);

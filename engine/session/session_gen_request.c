@@ -43,9 +43,11 @@ static int put_record_b(struct berth_session *s, int32_t ndx, uint32_t iflags,
 	int ret;
 
 	if (s->neg.proto < 29)
-		return iflags & BERTH_ITEM_TRANSFER ? berth__gen_put_ndx(s, ndx)
-						    : 0;
-	ret = berth_proto_put_ndx(&po, &s->out.ndx, ndx);
+		return iflags & BERTH_ITEM_TRANSFER
+			       ? berth__gen_put_ndx(s,
+						    berth__ndx_to_wire(s, ndx))
+			       : 0;
+	ret = berth_proto_put_ndx(&po, &s->out.ndx, berth__ndx_to_wire(s, ndx));
 	if (ret >= 0)
 		ret = berth_proto_put_shortint(&po, (uint16_t)iflags);
 	if (ret >= 0 && (iflags & BERTH_ITEM_BASIS_TYPE_FOLLOWS))
@@ -81,7 +83,7 @@ int berth__gen_put_link_record(struct berth_session *s, int32_t ndx,
 		iflags |= BERTH_ITEM_IS_NEW |
 			  berth__xa_gen_itemize(s, berth__file(s, ndx), -1,
 						NULL);
-	ret = berth_proto_put_ndx(&po, &s->out.ndx, ndx);
+	ret = berth_proto_put_ndx(&po, &s->out.ndx, berth__ndx_to_wire(s, ndx));
 	if (ret >= 0)
 		ret = berth_proto_put_shortint(&po, (uint16_t)iflags);
 	if (ret >= 0)

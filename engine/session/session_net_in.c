@@ -258,9 +258,19 @@ int berth__in_shortint(struct berth_in *in, uint16_t *v)
 	IN_GET(in, berth_proto_get_shortint(&v_, v));
 }
 
-int berth__in_ndx(struct berth_in *in, int32_t *v)
+static int in_ndx(struct berth_in *in, int32_t *v)
 {
 	IN_GET(in, berth_proto_get_ndx(&v_, &in->ndx, v));
+}
+
+int berth__in_ndx(struct berth_in *in, int32_t *v)
+{
+	int ret = in_ndx(in, v);
+
+	/* --iconv: the sender numbers entries in the order it sent them. */
+	if (ret == 0)
+		*v = berth__ndx_from_wire(in->s, *v);
+	return ret;
 }
 
 int berth__in_vstring(struct berth_in *in, char *buf, size_t cap, size_t *len)
@@ -289,14 +299,14 @@ int berth__session_on_msg(struct berth_session *s,
 		atomic_fetch_or(&s->rep.io_error, ev->value);
 		return 0;
 	case BERTH_MSG_NO_SEND: {
+		int32_t ndx = berth__ndx_from_wire(s, ev->value);
 		struct sess_list *l;
 		int32_t i = -1;
 
 		pthread_mutex_lock(&s->sync.lock);
-		l = ev->value >= 0 ? berth__list_of(s, ev->value, &i) : NULL;
+		l = ndx >= 0 ? berth__list_of(s, ndx, &i) : NULL;
 		ok = l && i >= 0 && l->fst[i].state == FST_REQUESTED;
-		if ((ok && berth__fst_done(s, ev->value)) ||
-		    s->sync.done_waiters)
+		if ((ok && berth__fst_done(s, ndx)) || s->sync.done_waiters)
 			pthread_cond_broadcast(&s->sync.cond);
 		pthread_mutex_unlock(&s->sync.lock);
 		return ok ? 0 : -BERTH_EPROTO;

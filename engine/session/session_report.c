@@ -16,13 +16,19 @@
 
 #include "engine/session/session.h"
 
-static void vlog(struct berth_session *s, int level, const char *fmt,
-		 va_list ap) __attribute__((format(printf, 3, 0)));
-static void vlog(struct berth_session *s, int level, const char *fmt,
+/*
+ * With --iconv the text is in the local charset and goes to the client in
+ * UTF-8; @utf8: it is in UTF-8 already (a name as received), and goes to
+ * the local log in the local charset instead (as rsync's FERROR_UTF8).
+ */
+static void vlog(struct berth_session *s, int level, bool utf8, const char *fmt,
+		 va_list ap) __attribute__((format(printf, 4, 0)));
+static void vlog(struct berth_session *s, int level, bool utf8, const char *fmt,
 		 va_list ap)
 {
-	char msg[2048];
-	int n, code;
+	char msg[2048], *conv;
+	size_t clen = 0;
+	int n, code, ret;
 	bool to_socket;
 
 	n = vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -43,11 +49,20 @@ static void vlog(struct berth_session *s, int level, const char *fmt,
 			       ? (s->neg.proto >= 30 ? BERTH_MSG_WARNING
 						     : BERTH_MSG_INFO)
 			       : BERTH_MSG_ERROR_XFER;
-		if (berth__out_msg(&s->out, code, msg, (size_t)n) == 0)
+		conv = utf8 ? NULL
+			    : berth__iconv_msg(s, false, msg, (size_t)n, &clen);
+		ret = berth__out_msg(&s->out, code, conv ? conv : msg,
+				     conv ? clen : (size_t)n);
+		free(conv);
+		if (ret == 0)
 			return;
 	}
-	if (s->cfg.log_fn)
-		s->cfg.log_fn(s->cfg.log_arg, level, msg);
+	if (s->cfg.log_fn) {
+		conv = utf8 ? berth__iconv_msg(s, true, msg, (size_t)n, &clen)
+			    : NULL;
+		s->cfg.log_fn(s->cfg.log_arg, level, conv ? conv : msg);
+		free(conv);
+	}
 }
 
 void berth__session_log(struct berth_session *s, int level, const char *fmt,
@@ -56,7 +71,7 @@ void berth__session_log(struct berth_session *s, int level, const char *fmt,
 	va_list ap;
 
 	va_start(ap, fmt);
-	vlog(s, level, fmt, ap);
+	vlog(s, level, false, fmt, ap);
 	va_end(ap);
 }
 
@@ -66,7 +81,18 @@ void berth__session_file_error(struct berth_session *s, const char *fmt, ...)
 
 	atomic_fetch_add(&s->rep.file_errors, 1);
 	va_start(ap, fmt);
-	vlog(s, BERTH_LOG_ERROR, fmt, ap);
+	vlog(s, BERTH_LOG_ERROR, false, fmt, ap);
+	va_end(ap);
+}
+
+void berth__session_file_error_utf8(struct berth_session *s, const char *fmt,
+				    ...)
+{
+	va_list ap;
+
+	atomic_fetch_add(&s->rep.file_errors, 1);
+	va_start(ap, fmt);
+	vlog(s, BERTH_LOG_ERROR, true, fmt, ap);
 	va_end(ap);
 }
 
@@ -84,7 +110,7 @@ void berth__session_fatal(struct berth_session *s, int code, const char *fmt,
 	if (!first)
 		return;
 	va_start(ap, fmt);
-	vlog(s, BERTH_LOG_ERROR, fmt, ap);
+	vlog(s, BERTH_LOG_ERROR, false, fmt, ap);
 	va_end(ap);
 	/* Stop the net-in thread if it waits for input. */
 	(void)berth_waker_signal(&s->stg.stop_in); /* -EAGAIN: it was */

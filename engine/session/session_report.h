@@ -42,6 +42,10 @@ void berth__session_log(struct berth_session *s, int level, const char *fmt,
 /* A per-file error: logged (stderr by default, as rsync does) and counted. */
 void berth__session_file_error(struct berth_session *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* The same for a text that is UTF-8 as received (--iconv: a name that
+ * could not be converted); the local log gets it converted. */
+void berth__session_file_error_utf8(struct berth_session *s, const char *fmt,
+				    ...) __attribute__((format(printf, 2, 3)));
 /* Set the fatal exit code if none is set yet; returns the one in force. */
 int berth__set_fatal(struct berth_session *s, int code);
 /* Record the first fatal error (exit code) and wake everyone. */

@@ -210,6 +210,7 @@ int berth__session_run(struct berth_session *s)
 static int session_run(struct berth_session *s)
 {
 	const char *bad;
+	char why[160];
 	int ret;
 
 	ret = berth_opts_parse(&s->opts, s->neg.argc, s->neg.argv);
@@ -227,6 +228,12 @@ static int session_run(struct berth_session *s)
 		return s->rep.fatal;
 	}
 
+	/* --iconv: an unknown charset ends it here, as in rsync. */
+	if (berth__iconv_open(s, why, sizeof(why)) < 0) {
+		berth__set_fatal(s, RERR_UNSUPPORTED);
+		berth__session_log(s, BERTH_LOG_ERROR, "%s", why);
+		return s->rep.fatal;
+	}
 	ret = berth__handshake(s);
 	if (ret < 0) {
 		berth__set_fatal(s, berth__exit_code_of(ret));

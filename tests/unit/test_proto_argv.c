@@ -134,8 +134,14 @@ static void test_errors(void **state)
 	assert_string_equal(o.bad, "--sender");
 	assert_int_equal(PARSE(&o, "-logDtpARNr", ".", "d"), 0);
 	assert_true(o.acls && o.relative && o.crtimes);
-	assert_int_equal(PARSE(&o, "-logDtpr", "--iconv=utf8", ".", "d"),
-			 -BERTH_EUNSUPPORTED);
+	/* --iconv is taken (and turns incremental recursion off). */
+	assert_int_equal(
+		PARSE(&o, "-logDtpre.iLsfxC", "--iconv=utf8", ".", "d"), 0);
+	assert_string_equal(o.iconv, "utf8");
+	assert_false(berth_opts_inc_recurse(&o));
+	assert_int_equal(
+		PARSE(&o, "-logDtpr", "--iconv=.", "--no-iconv", ".", "d"), 0);
+	assert_null(o.iconv);
 	assert_int_equal(PARSE(&o, "-logDtpr", "--files-from", "x", ".", "d"),
 			 -BERTH_EUNSUPPORTED);
 	assert_int_equal(PARSE(&o, "-logDtpr", "--bogus", ".", "d"), -EINVAL);

@@ -180,11 +180,16 @@ int main(int argc, char **argv)
 	struct sig_watch watch;
 	pthread_t tid;
 	bool have_tid;
-	int ret;
+	int i, ret;
 
 	if (argc == 2 && strcmp(argv[1], "--version") == 0)
 		return print_version();
-	if (argc < 2 || strcmp(argv[1], "--server") != 0) {
+	/* rsync takes "--server" anywhere among the options (an
+	 * --rsync-path="berth OPTION" puts OPTION first); the session
+	 * refuses what it does not know, and says why. */
+	for (i = 1; i < argc && strcmp(argv[i], "--server") != 0; i++)
+		;
+	if (i >= argc) {
 		fprintf(stderr,
 			"usage: berth --server <rsync server arguments>\n"
 			"       (run by an rsync client: rsync "

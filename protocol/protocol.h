@@ -347,16 +347,30 @@ struct berth_opts {
 	const char *alt_dest[BERTH_MAX_ALT_DEST];
 	const char *dest; /* DEST */
 	const char *bad; /* the offending argument after an error */
+	/* The first error of the command line (parsing goes on after it, so
+	 * the handshake can still be made and the refusal sent as rsync's
+	 * server sends one): -EINVAL (rsync exit 1) or -BERTH_EUNSUPPORTED
+	 * (exit 4), 0 if none; what is wrong with @bad (a fixed phrase; the
+	 * whole message when @bad is NULL); the unknown letter in the
+	 * cluster @bad, or 0. */
+	int bad_err;
+	const char *why;
+	char bad_letter;
+	bool daemon; /* --daemon: the client expects an rsync daemon */
 };
 
 /*
  * Parse a server argv (argv[0] is the program name, then "--server", the
- * letter cluster, long options, ".", DEST) into @o.  With -s the argv ends
+ * letter cluster, long options, ".", DEST) into @o; "--server" may stand
+ * anywhere among the options, as rsync accepts it.  With -s the argv ends
  * after the cluster: parse again with berth_opts_parse_more() once the
  * secluded arguments are read.  Returns 0; -EINVAL for an unknown option
- * or a bad value (rsync exit 1); -BERTH_EUNSUPPORTED for a known option
- * berth refuses outright (--sender, --daemon, --iconv, --files-from,
- * batch modes, --super...); on error o->bad names the argument.  Options
+ * or a bad or missing value (rsync exit 1); -BERTH_EUNSUPPORTED for a
+ * known option berth refuses outright (--sender, --daemon, --iconv,
+ * --files-from, batch modes, --super...).  The first error is kept in
+ * o->bad_err, o->bad, o->why, o->bad_letter, and parsing goes on, so the
+ * rest (the capabilities after -e, the compression and checksum choices)
+ * is known for the handshake.  Options
  * that are parsed but not (yet) implemented by the engine (-R, -A, -N,
  * --inplace...) are only recorded: the session refuses them.
  */

@@ -95,8 +95,8 @@ static int read_raw(struct berth_in *in)
 			continue;
 		if (n < 0)
 			return -errno;
-		if (n == 0)
-			return -EPIPE; /* EOF in the middle of the stream */
+		if (n == 0) /* the client went: reported as rsync does */
+			return -EPIPE; /* (berth__session_fatal(), code 12) */
 		in->raw_len += (size_t)n;
 		in->total_read += (uint64_t)n;
 		return 0;

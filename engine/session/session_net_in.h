@@ -6,6 +6,7 @@
 #ifndef BERTH_SESSION_NET_IN_H
 #define BERTH_SESSION_NET_IN_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,7 +30,7 @@ struct berth_in {
 	uint8_t *data; /* de-multiplexed data bytes */
 	size_t data_len, data_pos, data_cap;
 	struct berth_ndx_state ndx;
-	uint64_t total_read;
+	_Atomic uint64_t total_read; /* also read by other threads */
 };
 
 int berth__in_init(struct berth_in *in, struct berth_session *s, int fd,

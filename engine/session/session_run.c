@@ -148,8 +148,8 @@ static int start_stages(struct berth_session *s)
 /*
  * After a fatal error or a cancel: tell the client (MSG_ERROR_EXIT at
  * proto >= 31), give the writer a bounded time to get it out, then stop
- * it; after a fatal error also read and drop the client's input until it
- * closes (§10.5), so it sees our message and code.  Nothing here can hang:
+ * it; after a fatal error at proto >= 31 also read and drop the client's
+ * input until it closes (§10.5), so it sees our message and code.  Nothing here can hang:
  * the writer gives up when s->stg.abort_fd is signalled, and the reads are
  * bounded in time.
  */
@@ -165,7 +165,10 @@ static void fatal_exit(struct berth_session *s)
 	if (s->out.started &&
 	    berth__out_drain_timed(&s->out, cancelled ? 1000 : 10000) < 0)
 		(void)berth_waker_signal(&s->stg.stop_out);
-	if (!cancelled)
+	/* Below protocol 31 there is no code to wait for the client to
+	 * read: close at once, as rsync's server does, and the client exits
+	 * (12) after printing our message. */
+	if (!cancelled && s->out.started && s->neg.proto >= 31)
 		berth__in_discard(&s->in, 10000);
 }
 
@@ -212,29 +215,8 @@ static int session_run(struct berth_session *s)
 	const char *bad;
 	int ret;
 
-	ret = berth_opts_parse(&s->opts, s->neg.argc, s->neg.argv);
-	if (ret == 0 && s->opts.secluded)
-		ret = berth__read_secluded(s);
-	if (ret < 0) {
-		berth__set_fatal(s, ret == -BERTH_EUNSUPPORTED
-					    ? RERR_UNSUPPORTED
-					    : RERR_SYNTAX);
-		berth__session_log(s, BERTH_LOG_ERROR, "berth: %s: %s\n",
-				   s->opts.bad ? s->opts.bad : "argv",
-				   ret == -BERTH_EUNSUPPORTED
-					   ? "option not supported by berth"
-					   : "unknown option");
-		return s->rep.fatal;
-	}
-
-	ret = berth__handshake(s);
-	if (ret < 0) {
-		berth__set_fatal(s, berth__exit_code_of(ret));
-		berth__session_log(s, BERTH_LOG_ERROR,
-				   "berth: handshake failed: %s\n",
-				   berth_strerror(ret));
-		return s->rep.fatal;
-	}
+	if (berth__read_args(s) || berth__handshake(s))
+		return s->rep.fatal; /* refused, the client told */
 	ret = berth__in_start_mux(&s->in);
 	if (s->opts.bwlimit > 0)
 		s->out.bwlimit = (uint64_t)s->opts.bwlimit * 1024; /* KiB/s */
@@ -260,6 +242,11 @@ static int session_run(struct berth_session *s)
 					       : NULL;
 	if (s->dest.pdir)
 		s->opts.partial = true;
+	if (s->opts.bad_err) {
+		berth__refuse_options(s);
+		fatal_exit(s);
+		return s->rep.fatal;
+	}
 	bad = berth__unsupported_option(s);
 	if (bad) {
 		berth__session_fatal(s, RERR_UNSUPPORTED,

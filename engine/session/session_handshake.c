@@ -241,6 +241,25 @@ static void handshake_failed(struct berth_session *s, int err, int32_t version)
 				     berth_strerror(err));
 }
 
+/* Is every name of a --checksum-choice ("X" or "X,Y") one berth offers? */
+static bool csum_choice_offered(const char *choice)
+{
+	static const char offered[] = " " BERTH_HS_CHECKSUM_LIST " auto ";
+	char word[32];
+	size_t len;
+
+	while (*choice) {
+		len = strcspn(choice, ",");
+		if (len == 0 || len > sizeof(word) - 3)
+			return false;
+		snprintf(word, sizeof(word), " %.*s ", (int)len, choice);
+		if (!strstr(offered, word))
+			return false;
+		choice += len + (choice[len] == ',');
+	}
+	return true;
+}
+
 int berth__handshake(struct berth_session *s)
 {
 	struct berth_hs_config cfg = {0};
@@ -249,6 +268,20 @@ int berth__handshake(struct berth_session *s)
 	int ret;
 
 	berth_opts_hs_config(&s->opts, &cfg);
+	if (cfg.checksum_choice && !csum_choice_offered(cfg.checksum_choice)) {
+		/* Refused after the handshake, made as with a choice the
+		 * wire treats alike (a fixed one: no lists), so a client of
+		 * protocol 31 or newer gets the code. */
+		if (!s->opts.bad_err) {
+			s->opts.bad_err = -BERTH_EUNSUPPORTED;
+			s->opts.bad = NULL;
+			s->opts.why =
+				"--checksum-choice: a checksum berth does "
+				"not offer (it offers " BERTH_HS_CHECKSUM_LIST
+				")";
+		}
+		cfg.checksum_choice = "md5";
+	}
 	/* A compressor fixed by the client (an explicit choice, or zlib for a
 	 * client that cannot negotiate) is accepted here so the handshake
 	 * completes; anything but zstd is then refused with a clear message

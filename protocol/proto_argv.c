@@ -175,6 +175,7 @@ static const struct {
 	{"stop-after", O_REFUSED, A_STR},
 	{"time-limit", O_REFUSED, A_STR},
 	{"copy-devices", O_REFUSED, A_NONE},
+	{"fuzzy", O_REFUSED, A_NONE}, /* rsync 2.x sends it long, not -y */
 };
 
 /* What went wrong with one argument: a phrase about it, or (@sentence) a

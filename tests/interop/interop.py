@@ -860,13 +860,11 @@ SCENARIOS.update({
 })
 
 # Options berth refuses (for now): berth must exit 4 with a message naming
-# the option, and leave the destination untouched.
+# the option, and leave the destination untouched.  The other refusals, with
+# every client and protocol: refusals.py.
 REFUSED = {
     "refuse_compress_zlib": ["-a", "--zc=zlib"],
     "refuse_compress_lz4": ["-a", "--zc=lz4"],
-    "refuse_partial_dir_nested": ["-a", "--partial-dir=a/b"],
-    "refuse_delay_updates_H": ["-aH", "--delay-updates"],
-    "refuse_backup_dir_delay": ["-a", "--backup-dir=b", "--delay-updates"],
 }
 
 

@@ -60,7 +60,7 @@ static int print_version(void)
 	struct berth_pump *pump;
 	int ret;
 
-	printf("berth %s, a receiver for rsync protocols 30-32\n",
+	printf("berth %s, a receiver for rsync protocols 27-32\n",
 	       BERTH_VERSION_STRING);
 	printf("checksums: xxh128 xxh3 xxh64 md5 md4\n");
 	printf("compression: zstd none\n");
@@ -180,11 +180,16 @@ int main(int argc, char **argv)
 	struct sig_watch watch;
 	pthread_t tid;
 	bool have_tid;
-	int ret;
+	int i, ret;
 
 	if (argc == 2 && strcmp(argv[1], "--version") == 0)
 		return print_version();
-	if (argc < 2 || strcmp(argv[1], "--server") != 0) {
+	/* rsync takes "--server" anywhere among the options (an
+	 * --rsync-path="berth OPTION" puts OPTION first); the session
+	 * refuses what it does not know, and says why. */
+	for (i = 1; i < argc && strcmp(argv[i], "--server") != 0; i++)
+		;
+	if (i >= argc) {
 		fprintf(stderr,
 			"usage: berth --server <rsync server arguments>\n"
 			"       (run by an rsync client: rsync "

@@ -178,6 +178,15 @@ static const struct {
 	{"stop-after", O_REFUSED, A_STR},
 	{"time-limit", O_REFUSED, A_STR},
 	{"copy-devices", O_REFUSED, A_NONE},
+	{"fuzzy", O_REFUSED, A_NONE}, /* rsync 2.x sends it long, not -y */
+};
+
+/* What went wrong with one argument: a phrase about it, or (@sentence) a
+ * whole message; the unknown letter of a cluster. */
+struct arg_err {
+	const char *why;
+	bool sentence;
+	char letter;
 };
 
 static int parse_int(const char *s, int64_t lo, int64_t hi, int64_t *v)
@@ -226,8 +235,13 @@ static int parse_size(const char *s, int64_t *v)
 	return 0;
 }
 
-static int letters(struct berth_opts *o, const char *s)
+/* The letter cluster after '-'.  An unknown letter is -EINVAL with the
+ * letter in *@bad; the letters after it are still taken, so the
+ * capabilities after 'e' are known. */
+static int letters(struct berth_opts *o, const char *s, char *bad)
 {
+	int ret = 0;
+
 	for (; *s; s++) {
 		switch (*s) {
 		case 'v':
@@ -322,7 +336,7 @@ static int letters(struct berth_opts *o, const char *s)
 			break;
 		case 'e':
 			o->caps = s + 1;
-			return 0;
+			return ret;
 		/* Parsed (the file-list decoder handles their fields); the
 		 * session decides whether it implements them. */
 		case 'R':
@@ -337,18 +351,30 @@ static int letters(struct berth_opts *o, const char *s)
 		case 'L': /* only sent to a receiving client */
 		case 'k':
 		default:
-			return -EINVAL;
+			if (!ret)
+				*bad = *s;
+			ret = -EINVAL;
+			break;
 		}
 	}
-	return 0;
+	return ret;
 }
 
-static int set_alt_dest(struct berth_opts *o, int type, const char *dir)
+static int set_alt_dest(struct berth_opts *o, int type, const char *dir,
+			struct arg_err *e)
 {
-	if (o->n_alt_dest >= BERTH_MAX_ALT_DEST)
+	if (o->n_alt_dest >= BERTH_MAX_ALT_DEST) {
+		e->why = "too many --compare-dest/--copy-dest/--link-dest "
+			 "directories";
 		return -EINVAL;
-	if (o->alt_dest_type && o->alt_dest_type != type)
-		return -EINVAL; /* rsync: only one kind of alt-dest at a time */
+	}
+	if (o->alt_dest_type && o->alt_dest_type != type) {
+		/* rsync: only one kind of alt-dest at a time */
+		e->why = "--compare-dest, --copy-dest and --link-dest cannot "
+			 "be mixed";
+		e->sentence = true;
+		return -EINVAL;
+	}
 	o->alt_dest_type = type;
 	o->alt_dest[o->n_alt_dest++] = dir;
 	return 0;
@@ -494,15 +520,28 @@ static int number_opt(struct berth_opts *o, int id, const char *val)
 	return 1;
 }
 
-/* The options that fit none of the tables and families above. */
-static int other_opt(struct berth_opts *o, int id, const char *val)
+/* The options that fit none of the tables and families above; a refusal
+ * says why in @e. */
+static int other_opt(struct berth_opts *o, int id, const char *val,
+		     struct arg_err *e)
 {
 	switch (id) {
 	case O_SERVER:
 		break;
 	case O_SENDER:
+		e->why = "pull (--sender) is not supported: berth only "
+			 "receives (push to it: rsync SRC HOST:DEST)";
+		e->sentence = true;
+		return -BERTH_EUNSUPPORTED;
 	case O_DAEMON:
+		o->daemon = true;
+		e->why = "daemon mode (--daemon, HOST::MODULE) is not "
+			 "supported: berth receives over a remote shell "
+			 "(HOST:DEST)";
+		e->sentence = true;
+		return -BERTH_EUNSUPPORTED;
 	case O_REFUSED:
+		e->why = "not supported by berth";
 		return -BERTH_EUNSUPPORTED;
 	case O_PARTIAL_DIR:
 		o->partial_dir = val;
@@ -520,11 +559,11 @@ static int other_opt(struct berth_opts *o, int id, const char *val)
 		o->whole_file = false;
 		break;
 	case O_COMPARE_DEST:
-		return set_alt_dest(o, BERTH_ALT_COMPARE, val);
+		return set_alt_dest(o, BERTH_ALT_COMPARE, val, e);
 	case O_COPY_DEST:
-		return set_alt_dest(o, BERTH_ALT_COPY, val);
+		return set_alt_dest(o, BERTH_ALT_COPY, val, e);
 	case O_LINK_DEST:
-		return set_alt_dest(o, BERTH_ALT_LINK, val);
+		return set_alt_dest(o, BERTH_ALT_LINK, val, e);
 	case O_NEW_COMPRESS:
 		o->compress_choice = "zlibx";
 		break;
@@ -546,8 +585,10 @@ static int other_opt(struct berth_opts *o, int id, const char *val)
 	return 0;
 }
 
-/* Apply long option @id with value @val (NULL for an option without one). */
-static int longopt(struct berth_opts *o, int id, const char *val)
+/* Apply long option @id with value @val (NULL for an option without one);
+ * a refusal other than a bad value says why in @e. */
+static int longopt(struct berth_opts *o, int id, const char *val,
+		   struct arg_err *e)
 {
 	char *base = (char *)o;
 	size_t k;
@@ -570,97 +611,150 @@ static int longopt(struct berth_opts *o, int id, const char *val)
 	r = number_opt(o, id, val);
 	if (r)
 		return r < 0 ? r : 0;
-	return other_opt(o, id, val);
+	return other_opt(o, id, val, e);
 }
 
-/* Parse argv[i..]; positional args after the options are ".", DEST. */
+/* One argument at argv[*i] (and its value, which may be the next one);
+ * npos counts the positional arguments seen: ".", then DEST. */
+static int parse_arg(struct berth_opts *o, int argc, char *const argv[], int *i,
+		     int *npos, struct arg_err *e)
+{
+	const char *a = argv[*i], *name, *eq, *val = NULL;
+	size_t nlen, k;
+	int64_t v;
+
+	if (*npos || a[0] != '-' || !a[1]) {
+		/* "." then DEST; a push has exactly one DEST. */
+		if (*npos == 0 && strcmp(a, ".") == 0) {
+			*npos = 1;
+			return 0;
+		}
+		if (*npos != 1 || o->dest) {
+			e->why = *npos ? "unexpected argument (a push has "
+					 "one DEST)"
+				       : "unexpected argument before \".\"";
+			return -EINVAL;
+		}
+		o->dest = a;
+		*npos = 2;
+		return 0;
+	}
+	if (a[1] == 'B' || a[1] == '@') {
+		if (parse_int(a + 2, a[1] == 'B' ? 0 : INT32_MIN,
+			      a[1] == 'B' ? 1 << 29 : INT32_MAX, &v) < 0)
+			return -EINVAL;
+		if (a[1] == 'B') {
+			o->block_size = (int32_t)v;
+		} else {
+			o->modify_window = (int)v;
+			o->have_modify_window = true;
+		}
+		return 0;
+	}
+	if (a[1] != '-') {
+		if (letters(o, a + 1, &e->letter) < 0) {
+			e->why = "unknown option";
+			return -EINVAL;
+		}
+		return 0;
+	}
+	name = a + 2;
+	eq = strchr(name, '=');
+	nlen = eq ? (size_t)(eq - name) : strlen(name);
+	for (k = 0; k < sizeof(longopts) / sizeof(longopts[0]); k++)
+		if (strlen(longopts[k].name) == nlen &&
+		    strncmp(longopts[k].name, name, nlen) == 0)
+			break;
+	if (k == sizeof(longopts) / sizeof(longopts[0])) {
+		e->why = "unknown option";
+		return -EINVAL;
+	}
+	if (longopts[k].kind != A_NONE) {
+		if (eq) {
+			val = eq + 1;
+		} else if (*i + 1 < argc) {
+			val = argv[++*i];
+		} else {
+			e->why = "missing value";
+			return -EINVAL;
+		}
+	} else if (eq) {
+		e->why = "takes no value";
+		return -EINVAL;
+	}
+	return longopt(o, longopts[k].id, val, e);
+}
+
+/* Keep the first error of the command line (later ones are consequences
+ * more often than not). */
+static void note_error(struct berth_opts *o, int err, const char *arg,
+		       const struct arg_err *e)
+{
+	if (o->bad_err)
+		return;
+	o->bad_err = err;
+	o->bad = arg;
+	o->bad_letter = e->letter;
+	o->why = e->why		  ? e->why
+		 : err == -EINVAL ? "invalid value"
+				  : "not supported by berth";
+	if (e->sentence)
+		o->bad = NULL;
+}
+
+/* Parse argv[i..]; positional args after the options are ".", DEST.  Goes
+ * on after an error; returns the first one. */
 static int parse_from(struct berth_opts *o, int argc, char *const argv[], int i)
 {
 	int npos = 0;
 
 	for (; i < argc; i++) {
+		struct arg_err e = {0};
 		const char *a = argv[i];
-		int64_t v;
+		int r = parse_arg(o, argc, argv, &i, &npos, &e);
 
-		o->bad = a;
-		if (npos || a[0] != '-' || !a[1]) {
-			/* "." then DEST; a push has exactly one DEST. */
-			if (npos == 0 && strcmp(a, ".") == 0) {
-				npos = 1;
-				continue;
-			}
-			if (npos != 1 || o->dest)
-				return -EINVAL;
-			o->dest = a;
-			npos = 2;
-			continue;
-		}
-		if (a[1] != '-') {
-			if (a[1] == 'B') {
-				TRY(parse_int(a + 2, 0, 1 << 29, &v));
-				o->block_size = (int32_t)v;
-			} else if (a[1] == '@') {
-				TRY(parse_int(a + 2, INT32_MIN, INT32_MAX, &v));
-				o->modify_window = (int)v;
-				o->have_modify_window = true;
-			} else {
-				TRY(letters(o, a + 1));
-			}
-			continue;
-		}
-		const char *name = a + 2, *eq = strchr(name, '=');
-		size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
-		size_t k;
-
-		for (k = 0; k < sizeof(longopts) / sizeof(longopts[0]); k++)
-			if (strlen(longopts[k].name) == nlen &&
-			    strncmp(longopts[k].name, name, nlen) == 0)
-				break;
-		if (k == sizeof(longopts) / sizeof(longopts[0]))
-			return -EINVAL;
-		const char *val = NULL;
-
-		if (longopts[k].kind != A_NONE) {
-			if (eq) {
-				val = eq + 1;
-			} else {
-				if (i + 1 >= argc)
-					return -EINVAL;
-				val = argv[++i];
-			}
-		} else if (eq) {
-			return -EINVAL;
-		}
-		TRY(longopt(o, longopts[k].id, val));
+		if (r < 0)
+			note_error(o, r, a, &e);
 	}
-	o->bad = NULL;
-	return 0;
+	return o->bad_err;
+}
+
+/* No DEST: an error unless one came before. */
+static int need_dest(struct berth_opts *o)
+{
+	static const struct arg_err e = {"no destination (DEST) given", true,
+					 0};
+
+	if (!o->dest)
+		note_error(o, -EINVAL, NULL, &e);
+	return o->bad_err;
 }
 
 int berth_opts_parse(struct berth_opts *o, int argc, char *const argv[])
 {
+	static const struct arg_err no_server = {
+		"not an rsync server command line (no --server)", true, 0};
+	int k;
+
 	memset(o, 0, sizeof(*o));
 	o->msgs2stderr = -1;
 	o->max_delete = -1;
 	o->min_size = o->max_size = -1;
-	if (argc < 2 || strcmp(argv[1], "--server") != 0) {
-		o->bad = argc > 1 ? argv[1] : NULL;
-		return -EINVAL;
+	for (k = 1; k < argc; k++)
+		if (strcmp(argv[k], "--server") == 0)
+			break;
+	if (k >= argc) {
+		note_error(o, -EINVAL, NULL, &no_server);
+		return o->bad_err;
 	}
-	TRY(parse_from(o, argc, argv, 2));
-	if (!o->secluded && !o->dest) {
-		o->bad = NULL;
-		return -EINVAL;
-	}
-	return 0;
+	parse_from(o, argc, argv, 1);
+	return o->secluded ? o->bad_err : need_dest(o);
 }
 
 int berth_opts_parse_more(struct berth_opts *o, int argc, char *const argv[])
 {
-	TRY(parse_from(o, argc, argv, 1));
-	if (!o->dest)
-		return -EINVAL;
-	return 0;
+	parse_from(o, argc, argv, 1);
+	return need_dest(o);
 }
 
 bool berth_opts_want_filters_at(const struct berth_opts *o, int protocol)

@@ -3,6 +3,14 @@
  * The start of a session: the options berth refuses (and why), the version
  * and checksum/compression negotiation, the secluded arguments (-s) and the
  * filter list (rsync-protocol.md §2, §4, §6).
+ *
+ * Refusals reach the client as rsync's server makes them.  Before the
+ * version exchange, or when the handshake cannot be made, the message goes
+ * to the log (stderr, which the remote shell carries to the client) and
+ * the client, finding the stream closed, exits 12 after printing it.  An
+ * option error is refused after the handshake instead (session_run.c):
+ * from protocol 31 the client is then told the exit code (MSG_ERROR_EXIT)
+ * and exits with it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -97,6 +105,161 @@ static int out_raw_item(struct berth_session *s, struct berth_hs *hs,
 	return ret < 0 ? ret : berth__out_raw(&s->out, buf, po.pos);
 }
 
+/* The secluded arguments, parsed on from the command line's options. */
+static int read_secluded(struct berth_session *s)
+{
+	struct berth_secluded sec;
+	char *buf = malloc(SECLUDED_BYTES);
+	char **argv = calloc(MAX_SECLUDED_ARGS + 1, sizeof(char *));
+	int ret;
+
+	if (!buf || !argv) {
+		free(buf);
+		free(argv);
+		return -ENOMEM;
+	}
+	s->neg.secluded = argv;
+	s->neg.secluded_buf = buf;
+	berth_secluded_init(&sec, buf, SECLUDED_BYTES, argv, MAX_SECLUDED_ARGS);
+	ret = IN_DECODE(s, berth_secluded_decode(&sec, &v_));
+	if (ret < 0)
+		return ret;
+	berth_opts_parse_more(&s->opts, sec.argc, argv); /* errors: opts */
+	return 0;
+}
+
+void berth__refuse_options(struct berth_session *s)
+{
+	const struct berth_opts *o = &s->opts;
+	int code = o->bad_err == -BERTH_EUNSUPPORTED ? RERR_UNSUPPORTED
+						     : RERR_SYNTAX;
+
+	if (!o->bad)
+		berth__session_fatal(s, code, "berth: %s\n", o->why);
+	else if (o->bad_letter)
+		berth__session_fatal(s, code, "berth: -%c (in %s): %s\n",
+				     o->bad_letter, o->bad, o->why);
+	else
+		berth__session_fatal(s, code, "berth: %s: %s\n", o->bad,
+				     o->why);
+}
+
+/*
+ * --daemon: the client expects an rsync daemon's text greeting, not the
+ * binary handshake.  Answer as a daemon that refuses the connection: the
+ * greeting, then an @ERROR line, which the client prints before it exits
+ * (code 5); then wait, bounded, for it to go, so it can read both.
+ */
+static int refuse_daemon(struct berth_session *s)
+{
+	char msg[256];
+	/* Version 30 in the greeting: from 32 on it would carry a list of
+	 * authentication digests. */
+	int n = snprintf(msg, sizeof(msg),
+			 "@RSYNCD: %d.0\n@ERROR: berth is not an rsync daemon: "
+			 "push to it over a remote shell (rsync SRC "
+			 "HOST:DEST --rsync-path=berth)\n",
+			 30);
+
+	(void)berth__out_raw(&s->out, msg, (size_t)n);
+	berth__set_fatal(s, RERR_UNSUPPORTED);
+	berth__in_discard(&s->in, 10000, 0);
+	return s->rep.fatal;
+}
+
+int berth__read_args(struct berth_session *s)
+{
+	int i, ret;
+
+	berth_opts_parse(&s->opts, s->neg.argc, s->neg.argv);
+	if (s->opts.daemon)
+		return refuse_daemon(s);
+	for (i = 1; i < s->neg.argc; i++)
+		if (strcmp(s->neg.argv[i], "--server") == 0)
+			break;
+	if (i >= s->neg.argc) {
+		/* Not rsync's server command line: no handshake to make. */
+		berth__refuse_options(s);
+		return s->rep.fatal;
+	}
+	if (!s->opts.secluded)
+		return 0;
+	ret = read_secluded(s);
+	if (ret < 0) {
+		berth__session_fatal(s, berth__exit_code_of(ret),
+				     "berth: reading the secluded arguments: "
+				     "%s\n",
+				     berth_strerror(ret));
+		return s->rep.fatal;
+	}
+	return 0;
+}
+
+/* Why the handshake failed, as the client should read it. */
+static void handshake_failed(struct berth_session *s, int err, int32_t version)
+{
+	const struct berth_opts *o = &s->opts;
+
+	if (o->bad_err) {
+		/* The option error comes first: it may be the cause. */
+		berth__refuse_options(s);
+		return;
+	}
+	if (err == -BERTH_EUNSUPPORTED && version && version < BERTH_PROTO_MIN)
+		berth__session_fatal(s, RERR_PROTOCOL,
+				     "berth: the client speaks rsync protocol "
+				     "version %d; berth speaks versions %d to "
+				     "%d\n",
+				     (int)version, BERTH_PROTO_MIN,
+				     BERTH_PROTO_MAX);
+	else if (err == -BERTH_EPROTO && (version < 20 || version > 40))
+		berth__session_fatal(s, RERR_PROTOCOL,
+				     "berth: protocol version mismatch: the "
+				     "client sent %d (is the remote shell "
+				     "clean?)\n",
+				     (int)version);
+	else if (err == -BERTH_EUNSUPPORTED && o->checksum_choice)
+		berth__session_fatal(s, RERR_UNSUPPORTED,
+				     "berth: --checksum-choice=%s: not "
+				     "supported by berth (it offers %s)\n",
+				     o->checksum_choice,
+				     BERTH_HS_CHECKSUM_LIST);
+	else if (err == -BERTH_EUNSUPPORTED && o->compress_choice)
+		berth__session_fatal(s, RERR_UNSUPPORTED,
+				     "berth: --compress-choice=%s: not "
+				     "supported by berth\n",
+				     o->compress_choice);
+	else if (err == -BERTH_EUNSUPPORTED)
+		berth__session_fatal(s, RERR_UNSUPPORTED,
+				     "berth: no checksum or compression in "
+				     "common with the client (berth offers "
+				     "checksums %s)\n",
+				     BERTH_HS_CHECKSUM_LIST);
+	else
+		berth__session_fatal(s, berth__exit_code_of(err),
+				     "berth: handshake failed: %s\n",
+				     berth_strerror(err));
+}
+
+/* Is every name of a --checksum-choice ("X" or "X,Y") one berth offers? */
+static bool csum_choice_offered(const char *choice)
+{
+	static const char offered[] = " " BERTH_HS_CHECKSUM_LIST " auto ";
+	char word[32];
+	size_t len;
+
+	while (*choice) {
+		len = strcspn(choice, ",");
+		if (len == 0 || len > sizeof(word) - 3)
+			return false;
+		snprintf(word, sizeof(word), " %.*s ", (int)len, choice);
+		if (!strstr(offered, word))
+			return false;
+		choice += len + (choice[len] == ',');
+	}
+	return true;
+}
+
 /*
  * What the options mean below protocol 30, as rsync's server decides
  * after the version exchange: a plain --delete deletes before the
@@ -121,24 +284,38 @@ static int old_protocol_opts(struct berth_session *s)
 		      "--link-dest option";
 	else if (s->neg.proto < 29 && o->n_alt_dest && o->inplace)
 		why = "--compare-dest/--copy-dest/--link-dest with --inplace";
-	else if (s->neg.proto < 29 && o->delay_updates)
-		why = "--delay-updates";
 	if (!why)
 		return 0;
-	berth__session_log(s, BERTH_LOG_ERROR,
-			   "%s requires protocol %d or higher (negotiated "
-			   "%d).\n",
-			   why, o->xattrs || o->acls ? 30 : 29, s->neg.proto);
-	return -BERTH_EUNSUPPORTED;
+	/* As rsync's server: before multiplexing, so on stderr. */
+	berth__session_fatal(s, RERR_PROTOCOL,
+			     "%s requires protocol %d or higher (negotiated "
+			     "%d).\n",
+			     why, o->xattrs || o->acls ? 30 : 29, s->neg.proto);
+	return s->rep.fatal;
 }
 
 int berth__handshake(struct berth_session *s)
 {
 	struct berth_hs_config cfg = {0};
 	struct berth_hs hs;
+	int32_t version = 0;
 	int ret;
 
 	berth_opts_hs_config(&s->opts, &cfg);
+	if (cfg.checksum_choice && !csum_choice_offered(cfg.checksum_choice)) {
+		/* Refused after the handshake, made as with a choice the
+		 * wire treats alike (a fixed one: no lists), so a client of
+		 * protocol 31 or newer gets the code. */
+		if (!s->opts.bad_err) {
+			s->opts.bad_err = -BERTH_EUNSUPPORTED;
+			s->opts.bad = NULL;
+			s->opts.why =
+				"--checksum-choice: a checksum berth does "
+				"not offer (it offers " BERTH_HS_CHECKSUM_LIST
+				")";
+		}
+		cfg.checksum_choice = "md5";
+	}
 	/* A compressor fixed by the client (an explicit choice, or zlib for a
 	 * client that cannot negotiate) is accepted here so the handshake
 	 * completes; anything but zstd is then refused with a clear message
@@ -150,16 +327,27 @@ int berth__handshake(struct berth_session *s)
 	ret = berth_hs_init(&hs, &cfg);
 	if (ret == 0)
 		ret = out_raw_item(s, &hs, berth_hs_put_version);
+	/* The client's version, for the message if it is refused. */
 	if (ret == 0)
+		ret = berth__in_need(&s->in, 4);
+	if (ret == 0) {
+		const uint8_t *p = s->in.data + s->in.data_pos;
+
+		version = (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 |
+				    (uint32_t)p[2] << 16 |
+				    (uint32_t)p[3] << 24);
 		ret = IN_DECODE(s, berth_hs_get_version(&hs, &v_));
+	}
 	if (ret >= 0)
 		ret = out_raw_item(s, &hs, berth_hs_put_setup);
 	if (ret >= 0)
 		ret = IN_DECODE(s, berth_hs_get_lists(&hs, &v_));
 	if (ret >= 0)
 		ret = out_raw_item(s, &hs, berth_hs_put_seed);
-	if (ret < 0)
-		return ret;
+	if (ret < 0) {
+		handshake_failed(s, ret, version);
+		return s->rep.fatal;
+	}
 	s->neg.hs = hs.res;
 	s->neg.proto = hs.res.protocol;
 	s->neg.digest_len = berth_csum_digest_len(hs.res.xfer_csum);
@@ -167,35 +355,16 @@ int berth__handshake(struct berth_session *s)
 			       (hs.res.compat & BERTH_CF_SYMLINK_TIMES);
 	berth_ndx_set_protocol(&s->in.ndx, s->neg.proto);
 	berth_ndx_set_protocol(&s->out.ndx, s->neg.proto);
-	if (s->neg.proto < 30) {
-		ret = old_protocol_opts(s);
-		if (ret < 0)
-			return ret;
+	ret = berth_csum_params_init(&s->neg.cp, hs.res.xfer_csum,
+				     (uint32_t)hs.res.seed, s->neg.proto,
+				     hs.res.compat);
+	if (ret < 0) {
+		handshake_failed(s, ret, version);
+		return s->rep.fatal;
 	}
-	return berth_csum_params_init(&s->neg.cp, hs.res.xfer_csum,
-				      (uint32_t)hs.res.seed, s->neg.proto,
-				      hs.res.compat);
-}
-
-int berth__read_secluded(struct berth_session *s)
-{
-	struct berth_secluded sec;
-	char *buf = malloc(SECLUDED_BYTES);
-	char **argv = calloc(MAX_SECLUDED_ARGS + 1, sizeof(char *));
-	int ret;
-
-	if (!buf || !argv) {
-		free(buf);
-		free(argv);
-		return -ENOMEM;
-	}
-	s->neg.secluded = argv;
-	s->neg.secluded_buf = buf;
-	berth_secluded_init(&sec, buf, SECLUDED_BYTES, argv, MAX_SECLUDED_ARGS);
-	ret = IN_DECODE(s, berth_secluded_decode(&sec, &v_));
-	if (ret < 0)
-		return ret;
-	return berth_opts_parse_more(&s->opts, sec.argc, argv);
+	if (s->neg.proto < 30 && !s->opts.bad_err)
+		return old_protocol_opts(s);
+	return 0;
 }
 
 int berth__read_filters(struct berth_session *s)

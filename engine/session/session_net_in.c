@@ -95,8 +95,8 @@ static int read_raw(struct berth_in *in)
 			continue;
 		if (n < 0)
 			return -errno;
-		if (n == 0)
-			return -EPIPE; /* EOF in the middle of the stream */
+		if (n == 0) /* the client went: reported as rsync does */
+			return -EPIPE; /* (berth__session_fatal(), code 12) */
 		in->raw_len += (size_t)n;
 		in->total_read += (uint64_t)n;
 		return 0;
@@ -159,23 +159,55 @@ static int demux_some(struct berth_in *in)
 	return 0;
 }
 
-void berth__in_discard(struct berth_in *in, int ms)
+/*
+ * Frames read only to be dropped: true once the client has answered our
+ * MSG_ERROR_EXIT with its own (protocol >= 31: it then waits for us to
+ * close, as we waited for it), or the stream is not frames any more.
+ */
+static bool discard_frames(struct berth_in *in, const uint8_t *p, size_t len)
+{
+	struct berth_proto_in pin = {p, len, 0};
+	struct berth_demux_event ev;
+	int r;
+
+	if (!in->muxed)
+		return false;
+	while (pin.pos < pin.size) {
+		r = berth_demux_poll(&in->demux, &pin, &ev);
+		if (r < 0 ||
+		    (r == BERTH_DEMUX_MSG && ev.code == BERTH_MSG_ERROR_EXIT))
+			return true;
+		if (r == BERTH_PROTO_MORE)
+			break;
+	}
+	return false;
+}
+
+void berth__in_discard(struct berth_in *in, int ms, int idle_ms)
 {
 	struct pollfd pfd = {.fd = in->fd, .events = POLLIN};
 	struct timespec t0, t;
-	char sink[65536];
+	uint8_t sink[65536];
 	ssize_t n;
 	long left;
 
+	if (discard_frames(in, in->raw + in->raw_pos,
+			   in->raw_len - in->raw_pos))
+		return;
+	in->raw_pos = in->raw_len;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		clock_gettime(CLOCK_MONOTONIC, &t);
 		left = ms - ((t.tv_sec - t0.tv_sec) * 1000 +
 			     (t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (idle_ms > 0 && left > idle_ms)
+			left = idle_ms;
 		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
 			return;
 		n = read(in->fd, sink, sizeof(sink));
 		if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+			return;
+		if (n > 0 && discard_frames(in, sink, (size_t)n))
 			return;
 	}
 }

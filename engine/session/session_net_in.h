@@ -6,6 +6,7 @@
 #ifndef BERTH_SESSION_NET_IN_H
 #define BERTH_SESSION_NET_IN_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,13 +30,14 @@ struct berth_in {
 	uint8_t *data; /* de-multiplexed data bytes */
 	size_t data_len, data_pos, data_cap;
 	struct berth_ndx_state ndx;
-	uint64_t total_read;
+	_Atomic uint64_t total_read; /* also read by other threads */
 };
 
 int berth__in_init(struct berth_in *in, struct berth_session *s, int fd,
 		   int stop_fd);
-/* Read and drop input until EOF, the stop fd, or @ms milliseconds. */
-void berth__in_discard(struct berth_in *in, int ms);
+/* Read and drop input until EOF, the stop fd, or @ms milliseconds (or,
+   with @idle_ms > 0, until no input came for that long). */
+void berth__in_discard(struct berth_in *in, int ms, int idle_ms);
 void berth__in_destroy(struct berth_in *in);
 /* Switch to de-multiplexing (right after the handshake). */
 int berth__in_start_mux(struct berth_in *in);

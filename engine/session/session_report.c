@@ -109,9 +109,22 @@ void berth__session_fatal(struct berth_session *s, int code, const char *fmt,
 	pthread_mutex_unlock(&s->sync.lock);
 	if (!first)
 		return;
-	va_start(ap, fmt);
-	vlog(s, BERTH_LOG_ERROR, false, fmt, ap);
-	va_end(ap);
+	if (code == RERR_STREAMIO) {
+		/* The client went (end of input, or a write to a closed
+		 * pipe): said as rsync says it, whichever thread saw it. */
+		char msg[128];
+
+		snprintf(msg, sizeof(msg),
+			 "berth: connection unexpectedly closed (%llu bytes "
+			 "received so far) [receiver]\n",
+			 (unsigned long long)atomic_load(&s->in.total_read));
+		if (s->cfg.log_fn) /* not through the closed connection */
+			s->cfg.log_fn(s->cfg.log_arg, BERTH_LOG_ERROR, msg);
+	} else {
+		va_start(ap, fmt);
+		vlog(s, BERTH_LOG_ERROR, false, fmt, ap);
+		va_end(ap);
+	}
 	/* Stop the net-in thread if it waits for input. */
 	(void)berth_waker_signal(&s->stg.stop_in); /* -EAGAIN: it was */
 }

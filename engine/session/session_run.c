@@ -148,8 +148,8 @@ static int start_stages(struct berth_session *s)
 /*
  * After a fatal error or a cancel: tell the client (MSG_ERROR_EXIT at
  * proto >= 31), give the writer a bounded time to get it out, then stop
- * it; after a fatal error also read and drop the client's input until it
- * closes (§10.5), so it sees our message and code.  Nothing here can hang:
+ * it; after a fatal error at proto >= 31 also read and drop the client's
+ * input until it closes (§10.5), so it sees our message and code.  Nothing here can hang:
  * the writer gives up when s->stg.abort_fd is signalled, and the reads are
  * bounded in time.
  */
@@ -165,8 +165,13 @@ static void fatal_exit(struct berth_session *s)
 	if (s->out.started &&
 	    berth__out_drain_timed(&s->out, cancelled ? 1000 : 10000) < 0)
 		(void)berth_waker_signal(&s->stg.stop_out);
-	if (!cancelled)
-		berth__in_discard(&s->in, 10000);
+	/* From 31 the client answers our code: read until it does.  Below
+	 * there is no code to wait for: read only what the client is still
+	 * writing (until it pauses), so it finds the stream closed (12)
+	 * rather than a broken pipe, then close. */
+	if (!cancelled && s->out.started)
+		berth__in_discard(&s->in, s->neg.proto >= 31 ? 10000 : 2000,
+				  s->neg.proto >= 31 ? 0 : 200);
 }
 
 static double seconds_since(const struct timespec *t0)
@@ -210,38 +215,21 @@ int berth__session_run(struct berth_session *s)
 static int session_run(struct berth_session *s)
 {
 	const char *bad;
-	char why[160];
 	int ret;
 
-	ret = berth_opts_parse(&s->opts, s->neg.argc, s->neg.argv);
-	if (ret == 0 && s->opts.secluded)
-		ret = berth__read_secluded(s);
-	if (ret < 0) {
-		berth__set_fatal(s, ret == -BERTH_EUNSUPPORTED
-					    ? RERR_UNSUPPORTED
-					    : RERR_SYNTAX);
-		berth__session_log(s, BERTH_LOG_ERROR, "berth: %s: %s\n",
-				   s->opts.bad ? s->opts.bad : "argv",
-				   ret == -BERTH_EUNSUPPORTED
-					   ? "option not supported by berth"
-					   : "unknown option");
-		return s->rep.fatal;
+	if (berth__read_args(s))
+		return s->rep.fatal; /* refused, the client told */
+	/* --iconv: a charset iconv does not know is refused after the
+	 * handshake (as every option is: the client then reads why). */
+	if (berth__iconv_open(s, s->neg.why, sizeof(s->neg.why)) < 0 &&
+	    !s->opts.bad_err) {
+		s->neg.why[strcspn(s->neg.why, "\n")] = '\0';
+		s->opts.bad_err = -BERTH_EUNSUPPORTED;
+		s->opts.bad = NULL;
+		s->opts.why = s->neg.why;
 	}
-
-	/* --iconv: an unknown charset ends it here, as in rsync. */
-	if (berth__iconv_open(s, why, sizeof(why)) < 0) {
-		berth__set_fatal(s, RERR_UNSUPPORTED);
-		berth__session_log(s, BERTH_LOG_ERROR, "%s", why);
-		return s->rep.fatal;
-	}
-	ret = berth__handshake(s);
-	if (ret < 0) {
-		berth__set_fatal(s, berth__exit_code_of(ret));
-		berth__session_log(s, BERTH_LOG_ERROR,
-				   "berth: handshake failed: %s\n",
-				   berth_strerror(ret));
-		return s->rep.fatal;
-	}
+	if (berth__handshake(s))
+		return s->rep.fatal; /* refused, the client told */
 	/* Before protocol 30 the client's stream is not multiplexed. */
 	ret = s->neg.proto >= 30 ? berth__in_start_mux(&s->in) : 0;
 	if (s->opts.bwlimit > 0)
@@ -268,6 +256,11 @@ static int session_run(struct berth_session *s)
 					       : NULL;
 	if (s->dest.pdir)
 		s->opts.partial = true;
+	if (s->opts.bad_err) {
+		berth__refuse_options(s);
+		fatal_exit(s);
+		return s->rep.fatal;
+	}
 	bad = berth__unsupported_option(s);
 	if (bad) {
 		berth__session_fatal(s, RERR_UNSUPPORTED,

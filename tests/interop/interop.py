@@ -901,6 +901,7 @@ OLD_PROTOCOL_SET = {
                    ["-a", "--delete", "--max-delete=2"], {"rc": 25}),
     "delete_excluded": (tree_small, dest_extraneous,
                         ["-a", "--delete-excluded", "--exclude=*.tmp"]),
+    "delay_updates": (tree_small, dest_stale, ["-a", "--delay-updates"]),
 }
 OLD_CLIENT_SET = ("initial_a", "edge_a", "update_delta", "update_stale",
                   "delete", "types_H", "checksum_c", "dry_run_update")
@@ -1048,21 +1049,16 @@ SCENARIOS.update({
     "iconv_dot_server_c_locale": (tree_iconv_utf8, None,
                                   ["-a", "--iconv=.", "--no-inc-recursive"],
                                   {"rc": 23, "server_env": {"LC_ALL": "C"}}),
-    # A charset iconv does not know ends the server before the handshake
-    # (rsync: its iconv_open message, exit 4; the client sees 12).
-    "iconv_bad_charset": (tree_small, None,
-                          ["-a", "--iconv=UTF-8,NO-SUCH-CHARSET"],
-                          {"rc": 12}),
+    # A charset iconv does not know: refused after the handshake, so the
+    # client gets the code (tests/interop/refusals.py, iconv_bogus).
 })
 
 # Options berth refuses (for now): berth must exit 4 with a message naming
-# the option, and leave the destination untouched.
+# the option, and leave the destination untouched.  The other refusals, with
+# every client and protocol: refusals.py.
 REFUSED = {
     "refuse_compress_zlib": ["-a", "--zc=zlib"],
     "refuse_compress_lz4": ["-a", "--zc=lz4"],
-    "refuse_partial_dir_nested": ["-a", "--partial-dir=a/b"],
-    "refuse_delay_updates_H": ["-aH", "--delay-updates"],
-    "refuse_backup_dir_delay": ["-a", "--backup-dir=b", "--delay-updates"],
 }
 
 

@@ -131,7 +131,8 @@ static void test_errors(void **state)
 	(void)state;
 	assert_int_equal(PARSE(&o, "-logDtpr", "--sender", ".", "d"),
 			 -BERTH_EUNSUPPORTED);
-	assert_string_equal(o.bad, "--sender");
+	assert_null(o.bad); /* the reason is a sentence of its own */
+	assert_non_null(strstr(o.why, "pull (--sender)"));
 	assert_int_equal(PARSE(&o, "-logDtpARNr", ".", "d"), 0);
 	assert_true(o.acls && o.relative && o.crtimes);
 	/* --iconv is taken (and turns incremental recursion off). */
@@ -158,6 +159,47 @@ static void test_errors(void **state)
 		-EINVAL);
 	char *v[] = {"rsync", "-r", ".", "d"};
 	assert_int_equal(berth_opts_parse(&o, 4, v), -EINVAL);
+	assert_null(o.bad);
+	assert_non_null(strstr(o.why, "--server"));
+}
+
+/* The first error is kept and named; parsing goes on, so what the
+ * handshake needs (the capabilities, choices) is known for the refusal. */
+static void test_error_details(void **state)
+{
+	struct berth_opts o;
+
+	(void)state;
+	assert_int_equal(
+		PARSE(&o, "-logDtpQkre.iLsfxCIvu", "--bogus", ".", "d"),
+		-EINVAL);
+	assert_string_equal(o.bad, "-logDtpQkre.iLsfxCIvu");
+	assert_int_equal(o.bad_letter, 'Q');
+	assert_string_equal(o.why, "unknown option");
+	assert_string_equal(o.caps, ".iLsfxCIvu");
+	assert_true(o.recursive);
+	assert_string_equal(o.dest, "d");
+	assert_int_equal(PARSE(&o, "-re.iLsfxCIvu", "--block-size=abc",
+			       "--super", "--zc=zstd", ".", "d"),
+			 -EINVAL);
+	assert_string_equal(o.bad, "--block-size=abc");
+	assert_string_equal(o.why, "invalid value");
+	assert_string_equal(o.compress_choice, "zstd");
+	assert_int_equal(PARSE(&o, "-r", "--fake-super", "--bogus", ".", "d"),
+			 -BERTH_EUNSUPPORTED);
+	assert_string_equal(o.bad, "--fake-super");
+	assert_string_equal(o.why, "not supported by berth");
+	assert_int_equal(PARSE(&o, "-r", ".", "d", "--partial-dir"), -EINVAL);
+	assert_string_equal(o.bad, "--partial-dir");
+	assert_int_equal(PARSE(&o, "-r", "--daemon", "."), -BERTH_EUNSUPPORTED);
+	assert_true(o.daemon);
+	assert_int_equal(PARSE(&o, "-r", "--delete=1", ".", "d"), -EINVAL);
+	assert_string_equal(o.why, "takes no value");
+	/* "--server" anywhere among the options, as rsync takes it. */
+	char *v[] = {"berth", "--size-only", "--server", "-r", ".", "d"};
+	assert_int_equal(berth_opts_parse(&o, 6, v), 0);
+	assert_true(o.size_only && o.recursive);
+	assert_int_equal(o.bad_err, 0);
 }
 
 static void test_secluded(void **state)
@@ -211,6 +253,7 @@ int main(void)
 		cmocka_unit_test(test_examples),
 		cmocka_unit_test(test_inc_recurse),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_error_details),
 		cmocka_unit_test(test_secluded),
 		cmocka_unit_test(test_captures),
 	};

@@ -173,6 +173,16 @@ static int watch_signals(struct sig_watch *w)
 	return 0;
 }
 
+/* "--server", after options only ("berth --fake-super --server ..." from
+ * an --rsync-path, as rsync takes them). */
+static bool server_argv(int argc, char **argv)
+{
+	for (int i = 1; i < argc && argv[i][0] == '-' && argv[i][1]; i++)
+		if (strcmp(argv[i], "--server") == 0)
+			return true;
+	return false;
+}
+
 int main(int argc, char **argv)
 {
 	struct berth_session_opts so = {0};
@@ -184,7 +194,7 @@ int main(int argc, char **argv)
 
 	if (argc == 2 && strcmp(argv[1], "--version") == 0)
 		return print_version();
-	if (argc < 2 || strcmp(argv[1], "--server") != 0) {
+	if (!server_argv(argc, argv)) {
 		fprintf(stderr,
 			"usage: berth --server <rsync server arguments>\n"
 			"       (run by an rsync client: rsync "

@@ -79,6 +79,9 @@ enum opt_id {
 	O_BLOCK_SIZE,
 	O_ICONV,
 	O_NO_ICONV,
+	O_SUPER,
+	O_FAKE_SUPER,
+	O_NO_SUPER,
 	O_REFUSED, /* known, but berth does not support it */
 };
 
@@ -163,6 +166,9 @@ static const struct {
 	{"block-size", O_BLOCK_SIZE, A_INT},
 	{"iconv", O_ICONV, A_STR},
 	{"no-iconv", O_NO_ICONV, A_NONE},
+	{"super", O_SUPER, A_NONE},
+	{"fake-super", O_FAKE_SUPER, A_NONE},
+	{"no-super", O_NO_SUPER, A_NONE},
 	/* Recognised but refused: they change the wire format or the role. */
 	{"files-from", O_REFUSED, A_STR},
 	{"from0", O_REFUSED, A_NONE},
@@ -171,8 +177,6 @@ static const struct {
 	{"only-write-batch", O_REFUSED, A_STR},
 	{"write-batch", O_REFUSED, A_STR},
 	{"read-batch", O_REFUSED, A_STR},
-	{"super", O_REFUSED, A_NONE},
-	{"fake-super", O_REFUSED, A_NONE},
 	{"munge-links", O_REFUSED, A_NONE},
 	{"stop-at", O_REFUSED, A_STR},
 	{"stop-after", O_REFUSED, A_STR},
@@ -540,6 +544,12 @@ static int other_opt(struct berth_opts *o, int id, const char *val)
 	case O_NO_ICONV:
 		o->iconv = NULL;
 		break;
+	case O_SUPER:
+	case O_FAKE_SUPER:
+	case O_NO_SUPER:
+		o->super = id == O_SUPER;
+		o->fake_super = id == O_FAKE_SUPER;
+		break;
 	default:
 		return -EINVAL;
 	}
@@ -639,20 +649,37 @@ static int parse_from(struct berth_opts *o, int argc, char *const argv[], int i)
 
 int berth_opts_parse(struct berth_opts *o, int argc, char *const argv[])
 {
+	int k = berth_opts_server_index(argc, argv);
+
 	memset(o, 0, sizeof(*o));
 	o->msgs2stderr = -1;
 	o->max_delete = -1;
 	o->min_size = o->max_size = -1;
-	if (argc < 2 || strcmp(argv[1], "--server") != 0) {
+	if (k < 0) {
 		o->bad = argc > 1 ? argv[1] : NULL;
 		return -EINVAL;
 	}
-	TRY(parse_from(o, argc, argv, 2));
+	/* Options before --server (a --rsync-path="berth --fake-super"),
+	 * as rsync's popt takes options anywhere; their values (if any)
+	 * come with '='. */
+	TRY(parse_from(o, k, argv, 1));
+	TRY(parse_from(o, argc, argv, k + 1));
 	if (!o->secluded && !o->dest) {
 		o->bad = NULL;
 		return -EINVAL;
 	}
 	return 0;
+}
+
+int berth_opts_server_index(int argc, char *const argv[])
+{
+	for (int k = 1; k < argc; k++) {
+		if (strcmp(argv[k], "--server") == 0)
+			return k;
+		if (argv[k][0] != '-' || !argv[k][1])
+			return -1;
+	}
+	return -1;
 }
 
 int berth_opts_parse_more(struct berth_opts *o, int argc, char *const argv[])

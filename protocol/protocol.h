@@ -334,6 +334,7 @@ struct berth_opts {
 	bool ignore_times, relative, sparse, compress, whole_file;
 	bool update, keep_dirlinks, prune_empty_dirs, omit_dir_times;
 	bool omit_link_times, backup, secluded, crtimes, acls;
+	bool super, fake_super; /* --super, --fake-super (the last wins) */
 	int one_file_system, hard_links, atimes, xattrs, fuzzy;
 	const char *caps; /* after 'e' (§2.3), NULL if absent */
 	/* long options (§2.4) */
@@ -364,15 +365,19 @@ struct berth_opts {
 	const char *bad; /* the offending argument after an error */
 };
 
+/* Where "--server" is in @argv, after any options (a shell command
+ * "berth --fake-super --server ..."); -1: missing.  Pure. */
+int berth_opts_server_index(int argc, char *const argv[]);
+
 /*
  * Parse a server argv (argv[0] is the program name, then "--server", the
- * letter cluster, long options, ".", DEST) into @o.  With -s the argv ends
- * after the cluster: parse again with berth_opts_parse_more() once the
+ * letter cluster, long options, ".", DEST; options may come before
+ * "--server") into @o.  With -s the argv ends after the cluster: parse again with berth_opts_parse_more() once the
  * secluded arguments are read.  Returns 0; -EINVAL for an unknown option
  * or a bad value (rsync exit 1); -BERTH_EUNSUPPORTED for a known option
  * berth refuses outright (--sender, --daemon, --files-from,
- * batch modes, --super...); on error o->bad names the argument.  Options
- * that are parsed but not (yet) implemented by the engine (-R, -A, -N,
+ * batch modes...); on error o->bad names the argument.  Options
+ * that are parsed but not (yet) implemented by the engine (-R, -N,
  * --inplace...) are only recorded: the session refuses them.
  */
 int berth_opts_parse(struct berth_opts *o, int argc, char *const argv[]);
@@ -572,6 +577,7 @@ struct berth_acl_ida {
 
 struct berth_acl {
 	uint8_t flags; /* BERTH_ACL_* */
+	uint32_t mode; /* of the entry that carried it */
 	uint32_t user_obj, group_obj, mask_obj, other_obj;
 	uint32_t count;
 	struct berth_acl_ida *idas;

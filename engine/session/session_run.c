@@ -99,6 +99,7 @@ static int start_stages(struct berth_session *s)
 				? BERTH_DURABLE_FILE
 				: s->cfg.durability;
 	co.preserve_owner = s->opts.owner || s->opts.group;
+	co.fake_super = s->opts.fake_super;
 	if (s->opts.temp_dir) {
 		/* Relative to the destination unless absolute (rsync). */
 		s->dest.temp_dirfd = openat(s->dest.root_fd, s->opts.temp_dir,
@@ -216,6 +217,9 @@ static int session_run(struct berth_session *s)
 	ret = berth_opts_parse(&s->opts, s->neg.argc, s->neg.argv);
 	if (ret == 0 && s->opts.secluded)
 		ret = berth__read_secluded(s);
+	/* --super / --fake-super: act as root (rsync's am_root). */
+	if (ret == 0 && (s->opts.super || s->opts.fake_super))
+		s->dest.am_root = true;
 	if (ret < 0) {
 		berth__set_fatal(s, ret == -BERTH_EUNSUPPORTED
 					    ? RERR_UNSUPPORTED
@@ -283,6 +287,8 @@ static int session_run(struct berth_session *s)
 		ret = berth__read_initial_flist(s);
 	if (ret == 0)
 		ret = berth__xa_create(s);
+	if (ret == 0)
+		ret = berth__acl_create(s);
 	if (ret < 0) {
 		berth__session_fatal(s, berth__exit_code_of(ret),
 				     "berth: receiving the file list: %s\n",

@@ -77,16 +77,12 @@ int berth_fake_stat_parse(const char *buf, size_t len,
 			      &st->uid, &st->gid};
 
 	for (int i = 0; i < 5; i++) {
-		if (i > 0) {
-			/* sscanf: a blank in the format matches any run of
-			 * blanks, other characters themselves. */
-			if (seps[i - 1] == ' ') {
-				if (p == end || (*p != ' ' && *p != '\t'))
-					return -EINVAL;
-			} else if (p == end || *p++ != seps[i - 1]) {
-				return -EINVAL;
-			}
-		}
+		/* sscanf: a blank in the format matches any run of blanks
+		 * (none too; number() skips them), other characters
+		 * themselves. */
+		if (i > 0 && seps[i - 1] != ' ' &&
+		    (p == end || *p++ != seps[i - 1]))
+			return -EINVAL;
 		if (number(&p, end, i ? 10 : 8, fields[i]) < 0)
 			return -EINVAL;
 	}

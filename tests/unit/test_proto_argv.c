@@ -160,6 +160,42 @@ static void test_errors(void **state)
 	assert_int_equal(berth_opts_parse(&o, 4, v), -EINVAL);
 }
 
+/* --super / --fake-super: after the cluster (-M) or before --server
+ * (--rsync-path="berth --fake-super"); the last one wins. */
+static void test_super(void **state)
+{
+	struct berth_opts o;
+	char *lead[] = {"berth",    "--fake-super",
+			"--server", "-logDtpAre.iLsfxC",
+			".",	    "d"};
+	char *lead2[] = {
+		"berth", "--usermap=1:2", "--super", "--server", "-r", ".",
+		"d"};
+	char *bad[] = {"berth", "x", "--server", "-r", ".", "d"};
+	char *none[] = {"berth", "--fake-super", "-r", ".", "d"};
+
+	(void)state;
+	assert_int_equal(PARSE(&o, "-logDtpAr", "--fake-super", ".", "d"), 0);
+	assert_true(o.fake_super && !o.super && o.acls);
+	assert_int_equal(PARSE(&o, "-r", "--fake-super", "--super", ".", "d"),
+			 0);
+	assert_true(o.super && !o.fake_super);
+	assert_int_equal(
+		PARSE(&o, "-r", "--fake-super", "--no-super", ".", "d"), 0);
+	assert_false(o.super || o.fake_super);
+	assert_int_equal(berth_opts_server_index(6, lead), 2);
+	assert_int_equal(berth_opts_parse(&o, 6, lead), 0);
+	assert_true(o.fake_super && o.acls && o.owner);
+	assert_string_equal(o.dest, "d");
+	assert_int_equal(berth_opts_parse(&o, 7, lead2), 0);
+	assert_true(o.super);
+	assert_string_equal(o.usermap, "1:2");
+	assert_int_equal(berth_opts_server_index(6, bad), -1);
+	assert_int_equal(berth_opts_parse(&o, 6, bad), -EINVAL);
+	assert_int_equal(berth_opts_server_index(5, none), -1);
+	assert_int_equal(berth_opts_parse(&o, 5, none), -EINVAL);
+}
+
 static void test_secluded(void **state)
 {
 	static const char s[] = "rsync\0--delete\0.\0/x/\0\0\x20";
@@ -211,6 +247,7 @@ int main(void)
 		cmocka_unit_test(test_examples),
 		cmocka_unit_test(test_inc_recurse),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_super),
 		cmocka_unit_test(test_secluded),
 		cmocka_unit_test(test_captures),
 	};

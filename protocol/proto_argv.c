@@ -79,6 +79,9 @@ enum opt_id {
 	O_BLOCK_SIZE,
 	O_ICONV,
 	O_NO_ICONV,
+	O_SUPER,
+	O_FAKE_SUPER,
+	O_NO_SUPER,
 	O_REFUSED, /* known, but berth does not support it */
 };
 
@@ -163,6 +166,9 @@ static const struct {
 	{"block-size", O_BLOCK_SIZE, A_INT},
 	{"iconv", O_ICONV, A_STR},
 	{"no-iconv", O_NO_ICONV, A_NONE},
+	{"super", O_SUPER, A_NONE},
+	{"fake-super", O_FAKE_SUPER, A_NONE},
+	{"no-super", O_NO_SUPER, A_NONE},
 	/* Recognised but refused: they change the wire format or the role. */
 	{"files-from", O_REFUSED, A_STR},
 	{"from0", O_REFUSED, A_NONE},
@@ -171,8 +177,6 @@ static const struct {
 	{"only-write-batch", O_REFUSED, A_STR},
 	{"write-batch", O_REFUSED, A_STR},
 	{"read-batch", O_REFUSED, A_STR},
-	{"super", O_REFUSED, A_NONE},
-	{"fake-super", O_REFUSED, A_NONE},
 	{"munge-links", O_REFUSED, A_NONE},
 	{"stop-at", O_REFUSED, A_STR},
 	{"stop-after", O_REFUSED, A_STR},
@@ -578,6 +582,12 @@ static int other_opt(struct berth_opts *o, int id, const char *val,
 		break;
 	case O_NO_ICONV:
 		o->iconv = NULL;
+		break;
+	case O_SUPER:
+	case O_FAKE_SUPER:
+	case O_NO_SUPER:
+		o->super = id == O_SUPER;
+		o->fake_super = id == O_FAKE_SUPER;
 		break;
 	default:
 		return -EINVAL;

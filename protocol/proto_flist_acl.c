@@ -144,6 +144,7 @@ int berth__flist_commit_acls(struct berth_flist_dec *d)
 			free(acl->idas);
 			return r < 0 ? r : -EINVAL;
 		}
+		acl->mode = p->f.mode;
 		d->nacls[k]++;
 	}
 	return 0;

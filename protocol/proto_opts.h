@@ -40,6 +40,7 @@ struct berth_opts {
 	bool ignore_times, relative, sparse, compress, whole_file;
 	bool update, keep_dirlinks, prune_empty_dirs, omit_dir_times;
 	bool omit_link_times, backup, secluded, crtimes, acls;
+	bool super, fake_super; /* --super, --fake-super (the last wins) */
 	int one_file_system, hard_links, atimes, xattrs, fuzzy;
 	const char *caps; /* after 'e' (§2.3), NULL if absent */
 	/* long options (§2.4) */
@@ -88,7 +89,7 @@ struct berth_opts {
  * secluded arguments are read.  Returns 0; -EINVAL for an unknown option
  * or a bad or missing value (rsync exit 1); -BERTH_EUNSUPPORTED for a
  * known option berth refuses outright (--sender, --daemon,
- * --files-from, batch modes, --super...).  The first error is kept in
+ * --files-from, batch modes...).  The first error is kept in
  * o->bad_err, o->bad, o->why, o->bad_letter, and parsing goes on, so the
  * rest (the capabilities after -e, the compression and checksum choices)
  * is known for the handshake.  Options

@@ -468,6 +468,7 @@ struct berth_acl_ida {
 
 struct berth_acl {
 	uint8_t flags; /* BERTH_ACL_* */
+	uint32_t mode; /* of the entry that carried it */
 	uint32_t user_obj, group_obj, mask_obj, other_obj;
 	uint32_t count;
 	struct berth_acl_ida *idas;

@@ -74,6 +74,30 @@ struct berth_commit_opts {
 	 * has created (berth_commit_backup_mkdir()) before anything that
 	 * backs up a file there is queued. */
 	bool use_backup_dir;
+	/* --fake-super: no chown; ownership, the type of a device or
+	 * special (made as a plain file), special mode bits and ACLs are
+	 * kept in user.rsync.%stat / %aacl / %dacl (commit_fake.c). */
+	bool fake_super;
+};
+
+/*
+ * -A: one POSIX ACL as rsync keeps it (its acls.c rsync_acl): the four
+ * object entries (0-7, or BERTH_COMMIT_ACL_NONE when absent: left to the
+ * mode) and the named entries, each an id and its access bits (rwx, with
+ * BERTH_COMMIT_ACL_USER for a user).
+ */
+#define BERTH_COMMIT_ACL_NONE 0x80u
+#define BERTH_COMMIT_ACL_USER (1u << 31)
+
+struct berth_commit_acl_ida {
+	uint32_t id;
+	uint32_t access;
+};
+
+struct berth_commit_racl {
+	uint8_t user_obj, group_obj, mask_obj, other_obj;
+	uint32_t count;
+	struct berth_commit_acl_ida *idas;
 };
 
 /* One extended attribute an item must have. */
@@ -116,6 +140,15 @@ struct berth_commit_meta {
 	 * checked); with opts.backup_suffix it is kept as NAME + suffix (in
 	 * the --backup-dir when set) before the new item takes its name. */
 	int backup;
+	/* -A: the access ACL (non-symlinks) and default ACL (directories)
+	 * the item gets with its mode, set where they differ (rsync's
+	 * set_acl); borrowed, valid while the stage lives; NULL: left as
+	 * they are.  Applied by file_begin, mknod, dir_meta and set_meta. */
+	const struct berth_commit_racl *acl[2];
+	/* --fake-super: the source's file type and device numbers, for
+	 * user.rsync.%stat. */
+	uint32_t ftype;
+	uint32_t rdev_major, rdev_minor;
 };
 
 /* Flags for berth_commit_file_begin(). */
@@ -352,6 +385,40 @@ int berth_commit_set_meta(struct berth_commit *c, const char *relpath,
  */
 int berth_commit_set_xattrs(struct berth_commit *c, const char *relpath,
 			    struct berth_commit_xattrs *xattrs, void *user);
+
+/*
+ * ACLs and --fake-super attributes of an existing item (commit_acl.c,
+ * commit_fake.c), for the generator's comparisons.  @fd may be an O_PATH
+ * fd (never a symlink: ACLs are not compared for those).  Any thread.
+ *
+ * berth_commit_acl_differs(): would the ACLs of @m (access; default with
+ * @is_dir) be set on the item, whose mode (as rsync sees it: with
+ * --fake-super from its %stat) is @cur_mode, to give it mode @m->mode?
+ * 1, 0, or -errno when the item's ACLs cannot be read.
+ */
+int berth_commit_acl_differs(int fd, const struct berth_commit_meta *m,
+			     uint32_t cur_mode, bool is_dir, bool fake_super);
+
+/*
+ * user.rsync.%stat (rsync's text "MODE MAJOR,MINOR UID:GID", the mode in
+ * octal with its type bits).  _format() writes at most @cap bytes (no NUL
+ * needed by the xattr; one is added when it fits) and returns the length,
+ * or -ENOSPC.  _parse() reads @len bytes: 0, or -EINVAL when they are not
+ * that text.  Pure.
+ */
+struct berth_fake_stat {
+	uint32_t mode, rdev_major, rdev_minor, uid, gid;
+};
+
+int berth_fake_stat_format(char *buf, size_t cap,
+			   const struct berth_fake_stat *st);
+int berth_fake_stat_parse(const char *buf, size_t len,
+			  struct berth_fake_stat *st);
+/*
+ * The item's user.rsync.%stat into *@st: 0, -ENODATA when it has none
+ * (or the filesystem no xattrs), -EINVAL for a corrupt one, -errno.
+ */
+int berth_fake_stat_read(int fd, struct berth_fake_stat *st);
 
 /*
  * Validate a relative path from the peer: non-empty, not absolute, no

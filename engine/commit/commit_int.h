@@ -108,6 +108,19 @@ struct commit_xattr_job {
 	void (*done)(struct berth_commit *c, struct commit_xattr_job *j);
 };
 
+/*
+ * The mode step of an item when it carries more than its mode bits (-A
+ * ACLs, --fake-super): one pool call (berth__commit_mode_run()) on the
+ * item @fd, or on @name (one component, never followed) beneath @dirfd,
+ * or on @dirfd itself when @name is NULL.
+ */
+struct commit_mode_job {
+	const struct berth_commit *c;
+	const struct berth_commit_meta *m;
+	int fd, dirfd;
+	const char *name;
+};
+
 /* Someone waiting for a parent directory fd. */
 struct commit_waiter {
 	struct commit_waiter *next;
@@ -182,6 +195,7 @@ struct berth_commit_file {
 	struct commit_io io;
 	struct berth_commit_meta meta;
 	struct commit_xattr_job xj;
+	struct commit_mode_job mj;
 	struct open_how how;
 	struct timespec ts[2];
 	struct commit_dir *dir;
@@ -246,6 +260,7 @@ struct commit_op {
 	struct commit_op *prev, *next; /* c->ops: in flight */
 	struct berth_commit_meta meta;
 	struct commit_xattr_job xj;
+	struct commit_mode_job mj;
 	struct open_how how;
 	int xfd; /* the item (O_PATH) for its extended attributes, or -1 */
 	int xa_wperm; /* OP_XATTR: u+w added for the change (not root) */
@@ -405,6 +420,26 @@ void berth__commit_xattr_run(struct berth_commit *c, struct commit_xattr_job *j,
 			     void (*done)(struct berth_commit *,
 					  struct commit_xattr_job *));
 void berth__commit_xattr_release(struct commit_xattr_job *j);
+
+/* commit_acl.c */
+/* Does @m need berth__commit_mode_run() rather than a plain chmod? */
+bool berth__commit_mode_special(const struct berth_commit *c,
+				const struct berth_commit_meta *m);
+/* Pool thread (berth_prep_call()): the mode of job @arg with its ACLs,
+ * or --fake-super's attributes.  0 or -errno. */
+ssize_t berth__commit_mode_run(void *arg);
+/* The same on item @fd (any kind of fd); any thread. */
+int berth__commit_mode_fd(const struct berth_commit *c, int fd,
+			  const struct berth_commit_meta *m);
+/* The ACLs of @m on the item at @path (/proc/self/fd/N), and the mode. */
+int berth__commit_acl_apply(const char *path, const struct berth_commit_meta *m,
+			    uint32_t cur_mode, bool is_dir, bool fake_super);
+
+/* commit_fake.c */
+/* --fake-super: owner, type and special bits into user.rsync.%stat, the
+ * real mode made usable by the owner (rsync's set_stat_xattr). */
+int berth__commit_fake_stat(const char *path, const struct berth_commit_meta *m,
+			    const struct stat *real);
 
 /* commit_ops.c */
 void berth__commit_op_start(struct berth_commit *c, struct commit_op *op);

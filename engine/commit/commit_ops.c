@@ -85,8 +85,9 @@ void berth__commit_op_free(struct commit_op *op)
 static int step_applies(struct berth_commit *c, struct commit_op *op, int s)
 {
 	if (s == S_CHOWN)
-		return c->o.preserve_owner && (op->meta.uid != (uint32_t)-1 ||
-					       op->meta.gid != (uint32_t)-1);
+		return c->o.preserve_owner && !c->o.fake_super &&
+		       (op->meta.uid != (uint32_t)-1 ||
+			op->meta.gid != (uint32_t)-1);
 	if (s == S_TIMES)
 		return op->meta.mtime_nsec != UTIME_OMIT;
 	if (s == S_BACKUP)
@@ -320,6 +321,9 @@ static void op_step(struct berth_commit *c, struct commit_op *op)
 					  op->ext_fd >= 0 ? op->ext_fd
 							  : op->dir2->e.fd,
 					  op->base2, fd, op->tmp, 0);
+		else if (c->o.fake_super)
+			/* A plain file: its type goes into %stat. */
+			berth_prep_mknodat(req, fd, op->tmp, S_IFREG | 0600, 0);
 		else
 			berth_prep_mknodat(req, fd, op->tmp, op->meta.mode,
 					   op->dev);
@@ -329,6 +333,16 @@ static void op_step(struct berth_commit *c, struct commit_op *op)
 				    nofollow);
 		break;
 	case S_CHMOD:
+		if (berth__commit_mode_special(c, &op->meta)) {
+			/* -A, --fake-super (commit_acl.c) */
+			op->mj = (struct commit_mode_job){.c = c,
+							  .m = &op->meta,
+							  .fd = -1,
+							  .dirfd = fd,
+							  .name = name};
+			berth_prep_call(req, berth__commit_mode_run, &op->mj);
+			break;
+		}
 		/* The temp node is ours and not a symlink: no flag needed;
 		 * an existing entry is never followed. */
 		berth_prep_fchmodat(req, fd, name, op->meta.mode & 07777,

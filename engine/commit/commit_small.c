@@ -41,12 +41,14 @@ ssize_t berth__commit_small_run(void *arg)
 		else
 			done += (size_t)n;
 	}
-	if (!r && c->o.preserve_owner &&
+	if (!r && c->o.preserve_owner && !c->o.fake_super &&
 	    (f->meta.uid != (uint32_t)-1 || f->meta.gid != (uint32_t)-1))
 		r = berth__commit_chown_result(
 			c,
 			fchown(fd, f->meta.uid, f->meta.gid) < 0 ? -errno : 0);
-	if (!r && fchmod(fd, f->meta.mode & 07777) < 0)
+	if (!r && berth__commit_mode_special(c, &f->meta))
+		r = berth__commit_mode_fd(c, fd, &f->meta); /* -A, fake-super */
+	else if (!r && fchmod(fd, f->meta.mode & 07777) < 0)
 		r = -errno;
 	if (!r && f->meta.mtime_nsec != UTIME_OMIT) {
 		ts[0].tv_sec = f->meta.mtime_sec;

@@ -99,7 +99,7 @@ static int next_state(struct berth_commit *c, struct berth_commit_file *f,
 				return s;
 			break;
 		case F_CHOWN:
-			if (c->o.preserve_owner &&
+			if (c->o.preserve_owner && !c->o.fake_super &&
 			    (f->meta.uid != (uint32_t)-1 ||
 			     f->meta.gid != (uint32_t)-1))
 				return s;
@@ -246,6 +246,15 @@ static void step_submit(struct berth_commit *c, struct berth_commit_file *f)
 				    0);
 		break;
 	case F_CHMOD:
+		if (berth__commit_mode_special(c, &f->meta)) {
+			/* -A, --fake-super: commit_acl.c */
+			f->mj = (struct commit_mode_job){.c = c,
+							 .m = &f->meta,
+							 .fd = f->fd,
+							 .dirfd = -1};
+			berth_prep_call(req, berth__commit_mode_run, &f->mj);
+			break;
+		}
 		berth_prep_fchmodat(req, f->fd, NULL, f->meta.mode & 07777, 0);
 		break;
 	case F_TIMES:

@@ -44,6 +44,15 @@ static int in_reach(const struct berth_commit_xattrs *w, const char *name)
 	return strncmp(name, "system.", 7) != 0;
 }
 
+/* --fake-super keeps these of its own beside the item's (rsync keeps
+ * %stat; %aacl and %dacl it sets again right after). */
+static int fake_own(const struct berth_commit *c, const char *name)
+{
+	return c->o.fake_super && (!strcmp(name, "user.rsync.%stat") ||
+				   !strcmp(name, "user.rsync.%aacl") ||
+				   !strcmp(name, "user.rsync.%dacl"));
+}
+
 static int wanted(const struct berth_commit_xattrs *w, const char *name)
 {
 	for (uint32_t i = 0; i < w->count; i++)
@@ -154,7 +163,8 @@ static void xj_step(struct berth_commit *c, struct commit_xattr_job *j)
 	case XJ_REMOVE:
 		while (j->off < j->names_len &&
 		       (!in_reach(w, j->names + j->off) ||
-			wanted(w, j->names + j->off)))
+			wanted(w, j->names + j->off) ||
+			fake_own(c, j->names + j->off)))
 			j->off += strlen(j->names + j->off) + 1;
 		if (j->off >= j->names_len) {
 			j->done(c, j);

@@ -51,6 +51,7 @@
 
 #include "berth.h"
 #include "engine/commit/commit.h"
+#include "engine/session/session_acl.h"
 #include "engine/basis/basis.h"
 #include "engine/platform/platform.h"
 #include "engine/pump/pump.h"
@@ -138,6 +139,7 @@ struct berth_session {
 	struct sess_ids ids;
 	struct sess_del del;
 	struct berth_xa *xa; /* -X (session_xattr.h), or NULL */
+	struct berth_acls *acl; /* -A (session_acl.h), or NULL */
 	struct sess_sync sync;
 	struct sess_report rep;
 	struct sess_iconv ic;

@@ -168,6 +168,7 @@ void berth_session_free(struct berth_session *s)
 	berth_delta_apply_free(s->stg.apply);
 	berth_commit_free(s->stg.commit);
 	berth__xa_free(s->xa);
+	berth__acl_free(s->acl);
 	berth__out_close(&s->out);
 	berth__iconv_close(s);
 	berth__in_destroy(&s->in);

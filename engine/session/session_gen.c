@@ -260,6 +260,9 @@ static int fix_dirs(struct gen *g)
 						berth__gen_base_name(name),
 						&st);
 		}
+		/* -A, --fake-super: what rsync sees, ACLs included. */
+		if (ret == 0 && (s->acl || s->opts.fake_super))
+			ret = berth__acl_dir_check(s, name, &st, m);
 		if (ret == 0 && S_ISDIR(st.st_mode) && dir_meta_matches(&st, m))
 			continue;
 		ret = berth_commit_dir_meta(s->stg.commit, name, m);

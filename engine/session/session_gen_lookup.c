@@ -89,10 +89,14 @@ int berth__gen_dest_stat(struct gen *g, const struct berth_file *f,
 {
 	const char *name = f->name;
 	const char *slash;
-	int dfd;
+	int dfd, ret;
 
-	if (strcmp(name, ".") == 0)
-		return fstat(g->s->dest.root_fd, st) < 0 ? -errno : 0;
+	if (strcmp(name, ".") == 0) {
+		if (fstat(g->s->dest.root_fd, st) < 0)
+			return -errno;
+		berth__acl_fake_stat(g->s, g->s->dest.root_fd, ".", st);
+		return 0;
+	}
 	if (parent_is_new(g, name))
 		return -ENOENT;
 	slash = strrchr(name, '/');
@@ -103,7 +107,10 @@ int berth__gen_dest_stat(struct gen *g, const struct berth_file *f,
 		return dfd == -ENOENT || dfd == -ENOTDIR || dfd == -ELOOP
 			       ? -ENOENT
 			       : dfd;
-	return berth__sys_lstatat(g->s, dfd, berth__gen_base_name(name), st);
+	ret = berth__sys_lstatat(g->s, dfd, berth__gen_base_name(name), st);
+	if (ret == 0) /* --fake-super: the item as its %stat says */
+		berth__acl_fake_stat(g->s, dfd, berth__gen_base_name(name), st);
+	return ret;
 }
 
 /* What the receiver needs to know of the destination (under s->sync.lock). */

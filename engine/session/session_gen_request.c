@@ -224,7 +224,8 @@ int berth__gen_keep_item(struct berth_session *s, int32_t ndx,
 	berth__session_success(s, ndx);
 
 	if ((iflags & (BERTH_ITEM_REPORT_TIME | BERTH_ITEM_REPORT_PERMS |
-		       BERTH_ITEM_REPORT_OWNER | BERTH_ITEM_REPORT_GROUP)) &&
+		       BERTH_ITEM_REPORT_OWNER | BERTH_ITEM_REPORT_GROUP |
+		       BERTH_ITEM_REPORT_ACL)) &&
 	    !s->opts.dry_run) {
 		berth__session_meta(s, f, true, st->st_mode, &m);
 		ret = berth_commit_set_meta(s->stg.commit, f->name, &m);

@@ -37,7 +37,6 @@ const char *berth__unsupported_option(const struct berth_session *s)
 
 		F(prune_empty_dirs, "--prune-empty-dirs"),
 		F(crtimes, "--crtimes"),
-		F(acls, "--acls"),
 		F(relative, "--relative"),
 
 		F(copy_unsafe_links, "--copy-unsafe-links"),

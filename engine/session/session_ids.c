@@ -174,6 +174,11 @@ void berth__session_meta(struct berth_session *s, const struct berth_file *f,
 	m->uid = s->opts.owner && s->dest.am_root ? berth__map_uid(s, f->uid)
 						  : (uint32_t)-1;
 	m->gid = s->opts.group ? berth__map_gid(s, f->gid) : (uint32_t)-1;
+	/* -A: the ACLs go with the mode; --fake-super: so does the type. */
+	berth__acl_meta(s, f, m);
+	m->ftype = type;
+	m->rdev_major = f->rdev_major;
+	m->rdev_minor = f->rdev_minor;
 }
 
 void berth__ids_free(struct sess_ids *ids)

@@ -99,6 +99,7 @@ static int start_stages(struct berth_session *s)
 				? BERTH_DURABLE_FILE
 				: s->cfg.durability;
 	co.preserve_owner = s->opts.owner || s->opts.group;
+	co.fake_super = s->opts.fake_super;
 	if (s->opts.temp_dir) {
 		/* Relative to the destination unless absolute (rsync). */
 		s->dest.temp_dirfd = openat(s->dest.root_fd, s->opts.temp_dir,
@@ -219,6 +220,9 @@ static int session_run(struct berth_session *s)
 
 	if (berth__read_args(s))
 		return s->rep.fatal; /* refused, the client told */
+	/* --super / --fake-super: act as root (rsync's am_root). */
+	if (s->opts.super || s->opts.fake_super)
+		s->dest.am_root = true;
 	/* --iconv: a charset iconv does not know is refused after the
 	 * handshake (as every option is: the client then reads why). */
 	if (berth__iconv_open(s, s->neg.why, sizeof(s->neg.why)) < 0 &&
@@ -276,6 +280,8 @@ static int session_run(struct berth_session *s)
 		ret = berth__read_initial_flist(s);
 	if (ret == 0)
 		ret = berth__xa_create(s);
+	if (ret == 0)
+		ret = berth__acl_create(s);
 	if (ret < 0) {
 		berth__session_fatal(s, berth__exit_code_of(ret),
 				     "berth: receiving the file list: %s\n",

@@ -300,6 +300,11 @@ static ssize_t local_list(void *arg)
 
 		if (!*p || !in_reach(xa, p))
 			continue;
+		/* --fake-super's own attributes are not the item's. */
+		if (xa->s->opts.fake_super && (!strcmp(p, "user.rsync.%stat") ||
+					       !strcmp(p, "user.rsync.%aacl") ||
+					       !strcmp(p, "user.rsync.%dacl")))
+			continue;
 		v = realloc(l->v, (l->n + 1) * sizeof(*v));
 		if (!v) {
 			ret = -ENOMEM;
@@ -417,11 +422,13 @@ uint32_t berth__xa_gen_itemize(struct berth_session *s,
 			       const struct berth_file *f, int dirfd,
 			       const char *name)
 {
+	/* rsync's itemize() looks at the ACLs (-A) first. */
+	uint32_t acl = berth__acl_gen_itemize(s, f, dirfd, name);
 	struct xa_local l = {0};
 	bool differs;
 
 	if (!s->xa)
-		return 0;
+		return acl;
 	if (dirfd < 0)
 		return set_differs(s->xa, set_of(s->xa, f), NULL, true)
 			       ? BERTH_ITEM_REPORT_XATTR
@@ -429,7 +436,7 @@ uint32_t berth__xa_gen_itemize(struct berth_session *s,
 	read_for_compare(s, dirfd, name, &l);
 	differs = set_differs(s->xa, set_of(s->xa, f), &l, true);
 	local_free(&l);
-	return differs ? BERTH_ITEM_REPORT_XATTR : 0;
+	return acl | (differs ? BERTH_ITEM_REPORT_XATTR : 0);
 }
 
 bool berth__xa_gen_same(struct berth_session *s, const struct berth_file *f,
@@ -438,6 +445,9 @@ bool berth__xa_gen_same(struct berth_session *s, const struct berth_file *f,
 	struct xa_local l = {0};
 	bool same;
 
+	/* rsync's unchanged_attrs(): the ACLs (-A) too. */
+	if (berth__acl_gen_itemize(s, f, dirfd, name))
+		return false;
 	if (!s->xa)
 		return true;
 	read_for_compare(s, dirfd, name, &l);

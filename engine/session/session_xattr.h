@@ -39,14 +39,16 @@ void berth__xa_free(struct berth_xa *xa);
  * compare with, as for a new item) and returns BERTH_ITEM_REPORT_XATTR
  * when they differ (a new item: when the set is not empty), else 0.
  * Abbreviated values the destination lacks are marked for the request.
- * 0 without -X.
+ * With -A also BERTH_ITEM_REPORT_ACL from berth__acl_gen_itemize() (the
+ * ACLs are extended attributes too, and are compared where they are).
+ * 0 without -X and -A.
  */
 uint32_t berth__xa_gen_itemize(struct berth_session *s,
 			       const struct berth_file *f, int dirfd,
 			       const char *name);
 
-/* Generator: rsync's unchanged_attrs() part: the same xattrs?  (true
- * without -X). */
+/* Generator: rsync's unchanged_attrs() part: the same xattrs and (-A)
+ * ACLs?  (true without -X and -A). */
 bool berth__xa_gen_same(struct berth_session *s, const struct berth_file *f,
 			int dirfd, const char *name);
 

@@ -1053,6 +1053,142 @@ SCENARIOS.update({
     # client gets the code (tests/interop/refusals.py, iconv_bogus).
 })
 
+# ---------------------------------------------- -A, --fake-super (ACLs)
+
+def acl(path, *specs):
+    """setfacl with @specs (e.g. "-m", "u:65534:rwx"), never following."""
+    subprocess.run(["setfacl", "-P", *specs, path], check=True)
+
+
+def tree_acls(root, rng):
+    """Access ACLs with named users and groups (and masks) on files and
+    directories, a mask alone, files sharing one ACL, a directory with a
+    default ACL and items made inside it after (inheriting), a fifo, a
+    symlink and two hard links with an ACL."""
+    write(f"{root}/plain", b"no ACL\n")
+    write(f"{root}/named", b"named entries\n", 0o640)
+    acl(f"{root}/named", "-m", "u:65534:rwx,g:100:r")
+    write(f"{root}/maskonly", b"mask alone\n")
+    acl(f"{root}/maskonly", "-m", "m::r")
+    write(f"{root}/exe", b"#!/bin/sh\n", 0o750)
+    acl(f"{root}/exe", "-m", "u:1:rx,g:2:x")
+    for i in range(3):
+        write(f"{root}/shared{i}", b"one ACL for three %d\n" % i)
+        acl(f"{root}/shared{i}", "-m", "u:65534:r")
+    os.makedirs(f"{root}/d")
+    acl(f"{root}/d", "-m", "u:1:r")
+    acl(f"{root}/d", "-d", "-m", "u:65534:rx,g:100:rwx")
+    write(f"{root}/d/inherits", b"made under a default ACL\n")
+    os.makedirs(f"{root}/d/sub")
+    os.makedirs(f"{root}/dflt_only")
+    acl(f"{root}/dflt_only", "-d", "-m", "g:100:r")
+    os.mkfifo(f"{root}/fifo")
+    acl(f"{root}/fifo", "-m", "u:65534:rw")
+    os.symlink("named", f"{root}/link")
+    write(f"{root}/hl1", b"linked, one ACL\n")
+    acl(f"{root}/hl1", "-m", "g:100:rwx")
+    os.link(f"{root}/hl1", f"{root}/hl2")
+    touch_dirs(root)
+
+
+def dest_acls_old(root, rng):
+    """tree_acls with other ACLs: each item differs only in them."""
+    tree_acls(root, rng)
+    acl(f"{root}/named", "-m", "g:100:rw")
+    acl(f"{root}/maskonly", "-b")
+    acl(f"{root}/plain", "-m", "u:1:r")
+    acl(f"{root}/d", "-k")
+    acl(f"{root}/dflt_only", "-d", "-m", "g:100:rwx")
+    acl(f"{root}/shared1", "-x", "u:65534")
+    touch_dirs(root)
+
+
+def acl_snapshot_files(root, keep):
+    for i in range(6):
+        write(f"{root}/same{i}", b"same ACL %d\n" % i)
+        acl(f"{root}/same{i}", "-m", "u:65534:rw")
+        write(f"{root}/diff{i}", b"ACL differs %d\n" % i)
+        acl(f"{root}/diff{i}", "-m",
+            "u:65534:rw" if keep else "u:65534:r,g:100:r")
+    touch_dirs(root)
+
+
+def tree_acl_snapshot(root, rng):
+    acl_snapshot_files(root, True)
+
+
+def dest_acl_snapshot(root, rng):
+    prev = os.path.join(os.path.dirname(root), "prev")
+    if not os.path.exists(prev):
+        acl_snapshot_files(prev, False)
+    os.rmdir(root)
+
+
+def tree_fake_super(root, rng):
+    """What only root can make: devices, specials, other owners, set-id
+    and sticky bits; and ACLs (stored in xattrs by --fake-super)."""
+    write(f"{root}/setuid", b"suid\n", 0o4755)
+    write(f"{root}/owned", b"someone else's\n")
+    os.chown(f"{root}/owned", 123, 456)
+    write(f"{root}/mine", b"plain\n")
+    write(f"{root}/acl", b"with an ACL\n")
+    acl(f"{root}/acl", "-m", "u:65534:rwx,g:100:r")
+    os.makedirs(f"{root}/sticky")
+    os.chmod(f"{root}/sticky", 0o1777)
+    os.makedirs(f"{root}/d")
+    acl(f"{root}/d", "-d", "-m", "u:65534:rx")
+    os.chown(f"{root}/d", 7, 8)
+    write(f"{root}/d/f", b"inside\n")
+    os.mknod(f"{root}/d/null", 0o644 | stat.S_IFCHR, os.makedev(1, 3))
+    os.mknod(f"{root}/blk", 0o600 | stat.S_IFBLK, os.makedev(7, 200))
+    os.mkfifo(f"{root}/fifo", 0o620)
+    touch_dirs(root)
+
+
+SCENARIOS.update({
+    "acls_initial": (tree_acls, None, ["-aAX"], {"xattr_fs": True}),
+    "acls_initial_A": (tree_acls, None, ["-aA"], {"xattr_fs": True}),
+    "acls_update": (tree_acls, dest_acls_old, ["-aAX"], {"xattr_fs": True}),
+    "acls_update_A": (tree_acls, dest_acls_old, ["-aA"], {"xattr_fs": True}),
+    "acls_dry_run": (tree_acls, dest_acls_old, ["-anA"], {"xattr_fs": True}),
+    "acls_dry_run_initial": (tree_acls, None, ["-anA"], {"xattr_fs": True}),
+    "acls_H": (tree_acls, None, ["-aAXH"], {"xattr_fs": True}),
+    "acls_H_update": (tree_acls, dest_acls_old, ["-aAXH"],
+                      {"xattr_fs": True}),
+    "acls_numeric_ids": (tree_acls, dest_acls_old, ["-aA", "--numeric-ids"],
+                         {"xattr_fs": True}),
+    "acls_usermap": (tree_acls, None,
+                     ["-aA", "--usermap=65534:1,1:2", "--groupmap=100:50"],
+                     {"xattr_fs": True}),
+    "acls_inplace": (tree_acls, dest_acls_old, ["-aA", "--inplace"],
+                     {"xattr_fs": True}),
+    "acls_link_dest": (tree_acl_snapshot, dest_acl_snapshot,
+                       ["-aA", "--link-dest=../prev"],
+                       {"xattr_fs": True, "linked_xattrs": True}),
+    "acls_proto30": (tree_acls, dest_acls_old, ["-aA", "--protocol=30"],
+                     {"xattr_fs": True}),
+    # Not root: ACLs on the receiver's own items (no -o -g: berth does not
+    # skip foreign groups as rsync does yet).
+    "acls_as_user": (tree_acls, None, ["-rlptDA"],
+                     {"xattr_fs": True, "as_user": 65534}),
+    "acls_as_user_update": (tree_acls, dest_acls_old, ["-rlptDA"],
+                            {"xattr_fs": True, "as_user": 65534}),
+    "fake_super_M": (tree_fake_super, None, ["-aAX", "-M--fake-super"],
+                     {"xattr_fs": True, "as_user": 65534}),
+    "fake_super_rsync_path": (tree_fake_super, None, ["-aAX"],
+                              {"xattr_fs": True, "as_user": 65534,
+                               "server_args": ["--fake-super"]}),
+    "fake_super_repush": (tree_fake_super, None, ["-aAX", "-M--fake-super"],
+                          {"xattr_fs": True, "as_user": 65534,
+                           "prepush": True}),
+    "fake_super_repush_path": (tree_fake_super, None, ["-aA"],
+                               {"xattr_fs": True, "as_user": 65534,
+                                "server_args": ["--fake-super"],
+                                "prepush": True}),
+    "fake_super_no_A": (tree_fake_super, None, ["-a", "-M--fake-super"],
+                        {"xattr_fs": True, "as_user": 65534}),
+})
+
 # Options berth refuses (for now): berth must exit 4 with a message naming
 # the option, and leave the destination untouched.  The other refusals, with
 # every client and protocol: refusals.py.
@@ -1068,7 +1204,8 @@ def xattr_compared(name):
     """user.* always; as root every namespace rsync -X copies (all but
     system.*, the ACLs' business)."""
     return name.startswith("user.") or (IS_ROOT and
-                                        not name.startswith("system."))
+                                        not name.startswith("system.")) \
+        or name.startswith("system.posix_acl_")  # -A
 
 
 def snapshot(root):
@@ -1245,6 +1382,16 @@ os.execvp({receiver!r}, [{receiver!r}] + out[:i] + flags + out[i:])
     return path
 
 
+def lead_args(receiver, args, base, who):
+    """A wrapper that runs @receiver with @args before the client's
+    (--rsync-path="<receiver> --fake-super")."""
+    path = os.path.join(base, f"lead-{who}")
+    with open(path, "w") as f:
+        f.write(f"#!/bin/sh\nexec {receiver} {' '.join(args)} \"$@\"\n")
+    os.chmod(path, 0o755)
+    return path
+
+
 def with_env(receiver, env, base, who):
     """A wrapper that runs @receiver with the variables @env set."""
     path = os.path.join(base, f"env-{who}")
@@ -1309,6 +1456,10 @@ def run_scenario_in(name, berth, work, keep, tmpfs, build_src, build_dst,
         elif build_dst:
             os.makedirs(dst)
             build_dst(dst, random.Random(name + "-dst"))
+        if extra.get("server_args"):
+            # --rsync-path="<receiver> ARGS": options before --server.
+            receiver = lead_args(shutil.which(receiver) or receiver,
+                                 extra["server_args"], base, who)
         if uid is not None:
             if not os.path.exists(dst):
                 os.makedirs(dst)
@@ -1331,6 +1482,12 @@ def run_scenario_in(name, berth, work, keep, tmpfs, build_src, build_dst,
                     p = os.path.join(d, f)
                     if os.path.isfile(p) and not os.path.islink(p):
                         before[p] = os.stat(p).st_ino
+        if extra.get("prepush"):
+            # A first push; the second, compared, must find all in place.
+            rc, _, err = push(src, dst, receiver, opts)
+            if rc:
+                results.setdefault("_prepush", []).append(
+                    f"{who}: first push exited {rc}: {err.strip()[-300:]}")
         rc, out, err = push(src, dst, receiver, opts,
                             corrupt=extra.get("corrupt"),
                             single=extra.get("single"),
@@ -1351,7 +1508,7 @@ def run_scenario_in(name, berth, work, keep, tmpfs, build_src, build_dst,
             results.setdefault("_src", {})[who] = sorted(
                 os.path.relpath(os.path.join(d, f), src)
                 for d, _, fs in os.walk(src) for f in fs)
-    problems = []
+    problems = list(results.get("_prepush", []))
     (rc_a, it_a, err_a, snap_a), (rc_b, it_b, err_b, snap_b) = \
         results["rsync"], results["berth"]
     srcs = results.get("_src", {})

@@ -185,9 +185,9 @@ static void test_error_details(void **state)
 	assert_string_equal(o.bad, "--block-size=abc");
 	assert_string_equal(o.why, "invalid value");
 	assert_string_equal(o.compress_choice, "zstd");
-	assert_int_equal(PARSE(&o, "-r", "--fake-super", "--bogus", ".", "d"),
+	assert_int_equal(PARSE(&o, "-r", "--munge-links", "--bogus", ".", "d"),
 			 -BERTH_EUNSUPPORTED);
-	assert_string_equal(o.bad, "--fake-super");
+	assert_string_equal(o.bad, "--munge-links");
 	assert_string_equal(o.why, "not supported by berth");
 	assert_int_equal(PARSE(&o, "-r", ".", "d", "--partial-dir"), -EINVAL);
 	assert_string_equal(o.bad, "--partial-dir");
@@ -200,6 +200,39 @@ static void test_error_details(void **state)
 	assert_int_equal(berth_opts_parse(&o, 6, v), 0);
 	assert_true(o.size_only && o.recursive);
 	assert_int_equal(o.bad_err, 0);
+}
+
+/* --super / --fake-super: after the cluster (-M) or before --server
+ * (--rsync-path="berth --fake-super"); the last one wins. */
+static void test_super(void **state)
+{
+	struct berth_opts o;
+	char *lead[] = {"berth",    "--fake-super",
+			"--server", "-logDtpAre.iLsfxC",
+			".",	    "d"};
+	char *lead2[] = {
+		"berth", "--usermap=1:2", "--super", "--server", "-r", ".",
+		"d"};
+	char *bad[] = {"berth", "x", "--server", "-r", ".", "d"};
+	char *none[] = {"berth", "--fake-super", "-r", ".", "d"};
+
+	(void)state;
+	assert_int_equal(PARSE(&o, "-logDtpAr", "--fake-super", ".", "d"), 0);
+	assert_true(o.fake_super && !o.super && o.acls);
+	assert_int_equal(PARSE(&o, "-r", "--fake-super", "--super", ".", "d"),
+			 0);
+	assert_true(o.super && !o.fake_super);
+	assert_int_equal(
+		PARSE(&o, "-r", "--fake-super", "--no-super", ".", "d"), 0);
+	assert_false(o.super || o.fake_super);
+	assert_int_equal(berth_opts_parse(&o, 6, lead), 0);
+	assert_true(o.fake_super && o.acls && o.owner);
+	assert_string_equal(o.dest, "d");
+	assert_int_equal(berth_opts_parse(&o, 7, lead2), 0);
+	assert_true(o.super);
+	assert_string_equal(o.usermap, "1:2");
+	assert_int_equal(berth_opts_parse(&o, 6, bad), -EINVAL);
+	assert_int_equal(berth_opts_parse(&o, 5, none), -EINVAL);
 }
 
 static void test_secluded(void **state)
@@ -254,6 +287,7 @@ int main(void)
 		cmocka_unit_test(test_inc_recurse),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_error_details),
+		cmocka_unit_test(test_super),
 		cmocka_unit_test(test_secluded),
 		cmocka_unit_test(test_captures),
 	};

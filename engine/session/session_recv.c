@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "engine/session/session.h"
+#include "engine/session/session_sys.h"
 #include "engine/session/session_xattr.h"
 
 struct recv_file {
@@ -125,6 +126,46 @@ static int next_token(struct berth_session *s, struct berth_tok_event *ev)
 		if (ret < 0)
 			return ret;
 	}
+}
+
+/*
+ * zlib's literal data may refer back to matched data: show the decoder
+ * each matched block of @ev, read from the basis now (the apply stage
+ * reads it again, later, from the page cache).  What cannot be read (a
+ * basis shorter than the sum head said, a read error) is zeros here, as
+ * in rsync's receiver: the apply stage reports the file.
+ */
+static int see_blocks(struct berth_session *s,
+		      const struct berth_delta_file *df,
+		      const struct berth_tok_event *ev, uint8_t **buf)
+{
+	uint32_t len;
+	uint64_t off;
+	ssize_t n;
+	size_t got;
+	int ret;
+
+	if (!*buf) {
+		*buf = malloc((size_t)df->head.blength);
+		if (!*buf)
+			return -ENOMEM;
+	}
+	for (int32_t i = 0; i < ev->nblocks; i++) {
+		len = berth_sum_head_block_len(&df->head,
+					       (uint32_t)(ev->block + i));
+		off = (uint64_t)(ev->block + i) * (uint64_t)df->head.blength;
+		for (got = 0; got < len; got += (size_t)n) {
+			n = berth__sys_pread(s, df->basis_fd, *buf + got,
+					     len - got, off + got);
+			if (n <= 0)
+				break;
+		}
+		memset(*buf + got, 0, len - got);
+		ret = berth_tok_dec_see(s->stg.tok, *buf, len);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
 }
 
 /* The verified whole-file checksum, for the committed-file event. */
@@ -261,6 +302,7 @@ static int receive_file(struct berth_session *s, int32_t ndx,
 	struct berth_tok_event ev;
 	struct file_state st = berth__fst_get(s, ndx);
 	uint64_t total = 0, lit;
+	uint8_t *seen = NULL; /* zlib: a matched block for the decoder */
 	int ret, vret = 0;
 
 	ret = berth_tok_dec_begin(s->stg.tok);
@@ -348,9 +390,13 @@ static int receive_file(struct berth_session *s, int32_t ndx,
 			ret = berth_delta_apply_literal(s->stg.apply, ev.ptr,
 							ev.len);
 		} else if (ret == BERTH_TOK_BLOCKS) {
-			ret = berth_delta_apply_blocks(s->stg.apply,
-						       (uint32_t)ev.block,
-						       (uint32_t)ev.nblocks);
+			ret = berth_tok_dec_needs_basis(s->stg.tok)
+				      ? see_blocks(s, &df, &ev, &seen)
+				      : 0;
+			if (ret == 0)
+				ret = berth_delta_apply_blocks(
+					s->stg.apply, (uint32_t)ev.block,
+					(uint32_t)ev.nblocks);
 		} else if (ret == BERTH_TOK_END) {
 			vret = berth_delta_apply_finish(s->stg.apply, ev.sum,
 							s->neg.digest_len,
@@ -362,6 +408,7 @@ static int receive_file(struct berth_session *s, int32_t ndx,
 			ret = -BERTH_EPROTO;
 		}
 	}
+	free(seen);
 	if (ret < 0)
 		berth_delta_apply_abort(s->stg.apply);
 	s->stg.apply_out = NULL;

@@ -102,6 +102,8 @@ void te_file(struct tok_enc *t, const struct berth_sum_head *h)
 
 void te_literal(struct tok_enc *t, const void *p, size_t n)
 {
+	if (!n)
+		return;
 	if (t->lit_len + n > t->lit_cap) {
 		t->lit_cap = (t->lit_len + n) * 2;
 		t->lit = realloc(t->lit, t->lit_cap);

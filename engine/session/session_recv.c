@@ -128,40 +128,60 @@ static int next_token(struct berth_session *s, struct berth_tok_event *ev)
 	}
 }
 
+/* zlib's matched blocks are read in pieces of about this size. */
+#define SEE_CHUNK (256 * 1024)
+
 /*
- * zlib's literal data may refer back to matched data: show the decoder
- * each matched block of @ev, read from the basis now (the apply stage
- * reads it again, later, from the page cache).  What cannot be read (a
- * basis shorter than the sum head said, a read error) is zeros here, as
- * in rsync's receiver: the apply stage reports the file.
+ * zlib's literal data may refer back to matched data: each matched block
+ * of @ev goes to the decoder's history before decoding on.  The blocks
+ * are read here, a piece of the run at a time, and the same bytes then
+ * go to the apply stage (as data: one read of the basis, not two).  A
+ * piece that cannot be read whole (the basis shrank, a read error) gives
+ * the decoder zeros in what is missing, as rsync's receiver does, and is
+ * left to the apply stage to read and report.
  */
-static int see_blocks(struct berth_session *s,
-		      const struct berth_delta_file *df,
-		      const struct berth_tok_event *ev, uint8_t **buf)
+static int zlib_blocks(struct berth_session *s,
+		       const struct berth_delta_file *df,
+		       const struct berth_tok_event *ev, uint8_t **buf)
 {
-	uint32_t len;
-	uint64_t off;
+	const struct berth_sum_head *h = &df->head;
+	uint32_t blen = (uint32_t)h->blength, per = SEE_CHUNK / blen;
+	uint32_t first = (uint32_t)ev->block, left = (uint32_t)ev->nblocks;
+	uint32_t k, last, len;
+	size_t want, got;
 	ssize_t n;
-	size_t got;
 	int ret;
 
+	if (!per)
+		per = 1;
 	if (!*buf) {
-		*buf = malloc((size_t)df->head.blength);
+		*buf = malloc((size_t)per * blen);
 		if (!*buf)
 			return -ENOMEM;
 	}
-	for (int32_t i = 0; i < ev->nblocks; i++) {
-		len = berth_sum_head_block_len(&df->head,
-					       (uint32_t)(ev->block + i));
-		off = (uint64_t)(ev->block + i) * (uint64_t)df->head.blength;
-		for (got = 0; got < len; got += (size_t)n) {
+	for (; left; first += k, left -= k) {
+		k = left < per ? left : per;
+		last = berth_sum_head_block_len(h, first + k - 1);
+		want = (size_t)(k - 1) * blen + last;
+		for (got = 0; got < want; got += (size_t)n) {
 			n = berth__sys_pread(s, df->basis_fd, *buf + got,
-					     len - got, off + got);
+					     want - got,
+					     (uint64_t)first * blen + got);
 			if (n <= 0)
 				break;
 		}
-		memset(*buf + got, 0, len - got);
-		ret = berth_tok_dec_see(s->stg.tok, *buf, len);
+		memset(*buf + got, 0, want - got);
+		for (uint32_t i = 0; i < k; i++) {
+			len = i == k - 1 ? last : blen;
+			ret = berth_tok_dec_see(s->stg.tok,
+						*buf + (size_t)i * blen, len);
+			if (ret < 0)
+				return ret;
+		}
+		ret = got == want ? berth_delta_apply_literal(s->stg.apply,
+							      *buf, want)
+				  : berth_delta_apply_blocks(s->stg.apply,
+							     first, k);
 		if (ret < 0)
 			return ret;
 	}
@@ -391,12 +411,11 @@ static int receive_file(struct berth_session *s, int32_t ndx,
 							ev.len);
 		} else if (ret == BERTH_TOK_BLOCKS) {
 			ret = berth_tok_dec_needs_basis(s->stg.tok)
-				      ? see_blocks(s, &df, &ev, &seen)
-				      : 0;
-			if (ret == 0)
-				ret = berth_delta_apply_blocks(
-					s->stg.apply, (uint32_t)ev.block,
-					(uint32_t)ev.nblocks);
+				      ? zlib_blocks(s, &df, &ev, &seen)
+				      : berth_delta_apply_blocks(
+						s->stg.apply,
+						(uint32_t)ev.block,
+						(uint32_t)ev.nblocks);
 		} else if (ret == BERTH_TOK_END) {
 			vret = berth_delta_apply_finish(s->stg.apply, ev.sum,
 							s->neg.digest_len,

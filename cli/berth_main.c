@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "berth.h"
+#include "protocol/protocol.h"
 
 #define RERR_SYNTAX 1
 #define RERR_MALLOC 22
@@ -60,10 +61,10 @@ static int print_version(void)
 	struct berth_pump *pump;
 	int ret;
 
-	printf("berth %s, a receiver for rsync protocols 27-32\n",
-	       BERTH_VERSION_STRING);
-	printf("checksums: xxh128 xxh3 xxh64 md5 md4\n");
-	printf("compression: zstd none\n");
+	printf("berth %s, a receiver for rsync protocols %d-%d\n",
+	       BERTH_VERSION_STRING, BERTH_PROTO_MIN, BERTH_PROTO_MAX);
+	printf("checksums: %s\n", BERTH_HS_CHECKSUM_LIST);
+	printf("compression: %s\n", BERTH_HS_COMPRESS_LIST);
 	ret = berth_pump_create(NULL, &pump);
 	if (ret < 0) {
 		printf("pump: unavailable (%s%s)\n", berth_strerror(ret),

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <strings.h>
 
 #include "protocol/proto_int.h"
 
@@ -501,6 +502,7 @@ static int number_opt(struct berth_opts *o, int id, const char *val)
 	case O_COMPRESS_LEVEL:
 		TRY(parse_int(val, -131072, 131072, &v));
 		o->compress_level = (int)v;
+		o->have_compress_level = true;
 		break;
 	case O_TIMEOUT:
 		TRY(parse_int(val, 0, INT32_MAX, &v));
@@ -783,9 +785,16 @@ void berth_opts_hs_config(const struct berth_opts *o,
 			  struct berth_hs_config *cfg)
 {
 	cfg->client_caps = o->caps;
-	cfg->compress = o->compress || o->compress_choice;
+	/* A level alone turns compression on (rsync); "auto" is no choice. */
+	cfg->compress = o->compress || o->compress_choice ||
+			o->have_compress_level;
+	cfg->compress_level0 = o->have_compress_level && !o->compress_level;
 	cfg->checksum_choice = o->checksum_choice;
-	cfg->compress_choice = o->compress_choice;
+	cfg->compress_choice = o->compress_choice &&
+					       strcasecmp(o->compress_choice,
+							  "auto") != 0
+				       ? o->compress_choice
+				       : NULL;
 	if (o->have_seed)
 		cfg->seed = o->checksum_seed;
 	cfg->allow_inc_recurse = berth_opts_inc_recurse(o);

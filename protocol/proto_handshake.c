@@ -119,6 +119,18 @@ static int fixed_csum(struct berth_hs *hs, const char *choice)
 	return 0;
 }
 
+/*
+ * The compressor once chosen: as rsync's, --compress-level=0 turns zlib
+ * and zlibx off (both sides apply the rule after the choice).
+ */
+static void set_compress(struct berth_hs *hs, int id)
+{
+	if (hs->cfg.compress_level0 &&
+	    (id == BERTH_COMPRESS_ZLIB || id == BERTH_COMPRESS_ZLIBX))
+		id = BERTH_COMPRESS_NONE;
+	hs->res.compress = id;
+}
+
 static int fixed_compress(struct berth_hs *hs, const char *name)
 {
 	int id = berth_compress_by_name(name, strlen(name));
@@ -127,8 +139,19 @@ static int fixed_compress(struct berth_hs *hs, const char *name)
 	if (id != BERTH_COMPRESS_NONE &&
 	    !berth__name_in_list(compress_list(hs), name, strlen(name)))
 		return -BERTH_EUNSUPPORTED;
-	hs->res.compress = id;
+	set_compress(hs, id);
 	return 0;
+}
+
+/*
+ * Are compressor names negotiated (§4.3)?  Only with a client that can
+ * (the 'v' capability) at protocol 30 or later.  Otherwise compression
+ * without an explicit choice is zlib: rsync 3.1 and older, and every
+ * protocol below 30.
+ */
+static bool negotiates_compress(const struct berth_hs *hs)
+{
+	return hs->res.negotiate && hs->res.protocol >= 30;
 }
 
 static int unit_version(void *ctx, struct berth_proto_in *view)
@@ -223,7 +246,7 @@ int berth_hs_get_version(struct berth_hs *hs, struct berth_proto_in *in)
 	if (hs->cfg.compress) {
 		if (hs->cfg.compress_choice)
 			TRY(fixed_compress(hs, hs->cfg.compress_choice));
-		else if (!res->negotiate)
+		else if (!negotiates_compress(hs))
 			TRY(fixed_compress(hs, "zlib"));
 	}
 	hs->state = HS_VERSION_READ;
@@ -237,7 +260,7 @@ static bool send_csum_list(const struct berth_hs *hs)
 
 static bool send_compress_list(const struct berth_hs *hs)
 {
-	return hs->res.negotiate && hs->cfg.compress &&
+	return negotiates_compress(hs) && hs->cfg.compress &&
 	       !hs->cfg.compress_choice;
 }
 
@@ -336,7 +359,7 @@ static int unit_lists(void *ctx, struct berth_proto_in *view)
 			return -BERTH_EUNSUPPORTED;
 		id = berth_compress_by_name(ours + at, len);
 		TRY(id);
-		hs->res.compress = id;
+		set_compress(hs, id);
 	}
 	return BERTH_PROTO_DONE;
 }

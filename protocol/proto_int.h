@@ -215,7 +215,13 @@ void berth__flist_old_finish(struct berth_flist_dec *d);
 /* Unit parser for one id-list item (returns 2) or list end (DONE). */
 int berth__flist_unit_id(void *ctx, struct berth_proto_in *v);
 
-/* Token decoder state shared by proto_token.c and proto_token_zstd.c. */
+/*
+ * Token decoder state (proto_token*.c).  proto_token.c holds the API, the
+ * plain format and the dispatch; proto_token_frame.c the compressed
+ * format's flag bytes (§9.3), which hands each DEFLATED_DATA payload to
+ * the compressor's file: proto_token_zlib.c (zlib and zlibx),
+ * proto_token_lz4.c, proto_token_zstd.c.
+ */
 struct berth_tok_dec {
 	struct berth_tok_config cfg;
 	int state;
@@ -225,19 +231,24 @@ struct berth_tok_dec {
 	int64_t left; /* literal / compressed payload bytes left */
 	int32_t last; /* compressed: last block number */
 	uint8_t flag; /* compressed: the flag byte being completed */
-	void *zd; /* ZSTD_DCtx */
-	uint8_t *zout;
+	bool data_seen; /* compressed: a payload since the last token */
+	bool zfull; /* zstd: the last call filled the output */
+	int32_t see_block; /* zlib: next block owed to berth_tok_dec_see */
+	int32_t see_left; /* ... and how many are owed */
+	void *codec; /* ZSTD_DCtx or z_stream */
+	uint8_t *zout; /* literal output of the compressor */
 	size_t zout_cap;
-	bool zfull; /* last zstd call filled the output: may hold more */
+	uint8_t *zin; /* lz4: a payload split across input chunks */
+	size_t zin_len;
 };
 
 enum {
 	TOK_IDLE,
 	TOK_HEAD,
-	TOK_TOKEN, /* plain: int32 token; zstd: flag byte */
+	TOK_TOKEN, /* plain: int32 token; compressed: flag byte */
 	TOK_LIT, /* plain literal bytes */
-	TOK_FLAG2, /* zstd: the rest of a flag's fixed fields */
-	TOK_ZDATA, /* zstd: compressed payload */
+	TOK_FLAG2, /* compressed: the rest of a flag's fixed fields */
+	TOK_ZDATA, /* compressed: payload */
 	TOK_SUM,
 };
 
@@ -248,14 +259,53 @@ enum {
  * Collect @n bytes of a fixed field into d->small across calls; true when
  * complete (then d->small_len is reset by the caller).
  */
-bool berth__tok_collect(struct berth_tok_dec *d, struct berth_proto_in *in,
-			unsigned n);
+static inline bool tok_collect(struct berth_tok_dec *d,
+			       struct berth_proto_in *in, unsigned n)
+{
+	size_t k = n - d->small_len;
+
+	if (k > in_avail(in))
+		k = in_avail(in);
+	memcpy(d->small + d->small_len, in->ptr + in->pos, k);
+	d->small_len += (unsigned)k;
+	in->pos += k;
+	return d->small_len == n;
+}
+
+/* One step of the compressed format (TOK_TOKEN, TOK_FLAG2, TOK_ZDATA):
+   an event, MORE, BERTH__TOK_AGAIN or an error. */
+int berth__tok_frame_step(struct berth_tok_dec *d, struct berth_proto_in *in,
+			  struct berth_tok_event *ev);
+
+/*
+ * A compressor's part.  _data: @n bytes of the current payload at @p
+ * (@end: its last ones), *@used of them taken; returns BERTH_TOK_LITERAL
+ * (ev filled), BERTH__TOK_AGAIN (nothing to show yet) or an error.
+ * _pending: before a flag byte that is not DEFLATED_DATA, after payloads:
+ * the literal bytes still held (BERTH_TOK_LITERAL), then BERTH__TOK_AGAIN.
+ */
 int berth__tok_zstd_init(struct berth_tok_dec *d);
 void berth__tok_zstd_free(struct berth_tok_dec *d);
-/* One step of the compressed token format (TOK_TOKEN, TOK_FLAG2,
-   TOK_ZDATA); returns an event, MORE, BERTH__TOK_AGAIN or an error. */
-int berth__tok_zstd_step(struct berth_tok_dec *d, struct berth_proto_in *in,
-			 struct berth_tok_event *ev);
+int berth__tok_zstd_data(struct berth_tok_dec *d, const uint8_t *p, size_t n,
+			 bool end, size_t *used, struct berth_tok_event *ev);
+int berth__tok_zstd_pending(struct berth_tok_dec *d,
+			    struct berth_tok_event *ev);
+
+int berth__tok_zlib_init(struct berth_tok_dec *d);
+void berth__tok_zlib_free(struct berth_tok_dec *d);
+/* A new file: an empty history. */
+int berth__tok_zlib_reset(struct berth_tok_dec *d);
+int berth__tok_zlib_data(struct berth_tok_dec *d, const uint8_t *p, size_t n,
+			 bool end, size_t *used, struct berth_tok_event *ev);
+int berth__tok_zlib_pending(struct berth_tok_dec *d,
+			    struct berth_tok_event *ev);
+/* One matched block into the inflate history (zlib only). */
+int berth__tok_zlib_see(struct berth_tok_dec *d, const uint8_t *p, size_t len);
+
+int berth__tok_lz4_init(struct berth_tok_dec *d);
+void berth__tok_lz4_free(struct berth_tok_dec *d);
+int berth__tok_lz4_data(struct berth_tok_dec *d, const uint8_t *p, size_t n,
+			bool end, size_t *used, struct berth_tok_event *ev);
 
 /* Resumable decoders: run one step, and return what is not DONE (MORE
  * or an error) to the caller, who calls again with more input. */

@@ -52,6 +52,7 @@ struct berth_opts {
 	bool safe_links, copy_unsafe_links, fsync, mkpath, remove_source_files;
 	bool preallocate, write_devices, open_noatime, stats, no_whole_file;
 	bool have_seed, have_modify_window, use_qsort, no_implied_dirs;
+	bool have_compress_level; /* --compress-level given (even 0) */
 	int append; /* 1 --append, 2 --append-verify */
 	int msgs2stderr; /* -1 default, 0 --no-msgs2stderr, 1 --msgs2stderr */
 	int max_delete; /* -1 = unlimited */

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Sum heads and block sums (§8.5) and the receiver's token decoder: sum
- * head echo, plain int32 tokens (§9.2), whole-file checksum.  The
- * compressed format lives in proto_token_zstd.c.
+ * The receiver's token decoder (§9.2, §9.3): the sum head echo, the
+ * tokens, the whole-file checksum.  This file holds the API, the plain
+ * int32 tokens and the choice of compressor; the compressed format's flag
+ * bytes are in proto_token_frame.c, the compressors in
+ * proto_token_{zlib,lz4,zstd}.c.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -13,24 +15,35 @@ int berth_tok_dec_create(struct berth_tok_dec **dp,
 			 const struct berth_tok_config *cfg)
 {
 	struct berth_tok_dec *d;
-	int r;
+	int r = 0;
 
 	*dp = NULL;
 	if (cfg->digest_len < 1 || cfg->digest_len > 64)
 		return -EINVAL;
-	if (cfg->compress != BERTH_COMPRESS_NONE &&
-	    cfg->compress != BERTH_COMPRESS_ZSTD)
+	if (cfg->compress < BERTH_COMPRESS_NONE ||
+	    cfg->compress > BERTH_COMPRESS_ZSTD)
 		return -BERTH_EUNSUPPORTED;
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
 	d->cfg = *cfg;
-	if (cfg->compress == BERTH_COMPRESS_ZSTD) {
+	if (!d->cfg.protocol)
+		d->cfg.protocol = BERTH_PROTO_MAX;
+	switch (cfg->compress) {
+	case BERTH_COMPRESS_ZLIB:
+	case BERTH_COMPRESS_ZLIBX:
+		r = berth__tok_zlib_init(d);
+		break;
+	case BERTH_COMPRESS_LZ4:
+		r = berth__tok_lz4_init(d);
+		break;
+	case BERTH_COMPRESS_ZSTD:
 		r = berth__tok_zstd_init(d);
-		if (r) {
-			berth_tok_dec_free(d);
-			return r;
-		}
+		break;
+	}
+	if (r) {
+		berth_tok_dec_free(d);
+		return r;
 	}
 	d->state = TOK_IDLE;
 	*dp = d;
@@ -41,7 +54,18 @@ void berth_tok_dec_free(struct berth_tok_dec *d)
 {
 	if (!d)
 		return;
-	berth__tok_zstd_free(d);
+	switch (d->cfg.compress) {
+	case BERTH_COMPRESS_ZLIB:
+	case BERTH_COMPRESS_ZLIBX:
+		berth__tok_zlib_free(d);
+		break;
+	case BERTH_COMPRESS_LZ4:
+		berth__tok_lz4_free(d);
+		break;
+	case BERTH_COMPRESS_ZSTD:
+		berth__tok_zstd_free(d);
+		break;
+	}
 	free(d);
 }
 
@@ -52,20 +76,34 @@ int berth_tok_dec_begin(struct berth_tok_dec *d)
 	d->state = TOK_HEAD;
 	d->small_len = 0;
 	d->last = 0;
+	d->data_seen = false;
+	d->see_left = 0;
+	d->zin_len = 0;
+	/* zlib and zlibx: every file is its own deflate stream. */
+	if (d->cfg.compress == BERTH_COMPRESS_ZLIB ||
+	    d->cfg.compress == BERTH_COMPRESS_ZLIBX)
+		return berth__tok_zlib_reset(d);
 	return 0;
 }
 
-bool berth__tok_collect(struct berth_tok_dec *d, struct berth_proto_in *in,
-			unsigned n)
+bool berth_tok_dec_needs_basis(const struct berth_tok_dec *d)
 {
-	size_t k = n - d->small_len;
+	return d->cfg.compress == BERTH_COMPRESS_ZLIB;
+}
 
-	if (k > in_avail(in))
-		k = in_avail(in);
-	memcpy(d->small + d->small_len, in->ptr + in->pos, k);
-	d->small_len += (unsigned)k;
-	in->pos += k;
-	return d->small_len == n;
+int berth_tok_dec_see(struct berth_tok_dec *d, const void *ptr, size_t len)
+{
+	int r;
+
+	if (!d->see_left ||
+	    len != berth_sum_head_block_len(&d->head, (uint32_t)d->see_block))
+		return -EINVAL;
+	r = berth__tok_zlib_see(d, ptr, len);
+	if (r < 0)
+		return r;
+	d->see_block++;
+	d->see_left--;
+	return 0;
 }
 
 static int plain_step(struct berth_tok_dec *d, struct berth_proto_in *in,
@@ -76,7 +114,7 @@ static int plain_step(struct berth_tok_dec *d, struct berth_proto_in *in,
 
 	switch (d->state) {
 	case TOK_TOKEN:
-		if (!berth__tok_collect(d, in, 4))
+		if (!tok_collect(d, in, 4))
 			return BERTH_PROTO_MORE;
 		d->small_len = 0;
 		t = (int32_t)get_le32(d->small);
@@ -119,12 +157,14 @@ int berth_tok_decode(struct berth_tok_dec *d, struct berth_proto_in *in,
 	int r;
 
 	memset(ev, 0, sizeof(*ev));
+	if (d->see_left)
+		return -EINVAL; /* the caller owes matched blocks */
 	for (;;) {
 		switch (d->state) {
 		case TOK_IDLE:
 			return -EINVAL;
 		case TOK_HEAD:
-			if (!berth__tok_collect(d, in, 16))
+			if (!tok_collect(d, in, 16))
 				return BERTH_PROTO_MORE;
 			d->small_len = 0;
 			d->head.count = (int32_t)get_le32(d->small);
@@ -137,18 +177,22 @@ int berth_tok_decode(struct berth_tok_dec *d, struct berth_proto_in *in,
 			ev->head = &d->head;
 			return BERTH_TOK_HEAD;
 		case TOK_SUM:
-			if (!berth__tok_collect(d, in,
-						(unsigned)d->cfg.digest_len))
+			if (!tok_collect(d, in, (unsigned)d->cfg.digest_len))
 				return BERTH_PROTO_MORE;
 			d->small_len = 0;
 			d->state = TOK_IDLE;
 			ev->sum = d->small;
 			return BERTH_TOK_END;
 		default:
-			if (d->cfg.compress == BERTH_COMPRESS_ZSTD)
-				r = berth__tok_zstd_step(d, in, ev);
-			else
+			if (d->cfg.compress == BERTH_COMPRESS_NONE)
 				r = plain_step(d, in, ev);
+			else
+				r = berth__tok_frame_step(d, in, ev);
+			if (r == BERTH_TOK_BLOCKS &&
+			    berth_tok_dec_needs_basis(d)) {
+				d->see_block = ev->block;
+				d->see_left = ev->nblocks;
+			}
 			if (r != BERTH__TOK_AGAIN)
 				return r;
 		}

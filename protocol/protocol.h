@@ -248,16 +248,19 @@ enum berth_compress {
 int berth_compress_by_name(const char *name, size_t len);
 const char *berth_compress_name(int compress);
 
-/* What berth offers when the caller does not say (§4.3). */
+/* What berth offers when the caller does not say (§4.3); the compressors
+   in the stock server's order, so that both sides pick the same one. */
 #define BERTH_HS_CHECKSUM_LIST "xxh128 xxh3 xxh64 md5 md4"
-#define BERTH_HS_COMPRESS_LIST "zstd none"
+#define BERTH_HS_COMPRESS_LIST "zstd lz4 zlibx zlib none"
 
 struct berth_hs_config {
 	int max_protocol; /* 30..32; 0 = BERTH_PROTO_MAX */
 	const char *client_caps; /* text after 'e' in the -letters arg,
 					e.g. ".iLsfxCIvu"; NULL if absent */
 	bool allow_inc_recurse; /* may grant CF_INC_RECURSE */
-	bool compress; /* 'z' or an explicit compress choice */
+	bool compress; /* 'z', an explicit compress choice or a level */
+	bool compress_level0; /* --compress-level=0: zlib and zlibx then
+				 mean no compression (rsync's rule) */
 	const char *checksum_choice; /* --checksum-choice=X[,Y] or NULL */
 	const char *compress_choice; /* fixed compressor name or NULL */
 	const char *checksum_list; /* offered and supported; NULL = default */
@@ -596,17 +599,19 @@ int berth_flist_check_name(const char *name, size_t len, size_t max);
 struct berth_tok_dec;
 
 struct berth_tok_config {
-	int compress; /* BERTH_COMPRESS_NONE or _ZSTD */
+	int compress; /* enum berth_compress */
+	int protocol; /* negotiated (zlib's matched-data rule below 31);
+			 0 = BERTH_PROTO_MAX */
 	int csum_type; /* enum berth_csum_type: sum head checks */
 	int digest_len; /* whole-file checksum bytes after the end */
 	int zstd_window_log; /* max window (memory bound); 0 = 27 */
-	size_t zstd_out; /* literal chunk buffer; 0 = ZSTD_DStreamOutSize */
+	size_t out_size; /* zstd/zlib literal chunk buffer; 0 = 128 KiB */
 };
 
 enum {
 	BERTH_TOK_HEAD = 2, /* ev->head: the echoed sum head (checked) */
 	BERTH_TOK_LITERAL = 3, /* ev->ptr/len: literal bytes (input slice for
-				  plain tokens, decoder buffer for zstd) */
+				  plain tokens, decoder buffer otherwise) */
 	BERTH_TOK_BLOCKS = 4, /* ev->block .. ev->block + ev->nblocks - 1 */
 	BERTH_TOK_END = 5, /* ev->sum: digest_len bytes; file done */
 };
@@ -621,8 +626,10 @@ struct berth_tok_event {
 };
 
 /*
- * Session-long token decoder (one zstd context for the whole session,
- * §9.3).  zlib, zlibx and lz4: -BERTH_EUNSUPPORTED.  -ENOMEM, -EINVAL.
+ * Session-long token decoder (§9.2, §9.3): plain, zlib, zlibx, lz4 or
+ * zstd tokens (one zstd context for the whole session; zlib/zlibx start
+ * afresh with every file).  -ENOMEM, -EINVAL (bad config),
+ * -BERTH_EUNSUPPORTED (unknown compressor).  Any thread, one at a time.
  */
 int berth_tok_dec_create(struct berth_tok_dec **d,
 			 const struct berth_tok_config *cfg);
@@ -632,11 +639,27 @@ int berth_tok_dec_begin(struct berth_tok_dec *d);
 /*
  * Decode from @in: returns one event (BERTH_TOK_*), BERTH_PROTO_MORE, or
  * -BERTH_EPROTO (bad sum head, block index >= count, bad flag byte, zero
- * or negative literal length, corrupt zstd data).  After BERTH_TOK_END
- * call berth_tok_dec_begin() for the next file.
+ * or negative literal length, corrupt compressed data).  After
+ * BERTH_TOK_END call berth_tok_dec_begin() for the next file.  -EINVAL
+ * while matched blocks wait for berth_tok_dec_see().
  */
 int berth_tok_decode(struct berth_tok_dec *d, struct berth_proto_in *in,
 		     struct berth_tok_event *ev);
+/*
+ * zlib (not zlibx) continues its literal data from the matched data: the
+ * receiver must put every matched block into the inflate history before
+ * decoding on (§9.3).  True for such a decoder: then after each
+ * BERTH_TOK_BLOCKS event call berth_tok_dec_see() once per block, in
+ * order, with the basis bytes of that block.
+ */
+bool berth_tok_dec_needs_basis(const struct berth_tok_dec *d);
+/*
+ * The basis bytes of the next matched block of the last BERTH_TOK_BLOCKS
+ * event (@len must be that block's length; the caller keeps @ptr).  0;
+ * -EINVAL when no block waits or @len is wrong; -BERTH_EPROTO when the
+ * inflate stream cannot take them (a corrupt stream).
+ */
+int berth_tok_dec_see(struct berth_tok_dec *d, const void *ptr, size_t len);
 
 /* ----------------------------------------- item records (§8.3, §9.1) */
 

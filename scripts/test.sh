@@ -76,7 +76,7 @@ trap 'rm -rf "$fuzz_work"' EXIT
 BERTH_SHARED=${BERTH_SHARED:-$PWD/../shared} \
 	build-fuzz/tests/fuzz/fuzz_make_seeds "$fuzz_work/seeds" >/dev/null
 fuzz_ok=0
-for t in demux handshake filter flist token argv; do
+for t in demux handshake filter flist token ztoken argv; do
 	mkdir -p "$fuzz_work/corpus_$t" "$fuzz_work/seeds/$t"
 	if build-fuzz/tests/fuzz/fuzz_proto_$t -max_total_time="$BERTH_FUZZ_SECONDS" \
 		-rss_limit_mb=1024 -print_final_stats=1 "$fuzz_work/corpus_$t" \

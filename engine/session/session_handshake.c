@@ -55,13 +55,6 @@ const char *berth__unsupported_option(const struct berth_session *s)
 	if (o->fuzzy)
 		return "--fuzzy";
 
-	if (s->neg.hs.compress != BERTH_COMPRESS_NONE &&
-	    s->neg.hs.compress != BERTH_COMPRESS_ZSTD)
-		return s->neg.hs.compress == BERTH_COMPRESS_LZ4
-			       ? "lz4 compression"
-		       : s->neg.hs.compress == BERTH_COMPRESS_ZLIBX
-			       ? "zlibx compression"
-			       : "zlib compression (use --zc=zstd)";
 	if (o->partial_dir &&
 	    (!o->partial_dir[0] || strchr(o->partial_dir, '/') ||
 	     !strcmp(o->partial_dir, ".") || !strcmp(o->partial_dir, "..")))
@@ -315,12 +308,6 @@ int berth__handshake(struct berth_session *s)
 		}
 		cfg.checksum_choice = "md5";
 	}
-	/* A compressor fixed by the client (an explicit choice, or zlib for a
-	 * client that cannot negotiate) is accepted here so the handshake
-	 * completes; anything but zstd is then refused with a clear message
-	 * (unsupported_option), instead of a broken pipe. */
-	if (cfg.compress_choice || !s->opts.caps || !strchr(s->opts.caps, 'v'))
-		cfg.compress_list = "zstd lz4 zlibx zlib none";
 	if (!s->opts.have_seed)
 		cfg.seed = (int32_t)(time(NULL) ^ ((long)getpid() << 6));
 	ret = berth_hs_init(&hs, &cfg);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "engine/session/session.h"
+#include "engine/session/session_sys.h"
 #include "engine/session/session_xattr.h"
 
 struct recv_file {
@@ -125,6 +126,66 @@ static int next_token(struct berth_session *s, struct berth_tok_event *ev)
 		if (ret < 0)
 			return ret;
 	}
+}
+
+/* zlib's matched blocks are read in pieces of about this size. */
+#define SEE_CHUNK (256 * 1024)
+
+/*
+ * zlib's literal data may refer back to matched data: each matched block
+ * of @ev goes to the decoder's history before decoding on.  The blocks
+ * are read here, a piece of the run at a time, and the same bytes then
+ * go to the apply stage (as data: one read of the basis, not two).  A
+ * piece that cannot be read whole (the basis shrank, a read error) gives
+ * the decoder zeros in what is missing, as rsync's receiver does, and is
+ * left to the apply stage to read and report.
+ */
+static int zlib_blocks(struct berth_session *s,
+		       const struct berth_delta_file *df,
+		       const struct berth_tok_event *ev, uint8_t **buf)
+{
+	const struct berth_sum_head *h = &df->head;
+	uint32_t blen = (uint32_t)h->blength, per = SEE_CHUNK / blen;
+	uint32_t first = (uint32_t)ev->block, left = (uint32_t)ev->nblocks;
+	uint32_t k, last, len;
+	size_t want, got;
+	ssize_t n;
+	int ret;
+
+	if (!per)
+		per = 1;
+	if (!*buf) {
+		*buf = malloc((size_t)per * blen);
+		if (!*buf)
+			return -ENOMEM;
+	}
+	for (; left; first += k, left -= k) {
+		k = left < per ? left : per;
+		last = berth_sum_head_block_len(h, first + k - 1);
+		want = (size_t)(k - 1) * blen + last;
+		for (got = 0; got < want; got += (size_t)n) {
+			n = berth__sys_pread(s, df->basis_fd, *buf + got,
+					     want - got,
+					     (uint64_t)first * blen + got);
+			if (n <= 0)
+				break;
+		}
+		memset(*buf + got, 0, want - got);
+		for (uint32_t i = 0; i < k; i++) {
+			len = i == k - 1 ? last : blen;
+			ret = berth_tok_dec_see(s->stg.tok,
+						*buf + (size_t)i * blen, len);
+			if (ret < 0)
+				return ret;
+		}
+		ret = got == want ? berth_delta_apply_literal(s->stg.apply,
+							      *buf, want)
+				  : berth_delta_apply_blocks(s->stg.apply,
+							     first, k);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
 }
 
 /* The verified whole-file checksum, for the committed-file event. */
@@ -261,6 +322,7 @@ static int receive_file(struct berth_session *s, int32_t ndx,
 	struct berth_tok_event ev;
 	struct file_state st = berth__fst_get(s, ndx);
 	uint64_t total = 0, lit;
+	uint8_t *seen = NULL; /* zlib: a matched block for the decoder */
 	int ret, vret = 0;
 
 	ret = berth_tok_dec_begin(s->stg.tok);
@@ -350,9 +412,12 @@ static int receive_file(struct berth_session *s, int32_t ndx,
 			ret = berth_delta_apply_literal(s->stg.apply, ev.ptr,
 							ev.len);
 		} else if (ret == BERTH_TOK_BLOCKS) {
-			ret = berth_delta_apply_blocks(s->stg.apply,
-						       (uint32_t)ev.block,
-						       (uint32_t)ev.nblocks);
+			ret = berth_tok_dec_needs_basis(s->stg.tok)
+				      ? zlib_blocks(s, &df, &ev, &seen)
+				      : berth_delta_apply_blocks(
+						s->stg.apply,
+						(uint32_t)ev.block,
+						(uint32_t)ev.nblocks);
 		} else if (ret == BERTH_TOK_END) {
 			vret = berth_delta_apply_finish(s->stg.apply, ev.sum,
 							s->neg.digest_len,
@@ -364,6 +429,7 @@ static int receive_file(struct berth_session *s, int32_t ndx,
 			ret = -BERTH_EPROTO;
 		}
 	}
+	free(seen);
 	if (ret < 0)
 		berth_delta_apply_abort(s->stg.apply);
 	s->stg.apply_out = NULL;

@@ -141,6 +141,7 @@ static int start_stages(struct berth_session *s)
 	if (ret < 0)
 		return ret;
 	to.compress = s->neg.hs.compress;
+	to.protocol = s->neg.proto;
 	to.csum_type = s->neg.cp.type;
 	to.digest_len = (int)s->neg.digest_len;
 	return berth_tok_dec_create(&s->stg.tok, &to);

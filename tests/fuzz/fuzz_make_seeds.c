@@ -3,7 +3,8 @@
  * Write seed corpora for the protocol fuzz targets from the captures:
  *   BERTH_SHARED=/work/shared ./fuzz_make_seeds OUTDIR
  * creates OUTDIR/{demux,handshake,filter,flist,token,argv}/<case>, each
- * prefixed with the configuration bytes its fuzz target expects.
+ * prefixed with the configuration bytes its fuzz target expects, and
+ * OUTDIR/ztoken/ from streams and scripts made here (tok_encoder.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 
 #include "protocol/protocol.h"
 #include "proto_testutil.h"
+#include "tok_encoder.h"
 
 static const char *outdir;
 
@@ -121,10 +123,54 @@ static void one(const char *cs)
 	pt_session_close(&s);
 }
 
+/*
+ * fuzz_proto_ztoken: for every compressor and protocol 30/31 a stream of
+ * two files (decode mode) and a script (round-trip mode).
+ */
+static void ztoken_seeds(void)
+{
+	static const uint8_t script[] = {1,    3,    0x08, 0x80, 40,   2,
+					 0x11, 0xc0, 20,   'h',	 'i',  0x03,
+					 0x80, 200,  250,  0x1a, 0x80, 3};
+	static uint8_t basis[3 * 5000];
+	struct berth_sum_head h = {3, 5000, 2, 0};
+	uint32_t lens[3] = {5000, 5000, 5000};
+	struct tok_enc t;
+	char name[64];
+	uint8_t pre;
+
+	for (size_t i = 0; i < sizeof(basis); i++)
+		basis[i] = (uint8_t) "rsync block token\n"[i % 18];
+	for (int c = 0; c < 8; c++) {
+		static const int comp[4] = {
+			BERTH_COMPRESS_ZLIB, BERTH_COMPRESS_ZLIBX,
+			BERTH_COMPRESS_LZ4, BERTH_COMPRESS_ZSTD};
+
+		pre = (uint8_t)c;
+		if (te_init(&t, comp[c & 3], c & 4 ? 30 : 31, 0))
+			continue;
+		for (int f = 0; f < 2; f++) {
+			te_file(&t, &h);
+			te_literal(&t, basis + 100, 3000);
+			te_blocks(&t, 1, 2, basis + 5000, lens);
+			te_literal(&t, "new text, new text\n", 19);
+			te_blocks(&t, 0, 1, basis, lens);
+			te_end(&t, (const uint8_t *)"\x11", 1);
+		}
+		snprintf(name, sizeof(name), "stream-%d", c);
+		put("ztoken", name, &pre, 1, t.buf, t.len);
+		te_destroy(&t);
+		pre |= 8;
+		snprintf(name, sizeof(name), "script-%d", c);
+		put("ztoken", name, &pre, 1, script, sizeof(script));
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const char *const dirs[] = {"demux", "handshake", "filter",
-					   "flist", "token",	 "argv"};
+					   "flist", "token",	 "argv",
+					   "ztoken"};
 	char p[4096];
 	char **cs;
 	int n;
@@ -148,5 +194,6 @@ int main(int argc, char **argv)
 	for (int i = 0; i < n; i++)
 		one(cs[i]);
 	pt_free_list(cs, n);
+	ztoken_seeds();
 	return 0;
 }

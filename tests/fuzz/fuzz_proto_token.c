@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	tcfg.csum_type = data[0] & 2 ? BERTH_CSUM_XXH128 : BERTH_CSUM_XXH64;
 	tcfg.digest_len = data[0] & 2 ? 16 : 8;
 	tcfg.zstd_window_log = 20;
-	tcfg.zstd_out = 512;
+	tcfg.out_size = 512;
 	stream_vals = (data[0] & 4) && (data[0] & 16);
 	icfg.xattrs = (data[0] & 4) && !stream_vals;
 	icfg.xattr_optim = data[0] & 8;

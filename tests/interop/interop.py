@@ -1188,13 +1188,98 @@ SCENARIOS.update({
     "fake_super_no_A": (tree_fake_super, None, ["-a", "-M--fake-super"],
                         {"xattr_fs": True, "as_user": 65534}),
 })
+# Compression (rsync-protocol.md §9.3): zlib, zlibx, lz4 and zstd, chosen
+# by name or negotiated, fresh and as deltas, at protocols 30, 31 and the
+# newest; the real rsync 3.1.3 with -z (zlib: no negotiation); text whose
+# literal data refers back to the matched blocks (zlib's inflate history),
+# with blocks over 0xffff bytes for the rule that differs below protocol 31.
+TEXT_WORDS = [b"alpha", b"beta", b"gamma", b"delta", b"rsync", b"block",
+              b"token", b"\n"]
+
+
+def text_blob(rng, size):
+    out = bytearray()
+    while len(out) < size:
+        out += rng.choice(TEXT_WORDS) + b" "
+    return bytes(out[:size])
+
+
+def dest_text(root, rng):
+    r = random.Random("text")
+    write(f"{root}/t1.txt", text_blob(r, 1_500_000))
+    write(f"{root}/t2.txt", text_blob(r, 60_000))
+    touch_dirs(root)
+
+
+def edit_text(root, rng):
+    """dest_text's files, each edited a few times just after a 128 KiB
+    block boundary, re-using text from the end of that block."""
+    dest_text(root, rng)
+    for name in ("t1.txt", "t2.txt"):
+        p = f"{root}/{name}"
+        with open(p, "rb") as f:
+            data = f.read()
+        for x in sorted((k * 131072 + 5000 for k in (1, 3, 7, 10)),
+                        reverse=True):
+            x = min(x, len(data) - 1000)
+            data = (data[:x] + data[x - 20000:x - 18000] +
+                    b"INSERTED " * 50 + data[x:])
+        write(p, data, mtime=BASE_MTIME + 5)
+    touch_dirs(root)
+
+
+COMPRESSION = {}
+for _zc in ("zlib", "zlibx", "lz4", "zstd"):
+    for _proto in ("", "30", "31"):
+        _o = ["-a", f"--zc={_zc}"] + ([f"--protocol={_proto}"] if _proto
+                                       else [])
+        _n = f"z_{_zc}" + (f"_p{_proto}" if _proto else "")
+        COMPRESSION[_n + "_fresh"] = (tree_small, None, _o)
+        COMPRESSION[_n + "_delta"] = (edit_big, dest_big, _o)
+        COMPRESSION[_n + "_text"] = (edit_text, dest_text, _o)
+    COMPRESSION[f"z_{_zc}_text_B128k"] = (edit_text, dest_text,
+                                          ["-a", f"--zc={_zc}", "-B",
+                                           "131072"])
+COMPRESSION.update({
+    "z_zlib_p30_text_B128k": (edit_text, dest_text,
+                              ["-a", "--protocol=30", "--zc=zlib", "-B",
+                               "131072"]),
+    "z_zlib_p31_text_B128k": (edit_text, dest_text,
+                              ["-a", "--protocol=31", "--zc=zlib", "-B",
+                               "131072"]),
+    "z_negotiated_text": (edit_text, dest_text, ["-az"]),
+    "z_zz_zlibx": (edit_text, dest_text, ["-azz"]),
+    "z_level_only": (edit_text, dest_text, ["-a", "--zl=1"]),
+    "z_zlib_level0": (edit_text, dest_text, ["-a", "--zc=zlib", "--zl=0"]),
+    "z_zlib_level9": (edit_big, dest_big, ["-a", "--zc=zlib", "--zl=9"]),
+    "z313_fresh": (tree_small, None, ["-az"], {"client": "3.1.3"}),
+    "z313_delta": (edit_big, dest_big, ["-az"], {"client": "3.1.3"}),
+    "z313_text": (edit_text, dest_text, ["-az"], {"client": "3.1.3"}),
+    "z313_text_B128k": (edit_text, dest_text, ["-az", "-B", "131072"],
+                        {"client": "3.1.3"}),
+    "z313_zz_zlibx": (edit_text, dest_text, ["-azz"], {"client": "3.1.3"}),
+    "z313_level": (edit_text, dest_text, ["-az", "--compress-level=1"],
+                   {"client": "3.1.3"}),
+    "z313_many": (tree_many, None, ["-az"], {"client": "3.1.3"}),
+})
+SCENARIOS.update(COMPRESSION)
+# -z below protocol 30 (zlib, no negotiation; the history rule of < 31):
+# the stock client at 27/28/29 and the real rsync 2.6.9.
+for _k, _v in {"z_fresh": (tree_many, None, ["-az"]),
+               "z_delta": (edit_big, dest_big, ["-az"]),
+               "z_text": (edit_text, dest_text, ["-az"]),
+               "z_text_B128k": (edit_text, dest_text,
+                                ["-az", "-B", "131072"])}.items():
+    for _p in (27, 28, 29):
+        SCENARIOS[f"proto{_p}_{_k}"] = (_v[0], _v[1],
+                                        _v[2] + [f"--protocol={_p}"])
+    SCENARIOS[f"client269_{_k}"] = (_v[0], _v[1], _v[2],
+                                    {"client": "2.6.9"})
 
 # Options berth refuses (for now): berth must exit 4 with a message naming
 # the option, and leave the destination untouched.  The other refusals, with
 # every client and protocol: refusals.py.
 REFUSED = {
-    "refuse_compress_zlib": ["-a", "--zc=zlib"],
-    "refuse_compress_lz4": ["-a", "--zc=lz4"],
 }
 
 

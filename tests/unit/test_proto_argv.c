@@ -74,6 +74,29 @@ static void test_examples(void **state)
 	assert_true(cfg.compress);
 	assert_string_equal(cfg.compress_choice, "zstd");
 	assert_int_equal(cfg.seed, -5);
+	assert_false(cfg.compress_level0);
+
+	/* A level alone turns compression on; 0 turns zlib off later;
+	 * "auto" is no choice; 3.1's spellings fix zlib/zlibx. */
+	assert_int_equal(PARSE(&o, "-logDtpr", "--compress-level=0", ".", "d"),
+			 0);
+	memset(&cfg, 0, sizeof(cfg));
+	berth_opts_hs_config(&o, &cfg);
+	assert_true(cfg.compress);
+	assert_true(cfg.compress_level0);
+	assert_null(cfg.compress_choice);
+	assert_int_equal(PARSE(&o, "-logDtpr", "--zc=auto", ".", "d"), 0);
+	memset(&cfg, 0, sizeof(cfg));
+	berth_opts_hs_config(&o, &cfg);
+	assert_true(cfg.compress);
+	assert_false(cfg.compress_level0);
+	assert_null(cfg.compress_choice);
+	assert_int_equal(PARSE(&o, "-logDtpr", "--new-compress", ".", "d"), 0);
+	berth_opts_hs_config(&o, &cfg);
+	assert_string_equal(cfg.compress_choice, "zlibx");
+	assert_int_equal(PARSE(&o, "-logDtprz", "--old-compress", ".", "d"), 0);
+	berth_opts_hs_config(&o, &cfg);
+	assert_string_equal(cfg.compress_choice, "zlib");
 
 	assert_int_equal(PARSE(&o, "-slogDtpre.iLsfxCIvu"), 0);
 	assert_true(o.secluded);

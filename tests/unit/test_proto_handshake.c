@@ -186,9 +186,9 @@ static bool named(const char *name, const char *const *names)
 }
 
 /*
- * berth's own offer: xxh*, md5, md4; zstd/none; incremental recursion as
- * stock rsync grants it, except for the options berth only supports with
- * one list (-H, -X, --delete-delay, ...).
+ * berth's own offer: xxh*, md5, md4; the stock compressors; incremental
+ * recursion as stock rsync grants it, except for the options berth only
+ * supports with one list (-H, -X, --delete-delay, ...).
  */
 static void test_replay_berth_lists(void **state)
 {
@@ -216,8 +216,7 @@ static void test_replay_berth_lists(void **state)
 		berth_opts_hs_config(&r.o, &cfg);
 		readme_choice(cases[i], x, y, z);
 		rc = replay(&r, c2s, c2s_len, &cfg, mine, &n, &end, &res);
-		if (strcmp(x, "sha1") == 0 || strcmp(z, "zlib") == 0 ||
-		    strcmp(z, "zlibx") == 0) {
+		if (strcmp(x, "sha1") == 0) {
 			assert_int_equal(rc, -BERTH_EUNSUPPORTED);
 		} else {
 			uint32_t stock_cf;
@@ -318,10 +317,34 @@ static void test_errors(void **state)
 	in = (struct berth_proto_in){v32z, sizeof(v32z), 0};
 	assert_int_equal(berth_hs_get_version(&hs, &in), 1);
 	assert_int_equal(berth_hs_put_setup(&hs, &out), 0);
-	assert_memory_equal(b + 6, "\x19xxh128 xxh3 xxh64 md5 md4\x09zstd none",
-			    36);
-	/* "none" is in ours but not in theirs */
+	assert_memory_equal(
+		b + 6,
+		"\x19xxh128 xxh3 xxh64 md5 md4\x18zstd lz4 zlibx zlib none",
+		51);
+	/* our first name that the client has */
+	assert_int_equal(berth_hs_get_lists(&hs, &in), 1);
+	assert_int_equal(hs.res.compress, BERTH_COMPRESS_ZLIB);
+	/* ... unless --compress-level=0 turns zlib off */
+	cfg.compress_level0 = true;
+	berth_hs_init(&hs, &cfg);
+	out.pos = 0;
+	berth_hs_put_version(&hs, &out);
+	in = (struct berth_proto_in){v32z, sizeof(v32z), 0};
+	assert_int_equal(berth_hs_get_version(&hs, &in), 1);
+	assert_int_equal(berth_hs_put_setup(&hs, &out), 0);
+	assert_int_equal(berth_hs_get_lists(&hs, &in), 1);
+	assert_int_equal(hs.res.compress, BERTH_COMPRESS_NONE);
+	cfg.compress_level0 = false;
+	/* nothing in common */
+	cfg.compress_list = "zstd none";
+	berth_hs_init(&hs, &cfg);
+	out.pos = 0;
+	berth_hs_put_version(&hs, &out);
+	in = (struct berth_proto_in){v32z, sizeof(v32z), 0};
+	assert_int_equal(berth_hs_get_version(&hs, &in), 1);
+	assert_int_equal(berth_hs_put_setup(&hs, &out), 0);
 	assert_int_equal(berth_hs_get_lists(&hs, &in), -BERTH_EUNSUPPORTED);
+	cfg.compress_list = NULL;
 
 	/* explicit choices */
 	cfg.compress = false;

@@ -79,6 +79,8 @@ enum opt_id {
 	O_BLOCK_SIZE,
 	O_ICONV,
 	O_NO_ICONV,
+	O_FILES_FROM,
+	O_FROM0,
 	O_REFUSED, /* known, but berth does not support it */
 };
 
@@ -163,9 +165,9 @@ static const struct {
 	{"block-size", O_BLOCK_SIZE, A_INT},
 	{"iconv", O_ICONV, A_STR},
 	{"no-iconv", O_NO_ICONV, A_NONE},
+	{"files-from", O_FILES_FROM, A_STR},
+	{"from0", O_FROM0, A_NONE},
 	/* Recognised but refused: they change the wire format or the role. */
-	{"files-from", O_REFUSED, A_STR},
-	{"from0", O_REFUSED, A_NONE},
 	{"delete-missing-args", O_REFUSED, A_NONE},
 	{"ignore-missing-args", O_REFUSED, A_NONE},
 	{"only-write-batch", O_REFUSED, A_STR},
@@ -539,6 +541,12 @@ static int other_opt(struct berth_opts *o, int id, const char *val)
 		break;
 	case O_NO_ICONV:
 		o->iconv = NULL;
+		break;
+	case O_FILES_FROM:
+		o->files_from = val;
+		break;
+	case O_FROM0:
+		o->from0 = true;
 		break;
 	default:
 		return -EINVAL;

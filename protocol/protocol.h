@@ -357,6 +357,10 @@ struct berth_opts {
 	const char *checksum_choice, *compress_choice, *usermap, *groupmap;
 	const char *info, *debug, *max_alloc;
 	const char *iconv; /* --iconv=CHARSET as sent, NULL: none */
+	/* --files-from=FILE: sent to a receiving server only for a list on
+	 * the server's host (host:FILE), which it would read and send */
+	const char *files_from;
+	bool from0;
 	int n_alt_dest;
 	int alt_dest_type; /* enum berth_alt_dest (all must agree) */
 	const char *alt_dest[BERTH_MAX_ALT_DEST];
@@ -605,6 +609,10 @@ struct berth_flist_config {
 	bool atimes, crtimes, acls;
 	int xattrs;
 	bool numeric_ids; /* no uid/gid name lists */
+	/* -R: names may start with '/' (stripped once the list is sorted);
+	 * with @recursive, protocols < 30 mark directories beneath a top
+	 * directory as content directories (no BERTH_XMIT_NO_CONTENT_DIR) */
+	bool relative, recursive;
 	int flist_csum_len; /* digest length of the --checksum sum */
 	/* limits (0 = default) */
 	uint32_t max_files; /* entries over all lists (default 1<<22) */

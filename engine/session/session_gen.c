@@ -45,6 +45,20 @@ static int gen_entry(struct gen *g, int32_t ndx, const struct berth_file *f)
 		return 0;
 	if (berth__gen_is_follower(g, ndx))
 		return 0;
+	if (g->s->opts.relative && g->s->opts.no_implied_dirs) {
+		int ret = berth__gen_rel_parents(g, f);
+
+		if (ret < 0)
+			return ret;
+		/* An implied directory (a path part of a -R source) is left
+		 * as it is, whatever it is (rsync-protocol.md §7.2). */
+		if (S_ISDIR(type) &&
+		    (f->xflags &
+		     (BERTH_XMIT_TOP_DIR | BERTH_XMIT_NO_CONTENT_DIR)) ==
+			    (BERTH_XMIT_TOP_DIR | BERTH_XMIT_NO_CONTENT_DIR) &&
+		    g->s->neg.proto >= 30)
+			return 0;
+	}
 	if (g->skip_dir) {
 		if (!strncmp(f->name, g->skip_dir, g->skip_len) &&
 		    f->name[g->skip_len] == '/')

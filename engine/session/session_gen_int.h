@@ -62,7 +62,14 @@ struct gen {
 	bool list_parent_new;
 	uint32_t list_dirs; /* directories of the list seen so far */
 	struct sess_list *oldest;
+	/* -R --no-implied-dirs: the parent last made sure of */
+	const char *rel_parent;
+	size_t rel_parent_len;
 };
+
+/* session_gen_tree.c */
+/* -R --no-implied-dirs: make @f's missing parent directories. */
+int berth__gen_rel_parents(struct gen *g, const struct berth_file *f);
 
 /* session_gen_lookup.c */
 /* The parent-directory cache, its opens through session_sys.c. */

@@ -122,6 +122,53 @@ int berth__gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 }
 
 /*
+ * -R --no-implied-dirs: the parts of a source's path are not in the list
+ * (or are to be left alone), so a missing parent of an entry is made, with
+ * the default permissions (0777 less the umask), the way rsync's receiver
+ * makes a path.  What is in the way stays: the entry's own commit then
+ * fails on it.  Checked once per run of entries with the same parent.
+ */
+int berth__gen_rel_parents(struct gen *g, const struct berth_file *f)
+{
+	struct berth_session *s = g->s;
+	const char *slash = strrchr(f->name, '/');
+	struct berth_commit_meta m = {0};
+	size_t plen = slash ? (size_t)(slash - f->name) : 0;
+	int ret;
+
+	if (!plen || (g->rel_parent && g->rel_parent_len == plen &&
+		      !memcmp(g->rel_parent, f->name, plen)))
+		return 0;
+	g->rel_parent = f->name;
+	g->rel_parent_len = plen;
+	/* A directory of the list, made (or looked at) already. */
+	for (size_t k = g->depth; k-- > 0;)
+		if (g->stack[k].len == plen &&
+		    !memcmp(g->stack[k].name, f->name, plen))
+			return 0;
+	ret = berth__gen_dir_fd(g, f->name, plen);
+	if (ret >= 0 || ret != -ENOENT || s->opts.dry_run)
+		return 0;
+	m.mode = S_IFDIR | 0777;
+	m.mtime_nsec = UTIME_OMIT;
+	m.uid = m.gid = (uint32_t)-1;
+	for (size_t i = 1; i <= plen; i++) {
+		char part[PATH_MAX];
+
+		if (i < plen && f->name[i] != '/')
+			continue;
+		if (i >= sizeof(part))
+			return -ENAMETOOLONG;
+		memcpy(part, f->name, i);
+		part[i] = '\0';
+		ret = berth_commit_mkdir(s->stg.commit, part, &m);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+/*
  * Incremental recursion: a directory entry is only made to exist now (as
  * rsync does, so the parent's times can be fixed early); its record,
  * attributes and deletions come with its own list (§8.1).

@@ -27,10 +27,8 @@ const char *berth__unsupported_option(const struct berth_session *s)
 	} flags[] = {
 #define F(field, name) {offsetof(struct berth_opts, field), name}
 
-		F(prune_empty_dirs, "--prune-empty-dirs"),
 		F(crtimes, "--crtimes"),
 		F(acls, "--acls"),
-		F(relative, "--relative"),
 
 		F(copy_unsafe_links, "--copy-unsafe-links"),
 
@@ -43,8 +41,9 @@ const char *berth__unsupported_option(const struct berth_session *s)
 	for (i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
 		if (*(const bool *)((const char *)o + flags[i].off))
 			return flags[i].name;
-	if (o->atimes)
-		return "--atimes";
+	if (o->files_from)
+		return "--files-from with the list on the receiving side "
+		       "(host:FILE; a local list works)";
 	if (o->fuzzy)
 		return "--fuzzy";
 

@@ -1130,6 +1130,35 @@ SCENARIOS.update({
                        {"files_from": FILES_FROM, "client": "2.6.9"}),
 })
 
+def set_dir_times(root, sec, ns):
+    for d, _, _ in sorted(os.walk(root), key=lambda x: -x[0].count("/")):
+        os.utime(d, ns=(sec * 10**9 + ns,) * 2)
+
+
+def tree_dir_ns(root, rng):
+    for d in ("same", "same/inner", "other", "perm", "newer"):
+        write(f"{root}/{d}/f", d.encode())
+    set_dir_times(root, BASE_MTIME, 123456789)
+
+
+def dest_dir_ns(root, rng):
+    """The same tree, directories in the same second (other nanoseconds);
+    one a second off, one with another mode."""
+    tree_dir_ns(root, rng)
+    os.chmod(f"{root}/perm", 0o700)
+    set_dir_times(root, BASE_MTIME, 987654321)
+    os.utime(f"{root}/newer", ns=((BASE_MTIME + 1) * 10**9 + 5,) * 2)
+
+
+SCENARIOS.update({
+    "dir_mtime_ns": (tree_dir_ns, dest_dir_ns, ["-a"], {"dir_mtimes": 1}),
+    "dir_mtime_ns_p30": (tree_dir_ns, dest_dir_ns, ["-a", "--protocol=30"],
+                         {"dir_mtimes": 1}),
+    "dir_mtime_ns_window": (tree_dir_ns, dest_dir_ns,
+                            ["-a", "--modify-window=-1"],
+                            {"dir_mtimes": 1}),
+})
+
 # Options berth refuses (for now): berth must exit 4 with a message naming
 # the option, and leave the destination untouched.
 REFUSED = {

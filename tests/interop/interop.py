@@ -1159,6 +1159,67 @@ SCENARIOS.update({
                             {"dir_mtimes": 1}),
 })
 
+def nonreg_items(root, which):
+    """Symlinks, fifos (and, as root, a device) for the alt-dest
+    scenarios; @which picks the source or one of two old snapshots."""
+    links = {"src": {"d1/ln": "f", "d1/ln2": "x", "d2/ln3": "../d1/f",
+                     "d2/ln-new": "y", "d2/ln-time": "z"},
+             "p2": {"d1/ln": "f", "d1/ln2": "other", "d2/ln-time": "z"},
+             "p1": {"d2/ln3": "../d1/f", "d1/ln": "f"}}[which]
+    write(f"{root}/d1/f", b"f\n")
+    for name, target in links.items():
+        os.makedirs(os.path.dirname(f"{root}/{name}"), exist_ok=True)
+        os.symlink(target, f"{root}/{name}")
+    fifos = {"src": ["d1/fifo", "d2/fifo2", "d2/fifo3"], "p2": ["d1/fifo"],
+             "p1": ["d2/fifo2", "d1/fifo"]}[which]
+    for name in fifos:
+        os.makedirs(os.path.dirname(f"{root}/{name}"), exist_ok=True)
+        os.mkfifo(f"{root}/{name}", 0o640)
+    if which == "p1":
+        os.chmod(f"{root}/d1/fifo", 0o600)  # other attributes: level 2
+    if IS_ROOT and which in ("src", "p1"):
+        os.mknod(f"{root}/d2/null", 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    touch_dirs(root)
+    if which == "p2":
+        # The same target, another time: compared with, not linked.
+        os.utime(f"{root}/d2/ln-time", ns=((BASE_MTIME - 100) * 10**9,) * 2,
+                 follow_symlinks=False)
+
+
+def tree_nonreg(root, rng):
+    nonreg_items(root, "src")
+
+
+def dest_nonreg_snapshots(root, rng):
+    base = os.path.dirname(root)
+    for which in ("p1", "p2"):
+        if not os.path.exists(os.path.join(base, which)):
+            nonreg_items(os.path.join(base, which), which)
+    os.rmdir(root)
+
+
+ALT2 = ["../p2", "../p1"]
+
+SCENARIOS.update({
+    "link_dest_nonreg": (tree_nonreg, dest_nonreg_snapshots,
+                         ["-a"] + [f"--link-dest={d}" for d in ALT2],
+                         {"nlinks": 1}),
+    "link_dest_nonreg_ii": (tree_nonreg, dest_nonreg_snapshots,
+                            ["-ai"] + [f"--link-dest={d}" for d in ALT2],
+                            {"nlinks": 1}),
+    "compare_dest_nonreg": (tree_nonreg, dest_nonreg_snapshots,
+                            ["-a"] + [f"--compare-dest={d}" for d in ALT2]),
+    "compare_dest_nonreg_ii": (tree_nonreg, dest_nonreg_snapshots,
+                               ["-ai"] +
+                               [f"--compare-dest={d}" for d in ALT2]),
+    "copy_dest_nonreg": (tree_nonreg, dest_nonreg_snapshots,
+                         ["-a"] + [f"--copy-dest={d}" for d in ALT2],
+                         {"nlinks": 1}),
+    "link_dest_nonreg_p29": (tree_nonreg, dest_nonreg_snapshots,
+                             ["-a", "--protocol=29", "--link-dest=../p2"],
+                             {"nlinks": 1}),
+})
+
 # Options berth refuses (for now): berth must exit 4 with a message naming
 # the option, and leave the destination untouched.
 REFUSED = {

@@ -1220,6 +1220,29 @@ SCENARIOS.update({
                              {"nlinks": 1}),
 })
 
+def tree_sparse_alloc(root, rng):
+    """Zero runs at every place a sparse writer meets them: a zero tail
+    shorter than a block, a file of zeros, data ending mid-block."""
+    z = bytes(1 << 20)
+    write(f"{root}/holes.img", z + b"data in the middle" + z + b"end")
+    write(f"{root}/zeros", bytes(3 * 4096 + 100))
+    write(f"{root}/tail", rand_bytes(rng, 5000) + bytes(3000))
+    write(f"{root}/head", bytes(5000) + rand_bytes(rng, 5000))
+    write(f"{root}/mid", rand_bytes(rng, 100) + bytes(200000) + b"x")
+    write(f"{root}/dense", rand_bytes(rng, 70000))
+    touch_dirs(root)
+
+
+SPARSE_FILES = ["holes.img", "zeros", "tail", "head", "mid", "dense"]
+
+SCENARIOS.update({
+    "sparse_blocks": (tree_sparse_alloc, None, ["-a", "--sparse"],
+                      {"blocks": SPARSE_FILES}),
+    "sparse_blocks_p29": (tree_sparse_alloc, None,
+                          ["-a", "--sparse", "--protocol=29"],
+                          {"blocks": SPARSE_FILES}),
+})
+
 # Options berth refuses (for now): berth must exit 4 with a message naming
 # the option, and leave the destination untouched.
 REFUSED = {

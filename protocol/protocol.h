@@ -357,8 +357,7 @@ struct berth_opts {
 	const char *checksum_choice, *compress_choice, *usermap, *groupmap;
 	const char *info, *debug, *max_alloc;
 	const char *iconv; /* --iconv=CHARSET as sent, NULL: none */
-	/* --files-from=FILE: sent to a receiving server only for a list on
-	 * the server's host (host:FILE), which it would read and send */
+	/* --files-from: a receiving server gets it only for host:FILE */
 	const char *files_from;
 	bool from0;
 	int n_alt_dest;
@@ -609,9 +608,8 @@ struct berth_flist_config {
 	bool atimes, crtimes, acls;
 	int xattrs;
 	bool numeric_ids; /* no uid/gid name lists */
-	/* -R: names may start with '/' (stripped once the list is sorted);
-	 * with @recursive, protocols < 30 mark directories beneath a top
-	 * directory as content directories (no BERTH_XMIT_NO_CONTENT_DIR) */
+	/* -R: a leading '/' is dropped after sorting; -R and -r decide the
+	 * content directories below protocol 30 (proto_flist_old.c) */
 	bool relative, recursive;
 	int flist_csum_len; /* digest length of the --checksum sum */
 	/* limits (0 = default) */

@@ -1243,6 +1243,34 @@ SCENARIOS.update({
                           {"blocks": SPARSE_FILES}),
 })
 
+def tree_prune(root, rng):
+    write(f"{root}/keep/deep/file", b"x\n")
+    os.makedirs(f"{root}/empty/a/b")
+    os.makedirs(f"{root}/keep/empty-sub")
+    os.makedirs(f"{root}/protected/inner")
+    write(f"{root}/excluded-only/skip.tmp", b"tmp\n")
+    write(f"{root}/top", b"top\n")
+    touch_dirs(root)
+
+
+def dest_prune(root, rng):
+    os.makedirs(f"{root}/empty/a")
+    write(f"{root}/empty/old", b"old\n")
+    os.makedirs(f"{root}/protected")
+    touch_dirs(root)
+
+
+SCENARIOS.update({
+    "prune_empty": (tree_prune, None, ["-am"]),
+    "prune_empty_delete": (tree_prune, dest_prune,
+                           ["-am", "--delete", "--exclude=*.tmp",
+                            "--filter=protect protected/"]),
+    "prune_empty_rel": (tree_prune, None, ["-amR"],
+                        {"sources": ["{src}/./empty", "{src}/./keep"]}),
+    "prune_empty_p29": (tree_prune, dest_prune,
+                        ["-am", "--delete", "--protocol=29"]),
+})
+
 # Options berth refuses (for now): berth must exit 4 with a message naming
 # the option, and leave the destination untouched.
 REFUSED = {

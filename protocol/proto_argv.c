@@ -83,6 +83,8 @@ enum opt_id {
 	O_SUPER,
 	O_FAKE_SUPER,
 	O_NO_SUPER,
+	O_FILES_FROM,
+	O_FROM0,
 	O_REFUSED, /* known, but berth does not support it */
 };
 
@@ -170,9 +172,9 @@ static const struct {
 	{"super", O_SUPER, A_NONE},
 	{"fake-super", O_FAKE_SUPER, A_NONE},
 	{"no-super", O_NO_SUPER, A_NONE},
+	{"files-from", O_FILES_FROM, A_STR},
+	{"from0", O_FROM0, A_NONE},
 	/* Recognised but refused: they change the wire format or the role. */
-	{"files-from", O_REFUSED, A_STR},
-	{"from0", O_REFUSED, A_NONE},
 	{"delete-missing-args", O_REFUSED, A_NONE},
 	{"ignore-missing-args", O_REFUSED, A_NONE},
 	{"only-write-batch", O_REFUSED, A_STR},
@@ -590,6 +592,12 @@ static int other_opt(struct berth_opts *o, int id, const char *val,
 	case O_NO_SUPER:
 		o->super = id == O_SUPER;
 		o->fake_super = id == O_FAKE_SUPER;
+		break;
+	case O_FILES_FROM:
+		o->files_from = val;
+		break;
+	case O_FROM0:
+		o->from0 = true;
 		break;
 	default:
 		return -EINVAL;

@@ -34,6 +34,8 @@ void berth_flist_config_init(struct berth_flist_config *cfg,
 	cfg->acls = o->acls;
 	cfg->xattrs = o->xattrs;
 	cfg->numeric_ids = o->numeric_ids;
+	cfg->relative = o->relative;
+	cfg->recursive = o->recursive;
 	cfg->flist_csum_len = (int)berth_csum_digest_len(hs->file_csum);
 }
 
@@ -584,7 +586,15 @@ static int commit_entry(struct berth_flist_dec *d)
 	if (d->cfg.conv)
 		TRY(convert_entry(d, name, &nm, &nlen, &link, &dead));
 	if (!dead) {
-		TRY(berth_flist_check_name(nm, nlen, d->cfg.max_name));
+		/* -R: a leading '/' (an absolute source) goes after sorting. */
+		uint32_t lead = 0;
+
+		while (d->cfg.relative && lead < nlen && nm[lead] == '/')
+			lead++;
+		TRY(berth_flist_check_name(nm + lead, nlen - lead,
+					   d->cfg.max_name));
+		if (lead && nlen - lead == 1 && nm[lead] == '.')
+			return -BERTH_EPATH;
 		if (nlen == 1 && nm[0] == '.' && type != S_IFDIR)
 			return -BERTH_EPROTO;
 	}
@@ -637,7 +647,7 @@ static int commit_entry(struct berth_flist_dec *d)
 					p->gname_len));
 	if (d->old)
 		TRY(berth__flist_old_commit(
-			d, f, fl->ndx_start + (int32_t)fl->count));
+			d, f, fl->ndx_start + (int32_t)fl->count, name));
 	if (p->xset)
 		TRY(berth__flist_commit_xset(d));
 	TRY(berth__flist_commit_acls(d));
@@ -683,7 +693,8 @@ static int finish_list(struct berth_flist_dec *d)
 	d->cap = 0;
 	if (d->old)
 		berth__flist_old_finish(d);
-	TRY(berth__flist_finish(fl, d->parent, d->cfg.protocol));
+	TRY(berth__flist_finish(fl, d->parent, d->cfg.protocol,
+				d->cfg.relative));
 	berth__flist_sort_ids(d);
 	if (d->inc) {
 		/* Directory list: this list's directories in sorted order. */

@@ -195,14 +195,46 @@ static int idev_grow(struct berth_flist_dec *d)
 	return 0;
 }
 
+/*
+ * Which directories are content directories (their extraneous entries
+ * may be deleted), as a pre-30 receiver works it out from the order: a
+ * top directory starts a hierarchy (with recursion); the directories
+ * after it are inside while, with -R, their names continue the top one's
+ * (the shared prefix with the previous name covering it).  The others get
+ * BERTH_XMIT_NO_CONTENT_DIR, as protocol 30 would send them.
+ */
+static void old_content_dir(struct berth_flist_dec *d, struct berth_file *f,
+			    const char *name)
+{
+	const struct pend *p = &d->pend;
+	uint32_t len = p->l1 + p->l2;
+	bool content = false;
+
+	if (f->xflags & BERTH_XMIT_TOP_DIR) {
+		d->in_hier = d->cfg.recursive;
+		d->hier_len = len == 1 && name[0] == '.' ? 0 : len;
+		content = true;
+	} else if (d->in_hier) {
+		if (!d->cfg.relative || !d->hier_len ||
+		    (p->l1 >= d->hier_len && name[d->hier_len] == '/'))
+			content = true;
+		else
+			d->in_hier = false;
+	}
+	if (!content)
+		f->xflags |= BERTH_XMIT_NO_CONTENT_DIR;
+}
+
 int berth__flist_old_commit(struct berth_flist_dec *d, struct berth_file *f,
-			    int32_t tx)
+			    int32_t tx, const char *name)
 {
 	struct pend *p = &d->pend;
 	struct idev_slot *e;
 
 	/* Bits 8..11 mean other things before 30: keep none of them. */
 	f->xflags &= 0xffu & ~BERTH_XMIT_EXTENDED_FLAGS;
+	if (S_ISDIR(f->mode))
+		old_content_dir(d, f, name);
 	if (p->idev)
 		d->dev = p->dev;
 	if (!p->idev)

@@ -114,7 +114,7 @@ static int cmp_dir_key(const void *key, const void *y)
 }
 
 int berth__flist_finish(struct berth_flist *fl, const char *parent,
-			int protocol)
+			int protocol, bool strip_root)
 {
 	int (*cmp)(const void *, const void *) = protocol < 29
 							 ? cmp_sorted_pre29
@@ -181,6 +181,23 @@ int berth__flist_finish(struct berth_flist *fl, const char *parent,
 			if (names[k].i != keep)
 				fl->files[names[k].i].flags |=
 					BERTH_FILE_INACTIVE;
+	}
+	/* -R: sorted (and cleaned) with the leading '/' of an absolute
+	 * source, as the sender sorted them; then relative to DEST. */
+	if (strip_root) {
+		for (i = 0; i < n; i++) {
+			struct berth_file *f = &fl->files[i];
+
+			while (f->name[0] == '/') {
+				f->name++;
+				f->name_len--;
+			}
+		}
+		for (i = ndirs = 0; i < n; i++)
+			if (S_ISDIR(fl->files[i].mode)) {
+				dirs[ndirs].name = fl->files[i].name;
+				dirs[ndirs++].i = i;
+			}
 	}
 	/* Directory parts. */
 	qsort(dirs, ndirs, sizeof(*dirs), cmp_by_name);

@@ -75,7 +75,7 @@ int berth__name_in_list(const char *list, const char *name, size_t len);
  * special).  0, -BERTH_EPROTO, -ENOMEM.
  */
 int berth__flist_finish(struct berth_flist *fl, const char *parent,
-			int protocol);
+			int protocol, bool strip_root);
 
 /* ---- file-list decoder internals (proto_flist.c, proto_flist_attr.c) */
 
@@ -143,6 +143,10 @@ struct berth_flist_dec {
 	int64_t mtime, atime, crtime;
 	uint32_t mode, uid, gid, rdev_major, rdev_minor;
 	int64_t dev; /* protocol < 30: the last hard-link device */
+	/* protocol < 30: inside a top directory's hierarchy (content
+	 * directories), the length of its name (0: the whole tree) */
+	bool in_hier;
+	uint32_t hier_len;
 	/* protocol < 30: hard-link groups by (dev, inode) */
 	struct idev_slot *idev;
 	uint32_t idev_cap, idev_used;
@@ -209,7 +213,7 @@ int berth__flist_old_attrs(struct berth_flist_dec *d, struct berth_proto_in *v,
 			   uint32_t x);
 /* On commit: join the entry's (dev, inode) group; @tx is its index. */
 int berth__flist_old_commit(struct berth_flist_dec *d, struct berth_file *f,
-			    int32_t tx);
+			    int32_t tx, const char *name);
 /* At the end of the list: a group of one is no hard link. */
 void berth__flist_old_finish(struct berth_flist_dec *d);
 /* Unit parser for one id-list item (returns 2) or list end (DONE). */

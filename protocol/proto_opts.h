@@ -65,6 +65,9 @@ struct berth_opts {
 	const char *checksum_choice, *compress_choice, *usermap, *groupmap;
 	const char *info, *debug, *max_alloc;
 	const char *iconv; /* --iconv=CHARSET as sent, NULL: none */
+	/* --files-from: a receiving server gets it only for host:FILE */
+	const char *files_from;
+	bool from0;
 	int n_alt_dest;
 	int alt_dest_type; /* enum berth_alt_dest (all must agree) */
 	const char *alt_dest[BERTH_MAX_ALT_DEST];

@@ -505,6 +505,9 @@ struct berth_flist_config {
 	bool atimes, crtimes, acls;
 	int xattrs;
 	bool numeric_ids; /* no uid/gid name lists */
+	/* -R: a leading '/' is dropped after sorting; -R and -r decide the
+	 * content directories below protocol 30 (proto_flist_old.c) */
+	bool relative, recursive;
 	int flist_csum_len; /* digest length of the --checksum sum */
 	/* limits (0 = default) */
 	uint32_t max_files; /* entries over all lists (default 1<<22) */

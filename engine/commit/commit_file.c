@@ -294,8 +294,16 @@ static int file_end(struct berth_commit_file *f, int abort)
 		f->held = NULL;
 		f->heldt = &f->held;
 		f->nheld = 0;
-	} else if (!f->deferred) {
-		r = file_push(f);
+	} else {
+		/* A sparse file's zero tail stays a hole (the truncate to
+		 * the size makes it), as rsync leaves it: the receiver skips
+		 * whole zero blocks only, so a last partial block of zeros
+		 * would take a block of its own. */
+		if ((f->flags & BERTH_COMMIT_SPARSE) && f->cur)
+			while (f->cur->len && !f->cur->data[f->cur->len - 1])
+				f->cur->len--;
+		if (!f->deferred)
+			r = file_push(f);
 	}
 	f->abort_req = abort;
 	f->size = f->pos;

@@ -378,6 +378,45 @@ static bool protected_by_rules(struct berth_session *s, const char *path,
 	return false;
 }
 
+/* Is @dir (a list name) @name's directory or one above it? */
+static bool is_above(const char *dir, const char *name)
+{
+	size_t n = strlen(dir);
+
+	return (n == 1 && dir[0] == '.') ||
+	       (strncmp(name, dir, n) == 0 && name[n] == '/');
+}
+
+int berth__prune_empty_dirs(struct berth_session *s, struct berth_flist *fl)
+{
+	uint32_t *open, nopen = 0, i;
+
+	/* The directories above the last entry that nothing keeps yet. */
+	open = malloc(sizeof(*open) * (fl->count + 1));
+	if (!open)
+		return -ENOMEM;
+	for (i = 0; i < fl->count; i++) {
+		struct berth_file *f = &fl->files[i];
+		bool dir = S_ISDIR(f->mode);
+
+		if (f->flags & BERTH_FILE_INACTIVE)
+			continue;
+		if (dir && !strcmp(f->name, "."))
+			continue; /* the top is never pruned */
+		while (nopen &&
+		       !is_above(fl->files[open[nopen - 1]].name, f->name))
+			fl->files[open[--nopen]].flags |= BERTH_FILE_INACTIVE;
+		if (!dir || protected_by_rules(s, f->name, true))
+			nopen = 0; /* it keeps every directory above it */
+		else
+			open[nopen++] = i;
+	}
+	while (nopen)
+		fl->files[open[--nopen]].flags |= BERTH_FILE_INACTIVE;
+	free(open);
+	return 0;
+}
+
 int berth__session_add_rule(struct berth_session *s,
 			    const struct berth_filter_rule *rule)
 {
@@ -542,6 +581,10 @@ int berth__delete_pass(struct berth_session *s)
 		if (S_ISDIR(s->lst.fl->files[k].mode) &&
 		    !(s->lst.fl->files[k].flags & BERTH_FILE_INACTIVE))
 			ret = berth__delete_extraneous(s, k);
+	/* Done before anything is looked at, as rsync's are: a directory
+	 * that lost entries is then itemized with its new time. */
+	if (!s->opts.dry_run)
+		berth_commit_flush(s->stg.commit);
 	return ret;
 }
 

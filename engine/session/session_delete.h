@@ -38,6 +38,13 @@ int berth__delete_extraneous(struct berth_session *s, int32_t dir_ndx);
 int berth__delete_in_list(struct berth_session *s, const char *dname,
 			  uint32_t xflags, const struct berth_flist *fl);
 int berth__delete_pass(struct berth_session *s);
+/*
+ * -m: directories of the complete list @fl with no non-directory beneath
+ * them (and not kept by a rule that excludes or protects them) become
+ * inactive, as rsync's receiver prunes its list before generating.  Before
+ * the generator starts.  0 or -ENOMEM.
+ */
+int berth__prune_empty_dirs(struct berth_session *s, struct berth_flist *fl);
 int berth__delete_tree(struct berth_session *s, const char *name,
 		       bool report_self);
 bool berth__dir_has_entries(struct berth_session *s, const char *name);

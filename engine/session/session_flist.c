@@ -106,6 +106,8 @@ int berth__read_initial_flist(struct berth_session *s)
 		ret = berth__read_flist(s, -1);
 	if (ret == 0 && !s->lst.inc)
 		berth__lists_eof(s);
+	if (ret == 0 && s->opts.prune_empty_dirs && !s->lst.inc)
+		ret = berth__prune_empty_dirs(s, berth__first_list(s));
 	return ret;
 }
 

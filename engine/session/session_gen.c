@@ -45,6 +45,20 @@ static int gen_entry(struct gen *g, int32_t ndx, const struct berth_file *f)
 		return 0;
 	if (berth__gen_is_follower(g, ndx))
 		return 0;
+	if (g->s->opts.relative && g->s->opts.no_implied_dirs) {
+		int ret = berth__gen_rel_parents(g, f);
+
+		if (ret < 0)
+			return ret;
+		/* An implied directory (a path part of a -R source) is left
+		 * as it is, whatever it is (rsync-protocol.md §7.2). */
+		if (S_ISDIR(type) &&
+		    (f->xflags &
+		     (BERTH_XMIT_TOP_DIR | BERTH_XMIT_NO_CONTENT_DIR)) ==
+			    (BERTH_XMIT_TOP_DIR | BERTH_XMIT_NO_CONTENT_DIR) &&
+		    g->s->neg.proto >= 30)
+			return 0;
+	}
 	if (g->skip_dir) {
 		if (!strncmp(f->name, g->skip_dir, g->skip_len) &&
 		    f->name[g->skip_len] == '/')
@@ -201,8 +215,26 @@ static int send_redos(struct gen *g)
 	}
 }
 
-/* Does directory @st already have what @m would set? */
-static bool dir_meta_matches(const struct stat *st,
+static bool dir_time_matches(const struct berth_session *s,
+			     const struct stat *st,
+			     const struct berth_commit_meta *m)
+{
+	int64_t d = (int64_t)st->st_mtim.tv_sec - m->mtime_sec;
+	int64_t w = s->opts.have_modify_window ? s->opts.modify_window : 0;
+
+	if (w < 0)
+		return d == 0 && (uint32_t)st->st_mtim.tv_nsec == m->mtime_nsec;
+	return d <= w && d >= -w;
+}
+
+/*
+ * Does directory @st already have what @m would set?  Its time as rsync
+ * compares it before re-touching a directory: whole seconds within
+ * --modify-window (nanoseconds only with a negative window), so a
+ * directory whose time differs in the nanoseconds alone is left alone.
+ */
+static bool dir_meta_matches(const struct berth_session *s,
+			     const struct stat *st,
 			     const struct berth_commit_meta *m)
 {
 	if ((st->st_mode & 07777) != (m->mode & 07777))
@@ -211,9 +243,20 @@ static bool dir_meta_matches(const struct stat *st,
 		return false;
 	if (m->gid != (uint32_t)-1 && st->st_gid != m->gid)
 		return false;
-	return m->mtime_nsec == UTIME_OMIT ||
-	       (st->st_mtim.tv_sec == m->mtime_sec &&
-		(uint32_t)st->st_mtim.tv_nsec == m->mtime_nsec);
+	return m->mtime_nsec == UTIME_OMIT || dir_time_matches(s, st, m);
+}
+
+/* What is left to set on directory @st: @m, without its time if that
+ * matches already (rsync then changes the mode or owner alone). */
+static const struct berth_commit_meta *dir_meta_todo(
+	const struct berth_session *s, const struct stat *st,
+	const struct berth_commit_meta *m, struct berth_commit_meta *tmp)
+{
+	if (m->mtime_nsec == UTIME_OMIT || !dir_time_matches(s, st, m))
+		return m;
+	*tmp = *m;
+	tmp->mtime_nsec = UTIME_OMIT;
+	return tmp;
 }
 
 /*
@@ -224,6 +267,7 @@ static bool dir_meta_matches(const struct stat *st,
 static int fix_dirs(struct gen *g)
 {
 	struct berth_session *s = g->s;
+	struct berth_commit_meta tmp;
 	const char *slash;
 	struct stat st;
 	size_t i;
@@ -263,8 +307,11 @@ static int fix_dirs(struct gen *g)
 		/* -A, --fake-super: what rsync sees, ACLs included. */
 		if (ret == 0 && (s->acl || s->opts.fake_super))
 			ret = berth__acl_dir_check(s, name, &st, m);
-		if (ret == 0 && S_ISDIR(st.st_mode) && dir_meta_matches(&st, m))
+		if (ret == 0 && S_ISDIR(st.st_mode) &&
+		    dir_meta_matches(s, &st, m))
 			continue;
+		if (ret == 0 && S_ISDIR(st.st_mode))
+			m = dir_meta_todo(s, &st, m, &tmp);
 		ret = berth_commit_dir_meta(s->stg.commit, name, m);
 		if (ret < 0)
 			berth__session_file_error(s, "%s: %s\n", name,
@@ -310,6 +357,7 @@ static int finish_lists(struct gen *g, struct sess_list *cur)
 static void early_dir_fix(struct gen *g)
 {
 	struct berth_session *s = g->s;
+	struct berth_commit_meta tmp;
 	struct sess_dir *d;
 	struct stat st;
 	const char *slash;
@@ -341,9 +389,10 @@ static void early_dir_fix(struct gen *g)
 						&st);
 		}
 		if (ret == 0 && S_ISDIR(st.st_mode) &&
-		    !dir_meta_matches(&st, &d->meta))
-			(void)berth_commit_dir_meta(s->stg.commit, d->name,
-						    &d->meta);
+		    !dir_meta_matches(s, &st, &d->meta))
+			(void)berth_commit_dir_meta(
+				s->stg.commit, d->name,
+				dir_meta_todo(s, &st, &d->meta, &tmp));
 	}
 }
 

@@ -184,6 +184,130 @@ static int copy_from_alt(struct berth_session *s, int32_t ndx,
 		       : 0;
 }
 
+/* --link-dest: @f's name becomes a hard link to its match in alt dir @j. */
+static int link_from_alt(struct berth_session *s, int32_t ndx,
+			 const struct berth_file *f, int j)
+{
+	const char *slash = strrchr(f->name, '/');
+	char *parent;
+	int dfd, ret;
+
+	parent = slash ? strndup(f->name, (size_t)(slash - f->name))
+		       : strdup(".");
+	if (!parent)
+		return -ENOMEM;
+	dfd = berth__sys_open(s, s->dest.alt_fd[j], parent,
+			      O_PATH | O_DIRECTORY);
+	free(parent);
+	if (dfd < 0)
+		return dfd;
+	ret = berth_commit_hardlink_at(
+		s->stg.commit, f->name, dfd, berth__gen_base_name(f->name),
+		(void *)(intptr_t)(ndx + 1)); /* events */
+	close(dfd);
+	return ret;
+}
+
+/*
+ * How well the symlink, device or special in alt dir @j matches @f, as
+ * rsync grades it: 0 none, 1 the same kind (any device for a device, a
+ * fifo or socket for a special), 2 the same target or device number, 3
+ * also the same attributes.  Never followed.
+ */
+static int alt_match_nonreg(struct berth_session *s, int j,
+			    const struct berth_file *f, struct stat *st)
+{
+	mode_t type = f->mode & S_IFMT, t;
+	char target[4096];
+	int fd, level = 0;
+	ssize_t n;
+
+	if (s->dest.alt_fd[j] < 0)
+		return 0;
+	fd = berth__sys_open(s, s->dest.alt_fd[j], f->name,
+			     O_PATH | O_NOFOLLOW);
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, st) < 0)
+		goto out;
+	t = st->st_mode & S_IFMT;
+	if (S_ISLNK(type)) {
+		if (!S_ISLNK(t))
+			goto out;
+		level = 1;
+		n = readlinkat(fd, "", target, sizeof(target));
+		if (n != (ssize_t)f->link_len ||
+		    memcmp(target, f->link, (size_t)n) != 0)
+			goto out;
+	} else if (S_ISCHR(type) || S_ISBLK(type)) {
+		if (!S_ISCHR(t) && !S_ISBLK(t))
+			goto out;
+		level = 1;
+		if (st->st_rdev != makedev(f->rdev_major, f->rdev_minor))
+			goto out;
+	} else {
+		if (!S_ISFIFO(t) && !S_ISSOCK(t))
+			goto out;
+		level = 1;
+	}
+	level = 2;
+	if (!(berth__gen_itemize(s, f, st, 0) &
+	      (BERTH_ITEM_REPORT_TIME | BERTH_ITEM_REPORT_PERMS |
+	       BERTH_ITEM_REPORT_OWNER | BERTH_ITEM_REPORT_GROUP)) &&
+	    berth__xa_gen_same(s, f, s->dest.alt_fd[j], f->name))
+		level = 3;
+out:
+	close(fd);
+	return level;
+}
+
+int berth__gen_nonreg_alt(struct gen *g, int32_t ndx,
+			  const struct berth_file *f, struct stat *st, int *jp,
+			  bool *quiet)
+{
+	struct berth_session *s = g->s;
+	int j, lv, best = -1, level = 0, ret;
+	struct stat cur;
+
+	*jp = -1;
+	*quiet = false;
+	for (j = 0; j < s->dest.nalt; j++) {
+		lv = alt_match_nonreg(s, j, f, &cur);
+		if (lv > level) {
+			level = lv;
+			best = j;
+			*st = cur;
+		}
+		if (lv == 3)
+			break;
+	}
+	if (level < 3) {
+		*jp = best;
+		return 0;
+	}
+	if (s->opts.alt_dest_type == BERTH_ALT_COPY) {
+		/* Made here like a copy, and not reported. */
+		*jp = best;
+		*quiet = true;
+		return 0;
+	}
+	if (s->opts.alt_dest_type == BERTH_ALT_LINK && !s->opts.dry_run) {
+		ret = link_from_alt(s, ndx, f, best);
+		if (ret < 0)
+			return ret;
+	}
+	/* Reported only at -ii. */
+	if (s->opts.verbose >= 2 ||
+	    (s->opts.log_format && strstr(s->opts.log_format, "%i%I"))) {
+		ret = s->opts.alt_dest_type == BERTH_ALT_LINK
+			      ? berth__gen_put_link_record(s, ndx, NULL)
+			      : berth__gen_put_record(s, ndx, 0);
+		if (ret < 0)
+			return ret;
+	}
+	return 1;
+}
+
 /*
  * A file missing from the destination, with alt-dest dirs: a complete
  * match is hard-linked (--link-dest) or left out (--compare-dest); the
@@ -194,9 +318,7 @@ int berth__gen_file_alt(struct gen *g, int32_t ndx, const struct berth_file *f)
 {
 	struct berth_session *s = g->s;
 	struct stat st, best_st;
-	int j, lv, best = -1, level = 0, ret, dfd;
-	const char *slash;
-	char *parent;
+	int j, lv, best = -1, level = 0, ret;
 
 	for (j = 0; j < s->dest.nalt; j++) {
 		lv = alt_match(s, j, f, &st);
@@ -211,22 +333,7 @@ int berth__gen_file_alt(struct gen *g, int32_t ndx, const struct berth_file *f)
 	if (level == 3 && s->opts.alt_dest_type != BERTH_ALT_COPY) {
 		if (s->opts.alt_dest_type == BERTH_ALT_LINK &&
 		    !s->opts.dry_run) {
-			slash = strrchr(f->name, '/');
-			parent = slash ? strndup(f->name,
-						 (size_t)(slash - f->name))
-				       : strdup(".");
-			if (!parent)
-				return -ENOMEM;
-			dfd = berth__sys_open(s, s->dest.alt_fd[best], parent,
-					      O_PATH | O_DIRECTORY);
-			free(parent);
-			if (dfd < 0)
-				return dfd;
-			ret = berth_commit_hardlink_at(
-				s->stg.commit, f->name, dfd,
-				berth__gen_base_name(f->name),
-				(void *)(intptr_t)(ndx + 1)); /* events */
-			close(dfd);
+			ret = link_from_alt(s, ndx, f, best);
 			if (ret < 0)
 				return ret;
 		}

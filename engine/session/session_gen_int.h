@@ -62,7 +62,14 @@ struct gen {
 	bool list_parent_new;
 	uint32_t list_dirs; /* directories of the list seen so far */
 	struct sess_list *oldest;
+	/* -R --no-implied-dirs: the parent last made sure of */
+	const char *rel_parent;
+	size_t rel_parent_len;
 };
+
+/* session_gen_tree.c */
+/* -R --no-implied-dirs: make @f's missing parent directories. */
+int berth__gen_rel_parents(struct gen *g, const struct berth_file *f);
 
 /* session_gen_lookup.c */
 /* The parent-directory cache, its opens through session_sys.c. */
@@ -130,6 +137,15 @@ int berth__gen_file_alt(struct gen *g, int32_t ndx, const struct berth_file *f);
 /* The first alt-dest dir holding a directory at @f's name, or -1. */
 int berth__gen_alt_dir_stat(struct berth_session *s, const struct berth_file *f,
 			    struct stat *st);
+/*
+ * A symlink, device or special missing from the destination, with alt-dest
+ * dirs: 1 when it is done (hard-linked, or left out by --compare-dest);
+ * else 0 with *@j the alt dir whose item it is compared with (@st), -1 for
+ * none, and *@quiet for a --copy-dest full match (made, not itemized).
+ */
+int berth__gen_nonreg_alt(struct gen *g, int32_t ndx,
+			  const struct berth_file *f, struct stat *st, int *j,
+			  bool *quiet);
 /* -c: does the file at @f's name in @dirfd have @f's checksum? */
 bool berth__gen_checksum_matches(struct berth_session *s, int dirfd,
 				 const struct berth_file *f);

@@ -122,6 +122,53 @@ int berth__gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 }
 
 /*
+ * -R --no-implied-dirs: the parts of a source's path are not in the list
+ * (or are to be left alone), so a missing parent of an entry is made, with
+ * the default permissions (0777 less the umask), the way rsync's receiver
+ * makes a path.  What is in the way stays: the entry's own commit then
+ * fails on it.  Checked once per run of entries with the same parent.
+ */
+int berth__gen_rel_parents(struct gen *g, const struct berth_file *f)
+{
+	struct berth_session *s = g->s;
+	const char *slash = strrchr(f->name, '/');
+	struct berth_commit_meta m = {0};
+	size_t plen = slash ? (size_t)(slash - f->name) : 0;
+	int ret;
+
+	if (!plen || (g->rel_parent && g->rel_parent_len == plen &&
+		      !memcmp(g->rel_parent, f->name, plen)))
+		return 0;
+	g->rel_parent = f->name;
+	g->rel_parent_len = plen;
+	/* A directory of the list, made (or looked at) already. */
+	for (size_t k = g->depth; k-- > 0;)
+		if (g->stack[k].len == plen &&
+		    !memcmp(g->stack[k].name, f->name, plen))
+			return 0;
+	ret = berth__gen_dir_fd(g, f->name, plen);
+	if (ret >= 0 || ret != -ENOENT || s->opts.dry_run)
+		return 0;
+	m.mode = S_IFDIR | 0777;
+	m.mtime_nsec = UTIME_OMIT;
+	m.uid = m.gid = (uint32_t)-1;
+	for (size_t i = 1; i <= plen; i++) {
+		char part[PATH_MAX];
+
+		if (i < plen && f->name[i] != '/')
+			continue;
+		if (i >= sizeof(part))
+			return -ENAMETOOLONG;
+		memcpy(part, f->name, i);
+		part[i] = '\0';
+		ret = berth_commit_mkdir(s->stg.commit, part, &m);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+/*
  * Incremental recursion: a directory entry is only made to exist now (as
  * rsync does, so the parent's times can be fixed early); its record,
  * attributes and deletions come with its own list (§8.1).
@@ -205,6 +252,33 @@ static int replaced_backup(struct berth_session *s, const struct berth_file *f,
 	return berth__backup_prepare(s, f->name);
 }
 
+/*
+ * A symlink or node missing here, with alt-dest dirs (rsync's lookup for
+ * them): done (1) when linked or left out; else *@iflags compare it with
+ * the alt dir's item (a local change, not new), or are 0 for a
+ * --copy-dest match (made, not reported).
+ */
+static int from_alt(struct gen *g, int32_t ndx, const struct berth_file *f,
+		    uint32_t *iflags)
+{
+	struct berth_session *s = g->s;
+	struct stat st;
+	bool quiet;
+	int j, ret = berth__gen_nonreg_alt(g, ndx, f, &st, &j, &quiet);
+
+	if (ret != 0)
+		return ret;
+	if (quiet)
+		*iflags = 0;
+	else if (j >= 0)
+		*iflags = berth__gen_itemize(s, f, &st,
+					     BERTH_ITEM_LOCAL_CHANGE |
+						     BERTH_ITEM_REPORT_CHANGE) |
+			  berth__xa_gen_itemize(s, f, s->dest.alt_fd[j],
+						f->name);
+	return 0;
+}
+
 int berth__gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 {
 	struct berth_session *s = g->s;
@@ -280,6 +354,12 @@ int berth__gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 		iflags = BERTH_ITEM_LOCAL_CHANGE | BERTH_ITEM_REPORT_CHANGE |
 			 BERTH_ITEM_IS_NEW |
 			 berth__xa_gen_itemize(s, f, -1, NULL);
+		if (ret == -ENOENT && s->dest.nalt) {
+			ret = from_alt(g, ndx, f, &iflags);
+			if (ret != 0)
+				return ret < 0 ? ret : 0;
+			ret = -ENOENT;
+		}
 	}
 	if (!s->opts.dry_run) {
 		berth__session_meta(s, f, false, 0, &m);
@@ -293,7 +373,7 @@ int berth__gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 			return ret;
 		}
 	}
-	return berth__gen_put_record(s, ndx, iflags);
+	return iflags ? berth__gen_put_record(s, ndx, iflags) : 0;
 }
 
 int berth__gen_node(struct gen *g, int32_t ndx, const struct berth_file *f)
@@ -305,6 +385,7 @@ int berth__gen_node(struct gen *g, int32_t ndx, const struct berth_file *f)
 	struct berth_commit_meta m;
 	struct stat st;
 	uint32_t iflags;
+	bool missing;
 	int ret;
 
 	if ((dev && !(s->opts.devices && s->dest.am_root)) ||
@@ -319,6 +400,7 @@ int berth__gen_node(struct gen *g, int32_t ndx, const struct berth_file *f)
 		return 0;
 	if (ret < 0 && ret != -ENOENT)
 		return ret;
+	missing = ret == -ENOENT;
 	if (ret == 0 && S_ISDIR(st.st_mode)) {
 		ret = berth__gen_clear_dir_for(g, f,
 					       dev ? "device" : "special file");
@@ -342,6 +424,12 @@ int berth__gen_node(struct gen *g, int32_t ndx, const struct berth_file *f)
 		iflags = berth__gen_itemize(s, f, &st, iflags);
 	else
 		iflags |= BERTH_ITEM_IS_NEW;
+	if (missing && s->dest.nalt) {
+		ret = from_alt(g, ndx, f, &iflags);
+		if (ret != 0)
+			return ret < 0 ? ret : 0;
+		ret = -ENOENT;
+	}
 	if (!s->opts.dry_run) {
 		berth__session_meta(s, f, false, 0, &m);
 		m.mode = (m.mode & 07777) | type;
@@ -355,5 +443,5 @@ int berth__gen_node(struct gen *g, int32_t ndx, const struct berth_file *f)
 			return ret;
 		}
 	}
-	return berth__gen_put_record(s, ndx, iflags);
+	return iflags ? berth__gen_put_record(s, ndx, iflags) : 0;
 }

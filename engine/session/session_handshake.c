@@ -35,9 +35,7 @@ const char *berth__unsupported_option(const struct berth_session *s)
 	} flags[] = {
 #define F(field, name) {offsetof(struct berth_opts, field), name}
 
-		F(prune_empty_dirs, "--prune-empty-dirs"),
 		F(crtimes, "--crtimes"),
-		F(relative, "--relative"),
 
 		F(copy_unsafe_links, "--copy-unsafe-links"),
 
@@ -50,6 +48,9 @@ const char *berth__unsupported_option(const struct berth_session *s)
 	for (i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
 		if (*(const bool *)((const char *)o + flags[i].off))
 			return flags[i].name;
+	if (o->files_from)
+		return "--files-from with the list on the receiving side "
+		       "(host:FILE; a local list works)";
 	if (o->atimes)
 		return "--atimes";
 	if (o->fuzzy)

@@ -1276,10 +1276,229 @@ for _k, _v in {"z_fresh": (tree_many, None, ["-az"]),
     SCENARIOS[f"client269_{_k}"] = (_v[0], _v[1], _v[2],
                                     {"client": "2.6.9"})
 
+# ---- issue 17 (-R, --files-from, -m, -U, --open-noatime, -F merge
+# files, alt-dest of non-regular files, directory times, -S allocation).
+
+def tree_rel(root, rng):
+    write(f"{root}/top.txt", b"top\n")
+    write(f"{root}/a/b/c/f1", rand_bytes(rng, 3000), 0o640)
+    write(f"{root}/a/b/g", b"g\n")
+    write(f"{root}/a/x/y", b"y\n")
+    write(f"{root}/d/e/h", rand_bytes(rng, 100), 0o600)
+    os.makedirs(f"{root}/a/b/empty/deeper")
+    os.makedirs(f"{root}/d/e/none")
+    os.symlink("c/f1", f"{root}/a/b/lnk")
+    for d in ("a", "a/b", "d"):
+        os.chmod(f"{root}/{d}", 0o750)
+    touch_dirs(root)
+
+
+def dest_rel(root, rng):
+    """The implied parents exist with other modes and times; stale
+    entries beneath the sources and beside them."""
+    write(f"{root}/a/stale-beside", b"beside\n")
+    write(f"{root}/a/b/stale", b"stale\n")
+    write(f"{root}/a/b/c/stale3", b"stale3\n")
+    write(f"{root}/a/b/g", b"old g\n", mtime=BASE_MTIME - 50)
+    os.chmod(f"{root}/a", 0o711)
+    touch_dirs(root, BASE_MTIME - 1000)
+
+
+REL = ["{src}/./a/b", "{src}/./d/e/h"]
+FILES_FROM = "a/b/c/f1\na/x/y\nd/e/\ntop.txt\na/b/empty/\n"
+
+SCENARIOS.update({
+    "rel_push": (tree_rel, None, ["-aR"], {"sources": REL}),
+    "rel_push_existing": (tree_rel, dest_rel, ["-aR"], {"sources": REL}),
+    "rel_no_implied": (tree_rel, dest_rel, ["-aR", "--no-implied-dirs"],
+                       {"sources": REL}),
+    "rel_no_implied_new": (tree_rel, None, ["-aR", "--no-implied-dirs"],
+                           {"sources": REL}),
+    "rel_delete": (tree_rel, dest_rel, ["-aR", "--delete"],
+                   {"sources": REL}),
+    "rel_delete_no_implied": (tree_rel, dest_rel,
+                              ["-aR", "--delete", "--no-implied-dirs"],
+                              {"sources": REL}),
+    "rel_absolute": (tree_rel, None, ["-aR"], {"sources": ["{src}/a/b"]}),
+    "rel_dot_root": (tree_rel, dest_rel, ["-aR", "--delete"],
+                     {"sources": ["{src}/./"]}),
+    "files_from": (tree_rel, None, ["-a"], {"files_from": FILES_FROM}),
+    "files_from_existing": (tree_rel, dest_rel, ["-a"],
+                            {"files_from": FILES_FROM}),
+    "files_from_no_implied": (tree_rel, dest_rel,
+                              ["-a", "--no-implied-dirs"],
+                              {"files_from": FILES_FROM}),
+    "files_from_r_delete": (tree_rel, dest_rel, ["-a", "-r", "--delete"],
+                            {"files_from": "a/b\nd/e/\n"}),
+    "files_from_stdin0": (tree_rel, None, ["-a"],
+                          {"files_from_stdin": FILES_FROM.replace("\n",
+                                                                  "\0")}),
+    "files_from_no_relative": (tree_rel, None, ["-a", "--no-relative"],
+                               {"files_from": FILES_FROM}),
+    "rel_push_p29": (tree_rel, dest_rel, ["-aR", "--protocol=29"],
+                     {"sources": REL}),
+    "rel_delete_p29": (tree_rel, dest_rel, ["-aR", "--delete",
+                                            "--protocol=29"],
+                       {"sources": REL}),
+    "files_from_p29": (tree_rel, dest_rel, ["-a", "--protocol=29"],
+                       {"files_from": FILES_FROM}),
+    "files_from_r_delete_p29": (tree_rel, dest_rel,
+                                ["-a", "-r", "--delete", "--protocol=29"],
+                                {"files_from": "a/b\nd/e/\n"}),
+    "rel_delete_269": (tree_rel, dest_rel, ["-aR", "--delete"],
+                       {"sources": REL, "client": "2.6.9"}),
+    "files_from_269": (tree_rel, dest_rel, ["-a"],
+                       {"files_from": FILES_FROM, "client": "2.6.9"}),
+})
+
+def set_dir_times(root, sec, ns):
+    for d, _, _ in sorted(os.walk(root), key=lambda x: -x[0].count("/")):
+        os.utime(d, ns=(sec * 10**9 + ns,) * 2)
+
+
+def tree_dir_ns(root, rng):
+    for d in ("same", "same/inner", "other", "perm", "newer"):
+        write(f"{root}/{d}/f", d.encode())
+    set_dir_times(root, BASE_MTIME, 123456789)
+
+
+def dest_dir_ns(root, rng):
+    """The same tree, directories in the same second (other nanoseconds);
+    one a second off, one with another mode."""
+    tree_dir_ns(root, rng)
+    os.chmod(f"{root}/perm", 0o700)
+    set_dir_times(root, BASE_MTIME, 987654321)
+    os.utime(f"{root}/newer", ns=((BASE_MTIME + 1) * 10**9 + 5,) * 2)
+
+
+SCENARIOS.update({
+    "dir_mtime_ns": (tree_dir_ns, dest_dir_ns, ["-a"], {"dir_mtimes": 1}),
+    "dir_mtime_ns_p30": (tree_dir_ns, dest_dir_ns, ["-a", "--protocol=30"],
+                         {"dir_mtimes": 1}),
+    "dir_mtime_ns_window": (tree_dir_ns, dest_dir_ns,
+                            ["-a", "--modify-window=-1"],
+                            {"dir_mtimes": 1}),
+})
+
+def nonreg_items(root, which):
+    """Symlinks, fifos (and, as root, a device) for the alt-dest
+    scenarios; @which picks the source or one of two old snapshots."""
+    links = {"src": {"d1/ln": "f", "d1/ln2": "x", "d2/ln3": "../d1/f",
+                     "d2/ln-new": "y", "d2/ln-time": "z"},
+             "p2": {"d1/ln": "f", "d1/ln2": "other", "d2/ln-time": "z"},
+             "p1": {"d2/ln3": "../d1/f", "d1/ln": "f"}}[which]
+    write(f"{root}/d1/f", b"f\n")
+    for name, target in links.items():
+        os.makedirs(os.path.dirname(f"{root}/{name}"), exist_ok=True)
+        os.symlink(target, f"{root}/{name}")
+    fifos = {"src": ["d1/fifo", "d2/fifo2", "d2/fifo3"], "p2": ["d1/fifo"],
+             "p1": ["d2/fifo2", "d1/fifo"]}[which]
+    for name in fifos:
+        os.makedirs(os.path.dirname(f"{root}/{name}"), exist_ok=True)
+        os.mkfifo(f"{root}/{name}", 0o640)
+    if which == "p1":
+        os.chmod(f"{root}/d1/fifo", 0o600)  # other attributes: level 2
+    if IS_ROOT and which in ("src", "p1"):
+        os.mknod(f"{root}/d2/null", 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    touch_dirs(root)
+    if which == "p2":
+        # The same target, another time: compared with, not linked.
+        os.utime(f"{root}/d2/ln-time", ns=((BASE_MTIME - 100) * 10**9,) * 2,
+                 follow_symlinks=False)
+
+
+def tree_nonreg(root, rng):
+    nonreg_items(root, "src")
+
+
+def dest_nonreg_snapshots(root, rng):
+    base = os.path.dirname(root)
+    for which in ("p1", "p2"):
+        if not os.path.exists(os.path.join(base, which)):
+            nonreg_items(os.path.join(base, which), which)
+    os.rmdir(root)
+
+
+ALT2 = ["../p2", "../p1"]
+
+SCENARIOS.update({
+    "link_dest_nonreg": (tree_nonreg, dest_nonreg_snapshots,
+                         ["-a"] + [f"--link-dest={d}" for d in ALT2],
+                         {"nlinks": 1}),
+    "link_dest_nonreg_ii": (tree_nonreg, dest_nonreg_snapshots,
+                            ["-ai"] + [f"--link-dest={d}" for d in ALT2],
+                            {"nlinks": 1}),
+    "compare_dest_nonreg": (tree_nonreg, dest_nonreg_snapshots,
+                            ["-a"] + [f"--compare-dest={d}" for d in ALT2]),
+    "compare_dest_nonreg_ii": (tree_nonreg, dest_nonreg_snapshots,
+                               ["-ai"] +
+                               [f"--compare-dest={d}" for d in ALT2]),
+    "copy_dest_nonreg": (tree_nonreg, dest_nonreg_snapshots,
+                         ["-a"] + [f"--copy-dest={d}" for d in ALT2],
+                         {"nlinks": 1}),
+    "link_dest_nonreg_p29": (tree_nonreg, dest_nonreg_snapshots,
+                             ["-a", "--protocol=29", "--link-dest=../p2"],
+                             {"nlinks": 1}),
+})
+
+def tree_sparse_alloc(root, rng):
+    """Zero runs at every place a sparse writer meets them: a zero tail
+    shorter than a block, a file of zeros, data ending mid-block."""
+    z = bytes(1 << 20)
+    write(f"{root}/holes.img", z + b"data in the middle" + z + b"end")
+    write(f"{root}/zeros", bytes(3 * 4096 + 100))
+    write(f"{root}/tail", rand_bytes(rng, 5000) + bytes(3000))
+    write(f"{root}/head", bytes(5000) + rand_bytes(rng, 5000))
+    write(f"{root}/mid", rand_bytes(rng, 100) + bytes(200000) + b"x")
+    write(f"{root}/dense", rand_bytes(rng, 70000))
+    touch_dirs(root)
+
+
+SPARSE_FILES = ["holes.img", "zeros", "tail", "head", "mid", "dense"]
+
+SCENARIOS.update({
+    "sparse_blocks": (tree_sparse_alloc, None, ["-a", "--sparse"],
+                      {"blocks": SPARSE_FILES}),
+    "sparse_blocks_p29": (tree_sparse_alloc, None,
+                          ["-a", "--sparse", "--protocol=29"],
+                          {"blocks": SPARSE_FILES}),
+})
+
+def tree_prune(root, rng):
+    write(f"{root}/keep/deep/file", b"x\n")
+    os.makedirs(f"{root}/empty/a/b")
+    os.makedirs(f"{root}/keep/empty-sub")
+    os.makedirs(f"{root}/protected/inner")
+    write(f"{root}/excluded-only/skip.tmp", b"tmp\n")
+    write(f"{root}/top", b"top\n")
+    touch_dirs(root)
+
+
+def dest_prune(root, rng):
+    os.makedirs(f"{root}/empty/a")
+    write(f"{root}/empty/old", b"old\n")
+    os.makedirs(f"{root}/protected")
+    touch_dirs(root)
+
+
+SCENARIOS.update({
+    "prune_empty": (tree_prune, None, ["-am"]),
+    "prune_empty_delete": (tree_prune, dest_prune,
+                           ["-am", "--delete", "--exclude=*.tmp",
+                            "--filter=protect protected/"]),
+    "prune_empty_rel": (tree_prune, None, ["-amR"],
+                        {"sources": ["{src}/./empty", "{src}/./keep"]}),
+    "prune_empty_p29": (tree_prune, dest_prune,
+                        ["-am", "--delete", "--protocol=29"]),
+})
+
 # Options berth refuses (for now): berth must exit 4 with a message naming
 # the option, and leave the destination untouched.  The other refusals, with
 # every client and protocol: refusals.py.
 REFUSED = {
+    # A --files-from list on the receiver's host (the server would read it
+    # and send it to the client).
+    "refuse_files_from_remote": ["-a", "--files-from=localhost:/dev/null"],
 }
 
 
@@ -1381,21 +1600,64 @@ def client_path(version):
 
 
 def push(src, dst, receiver, opts, env=None, corrupt=None, single=None,
-         target=None, client=None):
+         target=None, client=None, sources=None, stdin=None):
     if corrupt:
         env = dict(os.environ, RELAY_TARGET=receiver,
                    RELAY_CORRUPT=corrupt.hex())
         receiver = os.path.join(HERE, "corrupt_relay.py")
-    source, dest = src + "/", f"localhost:{dst}/"
+    source, dest = [src + "/"], f"localhost:{dst}/"
     if single is not None:
         # One file as the source: into DEST/ or as DEST/target.
-        source, dest = os.path.join(src, single), f"localhost:{dst}/{target}"
+        source = [os.path.join(src, single)]
+        dest = f"localhost:{dst}/{target}"
+    if sources:
+        # Several sources ("{src}/./a/b" for -R), SRC put in.
+        source = [x.format(src=src) for x in sources]
     cmd = [client_path(client)] + opts + ["-i", "-e", RSH,
                                           f"--rsync-path={receiver}",
-                                          source, dest]
+                                          *source, dest]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
-                       env=env, errors="replace")
+                       env=env, errors="replace", input=stdin)
     return p.returncode, p.stdout, p.stderr
+
+
+def files_from_opts(extra, base):
+    """--files-from: the list (extra "files_from") written beside the
+    trees, or read from stdin (extra "files_from_stdin", with --from0
+    when it holds NULs)."""
+    if extra.get("files_from_stdin") is not None:
+        return ["--files-from=-"] + (
+            ["--from0"] if "\0" in extra["files_from_stdin"] else [])
+    if extra.get("files_from") is None:
+        return []
+    path = os.path.join(base, "files-from")
+    with open(path, "w") as f:
+        f.write(extra["files_from"])
+    return [f"--files-from={path}"]
+
+
+def compare_alloc_links(extra, base):
+    """extra "blocks": allocated blocks of these files equal rsync's;
+    extra "nlinks": every non-directory has rsync's link count (links
+    into an older snapshot count)."""
+    problems = []
+    a, b = (os.path.join(base, "dst-" + w) for w in ("rsync", "berth"))
+    for rel in extra.get("blocks", ()):
+        x, y = (os.stat(os.path.join(d, rel)).st_blocks for d in (a, b))
+        if x != y:
+            problems.append(f"{rel}: st_blocks rsync={x} berth={y}")
+    if extra.get("nlinks"):
+        for d, _, fs in os.walk(a):
+            for f in fs:
+                p = os.path.join(d, f)
+                q = os.path.join(b, os.path.relpath(p, a))
+                if not os.path.lexists(q):
+                    continue
+                x, y = os.lstat(p).st_nlink, os.lstat(q).st_nlink
+                if x != y:
+                    problems.append(f"{os.path.relpath(p, a)}: links "
+                                    f"rsync={x} berth={y}")
+    return problems
 
 
 def xattr_tmpfs():
@@ -1573,11 +1835,14 @@ def run_scenario_in(name, berth, work, keep, tmpfs, build_src, build_dst,
             if rc:
                 results.setdefault("_prepush", []).append(
                     f"{who}: first push exited {rc}: {err.strip()[-300:]}")
-        rc, out, err = push(src, dst, receiver, opts,
+        rc, out, err = push(src, dst, receiver,
+                            opts + files_from_opts(extra, base),
                             corrupt=extra.get("corrupt"),
                             single=extra.get("single"),
                             target=extra.get("target"),
-                            client=extra.get("client"))
+                            client=extra.get("client"),
+                            sources=extra.get("sources"),
+                            stdin=extra.get("files_from_stdin"))
         moved = [p for p, ino in before.items()
                  if os.path.exists(p) and os.stat(p).st_ino != ino]
         if moved:
@@ -1630,6 +1895,8 @@ def run_scenario_in(name, berth, work, keep, tmpfs, build_src, build_dst,
     # it does not time) is the wall clock: not comparable.
     snap_src = snapshot(src)
     for k, e in (snap_a.items() if isinstance(snap_a, dict) else ()):
+        if extra.get("dir_mtimes") and e.get("type") == stat.S_IFDIR:
+            continue  # compared as they are: rsync kept or set them
         if k not in snap_src or \
                 e.get("mtime_ns") != snap_src[k].get("mtime_ns"):
             e.pop("mtime_ns", None)
@@ -1639,6 +1906,7 @@ def run_scenario_in(name, berth, work, keep, tmpfs, build_src, build_dst,
             problems.append("destination differs")
         snap_a = snap_b = {}
     problems += diff(snap_a, snap_b)
+    problems += compare_alloc_links(extra, base)
     if extra.get("holes"):
         st = os.stat(os.path.join(base, "dst-berth", extra["holes"]))
         if st.st_blocks * 512 >= st.st_size:

@@ -166,8 +166,14 @@ static void test_errors(void **state)
 	assert_int_equal(
 		PARSE(&o, "-logDtpr", "--iconv=.", "--no-iconv", ".", "d"), 0);
 	assert_null(o.iconv);
-	assert_int_equal(PARSE(&o, "-logDtpr", "--files-from", "x", ".", "d"),
-			 -BERTH_EUNSUPPORTED);
+	/* A receiving server is told --files-from only for a list on its
+	 * own host: parsed, the session refuses it. */
+	assert_int_equal(PARSE(&o, "-logDtpR", "--files-from", "x", "--from0",
+			       "--no-implied-dirs", ".", "d"),
+			 0);
+	assert_string_equal(o.files_from, "x");
+	assert_true(o.from0 && o.relative && o.no_implied_dirs);
+	assert_false(o.recursive);
 	assert_int_equal(PARSE(&o, "-logDtpr", "--bogus", ".", "d"), -EINVAL);
 	assert_string_equal(o.bad, "--bogus");
 	assert_int_equal(PARSE(&o, "-logDtpQr", ".", "d"), -EINVAL);

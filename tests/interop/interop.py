@@ -1492,6 +1492,100 @@ SCENARIOS.update({
                         ["-am", "--delete", "--protocol=29"]),
 })
 
+# ---- issue 17, the rest: per-directory merge filters on the receiving
+# side (-F, dir-merge), xattr filter rules, -U/--atimes, --open-noatime.
+
+def tree_filters(root, rng):
+    """Source: its own .rsync-filter files (the client reads them)."""
+    write(f"{root}/.rsync-filter", b"- *.tmp\n")
+    write(f"{root}/a.txt", b"a\n")
+    write(f"{root}/skip.tmp", b"not sent\n")
+    write(f"{root}/sub/b.txt", b"b\n")
+    write(f"{root}/sub/.rsync-filter", b"- *.log\n")
+    write(f"{root}/sub/x.log", b"not sent\n")
+    write(f"{root}/sub/deep/c.txt", b"c\n")
+    write(f"{root}/nm/d.txt", b"d\n")
+    touch_dirs(root)
+
+
+def dest_filters(root, rng):
+    """DEST's merge files protect and exclude: rules of a directory before
+    what it inherits, risk against an inherited protect, a dir-only rule,
+    a nested dir-merge, an extraneous directory with a kept file inside,
+    a perishable-free comment and a rule for the sender alone."""
+    write(f"{root}/.rsync-filter",
+          b"# comment\n; another\nprotect precious*\n- *.o\n"
+          b"hide hidden-only\ndir-merge .inner\n")
+    write(f"{root}/stale.txt", b"stale\n")
+    write(f"{root}/precious.dat", b"kept\n")
+    write(f"{root}/obj.o", b"excluded\n")
+    write(f"{root}/hidden-only", b"hide is for the sender\n")
+    write(f"{root}/sub/.rsync-filter",
+          b"exclude local/\nrisk precious-sub*\n+ keep.o\n")
+    write(f"{root}/sub/local/x", b"dir excluded\n")
+    write(f"{root}/sub/precious-sub", b"risked\n")
+    write(f"{root}/sub/precious2", b"inherited protect\n")
+    write(f"{root}/sub/keep.o", b"included: goes\n")
+    write(f"{root}/sub/other.o", b"inherited exclude\n")
+    write(f"{root}/sub/deep/.inner", b"- inner-*\n")
+    write(f"{root}/sub/deep/inner-x", b"nested merge\n")
+    write(f"{root}/sub/deep/outer-x", b"goes\n")
+    write(f"{root}/gone/.rsync-filter", b"- keepme\n")
+    write(f"{root}/gone/keepme", b"kept in an extraneous dir\n")
+    write(f"{root}/gone/other", b"goes\n")
+    write(f"{root}/gone/deeper/more", b"goes\n")
+    write(f"{root}/gone2/a/b", b"all goes\n")
+    write(f"{root}/nm/.nf", b"- nf-*\n")
+    write(f"{root}/nm/nf-top", b"kept by .nf\n")
+    write(f"{root}/nm/child/nf-child", b"n: not inherited, goes\n")
+    write(f"{root}/nm/child/.nf", b"- other\n")
+    write(f"{root}/nm/.words", b"-_*.bak protect_*.keep  +_x.bak\n")
+    write(f"{root}/nm/a.bak", b"words: excluded\n")
+    write(f"{root}/nm/b.keep", b"words: protected\n")
+    write(f"{root}/nm/.excl", b"ex-*\nex2\n")
+    write(f"{root}/nm/ex-1", b"no-prefix excludes\n")
+    write(f"{root}/nm/ex3", b"goes\n")
+    touch_dirs(root)
+
+
+def dest_filters_cvs(root, rng):
+    write(f"{root}/core", b"perishable: kept beside the list\n")
+    write(f"{root}/x.o", b"kept\n")
+    write(f"{root}/sub/.cvsignore", b"*.dat\n")
+    write(f"{root}/sub/y.dat", b"kept by .cvsignore\n")
+    write(f"{root}/sub/z.txt", b"goes\n")
+    write(f"{root}/gone/core", b"perishable: goes with its dir\n")
+    write(f"{root}/gone/kept.o", b"not perishable here? (is)\n")
+    touch_dirs(root)
+
+
+FILTER_MODS = ["--filter=:n .nf", "--filter=:w .words",
+               "--filter=:en- .excl"]
+
+SCENARIOS.update({
+    "merge_F_delete": (tree_filters, dest_filters, ["-a", "-F", "--delete"]),
+    "merge_FF_delete": (tree_filters, dest_filters,
+                        ["-a", "-FF", "--delete"]),
+    "merge_F_delete_after": (tree_filters, dest_filters,
+                             ["-a", "-F", "--delete-after"]),
+    "merge_F_delete_before_p29": (tree_filters, dest_filters,
+                                  ["-a", "-F", "--delete",
+                                   "--protocol=29"]),
+    "merge_F_delete_n": (tree_filters, dest_filters,
+                         ["-a", "-F", "--delete", "-n"]),
+    "merge_F_client313": (tree_filters, dest_filters,
+                          ["-a", "-FF", "--delete"], {"client": "3.1.3"}),
+    "merge_dirmerge_mods": (tree_filters, dest_filters,
+                            ["-a", "--delete", "-F"] + FILTER_MODS),
+    "merge_dirmerge_filter": (tree_filters, dest_filters,
+                              ["-a", "--delete",
+                               "--filter=dir-merge .rsync-filter"]),
+    "merge_cvs_delete": (tree_small, dest_filters_cvs,
+                         ["-a", "-C", "--delete"]),
+    "merge_F_delete_excluded": (tree_filters, dest_filters,
+                                ["-a", "-F", "--delete-excluded"]),
+})
+
 # Options berth refuses (for now): berth must exit 4 with a message naming
 # the option, and leave the destination untouched.  The other refusals, with
 # every client and protocol: refusals.py.

@@ -704,8 +704,18 @@ bool berth__filter_xattr_excluded(const struct berth_session *s,
 {
 	const struct berth_filters *f = s->del.filt;
 
-	return f && f->xattr_rules &&
-	       check_list(f, &f->global, name, false, true, false, 0) < 0;
+	if (!f || !f->xattr_rules)
+		return false;
+	/* The client's own rules only: the merge files' frames belong to
+	 * the generator, and this runs on the commit thread too. */
+	for (uint32_t i = 0; i < f->global.n; i++) {
+		const struct sf_rule *r = &f->global.v[i];
+
+		if (!(r->flags & SF_DIRMERGE) &&
+		    berth__sf_rule_hit(r, name, false, true))
+			return !(r->flags & SF_INCLUDE);
+	}
+	return false;
 }
 
 void berth__filter_free(struct berth_filters *f)

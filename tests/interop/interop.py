@@ -1586,6 +1586,69 @@ SCENARIOS.update({
                                 ["-a", "-F", "--delete-excluded"]),
 })
 
+def tree_xattr_filter(root, rng):
+    """tree_xattrs and names the rules exclude (or let through)."""
+    tree_xattrs(root, rng)
+    xa(f"{root}/a.txt", "user.secret1", b"sent unless excluded")
+    xa(f"{root}/a.txt", "user.secret2", b"sent unless excluded")
+    xa(f"{root}/sub", "user.secretdir", b"s")
+    if IS_ROOT:
+        xa(f"{root}/a.txt", "trusted.secret", b"t")
+        xa(f"{root}/sub/b.txt", "trusted.other", b"o")
+    touch_dirs(root)
+
+
+def tree_xattr_filter_user(root, rng):
+    """tree_xattr_filter with user.* names only (rsync stores a non-root
+    receiver's others as user.rsync.NAME under rules, berth leaves them
+    out)."""
+    tree_xattr_filter(root, rng)
+    for d, dirs, files in os.walk(root):
+        for n in [d] + [os.path.join(d, x) for x in dirs + files]:
+            for a in os.listxattr(n, follow_symlinks=False):
+                if not a.startswith("user."):
+                    os.removexattr(n, a, follow_symlinks=False)
+    touch_dirs(root)
+
+
+def dest_xattr_filter(root, rng):
+    """The source's tree, with names only here: excluded ones stay where
+    the receiver knows the rules, the others go."""
+    tree_xattrs(root, random.Random("dest-xf"))
+    xa(f"{root}/a.txt", "user.secret-here", b"kept by the rule")
+    xa(f"{root}/a.txt", "user.gone", b"removed")
+    xa(f"{root}/sub", "user.secret-d", b"kept")
+    xa(f"{root}/emptydir", "user.secret-e", b"kept")
+    if IS_ROOT:
+        xa(f"{root}/sub/b.txt", "trusted.here", b"t")
+    touch_dirs(root)
+
+
+SCENARIOS.update({
+    "xattr_filter_delete": (tree_xattr_filter, dest_xattr_filter,
+                            ["-aX", "--delete", "--filter=-x user.secret*"],
+                            {"xattr_fs": True}),
+    "xattr_filter_no_delete": (tree_xattr_filter, dest_xattr_filter,
+                               ["-aX", "--filter=-x user.secret*"],
+                               {"xattr_fs": True}),
+    "xattr_filter_include": (tree_xattr_filter, dest_xattr_filter,
+                             ["-aX", "--delete", "--filter=+x user.secret1",
+                              "--filter=-x user.secret*"],
+                             {"xattr_fs": True}),
+    "xattr_filter_trusted": (tree_xattr_filter, dest_xattr_filter,
+                             ["-aX", "--delete", "--filter=-x trusted.*"],
+                             {"xattr_fs": True}),
+    # (-rlptD: a receiver that is not root does not chgrp; see
+    # xattrs_non_root.)
+    "xattr_filter_user": (tree_xattr_filter_user, dest_xattr_filter,
+                          ["-rlptDX", "--delete",
+                           "--filter=-x user.secret*"],
+                          {"xattr_fs": True, "as_user": 65534}),
+    "xattr_filter_n": (tree_xattr_filter, dest_xattr_filter,
+                       ["-aXn", "--delete", "--filter=-x user.secret*"],
+                       {"xattr_fs": True}),
+})
+
 # Options berth refuses (for now): berth must exit 4 with a message naming
 # the option, and leave the destination untouched.  The other refusals, with
 # every client and protocol: refusals.py.

@@ -1649,6 +1649,37 @@ SCENARIOS.update({
                        {"xattr_fs": True}),
 })
 
+OLD_ATIME = BASE_MTIME - 400 * 86400
+
+
+def dest_noatime(root, rng):
+    """The basis of a delta, with an atime older than its mtime (a read
+    moves it, relatime or not) and a second link outside DEST, to look at
+    it once the new file has taken its name."""
+    big_file(root, random.Random("big"))
+    os.link(f"{root}/big.bin", f"{root}-basis")
+    write(f"{root}/same.txt", b"unchanged: read by -c\n")
+    for p in (f"{root}/big.bin", f"{root}/same.txt"):
+        st = os.stat(p)
+        os.utime(p, ns=(OLD_ATIME * 10**9, st.st_mtime_ns))
+    touch_dirs(root)
+
+
+def edit_big_same(root, rng):
+    edit_big(root, rng)
+    write(f"{root}/same.txt", b"unchanged: read by -c\n")
+    touch_dirs(root)
+
+
+SCENARIOS.update({
+    "open_noatime_delta": (edit_big_same, dest_noatime,
+                           ["-a", "--no-W", "--open-noatime"],
+                           {"atime_kept": ["dst-{who}-basis"]}),
+    "open_noatime_checksum": (edit_big_same, dest_noatime,
+                              ["-ac", "--no-W", "--open-noatime"],
+                              {"atime_kept": ["dst-{who}/same.txt"]}),
+})
+
 # Options berth refuses (for now): berth must exit 4 with a message naming
 # the option, and leave the destination untouched.  The other refusals, with
 # every client and protocol: refusals.py.
@@ -2000,6 +2031,11 @@ def run_scenario_in(name, berth, work, keep, tmpfs, build_src, build_dst,
                             client=extra.get("client"),
                             sources=extra.get("sources"),
                             stdin=extra.get("files_from_stdin"))
+        if extra.get("atime_kept"):
+            # Before the comparison reads the files.
+            results.setdefault("_atimes", {})[who] = {
+                rel: os.stat(os.path.join(base, rel.format(who=who)))
+                .st_atime_ns for rel in extra["atime_kept"]}
         moved = [p for p, ino in before.items()
                  if os.path.exists(p) and os.stat(p).st_ino != ino]
         if moved:
@@ -2102,6 +2138,10 @@ def run_scenario_in(name, berth, work, keep, tmpfs, build_src, build_dst,
                     if linked != want:
                         problems.append(f"{who}: {kind}{i} "
                                         f"{'not ' if want else ''}linked")
+    for rel in extra.get("atime_kept", ()):
+        # --open-noatime: berth's reads left these atimes as they were.
+        if results["_atimes"]["berth"][rel] != OLD_ATIME * 10**9:
+            problems.append(f"{rel}: atime moved by berth's reads")
     if extra.get("outside"):
         for who in ("rsync", "berth"):
             out_dir = os.path.join(base, "dst-" + who) + "-outside"

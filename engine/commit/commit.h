@@ -119,6 +119,11 @@ struct berth_commit_xattr {
 struct berth_commit_xattrs {
 	uint32_t count;
 	bool user_only;
+	/* When set, in place of the namespaces: is @name in reach?
+	 * (xattr filter rules; called on the commit thread, @reach_arg
+	 * valid while the stage lives.) */
+	bool (*reach)(const void *reach_arg, const char *name);
+	const void *reach_arg;
 	struct berth_commit_xattr items[];
 };
 

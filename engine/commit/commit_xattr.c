@@ -39,6 +39,8 @@ static void xattr_event(struct berth_commit *c, struct commit_xattr_job *j,
 /* Names the receiver may touch (rsync: user_only, or all but system.). */
 static int in_reach(const struct berth_commit_xattrs *w, const char *name)
 {
+	if (w->reach)
+		return w->reach(w->reach_arg, name);
 	if (w->user_only)
 		return strncmp(name, "user.", 5) == 0;
 	return strncmp(name, "system.", 7) != 0;

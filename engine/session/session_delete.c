@@ -2,7 +2,8 @@
 /*
  * Deletion on the generator thread (rsync-protocol.md §8.7, §10.2): the
  * destination entries of each content directory that the file list does
- * not name, unless a received filter rule protects them; reverse sorted
+ * not name, unless a filter rule protects them (session_filter.c: the
+ * client's list and the merge files of the directories looked into); reverse sorted
  * order, contents before their directory; each reported to the client
  * (MSG_DELETED) and counted for NDX_DEL_STATS; --max-delete; nothing is
  * deleted after a sender I/O error (unless --ignore-errors); a dry run
@@ -267,22 +268,66 @@ static int delete_one(struct berth_session *s, const char *path,
 	return ret;
 }
 
-int berth__delete_tree(struct berth_session *s, const char *name,
-		       bool report_self)
+/*
+ * The contents of directory @name, as rsync's delete_dir_contents(): its
+ * merge files read, each entry in reverse list order, a subdirectory's
+ * contents before it; what a (not perishable) rule excludes stays, and so
+ * does every directory above it.  *@kept: something stayed.
+ */
+static int delete_contents(struct berth_session *s, const char *name,
+			   unsigned depth, bool *kept)
 {
 	struct del_list l = {0};
 	size_t i;
 	int ret;
 
-	ret = del_collect(s, name, &l, true, 0);
+	if (depth > 256)
+		return -ELOOP;
+	ret = berth__filter_enter(s, name);
+	if (ret == 0)
+		ret = del_collect(s, name, &l, false, 0);
 	if (ret == 0)
 		del_sort(s, &l);
-	/* Reverse sorted order: contents before their directory. */
-	for (i = l.n; ret == 0 && i-- > 0;)
+	for (i = l.n; ret == 0 && i-- > 0;) {
+		bool is_dir = l.v[i].type == DT_DIR, sub_kept = false;
+
+		if (berth__filter_protects(s, l.v[i].path, is_dir, true)) {
+			*kept = true;
+			continue;
+		}
+		if (is_dir) {
+			ret = delete_contents(s, l.v[i].path, depth + 1,
+					      &sub_kept);
+			if (ret == 0) /* back here for the next entry */
+				ret = berth__filter_enter(s, name);
+			if (ret < 0)
+				break;
+			if (sub_kept) {
+				*kept = true;
+				continue;
+			}
+		}
 		ret = delete_one(s, l.v[i].path, l.v[i].type);
+	}
 	del_free(&l);
+	if (ret == 0 && *kept)
+		berth__session_log(s, BERTH_LOG_INFO,
+				   "cannot delete non-empty directory: %s\n",
+				   name);
+	return ret;
+}
+
+int berth__delete_tree(struct berth_session *s, const char *name,
+		       bool report_self)
+{
+	bool kept = false;
+	int ret;
+
+	ret = delete_contents(s, name, 0, &kept);
 	if (ret < 0)
 		return ret;
+	if (kept)
+		return 1;
 	if (report_self)
 		return delete_one(s, name, DT_DIR);
 	return s->opts.dry_run
@@ -323,61 +368,6 @@ bool berth__dir_has_entries(struct berth_session *s, const char *name)
 
 /* ------------------------------------------------------------ filters */
 
-/*
- * Does a received rule protect @path (relative to the root) from deletion?
- * rsync's order: the first rule that matches decides; exclude ("-") and
- * protect ("P" = "-r") keep the entry, include ("+") lets it go; rules for
- * the sender side only ("s") do not count here.  Patterns: a leading "/"
- * anchors at the transfer root; a pattern with a "/" inside is matched
- * against the whole path, else against the last component; "**" crosses
- * directories; a trailing "/" (dir_only) matches directories only.
- */
-static bool protected_by_rules(struct berth_session *s, const char *path,
-			       bool is_dir)
-{
-	const char *base = strrchr(path, '/');
-	size_t i;
-
-	base = base ? base + 1 : path;
-	for (i = 0; i < s->del.nrules; i++) {
-		const struct session_rule *r = &s->del.rules[i];
-		const char *pat = r->pattern, *subject;
-		int flags = 0;
-
-		if (r->mods & BERTH_FM_SENDER)
-			continue;
-		if (r->dir_only && !is_dir)
-			continue;
-		if (r->mods & BERTH_FM_ABS) {
-			subject = path;
-		} else if (strchr(pat, '/')) {
-			/* Matches any trailing run of whole components. */
-			subject = path;
-			for (const char *p = path; p; p = strchr(p + 1, '/')) {
-				const char *at = *p == '/' ? p + 1 : p;
-
-				if (fnmatch(pat, at,
-					    strstr(pat, "**")
-						    ? 0
-						    : FNM_PATHNAME) == 0) {
-					subject = NULL;
-					break;
-				}
-			}
-			if (subject) /* no match */
-				continue;
-			return r->type != BERTH_FILTER_INCLUDE;
-		} else {
-			subject = base;
-		}
-		if (!strstr(pat, "**"))
-			flags = FNM_PATHNAME;
-		if (fnmatch(pat, subject, flags) == 0)
-			return r->type != BERTH_FILTER_INCLUDE;
-	}
-	return false;
-}
-
 /* Is @dir (a list name) @name's directory or one above it? */
 static bool is_above(const char *dir, const char *name)
 {
@@ -406,7 +396,7 @@ int berth__prune_empty_dirs(struct berth_session *s, struct berth_flist *fl)
 		while (nopen &&
 		       !is_above(fl->files[open[nopen - 1]].name, f->name))
 			fl->files[open[--nopen]].flags |= BERTH_FILE_INACTIVE;
-		if (!dir || protected_by_rules(s, f->name, true))
+		if (!dir || berth__filter_protects(s, f->name, true, false))
 			nopen = 0; /* it keeps every directory above it */
 		else
 			open[nopen++] = i;
@@ -414,41 +404,6 @@ int berth__prune_empty_dirs(struct berth_session *s, struct berth_flist *fl)
 	while (nopen)
 		fl->files[open[--nopen]].flags |= BERTH_FILE_INACTIVE;
 	free(open);
-	return 0;
-}
-
-int berth__session_add_rule(struct berth_session *s,
-			    const struct berth_filter_rule *rule)
-{
-	struct session_rule *v, *r;
-
-	if (rule->type == BERTH_FILTER_CLEAR) {
-		for (size_t i = 0; i < s->del.nrules; i++)
-			free(s->del.rules[i].pattern);
-		s->del.nrules = 0;
-		return 0;
-	}
-	if (rule->type != BERTH_FILTER_EXCLUDE &&
-	    rule->type != BERTH_FILTER_INCLUDE)
-		return -BERTH_EUNSUPPORTED; /* merge files: not yet */
-	v = realloc(s->del.rules, (s->del.nrules + 1) * sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	s->del.rules = v;
-	r = &s->del.rules[s->del.nrules];
-	r->type = rule->type;
-	r->mods = rule->mods;
-	r->dir_only = rule->dir_only;
-	/* An anchored pattern is matched against the path without "/". */
-	if (rule->pattern_len && rule->pattern[0] == '/') {
-		r->mods |= BERTH_FM_ABS;
-		r->pattern = strndup(rule->pattern + 1, rule->pattern_len - 1);
-	} else {
-		r->pattern = strndup(rule->pattern, rule->pattern_len);
-	}
-	if (!r->pattern)
-		return -ENOMEM;
-	s->del.nrules++;
 	return 0;
 }
 
@@ -485,7 +440,9 @@ static int delete_in(struct berth_session *s, const char *dname,
 	size_t i;
 	int ret;
 
-	ret = del_collect(s, dname, &l, false, 0);
+	ret = berth__filter_enter(s, dname);
+	if (ret == 0)
+		ret = del_collect(s, dname, &l, false, 0);
 	if (ret == -ENOENT || ret == -ENOTDIR || ret == -ELOOP)
 		ret = 0; /* nothing there (or not ours to look into) */
 	if (ret == 0)
@@ -496,10 +453,17 @@ static int delete_in(struct berth_session *s, const char *dname,
 
 		if (bsearch(&nm, names, n, sizeof(*names), name_cmp))
 			continue; /* in the list (whatever its type) */
-		if (protected_by_rules(s, l.v[i].path, is_dir))
+		if (berth__filter_protects(s, l.v[i].path, is_dir, false))
 			continue;
-		ret = is_dir ? berth__delete_tree(s, l.v[i].path, true)
-			     : delete_one(s, l.v[i].path, l.v[i].type);
+		if (is_dir) {
+			ret = berth__delete_tree(s, l.v[i].path, true);
+			ret = ret > 0 ? 0 : ret; /* something kept */
+			/* Back in this directory for its next entry. */
+			if (ret == 0)
+				ret = berth__filter_enter(s, dname);
+		} else {
+			ret = delete_one(s, l.v[i].path, l.v[i].type);
+		}
 	}
 	del_free(&l);
 	return ret;
@@ -601,9 +565,6 @@ void berth__delete_finish(struct berth_session *s)
 
 void berth__del_free(struct sess_del *d)
 {
-	for (size_t i = 0; i < d->nrules; i++)
-		free(d->rules[i].pattern);
-	free(d->rules);
-	d->rules = NULL;
-	d->nrules = 0;
+	berth__filter_free(d->filt);
+	d->filt = NULL;
 }

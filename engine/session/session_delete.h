@@ -9,29 +9,19 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "engine/session/session_filter.h"
 #include "protocol/protocol.h"
 
 struct berth_session;
 
-/* A filter rule received from the client (deletion protection). */
-struct session_rule {
-	int type; /* BERTH_FILTER_EXCLUDE or _INCLUDE */
-	unsigned mods; /* BERTH_FM_* */
-	bool dir_only;
-	char *pattern; /* without a leading "/" (then BERTH_FM_ABS) */
-};
-
 struct sess_del {
-	struct session_rule *rules;
-	size_t nrules;
+	struct berth_filters *filt; /* session_filter.c; NULL: no rules */
 	struct berth_del_stats stats;
 	int deleted; /* for --max-delete */
 	unsigned skipped; /* refused by --max-delete */
 	bool io_warned;
 };
 
-int berth__session_add_rule(struct berth_session *s,
-			    const struct berth_filter_rule *rule);
 int berth__delete_extraneous(struct berth_session *s, int32_t dir_ndx);
 /* Incremental: the extraneous items of directory @dname, whose children
  * are the entries of list @fl. */
@@ -45,6 +35,9 @@ int berth__delete_pass(struct berth_session *s);
  * the generator starts.  0 or -ENOMEM.
  */
 int berth__prune_empty_dirs(struct berth_session *s, struct berth_flist *fl);
+/* Delete directory @name and what is in it; what a rule protects stays,
+ * and so does the directory (then 1, "cannot delete non-empty directory"
+ * logged).  @report_self: the directory's own deletion is reported. */
 int berth__delete_tree(struct berth_session *s, const char *name,
 		       bool report_self);
 bool berth__dir_has_entries(struct berth_session *s, const char *name);

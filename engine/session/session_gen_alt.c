@@ -65,7 +65,7 @@ bool berth__gen_checksum_matches(struct berth_session *s, int dirfd,
 
 	if (!f->sum || !len)
 		return false;
-	fd = berth__sys_open(s, dirfd, f->name, O_RDONLY | O_NOFOLLOW);
+	fd = berth__sys_open_read(s, dirfd, f->name);
 	if (fd < 0)
 		return false;
 	buf = malloc(bufsize);
@@ -143,8 +143,7 @@ static int copy_from_alt(struct berth_session *s, int32_t ndx,
 	int fd, ret;
 
 	if (!s->opts.dry_run) {
-		fd = berth__sys_open(s, s->dest.alt_fd[j], f->name,
-				     O_RDONLY | O_NOFOLLOW);
+		fd = berth__sys_open_read(s, s->dest.alt_fd[j], f->name);
 		if (fd < 0)
 			return fd;
 		berth__session_meta(s, f, false, 0, &m);

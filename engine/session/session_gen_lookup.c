@@ -138,6 +138,7 @@ int berth__gen_clear_dir_for(struct gen *g, const struct berth_file *f,
 			     const char *what)
 {
 	struct berth_session *s = g->s;
+	int ret;
 
 	if (!s->opts.force && s->opts.delete_mode == BERTH_DELETE_NONE &&
 	    berth__dir_has_entries(s, f->name)) {
@@ -150,7 +151,12 @@ int berth__gen_clear_dir_for(struct gen *g, const struct berth_file *f,
 		return 1;
 	}
 	/* (A dry run reports what would go.) */
-	return berth__delete_tree(s, f->name, false);
+	ret = berth__delete_tree(s, f->name, false);
+	if (ret == 1) /* a filter rule kept something in it */
+		berth__session_file_error(s,
+					  "could not make way for new %s: %s\n",
+					  what, f->name);
+	return ret;
 }
 
 /* --existing / --ignore-existing (rsync's gates right after the lookup,

@@ -150,8 +150,8 @@ int berth__gen_request_file_at(struct gen *g, int32_t ndx, uint32_t iflags,
 	if (btype != -1)
 		iflags |= BERTH_ITEM_BASIS_TYPE_FOLLOWS;
 	if (basis_dir >= 0 && !s->opts.whole_file && !s->opts.dry_run) {
-		fd = berth__sys_open(s, basis_dir, bname ? bname : f->name,
-				     O_RDONLY | O_NOFOLLOW);
+		fd = berth__sys_open_read(s, basis_dir,
+					  bname ? bname : f->name);
 		if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 				st.st_size == 0)) {
 			close(fd);

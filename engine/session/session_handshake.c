@@ -366,17 +366,8 @@ int berth__read_filters(struct berth_session *s)
 	d.old_prefixes = s->neg.proto < 29;
 	do {
 		ret = IN_DECODE(s, berth_filter_decode(&d, &v_, &rule));
-		if (ret == BERTH_FILTER_RULE && (rule.mods & BERTH_FM_XATTR)) {
-			/* rsync's xattr-name rules (-X filtering): not
-			 * implemented, and not to be read as path rules. */
-			berth__session_log(s, BERTH_LOG_ERROR,
-					   "berth: xattr filter rules are not "
-					   "supported (\"%.*s\")\n",
-					   (int)rule.pattern_len, rule.pattern);
-			ret = -BERTH_EUNSUPPORTED;
-		}
 		if (ret == BERTH_FILTER_RULE) {
-			int r = berth__session_add_rule(s, &rule);
+			int r = berth__filter_add_wire(s, &rule);
 
 			if (r < 0)
 				ret = r;

@@ -70,10 +70,19 @@ static int to_commit(void *arg, const void *buf, size_t len)
 	return 0;
 }
 
-static int open_basis(int dirfd, const char *name, uint64_t *size)
+static int open_basis(int dirfd, const char *name, bool noatime, uint64_t *size)
 {
 	struct stat st;
-	int fd = berth_plat_open_beneath(dirfd, name, O_RDONLY | O_NOFOLLOW);
+	int fd = -EPERM;
+
+	/* --open-noatime: where O_NOATIME is refused (not the owner), the
+	 * basis is read as without it, as rsync does. */
+	if (noatime)
+		fd = berth_plat_open_beneath(dirfd, name,
+					     O_RDONLY | O_NOFOLLOW | O_NOATIME);
+	if (fd == -EPERM)
+		fd = berth_plat_open_beneath(dirfd, name,
+					     O_RDONLY | O_NOFOLLOW);
 
 	if (fd < 0)
 		return fd;
@@ -363,11 +372,13 @@ static int receive_file(struct berth_session *s, int32_t ndx,
 						  sizeof(ppath));
 			if (ret == 0)
 				ret = open_basis(s->dest.root_fd, ppath,
+						 s->opts.open_noatime,
 						 &df.basis_size);
 		} else if (ret == 0) {
 			ret = open_basis(btype >= 0 ? s->dest.alt_fd[btype]
 						    : s->dest.root_fd,
-					 f->name, &df.basis_size);
+					 f->name, s->opts.open_noatime,
+					 &df.basis_size);
 		}
 		if (ret < 0) {
 			ret = -BERTH_EPROTO;

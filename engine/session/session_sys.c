@@ -83,6 +83,21 @@ int berth__sys_open(struct berth_session *s, int dirfd, const char *path,
 	return (int)ret;
 }
 
+int berth__sys_open_read(struct berth_session *s, int dirfd, const char *path)
+{
+	int fd;
+
+	if (s->opts.open_noatime) {
+		/* O_NOATIME is the owner's (or CAP_FOWNER's) to ask: where
+		 * it is refused the file is read as without it. */
+		fd = berth__sys_open(s, dirfd, path,
+				     O_RDONLY | O_NOFOLLOW | O_NOATIME);
+		if (fd != -EPERM)
+			return fd;
+	}
+	return berth__sys_open(s, dirfd, path, O_RDONLY | O_NOFOLLOW);
+}
+
 ssize_t berth__sys_call(struct berth_session *s, berth_req_fn fn, void *arg)
 {
 	struct berth_req req;

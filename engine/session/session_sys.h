@@ -32,6 +32,10 @@ ssize_t berth__sys_pread(struct berth_session *s, int fd, void *buf, size_t len,
  * @path below @dirfd: the fd or -errno. */
 int berth__sys_open(struct berth_session *s, int dirfd, const char *path,
 		    int flags);
+/* A file to read (a basis, -c, a copy from an alt dir): berth__sys_open()
+ * with O_RDONLY | O_NOFOLLOW, and O_NOATIME with --open-noatime where the
+ * kernel permits it.  The fd or -errno. */
+int berth__sys_open_read(struct berth_session *s, int dirfd, const char *path);
 /* @fn(@arg), its result (>= 0 or -errno). */
 ssize_t berth__sys_call(struct berth_session *s, berth_req_fn fn, void *arg);
 

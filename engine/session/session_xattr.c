@@ -56,6 +56,7 @@ struct berth_xa {
 	struct xa_set empty;
 	size_t cache_bytes;
 	bool user_only; /* not root: only user.* */
+	bool filtered; /* the client sent xattr filter rules */
 	int level; /* 1 for -X, 2 for -XX */
 	struct berth_xattr_val_dec vd; /* net-in only */
 	struct berth_session *s;
@@ -83,8 +84,18 @@ static bool has_prefix(const char *s, const char *p)
  * system.*). */
 static bool in_reach(const struct berth_xa *xa, const char *name)
 {
+	/* With xattr filter rules the rules alone say (rsync's
+	 * saw_xattr_filter). */
+	if (xa->filtered)
+		return !berth__filter_xattr_excluded(xa->s, name);
 	return xa->user_only ? has_prefix(name, "user.")
 			     : !has_prefix(name, "system.");
+}
+
+/* The commit stage's view of in_reach(). */
+static bool reach_cb(const void *arg, const char *name)
+{
+	return in_reach(arg, name);
 }
 
 static void md5_of(const void *p, size_t len, uint8_t out[XA_SUM_LEN])
@@ -110,6 +121,7 @@ int berth__xa_create(struct berth_session *s)
 		return -ENOMEM;
 	pthread_mutex_init(&xa->lock, NULL);
 	xa->user_only = !s->dest.am_root;
+	xa->filtered = berth__filter_has_xattr_rules(s);
 	xa->s = s;
 	xa->level = s->opts.xattrs;
 	s->xa = xa;
@@ -137,9 +149,16 @@ int berth__xa_create(struct berth_session *s)
 
 			/* receive_xattr(): a non-root receiver keeps only
 			 * the user namespace; system.* (ACLs, set with -A) is
-			 * not taken from the wire either; rsync's own
+			 * not taken from the wire either (with xattr filter
+			 * rules: what they do not exclude); rsync's own
 			 * user.rsync.%* attributes only with -XX. */
 			if (!in_reach(xa, x->name))
+				continue;
+			/* (rsync then stores a non-root receiver's other
+			 * names as user.rsync.NAME; berth leaves them out,
+			 * as without rules.) */
+			if (xa->filtered && xa->user_only &&
+			    !has_prefix(x->name, "user."))
 				continue;
 			if (xa->level < 2 &&
 			    has_prefix(x->name, "user.rsync.%"))
@@ -528,6 +547,8 @@ static struct berth_commit_xattrs *blob_new(struct berth_xa *xa, uint32_t n,
 		return NULL;
 	x->count = n;
 	x->user_only = xa->user_only;
+	x->reach = xa->filtered ? reach_cb : NULL;
+	x->reach_arg = xa;
 	*data = (char *)x + head;
 	return x;
 }

@@ -1492,6 +1492,194 @@ SCENARIOS.update({
                         ["-am", "--delete", "--protocol=29"]),
 })
 
+# ---- issue 17, the rest: per-directory merge filters on the receiving
+# side (-F, dir-merge), xattr filter rules, -U/--atimes, --open-noatime.
+
+def tree_filters(root, rng):
+    """Source: its own .rsync-filter files (the client reads them)."""
+    write(f"{root}/.rsync-filter", b"- *.tmp\n")
+    write(f"{root}/a.txt", b"a\n")
+    write(f"{root}/skip.tmp", b"not sent\n")
+    write(f"{root}/sub/b.txt", b"b\n")
+    write(f"{root}/sub/.rsync-filter", b"- *.log\n")
+    write(f"{root}/sub/x.log", b"not sent\n")
+    write(f"{root}/sub/deep/c.txt", b"c\n")
+    write(f"{root}/nm/d.txt", b"d\n")
+    touch_dirs(root)
+
+
+def dest_filters(root, rng):
+    """DEST's merge files protect and exclude: rules of a directory before
+    what it inherits, risk against an inherited protect, a dir-only rule,
+    a nested dir-merge, an extraneous directory with a kept file inside,
+    a perishable-free comment and a rule for the sender alone."""
+    write(f"{root}/.rsync-filter",
+          b"# comment\n; another\nprotect precious*\n- *.o\n"
+          b"hide hidden-only\ndir-merge .inner\n")
+    write(f"{root}/stale.txt", b"stale\n")
+    write(f"{root}/precious.dat", b"kept\n")
+    write(f"{root}/obj.o", b"excluded\n")
+    write(f"{root}/hidden-only", b"hide is for the sender\n")
+    write(f"{root}/sub/.rsync-filter",
+          b"exclude local/\nrisk precious-sub*\n+ keep.o\n")
+    write(f"{root}/sub/local/x", b"dir excluded\n")
+    write(f"{root}/sub/precious-sub", b"risked\n")
+    write(f"{root}/sub/precious2", b"inherited protect\n")
+    write(f"{root}/sub/keep.o", b"included: goes\n")
+    write(f"{root}/sub/other.o", b"inherited exclude\n")
+    write(f"{root}/sub/deep/.inner", b"- inner-*\n")
+    write(f"{root}/sub/deep/inner-x", b"nested merge\n")
+    write(f"{root}/sub/deep/outer-x", b"goes\n")
+    write(f"{root}/gone/.rsync-filter", b"- keepme\n")
+    write(f"{root}/gone/keepme", b"kept in an extraneous dir\n")
+    write(f"{root}/gone/other", b"goes\n")
+    write(f"{root}/gone/deeper/more", b"goes\n")
+    write(f"{root}/gone2/a/b", b"all goes\n")
+    write(f"{root}/nm/.nf", b"- nf-*\n")
+    write(f"{root}/nm/nf-top", b"kept by .nf\n")
+    write(f"{root}/nm/child/nf-child", b"n: not inherited, goes\n")
+    write(f"{root}/nm/child/.nf", b"- other\n")
+    write(f"{root}/nm/.words", b"-_*.bak protect_*.keep  +_x.bak\n")
+    write(f"{root}/nm/a.bak", b"words: excluded\n")
+    write(f"{root}/nm/b.keep", b"words: protected\n")
+    write(f"{root}/nm/.excl", b"ex-*\nex2\n")
+    write(f"{root}/nm/ex-1", b"no-prefix excludes\n")
+    write(f"{root}/nm/ex3", b"goes\n")
+    touch_dirs(root)
+
+
+def dest_filters_cvs(root, rng):
+    write(f"{root}/core", b"perishable: kept beside the list\n")
+    write(f"{root}/x.o", b"kept\n")
+    write(f"{root}/sub/.cvsignore", b"*.dat\n")
+    write(f"{root}/sub/y.dat", b"kept by .cvsignore\n")
+    write(f"{root}/sub/z.txt", b"goes\n")
+    write(f"{root}/gone/core", b"perishable: goes with its dir\n")
+    write(f"{root}/gone/kept.o", b"not perishable here? (is)\n")
+    touch_dirs(root)
+
+
+FILTER_MODS = ["--filter=:n .nf", "--filter=:w .words",
+               "--filter=:en- .excl"]
+
+SCENARIOS.update({
+    "merge_F_delete": (tree_filters, dest_filters, ["-a", "-F", "--delete"]),
+    "merge_FF_delete": (tree_filters, dest_filters,
+                        ["-a", "-FF", "--delete"]),
+    "merge_F_delete_after": (tree_filters, dest_filters,
+                             ["-a", "-F", "--delete-after"]),
+    "merge_F_delete_before_p29": (tree_filters, dest_filters,
+                                  ["-a", "-F", "--delete",
+                                   "--protocol=29"]),
+    "merge_F_delete_n": (tree_filters, dest_filters,
+                         ["-a", "-F", "--delete", "-n"]),
+    "merge_F_client313": (tree_filters, dest_filters,
+                          ["-a", "-FF", "--delete"], {"client": "3.1.3"}),
+    "merge_dirmerge_mods": (tree_filters, dest_filters,
+                            ["-a", "--delete", "-F"] + FILTER_MODS),
+    "merge_dirmerge_filter": (tree_filters, dest_filters,
+                              ["-a", "--delete",
+                               "--filter=dir-merge .rsync-filter"]),
+    "merge_cvs_delete": (tree_small, dest_filters_cvs,
+                         ["-a", "-C", "--delete"]),
+    "merge_F_delete_excluded": (tree_filters, dest_filters,
+                                ["-a", "-F", "--delete-excluded"]),
+})
+
+def tree_xattr_filter(root, rng):
+    """tree_xattrs and names the rules exclude (or let through)."""
+    tree_xattrs(root, rng)
+    xa(f"{root}/a.txt", "user.secret1", b"sent unless excluded")
+    xa(f"{root}/a.txt", "user.secret2", b"sent unless excluded")
+    xa(f"{root}/sub", "user.secretdir", b"s")
+    if IS_ROOT:
+        xa(f"{root}/a.txt", "trusted.secret", b"t")
+        xa(f"{root}/sub/b.txt", "trusted.other", b"o")
+    touch_dirs(root)
+
+
+def tree_xattr_filter_user(root, rng):
+    """tree_xattr_filter with user.* names only (rsync stores a non-root
+    receiver's others as user.rsync.NAME under rules, berth leaves them
+    out)."""
+    tree_xattr_filter(root, rng)
+    for d, dirs, files in os.walk(root):
+        for n in [d] + [os.path.join(d, x) for x in dirs + files]:
+            for a in os.listxattr(n, follow_symlinks=False):
+                if not a.startswith("user."):
+                    os.removexattr(n, a, follow_symlinks=False)
+    touch_dirs(root)
+
+
+def dest_xattr_filter(root, rng):
+    """The source's tree, with names only here: excluded ones stay where
+    the receiver knows the rules, the others go."""
+    tree_xattrs(root, random.Random("dest-xf"))
+    xa(f"{root}/a.txt", "user.secret-here", b"kept by the rule")
+    xa(f"{root}/a.txt", "user.gone", b"removed")
+    xa(f"{root}/sub", "user.secret-d", b"kept")
+    xa(f"{root}/emptydir", "user.secret-e", b"kept")
+    if IS_ROOT:
+        xa(f"{root}/sub/b.txt", "trusted.here", b"t")
+    touch_dirs(root)
+
+
+SCENARIOS.update({
+    "xattr_filter_delete": (tree_xattr_filter, dest_xattr_filter,
+                            ["-aX", "--delete", "--filter=-x user.secret*"],
+                            {"xattr_fs": True}),
+    "xattr_filter_no_delete": (tree_xattr_filter, dest_xattr_filter,
+                               ["-aX", "--filter=-x user.secret*"],
+                               {"xattr_fs": True}),
+    "xattr_filter_include": (tree_xattr_filter, dest_xattr_filter,
+                             ["-aX", "--delete", "--filter=+x user.secret1",
+                              "--filter=-x user.secret*"],
+                             {"xattr_fs": True}),
+    "xattr_filter_trusted": (tree_xattr_filter, dest_xattr_filter,
+                             ["-aX", "--delete", "--filter=-x trusted.*"],
+                             {"xattr_fs": True}),
+    # (-rlptD: a receiver that is not root does not chgrp; see
+    # xattrs_non_root.)
+    "xattr_filter_user": (tree_xattr_filter_user, dest_xattr_filter,
+                          ["-rlptDX", "--delete",
+                           "--filter=-x user.secret*"],
+                          {"xattr_fs": True, "as_user": 65534}),
+    "xattr_filter_n": (tree_xattr_filter, dest_xattr_filter,
+                       ["-aXn", "--delete", "--filter=-x user.secret*"],
+                       {"xattr_fs": True}),
+})
+
+OLD_ATIME = BASE_MTIME - 400 * 86400
+
+
+def dest_noatime(root, rng):
+    """The basis of a delta, with an atime older than its mtime (a read
+    moves it, relatime or not) and a second link outside DEST, to look at
+    it once the new file has taken its name."""
+    big_file(root, random.Random("big"))
+    os.link(f"{root}/big.bin", f"{root}-basis")
+    write(f"{root}/same.txt", b"unchanged: read by -c\n")
+    for p in (f"{root}/big.bin", f"{root}/same.txt"):
+        st = os.stat(p)
+        os.utime(p, ns=(OLD_ATIME * 10**9, st.st_mtime_ns))
+    touch_dirs(root)
+
+
+def edit_big_same(root, rng):
+    edit_big(root, rng)
+    write(f"{root}/same.txt", b"unchanged: read by -c\n")
+    touch_dirs(root)
+
+
+SCENARIOS.update({
+    "open_noatime_delta": (edit_big_same, dest_noatime,
+                           ["-a", "--no-W", "--open-noatime"],
+                           {"atime_kept": ["dst-{who}-basis"]}),
+    "open_noatime_checksum": (edit_big_same, dest_noatime,
+                              ["-ac", "--no-W", "--open-noatime"],
+                              {"atime_kept": ["dst-{who}/same.txt"]}),
+})
+
 # Options berth refuses (for now): berth must exit 4 with a message naming
 # the option, and leave the destination untouched.  The other refusals, with
 # every client and protocol: refusals.py.
@@ -1843,6 +2031,11 @@ def run_scenario_in(name, berth, work, keep, tmpfs, build_src, build_dst,
                             client=extra.get("client"),
                             sources=extra.get("sources"),
                             stdin=extra.get("files_from_stdin"))
+        if extra.get("atime_kept"):
+            # Before the comparison reads the files.
+            results.setdefault("_atimes", {})[who] = {
+                rel: os.stat(os.path.join(base, rel.format(who=who)))
+                .st_atime_ns for rel in extra["atime_kept"]}
         moved = [p for p, ino in before.items()
                  if os.path.exists(p) and os.stat(p).st_ino != ino]
         if moved:
@@ -1945,6 +2138,10 @@ def run_scenario_in(name, berth, work, keep, tmpfs, build_src, build_dst,
                     if linked != want:
                         problems.append(f"{who}: {kind}{i} "
                                         f"{'not ' if want else ''}linked")
+    for rel in extra.get("atime_kept", ()):
+        # --open-noatime: berth's reads left these atimes as they were.
+        if results["_atimes"]["berth"][rel] != OLD_ATIME * 10**9:
+            problems.append(f"{rel}: atime moved by berth's reads")
     if extra.get("outside"):
         for who in ("rsync", "berth"):
             out_dir = os.path.join(base, "dst-" + who) + "-outside"

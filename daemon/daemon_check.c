@@ -14,6 +14,7 @@
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -130,10 +131,16 @@ static bool refused(const char *pats, char **argv, char *why, size_t len)
 				if (letters[k].letter == *p)
 					name = letters[k].name;
 			if (pattern_hit(pats, name, *p)) {
-				snprintf(why, len,
-					 "The server is configured to refuse "
-					 "-%c",
-					 *p);
+				if (name)
+					snprintf(why, len,
+						 "The server is configured to "
+						 "refuse --%s (-%c)",
+						 name, *p);
+				else
+					snprintf(why, len,
+						 "The server is configured to "
+						 "refuse -%c",
+						 *p);
 				return true;
 			}
 		}
@@ -235,11 +242,18 @@ static int confine(struct berth_dconn *c, struct berth_opts *o, char *why,
 	}
 	if (o->temp_dir) {
 		char s[PATH_MAX];
+		struct stat st;
 
 		if (berth_dpath_sanitize(o->temp_dir, 0, s, sizeof(s)) < 0 ||
 		    place(c, o->temp_dir[0] == '/' ? "" : dir_rel, s, c->tmp,
 			  sizeof(c->tmp)) < 0)
 			goto toolong;
+		/* As rsync: checked before the transfer, a usage error. */
+		if (stat(c->tmp, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			snprintf(why, len, "The temp-dir does not exist: %s",
+				 o->temp_dir);
+			return RERR_SYNTAX;
+		}
 		o->temp_dir = c->tmp;
 	} else if (c->mod->temp_dir) {
 		o->temp_dir = c->mod->temp_dir; /* the admin's, as given */
@@ -290,6 +304,9 @@ int berth__dconn_check(void *arg, struct berth_opts *o, char **argv,
 	const struct berth_dmod *m = c->mod;
 	int ret;
 
+	/* As rsync's daemon: the client reads every message (there is no
+	 * stderr to carry them). */
+	o->msgs2stderr = 0;
 	if (has_arg(argv, "--sender") || has_arg(more, "--sender")) {
 		if (m->write_only) {
 			snprintf(why, len, "ERROR: module is write only");

@@ -183,10 +183,7 @@ static void listing(struct berth_dconn *c)
 	size_t i;
 
 	for (i = 0; i < c->cfg->n_mods; i++)
-		if (c->cfg->mods[i].list &&
-		    berth_daccess_allowed(c->cfg->mods[i].hosts_allow,
-					  c->cfg->mods[i].hosts_deny, c->addr,
-					  c->host))
+		if (c->cfg->mods[i].list)
 			(void)putf(c, "%-15s\t%s\n", c->cfg->mods[i].name,
 				   c->cfg->mods[i].comment);
 	(void)putf(c, "@RSYNCD: EXIT\n");

@@ -146,8 +146,10 @@ static void daemon_check(struct berth_session *s)
 	s->neg.daemon_why[0] = '\0';
 	code = d->check(d->arg, &s->opts, s->neg.argv, s->neg.secluded,
 			s->neg.daemon_why, sizeof(s->neg.daemon_why));
-	if (code == 0 || s->opts.bad_err)
+	if (code == 0)
 		return;
+	/* The module's refusal comes first (rsync's daemon has no other
+	 * reason to refuse what berth's parser may refuse, a pull). */
 	s->opts.bad_err = code == RERR_SYNTAX ? -EINVAL : -BERTH_EUNSUPPORTED;
 	s->opts.bad = NULL;
 	s->opts.bad_letter = 0;

@@ -5,6 +5,9 @@
  *   berth --server ...   what a stock rsync client runs on the far side
  *                        (--rsync-path=berth); exit code as rsync's
  *   berth --version      protocols, checksums, compressions, pump backend
+ *   berth --daemon ...   an rsync daemon (rsync:// modules, rsyncd.conf),
+ *                        also `--server --daemon` under a remote shell
+ *                        (daemon/daemon_main.c)
  *
  * Signals: SIGTERM, SIGINT and SIGHUP cancel the session (its temp files
  * are removed, the client is told) and berth exits with rsync's code for a
@@ -28,6 +31,7 @@
 #include <unistd.h>
 
 #include "berth.h"
+#include "daemon/daemon_int.h"
 #include "protocol/protocol.h"
 
 #define RERR_SYNTAX 1
@@ -185,6 +189,10 @@ int main(int argc, char **argv)
 
 	if (argc == 2 && strcmp(argv[1], "--version") == 0)
 		return print_version();
+	/* --daemon, also with --server (rsync -e RSH HOST::MODULE). */
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--daemon") == 0)
+			return berth_daemon_main(argc, argv);
 	/* rsync takes "--server" anywhere among the options (an
 	 * --rsync-path="berth OPTION" puts OPTION first); the session
 	 * refuses what it does not know, and says why. */
@@ -195,6 +203,8 @@ int main(int argc, char **argv)
 			"usage: berth --server <rsync server arguments>\n"
 			"       (run by an rsync client: rsync "
 			"--rsync-path=berth SRC/ HOST:DST/)\n"
+			"       berth --daemon [--config=FILE] ... "
+			"(rsync:// modules)\n"
 			"       berth --version\n");
 		return RERR_SYNTAX;
 	}

@@ -176,6 +176,31 @@ struct berth_session_events {
 	void (*progress)(void *arg, const struct berth_progress *p);
 };
 
+/* The parsed rsync options (berth's protocol/proto_opts.h): opaque here. */
+struct berth_opts;
+
+/*
+ * For berth's own rsync daemon (berth --daemon), which has spoken the
+ * daemon's text greeting with the client before the session starts.
+ * Agents leave berth_session_opts.daemon NULL.
+ */
+struct berth_session_daemon {
+	int protocol; /* agreed in the greeting: no binary version
+		       * exchange follows */
+	/*
+	 * Called once, on the thread running the session, after the
+	 * client's arguments (@argv, NULL-terminated, and the secluded ones
+	 * of -s in @more, or NULL) are parsed and before the handshake.  It
+	 * may amend @opts (new strings must outlive the session).  Returns
+	 * 0, or the rsync exit code (1 or 4) of a refusal whose reason it
+	 * wrote to @why: the client reads it after the handshake, as rsync's
+	 * daemon refuses an option.
+	 */
+	int (*check)(void *arg, struct berth_opts *opts, char **argv,
+		     char **more, char *why, size_t why_len);
+	void *arg;
+};
+
 /* Options for berth_session_create(). */
 struct berth_session_opts {
 	/*
@@ -204,6 +229,7 @@ struct berth_session_opts {
 	void *event_arg;
 	berth_log_fn log; /* error/warning/info lines; NULL: dropped */
 	void *log_arg;
+	const struct berth_session_daemon *daemon; /* borrowed; NULL */
 };
 
 /* What a session did. */

@@ -813,4 +813,42 @@ int berth_end_done_count(int protocol);
 int berth_deleted_put(struct berth_proto_out *out, const char *name, size_t len,
 		      bool is_dir);
 
+/* ------------------------------------------ daemon text lines (§1.2) */
+
+/* The authentication digests of an rsync daemon, in our order of
+ * preference: the list our greeting offers. */
+enum {
+	BERTH_DAUTH_MD4 = 1,
+	BERTH_DAUTH_MD5,
+	BERTH_DAUTH_SHA1,
+	BERTH_DAUTH_SHA256,
+	BERTH_DAUTH_SHA512,
+};
+#define BERTH_DAUTH_LIST "sha512 sha256 sha1 md5 md4"
+
+/* A peer's "@RSYNCD: V[.S][ LIST]" line (without its newline). */
+struct berth_dgreet {
+	int version;
+	int sub; /* -1: absent */
+	bool has_list; /* a space followed the version (rsync's rule: even
+			* an empty list is a list) */
+	char list[256];
+};
+
+/* Parse @line (NUL-terminated, no newline).  0, -BERTH_EPROTO if it is
+ * not a greeting, -BERTH_ELIMIT for a list over 255 bytes. */
+int berth_dgreet_parse(const char *line, struct berth_dgreet *g);
+/* The protocol spoken after the greeting, rsync's rule with sub-versions;
+ * -BERTH_EUNSUPPORTED for a 30 without one (a beta rsync refuses). */
+int berth_dgreet_protocol(int ours, const struct berth_dgreet *g);
+/* The digest for the challenge: the first of the client's list we know
+ * (md5 without a list from protocol 30, md4 below); -BERTH_EUNSUPPORTED
+ * when the list names none. */
+int berth_dauth_choose(const struct berth_dgreet *g, int protocol);
+unsigned berth_dauth_digest_len(int digest);
+const char *berth_dauth_name(int digest);
+/* Split the client's "USER RESPONSE" answer in place; -BERTH_EPROTO if
+ * it is not two words. */
+int berth_dauth_split(char *line, char **user, char **response);
+
 #endif /* BERTH_PROTOCOL_H */

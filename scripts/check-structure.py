@@ -20,7 +20,7 @@ import re
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TREES = ("engine", "protocol", "cli")
+TREES = ("engine", "protocol", "daemon", "cli")
 MAX_LINES = 900
 MAX_CIRCLE = 2
 

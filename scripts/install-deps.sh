@@ -6,7 +6,7 @@ set -eu
 pkgs="build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
       liburing-dev libzstd-dev libxxhash-dev libmd-dev libcmocka-dev
       zlib1g-dev liblz4-dev libacl1-dev acl autoconf automake
-      rsync python3 e2fsprogs time xxhash util-linux"
+      rsync python3 e2fsprogs time xxhash util-linux haproxy"
 
 missing=""
 for p in $pkgs; do

@@ -76,9 +76,11 @@ trap 'rm -rf "$fuzz_work"' EXIT
 BERTH_SHARED=${BERTH_SHARED:-$PWD/../shared} \
 	build-fuzz/tests/fuzz/fuzz_make_seeds "$fuzz_work/seeds" >/dev/null
 fuzz_ok=0
-for t in demux handshake filter flist token ztoken argv; do
+for t in demux handshake filter flist token ztoken argv daemon_conf daemon_lines daemon_proxy; do
 	mkdir -p "$fuzz_work/corpus_$t" "$fuzz_work/seeds/$t"
-	if build-fuzz/tests/fuzz/fuzz_proto_$t -max_total_time="$BERTH_FUZZ_SECONDS" \
+	bin=build-fuzz/tests/fuzz/fuzz_proto_$t
+	case $t in daemon_*) bin=build-fuzz/tests/fuzz/fuzz_$t ;; esac
+	if $bin -max_total_time="$BERTH_FUZZ_SECONDS" \
 		-rss_limit_mb=1024 -print_final_stats=1 "$fuzz_work/corpus_$t" \
 		"$fuzz_work/seeds/$t" >"$fuzz_work/$t.log" 2>&1; then
 		runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$fuzz_work/$t.log" | grep -o '[0-9]*$')

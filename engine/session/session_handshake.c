@@ -137,27 +137,23 @@ void berth__refuse_options(struct berth_session *s)
 				     o->why);
 }
 
-/*
- * --daemon: the client expects an rsync daemon's text greeting, not the
- * binary handshake.  Answer as a daemon that refuses the connection: the
- * greeting, then an @ERROR line, which the client prints before it exits
- * (code 5); then wait, bounded, for it to go, so it can read both.
- */
-static int refuse_daemon(struct berth_session *s)
+/* berth --daemon: the front end's checks of the parsed options. */
+static void daemon_check(struct berth_session *s)
 {
-	char msg[256];
-	/* Version 30 in the greeting: from 32 on it would carry a list of
-	 * authentication digests. */
-	int n = snprintf(msg, sizeof(msg),
-			 "@RSYNCD: %d.0\n@ERROR: berth is not an rsync daemon: "
-			 "push to it over a remote shell (rsync SRC "
-			 "HOST:DEST --rsync-path=berth)\n",
-			 30);
+	const struct berth_session_daemon *d = s->cfg.sopts.daemon;
+	int code;
 
-	(void)berth__out_raw(&s->out, msg, (size_t)n);
-	berth__set_fatal(s, RERR_UNSUPPORTED);
-	berth__in_discard(&s->in, 10000, 0);
-	return s->rep.fatal;
+	s->neg.daemon_why[0] = '\0';
+	code = d->check(d->arg, &s->opts, s->neg.argv, s->neg.secluded,
+			s->neg.daemon_why, sizeof(s->neg.daemon_why));
+	if (code == 0)
+		return;
+	/* The module's refusal comes first (rsync's daemon has no other
+	 * reason to refuse what berth's parser may refuse, a pull). */
+	s->opts.bad_err = code == RERR_SYNTAX ? -EINVAL : -BERTH_EUNSUPPORTED;
+	s->opts.bad = NULL;
+	s->opts.bad_letter = 0;
+	s->opts.why = s->neg.daemon_why;
 }
 
 int berth__read_args(struct berth_session *s)
@@ -165,8 +161,6 @@ int berth__read_args(struct berth_session *s)
 	int i, ret;
 
 	berth_opts_parse(&s->opts, s->neg.argc, s->neg.argv);
-	if (s->opts.daemon)
-		return refuse_daemon(s);
 	for (i = 1; i < s->neg.argc; i++)
 		if (strcmp(s->neg.argv[i], "--server") == 0)
 			break;
@@ -175,9 +169,7 @@ int berth__read_args(struct berth_session *s)
 		berth__refuse_options(s);
 		return s->rep.fatal;
 	}
-	if (!s->opts.secluded)
-		return 0;
-	ret = read_secluded(s);
+	ret = s->opts.secluded ? read_secluded(s) : 0;
 	if (ret < 0) {
 		berth__session_fatal(s, berth__exit_code_of(ret),
 				     "berth: reading the secluded arguments: "
@@ -185,6 +177,8 @@ int berth__read_args(struct berth_session *s)
 				     berth_strerror(ret));
 		return s->rep.fatal;
 	}
+	if (s->cfg.sopts.daemon)
+		daemon_check(s);
 	return 0;
 }
 
@@ -287,6 +281,23 @@ static int old_protocol_opts(struct berth_session *s)
 	return s->rep.fatal;
 }
 
+/*
+ * berth --daemon: the versions were exchanged in the text greeting, so
+ * none goes over the wire; the handshake state takes the agreed one as
+ * if both had been sent.
+ */
+static int daemon_version(struct berth_hs *hs, int protocol)
+{
+	uint8_t scratch[8];
+	uint8_t v[4] = {(uint8_t)protocol, (uint8_t)(protocol >> 8),
+			(uint8_t)(protocol >> 16), (uint8_t)(protocol >> 24)};
+	struct berth_proto_out po = {scratch, sizeof(scratch), 0};
+	struct berth_proto_in pi = {v, sizeof(v), 0};
+	int ret = berth_hs_put_version(hs, &po);
+
+	return ret < 0 ? ret : berth_hs_get_version(hs, &pi);
+}
+
 int berth__handshake(struct berth_session *s)
 {
 	struct berth_hs_config cfg = {0};
@@ -311,13 +322,20 @@ int berth__handshake(struct berth_session *s)
 	}
 	if (!s->opts.have_seed)
 		cfg.seed = (int32_t)(time(NULL) ^ ((long)getpid() << 6));
+	if (s->cfg.sopts.daemon)
+		cfg.max_protocol = s->cfg.sopts.daemon->protocol;
 	ret = berth_hs_init(&hs, &cfg);
-	if (ret == 0)
-		ret = out_raw_item(s, &hs, berth_hs_put_version);
-	/* The client's version, for the message if it is refused. */
-	if (ret == 0)
-		ret = berth__in_need(&s->in, 4);
-	if (ret == 0) {
+	if (ret == 0 && s->cfg.sopts.daemon) {
+		ret = daemon_version(&hs, cfg.max_protocol);
+		version = cfg.max_protocol;
+	} else {
+		if (ret == 0)
+			ret = out_raw_item(s, &hs, berth_hs_put_version);
+		/* The client's version, for the message if it is refused. */
+		if (ret == 0)
+			ret = berth__in_need(&s->in, 4);
+	}
+	if (ret == 0 && !s->cfg.sopts.daemon) {
 		const uint8_t *p = s->in.data + s->in.data_pos;
 
 		version = (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 |

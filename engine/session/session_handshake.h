@@ -27,6 +27,7 @@ struct sess_neg {
 	 * (rsync's receiver times them whenever it can). */
 	bool symlink_times;
 	char why[256]; /* a refusal's reason made before the handshake */
+	char daemon_why[256]; /* the daemon front end's refusal */
 };
 
 /* The first option berth does not implement, or NULL. */

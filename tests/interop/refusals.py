@@ -94,7 +94,9 @@ CASES = {
                            r"cannot be mixed", None, "push"),
     "pull": (4, [], "", r"berth: pull \(--sender\) is not supported: "
              r"berth only receives", None, "pull"),
-    "daemon": (5, [], "", r"@ERROR: berth is not an rsync daemon",
+    # berth --server --daemon (daemon over a remote shell) with the same
+    # configuration as stock's: no module of that name.
+    "daemon": (5, [], "--config={conf}", r"@ERROR: Unknown module 'nomod'",
                None, "daemon"),
     "iconv_bogus": (4, ["--iconv=UTF-8,bogus-charset"], "", r"iconv",
                     ["stock", "3.1.3"], "push"),
@@ -259,7 +261,8 @@ def check(env, name, code, cfg, berth_range, opts, extra, cause, kind):
     dst = os.path.join(base, "dst")
     marker(dst if kind != "pull" else os.path.join(dst, "pulled"))
     opts = [o.format(base=base) for o in opts]
-    rc, err, st = env.run(binary, env.berth, opts, kind, force, base, extra)
+    rc, err, st = env.run(binary, env.berth, opts, kind, force, base,
+                          extra.replace("{conf}", env.conf))
     if proto >= berth_range[0] and kind in ("push", "pull"):
         post_rc, post_err = env.post_code(cfg)
         want = code if post_rc == 11 else post_rc

@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""8 concurrent pushes into one `berth --daemon` against `rsync --daemon`.
+
+    bench/daemon_bench.py --berth build-rel/cli/berth [--rounds 4]
+                          [--files 100] [--size 262144]
+
+The same stock client, the same rsyncd.conf (one writable module), a fresh
+destination each run; rounds alternate A B A B.  Receiver CPU is the
+daemon's user+system time with its reaped children (rsync forks one per
+connection); wall is from the first client's start to the last's end.
+Prints medians, ranges, the ratios berth/rsync and the load average (the
+machine may be shared).  A benchmark, not a test.
+"""
+import argparse
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+
+CLK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        v = f.read().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in v[11:15]) / CLK  # utime stime cutime cstime
+
+
+def port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def run(kind, binary, src, work, n):
+    base = os.path.join(work, kind)
+    mod = os.path.join(base, "mod")
+    shutil.rmtree(base, ignore_errors=True)
+    os.makedirs(mod)
+    p = port()
+    conf = os.path.join(base, "rsyncd.conf")
+    with open(conf, "w") as f:
+        f.write(f"port = {p}\nuse chroot = yes\nuid = root\ngid = root\n"
+                f"[m]\npath = {mod}\nread only = no\n")
+    d = subprocess.Popen([binary, "--daemon", "--no-detach",
+                          f"--config={conf}"], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", p), 1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    c0 = cpu(d.pid)
+    rcs = [None] * n
+
+    def one(i):
+        rcs[i] = subprocess.run(["rsync", "-a", src + "/",
+                                 f"rsync://127.0.0.1:{p}/m/c{i}/"],
+                                stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL).returncode
+    t0 = time.time()
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    wall = time.time() - t0
+    time.sleep(0.3)  # rsync's parent reaps its children
+    c1 = cpu(d.pid)
+    d.terminate()
+    d.wait()
+    if any(rcs):
+        raise SystemExit(f"{kind}: client exits {rcs}")
+    return c1 - c0, wall
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--berth", required=True)
+    ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--files", type=int, default=100)
+    ap.add_argument("--size", type=int, default=256 * 1024)
+    ap.add_argument("--clients", type=int, default=8)
+    a = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="berth-dbench-")
+    src = os.path.join(work, "src")
+    os.makedirs(src)
+    rng = random.Random(1)
+    for i in range(a.files):
+        with open(os.path.join(src, f"f{i}"), "wb") as f:
+            f.write(rng.randbytes(a.size))
+    res = {"rsync": [], "berth": []}
+    load = [os.getloadavg()[0]]
+    try:
+        for r in range(a.rounds):
+            for kind, b in (("rsync", "rsync"), ("berth", a.berth)):
+                res[kind].append(run(kind, b, src, work, a.clients))
+                load.append(os.getloadavg()[0])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    mb = a.files * a.size * a.clients / 1e6
+    print(f"{a.clients} concurrent pushes of {a.files} x {a.size} B "
+          f"({mb:.0f} MB in all), {a.rounds} rounds A B A B")
+    med = {}
+    for kind in ("rsync", "berth"):
+        cpus = [x[0] for x in res[kind]]
+        walls = [x[1] for x in res[kind]]
+        med[kind] = (statistics.median(cpus), statistics.median(walls))
+        print(f"{kind:6s} receiver CPU median {med[kind][0]:.2f} s "
+              f"[{min(cpus):.2f}-{max(cpus):.2f}]  wall median "
+              f"{med[kind][1]:.2f} s [{min(walls):.2f}-{max(walls):.2f}]")
+    print(f"ratio berth/rsync: CPU {med['berth'][0] / med['rsync'][0]:.2f}"
+          f"  wall {med['berth'][1] / med['rsync'][1]:.2f}")
+    print(f"load average (1 min) during the runs: "
+          f"{min(load):.2f}-{max(load):.2f} (shared machine)")
+
+
+if __name__ == "__main__":
+    main()

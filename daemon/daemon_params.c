@@ -1,0 +1,510 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What rsyncd.conf's parameters mean to berth: the known ones with their
+ * section, the ones berth does not support (named at start-up, never
+ * silently ignored), module lookup, and the loaded configuration shared by
+ * the connections begun under it (a SIGHUP loads a new one; running
+ * sessions keep theirs until they end).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon/daemon_int.h"
+
+#define MAX_CONF_BYTES (4 << 20)
+#define DEFAULT_LOG_FORMAT "%o %h [%a] %m (%u) %f %l"
+
+enum { P_GLOBAL = 1, P_MODULE = 2, P_BOTH = 3 };
+
+static const struct {
+	const char *name; /* canonical */
+	int where;
+	const char *unsupported; /* why not, or NULL */
+} params[] = {
+	{"path", P_BOTH, NULL},
+	{"comment", P_BOTH, NULL},
+	{"readonly", P_BOTH, NULL},
+	{"writeonly", P_BOTH, NULL},
+	{"list", P_BOTH, NULL},
+	{"authusers", P_BOTH, NULL},
+	{"secretsfile", P_BOTH, NULL},
+	{"strictmodes", P_BOTH, NULL},
+	{"hostsallow", P_BOTH, NULL},
+	{"hostsdeny", P_BOTH, NULL},
+	{"maxconnections", P_BOTH, NULL},
+	{"lockfile", P_BOTH, NULL},
+	{"uid", P_BOTH, NULL},
+	{"gid", P_BOTH, NULL},
+	{"usechroot", P_BOTH, NULL},
+	{"numericids", P_BOTH, NULL},
+	{"fakesuper", P_BOTH, NULL},
+	{"refuseoptions", P_BOTH, NULL},
+	{"dontcompress", P_BOTH, NULL},
+	{"maxverbosity", P_BOTH, NULL},
+	{"timeout", P_BOTH, NULL},
+	{"logfile", P_BOTH, NULL},
+	{"logformat", P_BOTH, NULL},
+	{"transferlogging", P_BOTH, NULL},
+	{"tempdir", P_BOTH, NULL},
+	{"reverselookup", P_BOTH, NULL},
+	{"forwardlookup", P_BOTH, NULL},
+	{"ignoreerrors", P_BOTH, NULL},
+	{"motdfile", P_GLOBAL, NULL},
+	{"pidfile", P_GLOBAL, NULL},
+	{"port", P_GLOBAL, NULL},
+	{"address", P_GLOBAL, NULL},
+	{"proxyprotocol", P_GLOBAL, NULL},
+	{"listenbacklog", P_GLOBAL, NULL},
+	{"incomingchmod", P_BOTH, "the receiver does not apply mode changes"},
+	{"outgoingchmod", P_BOTH, "berth's daemon serves no pulls"},
+	{"exclude", P_BOTH, "daemon-side filters are not implemented"},
+	{"include", P_BOTH, "daemon-side filters are not implemented"},
+	{"excludefrom", P_BOTH, "daemon-side filters are not implemented"},
+	{"includefrom", P_BOTH, "daemon-side filters are not implemented"},
+	{"filter", P_BOTH, "daemon-side filters are not implemented"},
+	{"prexferexec", P_BOTH, "berth runs no programs"},
+	{"postxferexec", P_BOTH, "berth runs no programs"},
+	{"earlyexec", P_BOTH, "berth runs no programs"},
+	{"nameconverter", P_BOTH, "berth runs no programs"},
+	{"mungesymlinks", P_BOTH, "not implemented"},
+	{"charset", P_BOTH, "not implemented"},
+	{"socketoptions", P_GLOBAL, "not implemented"},
+	{"syslogfacility", P_BOTH, "berth logs to a file or stderr"},
+	{"syslogtag", P_BOTH, "berth logs to a file or stderr"},
+	{"daemonchroot", P_GLOBAL, "not implemented"},
+	{"daemonuid", P_GLOBAL, "not implemented"},
+	{"daemongid", P_GLOBAL, "not implemented"},
+	{"ignorenonreadable", P_BOTH, "berth's daemon serves no pulls"},
+	{"opennoatime", P_BOTH, "berth's daemon serves no pulls"},
+};
+
+#define N_PARAMS (sizeof(params) / sizeof(params[0]))
+
+/* -------------------------------------------------- files for includes */
+
+static int read_all(void *arg, const char *path, char **text, size_t *len)
+{
+	struct stat st;
+	ssize_t n;
+	size_t got = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	(void)arg;
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size > MAX_CONF_BYTES) {
+		close(fd);
+		return -EINVAL;
+	}
+	*text = malloc((size_t)st.st_size + 1);
+	if (!*text) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (got < (size_t)st.st_size &&
+	       (n = read(fd, *text + got, (size_t)st.st_size - got)) > 0)
+		got += (size_t)n;
+	close(fd);
+	(*text)[got] = '\0';
+	*len = got;
+	return 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int list_files(void *arg, const char *path, const char *suffix,
+		      char ***names, size_t *n)
+{
+	struct stat st;
+	struct dirent *e;
+	size_t cap = 0, sl = strlen(suffix);
+	DIR *d;
+
+	(void)arg;
+	*names = NULL;
+	*n = 0;
+	if (stat(path, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode)) {
+		*names = malloc(sizeof(char *));
+		if (!*names || !((*names)[0] = strdup(path)))
+			return -ENOMEM;
+		*n = 1;
+		return 0;
+	}
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	while ((e = readdir(d))) {
+		size_t l = strlen(e->d_name);
+		char *full;
+
+		if (l <= sl || strcmp(e->d_name + l - sl, suffix) ||
+		    e->d_name[0] == '.')
+			continue;
+		if (*n == cap) {
+			void *p = realloc(*names,
+					  (cap = cap * 2 + 8) * sizeof(char *));
+			if (!p)
+				break;
+			*names = p;
+		}
+		full = malloc(strlen(path) + l + 2);
+		if (!full)
+			break;
+		sprintf(full, "%s/%s", path, e->d_name);
+		(*names)[(*n)++] = full;
+	}
+	closedir(d);
+	if (*n)
+		qsort(*names, *n, sizeof(char *), cmp_names);
+	return 0;
+}
+
+/* ------------------------------------------------------------ values */
+
+static const char *get(const struct berth_dconf *c, size_t i, const char *k)
+{
+	const struct berth_dconf_param *p = berth_dconf_find(&c->sect[i], k);
+
+	if (!p && i)
+		p = berth_dconf_find(&c->sect[0], k);
+	return p ? p->val : NULL;
+}
+
+static int boolean(const char *v, int dflt)
+{
+	if (!v)
+		return dflt;
+	if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") ||
+	    !strcasecmp(v, "1") || !strcasecmp(v, "on"))
+		return 1;
+	if (!strcasecmp(v, "no") || !strcasecmp(v, "false") ||
+	    !strcasecmp(v, "0") || !strcasecmp(v, "off"))
+		return 0;
+	return -1;
+}
+
+static int integer(const char *v, int dflt, int *out)
+{
+	char *end;
+	long x;
+
+	if (!v || !*v) {
+		*out = dflt;
+		return 0;
+	}
+	x = strtol(v, &end, 10);
+	if (*end || x < INT_MIN || x > INT_MAX)
+		return -1;
+	*out = (int)x;
+	return 0;
+}
+
+static int bad(char *err, size_t len, const char *where, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int bad(char *err, size_t len, const char *where, const char *fmt, ...)
+{
+	char what[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(err, len, "%s: %s", where, what);
+	return -EINVAL;
+}
+
+/* Every parameter known, in its place, and supported. */
+static int check_known(const struct berth_dconf *c, char *err, size_t len)
+{
+	size_t i, j, k;
+
+	for (i = 0; i < c->n; i++) {
+		for (j = 0; j < c->sect[i].n; j++) {
+			const struct berth_dconf_param *p = &c->sect[i].p[j];
+
+			for (k = 0; k < N_PARAMS; k++)
+				if (!strcmp(params[k].name, p->key))
+					break;
+			if (k == N_PARAMS)
+				return bad(err, len, p->where,
+					   "unknown parameter '%s'", p->key);
+			if (params[k].unsupported) {
+				snprintf(err, len,
+					 "%s: parameter '%s' is not supported "
+					 "by berth (%s)",
+					 p->where, p->key,
+					 params[k].unsupported);
+				return -EINVAL;
+			}
+			if (i > 0 && !c->sect[i].hidden &&
+			    params[k].where == P_GLOBAL)
+				return bad(err, len, p->where,
+					   "'%s' belongs in the global section",
+					   p->key);
+		}
+	}
+	return 0;
+}
+
+/* uid/gid: berth's sessions are threads of one process, so they all run
+ * as the daemon does; a module may only name that user and group. */
+static int check_ids(const char *where, const char *uid, const char *gid,
+		     char *err, size_t len)
+{
+	char *end;
+
+	if (uid) {
+		struct passwd *pw = getpwnam(uid);
+		long v = strtol(uid, &end, 10);
+		uid_t u = pw ? pw->pw_uid : (uid_t)v;
+
+		if ((!pw && (*end || end == uid)) || u != geteuid())
+			return bad(err, len, where,
+				   "uid = %s: berth runs every module as the "
+				   "user it runs as (start it as that user)",
+				   uid);
+	}
+	if (gid) {
+		struct group *gr = getgrnam(gid);
+		long v = strtol(gid, &end, 10);
+		gid_t g = gr ? gr->gr_gid : (gid_t)v;
+
+		if ((!gr && (*end || end == gid)) || g != getegid())
+			return bad(err, len, where,
+				   "gid = %s: berth runs every module as the "
+				   "group it runs as",
+				   gid);
+	}
+	return 0;
+}
+
+static int module_of(struct berth_dcfg *c, size_t i, struct berth_dmod *m,
+		     char *err, size_t len)
+{
+	const struct berth_dconf *f = &c->conf;
+	const char *name = f->sect[i].name;
+	const char *path = get(f, i, "path");
+	int b;
+
+	memset(m, 0, sizeof(*m));
+	m->name = name;
+	if (!path || !*path)
+		return bad(err, len, "rsyncd.conf", "module [%s] has no path",
+			   name);
+	if (path[0] != '/')
+		return bad(err, len, "rsyncd.conf",
+			   "module [%s]: path must be absolute", name);
+	if (strchr(name, '/'))
+		return bad(err, len, "rsyncd.conf",
+			   "module name [%s] has a '/'", name);
+	m->path = path;
+	m->comment = get(f, i, "comment");
+	if (!m->comment)
+		m->comment = "";
+#define BOOL(field, key, dflt)                                              \
+	do {                                                                \
+		b = boolean(get(f, i, key), dflt);                          \
+		if (b < 0)                                                  \
+			return bad(err, len, name, "'%s' is not yes or no", \
+				   key);                                    \
+		m->field = b;                                               \
+	} while (0)
+	BOOL(read_only, "readonly", 1);
+	BOOL(write_only, "writeonly", 0);
+	BOOL(list, "list", 1);
+	BOOL(use_chroot, "usechroot", 1);
+	BOOL(strict_modes, "strictmodes", 1);
+	BOOL(transfer_logging, "transferlogging", 0);
+	BOOL(reverse_lookup, "reverselookup", 1);
+	BOOL(ignore_errors, "ignoreerrors", 0);
+	BOOL(fake_super, "fakesuper", 0);
+#undef BOOL
+	b = boolean(get(f, i, "numericids"), -1);
+	m->numeric_ids = get(f, i, "numericids") ? b : -1;
+	if (get(f, i, "numericids") && b < 0)
+		return bad(err, len, name, "'%s' is not yes or no",
+			   "numeric ids");
+	if (integer(get(f, i, "maxverbosity"), 1, &m->max_verbosity) ||
+	    integer(get(f, i, "timeout"), 0, &m->timeout) ||
+	    integer(get(f, i, "maxconnections"), 0, &m->max_connections) ||
+	    m->timeout < 0)
+		return bad(err, len, name, "%s",
+			   "a number parameter is not a number");
+	m->auth_users = get(f, i, "authusers");
+	m->secrets_file = get(f, i, "secretsfile");
+	m->hosts_allow = get(f, i, "hostsallow");
+	m->hosts_deny = get(f, i, "hostsdeny");
+	m->lock_file = get(f, i, "lockfile");
+	m->refuse_options = get(f, i, "refuseoptions");
+	m->dont_compress = get(f, i, "dontcompress");
+	m->temp_dir = get(f, i, "tempdir");
+	m->log_format = get(f, i, "logformat");
+	if (!m->log_format)
+		m->log_format = DEFAULT_LOG_FORMAT;
+	if (m->temp_dir && m->temp_dir[0] != '/')
+		return bad(err, len, name, "%s",
+			   "temp dir must be an absolute path");
+	return check_ids(name, get(f, i, "uid"), get(f, i, "gid"), err, len);
+}
+
+static int apply_overrides(struct berth_dcfg *c,
+			   const struct berth_doverride *ov, char *err,
+			   size_t len)
+{
+	struct berth_dconf tmp;
+	int i, ret;
+
+	/* --dparam NAME=VALUE: global lines after the file's. */
+	for (i = 0; ov && i < ov->nparams; i++) {
+		char *text = malloc(strlen(ov->params[i]) + 16);
+
+		if (!text)
+			return -ENOMEM;
+		sprintf(text, "%s\n", ov->params[i]);
+		if (!strchr(ov->params[i], '=')) {
+			free(text);
+			return bad(err, len, "--dparam",
+				   "'%s' is not NAME=VALUE", ov->params[i]);
+		}
+		ret = berth_dconf_parse(&tmp, "--dparam", text, strlen(text),
+					NULL);
+		free(text);
+		if (ret < 0) {
+			snprintf(err, len, "%s", tmp.err);
+			berth_dconf_free(&tmp);
+			return ret;
+		}
+		/* Move its one global line into ours. */
+		for (size_t j = 0; j < tmp.sect[0].n; j++) {
+			struct berth_dconf_sect *g = &c->conf.sect[0];
+			void *p = realloc(g->p, (g->n + 1) * sizeof(*g->p));
+
+			if (!p) {
+				berth_dconf_free(&tmp);
+				return -ENOMEM;
+			}
+			g->p = p;
+			g->cap = g->n + 1;
+			g->p[g->n++] = tmp.sect[0].p[j];
+		}
+		tmp.sect[0].n = 0;
+		berth_dconf_free(&tmp);
+	}
+	return 0;
+}
+
+int berth_dcfg_load(const char *path, const struct berth_doverride *ov,
+		    struct berth_dcfg **out, char *err, size_t errlen)
+{
+	struct berth_dconf_io io = {list_files, read_all, NULL};
+	struct berth_dcfg *c = calloc(1, sizeof(*c));
+	const struct berth_dconf *f;
+	char *text = NULL;
+	size_t len = 0, i, n;
+	int ret, b;
+
+	*out = NULL;
+	if (!c)
+		return -ENOMEM;
+	atomic_init(&c->refs, 1);
+	ret = read_all(NULL, path, &text, &len);
+	if (ret < 0) {
+		snprintf(err, errlen, "cannot read %s: %s", path,
+			 strerror(-ret));
+		free(c);
+		return ret;
+	}
+	ret = berth_dconf_parse(&c->conf, path, text, len, &io);
+	free(text);
+	if (ret < 0)
+		snprintf(err, errlen, "%s", c->conf.err);
+	if (ret == 0)
+		ret = apply_overrides(c, ov, err, errlen);
+	if (ret == 0)
+		ret = check_known(&c->conf, err, errlen);
+	f = &c->conf;
+	for (i = 1, n = 0; ret == 0 && i < f->n; i++)
+		n += !f->sect[i].hidden;
+	if (ret == 0 && !(c->mods = calloc(n + 1, sizeof(*c->mods))))
+		ret = -ENOMEM;
+	for (i = 1; ret == 0 && i < f->n; i++) {
+		if (f->sect[i].hidden)
+			continue;
+		if (berth_dcfg_module(c, f->sect[i].name))
+			ret = bad(err, errlen, "rsyncd.conf",
+				  "module [%s] defined twice", f->sect[i].name);
+		else
+			ret = module_of(c, i, &c->mods[c->n_mods++], err,
+					errlen);
+	}
+	if (ret == 0) {
+		c->motd_file = get(f, 0, "motdfile");
+		c->pid_file = get(f, 0, "pidfile");
+		c->log_file = ov && ov->log_file ? ov->log_file
+						 : get(f, 0, "logfile");
+		c->address = ov && ov->address ? ov->address
+					       : get(f, 0, "address");
+		b = boolean(get(f, 0, "proxyprotocol"), 0);
+		c->proxy_protocol = b;
+		if (b < 0 || integer(get(f, 0, "port"), 873, &c->port) ||
+		    integer(get(f, 0, "timeout"), 0, &c->timeout))
+			ret = bad(err, errlen, "global", "%s",
+				  "a bad port, timeout or proxy protocol");
+		if (ov && ov->port)
+			c->port = ov->port;
+		b = boolean(get(f, 0, "reverselookup"), 1);
+		c->reverse_lookup = b != 0;
+		if (integer(get(f, 0, "listenbacklog"), 64, &c->listen_backlog))
+			ret = bad(err, errlen, "global", "%s",
+				  "a bad listen backlog");
+	}
+	if (ret < 0) {
+		berth_dcfg_unref(c);
+		return ret;
+	}
+	*out = c;
+	return 0;
+}
+
+struct berth_dcfg *berth_dcfg_ref(struct berth_dcfg *c)
+{
+	atomic_fetch_add(&c->refs, 1);
+	return c;
+}
+
+void berth_dcfg_unref(struct berth_dcfg *c)
+{
+	if (!c || atomic_fetch_sub(&c->refs, 1) != 1)
+		return;
+	berth_dconf_free(&c->conf);
+	free(c->mods);
+	free(c);
+}
+
+const struct berth_dmod *berth_dcfg_module(const struct berth_dcfg *c,
+					   const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_mods; i++)
+		if (!strcmp(c->mods[i].name, name))
+			return &c->mods[i];
+	return NULL;
+}

@@ -1,0 +1,640 @@
+#!/usr/bin/env python3
+"""berth --daemon against rsync --daemon with the same rsyncd.conf.
+
+    daemon.py --berth build/cli/berth [--only NAME...] [--keep]
+
+Both daemons run side by side (modules with the same names, each over
+its own trees); every scenario pushes with the stock client into both and
+compares exit codes, the destination trees and the cause on the client's
+stderr.  Then what only berth is asked: 8 concurrent pushes, the daemon
+over a remote shell, attacks (idle connections, a slow greeting, long
+lines, bad auth answers, a flood of refused options) while a well-behaved
+client is served, and two berth daemons behind HAProxy (send-proxy-v2)
+with host rules seeing the client's real address.  Exit 77 without rsync.
+"""
+import argparse
+import hashlib
+import os
+import random
+import re
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def make_tree(root, rng, n=12):
+    os.makedirs(os.path.join(root, "d1", "d2"), exist_ok=True)
+    for i in range(n):
+        sub = ["", "d1", "d1/d2"][i % 3]
+        with open(os.path.join(root, sub, f"f{i}"), "wb") as f:
+            f.write(rng.randbytes(rng.choice([0, 10, 3000, 70000])))
+    os.symlink("f0", os.path.join(root, "link"))
+
+
+def snapshot(root):
+    """Names, types, modes, sizes, mtimes and contents (not owners)."""
+    out = {}
+    if not os.path.isdir(root):
+        return None
+    for d, dirs, files in os.walk(root):
+        for name in sorted(dirs + files):
+            p = os.path.join(d, name)
+            rel = os.path.relpath(p, root)
+            st = os.lstat(p)
+            if stat.S_ISLNK(st.st_mode):
+                out[rel] = ("l", os.readlink(p))
+            elif stat.S_ISDIR(st.st_mode):
+                out[rel] = ("d", oct(st.st_mode & 0o7777))
+            else:
+                with open(p, "rb") as f:
+                    h = hashlib.md5(f.read()).hexdigest()
+                out[rel] = ("f", oct(st.st_mode & 0o7777), st.st_size,
+                            int(st.st_mtime), h)
+    return out
+
+
+CONF = """\
+port = {port}
+pid file = {base}/pid
+use chroot = yes
+uid = root
+gid = root
+log file = {base}/log
+{extra_global}
+[push]
+	path = {base}/m/push
+	read only = no
+	comment = pushes go here
+[ro]
+	path = {base}/m/ro
+[wo]
+	path = {base}/m/wo
+	read only = no
+	write only = yes
+[auth]
+	path = {base}/m/auth
+	read only = no
+	auth users = alice, bob:ro
+	secrets file = {base}/secrets
+[strict]
+	path = {base}/m/strict
+	read only = no
+	auth users = alice
+	secrets file = {base}/secrets_loose
+[deny]
+	path = {base}/m/deny
+	read only = no
+	hosts deny = 127.0.0.0/8
+[maxc]
+	path = {base}/m/maxc
+	read only = no
+	max connections = 1
+	lock file = {base}/lock
+[refuse]
+	path = {base}/m/refuse
+	read only = no
+	refuse options = delete c
+[hidden]
+	path = {base}/m/hidden
+	read only = no
+	list = no
+[jail]
+	path = {base}/m/jail
+	read only = no
+	use chroot = yes
+"""
+
+
+class Daemon:
+    def __init__(self, kind, binary, base, extra_global=""):
+        self.kind, self.base = kind, base
+        self.port = free_port()
+        for m in ("push", "ro", "wo", "auth", "strict", "deny", "maxc",
+                  "refuse", "hidden", "jail"):
+            os.makedirs(os.path.join(base, "m", m), exist_ok=True)
+        for name, mode in (("secrets", 0o600), ("secrets_loose", 0o644)):
+            p = os.path.join(base, name)
+            with open(p, "w") as f:
+                f.write("alice:wonderland\nbob:builder\n")
+            os.chmod(p, mode)
+        self.conf = os.path.join(base, "rsyncd.conf")
+        with open(self.conf, "w") as f:
+            f.write(CONF.format(port=self.port, base=base,
+                                extra_global=extra_global))
+        self.proc = subprocess.Popen(
+            [binary, "--daemon", "--no-detach", f"--config={self.conf}"],
+            stdout=subprocess.DEVNULL, stderr=open(
+                os.path.join(base, "stderr"), "w"),
+            stdin=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"{kind} daemon did not start")
+
+    def url(self, path, user=None):
+        u = f"{user}@" if user else ""
+        return f"rsync://{u}127.0.0.1:{self.port}/{path}"
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def client(args, password=None, timeout=60):
+    env = dict(os.environ)
+    env.pop("RSYNC_PASSWORD", None)
+    if password is not None:
+        env["RSYNC_PASSWORD"] = password
+    p = subprocess.run(["rsync"] + args, capture_output=True, text=True,
+                       errors="replace", timeout=timeout, env=env)
+    return p.returncode, p.stdout + p.stderr
+
+
+class Env:
+    def __init__(self, berth, work):
+        self.berth, self.work = berth, work
+        self.src = os.path.join(work, "src")
+        make_tree(self.src, random.Random("daemon"))
+        self.r = Daemon("rsync", "rsync", os.path.join(work, "r"))
+        self.b = Daemon("berth", berth, os.path.join(work, "b"))
+
+
+# Scenarios: name -> (client options, module path, password, user,
+#                     cause regex on both clients' output or None)
+def same(env, name, opts, path, cause=None, password=None, user=None,
+         prep=None, src=None):
+    problems = []
+    res = {}
+    for d in (env.r, env.b):
+        if prep:
+            prep(d)
+        res[d.kind] = client(opts + [src or env.src + "/",
+                                     d.url(path, user)], password)
+    (rrc, rout), (brc, bout) = res["rsync"], res["berth"]
+    if rrc != brc:
+        problems.append(f"exit {brc}, rsync's daemon {rrc}")
+    if cause and not re.search(cause, rout):
+        problems.append(f"rsync's output lacks /{cause}/: {rout[-300:]}")
+    if cause and not re.search(cause, bout):
+        problems.append(f"berth's output lacks /{cause}/: {bout[-300:]}")
+    mod = path.split("/")[0]
+    rs = snapshot(os.path.join(env.r.base, "m", mod))
+    bs = snapshot(os.path.join(env.b.base, "m", mod))
+    if rs != bs:
+        diff = sorted(set(rs or {}) ^ set(bs or {}))[:5] or [
+            k for k in rs if rs[k] != bs.get(k)][:5]
+        problems.append(f"trees differ: {diff}")
+    if problems:
+        problems.append("berth said: " + bout.strip()[-300:])
+    return problems
+
+
+def touch_src(env):
+    rng = random.Random("update")
+    p = os.path.join(env.src, "d1", "f1")
+    with open(p, "r+b") as f:
+        f.seek(100)
+        f.write(rng.randbytes(50))
+    os.utime(p, (1700000000, 1700000000))
+
+
+def sc_push(env):
+    return same(env, "push", ["-a"], "push/t1/")
+
+
+def sc_delta(env):
+    p = same(env, "delta0", ["-a"], "push/t2/")
+    touch_src(env)
+    return p + same(env, "delta", ["-a", "--no-whole-file"], "push/t2/")
+
+
+def sc_compress(env):
+    return same(env, "z", ["-az"], "push/tz/")
+
+
+def sc_delete(env):
+    def prep(d):
+        p = os.path.join(d.base, "m", "push", "tdel")
+        os.makedirs(p, exist_ok=True)
+        open(os.path.join(p, "extra"), "w").close()
+    return same(env, "delete", ["-a", "--delete"], "push/tdel/", prep=prep)
+
+
+def sc_auth_ok(env):
+    return same(env, "auth", ["-a"], "auth/t/", password="wonderland",
+                user="alice")
+
+
+def sc_auth_wrong(env):
+    return same(env, "authbad", ["-a"], "auth/t2/", password="nope",
+                user="alice", cause=r"@ERROR: auth failed on module auth")
+
+
+def sc_auth_ro_user(env):
+    return same(env, "authro", ["-a"], "auth/t3/", password="builder",
+                user="bob", cause=r"module is read only")
+
+
+def sc_strict(env):
+    return same(env, "strict", ["-a"], "strict/t/", password="wonderland",
+                user="alice", cause=r"@ERROR: auth failed on module strict")
+
+
+def sc_unknown(env):
+    return same(env, "unknown", ["-a"], "nosuch/", 
+                cause=r"@ERROR: Unknown module 'nosuch'")
+
+
+def sc_read_only(env):
+    return same(env, "ro", ["-a"], "ro/t/", cause=r"module is read only")
+
+
+def sc_write_only(env):
+    problems = []
+    out = {}
+    for d in (env.r, env.b):
+        dst = os.path.join(d.base, "pulled")
+        out[d.kind] = client(["-a", d.url("wo/"), dst + "/"])
+    if out["rsync"][0] != out["berth"][0]:
+        problems.append(f"exit {out['berth'][0]}, rsync {out['rsync'][0]}")
+    if not re.search("module is write only", out["berth"][1]):
+        problems.append("berth: no 'module is write only': " +
+                        out["berth"][1][-300:])
+    return problems
+
+
+def sc_hosts_deny(env):
+    return same(env, "deny", ["-a"], "deny/t/",
+                cause=r"@ERROR: access denied to deny from \S+ \(127.0.0.1\)")
+
+
+def sc_max_connections(env):
+    holds = []
+    for d in (env.r, env.b):
+        s = socket.create_connection(("127.0.0.1", d.port), 5)
+        s.recv(200)
+        s.sendall(b"@RSYNCD: 31.0\nmaxc\n")
+        s.settimeout(5)
+        s.recv(100)  # "@RSYNCD: OK": the slot is held
+        holds.append(s)
+    try:
+        return same(env, "maxc", ["-a"], "maxc/t/",
+                    cause=r"@ERROR: max connections \(1\) reached")
+    finally:
+        for s in holds:
+            s.close()
+
+
+def sc_refuse(env):
+    p = same(env, "refuse", ["-a", "--delete"], "refuse/t/",
+             cause=r"refuse --delete")
+    return p + same(env, "refuse_c", ["-ac"], "refuse/t2/",
+                    cause=r"refuse --checksum \(-c\)")
+
+
+def sc_listing(env):
+    outs = {}
+    for d in (env.r, env.b):
+        rc, out = client([d.url("")])
+        outs[d.kind] = (rc, sorted(out.splitlines()))
+    if outs["rsync"] != outs["berth"]:
+        return [f"listing differs: {outs}"]
+    return []
+
+
+def sc_escapes(env):
+    p = []
+    for path in ("push/../../esc1/", "push/a/../../../esc2/"):
+        p += same(env, "esc", ["-a"], path)
+    for opt in ("--link-dest=../../..", "--compare-dest=/etc",
+                "--backup-dir=../../../bk", "--temp-dir=../../../tmpesc"):
+        extra = ["-b"] if "backup" in opt else []
+        p += same(env, "alt", ["-a"] + extra + [opt], "push/alt/")
+    for d in (env.r, env.b):
+        for n in ("esc1", "esc2", "bk", "tmpesc"):
+            for where in (d.base, os.path.join(d.base, "m")):
+                if os.path.exists(os.path.join(where, n)):
+                    p.append(f"{d.kind}: {where}/{n} made outside")
+    return p
+
+
+def sc_symlink_escape(env):
+    """A symlink in a chrooted module leading out: rsync's chroot keeps
+    the push inside; berth refuses it (never writes outside)."""
+    outside = os.path.join(env.work, "outside")
+    os.makedirs(outside, exist_ok=True)
+    link = os.path.join(env.b.base, "m", "jail", "out")
+    if not os.path.islink(link):
+        os.symlink(outside, link)
+    rc, out = client(["-a", env.src + "/", env.b.url("jail/out/x/")])
+    p = []
+    if os.listdir(outside):
+        p.append(f"berth wrote outside the module: {os.listdir(outside)}")
+    if rc == 0:
+        p.append("berth accepted a destination behind a symlink out")
+    return p
+
+
+def sc_concurrent(env):
+    rcs = [None] * 8
+
+    def one(i):
+        rcs[i] = client(["-a", env.src + "/", env.b.url(f"push/c{i}/")])[0]
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    want = snapshot(env.src)
+    p = [f"push {i} exit {rc}" for i, rc in enumerate(rcs) if rc != 0]
+    for i in range(8):
+        got = snapshot(os.path.join(env.b.base, "m", "push", f"c{i}"))
+        if got != want:
+            p.append(f"push {i}: tree differs")
+    return p
+
+
+def sc_rsh(env):
+    dst = os.path.join(env.b.base, "m", "push", "rsh")
+    rsh = os.path.join(env.work, "rsh")
+    with open(rsh, "w") as f:
+        f.write('#!/bin/sh\nshift\nexec sh -c "$*"\n')
+    os.chmod(rsh, 0o755)
+    rc, out = client(["-a", "-e", rsh,
+                      f"--rsync-path={env.berth} --config={env.b.conf}",
+                      env.src + "/", "x::push/rsh/"])
+    p = [] if rc == 0 else [f"exit {rc}: {out[-300:]}"]
+    if snapshot(dst) != snapshot(env.src):
+        p.append("tree differs")
+    return p
+
+
+def sc_attacks(env):
+    """Hostile clients while a well-behaved one pushes."""
+    port = env.b.port
+    socks = []
+    stop = threading.Event()
+    p = []
+    for _ in range(60):  # idle connections
+        try:
+            socks.append(socket.create_connection(("127.0.0.1", port), 5))
+        except OSError:
+            break
+
+    def slow():
+        try:
+            s = socket.create_connection(("127.0.0.1", port), 5)
+            for ch in b"@RSYNCD: 31.0\n":
+                if stop.is_set():
+                    break
+                s.send(bytes([ch]))
+                time.sleep(0.3)
+            s.close()
+        except OSError:
+            pass
+
+    def long_line():
+        try:
+            s = socket.create_connection(("127.0.0.1", port), 5)
+            s.sendall(b"@RSYNCD: 31.0\n" + b"x" * 200000)
+            s.close()
+        except OSError:
+            pass
+
+    def bad_auth():
+        for _ in range(20):
+            try:
+                s = socket.create_connection(("127.0.0.1", port), 5)
+                s.recv(200)
+                s.sendall(b"@RSYNCD: 31.0 md5\nauth\n")
+                s.settimeout(5)
+                s.recv(200)
+                s.sendall(b"\xff" * 3000 + b"\n")
+                s.recv(200)
+                s.close()
+            except OSError:
+                pass
+
+    def refused_flood():
+        for i in range(20):
+            client(["-a", "--delete", env.src + "/",
+                    env.b.url(f"refuse/f{i}/")], timeout=30)
+
+    ts = [threading.Thread(target=f) for f in
+          (slow, long_line, bad_auth, refused_flood)]
+    for t in ts:
+        t.start()
+    t0 = time.time()
+    # The well-behaved client: its idle connections must not stall it.
+    for s in socks[:40]:
+        s.close()
+    rc, out = client(["-a", env.src + "/", env.b.url("push/good/")])
+    took = time.time() - t0
+    if rc != 0:
+        p.append(f"well-behaved push exit {rc}: {out[-300:]}")
+    if took > 20:
+        p.append(f"well-behaved push took {took:.1f} s")
+    stop.set()
+    for t in ts:
+        t.join(60)
+    for s in socks[40:]:
+        s.close()
+    if env.b.proc.poll() is not None:
+        p.append("the daemon died")
+    rc, out = client(["-a", env.src + "/", env.b.url("push/after/")])
+    if rc != 0:
+        p.append(f"push after the attacks exit {rc}")
+    return p
+
+
+HAPROXY_CFG = """\
+global
+	maxconn 256
+defaults
+	mode tcp
+	timeout connect 5s
+	timeout client 60s
+	timeout server 60s
+frontend rsyncd
+	bind 127.0.0.1:{port}
+	default_backend berths
+backend berths
+	balance roundrobin
+	server b1 127.0.0.1:{p1} send-proxy-v2
+	server b2 127.0.0.1:{p2} send-proxy-v2
+"""
+
+
+def sc_haproxy(env):
+    hap = shutil.which("haproxy")
+    if not hap:
+        return ["haproxy not installed (scripts/install-deps.sh)"]
+    ds = []
+    p = []
+    extra = "proxy protocol = yes\nreverse lookup = no\n"
+    for i in range(2):
+        base = os.path.join(env.work, f"hb{i}")
+        d = Daemon("berth", env.berth, base, extra)
+        # hosts rules on the real client (127.0.0.2): allowed in push
+        with open(d.conf, "a") as f:
+            f.write(f"[real]\n\tpath = {base}/m/push\n\tread only = no\n"
+                    "\thosts allow = 127.0.0.2\n"
+                    f"[notreal]\n\tpath = {base}/m/push\n"
+                    "\tread only = no\n\thosts allow = 127.0.0.1\n")
+        d.proc.send_signal(1)  # SIGHUP: the new modules
+        ds.append(d)
+    time.sleep(0.5)
+    port = free_port()
+    cfg = os.path.join(env.work, "haproxy.cfg")
+    with open(cfg, "w") as f:
+        f.write(HAPROXY_CFG.format(port=port, p1=ds[0].port, p2=ds[1].port))
+    hp = subprocess.Popen([hap, "-f", cfg, "-db"], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        rcs = [None] * 6
+
+        def one(i):
+            rcs[i] = client(["-a", "--address=127.0.0.2", env.src + "/",
+                             f"rsync://127.0.0.1:{port}/real/h{i}/"])
+        ts = [threading.Thread(target=one, args=(i,)) for i in range(6)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        for i, (rc, out) in enumerate(rcs):
+            if rc != 0:
+                p.append(f"push {i} through haproxy exit {rc}: {out[-200:]}")
+        counts = [len([n for n in os.listdir(os.path.join(d.base, "m",
+                                                           "push"))
+                       if n.startswith("h")]) for d in ds]
+        if sum(counts) != 6 or 0 in counts:
+            p.append(f"pushes per daemon: {counts} (want both used)")
+        rc, out = client(["-a", "--address=127.0.0.2", env.src + "/",
+                          f"rsync://127.0.0.1:{port}/notreal/x/"])
+        if rc != 5 or "access denied to notreal from UNDETERMINED " \
+                      "(127.0.0.2)" not in out:
+            p.append(f"hosts allow saw the balancer: exit {rc}: {out[-200:]}")
+    finally:
+        hp.terminate()
+        hp.wait()
+        for d in ds:
+            d.stop()
+    return p
+
+
+def sc_sigterm(env):
+    """SIGTERM: the daemon ends every session and exits; no temp files."""
+    base = os.path.join(env.work, "term")
+    d = Daemon("berth", env.berth, base)
+    big = os.path.join(env.work, "bigsrc")
+    os.makedirs(big, exist_ok=True)
+    with open(os.path.join(big, "big"), "wb") as f:
+        f.write(os.urandom(64 << 20))
+    proc = subprocess.Popen(["rsync", "-a", "--bwlimit=2000", big + "/",
+                             d.url("push/big/")],
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    d.proc.terminate()
+    p = []
+    try:
+        d.proc.wait(20)
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        p.append("did not end within 20 s")
+        d.proc.kill()
+        proc.kill()
+    leftovers = [n for n in os.listdir(os.path.join(base, "m", "push",
+                                                    "big"))
+                 if n.startswith(".")] if os.path.isdir(
+        os.path.join(base, "m", "push", "big")) else []
+    if leftovers:
+        p.append(f"temp files left: {leftovers}")
+    if proc.returncode == 0:
+        p.append("the client did not see the end")
+    return p
+
+
+SCENARIOS = {
+    "push": sc_push, "delta": sc_delta, "compress": sc_compress,
+    "delete": sc_delete, "auth_ok": sc_auth_ok, "auth_wrong": sc_auth_wrong,
+    "auth_ro_user": sc_auth_ro_user, "strict_modes": sc_strict,
+    "unknown_module": sc_unknown, "read_only": sc_read_only,
+    "write_only": sc_write_only, "hosts_deny": sc_hosts_deny,
+    "max_connections": sc_max_connections, "refuse_options": sc_refuse,
+    "listing": sc_listing, "escapes": sc_escapes,
+    "symlink_escape": sc_symlink_escape, "concurrent8": sc_concurrent,
+    "remote_shell": sc_rsh, "attacks": sc_attacks, "haproxy": sc_haproxy,
+    "sigterm": sc_sigterm,
+}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--berth", required=True)
+    ap.add_argument("--only", nargs="*")
+    ap.add_argument("--keep", action="store_true")
+    a = ap.parse_args()
+    if not shutil.which("rsync"):
+        print("daemon: no rsync, skipped")
+        return 77
+    berth = os.path.abspath(a.berth)
+    work = tempfile.mkdtemp(prefix="berth-daemon-")
+    env = Env(berth, work)
+    failed = 0
+    t0 = time.time()
+    try:
+        for name, fn in SCENARIOS.items():
+            if a.only and name not in a.only:
+                continue
+            try:
+                problems = fn(env)
+            except Exception as e:  # a broken scenario is a failure
+                problems = [f"{type(e).__name__}: {e}"]
+            if problems:
+                failed += 1
+                print(f"FAIL {name}")
+                for line in problems:
+                    print(f"     {line}")
+            else:
+                print(f"ok   {name}")
+            sys.stdout.flush()
+    finally:
+        env.r.stop()
+        env.b.stop()
+        if env.b.proc.returncode not in (0, -15):
+            print(f"FAIL berth daemon exit {env.b.proc.returncode}")
+            failed += 1
+        if not a.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"kept {work}")
+    print(f"daemon: {failed} failed ({time.time() - t0:.0f} s)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -451,14 +451,14 @@ static int entry_rdev(struct berth_flist_dec *d, struct berth_proto_in *v,
 	return BERTH_PROTO_DONE;
 }
 
-/* A symlink's target: not empty, no NUL, at most max_link bytes. */
-static int entry_link(struct berth_flist_dec *d, struct berth_proto_in *v)
+int berth__flist_entry_link(struct berth_flist_dec *d, struct berth_proto_in *v)
 {
 	struct pend *p = &d->pend;
 	struct berth_file *f = &p->f;
 	int32_t i32;
 
-	GET(berth_proto_get_varint(v, &i32));
+	GET(d->old ? berth_proto_get_int32(v, &i32)
+		   : berth_proto_get_varint(v, &i32));
 	if (i32 <= 0)
 		return -BERTH_EPROTO;
 	if ((uint32_t)i32 > d->cfg.max_link)
@@ -484,7 +484,7 @@ static int entry_attrs(struct berth_flist_dec *d, struct berth_proto_in *v,
 	GET(entry_ids(d, v, x));
 	GET(entry_rdev(d, v, x, type));
 	if (c->links && type == S_IFLNK)
-		GET(entry_link(d, v));
+		GET(berth__flist_entry_link(d, v));
 	if (c->checksum && type == S_IFREG)
 		GET(berth__flist_get_bytes(v, (size_t)c->flist_csum_len,
 					   &p->sum));

@@ -72,25 +72,6 @@ static int old_rdev(struct berth_flist_dec *d, struct berth_proto_in *v,
 	return BERTH_PROTO_DONE;
 }
 
-/* A symlink target: int32 length, then the bytes. */
-static int old_link(struct berth_flist_dec *d, struct berth_proto_in *v)
-{
-	struct pend *p = &d->pend;
-	struct berth_file *f = &p->f;
-	int32_t i32;
-
-	GET(berth_proto_get_int32(v, &i32));
-	if (i32 <= 0)
-		return -BERTH_EPROTO;
-	if ((uint32_t)i32 > d->cfg.max_link)
-		return -BERTH_ELIMIT;
-	f->link_len = (uint32_t)i32;
-	GET(berth__flist_get_bytes(v, f->link_len, &p->link));
-	if (memchr(p->link, '\0', f->link_len))
-		return -BERTH_EPROTO;
-	return BERTH_PROTO_DONE;
-}
-
 /* Hard-link identity: protocol 27 sends it for every regular file, 28
  * and 29 for entries flagged HLINKED (device elided when the same). */
 static int old_idev(struct berth_flist_dec *d, struct berth_proto_in *v,
@@ -145,7 +126,7 @@ int berth__flist_old_attrs(struct berth_flist_dec *d, struct berth_proto_in *v,
 	}
 	GET(old_rdev(d, v, x, type));
 	if (c->links && type == S_IFLNK)
-		GET(old_link(d, v));
+		GET(berth__flist_entry_link(d, v));
 	GET(old_idev(d, v, x, type));
 	/* -c: a sum for regular files; before 28 for every entry (unused). */
 	if (c->checksum && (type == S_IFREG || c->protocol < 28)) {

@@ -203,6 +203,11 @@ void berth__flist_free_acls(struct berth_flist_dec *d);
 /* Sort and dedupe the id names (end of each list). */
 void berth__flist_sort_ids(struct berth_flist_dec *d);
 
+/* A symlink's target (its length a varint, below 30 an int32): not
+ * empty, no NUL, at most max_link bytes. */
+int berth__flist_entry_link(struct berth_flist_dec *d,
+			    struct berth_proto_in *v);
+
 /* ---- protocols 27..29 (proto_flist_old.c) */
 
 /* A file type berth knows (§3.6). */

@@ -84,6 +84,14 @@ bool berth__gen_checksum_matches(struct berth_session *s, int dirfd,
 	return ok;
 }
 
+/* @name in alt dir @j, not followed if a symlink (O_PATH); -1 if none. */
+static int alt_open(struct berth_session *s, int j, const char *name)
+{
+	if (s->dest.alt_fd[j] < 0)
+		return -1;
+	return berth__sys_open(s, s->dest.alt_fd[j], name, O_PATH | O_NOFOLLOW);
+}
+
 /*
  * How well the file in alt-dest dir @j matches @f, as rsync grades it:
  * 0 none, 1 a regular file (a basis), 2 the same content by the quick
@@ -94,10 +102,7 @@ static int alt_match(struct berth_session *s, int j, const struct berth_file *f,
 {
 	int fd, level = 0;
 
-	if (s->dest.alt_fd[j] < 0)
-		return 0;
-	fd = berth__sys_open(s, s->dest.alt_fd[j], f->name,
-			     O_PATH | O_NOFOLLOW);
+	fd = alt_open(s, j, f->name);
 	if (fd < 0)
 		return 0;
 	if (fstat(fd, st) == 0 && S_ISREG(st->st_mode)) {
@@ -221,10 +226,7 @@ static int alt_match_nonreg(struct berth_session *s, int j,
 	int fd, level = 0;
 	ssize_t n;
 
-	if (s->dest.alt_fd[j] < 0)
-		return 0;
-	fd = berth__sys_open(s, s->dest.alt_fd[j], f->name,
-			     O_PATH | O_NOFOLLOW);
+	fd = alt_open(s, j, f->name);
 	if (fd < 0)
 		return 0;
 	if (fstat(fd, st) < 0)

@@ -116,9 +116,11 @@ static int backend_start(struct berth_pump *p, int want)
 #if BERTH_HAVE_URING || BERTH_HAVE_IOCP
 	/* The system's kernel queue: io_uring on Linux, a completion port
 	 * on Windows; the pool when it is refused or unavailable. */
-	const struct berth_pump_backend *kq = BERTH_HAVE_URING
-						      ? &berth__pump_uring
-						      : &berth__pump_iocp;
+#if BERTH_HAVE_URING
+	const struct berth_pump_backend *kq = &berth__pump_uring;
+#else
+	const struct berth_pump_backend *kq = &berth__pump_iocp;
+#endif
 	int ret;
 
 	if (want != BERTH_PUMP_POOL) {

@@ -15,7 +15,9 @@
  * the backend with one ring (BERTH_PUMP_HELPER_OFF), "uring+sq" with the
  * helper taking a share of every queue (BERTH_PUMP_HELPER_ON).  --direct
  * writes with O_DIRECT into a preallocated file, so the depth reaches the
- * device.  With --rounds N everything runs N times, interleaved, and a
+ * device.  "iocp" is the Windows backend (unavailable on Linux; under Wine
+ * its figures are Wine's, not Windows').  With --rounds N everything runs
+ * N times, interleaved, and a
  * table of medians follows.
  *
  *   bench_pump [--file PATH] [--size MiB] [--reads N] [--write-mib MiB]
@@ -249,6 +251,8 @@ static const struct variant variants[] = {
 	{"uring1", BERTH_PUMP_URING, BERTH_PUMP_HELPER_OFF, false},
 	{"uring+sq", BERTH_PUMP_URING, BERTH_PUMP_HELPER_ON, false},
 	{"pool", BERTH_PUMP_POOL, BERTH_PUMP_HELPER_OFF, false},
+	/* Windows: the completion port (unavailable elsewhere). */
+	{"iocp", BERTH_PUMP_IOCP, BERTH_PUMP_HELPER_OFF, false},
 	{"plain", 0, 0, false},
 	{"plain1", 0, 0, true},
 };

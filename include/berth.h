@@ -14,7 +14,7 @@
 extern "C" {
 #endif
 
-#if defined(__GNUC__)
+#if defined(__GNUC__) && !defined(_WIN32)
 #define BERTH_API __attribute__((visibility("default")))
 #else
 #define BERTH_API
@@ -45,6 +45,7 @@ enum {
 	BERTH_PUMP_AUTO = 0,
 	BERTH_PUMP_URING = 1,
 	BERTH_PUMP_POOL = 2,
+	BERTH_PUMP_IOCP = 3, /* Windows: I/O completion port */
 };
 
 /* Durability of committed files. */
@@ -128,8 +129,8 @@ BERTH_API int berth_pump_shutdown(struct berth_pump *pump);
  * using it has been freed.  Any thread but the pump's. */
 BERTH_API void berth_pump_free(struct berth_pump *pump);
 
-/* BERTH_PUMP_URING or BERTH_PUMP_POOL, and a static text saying why it was
- * chosen.  Thread-safe. */
+/* BERTH_PUMP_URING, BERTH_PUMP_IOCP or BERTH_PUMP_POOL, and a static text
+ * saying why it was chosen.  Thread-safe. */
 BERTH_API int berth_pump_backend(const struct berth_pump *pump);
 BERTH_API const char *berth_pump_backend_reason(const struct berth_pump *pump);
 
@@ -324,7 +325,8 @@ enum berth_csum_type {
  */
 BERTH_API const char *berth_strerror(int err);
 
-/* "uring" or "pool" for a BERTH_PUMP_* value; "auto" for 0.  Thread-safe. */
+/* "uring", "iocp" or "pool" for a BERTH_PUMP_* value; "auto" for 0.
+ * Thread-safe. */
 BERTH_API const char *berth_pump_backend_name(int backend);
 
 #ifdef __cplusplus

@@ -41,7 +41,8 @@ int berth_flist_cmp(const char *a, bool a_dir, const char *b, bool b_dir)
 	if (a_root || b_root)
 		return b_root - a_root;
 	for (;;) {
-		const char *ae = strchrnul(a, '/'), *be = strchrnul(b, '/');
+		const char *ae = a + strcspn(a, "/");
+		const char *be = b + strcspn(b, "/");
 		/* A component is a directory unless it is the last one of a
 		 * non-directory entry. */
 		int at = *ae || a_dir, bt = *be || b_dir;

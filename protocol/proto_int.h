@@ -11,6 +11,19 @@
 
 #include "protocol/protocol.h"
 
+/*
+ * File-type bits are wire values (rsync sends POSIX modes).  Windows'
+ * <sys/stat.h> lacks the ones it has no files for; they are POSIX's.
+ */
+#ifdef _WIN32
+#ifndef S_IFLNK
+#define S_IFLNK 0120000
+#endif
+#ifndef S_IFSOCK
+#define S_IFSOCK 0140000
+#endif
+#endif
+
 /* Propagate a negative result; anything >= 0 falls through. */
 #define TRY(expr)                      \
 	do {                           \

@@ -2,17 +2,26 @@
 /*
  * rsync's checksums: the rolling checksum, the seeded strong block sums and
  * the unseeded whole-file digests (rsync-protocol.md §8.5.2-8.5.4).
- * MD4/MD5/SHA1 come from libmd, the xxhash family from libxxhash.  The
+ * MD4/MD5/SHA1 come from libmd (from BCrypt on Windows, md_bcrypt.c), the
+ * xxhash family from libxxhash.  The
  * types' names and digest lengths are engine/common/csum_names.c.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <xxhash.h>
+#ifdef _WIN32
+/* Windows: the same names over BCrypt; a context holds a hash object to
+ * release (md_bcrypt.h). */
+#include "engine/delta/md_bcrypt.h"
+#define MD_RELEASE(state) berth__md_release(state)
+#else
 #include <md4.h>
 #include <md5.h>
 #include <sha1.h>
-#include <xxhash.h>
+#define MD_RELEASE(state) ((void)(state))
+#endif
 
 #include "engine/delta/delta.h"
 
@@ -60,7 +69,7 @@ static void put_xxh128(uint8_t *out, XXH128_hash_t h)
 /* MD4/MD5/SHA1 of buf with the 4 seed bytes before or after (none if 0). */
 #define SEEDED_MD(CTX, INIT, UPDATE, FINAL)    \
 	do {                                   \
-		CTX c;                         \
+		CTX c = {0};                   \
 		INIT(&c);                      \
 		if (p->seed && p->seed_first)  \
 			UPDATE(&c, sb, 4);     \
@@ -123,13 +132,13 @@ int berth_csum_ctx_init(struct berth_csum_ctx *c, int type)
 		c->state = XXH64_createState();
 		break;
 	case BERTH_CSUM_MD4:
-		c->state = malloc(sizeof(MD4_CTX));
+		c->state = calloc(1, sizeof(MD4_CTX));
 		break;
 	case BERTH_CSUM_MD5:
-		c->state = malloc(sizeof(MD5_CTX));
+		c->state = calloc(1, sizeof(MD5_CTX));
 		break;
 	case BERTH_CSUM_SHA1:
-		c->state = malloc(sizeof(SHA1_CTX));
+		c->state = calloc(1, sizeof(SHA1_CTX));
 		break;
 	case BERTH_CSUM_NONE:
 		return 0;
@@ -235,6 +244,12 @@ void berth_csum_ctx_destroy(struct berth_csum_ctx *c)
 		break;
 	case BERTH_CSUM_XXH64:
 		XXH64_freeState(c->state);
+		break;
+	case BERTH_CSUM_MD4:
+	case BERTH_CSUM_MD5:
+	case BERTH_CSUM_SHA1:
+		MD_RELEASE(c->state);
+		free(c->state);
 		break;
 	default:
 		free(c->state);

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The platform seam: the few things that differ between Linux and Windows,
- * behind one small internal interface.  platform_linux.c implements it
- * today; a Windows (IOCP) build adds platform_win.c, which
- * engine/platform/CMakeLists.txt then compiles instead, and leaves the
- * pump, commit and session code alone.
+ * behind one small internal interface.  platform_linux.c implements it on
+ * Linux, platform_win.c on Windows (mingw-w64; engine/platform/CMakeLists.txt
+ * picks one).  platform_types.h gives the system types a pump request
+ * carries the same names on both.
  *
  * Threads, locks and atomics are NOT wrapped: POSIX threads (pthread_t,
  * pthread_mutex_t, pthread_cond_t, pthread_create/join) and C11
@@ -29,8 +29,9 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#ifdef __linux__
-#include <linux/openat2.h>
+#include "engine/platform/platform_types.h"
+
+#if defined(__linux__) || defined(_WIN32)
 /*
  * How every name beneath a root is resolved: never above the root, no
  * symlink in any component (a parent replaced by a symlink fails with
@@ -53,10 +54,16 @@
  *
  * Linux: an eventfd, so io_uring can also read it or register it
  * (io_uring_register_eventfd); berth_waker_fd() gives the fd for that.
- * Windows will be an event handle plus whatever its poll loop needs.
+ * Windows: an auto-reset event (berth_waker_handle()); there is no fd to
+ * poll, and the IOCP backend wakes its port with posted packets instead.
  */
 struct berth_waker {
+#ifdef _WIN32
+	void *ev; /* HANDLE of an auto-reset event, or NULL */
+	unsigned flags;
+#else
 	int fd;
+#endif
 };
 
 /* berth_waker_init() flags */
@@ -76,7 +83,11 @@ void berth_waker_destroy(struct berth_waker *w);
 /* Mark @w as not made yet, so that berth_waker_destroy() is a no-op. */
 static inline void berth_waker_clear(struct berth_waker *w)
 {
+#ifdef _WIN32
+	w->ev = NULL;
+#else
 	w->fd = -1;
+#endif
 }
 
 /*
@@ -90,11 +101,19 @@ int berth_waker_signal(struct berth_waker *w);
 /* Lower @w (one read of the counter: every signal so far is consumed). */
 void berth_waker_drain(struct berth_waker *w);
 
+#ifndef _WIN32
 /* The fd to poll for POLLIN (Linux: the eventfd itself). */
 static inline int berth_waker_fd(const struct berth_waker *w)
 {
 	return w->fd;
 }
+#else
+/* The event HANDLE to wait on (signalled while raised). */
+static inline void *berth_waker_handle(const struct berth_waker *w)
+{
+	return w->ev;
+}
+#endif
 
 /* ---------------------------------------------------------- safe open */
 
@@ -130,5 +149,45 @@ int berth_plat_fd_path(int fd, char *buf, size_t len);
  * /proc/self/status; 022 when that cannot be read.
  */
 mode_t berth_plat_umask(void);
+
+#ifdef _WIN32
+/* ----------------------------------------------------- Windows only */
+
+/*
+ * berth's fds are C runtime fds on Windows too: each wraps a HANDLE
+ * (_open_osfhandle), so close() and the request's int fd work unchanged.
+ * Files and directories berth opens are opened for overlapped I/O, so the
+ * IOCP backend can take their reads and writes.
+ */
+
+/* The HANDLE behind @fd, or NULL (INVALID_HANDLE_VALUE becomes NULL). */
+void *berth_plat_handle(int fd);
+
+/* A Win32 error code (GetLastError()) as a negative errno. */
+int berth_plat_err(unsigned long winerr);
+
+/* An NTSTATUS as a negative errno. */
+int berth_plat_nterr(long status);
+
+/*
+ * Whether @name (one path component, UTF-8) can be a Windows file name:
+ * not a reserved device name (CON, NUL, COM1, ...), no trailing dot or
+ * space, none of < > : " \ | ? * or control characters.  0, or
+ * -BERTH_EPATH: the caller refuses that one file with a clear error
+ * rather than letting Windows alias it to another name.
+ */
+int berth_plat_name_ok(const char *name);
+
+/*
+ * A pipe for tests and stream users: @fds[0] reads (overlapped, so the
+ * IOCP backend can wait on it and cancel), @fds[1] writes (synchronous).
+ * 0 or -errno.
+ */
+int berth_plat_pipe(int fds[2]);
+
+/* pread/pwrite for fds berth opened (overlapped or not).  Bytes or -errno. */
+ssize_t berth_plat_pread(int fd, void *buf, size_t len, uint64_t off);
+ssize_t berth_plat_pwrite(int fd, const void *buf, size_t len, uint64_t off);
+#endif
 
 #endif /* BERTH_PLATFORM_H */

@@ -35,9 +35,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include <sys/uio.h>
 
 #include "berth.h"
+#include "engine/platform/platform_types.h"
 
 struct berth_req;
 struct berth_pump;
@@ -139,6 +139,9 @@ struct berth_req {
 	uint8_t fault_refuse; /* ring attempt gets a flag it must refuse */
 	uint8_t be_ring; /* pump thread: the backend's (uring: which ring) */
 	uint32_t fault_short; /* > 0: cap the next attempt */
+	/* The backend's per-request storage: iocp's OVERLAPPED, from which
+	 * a completion finds its request (container_of). */
+	struct berth_plat_ov plat;
 };
 
 /*

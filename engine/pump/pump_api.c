@@ -113,23 +113,31 @@ static bool drain_queues(struct berth_pump *p)
 static int backend_start(struct berth_pump *p, int want)
 {
 	char why[120];
+#if BERTH_HAVE_URING || BERTH_HAVE_IOCP
+	/* The system's kernel queue: io_uring on Linux, a completion port
+	 * on Windows; the pool when it is refused or unavailable. */
 #if BERTH_HAVE_URING
+	const struct berth_pump_backend *kq = &berth__pump_uring;
+#else
+	const struct berth_pump_backend *kq = &berth__pump_iocp;
+#endif
 	int ret;
 
 	if (want != BERTH_PUMP_POOL) {
-		p->ops = &berth__pump_uring;
+		if (want != BERTH_PUMP_AUTO && want != kq->id)
+			return -EOPNOTSUPP;
+		p->ops = kq;
 		why[0] = '\0';
 		ret = p->ops->init(p, why, sizeof(why));
 		if (ret == 0) {
 			snprintf(p->reason, sizeof(p->reason), "%s%s",
-				 want == BERTH_PUMP_URING ? "forced; " : "",
-				 why);
+				 want == kq->id ? "forced; " : "", why);
 			return 0;
 		}
-		if (want == BERTH_PUMP_URING)
+		if (want == kq->id)
 			return ret;
-		snprintf(p->reason, sizeof(p->reason),
-			 "io_uring unavailable: %s", why);
+		snprintf(p->reason, sizeof(p->reason), "%s unavailable: %s",
+			 BERTH_HAVE_URING ? "io_uring" : "IOCP", why);
 	} else {
 		snprintf(p->reason, sizeof(p->reason), "forced");
 	}
@@ -137,7 +145,7 @@ static int backend_start(struct berth_pump *p, int want)
 	/* -DBERTH_URING=OFF: pump_uring.c is not compiled in. */
 	snprintf(p->reason, sizeof(p->reason), "%s",
 		 want == BERTH_PUMP_POOL ? "forced" : "built without io_uring");
-	if (want == BERTH_PUMP_URING)
+	if (want == BERTH_PUMP_URING || want == BERTH_PUMP_IOCP)
 		return -EOPNOTSUPP;
 #endif
 	p->ops = &berth__pump_pool;
@@ -194,6 +202,7 @@ static const struct env_word backend_words[] = {
 	{"auto", BERTH_PUMP_AUTO},
 	{"uring", BERTH_PUMP_URING},
 	{"pool", BERTH_PUMP_POOL},
+	{"iocp", BERTH_PUMP_IOCP},
 	{NULL, 0},
 };
 
@@ -223,6 +232,8 @@ static int parse_env(const char *name, const struct env_word *words, int *out)
 /* What create set up, once the pump thread is gone (or never ran). */
 static void pump_release(struct berth_pump *p)
 {
+	if (p->ops && p->ops->release)
+		p->ops->release(p);
 	berth_waker_destroy(&p->wake);
 	free(p->cancel_tags);
 	pthread_mutex_destroy(&p->lock);
@@ -246,7 +257,7 @@ int berth_pump_create(const struct berth_pump_opts *opts,
 		if (ret < 0)
 			return ret;
 	}
-	if (backend < BERTH_PUMP_AUTO || backend > BERTH_PUMP_POOL)
+	if (backend < BERTH_PUMP_AUTO || backend > BERTH_PUMP_IOCP)
 		return -EINVAL;
 	helper = opts ? opts->helper : BERTH_PUMP_HELPER_DEFAULT;
 	if (helper < BERTH_PUMP_HELPER_DEFAULT || helper > BERTH_PUMP_HELPER_ON)

@@ -101,11 +101,11 @@ static void start_attempt(struct berth_pump *p, struct berth_req *req)
 		trim_for_fault(req);
 	if (!req->via_pool && !req->ring_retry &&
 	    !(p->ring_refused & BERTH_OP_BIT(req->op)) &&
-	    p->ops->supports(p, req->op)) {
+	    p->ops->supports(p, req)) {
 		req->where = REQ_AT_BACKEND;
 		p->ops->submit(p, req);
 	} else {
-		if (!req->via_pool && p->ops->id == BERTH_PUMP_URING)
+		if (!req->via_pool && p->ops->id != BERTH_PUMP_POOL)
 			counter_bump(&p->n_fallback);
 		req->via_pool = 1;
 		req->where = REQ_AT_POOL;
@@ -183,8 +183,8 @@ static bool refusal(ssize_t res)
 static bool retry_refused(struct berth_pump *p, struct berth_req *req,
 			  ssize_t res)
 {
-	if (req->where != REQ_AT_BACKEND || !refusal(res) || req->done ||
-	    req->cancelled || p->stop_seen)
+	if (p->ops->id != BERTH_PUMP_URING || req->where != REQ_AT_BACKEND ||
+	    !refusal(res) || req->done || req->cancelled || p->stop_seen)
 		return false;
 	req->ring_retry = 1;
 	start_attempt(p, req);

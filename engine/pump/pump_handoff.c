@@ -17,6 +17,10 @@ int berth_pump_on_thread(const struct berth_pump *p)
 
 void berth__pump_wake(struct berth_pump *p)
 {
+	if (p->ops && p->ops->wake) {
+		p->ops->wake(p);
+		return;
+	}
 	/* A saturated counter is still raised: the pump wakes anyway. */
 	(void)berth_waker_signal(&p->wake);
 }

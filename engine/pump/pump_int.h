@@ -26,7 +26,7 @@
 enum {
 	REQ_AT_NONE = 0, /* not submitted, or completed */
 	REQ_AT_QUEUE, /* accepted, not yet dispatched */
-	REQ_AT_BACKEND, /* handed to the io_uring backend */
+	REQ_AT_BACKEND, /* handed to the backend (io_uring, IOCP) */
 	REQ_AT_POOL, /* handed to the worker pool */
 };
 
@@ -46,8 +46,9 @@ struct berth_pump_backend {
 	int (*init)(struct berth_pump *p, char *reason, size_t reason_len);
 	/* Pump thread, after everything completed. */
 	void (*destroy)(struct berth_pump *p);
-	/* Whether this backend runs @op itself (else the pool runs it). */
-	bool (*supports)(struct berth_pump *p, int op);
+	/* Whether this backend runs @req itself (else the pool runs it):
+	 * by its op, and for iocp also by its handle (overlapped or not). */
+	bool (*supports)(struct berth_pump *p, struct berth_req *req);
 	/* Pump thread: start (or queue for batch start) one attempt. */
 	void (*submit)(struct berth_pump *p, struct berth_req *req);
 	/* Pump thread: ask the kernel to cancel @req (it stays in flight). */
@@ -58,10 +59,20 @@ struct berth_pump_backend {
 	 * there are through berth__pump_result().
 	 */
 	void (*wait)(struct berth_pump *p, bool block);
+	/*
+	 * Any thread: wake a pump thread sleeping in wait().  NULL: signal
+	 * pump->wake (the uring backend reads it in its ring, the pool
+	 * drains it); iocp posts a packet to its port instead.
+	 */
+	void (*wake)(struct berth_pump *p);
+	/* berth_pump_free(), after the pump thread is gone: what must
+	 * outlive it (iocp: the port, for late wakes).  May be NULL. */
+	void (*release)(struct berth_pump *p);
 };
 
 extern const struct berth_pump_backend berth__pump_uring;
 extern const struct berth_pump_backend berth__pump_pool;
+extern const struct berth_pump_backend berth__pump_iocp;
 
 struct berth_pool;
 
@@ -190,8 +201,12 @@ void berth__pool_submit(struct berth_pool *pool, struct berth_req *req);
  * completes with -ECANCELED; anything else finishes on its own).
  */
 bool berth__pool_cancel(struct berth_pool *pool, struct berth_req *req);
-/* Run one attempt of @req with blocking syscalls; -ECANCELED if woken. */
-ssize_t berth__pool_run(struct berth_req *req, int cancel_fd);
+/*
+ * Run one attempt of @req with blocking calls (pump_run_linux.c or
+ * pump_run_win.c); a stream read or write returns -ECANCELED when
+ * @cancel (NULL: none) is raised while it waits.
+ */
+ssize_t berth__pool_run(struct berth_req *req, struct berth_waker *cancel);
 
 /*
  * Fault injection (pump_fault.c), pump thread, only when p->nfaults != 0:

@@ -279,9 +279,9 @@ static void uring_destroy(struct berth_pump *p)
 	p->be = NULL;
 }
 
-static bool uring_supports(struct berth_pump *p, int op)
+static bool uring_supports(struct berth_pump *p, struct berth_req *req)
 {
-	return be_of(p)->op_ok[op];
+	return be_of(p)->op_ok[req->op];
 }
 
 /* An SQE on @s; when its SQ is full, push that to the kernel first. */

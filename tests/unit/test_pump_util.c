@@ -62,6 +62,8 @@ int expected_backend(void)
 		return BERTH_PUMP_POOL;
 	if (env && !strcmp(env, "uring"))
 		return BERTH_PUMP_URING;
+	if (env && !strcmp(env, "iocp"))
+		return BERTH_PUMP_IOCP;
 	return BERTH_PUMP_AUTO;
 }
 

@@ -116,27 +116,54 @@ log file = {base}/log
 	path = {base}/m/jail
 	read only = no
 	use chroot = yes
+[chmod]
+	path = {base}/m/chmod
+	read only = no
+	incoming chmod = Dg+s,ug+rwX,o-w,Fo-r,F+X
+[filt]
+	path = {base}/m/filt
+	read only = no
+	filter = - /nope + keep.tmp
+	include from = {base}/incl
+	include = /t/d1/f1
+	exclude from = {base}/excl
+	exclude = *.tmp - /t/d1/f4 /u/
+[munge]
+	path = {base}/m/munge
+	read only = no
+	use chroot = no
+[mungeon]
+	path = {base}/m/mungeon
+	read only = no
+	munge symlinks = yes
 """
 
 
 class Daemon:
-    def __init__(self, kind, binary, base, extra_global=""):
+    def __init__(self, kind, binary, base, extra_global="", extra="",
+                 wrap=()):
         self.kind, self.base = kind, base
         self.port = free_port()
         for m in ("push", "ro", "wo", "auth", "strict", "deny", "maxc",
-                  "refuse", "hidden", "jail"):
+                  "refuse", "hidden", "jail", "chmod", "filt", "munge",
+                  "mungeon"):
             os.makedirs(os.path.join(base, "m", m), exist_ok=True)
         for name, mode in (("secrets", 0o600), ("secrets_loose", 0o644)):
             p = os.path.join(base, name)
             with open(p, "w") as f:
                 f.write("alice:wonderland\nbob:builder\n")
             os.chmod(p, mode)
+        with open(os.path.join(base, "excl"), "w") as f:
+            f.write("# the daemon's own\nsecret/\n- /t/d1/d2/f5\n")
+        with open(os.path.join(base, "incl"), "w") as f:
+            f.write("; kept\n/t/secret/open\n")
         self.conf = os.path.join(base, "rsyncd.conf")
         with open(self.conf, "w") as f:
             f.write(CONF.format(port=self.port, base=base,
                                 extra_global=extra_global))
+            f.write(extra.format(base=base))
         self.proc = subprocess.Popen(
-            [binary, "--daemon", "--no-detach", f"--config={self.conf}"],
+            list(wrap) + [binary, "--daemon", "--no-detach", f"--config={self.conf}"],
             stdout=subprocess.DEVNULL, stderr=open(
                 os.path.join(base, "stderr"), "w"),
             stdin=subprocess.DEVNULL)
@@ -312,6 +339,163 @@ def sc_refuse(env):
              cause=r"refuse --delete")
     return p + same(env, "refuse_c", ["-ac"], "refuse/t2/",
                     cause=r"refuse --checksum \(-c\)")
+
+
+def sc_incoming_chmod(env):
+    """incoming chmod: with -p, without it (new files, and files that
+    stay, whose mode changes too)."""
+    p = same(env, "chmod", ["-a"], "chmod/t/")
+    p += same(env, "chmod_np", ["-rlt"], "chmod/t2/")
+
+    def prep(d):
+        for f in ("f0", "d1/f1"):
+            os.chmod(os.path.join(d.base, "m", "chmod", "t2", f), 0o600)
+    return p + same(env, "chmod_keep", ["-rlt"], "chmod/t2/", prep=prep)
+
+
+def filter_src(env):
+    src = os.path.join(env.work, "fsrc") + "/"
+    if not os.path.isdir(src):
+        make_tree(src, random.Random("filter"))
+        for rel in ("x.tmp", "keep.tmp", "secret/a", "secret/open",
+                    "d1/secret/b", "nope/c", "d1/y.tmp"):
+            os.makedirs(os.path.dirname(os.path.join(src, rel)),
+                        exist_ok=True)
+            with open(os.path.join(src, rel), "w") as f:
+                f.write(rel)
+    return src
+
+
+def sc_daemon_filter(env):
+    """The daemon's exclude/include/filter (and their files): what the
+    client sends is refused, deletions never touch it, an excluded
+    destination or directory option is refused; incremental recursion and
+    one whole list."""
+    src = filter_src(env)
+    p = []
+    for opts in (["-a"], ["-a", "--no-inc-recursive"]):
+        tag = "i" if len(opts) == 1 else "n"
+        p += same(env, "filt", opts, f"filt/t{tag}/", src=src,
+                  cause=r'daemon refused to receive file "x.tmp"')
+
+    def prep(d):
+        t = os.path.join(d.base, "m", "filt", "t")
+        for rel in ("old.tmp", "secret/old", "gone", "d1/gone", "keep.tmp"):
+            os.makedirs(os.path.dirname(os.path.join(t, rel)), exist_ok=True)
+            with open(os.path.join(t, rel), "w") as f:
+                f.write("old")
+            os.utime(os.path.join(t, rel), (1600000000, 1600000000))
+    p += same(env, "filt_del", ["-a", "--delete"], "filt/t/", src=src,
+              prep=prep)
+    p += same(env, "filt_module_path", ["-a"], "filt/v/", src=src)
+    p += same(env, "filt_dest", ["-a"], "filt/u/", src=src,
+              cause=r'daemon has excluded destination "/u/"')
+
+    def mk_u(d):
+        os.makedirs(os.path.join(d.base, "m", "filt", "u"), exist_ok=True)
+    for opt in ("--link-dest=/u", "--temp-dir=/u", "--backup-dir=/u"):
+        p += same(env, "filt_opts", ["-a", "-b", opt], "filt/w/", src=src,
+                  prep=mk_u,
+                  cause=r"Your options have been rejected by the server")
+    return p
+
+
+def sc_munge_symlinks(env):
+    """munge symlinks: rsync's default without use chroot, or asked; a
+    module with a rsyncd-munged directory is refused."""
+    src = os.path.join(env.work, "lsrc") + "/"
+    if not os.path.isdir(src):
+        os.makedirs(os.path.join(src, "d"))
+        os.symlink("/etc/passwd", os.path.join(src, "abs"))
+        os.symlink("../../up", os.path.join(src, "d", "up"))
+        os.symlink("plain", os.path.join(src, "rel"))
+        with open(os.path.join(src, "plain"), "w") as f:
+            f.write("x")
+    p = same(env, "munge", ["-a"], "munge/t/", src=src)
+    p += same(env, "munge_again", ["-a", "-i"], "munge/t/", src=src)
+    p += same(env, "mungeon", ["-a"], "mungeon/t/", src=src)
+    p += same(env, "nomunge", ["-a"], "push/links/", src=src)
+
+    def prep(d):
+        os.makedirs(os.path.join(d.base, "m", "mungeon", "rsyncd-munged"),
+                    exist_ok=True)
+    p += same(env, "munge_unsafe", ["-a"], "mungeon/t2/", src=src, prep=prep,
+              cause=r"@ERROR: daemon security issue -- contact admin")
+    for d in (env.r, env.b):
+        os.rmdir(os.path.join(d.base, "m", "mungeon", "rsyncd-munged"))
+    return p
+
+
+NUMERIC = """\
+[numdef]
+	path = {base}/m/numdef
+	read only = no
+[names]
+	path = {base}/m/names
+	read only = no
+	use chroot = no
+[numyes]
+	path = {base}/m/numyes
+	read only = no
+	use chroot = no
+	numeric ids = yes
+"""
+
+
+def sc_numeric_ids(env):
+    """numeric ids: the daemons run where user and group "daemon" have
+    id 4242 (a mount namespace over /etc/passwd and /etc/group), the
+    client sends id 1 named "daemon": mapped without use chroot, kept by
+    default under chroot and when asked."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        print("     (numeric_ids needs root and unshare: skipped)")
+        return []
+    ns = os.path.join(env.work, "ns")
+    os.makedirs(ns, exist_ok=True)
+    for name in ("passwd", "group"):
+        with open(f"/etc/{name}") as f:
+            lines = f.read().splitlines()
+        out = []
+        for ln in lines:
+            parts = ln.split(":")
+            if parts[0] == "daemon" and len(parts) > 3:
+                parts[2] = "4242"
+                if name == "passwd":
+                    parts[3] = "4242"
+            out.append(":".join(parts))
+        with open(os.path.join(ns, name), "w") as f:
+            f.write("\n".join(out) + "\n")
+    wrap = ["unshare", "-m", "sh", "-c",
+            'mount --bind "$1" /etc/passwd && '
+            'mount --bind "$2" /etc/group && shift 2 && exec "$@"', "sh",
+            os.path.join(ns, "passwd"), os.path.join(ns, "group")]
+    src = os.path.join(env.work, "idsrc")
+    os.makedirs(src, exist_ok=True)
+    with open(os.path.join(src, "f"), "w") as f:
+        f.write("x")
+    os.chown(os.path.join(src, "f"), 1, 1)
+    ds = []
+    for kind, binary in (("rsync", "rsync"), ("berth", env.berth)):
+        base = os.path.join(env.work, "n" + kind)
+        for m in ("numdef", "names", "numyes"):
+            os.makedirs(os.path.join(base, "m", m), exist_ok=True)
+        ds.append(Daemon(kind, binary, base, extra=NUMERIC, wrap=wrap))
+    p = []
+    try:
+        for mod, want in (("numdef", 1), ("names", 4242), ("numyes", 1)):
+            got = {}
+            for d in ds:
+                rc, out = client(["-a", src + "/", d.url(f"{mod}/t/")])
+                st = os.lstat(os.path.join(d.base, "m", mod, "t", "f"))
+                got[d.kind] = (rc, st.st_uid, st.st_gid)
+            if got["rsync"] != got["berth"] or got["rsync"] != (0, want,
+                                                                  want):
+                p.append(f"{mod}: rsync {got['rsync']}, berth "
+                         f"{got['berth']}, want {want}")
+    finally:
+        for d in ds:
+            d.stop()
+    return p
 
 
 def sc_listing(env):
@@ -586,6 +770,8 @@ SCENARIOS = {
     "write_only": sc_write_only, "hosts_deny": sc_hosts_deny,
     "max_connections": sc_max_connections, "refuse_options": sc_refuse,
     "listing": sc_listing, "escapes": sc_escapes,
+    "incoming_chmod": sc_incoming_chmod, "daemon_filter": sc_daemon_filter,
+    "munge_symlinks": sc_munge_symlinks, "numeric_ids": sc_numeric_ids,
     "symlink_escape": sc_symlink_escape, "concurrent8": sc_concurrent,
     "remote_shell": sc_rsh, "attacks": sc_attacks, "haproxy": sc_haproxy,
     "sigterm": sc_sigterm,

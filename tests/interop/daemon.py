@@ -498,6 +498,111 @@ def sc_numeric_ids(env):
     return p
 
 
+OLD = "/tmp/berth-old-clients/bin"
+
+
+def old_client(which, args, password):
+    env = dict(os.environ, RSYNC_PASSWORD=password)
+    p = subprocess.run([os.path.join(OLD, f"rsync-{which}")] + args,
+                       capture_output=True, text=True, errors="replace",
+                       timeout=60, env=env)
+    return p.returncode, p.stdout + p.stderr
+
+
+def sc_auth_old_clients(env):
+    """Authentication with rsync 2.6.9 (protocol 29, md4) and 3.1.3
+    (protocol 31, md5), right and wrong."""
+    p = []
+    for which in ("2.6.9", "3.1.3"):
+        if not os.path.exists(os.path.join(OLD, f"rsync-{which}")):
+            p.append(f"no rsync-{which} in {OLD}")
+            continue
+        for pw, want in (("wonderland", 0), ("nope", 5)):
+            got = {}
+            for d in (env.r, env.b):
+                rc, out = old_client(which, ["-a", env.src + "/",
+                                             d.url(f"auth/o{which}/",
+                                                   "alice")], pw)
+                got[d.kind] = rc
+            if got["rsync"] != want or got["berth"] != want:
+                p.append(f"{which} password {pw}: {got}, want {want}")
+        if snapshot(os.path.join(env.b.base, "m", "auth", f"o{which}")) != \
+                snapshot(env.src):
+            p.append(f"{which}: tree differs")
+    return p
+
+
+def serve_once(argv, port_holder, how):
+    """Accept one connection on a new port and run @argv on it: with
+    the socket as stdin/stdout (inetd), or hand the listening socket over
+    as systemd does (LISTEN_FDS=1, LISTEN_PID)."""
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(4)
+    port_holder.append(ls.getsockname()[1])
+    if how == "systemd":
+        fd = ls.fileno()
+
+        def child():
+            os.dup2(fd, 3)
+            os.set_inheritable(3, True)
+        return subprocess.Popen(
+            ["sh", "-c", 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$@"', "sh"] +
+            argv, preexec_fn=child, pass_fds=(3,) if fd == 3 else (),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), ls
+    conn, _ = None, None
+
+    def acceptor(box):
+        c, _ = ls.accept()
+        box.append(subprocess.Popen(argv, stdin=c, stdout=c,
+                                    stderr=subprocess.DEVNULL))
+        c.close()
+    box = []
+    t = threading.Thread(target=acceptor, args=(box,))
+    t.start()
+    return (t, box), ls
+
+
+def sc_inetd_systemd(env):
+    """inetd mode (the accepted socket is stdin and stdout) for both
+    daemons; systemd socket activation (an inherited listening socket)
+    for berth."""
+    p = []
+    for d in (env.r, env.b):
+        binary = "rsync" if d.kind == "rsync" else env.berth
+        port = []
+        (t, box), ls = serve_once([binary, "--daemon",
+                                   f"--config={d.conf}"], port, "inetd")
+        rc, out = client(["-a", env.src + "/",
+                          f"rsync://127.0.0.1:{port[0]}/push/inetd/"])
+        t.join(10)
+        ls.close()
+        if box:
+            box[0].wait(20)
+        if rc != 0:
+            p.append(f"{d.kind} inetd: exit {rc}: {out[-200:]}")
+        if snapshot(os.path.join(d.base, "m", "push", "inetd")) != \
+                snapshot(env.src):
+            p.append(f"{d.kind} inetd: tree differs")
+    port = []
+    proc, ls = serve_once([env.berth, "--daemon", "--no-detach",
+                           f"--config={env.b.conf}"], port, "systemd")
+    try:
+        for i in range(2):
+            rc, out = client(["-a", env.src + "/",
+                              f"rsync://127.0.0.1:{port[0]}/push/sd{i}/"])
+            if rc != 0:
+                p.append(f"systemd push {i}: exit {rc}: {out[-200:]}")
+            elif snapshot(os.path.join(env.b.base, "m", "push",
+                                       f"sd{i}")) != snapshot(env.src):
+                p.append(f"systemd push {i}: tree differs")
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        ls.close()
+    return p
+
+
 def sc_listing(env):
     outs = {}
     for d in (env.r, env.b):
@@ -772,6 +877,8 @@ SCENARIOS = {
     "listing": sc_listing, "escapes": sc_escapes,
     "incoming_chmod": sc_incoming_chmod, "daemon_filter": sc_daemon_filter,
     "munge_symlinks": sc_munge_symlinks, "numeric_ids": sc_numeric_ids,
+    "auth_old_clients": sc_auth_old_clients,
+    "inetd_systemd": sc_inetd_systemd,
     "symlink_escape": sc_symlink_escape, "concurrent8": sc_concurrent,
     "remote_shell": sc_rsh, "attacks": sc_attacks, "haproxy": sc_haproxy,
     "sigterm": sc_sigterm,

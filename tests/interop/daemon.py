@@ -603,6 +603,61 @@ def sc_inetd_systemd(env):
     return p
 
 
+INCLUDES = """\
+[merged]
+	path = {base}/m/merged
+	&merge {base}/inc.d
+	comment = merged module
+&include {base}/extra.conf
+"""
+
+
+def sc_include_logs(env):
+    """&merge (a directory's *.inc, in the module it stands in) and
+    &include (a file whose leading parameters are its modules' defaults);
+    the log file's transfer lines in a module's log format."""
+    ds = []
+    for kind, binary in (("rsync", "rsync"), ("berth", env.berth)):
+        base = os.path.join(env.work, "i" + kind)
+        for m in ("merged", "inc1"):
+            os.makedirs(os.path.join(base, "m", m), exist_ok=True)
+        os.makedirs(os.path.join(base, "inc.d"), exist_ok=True)
+        with open(os.path.join(base, "inc.d", "a.inc"), "w") as f:
+            f.write("read only = no\ntransfer logging = yes\n"
+                    "log format = [%m] %o %f %n %l\n")
+        with open(os.path.join(base, "inc.d", "b.txt"), "w") as f:
+            f.write("bogus parameter = 1\n")
+        with open(os.path.join(base, "extra.conf"), "w") as f:
+            f.write(f"read only = no\n[inc1]\n\tpath = {base}/m/inc1\n")
+        ds.append(Daemon(kind, binary, base, extra=INCLUDES))
+    p = []
+    try:
+        lines = {}
+        for d in ds:
+            for mod in ("merged", "inc1"):
+                rc, out = client(["-a", env.src + "/", d.url(f"{mod}/t/")])
+                if rc != 0:
+                    p.append(f"{d.kind} {mod}: exit {rc}: {out[-200:]}")
+            rc, out = client([d.url("")])
+            if "merged module" not in out:
+                p.append(f"{d.kind}: listing lacks the comment: {out}")
+            with open(os.path.join(d.base, "log")) as f:
+                lines[d.kind] = sorted(
+                    ln.split("] ", 1)[1] for ln in f.read().splitlines()
+                    if "] [merged]" in ln)
+        if lines["rsync"] != lines["berth"] or not lines["rsync"]:
+            p.append(f"transfer lines differ: rsync {lines['rsync'][:3]}, "
+                     f"berth {lines['berth'][:3]}")
+        for mod in ("merged", "inc1"):
+            if snapshot(os.path.join(ds[0].base, "m", mod)) != \
+                    snapshot(os.path.join(ds[1].base, "m", mod)):
+                p.append(f"{mod}: trees differ")
+    finally:
+        for d in ds:
+            d.stop()
+    return p
+
+
 def sc_listing(env):
     outs = {}
     for d in (env.r, env.b):
@@ -878,7 +933,7 @@ SCENARIOS = {
     "incoming_chmod": sc_incoming_chmod, "daemon_filter": sc_daemon_filter,
     "munge_symlinks": sc_munge_symlinks, "numeric_ids": sc_numeric_ids,
     "auth_old_clients": sc_auth_old_clients,
-    "inetd_systemd": sc_inetd_systemd,
+    "inetd_systemd": sc_inetd_systemd, "include_logs": sc_include_logs,
     "symlink_escape": sc_symlink_escape, "concurrent8": sc_concurrent,
     "remote_shell": sc_rsh, "attacks": sc_attacks, "haproxy": sc_haproxy,
     "sigterm": sc_sigterm,

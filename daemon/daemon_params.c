@@ -278,8 +278,11 @@ static int check_ids(const char *where, const char *uid, const char *gid,
 
 		if ((!pw && (*end || end == uid)) || u != geteuid())
 			return bad(err, len, where,
-				   "uid = %s: berth runs every module as the "
-				   "user it runs as (start it as that user)",
+				   "uid = %s: berth's sessions are threads of "
+				   "one process and cannot write as another "
+				   "user per module; start berth as that user "
+				   "(one berth per user), or name the user it "
+				   "runs as",
 				   uid);
 	}
 	if (gid) {
@@ -289,8 +292,10 @@ static int check_ids(const char *where, const char *uid, const char *gid,
 
 		if ((!gr && (*end || end == gid)) || g != getegid())
 			return bad(err, len, where,
-				   "gid = %s: berth runs every module as the "
-				   "group it runs as",
+				   "gid = %s: berth's sessions are threads of "
+				   "one process and cannot write as another "
+				   "group per module; start berth with that "
+				   "group, or name the group it runs as",
 				   gid);
 	}
 	return 0;

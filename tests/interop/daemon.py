@@ -6,7 +6,11 @@
 Both daemons run side by side (modules with the same names, each over
 its own trees); every scenario pushes with the stock client into both and
 compares exit codes, the destination trees and the cause on the client's
-stderr.  Then what only berth is asked: 8 concurrent pushes, the daemon
+stderr: also incoming chmod, the daemon's filter rules, munged symlinks,
+numeric ids (both daemons in a mount namespace with other user ids),
+authentication with rsync 2.6.9 and 3.1.3, inetd mode, &include/&merge and
+the log file's transfer lines.  Then what only berth is asked (systemd
+socket activation too): 8 concurrent pushes, the daemon
 over a remote shell, attacks (idle connections, a slow greeting, long
 lines, bad auth answers, a flood of refused options) while a well-behaved
 client is served, and two berth daemons behind HAProxy (send-proxy-v2)

@@ -32,10 +32,14 @@ static unsigned digest(int d, const char *a, const char *b, uint8_t *out)
 	size_t la = strlen(a), lb = strlen(b);
 
 	switch (d) {
-	case BERTH_DAUTH_MD4: {
+	case BERTH_DAUTH_MD4:
+	case BERTH_DAUTH_MD4_OLD: {
+		static const uint8_t seed[4]; /* rsync's old MD4: seed 0 */
 		MD4_CTX c;
 
 		MD4Init(&c);
+		if (d == BERTH_DAUTH_MD4_OLD)
+			MD4Update(&c, seed, sizeof(seed));
 		MD4Update(&c, (const uint8_t *)a, la);
 		MD4Update(&c, (const uint8_t *)b, lb);
 		MD4Final(out, &c);

@@ -297,6 +297,74 @@ toolong:
 	return RERR_SYNTAX;
 }
 
+/* A directory option the daemon's rules exclude (@full: beneath the
+ * module, or NULL). */
+static bool excluded_dir(const struct berth_dconn *c, const char *full)
+{
+	size_t ml = strlen(c->mod->path);
+
+	if (!full || strncmp(full, c->mod->path, ml) || full[ml] != '/')
+		return false;
+	return berth__dfilter_hides(c->filter, "", full + ml + 1, true);
+}
+
+/* The session's part of the module's rules (rsync's daemon applies them
+ * in its receiver): incoming chmod, filters, munged links, numeric ids;
+ * directory options its rules exclude are refused, as rsync refuses
+ * them. */
+static int policy(struct berth_dconn *c, struct berth_opts *o, char *why,
+		  size_t len)
+{
+	const struct berth_dmod *m = c->mod;
+	bool rejected = false;
+	int i;
+
+	memset(&c->pol, 0, sizeof(c->pol));
+	c->pol.chmod = m->chmod;
+	c->pol.filter = c->filter;
+	/* DEST as the rules see it (no trailing "/"), and as rsync's
+	 * messages show it (from the chroot's "/" with one). */
+	snprintf(c->pol_rel, sizeof(c->pol_rel), "%s",
+		 strcmp(c->rel, ".") ? c->rel : "");
+	for (size_t n = strlen(c->pol_rel); n && c->pol_rel[n - 1] == '/';)
+		c->pol_rel[--n] = '\0';
+	snprintf(c->pol_shown, sizeof(c->pol_shown), "%s%s",
+		 m->use_chroot ? "/" : "", c->rel);
+	c->pol.dest_rel = c->pol_rel;
+	c->pol.dest_shown = c->pol_shown;
+	c->pol.munge_links = m->munge_symlinks < 0 ? !m->use_chroot
+						   : m->munge_symlinks;
+	/* As rsync: numeric by default with use chroot (no names looked
+	 * up), else only when asked. */
+	c->pol.numeric_ids = m->use_chroot ? m->numeric_ids != 0
+					   : m->numeric_ids == 1;
+	o->dpolicy = &c->pol;
+	if (!c->filter)
+		return 0;
+	if (o->temp_dir == c->tmp)
+		rejected |= excluded_dir(c, c->tmp);
+	if (o->backup_dir)
+		rejected |= excluded_dir(c, c->backup);
+	if (o->partial_dir && o->partial_dir[0] == '/')
+		rejected |= berth__dfilter_hides(c->filter, "",
+						 o->partial_dir + 1, true);
+	if (rejected) {
+		snprintf(why, len,
+			 "Your options have been rejected by the server.");
+		return RERR_UNSUPPORTED;
+	}
+	for (i = 0; i < o->n_alt_dest; i++)
+		rejected |= excluded_dir(c, o->alt_dest[i]);
+	if (rejected) {
+		/* rsync's receiver checks these once DEST is made. */
+		(void)mkdir(c->dest, 0777);
+		snprintf(why, len,
+			 "Your options have been rejected by the server.");
+		return RERR_SYNTAX;
+	}
+	return 0;
+}
+
 int berth__dconn_check(void *arg, struct berth_opts *o, char **argv,
 		       char **more, char *why, size_t len)
 {
@@ -326,6 +394,8 @@ int berth__dconn_check(void *arg, struct berth_opts *o, char **argv,
 		return RERR_SYNTAX;
 	}
 	ret = confine(c, o, why, len);
+	if (ret == 0)
+		ret = policy(c, o, why, len);
 	if (ret)
 		return ret;
 	if (m->fake_super) {

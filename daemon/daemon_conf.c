@@ -120,6 +120,11 @@ struct scope {
 	 * an &merge in it). */
 	size_t defaults;
 	bool has_defaults;
+	/* The section parameters go to: where the text starts, and where
+	 * it ended (an &merge goes on in the section it stood in, and the
+	 * file around it in the section the merged text ended in, as
+	 * rsync's parser keeps one current section). */
+	size_t cur;
 };
 
 static int parse_text(struct berth_dconf *c, const struct berth_dconf_io *io,
@@ -127,7 +132,8 @@ static int parse_text(struct berth_dconf *c, const struct berth_dconf_io *io,
 
 /* &include or &merge of @path: a file, or a directory's files. */
 static int directive(struct berth_dconf *c, const struct berth_dconf_io *io,
-		     struct scope *sc, bool include, const char *path, int line)
+		     struct scope *sc, size_t *cur, bool include,
+		     const char *path, int line)
 {
 	char **names = NULL;
 	size_t n = 0, i;
@@ -147,7 +153,7 @@ static int directive(struct berth_dconf *c, const struct berth_dconf_io *io,
 		char *text = NULL;
 		size_t tlen = 0;
 		struct scope sub = {names[i], sc->depth + 1, sc->defaults,
-				    sc->has_defaults};
+				    sc->has_defaults, *cur};
 
 		ret = io->read(io->arg, names[i], &text, &tlen);
 		if (ret < 0) {
@@ -161,10 +167,13 @@ static int directive(struct berth_dconf *c, const struct berth_dconf_io *io,
 			ret = add_section(c, "");
 			sub.defaults = c->n - 1;
 			sub.has_defaults = true;
+			sub.cur = sub.defaults;
 			c->sect[sub.defaults].hidden = true;
 		}
 		if (ret >= 0)
 			ret = parse_text(c, io, &sub, text, tlen);
+		if (!include)
+			*cur = sub.cur;
 		free(text);
 	}
 	for (i = 0; i < n; i++)
@@ -209,7 +218,7 @@ static int parse_line(struct berth_dconf *c, const struct berth_dconf_io *io,
 			return fail(c, sc->file, line,
 				    "no path after the "
 				    "directive");
-		ret = directive(c, io, sc, include, val, line);
+		ret = directive(c, io, sc, cur, include, val, line);
 		/* Back in this file: its own section goes on. */
 		return ret;
 	}
@@ -253,7 +262,7 @@ static int parse_text(struct berth_dconf *c, const struct berth_dconf_io *io,
 {
 	char *buf = malloc(MAX_LINE + 1);
 	size_t pos = 0, n = 0;
-	size_t cur = sc->has_defaults ? sc->defaults : 0;
+	size_t cur = sc->cur;
 	int line = 0, first = 0, ret = 0;
 
 	if (!buf)
@@ -290,13 +299,14 @@ static int parse_text(struct berth_dconf *c, const struct berth_dconf_io *io,
 			break;
 	}
 	free(buf);
+	sc->cur = cur;
 	return ret;
 }
 
 int berth_dconf_parse(struct berth_dconf *c, const char *file, const char *text,
 		      size_t len, const struct berth_dconf_io *io)
 {
-	struct scope sc = {file, 0, 0, false};
+	struct scope sc = {file, 0, 0, false, 0};
 	int ret;
 
 	memset(c, 0, sizeof(*c));

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -288,6 +289,35 @@ static int authenticate(struct berth_dconn *c, int digest)
 	return 0;
 }
 
+/* What the module's rules need before the session: the filter list (its
+ * files read now, as rsync reads them per connection), and with munged
+ * symlinks no "/rsyncd-munged" directory (a munged link would lead into
+ * it; rsync refuses the module then). */
+static int module_rules(struct berth_dconn *c)
+{
+	const struct berth_dmod *m = c->mod;
+	char why[512], dir[PATH_MAX];
+	bool munge = m->munge_symlinks < 0 ? !m->use_chroot : m->munge_symlinks;
+	struct stat st;
+
+	if (berth__dmod_filter(m, &c->filter, why, sizeof(why)) < 0) {
+		berth__dlog(c->d, "module %s: %s", m->name, why);
+		return refuse(c, "module %s: bad filter rules -- contact admin",
+			      m->name);
+	}
+	/* rsync looks where a chroot puts its "/": the module with one. */
+	snprintf(dir, sizeof(dir), "%s/rsyncd-munged",
+		 m->use_chroot ? m->path : "");
+	if (munge && stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) {
+		berth__dlog(c->d,
+			    "Symlink munging is unsafe when a %s directory "
+			    "exists.",
+			    dir);
+		return refuse(c, "daemon security issue -- contact admin");
+	}
+	return 0;
+}
+
 /* The client's arguments: strings until an empty one, NUL-terminated
  * from protocol 30, newline-terminated before. */
 static int read_args(struct berth_dconn *c)
@@ -411,6 +441,8 @@ int berth__dconn_serve(struct berth_dconn *c)
 	}
 	c->ro = c->mod->read_only;
 	ret = authenticate(c, digest);
+	if (ret == 0)
+		ret = module_rules(c);
 	if (ret == 0 && putf(c, "@RSYNCD: OK\n") < 0)
 		ret = -1;
 	argc = ret == 0 ? read_args(c) : -1;
@@ -429,5 +461,7 @@ int berth__dconn_serve(struct berth_dconn *c)
 			    ret ? "failed" : "done", ret);
 	}
 	release(c);
+	berth__dfilter_free(c->filter);
+	c->filter = NULL;
 	return ret < 0 ? RERR_STARTCLIENT : ret;
 }

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "berth.h"
+#include "engine/session/session_daemon.h"
 
 /* ------------------------------------------- rsyncd.conf (daemon_conf.c) */
 
@@ -82,10 +83,16 @@ struct berth_dmod {
 	bool read_only, write_only, list, use_chroot, strict_modes;
 	bool transfer_logging, reverse_lookup, ignore_errors;
 	int numeric_ids; /* -1 unset: as rsync, yes with use chroot */
+	int munge_symlinks; /* -1 unset: as rsync, yes without use chroot */
 	int fake_super, max_verbosity, timeout, max_connections;
 	const char *auth_users, *secrets_file, *hosts_allow, *hosts_deny;
 	const char *lock_file, *refuse_options, *dont_compress, *temp_dir;
 	const char *log_format;
+	/* incoming chmod (parsed at load, freed with the configuration) */
+	struct berth_chmod *chmod;
+	/* The daemon's filter rules, as given (the files read per
+	 * connection, as rsync reads them). */
+	const char *filter, *include_from, *include, *exclude_from, *exclude;
 };
 
 /* A loaded configuration: shared by the connections that began under it
@@ -117,6 +124,12 @@ struct berth_dcfg *berth_dcfg_ref(struct berth_dcfg *c);
 void berth_dcfg_unref(struct berth_dcfg *c);
 const struct berth_dmod *berth_dcfg_module(const struct berth_dcfg *c,
 					   const char *name);
+
+struct berth_dfilter;
+/* Module @m's filter list (NULL when it has none), its "from" files
+ * read now: 0, or -errno with @why naming the parameter or file. */
+int berth__dmod_filter(const struct berth_dmod *m, struct berth_dfilter **out,
+		       char *why, size_t len);
 
 /* -------------------------------------------- host rules (daemon_access.c) */
 
@@ -201,6 +214,10 @@ struct berth_dconn {
 	char alt[20][PATH_MAX];
 	char tmp[PATH_MAX], backup[PATH_MAX];
 	char request[PATH_MAX];
+	/* The module's rules for the session (berth_opts.dpolicy). */
+	struct berth_dpolicy pol;
+	char pol_rel[PATH_MAX], pol_shown[PATH_MAX + 1];
+	struct berth_dfilter *filter; /* this connection's, or NULL */
 };
 
 /* daemon_conn.c: one connection from greeting to the session's end, on

@@ -56,7 +56,7 @@ void berth__dlog_file(struct berth_dconn *c, const char *op, const char *path,
 	size_t n = 0;
 
 	for (; *f && n < sizeof(out) - 1; f++) {
-		char tmp[64];
+		char tmp[PATH_MAX * 2 + 2];
 		const char *s = tmp;
 
 		if (*f != '%' || !f[1]) {
@@ -80,6 +80,13 @@ void berth__dlog_file(struct berth_dconn *c, const char *op, const char *path,
 			s = c->mod->path;
 			break;
 		case 'f':
+			/* As rsync: from the module's top. */
+			if (c->pol_rel[0])
+				snprintf(tmp, sizeof(tmp), "%s/%s", c->pol_rel,
+					 path);
+			else
+				s = path;
+			break;
 		case 'n':
 			s = path;
 			break;

@@ -559,8 +559,10 @@ int berth_daemon_main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	if (!rsh && !inetd && !accepted && n == 0) {
 		n = listen_on(d.cfg, fds);
-		if (n < 0)
+		if (n < 0) {
+			berth_dcfg_unref(d.cfg);
 			return 10; /* rsync's socket I/O error */
+		}
 	}
 	if (!rsh && !inetd && !accepted && !cl.no_detach && detach() < 0)
 		return 10;

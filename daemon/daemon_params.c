@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "daemon/daemon_int.h"
+#include "engine/commit/commit.h"
 
 #define MAX_CONF_BYTES (4 << 20)
 #define DEFAULT_LOG_FORMAT "%o %h [%a] %m (%u) %f %l"
@@ -66,18 +67,18 @@ static const struct {
 	{"address", P_GLOBAL, NULL},
 	{"proxyprotocol", P_GLOBAL, NULL},
 	{"listenbacklog", P_GLOBAL, NULL},
-	{"incomingchmod", P_BOTH, "the receiver does not apply mode changes"},
+	{"incomingchmod", P_BOTH, NULL},
+	{"exclude", P_BOTH, NULL},
+	{"include", P_BOTH, NULL},
+	{"excludefrom", P_BOTH, NULL},
+	{"includefrom", P_BOTH, NULL},
+	{"filter", P_BOTH, NULL},
+	{"mungesymlinks", P_BOTH, NULL},
 	{"outgoingchmod", P_BOTH, "berth's daemon serves no pulls"},
-	{"exclude", P_BOTH, "daemon-side filters are not implemented"},
-	{"include", P_BOTH, "daemon-side filters are not implemented"},
-	{"excludefrom", P_BOTH, "daemon-side filters are not implemented"},
-	{"includefrom", P_BOTH, "daemon-side filters are not implemented"},
-	{"filter", P_BOTH, "daemon-side filters are not implemented"},
 	{"prexferexec", P_BOTH, "berth runs no programs"},
 	{"postxferexec", P_BOTH, "berth runs no programs"},
 	{"earlyexec", P_BOTH, "berth runs no programs"},
 	{"nameconverter", P_BOTH, "berth runs no programs"},
-	{"mungesymlinks", P_BOTH, "not implemented"},
 	{"charset", P_BOTH, "not implemented"},
 	{"socketoptions", P_GLOBAL, "not implemented"},
 	{"syslogfacility", P_BOTH, "berth logs to a file or stderr"},
@@ -277,8 +278,11 @@ static int check_ids(const char *where, const char *uid, const char *gid,
 
 		if ((!pw && (*end || end == uid)) || u != geteuid())
 			return bad(err, len, where,
-				   "uid = %s: berth runs every module as the "
-				   "user it runs as (start it as that user)",
+				   "uid = %s: berth's sessions are threads of "
+				   "one process and cannot write as another "
+				   "user per module; start berth as that user "
+				   "(one berth per user), or name the user it "
+				   "runs as",
 				   uid);
 	}
 	if (gid) {
@@ -288,8 +292,10 @@ static int check_ids(const char *where, const char *uid, const char *gid,
 
 		if ((!gr && (*end || end == gid)) || g != getegid())
 			return bad(err, len, where,
-				   "gid = %s: berth runs every module as the "
-				   "group it runs as",
+				   "gid = %s: berth's sessions are threads of "
+				   "one process and cannot write as another "
+				   "group per module; start berth with that "
+				   "group, or name the group it runs as",
 				   gid);
 	}
 	return 0;
@@ -358,6 +364,34 @@ static int module_of(struct berth_dcfg *c, size_t i, struct berth_dmod *m,
 	m->log_format = get(f, i, "logformat");
 	if (!m->log_format)
 		m->log_format = DEFAULT_LOG_FORMAT;
+	b = boolean(get(f, i, "mungesymlinks"), -1);
+	m->munge_symlinks = get(f, i, "mungesymlinks") ? b : -1;
+	if (get(f, i, "mungesymlinks") && b < 0)
+		return bad(err, len, name, "'%s' is not yes or no",
+			   "munge symlinks");
+	m->filter = get(f, i, "filter");
+	m->include_from = get(f, i, "includefrom");
+	m->include = get(f, i, "include");
+	m->exclude_from = get(f, i, "excludefrom");
+	m->exclude = get(f, i, "exclude");
+	if (get(f, i, "incomingchmod") && *get(f, i, "incomingchmod")) {
+		mode_t um = umask(0);
+
+		umask(um);
+		if (berth_chmod_parse(get(f, i, "incomingchmod"), um,
+				      &m->chmod) < 0)
+			return bad(err, len, name,
+				   "invalid \"incoming chmod\" directive: %s",
+				   get(f, i, "incomingchmod"));
+	}
+	{
+		struct berth_dfilter *flt = NULL;
+		char why[256];
+
+		if (berth__dmod_filter(m, &flt, why, sizeof(why)) < 0)
+			return bad(err, len, name, "%s", why);
+		berth__dfilter_free(flt);
+	}
 	if (m->temp_dir && m->temp_dir[0] != '/')
 		return bad(err, len, name, "%s",
 			   "temp dir must be an absolute path");
@@ -493,6 +527,8 @@ void berth_dcfg_unref(struct berth_dcfg *c)
 {
 	if (!c || atomic_fetch_sub(&c->refs, 1) != 1)
 		return;
+	for (size_t i = 0; i < c->n_mods; i++)
+		berth_chmod_free(c->mods[i].chmod);
 	berth_dconf_free(&c->conf);
 	free(c->mods);
 	free(c);
@@ -507,4 +543,64 @@ const struct berth_dmod *berth_dcfg_module(const struct berth_dcfg *c,
 		if (!strcmp(c->mods[i].name, name))
 			return &c->mods[i];
 	return NULL;
+}
+
+int berth__dmod_filter(const struct berth_dmod *m, struct berth_dfilter **out,
+		       char *why, size_t len)
+{
+	/* rsync's order: filter, include from, include, exclude from,
+	 * exclude. */
+	const struct {
+		const char *name, *val;
+		int kind;
+	} parts[] = {
+		{"filter", m->filter, BERTH_DF_FILTER},
+		{"include from", m->include_from, BERTH_DF_INCLUDE_FILE},
+		{"include", m->include, BERTH_DF_INCLUDE},
+		{"exclude from", m->exclude_from, BERTH_DF_EXCLUDE_FILE},
+		{"exclude", m->exclude, BERTH_DF_EXCLUDE},
+	};
+	char what[200];
+	int ret = 0;
+
+	*out = NULL;
+	for (size_t i = 0; ret == 0 && i < sizeof(parts) / sizeof(parts[0]);
+	     i++) {
+		const char *v = parts[i].val;
+		char *text = NULL;
+		size_t n;
+
+		if (!v || !*v)
+			continue;
+		if (parts[i].kind == BERTH_DF_INCLUDE_FILE ||
+		    parts[i].kind == BERTH_DF_EXCLUDE_FILE) {
+			ret = read_all(NULL, v, &text, &n);
+			if (ret < 0) {
+				snprintf(why, len, "%s = %s: %s", parts[i].name,
+					 v, strerror(-ret));
+				break;
+			}
+			if (memchr(text, '\0', n)) {
+				free(text);
+				snprintf(why, len, "%s = %s: a NUL byte",
+					 parts[i].name, v);
+				ret = -EINVAL;
+				break;
+			}
+			v = text;
+		}
+		ret = berth__dfilter_add(out, parts[i].kind, v, what,
+					 sizeof(what));
+		free(text);
+		if (ret == -EINVAL)
+			snprintf(why, len, "%s: %s", parts[i].name, what);
+		else if (ret < 0)
+			snprintf(why, len, "%s: %s", parts[i].name,
+				 strerror(-ret));
+	}
+	if (ret < 0) {
+		berth__dfilter_free(*out);
+		*out = NULL;
+	}
+	return ret;
 }

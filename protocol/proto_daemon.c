@@ -95,7 +95,7 @@ int berth_dauth_choose(const struct berth_dgreet *g, int protocol)
 	size_t i, len;
 
 	if (!g->has_list)
-		return protocol >= 30 ? BERTH_DAUTH_MD5 : BERTH_DAUTH_MD4;
+		return protocol >= 30 ? BERTH_DAUTH_MD5 : BERTH_DAUTH_MD4_OLD;
 	/* The client's order of preference: the first it names that we
 	 * know, as its side chooses from our list. */
 	while (*p) {
@@ -115,6 +115,8 @@ unsigned berth_dauth_digest_len(int digest)
 {
 	size_t i;
 
+	if (digest == BERTH_DAUTH_MD4_OLD)
+		return 16;
 	for (i = 0; i < N_DIGESTS; i++)
 		if (digests[i].id == digest)
 			return digests[i].len;
@@ -125,6 +127,8 @@ const char *berth_dauth_name(int digest)
 {
 	size_t i;
 
+	if (digest == BERTH_DAUTH_MD4_OLD)
+		return "md4";
 	for (i = 0; i < N_DIGESTS; i++)
 		if (digests[i].id == digest)
 			return digests[i].name;

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 struct berth_hs_config;
+struct berth_dpolicy;
 struct berth_proto_in;
 
 /* ------------------------------------------------- server argv (§2) */
@@ -83,6 +84,9 @@ struct berth_opts {
 	const char *why;
 	char bad_letter;
 	bool daemon; /* --daemon: the client expects an rsync daemon */
+	/* berth's daemon: the module's rules for the session
+	 * (engine/session/session_daemon.h); never from the arguments. */
+	const struct berth_dpolicy *dpolicy;
 };
 
 /*

@@ -823,6 +823,10 @@ enum {
 	BERTH_DAUTH_SHA1,
 	BERTH_DAUTH_SHA256,
 	BERTH_DAUTH_SHA512,
+	/* Below protocol 30 with no list: MD4 over a 4-byte zero seed,
+	 * then the secret and the challenge (rsync's old MD4); not offered
+	 * by name. */
+	BERTH_DAUTH_MD4_OLD,
 };
 #define BERTH_DAUTH_LIST "sha512 sha256 sha1 md5 md4"
 

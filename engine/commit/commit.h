@@ -444,4 +444,23 @@ struct berth_commit_stats {
 /* Counters; consistent at the moment of the call.  Any thread. */
 void berth_commit_stats(struct berth_commit *c, struct berth_commit_stats *st);
 
+/* ------------------------------------------ mode changes (commit_chmod.c) */
+
+/* A parsed list of mode changes in rsync's --chmod syntax (a daemon
+ * module's "incoming chmod"). */
+struct berth_chmod;
+
+/*
+ * Parse @spec ("D2775,F664", "u+rwX,go-w", ...); @umask_bits is what a
+ * change without u/g/o/a leaves out, as chmod(1) does.  0 and *@out
+ * (free with berth_chmod_free()), -EINVAL for a bad spec, -ENOMEM.
+ * Pure; any thread.
+ */
+int berth_chmod_parse(const char *spec, uint32_t umask_bits,
+		      struct berth_chmod **out);
+/* @mode (type and permission bits) with the changes applied in order;
+ * the type bits stay.  @c may be NULL (no change).  Pure; any thread. */
+uint32_t berth_chmod_apply(const struct berth_chmod *c, uint32_t mode);
+void berth_chmod_free(struct berth_chmod *c);
+
 #endif /* BERTH_COMMIT_H */

@@ -36,6 +36,7 @@
  *   sync     session_run.c        the generator <-> receiver hand-off
  *   rep      session_report.c     the outcome
  *   ic       session_iconv.c      --iconv: converters, the index map
+ *   dmn      session_daemon.c     berth --daemon: the decoder hook's buffers
  *
  * Lock order: sync.lock, then lst.names_lock; sync.lock, then out->lock
  * (berth_out functions take out->lock and are never called with it held).
@@ -52,6 +53,7 @@
 #include "berth.h"
 #include "engine/commit/commit.h"
 #include "engine/session/session_acl.h"
+#include "engine/session/session_daemon.h"
 #include "engine/basis/basis.h"
 #include "engine/platform/platform.h"
 #include "engine/pump/pump.h"
@@ -143,6 +145,7 @@ struct berth_session {
 	struct sess_sync sync;
 	struct sess_report rep;
 	struct sess_iconv ic;
+	struct sess_dmn dmn;
 };
 
 /* meta.user of commit work whose outcome nobody needs (tidying). */

@@ -171,6 +171,7 @@ void berth_session_free(struct berth_session *s)
 	berth__acl_free(s->acl);
 	berth__out_close(&s->out);
 	berth__iconv_close(s);
+	berth__dmn_free(&s->dmn);
 	berth__in_destroy(&s->in);
 	berth__lists_free(s);
 	berth_flist_dec_free(s->lst.fdec);

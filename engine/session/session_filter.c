@@ -690,6 +690,9 @@ bool berth__filter_protects(struct berth_session *s, const char *path,
 {
 	const struct berth_filters *f = s->del.filt;
 
+	/* What the daemon's rules hide, nothing deletes. */
+	if (berth__dmn_hidden(s, path, is_dir))
+		return true;
 	return f && check_list(f, &f->global, path, is_dir, false,
 			       ignore_perishable, 0) < 0;
 }

@@ -16,18 +16,23 @@
 #include "engine/session/session.h"
 
 /*
- * The decoder's conversion hook (--iconv).  An entry whose name or link
- * target does not convert is reported as rsync's receiver reports it (the
- * name as received, in UTF-8; the target with the converted name), counts
- * as a general I/O error (exit 23, no deletions) and is dropped.
+ * The decoder's conversion hook (--iconv; a daemon's munged symlinks).
+ * An entry whose name or link target does not convert is reported as
+ * rsync's receiver reports it (the name as received, in UTF-8; the target
+ * with the converted name), counts as a general I/O error (exit 23, no
+ * deletions) and is dropped.
  */
 static int conv_entry(void *arg, int what, const char *name, const char *in,
 		      size_t len, const char **out, size_t *out_len)
 {
 	struct berth_session *s = arg;
 	bool link = what == BERTH_FLIST_CONV_LINK;
-	int ret = berth__iconv_name(s, link, in, len, out, out_len);
+	int ret = s->ic.on ? berth__iconv_name(s, link, in, len, out, out_len)
+			   : 0;
 
+	if (ret == 0 && (!s->ic.on || (link && berth__dmn_converts(s))))
+		ret = berth__dmn_conv(s, link, s->ic.on ? *out : in,
+				      s->ic.on ? *out_len : len, out, out_len);
 	if (ret != -EILSEQ && ret != -EINVAL && ret != -E2BIG)
 		return ret;
 	atomic_fetch_or(&s->rep.io_error, 1);
@@ -72,6 +77,7 @@ int berth__read_flist(struct berth_session *s, int32_t dir_k)
 	if (!fl)
 		return -ENOMEM;
 	ret = berth__iconv_map_list(s, fl);
+	berth__dmn_list(s, fl);
 	if (ret < 0) {
 		berth_flist_free(fl);
 		return ret;
@@ -97,7 +103,7 @@ int berth__read_initial_flist(struct berth_session *s)
 	berth_flist_config_init(&cfg, &s->opts, &s->neg.hs);
 	if (s->cfg.sopts.max_files)
 		cfg.max_files = s->cfg.sopts.max_files;
-	if (s->ic.on) {
+	if (s->ic.on || berth__dmn_converts(s)) {
 		cfg.conv = conv_entry;
 		cfg.conv_arg = s;
 	}

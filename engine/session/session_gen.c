@@ -33,6 +33,21 @@ static struct sess_dir *sdir_at(struct berth_session *s, uint32_t k)
 	return d;
 }
 
+/* A directory of an incremental list that the daemon's rules hide. */
+static int dir_refused_early(struct gen *g, const struct berth_file *f,
+			     struct sess_dir *d)
+{
+	struct berth_commit_meta m = {.mode = S_IFDIR | 0700,
+				      .mtime_nsec = UTIME_OMIT,
+				      .uid = (uint32_t)-1,
+				      .gid = (uint32_t)-1};
+	int ret = berth__gen_dir_ensure(g, f, d);
+
+	if (ret == 0 && d->made && !g->s->opts.dry_run)
+		ret = berth_commit_dir_meta(g->s->stg.commit, f->name, &m);
+	return ret;
+}
+
 static int gen_entry(struct gen *g, int32_t ndx, const struct berth_file *f)
 {
 	mode_t type = f->mode & S_IFMT;
@@ -64,6 +79,21 @@ static int gen_entry(struct gen *g, int32_t ndx, const struct berth_file *f)
 		    f->name[g->skip_len] == '/')
 			return 0;
 		g->skip_dir = NULL;
+	}
+	/* The daemon's rules: refused, and a directory's contents skipped.
+	 * Incremental: as rsync, the directory is made from its parent's
+	 * list (0700, no times: its attributes would come with its own
+	 * list) and refused when that list comes. */
+	if (g->s->opts.dpolicy && strcmp(f->name, ".") &&
+	    berth__dmn_hidden(g->s, f->name, S_ISDIR(type))) {
+		if (d)
+			return dir_refused_early(g, f, d);
+		berth__dmn_refused(g->s, f);
+		if (S_ISDIR(type)) {
+			g->skip_dir = f->name;
+			g->skip_len = strlen(f->name);
+		}
+		return 0;
 	}
 	if (S_ISDIR(type))
 		return d ? berth__gen_dir_ensure(g, f, d)

@@ -223,9 +223,10 @@ int berth__gen_keep_item(struct berth_session *s, int32_t ndx,
 	/* Already what the sender has: safe for --remove-source-files. */
 	berth__session_success(s, ndx);
 
-	if ((iflags & (BERTH_ITEM_REPORT_TIME | BERTH_ITEM_REPORT_PERMS |
-		       BERTH_ITEM_REPORT_OWNER | BERTH_ITEM_REPORT_GROUP |
-		       BERTH_ITEM_REPORT_ACL)) &&
+	if (((iflags & (BERTH_ITEM_REPORT_TIME | BERTH_ITEM_REPORT_PERMS |
+			BERTH_ITEM_REPORT_OWNER | BERTH_ITEM_REPORT_GROUP |
+			BERTH_ITEM_REPORT_ACL)) ||
+	     berth__dmn_mode_due(s, f, st->st_mode)) &&
 	    !s->opts.dry_run) {
 		berth__session_meta(s, f, true, st->st_mode, &m);
 		ret = berth_commit_set_meta(s->stg.commit, f->name, &m);

@@ -99,8 +99,10 @@ static uint32_t map_id(struct berth_session *s, uint32_t id, bool user)
 	const char *name;
 	uint32_t to = id;
 	size_t i;
+	/* A module's "numeric ids": the names come, and are not used. */
+	bool numeric = s->opts.numeric_ids || berth__dmn_numeric_ids(s);
 
-	if (!map && (id == 0 || s->opts.numeric_ids))
+	if (!map && (id == 0 || numeric))
 		return id;
 	pthread_mutex_lock(&s->sync.lock);
 	for (i = 0; i < *n; i++) {
@@ -113,9 +115,11 @@ static uint32_t map_id(struct berth_session *s, uint32_t id, bool user)
 	pthread_mutex_lock(&s->lst.names_lock);
 	name = user ? berth_flist_dec_user_name(s->lst.fdec, id)
 		    : berth_flist_dec_group_name(s->lst.fdec, id);
+	if (berth__dmn_numeric_ids(s))
+		name = NULL;
 	if (map && map_rules(map, id, name, user, &to)) {
 		/* mapped */
-	} else if (name && *name && id != 0 && !s->opts.numeric_ids) {
+	} else if (name && *name && id != 0 && !numeric) {
 		local_id(name, strlen(name), user, &to);
 	}
 	pthread_mutex_unlock(&s->lst.names_lock);
@@ -162,7 +166,7 @@ void berth__session_meta(struct berth_session *s, const struct berth_file *f,
 		else
 			mode &= ~0111u;
 	}
-	m->mode = mode;
+	m->mode = berth__dmn_mode(s, type, mode); /* incoming chmod */
 	if (s->opts.times && !(S_ISDIR(type) && s->opts.omit_dir_times) &&
 	    !(S_ISLNK(type) &&
 	      (s->opts.omit_link_times || !s->neg.symlink_times))) {

@@ -293,7 +293,9 @@ static int session_run(struct berth_session *s)
 	pthread_mutex_lock(&s->sync.lock);
 	s->stg.t_flist = seconds_since(&s->cfg.t_start);
 	pthread_mutex_unlock(&s->sync.lock);
-	ret = berth__open_dest(s);
+	ret = berth__dmn_check_dest(s);
+	if (ret == 0)
+		ret = berth__open_dest(s);
 	if (ret == 0)
 		ret = berth__open_backup_base(s);
 	if (ret == 0)

@@ -6,7 +6,11 @@
 Both daemons run side by side (modules with the same names, each over
 its own trees); every scenario pushes with the stock client into both and
 compares exit codes, the destination trees and the cause on the client's
-stderr.  Then what only berth is asked: 8 concurrent pushes, the daemon
+stderr: also incoming chmod, the daemon's filter rules, munged symlinks,
+numeric ids (both daemons in a mount namespace with other user ids),
+authentication with rsync 2.6.9 and 3.1.3, inetd mode, &include/&merge and
+the log file's transfer lines.  Then what only berth is asked (systemd
+socket activation too): 8 concurrent pushes, the daemon
 over a remote shell, attacks (idle connections, a slow greeting, long
 lines, bad auth answers, a flood of refused options) while a well-behaved
 client is served, and two berth daemons behind HAProxy (send-proxy-v2)
@@ -116,27 +120,54 @@ log file = {base}/log
 	path = {base}/m/jail
 	read only = no
 	use chroot = yes
+[chmod]
+	path = {base}/m/chmod
+	read only = no
+	incoming chmod = Dg+s,ug+rwX,o-w,Fo-r,F+X
+[filt]
+	path = {base}/m/filt
+	read only = no
+	filter = - /nope + keep.tmp
+	include from = {base}/incl
+	include = /t/d1/f1
+	exclude from = {base}/excl
+	exclude = *.tmp - /t/d1/f4 /u/
+[munge]
+	path = {base}/m/munge
+	read only = no
+	use chroot = no
+[mungeon]
+	path = {base}/m/mungeon
+	read only = no
+	munge symlinks = yes
 """
 
 
 class Daemon:
-    def __init__(self, kind, binary, base, extra_global=""):
+    def __init__(self, kind, binary, base, extra_global="", extra="",
+                 wrap=()):
         self.kind, self.base = kind, base
         self.port = free_port()
         for m in ("push", "ro", "wo", "auth", "strict", "deny", "maxc",
-                  "refuse", "hidden", "jail"):
+                  "refuse", "hidden", "jail", "chmod", "filt", "munge",
+                  "mungeon"):
             os.makedirs(os.path.join(base, "m", m), exist_ok=True)
         for name, mode in (("secrets", 0o600), ("secrets_loose", 0o644)):
             p = os.path.join(base, name)
             with open(p, "w") as f:
                 f.write("alice:wonderland\nbob:builder\n")
             os.chmod(p, mode)
+        with open(os.path.join(base, "excl"), "w") as f:
+            f.write("# the daemon's own\nsecret/\n- /t/d1/d2/f5\n")
+        with open(os.path.join(base, "incl"), "w") as f:
+            f.write("; kept\n/t/secret/open\n")
         self.conf = os.path.join(base, "rsyncd.conf")
         with open(self.conf, "w") as f:
             f.write(CONF.format(port=self.port, base=base,
                                 extra_global=extra_global))
+            f.write(extra.format(base=base))
         self.proc = subprocess.Popen(
-            [binary, "--daemon", "--no-detach", f"--config={self.conf}"],
+            list(wrap) + [binary, "--daemon", "--no-detach", f"--config={self.conf}"],
             stdout=subprocess.DEVNULL, stderr=open(
                 os.path.join(base, "stderr"), "w"),
             stdin=subprocess.DEVNULL)
@@ -312,6 +343,323 @@ def sc_refuse(env):
              cause=r"refuse --delete")
     return p + same(env, "refuse_c", ["-ac"], "refuse/t2/",
                     cause=r"refuse --checksum \(-c\)")
+
+
+def sc_incoming_chmod(env):
+    """incoming chmod: with -p, without it (new files, and files that
+    stay, whose mode changes too)."""
+    p = same(env, "chmod", ["-a"], "chmod/t/")
+    p += same(env, "chmod_np", ["-rlt"], "chmod/t2/")
+
+    def prep(d):
+        for f in ("f0", "d1/f1"):
+            os.chmod(os.path.join(d.base, "m", "chmod", "t2", f), 0o600)
+    return p + same(env, "chmod_keep", ["-rlt"], "chmod/t2/", prep=prep)
+
+
+def filter_src(env):
+    src = os.path.join(env.work, "fsrc") + "/"
+    if not os.path.isdir(src):
+        make_tree(src, random.Random("filter"))
+        for rel in ("x.tmp", "keep.tmp", "secret/a", "secret/open",
+                    "d1/secret/b", "nope/c", "d1/y.tmp"):
+            os.makedirs(os.path.dirname(os.path.join(src, rel)),
+                        exist_ok=True)
+            with open(os.path.join(src, rel), "w") as f:
+                f.write(rel)
+    return src
+
+
+def sc_daemon_filter(env):
+    """The daemon's exclude/include/filter (and their files): what the
+    client sends is refused, deletions never touch it, an excluded
+    destination or directory option is refused; incremental recursion and
+    one whole list."""
+    src = filter_src(env)
+    p = []
+    for opts in (["-a"], ["-a", "--no-inc-recursive"]):
+        tag = "i" if len(opts) == 1 else "n"
+        p += same(env, "filt", opts, f"filt/t{tag}/", src=src,
+                  cause=r'daemon refused to receive file "x.tmp"')
+
+    def prep(d):
+        t = os.path.join(d.base, "m", "filt", "t")
+        for rel in ("old.tmp", "secret/old", "gone", "d1/gone", "keep.tmp"):
+            os.makedirs(os.path.dirname(os.path.join(t, rel)), exist_ok=True)
+            with open(os.path.join(t, rel), "w") as f:
+                f.write("old")
+            os.utime(os.path.join(t, rel), (1600000000, 1600000000))
+    p += same(env, "filt_del", ["-a", "--delete"], "filt/t/", src=src,
+              prep=prep)
+    p += same(env, "filt_module_path", ["-a"], "filt/v/", src=src)
+    p += same(env, "filt_dest", ["-a"], "filt/u/", src=src,
+              cause=r'daemon has excluded destination "/u/"')
+
+    def mk_u(d):
+        os.makedirs(os.path.join(d.base, "m", "filt", "u"), exist_ok=True)
+    for opt in ("--link-dest=/u", "--temp-dir=/u", "--backup-dir=/u"):
+        p += same(env, "filt_opts", ["-a", "-b", opt], "filt/w/", src=src,
+                  prep=mk_u,
+                  cause=r"Your options have been rejected by the server")
+    return p
+
+
+def sc_munge_symlinks(env):
+    """munge symlinks: rsync's default without use chroot, or asked; a
+    module with a rsyncd-munged directory is refused."""
+    src = os.path.join(env.work, "lsrc") + "/"
+    if not os.path.isdir(src):
+        os.makedirs(os.path.join(src, "d"))
+        os.symlink("/etc/passwd", os.path.join(src, "abs"))
+        os.symlink("../../up", os.path.join(src, "d", "up"))
+        os.symlink("plain", os.path.join(src, "rel"))
+        with open(os.path.join(src, "plain"), "w") as f:
+            f.write("x")
+    p = same(env, "munge", ["-a"], "munge/t/", src=src)
+    p += same(env, "munge_again", ["-a", "-i"], "munge/t/", src=src)
+    p += same(env, "mungeon", ["-a"], "mungeon/t/", src=src)
+    p += same(env, "nomunge", ["-a"], "push/links/", src=src)
+
+    def prep(d):
+        os.makedirs(os.path.join(d.base, "m", "mungeon", "rsyncd-munged"),
+                    exist_ok=True)
+    p += same(env, "munge_unsafe", ["-a"], "mungeon/t2/", src=src, prep=prep,
+              cause=r"@ERROR: daemon security issue -- contact admin")
+    for d in (env.r, env.b):
+        os.rmdir(os.path.join(d.base, "m", "mungeon", "rsyncd-munged"))
+    return p
+
+
+NUMERIC = """\
+[numdef]
+	path = {base}/m/numdef
+	read only = no
+[names]
+	path = {base}/m/names
+	read only = no
+	use chroot = no
+[numyes]
+	path = {base}/m/numyes
+	read only = no
+	use chroot = no
+	numeric ids = yes
+"""
+
+
+def sc_numeric_ids(env):
+    """numeric ids: the daemons run where user and group "daemon" have
+    id 4242 (a mount namespace over /etc/passwd and /etc/group), the
+    client sends id 1 named "daemon": mapped without use chroot, kept by
+    default under chroot and when asked."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        print("     (numeric_ids needs root and unshare: skipped)")
+        return []
+    ns = os.path.join(env.work, "ns")
+    os.makedirs(ns, exist_ok=True)
+    for name in ("passwd", "group"):
+        with open(f"/etc/{name}") as f:
+            lines = f.read().splitlines()
+        out = []
+        for ln in lines:
+            parts = ln.split(":")
+            if parts[0] == "daemon" and len(parts) > 3:
+                parts[2] = "4242"
+                if name == "passwd":
+                    parts[3] = "4242"
+            out.append(":".join(parts))
+        with open(os.path.join(ns, name), "w") as f:
+            f.write("\n".join(out) + "\n")
+    wrap = ["unshare", "-m", "sh", "-c",
+            'mount --bind "$1" /etc/passwd && '
+            'mount --bind "$2" /etc/group && shift 2 && exec "$@"', "sh",
+            os.path.join(ns, "passwd"), os.path.join(ns, "group")]
+    src = os.path.join(env.work, "idsrc")
+    os.makedirs(src, exist_ok=True)
+    with open(os.path.join(src, "f"), "w") as f:
+        f.write("x")
+    os.chown(os.path.join(src, "f"), 1, 1)
+    ds = []
+    for kind, binary in (("rsync", "rsync"), ("berth", env.berth)):
+        base = os.path.join(env.work, "n" + kind)
+        for m in ("numdef", "names", "numyes"):
+            os.makedirs(os.path.join(base, "m", m), exist_ok=True)
+        ds.append(Daemon(kind, binary, base, extra=NUMERIC, wrap=wrap))
+    p = []
+    try:
+        for mod, want in (("numdef", 1), ("names", 4242), ("numyes", 1)):
+            got = {}
+            for d in ds:
+                rc, out = client(["-a", src + "/", d.url(f"{mod}/t/")])
+                st = os.lstat(os.path.join(d.base, "m", mod, "t", "f"))
+                got[d.kind] = (rc, st.st_uid, st.st_gid)
+            if got["rsync"] != got["berth"] or got["rsync"] != (0, want,
+                                                                  want):
+                p.append(f"{mod}: rsync {got['rsync']}, berth "
+                         f"{got['berth']}, want {want}")
+    finally:
+        for d in ds:
+            d.stop()
+    return p
+
+
+OLD = "/tmp/berth-old-clients/bin"
+
+
+def old_client(which, args, password):
+    env = dict(os.environ, RSYNC_PASSWORD=password)
+    p = subprocess.run([os.path.join(OLD, f"rsync-{which}")] + args,
+                       capture_output=True, text=True, errors="replace",
+                       timeout=60, env=env)
+    return p.returncode, p.stdout + p.stderr
+
+
+def sc_auth_old_clients(env):
+    """Authentication with rsync 2.6.9 (protocol 29, md4) and 3.1.3
+    (protocol 31, md5), right and wrong."""
+    p = []
+    for which in ("2.6.9", "3.1.3"):
+        if not os.path.exists(os.path.join(OLD, f"rsync-{which}")):
+            p.append(f"no rsync-{which} in {OLD}")
+            continue
+        for pw, want in (("wonderland", 0), ("nope", 5)):
+            got = {}
+            for d in (env.r, env.b):
+                rc, out = old_client(which, ["-a", env.src + "/",
+                                             d.url(f"auth/o{which}/",
+                                                   "alice")], pw)
+                got[d.kind] = rc
+            if got["rsync"] != want or got["berth"] != want:
+                p.append(f"{which} password {pw}: {got}, want {want}")
+        if snapshot(os.path.join(env.b.base, "m", "auth", f"o{which}")) != \
+                snapshot(env.src):
+            p.append(f"{which}: tree differs")
+    return p
+
+
+def serve_once(argv, port_holder, how):
+    """Accept one connection on a new port and run @argv on it: with
+    the socket as stdin/stdout (inetd), or hand the listening socket over
+    as systemd does (LISTEN_FDS=1, LISTEN_PID)."""
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(4)
+    port_holder.append(ls.getsockname()[1])
+    if how == "systemd":
+        fd = ls.fileno()
+
+        def child():
+            os.dup2(fd, 3)
+            os.set_inheritable(3, True)
+        return subprocess.Popen(
+            ["sh", "-c", 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$@"', "sh"] +
+            argv, preexec_fn=child, pass_fds=(3,) if fd == 3 else (),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), ls
+    conn, _ = None, None
+
+    def acceptor(box):
+        c, _ = ls.accept()
+        box.append(subprocess.Popen(argv, stdin=c, stdout=c,
+                                    stderr=subprocess.DEVNULL))
+        c.close()
+    box = []
+    t = threading.Thread(target=acceptor, args=(box,))
+    t.start()
+    return (t, box), ls
+
+
+def sc_inetd_systemd(env):
+    """inetd mode (the accepted socket is stdin and stdout) for both
+    daemons; systemd socket activation (an inherited listening socket)
+    for berth."""
+    p = []
+    for d in (env.r, env.b):
+        binary = "rsync" if d.kind == "rsync" else env.berth
+        port = []
+        (t, box), ls = serve_once([binary, "--daemon",
+                                   f"--config={d.conf}"], port, "inetd")
+        rc, out = client(["-a", env.src + "/",
+                          f"rsync://127.0.0.1:{port[0]}/push/inetd/"])
+        t.join(10)
+        ls.close()
+        if box:
+            box[0].wait(20)
+        if rc != 0:
+            p.append(f"{d.kind} inetd: exit {rc}: {out[-200:]}")
+        if snapshot(os.path.join(d.base, "m", "push", "inetd")) != \
+                snapshot(env.src):
+            p.append(f"{d.kind} inetd: tree differs")
+    port = []
+    proc, ls = serve_once([env.berth, "--daemon", "--no-detach",
+                           f"--config={env.b.conf}"], port, "systemd")
+    try:
+        for i in range(2):
+            rc, out = client(["-a", env.src + "/",
+                              f"rsync://127.0.0.1:{port[0]}/push/sd{i}/"])
+            if rc != 0:
+                p.append(f"systemd push {i}: exit {rc}: {out[-200:]}")
+            elif snapshot(os.path.join(env.b.base, "m", "push",
+                                       f"sd{i}")) != snapshot(env.src):
+                p.append(f"systemd push {i}: tree differs")
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        ls.close()
+    return p
+
+
+INCLUDES = """\
+[merged]
+	path = {base}/m/merged
+	&merge {base}/inc.d
+	comment = merged module
+&include {base}/extra.conf
+"""
+
+
+def sc_include_logs(env):
+    """&merge (a directory's *.inc, in the module it stands in) and
+    &include (a file whose leading parameters are its modules' defaults);
+    the log file's transfer lines in a module's log format."""
+    ds = []
+    for kind, binary in (("rsync", "rsync"), ("berth", env.berth)):
+        base = os.path.join(env.work, "i" + kind)
+        for m in ("merged", "inc1"):
+            os.makedirs(os.path.join(base, "m", m), exist_ok=True)
+        os.makedirs(os.path.join(base, "inc.d"), exist_ok=True)
+        with open(os.path.join(base, "inc.d", "a.inc"), "w") as f:
+            f.write("read only = no\ntransfer logging = yes\n"
+                    "log format = [%m] %o %f %n %l\n")
+        with open(os.path.join(base, "inc.d", "b.txt"), "w") as f:
+            f.write("bogus parameter = 1\n")
+        with open(os.path.join(base, "extra.conf"), "w") as f:
+            f.write(f"read only = no\n[inc1]\n\tpath = {base}/m/inc1\n")
+        ds.append(Daemon(kind, binary, base, extra=INCLUDES))
+    p = []
+    try:
+        lines = {}
+        for d in ds:
+            for mod in ("merged", "inc1"):
+                rc, out = client(["-a", env.src + "/", d.url(f"{mod}/t/")])
+                if rc != 0:
+                    p.append(f"{d.kind} {mod}: exit {rc}: {out[-200:]}")
+            rc, out = client([d.url("")])
+            if "merged module" not in out:
+                p.append(f"{d.kind}: listing lacks the comment: {out}")
+            with open(os.path.join(d.base, "log")) as f:
+                lines[d.kind] = sorted(
+                    ln.split("] ", 1)[1] for ln in f.read().splitlines()
+                    if "] [merged]" in ln)
+        if lines["rsync"] != lines["berth"] or not lines["rsync"]:
+            p.append(f"transfer lines differ: rsync {lines['rsync'][:3]}, "
+                     f"berth {lines['berth'][:3]}")
+        for mod in ("merged", "inc1"):
+            if snapshot(os.path.join(ds[0].base, "m", mod)) != \
+                    snapshot(os.path.join(ds[1].base, "m", mod)):
+                p.append(f"{mod}: trees differ")
+    finally:
+        for d in ds:
+            d.stop()
+    return p
 
 
 def sc_listing(env):
@@ -586,6 +934,10 @@ SCENARIOS = {
     "write_only": sc_write_only, "hosts_deny": sc_hosts_deny,
     "max_connections": sc_max_connections, "refuse_options": sc_refuse,
     "listing": sc_listing, "escapes": sc_escapes,
+    "incoming_chmod": sc_incoming_chmod, "daemon_filter": sc_daemon_filter,
+    "munge_symlinks": sc_munge_symlinks, "numeric_ids": sc_numeric_ids,
+    "auth_old_clients": sc_auth_old_clients,
+    "inetd_systemd": sc_inetd_systemd, "include_logs": sc_include_logs,
     "symlink_escape": sc_symlink_escape, "concurrent8": sc_concurrent,
     "remote_shell": sc_rsh, "attacks": sc_attacks, "haproxy": sc_haproxy,
     "sigterm": sc_sigterm,

@@ -552,7 +552,9 @@ def serve_once(argv, port_holder, how):
             os.set_inheritable(3, True)
         return subprocess.Popen(
             ["sh", "-c", 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$@"', "sh"] +
-            argv, preexec_fn=child, pass_fds=(3,) if fd == 3 else (),
+            # fd 3 is kept whatever the listener's number was: the child
+            # closes the others after preexec_fn has dup2'ed it there.
+            argv, preexec_fn=child, pass_fds=(3,),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), ls
     conn, _ = None, None
 

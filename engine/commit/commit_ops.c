@@ -89,7 +89,7 @@ static int step_applies(struct berth_commit *c, struct commit_op *op, int s)
 		       (op->meta.uid != (uint32_t)-1 ||
 			op->meta.gid != (uint32_t)-1);
 	if (s == S_TIMES)
-		return op->meta.mtime_nsec != UTIME_OMIT;
+		return op->meta.mtime_nsec != UTIME_OMIT || op->meta.atime_set;
 	if (s == S_BACKUP)
 		return c->o.backup_suffix != NULL &&
 		       (op->kind == OP_RENAME || op->meta.backup);
@@ -350,9 +350,7 @@ static void op_step(struct berth_commit *c, struct commit_op *op)
 							: 0);
 		break;
 	case S_TIMES:
-		op->ts[0].tv_sec = op->meta.mtime_sec;
-		op->ts[0].tv_nsec = op->meta.mtime_nsec;
-		op->ts[1] = op->ts[0];
+		berth__commit_times(&op->meta, op->ts);
 		berth_prep_utimensat(req, fd, name, op->ts, nofollow);
 		break;
 	case S_RENAME:

@@ -314,13 +314,23 @@ int berth__gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 			iflags = berth__gen_itemize(s, f, &st, 0) |
 				 berth__xa_gen_itemize(s, f, s->dest.root_fd,
 						       f->name);
-			if (iflags &
-			    (BERTH_ITEM_REPORT_TIME | BERTH_ITEM_REPORT_OWNER |
-			     BERTH_ITEM_REPORT_GROUP)) {
+			/* -U: rsync sets a link's atime too (without an
+			 * 'u'), as its lstat before the readlink saw it. */
+			berth__session_meta(s, f, false, 0, &m);
+			if ((iflags &
+			     (BERTH_ITEM_REPORT_TIME | BERTH_ITEM_REPORT_OWNER |
+			      BERTH_ITEM_REPORT_GROUP)) ||
+			    (m.atime_set &&
+			     berth__gen_atime_differs(s, f, &st))) {
 				/* Re-create to fix attributes: symlink times
 				 * and owners are set on the new link, which
-				 * keeps the old one's xattrs (-X). */
-				berth__session_meta(s, f, false, 0, &m);
+				 * keeps the old one's xattrs (-X) and, when
+				 * only its atime is set, its mtime. */
+				if (m.mtime_nsec == UTIME_OMIT) {
+					m.mtime_sec = st.st_mtim.tv_sec;
+					m.mtime_nsec =
+						(uint32_t)st.st_mtim.tv_nsec;
+				}
 				if (!s->opts.dry_run) {
 					ret = berth__xa_gen_copy(
 						s, s->dest.root_fd, f->name,

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "engine/session/session.h"
+#include "engine/session/session_sys.h"
 #include "engine/session/session_xattr.h"
 #include "engine/session/session_gen_int.h"
 
@@ -279,6 +280,28 @@ static int from_alt(struct gen *g, int32_t ndx, const struct berth_file *f,
 	return 0;
 }
 
+/*
+ * The target of the link @base beneath @dfd: readlink, or under
+ * --fake-super the content of the plain file that stands for it (rsync's
+ * do_readlink; a real symlink there reads as empty, so it is made anew as
+ * a fake one).  The length, or < 0.
+ */
+static ssize_t link_target(struct berth_session *s, int dfd, const char *base,
+			   char *buf, size_t cap)
+{
+	ssize_t n;
+	int fd;
+
+	if (!s->opts.fake_super)
+		return readlinkat(dfd, base, buf, cap);
+	fd = berth__sys_open(s, dfd, base, O_RDONLY | O_NOFOLLOW);
+	if (fd < 0)
+		return fd == -ELOOP ? 0 : fd;
+	n = berth__sys_pread(s, fd, buf, cap, 0);
+	close(fd);
+	return n;
+}
+
 int berth__gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 {
 	struct berth_session *s = g->s;
@@ -305,8 +328,8 @@ int berth__gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 		dfd = berth__gen_dir_fd(g, f->name,
 					slash ? (size_t)(slash - f->name) : 0);
 		if (dfd >= 0)
-			n = readlinkat(dfd, berth__gen_base_name(f->name),
-				       target, sizeof(target));
+			n = link_target(s, dfd, berth__gen_base_name(f->name),
+					target, sizeof(target));
 		if (n == (ssize_t)f->link_len &&
 		    memcmp(target, f->link, (size_t)n) == 0) {
 			/* Already the right link (--remove-source-files). */

@@ -312,7 +312,9 @@ static int letters(struct berth_opts *o, const char *s, char *bad)
 			o->hard_links++;
 			break;
 		case 'U':
-			o->atimes++;
+			/* As rsync: -UU also means --open-noatime. */
+			if (++o->atimes > 1)
+				o->open_noatime = true;
 			break;
 		case 'X':
 			o->xattrs++;

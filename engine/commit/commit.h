@@ -131,8 +131,14 @@ struct berth_commit_xattrs {
 struct berth_commit_meta {
 	uint32_t mode; /* permission bits (07777) applied with fchmod;
 			       * for mkdir/mknod also the type bits */
-	int64_t mtime_sec; /* modification time; atime is set to it too */
-	uint32_t mtime_nsec; /* UTIME_OMIT leaves both times alone */
+	int64_t mtime_sec; /* modification time; atime is set to it too,
+			    * unless @atime_set */
+	uint32_t mtime_nsec; /* UTIME_OMIT leaves the mtime alone (and the
+			      * atime, unless @atime_set) */
+	/* -U: the access time to set (whole seconds, as rsync sends it),
+	 * also when the mtime is left alone. */
+	bool atime_set;
+	int64_t atime_sec;
 	uint32_t uid, gid; /* with opts.preserve_owner; -1 leaves one */
 	uint64_t size_hint; /* expected size (0: unknown); informational */
 	void *user; /* returned in the events for this item */

@@ -238,6 +238,21 @@ int berth__commit_chown_result(struct berth_commit *c, int res)
 	return 0;
 }
 
+bool berth__commit_times(const struct berth_commit_meta *m,
+			 struct timespec ts[2])
+{
+	ts[1].tv_sec = m->mtime_sec;
+	ts[1].tv_nsec = m->mtime_nsec;
+	if (m->atime_set) {
+		/* -U: rsync sets the sender's atime with no nanoseconds. */
+		ts[0].tv_sec = m->atime_sec;
+		ts[0].tv_nsec = 0;
+	} else {
+		ts[0] = ts[1];
+	}
+	return m->atime_set || m->mtime_nsec != UTIME_OMIT;
+}
+
 /* Release a slot taken by berth__commit_slot_get().  Commit thread. */
 void berth__commit_slot_put(struct berth_commit *c, int is_file)
 {

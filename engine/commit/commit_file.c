@@ -342,6 +342,7 @@ int berth_commit_file_finish_flags(struct berth_commit_file *f, unsigned flags,
 	/* Read by the commit thread only once the end is queued. */
 	if (flags & BERTH_COMMIT_NO_TIMES) {
 		f->meta.mtime_nsec = UTIME_OMIT;
+		f->meta.atime_set = false; /* rsync skips both */
 	} else if (flags & BERTH_COMMIT_ZERO_TIME) {
 		f->meta.mtime_sec = 0;
 		f->meta.mtime_nsec = 0;

@@ -380,6 +380,10 @@ struct commit_buf *berth__commit_buf_get(struct berth_commit *c, int nowait);
 uint64_t berth__commit_slot_get(struct berth_commit *c, int is_file);
 void berth__commit_slot_put(struct berth_commit *c, int is_file);
 int berth__commit_chown_result(struct berth_commit *c, int res);
+/* The times @m asks for, as utimensat(2) takes them: false when both are
+ * left alone (no call to make). */
+bool berth__commit_times(const struct berth_commit_meta *m,
+			 struct timespec ts[2]);
 /* Queue @f's CMD_BEGIN once (c->lock held). */
 void berth__commit_queue_begin_locked(struct berth_commit *c,
 				      struct berth_commit_file *f);

@@ -49,7 +49,7 @@ enum op_state {
 static const unsigned char op_steps[][12] = {
 	[OP_MKDIR] = {S_MKDIR, S_DONE},
 	[OP_SYMLINK] = {S_CREATE, S_CHOWN, S_XA_OPEN, S_XATTR, S_XA_CLOSE,
-			S_TIMES, S_BACKUP, S_RENAME, S_DONE},
+			S_CHMOD, S_TIMES, S_BACKUP, S_RENAME, S_DONE},
 	[OP_HARDLINK] = {S_CREATE, S_RENAME, S_UNLINK_TMP, S_DONE},
 	[OP_MKNOD] = {S_CREATE, S_CHOWN, S_XA_OPEN, S_XATTR, S_XA_CLOSE,
 		      S_CHMOD, S_TIMES, S_BACKUP, S_RENAME, S_DONE},
@@ -88,8 +88,10 @@ static int step_applies(struct berth_commit *c, struct commit_op *op, int s)
 		return c->o.preserve_owner && !c->o.fake_super &&
 		       (op->meta.uid != (uint32_t)-1 ||
 			op->meta.gid != (uint32_t)-1);
+	if (s == S_CHMOD && op->kind == OP_SYMLINK)
+		return c->o.fake_super; /* its %stat (a link has no mode) */
 	if (s == S_TIMES)
-		return op->meta.mtime_nsec != UTIME_OMIT;
+		return op->meta.mtime_nsec != UTIME_OMIT || op->meta.atime_set;
 	if (s == S_BACKUP)
 		return c->o.backup_suffix != NULL &&
 		       (op->kind == OP_RENAME || op->meta.backup);
@@ -140,6 +142,37 @@ static void op_done(struct berth_commit *c, struct commit_op *op, int err)
 }
 
 static void op_step(struct berth_commit *c, struct commit_op *op);
+
+/*
+ * --fake-super: a symlink is a plain file (mode 0600) holding its target,
+ * its type kept in %stat, as rsync's do_symlink() makes it where links
+ * take no user xattrs.  Made at the temp name; a failure leaves nothing.
+ * A pool worker (BERTH_OP_CALL).
+ */
+static ssize_t fake_symlink_run(void *arg)
+{
+	const struct commit_op *op = arg;
+	size_t len = strlen(op->path2), done = 0;
+	int fd, ret = 0;
+
+	fd = openat(op->dir->e.fd, op->tmp,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	while (!ret && done < len) {
+		ssize_t n = write(fd, op->path2 + done, len - done);
+
+		if (n < 0 && errno != EINTR)
+			ret = -errno;
+		else if (n > 0)
+			done += (size_t)n;
+	}
+	if (close(fd) < 0 && !ret)
+		ret = -errno;
+	if (ret)
+		unlinkat(op->dir->e.fd, op->tmp, 0);
+	return ret;
+}
 
 static void op_io_done(struct berth_commit *c, struct commit_io *io)
 {
@@ -314,7 +347,9 @@ static void op_step(struct berth_commit *c, struct commit_op *op)
 		break;
 	case S_CREATE:
 		berth__commit_tmpname(c, op->base, op->tmp);
-		if (op->kind == OP_SYMLINK)
+		if (op->kind == OP_SYMLINK && c->o.fake_super)
+			berth_prep_call(req, fake_symlink_run, op);
+		else if (op->kind == OP_SYMLINK)
 			berth_prep_symlinkat(req, op->path2, fd, op->tmp);
 		else if (op->kind == OP_HARDLINK)
 			berth_prep_linkat(req,
@@ -350,9 +385,7 @@ static void op_step(struct berth_commit *c, struct commit_op *op)
 							: 0);
 		break;
 	case S_TIMES:
-		op->ts[0].tv_sec = op->meta.mtime_sec;
-		op->ts[0].tv_nsec = op->meta.mtime_nsec;
-		op->ts[1] = op->ts[0];
+		berth__commit_times(&op->meta, op->ts);
 		berth_prep_utimensat(req, fd, name, op->ts, nofollow);
 		break;
 	case S_RENAME:

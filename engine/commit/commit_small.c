@@ -50,12 +50,8 @@ ssize_t berth__commit_small_run(void *arg)
 		r = berth__commit_mode_fd(c, fd, &f->meta); /* -A, fake-super */
 	else if (!r && fchmod(fd, f->meta.mode & 07777) < 0)
 		r = -errno;
-	if (!r && f->meta.mtime_nsec != UTIME_OMIT) {
-		ts[0].tv_sec = f->meta.mtime_sec;
-		ts[0].tv_nsec = f->meta.mtime_nsec;
-		ts[1] = ts[0];
+	if (!r && berth__commit_times(&f->meta, ts))
 		r = futimens(fd, ts) < 0 ? -errno : 0;
-	}
 	if (!r && c->o.durability != BERTH_DURABLE_NONE && fsync(fd) < 0)
 		r = -errno;
 	if (close(fd) < 0 && !r)

@@ -109,7 +109,8 @@ static int next_state(struct berth_commit *c, struct berth_commit_file *f,
 				return s;
 			break;
 		case F_TIMES:
-			if (f->meta.mtime_nsec != UTIME_OMIT)
+			if (f->meta.mtime_nsec != UTIME_OMIT ||
+			    f->meta.atime_set)
 				return s;
 			break;
 		case F_MKSUB:
@@ -258,9 +259,7 @@ static void step_submit(struct berth_commit *c, struct berth_commit_file *f)
 		berth_prep_fchmodat(req, f->fd, NULL, f->meta.mode & 07777, 0);
 		break;
 	case F_TIMES:
-		f->ts[0].tv_sec = f->meta.mtime_sec;
-		f->ts[0].tv_nsec = f->meta.mtime_nsec;
-		f->ts[1] = f->ts[0];
+		berth__commit_times(&f->meta, f->ts);
 		berth_prep_utimensat(req, f->fd, NULL, f->ts, 0);
 		break;
 	case F_FSYNC:

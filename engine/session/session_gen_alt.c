@@ -309,6 +309,48 @@ int berth__gen_nonreg_alt(struct gen *g, int32_t ndx,
 	return 1;
 }
 
+struct alt_atime {
+	int fd;
+	int64_t atime;
+};
+
+static ssize_t alt_atime_run(void *arg)
+{
+	const struct alt_atime *a = arg;
+	struct timespec ts[2] = {{a->atime, 0}, {0, UTIME_OMIT}};
+	char path[32];
+
+	if (berth_plat_fd_path(a->fd, path, sizeof(path)) < 0)
+		return -ENAMETOOLONG;
+	return utimensat(AT_FDCWD, path, ts, 0) < 0 ? -errno : 0;
+}
+
+/*
+ * -U --link-dest: rsync sets the sender's atime on the file it linked, so
+ * on the old snapshot's inode; done here on that inode (the link is
+ * queued), where the atime differs.  A failure is reported (exit 23).
+ */
+static void alt_link_atime(struct berth_session *s, int j,
+			   const struct berth_file *f, const struct stat *st)
+{
+	struct berth_commit_meta m;
+	struct alt_atime a;
+	int ret;
+
+	berth__session_meta(s, f, true, st->st_mode, &m);
+	if (!m.atime_set || !berth__gen_atime_differs(s, f, st))
+		return;
+	a.atime = m.atime_sec;
+	a.fd = berth__sys_open(s, s->dest.alt_fd[j], f->name,
+			       O_PATH | O_NOFOLLOW);
+	ret = a.fd < 0 ? a.fd : (int)berth__sys_call(s, alt_atime_run, &a);
+	if (a.fd >= 0)
+		close(a.fd);
+	if (ret < 0)
+		berth__session_file_error(s, "failed to set times on %s: %s\n",
+					  f->name, berth_strerror(ret));
+}
+
 /*
  * A file missing from the destination, with alt-dest dirs: a complete
  * match is hard-linked (--link-dest) or left out (--compare-dest); the
@@ -337,7 +379,15 @@ int berth__gen_file_alt(struct gen *g, int32_t ndx, const struct berth_file *f)
 			ret = link_from_alt(s, ndx, f, best);
 			if (ret < 0)
 				return ret;
+			alt_link_atime(s, best, f, &best_st);
 		}
+		/* -U --compare-dest: rsync itemizes the match with the
+		 * item it compared, so a differing atime shows ('u'). */
+		if (s->opts.alt_dest_type == BERTH_ALT_COMPARE &&
+		    (berth__gen_itemize(s, f, &best_st, 0) &
+		     BERTH_ITEM_REPORT_ATIME))
+			return berth__gen_put_record(
+				s, ndx, berth__gen_itemize(s, f, &best_st, 0));
 		/* Reported only at -ii (an empty xname). */
 		if (s->opts.verbose >= 2 ||
 		    (s->opts.log_format && strstr(s->opts.log_format, "%i%I")))

@@ -98,6 +98,10 @@ int berth__gen_lookup(struct gen *g, const struct berth_file *f,
 bool berth__gen_mtime_differs(struct berth_session *s,
 			      const struct berth_file *f,
 			      const struct stat *st);
+/* -U: does @st's atime differ from @f's (whole seconds, the window)? */
+bool berth__gen_atime_differs(struct berth_session *s,
+			      const struct berth_file *f,
+			      const struct stat *st);
 /* §8.4 for an item that exists; @base: the flags decided so far. */
 uint32_t berth__gen_itemize(struct berth_session *s, const struct berth_file *f,
 			    const struct stat *st, uint32_t base);

@@ -200,6 +200,17 @@ bool berth__gen_mtime_differs(struct berth_session *s,
 	return d != 0;
 }
 
+/* -U: rsync compares atimes in whole seconds (within --modify-window). */
+bool berth__gen_atime_differs(struct berth_session *s,
+			      const struct berth_file *f, const struct stat *st)
+{
+	int64_t d = (int64_t)st->st_atim.tv_sec - f->atime;
+
+	if (s->opts.have_modify_window && s->opts.modify_window > 0)
+		return d > s->opts.modify_window || d < -s->opts.modify_window;
+	return d != 0;
+}
+
 /* §8.4 for an item that exists; @base: the flags decided so far. */
 uint32_t berth__gen_itemize(struct berth_session *s, const struct berth_file *f,
 			    const struct stat *st, uint32_t base)
@@ -215,6 +226,12 @@ uint32_t berth__gen_itemize(struct berth_session *s, const struct berth_file *f,
 	} else if (base & (BERTH_ITEM_TRANSFER | BERTH_ITEM_LOCAL_CHANGE)) {
 		fl |= BERTH_ITEM_REPORT_TIME;
 	}
+	/* -U: 'u' for all but directories and symlinks (whose atime is set
+	 * all the same). */
+	if (s->opts.atimes && (f->flags & BERTH_FILE_HAS_ATIME) &&
+	    !S_ISDIR(type) && !S_ISLNK(type) &&
+	    berth__gen_atime_differs(s, f, st))
+		fl |= BERTH_ITEM_REPORT_ATIME;
 	if (!S_ISLNK(type)) {
 		if (s->opts.perms && ((st->st_mode ^ f->mode) & 07777))
 			fl |= BERTH_ITEM_REPORT_PERMS;

@@ -223,10 +223,14 @@ int berth__gen_keep_item(struct berth_session *s, int32_t ndx,
 	/* Already what the sender has: safe for --remove-source-files. */
 	berth__session_success(s, ndx);
 
-	if (((iflags & (BERTH_ITEM_REPORT_TIME | BERTH_ITEM_REPORT_PERMS |
-			BERTH_ITEM_REPORT_OWNER | BERTH_ITEM_REPORT_GROUP |
-			BERTH_ITEM_REPORT_ACL)) ||
-	     berth__dmn_mode_due(s, f, st->st_mode)) &&
+	/* -U -c: rsync sets the times of a file it read for its checksum
+	 * whatever they were (ATTRS_ACCURATE_TIME): the read may have
+	 * moved the atime. */
+	if ((iflags & (BERTH_ITEM_REPORT_TIME | BERTH_ITEM_REPORT_PERMS |
+		       BERTH_ITEM_REPORT_OWNER | BERTH_ITEM_REPORT_GROUP |
+		       BERTH_ITEM_REPORT_ACL | BERTH_ITEM_REPORT_ATIME) ||
+	     berth__dmn_mode_due(s, f, st->st_mode) ||
+	     (s->opts.atimes && s->opts.checksum && S_ISREG(f->mode))) &&
 	    !s->opts.dry_run) {
 		berth__session_meta(s, f, true, st->st_mode, &m);
 		ret = berth_commit_set_meta(s->stg.commit, f->name, &m);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "engine/session/session.h"
+#include "engine/session/session_sys.h"
 #include "engine/session/session_xattr.h"
 #include "engine/session/session_gen_int.h"
 
@@ -279,6 +280,28 @@ static int from_alt(struct gen *g, int32_t ndx, const struct berth_file *f,
 	return 0;
 }
 
+/*
+ * The target of the link @base beneath @dfd: readlink, or under
+ * --fake-super the content of the plain file that stands for it (rsync's
+ * do_readlink; a real symlink there reads as empty, so it is made anew as
+ * a fake one).  The length, or < 0.
+ */
+static ssize_t link_target(struct berth_session *s, int dfd, const char *base,
+			   char *buf, size_t cap)
+{
+	ssize_t n;
+	int fd;
+
+	if (!s->opts.fake_super)
+		return readlinkat(dfd, base, buf, cap);
+	fd = berth__sys_open(s, dfd, base, O_RDONLY | O_NOFOLLOW);
+	if (fd < 0)
+		return fd == -ELOOP ? 0 : fd;
+	n = berth__sys_pread(s, fd, buf, cap, 0);
+	close(fd);
+	return n;
+}
+
 int berth__gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 {
 	struct berth_session *s = g->s;
@@ -305,8 +328,8 @@ int berth__gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 		dfd = berth__gen_dir_fd(g, f->name,
 					slash ? (size_t)(slash - f->name) : 0);
 		if (dfd >= 0)
-			n = readlinkat(dfd, berth__gen_base_name(f->name),
-				       target, sizeof(target));
+			n = link_target(s, dfd, berth__gen_base_name(f->name),
+					target, sizeof(target));
 		if (n == (ssize_t)f->link_len &&
 		    memcmp(target, f->link, (size_t)n) == 0) {
 			/* Already the right link (--remove-source-files). */
@@ -314,13 +337,23 @@ int berth__gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 			iflags = berth__gen_itemize(s, f, &st, 0) |
 				 berth__xa_gen_itemize(s, f, s->dest.root_fd,
 						       f->name);
-			if (iflags &
-			    (BERTH_ITEM_REPORT_TIME | BERTH_ITEM_REPORT_OWNER |
-			     BERTH_ITEM_REPORT_GROUP)) {
+			/* -U: rsync sets a link's atime too (without an
+			 * 'u'), as its lstat before the readlink saw it. */
+			berth__session_meta(s, f, false, 0, &m);
+			if ((iflags &
+			     (BERTH_ITEM_REPORT_TIME | BERTH_ITEM_REPORT_OWNER |
+			      BERTH_ITEM_REPORT_GROUP)) ||
+			    (m.atime_set &&
+			     berth__gen_atime_differs(s, f, &st))) {
 				/* Re-create to fix attributes: symlink times
 				 * and owners are set on the new link, which
-				 * keeps the old one's xattrs (-X). */
-				berth__session_meta(s, f, false, 0, &m);
+				 * keeps the old one's xattrs (-X) and, when
+				 * only its atime is set, its mtime. */
+				if (m.mtime_nsec == UTIME_OMIT) {
+					m.mtime_sec = st.st_mtim.tv_sec;
+					m.mtime_nsec =
+						(uint32_t)st.st_mtim.tv_nsec;
+				}
 				if (!s->opts.dry_run) {
 					ret = berth__xa_gen_copy(
 						s, s->dest.root_fd, f->name,

@@ -51,8 +51,8 @@ const char *berth__unsupported_option(const struct berth_session *s)
 	if (o->files_from)
 		return "--files-from with the list on the receiving side "
 		       "(host:FILE; a local list works)";
-	if (o->atimes)
-		return "--atimes";
+	if (o->atimes && s->neg.proto < 30)
+		return "--atimes below protocol 30";
 	if (o->fuzzy)
 		return "--fuzzy";
 

@@ -175,6 +175,15 @@ void berth__session_meta(struct berth_session *s, const struct berth_file *f,
 	} else {
 		m->mtime_nsec = UTIME_OMIT;
 	}
+	/* -U: as rsync's set_file_attrs(), every item but a directory gets
+	 * the sender's atime (a symlink only where its times are set). */
+	if (s->opts.atimes && (f->flags & BERTH_FILE_HAS_ATIME) &&
+	    !S_ISDIR(type) &&
+	    !(S_ISLNK(type) &&
+	      (s->opts.omit_link_times || !s->neg.symlink_times))) {
+		m->atime_set = true;
+		m->atime_sec = f->atime;
+	}
 	m->uid = s->opts.owner && s->dest.am_root ? berth__map_uid(s, f->uid)
 						  : (uint32_t)-1;
 	m->gid = s->opts.group ? berth__map_gid(s, f->gid) : (uint32_t)-1;

@@ -34,7 +34,8 @@ enum { XS_ABBREV = 1, XS_DONE, XS_TODO };
 
 /* One attribute of a received set, as the receiver keeps it. */
 struct xa_item {
-	const char *name; /* in the file-list decoder's storage */
+	const char *name; /* in the file-list decoder's storage, or own */
+	char *own; /* "user.rsync." + the sent name (see berth__xa_create) */
 	uint32_t name_len; /* with the NUL */
 	uint32_t datum_len; /* the real value length */
 	const uint8_t *datum; /* the value, or its MD5 when > 32 bytes */
@@ -55,7 +56,8 @@ struct berth_xa {
 	uint32_t nsets;
 	struct xa_set empty;
 	size_t cache_bytes;
-	bool user_only; /* not root: only user.* */
+	bool user_only; /* not root (or --fake-super): only user.* */
+	bool disguise; /* other names kept as user.rsync.NAME */
 	bool filtered; /* the client sent xattr filter rules */
 	int level; /* 1 for -X, 2 for -XX */
 	struct berth_xattr_val_dec vd; /* net-in only */
@@ -108,6 +110,49 @@ static void md5_of(const void *p, size_t len, uint8_t out[XA_SUM_LEN])
 
 /* ------------------------------------------------------------ sets */
 
+static int item_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct xa_item *)a)->name,
+		      ((const struct xa_item *)b)->name);
+}
+
+/*
+ * One received name as the receiver keeps it (rsync's receive_xattr()):
+ * *@name unchanged, or a name of another namespace disguised as
+ * user.rsync.NAME (*@own, malloc'd), or NULL when it is not kept.
+ */
+static int keep_name(const struct berth_xa *xa, const char **name, char **own)
+{
+	bool user = has_prefix(*name, "user.");
+	size_t len;
+
+	*own = NULL;
+	/* With xattr filter rules the rules alone say; else a receiver
+	 * that is neither root nor --fake-super keeps only user.*, root
+	 * all but system.* (the ACLs'). */
+	if (xa->filtered ? berth__filter_xattr_excluded(xa->s, *name)
+			 : !user && !xa->disguise && !in_reach(xa, *name)) {
+		*name = NULL;
+		return 0;
+	}
+	if (!user && xa->disguise) {
+		len = strlen(*name);
+		*own = malloc(sizeof("user.rsync.") + len);
+		if (!*own)
+			return -ENOMEM;
+		memcpy(*own, "user.rsync.", sizeof("user.rsync.") - 1);
+		memcpy(*own + sizeof("user.rsync.") - 1, *name, len + 1);
+		*name = *own;
+	}
+	/* rsync's own user.rsync.%* attributes only with -XX. */
+	if (xa->level < 2 && has_prefix(*name, "user.rsync.%")) {
+		free(*own);
+		*own = NULL;
+		*name = NULL;
+	}
+	return 0;
+}
+
 int berth__xa_create(struct berth_session *s)
 {
 	struct berth_xa *xa;
@@ -120,8 +165,12 @@ int berth__xa_create(struct berth_session *s)
 	if (!xa)
 		return -ENOMEM;
 	pthread_mutex_init(&xa->lock, NULL);
-	xa->user_only = !s->dest.am_root;
+	/* rsync's receiver: --fake-super keeps (and removes) only user.*
+	 * names, and so stores the others, as a receiver that is not root
+	 * does under xattr filter rules. */
+	xa->user_only = !s->dest.am_root || s->opts.fake_super;
 	xa->filtered = berth__filter_has_xattr_rules(s);
+	xa->disguise = s->opts.fake_super || (xa->filtered && xa->user_only);
 	xa->s = s;
 	xa->level = s->opts.xattrs;
 	s->xa = xa;
@@ -143,34 +192,33 @@ int berth__xa_create(struct berth_session *s)
 				    sizeof(*set->items));
 		if (!set->items)
 			return -ENOMEM;
+		bool resort = false;
+
 		for (k = 0; k < in->count; k++) {
 			const struct berth_xattr *x = &in->items[k];
+			const char *name = x->name;
 			struct xa_item *it;
+			char *own;
 
-			/* receive_xattr(): a non-root receiver keeps only
-			 * the user namespace; system.* (ACLs, set with -A) is
-			 * not taken from the wire either (with xattr filter
-			 * rules: what they do not exclude); rsync's own
-			 * user.rsync.%* attributes only with -XX. */
-			if (!in_reach(xa, x->name))
-				continue;
-			/* (rsync then stores a non-root receiver's other
-			 * names as user.rsync.NAME; berth leaves them out,
-			 * as without rules.) */
-			if (xa->filtered && xa->user_only &&
-			    !has_prefix(x->name, "user."))
-				continue;
-			if (xa->level < 2 &&
-			    has_prefix(x->name, "user.rsync.%"))
+			ret = keep_name(xa, &name, &own);
+			if (ret < 0)
+				return ret;
+			if (!name)
 				continue;
 			it = &set->items[set->count++];
-			it->name = x->name;
-			it->name_len = x->name_len;
+			it->name = name;
+			it->own = own;
+			resort |= own != NULL;
+			it->name_len = (uint32_t)strlen(name) + 1;
 			it->datum_len = x->datum_len;
 			it->datum = x->value;
 			it->num = k + 1;
 			it->gstate = x->datum_len > XA_FULL_MAX ? XS_ABBREV : 0;
 		}
+		/* Compared with the destination in name order. */
+		if (resort && set->count > 1)
+			qsort(set->items, set->count, sizeof(*set->items),
+			      item_cmp);
 	}
 	return 0;
 }
@@ -180,8 +228,10 @@ void berth__xa_free(struct berth_xa *xa)
 	if (!xa)
 		return;
 	for (uint32_t i = 0; i < xa->nsets; i++) {
-		for (uint32_t k = 0; k < xa->sets[i].count; k++)
+		for (uint32_t k = 0; k < xa->sets[i].count; k++) {
 			free(xa->sets[i].items[k].full);
+			free(xa->sets[i].items[k].own);
+		}
 		free(xa->sets[i].items);
 	}
 	free(xa->sets);
@@ -487,6 +537,13 @@ static bool carries_values(const struct berth_session *s, uint32_t iflags)
 		 (iflags & BERTH_ITEM_LOCAL_CHANGE));
 }
 
+static int num_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 int berth__xa_gen_request(struct berth_session *s, int32_t ndx, uint32_t iflags)
 {
 	struct xa_set *set;
@@ -523,6 +580,9 @@ int berth__xa_gen_request(struct berth_session *s, int32_t ndx, uint32_t iflags)
 		}
 	}
 	ret = 0;
+	/* In the order sent (disguised names sort elsewhere). */
+	if (n > 1)
+		qsort(nums, n, sizeof(*nums), num_cmp);
 	if (req) {
 		po = (struct berth_proto_out){buf, 5 * (size_t)set->count + 1,
 					      0};

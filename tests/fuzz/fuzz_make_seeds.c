@@ -4,7 +4,8 @@
  *   BERTH_SHARED=/work/shared ./fuzz_make_seeds OUTDIR
  * creates OUTDIR/{demux,handshake,filter,flist,token,argv}/<case>, each
  * prefixed with the configuration bytes its fuzz target expects, and
- * OUTDIR/ztoken/ from streams and scripts made here (tok_encoder.c).
+ * OUTDIR/ztoken/ from streams and scripts made here (tok_encoder.c), and
+ * OUTDIR/flist/acls-* : lists with ACLs made here (no capture has -A).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,7 +56,7 @@ static void one(const char *cs)
 	pre[0] = (uint8_t)((s.hs.compat & BERTH_CF_INC_RECURSE ? 0x04 : 0) |
 			   (s.hs.compat & BERTH_CF_VARINT_FLIST_FLAGS ? 0x08
 								      : 0) |
-			   (s.o.xattrs ? 0x10 : 0));
+			   (s.o.xattrs ? 0x10 : 0) | (s.o.acls ? 0x80 : 0));
 	while (pre[0] % 3 != 2)
 		pre[0]++;
 	pre[1] = (uint8_t)(s.o.links | s.o.owner << 1 | s.o.group << 2 |
@@ -166,6 +167,180 @@ static void ztoken_seeds(void)
 	}
 }
 
+/*
+ * fuzz_proto_flist with -A (config byte 0x80), rsync's ACL encoding as
+ * protocol/proto_flist_acl.c reads it: after each entry's other fields an
+ * access ACL (every non-symlink) and a default ACL (directories), each a
+ * varint index (0: a literal follows; k: the k-th literal of its kind
+ * sent so far) and a literal: flags (user/group/mask/other objects, name
+ * list), the objects' permissions, then the named entries (id, perms << 2
+ * | 2 for a user | 1 when a name follows, the name).
+ */
+struct acl_ida {
+	int32_t id;
+	uint8_t perms;
+	bool user;
+	const char *name; /* NULL: no name on the wire */
+};
+
+struct acl_lit {
+	uint8_t flags; /* BERTH_ACL_* */
+	uint8_t obj[4]; /* user, group, mask, other */
+	uint32_t n;
+	const struct acl_ida *ida;
+};
+
+/* One access or default ACL field: a reference when @ref > 0. */
+static void put_acl(struct berth_proto_out *o, int32_t ref,
+		    const struct acl_lit *a)
+{
+	berth_proto_put_varint(o, ref);
+	if (ref)
+		return;
+	berth_proto_put_u8(o, a->flags);
+	for (int i = 0; i < 4; i++)
+		if (a->flags & (1u << i))
+			berth_proto_put_varint(o, a->obj[i]);
+	if (!(a->flags & BERTH_ACL_NAME_LIST))
+		return;
+	berth_proto_put_varint(o, (int32_t)a->n);
+	for (uint32_t i = 0; i < a->n; i++) {
+		const struct acl_ida *e = &a->ida[i];
+
+		berth_proto_put_varint(o, e->id);
+		berth_proto_put_varint(o, e->perms << 2 | (e->user ? 2 : 0) |
+						  (e->name ? 1 : 0));
+		if (e->name) {
+			berth_proto_put_u8(o, (uint8_t)strlen(e->name));
+			berth_proto_put_bytes(o, e->name, strlen(e->name));
+		}
+	}
+}
+
+/* An entry's fields before its ACLs (protocol 32, varint flags, no -o
+ * -g -l -D): flags, name, size, mtime, mode. */
+static void put_entry(struct berth_proto_out *o, const char *name,
+		      uint32_t mode, int64_t size)
+{
+	berth_proto_put_varint(o, BERTH_XMIT_EXTENDED_FLAGS);
+	berth_proto_put_u8(o, (uint8_t)strlen(name));
+	berth_proto_put_bytes(o, name, strlen(name));
+	berth_proto_put_varlong(o, size, 3);
+	berth_proto_put_varlong(o, 1700000000, 4);
+	berth_proto_put_int32(o, (int32_t)mode);
+}
+
+/* The seed must decode whole, with its ACLs: say so on stderr. */
+static void acl_seed_check(const uint8_t *p, size_t len)
+{
+	struct berth_flist_config cfg = {.protocol = 32,
+					 .compat = BERTH_CF_SAFE_FLIST |
+						   BERTH_CF_ID0_NAMES |
+						   BERTH_CF_VARINT_FLIST_FLAGS,
+					 .acls = true,
+					 .flist_csum_len = 16};
+	struct berth_proto_in in = {p, len, 0};
+	struct berth_flist_dec *d;
+	uint32_t n[2] = {0, 0};
+	int r = -1;
+
+	if (berth_flist_dec_create(&d, &cfg))
+		return;
+	if (!berth_flist_dec_begin(d, -1))
+		r = berth_flist_decode(d, &in);
+	for (int k = 0; k < 2; k++)
+		while (berth_flist_dec_acl(d, k, (int32_t)n[k]))
+			n[k]++;
+	fprintf(stderr,
+		"flist/acls-tree: %s, %zu of %zu bytes, %u access "
+		"and %u default ACLs\n",
+		r == BERTH_PROTO_DONE ? "decodes" : "DOES NOT DECODE", in.pos,
+		len, n[0], n[1]);
+	berth_flist_free(berth_flist_dec_take(d));
+	berth_flist_dec_free(d);
+}
+
+static void acl_seeds(void)
+{
+	static const struct acl_ida named[] = {
+		{1000, 6, true, "alice"},
+		{100, 4, false, "users"},
+		{65534, 5, true, NULL},
+		{7, 7, false, NULL},
+	};
+	static const struct acl_ida dflt[] = {{65534, 5, true, "nobody"}};
+	const struct acl_lit plain = {0, {0}, 0, NULL};
+	const struct acl_lit objs = {BERTH_ACL_USER_OBJ | BERTH_ACL_GROUP_OBJ |
+					     BERTH_ACL_OTHER_OBJ,
+				     {7, 5, 0, 5},
+				     0,
+				     NULL};
+	const struct acl_lit masked = {
+		BERTH_ACL_USER_OBJ | BERTH_ACL_GROUP_OBJ | BERTH_ACL_MASK_OBJ |
+			BERTH_ACL_OTHER_OBJ | BERTH_ACL_NAME_LIST,
+		{6, 4, 7, 0},
+		4,
+		named};
+	const struct acl_lit mask_only = {
+		BERTH_ACL_MASK_OBJ, {0, 0, 4, 0}, 0, NULL};
+	const struct acl_lit def = {BERTH_ACL_USER_OBJ | BERTH_ACL_GROUP_OBJ |
+					    BERTH_ACL_OTHER_OBJ |
+					    BERTH_ACL_NAME_LIST,
+				    {7, 5, 0, 5},
+				    1,
+				    dflt};
+	/* byte 0: protocol 32 (% 3 == 2), varint flags, ACLs; then no
+	 * preserve options; byte 2: the chunking seed. */
+	uint8_t pre[3] = {0x89, 0, 7};
+	uint8_t buf[4096];
+	struct berth_proto_out o = {buf, sizeof(buf), 0};
+
+	/* A directory with access and default ACLs, files with literal
+	 * ACLs (objects only, named entries with and without names, a mask
+	 * alone) and references to them, a subdirectory reusing both. */
+	put_entry(&o, ".", S_IFDIR | 0755, 4096);
+	put_acl(&o, 0, &objs);
+	put_acl(&o, 0, &def);
+	put_entry(&o, "a", S_IFREG | 0640, 10);
+	put_acl(&o, 0, &masked);
+	put_entry(&o, "b", S_IFREG | 0600, 0);
+	put_acl(&o, 1, NULL);
+	put_entry(&o, "c", S_IFREG | 0644, 3);
+	put_acl(&o, 0, &mask_only);
+	put_entry(&o, "d", S_IFDIR | 0750, 4096);
+	put_acl(&o, 2, NULL);
+	put_acl(&o, 1, NULL);
+	put_entry(&o, "d/e", S_IFREG | 0644, 1);
+	put_acl(&o, 0, &plain);
+	put_entry(&o, "f", S_IFIFO | 0644, 0);
+	put_acl(&o, 3, NULL);
+	/* The end, no I/O error, the uid and gid lists (ACL ids named;
+	 * each ends with id 0 and its name: the target sets ID0_NAMES). */
+	berth_proto_put_varint(&o, 0);
+	berth_proto_put_varint(&o, 0);
+	berth_proto_put_varint(&o, 65534);
+	berth_proto_put_u8(&o, 6);
+	berth_proto_put_bytes(&o, "nobody", 6);
+	berth_proto_put_varint(&o, 0);
+	berth_proto_put_u8(&o, 4);
+	berth_proto_put_bytes(&o, "root", 4);
+	berth_proto_put_varint(&o, 7);
+	berth_proto_put_u8(&o, 5);
+	berth_proto_put_bytes(&o, "group", 5);
+	berth_proto_put_varint(&o, 0);
+	berth_proto_put_u8(&o, 4);
+	berth_proto_put_bytes(&o, "root", 4);
+	put("flist", "acls-tree", pre, 3, buf, o.pos);
+	acl_seed_check(buf, o.pos);
+	/* The same with other chunks, and with the numeric-ids bit (no id
+	 * lists follow then: the decoder stops at the end's io_error). */
+	pre[2] = 0;
+	put("flist", "acls-tree-chunks0", pre, 3, buf, o.pos);
+	pre[0] |= 0x40;
+	pre[2] = 7;
+	put("flist", "acls-tree-numeric", pre, 3, buf, o.pos);
+}
+
 int main(int argc, char **argv)
 {
 	static const char *const dirs[] = {"demux", "handshake", "filter",
@@ -195,5 +370,6 @@ int main(int argc, char **argv)
 		one(cs[i]);
 	pt_free_list(cs, n);
 	ztoken_seeds();
+	acl_seeds();
 	return 0;
 }

@@ -80,6 +80,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				sink += berth_flist_dec_xattrs(d, f->xattr_set)
 						->count;
 			berth_flist_dec_user_name(d, f->uid);
+			for (int kind = 0; kind < 2; kind++) {
+				const struct berth_acl *a =
+					f->acl[kind] >= 0
+						? berth_flist_dec_acl(
+							  d, kind, f->acl[kind])
+						: NULL;
+
+				if (a)
+					sink += a->flags + a->count +
+						(a->count ? a->idas[0].id : 0);
+			}
 		}
 		berth_flist_free(fl);
 		if (!(cfg.compat & BERTH_CF_INC_RECURSE))

@@ -107,8 +107,6 @@ CASES = {
                          None, "push"),
     "munge_links": (4, [], "--munge-links",
                     r"berth: --munge-links: not supported", None, "push"),
-    "atimes": (4, ["-U"], "", r"berth: --atimes is not supported",
-               ["stock"], "push"),
     "fuzzy": (4, ["-y"], "", r"berth: --fuzzy:? (is )?not supported", None,
               "push"),
     "keep_dirlinks": (4, ["-K"], "",

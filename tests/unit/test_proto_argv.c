@@ -44,6 +44,14 @@ static void test_examples(void **state)
 	assert_string_equal(o.log_format, "%i%I");
 	assert_true(berth_opts_want_filters(&o));
 
+	/* -U; -UU also means --open-noatime (rsync's options.c). */
+	assert_int_equal(PARSE(&o, "-logDtpUr", ".", "x"), 0);
+	assert_int_equal(o.atimes, 1);
+	assert_false(o.open_noatime);
+	assert_int_equal(PARSE(&o, "-logDtpUUr", ".", "x"), 0);
+	assert_int_equal(o.atimes, 2);
+	assert_true(o.open_noatime);
+
 	assert_int_equal(PARSE(&o, "-logDtpr", "--append", "--append",
 			       "--link-dest", "../prev", "--partial-dir", ".p",
 			       "--suffix=.bak", "-B8192", "--max-delete=-1",

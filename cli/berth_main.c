@@ -4,10 +4,12 @@
  *
  *   berth --server ...   what a stock rsync client runs on the far side
  *                        (--rsync-path=berth); exit code as rsync's
- *   berth --version      protocols, checksums, compressions, pump backend
  *   berth --daemon ...   an rsync daemon (rsync:// modules, rsyncd.conf),
  *                        also `--server --daemon` under a remote shell
  *                        (daemon/daemon_main.c)
+ *   berth --restrict=DIR an sshd forced command: the client's push, only
+ *                        beneath DIR (cli_restrict.c)
+ *   berth --help, --version, and usage errors (cli_usage.c)
  *
  * Signals: SIGTERM, SIGINT and SIGHUP cancel the session (its temp files
  * are removed, the client is told) and berth exits with rsync's code for a
@@ -31,12 +33,12 @@
 #include <unistd.h>
 
 #include "berth.h"
+#include "cli/cli_int.h"
 #include "daemon/daemon_int.h"
-#include "protocol/protocol.h"
 
-#define RERR_SYNTAX 1
-#define RERR_MALLOC 22
-#define RERR_SIGNAL 20
+#define RERR_SYNTAX CLI_RERR_SYNTAX
+#define RERR_MALLOC CLI_RERR_MALLOC
+#define RERR_SIGNAL CLI_RERR_SIGNAL
 
 static void log_stderr(void *arg, int level, const char *msg)
 {
@@ -46,40 +48,6 @@ static void log_stderr(void *arg, int level, const char *msg)
 	if (write(STDERR_FILENO, msg, strlen(msg)) < 0) {
 		/* nowhere left to report it */
 	}
-}
-
-/* Why berth_pump_create() failed, beyond its error: a forced uring
- * backend (BERTH_PUMP=uring) in a build without it. */
-static const char *pump_hint(int err)
-{
-	(void)err;
-#if !BERTH_HAVE_URING
-	if (err == -EOPNOTSUPP)
-		return "; built without io_uring";
-#endif
-	return "";
-}
-
-static int print_version(void)
-{
-	struct berth_pump *pump;
-	int ret;
-
-	printf("berth %s, a receiver for rsync protocols %d-%d\n",
-	       BERTH_VERSION_STRING, BERTH_PROTO_MIN, BERTH_PROTO_MAX);
-	printf("checksums: %s\n", BERTH_HS_CHECKSUM_LIST);
-	printf("compression: %s\n", BERTH_HS_COMPRESS_LIST);
-	ret = berth_pump_create(NULL, &pump);
-	if (ret < 0) {
-		printf("pump: unavailable (%s%s)\n", berth_strerror(ret),
-		       pump_hint(ret));
-		return 1;
-	}
-	printf("pump backend: %s (%s)\n",
-	       berth_pump_backend_name(berth_pump_backend(pump)),
-	       berth_pump_backend_reason(pump));
-	berth_pump_free(pump);
-	return 0;
 }
 
 static int durability_from_env(int *out)
@@ -178,36 +146,17 @@ static int watch_signals(struct sig_watch *w)
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* The server: one session over stdin/stdout, into @dest_dirfd if it is
+ * not -1 (the restricted mode), else into the DEST of @argv. */
+static int run_server(int argc, char **argv, int dest_dirfd)
 {
-	struct berth_session_opts so = {0};
+	struct berth_session_opts so = {.size = sizeof(so)};
 	struct berth_pump *pump = NULL;
 	struct sig_watch watch;
 	pthread_t tid;
 	bool have_tid;
-	int i, ret;
+	int ret;
 
-	if (argc == 2 && strcmp(argv[1], "--version") == 0)
-		return print_version();
-	/* --daemon, also with --server (rsync -e RSH HOST::MODULE). */
-	for (i = 1; i < argc; i++)
-		if (strcmp(argv[i], "--daemon") == 0)
-			return berth_daemon_main(argc, argv);
-	/* rsync takes "--server" anywhere among the options (an
-	 * --rsync-path="berth OPTION" puts OPTION first); the session
-	 * refuses what it does not know, and says why. */
-	for (i = 1; i < argc && strcmp(argv[i], "--server") != 0; i++)
-		;
-	if (i >= argc) {
-		fprintf(stderr,
-			"usage: berth --server <rsync server arguments>\n"
-			"       (run by an rsync client: rsync "
-			"--rsync-path=berth SRC/ HOST:DST/)\n"
-			"       berth --daemon [--config=FILE] ... "
-			"(rsync:// modules)\n"
-			"       berth --version\n");
-		return RERR_SYNTAX;
-	}
 	if (durability_from_env(&so.durability) < 0) {
 		fprintf(stderr, "berth: BERTH_DURABILITY must be none, file "
 				"or batch\n");
@@ -223,12 +172,13 @@ int main(int argc, char **argv)
 	ret = berth_pump_create(NULL, &pump);
 	if (ret < 0) {
 		fprintf(stderr, "berth: no completion pump: %s%s\n",
-			berth_strerror(ret), pump_hint(ret));
+			berth_strerror(ret),
+			ret == -EOPNOTSUPP ? " (built without io_uring?)" : "");
 		return RERR_MALLOC;
 	}
 	so.argc = argc;
 	so.argv = argv;
-	so.dest_dirfd = -1;
+	so.dest_dirfd = dest_dirfd;
 	so.log = log_stderr;
 	pthread_mutex_init(&watch.lock, NULL);
 	ret = berth_session_create(pump, &so, &watch.session);
@@ -256,5 +206,48 @@ int main(int argc, char **argv)
 		pthread_join(tid, NULL);
 	}
 	berth_pump_free(pump);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct restricted *r;
+	const char *dir;
+	bool daemon = false;
+	int i, ret;
+
+	/* --daemon, also with --server (rsync -e RSH HOST::MODULE). */
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--daemon") == 0)
+			daemon = true;
+	/* rsync takes "--server" anywhere among the options (an
+	 * --rsync-path="berth OPTION" puts OPTION first); the session
+	 * refuses what it does not know, after the handshake, and says
+	 * why. */
+	for (i = 1; i < argc && strcmp(argv[i], "--server") != 0; i++)
+		;
+	if (daemon && i >= argc) {
+		for (int k = 1; k < argc; k++)
+			if (!strcmp(argv[k], "--help") ||
+			    !strcmp(argv[k], "-h")) {
+				berth__cli_daemon_help(stdout);
+				return 0;
+			}
+	}
+	if (daemon)
+		return berth_daemon_main(argc, argv);
+	if (i < argc)
+		return run_server(argc, argv, -1);
+	/* Neither: berth's own command line. */
+	if (!berth__cli_parse(argc, argv, &dir, &ret))
+		return ret;
+	r = malloc(sizeof(*r));
+	if (!r)
+		return RERR_MALLOC;
+	ret = berth__restrict_prep(r, dir, getenv("SSH_ORIGINAL_COMMAND"));
+	if (ret == 0)
+		ret = run_server(r->argc, r->argv, r->dest_fd);
+	berth__restrict_destroy(r);
+	free(r);
 	return ret;
 }

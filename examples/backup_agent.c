@@ -7,15 +7,24 @@
  *     ROOT/NAME/<UTC time>/
  *
  * with --link-dest to NAME's previous snapshot, so unchanged files become
- * hard links into it.  Every committed file is printed from the event
- * callback.  The client chooses nothing but the options of its transfer:
- * its DEST is replaced by the snapshot, and path options that could reach
- * outside it (--link-dest, --temp-dir, ...) are dropped.
+ * hard links into it.  A snapshot is written as ROOT/NAME/.incoming-<time>
+ * and renamed to its name only when its session succeeded (exit 0, or 24:
+ * files vanished at the sender); a refused, failed or cancelled push
+ * leaves nothing, so the next push links against the last good snapshot.
+ * Every committed file is printed from the event callback.  The client
+ * chooses nothing but the options of its transfer: its DEST is replaced by
+ * the snapshot, and path options that could reach outside it (--link-dest,
+ * --temp-dir, ...) are dropped.  The session's messages go back to the
+ * client (berth-connect prints them), as ssh carries a server's stderr;
+ * exit codes are rsync's.
  *
- *     backup_agent SOCKET ROOT       (SIGINT/SIGTERM: cancel and exit)
+ *     berth-backup-agent SOCKET ROOT   (SIGINT/SIGTERM: cancel and exit)
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -40,8 +49,11 @@ struct conn {
 	char *argv[CONNECT_MAX_ARGS + 4];
 	int argc;
 	char name[128];
-	char snap[8192];
-	char link_dest[8448];
+	char stamp[32]; /* the snapshot's name once it succeeded */
+	char dir[PATH_MAX + 256]; /* ROOT/NAME */
+	char snap[PATH_MAX + 384]; /* ROOT/NAME/.incoming-<stamp> while it
+				      * runs */
+	char link_dest[PATH_MAX + 640];
 	struct berth_session *session;
 	struct conn *next;
 };
@@ -83,12 +95,63 @@ static void on_error(void *arg, const char *path, int err)
 	say("[%s] error %s: %s\n", c->name, path, berth_strerror(err));
 }
 
+/* To the client, as ssh carries a server's stderr: text lines on the
+ * status pipe (non-blocking: a client that does not read loses lines, the
+ * session never waits for it). */
+static void tell_client(struct conn *c, const char *msg)
+{
+	size_t len = strlen(msg);
+
+	if (c->status_fd < 0 || len == 0)
+		return;
+	if (write(c->status_fd, msg, len) < 0 ||
+	    (msg[len - 1] != '\n' && write(c->status_fd, "\n", 1) < 0)) {
+		/* the connector is gone or not reading */
+	}
+}
+
 static void on_log(void *arg, int level, const char *msg)
 {
 	struct conn *c = arg;
 
-	(void)level;
 	say("[%s] %s", c->name, msg);
+	if (level <= BERTH_LOG_INFO)
+		tell_client(c, msg);
+}
+
+/* rsync's exit codes, named for the agent's log. */
+static const char *code_name(int code)
+{
+	switch (code) {
+	case 0:
+		return "success";
+	case 1:
+		return "syntax or usage error";
+	case 2:
+		return "protocol incompatibility";
+	case 3:
+		return "errors selecting input/output files, dirs";
+	case 4:
+		return "requested action not supported";
+	case 11:
+		return "error in file I/O";
+	case 12:
+		return "error in rsync protocol data stream";
+	case 20:
+		return "cancelled";
+	case 22:
+		return "error allocating memory or starting";
+	case 23:
+		return "partial transfer due to error";
+	case 24:
+		return "some files vanished before they could be transferred";
+	case 25:
+		return "--max-delete stopped deletions";
+	case 30:
+		return "timeout";
+	default:
+		return "error";
+	}
 }
 
 static const struct berth_session_events events = {
@@ -116,19 +179,21 @@ static void client_name(struct conn *c)
 	c->name[n] = '\0';
 }
 
-/* ROOT/NAME/<time>, and the newest earlier snapshot for --link-dest. */
+/* ROOT/NAME/.incoming-<time>, and the newest earlier snapshot for
+ * --link-dest.  Names beginning with a dot (snapshots being written, or
+ * left by a crash) are never a base. */
 static int make_snapshot(struct conn *c, const char *root)
 {
-	char dir[4096], stamp[32], best[256] = "";
+	char best[256] = "";
 	struct dirent *de;
 	time_t now = time(NULL);
 	struct tm tm;
 	DIR *d;
 
-	snprintf(dir, sizeof(dir), "%s/%s", root, c->name);
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+	snprintf(c->dir, sizeof(c->dir), "%s/%s", root, c->name);
+	if (mkdir(c->dir, 0755) < 0 && errno != EEXIST)
 		return -errno;
-	d = opendir(dir);
+	d = opendir(c->dir);
 	while (d && (de = readdir(d))) {
 		if (de->d_name[0] != '.' && strcmp(de->d_name, best) > 0)
 			snprintf(best, sizeof(best), "%s", de->d_name);
@@ -136,13 +201,10 @@ static int make_snapshot(struct conn *c, const char *root)
 	if (d)
 		closedir(d);
 	gmtime_r(&now, &tm);
-	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	strftime(c->stamp, sizeof(c->stamp), "%Y%m%dT%H%M%SZ", &tm);
 	for (int n = 0;; n++) {
-		if (n == 0)
-			snprintf(c->snap, sizeof(c->snap), "%s/%s", dir, stamp);
-		else
-			snprintf(c->snap, sizeof(c->snap), "%s/%s.%d", dir,
-				 stamp, n);
+		snprintf(c->snap, sizeof(c->snap), "%s/.incoming-%s.%d", c->dir,
+			 c->stamp, n);
 		if (mkdir(c->snap, 0755) == 0)
 			break;
 		if (errno != EEXIST)
@@ -151,8 +213,48 @@ static int make_snapshot(struct conn *c, const char *root)
 	c->link_dest[0] = '\0';
 	if (best[0])
 		snprintf(c->link_dest, sizeof(c->link_dest),
-			 "--link-dest=%s/%s", dir, best);
+			 "--link-dest=%s/%s", c->dir, best);
 	return 0;
+}
+
+static int remove_one(const char *path, const struct stat *st, int type,
+		      struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if ((type == FTW_DP ? rmdir(path) : unlink(path)) < 0 &&
+	    errno != ENOENT)
+		say("agent: cannot remove %s: %s\n", path, strerror(errno));
+	return 0;
+}
+
+/* The session's end: a good snapshot gets its name, a bad one goes. */
+static void finish_snapshot(struct conn *c, int code)
+{
+	char final[sizeof(c->snap)];
+
+	if (code == 0 || code == 24) {
+		for (int n = 0;; n++) {
+			if (n == 0)
+				snprintf(final, sizeof(final), "%s/%s", c->dir,
+					 c->stamp);
+			else
+				snprintf(final, sizeof(final), "%s/%s.%d",
+					 c->dir, c->stamp, n);
+			/* RENAME_NOREPLACE: never over another snapshot. */
+			if (renameat2(AT_FDCWD, c->snap, AT_FDCWD, final,
+				      RENAME_NOREPLACE) == 0) {
+				snprintf(c->snap, sizeof(c->snap), "%s", final);
+				return;
+			}
+			if (errno != EEXIST)
+				break;
+		}
+		say("[%s] cannot name the snapshot: %s\n", c->name,
+		    strerror(errno));
+	}
+	nftw(c->snap, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+	snprintf(c->snap, sizeof(c->snap), "(removed)");
 }
 
 /* Drop client options that name paths; add our --link-dest before ".". */
@@ -205,18 +307,21 @@ static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
 static void done(void *arg, int result)
 {
 	struct conn *c = arg, **pp;
-	struct berth_stats st;
-	unsigned char code = result == -BERTH_ECANCELLED ? 20
-			     : result < 0		 ? 255
-					  : (unsigned char)result;
+	struct berth_stats st = {.size = sizeof(st)};
+	/* rsync's codes: a cancelled session is a signal's 20, one that
+	 * could not start is 22. */
+	int code = result == -BERTH_ECANCELLED ? 20 : result < 0 ? 22 : result;
+	unsigned char end[2] = {0, (unsigned char)code};
 
 	berth_session_stats(c->session, &st);
-	say("[%s] session ended: exit %d, %llu files, %llu bytes literal, "
-	    "%llu matched, %.2f s -> %s\n",
-	    c->name, result, (unsigned long long)st.files_transferred,
+	finish_snapshot(c, code);
+	say("[%s] session ended: exit %d (%s), %llu files, %llu bytes "
+	    "literal, %llu matched, %.2f s -> %s\n",
+	    c->name, code, code_name(code),
+	    (unsigned long long)st.files_transferred,
 	    (unsigned long long)st.bytes_literal,
 	    (unsigned long long)st.bytes_matched, st.seconds_total, c->snap);
-	if (write(c->status_fd, &code, 1) < 0) {
+	if (write(c->status_fd, end, 2) < 0) {
 		/* the connector is gone */
 	}
 	close(c->status_fd);
@@ -234,8 +339,9 @@ static void done(void *arg, int result)
 
 static void serve(int sock, struct berth_pump *pump, const char *root)
 {
-	struct berth_session_opts so = {0};
+	struct berth_session_opts so = {.size = sizeof(so)};
 	struct conn *c = calloc(1, sizeof(*c));
+	int ret;
 
 	if (!c) {
 		close(sock);
@@ -249,9 +355,23 @@ static void serve(int sock, struct berth_pump *pump, const char *root)
 		free(c);
 		return;
 	}
+	/* Messages to the client never block a session. */
+	fcntl(c->status_fd, F_SETFL, O_NONBLOCK);
 	client_name(c);
-	if (make_snapshot(c, root) < 0) {
-		say("[%s] cannot make a snapshot directory\n", c->name);
+	ret = make_snapshot(c, root);
+	if (ret < 0) {
+		char msg[8448];
+		unsigned char end[2] = {0, 11}; /* rsync: file I/O */
+
+		snprintf(msg, sizeof(msg),
+			 "berth-backup-agent: cannot make a snapshot in %s: "
+			 "%s\n",
+			 c->dir, strerror(-ret));
+		say("[%s] %s", c->name, msg);
+		tell_client(c, msg);
+		if (write(c->status_fd, end, 2) < 0) {
+			/* the connector is gone */
+		}
 		close(c->status_fd);
 		close(sock);
 		free(c);
@@ -270,6 +390,7 @@ static void serve(int sock, struct berth_pump *pump, const char *root)
 	pthread_mutex_lock(&live_lock);
 	if (berth_session_create(pump, &so, &c->session) < 0) {
 		pthread_mutex_unlock(&live_lock);
+		finish_snapshot(c, 22);
 		close(c->status_fd);
 		close(sock);
 		free(c);
@@ -281,18 +402,19 @@ static void serve(int sock, struct berth_pump *pump, const char *root)
 	say("[%s] session started -> %s %s\n", c->name, c->snap,
 	    c->link_dest[0] ? c->link_dest : "(first snapshot)");
 	if (berth_session_start(c->session, sock, sock, done, c) < 0)
-		done(c, 255);
+		done(c, -ENOMEM);
 }
 
 int main(int argc, char **argv)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct berth_pump *pump;
+	char root[PATH_MAX];
 	sigset_t set;
 	int lsock, sock, ret;
 
 	if (argc != 3 || strlen(argv[1]) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "usage: backup_agent SOCKET ROOT\n");
+		fprintf(stderr, "usage: berth-backup-agent SOCKET ROOT\n");
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -318,7 +440,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	mkdir(argv[2], 0755);
-	say("agent: listening on %s, snapshots in %s\n", argv[1], argv[2]);
+	/* --link-dest paths must not depend on the session's directory. */
+	if (!realpath(argv[2], root)) {
+		perror(argv[2]);
+		return 1;
+	}
+	say("agent: listening on %s, snapshots in %s\n", argv[1], root);
 
 	for (;;) {
 		struct pollfd pfd = {.fd = lsock, .events = POLLIN};
@@ -335,7 +462,7 @@ int main(int argc, char **argv)
 				continue;
 			break;
 		}
-		serve(sock, pump, argv[2]);
+		serve(sock, pump, root);
 	}
 	pthread_mutex_lock(&live_lock);
 	for (struct conn *c = live; c; c = c->next)

@@ -7,12 +7,14 @@
  *
  * rsync runs `berth-connect SOCKET HOST rsync --server ... . name/`.  This
  * sends the command (from "rsync" on) and a status pipe to the agent, then
- * relays stdin -> socket and socket -> stdout, and exits with the exit
- * code the agent reports for the session (as ssh would with the remote
- * command's).  See connect_proto.h.
+ * relays stdin -> socket and socket -> stdout, prints the session's
+ * messages on stderr and exits with the exit code the agent reports for
+ * the session (as ssh would with the remote command's stderr and exit
+ * status).  See connect_proto.h.
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,22 +74,60 @@ static int write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
-/* Relay until the agent closes the socket. */
-static void relay(int sock)
+/* The status pipe: message lines to stderr, then NUL and the code. */
+struct status {
+	int fd;
+	int code; /* -1 until the agent sent it */
+	bool nul; /* the NUL came; the next byte is the code */
+};
+
+/* Read what the status pipe has; returns 0 at its end, 1 otherwise. */
+static int read_status(struct status *st)
 {
-	struct pollfd pfd[2] = {
+	char buf[4096];
+	ssize_t n, i, text = 0;
+
+	n = read(st->fd, buf, sizeof(buf));
+	if (n < 0 && errno == EINTR)
+		return 1;
+	if (n <= 0)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (st->nul) {
+			st->code = (unsigned char)buf[i];
+			st->nul = false;
+		} else if (buf[i] == '\0') {
+			st->nul = true;
+		} else {
+			text++;
+		}
+	}
+	/* Text never follows the NUL: print the text part as it is. */
+	if (text > 0 && write_all(STDERR_FILENO, buf, (size_t)text) < 0) {
+		/* nowhere left to say it */
+	}
+	return 1;
+}
+
+/* Relay until the agent closes the socket, printing its messages. */
+static void relay(int sock, struct status *st)
+{
+	struct pollfd pfd[3] = {
 		{.fd = STDIN_FILENO, .events = POLLIN},
 		{.fd = sock, .events = POLLIN},
+		{.fd = st->fd, .events = POLLIN},
 	};
 	char buf[65536];
 	ssize_t n;
 
 	for (;;) {
-		if (poll(pfd, 2, -1) < 0) {
+		if (poll(pfd, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			return;
 		}
+		if (pfd[2].revents && !read_status(st))
+			pfd[2].fd = -1;
 		if (pfd[0].revents) {
 			n = read(STDIN_FILENO, buf, sizeof(buf));
 			if (n <= 0) {
@@ -111,7 +151,7 @@ static void relay(int sock)
 int main(int argc, char **argv)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	unsigned char code = 255;
+	struct status st = {.fd = -1, .code = -1};
 	int sock, status[2];
 
 	if (argc < 4) {
@@ -136,10 +176,16 @@ int main(int argc, char **argv)
 		return 255;
 	}
 	close(status[1]);
-	relay(sock);
+	st.fd = status[0];
+	relay(sock, &st);
 	close(sock);
-	/* The agent's verdict: one byte, or nothing if it died. */
-	if (read(status[0], &code, 1) != 1)
-		code = 255;
-	return code;
+	/* The rest of the messages and the verdict; nothing if it died. */
+	while (read_status(&st))
+		;
+	if (st.code < 0) {
+		fprintf(stderr, "berth-connect: the agent ended without an "
+				"exit code\n");
+		return 255;
+	}
+	return st.code;
 }

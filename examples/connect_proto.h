@@ -3,8 +3,12 @@
  * The tiny framing between berth-connect (the client's "remote shell") and
  * an agent on a Unix socket: first the server argv as NUL-terminated
  * strings ended by an empty one, sent with one SCM_RIGHTS fd (the write end
- * of a pipe on which the agent reports the session's exit code as one
- * byte); then the raw rsync streams in both directions.
+ * of the status pipe); then the raw rsync streams in both directions.
+ *
+ * The status pipe carries what ssh would carry on stderr and as the exit
+ * status: the session's message lines (text, each ending in a newline, no
+ * NUL), which berth-connect prints on its stderr as they come, then a NUL
+ * and one byte, the session's rsync exit code.
  */
 #ifndef BERTH_CONNECT_PROTO_H
 #define BERTH_CONNECT_PROTO_H

@@ -6,6 +6,22 @@
  * success and a negative error on failure: -errno for system errors, or one
  * of the BERTH_E* codes below for conditions that have no errno.
  * berth_strerror() names both.
+ *
+ * ABI: the shared library is libberth.so.0; its symbols carry the version
+ * node BERTH_0 (a symbol version script).  Option structs begin with a
+ * `size` member and grow only at their end, so a program built against an
+ * older header keeps working with a newer library:
+ *
+ *   - set .size = sizeof(the struct) to use members added after 0.1; a size
+ *     of 0 means the layout of 0.1 (this header's), so zero-initialised
+ *     structs stay valid;
+ *   - a caller's struct larger than the library knows (a newer header on an
+ *     older library) is accepted only while the members the library does not
+ *     know are zero, else the call fails with -E2BIG: a newer option is
+ *     never silently ignored;
+ *   - structs the library fills (struct berth_stats) are written up to the
+ *     caller's size; structs the library hands to callbacks (events,
+ *     progress) only grow at their end and callers read what they know.
  */
 #ifndef BERTH_H
 #define BERTH_H
@@ -23,7 +39,24 @@ extern "C" {
 #include <stddef.h>
 #include <stdint.h>
 
+/* The version of this header; berth_version() gives the library's. */
+#define BERTH_VERSION_MAJOR 0
+#define BERTH_VERSION_MINOR 1
+#define BERTH_VERSION_PATCH 0
 #define BERTH_VERSION_STRING "0.1.0"
+/* MAJOR * 10000 + MINOR * 100 + PATCH, for comparisons. */
+#define BERTH_VERSION_NUMBER                                       \
+	(BERTH_VERSION_MAJOR * 10000 + BERTH_VERSION_MINOR * 100 + \
+	 BERTH_VERSION_PATCH)
+
+/*
+ * The version of the library actually loaded, "0.1.0" (static text), and
+ * the same as a number comparable with BERTH_VERSION_NUMBER.  A program
+ * may refuse a library older than the header it was built with.  Any
+ * thread.
+ */
+BERTH_API const char *berth_version(void);
+BERTH_API unsigned berth_version_number(void);
 
 /*
  * berth's own error codes, returned negated like -errno.  They live above
@@ -83,6 +116,7 @@ struct berth_pump;
 
 /* Options for berth_pump_create(); zero-initialised means defaults. */
 struct berth_pump_opts {
+	uint32_t size; /* sizeof(struct berth_pump_opts), or 0 (above) */
 	int backend; /* BERTH_PUMP_AUTO probes; the BERTH_PUMP
 				* environment variable ("uring"/"pool") may
 				* force it then */
@@ -109,7 +143,8 @@ struct berth_pump_opts {
 
 /*
  * Create a pump and start its thread.  Returns 0 and the pump in *out, or
- * a negative error (-EINVAL for a bad option, -errno from the system).
+ * a negative error (-EINVAL for a bad option, -E2BIG for options newer
+ * than the library, -errno from the system).
  * With BERTH_PUMP_URING and io_uring unavailable it fails (-EOPNOTSUPP in
  * a build without io_uring, -DBERTH_URING=OFF); with AUTO it falls back to
  * the pool and says why (berth_pump_backend_reason()).
@@ -171,6 +206,7 @@ struct berth_progress {
  * Pointers in the events are valid during the call only.
  */
 struct berth_session_events {
+	uint32_t size; /* sizeof(struct berth_session_events), or 0 */
 	void (*file_committed)(void *arg, const struct berth_file_event *ev);
 	void (*file_deleted)(void *arg, const char *path, int is_dir);
 	void (*file_error)(void *arg, const char *path, int err);
@@ -183,7 +219,8 @@ struct berth_opts;
 /*
  * For berth's own rsync daemon (berth --daemon), which has spoken the
  * daemon's text greeting with the client before the session starts.
- * Agents leave berth_session_opts.daemon NULL.
+ * Agents leave berth_session_opts.daemon NULL.  Not for agents: this
+ * struct follows berth's daemon and may change with it (no size member).
  */
 struct berth_session_daemon {
 	int protocol; /* agreed in the greeting: no binary version
@@ -204,6 +241,7 @@ struct berth_session_daemon {
 
 /* Options for berth_session_create(). */
 struct berth_session_opts {
+	uint32_t size; /* sizeof(struct berth_session_opts), or 0 (top) */
 	/*
 	 * The rsync options: the argv a stock client builds for its server
 	 * ("rsync", "--server", "-logDtpre.iLsfxCIvu", ..., ".", "DEST"), as
@@ -235,6 +273,8 @@ struct berth_session_opts {
 
 /* What a session did. */
 struct berth_stats {
+	uint32_t size; /* set by the caller: sizeof(struct berth_stats), or
+			* 0; the library fills that much */
 	int exit_code; /* what `rsync --server` would exit with */
 	int cancelled; /* ended by berth_session_cancel() */
 	int protocol; /* negotiated protocol version */
@@ -250,7 +290,8 @@ struct berth_stats {
 /*
  * Create a session on @pump (shared; it must outlive the session).  Copies
  * @opts (argv and the other pointers are borrowed until free).  Nothing is
- * read or written yet.  Returns 0, -ENOMEM or -EINVAL.  Any thread.
+ * read or written yet.  Returns 0, -ENOMEM, -EINVAL, or -E2BIG for options
+ * newer than the library (ABI, top).  Any thread.
  */
 BERTH_API int berth_session_create(struct berth_pump *pump,
 				   const struct berth_session_opts *opts,
@@ -284,7 +325,8 @@ BERTH_API int berth_session_start(struct berth_session *s, int in_fd,
  */
 BERTH_API void berth_session_cancel(struct berth_session *s);
 
-/* Counters so far (final once run returned).  Any thread. */
+/* Counters so far (final once run returned), written up to st->size
+ * bytes (0: the 0.1 layout).  Any thread. */
 BERTH_API void berth_session_stats(struct berth_session *s,
 				   struct berth_stats *st);
 
@@ -294,6 +336,7 @@ BERTH_API void berth_session_free(struct berth_session *s);
 
 /* The berth program's server mode over one fd pair, on a private pump. */
 struct berth_server_config {
+	uint32_t size; /* sizeof(struct berth_server_config), or 0 */
 	int argc;
 	char **argv;
 	int in_fd;

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Install what a fresh Debian 12 machine lacks to build, test and benchmark
-# berth.  Idempotent; prints nothing when everything is already present.
+# Install what a fresh Debian 12 machine lacks to build, test, benchmark
+# and package berth (scdoc: the manual pages; debhelper, dpkg-dev: the
+# .debs; man-db and systemd: man and systemd-analyze for the install
+# test).  Idempotent; prints nothing when everything is already present.
 set -eu
 
 pkgs="build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
       liburing-dev libzstd-dev libxxhash-dev libmd-dev libcmocka-dev
       zlib1g-dev liblz4-dev libacl1-dev acl autoconf automake
-      rsync python3 e2fsprogs time xxhash util-linux haproxy"
+      rsync python3 e2fsprogs time xxhash util-linux haproxy
+      scdoc debhelper dpkg-dev man-db systemd"
 
 missing=""
 for p in $pkgs; do

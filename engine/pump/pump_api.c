@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "engine/common/abi.h"
 #include "pump_int.h"
 
 #define DEFAULT_QUEUE_DEPTH 256
@@ -247,11 +248,19 @@ static void pump_release(struct berth_pump *p)
 int berth_pump_create(const struct berth_pump_opts *opts,
 		      struct berth_pump **out)
 {
+	struct berth_pump_opts o;
 	struct berth_pump *p;
-	int backend = opts ? opts->backend : BERTH_PUMP_AUTO;
-	int helper, ret;
+	int backend, helper, ret;
 
 	*out = NULL;
+	if (opts) { /* the caller's layout (berth.h, "ABI") */
+		ret = berth__abi_copy_in(&o, sizeof(o), opts, opts->size,
+					 BERTH__V0_PUMP_OPTS);
+		if (ret < 0)
+			return ret;
+		opts = &o;
+	}
+	backend = opts ? opts->backend : BERTH_PUMP_AUTO;
 	if (backend == BERTH_PUMP_AUTO) {
 		ret = parse_env("BERTH_PUMP", backend_words, &backend);
 		if (ret < 0)

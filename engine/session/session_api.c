@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/common/abi.h"
 #include "engine/session/session.h"
 #include "engine/session/session_xattr.h"
 
@@ -32,7 +33,12 @@ int berth_session_create(struct berth_pump *pump,
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	s->cfg.sopts = *opts;
+	ret = berth__abi_copy_in(&s->cfg.sopts, sizeof(s->cfg.sopts), opts,
+				 opts->size, BERTH__V0_SESSION_OPTS);
+	if (ret < 0) {
+		free(s);
+		return ret;
+	}
 	s->cfg.pump = pump;
 	s->neg.argc = opts->argc;
 	s->neg.argv = opts->argv;
@@ -139,9 +145,12 @@ void berth_session_cancel(struct berth_session *s)
 	berth_pump_cancel_tag(s->cfg.pump, s->cfg.tag + 2);
 }
 
-void berth_session_stats(struct berth_session *s, struct berth_stats *st)
+void berth_session_stats(struct berth_session *s, struct berth_stats *out)
 {
+	struct berth_stats mine, *st = &mine;
+
 	memset(st, 0, sizeof(*st));
+	st->size = out->size; /* the caller's layout (berth.h, "ABI") */
 	pthread_mutex_lock(&s->sync.lock);
 	st->exit_code = s->rep.fatal;
 	st->protocol = s->neg.proto;
@@ -157,6 +166,7 @@ void berth_session_stats(struct berth_session *s, struct berth_stats *st)
 	st->bytes_written = s->out.total_written;
 	st->exit_code = s->stg.exit_code;
 	st->seconds_total = s->stg.t_total;
+	berth__abi_copy_out(out, out->size, st, sizeof(*st), BERTH__V0_STATS);
 }
 
 void berth_session_free(struct berth_session *s)
@@ -191,10 +201,16 @@ void berth_session_free(struct berth_session *s)
 int berth_server_run(const struct berth_server_config *cfg)
 {
 	struct berth_session_opts so = {0};
-	struct berth_pump *pump = cfg->pump;
+	struct berth_server_config c;
+	struct berth_pump *pump;
 	struct berth_session *s;
 	int ret;
 
+	if (berth__abi_copy_in(&c, sizeof(c), cfg, cfg->size,
+			       BERTH__V0_SERVER_CONFIG) < 0)
+		return RERR_SYNTAX;
+	cfg = &c;
+	pump = cfg->pump;
 	if (!pump && berth_pump_create(NULL, &pump) < 0)
 		return RERR_MALLOC;
 	so.argc = cfg->argc;

@@ -279,10 +279,11 @@ static const struct berth_session_events events = {
 static void on_done(void *arg, int result)
 {
 	struct client *c = arg;
-	unsigned char code = result < 0 ? 20 : (unsigned char)result;
+	/* The status pipe's end (connect_proto.h): a NUL, then the code. */
+	unsigned char code[2] = {0, result < 0 ? 20 : (unsigned char)result};
 
 	c->result = result;
-	if (write(c->status_fd, &code, 1) < 0) {
+	if (write(c->status_fd, code, 2) < 0) {
 		/* the connector is gone (killed) */
 	}
 	close(c->status_fd);

@@ -10,6 +10,7 @@
 
 #include "berth.h"
 #include "engine/path/path.h"
+#include "engine/platform/platform_types.h" /* NAME_MAX on Windows */
 
 int berth_path_check(const char *relpath)
 {

@@ -129,6 +129,18 @@ struct statx {
 #define S_ISLNK(m) (((m)&S_IFMT) == S_IFLNK)
 #endif
 
+#ifndef S_IFSOCK
+#define S_IFSOCK 0140000
+#endif
+#ifndef S_ISSOCK
+#define S_ISSOCK(m) (((m)&S_IFMT) == S_IFSOCK)
+#endif
+/* One component's longest name, in bytes: NTFS holds 255 UTF-16 units;
+ * berth's own bound on the UTF-8 name, as on Linux. */
+#ifndef NAME_MAX
+#define NAME_MAX 255
+#endif
+
 #ifndef UTIME_NOW
 #define UTIME_NOW ((1l << 30) - 1l)
 #define UTIME_OMIT ((1l << 30) - 2l)

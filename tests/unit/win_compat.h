@@ -14,6 +14,7 @@
 #define NOMINMAX
 #include <errno.h>
 #include <fcntl.h>
+#include <direct.h>
 #include <io.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -324,6 +325,8 @@ static inline int berth_test_system(const char *cmd)
 #define posix_fallocate berth_test_fallocate
 #define O_DIRECT 0
 #define mkdtemp berth_test_mkdtemp
+#define mkdir(path, mode) ((void)(mode), _mkdir(path)) /* no modes */
+#define ffs __builtin_ffs
 #define symlink berth_test_symlink
 #define system berth_test_system
 #define lstat stat /* no symlinks to see through in the tests' own stats */

@@ -174,6 +174,20 @@ static void test_win_tree(void **state)
 	expect_mode(p, 0444);
 	snprintf(p, sizeof(p), "%s/a", v.root);
 	expect_mtime(p, 1500000000, 700);
+	/* Longer than Win32's MAX_PATH (260): opened a component at a time
+	 * beneath the root, so it commits. */
+	memset(p, 0, sizeof(p));
+	for (int k = 0; k < 6; k++) {
+		strcat(p, k ? "/" : "");
+		memset(p + strlen(p), 'a' + k, 60);
+		assert_int_equal(berth_commit_mkdir(v.c, p, NULL), 0);
+	}
+	strcat(p, "/f");
+	assert_true(strlen(p) > 300);
+	assert_int_equal(commit_one(&v, p, "deep", 4, &win_meta), 0);
+	/* (the events keep 128 bytes of a path: the flush's result says
+	 * that every item committed) */
+	assert_int_equal(berth_commit_flush(v.c), 0);
 	assert_int_equal(count_temps(v.root), 0);
 	env_stop(&v);
 }

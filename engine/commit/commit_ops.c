@@ -367,9 +367,19 @@ static void op_step(struct berth_commit *c, struct commit_op *op)
 			berth_prep_renameat2(req, fd, op->base,
 					     op->dir2 ? op->dir2->e.fd : fd,
 					     op->tmp, 0);
-		else
+		else {
+#ifdef _WIN32
+			/* Windows: this stage's handles of the directory and
+			 * below are closed first (at once there, see
+			 * commit_path.c): without POSIX-semantics delete an
+			 * open directory keeps its name. */
+			if (op->is_dir)
+				berth__commit_dir_invalidate(c, op->path,
+							     strlen(op->path));
+#endif
 			berth_prep_unlinkat(req, fd, op->base,
 					    op->is_dir ? AT_REMOVEDIR : 0);
+		}
 		break;
 	case S_BACKUP:
 		if (berth__commit_bakname(c, op->base, op->bakname) < 0) {

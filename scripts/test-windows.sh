@@ -8,8 +8,10 @@
 #      prefix keyed by their versions under $BERTH_WIN_CACHE (default
 #      /var/cache/berth-win): a second run finds it and skips the builds
 #   3. cross-build the engine (pump, delta, basis, commit, protocol) with
-#      cmake/mingw-w64.cmake, and run the pump, delta and commit suites
-#      under Wine through CTest, each on the iocp and pool backends
+#      cmake/mingw-w64.cmake, and run the pump, delta, basis and commit
+#      suites under Wine through CTest, each on the iocp and pool backends,
+#      and the stress loop's pump and commit modes (test "stress": seeded,
+#      30 s, each iteration on iocp or pool as its seed draws)
 # Wine is not Windows: what passes here is the engine's logic and its use
 # of the Win32 API as Wine implements it.
 #   BERTH_WIN_BUILD   build directory (build-win)

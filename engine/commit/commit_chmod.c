@@ -14,6 +14,18 @@
 
 #include "engine/commit/commit.h"
 
+/* The mode bits as rsync's --chmod names them (the wire's values, also
+ * where the system has no such bits: Windows). */
+#ifndef S_ISUID
+#define S_ISUID 04000
+#endif
+#ifndef S_ISGID
+#define S_ISGID 02000
+#endif
+#ifndef S_ISVTX
+#define S_ISVTX 01000
+#endif
+
 #define PERM_BITS 07777u
 #define CHMOD_MAX_ITEMS 64
 

@@ -98,7 +98,7 @@ static int step_applies(struct berth_commit *c, struct commit_op *op, int s)
 	if (s == S_XA_OPEN || s == S_XA_CLOSE)
 		return op->meta.xattrs && !xattr_of_root(op);
 	if (s == S_XA_STAT)
-		return geteuid() != 0; /* root may write anything */
+		return berth_plat_euid() != 0; /* root may write anything */
 	if (s == S_XA_WPERM || s == S_XA_RESTORE)
 		return op->xa_wperm;
 	if (s == S_XATTR)
@@ -151,6 +151,10 @@ static void op_step(struct berth_commit *c, struct commit_op *op);
  */
 static ssize_t fake_symlink_run(void *arg)
 {
+#ifdef _WIN32
+	(void)arg;
+	return -EOPNOTSUPP; /* no --fake-super on Windows (commit_meta_win.c) */
+#else
 	const struct commit_op *op = arg;
 	size_t len = strlen(op->path2), done = 0;
 	int fd, ret = 0;
@@ -172,6 +176,7 @@ static ssize_t fake_symlink_run(void *arg)
 	if (ret)
 		unlinkat(op->dir->e.fd, op->tmp, 0);
 	return ret;
+#endif
 }
 
 static void op_io_done(struct berth_commit *c, struct commit_io *io)
@@ -211,7 +216,7 @@ static void op_io_done(struct berth_commit *c, struct commit_io *io)
 		 * item of ours without u+w gets it for the change, as rsync
 		 * does (symlinks take no user.* anyway). */
 		op->xa_wperm = res >= 0 && !S_ISLNK(op->stx.stx_mode) &&
-			       op->stx.stx_uid == geteuid() &&
+			       op->stx.stx_uid == berth_plat_euid() &&
 			       !(op->stx.stx_mode & S_IWUSR);
 		res = 0;
 		break;
@@ -237,8 +242,7 @@ static void op_io_done(struct berth_commit *c, struct commit_io *io)
 	case S_UNLINK_TMP:
 		/* Cancelled by a pump shutdown: the unlink did not run. */
 		if (res == -ECANCELED)
-			res = unlinkat(op->io.req.fd, op->tmp, 0) < 0 ? -errno
-								      : 0;
+			res = berth_plat_unlinkat(op->io.req.fd, op->tmp, 0);
 		op->tmp_made = 0;
 		if (res == -ENOENT)
 			res = 0;
@@ -401,9 +405,19 @@ static void op_step(struct berth_commit *c, struct commit_op *op)
 			berth_prep_renameat2(req, fd, op->base,
 					     op->dir2 ? op->dir2->e.fd : fd,
 					     op->tmp, 0);
-		else
+		else {
+#ifdef _WIN32
+			/* Windows: this stage's handles of the directory and
+			 * below are closed first (at once there, see
+			 * commit_path.c): without POSIX-semantics delete an
+			 * open directory keeps its name. */
+			if (op->is_dir)
+				berth__commit_dir_invalidate(c, op->path,
+							     strlen(op->path));
+#endif
 			berth_prep_unlinkat(req, fd, op->base,
 					    op->is_dir ? AT_REMOVEDIR : 0);
+		}
 		break;
 	case S_BACKUP:
 		if (berth__commit_bakname(c, op->base, op->bakname) < 0) {
@@ -644,9 +658,9 @@ int berth_commit_hardlink_at(struct berth_commit *c, const char *relpath,
 	if (!src_name || !*src_name || strchr(src_name, '/') ||
 	    !strcmp(src_name, ".") || !strcmp(src_name, ".."))
 		return -BERTH_EPATH;
-	fd = fcntl(src_dirfd, F_DUPFD_CLOEXEC, 0);
+	fd = berth_plat_dupfd(src_dirfd);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	return op_queue(c, OP_HARDLINK, relpath, src_name, &meta, 0, 0, fd);
 }
 

@@ -33,35 +33,36 @@ ssize_t berth__commit_small_run(void *arg)
 	if (fd < 0)
 		return fd;
 	while (b && done < b->len && !r) {
-		n = pwrite(fd, b->data + done, b->len - done, (off_t)done);
-		if (n < 0 && errno == EINTR)
+		n = berth_plat_pwrite(fd, b->data + done, b->len - done, done);
+		if (n == -EINTR)
 			continue;
 		if (n <= 0)
-			r = n < 0 ? -errno : -EIO;
+			r = n < 0 ? (int)n : -EIO;
 		else
 			done += (size_t)n;
 	}
 	if (!r && c->o.preserve_owner && !c->o.fake_super &&
 	    (f->meta.uid != (uint32_t)-1 || f->meta.gid != (uint32_t)-1))
 		r = berth__commit_chown_result(
-			c,
-			fchown(fd, f->meta.uid, f->meta.gid) < 0 ? -errno : 0);
+			c, berth_plat_fchown(fd, f->meta.uid, f->meta.gid));
 	if (!r && berth__commit_mode_special(c, &f->meta))
 		r = berth__commit_mode_fd(c, fd, &f->meta); /* -A, fake-super */
-	else if (!r && fchmod(fd, f->meta.mode & 07777) < 0)
-		r = -errno;
+	else if (!r)
+		r = berth_plat_fchmod(fd, f->meta.mode & 07777);
 	if (!r && berth__commit_times(&f->meta, ts))
-		r = futimens(fd, ts) < 0 ? -errno : 0;
-	if (!r && c->o.durability != BERTH_DURABLE_NONE && fsync(fd) < 0)
-		r = -errno;
+		r = berth_plat_futimens(fd, ts);
+	if (!r && c->o.durability != BERTH_DURABLE_NONE)
+		r = berth_plat_fsync(fd);
 	if (close(fd) < 0 && !r)
 		r = -errno;
-	if (!r && c->o.backup_suffix &&
-	    renameat2(dfd, f->base, dfd, f->bak, 0) < 0 && errno != ENOENT)
-		r = -errno;
-	if (!r && renameat2(tfd, f->tmp, dfd, f->base, 0) < 0)
-		r = -errno;
+	if (!r && c->o.backup_suffix) {
+		r = berth_plat_renameat(dfd, f->base, dfd, f->bak, 0);
+		if (r == -ENOENT)
+			r = 0;
+	}
+	if (!r)
+		r = berth_plat_renameat(tfd, f->tmp, dfd, f->base, 0);
 	if (r)
-		unlinkat(tfd, f->tmp, 0);
+		berth_plat_unlinkat(tfd, f->tmp, 0);
 	return r;
 }

@@ -160,7 +160,8 @@ static void step_done(struct berth_commit *c, struct commit_io *io)
 		goto advance;
 	case F_CLEAN_UNLINK:
 		if (res == -ECANCELED)
-			unlinkat(f->dir->e.fd, f->tmp, 0); /* likewise */
+			berth_plat_unlinkat(f->dir->e.fd, f->tmp,
+					    0); /* likewise */
 		f->tmp_made = 0;
 		goto advance;
 	case F_FSYNC:

@@ -20,8 +20,9 @@
 
 /*
  * Is @relpath acceptable as a name beneath a root?  Relative, not empty,
- * shorter than PATH_MAX, no empty, "." or ".." component, none longer than
- * NAME_MAX.  Returns 0 or -BERTH_EPATH.  Pure; any thread.
+ * shorter than BERTH_PATH_MAX (PATH_MAX; 4096 on Windows too), no empty,
+ * "." or ".." component, none longer than NAME_MAX.  Returns 0 or
+ * -BERTH_EPATH.  Pure; any thread.
  */
 int berth_path_check(const char *relpath);
 

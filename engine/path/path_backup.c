@@ -17,15 +17,14 @@
  * symlink followed when @beneath, else as open(2) finds it. */
 static int open_level(int dirfd, const char *comp, int beneath)
 {
-	int fd;
+	int r = berth_plat_mkdirat(dirfd, comp, 0777);
 
-	if (mkdirat(dirfd, comp, 0777) < 0 && errno != EEXIST)
-		return -errno;
+	if (r < 0 && r != -EEXIST)
+		return r;
 	if (beneath)
 		return berth_plat_open_beneath(dirfd, comp,
 					       O_PATH | O_DIRECTORY);
-	fd = openat(dirfd, comp, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	return fd < 0 ? -errno : fd;
+	return berth_plat_open_dir(dirfd, comp);
 }
 
 /* The next component of *@p (slashes skipped) into @comp: its length (*@p
@@ -51,10 +50,10 @@ int berth_path_backup_root(int root_fd, const char *dir)
 	char comp[NAME_MAX + 1];
 	int beneath = *p != '/', fd, next, n;
 
-	fd = openat(beneath ? root_fd : AT_FDCWD, beneath ? "." : "/",
-		    O_PATH | O_DIRECTORY | O_CLOEXEC);
+	fd = berth_plat_open_dir(beneath ? root_fd : AT_FDCWD,
+				 beneath ? "." : "/");
 	if (fd < 0)
-		return -errno;
+		return fd;
 	while ((n = next_comp(&p, comp)) > 0) {
 		next = open_level(fd, comp, beneath);
 		close(fd);
@@ -76,13 +75,12 @@ int berth_path_open_prefix(const char *dir, const char **rest)
 	int fd, next, n;
 
 	*rest = dir;
-	fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	fd = berth_plat_open_dir(AT_FDCWD, "/");
 	if (fd < 0)
-		return -errno;
+		return fd;
 	for (at = p; (n = next_comp(&p, comp)) > 0; at = p) {
-		next = openat(fd, comp, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		next = berth_plat_open_dir(fd, comp);
 		if (next < 0) {
-			next = -errno;
 			if (next == -ENOENT)
 				break; /* made beneath on first use */
 			close(fd);

@@ -10,13 +10,14 @@
 
 #include "berth.h"
 #include "engine/path/path.h"
+#include "engine/platform/platform_types.h" /* BERTH_PATH_MAX */
 
 int berth_path_check(const char *relpath)
 {
 	const char *p = relpath, *e;
 	size_t n;
 
-	if (!p || !*p || *p == '/' || strlen(p) >= PATH_MAX)
+	if (!p || !*p || *p == '/' || strlen(p) >= BERTH_PATH_MAX)
 		return -BERTH_EPATH;
 	for (;;) {
 		e = strchr(p, '/');

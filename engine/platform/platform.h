@@ -27,7 +27,9 @@
 #define BERTH_PLATFORM_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "engine/platform/platform_types.h"
 
@@ -150,6 +152,58 @@ int berth_plat_fd_path(int fd, char *buf, size_t len);
  */
 mode_t berth_plat_umask(void);
 
+/* ------------------------------------------- calls on fds and beneath */
+
+/*
+ * The blocking file calls the commit stage makes outside the pump (its
+ * small-file pool call, cleanup after a pump shutdown, the --backup-dir
+ * walk), with one meaning on every system.  Each returns 0 (or a count)
+ * or -errno and leaves errno alone.  Linux: the system call of the same
+ * name, nothing added.  Windows: platform_win.c, every path beneath its
+ * directory handle with no reparse point followed and names Windows
+ * cannot hold refused (-BERTH_EPATH); what has no Windows counterpart
+ * (owners) is -EOPNOTSUPP.
+ */
+
+/* renameat2(): @flags 0 or RENAME_NOREPLACE (Windows: POSIX-semantics
+ * rename where the file system has it). */
+int berth_plat_renameat(int olddirfd, const char *oldpath, int newdirfd,
+			const char *newpath, unsigned flags);
+
+/* unlinkat(): @flags 0 or AT_REMOVEDIR. */
+int berth_plat_unlinkat(int dirfd, const char *path, int flags);
+
+/* mkdirat(). */
+int berth_plat_mkdirat(int dirfd, const char *path, mode_t mode);
+
+/*
+ * A directory fd for @path relative to @dirfd (AT_FDCWD: the working
+ * directory), as open(2) with O_PATH | O_DIRECTORY finds it: symlinks on
+ * the way ARE followed (a --backup-dir the user named).  Windows: only
+ * beneath @dirfd (an absolute path is -EOPNOTSUPP).
+ */
+int berth_plat_open_dir(int dirfd, const char *path);
+
+/* A second fd for @fd's object, close-on-exec (F_DUPFD_CLOEXEC). */
+int berth_plat_dupfd(int fd);
+
+/* fsync(), fchmod() (Windows keeps u+w only, as the read-only bit),
+ * fchown() (Windows: -EOPNOTSUPP), futimens() ([0] atime, [1] mtime). */
+int berth_plat_fsync(int fd);
+int berth_plat_fchmod(int fd, mode_t mode);
+int berth_plat_fchown(int fd, uid_t uid, gid_t gid);
+int berth_plat_futimens(int fd, const struct timespec times[2]);
+
+/* pwrite(): bytes written or -errno (-EINTR is the caller's to retry). */
+ssize_t berth_plat_pwrite(int fd, const void *buf, size_t len, uint64_t off);
+
+/*
+ * The effective user id, for "may root write it anyway" decisions.
+ * Windows has no uid: (uint32_t)-1, an id that owns nothing and is not
+ * root.
+ */
+uint32_t berth_plat_euid(void);
+
 #ifdef _WIN32
 /* ----------------------------------------------------- Windows only */
 
@@ -185,9 +239,9 @@ int berth_plat_name_ok(const char *name);
  */
 int berth_plat_pipe(int fds[2]);
 
-/* pread/pwrite for fds berth opened (overlapped or not).  Bytes or -errno. */
+/* pread for fds berth opened (overlapped or not); berth_plat_pwrite()
+ * above writes to them.  Bytes or -errno. */
 ssize_t berth_plat_pread(int fd, void *buf, size_t len, uint64_t off);
-ssize_t berth_plat_pwrite(int fd, const void *buf, size_t len, uint64_t off);
 #endif
 
 #endif /* BERTH_PLATFORM_H */

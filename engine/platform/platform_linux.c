@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The platform seam on Linux (platform.h): eventfd wakers, openat2()
- * beneath a directory, /proc for what has no system call.
+ * beneath a directory, /proc for what has no system call, and the file
+ * calls of the commit stage (the system calls themselves, errno turned
+ * into a return value).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -94,4 +97,68 @@ mode_t berth_plat_umask(void)
 			break;
 	fclose(f);
 	return (mode_t)m;
+}
+
+int berth_plat_renameat(int olddirfd, const char *oldpath, int newdirfd,
+			const char *newpath, unsigned flags)
+{
+	return renameat2(olddirfd, oldpath, newdirfd, newpath, flags) < 0
+		       ? -errno
+		       : 0;
+}
+
+int berth_plat_unlinkat(int dirfd, const char *path, int flags)
+{
+	return unlinkat(dirfd, path, flags) < 0 ? -errno : 0;
+}
+
+int berth_plat_mkdirat(int dirfd, const char *path, mode_t mode)
+{
+	return mkdirat(dirfd, path, mode) < 0 ? -errno : 0;
+}
+
+int berth_plat_open_dir(int dirfd, const char *path)
+{
+	int fd = openat(dirfd, path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	return fd < 0 ? -errno : fd;
+}
+
+int berth_plat_dupfd(int fd)
+{
+	int r = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+
+	return r < 0 ? -errno : r;
+}
+
+int berth_plat_fsync(int fd)
+{
+	return fsync(fd) < 0 ? -errno : 0;
+}
+
+int berth_plat_fchmod(int fd, mode_t mode)
+{
+	return fchmod(fd, mode) < 0 ? -errno : 0;
+}
+
+int berth_plat_fchown(int fd, uid_t uid, gid_t gid)
+{
+	return fchown(fd, uid, gid) < 0 ? -errno : 0;
+}
+
+int berth_plat_futimens(int fd, const struct timespec times[2])
+{
+	return futimens(fd, times) < 0 ? -errno : 0;
+}
+
+ssize_t berth_plat_pwrite(int fd, const void *buf, size_t len, uint64_t off)
+{
+	ssize_t n = pwrite(fd, buf, len, (off_t)off);
+
+	return n < 0 ? -errno : n;
+}
+
+uint32_t berth_plat_euid(void)
+{
+	return (uint32_t)geteuid();
 }

@@ -22,10 +22,14 @@
 
 #ifndef _WIN32
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 
 #include <linux/openat2.h>
+
+/* The longest relative path berth takes from the peer, NUL included. */
+#define BERTH_PATH_MAX PATH_MAX
 
 /* No per-request backend storage on Linux: io_uring keys completions by
  * the request pointer itself. */
@@ -127,6 +131,24 @@ struct statx {
 #endif
 #ifndef S_ISLNK
 #define S_ISLNK(m) (((m)&S_IFMT) == S_IFLNK)
+#endif
+
+#ifndef S_IFSOCK
+#define S_IFSOCK 0140000
+#endif
+#ifndef S_ISSOCK
+#define S_ISSOCK(m) (((m)&S_IFMT) == S_IFSOCK)
+#endif
+/* The longest relative path berth takes from the peer, NUL included:
+ * Linux's PATH_MAX, not mingw's 260 (MAX_PATH, a limit of Win32's path
+ * calls; berth opens one component at a time beneath a handle, where NT
+ * takes 32767 UTF-16 units). */
+#define BERTH_PATH_MAX 4096
+
+/* One component's longest name, in bytes: NTFS holds 255 UTF-16 units;
+ * berth's own bound on the UTF-8 name, as on Linux. */
+#ifndef NAME_MAX
+#define NAME_MAX 255
 #endif
 
 #ifndef UTIME_NOW

@@ -41,6 +41,9 @@ int berth__plat_statx(int dirfd, const char *path, int flags,
 		      struct statx *stx);
 int berth__plat_fstatx(void *h, struct statx *stx);
 
+/* fchmod() on a HANDLE: Windows keeps u+w only, as the read-only bit. */
+int berth__plat_fchmod_handle(void *h, mode_t mode);
+
 /* futimens(): [0] atime, [1] mtime (NULL: now; UTIME_NOW, UTIME_OMIT). */
 struct timespec;
 int berth__plat_futimens(void *h, const struct timespec *times);

@@ -10,8 +10,9 @@
  * also woken by the worker's cancel waker, which cancels the transfer
  * (CancelIoEx) and waits for it to end.  Path operations go through
  * platform_win.c, beneath their directory handle.  What Windows has no
- * counterpart for (symlinks, hard links, device nodes, owners, xattrs)
- * fails with -EOPNOTSUPP, so the caller reports that one item.
+ * counterpart for (symlinks, hard links, device nodes, xattrs) fails with
+ * -EOPNOTSUPP, so the caller reports that one item; a change of owner is
+ * -EPERM, as for a non-root user on Linux.
  */
 #include <errno.h>
 #include <io.h>
@@ -101,19 +102,7 @@ static ssize_t set_times(struct berth_req *req, HANDLE h)
 /* Windows keeps one permission bit: FILE_ATTRIBUTE_READONLY. */
 static ssize_t set_mode(struct berth_req *req, HANDLE h)
 {
-	FILE_BASIC_INFO bi;
-
-	if (!GetFileInformationByHandleEx(h, FileBasicInfo, &bi, sizeof(bi)))
-		return berth_plat_err(GetLastError());
-	if (req->mode & 0200)
-		bi.FileAttributes &= ~(DWORD)FILE_ATTRIBUTE_READONLY;
-	else
-		bi.FileAttributes |= FILE_ATTRIBUTE_READONLY;
-	if (!bi.FileAttributes)
-		bi.FileAttributes = FILE_ATTRIBUTE_NORMAL;
-	return SetFileInformationByHandle(h, FileBasicInfo, &bi, sizeof(bi))
-		       ? 0
-		       : berth_plat_err(GetLastError());
+	return berth__plat_fchmod_handle(h, (mode_t)req->mode);
 }
 
 static ssize_t truncate_to(HANDLE h, uint64_t len)
@@ -135,21 +124,6 @@ static ssize_t run_open(struct berth_req *req)
 					    (mode_t)how->mode);
 }
 
-static ssize_t run_fsync(struct berth_req *req)
-{
-	HANDLE h = berth_plat_handle(req->fd);
-
-	if (!h)
-		return -EBADF;
-	/* A directory's entries are durable with the file system's own
-	 * journal; FlushFileBuffers refuses directory handles. */
-	if (FlushFileBuffers(h))
-		return 0;
-	return GetLastError() == ERROR_ACCESS_DENIED
-		       ? 0
-		       : berth_plat_err(GetLastError());
-}
-
 ssize_t berth__pool_run(struct berth_req *req, struct berth_waker *cancel)
 {
 	HANDLE h;
@@ -161,7 +135,7 @@ ssize_t berth__pool_run(struct berth_req *req, struct berth_waker *cancel)
 	case BERTH_OP_WRITE:
 		return run_rw(req, cancel);
 	case BERTH_OP_FSYNC:
-		return run_fsync(req);
+		return berth_plat_fsync(req->fd);
 	case BERTH_OP_OPENAT2:
 		return run_open(req);
 	case BERTH_OP_CLOSE:
@@ -185,6 +159,10 @@ ssize_t berth__pool_run(struct berth_req *req, struct berth_waker *cancel)
 	case BERTH_OP_FTRUNCATE:
 		h = berth_plat_handle(req->fd);
 		return h ? truncate_to(h, req->len) : -EBADF;
+	case BERTH_OP_FCHOWNAT:
+		/* No uid or gid to give: refused as Linux refuses a
+		 * non-root user (berth_plat_fchown()). */
+		return -EPERM;
 	case BERTH_OP_FALLOCATE:
 		/* Space is reserved as the writes come. */
 		return 0;
@@ -193,7 +171,6 @@ ssize_t berth__pool_run(struct berth_req *req, struct berth_waker *cancel)
 	case BERTH_OP_SYMLINKAT:
 	case BERTH_OP_LINKAT:
 	case BERTH_OP_MKNODAT:
-	case BERTH_OP_FCHOWNAT:
 	case BERTH_OP_FSETXATTR:
 	case BERTH_OP_FREMOVEXATTR:
 	case BERTH_OP_FLISTXATTR:

@@ -19,6 +19,14 @@
 #ifndef BERTH_STRESS_H
 #define BERTH_STRESS_H
 
+/* Windows: mingw's own printf (__USE_MINGW_ANSI_STDIO), which knows %zu;
+ * the format checks follow it. */
+#ifdef _WIN32
+#define STRESS_PRINTF gnu_printf
+#else
+#define STRESS_PRINTF printf
+#endif
+
 #include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -151,9 +159,10 @@ uint64_t stress_next(struct stress_rng *r);
 uint64_t stress_range(struct stress_rng *r, uint64_t lo, uint64_t hi);
 /* True with probability pct/100. */
 int stress_chance(struct stress_rng *r, unsigned pct);
-/* A pump backend, either with even odds: BERTH_PUMP_POOL always in a build
- * without io_uring (the draw is made anyway, so a seed replays the same
- * run otherwise). */
+/* A pump backend, either with even odds: the kernel queue (io_uring, or
+ * the completion port on Windows) or the pool; BERTH_PUMP_POOL always in a
+ * Linux build without io_uring (the draw is made anyway, so a seed replays
+ * the same run otherwise). */
 int stress_backend(struct stress_rng *r);
 void stress_fill(void *buf, size_t len, uint64_t seed);
 
@@ -165,9 +174,9 @@ void stress_sleep_us(uint64_t us);
  * counts; --xfail kinds are tallied instead).  Thread-safe.
  */
 void stress_violation(struct stress_state *st, int kind, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+	__attribute__((format(STRESS_PRINTF, 3, 4)));
 void stress_log(struct stress_state *st, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+	__attribute__((format(STRESS_PRINTF, 2, 3)));
 
 /* Open fds of this process (entries of /proc/self/fd). */
 int stress_count_fds(void);
@@ -206,6 +215,6 @@ int stress_relay_main(int argc, char **argv);
 
 /* Describe the current iteration (shown with a violation or a hang). */
 void stress_describe(struct stress_state *st, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+	__attribute__((format(STRESS_PRINTF, 2, 3)));
 
 #endif /* BERTH_STRESS_H */

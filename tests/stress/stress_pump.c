@@ -207,8 +207,15 @@ static void prep_slot(struct psess *s, struct pslot *sl)
 			stress_chance(&s->rng, 50) ? BERTH_FSYNC_DATASYNC : 0);
 	} else if (w < 82) {
 		sl->kind = K_STATX;
+#ifdef _WIN32
+		/* Windows resolves names only beneath a directory handle
+		 * (an absolute path is -EXDEV there): the file's own. */
+		berth_prep_statx(&sl->req, s->fd, "", AT_EMPTY_PATH,
+				 STATX_BASIC_STATS, &sl->stx);
+#else
 		berth_prep_statx(&sl->req, AT_FDCWD, s->path, 0,
 				 STATX_BASIC_STATS, &sl->stx);
+#endif
 	} else if (w < 88 && !s->pipe_busy) {
 		sl->kind = K_PIPE;
 		s->pipe_busy = 1;
@@ -408,12 +415,21 @@ void stress_pump_iter(struct stress_state *st, struct stress_rng *r)
 			 i);
 		s->fd = open(s->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
 			     0600);
+#ifdef _WIN32
+		/* Windows: the read end overlapped (the pump waits on it and
+		 * can cancel it), the write end blocking; a kick is one byte
+		 * while a read waits, far from filling the pipe. */
+		if (s->fd < 0 || pipe(s->pipefd) < 0 ||
+		    ftruncate(s->fd, (off_t)MAX_WINDOW * SLOT_BYTES) < 0)
+			abort();
+#else
 		if (s->fd < 0 || pipe2(s->pipefd, O_CLOEXEC | O_NONBLOCK) < 0 ||
 		    ftruncate(s->fd, (off_t)MAX_WINDOW * SLOT_BYTES) < 0)
 			abort();
 		/* Reads block in the pump (io_uring polls, the pool reads
 		 * with a blocking fd); only our kicks are non-blocking. */
 		fcntl(s->pipefd[0], F_SETFL, 0);
+#endif
 		for (unsigned k = 0; k < MAX_WINDOW; k++) {
 			s->slot[k].s = s;
 			s->slot[k].idx = (int)k;

@@ -93,9 +93,8 @@ static void small_files(int durability)
 			expect_content(v.root, rel, data + (i % 64), len);
 			snprintf(p, sizeof(p), "%s/%s", v.root, rel);
 			assert_int_equal(stat(p, &sb), 0);
-			assert_int_equal(sb.st_mode & 07777, 0640);
-			assert_int_equal(sb.st_mtim.tv_sec, 1600000000);
-			assert_int_equal(sb.st_mtim.tv_nsec, 123456789);
+			expect_mode(p, 0640);
+			expect_mtime(p, 1600000000, 123456789);
 		}
 	}
 	assert_int_equal(count_temps(v.root), 0);

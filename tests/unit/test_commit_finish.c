@@ -90,7 +90,7 @@ static void test_finish_flags(void **state)
 		expect_content(v.root, bak, "old", 3);
 		snprintf(p, sizeof(p), "%s/%s", v.root, name);
 		assert_int_equal(stat(p, &st), 0);
-		assert_int_equal(st.st_mode & 07777, 0640);
+		expect_mode(p, 0640);
 		if (i < 2)
 			assert_true(st.st_mtime > 1000000000);
 		else
@@ -131,7 +131,7 @@ static void test_finish_sub_rename(void **state)
 	expect_content(v.root, "d/.part/x", "par", 3);
 	snprintf(p, sizeof(p), "%s/d/.part", v.root);
 	assert_int_equal(stat(p, &st), 0);
-	assert_int_equal(st.st_mode & 07777, 0700);
+	expect_mode(p, 0700);
 	snprintf(p, sizeof(p), "%s/d/.part/x", v.root);
 	assert_int_equal(stat(p, &st), 0);
 	assert_int_not_equal(st.st_mtime, 1000000000);
@@ -142,7 +142,7 @@ static void test_finish_sub_rename(void **state)
 	assert_int_equal(berth_commit_flush(v.c), 0);
 	assert_int_equal(stat(p, &st), 0);
 	assert_int_equal(st.st_mtime, 1000000000);
-	assert_int_equal(st.st_mode & 07777, 0640);
+	expect_mode(p, 0640);
 	assert_int_equal(berth_commit_rename(v.c, "d/.part/x", "d/x", NULL), 0);
 	assert_int_equal(berth_commit_delete(v.c, "d/.part", 1, NULL), 0);
 	assert_int_equal(berth_commit_flush(v.c), 0);

@@ -64,7 +64,14 @@ static void test_symlink_attacks(void **state)
 
 	/* A parent that is a symlink to the outside is never followed. */
 	snprintf(p, sizeof(p), "%s/evil", v.root);
-	assert_int_equal(symlink(v.out, p), 0);
+	if (symlink(v.out, p) != 0) {
+		/* Windows without the right to make links, or Wine (whose
+		 * CreateSymbolicLink makes none): nothing to attack with.
+		 * test_pump_ops_win.c checks reparse points where it can. */
+		print_message("no symlinks here: attacks not exercised\n");
+		env_stop(&v);
+		skip();
+	}
 	snprintf(q, sizeof(q), "%s/victim", v.out);
 	write_plain(&v, "evil/victim", "outside"); /* through the link */
 	/* finish may already know the error, or it comes by event only */
@@ -139,12 +146,33 @@ static void test_dir_recreate(void **state)
 	assert_false(exists(v.root, "x/y/f1"));
 	/* Removed behind the stage's back: the error is reported, nothing
 	 * is written into the unlinked directory silently. */
+#ifdef _WIN32
+	/* Wine has no POSIX-semantics delete (FileDispositionInformationEx):
+	 * a directory the stage holds open keeps its name until the handle
+	 * closes, and files can still be made in it. */
+	if (berth_test_wine()) {
+		print_message("Wine: no POSIX delete, removal behind the "
+			      "stage's back not exercised\n");
+		env_stop(&v);
+		skip();
+	}
+	/* Windows: a directory the stage holds open is only marked for
+	 * deletion (its parent cannot go while it stands); a new file in
+	 * it is refused all the same. */
+	snprintf(p, sizeof(p), "rm -rf '%s/x/y'", v.root);
+	assert_int_equal(system(p), 0);
+	r = commit_one(&v, "x/y/f3", "3", 1, NULL);
+	assert_true(r <= 0);
+	assert_true(berth_commit_flush(v.c) < 0);
+	assert_true(ev_err(&v, "x/y/f3") < 0);
+#else
 	snprintf(p, sizeof(p), "rm -rf '%s/x'", v.root);
 	assert_int_equal(system(p), 0);
 	r = commit_one(&v, "x/y/f3", "3", 1, NULL);
 	assert_true(r == 0 || r == -ENOENT); /* may know it already */
 	assert_true(berth_commit_flush(v.c) < 0);
 	assert_int_equal(ev_err(&v, "x/y/f3"), -ENOENT);
+#endif
 	env_stop(&v);
 }
 

@@ -48,6 +48,54 @@ static void rm_rf(const char *path)
 		fprintf(stderr, "cleanup of %s failed\n", path);
 }
 
+#ifdef _WIN32
+/* Open handles: the Windows side of the fd-leak check (each fd berth
+ * opens is a HANDLE; the stage's threads are joined before the count). */
+static int count_fds(void)
+{
+	DWORD n = 0;
+
+	return GetProcessHandleCount(GetCurrentProcess(), &n) ? (int)n : -1;
+}
+
+void expect_mode(const char *path, unsigned mode)
+{
+	DWORD a = GetFileAttributesA(path);
+
+	assert_true(a != INVALID_FILE_ATTRIBUTES);
+	assert_int_equal(!!(a & FILE_ATTRIBUTE_READONLY), !(mode & 0200));
+}
+
+void expect_mtime(const char *path, int64_t sec, long nsec)
+{
+	WIN32_FILE_ATTRIBUTE_DATA d;
+	int64_t t;
+
+	assert_true(GetFileAttributesExA(path, GetFileExInfoStandard, &d));
+	t = (int64_t)(((uint64_t)d.ftLastWriteTime.dwHighDateTime << 32) |
+		      d.ftLastWriteTime.dwLowDateTime) -
+	    116444736000000000LL;
+	assert_int_equal(t / 10000000, sec);
+	assert_int_equal((t % 10000000) * 100, nsec / 100 * 100);
+}
+#else
+void expect_mode(const char *path, unsigned mode)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, mode);
+}
+
+void expect_mtime(const char *path, int64_t sec, long nsec)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mtim.tv_sec, sec);
+	assert_int_equal(st.st_mtim.tv_nsec, nsec);
+}
+
 static int count_fds(void)
 {
 	DIR *d = opendir("/proc/self/fd");
@@ -60,6 +108,7 @@ static int count_fds(void)
 	closedir(d);
 	return n;
 }
+#endif
 
 int env_start(struct env *v, const struct berth_commit_opts *o)
 {

@@ -62,6 +62,12 @@ void expect_content(const char *dir, const char *rel, const void *data,
 int commit_one(struct env *v, const char *rel, const void *data, size_t len,
 	       const struct berth_commit_meta *m);
 
+/* @path has mode @mode (Windows keeps u+w only: the read-only bit). */
+void expect_mode(const char *path, unsigned mode);
+
+/* @path's mtime is @sec.@nsec (Windows keeps 100 ns ticks). */
+void expect_mtime(const char *path, int64_t sec, long nsec);
+
 /* Whether @dir/@rel exists (not following a final symlink). */
 int exists(const char *dir, const char *rel);
 
@@ -80,5 +86,9 @@ extern const struct CMUnitTest commit_xattr_tests[];
 extern const size_t commit_xattr_count;
 extern const struct CMUnitTest commit_cancel_tests[];
 extern const size_t commit_cancel_count;
+#ifdef _WIN32
+extern const struct CMUnitTest commit_win_tests[];
+extern const size_t commit_win_count;
+#endif
 
 #endif

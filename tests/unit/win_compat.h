@@ -14,8 +14,10 @@
 #define NOMINMAX
 #include <errno.h>
 #include <fcntl.h>
+#include <direct.h>
 #include <io.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +60,24 @@ static inline ssize_t berth_test_write(int fd, const void *buf, size_t n)
 	if (pos < 0)
 		return -1;
 	r = berth_test_ret(berth_plat_pwrite(fd, buf, n, (uint64_t)pos));
+	if (r > 0)
+		_lseeki64(fd, pos + r, SEEK_SET);
+	return r;
+}
+
+/* read(2) at the file position, as berth_test_write() writes. */
+static inline ssize_t berth_test_read(int fd, void *buf, size_t n)
+{
+	HANDLE h = (HANDLE)_get_osfhandle(fd);
+	long long pos;
+	ssize_t r;
+
+	if (h == INVALID_HANDLE_VALUE || GetFileType(h) != FILE_TYPE_DISK)
+		return _read(fd, buf, (unsigned)n);
+	pos = _lseeki64(fd, 0, SEEK_CUR);
+	if (pos < 0)
+		return -1;
+	r = berth_test_ret(berth_plat_pread(fd, buf, n, (uint64_t)pos));
 	if (r > 0)
 		_lseeki64(fd, pos + r, SEEK_SET);
 	return r;
@@ -186,10 +206,115 @@ static inline int berth_test_fallocate(int fd, off_t off, off_t len)
 	return _chsize_s(fd, (long long)(off + len)) ? EIO : 0;
 }
 
+/* Whether this runs under Wine (its ntdll exports wine_get_version). */
+static inline bool berth_test_wine(void)
+{
+	HMODULE nt = GetModuleHandleA("ntdll.dll");
+
+	return nt && GetProcAddress(nt, "wine_get_version");
+}
+
+/* mkdtemp(3): the Xs replaced until a new directory is made. */
+static inline char *berth_test_mkdtemp(char *tmpl)
+{
+	size_t n = strlen(tmpl);
+	unsigned v = (unsigned)GetTickCount() ^ (unsigned)GetCurrentThreadId();
+
+	if (n < 6)
+		return errno = EINVAL, NULL;
+	for (int tries = 0; tries < 100; tries++) {
+		v = v * 1103515245u + 12345u + (unsigned)tries;
+		for (size_t i = 0; i < 6; i++)
+			tmpl[n - 6 + i] = "abcdefghijklmnopqrstuvwxyz0123456789"
+				[(v >> (i * 5)) % 36];
+		if (CreateDirectoryA(tmpl, NULL))
+			return tmpl;
+		if (GetLastError() != ERROR_ALREADY_EXISTS)
+			break;
+	}
+	errno = EEXIST;
+	return NULL;
+}
+
+/* symlink(2) as a Windows symbolic link (a reparse point), a directory
+ * link when @target is a directory; -1 with EPERM where links cannot be
+ * made (no privilege): the caller skips. */
+static inline int berth_test_symlink(const char *target, const char *path)
+{
+	DWORD a = GetFileAttributesA(target);
+	DWORD fl = a != INVALID_FILE_ATTRIBUTES &&
+				   (a & FILE_ATTRIBUTE_DIRECTORY)
+			   ? SYMBOLIC_LINK_FLAG_DIRECTORY
+			   : 0;
+
+	/* Wine's CreateSymbolicLink may be a stub that answers TRUE and
+	 * makes nothing: the link must be there. */
+	if (CreateSymbolicLinkA(path, target, fl) &&
+	    GetFileAttributesA(path) != INVALID_FILE_ATTRIBUTES)
+		return 0;
+	errno = EPERM;
+	return -1;
+}
+
+/* Remove @path and everything below it (no link is followed: a reparse
+ * point is removed as itself). */
+static inline int berth_test_rm_rf(const char *path)
+{
+	char sub[MAX_PATH * 2];
+	WIN32_FIND_DATAA fd;
+	DWORD a = GetFileAttributesA(path);
+	HANDLE h;
+	int r = 0;
+
+	if (a == INVALID_FILE_ATTRIBUTES)
+		return 0;
+	if (!(a & FILE_ATTRIBUTE_DIRECTORY)) {
+		SetFileAttributesA(path, FILE_ATTRIBUTE_NORMAL);
+		return DeleteFileA(path) ? 0 : -1;
+	}
+	if (!(a & FILE_ATTRIBUTE_REPARSE_POINT)) {
+		snprintf(sub, sizeof(sub), "%s\\*", path);
+		h = FindFirstFileA(sub, &fd);
+		if (h != INVALID_HANDLE_VALUE) {
+			do {
+				if (!strcmp(fd.cFileName, ".") ||
+				    !strcmp(fd.cFileName, ".."))
+					continue;
+				snprintf(sub, sizeof(sub), "%s\\%s", path,
+					 fd.cFileName);
+				r |= berth_test_rm_rf(sub);
+			} while (FindNextFileA(h, &fd));
+			FindClose(h);
+		}
+	}
+	if (!RemoveDirectoryA(path)) {
+		fprintf(stderr, "rm_rf %s: error %lu\n", path, GetLastError());
+		return -1;
+	}
+	return r;
+}
+
+/* system(3) for the one command the tests run: "rm -rf 'PATH'". */
+static inline int berth_test_system(const char *cmd)
+{
+	char path[MAX_PATH * 2];
+	size_t n;
+
+	if (strncmp(cmd, "rm -rf '", 8))
+		return system(cmd);
+	n = strlen(cmd + 8);
+	if (n < 1 || n >= sizeof(path) || cmd[8 + n - 1] != '\'')
+		return -1;
+	memcpy(path, cmd + 8, n - 1);
+	path[n - 1] = '\0';
+	return berth_test_rm_rf(path);
+}
+
 #define pread berth_test_pread
 #define pwrite berth_test_pwrite
 #define pipe berth_test_pipe
 #define write berth_test_write
+#define read berth_test_read
 #define open berth_test_open
 #define mkstemp berth_test_mkstemp
 #define setenv berth_test_setenv
@@ -199,5 +324,11 @@ static inline int berth_test_fallocate(int fd, off_t off, off_t len)
 #define posix_memalign berth_test_memalign
 #define posix_fallocate berth_test_fallocate
 #define O_DIRECT 0
+#define mkdtemp berth_test_mkdtemp
+#define mkdir(path, mode) ((void)(mode), _mkdir(path)) /* no modes */
+#define ffs __builtin_ffs
+#define symlink berth_test_symlink
+#define system berth_test_system
+#define lstat stat /* no symlinks to see through in the tests' own stats */
 
 #endif /* BERTH_WIN_COMPAT_H */

@@ -232,6 +232,67 @@ static void check_head(uint64_t len, int type, int redo, int32_t count,
 	assert_int_equal(berth_sum_head_check(&h, type, len), 0);
 }
 
+/* The echo must be the head the generator computed, field for field. */
+static void test_sum_head_echo(void **state)
+{
+	static const uint64_t lens[] = {1,	700,	  701,
+					300000, 50331648, 1ull << 34};
+	struct berth_sum_head h, e;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		for (int redo = 0; redo < 2; redo++) {
+			assert_int_equal(berth_sum_head_init(&h, lens[i], 31,
+							     BERTH_CSUM_MD5, 0,
+							     redo),
+					 0);
+			assert_int_equal(
+				berth_sum_head_echo_check(
+					&h, 31, BERTH_CSUM_MD5, 0, redo),
+				0);
+			/* The other pass's strong-sum length. */
+			assert_int_equal(
+				berth_sum_head_echo_check(
+					&h, 31, BERTH_CSUM_MD5, 0, !redo),
+				-BERTH_EPROTO);
+			e = h;
+			e.s2length = h.s2length == 2 ? 3 : 2;
+			assert_int_equal(
+				berth_sum_head_echo_check(
+					&e, 31, BERTH_CSUM_MD5, 0, redo),
+				-BERTH_EPROTO);
+			/* Same length, other block size. */
+			assert_int_equal(
+				berth_sum_head_echo_check(
+					&h, 31, BERTH_CSUM_MD5, 512, redo),
+				h.blength == 512 ? 0 : -BERTH_EPROTO);
+		}
+	}
+	/* -B 1000: 2500 bytes are 3 blocks of 1000, 500 left. */
+	assert_int_equal(
+		berth_sum_head_init(&h, 2500, 30, BERTH_CSUM_MD5, 1000, 0), 0);
+	assert_int_equal(
+		berth_sum_head_echo_check(&h, 30, BERTH_CSUM_MD5, 1000, 0), 0);
+	e = (struct berth_sum_head){
+		.count = 5, .blength = 500, .s2length = h.s2length};
+	assert_int_equal(
+		berth_sum_head_echo_check(&e, 30, BERTH_CSUM_MD5, 1000, 0),
+		-BERTH_EPROTO);
+	/* No blocks: all zero, nothing else. */
+	e = (struct berth_sum_head){0};
+	assert_int_equal(
+		berth_sum_head_echo_check(&e, 30, BERTH_CSUM_MD5, 0, 0), 0);
+	e.s2length = 2;
+	assert_int_equal(
+		berth_sum_head_echo_check(&e, 30, BERTH_CSUM_MD5, 0, 0),
+		-BERTH_EPROTO);
+	e = (struct berth_sum_head){.blength = 700};
+	assert_int_equal(
+		berth_sum_head_echo_check(&e, 30, BERTH_CSUM_MD5, 0, 0),
+		-BERTH_EPROTO);
+}
+
 static void test_sum_head_rules(void **state)
 {
 	struct berth_sum_head h;
@@ -398,6 +459,7 @@ const struct CMUnitTest delta_pure_tests[] = {
 	cmocka_unit_test(test_csum_stream),
 	cmocka_unit_test(test_sum_head_rules),
 	cmocka_unit_test(test_sum_head_check),
+	cmocka_unit_test(test_sum_head_echo),
 	cmocka_unit_test(test_sig_blocks_split),
 };
 const size_t delta_pure_count = sizeof(delta_pure_tests) /

@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "engine/common/tmpname.h"
 #include "engine/delta/delta_int.h"
 #include "test_delta.h"
 
@@ -230,6 +232,29 @@ static void check_head(uint64_t len, int type, int redo, int32_t count,
 	assert_int_equal(h.remainder, rem);
 	assert_int_equal(berth_sum_head_len(&h), len);
 	assert_int_equal(berth_sum_head_check(&h, type, len), 0);
+}
+
+/* berth's mark on temp names: its own pid back, nothing from others. */
+static void test_tmpname_mark(void **state)
+{
+	char name[64] = ".file.txt.Ab3dE9";
+	size_t n;
+
+	(void)state;
+	n = berth_tmpname_mark(name, strlen(name));
+	assert_int_equal(n, strlen(name));
+	assert_true(n <= strlen(".file.txt.Ab3dE9") + BERTH_TMPNAME_MARK_MAX);
+	assert_int_equal(berth_tmpname_owner(name), (long)getpid());
+	/* rsync's own temp names, a user's file, an edited mark. */
+	assert_int_equal(berth_tmpname_owner(".file.txt.Ab3dE9"), 0);
+	assert_int_equal(berth_tmpname_owner("file.txt"), 0);
+	assert_int_equal(berth_tmpname_owner(".a.Ab3dE9~1z0000"), 0);
+	assert_int_equal(berth_tmpname_owner("~"), 0);
+	assert_int_equal(berth_tmpname_owner(".~"), 0);
+	name[n - 1] = name[n - 1] == 'a' ? 'b' : 'a';
+	assert_int_equal(berth_tmpname_owner(name), 0);
+	name[n - 1] = '\0';
+	assert_int_equal(berth_tmpname_owner(name), 0);
 }
 
 /* The echo must be the head the generator computed, field for field. */
@@ -460,6 +485,7 @@ const struct CMUnitTest delta_pure_tests[] = {
 	cmocka_unit_test(test_sum_head_rules),
 	cmocka_unit_test(test_sum_head_check),
 	cmocka_unit_test(test_sum_head_echo),
+	cmocka_unit_test(test_tmpname_mark),
 	cmocka_unit_test(test_sig_blocks_split),
 };
 const size_t delta_pure_count = sizeof(delta_pure_tests) /

@@ -83,6 +83,10 @@ static int old_idev(struct berth_flist_dec *d, struct berth_proto_in *v,
 	    (d->cfg.protocol < 28 ? type != S_IFREG
 				  : !(x & BERTH_XMIT_HLINKED)))
 		return BERTH_PROTO_DONE;
+	/* No client links a directory: the entry would become a link to
+	 * a file of its group. */
+	if (type == S_IFDIR)
+		return -BERTH_EPROTO;
 	p->dev = d->dev;
 	if (d->cfg.protocol < 28 || !(x & XMIT_SAME_DEV_PRE30))
 		GET(berth_proto_get_longint(v, &p->dev));

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "engine/common/tmpname.h"
 #include "engine/commit/commit_int.h"
 
 /*
@@ -284,8 +285,10 @@ void berth__commit_track_del(struct commit_track *t)
 }
 
 /*
- * rsync's temp name ".NAME.XXXXXX" beside the final name, NAME shortened
- * so that the whole fits NAME_MAX.  Commit thread (uses c->rng).
+ * rsync's temp name ".NAME.XXXXXX" beside the final name, with berth's
+ * mark after it (engine/common/tmpname.h: a later session removes it if
+ * this process dies), NAME shortened so that the whole fits NAME_MAX.
+ * Commit thread (uses c->rng).
  */
 void berth__commit_tmpname(struct berth_commit *c, const char *base, char *out)
 {
@@ -295,8 +298,8 @@ void berth__commit_tmpname(struct berth_commit *c, const char *base, char *out)
 	uint64_t x;
 	int i;
 
-	if (n > NAME_MAX - 8)
-		n = NAME_MAX - 8;
+	if (n > NAME_MAX - 8 - BERTH_TMPNAME_MARK_MAX)
+		n = NAME_MAX - 8 - BERTH_TMPNAME_MARK_MAX;
 	out[0] = '.';
 	memcpy(out + 1, base, n);
 	out[n + 1] = '.';
@@ -309,7 +312,7 @@ void berth__commit_tmpname(struct berth_commit *c, const char *base, char *out)
 		c->rng = x;
 		out[n + 2 + i] = chars[x % (sizeof(chars) - 1)];
 	}
-	out[n + 8] = '\0';
+	berth_tmpname_mark(out, n + 8);
 }
 
 int berth__commit_bakname(const struct berth_commit *c, const char *base,

@@ -92,6 +92,27 @@ int berth_sum_head_check(const struct berth_sum_head *h, int type,
 	return 0;
 }
 
+int berth_sum_head_echo_check(const struct berth_sum_head *echo, int proto,
+			      int type, uint32_t block_size, int redo)
+{
+	struct berth_sum_head want;
+
+	if (echo->count <= 0)
+		return echo->count == 0 && echo->blength == 0 &&
+				       echo->s2length == 0 &&
+				       echo->remainder == 0
+			       ? 0
+			       : -BERTH_EPROTO;
+	if (berth_sum_head_init(&want, berth_sum_head_len(echo), proto, type,
+				block_size, redo) < 0)
+		return -BERTH_EPROTO;
+	if (want.count != echo->count || want.blength != echo->blength ||
+	    want.s2length != echo->s2length ||
+	    want.remainder != echo->remainder)
+		return -BERTH_EPROTO;
+	return 0;
+}
+
 uint64_t berth_sum_head_len(const struct berth_sum_head *h)
 {
 	if (h->count <= 0)

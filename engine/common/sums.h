@@ -74,6 +74,16 @@ int berth_sum_head_init(struct berth_sum_head *h, uint64_t len, int proto,
 int berth_sum_head_check(const struct berth_sum_head *h, int type,
 			 uint64_t basis_size);
 
+/*
+ * Is @echo (already through berth_sum_head_check()) the head the generator
+ * sent?  That head was berth_sum_head_init() of its basis length with the
+ * same @proto, @type, @block_size and @redo, so an echo describing L bytes
+ * must equal the head computed for L, field by field (s2length included);
+ * a head of no blocks must be all zero.  Returns 0 or -BERTH_EPROTO.  Pure.
+ */
+int berth_sum_head_echo_check(const struct berth_sum_head *echo, int proto,
+			      int type, uint32_t block_size, int redo);
+
 /* Length of block @i (< count) of a valid head. */
 static inline uint32_t berth_sum_head_block_len(const struct berth_sum_head *h,
 						uint32_t i)

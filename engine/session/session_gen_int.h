@@ -49,6 +49,7 @@ struct gen {
 	int32_t *hl_leader; /* -H: per ndx, its group's leader, or -1 */
 	bool any_hlinks;
 	struct berth_dircache dcache; /* parent directories looked up */
+	bool root_swept; /* the root's dead temp files: looked for */
 	struct dir_frame *stack;
 	size_t depth;
 	struct dir_fix *dirs; /* every directory, for the final attributes */

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,14 +19,61 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "engine/common/tmpname.h"
 #include "engine/session/session.h"
 #include "engine/session/session_sys.h"
 #include "engine/session/session_gen_int.h"
 
-/* The cache's opens go through the session's inline calls (faults). */
+/*
+ * Temp files of a berth that died (SIGKILL, a power cut) in the directory
+ * @path (@dfd: an O_PATH fd of it): names with berth's mark
+ * (engine/common/tmpname.h) naming a process that no longer runs, never
+ * this one (a session beside us in this process writes under the same
+ * id).  They go through the commit stage as deletions do.  Best effort:
+ * a directory that cannot be read stays as it is.
+ */
+static void sweep_dead_temps(struct berth_session *s, int dfd, const char *path)
+{
+	char rel[PATH_MAX];
+	struct dirent *de;
+	long pid;
+	DIR *d;
+	int fd;
+
+	if (s->opts.dry_run)
+		return;
+	fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		if (de->d_name[0] != '.' || de->d_type == DT_DIR)
+			continue;
+		pid = berth_tmpname_owner(de->d_name);
+		if (!pid || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 ||
+		    errno != ESRCH)
+			continue;
+		if (snprintf(rel, sizeof(rel), "%s%s%s", path, *path ? "/" : "",
+			     de->d_name) >= (int)sizeof(rel))
+			continue;
+		(void)berth_commit_delete(s->stg.commit, rel, 0, NULL);
+	}
+	closedir(d);
+}
+
+/* The cache's opens go through the session's inline calls (faults); a
+ * directory opened is swept of dead sessions' temp files. */
 static int open_dir(void *arg, int root_fd, const char *path, int flags)
 {
-	return berth__sys_open(arg, root_fd, path, flags);
+	int fd = berth__sys_open(arg, root_fd, path, flags);
+
+	if (fd >= 0)
+		sweep_dead_temps(arg, fd, path);
+	return fd;
 }
 
 void berth__gen_dir_cache_init(struct gen *g)
@@ -39,8 +87,12 @@ void berth__gen_dir_cache_init(struct gen *g)
  * from the generator's directory-fd cache (engine/path). */
 int berth__gen_dir_fd(struct gen *g, const char *path, size_t len)
 {
-	if (len == 0)
+	if (len == 0) {
+		if (!g->root_swept)
+			sweep_dead_temps(g->s, g->s->dest.root_fd, "");
+		g->root_swept = true;
 		return g->s->dest.root_fd;
+	}
 	return berth_dircache_get_fd(&g->dcache, g->s->dest.root_fd, 0, path,
 				     len, O_PATH);
 }

@@ -352,6 +352,23 @@ static int receive_file(struct berth_session *s, int32_t ndx,
 		ret = -BERTH_EPROTO;
 		goto early;
 	}
+	/* ... and the head we sent, field for field: its strong-sum length
+	 * too, and blocks whenever a basis was offered (--append: a prefix,
+	 * possibly empty). */
+	if (berth_sum_head_echo_check(&df.head, s->neg.proto, s->neg.cp.type,
+				      (uint32_t)s->opts.block_size,
+				      !st.appended && st.attempts > 1) < 0 ||
+	    (st.had_basis && !st.appended && df.head.count == 0)) {
+		berth__session_fatal(s, RERR_PROTOCOL,
+				     "%s: the sender echoed a sum head that "
+				     "was not sent (count %d, block length "
+				     "%d, checksum length %d)\n",
+				     f->name, (int)df.head.count,
+				     (int)df.head.blength,
+				     (int)df.head.s2length);
+		ret = -BERTH_ECANCELLED;
+		goto early;
+	}
 	if (st.appended) {
 		/* The head describes the kept prefix: nothing else may be
 		 * referenced, and only --append-verify hashes the prefix. */

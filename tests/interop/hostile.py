@@ -19,6 +19,11 @@ requested and echoed): unchanged (exit 0, the values on the files), with
 the echoed value's number naming a short or a missing item or with a
 wrong length (exit 2), with a changed value byte (exit 23: it does not
 match the file list's MD5), and N/3 random flips.
+Then the -aHX, -aX and --append captures recorded without incremental
+recursion (tests/interop/captures, by make_noinc_captures.py): unchanged
+(exit 0 and the right files; -aHX may end 23, see noinc_cases()), cut
+short at about 80 points each (exit 12), and N/3 mutations each (flips,
+insertions, deletions).
 Every run must end on its own within the time limit with an exit code (no
 signal, no sanitizer report), leave no temp files, and create nothing
 outside the destination.  Prints one line per case and a closing
@@ -37,11 +42,14 @@ TIMEOUT = 60
 LONG = b"L" * 40  # case10's abbreviated value, echoed as 01 28 <LONG>
 
 
-def run(berth, argv, stream, work):
+def run(berth, argv, stream, work, setup=None):
     """Feed @stream to berth with the capture's argv, DEST in @work."""
     dst = os.path.join(work, "dst")
     outside = os.path.join(work, "outside")
     os.makedirs(outside, exist_ok=True)
+    if setup:
+        os.makedirs(dst)
+        setup(dst)
     args = [berth] + argv[1:-1] + [dst + "/"]
     try:
         p = subprocess.run(args, input=stream, capture_output=True,
@@ -244,6 +252,82 @@ def inc_cases(c2s, n, rng):
     return cases
 
 
+# Captures of -H, -X and --append without incremental recursion, recorded
+# by make_noinc_captures.py (the shared ones are incremental, which berth
+# refuses at the file list for these options).
+NOINC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                         "captures")
+T0 = 1700000000
+APPEND_DATA = random.Random(11).randbytes(5000)
+
+
+def append_old(dst):
+    with open(os.path.join(dst, "grow.log"), "wb") as f:
+        f.write(APPEND_DATA[:3000])
+    os.utime(os.path.join(dst, "grow.log"), (T0, T0))
+
+
+def noinc_ok(case, dst):
+    """What each unchanged noinc capture must leave."""
+    def xa(p):
+        return {n: os.getxattr(p, n) for n in os.listxattr(p)}
+    p = lambda n: os.path.join(dst, n)
+    try:
+        if case.startswith("case6b"):
+            ok = (os.stat(p("h1")).st_ino == os.stat(p("h2")).st_ino and
+                  open(p("h1"), "rb").read() == b"linked with xattr\n" and
+                  xa(p("h1")) == {"user.tag": b"t"})
+        elif case.startswith("case10"):
+            want = {"user.short": b"value-1", "user.long": b"L" * 40}
+            ok = xa(p("x.txt")) == want and xa(p("y.txt")) == want
+        else:
+            ok = open(p("grow.log"), "rb").read() == APPEND_DATA
+    except OSError as e:
+        return [f"{case}: {e}"]
+    return [] if ok else [f"{case}: unexpected destination"]
+
+
+def noinc_cases(n, rng, step):
+    """Each capture unchanged (exit 0), cut short every @step bytes, and
+    @n mutated forms (flips, insertions, deletions) each."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from hostile_sender import mutate
+    out = []
+    if not os.path.isdir(NOINC_DIR):
+        return out
+    for case in sorted(os.listdir(NOINC_DIR)):
+        cdir = os.path.join(NOINC_DIR, case)
+        argv = [a for a in open(os.path.join(cdir, "argv.txt")).read()
+                .split("\n") if a]
+        c2s = open(os.path.join(cdir, "client_to_server.bin"), "rb").read()
+        setup = append_old if "append" in case else None
+        if "X" in argv[2] and not xattrs_here():
+            continue
+        # -H: the sender's echo of h1's record (its xattr values) is
+        # replayed before berth may have sent that record (it does once
+        # h1 is linked): setting them can then fail (23), the tree is
+        # right either way.
+        out.append((argv, f"{case} unchanged", c2s,
+                    (0, 23) if case.startswith("case6b") else 0, setup))
+        for cut in range(4, len(c2s), max(step, len(c2s) // 80)):
+            out.append((argv, f"{case} cut at {cut}", c2s[:cut], 12, setup))
+        for k in range(n):
+            out.append((argv, f"{case} mutation {k}", mutate(c2s, rng, 4),
+                        None, setup))
+    return out
+
+
+def xattrs_here():
+    d = tempfile.mkdtemp(prefix="berth-hostile-xa-")
+    try:
+        os.setxattr(d, "user.probe", b"1")
+        return True
+    except OSError:
+        return False
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--berth", required=True)
@@ -302,12 +386,16 @@ def main():
         cases += [(xargv,) + c
                   for c in xattr_cases(xc2s, args.random // 3, rng)]
 
+    cases = [c + (None,) for c in cases]
+    cases += noinc_cases(args.random // 3, rng, 5)
+
     passed = failed = 0
-    for argv, name, stream, want in cases:
+    for argv, name, stream, want, setup in cases:
         work = tempfile.mkdtemp(prefix="berth-hostile-")
-        rc, err = run(berth, argv, stream, work)
+        rc, err = run(berth, argv, stream, work, setup)
         probs = violations(rc, err, work)
-        if want is not None and rc != want:
+        if want is not None and rc not in (
+                want if isinstance(want, tuple) else (want,)):
             probs.append(f"exit {rc}, want {want}: {err.strip()[-300:]}")
         if name in ("unchanged", "inc unchanged") and not probs:
             got = sorted(os.listdir(os.path.join(work, "dst")))
@@ -317,6 +405,8 @@ def main():
         if name in ("xattrs unchanged", "xattr value changed value") \
                 and not probs:
             probs += xattr_tree_ok(os.path.join(work, "dst"), name)
+        if name.endswith("_noinc unchanged") and not probs:
+            probs += noinc_ok(name, os.path.join(work, "dst"))
         shutil.rmtree(work, ignore_errors=True)
         if probs:
             failed += 1

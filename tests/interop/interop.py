@@ -2072,6 +2072,14 @@ def chown_tree(root, uid):
     os.chown(root, uid, uid)
 
 
+def is_temp_name(base):
+    """rsync's temp name .NAME.XXXXXX, or berth's: the same with its mark
+    "~<pid in base 36><4-char check>" after it."""
+    import re
+    return bool(re.match(r"^\..+\.[^./]{6}(~[0-9a-z]{1,6}[0-9A-Za-z]{4})?$",
+                         base))
+
+
 def run_scenario(name, berth, work, keep):
     build_src, build_dst, opts = SCENARIOS[name][:3]
     extra = SCENARIOS[name][3] if len(SCENARIOS[name]) > 3 else {}
@@ -2290,9 +2298,7 @@ def run_scenario_in(name, berth, work, keep, tmpfs, build_src, build_dst,
             if found:
                 problems.append(f"{who} wrote outside the destination: "
                                 f"{found}")
-    temps = [k for k in snap_b if os.path.basename(k).startswith(".")
-             and len(os.path.basename(k)) > 7
-             and os.path.basename(k)[-7] == "."]
+    temps = [k for k in snap_b if is_temp_name(os.path.basename(k))]
     if temps:
         problems.append(f"temp files left: {temps}")
     if not keep:

@@ -64,7 +64,7 @@ static void usage(void)
 		"         [--berth PATH] [--rsync PATH] [--workdir DIR] [-v]\n"
 		"violation kinds for --xfail: content temp fd mem once count "
 		"undisturbed\n"
-		"         result signal temp-signal isolation sanitizer\n");
+		"         result signal temp-signal isolation sanitizer temp-killed\n");
 	exit(64);
 }
 

@@ -54,6 +54,7 @@ enum {
 	SD_CUT_PIPE, /* the relay closes both pipes mid-stream */
 	SD_SIGTERM, /* SIGTERM to berth --server */
 	SD_SIGINT, /* SIGINT to berth --server */
+	SD_KILL_BERTH, /* SIGKILL to berth --server, then a second push */
 	SD_FAULT, /* injected pump faults (see the fault counters) */
 	SD__COUNT
 };
@@ -85,6 +86,8 @@ enum {
 	SV_SANITIZER, /* a berth process stopped on a sanitizer report */
 	SV_ISOLATION, /* an undisturbed session on a shared pump failed
 		       * while another one was disrupted */
+	SV_TEMP_KILLED, /* temp files of a SIGKILLed berth still there
+			 * after the next push */
 	SV__COUNT
 };
 

@@ -7,7 +7,9 @@
  * Process mode: each client runs `berth --server` through the relay
  * (stress_relay.c) as its remote shell; one berth process per client.
  * Disruptions: SIGKILL the client, cut both pipes mid-stream, SIGTERM or
- * SIGINT the berth process.
+ * SIGINT the berth process, SIGKILL the berth process (no cleanup is
+ * possible: a second push follows, which must succeed and leave no temp
+ * file of the killed one behind).
  *
  * Session mode: the relay connects to a unix socket of this process
  * instead, and each connection runs a berth_session (create, run) on a thread with
@@ -92,6 +94,7 @@ struct psession {
 	int client_done;
 	double t_end; /* monotonic, when the client exited */
 	pid_t berth; /* process mode, from the info file */
+	int repushed; /* sigkill-berth: -1 before the second push, 1 after */
 	double berth_seen; /* when it was first seen running as berth */
 	/* session mode */
 	pthread_t thread;
@@ -228,6 +231,15 @@ static void temp_found(void *arg, const char *path)
 	int sig = s->disrupted && (s->it->disruption == SD_SIGTERM ||
 				   s->it->disruption == SD_SIGINT);
 
+	if (s->repushed < 0)
+		return; /* the killed berth's: the second push removes them */
+	if (s->repushed > 0) {
+		stress_violation(st, SV_TEMP_KILLED,
+				 "temp file left: %s (a berth was SIGKILLed "
+				 "here, and the next push succeeded)",
+				 path);
+		return;
+	}
 	stress_violation(st, sig ? SV_TEMP_SIGNAL : SV_TEMP,
 			 "temp file left: %s (%s, client %s, berth %s)", path,
 			 stress_disruption_names[s->it->disruption],
@@ -623,7 +635,7 @@ static int signal_ready(struct psession *s, pid_t pid, int sig)
 	fclose(f);
 	if (!is_berth)
 		return 0;
-	if ((blk | cgt) & (1ull << (sig - 1)))
+	if (sig == SIGKILL || (blk | cgt) & (1ull << (sig - 1)))
 		return 1;
 	if (s->berth_seen == 0)
 		s->berth_seen = stress_now();
@@ -642,6 +654,7 @@ static void fire(struct proc_iter *it, struct psession *s)
 		break;
 	case SD_SIGTERM:
 	case SD_SIGINT:
+	case SD_KILL_BERTH:
 		pid = read_info(s, &status, &have);
 		if (!pid || have) {
 			/* Not started yet: try again shortly; already
@@ -652,7 +665,9 @@ static void fire(struct proc_iter *it, struct psession *s)
 				s->has_fire = 0;
 			return;
 		}
-		sig = it->disruption == SD_SIGTERM ? SIGTERM : SIGINT;
+		sig = it->disruption == SD_SIGTERM  ? SIGTERM
+		      : it->disruption == SD_SIGINT ? SIGINT
+						    : SIGKILL;
 		ready = signal_ready(s, pid, sig);
 		if (ready < 0) {
 			s->has_fire = 0; /* never ready: not delivered */
@@ -711,6 +726,9 @@ static void check_berth_exit(struct psession *s)
 					 "%s: no berth exit recorded", s->dst);
 		return;
 	}
+	if (s->disrupted && s->it->disruption == SD_KILL_BERTH &&
+	    s->repushed <= 0)
+		return; /* killed on purpose; the second push is checked */
 	if (s->disrupted && (s->it->disruption == SD_SIGTERM ||
 			     s->it->disruption == SD_SIGINT)) {
 		if (WIFSIGNALED(status))
@@ -735,6 +753,52 @@ static void check_berth_exit(struct psession *s)
 		stress_violation(st, SV_UNDISTURBED,
 				 "%s: undisturbed berth exited 0x%x", s->dst,
 				 status);
+}
+
+static void count_temp(void *arg, const char *path)
+{
+	(void)path;
+	(*(unsigned *)arg)++;
+}
+
+/*
+ * sigkill-berth: the berth process died mid-push with no chance to clean
+ * up.  Every final name must still hold its old or its new content (the
+ * temp files it left are expected); then the same push again, undisturbed:
+ * it must succeed, and the checks that follow (every file new, no temp
+ * file) hold it to removing the killed session's temp files.
+ */
+static void repush(struct psession *s)
+{
+	struct stress_state *st = s->it->st;
+	unsigned temps = 0;
+	int status;
+	pid_t pid;
+
+	s->repushed = -1;
+	check_session(s); /* old or new content; temps tolerated */
+	check_berth_exit(s);
+	stress_find_temps(s->dst, count_temp, &temps);
+	if (st->o.verbose)
+		stress_log(st, "%s: berth SIGKILLed, %u temp files left\n",
+			   s->dst, temps);
+	unlink(s->info);
+	s->client_done = 0;
+	s->client = spawn_client(s->it, s);
+	if (s->client < 0) {
+		stress_violation(st, SV_RESULT, "cannot run %s", st->o.rsync);
+		s->client_done = 1;
+		return;
+	}
+	/* Reap it (and, being the subreaper, its relay and berth). */
+	while ((pid = waitpid(-1, &status, 0)) > 0 || errno == EINTR) {
+		if (pid == s->client) {
+			s->client_status = status;
+			s->client_done = 1;
+		}
+	}
+	s->victim = 0; /* undisturbed now: checked as such */
+	s->repushed = 1;
 }
 
 /*
@@ -847,9 +911,10 @@ void stress_proc_iter(struct stress_state *st, struct stress_rng *r,
 	else
 		d = d < 20   ? SD_NONE
 		    : d < 40 ? SD_KILL_CLIENT
-		    : d < 60 ? SD_CUT_PIPE
-		    : d < 80 ? SD_SIGTERM
-			     : SD_SIGINT;
+		    : d < 55 ? SD_CUT_PIPE
+		    : d < 70 ? SD_SIGTERM
+		    : d < 80 ? SD_SIGINT
+			     : SD_KILL_BERTH;
 	d = stress_filter(st, in_process ? 3 : 2, d);
 	it.disruption = d;
 	stress_describe(st, "%s: %u clients, workload %s, %s%s%s",
@@ -1016,6 +1081,8 @@ void stress_proc_iter(struct stress_state *st, struct stress_rng *r,
 				   s->dst, stress_disruption_names[d],
 				   s->fire_at - t0, s->t_end - t0);
 		}
+		if (s->disrupted && d == SD_KILL_BERTH)
+			repush(s);
 		check_session(s);
 		check_berth_exit(s);
 		if (!st->violation)

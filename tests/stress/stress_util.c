@@ -31,6 +31,7 @@ const char *const stress_disruption_names[SD__COUNT] = {
 	[SD_CUT_PIPE] = "cut-pipe",
 	[SD_SIGTERM] = "sigterm-berth",
 	[SD_SIGINT] = "sigint-berth",
+	[SD_KILL_BERTH] = "sigkill-berth",
 	[SD_FAULT] = "faults",
 };
 
@@ -54,6 +55,7 @@ const char *const stress_violation_names[SV__COUNT] = {
 	[SV_TEMP_SIGNAL] = "temp-signal",
 	[SV_ISOLATION] = "isolation",
 	[SV_SANITIZER] = "sanitizer",
+	[SV_TEMP_KILLED] = "temp-killed",
 };
 
 uint64_t stress_mix(uint64_t x)

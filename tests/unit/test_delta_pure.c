@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "engine/common/tmpname.h"
 #include "engine/delta/delta_int.h"
 #include "test_delta.h"
 
@@ -232,6 +234,90 @@ static void check_head(uint64_t len, int type, int redo, int32_t count,
 	assert_int_equal(berth_sum_head_check(&h, type, len), 0);
 }
 
+/* berth's mark on temp names: its own pid back, nothing from others. */
+static void test_tmpname_mark(void **state)
+{
+	char name[64] = ".file.txt.Ab3dE9";
+	size_t n;
+
+	(void)state;
+	n = berth_tmpname_mark(name, strlen(name));
+	assert_int_equal(n, strlen(name));
+	assert_true(n <= strlen(".file.txt.Ab3dE9") + BERTH_TMPNAME_MARK_MAX);
+	assert_int_equal(berth_tmpname_owner(name), (long)getpid());
+	/* rsync's own temp names, a user's file, an edited mark. */
+	assert_int_equal(berth_tmpname_owner(".file.txt.Ab3dE9"), 0);
+	assert_int_equal(berth_tmpname_owner("file.txt"), 0);
+	assert_int_equal(berth_tmpname_owner(".a.Ab3dE9~1z0000"), 0);
+	assert_int_equal(berth_tmpname_owner("~"), 0);
+	assert_int_equal(berth_tmpname_owner(".~"), 0);
+	name[n - 1] = name[n - 1] == 'a' ? 'b' : 'a';
+	assert_int_equal(berth_tmpname_owner(name), 0);
+	name[n - 1] = '\0';
+	assert_int_equal(berth_tmpname_owner(name), 0);
+}
+
+/* The echo must be the head the generator computed, field for field. */
+static void test_sum_head_echo(void **state)
+{
+	static const uint64_t lens[] = {1,	700,	  701,
+					300000, 50331648, 1ull << 34};
+	struct berth_sum_head h, e;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		for (int redo = 0; redo < 2; redo++) {
+			assert_int_equal(berth_sum_head_init(&h, lens[i], 31,
+							     BERTH_CSUM_MD5, 0,
+							     redo),
+					 0);
+			assert_int_equal(
+				berth_sum_head_echo_check(
+					&h, 31, BERTH_CSUM_MD5, 0, redo),
+				0);
+			/* The other pass's strong-sum length. */
+			assert_int_equal(
+				berth_sum_head_echo_check(
+					&h, 31, BERTH_CSUM_MD5, 0, !redo),
+				-BERTH_EPROTO);
+			e = h;
+			e.s2length = h.s2length == 2 ? 3 : 2;
+			assert_int_equal(
+				berth_sum_head_echo_check(
+					&e, 31, BERTH_CSUM_MD5, 0, redo),
+				-BERTH_EPROTO);
+			/* Same length, other block size. */
+			assert_int_equal(
+				berth_sum_head_echo_check(
+					&h, 31, BERTH_CSUM_MD5, 512, redo),
+				h.blength == 512 ? 0 : -BERTH_EPROTO);
+		}
+	}
+	/* -B 1000: 2500 bytes are 3 blocks of 1000, 500 left. */
+	assert_int_equal(
+		berth_sum_head_init(&h, 2500, 30, BERTH_CSUM_MD5, 1000, 0), 0);
+	assert_int_equal(
+		berth_sum_head_echo_check(&h, 30, BERTH_CSUM_MD5, 1000, 0), 0);
+	e = (struct berth_sum_head){
+		.count = 5, .blength = 500, .s2length = h.s2length};
+	assert_int_equal(
+		berth_sum_head_echo_check(&e, 30, BERTH_CSUM_MD5, 1000, 0),
+		-BERTH_EPROTO);
+	/* No blocks: all zero, nothing else. */
+	e = (struct berth_sum_head){0};
+	assert_int_equal(
+		berth_sum_head_echo_check(&e, 30, BERTH_CSUM_MD5, 0, 0), 0);
+	e.s2length = 2;
+	assert_int_equal(
+		berth_sum_head_echo_check(&e, 30, BERTH_CSUM_MD5, 0, 0),
+		-BERTH_EPROTO);
+	e = (struct berth_sum_head){.blength = 700};
+	assert_int_equal(
+		berth_sum_head_echo_check(&e, 30, BERTH_CSUM_MD5, 0, 0),
+		-BERTH_EPROTO);
+}
+
 static void test_sum_head_rules(void **state)
 {
 	struct berth_sum_head h;
@@ -398,6 +484,8 @@ const struct CMUnitTest delta_pure_tests[] = {
 	cmocka_unit_test(test_csum_stream),
 	cmocka_unit_test(test_sum_head_rules),
 	cmocka_unit_test(test_sum_head_check),
+	cmocka_unit_test(test_sum_head_echo),
+	cmocka_unit_test(test_tmpname_mark),
 	cmocka_unit_test(test_sig_blocks_split),
 };
 const size_t delta_pure_count = sizeof(delta_pure_tests) /

@@ -672,6 +672,24 @@ static void test_old_protocols(void **state)
 		for (size_t cut = 0; cut < n; cut++)
 			assert_int_equal(feed((const char *)b, cut, &cfg, NULL),
 					 BERTH_PROTO_MORE);
+		if (proto < 28)
+			continue;
+		/* A directory in a hard-link group (no client sends one):
+		 * it would become a link to a file of the group. */
+		n = 0;
+		b[n++] = 0x80 | 0x08 | ext; /* SAME_TIME|SAME_UID */
+		b[n++] = 0x02; /* HLINKED >> 8 */
+		b[n++] = 1;
+		b[n++] = 'd';
+		n = put32(b, n, 4096);
+		n = put32(b, n, 040755);
+		n = put32(b, n, 7); /* dev */
+		n = put32(b, n, 43); /* inode */
+		b[n++] = 0;
+		n = put32(b, n, 0);
+		n = put32(b, n, 0);
+		assert_int_equal(feed((const char *)b, n, &cfg, NULL),
+				 -BERTH_EPROTO);
 	}
 }
 

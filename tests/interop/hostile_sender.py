@@ -653,10 +653,17 @@ def dead_pid():
     return p.pid
 
 
+def forged(name):
+    """@name with a dead process's mark whose check is wrong (its last
+    character changed, never to itself)."""
+    m = tmp_mark(name, dead_pid())
+    return m[:-1] + ("z" if m[-1] != "z" else "y")
+
+
 DEAD_TEMP = tmp_mark(".a.txt.Qw3rTy", dead_pid())
 KEEP_DOTS = (".a.txt.Ab12Cd",  # rsync's own
              tmp_mark(".a.txt.Zx9Yw8", os.getpid()),  # a live process
-             tmp_mark(".a.txt.Mn4Bv5", dead_pid())[:-1] + "z")  # forged
+             forged(".a.txt.Mn4Bv5"))
 
 
 def run(berth, st, stream, setup, keep=None):

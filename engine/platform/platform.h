@@ -220,6 +220,12 @@ void *berth_plat_handle(int fd);
 /* A Win32 error code (GetLastError()) as a negative errno. */
 int berth_plat_err(unsigned long winerr);
 
+/*
+ * The result of a finished ReadFile/WriteFile: @n bytes when @ok, 0 at
+ * end of file or a broken pipe, else the error (GetLastError()).
+ */
+ssize_t berth_plat_io_result(int ok, unsigned long n);
+
 /* An NTSTATUS as a negative errno. */
 int berth_plat_nterr(long status);
 

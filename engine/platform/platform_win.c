@@ -64,6 +64,18 @@ void berth_waker_drain(struct berth_waker *w)
 
 /* ------------------------------------------------------------- errors */
 
+ssize_t berth_plat_io_result(int ok, unsigned long n)
+{
+	DWORD e;
+
+	if (ok)
+		return (ssize_t)n;
+	e = GetLastError();
+	if (e == ERROR_HANDLE_EOF || e == ERROR_BROKEN_PIPE)
+		return 0;
+	return berth_plat_err(e);
+}
+
 int berth_plat_err(unsigned long e)
 {
 	switch (e) {
@@ -615,13 +627,7 @@ static ssize_t plat_rw(int fd, void *buf, size_t len, uint64_t off, bool rd)
 		: WriteFile(h, buf, want, &n, &ov);
 	if (!ok && GetLastError() == ERROR_IO_PENDING)
 		ok = GetOverlappedResult(h, &ov, &n, TRUE);
-	if (ok)
-		ret = (ssize_t)n;
-	else if (GetLastError() == ERROR_HANDLE_EOF ||
-		 GetLastError() == ERROR_BROKEN_PIPE)
-		ret = 0;
-	else
-		ret = berth_plat_err(GetLastError());
+	ret = berth_plat_io_result(ok, n);
 	CloseHandle((HANDLE)((uintptr_t)ov.hEvent & ~(uintptr_t)1));
 	return ret;
 }

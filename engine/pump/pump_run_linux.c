@@ -183,11 +183,3 @@ ssize_t berth__pool_run(struct berth_req *req, struct berth_waker *cancel)
 		return -EINVAL;
 	}
 }
-
-ssize_t berth_req_run_sync(struct berth_req *req)
-{
-	req->cur_off = req->off;
-	req->cur_iov = req->iov;
-	req->cur_iovcnt = req->iovcnt;
-	return berth__pool_run(req, NULL);
-}

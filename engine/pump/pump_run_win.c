@@ -61,13 +61,7 @@ static ssize_t run_rw(struct berth_req *req, struct berth_waker *cancel)
 			CancelIoEx(h, &ov);
 		ok = GetOverlappedResult(h, &ov, &n, TRUE);
 	}
-	if (ok)
-		ret = (ssize_t)n;
-	else if (GetLastError() == ERROR_HANDLE_EOF ||
-		 GetLastError() == ERROR_BROKEN_PIPE)
-		ret = 0;
-	else
-		ret = berth_plat_err(GetLastError());
+	ret = berth_plat_io_result(ok, n);
 	CloseHandle(ev);
 	return ret;
 }
@@ -178,12 +172,4 @@ ssize_t berth__pool_run(struct berth_req *req, struct berth_waker *cancel)
 	default:
 		return -EINVAL;
 	}
-}
-
-ssize_t berth_req_run_sync(struct berth_req *req)
-{
-	req->cur_off = req->off;
-	req->cur_iov = req->iov;
-	req->cur_iovcnt = req->iovcnt;
-	return berth__pool_run(req, NULL);
 }

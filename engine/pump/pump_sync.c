@@ -10,6 +10,15 @@
 
 #include "pump_int.h"
 
+/* The same on every system: the pool's runner, from the first byte. */
+ssize_t berth_req_run_sync(struct berth_req *req)
+{
+	req->cur_off = req->off;
+	req->cur_iov = req->iov;
+	req->cur_iovcnt = req->iovcnt;
+	return berth__pool_run(req, NULL);
+}
+
 ssize_t berth_pump_run_inline(struct berth_pump *p, struct berth_req *req)
 {
 	if (p && atomic_load_explicit(&p->nfaults, memory_order_relaxed)) {

@@ -99,23 +99,7 @@ static int rule_add(struct berth_dfilter *f, const char *pat, size_t len,
 	r = &f->v[f->n];
 	memset(r, 0, sizeof(*r));
 	r->pat = p;
-	for (const char *c = p; *c; c++)
-		r->slash_cnt += *c == '/';
-	if (flags & SF_ANCHORED)
-		r->slash_cnt++;
-	if (strpbrk(p, "*[?")) {
-		const char *w = strstr(p, "**");
-
-		flags |= SF_WILD;
-		if (w) {
-			flags |= SF_WILD2;
-			if (w == p && !(flags & SF_ANCHORED))
-				flags |= SF_WILD2_PREFIX;
-			if (len + extra >= 3 &&
-			    !strcmp(p + len + extra - 3, "***"))
-				flags |= SF_WILD3_SUFFIX;
-		}
-	}
+	flags = berth__sf_classify(r, flags);
 	/* SF_ABS here: matched against the path from the module's top. */
 	r->flags = (flags & ~SF_ABS) | (slash ? SF_ABS : 0);
 	f->n++;

@@ -154,23 +154,7 @@ static int add_rule(struct berth_session *s, struct sf_list *l, const char *dir,
 	r = &l->v[l->n];
 	memset(r, 0, sizeof(*r));
 	r->pat = p;
-	for (const char *c = p; *c; c++)
-		r->slash_cnt += *c == '/';
-	if (flags & SF_ANCHORED)
-		r->slash_cnt++;
-	if (strpbrk(p, "*[?")) {
-		const char *w = strstr(p, "**");
-
-		flags |= SF_WILD;
-		if (w) {
-			flags |= SF_WILD2;
-			if (w == p && !(flags & SF_ANCHORED))
-				flags |= SF_WILD2_PREFIX;
-			if (plen + len >= 3 &&
-			    !strcmp(p + plen + len - 3, "***"))
-				flags |= SF_WILD3_SUFFIX;
-		}
-	}
+	flags = berth__sf_classify(r, flags);
 	if (flags & SF_DIRMERGE) {
 		struct sf_merge *m = f->merges;
 

@@ -56,6 +56,14 @@ bool berth__sf_rule_hit(const struct sf_rule *r, const char *name, bool is_dir,
 			bool is_xattr);
 
 /*
+ * @r->pat (set, NUL-terminated) classified as rsync classifies a pattern:
+ * r->slash_cnt (its slashes, one more when @flags has SF_ANCHORED) and the
+ * wildcard bits (SF_WILD, SF_WILD2, SF_WILD2_PREFIX, SF_WILD3_SUFFIX)
+ * added to @flags, which is returned.
+ */
+uint32_t berth__sf_classify(struct sf_rule *r, uint32_t flags);
+
+/*
  * One rule of a merge file at *@sp (advanced past it), with the defaults
  * of @tmpl (the naming rule's flags): *@flags and the pattern (@pat,
  * @len bytes, not terminated).  1: a rule; 0: nothing left; -1: a syntax

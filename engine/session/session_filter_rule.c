@@ -175,6 +175,30 @@ static bool match_text(const struct sf_rule *r, const char *text, int where)
 	return false;
 }
 
+uint32_t berth__sf_classify(struct sf_rule *r, uint32_t flags)
+{
+	const char *p = r->pat, *w;
+	size_t len = strlen(p);
+
+	r->slash_cnt = 0;
+	for (const char *c = p; *c; c++)
+		r->slash_cnt += *c == '/';
+	if (flags & SF_ANCHORED)
+		r->slash_cnt++;
+	if (!strpbrk(p, "*[?"))
+		return flags;
+	flags |= SF_WILD;
+	w = strstr(p, "**");
+	if (w) {
+		flags |= SF_WILD2;
+		if (w == p && !(flags & SF_ANCHORED))
+			flags |= SF_WILD2_PREFIX;
+		if (len >= 3 && !strcmp(p + len - 3, "***"))
+			flags |= SF_WILD3_SUFFIX;
+	}
+	return flags;
+}
+
 /* Does @r match @name (relative to the root, or an xattr name)? */
 bool berth__sf_rule_hit(const struct sf_rule *r, const char *name, bool is_dir,
 			bool is_xattr)

@@ -32,6 +32,7 @@
 #define BERTH_PUMP_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -175,6 +176,11 @@ int berth_pump_cancel_tag(struct berth_pump *pump, uint64_t tag);
 
 /* True when called on this pump's thread (i.e. from a callback). */
 int berth_pump_on_thread(const struct berth_pump *pump);
+
+/* True once berth_pump_shutdown() has begun: every request in flight or
+ * submitted since ends -BERTH_ECANCELLED.  A session that sees a cancel it
+ * did not ask for asks this to learn why.  Any thread. */
+bool berth_pump_stopped(struct berth_pump *pump);
 
 struct berth_pump_stats {
 	uint64_t submitted; /* accepted by berth_pump_submit() */

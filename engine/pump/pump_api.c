@@ -339,6 +339,16 @@ int berth_pump_shutdown(struct berth_pump *p)
 	return 0;
 }
 
+bool berth_pump_stopped(struct berth_pump *p)
+{
+	bool stopped;
+
+	pthread_mutex_lock(&p->lock);
+	stopped = p->stopping;
+	pthread_mutex_unlock(&p->lock);
+	return stopped;
+}
+
 void berth_pump_free(struct berth_pump *p)
 {
 	if (!p)

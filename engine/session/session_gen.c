@@ -681,6 +681,10 @@ static int gen_run(struct gen *g)
 	berth__partial_sweep(s);
 	ret = fix_dirs(g);
 	(void)ret; /* errors were reported per item */
+	/* Every outcome is in: a commit the pump's shutdown cancelled came
+	 * by event as a cancel, which the session did not ask for. */
+	if (berth__session_pump_lost(s))
+		return -BERTH_ECANCELLED;
 	/* G_final. */
 	ret = berth__gen_put_ndx(s, BERTH_NDX_DONE);
 	if (ret == 0)
@@ -707,7 +711,9 @@ void *berth__gen_main(void *arg)
 	free(g.hl_leader);
 	free(g.stack);
 	free(g.dirs);
-	if (ret < 0 && ret != -BERTH_ECANCELLED)
+	if (ret == -BERTH_ECANCELLED)
+		(void)berth__session_pump_lost(s); /* or a cancel of ours */
+	else if (ret < 0)
 		berth__session_fatal(s, berth__exit_code_of(ret),
 				     "generator: %s\n", berth_strerror(ret));
 	return NULL;

@@ -153,6 +153,14 @@ int berth__exit_code_of(int err)
 	}
 }
 
+bool berth__session_pump_lost(struct berth_session *s)
+{
+	if (atomic_load(&s->rep.fatal) || !berth_pump_stopped(s->cfg.pump))
+		return false;
+	berth__session_fatal(s, RERR_SIGNAL, "berth: the pump was shut down\n");
+	return true;
+}
+
 int berth__set_fatal(struct berth_session *s, int code)
 {
 	int none = 0;

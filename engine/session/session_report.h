@@ -51,6 +51,10 @@ int berth__set_fatal(struct berth_session *s, int code);
 /* Record the first fatal error (exit code) and wake everyone. */
 void berth__session_fatal(struct berth_session *s, int code, const char *fmt,
 			  ...) __attribute__((format(printf, 3, 4)));
+/* A cancel the session did not ask for (no fatal code yet) while the
+ * shared pump is shut down (berth.h: sessions on it end with an error):
+ * record it as fatal, exit 20, and return true. */
+bool berth__session_pump_lost(struct berth_session *s);
 /* Map error codes to rsync exit codes. */
 int berth__exit_code_of(int err);
 

@@ -317,7 +317,9 @@ static int session_run(struct berth_session *s)
 	}
 	s->sync.gen_started = true;
 	ret = berth__recv_loop(s);
-	if (ret < 0 && ret != -BERTH_ECANCELLED)
+	if (ret == -BERTH_ECANCELLED)
+		(void)berth__session_pump_lost(s); /* or a cancel of ours */
+	else if (ret < 0)
 		berth__session_fatal(s, berth__exit_code_of(ret),
 				     "berth: receiver: %s\n",
 				     berth_strerror(ret));

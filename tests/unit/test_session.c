@@ -56,6 +56,7 @@ struct client {
 	int cancel_after; /* cancel after this many committed files (0: no) */
 	int kill_after; /* SIGKILL the client after this many (0: no) */
 	int shutdown_after; /* shut the pump down after this many (0: no) */
+	int shutdown_received; /* ... once this many files came (0: no) */
 	char opts[4][640]; /* more client options ("": no more) */
 	struct berth_fault fault; /* armed on the session's own tag (ops) */
 	uint64_t faults_fired; /* by the pump of its run */
@@ -242,6 +243,15 @@ static void *shutdown_pump(void *pump)
 	return NULL;
 }
 
+static void shutdown_soon(struct client *c)
+{
+	pthread_t t;
+
+	/* As an agent would: from a thread of its own. */
+	assert_int_equal(pthread_create(&t, NULL, shutdown_pump, c->pump), 0);
+	pthread_detach(t);
+}
+
 static void on_committed(void *arg, const struct berth_file_event *ev)
 {
 	struct client *c = arg;
@@ -252,14 +262,17 @@ static void on_committed(void *arg, const struct berth_file_event *ev)
 		berth_session_cancel(c->session);
 	if (c->kill_after && n == c->kill_after)
 		kill(c->pid, SIGKILL);
-	if (c->shutdown_after && n == c->shutdown_after) {
-		pthread_t t;
+	if (c->shutdown_after && n == c->shutdown_after)
+		shutdown_soon(c);
+}
 
-		/* As an agent would: from a thread of its own. */
-		assert_int_equal(
-			pthread_create(&t, NULL, shutdown_pump, c->pump), 0);
-		pthread_detach(t);
-	}
+static void on_progress(void *arg, const struct berth_progress *p)
+{
+	struct client *c = arg;
+
+	if (c->shutdown_received &&
+	    p->files_done == (uint64_t)c->shutdown_received)
+		shutdown_soon(c);
 }
 
 static void on_error(void *arg, const char *path, int err)
@@ -274,6 +287,7 @@ static void on_error(void *arg, const char *path, int err)
 static const struct berth_session_events events = {
 	.file_committed = on_committed,
 	.file_error = on_error,
+	.progress = on_progress,
 };
 
 static void on_done(void *arg, int result)
@@ -516,10 +530,48 @@ static void test_pump_shutdown_midway(void **state)
 	run_clients(cl, 2, root);
 	/* Both end (no hang), with an error or, if done already, success;
 	 * either way nothing partial and no temp file stays. */
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < 2; i++) {
 		assert_true(check_partial(cl[i].dst, cl[i].src) >= 0);
+		if (cl[i].result == 0) /* success means every file */
+			assert_int_equal(same_tree(cl[i].src, cl[i].dst), 0);
+	}
 	assert_true(cl[0].result != 0);
 	rm_rf(root);
+	free(root);
+}
+
+/*
+ * The same with small files, the shutdown landing while commits are in
+ * flight: a commit the shutdown cancels must not be taken for one the
+ * session cancelled itself, so no session may end 0 with files missing
+ * (the stress loop found one that did).
+ */
+static void test_pump_shutdown_small_files(void **state)
+{
+	struct client cl[2];
+	char *root = scratch();
+	int i, round;
+
+	(void)state;
+	for (round = 0; round < 6; round++) {
+		if (round > 0) /* rm_rf() took it */
+			assert_int_equal(mkdir(root, 0700), 0);
+		setup_clients(cl, 2, root, 400, 16384);
+		/* Every file received, the last ones still being written:
+		 * or one committed event well before the end. */
+		if (round == 5)
+			cl[0].shutdown_after = 300;
+		else
+			cl[0].shutdown_received = 400 - (round & 1);
+		run_clients(cl, 2, root);
+		for (i = 0; i < 2; i++) {
+			assert_true(check_partial(cl[i].dst, cl[i].src) >= 0);
+			if (cl[i].result == 0)
+				assert_int_equal(
+					same_tree(cl[i].src, cl[i].dst), 0);
+		}
+		rm_rf(root);
+	}
 	free(root);
 }
 
@@ -780,6 +832,7 @@ int main(void)
 		cmocka_unit_test(test_cancel_one),
 		cmocka_unit_test(test_client_disappears),
 		cmocka_unit_test(test_pump_shutdown_midway),
+		cmocka_unit_test(test_pump_shutdown_small_files),
 		cmocka_unit_test(test_faults_reach_generator),
 		cmocka_unit_test(test_backup_dir_paths),
 	};

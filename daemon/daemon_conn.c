@@ -394,10 +394,37 @@ static int run_session(struct berth_dconn *c, int argc)
 	return ret == -BERTH_ECANCELLED ? 20 : ret;
 }
 
+int berth__dconn_session(struct berth_dconn *c)
+{
+	int argc, ret;
+
+	ret = module_rules(c);
+	if (ret == 0 && putf(c, "@RSYNCD: OK\n") < 0)
+		ret = -1;
+	argc = ret == 0 ? read_args(c) : -1;
+	if (ret == 0 && argc < 0) {
+		berth__dlog(c->d, "%s (%s): bad arguments", c->host, c->addr);
+		ret = RERR_PROTOCOL;
+	}
+	if (ret == 0) {
+		berth__dlog(c->d, "connect from %s (%s) to module %s%s%s",
+			    c->host, c->addr, c->mod->name,
+			    c->user[0] ? " as " : "", c->user);
+		ret = run_session(c, argc);
+		berth__dlog(c->d, "%s (%s) module %s: %s %s (exit %d)", c->host,
+			    c->addr, c->mod->name,
+			    c->request[0] ? c->request : "-",
+			    ret ? "failed" : "done", ret);
+	}
+	berth__dfilter_free(c->filter);
+	c->filter = NULL;
+	return ret < 0 ? RERR_STARTCLIENT : ret;
+}
+
 int berth__dconn_serve(struct berth_dconn *c)
 {
 	char line[LINE_MAX_BYTES];
-	int digest, argc, ret;
+	int digest, ret;
 
 	c->slot = -1;
 	c->lock_fd = -1;
@@ -441,27 +468,15 @@ int berth__dconn_serve(struct berth_dconn *c)
 	}
 	c->ro = c->mod->read_only;
 	ret = authenticate(c, digest);
-	if (ret == 0)
-		ret = module_rules(c);
-	if (ret == 0 && putf(c, "@RSYNCD: OK\n") < 0)
-		ret = -1;
-	argc = ret == 0 ? read_args(c) : -1;
-	if (ret == 0 && argc < 0) {
-		berth__dlog(c->d, "%s (%s): bad arguments", c->host, c->addr);
-		ret = RERR_PROTOCOL;
-	}
-	if (ret == 0) {
-		berth__dlog(c->d, "connect from %s (%s) to module %s%s%s",
-			    c->host, c->addr, c->mod->name,
-			    c->user[0] ? " as " : "", c->user);
-		ret = run_session(c, argc);
-		berth__dlog(c->d, "%s (%s) module %s: %s %s (exit %d)", c->host,
-			    c->addr, c->mod->name,
-			    c->request[0] ? c->request : "-",
-			    ret ? "failed" : "done", ret);
+	if (ret == 0 && c->mod->run == BERTH_DRUN_REFUSE) {
+		berth__dlog(c->d, "module %s: %s", c->mod->name,
+			    c->mod->run_log);
+		ret = refuse(c, "%s", c->mod->run_err);
+	} else if (ret == 0 && c->mod->run == BERTH_DRUN_WORKER) {
+		ret = berth__dworkers_handoff(c);
+	} else if (ret == 0) {
+		ret = berth__dconn_session(c);
 	}
 	release(c);
-	berth__dfilter_free(c->filter);
-	c->filter = NULL;
 	return ret < 0 ? RERR_STARTCLIENT : ret;
 }

@@ -161,7 +161,7 @@ static int read_proxy(struct berth_dconn *c)
 	return 0;
 }
 
-static void conn_end(struct berth_dconn *c)
+void berth__dconn_end(struct berth_dconn *c)
 {
 	struct berth_daemon *d = c->d;
 
@@ -198,13 +198,12 @@ static void *conn_thread(void *arg)
 	struct berth_dconn *c = arg;
 
 	(void)serve(c);
-	conn_end(c);
+	berth__dconn_end(c);
 	return NULL;
 }
 
-/* Register a new connection; NULL when the daemon is full or ending. */
-static struct berth_dconn *conn_new(struct berth_daemon *d, int in_fd,
-				    int out_fd)
+struct berth_dconn *berth__dconn_new(struct berth_daemon *d, int in_fd,
+				     int out_fd)
 {
 	struct berth_dconn *c = calloc(1, sizeof(*c));
 
@@ -241,7 +240,7 @@ static void accept_one(struct berth_daemon *d, int lfd)
 
 	if (fd < 0)
 		return;
-	c = conn_new(d, fd, fd);
+	c = berth__dconn_new(d, fd, fd);
 	if (!c) {
 		static const char full[] =
 			"@RSYNCD: 32.0\n@ERROR: max connections reached -- "
@@ -259,7 +258,7 @@ static void accept_one(struct berth_daemon *d, int lfd)
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	if (pthread_create(&tid, &attr, conn_thread, c))
-		conn_end(c);
+		berth__dconn_end(c);
 	pthread_attr_destroy(&attr);
 }
 
@@ -359,29 +358,41 @@ static void reload(struct berth_daemon *d)
 	berth_dcfg_unref(old);
 	berth__dlog(d, "configuration reloaded from %s (new connections)",
 		    d->config_path);
+	berth__dworkers_start(d);
+}
+
+void berth__dconns_cancel(struct berth_daemon *d)
+{
+	struct berth_dconn *c;
+
+	d->stopping = true;
+	for (c = d->conns; c; c = c->next) {
+		if (c->session)
+			berth_session_cancel(c->session);
+		else if (c->socket && !c->handed)
+			shutdown(c->in_fd, SHUT_RDWR);
+	}
 }
 
 /* End every connection: sessions cancelled (temp files removed, clients
  * told), connections still in their greeting woken and closed. */
 static void stop_all(struct berth_daemon *d)
 {
-	struct berth_dconn *c;
 	struct timespec until;
 
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += STOP_WAIT_MS / 1000;
 	pthread_mutex_lock(&d->lock);
-	d->stopping = true;
-	for (c = d->conns; c; c = c->next) {
-		if (c->session)
-			berth_session_cancel(c->session);
-		else if (c->socket)
-			shutdown(c->in_fd, SHUT_RDWR);
-	}
+	berth__dconns_cancel(d);
+	pthread_mutex_unlock(&d->lock);
+	/* Workers end their sessions as this process does. */
+	berth__dworkers_stop(d);
+	pthread_mutex_lock(&d->lock);
 	while (d->n_conns &&
 	       pthread_cond_timedwait(&d->idle, &d->lock, &until) == 0)
 		;
 	pthread_mutex_unlock(&d->lock);
+	berth__dworkers_wait(d, STOP_WAIT_MS);
 }
 
 static int accept_loop(struct berth_daemon *d, int *fds, int n, int sfd)
@@ -400,6 +411,8 @@ static int accept_loop(struct berth_daemon *d, int *fds, int n, int sfd)
 		    read(sfd, &si, sizeof(si)) == sizeof(si)) {
 			if (si.ssi_signo == SIGHUP) {
 				reload(d);
+			} else if (si.ssi_signo == SIGCHLD) {
+				berth__dworkers_reap(d);
 			} else {
 				berth__dlog(d,
 					    "signal %d: ending every "
@@ -429,14 +442,12 @@ static void *one_sig_thread(void *arg)
 	while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGHUP)
 			continue;
+		if (si.ssi_signo == SIGCHLD)
+			continue;
 		pthread_mutex_lock(&d->lock);
-		d->stopping = true;
-		for (struct berth_dconn *c = d->conns; c; c = c->next)
-			if (c->session)
-				berth_session_cancel(c->session);
-			else if (c->socket)
-				shutdown(c->in_fd, SHUT_RDWR);
+		berth__dconns_cancel(d);
 		pthread_mutex_unlock(&d->lock);
+		berth__dworkers_stop(d);
 		break;
 	}
 	return NULL;
@@ -445,7 +456,7 @@ static void *one_sig_thread(void *arg)
 static int run_one(struct berth_daemon *d, int in_fd, int out_fd, int sfd,
 		   bool rsh)
 {
-	struct berth_dconn *c = conn_new(d, in_fd, out_fd);
+	struct berth_dconn *c = berth__dconn_new(d, in_fd, out_fd);
 	void *args[2] = {d, &sfd};
 	pthread_t tid;
 	int ret;
@@ -474,7 +485,7 @@ static int run_one(struct berth_daemon *d, int in_fd, int out_fd, int sfd,
 	pthread_create(&tid, NULL, one_sig_thread, args);
 	ret = serve(c);
 	c->in_fd = c->out_fd = -1; /* not ours to close */
-	conn_end(c);
+	berth__dconn_end(c);
 	pthread_cancel(tid);
 	pthread_join(tid, NULL);
 	return ret;
@@ -557,6 +568,8 @@ int berth_daemon_main(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	d.ctl_fd = -1;
 	if (!rsh && !inetd && !accepted && n == 0) {
 		n = listen_on(d.cfg, fds);
 		if (n < 0) {
@@ -579,6 +592,7 @@ int berth_daemon_main(int argc, char **argv)
 	if (rsh || inetd || accepted) {
 		ret = run_one(&d, rsh || accepted ? (accepted ? fds[0] : 0) : 0,
 			      rsh ? 1 : (accepted ? fds[0] : 0), sfd, rsh);
+		berth__dworkers_wait(&d, STOP_WAIT_MS);
 	} else {
 		if (d.cfg->pid_file && *d.cfg->pid_file) {
 			FILE *f = fopen(d.cfg->pid_file, "we");
@@ -594,6 +608,7 @@ int berth_daemon_main(int argc, char **argv)
 			"%d (pump: %s)",
 			BERTH_VERSION_STRING, d.cfg->port,
 			berth_pump_backend_name(berth_pump_backend(d.pump)));
+		berth__dworkers_start(&d);
 		ret = accept_loop(&d, fds, n, sfd);
 		if (d.cfg->pid_file && *d.cfg->pid_file)
 			unlink(d.cfg->pid_file);

@@ -1,0 +1,595 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The daemon's worker processes: one per set of credentials (uid, gid,
+ * supplementary groups) the modules use that differ from the daemon's
+ * own, each with its own pump, many sessions on it as in the main
+ * process.  A thread of one process cannot write as another user (the
+ * commit thread, the pump and io_uring's kernel workers would not follow
+ * a per-thread switch), so the credentials are the process's.
+ *
+ * The main process (root, the listeners) does everything up to the
+ * module's credentials: PROXY header, greeting, module, host rules, max
+ * connections and lock file, authentication; it then passes the client's
+ * socket over the worker's control socket (SCM_RIGHTS) with what the
+ * session needs (module name, address, host, user, read only, protocol,
+ * the time left) and the write end of a pipe on which the worker reports
+ * the session's exit code.  The main thread of that connection waits on
+ * the pipe: its slot of max connections and its lock file record stay
+ * held until then, and a worker that dies closes the pipe (the client,
+ * its socket closed, sees rsync's "connection unexpectedly closed").
+ *
+ * A worker is forked from the main process with the configuration it
+ * was started under; on SIGHUP the main process starts new workers for
+ * the new configuration and closes the control sockets of the old ones,
+ * which end when their running sessions have ended.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon/daemon_int.h"
+
+#define HAND_MAGIC 0x62727468u /* "brth" */
+#define RESTART_AFTER_MS 1000
+#define WORKER_STOP_MS 15000
+
+struct berth_dworker {
+	struct berth_dworker *next;
+	struct berth_dcred cred;
+	struct berth_dcfg *cfg; /* the configuration it was forked with */
+	pid_t pid;
+	int ctl; /* -1 once it is draining */
+	int64_t started_ms;
+};
+
+/* A connection handed to a worker (fds: the client's socket, or its two
+ * ends, then the pipe for the exit code). */
+struct hand_msg {
+	uint32_t magic, two_fds;
+	int32_t ro, protocol;
+	int64_t left_ms;
+	char mod[256], addr[64], host[256], user[128];
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static bool cred_eq(const struct berth_dcred *a, const struct berth_dcred *b)
+{
+	return a->uid == b->uid && a->gid == b->gid &&
+	       a->ngroups == b->ngroups &&
+	       !memcmp(a->groups, b->groups,
+		       sizeof(gid_t) * (size_t)a->ngroups);
+}
+
+/* ------------------------------------------------------ the worker */
+
+struct wconn_arg {
+	struct berth_dconn *c;
+	int done_fd;
+};
+
+static void *wconn_thread(void *arg)
+{
+	struct wconn_arg *a = arg;
+	struct berth_dconn *c = a->c;
+	int32_t code = berth__dconn_session(c);
+
+	/* The client's socket first: it sees the end at once. */
+	if (c->in_fd >= 0)
+		close(c->in_fd);
+	if (c->out_fd >= 0 && c->out_fd != c->in_fd)
+		close(c->out_fd);
+	c->in_fd = c->out_fd = -1;
+	if (write(a->done_fd, &code, sizeof(code)) < 0) {
+		/* the main process is gone */
+	}
+	close(a->done_fd);
+	berth__dconn_end(c);
+	free(a);
+	return NULL;
+}
+
+static bool is_sock(int fd)
+{
+	int type;
+	socklen_t len = sizeof(type);
+
+	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
+}
+
+/* One message from the main process: 1 served, 0 end of the control
+ * socket, -1 a bad message (dropped). */
+static int worker_take(struct berth_daemon *d)
+{
+	struct hand_msg m;
+	union {
+		char buf[CMSG_SPACE(3 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = {&m, sizeof(m)};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf)};
+	struct cmsghdr *cm;
+	int fds[3] = {-1, -1, -1}, nfd = 0, want, i;
+	struct berth_dconn *c;
+	struct wconn_arg *a;
+	pthread_attr_t attr;
+	pthread_t tid;
+	ssize_t r = recvmsg(d->ctl_fd, &mh, MSG_CMSG_CLOEXEC);
+
+	if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN))
+		return 0;
+	if (r < 0)
+		return -1;
+	for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+			for (i = 0; i < (int)((cm->cmsg_len - CMSG_LEN(0)) /
+					      sizeof(int)) &&
+				    nfd < 3;
+			     i++)
+				memcpy(&fds[nfd++],
+				       CMSG_DATA(cm) + (size_t)i * sizeof(int),
+				       sizeof(int));
+	want = r == sizeof(m) && m.magic == HAND_MAGIC ? (m.two_fds ? 3 : 2)
+						       : -1;
+	if (want != nfd || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
+		goto bad;
+	m.mod[sizeof(m.mod) - 1] = m.addr[sizeof(m.addr) - 1] = '\0';
+	m.host[sizeof(m.host) - 1] = m.user[sizeof(m.user) - 1] = '\0';
+	c = berth__dconn_new(d, fds[0], m.two_fds ? fds[1] : fds[0]);
+	if (!c)
+		goto bad;
+	a = malloc(sizeof(*a));
+	if (!a) {
+		c->in_fd = c->out_fd = -1;
+		berth__dconn_end(c);
+		goto bad;
+	}
+	a->c = c;
+	a->done_fd = fds[nfd - 1];
+	c->socket = is_sock(fds[0]);
+	c->slot = c->lock_fd = -1;
+	snprintf(c->addr, sizeof(c->addr), "%s", m.addr);
+	snprintf(c->host, sizeof(c->host), "%s", m.host);
+	snprintf(c->user, sizeof(c->user), "%s", m.user);
+	c->ro = m.ro;
+	c->protocol = m.protocol;
+	c->deadline_ms = now_ms() + (m.left_ms > 0 ? m.left_ms : 1);
+	c->mod = berth_dcfg_module(c->cfg, m.mod);
+	if (!c->mod) {
+		c->in_fd = c->out_fd = -1;
+		berth__dconn_end(c);
+		free(a);
+		goto bad;
+	}
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&tid, &attr, wconn_thread, a)) {
+		c->in_fd = c->out_fd = -1;
+		berth__dconn_end(c);
+		free(a);
+		pthread_attr_destroy(&attr);
+		goto bad;
+	}
+	pthread_attr_destroy(&attr);
+	return 1;
+bad:
+	for (i = 0; i < nfd; i++)
+		close(fds[i]);
+	return -1;
+}
+
+/* Become @cr for good (every thread: there is only this one yet) and
+ * check that it held. */
+static int drop_to(const struct berth_dcred *cr, char *why, size_t len)
+{
+	uid_t ru, eu, su;
+	gid_t rg, eg, sg, now[BERTH_DCRED_GROUPS + 1];
+	int n;
+
+	if (setgroups((size_t)cr->ngroups, cr->groups) < 0) {
+		snprintf(why, len, "setgroups failed: %s", strerror(errno));
+		return -1;
+	}
+	if (setgid(cr->gid) < 0) {
+		snprintf(why, len, "setgid %ld failed: %s", (long)cr->gid,
+			 strerror(errno));
+		return -1;
+	}
+	if (setuid(cr->uid) < 0) {
+		snprintf(why, len, "setuid %ld failed: %s", (long)cr->uid,
+			 strerror(errno));
+		return -1;
+	}
+	n = getgroups(BERTH_DCRED_GROUPS + 1, now);
+	if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0 ||
+	    ru != cr->uid || eu != cr->uid || su != cr->uid || rg != cr->gid ||
+	    eg != cr->gid || sg != cr->gid || n != cr->ngroups ||
+	    (cr->uid != 0 && setuid(0) == 0)) {
+		snprintf(why, len, "the credentials did not hold");
+		return -1;
+	}
+	return 0;
+}
+
+/* Keep 0-2, the control socket (as 3) and the log (as 4); close every
+ * other descriptor the main process had: listeners, other clients'
+ * sockets, the pipes of other connections. */
+static int sweep_fds(struct berth_daemon *w, int ctl)
+{
+	int a = fcntl(ctl, F_DUPFD_CLOEXEC, 5);
+	int b = w->log_fd >= 0 ? fcntl(w->log_fd, F_DUPFD_CLOEXEC, 5) : -1;
+
+	if (a < 0 || (w->log_fd >= 0 && b < 0))
+		return -1;
+	if (dup3(a, 3, O_CLOEXEC) < 0)
+		return -1;
+	w->ctl_fd = 3;
+	w->log_fd = -1;
+	if (b >= 0) {
+		if (dup3(b, 4, O_CLOEXEC) < 0)
+			return -1;
+		w->log_fd = 4;
+	}
+	return close_range(5, ~0U, 0);
+}
+
+static void worker_main(const struct berth_daemon *main_d,
+			const struct berth_dworker *wk, int ctl)
+{
+	struct berth_daemon w = {0};
+	struct signalfd_siginfo si;
+	struct pollfd pf[2];
+	sigset_t set;
+	char why[256];
+	int sfd, ret;
+	bool draining = false;
+	int64_t until = 0;
+
+	w.log_fd = main_d->log_fd;
+	w.log_stderr = main_d->log_stderr;
+	w.config_path = main_d->config_path;
+	w.ov = main_d->ov;
+	w.bwlimit = main_d->bwlimit;
+	w.cfg = wk->cfg; /* the main process's reference, copied */
+	w.is_worker = true;
+	if (sweep_fds(&w, ctl) < 0)
+		_exit(1);
+	if (drop_to(&wk->cred, why, sizeof(why)) < 0) {
+		berth__dlog(&w, "worker for uid %ld gid %ld: %s",
+			    (long)wk->cred.uid, (long)wk->cred.gid, why);
+		_exit(1);
+	}
+	/* The signals are blocked as in the main process; TERM and INT
+	 * end the sessions, HUP is the main process's business. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_cond_init(&w.idle, NULL);
+	ret = berth_pump_create(NULL, &w.pump);
+	if (ret < 0 || sfd < 0) {
+		berth__dlog(&w, "worker for uid %ld: no completion pump: %s",
+			    (long)wk->cred.uid, berth_strerror(ret));
+		_exit(1);
+	}
+	berth__dlog(&w, "worker for uid %ld gid %ld started (pump: %s)",
+		    (long)wk->cred.uid, (long)wk->cred.gid,
+		    berth_pump_backend_name(berth_pump_backend(w.pump)));
+	for (;;) {
+		int n = 0;
+
+		pthread_mutex_lock(&w.lock);
+		n = (int)w.n_conns;
+		pthread_mutex_unlock(&w.lock);
+		if (draining && (n == 0 || (until && now_ms() > until)))
+			break;
+		pf[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
+		pf[1] = (struct pollfd){.fd = draining ? -1 : w.ctl_fd,
+					.events = POLLIN};
+		if (poll(pf, 2, draining ? 100 : -1) < 0)
+			continue;
+		if ((pf[0].revents & POLLIN) &&
+		    read(sfd, &si, sizeof(si)) == sizeof(si)) {
+			pthread_mutex_lock(&w.lock);
+			berth__dconns_cancel(&w);
+			pthread_mutex_unlock(&w.lock);
+			draining = true;
+			until = now_ms() + WORKER_STOP_MS;
+		}
+		if (pf[1].revents & (POLLIN | POLLHUP | POLLERR))
+			if (worker_take(&w) == 0)
+				draining = true;
+	}
+	/* Sessions still running past the wait keep their memory: the
+	 * process ends under them. */
+	_exit(0);
+}
+
+/* ------------------------------------------------- the main process */
+
+static const char *cred_text(const struct berth_dcred *cr, char *buf,
+			     size_t len)
+{
+	snprintf(buf, len, "uid %ld gid %ld", (long)cr->uid, (long)cr->gid);
+	return buf;
+}
+
+/* Fork a worker for @cr under the current configuration; under d->lock.
+ * NULL when it could not be started. */
+static struct berth_dworker *spawn(struct berth_daemon *d,
+				   const struct berth_dcred *cr)
+{
+	struct berth_dworker *wk = calloc(1, sizeof(*wk));
+	char t[64];
+	int sv[2];
+
+	if (!wk)
+		return NULL;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		free(wk);
+		return NULL;
+	}
+	wk->cred = *cr;
+	wk->cfg = berth_dcfg_ref(d->cfg);
+	wk->started_ms = now_ms();
+	wk->pid = fork();
+	if (wk->pid == 0) {
+		close(sv[0]);
+		worker_main(d, wk, sv[1]);
+		_exit(1);
+	}
+	close(sv[1]);
+	if (wk->pid < 0) {
+		berth__dlog(d, "cannot start a worker for %s: %s",
+			    cred_text(cr, t, sizeof(t)), strerror(errno));
+		close(sv[0]);
+		berth_dcfg_unref(wk->cfg);
+		free(wk);
+		return NULL;
+	}
+	wk->ctl = sv[0];
+	wk->next = d->workers;
+	d->workers = wk;
+	return wk;
+}
+
+/* The live worker of @cr for the current configuration; started when
+ * there is none.  Under d->lock. */
+static struct berth_dworker *worker_for(struct berth_daemon *d,
+					const struct berth_dcred *cr)
+{
+	struct berth_dworker *wk;
+
+	for (wk = d->workers; wk; wk = wk->next)
+		if (wk->ctl >= 0 && wk->cfg == d->cfg && cred_eq(&wk->cred, cr))
+			return wk;
+	return spawn(d, cr);
+}
+
+void berth__dworkers_start(struct berth_daemon *d)
+{
+	struct berth_dworker *wk;
+	size_t i;
+
+	pthread_mutex_lock(&d->lock);
+	/* Workers of an older configuration take no new connections. */
+	for (wk = d->workers; wk; wk = wk->next)
+		if (wk->cfg != d->cfg && wk->ctl >= 0) {
+			close(wk->ctl);
+			wk->ctl = -1;
+		}
+	for (i = 0; i < d->cfg->n_mods; i++)
+		if (d->cfg->mods[i].run == BERTH_DRUN_WORKER)
+			(void)worker_for(d, &d->cfg->mods[i].cred);
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* Send @c to @wk with the pipe's write end @pw; 0 or -errno. */
+static int send_conn(struct berth_dworker *wk, struct berth_dconn *c, int pw)
+{
+	struct hand_msg m = {0};
+	union {
+		char buf[CMSG_SPACE(3 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = {&m, sizeof(m)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	struct cmsghdr *cm;
+	int fds[3], n = 0;
+	int64_t left = c->deadline_ms - now_ms();
+
+	memset(&u, 0, sizeof(u));
+	m.magic = HAND_MAGIC;
+	m.two_fds = c->out_fd != c->in_fd;
+	m.ro = c->ro;
+	m.protocol = c->protocol;
+	m.left_ms = left > 0 ? left : 1;
+	snprintf(m.mod, sizeof(m.mod), "%s", c->mod->name);
+	snprintf(m.addr, sizeof(m.addr), "%s", c->addr);
+	snprintf(m.host, sizeof(m.host), "%s", c->host);
+	snprintf(m.user, sizeof(m.user), "%s", c->user);
+	fds[n++] = c->in_fd;
+	if (m.two_fds)
+		fds[n++] = c->out_fd;
+	fds[n++] = pw;
+	mh.msg_control = u.buf;
+	mh.msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, (size_t)n * sizeof(int));
+	if (sendmsg(wk->ctl, &mh, MSG_NOSIGNAL) != (ssize_t)sizeof(m))
+		return -errno;
+	return 0;
+}
+
+int berth__dworkers_handoff(struct berth_dconn *c)
+{
+	struct berth_daemon *d = c->d;
+	struct berth_dworker *wk;
+	int p[2], ret = -EAGAIN, tries;
+	int32_t code = 0;
+	char t[64];
+	ssize_t r;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	pthread_mutex_lock(&d->lock);
+	for (tries = 0; tries < 2 && ret < 0 && !d->stopping; tries++) {
+		wk = worker_for(d, &c->mod->cred);
+		if (!wk)
+			break;
+		ret = send_conn(wk, c, p[1]);
+		if (ret < 0) {
+			/* Dead or stuck: take no more; SIGCHLD reaps it. */
+			berth__dlog(d, "worker [%d] for %s: %s", (int)wk->pid,
+				    cred_text(&wk->cred, t, sizeof(t)),
+				    strerror(-ret));
+			close(wk->ctl);
+			wk->ctl = -1;
+		}
+	}
+	if (ret == 0) {
+		c->handed = true;
+		d->n_early--;
+	}
+	pthread_mutex_unlock(&d->lock);
+	close(p[1]);
+	if (ret < 0) {
+		close(p[0]);
+		return -1;
+	}
+	/* The worker has the client now; ours would keep it open. */
+	if (c->socket) {
+		close(c->in_fd);
+		if (c->out_fd != c->in_fd)
+			close(c->out_fd);
+		c->in_fd = c->out_fd = -1;
+	}
+	do
+		r = read(p[0], &code, sizeof(code));
+	while (r < 0 && errno == EINTR);
+	close(p[0]);
+	pthread_mutex_lock(&d->lock);
+	d->n_early++;
+	pthread_mutex_unlock(&d->lock);
+	if (r != sizeof(code)) {
+		berth__dlog(d,
+			    "%s (%s) module %s: its worker ended under the "
+			    "session",
+			    c->host, c->addr, c->mod->name);
+		return 12; /* rsync's error in the data stream */
+	}
+	return code;
+}
+
+static void reaped(struct berth_daemon *d, struct berth_dworker *wk, int status)
+{
+	char t[64];
+
+	cred_text(&wk->cred, t, sizeof(t));
+	if (WIFSIGNALED(status))
+		berth__dlog(d, "worker [%d] for %s killed by signal %d",
+			    (int)wk->pid, t, WTERMSIG(status));
+	else if (WEXITSTATUS(status) || wk->ctl >= 0)
+		berth__dlog(d, "worker [%d] for %s exited with %d",
+			    (int)wk->pid, t, WEXITSTATUS(status));
+}
+
+void berth__dworkers_reap(struct berth_daemon *d)
+{
+	struct berth_dworker **pp, *wk;
+	struct berth_dcred again[16];
+	int n_again = 0, status, i;
+
+	pthread_mutex_lock(&d->lock);
+	for (pp = &d->workers; (wk = *pp);) {
+		if (waitpid(wk->pid, &status, WNOHANG) != wk->pid) {
+			pp = &wk->next;
+			continue;
+		}
+		reaped(d, wk, status);
+		/* Still needed: start it again, unless it died at once
+		 * (then at the next connection for it). */
+		if (wk->ctl >= 0 && wk->cfg == d->cfg && !d->stopping &&
+		    now_ms() - wk->started_ms >= RESTART_AFTER_MS &&
+		    n_again < 16)
+			again[n_again++] = wk->cred;
+		if (wk->ctl >= 0)
+			close(wk->ctl);
+		*pp = wk->next;
+		berth_dcfg_unref(wk->cfg);
+		free(wk);
+	}
+	for (i = 0; i < n_again; i++)
+		(void)worker_for(d, &again[i]);
+	pthread_mutex_unlock(&d->lock);
+}
+
+void berth__dworkers_stop(struct berth_daemon *d)
+{
+	struct berth_dworker *wk;
+
+	pthread_mutex_lock(&d->lock);
+	d->stopping = true;
+	for (wk = d->workers; wk; wk = wk->next)
+		kill(wk->pid, SIGTERM);
+	pthread_mutex_unlock(&d->lock);
+}
+
+void berth__dworkers_wait(struct berth_daemon *d, int ms)
+{
+	int64_t until = now_ms() + ms;
+	struct berth_dworker *wk;
+
+	/* No more connections: each ends with its last session. */
+	pthread_mutex_lock(&d->lock);
+	for (wk = d->workers; wk; wk = wk->next)
+		if (wk->ctl >= 0) {
+			close(wk->ctl);
+			wk->ctl = -1;
+		}
+	pthread_mutex_unlock(&d->lock);
+	for (;;) {
+		berth__dworkers_reap(d);
+		pthread_mutex_lock(&d->lock);
+		wk = d->workers;
+		pthread_mutex_unlock(&d->lock);
+		if (!wk || now_ms() > until)
+			break;
+		usleep(20000);
+	}
+	pthread_mutex_lock(&d->lock);
+	while ((wk = d->workers)) {
+		kill(wk->pid, SIGKILL);
+		waitpid(wk->pid, NULL, 0);
+		if (wk->ctl >= 0)
+			close(wk->ctl);
+		d->workers = wk->next;
+		berth_dcfg_unref(wk->cfg);
+		free(wk);
+	}
+	pthread_mutex_unlock(&d->lock);
+}

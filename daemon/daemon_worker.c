@@ -14,9 +14,11 @@
  * session needs (module name, address, host, user, read only, protocol,
  * the time left) and the write end of a pipe on which the worker reports
  * the session's exit code.  The main thread of that connection waits on
- * the pipe: its slot of max connections and its lock file record stay
- * held until then, and a worker that dies closes the pipe (the client,
- * its socket closed, sees rsync's "connection unexpectedly closed").
+ * the pipe: its slot of max connections, its lock file record and its
+ * own copy of the client's socket stay held until then.  A worker that
+ * dies closes the pipe; the main process then ends the client's stream
+ * (rsync's "connection unexpectedly closed", as when rsync's connection
+ * process dies), logs the death and starts the worker again.
  *
  * A worker is forked from the main process with the configuration it
  * was started under; on SIGHUP the main process starts new workers for
@@ -445,6 +447,26 @@ static int send_conn(struct berth_dworker *wk, struct berth_dconn *c, int pw)
 	return 0;
 }
 
+/* The end of a connection whose worker died: our side finished (the
+ * client reads the end of the stream: rsync's "connection unexpectedly
+ * closed"), what it still sends read and dropped until it closes, for
+ * a few seconds at most. */
+static void end_gently(int fd)
+{
+	int64_t until = now_ms() + 5000;
+	char buf[16384];
+
+	shutdown(fd, SHUT_WR);
+	for (;;) {
+		struct pollfd pf = {.fd = fd, .events = POLLIN};
+		int64_t left = until - now_ms();
+
+		if (left <= 0 || poll(&pf, 1, (int)left) <= 0 ||
+		    read(fd, buf, sizeof(buf)) <= 0)
+			break;
+	}
+}
+
 int berth__dworkers_handoff(struct berth_dconn *c)
 {
 	struct berth_daemon *d = c->d;
@@ -481,13 +503,10 @@ int berth__dworkers_handoff(struct berth_dconn *c)
 		close(p[0]);
 		return -1;
 	}
-	/* The worker has the client now; ours would keep it open. */
-	if (c->socket) {
-		close(c->in_fd);
-		if (c->out_fd != c->in_fd)
-			close(c->out_fd);
-		c->in_fd = c->out_fd = -1;
-	}
+	/* Our copy of the client's socket stays open until the worker
+	 * reports: were the worker to die, its close would reset a
+	 * connection with data unread (the client: "error in socket IO");
+	 * we end it as rsync's dying child does instead. */
 	do
 		r = read(p[0], &code, sizeof(code));
 	while (r < 0 && errno == EINTR);
@@ -500,6 +519,8 @@ int berth__dworkers_handoff(struct berth_dconn *c)
 			    "%s (%s) module %s: its worker ended under the "
 			    "session",
 			    c->host, c->addr, c->mod->name);
+		if (c->socket)
+			end_gently(c->in_fd);
 		return 12; /* rsync's error in the data stream */
 	}
 	return code;

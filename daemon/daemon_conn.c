@@ -300,20 +300,45 @@ static int module_rules(struct berth_dconn *c)
 	bool munge = m->munge_symlinks < 0 ? !m->use_chroot : m->munge_symlinks;
 	struct stat st;
 
-	if (berth__dmod_filter(m, &c->filter, why, sizeof(why)) < 0) {
+	if (berth__dmod_filter(m, c->d->is_worker ? c->from_fd : NULL,
+			       &c->filter, why, sizeof(why)) < 0) {
 		berth__dlog(c->d, "module %s: %s", m->name, why);
 		return refuse(c, "module %s: bad filter rules -- contact admin",
 			      m->name);
 	}
 	/* rsync looks where a chroot puts its "/": the module with one. */
 	snprintf(dir, sizeof(dir), "%s/rsyncd-munged",
-		 m->use_chroot ? m->path : "");
+		 m->use_chroot && strcmp(m->root, "/") ? m->root : "");
 	if (munge && stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) {
 		berth__dlog(c->d,
 			    "Symlink munging is unsafe when a %s directory "
 			    "exists.",
 			    dir);
 		return refuse(c, "daemon security issue -- contact admin");
+	}
+	return 0;
+}
+
+/* For a worker: the module's "include from" and "exclude from" files,
+ * opened here as rsync reads them (before its chroot and setuid). */
+static int open_from_files(struct berth_dconn *c)
+{
+	const char *f[2] = {c->mod->include_from, c->mod->exclude_from};
+	const char *what[2] = {"include from", "exclude from"};
+
+	for (int i = 0; i < 2; i++) {
+		if (!f[i] || !*f[i])
+			continue;
+		c->from_fd[i] = open(f[i], O_RDONLY | O_CLOEXEC);
+		if (c->from_fd[i] < 0) {
+			berth__dlog(c->d, "module %s: %s = %s: %s",
+				    c->mod->name, what[i], f[i],
+				    strerror(errno));
+			return refuse(c,
+				      "module %s: bad filter rules -- contact "
+				      "admin",
+				      c->mod->name);
+		}
 	}
 	return 0;
 }
@@ -473,7 +498,9 @@ int berth__dconn_serve(struct berth_dconn *c)
 			    c->mod->run_log);
 		ret = refuse(c, "%s", c->mod->run_err);
 	} else if (ret == 0 && c->mod->run == BERTH_DRUN_WORKER) {
-		ret = berth__dworkers_handoff(c);
+		ret = open_from_files(c);
+		if (ret == 0)
+			ret = berth__dworkers_handoff(c);
 	} else if (ret == 0) {
 		ret = berth__dconn_session(c);
 	}

@@ -101,6 +101,9 @@ enum {
 
 struct berth_dmod {
 	const char *name, *path, *comment;
+	/* Where its files are reached: path, or "/" in the worker process
+	 * that is chrooted into path (use chroot, daemon_worker.c). */
+	const char *root;
 	bool read_only, write_only, list, use_chroot, strict_modes;
 	bool transfer_logging, reverse_lookup, ignore_errors;
 	int numeric_ids; /* -1 unset: as rsync, yes with use chroot */
@@ -153,9 +156,12 @@ const struct berth_dmod *berth_dcfg_module(const struct berth_dcfg *c,
 
 struct berth_dfilter;
 /* Module @m's filter list (NULL when it has none), its "from" files
- * read now: 0, or -errno with @why naming the parameter or file. */
-int berth__dmod_filter(const struct berth_dmod *m, struct berth_dfilter **out,
-		       char *why, size_t len);
+ * read now (from @from_fd[0] for "include from", [1] for "exclude from"
+ * when they are >= 0: descriptors opened by the main process, taken and
+ * closed here; @from_fd may be NULL): 0, or -errno with @why naming the
+ * parameter or file. */
+int berth__dmod_filter(const struct berth_dmod *m, int *from_fd,
+		       struct berth_dfilter **out, char *why, size_t len);
 
 /* -------------------------------------------- host rules (daemon_access.c) */
 
@@ -252,6 +258,9 @@ struct berth_dconn {
 	struct berth_dpolicy pol;
 	char pol_rel[PATH_MAX], pol_shown[PATH_MAX + 1];
 	struct berth_dfilter *filter; /* this connection's, or NULL */
+	/* Handed to a worker: its "include from" and "exclude from" files,
+	 * opened by the main process (or -1). */
+	int from_fd[2];
 };
 
 /* daemon_conn.c: one connection from greeting to the session's end, on

@@ -165,6 +165,9 @@ void berth__dconn_end(struct berth_dconn *c)
 {
 	struct berth_daemon *d = c->d;
 
+	for (int i = 0; i < 2; i++)
+		if (c->from_fd[i] >= 0)
+			close(c->from_fd[i]);
 	if (c->in_fd >= 0)
 		close(c->in_fd);
 	if (c->out_fd >= 0 && c->out_fd != c->in_fd)
@@ -210,6 +213,7 @@ struct berth_dconn *berth__dconn_new(struct berth_daemon *d, int in_fd,
 	if (!c)
 		return NULL;
 	c->d = d;
+	c->from_fd[0] = c->from_fd[1] = -1;
 	c->in_fd = in_fd;
 	c->out_fd = out_fd;
 	pthread_mutex_lock(&d->lock);

@@ -94,16 +94,15 @@ static const struct {
 
 /* -------------------------------------------------- files for includes */
 
-static int read_all(void *arg, const char *path, char **text, size_t *len)
+static int read_all(void *arg, const char *path, char **text, size_t *len);
+
+/* The whole text of @fd (closed here), a regular file of bounded size. */
+static int read_fd(int fd, char **text, size_t *len)
 {
 	struct stat st;
 	ssize_t n;
 	size_t got = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	(void)arg;
-	if (fd < 0)
-		return -errno;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 	    st.st_size > MAX_CONF_BYTES) {
 		close(fd);
@@ -121,6 +120,16 @@ static int read_all(void *arg, const char *path, char **text, size_t *len)
 	(*text)[got] = '\0';
 	*len = got;
 	return 0;
+}
+
+static int read_all(void *arg, const char *path, char **text, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	(void)arg;
+	if (fd < 0)
+		return -errno;
+	return read_fd(fd, text, len);
 }
 
 static int cmp_names(const void *a, const void *b)
@@ -456,6 +465,7 @@ static int module_of(struct berth_dcfg *c, size_t i, struct berth_dmod *m,
 		return bad(err, len, "rsyncd.conf",
 			   "module name [%s] has a '/'", name);
 	m->path = path;
+	m->root = path;
 	m->comment = get(f, i, "comment");
 	if (!m->comment)
 		m->comment = "";
@@ -523,7 +533,7 @@ static int module_of(struct berth_dcfg *c, size_t i, struct berth_dmod *m,
 		struct berth_dfilter *flt = NULL;
 		char why[256];
 
-		if (berth__dmod_filter(m, &flt, why, sizeof(why)) < 0)
+		if (berth__dmod_filter(m, NULL, &flt, why, sizeof(why)) < 0)
 			return bad(err, len, name, "%s", why);
 		berth__dfilter_free(flt);
 	}
@@ -681,8 +691,8 @@ const struct berth_dmod *berth_dcfg_module(const struct berth_dcfg *c,
 	return NULL;
 }
 
-int berth__dmod_filter(const struct berth_dmod *m, struct berth_dfilter **out,
-		       char *why, size_t len)
+int berth__dmod_filter(const struct berth_dmod *m, int *from_fd,
+		       struct berth_dfilter **out, char *why, size_t len)
 {
 	/* rsync's order: filter, include from, include, exclude from,
 	 * exclude. */
@@ -710,7 +720,17 @@ int berth__dmod_filter(const struct berth_dmod *m, struct berth_dfilter **out,
 			continue;
 		if (parts[i].kind == BERTH_DF_INCLUDE_FILE ||
 		    parts[i].kind == BERTH_DF_EXCLUDE_FILE) {
-			ret = read_all(NULL, v, &text, &n);
+			int *fd = !from_fd ? NULL
+				  : parts[i].kind == BERTH_DF_INCLUDE_FILE
+					  ? &from_fd[0]
+					  : &from_fd[1];
+
+			if (fd && *fd >= 0) {
+				ret = read_fd(*fd, &text, &n);
+				*fd = -1;
+			} else {
+				ret = read_all(NULL, v, &text, &n);
+			}
 			if (ret < 0) {
 				snprintf(why, len, "%s = %s: %s", parts[i].name,
 					 v, strerror(-ret));

@@ -29,6 +29,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
+#include <pwd.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -49,6 +51,7 @@
 struct berth_dworker {
 	struct berth_dworker *next;
 	struct berth_dcred cred;
+	char *chroot; /* the module path it is chrooted into, or NULL */
 	struct berth_dcfg *cfg; /* the configuration it was forked with */
 	pid_t pid;
 	int ctl; /* -1 once it is draining */
@@ -58,7 +61,7 @@ struct berth_dworker {
 /* A connection handed to a worker (fds: the client's socket, or its two
  * ends, then the pipe for the exit code). */
 struct hand_msg {
-	uint32_t magic, two_fds;
+	uint32_t magic, two_fds, incl, excl;
 	int32_t ro, protocol;
 	int64_t left_ms;
 	char mod[256], addr[64], host[256], user[128];
@@ -118,11 +121,11 @@ static bool is_sock(int fd)
 
 /* One message from the main process: 1 served, 0 end of the control
  * socket, -1 a bad message (dropped). */
-static int worker_take(struct berth_daemon *d)
+static int worker_take(struct berth_daemon *d, const char *fail)
 {
 	struct hand_msg m;
 	union {
-		char buf[CMSG_SPACE(3 * sizeof(int))];
+		char buf[CMSG_SPACE(5 * sizeof(int))];
 		struct cmsghdr align;
 	} u;
 	struct iovec iov = {&m, sizeof(m)};
@@ -131,7 +134,7 @@ static int worker_take(struct berth_daemon *d)
 			    .msg_control = u.buf,
 			    .msg_controllen = sizeof(u.buf)};
 	struct cmsghdr *cm;
-	int fds[3] = {-1, -1, -1}, nfd = 0, want, i;
+	int fds[5] = {-1, -1, -1, -1, -1}, nfd = 0, want, i, k;
 	struct berth_dconn *c;
 	struct wconn_arg *a;
 	pthread_attr_t attr;
@@ -146,17 +149,32 @@ static int worker_take(struct berth_daemon *d)
 		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
 			for (i = 0; i < (int)((cm->cmsg_len - CMSG_LEN(0)) /
 					      sizeof(int)) &&
-				    nfd < 3;
+				    nfd < 5;
 			     i++)
 				memcpy(&fds[nfd++],
 				       CMSG_DATA(cm) + (size_t)i * sizeof(int),
 				       sizeof(int));
-	want = r == sizeof(m) && m.magic == HAND_MAGIC ? (m.two_fds ? 3 : 2)
-						       : -1;
+	want = r == sizeof(m) && m.magic == HAND_MAGIC
+		       ? 2 + !!m.two_fds + !!m.incl + !!m.excl
+		       : -1;
 	if (want != nfd || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
 		goto bad;
 	m.mod[sizeof(m.mod) - 1] = m.addr[sizeof(m.addr) - 1] = '\0';
 	m.host[sizeof(m.host) - 1] = m.user[sizeof(m.user) - 1] = '\0';
+	if (fail) {
+		/* As rsync's refusal after the module's checks. */
+		int32_t code = 5;
+		char line[160];
+		int n = snprintf(line, sizeof(line), "@ERROR: %s\n", fail);
+
+		if (write(fds[m.two_fds ? 1 : 0], line, (size_t)n) < 0 ||
+		    write(fds[nfd - 1], &code, sizeof(code)) < 0) {
+			/* gone */
+		}
+		for (i = 0; i < nfd; i++)
+			close(fds[i]);
+		return 1;
+	}
 	c = berth__dconn_new(d, fds[0], m.two_fds ? fds[1] : fds[0]);
 	if (!c)
 		goto bad;
@@ -168,6 +186,11 @@ static int worker_take(struct berth_daemon *d)
 	}
 	a->c = c;
 	a->done_fd = fds[nfd - 1];
+	k = m.two_fds ? 2 : 1;
+	if (m.incl)
+		c->from_fd[0] = fds[k++];
+	if (m.excl)
+		c->from_fd[1] = fds[k++];
 	c->socket = is_sock(fds[0]);
 	c->slot = c->lock_fd = -1;
 	snprintf(c->addr, sizeof(c->addr), "%s", m.addr);
@@ -179,6 +202,7 @@ static int worker_take(struct berth_daemon *d)
 	c->mod = berth_dcfg_module(c->cfg, m.mod);
 	if (!c->mod) {
 		c->in_fd = c->out_fd = -1;
+		c->from_fd[0] = c->from_fd[1] = -1;
 		berth__dconn_end(c);
 		free(a);
 		goto bad;
@@ -187,6 +211,7 @@ static int worker_take(struct berth_daemon *d)
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	if (pthread_create(&tid, &attr, wconn_thread, a)) {
 		c->in_fd = c->out_fd = -1;
+		c->from_fd[0] = c->from_fd[1] = -1;
 		berth__dconn_end(c);
 		free(a);
 		pthread_attr_destroy(&attr);
@@ -255,6 +280,29 @@ static int sweep_fds(struct berth_daemon *w, int ctl)
 	return close_range(5, ~0U, 0);
 }
 
+/* use chroot: the worker's "/" becomes the module's path, and the
+ * modules of that path (its configuration is this process's copy) are
+ * reached from "/".  Names are looked up once first, so that the name
+ * service's libraries are loaded from outside. */
+static int enter_chroot(struct berth_daemon *w, const char *path, char *why,
+			size_t len)
+{
+	struct berth_dcfg *cfg = w->cfg;
+	size_t i;
+
+	(void)getpwuid(0);
+	(void)getgrgid(0);
+	if (chroot(path) < 0 || chdir("/") < 0) {
+		snprintf(why, len, "chroot %s failed: %s", path,
+			 strerror(errno));
+		return -1;
+	}
+	for (i = 0; i < cfg->n_mods; i++)
+		if (cfg->mods[i].use_chroot && !strcmp(cfg->mods[i].path, path))
+			cfg->mods[i].root = "/";
+	return 0;
+}
+
 static void worker_main(const struct berth_daemon *main_d,
 			const struct berth_dworker *wk, int ctl)
 {
@@ -262,7 +310,8 @@ static void worker_main(const struct berth_daemon *main_d,
 	struct signalfd_siginfo si;
 	struct pollfd pf[2];
 	sigset_t set;
-	char why[256];
+	char why[PATH_MAX + 64];
+	const char *fail = NULL;
 	int sfd, ret;
 	bool draining = false;
 	int64_t until = 0;
@@ -276,10 +325,22 @@ static void worker_main(const struct berth_daemon *main_d,
 	w.is_worker = true;
 	if (sweep_fds(&w, ctl) < 0)
 		_exit(1);
-	if (drop_to(&wk->cred, why, sizeof(why)) < 0) {
-		berth__dlog(&w, "worker for uid %ld gid %ld: %s",
-			    (long)wk->cred.uid, (long)wk->cred.gid, why);
-		_exit(1);
+	if (wk->chroot && enter_chroot(&w, wk->chroot, why, sizeof(why)) < 0)
+		fail = "chroot failed";
+	else if (drop_to(&wk->cred, why, sizeof(why)) < 0)
+		fail = strstr(why, "setgroups") ? "setgroups failed"
+		       : strstr(why, "setgid")	? "setgid failed"
+						: "setuid failed";
+	if (fail) {
+		/* Kept, to refuse its connections as rsync does (and not
+		 * be started again and again). */
+		berth__dlog(&w, "worker for uid %ld gid %ld%s%s: %s",
+			    (long)wk->cred.uid, (long)wk->cred.gid,
+			    wk->chroot ? " in " : "",
+			    wk->chroot ? wk->chroot : "", why);
+		while (worker_take(&w, fail) != 0)
+			;
+		_exit(0);
 	}
 	/* The signals are blocked as in the main process; TERM and INT
 	 * end the sessions, HUP is the main process's business. */
@@ -295,8 +356,9 @@ static void worker_main(const struct berth_daemon *main_d,
 			    (long)wk->cred.uid, berth_strerror(ret));
 		_exit(1);
 	}
-	berth__dlog(&w, "worker for uid %ld gid %ld started (pump: %s)",
+	berth__dlog(&w, "worker for uid %ld gid %ld%s%s started (pump: %s)",
 		    (long)wk->cred.uid, (long)wk->cred.gid,
+		    wk->chroot ? " in " : "", wk->chroot ? wk->chroot : "",
 		    berth_pump_backend_name(berth_pump_backend(w.pump)));
 	for (;;) {
 		int n = 0;
@@ -320,7 +382,7 @@ static void worker_main(const struct berth_daemon *main_d,
 			until = now_ms() + WORKER_STOP_MS;
 		}
 		if (pf[1].revents & (POLLIN | POLLHUP | POLLERR))
-			if (worker_take(&w) == 0)
+			if (worker_take(&w, NULL) == 0)
 				draining = true;
 	}
 	/* Sessions still running past the wait keep their memory: the
@@ -339,8 +401,18 @@ static const char *cred_text(const struct berth_dcred *cr, char *buf,
 
 /* Fork a worker for @cr under the current configuration; under d->lock.
  * NULL when it could not be started. */
+static void worker_free(struct berth_dworker *wk)
+{
+	if (wk->ctl >= 0)
+		close(wk->ctl);
+	berth_dcfg_unref(wk->cfg);
+	free(wk->chroot);
+	free(wk);
+}
+
 static struct berth_dworker *spawn(struct berth_daemon *d,
-				   const struct berth_dcred *cr)
+				   const struct berth_dcred *cr,
+				   const char *root)
 {
 	struct berth_dworker *wk = calloc(1, sizeof(*wk));
 	char t[64];
@@ -353,6 +425,13 @@ static struct berth_dworker *spawn(struct berth_daemon *d,
 		return NULL;
 	}
 	wk->cred = *cr;
+	wk->chroot = root ? strdup(root) : NULL;
+	if (root && !wk->chroot) {
+		close(sv[0]);
+		close(sv[1]);
+		free(wk);
+		return NULL;
+	}
 	wk->cfg = berth_dcfg_ref(d->cfg);
 	wk->started_ms = now_ms();
 	wk->pid = fork();
@@ -365,9 +444,8 @@ static struct berth_dworker *spawn(struct berth_daemon *d,
 	if (wk->pid < 0) {
 		berth__dlog(d, "cannot start a worker for %s: %s",
 			    cred_text(cr, t, sizeof(t)), strerror(errno));
-		close(sv[0]);
-		berth_dcfg_unref(wk->cfg);
-		free(wk);
+		wk->ctl = sv[0];
+		worker_free(wk);
 		return NULL;
 	}
 	wk->ctl = sv[0];
@@ -376,17 +454,26 @@ static struct berth_dworker *spawn(struct berth_daemon *d,
 	return wk;
 }
 
-/* The live worker of @cr for the current configuration; started when
- * there is none.  Under d->lock. */
+/* The live worker of @cr (chrooted into @root unless NULL) for the
+ * current configuration; started when there is none.  Under d->lock. */
 static struct berth_dworker *worker_for(struct berth_daemon *d,
-					const struct berth_dcred *cr)
+					const struct berth_dcred *cr,
+					const char *root)
 {
 	struct berth_dworker *wk;
 
 	for (wk = d->workers; wk; wk = wk->next)
-		if (wk->ctl >= 0 && wk->cfg == d->cfg && cred_eq(&wk->cred, cr))
+		if (wk->ctl >= 0 && wk->cfg == d->cfg &&
+		    cred_eq(&wk->cred, cr) && !wk->chroot == !root &&
+		    (!root || !strcmp(wk->chroot, root)))
 			return wk;
-	return spawn(d, cr);
+	return spawn(d, cr, root);
+}
+
+/* A module's worker: its credentials, and its path with use chroot. */
+static const char *chroot_of(const struct berth_dmod *m)
+{
+	return m->use_chroot ? m->path : NULL;
 }
 
 void berth__dworkers_start(struct berth_daemon *d)
@@ -401,9 +488,12 @@ void berth__dworkers_start(struct berth_daemon *d)
 			close(wk->ctl);
 			wk->ctl = -1;
 		}
+	/* Those of one module each (use chroot) start at their first
+	 * connection. */
 	for (i = 0; i < d->cfg->n_mods; i++)
-		if (d->cfg->mods[i].run == BERTH_DRUN_WORKER)
-			(void)worker_for(d, &d->cfg->mods[i].cred);
+		if (d->cfg->mods[i].run == BERTH_DRUN_WORKER &&
+		    !chroot_of(&d->cfg->mods[i]))
+			(void)worker_for(d, &d->cfg->mods[i].cred, NULL);
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -412,13 +502,13 @@ static int send_conn(struct berth_dworker *wk, struct berth_dconn *c, int pw)
 {
 	struct hand_msg m = {0};
 	union {
-		char buf[CMSG_SPACE(3 * sizeof(int))];
+		char buf[CMSG_SPACE(5 * sizeof(int))];
 		struct cmsghdr align;
 	} u;
 	struct iovec iov = {&m, sizeof(m)};
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 	struct cmsghdr *cm;
-	int fds[3], n = 0;
+	int fds[5], n = 0;
 	int64_t left = c->deadline_ms - now_ms();
 
 	memset(&u, 0, sizeof(u));
@@ -434,6 +524,12 @@ static int send_conn(struct berth_dworker *wk, struct berth_dconn *c, int pw)
 	fds[n++] = c->in_fd;
 	if (m.two_fds)
 		fds[n++] = c->out_fd;
+	m.incl = c->from_fd[0] >= 0;
+	m.excl = c->from_fd[1] >= 0;
+	if (m.incl)
+		fds[n++] = c->from_fd[0];
+	if (m.excl)
+		fds[n++] = c->from_fd[1];
 	fds[n++] = pw;
 	mh.msg_control = u.buf;
 	mh.msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
@@ -480,7 +576,7 @@ int berth__dworkers_handoff(struct berth_dconn *c)
 		return -1;
 	pthread_mutex_lock(&d->lock);
 	for (tries = 0; tries < 2 && ret < 0 && !d->stopping; tries++) {
-		wk = worker_for(d, &c->mod->cred);
+		wk = worker_for(d, &c->mod->cred, chroot_of(c->mod));
 		if (!wk)
 			break;
 		ret = send_conn(wk, c, p[1]);
@@ -499,6 +595,11 @@ int berth__dworkers_handoff(struct berth_dconn *c)
 	}
 	pthread_mutex_unlock(&d->lock);
 	close(p[1]);
+	for (int i = 0; i < 2; i++)
+		if (c->from_fd[i] >= 0) {
+			close(c->from_fd[i]);
+			c->from_fd[i] = -1;
+		}
 	if (ret < 0) {
 		close(p[0]);
 		return -1;
@@ -543,6 +644,7 @@ void berth__dworkers_reap(struct berth_daemon *d)
 {
 	struct berth_dworker **pp, *wk;
 	struct berth_dcred again[16];
+	char *again_root[16];
 	int n_again = 0, status, i;
 
 	pthread_mutex_lock(&d->lock);
@@ -556,16 +658,18 @@ void berth__dworkers_reap(struct berth_daemon *d)
 		 * (then at the next connection for it). */
 		if (wk->ctl >= 0 && wk->cfg == d->cfg && !d->stopping &&
 		    now_ms() - wk->started_ms >= RESTART_AFTER_MS &&
-		    n_again < 16)
+		    n_again < 16) {
+			again_root[n_again] = wk->chroot;
+			wk->chroot = NULL;
 			again[n_again++] = wk->cred;
-		if (wk->ctl >= 0)
-			close(wk->ctl);
+		}
 		*pp = wk->next;
-		berth_dcfg_unref(wk->cfg);
-		free(wk);
+		worker_free(wk);
 	}
-	for (i = 0; i < n_again; i++)
-		(void)worker_for(d, &again[i]);
+	for (i = 0; i < n_again; i++) {
+		(void)worker_for(d, &again[i], again_root[i]);
+		free(again_root[i]);
+	}
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -606,11 +710,8 @@ void berth__dworkers_wait(struct berth_daemon *d, int ms)
 	while ((wk = d->workers)) {
 		kill(wk->pid, SIGKILL);
 		waitpid(wk->pid, NULL, 0);
-		if (wk->ctl >= 0)
-			close(wk->ctl);
 		d->workers = wk->next;
-		berth_dcfg_unref(wk->cfg);
-		free(wk);
+		worker_free(wk);
 	}
 	pthread_mutex_unlock(&d->lock);
 }

@@ -963,11 +963,18 @@ log file = {base}/log
 	read only = no
 	uid = root
 	gid = root
+[jailu]
+	path = {base}/m/jailu
+	read only = no
+	uid = nobody
+	gid = nogroup
+	use chroot = yes
+	exclude from = {base}/excl_u
 """
 
 UID_OWNERS = {"nob": (65534, 65534), "dflt": (65534, 65534), "u1": (1, 1),
               "noperm": (0, 0), "badid": (0, 0), "asroot": (0, 0),
-              "newu": (8, 8)}
+              "newu": (8, 8), "jailu": (65534, 65534)}
 
 
 def uid_daemon(kind, binary, base):
@@ -978,6 +985,13 @@ def uid_daemon(kind, binary, base):
         os.chmod(p, 0o755)
     os.chmod(base, 0o755)
     os.chmod(os.path.join(base, "m"), 0o755)
+    # Outside the module, root's alone: read before the chroot and uid.
+    with open(os.path.join(base, "excl_u"), "w") as f:
+        f.write("f4\n")
+    os.chmod(os.path.join(base, "excl_u"), 0o600)
+    link = os.path.join(base, "m", "jailu", "out")
+    if not os.path.islink(link):
+        os.symlink("/", link)
     return Daemon(kind, binary, base, template=UIDCONF)
 
 
@@ -1013,7 +1027,7 @@ def owners(root):
     return out
 
 
-def same_uid(env, opts, path, cause=None, src=None):
+def same_uid(env, opts, path, cause=None, src=None, top=None):
     """A push into both UIDCONF daemons: exit code, cause, tree and every
     file's owner and group alike."""
     r, b = uid_env(env)
@@ -1026,7 +1040,7 @@ def same_uid(env, opts, path, cause=None, src=None):
     for kind, out in (("rsync", rout), ("berth", bout)):
         if cause and not re.search(cause, out):
             p.append(f"{kind}'s output lacks /{cause}/: {out[-300:]}")
-    top = path.rstrip("/")
+    top = top or path.rstrip("/")
     rt, bt = (os.path.join(d.base, "m", top) for d in (r, b))
     if snapshot(rt) != snapshot(bt):
         p.append(f"{path}: trees differ")
@@ -1102,6 +1116,23 @@ def sc_uid_concurrent(env):
             want = {UID_OWNERS[mod]}
             if set((owners(bt) or {None: None}).values()) != want:
                 p.append(f"{mod}/c{i}: berth's owners not {want}")
+    return p
+
+
+@needs_root
+def sc_uid_chroot(env):
+    """use chroot with a uid: the worker is chrooted into the module (an
+    absolute symlink in it leads to the module's top, as in rsync's
+    chroot); the daemon's exclude from file, root's alone outside the
+    module, still applies."""
+    p = same_uid(env, ["-a"], "jailu/t/", top="jailu",
+                 cause=r'daemon refused to receive file "d1/f4"')
+    p += same_uid(env, ["-a"], "jailu/out/x/", top="jailu")
+    b = env.uid[1]
+    if not os.path.isdir(os.path.join(b.base, "m", "jailu", "x")):
+        p.append("berth: jailu/out/x/ did not land in the module's x/")
+    if os.path.exists("/x"):
+        p.append("something wrote /x outside the module")
     return p
 
 
@@ -1274,7 +1305,7 @@ SCENARIOS = {
     "uid_nobody": sc_uid_nobody, "uid_default": sc_uid_default,
     "uid_concurrent": sc_uid_concurrent, "uid_noperm": sc_uid_noperm,
     "uid_sighup": sc_uid_sighup, "uid_kill_worker": sc_uid_kill_worker,
-    "uid_sigterm": sc_uid_sigterm,
+    "uid_sigterm": sc_uid_sigterm, "uid_chroot": sc_uid_chroot,
 }
 
 

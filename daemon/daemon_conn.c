@@ -28,6 +28,8 @@
 #define RERR_PROTOCOL 2
 #define RERR_TIMEOUT 30
 #define LINE_MAX_BYTES 4096
+#define MAX_CONNS 512 /* connections at once, per process */
+#define MAX_EARLY 128 /* of them, before their session started */
 
 static int64_t now_ms(void)
 {
@@ -506,4 +508,73 @@ int berth__dconn_serve(struct berth_dconn *c)
 	}
 	release(c);
 	return ret < 0 ? RERR_STARTCLIENT : ret;
+}
+
+/* ----------------------------------- the daemon's list of connections */
+
+struct berth_dconn *berth__dconn_new(struct berth_daemon *d, int in_fd,
+				     int out_fd)
+{
+	struct berth_dconn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->d = d;
+	c->from_fd[0] = c->from_fd[1] = -1;
+	c->in_fd = in_fd;
+	c->out_fd = out_fd;
+	pthread_mutex_lock(&d->lock);
+	if (d->stopping || d->n_conns >= MAX_CONNS || d->n_early >= MAX_EARLY) {
+		pthread_mutex_unlock(&d->lock);
+		free(c);
+		return NULL;
+	}
+	c->cfg = berth_dcfg_ref(d->cfg);
+	c->next = d->conns;
+	if (d->conns)
+		d->conns->prev = c;
+	d->conns = c;
+	d->n_conns++;
+	d->n_early++;
+	pthread_mutex_unlock(&d->lock);
+	return c;
+}
+
+void berth__dconn_end(struct berth_dconn *c)
+{
+	struct berth_daemon *d = c->d;
+
+	for (int i = 0; i < 2; i++)
+		if (c->from_fd[i] >= 0)
+			close(c->from_fd[i]);
+	if (c->in_fd >= 0)
+		close(c->in_fd);
+	if (c->out_fd >= 0 && c->out_fd != c->in_fd)
+		close(c->out_fd);
+	pthread_mutex_lock(&d->lock);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		d->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	d->n_conns--;
+	d->n_early--;
+	pthread_cond_broadcast(&d->idle);
+	pthread_mutex_unlock(&d->lock);
+	berth_dcfg_unref(c->cfg);
+	free(c);
+}
+
+void berth__dconns_cancel(struct berth_daemon *d)
+{
+	struct berth_dconn *c;
+
+	d->stopping = true;
+	for (c = d->conns; c; c = c->next) {
+		if (c->session)
+			berth_session_cancel(c->session);
+		else if (c->socket && !c->handed)
+			shutdown(c->in_fd, SHUT_RDWR);
+	}
 }

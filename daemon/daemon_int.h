@@ -271,7 +271,7 @@ int berth__dconn_serve(struct berth_dconn *c);
  * to it (the module's rules, "@RSYNCD: OK", the arguments, the session);
  * c->mod, c->user, c->ro, c->protocol and c->deadline_ms set. */
 int berth__dconn_session(struct berth_dconn *c);
-/* daemon_main.c: register a connection on @d (NULL when full or ending)
+/* daemon_conn.c: register a connection on @d (NULL when full or ending)
  * and end it (fds closed unless -1, unregistered, freed); cancel every
  * session of @d and wake the connections before theirs (under d->lock). */
 struct berth_dconn *berth__dconn_new(struct berth_daemon *d, int in_fd,

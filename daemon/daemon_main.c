@@ -28,8 +28,6 @@
 
 #define DEFAULT_CONFIG "/etc/rsyncd.conf"
 #define MAX_LISTEN 16
-#define MAX_CONNS 512 /* connections at once */
-#define MAX_EARLY 128 /* of them, before their session started */
 #define STOP_WAIT_MS 15000
 
 static void usage(void)
@@ -161,32 +159,6 @@ static int read_proxy(struct berth_dconn *c)
 	return 0;
 }
 
-void berth__dconn_end(struct berth_dconn *c)
-{
-	struct berth_daemon *d = c->d;
-
-	for (int i = 0; i < 2; i++)
-		if (c->from_fd[i] >= 0)
-			close(c->from_fd[i]);
-	if (c->in_fd >= 0)
-		close(c->in_fd);
-	if (c->out_fd >= 0 && c->out_fd != c->in_fd)
-		close(c->out_fd);
-	pthread_mutex_lock(&d->lock);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		d->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	d->n_conns--;
-	d->n_early--;
-	pthread_cond_broadcast(&d->idle);
-	pthread_mutex_unlock(&d->lock);
-	berth_dcfg_unref(c->cfg);
-	free(c);
-}
-
 static int serve(struct berth_dconn *c)
 {
 	if (c->cfg->proxy_protocol && read_proxy(c) < 0) {
@@ -203,34 +175,6 @@ static void *conn_thread(void *arg)
 	(void)serve(c);
 	berth__dconn_end(c);
 	return NULL;
-}
-
-struct berth_dconn *berth__dconn_new(struct berth_daemon *d, int in_fd,
-				     int out_fd)
-{
-	struct berth_dconn *c = calloc(1, sizeof(*c));
-
-	if (!c)
-		return NULL;
-	c->d = d;
-	c->from_fd[0] = c->from_fd[1] = -1;
-	c->in_fd = in_fd;
-	c->out_fd = out_fd;
-	pthread_mutex_lock(&d->lock);
-	if (d->stopping || d->n_conns >= MAX_CONNS || d->n_early >= MAX_EARLY) {
-		pthread_mutex_unlock(&d->lock);
-		free(c);
-		return NULL;
-	}
-	c->cfg = berth_dcfg_ref(d->cfg);
-	c->next = d->conns;
-	if (d->conns)
-		d->conns->prev = c;
-	d->conns = c;
-	d->n_conns++;
-	d->n_early++;
-	pthread_mutex_unlock(&d->lock);
-	return c;
 }
 
 static void accept_one(struct berth_daemon *d, int lfd)
@@ -363,19 +307,6 @@ static void reload(struct berth_daemon *d)
 	berth__dlog(d, "configuration reloaded from %s (new connections)",
 		    d->config_path);
 	berth__dworkers_start(d);
-}
-
-void berth__dconns_cancel(struct berth_daemon *d)
-{
-	struct berth_dconn *c;
-
-	d->stopping = true;
-	for (c = d->conns; c; c = c->next) {
-		if (c->session)
-			berth_session_cancel(c->session);
-		else if (c->socket && !c->handed)
-			shutdown(c->in_fd, SHUT_RDWR);
-	}
 }
 
 /* End every connection: sessions cancelled (temp files removed, clients

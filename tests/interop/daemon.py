@@ -1287,6 +1287,67 @@ def sc_uid_sigterm(env):
     return p
 
 
+NOTROOTCONF = """\
+port = {port}
+pid file = {base}/pid
+log file = {base}/log
+use chroot = no
+{extra_global}
+[other]
+	path = {base}/m/other
+	read only = no
+	uid = daemon
+[otherg]
+	path = {base}/m/otherg
+	read only = no
+	gid = daemon
+[plain]
+	path = {base}/m/plain
+	read only = no
+"""
+
+
+@needs_root
+def sc_uid_not_root(env):
+    """Both daemons run as nobody: a module naming another user or group
+    is refused with rsync's message; one naming none writes as nobody."""
+    os.chmod(env.work, 0o755)
+    top = os.path.join(env.work, "notroot")
+    wrap = ["setpriv", "--reuid=nobody", "--regid=nogroup",
+            "--clear-groups"]
+    ds = []
+    for kind, binary in (("rsync", "rsync"), ("berth", env.berth)):
+        base = os.path.join(top, kind)
+        for m in ("other", "otherg", "plain"):
+            os.makedirs(os.path.join(base, "m", m), exist_ok=True)
+        for dp, dirs, files in os.walk(top):
+            os.chmod(dp, 0o755)
+            os.chown(dp, 65534, 65534)
+        ds.append(Daemon(kind, binary, base, template=NOTROOTCONF,
+                         wrap=wrap))
+    p = []
+    try:
+        for mod, cause in (("other", r"@ERROR: setuid failed"),
+                           ("otherg", r"@ERROR: setgid failed"),
+                           ("plain", None)):
+            got = {}
+            for d in ds:
+                rc, out = client(["-a", env.src + "/", d.url(f"{mod}/t/")])
+                got[d.kind] = rc
+                if cause and not re.search(cause, out):
+                    p.append(f"{d.kind} {mod}: no /{cause}/: {out[-200:]}")
+            if got["rsync"] != got["berth"]:
+                p.append(f"{mod}: exit rsync {got['rsync']}, berth "
+                         f"{got['berth']}")
+        rt, bt = (os.path.join(d.base, "m", "plain", "t") for d in ds)
+        if snapshot(rt) != snapshot(bt) or owners(rt) != owners(bt):
+            p.append("plain: trees or owners differ")
+    finally:
+        for d in ds:
+            d.stop()
+    return p
+
+
 SCENARIOS = {
     "push": sc_push, "delta": sc_delta, "compress": sc_compress,
     "delete": sc_delete, "auth_ok": sc_auth_ok, "auth_wrong": sc_auth_wrong,
@@ -1306,6 +1367,7 @@ SCENARIOS = {
     "uid_concurrent": sc_uid_concurrent, "uid_noperm": sc_uid_noperm,
     "uid_sighup": sc_uid_sighup, "uid_kill_worker": sc_uid_kill_worker,
     "uid_sigterm": sc_uid_sigterm, "uid_chroot": sc_uid_chroot,
+    "uid_not_root": sc_uid_not_root,
 }
 
 

@@ -221,6 +221,8 @@ struct berth_daemon {
 	struct berth_dworker *workers;
 	int ctl_fd;
 	bool is_worker;
+	int argc; /* the command line, for starting a worker */
+	char **argv;
 	/* Connections per module name (max connections), under lock. */
 	struct {
 		char name[256];
@@ -279,7 +281,13 @@ struct berth_dconn *berth__dconn_new(struct berth_daemon *d, int in_fd,
 void berth__dconn_end(struct berth_dconn *c);
 void berth__dconns_cancel(struct berth_daemon *d);
 
-/* daemon_worker.c: the worker processes.  Start those the current
+/* daemon_worker.c: the worker process's whole run (berth --daemon ...
+ * --berth-worker=SPEC [--berth-worker-chroot=PATH], as the main process
+ * starts it): @w has the command line's configuration path, overrides
+ * and bandwidth limit.  Never returns. */
+void berth__dworker_main(struct berth_daemon *w, const char *spec,
+			 const char *chroot_path) __attribute__((noreturn));
+/* The worker processes.  Start those the current
  * configuration needs (old ones end with their last session): at start-up
  * and after a reload, on the thread that runs the accept loop. */
 void berth__dworkers_start(struct berth_daemon *d);

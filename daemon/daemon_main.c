@@ -43,6 +43,7 @@ static void usage(void)
 
 struct cmdline {
 	bool server, no_detach;
+	const char *worker, *worker_chroot; /* a worker process's */
 	struct berth_doverride ov;
 	int64_t bwlimit;
 };
@@ -76,6 +77,10 @@ static int parse_cmdline(int argc, char **argv, struct cmdline *cl)
 			cl->server = true;
 		else if (!strcmp(a, "--no-detach"))
 			cl->no_detach = true;
+		else if ((v = value(argc, argv, &i, "--berth-worker")))
+			cl->worker = v;
+		else if ((v = value(argc, argv, &i, "--berth-worker-chroot")))
+			cl->worker_chroot = v;
 		else if ((v = value(argc, argv, &i, "--config")))
 			cl->ov.config = v;
 		else if ((v = value(argc, argv, &i, "--address")))
@@ -478,6 +483,14 @@ int berth_daemon_main(int argc, char **argv)
 		usage();
 		return 1;
 	}
+	if (cl.worker) {
+		d.config_path = cl.ov.config ? cl.ov.config : DEFAULT_CONFIG;
+		d.ov = cl.ov;
+		d.bwlimit = cl.bwlimit;
+		berth__dworker_main(&d, cl.worker, cl.worker_chroot);
+	}
+	d.argc = argc;
+	d.argv = argv;
 	rsh = cl.server;
 	inetd = !rsh && is_socket(STDIN_FILENO);
 	if (!rsh && !inetd)

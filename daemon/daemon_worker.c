@@ -20,10 +20,17 @@
  * (rsync's "connection unexpectedly closed", as when rsync's connection
  * process dies), logs the death and starts the worker again.
  *
- * A worker is forked from the main process with the configuration it
- * was started under; on SIGHUP the main process starts new workers for
- * the new configuration and closes the control sockets of the old ones,
- * which end when their running sessions have ended.
+ * A worker is this program again (fork, then exec at once: the main
+ * process has threads, so the child does nothing that could wait on a
+ * lock another thread held), its control socket as fd 3 and the log as
+ * fd 4; it reads the configuration file (as root), chroots into the
+ * module with use chroot (then one worker per module), drops to its
+ * credentials and checks them, and runs sessions on its own pump.  On
+ * SIGHUP the main process starts new workers for the new configuration
+ * and closes the control sockets of the old ones, which end when their
+ * running sessions have ended.  A worker started again after a death
+ * reads the file as it is then; a connection for a module whose
+ * credentials changed since is refused.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -85,6 +92,22 @@ static bool cred_eq(const struct berth_dcred *a, const struct berth_dcred *b)
 
 /* ------------------------------------------------------ the worker */
 
+/* What a worker is: its credentials and chroot, as the main process
+ * asked on its command line. */
+struct wself {
+	struct berth_dcred cred;
+	const char *chroot;
+};
+
+/* A module this worker may run: the file the main process read could
+ * have been changed since (a worker started again reads it as it is). */
+static bool mine(const struct wself *me, const struct berth_dmod *m)
+{
+	return m->run == BERTH_DRUN_WORKER && cred_eq(&m->cred, &me->cred) &&
+	       !m->use_chroot == !me->chroot &&
+	       (!me->chroot || !strcmp(m->path, me->chroot));
+}
+
 struct wconn_arg {
 	struct berth_dconn *c;
 	int done_fd;
@@ -121,7 +144,8 @@ static bool is_sock(int fd)
 
 /* One message from the main process: 1 served, 0 end of the control
  * socket, -1 a bad message (dropped). */
-static int worker_take(struct berth_daemon *d, const char *fail)
+static int worker_take(struct berth_daemon *d, const struct wself *me,
+		       const char *fail)
 {
 	struct hand_msg m;
 	union {
@@ -161,6 +185,19 @@ static int worker_take(struct berth_daemon *d, const char *fail)
 		goto bad;
 	m.mod[sizeof(m.mod) - 1] = m.addr[sizeof(m.addr) - 1] = '\0';
 	m.host[sizeof(m.host) - 1] = m.user[sizeof(m.user) - 1] = '\0';
+	if (!fail) {
+		const struct berth_dmod *mod;
+
+		m.mod[sizeof(m.mod) - 1] = '\0';
+		mod = berth_dcfg_module(d->cfg, m.mod);
+		if (!mod || !mine(me, mod)) {
+			berth__dlog(d,
+				    "module %s: changed in the configuration "
+				    "file since the last reload",
+				    m.mod);
+			fail = "module changed -- try again later";
+		}
+	}
 	if (fail) {
 		/* As rsync's refusal after the module's checks. */
 		int32_t code = 5;
@@ -258,28 +295,6 @@ static int drop_to(const struct berth_dcred *cr, char *why, size_t len)
 	return 0;
 }
 
-/* Keep 0-2, the control socket (as 3) and the log (as 4); close every
- * other descriptor the main process had: listeners, other clients'
- * sockets, the pipes of other connections. */
-static int sweep_fds(struct berth_daemon *w, int ctl)
-{
-	int a = fcntl(ctl, F_DUPFD_CLOEXEC, 5);
-	int b = w->log_fd >= 0 ? fcntl(w->log_fd, F_DUPFD_CLOEXEC, 5) : -1;
-
-	if (a < 0 || (w->log_fd >= 0 && b < 0))
-		return -1;
-	if (dup3(a, 3, O_CLOEXEC) < 0)
-		return -1;
-	w->ctl_fd = 3;
-	w->log_fd = -1;
-	if (b >= 0) {
-		if (dup3(b, 4, O_CLOEXEC) < 0)
-			return -1;
-		w->log_fd = 4;
-	}
-	return close_range(5, ~0U, 0);
-}
-
 /* use chroot: the worker's "/" becomes the module's path, and the
  * modules of that path (its configuration is this process's copy) are
  * reached from "/".  Names are looked up once first, so that the name
@@ -303,10 +318,38 @@ static int enter_chroot(struct berth_daemon *w, const char *path, char *why,
 	return 0;
 }
 
-static void worker_main(const struct berth_daemon *main_d,
-			const struct berth_dworker *wk, int ctl)
+/* The worker's command line: "LOGFD,STDERR,UID,GID,G1:G2:..." */
+static int parse_spec(const char *spec, struct berth_daemon *w,
+		      struct berth_dcred *cr)
 {
-	struct berth_daemon w = {0};
+	char *end;
+	long v[4];
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		v[i] = strtol(spec, &end, 10);
+		if (end == spec || *end != ',')
+			return -1;
+		spec = end + 1;
+	}
+	w->log_fd = (int)v[0];
+	w->log_stderr = v[1] != 0;
+	cr->uid = (uid_t)v[2];
+	cr->gid = (gid_t)v[3];
+	cr->ngroups = 0;
+	while (*spec && cr->ngroups < BERTH_DCRED_GROUPS) {
+		cr->groups[cr->ngroups++] = (gid_t)strtoul(spec, &end, 10);
+		if (end == spec || (*end && *end != ':'))
+			return -1;
+		spec = *end ? end + 1 : end;
+	}
+	return cr->ngroups ? 0 : -1;
+}
+
+void berth__dworker_main(struct berth_daemon *w, const char *spec,
+			 const char *chroot_path)
+{
+	struct wself me = {.chroot = chroot_path};
 	struct signalfd_siginfo si;
 	struct pollfd pf[2];
 	sigset_t set;
@@ -316,29 +359,29 @@ static void worker_main(const struct berth_daemon *main_d,
 	bool draining = false;
 	int64_t until = 0;
 
-	w.log_fd = main_d->log_fd;
-	w.log_stderr = main_d->log_stderr;
-	w.config_path = main_d->config_path;
-	w.ov = main_d->ov;
-	w.bwlimit = main_d->bwlimit;
-	w.cfg = wk->cfg; /* the main process's reference, copied */
-	w.is_worker = true;
-	if (sweep_fds(&w, ctl) < 0)
+	w->ctl_fd = 3; /* as the main process placed it */
+	w->is_worker = true;
+	w->log_fd = -1;
+	if (parse_spec(spec, w, &me.cred) < 0)
 		_exit(1);
-	if (wk->chroot && enter_chroot(&w, wk->chroot, why, sizeof(why)) < 0)
+	signal(SIGPIPE, SIG_IGN);
+	if (berth_dcfg_load(w->config_path, &w->ov, &w->cfg, why, sizeof(why)) <
+	    0)
+		fail = "berth --daemon: configuration error";
+	else if (me.chroot && enter_chroot(w, me.chroot, why, sizeof(why)) < 0)
 		fail = "chroot failed";
-	else if (drop_to(&wk->cred, why, sizeof(why)) < 0)
+	else if (drop_to(&me.cred, why, sizeof(why)) < 0)
 		fail = strstr(why, "setgroups") ? "setgroups failed"
 		       : strstr(why, "setgid")	? "setgid failed"
 						: "setuid failed";
 	if (fail) {
 		/* Kept, to refuse its connections as rsync does (and not
 		 * be started again and again). */
-		berth__dlog(&w, "worker for uid %ld gid %ld%s%s: %s",
-			    (long)wk->cred.uid, (long)wk->cred.gid,
-			    wk->chroot ? " in " : "",
-			    wk->chroot ? wk->chroot : "", why);
-		while (worker_take(&w, fail) != 0)
+		berth__dlog(w, "worker for uid %ld gid %ld%s%s: %s",
+			    (long)me.cred.uid, (long)me.cred.gid,
+			    me.chroot ? " in " : "", me.chroot ? me.chroot : "",
+			    why);
+		while (worker_take(w, &me, fail) != 0)
 			;
 		_exit(0);
 	}
@@ -348,41 +391,41 @@ static void worker_main(const struct berth_daemon *main_d,
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sfd = signalfd(-1, &set, SFD_CLOEXEC);
-	pthread_mutex_init(&w.lock, NULL);
-	pthread_cond_init(&w.idle, NULL);
-	ret = berth_pump_create(NULL, &w.pump);
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->idle, NULL);
+	ret = berth_pump_create(NULL, &w->pump);
 	if (ret < 0 || sfd < 0) {
-		berth__dlog(&w, "worker for uid %ld: no completion pump: %s",
-			    (long)wk->cred.uid, berth_strerror(ret));
+		berth__dlog(w, "worker for uid %ld: no completion pump: %s",
+			    (long)me.cred.uid, berth_strerror(ret));
 		_exit(1);
 	}
-	berth__dlog(&w, "worker for uid %ld gid %ld%s%s started (pump: %s)",
-		    (long)wk->cred.uid, (long)wk->cred.gid,
-		    wk->chroot ? " in " : "", wk->chroot ? wk->chroot : "",
-		    berth_pump_backend_name(berth_pump_backend(w.pump)));
+	berth__dlog(w, "worker for uid %ld gid %ld%s%s started (pump: %s)",
+		    (long)me.cred.uid, (long)me.cred.gid,
+		    me.chroot ? " in " : "", me.chroot ? me.chroot : "",
+		    berth_pump_backend_name(berth_pump_backend(w->pump)));
 	for (;;) {
 		int n = 0;
 
-		pthread_mutex_lock(&w.lock);
-		n = (int)w.n_conns;
-		pthread_mutex_unlock(&w.lock);
+		pthread_mutex_lock(&w->lock);
+		n = (int)w->n_conns;
+		pthread_mutex_unlock(&w->lock);
 		if (draining && (n == 0 || (until && now_ms() > until)))
 			break;
 		pf[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
-		pf[1] = (struct pollfd){.fd = draining ? -1 : w.ctl_fd,
+		pf[1] = (struct pollfd){.fd = draining ? -1 : w->ctl_fd,
 					.events = POLLIN};
 		if (poll(pf, 2, draining ? 100 : -1) < 0)
 			continue;
 		if ((pf[0].revents & POLLIN) &&
 		    read(sfd, &si, sizeof(si)) == sizeof(si)) {
-			pthread_mutex_lock(&w.lock);
-			berth__dconns_cancel(&w);
-			pthread_mutex_unlock(&w.lock);
+			pthread_mutex_lock(&w->lock);
+			berth__dconns_cancel(w);
+			pthread_mutex_unlock(&w->lock);
 			draining = true;
 			until = now_ms() + WORKER_STOP_MS;
 		}
 		if (pf[1].revents & (POLLIN | POLLHUP | POLLERR))
-			if (worker_take(&w, NULL) == 0)
+			if (worker_take(w, &me, NULL) == 0)
 				draining = true;
 	}
 	/* Sessions still running past the wait keep their memory: the
@@ -399,8 +442,67 @@ static const char *cred_text(const struct berth_dcred *cr, char *buf,
 	return buf;
 }
 
-/* Fork a worker for @cr under the current configuration; under d->lock.
- * NULL when it could not be started. */
+/* The worker's command line: the daemon's own, then the configuration
+ * file and what the worker is (one allocation, freed by the caller). */
+static char **worker_argv(const struct berth_daemon *d,
+			  const struct berth_dworker *wk)
+{
+	size_t n = (size_t)d->argc + 4, len = 0, used, i;
+	char **argv, *p;
+	int k;
+
+	len += strlen(d->config_path) + 16;
+	len += 64 + 12 * (size_t)wk->cred.ngroups;
+	len += wk->chroot ? strlen(wk->chroot) + 32 : 0;
+	argv = malloc(n * sizeof(char *) + len);
+	if (!argv)
+		return NULL;
+	p = (char *)(argv + n);
+	for (i = 0; i < (size_t)d->argc; i++)
+		argv[i] = d->argv[i];
+	argv[i++] = p;
+	p += sprintf(p, "--config=%s", d->config_path) + 1;
+	argv[i++] = p;
+	used = (size_t)sprintf(p, "--berth-worker=%d,%d,%ld,%ld,",
+			       d->log_fd >= 0 ? 4 : -1, d->log_stderr ? 1 : 0,
+			       (long)wk->cred.uid, (long)wk->cred.gid);
+	for (k = 0; k < wk->cred.ngroups; k++)
+		used += (size_t)sprintf(p + used, "%s%ld", k ? ":" : "",
+					(long)wk->cred.groups[k]);
+	p += used + 1;
+	if (wk->chroot) {
+		argv[i++] = p;
+		sprintf(p, "--berth-worker-chroot=%s", wk->chroot);
+	}
+	argv[i] = NULL;
+	return argv;
+}
+
+/* In the forked child (only calls safe after fork in a threaded
+ * process): the control socket as 3, the log as 4, stdin and stdout
+ * /dev/null, every other descriptor closed at exec; then this program
+ * again. */
+static void exec_worker(const struct berth_daemon *d, int ctl, char **argv)
+{
+	int a = fcntl(ctl, F_DUPFD, 10);
+	int b = d->log_fd >= 0 ? fcntl(d->log_fd, F_DUPFD, 10) : -1;
+	int nul;
+
+	if (a < 0 || dup2(a, 3) < 0 || (b >= 0 && dup2(b, 4) < 0))
+		_exit(127);
+	nul = open("/dev/null", O_RDWR);
+	if (nul >= 0) {
+		dup2(nul, 0);
+		dup2(nul, 1);
+	}
+	if (close_range(b >= 0 ? 5 : 4, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+		for (int fd = b >= 0 ? 5 : 4; fd < 1024; fd++)
+			fcntl(fd, F_SETFD, FD_CLOEXEC);
+	}
+	execv("/proc/self/exe", argv);
+	_exit(127);
+}
+
 static void worker_free(struct berth_dworker *wk)
 {
 	if (wk->ctl >= 0)
@@ -410,12 +512,14 @@ static void worker_free(struct berth_dworker *wk)
 	free(wk);
 }
 
+/* Start a worker for @cr (chrooted into @root unless NULL) under the
+ * current configuration; under d->lock.  NULL when it could not be. */
 static struct berth_dworker *spawn(struct berth_daemon *d,
 				   const struct berth_dcred *cr,
 				   const char *root)
 {
 	struct berth_dworker *wk = calloc(1, sizeof(*wk));
-	char t[64];
+	char t[64], **argv;
 	int sv[2];
 
 	if (!wk)
@@ -434,12 +538,11 @@ static struct berth_dworker *spawn(struct berth_daemon *d,
 	}
 	wk->cfg = berth_dcfg_ref(d->cfg);
 	wk->started_ms = now_ms();
-	wk->pid = fork();
-	if (wk->pid == 0) {
-		close(sv[0]);
-		worker_main(d, wk, sv[1]);
-		_exit(1);
-	}
+	argv = worker_argv(d, wk);
+	wk->pid = argv ? fork() : -1;
+	if (wk->pid == 0)
+		exec_worker(d, sv[1], argv);
+	free(argv);
 	close(sv[1]);
 	if (wk->pid < 0) {
 		berth__dlog(d, "cannot start a worker for %s: %s",
@@ -538,7 +641,8 @@ static int send_conn(struct berth_dworker *wk, struct berth_dconn *c, int pw)
 	cm->cmsg_type = SCM_RIGHTS;
 	cm->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
 	memcpy(CMSG_DATA(cm), fds, (size_t)n * sizeof(int));
-	if (sendmsg(wk->ctl, &mh, MSG_NOSIGNAL) != (ssize_t)sizeof(m))
+	if (sendmsg(wk->ctl, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) !=
+	    (ssize_t)sizeof(m))
 		return -errno;
 	return 0;
 }

@@ -949,6 +949,7 @@ log file = {base}/log
 	read only = no
 	uid = daemon
 	gid = daemon
+	use chroot = no
 [noperm]
 	path = {base}/m/noperm
 	read only = no

@@ -9,7 +9,10 @@ compares exit codes, the destination trees and the cause on the client's
 stderr: also incoming chmod, the daemon's filter rules, munged symlinks,
 numeric ids (both daemons in a mount namespace with other user ids),
 authentication with rsync 2.6.9 and 3.1.3, inetd mode, &include/&merge and
-the log file's transfer lines.  Then what only berth is asked (systemd
+the log file's transfer lines; as root, modules' uid/gid (rsync's
+nobody/nogroup default, -o/-g as nobody, two uids at once, a path the uid
+cannot write, an unknown uid, use chroot in a worker, SIGHUP adding a
+uid, a killed worker, both daemons not root).  Then what only berth is asked (systemd
 socket activation too): 8 concurrent pushes, the daemon
 over a remote shell, attacks (idle connections, a slow greeting, long
 lines, bad auth answers, a flood of refused options) while a well-behaved

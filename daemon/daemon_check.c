@@ -170,7 +170,7 @@ static int place(const struct berth_dconn *c, const char *dir_rel,
 	ret = berth_dpath_sanitize(joined, 0, clean, sizeof(clean));
 	if (ret < 0)
 		return ret;
-	if ((size_t)snprintf(out, cap, "%s/%s", c->mod->path, clean) >= cap)
+	if ((size_t)snprintf(out, cap, "%s/%s", c->mod->root, clean) >= cap)
 		return -ENAMETOOLONG;
 	return 0;
 }
@@ -186,7 +186,7 @@ static bool beneath(const struct berth_dconn *c, const char *rel)
 	int root, fd;
 	size_t n;
 
-	root = open(c->mod->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	root = open(c->mod->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root < 0)
 		return false;
 	snprintf(part, sizeof(part), "%s", rel);
@@ -267,8 +267,9 @@ static int confine(struct berth_dconn *c, struct berth_opts *o, char *why,
 			goto toolong;
 		o->backup_dir = c->backup;
 	}
-	/* Symlinks inside the module must not lead out of it. */
-	if (c->mod->use_chroot) {
+	/* Symlinks inside the module must not lead out of it (in a
+	 * worker chrooted into the module, the chroot sees to that). */
+	if (c->mod->use_chroot && c->mod->root == c->mod->path) {
 		const char *paths[24];
 		int n = 0;
 
@@ -280,7 +281,7 @@ static int confine(struct berth_dconn *c, struct berth_opts *o, char *why,
 		if (o->backup_dir)
 			paths[n++] = c->backup;
 		for (i = 0; i < n; i++) {
-			const char *rel = paths[i] + strlen(c->mod->path) + 1;
+			const char *rel = paths[i] + strlen(c->mod->root) + 1;
 
 			if (!beneath(c, rel)) {
 				snprintf(why, len,
@@ -301,9 +302,9 @@ toolong:
  * module, or NULL). */
 static bool excluded_dir(const struct berth_dconn *c, const char *full)
 {
-	size_t ml = strlen(c->mod->path);
+	size_t ml = strlen(c->mod->root);
 
-	if (!full || strncmp(full, c->mod->path, ml) || full[ml] != '/')
+	if (!full || strncmp(full, c->mod->root, ml) || full[ml] != '/')
 		return false;
 	return berth__dfilter_hides(c->filter, "", full + ml + 1, true);
 }

@@ -28,6 +28,8 @@
 #define RERR_PROTOCOL 2
 #define RERR_TIMEOUT 30
 #define LINE_MAX_BYTES 4096
+#define MAX_CONNS 512 /* connections at once, per process */
+#define MAX_EARLY 128 /* of them, before their session started */
 
 static int64_t now_ms(void)
 {
@@ -300,20 +302,45 @@ static int module_rules(struct berth_dconn *c)
 	bool munge = m->munge_symlinks < 0 ? !m->use_chroot : m->munge_symlinks;
 	struct stat st;
 
-	if (berth__dmod_filter(m, &c->filter, why, sizeof(why)) < 0) {
+	if (berth__dmod_filter(m, c->d->is_worker ? c->from_fd : NULL,
+			       &c->filter, why, sizeof(why)) < 0) {
 		berth__dlog(c->d, "module %s: %s", m->name, why);
 		return refuse(c, "module %s: bad filter rules -- contact admin",
 			      m->name);
 	}
 	/* rsync looks where a chroot puts its "/": the module with one. */
 	snprintf(dir, sizeof(dir), "%s/rsyncd-munged",
-		 m->use_chroot ? m->path : "");
+		 m->use_chroot && strcmp(m->root, "/") ? m->root : "");
 	if (munge && stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) {
 		berth__dlog(c->d,
 			    "Symlink munging is unsafe when a %s directory "
 			    "exists.",
 			    dir);
 		return refuse(c, "daemon security issue -- contact admin");
+	}
+	return 0;
+}
+
+/* For a worker: the module's "include from" and "exclude from" files,
+ * opened here as rsync reads them (before its chroot and setuid). */
+static int open_from_files(struct berth_dconn *c)
+{
+	const char *f[2] = {c->mod->include_from, c->mod->exclude_from};
+	const char *what[2] = {"include from", "exclude from"};
+
+	for (int i = 0; i < 2; i++) {
+		if (!f[i] || !*f[i])
+			continue;
+		c->from_fd[i] = open(f[i], O_RDONLY | O_CLOEXEC);
+		if (c->from_fd[i] < 0) {
+			berth__dlog(c->d, "module %s: %s = %s: %s",
+				    c->mod->name, what[i], f[i],
+				    strerror(errno));
+			return refuse(c,
+				      "module %s: bad filter rules -- contact "
+				      "admin",
+				      c->mod->name);
+		}
 	}
 	return 0;
 }
@@ -394,10 +421,37 @@ static int run_session(struct berth_dconn *c, int argc)
 	return ret == -BERTH_ECANCELLED ? 20 : ret;
 }
 
+int berth__dconn_session(struct berth_dconn *c)
+{
+	int argc, ret;
+
+	ret = module_rules(c);
+	if (ret == 0 && putf(c, "@RSYNCD: OK\n") < 0)
+		ret = -1;
+	argc = ret == 0 ? read_args(c) : -1;
+	if (ret == 0 && argc < 0) {
+		berth__dlog(c->d, "%s (%s): bad arguments", c->host, c->addr);
+		ret = RERR_PROTOCOL;
+	}
+	if (ret == 0) {
+		berth__dlog(c->d, "connect from %s (%s) to module %s%s%s",
+			    c->host, c->addr, c->mod->name,
+			    c->user[0] ? " as " : "", c->user);
+		ret = run_session(c, argc);
+		berth__dlog(c->d, "%s (%s) module %s: %s %s (exit %d)", c->host,
+			    c->addr, c->mod->name,
+			    c->request[0] ? c->request : "-",
+			    ret ? "failed" : "done", ret);
+	}
+	berth__dfilter_free(c->filter);
+	c->filter = NULL;
+	return ret < 0 ? RERR_STARTCLIENT : ret;
+}
+
 int berth__dconn_serve(struct berth_dconn *c)
 {
 	char line[LINE_MAX_BYTES];
-	int digest, argc, ret;
+	int digest, ret;
 
 	c->slot = -1;
 	c->lock_fd = -1;
@@ -441,27 +495,86 @@ int berth__dconn_serve(struct berth_dconn *c)
 	}
 	c->ro = c->mod->read_only;
 	ret = authenticate(c, digest);
-	if (ret == 0)
-		ret = module_rules(c);
-	if (ret == 0 && putf(c, "@RSYNCD: OK\n") < 0)
-		ret = -1;
-	argc = ret == 0 ? read_args(c) : -1;
-	if (ret == 0 && argc < 0) {
-		berth__dlog(c->d, "%s (%s): bad arguments", c->host, c->addr);
-		ret = RERR_PROTOCOL;
-	}
-	if (ret == 0) {
-		berth__dlog(c->d, "connect from %s (%s) to module %s%s%s",
-			    c->host, c->addr, c->mod->name,
-			    c->user[0] ? " as " : "", c->user);
-		ret = run_session(c, argc);
-		berth__dlog(c->d, "%s (%s) module %s: %s %s (exit %d)", c->host,
-			    c->addr, c->mod->name,
-			    c->request[0] ? c->request : "-",
-			    ret ? "failed" : "done", ret);
+	if (ret == 0 && c->mod->run == BERTH_DRUN_REFUSE) {
+		berth__dlog(c->d, "module %s: %s", c->mod->name,
+			    c->mod->run_log);
+		ret = refuse(c, "%s", c->mod->run_err);
+	} else if (ret == 0 && c->mod->run == BERTH_DRUN_WORKER) {
+		ret = open_from_files(c);
+		if (ret == 0)
+			ret = berth__dworkers_handoff(c);
+	} else if (ret == 0) {
+		ret = berth__dconn_session(c);
 	}
 	release(c);
-	berth__dfilter_free(c->filter);
-	c->filter = NULL;
 	return ret < 0 ? RERR_STARTCLIENT : ret;
+}
+
+/* ----------------------------------- the daemon's list of connections */
+
+struct berth_dconn *berth__dconn_new(struct berth_daemon *d, int in_fd,
+				     int out_fd)
+{
+	struct berth_dconn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->d = d;
+	c->from_fd[0] = c->from_fd[1] = -1;
+	c->in_fd = in_fd;
+	c->out_fd = out_fd;
+	pthread_mutex_lock(&d->lock);
+	if (d->stopping || d->n_conns >= MAX_CONNS || d->n_early >= MAX_EARLY) {
+		pthread_mutex_unlock(&d->lock);
+		free(c);
+		return NULL;
+	}
+	c->cfg = berth_dcfg_ref(d->cfg);
+	c->next = d->conns;
+	if (d->conns)
+		d->conns->prev = c;
+	d->conns = c;
+	d->n_conns++;
+	d->n_early++;
+	pthread_mutex_unlock(&d->lock);
+	return c;
+}
+
+void berth__dconn_end(struct berth_dconn *c)
+{
+	struct berth_daemon *d = c->d;
+
+	for (int i = 0; i < 2; i++)
+		if (c->from_fd[i] >= 0)
+			close(c->from_fd[i]);
+	if (c->in_fd >= 0)
+		close(c->in_fd);
+	if (c->out_fd >= 0 && c->out_fd != c->in_fd)
+		close(c->out_fd);
+	pthread_mutex_lock(&d->lock);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		d->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	d->n_conns--;
+	d->n_early--;
+	pthread_cond_broadcast(&d->idle);
+	pthread_mutex_unlock(&d->lock);
+	berth_dcfg_unref(c->cfg);
+	free(c);
+}
+
+void berth__dconns_cancel(struct berth_daemon *d)
+{
+	struct berth_dconn *c;
+
+	d->stopping = true;
+	for (c = d->conns; c; c = c->next) {
+		if (c->session)
+			berth_session_cancel(c->session);
+		else if (c->socket && !c->handed)
+			shutdown(c->in_fd, SHUT_RDWR);
+	}
 }

@@ -78,8 +78,32 @@ int berth_proxy_parse(const uint8_t *buf, size_t len, size_t *need,
 
 /* ------------------------------------------ parameters (daemon_params.c) */
 
+#include <sys/types.h>
+
+#define BERTH_DCRED_GROUPS 32
+
+/* The credentials a module's sessions run with: user, group and the
+ * supplementary groups (sorted, without duplicates, the group among
+ * them). */
+struct berth_dcred {
+	uid_t uid;
+	gid_t gid;
+	int ngroups;
+	gid_t groups[BERTH_DCRED_GROUPS];
+};
+
+/* Where a module's sessions run (decided at load, from uid and gid). */
+enum {
+	BERTH_DRUN_MAIN = 0, /* as the daemon itself, in its process */
+	BERTH_DRUN_WORKER, /* in the worker process of its credentials */
+	BERTH_DRUN_REFUSE, /* refused per connection, as rsync refuses */
+};
+
 struct berth_dmod {
 	const char *name, *path, *comment;
+	/* Where its files are reached: path, or "/" in the worker process
+	 * that is chrooted into path (use chroot, daemon_worker.c). */
+	const char *root;
 	bool read_only, write_only, list, use_chroot, strict_modes;
 	bool transfer_logging, reverse_lookup, ignore_errors;
 	int numeric_ids; /* -1 unset: as rsync, yes with use chroot */
@@ -93,6 +117,11 @@ struct berth_dmod {
 	/* The daemon's filter rules, as given (the files read per
 	 * connection, as rsync reads them). */
 	const char *filter, *include_from, *include, *exclude_from, *exclude;
+	/* uid and gid: where the sessions run; for BERTH_DRUN_REFUSE the
+	 * client's "@ERROR: ..." text and the log's line. */
+	int run;
+	struct berth_dcred cred;
+	char run_err[192], run_log[192];
 };
 
 /* A loaded configuration: shared by the connections that began under it
@@ -127,9 +156,12 @@ const struct berth_dmod *berth_dcfg_module(const struct berth_dcfg *c,
 
 struct berth_dfilter;
 /* Module @m's filter list (NULL when it has none), its "from" files
- * read now: 0, or -errno with @why naming the parameter or file. */
-int berth__dmod_filter(const struct berth_dmod *m, struct berth_dfilter **out,
-		       char *why, size_t len);
+ * read now (from @from_fd[0] for "include from", [1] for "exclude from"
+ * when they are >= 0: descriptors opened by the main process, taken and
+ * closed here; @from_fd may be NULL): 0, or -errno with @why naming the
+ * parameter or file. */
+int berth__dmod_filter(const struct berth_dmod *m, int *from_fd,
+		       struct berth_dfilter **out, char *why, size_t len);
 
 /* -------------------------------------------- host rules (daemon_access.c) */
 
@@ -167,8 +199,10 @@ int berth_dauth_check(const struct berth_dmod *m, int digest,
 #include <pthread.h>
 
 struct berth_dconn;
+struct berth_dworker;
 
-/* What the whole daemon shares: lock order d->lock, then nothing. */
+/* What the whole daemon shares: lock order d->lock, then nothing.  A
+ * worker process (daemon_worker.c) has one of its own. */
 struct berth_daemon {
 	pthread_mutex_t lock;
 	pthread_cond_t idle; /* signalled as connections end */
@@ -182,6 +216,13 @@ struct berth_daemon {
 	const char *config_path;
 	struct berth_doverride ov;
 	int64_t bwlimit; /* --bwlimit KiB/s, 0 none */
+	/* Worker processes, one per credentials (and configuration) in
+	 * use, under lock; in a worker: its control socket. */
+	struct berth_dworker *workers;
+	int ctl_fd;
+	bool is_worker;
+	int argc; /* the command line, for starting a worker */
+	char **argv;
 	/* Connections per module name (max connections), under lock. */
 	struct {
 		char name[256];
@@ -206,6 +247,7 @@ struct berth_dconn {
 	char user[128];
 	int ro; /* effective read only */
 	int protocol;
+	bool handed; /* its session runs in a worker process */
 	struct berth_session *session; /* under d->lock while it runs */
 	char *argv[DCONN_MAX_ARGS + 2];
 	char argbuf[DCONN_ARG_BYTES];
@@ -218,12 +260,46 @@ struct berth_dconn {
 	struct berth_dpolicy pol;
 	char pol_rel[PATH_MAX], pol_shown[PATH_MAX + 1];
 	struct berth_dfilter *filter; /* this connection's, or NULL */
+	/* Handed to a worker: its "include from" and "exclude from" files,
+	 * opened by the main process (or -1). */
+	int from_fd[2];
 };
 
 /* daemon_conn.c: one connection from greeting to the session's end, on
  * the calling thread.  Returns the exit code of the session (or of the
  * refusal: 5 for an @ERROR before it). */
 int berth__dconn_serve(struct berth_dconn *c);
+/* daemon_conn.c: the part a worker process runs for a connection handed
+ * to it (the module's rules, "@RSYNCD: OK", the arguments, the session);
+ * c->mod, c->user, c->ro, c->protocol and c->deadline_ms set. */
+int berth__dconn_session(struct berth_dconn *c);
+/* daemon_conn.c: register a connection on @d (NULL when full or ending)
+ * and end it (fds closed unless -1, unregistered, freed); cancel every
+ * session of @d and wake the connections before theirs (under d->lock). */
+struct berth_dconn *berth__dconn_new(struct berth_daemon *d, int in_fd,
+				     int out_fd);
+void berth__dconn_end(struct berth_dconn *c);
+void berth__dconns_cancel(struct berth_daemon *d);
+
+/* daemon_worker.c: the worker process's whole run (berth --daemon ...
+ * --berth-worker=SPEC [--berth-worker-chroot=PATH], as the main process
+ * starts it): @w has the command line's configuration path, overrides
+ * and bandwidth limit.  Never returns. */
+void berth__dworker_main(struct berth_daemon *w, const char *spec,
+			 const char *chroot_path) __attribute__((noreturn));
+/* The worker processes.  Start those the current
+ * configuration needs (old ones end with their last session): at start-up
+ * and after a reload, on the thread that runs the accept loop. */
+void berth__dworkers_start(struct berth_daemon *d);
+/* Hand connection @c (its module runs in a worker) to its worker and wait
+ * for the session's end there; the exit code, 12 if the worker died. */
+int berth__dworkers_handoff(struct berth_dconn *c);
+/* SIGCHLD: reap ended workers, log them, start again those still needed.
+ * SIGTERM: send it on to every worker, then reap them (bounded). */
+void berth__dworkers_reap(struct berth_daemon *d);
+void berth__dworkers_stop(struct berth_daemon *d);
+void berth__dworkers_wait(struct berth_daemon *d, int ms);
+
 /* daemon_check.c: the session's option check (berth_session_daemon). */
 int berth__dconn_check(void *arg, struct berth_opts *o, char **argv,
 		       char **more, char *why, size_t len);

@@ -28,8 +28,6 @@
 
 #define DEFAULT_CONFIG "/etc/rsyncd.conf"
 #define MAX_LISTEN 16
-#define MAX_CONNS 512 /* connections at once */
-#define MAX_EARLY 128 /* of them, before their session started */
 #define STOP_WAIT_MS 15000
 
 static void usage(void)
@@ -45,6 +43,7 @@ static void usage(void)
 
 struct cmdline {
 	bool server, no_detach;
+	const char *worker, *worker_chroot; /* a worker process's */
 	struct berth_doverride ov;
 	int64_t bwlimit;
 };
@@ -78,6 +77,10 @@ static int parse_cmdline(int argc, char **argv, struct cmdline *cl)
 			cl->server = true;
 		else if (!strcmp(a, "--no-detach"))
 			cl->no_detach = true;
+		else if ((v = value(argc, argv, &i, "--berth-worker")))
+			cl->worker = v;
+		else if ((v = value(argc, argv, &i, "--berth-worker-chroot")))
+			cl->worker_chroot = v;
 		else if ((v = value(argc, argv, &i, "--config")))
 			cl->ov.config = v;
 		else if ((v = value(argc, argv, &i, "--address")))
@@ -161,29 +164,6 @@ static int read_proxy(struct berth_dconn *c)
 	return 0;
 }
 
-static void conn_end(struct berth_dconn *c)
-{
-	struct berth_daemon *d = c->d;
-
-	if (c->in_fd >= 0)
-		close(c->in_fd);
-	if (c->out_fd >= 0 && c->out_fd != c->in_fd)
-		close(c->out_fd);
-	pthread_mutex_lock(&d->lock);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		d->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	d->n_conns--;
-	d->n_early--;
-	pthread_cond_broadcast(&d->idle);
-	pthread_mutex_unlock(&d->lock);
-	berth_dcfg_unref(c->cfg);
-	free(c);
-}
-
 static int serve(struct berth_dconn *c)
 {
 	if (c->cfg->proxy_protocol && read_proxy(c) < 0) {
@@ -198,36 +178,8 @@ static void *conn_thread(void *arg)
 	struct berth_dconn *c = arg;
 
 	(void)serve(c);
-	conn_end(c);
+	berth__dconn_end(c);
 	return NULL;
-}
-
-/* Register a new connection; NULL when the daemon is full or ending. */
-static struct berth_dconn *conn_new(struct berth_daemon *d, int in_fd,
-				    int out_fd)
-{
-	struct berth_dconn *c = calloc(1, sizeof(*c));
-
-	if (!c)
-		return NULL;
-	c->d = d;
-	c->in_fd = in_fd;
-	c->out_fd = out_fd;
-	pthread_mutex_lock(&d->lock);
-	if (d->stopping || d->n_conns >= MAX_CONNS || d->n_early >= MAX_EARLY) {
-		pthread_mutex_unlock(&d->lock);
-		free(c);
-		return NULL;
-	}
-	c->cfg = berth_dcfg_ref(d->cfg);
-	c->next = d->conns;
-	if (d->conns)
-		d->conns->prev = c;
-	d->conns = c;
-	d->n_conns++;
-	d->n_early++;
-	pthread_mutex_unlock(&d->lock);
-	return c;
 }
 
 static void accept_one(struct berth_daemon *d, int lfd)
@@ -241,7 +193,7 @@ static void accept_one(struct berth_daemon *d, int lfd)
 
 	if (fd < 0)
 		return;
-	c = conn_new(d, fd, fd);
+	c = berth__dconn_new(d, fd, fd);
 	if (!c) {
 		static const char full[] =
 			"@RSYNCD: 32.0\n@ERROR: max connections reached -- "
@@ -259,7 +211,7 @@ static void accept_one(struct berth_daemon *d, int lfd)
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	if (pthread_create(&tid, &attr, conn_thread, c))
-		conn_end(c);
+		berth__dconn_end(c);
 	pthread_attr_destroy(&attr);
 }
 
@@ -359,29 +311,28 @@ static void reload(struct berth_daemon *d)
 	berth_dcfg_unref(old);
 	berth__dlog(d, "configuration reloaded from %s (new connections)",
 		    d->config_path);
+	berth__dworkers_start(d);
 }
 
 /* End every connection: sessions cancelled (temp files removed, clients
  * told), connections still in their greeting woken and closed. */
 static void stop_all(struct berth_daemon *d)
 {
-	struct berth_dconn *c;
 	struct timespec until;
 
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += STOP_WAIT_MS / 1000;
 	pthread_mutex_lock(&d->lock);
-	d->stopping = true;
-	for (c = d->conns; c; c = c->next) {
-		if (c->session)
-			berth_session_cancel(c->session);
-		else if (c->socket)
-			shutdown(c->in_fd, SHUT_RDWR);
-	}
+	berth__dconns_cancel(d);
+	pthread_mutex_unlock(&d->lock);
+	/* Workers end their sessions as this process does. */
+	berth__dworkers_stop(d);
+	pthread_mutex_lock(&d->lock);
 	while (d->n_conns &&
 	       pthread_cond_timedwait(&d->idle, &d->lock, &until) == 0)
 		;
 	pthread_mutex_unlock(&d->lock);
+	berth__dworkers_wait(d, STOP_WAIT_MS);
 }
 
 static int accept_loop(struct berth_daemon *d, int *fds, int n, int sfd)
@@ -400,6 +351,8 @@ static int accept_loop(struct berth_daemon *d, int *fds, int n, int sfd)
 		    read(sfd, &si, sizeof(si)) == sizeof(si)) {
 			if (si.ssi_signo == SIGHUP) {
 				reload(d);
+			} else if (si.ssi_signo == SIGCHLD) {
+				berth__dworkers_reap(d);
 			} else {
 				berth__dlog(d,
 					    "signal %d: ending every "
@@ -429,14 +382,12 @@ static void *one_sig_thread(void *arg)
 	while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGHUP)
 			continue;
+		if (si.ssi_signo == SIGCHLD)
+			continue;
 		pthread_mutex_lock(&d->lock);
-		d->stopping = true;
-		for (struct berth_dconn *c = d->conns; c; c = c->next)
-			if (c->session)
-				berth_session_cancel(c->session);
-			else if (c->socket)
-				shutdown(c->in_fd, SHUT_RDWR);
+		berth__dconns_cancel(d);
 		pthread_mutex_unlock(&d->lock);
+		berth__dworkers_stop(d);
 		break;
 	}
 	return NULL;
@@ -445,7 +396,7 @@ static void *one_sig_thread(void *arg)
 static int run_one(struct berth_daemon *d, int in_fd, int out_fd, int sfd,
 		   bool rsh)
 {
-	struct berth_dconn *c = conn_new(d, in_fd, out_fd);
+	struct berth_dconn *c = berth__dconn_new(d, in_fd, out_fd);
 	void *args[2] = {d, &sfd};
 	pthread_t tid;
 	int ret;
@@ -474,7 +425,7 @@ static int run_one(struct berth_daemon *d, int in_fd, int out_fd, int sfd,
 	pthread_create(&tid, NULL, one_sig_thread, args);
 	ret = serve(c);
 	c->in_fd = c->out_fd = -1; /* not ours to close */
-	conn_end(c);
+	berth__dconn_end(c);
 	pthread_cancel(tid);
 	pthread_join(tid, NULL);
 	return ret;
@@ -532,6 +483,14 @@ int berth_daemon_main(int argc, char **argv)
 		usage();
 		return 1;
 	}
+	if (cl.worker) {
+		d.config_path = cl.ov.config ? cl.ov.config : DEFAULT_CONFIG;
+		d.ov = cl.ov;
+		d.bwlimit = cl.bwlimit;
+		berth__dworker_main(&d, cl.worker, cl.worker_chroot);
+	}
+	d.argc = argc;
+	d.argv = argv;
 	rsh = cl.server;
 	inetd = !rsh && is_socket(STDIN_FILENO);
 	if (!rsh && !inetd)
@@ -557,6 +516,8 @@ int berth_daemon_main(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	d.ctl_fd = -1;
 	if (!rsh && !inetd && !accepted && n == 0) {
 		n = listen_on(d.cfg, fds);
 		if (n < 0) {
@@ -579,6 +540,7 @@ int berth_daemon_main(int argc, char **argv)
 	if (rsh || inetd || accepted) {
 		ret = run_one(&d, rsh || accepted ? (accepted ? fds[0] : 0) : 0,
 			      rsh ? 1 : (accepted ? fds[0] : 0), sfd, rsh);
+		berth__dworkers_wait(&d, STOP_WAIT_MS);
 	} else {
 		if (d.cfg->pid_file && *d.cfg->pid_file) {
 			FILE *f = fopen(d.cfg->pid_file, "we");
@@ -594,6 +556,7 @@ int berth_daemon_main(int argc, char **argv)
 			"%d (pump: %s)",
 			BERTH_VERSION_STRING, d.cfg->port,
 			berth_pump_backend_name(berth_pump_backend(d.pump)));
+		berth__dworkers_start(&d);
 		ret = accept_loop(&d, fds, n, sfd);
 		if (d.cfg->pid_file && *d.cfg->pid_file)
 			unlink(d.cfg->pid_file);

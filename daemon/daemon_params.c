@@ -94,16 +94,15 @@ static const struct {
 
 /* -------------------------------------------------- files for includes */
 
-static int read_all(void *arg, const char *path, char **text, size_t *len)
+static int read_all(void *arg, const char *path, char **text, size_t *len);
+
+/* The whole text of @fd (closed here), a regular file of bounded size. */
+static int read_fd(int fd, char **text, size_t *len)
 {
 	struct stat st;
 	ssize_t n;
 	size_t got = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	(void)arg;
-	if (fd < 0)
-		return -errno;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 	    st.st_size > MAX_CONF_BYTES) {
 		close(fd);
@@ -121,6 +120,16 @@ static int read_all(void *arg, const char *path, char **text, size_t *len)
 	(*text)[got] = '\0';
 	*len = got;
 	return 0;
+}
+
+static int read_all(void *arg, const char *path, char **text, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	(void)arg;
+	if (fd < 0)
+		return -errno;
+	return read_fd(fd, text, len);
 }
 
 static int cmp_names(const void *a, const void *b)
@@ -264,41 +273,176 @@ static int check_known(const struct berth_dconf *c, char *err, size_t len)
 	return 0;
 }
 
-/* uid/gid: berth's sessions are threads of one process, so they all run
- * as the daemon does; a module may only name that user and group. */
-static int check_ids(const char *where, const char *uid, const char *gid,
-		     char *err, size_t len)
+/* uid/gid: the credentials of a module's sessions, rsync's way.  As
+ * root: the module's uid (default nobody) and its groups (default
+ * nogroup), run in a worker process of those credentials unless they are
+ * the daemon's own.  Not root: only the daemon's own ids can be honoured;
+ * others refuse each connection with rsync's message.  A name that does
+ * not resolve refuses each connection too (rsync's "invalid uid"). */
+static bool name_uid(const char *s, uid_t *u)
 {
+	struct passwd *pw = getpwnam(s);
 	char *end;
+	unsigned long v;
 
+	if (pw) {
+		*u = pw->pw_uid;
+		return true;
+	}
+	v = strtoul(s, &end, 10);
+	if (end == s || *end || v > 0xfffffffeUL)
+		return false;
+	*u = (uid_t)v;
+	return true;
+}
+
+static bool name_gid(const char *s, gid_t *g)
+{
+	struct group *gr = getgrnam(s);
+	char *end;
+	unsigned long v;
+
+	if (gr) {
+		*g = gr->gr_gid;
+		return true;
+	}
+	v = strtoul(s, &end, 10);
+	if (end == s || *end || v > 0xfffffffeUL)
+		return false;
+	*g = (gid_t)v;
+	return true;
+}
+
+static int gid_cmp(const void *a, const void *b)
+{
+	gid_t x = *(const gid_t *)a, y = *(const gid_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Sort @cr's groups, drop duplicates, add its gid. */
+static void groups_norm(struct berth_dcred *cr)
+{
+	int i, n = 0;
+	bool has = false;
+
+	for (i = 0; i < cr->ngroups; i++)
+		has |= cr->groups[i] == cr->gid;
+	if (!has && cr->ngroups < BERTH_DCRED_GROUPS)
+		cr->groups[cr->ngroups++] = cr->gid;
+	qsort(cr->groups, (size_t)cr->ngroups, sizeof(gid_t), gid_cmp);
+	for (i = 0; i < cr->ngroups; i++)
+		if (!n || cr->groups[n - 1] != cr->groups[i])
+			cr->groups[n++] = cr->groups[i];
+	cr->ngroups = n;
+}
+
+static void refuse_ids(struct berth_dmod *m, const char *log, const char *err)
+{
+	m->run = BERTH_DRUN_REFUSE;
+	snprintf(m->run_log, sizeof(m->run_log), "%s", log);
+	snprintf(m->run_err, sizeof(m->run_err), "%s", err);
+}
+
+static void resolve_ids(struct berth_dmod *m, const char *uid, const char *gid)
+{
+	struct berth_dcred own = {geteuid(), getegid(), 0, {0}};
+	struct berth_dcred *cr = &m->cred;
+	bool root = own.uid == 0, set_uid = false;
+	char list[512], msg[192], *save = NULL, *tok;
+	int n;
+
+	n = getgroups(BERTH_DCRED_GROUPS, own.groups);
+	own.ngroups = n < 0 ? 0 : n;
+	groups_norm(&own);
+	*cr = own;
+	m->run = BERTH_DRUN_MAIN;
+	if (uid && !*uid)
+		uid = NULL;
+	if (gid && !*gid)
+		gid = NULL;
+	if (!uid && root)
+		uid = "nobody";
 	if (uid) {
-		struct passwd *pw = getpwnam(uid);
-		long v = strtol(uid, &end, 10);
-		uid_t u = pw ? pw->pw_uid : (uid_t)v;
-
-		if ((!pw && (*end || end == uid)) || u != geteuid())
-			return bad(err, len, where,
-				   "uid = %s: berth's sessions are threads of "
-				   "one process and cannot write as another "
-				   "user per module; start berth as that user "
-				   "(one berth per user), or name the user it "
-				   "runs as",
-				   uid);
+		if (!name_uid(uid, &cr->uid)) {
+			snprintf(msg, sizeof(msg), "invalid uid %s", uid);
+			return refuse_ids(m, msg, msg);
+		}
+		set_uid = true;
 	}
+	if (!gid && root)
+		gid = "nogroup";
 	if (gid) {
-		struct group *gr = getgrnam(gid);
-		long v = strtol(gid, &end, 10);
-		gid_t g = gr ? gr->gr_gid : (gid_t)v;
+		snprintf(list, sizeof(list), "%s", gid);
+		cr->ngroups = 0;
+		for (tok = strtok_r(list, " \t,", &save); tok;
+		     tok = strtok_r(NULL, " \t,", &save)) {
+			gid_t g;
 
-		if ((!gr && (*end || end == gid)) || g != getegid())
-			return bad(err, len, where,
-				   "gid = %s: berth's sessions are threads of "
-				   "one process and cannot write as another "
-				   "group per module; start berth with that "
-				   "group, or name the group it runs as",
-				   gid);
+			if (!strcmp(tok, "*") && cr->ngroups == 0) {
+				struct passwd *pw = getpwuid(cr->uid);
+				int k = BERTH_DCRED_GROUPS;
+
+				if (!pw || getgrouplist(pw->pw_name, pw->pw_gid,
+							cr->groups, &k) < 0) {
+					snprintf(msg, sizeof(msg),
+						 "getgrouplist failed for uid "
+						 "%ld",
+						 (long)cr->uid);
+					return refuse_ids(
+						m, msg, "invalid gid setting.");
+				}
+				cr->ngroups = k;
+				continue;
+			}
+			if (!name_gid(tok, &g)) {
+				snprintf(msg, sizeof(msg), "invalid gid %s",
+					 tok);
+				return refuse_ids(m, msg, msg);
+			}
+			if (cr->ngroups == BERTH_DCRED_GROUPS)
+				return refuse_ids(m, "too many groups in gid",
+						  "invalid gid setting.");
+			cr->groups[cr->ngroups++] = g;
+		}
+		if (cr->ngroups == 0)
+			return refuse_ids(m, "empty gid",
+					  "invalid gid setting.");
+		cr->gid = cr->groups[0];
+		groups_norm(cr);
 	}
-	return 0;
+	if (cr->uid == own.uid && cr->gid == own.gid &&
+	    cr->ngroups == own.ngroups &&
+	    !memcmp(cr->groups, own.groups,
+		    sizeof(gid_t) * (size_t)own.ngroups))
+		return;
+	if (root) {
+		m->run = BERTH_DRUN_WORKER;
+		return;
+	}
+	/* Not root: what rsync's setgid/setgroups/setuid would refuse. */
+	if (cr->gid != own.gid) {
+		snprintf(msg, sizeof(msg),
+			 "setgid %ld failed: Operation not permitted (1)",
+			 (long)cr->gid);
+		return refuse_ids(m, msg, "setgid failed");
+	}
+	for (n = 0; n < cr->ngroups; n++)
+		if (!bsearch(&cr->groups[n], own.groups, (size_t)own.ngroups,
+			     sizeof(gid_t), gid_cmp))
+			return refuse_ids(m,
+					  "setgroups failed: Operation not "
+					  "permitted (1)",
+					  "setgroups failed");
+	if (set_uid && cr->uid != own.uid) {
+		snprintf(msg, sizeof(msg),
+			 "setuid %ld failed: Operation not permitted (1)",
+			 (long)cr->uid);
+		return refuse_ids(m, msg, "setuid failed");
+	}
+	/* Its own user and group (berth takes them; rsync's setgroups
+	 * would fail): the daemon's own credentials. */
+	*cr = own;
 }
 
 static int module_of(struct berth_dcfg *c, size_t i, struct berth_dmod *m,
@@ -321,6 +465,7 @@ static int module_of(struct berth_dcfg *c, size_t i, struct berth_dmod *m,
 		return bad(err, len, "rsyncd.conf",
 			   "module name [%s] has a '/'", name);
 	m->path = path;
+	m->root = path;
 	m->comment = get(f, i, "comment");
 	if (!m->comment)
 		m->comment = "";
@@ -388,14 +533,15 @@ static int module_of(struct berth_dcfg *c, size_t i, struct berth_dmod *m,
 		struct berth_dfilter *flt = NULL;
 		char why[256];
 
-		if (berth__dmod_filter(m, &flt, why, sizeof(why)) < 0)
+		if (berth__dmod_filter(m, NULL, &flt, why, sizeof(why)) < 0)
 			return bad(err, len, name, "%s", why);
 		berth__dfilter_free(flt);
 	}
 	if (m->temp_dir && m->temp_dir[0] != '/')
 		return bad(err, len, name, "%s",
 			   "temp dir must be an absolute path");
-	return check_ids(name, get(f, i, "uid"), get(f, i, "gid"), err, len);
+	resolve_ids(m, get(f, i, "uid"), get(f, i, "gid"));
+	return 0;
 }
 
 static int apply_overrides(struct berth_dcfg *c,
@@ -545,8 +691,8 @@ const struct berth_dmod *berth_dcfg_module(const struct berth_dcfg *c,
 	return NULL;
 }
 
-int berth__dmod_filter(const struct berth_dmod *m, struct berth_dfilter **out,
-		       char *why, size_t len)
+int berth__dmod_filter(const struct berth_dmod *m, int *from_fd,
+		       struct berth_dfilter **out, char *why, size_t len)
 {
 	/* rsync's order: filter, include from, include, exclude from,
 	 * exclude. */
@@ -574,7 +720,17 @@ int berth__dmod_filter(const struct berth_dmod *m, struct berth_dfilter **out,
 			continue;
 		if (parts[i].kind == BERTH_DF_INCLUDE_FILE ||
 		    parts[i].kind == BERTH_DF_EXCLUDE_FILE) {
-			ret = read_all(NULL, v, &text, &n);
+			int *fd = !from_fd ? NULL
+				  : parts[i].kind == BERTH_DF_INCLUDE_FILE
+					  ? &from_fd[0]
+					  : &from_fd[1];
+
+			if (fd && *fd >= 0) {
+				ret = read_fd(*fd, &text, &n);
+				*fd = -1;
+			} else {
+				ret = read_all(NULL, v, &text, &n);
+			}
 			if (ret < 0) {
 				snprintf(why, len, "%s = %s: %s", parts[i].name,
 					 v, strerror(-ret));

@@ -9,7 +9,10 @@ compares exit codes, the destination trees and the cause on the client's
 stderr: also incoming chmod, the daemon's filter rules, munged symlinks,
 numeric ids (both daemons in a mount namespace with other user ids),
 authentication with rsync 2.6.9 and 3.1.3, inetd mode, &include/&merge and
-the log file's transfer lines.  Then what only berth is asked (systemd
+the log file's transfer lines; as root, modules' uid/gid (rsync's
+nobody/nogroup default, -o/-g as nobody, two uids at once, a path the uid
+cannot write, an unknown uid, use chroot in a worker, SIGHUP adding a
+uid, a killed worker, both daemons not root).  Then what only berth is asked (systemd
 socket activation too): 8 concurrent pushes, the daemon
 over a remote shell, attacks (idle connections, a slow greeting, long
 lines, bad auth answers, a flood of refused options) while a well-behaved
@@ -22,6 +25,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -145,12 +149,12 @@ log file = {base}/log
 
 class Daemon:
     def __init__(self, kind, binary, base, extra_global="", extra="",
-                 wrap=()):
+                 wrap=(), template=CONF):
         self.kind, self.base = kind, base
         self.port = free_port()
         for m in ("push", "ro", "wo", "auth", "strict", "deny", "maxc",
                   "refuse", "hidden", "jail", "chmod", "filt", "munge",
-                  "mungeon"):
+                  "mungeon") if template is CONF else ():
             os.makedirs(os.path.join(base, "m", m), exist_ok=True)
         for name, mode in (("secrets", 0o600), ("secrets_loose", 0o644)):
             p = os.path.join(base, name)
@@ -163,8 +167,8 @@ class Daemon:
             f.write("; kept\n/t/secret/open\n")
         self.conf = os.path.join(base, "rsyncd.conf")
         with open(self.conf, "w") as f:
-            f.write(CONF.format(port=self.port, base=base,
-                                extra_global=extra_global))
+            f.write(template.format(port=self.port, base=base,
+                                    extra_global=extra_global))
             f.write(extra.format(base=base))
         self.proc = subprocess.Popen(
             list(wrap) + [binary, "--daemon", "--no-detach", f"--config={self.conf}"],
@@ -928,6 +932,426 @@ def sc_sigterm(env):
     return p
 
 
+# ------------------------------------------- uid/gid: worker processes
+
+UIDCONF = """\
+port = {port}
+pid file = {base}/pid
+log file = {base}/log
+{extra_global}
+[nob]
+	path = {base}/m/nob
+	read only = no
+	uid = nobody
+	gid = nogroup
+[dflt]
+	path = {base}/m/dflt
+	read only = no
+[u1]
+	path = {base}/m/u1
+	read only = no
+	uid = daemon
+	gid = daemon
+	use chroot = no
+[noperm]
+	path = {base}/m/noperm
+	read only = no
+	uid = nobody
+	gid = nogroup
+[badid]
+	path = {base}/m/badid
+	read only = no
+	uid = nosuchuser
+[asroot]
+	path = {base}/m/asroot
+	read only = no
+	uid = root
+	gid = root
+[jailu]
+	path = {base}/m/jailu
+	read only = no
+	uid = nobody
+	gid = nogroup
+	use chroot = yes
+	exclude from = {base}/excl_u
+"""
+
+UID_OWNERS = {"nob": (65534, 65534), "dflt": (65534, 65534), "u1": (1, 1),
+              "noperm": (0, 0), "badid": (0, 0), "asroot": (0, 0),
+              "newu": (8, 8), "jailu": (65534, 65534)}
+
+
+def uid_daemon(kind, binary, base):
+    for m, (u, g) in UID_OWNERS.items():
+        p = os.path.join(base, "m", m)
+        os.makedirs(p, exist_ok=True)
+        os.chown(p, u, g)
+        os.chmod(p, 0o755)
+    os.chmod(base, 0o755)
+    os.chmod(os.path.join(base, "m"), 0o755)
+    # Outside the module, root's alone: read before the chroot and uid.
+    with open(os.path.join(base, "excl_u"), "w") as f:
+        f.write("f4\n")
+    os.chmod(os.path.join(base, "excl_u"), 0o600)
+    link = os.path.join(base, "m", "jailu", "out")
+    if not os.path.islink(link):
+        os.symlink("/", link)
+    return Daemon(kind, binary, base, template=UIDCONF)
+
+
+def uid_env(env):
+    """Both daemons over UIDCONF, started once (root only)."""
+    if getattr(env, "uid", None) is None:
+        os.chmod(env.work, 0o755)
+        base = os.path.join(env.work, "uid")
+        os.makedirs(base, exist_ok=True)
+        os.chmod(base, 0o755)
+        env.uid = (uid_daemon("rsync", "rsync", os.path.join(base, "r")),
+                   uid_daemon("berth", env.berth, os.path.join(base, "b")))
+        env.extra_daemons = getattr(env, "extra_daemons", []) + list(env.uid)
+        idsrc = os.path.join(env.work, "uidsrc")
+        make_tree(idsrc, random.Random("uid"), n=6)
+        for dp, dirs, files in os.walk(idsrc):
+            for n in dirs + files:
+                os.lchown(os.path.join(dp, n), 1, 1)
+        os.chmod(idsrc, 0o755)
+        env.idsrc = idsrc + "/"
+    return env.uid
+
+
+def owners(root):
+    out = {}
+    if not os.path.isdir(root):
+        return None
+    for d, dirs, files in os.walk(root):
+        for name in sorted(dirs + files):
+            p = os.path.join(d, name)
+            st = os.lstat(p)
+            out[os.path.relpath(p, root)] = (st.st_uid, st.st_gid)
+    return out
+
+
+def same_uid(env, opts, path, cause=None, src=None, top=None):
+    """A push into both UIDCONF daemons: exit code, cause, tree and every
+    file's owner and group alike."""
+    r, b = uid_env(env)
+    res = {d.kind: client(opts + [src or env.src + "/", d.url(path)])
+           for d in (r, b)}
+    (rrc, rout), (brc, bout) = res["rsync"], res["berth"]
+    p = []
+    if rrc != brc:
+        p.append(f"{path}: exit {brc}, rsync's daemon {rrc}")
+    for kind, out in (("rsync", rout), ("berth", bout)):
+        if cause and not re.search(cause, out):
+            p.append(f"{kind}'s output lacks /{cause}/: {out[-300:]}")
+    top = top or path.rstrip("/")
+    rt, bt = (os.path.join(d.base, "m", top) for d in (r, b))
+    if snapshot(rt) != snapshot(bt):
+        p.append(f"{path}: trees differ")
+    if owners(rt) != owners(bt):
+        ro, bo = owners(rt) or {}, owners(bt) or {}
+        diff = [(k, ro.get(k), bo.get(k)) for k in sorted(set(ro) | set(bo))
+                if ro.get(k) != bo.get(k)][:4]
+        p.append(f"{path}: owners differ (rsync, berth): {diff}")
+    if p:
+        p.append("berth said: " + bout.strip()[-300:])
+    return p
+
+
+def needs_root(fn):
+    def wrapped(env):
+        if os.geteuid() != 0:
+            print("     (needs root: skipped)")
+            return []
+        return fn(env)
+    wrapped.__doc__ = fn.__doc__
+    return wrapped
+
+
+@needs_root
+def sc_uid_nobody(env):
+    """uid = nobody, gid = nogroup: files owned as rsync's daemon leaves
+    them, -o/-g of other owners not honoured, --numeric-ids alike."""
+    p = same_uid(env, ["-a"], "nob/t/")
+    p += same_uid(env, ["-a"], "nob/o/", src=env.idsrc)
+    p += same_uid(env, ["-rlt", "-o", "-g", "--numeric-ids"], "nob/n/",
+                  src=env.idsrc)
+    b = env.uid[1]
+    if owners(os.path.join(b.base, "m", "nob", "t")) and any(
+            v != (65534, 65534) for v in
+            owners(os.path.join(b.base, "m", "nob", "t")).values()):
+        p.append("berth's files are not nobody:nogroup")
+    return p
+
+
+@needs_root
+def sc_uid_default(env):
+    """No uid/gid in the module, the daemon root: nobody/nogroup."""
+    p = same_uid(env, ["-a"], "dflt/t/", src=uid_env(env) and env.idsrc)
+    got = owners(os.path.join(env.uid[1].base, "m", "dflt", "t")) or {}
+    if not got or set(got.values()) != {(65534, 65534)}:
+        p.append(f"berth's owners: {sorted(set(got.values()))}")
+    p += same_uid(env, ["-a"], "asroot/t/", src=env.idsrc)
+    return p
+
+
+@needs_root
+def sc_uid_concurrent(env):
+    """Two modules of different uids pushed at once (both daemons)."""
+    r, b = uid_env(env)
+    res = {}
+
+    def push(d, mod, i):
+        res[(d.kind, mod, i)] = client(["-a", env.src + "/",
+                                        d.url(f"{mod}/c{i}/")])[0]
+    ts = [threading.Thread(target=push, args=(d, mod, i))
+          for d in (r, b) for mod in ("nob", "u1") for i in range(3)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    p = [f"{k}: exit {v}" for k, v in sorted(res.items()) if v]
+    for mod in ("nob", "u1"):
+        for i in range(3):
+            rt = os.path.join(r.base, "m", mod, f"c{i}")
+            bt = os.path.join(b.base, "m", mod, f"c{i}")
+            if snapshot(rt) != snapshot(bt) or owners(rt) != owners(bt):
+                p.append(f"{mod}/c{i}: trees or owners differ")
+            want = {UID_OWNERS[mod]}
+            if set((owners(bt) or {None: None}).values()) != want:
+                p.append(f"{mod}/c{i}: berth's owners not {want}")
+    return p
+
+
+@needs_root
+def sc_uid_chroot(env):
+    """use chroot with a uid: the worker is chrooted into the module (an
+    absolute symlink in it leads to the module's top, as in rsync's
+    chroot); the daemon's exclude from file, root's alone outside the
+    module, still applies."""
+    p = same_uid(env, ["-a"], "jailu/t/", top="jailu",
+                 cause=r'daemon refused to receive file "d1/f4"')
+    p += same_uid(env, ["-a"], "jailu/out/x/", top="jailu")
+    b = env.uid[1]
+    if not os.path.isdir(os.path.join(b.base, "m", "jailu", "x")):
+        p.append("berth: jailu/out/x/ did not land in the module's x/")
+    if os.path.exists("/x"):
+        p.append("something wrote /x outside the module")
+    return p
+
+
+@needs_root
+def sc_uid_noperm(env):
+    """A module whose path its uid cannot write; an unknown uid."""
+    p = same_uid(env, ["-a"], "noperm/t/", cause=r"Permission denied")
+    p += same_uid(env, ["-a"], "noperm/", cause=r"Permission denied")
+    p += same_uid(env, ["-a"], "badid/t/",
+                  cause=r"@ERROR: invalid uid nosuchuser")
+    return p
+
+
+def slow_src(env, mb=6):
+    src = os.path.join(env.work, f"slow{mb}")
+    if not os.path.isdir(src):
+        os.makedirs(src)
+        with open(os.path.join(src, "big"), "wb") as f:
+            f.write(os.urandom(mb << 20))
+        os.chmod(src, 0o755)
+    return src + "/"
+
+
+def slow_push(src, url, kbps=1500):
+    return subprocess.Popen(["rsync", "-a", f"--bwlimit={kbps}", src, url],
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def children(pid):
+    out = []
+    for n in os.listdir("/proc"):
+        if not n.isdigit():
+            continue
+        try:
+            with open(f"/proc/{n}/stat") as f:
+                st = f.read()
+            ppid = int(st[st.rindex(")") + 2:].split()[1])
+            if ppid == pid:
+                out.append((int(n), os.stat(f"/proc/{n}").st_uid))
+        except (OSError, ValueError):
+            pass
+    return out
+
+
+@needs_root
+def sc_uid_sighup(env):
+    """SIGHUP adding a module with a uid not used yet while a push runs
+    in a worker: the push ends well, the new module writes as its uid."""
+    r, b = uid_env(env)
+    src = slow_src(env)
+    procs = [slow_push(src, d.url("nob/hup/")) for d in (r, b)]
+    time.sleep(1.0)
+    for d in (r, b):
+        with open(d.conf, "a") as f:
+            f.write(f"[newu]\n\tpath = {d.base}/m/newu\n"
+                    "\tread only = no\n\tuid = mail\n\tgid = mail\n")
+    # rsync's daemon reads its file per connection (SIGHUP would end
+    # it); berth's on SIGHUP.
+    b.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    p = same_uid(env, ["-a"], "newu/t/")
+    got = owners(os.path.join(b.base, "m", "newu", "t")) or {}
+    if set(got.values()) != {(8, 8)}:
+        p.append(f"newu: berth's owners {sorted(set(got.values()))}")
+    for d, pr in zip((r, b), procs):
+        try:
+            pr.wait(60)
+        except subprocess.TimeoutExpired:
+            pr.kill()
+            p.append(f"{d.kind}: the running push did not end")
+        if pr.returncode != 0:
+            p.append(f"{d.kind}: the running push: exit {pr.returncode}: "
+                     + pr.stderr.read()[-200:])
+    rt, bt = (os.path.join(d.base, "m", "nob", "hup") for d in (r, b))
+    if snapshot(rt) != snapshot(bt) or owners(rt) != owners(bt):
+        p.append("nob/hup: trees or owners differ")
+    return p
+
+
+@needs_root
+def sc_uid_kill_worker(env):
+    """The process writing as the module's uid killed under a push (rsync's
+    connection child, berth's worker): the client's exit code alike, the
+    next push works."""
+    r, b = uid_env(env)
+    src = slow_src(env)
+    procs = [slow_push(src, d.url("nob/kill/")) for d in (r, b)]
+    time.sleep(1.5)
+    p = []
+    for d in (r, b):
+        kids = [pid for pid, uid in children(d.proc.pid) if uid == 65534]
+        if not kids:
+            p.append(f"{d.kind}: no process running as nobody")
+        for pid in kids:
+            os.kill(pid, signal.SIGKILL)
+    rcs = []
+    for pr in procs:
+        try:
+            pr.wait(30)
+        except subprocess.TimeoutExpired:
+            pr.kill()
+            pr.wait()
+        rcs.append(pr.returncode)
+    if rcs[0] != rcs[1] or rcs[1] == 0:
+        p.append(f"killed push: exit rsync {rcs[0]}, berth {rcs[1]}")
+    time.sleep(0.3)
+    p += same_uid(env, ["-a"], "nob/after/")
+    with open(os.path.join(b.base, "log")) as f:
+        if "killed by signal 9" not in f.read():
+            p.append("berth's log does not say the worker was killed")
+    return p
+
+
+@needs_root
+def sc_uid_sigterm(env):
+    """SIGTERM while pushes run in two workers: every session ends, no
+    temp files, the workers are gone, the daemon exits."""
+    base = os.path.join(env.work, "uidterm")
+    os.makedirs(base, exist_ok=True)
+    os.chmod(env.work, 0o755)
+    d = uid_daemon("berth", env.berth, base)
+    src = slow_src(env)
+    procs = [slow_push(src, d.url(f"{m}/big/"), 1000)
+             for m in ("nob", "u1", "nob")]
+    time.sleep(1.5)
+    workers = [pid for pid, uid in children(d.proc.pid) if uid != 0]
+    d.proc.terminate()
+    p = []
+    if len(workers) != 2:
+        p.append(f"workers before SIGTERM: {workers}")
+    try:
+        d.proc.wait(20)
+        for pr in procs:
+            pr.wait(20)
+    except subprocess.TimeoutExpired:
+        p.append("did not end within 20 s")
+        d.proc.kill()
+        for pr in procs:
+            pr.kill()
+    for m in ("nob", "u1"):
+        top = os.path.join(base, "m", m, "big")
+        left = [n for n in os.listdir(top) if n.startswith(".")] \
+            if os.path.isdir(top) else []
+        if left:
+            p.append(f"{m}: temp files left: {left}")
+    if any(pr.returncode == 0 for pr in procs):
+        p.append("a client did not see the end")
+    alive = [w for w in workers if os.path.exists(f"/proc/{w}")]
+    if alive:
+        p.append(f"workers still there: {alive}")
+    return p
+
+
+NOTROOTCONF = """\
+port = {port}
+pid file = {base}/pid
+log file = {base}/log
+use chroot = no
+{extra_global}
+[other]
+	path = {base}/m/other
+	read only = no
+	uid = daemon
+[otherg]
+	path = {base}/m/otherg
+	read only = no
+	gid = daemon
+[plain]
+	path = {base}/m/plain
+	read only = no
+"""
+
+
+@needs_root
+def sc_uid_not_root(env):
+    """Both daemons run as nobody: a module naming another user or group
+    is refused with rsync's message; one naming none writes as nobody."""
+    os.chmod(env.work, 0o755)
+    top = os.path.join(env.work, "notroot")
+    wrap = ["setpriv", "--reuid=nobody", "--regid=nogroup",
+            "--clear-groups"]
+    ds = []
+    for kind, binary in (("rsync", "rsync"), ("berth", env.berth)):
+        base = os.path.join(top, kind)
+        for m in ("other", "otherg", "plain"):
+            os.makedirs(os.path.join(base, "m", m), exist_ok=True)
+        for dp, dirs, files in os.walk(top):
+            os.chmod(dp, 0o755)
+            os.chown(dp, 65534, 65534)
+        ds.append(Daemon(kind, binary, base, template=NOTROOTCONF,
+                         wrap=wrap))
+    p = []
+    try:
+        for mod, cause in (("other", r"@ERROR: setuid failed"),
+                           ("otherg", r"@ERROR: setgid failed"),
+                           ("plain", None)):
+            got = {}
+            for d in ds:
+                rc, out = client(["-a", env.src + "/", d.url(f"{mod}/t/")])
+                got[d.kind] = rc
+                if cause and not re.search(cause, out):
+                    p.append(f"{d.kind} {mod}: no /{cause}/: {out[-200:]}")
+            if got["rsync"] != got["berth"]:
+                p.append(f"{mod}: exit rsync {got['rsync']}, berth "
+                         f"{got['berth']}")
+        rt, bt = (os.path.join(d.base, "m", "plain", "t") for d in ds)
+        if snapshot(rt) != snapshot(bt) or owners(rt) != owners(bt):
+            p.append("plain: trees or owners differ")
+    finally:
+        for d in ds:
+            d.stop()
+    return p
+
+
 SCENARIOS = {
     "push": sc_push, "delta": sc_delta, "compress": sc_compress,
     "delete": sc_delete, "auth_ok": sc_auth_ok, "auth_wrong": sc_auth_wrong,
@@ -943,6 +1367,11 @@ SCENARIOS = {
     "symlink_escape": sc_symlink_escape, "concurrent8": sc_concurrent,
     "remote_shell": sc_rsh, "attacks": sc_attacks, "haproxy": sc_haproxy,
     "sigterm": sc_sigterm,
+    "uid_nobody": sc_uid_nobody, "uid_default": sc_uid_default,
+    "uid_concurrent": sc_uid_concurrent, "uid_noperm": sc_uid_noperm,
+    "uid_sighup": sc_uid_sighup, "uid_kill_worker": sc_uid_kill_worker,
+    "uid_sigterm": sc_uid_sigterm, "uid_chroot": sc_uid_chroot,
+    "uid_not_root": sc_uid_not_root,
 }
 
 
@@ -979,6 +1408,11 @@ def main():
     finally:
         env.r.stop()
         env.b.stop()
+        for d in getattr(env, "extra_daemons", []):
+            d.stop()
+            if d.kind == "berth" and d.proc.returncode not in (0, -15):
+                print(f"FAIL berth daemon (uid) exit {d.proc.returncode}")
+                failed += 1
         if env.b.proc.returncode not in (0, -15):
             print(f"FAIL berth daemon exit {env.b.proc.returncode}")
             failed += 1

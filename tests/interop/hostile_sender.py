@@ -36,11 +36,13 @@ from hostile_wire import (Ndx, blocks_of, deflated, file_sum,  # noqa: E402
                           plain_tokens, sum_head, varint, varlong, vstring,
                           zlib_tokens, zstd_raw_block, zstd_raw_start)
 import hostile_codec  # noqa: E402
+import hostile_relative  # noqa: E402
 
 TIMEOUT = 30
 MTIME_OLD, MTIME_NEW = 1600000000, 1700000000
 WATCH = b"outside the destination\n"
-WATCH_PATH = b"/tmp/bhs-XXXXXXXX/watch"  # mkdtemp's form, in run()
+WORK_PATH = b"/tmp/bhs-XXXXXXXX"  # mkdtemp's form, in run()
+WATCH_PATH = WORK_PATH + b"/watch"
 SEED = 12345
 
 # A file of a few blocks for the delta paths, and its edited form.
@@ -437,6 +439,12 @@ def catalog():
         Stream=Stream, D=D, F=F, setup_old=setup_old, tree_is=tree_is,
         OLD_BIG=OLD_BIG, blocks_of=blocks_of, sum_head=sum_head))
 
+    # -- -R lists and --files-from (hostile_relative.py).
+    hostile_relative.relative_cases(add, types.SimpleNamespace(
+        Stream=Stream, D=D, F=F, L=L, new_answers=new_answers,
+        setup_old=setup_old, tree_is=tree_is, WATCH_PATH=WATCH_PATH,
+        WORK_PATH=WORK_PATH, plain_tokens=plain_tokens))
+
     # -- absurd sizes, modes and times in the list.
     for what, e, rc in (
             ("size 2^62", F(b"a", b"tiny", size=1 << 62), 0),
@@ -684,15 +692,18 @@ def run(berth, st, stream, setup, keep=None):
     setup(dst, watch)
     # Sent targets and rules name the watched directory: the placeholder
     # has its length, so no length field changes.
-    assert len(watch) == len(WATCH_PATH)
-    stream = stream.replace(WATCH_PATH, watch.encode())
+    assert len(work) == len(WORK_PATH)
+    stream = stream.replace(WORK_PATH, work.encode())
     before = snapshot(work, dst)
-    argv = [berth] + st.argv(dst)
+    argv = [berth] + [a.replace(WORK_PATH.decode(), work)
+                      for a in st.argv(dst)]
     t0 = time.monotonic()
     try:
         p = subprocess.run(argv, input=stream, capture_output=True,
                            timeout=TIMEOUT, cwd=cwd)
         rc, err = p.returncode, p.stderr.decode("utf-8", "replace")
+        if WATCH in p.stdout:
+            err += "\nLEAK: the watched file's bytes were sent"
     except subprocess.TimeoutExpired:
         rc, err = None, f"hang: no exit within {TIMEOUT} s"
     probs = violations(rc, err, work, dst, before)
@@ -721,6 +732,8 @@ def violations(rc, err, work, dst, before):
         return [err]
     if rc < 0:
         probs.append(f"killed by signal {-rc}")
+    if "\nLEAK: " in err:
+        probs.append("a file outside the destination was read and sent")
     for bad in ("AddressSanitizer", "runtime error", "LeakSanitizer",
                 "ThreadSanitizer"):
         if bad in err:

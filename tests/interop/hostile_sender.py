@@ -36,6 +36,7 @@ from hostile_wire import (Ndx, blocks_of, deflated, file_sum,  # noqa: E402
                           plain_tokens, sum_head, varint, varlong, vstring,
                           zlib_tokens, zstd_raw_block, zstd_raw_start)
 import hostile_codec  # noqa: E402
+import hostile_daemon  # noqa: E402
 import hostile_relative  # noqa: E402
 
 TIMEOUT = 30
@@ -793,8 +794,11 @@ def main():
     args = ap.parse_args()
     berth = os.path.abspath(args.berth)
     cases = [c for c in catalog() if args.only in c[0]]
+    dcases = [c for c in hostile_daemon.daemon_cases(types.SimpleNamespace(
+        Stream=Stream, TREE=TREE, new_answers=new_answers, tree_is=tree_is))
+        if args.only in c[0]]
     if args.list:
-        for c in cases:
+        for c in cases + dcases:
             print(c[0])
         return 0
     rcs = collections.Counter()
@@ -824,6 +828,20 @@ def main():
 
     for c in cases:
         one(*c)
+    # The daemon's cases: their own runner (a connection, not --server).
+    for c in dcases:
+        rc, said, probs = hostile_daemon.run_case(berth, c)
+        tried += 1
+        rcs[rc] += 1
+        if probs:
+            failed += 1
+            print(f"FAIL {c[0]}")
+            for p in probs:
+                print("     " + p)
+        elif args.v:
+            last = [ln for ln in said.strip().splitlines()
+                    if "@ERROR" in ln or "@RSYNCD: OK" in ln][-1:] or [""]
+            print(f"ok   {c[0]} (exit {rc}) {last[0][:100]}")
     n_catalog = tried
     # (The dead berth's temp files stay when a cut stream ends before
     # the generator looks: not a case for the sweeps.)

@@ -233,6 +233,21 @@ def daemon_cases(ns):
     return cases
 
 
+def daemon_cuts(cases, step=11):
+    """The valid byte scripts cut short before their session's data
+    (the session's own cuts are the --server sweep's): no hang, no
+    crash, an exit code."""
+    out = []
+    for name, script, want, _, _ in cases:
+        if want != 0 or callable(script):
+            continue
+        end = script.find(b"\x00\x00")  # the empty argument
+        for cut in range(1, end + 2 if end > 0 else len(script), step):
+            out.append((f"{name} cut at {cut}", script[:cut], None, "",
+                        None))
+    return out
+
+
 def run_case(berth, case, work_root=None):
     """Run one case: (rc, text, problems)."""
     name, script, want, text, check = case

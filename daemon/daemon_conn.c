@@ -158,7 +158,7 @@ static int greet(struct berth_dconn *c)
 	if (ret == 0)
 		ret = get_line(c, line, sizeof(line), false);
 	if (ret < 0)
-		return -1;
+		return ret;
 	if (berth_dgreet_parse(line, &g) < 0) {
 		(void)putf(c, "@ERROR: protocol startup error\n");
 		return -1;
@@ -421,6 +421,19 @@ static int run_session(struct berth_dconn *c, int argc)
 	return ret == -BERTH_ECANCELLED ? 20 : ret;
 }
 
+/* A connection that ends before its session: a client that stopped
+ * talking past the timeout ends as rsync's daemon ends it (30, "io
+ * timeout"); anything else as a failed start (5). */
+static int ended_early(struct berth_dconn *c, int err)
+{
+	if (err != -ETIMEDOUT)
+		return RERR_STARTCLIENT;
+	berth__dlog(c->d, "%s (%s): io timeout after %d seconds -- exiting",
+		    c->host, c->addr,
+		    c->cfg->timeout > 0 ? c->cfg->timeout : 60);
+	return RERR_TIMEOUT;
+}
+
 int berth__dconn_session(struct berth_dconn *c)
 {
 	int argc, ret;
@@ -429,7 +442,9 @@ int berth__dconn_session(struct berth_dconn *c)
 	if (ret == 0 && putf(c, "@RSYNCD: OK\n") < 0)
 		ret = -1;
 	argc = ret == 0 ? read_args(c) : -1;
-	if (ret == 0 && argc < 0) {
+	if (ret == 0 && argc == -ETIMEDOUT) {
+		ret = ended_early(c, argc);
+	} else if (ret == 0 && argc < 0) {
 		berth__dlog(c->d, "%s (%s): bad arguments", c->host, c->addr);
 		ret = RERR_PROTOCOL;
 	}
@@ -457,12 +472,14 @@ int berth__dconn_serve(struct berth_dconn *c)
 	c->lock_fd = -1;
 	c->deadline_ms = now_ms() +
 			 (c->cfg->timeout > 0 ? c->cfg->timeout : 60) * 1000;
-	if (greet(c) < 0)
-		return RERR_STARTCLIENT;
+	ret = greet(c);
+	if (ret < 0)
+		return ended_early(c, ret);
 	digest = c->ro;
 	c->ro = 0;
-	if (get_line(c, line, sizeof(line), false) < 0)
-		return RERR_STARTCLIENT;
+	ret = get_line(c, line, sizeof(line), false);
+	if (ret < 0)
+		return ended_early(c, ret);
 	if (!line[0] || !strcmp(line, "#list")) {
 		listing(c);
 		return 0;

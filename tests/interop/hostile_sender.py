@@ -15,8 +15,12 @@ change.  After the catalog: a truncation sweep of the valid streams and
 --fuzz N mutated streams (bit flips, insertions, deletions, byte runs);
 --minutes M keeps mutating until M minutes have passed (the soak).
 Every run must end by itself with an exit code (no signal, no sanitizer
-report, no hang), leave no temp file and write nothing outside the
-destination.  Prints one line per failing case and a closing summary with
+report, no hang), leave no temp file, write nothing outside the
+destination and send none of the watched file's bytes back.  Really
+compressed token data (libzstd, liblz4, zlib): hostile_codec.py; -R lists
+and --files-from: hostile_relative.py; the daemon's greeting, module,
+authentication and arguments against `berth --daemon` (inetd-style, one
+connection a case, its valid streams cut short too): hostile_daemon.py.  Prints one line per failing case and a closing summary with
 the counts and the exit codes seen.
 """
 import argparse
@@ -28,17 +32,22 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hostile_wire import (Ndx, blocks_of, deflated, file_sum,  # noqa: E402
                           head_bytes, i32, longint, lz4_literal_block, mux,
                           plain_tokens, sum_head, varint, varlong, vstring,
                           zlib_tokens, zstd_raw_block, zstd_raw_start)
+import hostile_codec  # noqa: E402
+import hostile_daemon  # noqa: E402
+import hostile_relative  # noqa: E402
 
 TIMEOUT = 30
 MTIME_OLD, MTIME_NEW = 1600000000, 1700000000
 WATCH = b"outside the destination\n"
-WATCH_PATH = b"/tmp/bhs-XXXXXXXX/watch"  # mkdtemp's form, in run()
+WORK_PATH = b"/tmp/bhs-XXXXXXXX"  # mkdtemp's form, in run()
+WATCH_PATH = WORK_PATH + b"/watch"
 SEED = 12345
 
 # A file of a few blocks for the delta paths, and its edited form.
@@ -430,6 +439,17 @@ def catalog():
         add(f"zstd {what}", zz, ents,
             [{"ndx": 1, "tokens": t, "content": data}], rc, "")
 
+    # -- the same codecs with really compressed data (hostile_codec.py).
+    hostile_codec.codec_cases(add, types.SimpleNamespace(
+        Stream=Stream, D=D, F=F, setup_old=setup_old, tree_is=tree_is,
+        OLD_BIG=OLD_BIG, blocks_of=blocks_of, sum_head=sum_head))
+
+    # -- -R lists and --files-from (hostile_relative.py).
+    hostile_relative.relative_cases(add, types.SimpleNamespace(
+        Stream=Stream, D=D, F=F, L=L, new_answers=new_answers,
+        setup_old=setup_old, tree_is=tree_is, WATCH_PATH=WATCH_PATH,
+        WORK_PATH=WORK_PATH, plain_tokens=plain_tokens))
+
     # -- absurd sizes, modes and times in the list.
     for what, e, rc in (
             ("size 2^62", F(b"a", b"tiny", size=1 << 62), 0),
@@ -677,15 +697,18 @@ def run(berth, st, stream, setup, keep=None):
     setup(dst, watch)
     # Sent targets and rules name the watched directory: the placeholder
     # has its length, so no length field changes.
-    assert len(watch) == len(WATCH_PATH)
-    stream = stream.replace(WATCH_PATH, watch.encode())
+    assert len(work) == len(WORK_PATH)
+    stream = stream.replace(WORK_PATH, work.encode())
     before = snapshot(work, dst)
-    argv = [berth] + st.argv(dst)
+    argv = [berth] + [a.replace(WORK_PATH.decode(), work)
+                      for a in st.argv(dst)]
     t0 = time.monotonic()
     try:
         p = subprocess.run(argv, input=stream, capture_output=True,
                            timeout=TIMEOUT, cwd=cwd)
         rc, err = p.returncode, p.stderr.decode("utf-8", "replace")
+        if WATCH in p.stdout:
+            err += "\nLEAK: the watched file's bytes were sent"
     except subprocess.TimeoutExpired:
         rc, err = None, f"hang: no exit within {TIMEOUT} s"
     probs = violations(rc, err, work, dst, before)
@@ -714,6 +737,8 @@ def violations(rc, err, work, dst, before):
         return [err]
     if rc < 0:
         probs.append(f"killed by signal {-rc}")
+    if "\nLEAK: " in err:
+        probs.append("a file outside the destination was read and sent")
     for bad in ("AddressSanitizer", "runtime error", "LeakSanitizer",
                 "ThreadSanitizer"):
         if bad in err:
@@ -773,8 +798,11 @@ def main():
     args = ap.parse_args()
     berth = os.path.abspath(args.berth)
     cases = [c for c in catalog() if args.only in c[0]]
+    dcases = [c for c in hostile_daemon.daemon_cases(types.SimpleNamespace(
+        Stream=Stream, TREE=TREE, new_answers=new_answers, tree_is=tree_is))
+        if args.only in c[0]]
     if args.list:
-        for c in cases:
+        for c in cases + dcases:
             print(c[0])
         return 0
     rcs = collections.Counter()
@@ -804,10 +832,30 @@ def main():
 
     for c in cases:
         one(*c)
-    n_catalog = tried
+    # The daemon's cases: their own runner (a connection, not --server),
+    # then its valid streams cut before their sessions.
+    n_dcuts = 0
+    for c in dcases + hostile_daemon.daemon_cuts(dcases):
+        n_dcuts += "cut at" in c[0]
+        rc, said, probs = hostile_daemon.run_case(berth, c)
+        tried += 1
+        rcs[rc] += 1
+        if probs:
+            failed += 1
+            print(f"FAIL {c[0]}")
+            for p in probs:
+                print("     " + p)
+        elif args.v:
+            last = [ln for ln in said.strip().splitlines()
+                    if "@ERROR" in ln or "@RSYNCD: OK" in ln][-1:] or [""]
+            print(f"ok   {c[0]} (exit {rc}) {last[0][:100]}")
+    n_catalog = tried - n_dcuts
     # (The dead berth's temp files stay when a cut stream ends before
     # the generator looks: not a case for the sweeps.)
-    valid = [c for c in cases if c[4] == 0 and "dead berth" not in c[0]]
+    # (Nor are the bombs: every cut would write up to 64 MiB; nor a list
+    # of 34 KB whose cuts all end in the same list decoder.)
+    valid = [c for c in cases if c[4] == 0 and "dead berth" not in c[0]
+             and "(bomb)" not in c[0] and "(no sweep)" not in c[0]]
     # Truncation sweep: every valid stream cut short, every k-th byte.
     for name, st, stream, setup, _, _, _ in valid:
         # At most ~300 cuts of a long stream (the 10000 rules).

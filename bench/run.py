@@ -27,6 +27,11 @@ are reported, not fatal.
 
 Sources are generated deterministically under --scratch and reused while
 their parameters are unchanged.
+
+C8 and C8F (concurrent): 8 clients push at once, A into 8 `rsync --server`
+through the same wrapper, B into one `berth --daemon` over rsync://
+(bench/daemon_bench.py starts it); C8F adds --fsync.  Wall until the last
+client ends; CPU of all receiver processes (berth: /proc, every thread).
 """
 import argparse
 import datetime
@@ -479,7 +484,7 @@ CONC_TARGETS = {
     "C8F": dict(cpu=0.8, wall=0.4),
 }
 CONC_SCALES = {
-    "full": dict(clients=8, files=1000, dirs=20, lo=1 * KIB, hi=64 * KIB),
+    "full": dict(clients=8, files=2000, dirs=20, lo=1 * KIB, hi=64 * KIB),
     "quick": dict(clients=8, files=40, dirs=4, lo=1 * KIB, hi=16 * KIB),
 }
 TARGETS.update(CONC_TARGETS)

@@ -133,14 +133,16 @@ static struct uring_be *be_of(struct berth_pump *p)
  * Blocking work on regular files (ext4's buffered writes, every fsync) runs
  * in io-wq's bounded workers, by default at most 4 per CPU per task: 8 on
  * two cores, for every session on the pump.  Durable pushes keep many
- * files' fsyncs queued, and more of them in flight at once share the
- * journal's commits: with 64, W5 (10,000 files, --fsync) took 1.2-2.8 s
- * where 8 took 4.0-6.4 s, receiver CPU 1.0-1.3 s against 1.5-1.8 s, and
- * 8 concurrent durable pushes 1.8-5.4 s against 5.2-7.1 s; without fsync
- * no change.  Workers are made on demand and leave when idle.  5.15+;
- * older kernels keep their default.  The unbounded limit stays (0).
+ * files' fsyncs queued (up to a commit stage's 256 files each), and more
+ * of them in flight at once share the journal's commits.  W5 (10,000
+ * files, --fsync): 1.2-2.8 s with 64 where 8 took 4.0-6.4 s, receiver CPU
+ * 1.0-1.3 s against 1.5-1.8 s (256: as 64).  8 concurrent durable pushes
+ * of 2,000 files: 2.3-2.8 s with 256, 3.2-5.7 s with 64 (1,000 files:
+ * 1.8-5.4 s with 64, 5.2-7.1 s with 8).  Without fsync no change.  Workers
+ * are made on demand, only while others block, and leave when idle.
+ * 5.15+; older kernels keep their default.  The unbounded limit stays.
  */
-#define URING_IOWQ_BOUNDED 64
+#define URING_IOWQ_BOUNDED 256
 
 static void set_iowq_workers(struct uring_side *s)
 {

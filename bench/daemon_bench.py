@@ -55,9 +55,11 @@ def start_daemon(binary, base, mod, env=None):
     ours)."""
     p = port()
     conf = os.path.join(base, "rsyncd.conf")
+    # As root: chroot and root's ids; otherwise the caller's own.
+    who = ("use chroot = yes\nuid = root\ngid = root\n" if os.geteuid() == 0
+           else "use chroot = no\n")
     with open(conf, "w") as f:
-        f.write(f"port = {p}\nuse chroot = yes\nuid = root\ngid = root\n"
-                f"[m]\npath = {mod}\nread only = no\n")
+        f.write(f"port = {p}\n{who}[m]\npath = {mod}\nread only = no\n")
     d = subprocess.Popen([binary, "--daemon", "--no-detach",
                           f"--config={conf}"], stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL, env=env)

@@ -560,6 +560,8 @@ def conc_berth(wl, dst, progs):
     """One berth --daemon, started before and stopped after the timed
     part: CPU from /proc (every thread, io_uring workers included, and
     reaped children), peak RSS its VmHWM."""
+    if HERE not in sys.path:
+        sys.path.insert(0, HERE)
     import daemon_bench  # bench/daemon_bench.py: the daemon's harness
 
     base = os.path.join(progs["wrapdir"], "conc-daemon")

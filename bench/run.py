@@ -472,7 +472,7 @@ def summarize(wl, results, load):
     return s
 
 
-# ------------------------------------------------------------ concurrent pushes
+# ------------------------------------------------------------ concurrent
 
 # C8: 8 stock clients push at once, into 8 `rsync --server` (each under the
 # --rsync-path wrapper, as above) and into ONE `berth --daemon` (rsync://

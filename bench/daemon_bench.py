@@ -39,25 +39,45 @@ def port():
     return p
 
 
-def run(kind, binary, src, work, n):
-    base = os.path.join(work, kind)
-    mod = os.path.join(base, "mod")
-    shutil.rmtree(base, ignore_errors=True)
-    os.makedirs(mod)
+def peak_rss_mib(pid):
+    """The process's peak resident set (VmHWM), MiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def start_daemon(binary, base, mod, env=None):
+    """Run `binary --daemon --no-detach` with a one-module rsyncd.conf
+    (module "m" at @mod, writable, chroot, root) in @base; wait until it
+    accepts.  Returns (process, port).  @env: its environment (None:
+    ours)."""
     p = port()
     conf = os.path.join(base, "rsyncd.conf")
+    # As root: chroot and root's ids; otherwise the caller's own.
+    who = ("use chroot = yes\nuid = root\ngid = root\n" if os.geteuid() == 0
+           else "use chroot = no\n")
     with open(conf, "w") as f:
-        f.write(f"port = {p}\nuse chroot = yes\nuid = root\ngid = root\n"
-                f"[m]\npath = {mod}\nread only = no\n")
+        f.write(f"port = {p}\n{who}[m]\npath = {mod}\nread only = no\n")
     d = subprocess.Popen([binary, "--daemon", "--no-detach",
                           f"--config={conf}"], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
+                         stderr=subprocess.DEVNULL, env=env)
     for _ in range(200):
         try:
             socket.create_connection(("127.0.0.1", p), 1).close()
             break
         except OSError:
             time.sleep(0.05)
+    return d, p
+
+
+def run(kind, binary, src, work, n):
+    base = os.path.join(work, kind)
+    mod = os.path.join(base, "mod")
+    shutil.rmtree(base, ignore_errors=True)
+    os.makedirs(mod)
+    d, p = start_daemon(binary, base, mod)
     c0 = cpu(d.pid)
     rcs = [None] * n
 

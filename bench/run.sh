@@ -2,7 +2,7 @@
 # The benchmark harness (README "Benchmarks"): install what is missing,
 # build berth Release into build-rel, then run bench/run.py with the
 # arguments given, e.g.
-#   ./bench/run.sh                         # all six workloads, 3 pairs
+#   ./bench/run.sh                         # W1-W6, C8, C8F, 3 pairs
 #   ./bench/run.sh --workloads W1,W4 --pairs 5
 #   ./bench/run.sh --quick                 # smoke run, seconds
 # Needs root for the loop-mounted ext4 the destinations live on.

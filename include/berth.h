@@ -83,12 +83,15 @@ enum {
 
 /* Durability of committed files. */
 enum berth_durability {
-	BERTH_DURABLE_NONE = 0, /* no fsync (like rsync) */
-	BERTH_DURABLE_FILE, /* fsync each file before its rename, one
-				 * file at a time (like rsync --fsync) */
+	BERTH_DURABLE_NONE = 0, /* no fsync (like rsync), unless the client
+				 * sends --fsync: then BATCH */
+	BERTH_DURABLE_FILE, /* strict: fsync each file before its rename,
+				 * one file at a time (rsync --fsync's order),
+				 * for every push */
 	BERTH_DURABLE_BATCH, /* many files' fsyncs in flight, each rename
-				 * after its fsync, one fsync per touched
-				 * directory at the end */
+				 * after its own fsync, one fsync per touched
+				 * directory before the session reports
+				 * success; for every push */
 };
 
 /* Log levels of berth_log_fn. */
@@ -257,7 +260,7 @@ struct berth_session_opts {
 	 */
 	int dest_dirfd; /* -1: none */
 	const char *dest_path;
-	int durability; /* enum berth_durability; --fsync asks for FILE */
+	int durability; /* enum berth_durability; NONE: --fsync asks BATCH */
 	/* Limits (0 = default): the session ends with an error when the
 	 * client exceeds them. */
 	uint32_t max_files; /* entries in the file list (default 4M) */

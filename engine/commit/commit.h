@@ -49,6 +49,18 @@ struct berth_commit_file;
 
 /* enum berth_durability: see include/berth.h */
 
+/*
+ * The durability a session's commit stage runs with: @configured (the
+ * embedder's berth_session_opts.durability, BERTH_DURABILITY for the
+ * program) when it is not BERTH_DURABLE_NONE, else BERTH_DURABLE_BATCH if
+ * the client sent --fsync (@client_fsync), else none.  Batch keeps what
+ * rsync's --fsync promises (each file's data on disk before its rename)
+ * and adds the directories' fsyncs before the session reports success;
+ * BERTH_DURABLE_FILE, one fsync at a time, only when configured.  Pure;
+ * any thread.
+ */
+int berth_commit_durability(int configured, bool client_fsync);
+
 struct berth_commit_opts {
 	int durability; /* enum berth_durability */
 	int preserve_owner; /* chown files to meta uid/gid (EPERM ignored) */

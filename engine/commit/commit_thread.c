@@ -419,6 +419,13 @@ void berth_commit_free(struct berth_commit *c)
 	free(c);
 }
 
+int berth_commit_durability(int configured, bool client_fsync)
+{
+	if (configured != BERTH_DURABLE_NONE)
+		return configured;
+	return client_fsync ? BERTH_DURABLE_BATCH : BERTH_DURABLE_NONE;
+}
+
 void berth_commit_stats(struct berth_commit *c, struct berth_commit_stats *st)
 {
 	pthread_mutex_lock(&c->lock);

@@ -95,9 +95,8 @@ static int start_stages(struct berth_session *s)
 	struct berth_tok_config to = {0};
 	int ret;
 
-	co.durability = s->opts.fsync && s->cfg.durability == BERTH_DURABLE_NONE
-				? BERTH_DURABLE_FILE
-				: s->cfg.durability;
+	co.durability = berth_commit_durability(s->cfg.durability,
+						s->opts.fsync);
 	co.preserve_owner = s->opts.owner || s->opts.group;
 	co.fake_super = s->opts.fake_super;
 	if (s->opts.temp_dir) {

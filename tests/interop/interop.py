@@ -622,6 +622,10 @@ SCENARIOS = {
                              {"single": "size-65536", "target": "renamed"}),
     "initial_secluded": (tree_small, None, ["-a", "-s"]),
     "many_files": (tree_many, None, ["-a"]),
+    # --fsync without BERTH_DURABILITY: batch durability, same results.
+    "fsync_many": (tree_many, None, ["-a", "--fsync"]),
+    "fsync_delete_H": (tree_types, dest_extraneous,
+                       ["-aH", "--fsync", "--delete"]),
     "types_H": (tree_types, None, ["-aH"]),
     "types_H_again": (lambda r, _: tree_types(r, random.Random(0)),
                       lambda r, _: tree_types(r, random.Random(0)), ["-aH"]),

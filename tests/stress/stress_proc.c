@@ -17,6 +17,9 @@
  * the stream, cancel a session through the API (berth_session_cancel()),
  * shut the shared pump down with sessions in flight, faults on the pump.
  *
+ * Durability per iteration: none, file or batch (session mode), or the
+ * clients send --fsync with none configured (batch, both modes).
+ *
  * Invariants: every destination file holds its old content (or is absent
  * if it had none) or the complete new content; no temp files; undisturbed
  * clients exit 0 with the destination equal to the source (content, mode,
@@ -72,6 +75,7 @@ struct proc_iter {
 	int workload;
 	int disruption;
 	int durability; /* session mode */
+	int client_fsync; /* the clients send --fsync (both modes) */
 	int listen_fd;
 	char sock_path[512];
 	pthread_t acceptor;
@@ -517,7 +521,8 @@ static pid_t spawn_client(struct proc_iter *it, struct psession *s)
 	posix_spawnattr_t attr;
 	char rsh[1024], rpath[1024], srcarg[700], dstarg[700];
 	char env_info[700], env_cut[64], env_sock[600], prog[512];
-	char opt_a[] = "-a", opt_e[] = "-e", env_asan[512];
+	char opt_a[] = "-a", opt_e[] = "-e", opt_fsync[] = "--fsync";
+	char env_asan[512];
 	char *envp[256];
 	char *argv[16];
 	int a = 0, e = 0, i;
@@ -530,6 +535,8 @@ static pid_t spawn_client(struct proc_iter *it, struct psession *s)
 	snprintf(prog, sizeof(prog), "%s", st->o.rsync);
 	argv[a++] = prog;
 	argv[a++] = opt_a;
+	if (it->client_fsync)
+		argv[a++] = opt_fsync;
 	argv[a++] = opt_e;
 	argv[a++] = rsh;
 	argv[a++] = rpath;
@@ -881,6 +888,17 @@ static void arm_session_faults(struct proc_iter *it, struct stress_rng *r)
 	}
 }
 
+/* How an iteration makes files durable, for its description. */
+static const char *durability_desc(const struct proc_iter *it)
+{
+	if (it->client_fsync)
+		return ", client --fsync";
+	if (!it->in_process || it->durability == BERTH_DURABLE_NONE)
+		return "";
+	return it->durability == BERTH_DURABLE_FILE ? ", durability file"
+						    : ", durability batch";
+}
+
 void stress_proc_iter(struct stress_state *st, struct stress_rng *r,
 		      int in_process)
 {
@@ -917,11 +935,19 @@ void stress_proc_iter(struct stress_state *st, struct stress_rng *r,
 			     : SD_KILL_BERTH;
 	d = stress_filter(st, in_process ? 3 : 2, d);
 	it.disruption = d;
-	stress_describe(st, "%s: %u clients, workload %s, %s%s%s",
+	/* none, file, batch, or none with the clients' --fsync (which
+	 * selects batch, also in process mode). */
+	it.durability = (int)stress_range(r, 0, 3);
+	if (it.durability == 3) {
+		it.durability = BERTH_DURABLE_NONE;
+		it.client_fsync = 1;
+	}
+	stress_describe(st, "%s: %u clients, workload %s, %s%s%s%s",
 			in_process ? "session" : "process", it.nsess,
 			pw_names[it.workload], stress_disruption_names[d],
 			in_process ? ", pump " : "",
-			in_process ? berth_pump_backend_name(po.backend) : "");
+			in_process ? berth_pump_backend_name(po.backend) : "",
+			durability_desc(&it));
 	if (in_process) {
 		ret = berth_pump_create(&po, &it.pump);
 		if (ret < 0) {
@@ -931,7 +957,6 @@ void stress_proc_iter(struct stress_state *st, struct stress_rng *r,
 		}
 		it.listen_fd = listen_sock(&it);
 	}
-	it.durability = (int)stress_range(r, 0, 2);
 	it.sess = calloc(it.nsess, sizeof(*it.sess));
 	if (!it.sess)
 		abort();

@@ -2,7 +2,7 @@
 /*
  * Disk-commit tests: many small files from two threads and one large file,
  * in each durability mode (none, file, batch), with small budgets that make
- * the producers wait.
+ * the producers wait; the mode a client's --fsync selects.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,10 +171,34 @@ static void test_large_batch(void **state)
 	large_file(BERTH_DURABLE_BATCH);
 }
 
+/* What a session runs with: the configured mode wins; with none
+ * configured, the client's --fsync selects batch, never the strict
+ * one-at-a-time mode. */
+static void test_client_fsync_mode(void **state)
+{
+	(void)state;
+	assert_int_equal(berth_commit_durability(BERTH_DURABLE_NONE, false),
+			 BERTH_DURABLE_NONE);
+	assert_int_equal(berth_commit_durability(BERTH_DURABLE_NONE, true),
+			 BERTH_DURABLE_BATCH);
+	assert_int_equal(berth_commit_durability(BERTH_DURABLE_FILE, false),
+			 BERTH_DURABLE_FILE);
+	assert_int_equal(berth_commit_durability(BERTH_DURABLE_FILE, true),
+			 BERTH_DURABLE_FILE);
+	assert_int_equal(berth_commit_durability(BERTH_DURABLE_BATCH, false),
+			 BERTH_DURABLE_BATCH);
+	assert_int_equal(berth_commit_durability(BERTH_DURABLE_BATCH, true),
+			 BERTH_DURABLE_BATCH);
+}
+
 const struct CMUnitTest commit_durability_tests[] = {
-	cmocka_unit_test(test_small_none),  cmocka_unit_test(test_small_file),
-	cmocka_unit_test(test_small_batch), cmocka_unit_test(test_large_none),
-	cmocka_unit_test(test_large_file),  cmocka_unit_test(test_large_batch),
+	cmocka_unit_test(test_client_fsync_mode),
+	cmocka_unit_test(test_small_none),
+	cmocka_unit_test(test_small_file),
+	cmocka_unit_test(test_small_batch),
+	cmocka_unit_test(test_large_none),
+	cmocka_unit_test(test_large_file),
+	cmocka_unit_test(test_large_batch),
 };
 const size_t commit_durability_count = sizeof(commit_durability_tests) /
 				       sizeof(commit_durability_tests[0]);

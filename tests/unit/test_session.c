@@ -15,6 +15,8 @@
  *    them, and the session ends as rsync's receiver would;
  *  - --backup-dir: a relative one is never reached through a symlink in
  *    the destination; an absolute one is made where missing;
+ *  - --fsync from the client, no durability configured: batch mode (the
+ *    directories are fsynced, and a failed one is no success);
  *  - after every test: no temp files, every pump request completed once.
  */
 #include <dirent.h>
@@ -59,6 +61,8 @@ struct client {
 	int shutdown_received; /* ... once this many files came (0: no) */
 	char opts[4][640]; /* more client options ("": no more) */
 	struct berth_fault fault; /* armed on the session's own tag (ops) */
+	uint64_t fault_tag; /* ... plus this (16: the commit stage's
+			     * directory requests); ~0: any tag */
 	uint64_t faults_fired; /* by the pump of its run */
 	/* filled in */
 	pid_t pid;
@@ -394,7 +398,10 @@ static void run_clients(struct client *cl, int n, const char *root)
 		if (c->fault.ops) {
 			/* White box: the session's own calls carry its base
 			 * tag; its stages' requests carry others. */
-			c->fault.tag = c->session->cfg.tag;
+			c->fault.tag = c->fault_tag == ~(uint64_t)0
+					       ? 0
+					       : c->session->cfg.tag +
+							 c->fault_tag;
 			assert_int_equal(berth_pump_inject(pump, &c->fault), 0);
 		}
 		assert_int_equal(
@@ -825,6 +832,50 @@ static void test_backup_dir_paths(void **state)
 	free(root);
 }
 
+/*
+ * The client's --fsync into a session configured with no durability runs
+ * in batch mode: every file fsynced before its rename and the touched
+ * directories fsynced before the end (the strict mode fsyncs no
+ * directory).  Seen through the pump's fault table: pass 0, no --fsync,
+ * no fsync at all; pass 1, the first directory fsync fails, which must
+ * end the session with 23, every file complete; pass 2, it succeeds.
+ */
+static void test_client_fsync_batch(void **state)
+{
+	struct client cl[1];
+	char *root = scratch();
+
+	(void)state;
+	for (int pass = 0; pass < 3; pass++) {
+		setup_clients(cl, 1, root, 30, 100000);
+		if (pass > 0)
+			snprintf(cl[0].opts[0], sizeof(cl[0].opts[0]),
+				 "--fsync");
+		if (pass < 2) {
+			cl[0].fault.ops = BERTH_OP_BIT(BERTH_OP_FSYNC);
+			cl[0].fault.nth = 1;
+			cl[0].fault.error = EIO;
+			cl[0].fault_tag = pass == 0 ? ~(uint64_t)0 : 16;
+		}
+		run_clients(cl, 1, root);
+		print_message("client --fsync pass %d: result %d, fired %llu\n",
+			      pass, cl[0].result,
+			      (unsigned long long)cl[0].faults_fired);
+		assert_true(WIFEXITED(cl[0].client_status));
+		assert_int_equal(WEXITSTATUS(cl[0].client_status),
+				 cl[0].result);
+		assert_int_equal(cl[0].faults_fired, pass == 1 ? 1 : 0);
+		assert_int_equal(cl[0].result, pass == 1 ? 23 : 0);
+		assert_int_equal(check_partial(cl[0].dst, cl[0].src),
+				 cl[0].files);
+		assert_int_equal(same_tree(cl[0].src, cl[0].dst), 0);
+		rm_rf(root);
+		assert_int_equal(mkdir(root, 0700), 0);
+	}
+	rm_rf(root);
+	free(root);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -835,6 +886,7 @@ int main(void)
 		cmocka_unit_test(test_pump_shutdown_small_files),
 		cmocka_unit_test(test_faults_reach_generator),
 		cmocka_unit_test(test_backup_dir_paths),
+		cmocka_unit_test(test_client_fsync_batch),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -65,8 +65,8 @@ static int old_rdev(struct berth_flist_dec *d, struct berth_proto_in *v,
 		}
 	}
 	if (dev) {
-		f->rdev_major = p->major;
-		f->rdev_minor = p->minor;
+		p->x.rdev_major = p->major;
+		p->x.rdev_minor = p->minor;
 		f->flags |= BERTH_FILE_HAS_RDEV;
 	}
 	return BERTH_PROTO_DONE;

@@ -256,7 +256,7 @@ bool berth__gen_mtime_differs(struct berth_session *s,
 bool berth__gen_atime_differs(struct berth_session *s,
 			      const struct berth_file *f, const struct stat *st)
 {
-	int64_t d = (int64_t)st->st_atim.tv_sec - f->atime;
+	int64_t d = (int64_t)st->st_atim.tv_sec - f->ext->atime;
 
 	if (s->opts.have_modify_window && s->opts.modify_window > 0)
 		return d > s->opts.modify_window || d < -s->opts.modify_window;

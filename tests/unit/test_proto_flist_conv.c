@@ -203,12 +203,12 @@ static void test_converted(void **state)
 	assert_int_equal(sent(fl, 3)->name_len, 0);
 	assert_true(sent(fl, 3)->flags & BERTH_FILE_INACTIVE);
 	assert_string_equal(sent(fl, 4)->name, "y");
-	assert_string_equal(sent(fl, 4)->link, "t\xfc");
-	assert_int_equal(sent(fl, 4)->link_len, 2);
+	assert_string_equal(sent(fl, 4)->ext->link, "t\xfc");
+	assert_int_equal(sent(fl, 4)->ext->link_len, 2);
 	assert_false(sent(fl, 4)->flags & BERTH_FILE_INACTIVE);
 	/* A target that does not convert: the entry goes the same way. */
 	assert_string_equal(sent(fl, 5)->name, "");
-	assert_null(sent(fl, 5)->link);
+	assert_null(sent(fl, 5)->ext->link);
 	assert_true(sent(fl, 5)->flags & BERTH_FILE_INACTIVE);
 	/* The hook was told whose target it converts (converted name). */
 	assert_int_equal(lg.nlink_names, 2);
@@ -230,7 +230,7 @@ static void test_converted(void **state)
 	assert_int_equal(decode(&w, &cfg, &fl), BERTH_PROTO_DONE);
 	assert_string_equal(sent(fl, 2)->name, "caf\xc3\xa9s");
 	assert_string_equal(sent(fl, 3)->name, "x\xe6\xbc\xa2");
-	assert_string_equal(sent(fl, 5)->link, "\xf0\x9f\x98\x80");
+	assert_string_equal(sent(fl, 5)->ext->link, "\xf0\x9f\x98\x80");
 	for (uint32_t i = 0; i < fl->count; i++)
 		assert_false(fl->files[i].flags & BERTH_FILE_INACTIVE);
 	berth_flist_free(fl);
@@ -276,7 +276,7 @@ static void test_errors(void **state)
 	put_entry(&w, "l", S_IFLNK | 0777, "ab\xc3\xa9");
 	put_end(&w);
 	assert_int_equal(decode(&w, &cfg, &fl), BERTH_PROTO_DONE);
-	assert_string_equal(sent(fl, 1)->link, "ab\xe9");
+	assert_string_equal(sent(fl, 1)->ext->link, "ab\xe9");
 	berth_flist_free(fl);
 	wire_init(&w);
 	put_entry(&w, ".", S_IFDIR | 0755, NULL);

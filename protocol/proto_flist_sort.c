@@ -92,26 +92,73 @@ static int cmp_sorted_pre29(const void *x, const void *y)
 	return (a->tx_pos > b->tx_pos) - (a->tx_pos < b->tx_pos);
 }
 
-struct by_name {
-	const char *name;
-	uint32_t i;
-};
-
-static int cmp_by_name(const void *x, const void *y)
+/*
+ * Name order of files[a] and files[b] (strcmp, then position): the order
+ * the cleaning and the directory lookups use.  The lists of entry numbers
+ * they sort take 4 bytes an entry, not a pointer and a number.
+ */
+static int cmp_ndx(const struct berth_file *files, uint32_t a, uint32_t b)
 {
-	const struct by_name *a = x, *b = y;
-	int d = strcmp(a->name, b->name);
+	int d = strcmp(files[a].name, files[b].name);
 
 	if (d)
 		return d;
-	return (a->i > b->i) - (a->i < b->i);
+	return (a > b) - (a < b);
 }
 
-static int cmp_dir_key(const void *key, const void *y)
+static void sift_down(const struct berth_file *files, uint32_t *v, uint32_t at,
+		      uint32_t n)
 {
-	const struct by_name *k = key, *b = y;
+	for (;;) {
+		uint32_t c = 2 * at + 1;
+		uint32_t t;
 
-	return strcmp(k->name, b->name);
+		if (c >= n)
+			return;
+		if (c + 1 < n && cmp_ndx(files, v[c + 1], v[c]) > 0)
+			c++;
+		if (cmp_ndx(files, v[c], v[at]) <= 0)
+			return;
+		t = v[c];
+		v[c] = v[at];
+		v[at] = t;
+		at = c;
+	}
+}
+
+/* Heapsort of entry numbers by cmp_ndx (no context argument in qsort). */
+static void sort_ndx(const struct berth_file *files, uint32_t *v, uint32_t n)
+{
+	uint32_t i, t;
+
+	for (i = n / 2; i-- > 0;)
+		sift_down(files, v, i, n);
+	for (i = n; i-- > 1;) {
+		t = v[0];
+		v[0] = v[i];
+		v[i] = t;
+		sift_down(files, v, 0, i);
+	}
+}
+
+/* Whether @dir (NUL-terminated) names a directory of @dirs (sorted). */
+static bool dir_listed(const struct berth_file *files, const uint32_t *dirs,
+		       uint32_t ndirs, const char *dir)
+{
+	uint32_t lo = 0, hi = ndirs;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		int d = strcmp(dir, files[dirs[mid]].name);
+
+		if (d == 0)
+			return true;
+		if (d < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return false;
 }
 
 int berth__flist_finish(struct berth_flist *fl, const char *parent,
@@ -121,8 +168,7 @@ int berth__flist_finish(struct berth_flist *fl, const char *parent,
 							 ? cmp_sorted_pre29
 							 : cmp_sorted;
 	uint32_t n = fl->count, i, j, ndirs = 0;
-	struct by_name *names = NULL, *dirs = NULL;
-	int32_t *pos_of_tx = NULL;
+	uint32_t *names = NULL; /* entry numbers */
 	int r = 0;
 
 	if (n == 0)
@@ -150,37 +196,31 @@ int berth__flist_finish(struct berth_flist *fl, const char *parent,
 		qsort(fl->files, n, sizeof(fl->files[0]), cmp);
 	}
 	names = malloc(sizeof(*names) * n);
-	dirs = malloc(sizeof(*dirs) * n);
-	pos_of_tx = malloc(sizeof(*pos_of_tx) * n);
-	if (!names || !dirs || !pos_of_tx) {
+	if (!names) {
 		r = -ENOMEM;
 		goto out;
 	}
-	for (i = 0; i < n; i++) {
-		names[i].name = fl->files[i].name;
-		names[i].i = i;
-		pos_of_tx[fl->files[i].tx_pos] = (int32_t)i;
-		if (S_ISDIR(fl->files[i].mode))
-			dirs[ndirs++] = names[i];
-	}
 	/* Cleaning: equal names keep one entry, a directory if any. */
-	qsort(names, n, sizeof(*names), cmp_by_name);
+	for (i = 0; i < n; i++)
+		names[i] = i;
+	sort_ndx(fl->files, names, n);
 	for (i = 0; i < n; i = j) {
-		uint32_t keep = names[i].i;
+		uint32_t keep = names[i];
 
-		for (j = i + 1; j < n && !strcmp(names[j].name, names[i].name);
+		for (j = i + 1; j < n && !strcmp(fl->files[names[j]].name,
+						 fl->files[names[i]].name);
 		     j++)
 			;
 		if (j == i + 1)
 			continue;
 		for (uint32_t k = i; k < j; k++)
-			if (S_ISDIR(fl->files[names[k].i].mode)) {
-				keep = names[k].i;
+			if (S_ISDIR(fl->files[names[k]].mode)) {
+				keep = names[k];
 				break;
 			}
 		for (uint32_t k = i; k < j; k++)
-			if (names[k].i != keep)
-				fl->files[names[k].i].flags |=
+			if (names[k] != keep)
+				fl->files[names[k]].flags |=
 					BERTH_FILE_INACTIVE;
 	}
 	/* -R: sorted (and cleaned) with the leading '/' of an absolute
@@ -194,19 +234,17 @@ int berth__flist_finish(struct berth_flist *fl, const char *parent,
 				f->name_len--;
 			}
 		}
-		for (i = ndirs = 0; i < n; i++)
-			if (S_ISDIR(fl->files[i].mode)) {
-				dirs[ndirs].name = fl->files[i].name;
-				dirs[ndirs++].i = i;
-			}
 	}
-	/* Directory parts. */
-	qsort(dirs, ndirs, sizeof(*dirs), cmp_by_name);
+	/* Directory parts: the directories, in name order, reuse the
+	 * front of names[]. */
+	for (i = 0; i < n; i++)
+		if (S_ISDIR(fl->files[i].mode))
+			names[ndirs++] = i;
+	sort_ndx(fl->files, names, ndirs);
 	for (i = 0; i < n; i++) {
 		const char *name = fl->files[i].name;
 		const char *slash = strrchr(name, '/');
 		char tmp[4096];
-		struct by_name key;
 		size_t dl;
 
 		if (parent) {
@@ -226,13 +264,20 @@ int berth__flist_finish(struct berth_flist *fl, const char *parent,
 		}
 		memcpy(tmp, name, dl);
 		tmp[dl] = '\0';
-		key.name = tmp;
-		if (!bsearch(&key, dirs, ndirs, sizeof(*dirs), cmp_dir_key)) {
+		if (!dir_listed(fl->files, names, ndirs, tmp)) {
 			r = -BERTH_EPROTO;
 			goto out;
 		}
 	}
-	/* Same-list hard-link references: transmission -> sorted ndx. */
+	/* Same-list hard-link references: transmission -> sorted ndx
+	 * (names[] now maps a transmission position to its entry). */
+	for (i = 0; i < n; i++)
+		if (fl->files[i].xflags & BERTH_XMIT_HLINKED)
+			break;
+	if (i == n)
+		goto out;
+	for (i = 0; i < n; i++)
+		names[fl->files[i].tx_pos] = i;
 	for (i = 0; i < n; i++) {
 		struct berth_file *f = &fl->files[i];
 
@@ -241,12 +286,11 @@ int berth__flist_finish(struct berth_flist *fl, const char *parent,
 		if (f->xflags & BERTH_XMIT_HLINK_FIRST)
 			f->hlink_ndx = fl->ndx_start + (int32_t)i;
 		else if (f->hlink_ndx >= fl->ndx_start)
-			f->hlink_ndx = fl->ndx_start +
-				       pos_of_tx[f->hlink_ndx - fl->ndx_start];
+			f->hlink_ndx =
+				fl->ndx_start +
+				(int32_t)names[f->hlink_ndx - fl->ndx_start];
 	}
 out:
 	free(names);
-	free(dirs);
-	free(pos_of_tx);
 	return r;
 }

@@ -175,7 +175,7 @@ void berth__gen_set_exists(struct berth_session *s, int32_t ndx, bool exists,
 	st = berth__fst_of(s, ndx);
 	if (st) {
 		st->exists = exists;
-		st->cur_mode = mode;
+		st->cur_mode = (uint16_t)mode; /* S_IFMT and 07777 */
 	}
 	pthread_mutex_unlock(&s->sync.lock);
 }

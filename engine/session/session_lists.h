@@ -25,17 +25,18 @@ enum {
 };
 
 struct file_state {
-	uint8_t state;
-	uint8_t attempts; /* transfers asked for: 1, 2 after a redo */
-	uint8_t had_basis; /* the generator sent sums of the destination */
-	uint8_t exists; /* the destination existed (regular file) */
-	uint32_t cur_mode; /* its mode then */
+	uint16_t cur_mode; /* its mode then (type and permission bits) */
 	uint16_t iflags; /* of the transfer record, repeated by a redo */
 	int8_t basis_type; /* -1: the destination; j: alt-dest dir j;
 			    * BASIS_PARTIAL */
-	uint8_t appended; /* --append: only a tail comes */
-	uint8_t delayed; /* --delay-updates: finished into the partial dir */
-	uint8_t ok; /* the commit stage reported the file written */
+	uint8_t attempts; /* transfers asked for: 1, 2 after a redo */
+	uint8_t state : 2; /* FST_* */
+	uint8_t had_basis : 1; /* the generator sent sums of the destination */
+	uint8_t exists : 1; /* the destination existed (regular file) */
+	uint8_t appended : 1; /* --append: only a tail comes */
+	uint8_t delayed : 1; /* --delay-updates: finished into the partial
+				dir */
+	uint8_t ok : 1; /* the commit stage reported the file written */
 };
 
 /* What few entries need beside their file_state: made on first use. */

@@ -139,6 +139,7 @@ void berth_flist_free(struct berth_flist *fl)
 	if (!fl)
 		return;
 	free(fl->files);
+	free(fl->tx_of);
 	berth__flist_free_blks(fl->blks);
 	free(fl);
 }
@@ -374,7 +375,7 @@ static int entry_mode(struct berth_flist_dec *d, struct berth_proto_in *v,
 
 	if (!(x & BERTH_XMIT_SAME_MODE)) {
 		GET(berth_proto_get_int32(v, &i32));
-		f->mode = (uint32_t)i32;
+		f->mode = (uint16_t)i32; /* type and 07777 */
 	} else {
 		f->mode = d->mode;
 	}
@@ -506,7 +507,7 @@ static int unit_entry(void *ctx, struct berth_proto_in *v)
 	GET(entry_flags(d, v, &x));
 	if (p->end)
 		return BERTH_PROTO_DONE;
-	f->xflags = x;
+	f->xflags = (uint16_t)x; /* the later bits are parse state */
 	GET(entry_name(d, v, x));
 	if (d->old)
 		return berth__flist_old_attrs(d, v, x);
@@ -647,7 +648,6 @@ static int commit_entry(struct berth_flist_dec *d)
 	}
 	f = &fl->files[fl->count];
 	*f = p->f;
-	f->tx_pos = fl->count;
 	f->name_len = (uint16_t)nlen; /* checked against max_name <= 4095 */
 	if (dead)
 		f->flags |= BERTH_FILE_INACTIVE;
@@ -710,8 +710,8 @@ static int finish_list(struct berth_flist_dec *d)
 	d->cap = 0;
 	if (d->old)
 		berth__flist_old_finish(d);
-	TRY(berth__flist_finish(fl, d->parent, d->cfg.protocol,
-				d->cfg.relative));
+	TRY(berth__flist_finish(fl, d->parent, d->cfg.protocol, d->cfg.relative,
+				d->cfg.conv || d->cfg.tx_order));
 	berth__flist_sort_ids(d);
 	if (d->inc) {
 		/* Directory list: this list's directories in sorted order. */

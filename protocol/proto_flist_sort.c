@@ -69,76 +69,90 @@ int berth_flist_cmp(const char *a, bool a_dir, const char *b, bool b_dir)
 	}
 }
 
-static int cmp_sorted(const void *x, const void *y)
-{
-	const struct berth_file *a = x, *b = y;
-	int d = berth_flist_cmp(a->name, S_ISDIR(a->mode), b->name,
-				S_ISDIR(b->mode));
-
-	if (d)
-		return d;
-	/* Stable: identical names keep their arrival order. */
-	return (a->tx_pos > b->tx_pos) - (a->tx_pos < b->tx_pos);
-}
-
-/* Protocols < 29: whole names byte by byte, then arrival order. */
-static int cmp_sorted_pre29(const void *x, const void *y)
-{
-	const struct berth_file *a = x, *b = y;
-	int d = strcmp(a->name, b->name);
-
-	if (d)
-		return d;
-	return (a->tx_pos > b->tx_pos) - (a->tx_pos < b->tx_pos);
-}
+/* How sort_ndx() orders entry numbers. */
+enum { BY_LIST, BY_LIST_PRE29, BY_NAME };
 
 /*
- * Name order of files[a] and files[b] (strcmp, then position): the order
- * the cleaning and the directory lookups use.  The lists of entry numbers
- * they sort take 4 bytes an entry, not a pointer and a number.
+ * The order of files[a] and files[b]: list order (§7.7; below protocol 29
+ * whole names byte by byte), or plain name order for the cleaning and the
+ * directory lookups; then the entry number, so equal names keep their
+ * arrival order.
  */
-static int cmp_ndx(const struct berth_file *files, uint32_t a, uint32_t b)
+static int cmp_ndx(const struct berth_file *files, int how, uint32_t a,
+		   uint32_t b)
 {
-	int d = strcmp(files[a].name, files[b].name);
+	const struct berth_file *x = &files[a], *y = &files[b];
+	int d = how == BY_LIST ? berth_flist_cmp(x->name, S_ISDIR(x->mode),
+						 y->name, S_ISDIR(y->mode))
+			       : strcmp(x->name, y->name);
 
 	if (d)
 		return d;
 	return (a > b) - (a < b);
 }
 
-static void sift_down(const struct berth_file *files, uint32_t *v, uint32_t at,
-		      uint32_t n)
+/*
+ * Sort @n entry numbers (4 bytes each, where sorting the 56-byte entries
+ * themselves took a buffer of 16 bytes an entry): bottom-up merge sort
+ * through @tmp (n numbers).
+ */
+static void sort_ndx(const struct berth_file *files, int how, uint32_t *v,
+		     uint32_t *tmp, uint32_t n)
 {
-	for (;;) {
-		uint32_t c = 2 * at + 1;
-		uint32_t t;
+	uint32_t *src = v, *dst = tmp, *t;
 
-		if (c >= n)
-			return;
-		if (c + 1 < n && cmp_ndx(files, v[c + 1], v[c]) > 0)
-			c++;
-		if (cmp_ndx(files, v[c], v[at]) <= 0)
-			return;
-		t = v[c];
-		v[c] = v[at];
-		v[at] = t;
-		at = c;
+	for (uint32_t w = 1; w < n; w *= 2) {
+		for (uint32_t lo = 0; lo < n; lo += 2 * w) {
+			uint32_t mid = lo + w < n ? lo + w : n;
+			uint32_t hi = mid + w < n ? mid + w : n;
+			uint32_t i = lo, j = mid, k = lo;
+
+			while (i < mid && j < hi)
+				dst[k++] = cmp_ndx(files, how, src[j], src[i]) <
+							   0
+						   ? src[j++]
+						   : src[i++];
+			while (i < mid)
+				dst[k++] = src[i++];
+			while (j < hi)
+				dst[k++] = src[j++];
+		}
+		t = src;
+		src = dst;
+		dst = t;
 	}
+	if (src != v)
+		memcpy(v, src, sizeof(*v) * n);
 }
 
-/* Heapsort of entry numbers by cmp_ndx (no context argument in qsort). */
-static void sort_ndx(const struct berth_file *files, uint32_t *v, uint32_t n)
+/* files[k] = the old files[ord[k]] for all k, in place (ord unchanged). */
+static int permute(struct berth_file *files, const uint32_t *ord, uint32_t n)
 {
-	uint32_t i, t;
+	uint8_t *done = calloc(n / 8 + 1, 1);
 
-	for (i = n / 2; i-- > 0;)
-		sift_down(files, v, i, n);
-	for (i = n; i-- > 1;) {
-		t = v[0];
-		v[0] = v[i];
-		v[i] = t;
-		sift_down(files, v, 0, i);
+	if (!done)
+		return -ENOMEM;
+	for (uint32_t k = 0; k < n; k++) {
+		struct berth_file first;
+		uint32_t j = k;
+
+		if (done[k / 8] & (1u << (k % 8)))
+			continue;
+		first = files[k];
+		for (;;) {
+			uint32_t from = ord[j];
+
+			done[j / 8] |= (uint8_t)(1u << (j % 8));
+			if (from == k) {
+				files[j] = first;
+				break;
+			}
+			files[j] = files[from];
+			j = from;
+		}
 	}
+	free(done);
+	return 0;
 }
 
 /* Whether @dir (NUL-terminated) names a directory of @dirs (sorted). */
@@ -162,17 +176,24 @@ static bool dir_listed(const struct berth_file *files, const uint32_t *dirs,
 }
 
 int berth__flist_finish(struct berth_flist *fl, const char *parent,
-			int protocol, bool strip_root)
+			int protocol, bool strip_root, bool keep_tx)
 {
-	int (*cmp)(const void *, const void *) = protocol < 29
-							 ? cmp_sorted_pre29
-							 : cmp_sorted;
+	int how = protocol < 29 ? BY_LIST_PRE29 : BY_LIST;
 	uint32_t n = fl->count, i, j, ndirs = 0;
-	uint32_t *names = NULL; /* entry numbers */
+	uint32_t *ord = NULL; /* sorted position -> transmission position */
+	uint32_t *names = NULL, *tmp = NULL; /* entry numbers */
 	int r = 0;
 
 	if (n == 0)
 		return 0;
+	ord = malloc(sizeof(*ord) * n);
+	tmp = malloc(sizeof(*tmp) * n);
+	if (!ord || !tmp) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		ord[i] = i;
 	if (parent) {
 		/* A sub-list (§7.9): every name is PARENT/BASE.  Checked
 		 * first; then sorting the bases alone is the same order
@@ -185,25 +206,32 @@ int berth__flist_finish(struct berth_flist *fl, const char *parent,
 			if (fl->files[i].name_len <= pl + 1 ||
 			    memcmp(name, parent, pl) != 0 || name[pl] != '/' ||
 			    memchr(name + pl + 1, '/',
-				   fl->files[i].name_len - pl - 1))
-				return -BERTH_EPROTO;
-			fl->files[i].name += pl + 1;
+				   fl->files[i].name_len - pl - 1)) {
+				r = -BERTH_EPROTO;
+				goto out;
+			}
 		}
-		qsort(fl->files, n, sizeof(fl->files[0]), cmp);
+		for (i = 0; i < n; i++)
+			fl->files[i].name += pl + 1;
+		sort_ndx(fl->files, how, ord, tmp, n);
 		for (i = 0; i < n; i++)
 			fl->files[i].name -= pl + 1;
 	} else {
-		qsort(fl->files, n, sizeof(fl->files[0]), cmp);
+		sort_ndx(fl->files, how, ord, tmp, n);
 	}
-	names = malloc(sizeof(*names) * n);
-	if (!names) {
+	r = permute(fl->files, ord, n);
+	if (r < 0)
+		goto out;
+	names = tmp;
+	for (i = 0; i < n; i++)
+		names[i] = i;
+	tmp = malloc(sizeof(*tmp) * n);
+	if (!tmp) {
 		r = -ENOMEM;
 		goto out;
 	}
 	/* Cleaning: equal names keep one entry, a directory if any. */
-	for (i = 0; i < n; i++)
-		names[i] = i;
-	sort_ndx(fl->files, names, n);
+	sort_ndx(fl->files, BY_NAME, names, tmp, n);
 	for (i = 0; i < n; i = j) {
 		uint32_t keep = names[i];
 
@@ -240,11 +268,11 @@ int berth__flist_finish(struct berth_flist *fl, const char *parent,
 	for (i = 0; i < n; i++)
 		if (S_ISDIR(fl->files[i].mode))
 			names[ndirs++] = i;
-	sort_ndx(fl->files, names, ndirs);
+	sort_ndx(fl->files, BY_NAME, names, tmp, ndirs);
 	for (i = 0; i < n; i++) {
 		const char *name = fl->files[i].name;
 		const char *slash = strrchr(name, '/');
-		char tmp[4096];
+		char dir[4096];
 		size_t dl;
 
 		if (parent) {
@@ -258,13 +286,13 @@ int berth__flist_finish(struct berth_flist *fl, const char *parent,
 		if (!slash)
 			continue;
 		dl = (size_t)(slash - name);
-		if (dl >= sizeof(tmp)) {
+		if (dl >= sizeof(dir)) {
 			r = -BERTH_EPATH;
 			goto out;
 		}
-		memcpy(tmp, name, dl);
-		tmp[dl] = '\0';
-		if (!dir_listed(fl->files, names, ndirs, tmp)) {
+		memcpy(dir, name, dl);
+		dir[dl] = '\0';
+		if (!dir_listed(fl->files, names, ndirs, dir)) {
 			r = -BERTH_EPROTO;
 			goto out;
 		}
@@ -277,7 +305,7 @@ int berth__flist_finish(struct berth_flist *fl, const char *parent,
 	if (i == n)
 		goto out;
 	for (i = 0; i < n; i++)
-		names[fl->files[i].tx_pos] = i;
+		names[ord[i]] = i;
 	for (i = 0; i < n; i++) {
 		struct berth_file *f = &fl->files[i];
 
@@ -291,6 +319,12 @@ int berth__flist_finish(struct berth_flist *fl, const char *parent,
 				(int32_t)names[f->hlink_ndx - fl->ndx_start];
 	}
 out:
+	if (r == 0 && keep_tx) {
+		fl->tx_of = ord;
+		ord = NULL;
+	}
+	free(ord);
 	free(names);
+	free(tmp);
 	return r;
 }

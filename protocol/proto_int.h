@@ -80,7 +80,8 @@ int berth__name_in_list(const char *list, const char *name, size_t len);
 
 /*
  * Sort (§7.7), clean duplicates and validate directory parts (§7.5) of a
- * list whose files[] are in transmission order.  With @parent (inc
+ * list whose files[] are in transmission order; with @keep_tx, fl->tx_of
+ * says where each entry was sent.  With @parent (inc
  * recursion sub-list) every name's directory part must equal it; else
  * every directory part must be a directory of the list.  Also resolves
  * same-list hard-link references to sorted ndx.  Below @protocol 29 the
@@ -88,7 +89,7 @@ int berth__name_in_list(const char *list, const char *name, size_t len);
  * special).  0, -BERTH_EPROTO, -ENOMEM.
  */
 int berth__flist_finish(struct berth_flist *fl, const char *parent,
-			int protocol, bool strip_root);
+			int protocol, bool strip_root, bool keep_tx);
 
 /* ---- file-list decoder internals (proto_flist.c, proto_flist_attr.c) */
 

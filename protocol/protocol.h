@@ -430,7 +430,7 @@ struct berth_file_ext {
 extern const struct berth_file_ext berth_file_ext_none;
 
 /*
- * One file-list entry (64 bytes).  Pointers are owned by the berth_flist;
+ * One file-list entry (56 bytes).  Pointers are owned by the berth_flist;
  * ext is never NULL.
  */
 struct berth_file {
@@ -439,15 +439,15 @@ struct berth_file {
 	int64_t size;
 	int64_t mtime;
 	uint32_t nsec;
-	uint32_t mode; /* st_mode with the type bits (§3.6) */
 	uint32_t uid, gid;
-	uint32_t xflags; /* as received */
 	int32_t hlink_ndx; /* -1, or the ndx of the hard-link group's first
 			       member (sorted ndx when in the same list, else
 			       the raw reference into an earlier list) */
-	uint32_t tx_pos; /* position in transmission order */
+	uint16_t mode; /* st_mode: the type bits (§3.6) and 07777 */
+	uint16_t xflags; /* as received, bits 0-15 (the later ones only
+			    matter while the entry is parsed) */
 	uint16_t name_len; /* at most 4095 (berth_flist_config.max_name) */
-	uint16_t flags; /* BERTH_FILE_* */
+	uint8_t flags; /* BERTH_FILE_* */
 };
 
 struct berth_flist_blk;
@@ -459,6 +459,9 @@ struct berth_flist {
 	int32_t dir_k; /* -1 for the initial list, else directory #k */
 	int32_t io_error; /* from the end marker (§7.4) */
 	struct berth_file *files;
+	/* with berth_flist_config.conv or .tx_order: the transmission
+	 * position of files[i], else NULL */
+	uint32_t *tx_of;
 	/* names, link targets, sums and ext records, in blocks that never
 	 * move (proto_flist_arena.c) */
 	struct berth_flist_blk *blks;
@@ -547,6 +550,7 @@ struct berth_flist_config {
 				     (default 64 MiB) */
 	berth_flist_conv_fn conv; /* NULL: names as received */
 	void *conv_arg;
+	bool tx_order; /* keep berth_flist.tx_of (also kept with conv) */
 };
 
 /* Fill the format part of @cfg from options and the handshake. */

@@ -90,7 +90,7 @@ static void describe(const struct pt_session *s,
 
 		if (raw >= fl->ndx_start) /* back to transmission numbering */
 			raw = fl->ndx_start +
-			      (int32_t)fl->files[raw - fl->ndx_start].tx_pos;
+			      (int32_t)fl->tx_of[raw - fl->ndx_start];
 		n += snprintf(buf + n, cap - (size_t)n, " hlink->%d%s", raw,
 			      f->flags & BERTH_FILE_ABBREV ? " (abbrev)" : "");
 	}
@@ -177,6 +177,7 @@ static void check_case(const char *cs, size_t chunk)
 		berth_filter_dec_destroy(&fd);
 	}
 	berth_flist_config_init(&cfg, &s.o, &s.hs);
+	cfg.tx_order = true;
 	assert_int_equal(berth_flist_dec_create(&d, &cfg), 0);
 	berth_ndx_init(&ndx);
 	for (int32_t dir_k = -1;;) {
@@ -189,7 +190,7 @@ static void check_case(const char *cs, size_t chunk)
 		/* entries in transmission order */
 		tx = calloc(fl->count, sizeof(*tx));
 		for (uint32_t i = 0; i < fl->count; i++)
-			tx[fl->files[i].tx_pos] = &fl->files[i];
+			tx[fl->tx_of[i]] = &fl->files[i];
 		for (uint32_t i = 0; i < fl->count; i++) {
 			assert_true(ent < e.nentries);
 			describe(&s, d, fl, tx[i], buf, sizeof(buf));

@@ -138,6 +138,7 @@ static int decode(struct wire *w, struct berth_flist_config *cfg,
 	struct berth_proto_in in = {w->buf, w->out.pos, 0};
 	int r;
 
+	cfg->tx_order = true; /* sent() */
 	assert_int_equal(berth_flist_dec_create(&d, cfg), 0);
 	assert_int_equal(berth_flist_dec_begin(d, -1), 0);
 	r = berth_flist_decode(d, &in);
@@ -150,7 +151,7 @@ static int decode(struct wire *w, struct berth_flist_config *cfg,
 static const struct berth_file *sent(const struct berth_flist *fl, uint32_t k)
 {
 	for (uint32_t i = 0; i < fl->count; i++)
-		if (fl->files[i].tx_pos == k)
+		if (fl->tx_of[i] == k)
 			return &fl->files[i];
 	fail_msg("no entry sent as #%u", k);
 	return NULL;

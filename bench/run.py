@@ -469,7 +469,7 @@ def summarize(wl, results, load):
     return s
 
 
-# ------------------------------------------------------------ M1: file-list memory
+# ------------------------------------------------------------ M1: list memory
 
 # M1: the receiver's memory for a large list without incremental recursion
 # (the whole list is held at once): 300,000 empty files in a source-tree
@@ -568,7 +568,7 @@ def m1_bench(wl, pairs, dst, progs, touch, profiler=None):
             verify(wl, dst, who)
             pair.append(r)
             log("  %s pair %d %-5s wall %7.3f s  cpu %7.3f s  rss %7.1f "
-                "MiB (per process: %s; %.0f B/file)" %
+                "MiB (per process: %s; %.0f B an entry, all included)" %
                 (wl.name, i + 1, who, r["wall"], r["cpu"], r["rss"],
                  " + ".join("%.1f" % m for m in r["procs"]),
                  r["rss"] * MIB / m1_count(wl)))
@@ -595,8 +595,9 @@ def m1_note(summaries):
         bm = statistics.median(r["berth"]["procs"][0] if r["berth"]["procs"]
                                else 0 for r in runs)
         return ("\nM1: per-process peak RSS (VmHWM polled every 10 ms), "
-                "medians: rsync %s MiB (its two processes, largest first), berth "
-                "%.1f MiB.\n" % (" / ".join("%.1f" % m for m in med), bm))
+                "medians: rsync %s MiB (its two processes, largest "
+                "first), berth %.1f MiB (target: berth <= rsync's larger "
+                "process).\n" % (" / ".join("%.1f" % m for m in med), bm))
     return ""
 
 

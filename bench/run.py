@@ -236,7 +236,9 @@ def build_workloads(sc, srcroot, mnt, names):
              os.path.join(pristine, "big.bin"), dst])
 
     for name in names:
-        if name == "W1":
+        if name == "M1":
+            out.append(m1_workload(sc is SCALES["quick"], srcroot))
+        elif name == "W1":
             src = os.path.join(srcroot, "w1")
             n, nd = sc["w1_files"], sc["w1_dirs"]
             cached(src, dict(n=n, d=nd, seed=1),
@@ -629,6 +631,138 @@ def concurrent_note(summaries):
     return "\n".join(lines) + "\n"
 
 
+# ------------------------------------------------------------ M1: list memory
+
+# M1: the receiver's memory for a large list without incremental recursion
+# (the whole list is held at once): 300,000 empty files in a source-tree
+# shaped hierarchy, pushed with -a --no-inc-recursive.  The figure that
+# counts is peak RSS; rsync's receiver side is two processes (generator and
+# the receiver it forks after the list arrived), each reported.
+M1_SCALES = {"full": dict(files=300000, top=12, mid=20, leaf=25),
+             "quick": dict(files=3000, top=3, mid=4, leaf=5)}
+TARGETS["M1"] = dict(rss=1.0)
+M1_WORDS = ("src", "lib", "include", "test", "docs", "core", "util", "net",
+            "io", "fs", "kernel", "driver", "common", "platform", "internal",
+            "plugins", "resources", "assets", "config", "scripts", "tools",
+            "build", "vendor", "generated", "fixtures", "examples")
+M1_EXTS = (".c", ".h", ".py", ".txt", ".json", ".md", ".o", ".png", ".js",
+           ".rs", ".go", ".html", "")
+
+
+def m1_make_tree(root, p, seed):
+    """p["files"] empty files under top/mid/leaf directories named from a
+    word list (names of 2-30 bytes, paths of ~40-70), fixed mtimes."""
+    rng = random.Random(seed)
+    dirs = []
+    for a in range(p["top"]):
+        da = "%s%d" % (rng.choice(M1_WORDS), a)
+        for b in range(p["mid"]):
+            db = "%s_%s%d" % (rng.choice(M1_WORDS), rng.choice(M1_WORDS), b)
+            for c in range(p["leaf"]):
+                dirs.append(os.path.join(root, da, db, "%s%d" %
+                                         (rng.choice(M1_WORDS), c)))
+    for d in dirs:
+        os.makedirs(d, exist_ok=True)
+    for i in range(p["files"]):
+        stem = "_".join(rng.choice(M1_WORDS)
+                        for _ in range(rng.randint(1, 3)))
+        path = os.path.join(dirs[i % len(dirs)], "%s%d%s" %
+                            (stem, i, rng.choice(M1_EXTS)))
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.close(fd)
+        t = (BASE_MTIME + i) * 10**9
+        os.utime(path, ns=(t, t))
+    pin_dir_mtimes(root)
+
+
+def m1_workload(quick, srcroot):
+    p = M1_SCALES["quick" if quick else "full"]
+    src = os.path.join(srcroot, "m1")
+    cached(src, dict(p, seed=7), lambda d: m1_make_tree(d, p, 7))
+    wl = Workload("M1", "initial copy, %d empty files, --no-inc-recursive"
+                  % p["files"], src, ["--no-inc-recursive"],
+                  lambda dst: run(["rm", "-rf", dst]))
+    wl.bench = m1_bench
+    return wl
+
+
+def m1_wrapper(progs, key, i):
+    """The receiver wrapper of write_wrapper() under peak_rss.py: returns
+    (wrapper, time file, per-process peaks file)."""
+    path, tfile = write_wrapper(progs["wrapdir"], key, progs[key])
+    procs = os.path.join(progs["wrapdir"], "%s-%d.procs" % (key, i))
+    with open(path) as f:
+        body = f.read()
+    body = body.replace("exec env ", "exec '%s' '%s' '%s' env " %
+                        (sys.executable, os.path.join(HERE, "peak_rss.py"),
+                         procs), 1)
+    with open(path, "w") as f:
+        f.write(body)
+    return (path, tfile), procs
+
+
+def m1_procs(path, prog):
+    """The receiver's own processes' peaks (MiB), largest first."""
+    name = os.path.basename(prog)[:15]
+    peaks = []
+    with open(path) as f:
+        for line in f:
+            _, _, comm, kib = line.split()
+            if comm == name:
+                peaks.append(int(kib) / 1024.0)
+    return sorted(peaks, reverse=True)
+
+
+def m1_bench(wl, pairs, dst, progs, touch, profiler=None):
+    """bench_workload() for M1: A B A B, plus each receiver process's peak
+    RSS (r["procs"])."""
+    warm(wl.src)
+    results = []
+    for i in range(pairs):
+        pair = []
+        for who in ("rsync", "berth"):
+            wl.prepare(dst)
+            os.sync()
+            touch_memory(touch)
+            wrapper, procs = m1_wrapper(progs, who, i)
+            r = push(wl, wrapper, dst, progs["rsync"])
+            r["procs"] = m1_procs(procs, progs[who])
+            verify(wl, dst, who)
+            pair.append(r)
+            log("  %s pair %d %-5s wall %7.3f s  cpu %7.3f s  rss %7.1f "
+                "MiB (per process: %s; %.0f B an entry, all included)" %
+                (wl.name, i + 1, who, r["wall"], r["cpu"], r["rss"],
+                 " + ".join("%.1f" % m for m in r["procs"]),
+                 r["rss"] * MIB / m1_count(wl)))
+        results.append(tuple(pair))
+    run(["rm", "-rf", dst])
+    return results
+
+
+def m1_count(wl):
+    n = json.loads(open(wl.src + ".stamp").read())["files"]
+    return n
+
+
+def m1_note(summaries):
+    """The report's line on M1: each rsync process's median peak."""
+    for s in summaries:
+        if s["name"] != "M1":
+            continue
+        runs = s["runs"]
+        k = max(len(r["rsync"]["procs"]) for r in runs)
+        med = [statistics.median(r["rsync"]["procs"][j] if j <
+                                 len(r["rsync"]["procs"]) else 0
+                                 for r in runs) for j in range(k)]
+        bm = statistics.median(r["berth"]["procs"][0] if r["berth"]["procs"]
+                               else 0 for r in runs)
+        return ("\nM1: per-process peak RSS (VmHWM polled every 10 ms), "
+                "medians: rsync %s MiB (its two processes, largest "
+                "first), berth %.1f MiB (target: berth <= rsync's larger "
+                "process).\n" % (" / ".join("%.1f" % m for m in med), bm))
+    return ""
+
+
 # ------------------------------------------------------------ machine limits
 
 def limits(mnt, nbytes):
@@ -848,7 +982,7 @@ def main():
             log("== %s: %s" % (wl.name, wl.title))
             l0 = os.getloadavg()[0]
             bench = (bench_concurrent if getattr(wl, "clients", 0)
-                     else bench_workload)
+                     else getattr(wl, "bench", bench_workload))
             res = bench(wl, args.pairs, dst, progs, sc["touch"],
                         args.profile)
             s = summarize(wl, res, (l0, os.getloadavg()[0]))
@@ -861,7 +995,7 @@ def main():
                  fmt_ratio(s, "rss")))
 
         md = markdown(info, lim, fs.desc, summaries)
-        md += concurrent_note(summaries)
+        md += concurrent_note(summaries) + m1_note(summaries)
         if args.quick:
             md += ("\n--quick scale: a smoke run; the timings are too "
                    "small for the targets to mean anything.\n")

@@ -109,10 +109,7 @@ static void free_cur(struct berth_flist_dec *d)
 {
 	berth_flist_free(d->cur);
 	d->cur = NULL;
-	free(d->offs);
-	d->offs = NULL;
-	free(d->pool.p);
-	memset(&d->pool, 0, sizeof(d->pool));
+	d->list_bytes = 0;
 	d->cap = 0;
 }
 
@@ -142,7 +139,8 @@ void berth_flist_free(struct berth_flist *fl)
 	if (!fl)
 		return;
 	free(fl->files);
-	free(fl->pool);
+	free(fl->tx_of);
+	berth__flist_free_blks(fl->blks);
 	free(fl);
 }
 
@@ -176,7 +174,7 @@ int berth_flist_dec_begin(struct berth_flist_dec *d, int32_t dir_k)
 	d->cur->ndx_start = d->next_start;
 	d->cur->dir_k = dir_k;
 	d->started = true;
-	d->pool.limit = d->cfg.max_list_bytes;
+	d->list_bytes = 0;
 	d->state = ST_ENTRIES;
 	return 0;
 }
@@ -277,25 +275,28 @@ static int entry_name(struct berth_flist_dec *d, struct berth_proto_in *v,
 static void hlink_copy_first(struct pend *p, const struct berth_file *first)
 {
 	struct berth_file *f = &p->f;
+	struct berth_file_ext x;
 
 	f->size = first->size;
 	f->mtime = first->mtime;
 	f->nsec = first->nsec;
 	f->mode = first->mode;
-	f->atime = first->atime;
-	f->crtime = first->crtime;
 	f->uid = first->uid;
 	f->gid = first->gid;
-	f->rdev_major = first->rdev_major;
-	f->rdev_minor = first->rdev_minor;
+	/* Its times, rdev, link target and sum; xattrs and ACLs are the
+	 * entry's own. */
+	x = *first->ext;
+	x.xattr_set = p->x.xattr_set;
+	x.acl[0] = p->x.acl[0];
+	x.acl[1] = p->x.acl[1];
+	p->x = x;
 	f->flags = (first->flags &
 		    ~(BERTH_FILE_INACTIVE | BERTH_FILE_XATTR_LIT)) |
 		   BERTH_FILE_ABBREV;
 	if (first->flags & BERTH_FILE_HAS_RDEV) {
 		p->rdev_field = true;
-		p->major = first->rdev_major;
+		p->major = first->ext->rdev_major;
 	}
-	f->link_len = first->link_len;
 }
 
 /*
@@ -357,9 +358,9 @@ static int entry_size_time(struct berth_flist_dec *d, struct berth_proto_in *v,
 	}
 	if (c->crtimes) {
 		if (!(x & BERTH_XMIT_CRTIME_EQ_MTIME))
-			GET(berth_proto_get_varlong(v, 4, &f->crtime));
+			GET(berth_proto_get_varlong(v, 4, &d->pend.x.crtime));
 		else
-			f->crtime = f->mtime;
+			d->pend.x.crtime = f->mtime;
 		f->flags |= BERTH_FILE_HAS_CRTIME;
 	}
 	return BERTH_PROTO_DONE;
@@ -374,7 +375,7 @@ static int entry_mode(struct berth_flist_dec *d, struct berth_proto_in *v,
 
 	if (!(x & BERTH_XMIT_SAME_MODE)) {
 		GET(berth_proto_get_int32(v, &i32));
-		f->mode = (uint32_t)i32;
+		f->mode = (uint16_t)i32; /* type and 07777 */
 	} else {
 		f->mode = d->mode;
 	}
@@ -382,9 +383,9 @@ static int entry_mode(struct berth_flist_dec *d, struct berth_proto_in *v,
 		return -BERTH_EPROTO;
 	if (d->cfg.atimes && (f->mode & S_IFMT) != S_IFDIR) {
 		if (!(x & BERTH_XMIT_SAME_ATIME))
-			GET(berth_proto_get_varlong(v, 4, &f->atime));
+			GET(berth_proto_get_varlong(v, 4, &d->pend.x.atime));
 		else
-			f->atime = d->atime;
+			d->pend.x.atime = d->atime;
 		f->flags |= BERTH_FILE_HAS_ATIME;
 	}
 	return BERTH_PROTO_DONE;
@@ -440,13 +441,13 @@ static int entry_rdev(struct berth_flist_dec *d, struct berth_proto_in *v,
 			GET(berth_proto_get_varint(v, &i32));
 			p->major = (uint32_t)i32;
 		}
-		f->rdev_major = p->major;
+		p->x.rdev_major = p->major;
 		GET(berth_proto_get_varint(v, &i32));
-		f->rdev_minor = (uint32_t)i32;
+		p->x.rdev_minor = (uint32_t)i32;
 		if (type == S_IFCHR || type == S_IFBLK)
 			f->flags |= BERTH_FILE_HAS_RDEV;
 		else
-			f->rdev_major = f->rdev_minor = 0;
+			p->x.rdev_major = p->x.rdev_minor = 0;
 	}
 	return BERTH_PROTO_DONE;
 }
@@ -454,7 +455,6 @@ static int entry_rdev(struct berth_flist_dec *d, struct berth_proto_in *v,
 int berth__flist_entry_link(struct berth_flist_dec *d, struct berth_proto_in *v)
 {
 	struct pend *p = &d->pend;
-	struct berth_file *f = &p->f;
 	int32_t i32;
 
 	GET(d->old ? berth_proto_get_int32(v, &i32)
@@ -463,9 +463,9 @@ int berth__flist_entry_link(struct berth_flist_dec *d, struct berth_proto_in *v)
 		return -BERTH_EPROTO;
 	if ((uint32_t)i32 > d->cfg.max_link)
 		return -BERTH_ELIMIT;
-	f->link_len = (uint32_t)i32;
-	GET(berth__flist_get_bytes(v, f->link_len, &p->link));
-	if (memchr(p->link, '\0', f->link_len))
+	p->x.link_len = (uint32_t)i32;
+	GET(berth__flist_get_bytes(v, p->x.link_len, &p->link));
+	if (memchr(p->link, '\0', p->x.link_len))
 		return -BERTH_EPROTO;
 	return BERTH_PROTO_DONE;
 }
@@ -503,12 +503,11 @@ static int unit_entry(void *ctx, struct berth_proto_in *v)
 
 	memset(p, 0, sizeof(*p));
 	f->hlink_ndx = -1;
-	f->xattr_set = -1;
-	f->acl[0] = f->acl[1] = -1;
+	p->x = berth_file_ext_none;
 	GET(entry_flags(d, v, &x));
 	if (p->end)
 		return BERTH_PROTO_DONE;
-	f->xflags = x;
+	f->xflags = (uint16_t)x; /* the later bits are parse state */
 	GET(entry_name(d, v, x));
 	if (d->old)
 		return berth__flist_old_attrs(d, v, x);
@@ -549,7 +548,7 @@ static int convert_entry(struct berth_flist_dec *d, const char *wire,
 	if (!p->link || (p->f.flags & BERTH_FILE_ABBREV))
 		return 0;
 	r = c->conv(c->conv_arg, BERTH_FLIST_CONV_LINK, *name,
-		    (const char *)p->link, p->f.link_len, link, &n);
+		    (const char *)p->link, p->x.link_len, link, &n);
 	if (r < 0)
 		return r;
 	if (r != 0) {
@@ -557,14 +556,54 @@ static int convert_entry(struct berth_flist_dec *d, const char *wire,
 		*name = "";
 		*name_len = 0;
 		*link = NULL;
-		p->f.link_len = 0;
+		p->x.link_len = 0;
 		return 0;
 	}
 	if (n > c->max_link)
 		return -BERTH_ELIMIT;
 	if (n == 0 || memchr(*link, '\0', n))
 		return -BERTH_EPROTO;
-	p->f.link_len = (uint32_t)n;
+	p->x.link_len = (uint32_t)n;
+	return 0;
+}
+
+/* A copy of @len bytes (and a NUL when @nul) in the list's blocks. */
+static int list_copy(struct berth_flist_dec *d, const void *src, size_t len,
+		     bool nul, const void **out)
+{
+	char *c;
+
+	/* Counted with a NUL either way, as the limit always was. */
+	if (d->list_bytes + len + 1 > d->cfg.max_list_bytes)
+		return -BERTH_ELIMIT;
+	c = berth__flist_alloc(d->cur, len + (nul ? 1 : 0), false);
+	if (!c)
+		return -ENOMEM;
+	memcpy(c, src, len);
+	if (nul)
+		c[len] = '\0';
+	d->list_bytes += len + 1;
+	*out = c;
+	return 0;
+}
+
+/* f->ext: the shared empty record, or a copy of d->pend.x. */
+static int commit_ext(struct berth_flist_dec *d, struct berth_file *f)
+{
+	const struct berth_file_ext *x = &d->pend.x;
+	const struct berth_file_ext *none = &berth_file_ext_none;
+	struct berth_file_ext *c;
+
+	f->ext = none;
+	if (!x->link && !x->sum && !x->atime && !x->crtime && !x->link_len &&
+	    !x->rdev_major && !x->rdev_minor && x->xattr_set == -1 &&
+	    x->acl[0] == -1 && x->acl[1] == -1)
+		return 0;
+	c = berth__flist_alloc(d->cur, sizeof(*c), true);
+	if (!c)
+		return -ENOMEM;
+	*c = *x;
+	f->ext = c;
 	return 0;
 }
 
@@ -573,7 +612,7 @@ static int commit_entry(struct berth_flist_dec *d)
 	struct pend *p = &d->pend;
 	struct berth_flist *fl = d->cur;
 	struct berth_file *f;
-	struct offs *o;
+	const void *copy;
 	char *name = d->lastname;
 	const char *nm = name, *link = (const char *)p->link;
 	uint32_t nlen = p->f.name_len, type = p->f.mode & S_IFMT;
@@ -605,40 +644,34 @@ static int commit_entry(struct berth_flist_dec *d)
 		if (!nf)
 			return -ENOMEM;
 		fl->files = nf;
-		nf = realloc(d->offs, sizeof(*d->offs) * cap);
-		if (!nf)
-			return -ENOMEM;
-		d->offs = nf;
 		d->cap = cap;
 	}
 	f = &fl->files[fl->count];
-	o = &d->offs[fl->count];
 	*f = p->f;
-	f->tx_pos = fl->count;
-	f->name_len = nlen;
+	f->name_len = (uint16_t)nlen; /* checked against max_name <= 4095 */
 	if (dead)
 		f->flags |= BERTH_FILE_INACTIVE;
-	memset(o, 0xff, sizeof(*o));
-	TRY(berth__flist_pool_add(&d->pool, nm, f->name_len, &o->name));
+	TRY(list_copy(d, nm, nlen, true, &copy));
+	f->name = copy;
 	if (p->f.flags & BERTH_FILE_ABBREV) {
-		/* Copy the group's first member's link target and sum. */
-		uint32_t k = (uint32_t)(f->hlink_ndx - fl->ndx_start);
-
-		o->link = d->offs[k].link;
-		o->sum = d->offs[k].sum;
-		/* The first's target could not be converted: no target. */
+		/* p->x shares the group's first member's link target and
+		 * sum (hlink_copy_first); its target could not be
+		 * converted: no target. */
 		if (d->cfg.conv && d->cfg.links && type == S_IFLNK &&
-		    o->link == UINT32_MAX)
+		    !p->x.link)
 			f->flags |= BERTH_FILE_INACTIVE;
 	} else {
-		if (link)
-			TRY(berth__flist_pool_add(&d->pool, link, f->link_len,
-						  &o->link));
-		if (p->sum)
-			TRY(berth__flist_pool_add(&d->pool, p->sum,
-						  (size_t)d->cfg.flist_csum_len,
-						  &o->sum));
+		if (link) {
+			TRY(list_copy(d, link, p->x.link_len, true, &copy));
+			p->x.link = copy;
+		}
+		if (p->sum) {
+			TRY(list_copy(d, p->sum, (size_t)d->cfg.flist_csum_len,
+				      false, &copy));
+			p->x.sum = copy;
+		}
 	}
+	TRY(commit_ext(d, f));
 	if (p->set_uname)
 		TRY(berth__flist_set_id(d, false, f->uid, p->uname,
 					p->uname_len));
@@ -659,7 +692,7 @@ static int commit_entry(struct berth_flist_dec *d)
 	d->uid = f->uid;
 	d->gid = f->gid;
 	if (f->flags & BERTH_FILE_HAS_ATIME)
-		d->atime = f->atime;
+		d->atime = p->x.atime;
 	if (p->rdev_field) {
 		d->rdev_major = p->major;
 		d->rdev_minor = p->minor;
@@ -674,27 +707,11 @@ static int finish_list(struct berth_flist_dec *d)
 	struct berth_flist *fl = d->cur;
 	uint32_t i;
 
-	/* Offsets become pointers now that the pool no longer moves. */
-	fl->pool = d->pool.p;
-	d->pool.p = NULL;
-	for (i = 0; i < fl->count; i++) {
-		struct berth_file *f = &fl->files[i];
-		const struct offs *o = &d->offs[i];
-
-		f->name = fl->pool + o->name;
-		f->link = o->link != UINT32_MAX ? fl->pool + o->link : NULL;
-		f->sum = o->sum != UINT32_MAX
-				 ? (const uint8_t *)fl->pool + o->sum
-				 : NULL;
-	}
-	memset(&d->pool, 0, sizeof(d->pool));
-	free(d->offs);
-	d->offs = NULL;
 	d->cap = 0;
 	if (d->old)
 		berth__flist_old_finish(d);
-	TRY(berth__flist_finish(fl, d->parent, d->cfg.protocol,
-				d->cfg.relative));
+	TRY(berth__flist_finish(fl, d->parent, d->cfg.protocol, d->cfg.relative,
+				d->cfg.conv || d->cfg.tx_order));
 	berth__flist_sort_ids(d);
 	if (d->inc) {
 		/* Directory list: this list's directories in sorted order. */

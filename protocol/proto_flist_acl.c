@@ -92,7 +92,7 @@ static int parse_one(struct berth_flist_dec *d, struct berth_proto_in *v,
 	if (ndx < 0 || (uint32_t)ndx > d->nacls[kind])
 		return -BERTH_EPROTO;
 	if (ndx) {
-		p->f.acl[kind] = ndx - 1;
+		p->x.acl[kind] = ndx - 1;
 		return BERTH_PROTO_DONE;
 	}
 	if (d->nacls[kind] >= d->cfg.max_acls)
@@ -101,7 +101,7 @@ static int parse_one(struct berth_flist_dec *d, struct berth_proto_in *v,
 	GET(walk_acl(d, v, NULL));
 	p->acl_lit[kind] = start;
 	p->acl_len[kind] = (size_t)(v->ptr + v->pos - start);
-	p->f.acl[kind] = (int32_t)d->nacls[kind];
+	p->x.acl[kind] = (int32_t)d->nacls[kind];
 	return BERTH_PROTO_DONE;
 }
 

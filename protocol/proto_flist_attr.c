@@ -85,7 +85,7 @@ int berth__flist_parse_xattrs(struct berth_flist_dec *d,
 	if (ndx != 0) {
 		if (ndx < 0 || (uint32_t)ndx > d->nxsets)
 			return -BERTH_EPROTO;
-		p->f.xattr_set = ndx - 1;
+		p->x.xattr_set = ndx - 1;
 		return BERTH_PROTO_DONE;
 	}
 	GET(berth_proto_get_varint(v, &count));
@@ -98,7 +98,7 @@ int berth__flist_parse_xattrs(struct berth_flist_dec *d,
 	p->xcount = (uint32_t)count;
 	GET(parse_xset(d, v, p->xcount));
 	p->xset_len = (size_t)(v->ptr + v->pos - p->xset);
-	p->f.xattr_set = (int32_t)d->nxsets;
+	p->x.xattr_set = (int32_t)d->nxsets;
 	p->f.flags |= BERTH_FILE_XATTR_LIT;
 	return BERTH_PROTO_DONE;
 }

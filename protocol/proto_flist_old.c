@@ -65,8 +65,8 @@ static int old_rdev(struct berth_flist_dec *d, struct berth_proto_in *v,
 		}
 	}
 	if (dev) {
-		f->rdev_major = p->major;
-		f->rdev_minor = p->minor;
+		p->x.rdev_major = p->major;
+		p->x.rdev_minor = p->minor;
 		f->flags |= BERTH_FILE_HAS_RDEV;
 	}
 	return BERTH_PROTO_DONE;
@@ -113,7 +113,7 @@ int berth__flist_old_attrs(struct berth_flist_dec *d, struct berth_proto_in *v,
 	f->mode = d->mode;
 	if (!(x & BERTH_XMIT_SAME_MODE)) {
 		GET(berth_proto_get_int32(v, &i32));
-		f->mode = (uint32_t)i32;
+		f->mode = (uint16_t)i32; /* type and 07777 */
 	}
 	type = f->mode & S_IFMT;
 	if (!berth__flist_mode_ok(f->mode))

@@ -69,64 +69,131 @@ int berth_flist_cmp(const char *a, bool a_dir, const char *b, bool b_dir)
 	}
 }
 
-static int cmp_sorted(const void *x, const void *y)
+/* How sort_ndx() orders entry numbers. */
+enum { BY_LIST, BY_LIST_PRE29, BY_NAME };
+
+/*
+ * The order of files[a] and files[b]: list order (§7.7; below protocol 29
+ * whole names byte by byte), or plain name order for the cleaning and the
+ * directory lookups; then the entry number, so equal names keep their
+ * arrival order.
+ */
+static int cmp_ndx(const struct berth_file *files, int how, uint32_t a,
+		   uint32_t b)
 {
-	const struct berth_file *a = x, *b = y;
-	int d = berth_flist_cmp(a->name, S_ISDIR(a->mode), b->name,
-				S_ISDIR(b->mode));
+	const struct berth_file *x = &files[a], *y = &files[b];
+	int d = how == BY_LIST ? berth_flist_cmp(x->name, S_ISDIR(x->mode),
+						 y->name, S_ISDIR(y->mode))
+			       : strcmp(x->name, y->name);
 
 	if (d)
 		return d;
-	/* Stable: identical names keep their arrival order. */
-	return (a->tx_pos > b->tx_pos) - (a->tx_pos < b->tx_pos);
+	return (a > b) - (a < b);
 }
 
-/* Protocols < 29: whole names byte by byte, then arrival order. */
-static int cmp_sorted_pre29(const void *x, const void *y)
+/*
+ * Sort @n entry numbers (4 bytes each, where sorting the 56-byte entries
+ * themselves took a buffer of 16 bytes an entry): bottom-up merge sort
+ * through @tmp (n numbers).
+ */
+static void sort_ndx(const struct berth_file *files, int how, uint32_t *v,
+		     uint32_t *tmp, uint32_t n)
 {
-	const struct berth_file *a = x, *b = y;
-	int d = strcmp(a->name, b->name);
+	uint32_t *src = v, *dst = tmp, *t;
 
-	if (d)
-		return d;
-	return (a->tx_pos > b->tx_pos) - (a->tx_pos < b->tx_pos);
+	for (uint32_t w = 1; w < n; w *= 2) {
+		for (uint32_t lo = 0; lo < n; lo += 2 * w) {
+			uint32_t mid = lo + w < n ? lo + w : n;
+			uint32_t hi = mid + w < n ? mid + w : n;
+			uint32_t i = lo, j = mid, k = lo;
+
+			while (i < mid && j < hi)
+				dst[k++] = cmp_ndx(files, how, src[j], src[i]) <
+							   0
+						   ? src[j++]
+						   : src[i++];
+			while (i < mid)
+				dst[k++] = src[i++];
+			while (j < hi)
+				dst[k++] = src[j++];
+		}
+		t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != v)
+		memcpy(v, src, sizeof(*v) * n);
 }
 
-struct by_name {
-	const char *name;
-	uint32_t i;
-};
-
-static int cmp_by_name(const void *x, const void *y)
+/* files[k] = the old files[ord[k]] for all k, in place (ord unchanged). */
+static int permute(struct berth_file *files, const uint32_t *ord, uint32_t n)
 {
-	const struct by_name *a = x, *b = y;
-	int d = strcmp(a->name, b->name);
+	uint8_t *done = calloc(n / 8 + 1, 1);
 
-	if (d)
-		return d;
-	return (a->i > b->i) - (a->i < b->i);
+	if (!done)
+		return -ENOMEM;
+	for (uint32_t k = 0; k < n; k++) {
+		struct berth_file first;
+		uint32_t j = k;
+
+		if (done[k / 8] & (1u << (k % 8)))
+			continue;
+		first = files[k];
+		for (;;) {
+			uint32_t from = ord[j];
+
+			done[j / 8] |= (uint8_t)(1u << (j % 8));
+			if (from == k) {
+				files[j] = first;
+				break;
+			}
+			files[j] = files[from];
+			j = from;
+		}
+	}
+	free(done);
+	return 0;
 }
 
-static int cmp_dir_key(const void *key, const void *y)
+/* Whether @dir (NUL-terminated) names a directory of @dirs (sorted). */
+static bool dir_listed(const struct berth_file *files, const uint32_t *dirs,
+		       uint32_t ndirs, const char *dir)
 {
-	const struct by_name *k = key, *b = y;
+	uint32_t lo = 0, hi = ndirs;
 
-	return strcmp(k->name, b->name);
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		int d = strcmp(dir, files[dirs[mid]].name);
+
+		if (d == 0)
+			return true;
+		if (d < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return false;
 }
 
 int berth__flist_finish(struct berth_flist *fl, const char *parent,
-			int protocol, bool strip_root)
+			int protocol, bool strip_root, bool keep_tx)
 {
-	int (*cmp)(const void *, const void *) = protocol < 29
-							 ? cmp_sorted_pre29
-							 : cmp_sorted;
+	int how = protocol < 29 ? BY_LIST_PRE29 : BY_LIST;
 	uint32_t n = fl->count, i, j, ndirs = 0;
-	struct by_name *names = NULL, *dirs = NULL;
-	int32_t *pos_of_tx = NULL;
+	uint32_t *ord = NULL; /* sorted position -> transmission position */
+	uint32_t *names = NULL, *tmp = NULL; /* entry numbers */
 	int r = 0;
 
 	if (n == 0)
 		return 0;
+	ord = malloc(sizeof(*ord) * n);
+	tmp = malloc(sizeof(*tmp) * n);
+	if (!ord || !tmp) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		ord[i] = i;
 	if (parent) {
 		/* A sub-list (§7.9): every name is PARENT/BASE.  Checked
 		 * first; then sorting the bases alone is the same order
@@ -139,48 +206,49 @@ int berth__flist_finish(struct berth_flist *fl, const char *parent,
 			if (fl->files[i].name_len <= pl + 1 ||
 			    memcmp(name, parent, pl) != 0 || name[pl] != '/' ||
 			    memchr(name + pl + 1, '/',
-				   fl->files[i].name_len - pl - 1))
-				return -BERTH_EPROTO;
-			fl->files[i].name += pl + 1;
+				   fl->files[i].name_len - pl - 1)) {
+				r = -BERTH_EPROTO;
+				goto out;
+			}
 		}
-		qsort(fl->files, n, sizeof(fl->files[0]), cmp);
+		for (i = 0; i < n; i++)
+			fl->files[i].name += pl + 1;
+		sort_ndx(fl->files, how, ord, tmp, n);
 		for (i = 0; i < n; i++)
 			fl->files[i].name -= pl + 1;
 	} else {
-		qsort(fl->files, n, sizeof(fl->files[0]), cmp);
+		sort_ndx(fl->files, how, ord, tmp, n);
 	}
-	names = malloc(sizeof(*names) * n);
-	dirs = malloc(sizeof(*dirs) * n);
-	pos_of_tx = malloc(sizeof(*pos_of_tx) * n);
-	if (!names || !dirs || !pos_of_tx) {
+	r = permute(fl->files, ord, n);
+	if (r < 0)
+		goto out;
+	names = tmp;
+	for (i = 0; i < n; i++)
+		names[i] = i;
+	tmp = malloc(sizeof(*tmp) * n);
+	if (!tmp) {
 		r = -ENOMEM;
 		goto out;
 	}
-	for (i = 0; i < n; i++) {
-		names[i].name = fl->files[i].name;
-		names[i].i = i;
-		pos_of_tx[fl->files[i].tx_pos] = (int32_t)i;
-		if (S_ISDIR(fl->files[i].mode))
-			dirs[ndirs++] = names[i];
-	}
 	/* Cleaning: equal names keep one entry, a directory if any. */
-	qsort(names, n, sizeof(*names), cmp_by_name);
+	sort_ndx(fl->files, BY_NAME, names, tmp, n);
 	for (i = 0; i < n; i = j) {
-		uint32_t keep = names[i].i;
+		uint32_t keep = names[i];
 
-		for (j = i + 1; j < n && !strcmp(names[j].name, names[i].name);
+		for (j = i + 1; j < n && !strcmp(fl->files[names[j]].name,
+						 fl->files[names[i]].name);
 		     j++)
 			;
 		if (j == i + 1)
 			continue;
 		for (uint32_t k = i; k < j; k++)
-			if (S_ISDIR(fl->files[names[k].i].mode)) {
-				keep = names[k].i;
+			if (S_ISDIR(fl->files[names[k]].mode)) {
+				keep = names[k];
 				break;
 			}
 		for (uint32_t k = i; k < j; k++)
-			if (names[k].i != keep)
-				fl->files[names[k].i].flags |=
+			if (names[k] != keep)
+				fl->files[names[k]].flags |=
 					BERTH_FILE_INACTIVE;
 	}
 	/* -R: sorted (and cleaned) with the leading '/' of an absolute
@@ -194,19 +262,17 @@ int berth__flist_finish(struct berth_flist *fl, const char *parent,
 				f->name_len--;
 			}
 		}
-		for (i = ndirs = 0; i < n; i++)
-			if (S_ISDIR(fl->files[i].mode)) {
-				dirs[ndirs].name = fl->files[i].name;
-				dirs[ndirs++].i = i;
-			}
 	}
-	/* Directory parts. */
-	qsort(dirs, ndirs, sizeof(*dirs), cmp_by_name);
+	/* Directory parts: the directories, in name order, reuse the
+	 * front of names[]. */
+	for (i = 0; i < n; i++)
+		if (S_ISDIR(fl->files[i].mode))
+			names[ndirs++] = i;
+	sort_ndx(fl->files, BY_NAME, names, tmp, ndirs);
 	for (i = 0; i < n; i++) {
 		const char *name = fl->files[i].name;
 		const char *slash = strrchr(name, '/');
-		char tmp[4096];
-		struct by_name key;
+		char dir[4096];
 		size_t dl;
 
 		if (parent) {
@@ -220,19 +286,26 @@ int berth__flist_finish(struct berth_flist *fl, const char *parent,
 		if (!slash)
 			continue;
 		dl = (size_t)(slash - name);
-		if (dl >= sizeof(tmp)) {
+		if (dl >= sizeof(dir)) {
 			r = -BERTH_EPATH;
 			goto out;
 		}
-		memcpy(tmp, name, dl);
-		tmp[dl] = '\0';
-		key.name = tmp;
-		if (!bsearch(&key, dirs, ndirs, sizeof(*dirs), cmp_dir_key)) {
+		memcpy(dir, name, dl);
+		dir[dl] = '\0';
+		if (!dir_listed(fl->files, names, ndirs, dir)) {
 			r = -BERTH_EPROTO;
 			goto out;
 		}
 	}
-	/* Same-list hard-link references: transmission -> sorted ndx. */
+	/* Same-list hard-link references: transmission -> sorted ndx
+	 * (names[] now maps a transmission position to its entry). */
+	for (i = 0; i < n; i++)
+		if (fl->files[i].xflags & BERTH_XMIT_HLINKED)
+			break;
+	if (i == n)
+		goto out;
+	for (i = 0; i < n; i++)
+		names[ord[i]] = i;
 	for (i = 0; i < n; i++) {
 		struct berth_file *f = &fl->files[i];
 
@@ -241,12 +314,17 @@ int berth__flist_finish(struct berth_flist *fl, const char *parent,
 		if (f->xflags & BERTH_XMIT_HLINK_FIRST)
 			f->hlink_ndx = fl->ndx_start + (int32_t)i;
 		else if (f->hlink_ndx >= fl->ndx_start)
-			f->hlink_ndx = fl->ndx_start +
-				       pos_of_tx[f->hlink_ndx - fl->ndx_start];
+			f->hlink_ndx =
+				fl->ndx_start +
+				(int32_t)names[f->hlink_ndx - fl->ndx_start];
 	}
 out:
+	if (r == 0 && keep_tx) {
+		fl->tx_of = ord;
+		ord = NULL;
+	}
+	free(ord);
 	free(names);
-	free(dirs);
-	free(pos_of_tx);
+	free(tmp);
 	return r;
 }

@@ -80,7 +80,8 @@ int berth__name_in_list(const char *list, const char *name, size_t len);
 
 /*
  * Sort (§7.7), clean duplicates and validate directory parts (§7.5) of a
- * list whose files[] are in transmission order.  With @parent (inc
+ * list whose files[] are in transmission order; with @keep_tx, fl->tx_of
+ * says where each entry was sent.  With @parent (inc
  * recursion sub-list) every name's directory part must equal it; else
  * every directory part must be a directory of the list.  Also resolves
  * same-list hard-link references to sorted ndx.  Below @protocol 29 the
@@ -88,7 +89,7 @@ int berth__name_in_list(const char *list, const char *name, size_t len);
  * special).  0, -BERTH_EPROTO, -ENOMEM.
  */
 int berth__flist_finish(struct berth_flist *fl, const char *parent,
-			int protocol, bool strip_root);
+			int protocol, bool strip_root, bool keep_tx);
 
 /* ---- file-list decoder internals (proto_flist.c, proto_flist_attr.c) */
 
@@ -107,16 +108,12 @@ struct pool {
 	size_t limit; /* 0 = none */
 };
 
-/* Offsets of an entry's strings in the list pool until the list is done. */
-struct offs {
-	uint32_t name, link, sum;
-};
-
 /* An entry being parsed: pointers into the parse view or scratch. */
 struct pend {
 	bool end;
 	int32_t io_error;
 	struct berth_file f;
+	struct berth_file_ext x; /* f.ext once committed */
 	uint32_t l1;
 	const uint8_t *suffix;
 	uint32_t l2;
@@ -165,9 +162,8 @@ struct berth_flist_dec {
 	uint32_t idev_cap, idev_used;
 	/* current list */
 	struct berth_flist *cur;
-	struct offs *offs;
 	uint32_t cap;
-	struct pool pool;
+	uint64_t list_bytes; /* names, targets and sums of the list */
 	const char *parent; /* sub-list's directory name */
 	/* all lists so far */
 	uint32_t total_files;
@@ -194,6 +190,14 @@ struct berth_flist_dec {
 
 int berth__flist_pool_add(struct pool *p, const void *data, size_t len,
 			  uint32_t *off);
+/*
+ * @len bytes in @fl's blocks (proto_flist_arena.c), 8-byte aligned when
+ * @align, valid until berth_flist_free(); they never move.  NULL: no
+ * memory.
+ */
+void *berth__flist_alloc(struct berth_flist *fl, size_t len, bool align);
+/* Free a chain of blocks (NULL: nothing). */
+void berth__flist_free_blks(struct berth_flist_blk *b);
 /* Unit-parser helpers: BERTH_PROTO_DONE / MORE / error. */
 int berth__flist_get_bytes(struct berth_proto_in *v, size_t n,
 			   const uint8_t **p);

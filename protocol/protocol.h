@@ -408,30 +408,49 @@ int berth_filter_decode(struct berth_filter_dec *d, struct berth_proto_in *in,
 #define BERTH_FILE_HAS_CRTIME (1u << 4)
 #define BERTH_FILE_XATTR_LIT (1u << 5) /* xattr_set arrived literally here */
 
-/* One file-list entry.  Pointers are owned by the berth_flist. */
-struct berth_file {
-	const char *name; /* full path from the transfer root, NUL-term. */
+/*
+ * The fields of an entry that most entries do not have (a symlink target,
+ * a --checksum sum, atime, crtime, rdev, xattr and ACL references), kept
+ * out of line so that the common entry stays small.  An entry without any
+ * points at berth_file_ext_none.
+ */
+struct berth_file_ext {
 	const char *link; /* symlink target or NULL */
 	const uint8_t *sum; /* --checksum digest (flist_csum_len) or NULL */
-	int64_t size;
-	int64_t mtime;
 	int64_t atime;
 	int64_t crtime;
-	uint32_t nsec;
-	uint32_t mode; /* st_mode with the type bits (§3.6) */
-	uint32_t uid, gid;
+	uint32_t link_len;
 	uint32_t rdev_major, rdev_minor;
-	uint32_t xflags; /* as received */
-	uint32_t flags; /* BERTH_FILE_* */
-	uint32_t name_len, link_len;
-	int32_t hlink_ndx; /* -1, or the ndx of the hard-link group's first
-			       member (sorted ndx when in the same list, else
-			       the raw reference into an earlier list) */
 	int32_t xattr_set; /* -1 or index for berth_flist_dec_xattrs() */
 	int32_t acl[2]; /* access, default ACL: -1 or index for
 			   berth_flist_dec_acl() */
-	uint32_t tx_pos; /* position in transmission order */
 };
+
+/* No link, sum or rdev; times 0; no xattr set or ACLs. */
+extern const struct berth_file_ext berth_file_ext_none;
+
+/*
+ * One file-list entry (56 bytes).  Pointers are owned by the berth_flist;
+ * ext is never NULL.
+ */
+struct berth_file {
+	const char *name; /* full path from the transfer root, NUL-term. */
+	const struct berth_file_ext *ext;
+	int64_t size;
+	int64_t mtime;
+	uint32_t nsec;
+	uint32_t uid, gid;
+	int32_t hlink_ndx; /* -1, or the ndx of the hard-link group's first
+			       member (sorted ndx when in the same list, else
+			       the raw reference into an earlier list) */
+	uint16_t mode; /* st_mode: the type bits (§3.6) and 07777 */
+	uint16_t xflags; /* as received, bits 0-15 (the later ones only
+			    matter while the entry is parsed) */
+	uint16_t name_len; /* at most 4095 (berth_flist_config.max_name) */
+	uint8_t flags; /* BERTH_FILE_* */
+};
+
+struct berth_flist_blk;
 
 /* One received list, sorted (§7.7): files[i] has ndx ndx_start + i. */
 struct berth_flist {
@@ -440,7 +459,12 @@ struct berth_flist {
 	int32_t dir_k; /* -1 for the initial list, else directory #k */
 	int32_t io_error; /* from the end marker (§7.4) */
 	struct berth_file *files;
-	char *pool;
+	/* with berth_flist_config.conv or .tx_order: the transmission
+	 * position of files[i], else NULL */
+	uint32_t *tx_of;
+	/* names, link targets, sums and ext records, in blocks that never
+	 * move (proto_flist_arena.c) */
+	struct berth_flist_blk *blks;
 };
 
 /* One xattr (§7.8): value bytes when datum_len <= 32, else a 16-byte MD5. */
@@ -526,6 +550,7 @@ struct berth_flist_config {
 				     (default 64 MiB) */
 	berth_flist_conv_fn conv; /* NULL: names as received */
 	void *conv_arg;
+	bool tx_order; /* keep berth_flist.tx_of (also kept with conv) */
 };
 
 /* Fill the format part of @cfg from options and the handshake. */

@@ -128,9 +128,9 @@ void berth__acl_meta(struct berth_session *s, const struct berth_file *f,
 	m->acl[0] = m->acl[1] = NULL;
 	if (!s->acl || S_ISLNK(f->mode))
 		return;
-	m->acl[0] = acl_of(s->acl, 0, f->acl[0]);
+	m->acl[0] = acl_of(s->acl, 0, f->ext->acl[0]);
 	if (S_ISDIR(f->mode))
-		m->acl[1] = acl_of(s->acl, 1, f->acl[1]);
+		m->acl[1] = acl_of(s->acl, 1, f->ext->acl[1]);
 }
 
 void berth__acl_fake_stat(struct berth_session *s, int dirfd, const char *name,

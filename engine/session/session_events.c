@@ -20,6 +20,8 @@ void berth__session_committed(struct berth_session *s, int32_t ndx)
 	struct berth_file_event fe;
 	struct berth_commit_meta m;
 	struct file_state st;
+	struct file_side *side;
+	uint8_t sum[sizeof(side->sum)] = {0};
 
 	if (!ev || !ev->file_committed)
 		return;
@@ -28,6 +30,11 @@ void berth__session_committed(struct berth_session *s, int32_t ndx)
 	if (!f)
 		return;
 	st = berth__fst_get(s, ndx);
+	pthread_mutex_lock(&s->sync.lock);
+	side = berth__fst_side(s, ndx, false);
+	if (side)
+		memcpy(sum, side->sum, sizeof(sum));
+	pthread_mutex_unlock(&s->sync.lock);
 	berth__session_meta(s, f, st.exists, st.cur_mode, &m);
 	memset(&fe, 0, sizeof(fe));
 	fe.path = f->name;
@@ -37,7 +44,7 @@ void berth__session_committed(struct berth_session *s, int32_t ndx)
 	fe.mtime_nsec = f->nsec;
 	fe.checksum_type = s->neg.cp.type;
 	fe.checksum_name = berth_csum_name(s->neg.cp.type);
-	fe.checksum = st.sum;
+	fe.checksum = sum;
 	fe.checksum_len = s->neg.digest_len;
 	ev->file_committed(s->cfg.sopts.event_arg, &fe);
 }

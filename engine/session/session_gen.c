@@ -472,8 +472,7 @@ static int gen_list(struct gen *g, struct sess_list *l)
 		pf.xflags = d->xflags;
 		pf.flags = d->flags & ~BERTH_FILE_INACTIVE;
 		pf.hlink_ndx = -1;
-		pf.xattr_set = -1;
-		pf.acl[0] = pf.acl[1] = -1;
+		pf.ext = &berth_file_ext_none;
 		g->sdir = d;
 		ret = gen_entry_checked(g, l->start - 1, &pf);
 		if (ret < 0)

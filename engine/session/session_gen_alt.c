@@ -63,7 +63,7 @@ bool berth__gen_checksum_matches(struct berth_session *s, int dirfd,
 	off_t off = 0;
 	int fd;
 
-	if (!f->sum || !len)
+	if (!f->ext->sum || !len)
 		return false;
 	fd = berth__sys_open_read(s, dirfd, f->name);
 	if (fd < 0)
@@ -76,7 +76,7 @@ bool berth__gen_checksum_matches(struct berth_session *s, int dirfd,
 			off += n;
 		}
 		if (n == 0 && berth_csum_ctx_final(&ctx, sum) == len)
-			ok = memcmp(sum, f->sum, len) == 0;
+			ok = memcmp(sum, f->ext->sum, len) == 0;
 		berth_csum_ctx_destroy(&ctx);
 	}
 	free(buf);
@@ -237,14 +237,15 @@ static int alt_match_nonreg(struct berth_session *s, int j,
 			goto out;
 		level = 1;
 		n = readlinkat(fd, "", target, sizeof(target));
-		if (n != (ssize_t)f->link_len ||
-		    memcmp(target, f->link, (size_t)n) != 0)
+		if (n != (ssize_t)f->ext->link_len ||
+		    memcmp(target, f->ext->link, (size_t)n) != 0)
 			goto out;
 	} else if (S_ISCHR(type) || S_ISBLK(type)) {
 		if (!S_ISCHR(t) && !S_ISBLK(t))
 			goto out;
 		level = 1;
-		if (st->st_rdev != makedev(f->rdev_major, f->rdev_minor))
+		if (st->st_rdev !=
+		    makedev(f->ext->rdev_major, f->ext->rdev_minor))
 			goto out;
 	} else {
 		if (!S_ISFIFO(t) && !S_ISSOCK(t))

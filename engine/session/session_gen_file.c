@@ -42,6 +42,7 @@ static int request_append(struct berth_session *s, int32_t ndx, uint32_t iflags,
 {
 	uint8_t wire[BERTH_SUM_HEAD_WIRE];
 	struct berth_sum_head head;
+	struct file_side *side;
 	int ret;
 
 	ret = berth_sum_head_init(&head, have, s->neg.proto, s->neg.cp.type,
@@ -49,13 +50,18 @@ static int request_append(struct berth_session *s, int32_t ndx, uint32_t iflags,
 	if (ret < 0)
 		return ret;
 	pthread_mutex_lock(&s->sync.lock);
+	side = berth__fst_side(s, ndx, true);
+	if (!side) {
+		pthread_mutex_unlock(&s->sync.lock);
+		return -ENOMEM;
+	}
+	side->append_from = have;
 	berth__fst_requested(s, ndx);
 	s->lst.fst[ndx].attempts++;
 	s->lst.fst[ndx].had_basis = 1;
 	s->lst.fst[ndx].iflags = (uint16_t)iflags;
 	s->lst.fst[ndx].basis_type = -1;
 	s->lst.fst[ndx].appended = 1;
-	s->lst.fst[ndx].append_from = have;
 	pthread_mutex_unlock(&s->sync.lock);
 	ret = berth__gen_put_record(s, ndx, iflags);
 	if (ret < 0 || s->opts.dry_run)

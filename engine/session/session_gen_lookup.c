@@ -175,7 +175,7 @@ void berth__gen_set_exists(struct berth_session *s, int32_t ndx, bool exists,
 	st = berth__fst_of(s, ndx);
 	if (st) {
 		st->exists = exists;
-		st->cur_mode = mode;
+		st->cur_mode = (uint16_t)mode; /* S_IFMT and 07777 */
 	}
 	pthread_mutex_unlock(&s->sync.lock);
 }
@@ -256,7 +256,7 @@ bool berth__gen_mtime_differs(struct berth_session *s,
 bool berth__gen_atime_differs(struct berth_session *s,
 			      const struct berth_file *f, const struct stat *st)
 {
-	int64_t d = (int64_t)st->st_atim.tv_sec - f->atime;
+	int64_t d = (int64_t)st->st_atim.tv_sec - f->ext->atime;
 
 	if (s->opts.have_modify_window && s->opts.modify_window > 0)
 		return d > s->opts.modify_window || d < -s->opts.modify_window;

@@ -215,10 +215,11 @@ int berth__gen_dir_ensure(struct gen *g, const struct berth_file *f,
  */
 static bool unsafe_link(const struct berth_file *f)
 {
-	const char *t = f->link, *end = f->link + f->link_len, *c;
+	const char *t = f->ext->link, *end = f->ext->link + f->ext->link_len,
+		   *c;
 	int depth = 0;
 
-	if (f->link_len == 0 || t[0] == '/')
+	if (f->ext->link_len == 0 || t[0] == '/')
 		return true;
 	for (c = f->name; *c; c++)
 		depth += *c == '/';
@@ -330,8 +331,8 @@ int berth__gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 		if (dfd >= 0)
 			n = link_target(s, dfd, berth__gen_base_name(f->name),
 					target, sizeof(target));
-		if (n == (ssize_t)f->link_len &&
-		    memcmp(target, f->link, (size_t)n) == 0) {
+		if (n == (ssize_t)f->ext->link_len &&
+		    memcmp(target, f->ext->link, (size_t)n) == 0) {
 			/* Already the right link (--remove-source-files). */
 			berth__session_success(s, ndx);
 			iflags = berth__gen_itemize(s, f, &st, 0) |
@@ -361,7 +362,7 @@ int berth__gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 					if (ret == 0)
 						ret = berth_commit_symlink(
 							s->stg.commit, f->name,
-							f->link, &m);
+							f->ext->link, &m);
 					if (ret < 0)
 						return ret;
 				}
@@ -400,7 +401,7 @@ int berth__gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 		ret = replaced_backup(s, f, ret == 0 ? &st : NULL, &m);
 		if (ret == 0)
 			ret = berth_commit_symlink(s->stg.commit, f->name,
-						   f->link, &m);
+						   f->ext->link, &m);
 		if (ret < 0) {
 			berth__commit_user_done(s, m.user);
 			return ret;
@@ -414,7 +415,7 @@ int berth__gen_node(struct gen *g, int32_t ndx, const struct berth_file *f)
 	struct berth_session *s = g->s;
 	mode_t type = f->mode & S_IFMT;
 	bool dev = S_ISCHR(type) || S_ISBLK(type);
-	dev_t rdev = makedev(f->rdev_major, f->rdev_minor);
+	dev_t rdev = makedev(f->ext->rdev_major, f->ext->rdev_minor);
 	struct berth_commit_meta m;
 	struct stat st;
 	uint32_t iflags;

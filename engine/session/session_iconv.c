@@ -210,14 +210,16 @@ int berth__iconv_map_list(struct berth_session *s, const struct berth_flist *fl)
 		return 0;
 	if (ic->sorted_of_tx || fl->ndx_start != 0)
 		return -BERTH_EPROTO;
+	if (!fl->tx_of) /* the decoder keeps it with a conv hook */
+		return -EINVAL;
 	ic->n = fl->count;
 	ic->sorted_of_tx = malloc(((size_t)fl->count + 1) * sizeof(uint32_t));
 	ic->tx_of_sorted = malloc(((size_t)fl->count + 1) * sizeof(uint32_t));
 	if (!ic->sorted_of_tx || !ic->tx_of_sorted)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < fl->count; i++) {
-		ic->tx_of_sorted[i] = fl->files[i].tx_pos;
-		ic->sorted_of_tx[fl->files[i].tx_pos] = i;
+		ic->tx_of_sorted[i] = fl->tx_of[i];
+		ic->sorted_of_tx[fl->tx_of[i]] = i;
 	}
 	return 0;
 }

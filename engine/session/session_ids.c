@@ -182,7 +182,7 @@ void berth__session_meta(struct berth_session *s, const struct berth_file *f,
 	    !(S_ISLNK(type) &&
 	      (s->opts.omit_link_times || !s->neg.symlink_times))) {
 		m->atime_set = true;
-		m->atime_sec = f->atime;
+		m->atime_sec = f->ext->atime;
 	}
 	m->uid = s->opts.owner && s->dest.am_root ? berth__map_uid(s, f->uid)
 						  : (uint32_t)-1;
@@ -190,8 +190,8 @@ void berth__session_meta(struct berth_session *s, const struct berth_file *f,
 	/* -A: the ACLs go with the mode; --fake-super: so does the type. */
 	berth__acl_meta(s, f, m);
 	m->ftype = type;
-	m->rdev_major = f->rdev_major;
-	m->rdev_minor = f->rdev_minor;
+	m->rdev_major = f->ext->rdev_major;
+	m->rdev_minor = f->ext->rdev_minor;
 }
 
 void berth__ids_free(struct sess_ids *ids)

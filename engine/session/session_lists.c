@@ -204,6 +204,21 @@ struct file_state *berth__fst_of(struct berth_session *s, int32_t ndx)
 	return &l->fst[i >= 0 ? (uint32_t)i : l->count];
 }
 
+struct file_side *berth__fst_side(struct berth_session *s, int32_t ndx,
+				  bool make)
+{
+	int32_t i;
+	struct sess_list *l = berth__list_of(s, ndx, &i);
+
+	if (!l)
+		return NULL;
+	if (!l->side && make)
+		l->side = calloc((size_t)l->count + 1, sizeof(*l->side));
+	if (!l->side)
+		return NULL;
+	return &l->side[i >= 0 ? (uint32_t)i : l->count];
+}
+
 const struct berth_file *berth__file(struct berth_session *s, int32_t ndx)
 {
 	const struct berth_file *f = NULL;
@@ -252,8 +267,10 @@ static void maybe_free(struct berth_session *s, struct sess_list *l)
 	queue_dirfix(s, l);
 	berth_flist_free(l->fl);
 	free(l->fst);
+	free(l->side);
 	l->fl = NULL;
 	l->fst = NULL;
+	l->side = NULL;
 	while (s->lst.lists_first < s->lst.nlists &&
 	       !s->lst.lists[s->lst.lists_first]->fl) {
 		struct sess_list *f = s->lst.lists[s->lst.lists_first++];
@@ -336,6 +353,7 @@ void berth__lists_free(struct berth_session *s)
 	for (size_t i = s->lst.lists_first; i < s->lst.nlists; i++) {
 		berth_flist_free(s->lst.lists[i]->fl);
 		free(s->lst.lists[i]->fst);
+		free(s->lst.lists[i]->side);
 		free(s->lst.lists[i]);
 	}
 	free(s->lst.lists);

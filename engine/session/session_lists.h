@@ -25,19 +25,24 @@ enum {
 };
 
 struct file_state {
-	uint8_t state;
-	uint8_t attempts; /* transfers asked for: 1, 2 after a redo */
-	uint8_t had_basis; /* the generator sent sums of the destination */
-	uint8_t exists; /* the destination existed (regular file) */
-	uint32_t cur_mode; /* its mode then */
+	uint16_t cur_mode; /* its mode then (type and permission bits) */
 	uint16_t iflags; /* of the transfer record, repeated by a redo */
-	uint8_t sum[16]; /* the verified whole-file checksum (events) */
 	int8_t basis_type; /* -1: the destination; j: alt-dest dir j;
 			    * BASIS_PARTIAL */
-	uint8_t appended; /* --append: only a tail comes */
-	uint8_t delayed; /* --delay-updates: finished into the partial dir */
-	uint8_t ok; /* the commit stage reported the file written */
-	uint64_t append_from; /* the length kept in place */
+	uint8_t attempts; /* transfers asked for: 1, 2 after a redo */
+	uint8_t state : 2; /* FST_* */
+	uint8_t had_basis : 1; /* the generator sent sums of the destination */
+	uint8_t exists : 1; /* the destination existed (regular file) */
+	uint8_t appended : 1; /* --append: only a tail comes */
+	uint8_t delayed : 1; /* --delay-updates: finished into the partial
+				dir */
+	uint8_t ok : 1; /* the commit stage reported the file written */
+};
+
+/* What few entries need beside their file_state: made on first use. */
+struct file_side {
+	uint8_t sum[16]; /* the verified whole-file checksum (events) */
+	uint64_t append_from; /* --append: the length kept in place */
 };
 
 /*
@@ -57,6 +62,7 @@ struct file_state {
 struct sess_list {
 	struct berth_flist *fl; /* NULL once freed */
 	struct file_state *fst; /* per entry; [count] is the slot start - 1 */
+	struct file_side *side; /* like fst, or NULL until one is needed */
 	struct sess_list *next; /* the next list in arrival order */
 	int32_t start;
 	uint32_t count;
@@ -130,6 +136,13 @@ struct sess_list *berth__list_of(struct berth_session *s, int32_t ndx,
 				 int32_t *i);
 /* The notes on @ndx (under s->sync.lock), NULL if no live list has it. */
 struct file_state *berth__fst_of(struct berth_session *s, int32_t ndx);
+/*
+ * The side fields of @ndx's entry (under s->sync.lock), the list's array
+ * made when @make and there is none yet; NULL when the list is gone, or
+ * there is no array (!@make) or no memory for it.
+ */
+struct file_side *berth__fst_side(struct berth_session *s, int32_t ndx,
+				  bool make);
 /* Entry @ndx of a live list (NULL if none); the caller knows it cannot
  * be freed meanwhile (it holds a reference, or the list is unfinished). */
 const struct berth_file *berth__file(struct berth_session *s, int32_t ndx);

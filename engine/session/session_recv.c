@@ -200,15 +200,32 @@ static int zlib_blocks(struct berth_session *s,
 /* The verified whole-file checksum, for the committed-file event. */
 static void keep_sum(struct berth_session *s, int32_t ndx, const uint8_t *sum)
 {
-	struct file_state *st;
-	size_t n = s->neg.digest_len < sizeof(st->sum) ? s->neg.digest_len
-						       : sizeof(st->sum);
+	const struct berth_session_events *ev = s->cfg.sopts.events;
+	struct file_side *side;
+	size_t n = s->neg.digest_len < sizeof(side->sum) ? s->neg.digest_len
+							 : sizeof(side->sum);
+
+	if (!ev || !ev->file_committed)
+		return; /* nobody asks for it */
+	pthread_mutex_lock(&s->sync.lock);
+	side = berth__fst_side(s, ndx, true);
+	if (side) /* else the event comes without it (no memory) */
+		memcpy(side->sum, sum, n);
+	pthread_mutex_unlock(&s->sync.lock);
+}
+
+/* --append: the length the generator kept in place for @ndx. */
+static uint64_t append_from_of(struct berth_session *s, int32_t ndx)
+{
+	struct file_side *side;
+	uint64_t v = 0;
 
 	pthread_mutex_lock(&s->sync.lock);
-	st = berth__fst_of(s, ndx);
-	if (st)
-		memcpy(st->sum, sum, n);
+	side = berth__fst_side(s, ndx, false);
+	if (side)
+		v = side->append_from;
 	pthread_mutex_unlock(&s->sync.lock);
+	return v;
 }
 
 /* The file needs nothing more; the generator may wait for that (-H). */
@@ -330,6 +347,7 @@ static int receive_file(struct berth_session *s, int32_t ndx,
 	struct berth_commit_meta meta;
 	struct berth_tok_event ev;
 	struct file_state st = berth__fst_get(s, ndx);
+	uint64_t append_from = st.appended ? append_from_of(s, ndx) : 0;
 	uint64_t total = 0, lit;
 	uint8_t *seen = NULL; /* zlib: a matched block for the decoder */
 	int ret, vret = 0;
@@ -372,12 +390,12 @@ static int receive_file(struct berth_session *s, int32_t ndx,
 	if (st.appended) {
 		/* The head describes the kept prefix: nothing else may be
 		 * referenced, and only --append-verify hashes the prefix. */
-		if (berth_sum_head_len(&df.head) != st.append_from) {
+		if (berth_sum_head_len(&df.head) != append_from) {
 			ret = -BERTH_EPROTO;
 			goto early;
 		}
 		if (s->opts.append == 2)
-			df.hash_prefix = st.append_from;
+			df.hash_prefix = append_from;
 	}
 	if (df.head.count > 0) {
 		/* Blocks of a basis never offered, or one that is gone. */
@@ -422,7 +440,7 @@ static int receive_file(struct berth_session *s, int32_t ndx,
 				 : 0),
 		&r.cf);
 	if (ret == 0 && st.appended)
-		ret = berth_commit_file_skip(r.cf, st.append_from);
+		ret = berth_commit_file_skip(r.cf, append_from);
 	if (ret < 0) {
 		if (!r.cf)
 			berth__commit_user_done(s, meta.user);

@@ -242,9 +242,9 @@ void berth__xa_free(struct berth_xa *xa)
 
 static struct xa_set *set_of(struct berth_xa *xa, const struct berth_file *f)
 {
-	if (f->xattr_set < 0 || (uint32_t)f->xattr_set >= xa->nsets)
+	if (f->ext->xattr_set < 0 || (uint32_t)f->ext->xattr_set >= xa->nsets)
 		return &xa->empty;
-	return &xa->sets[f->xattr_set];
+	return &xa->sets[f->ext->xattr_set];
 }
 
 /* The whole value of @it, if known (stable once set). */

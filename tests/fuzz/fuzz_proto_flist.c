@@ -72,19 +72,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			const struct berth_file *f = &fl->files[i];
 
 			sink += f->name[f->name_len - 1] + f->size;
-			if (f->link)
-				sink += (uint8_t)f->link[f->link_len - 1];
-			if (f->sum)
-				sink += f->sum[15];
-			if (f->xattr_set >= 0)
-				sink += berth_flist_dec_xattrs(d, f->xattr_set)
+			if (f->ext->link)
+				sink += (uint8_t)f->ext
+						->link[f->ext->link_len - 1];
+			if (f->ext->sum)
+				sink += f->ext->sum[15];
+			if (f->ext->xattr_set >= 0)
+				sink += berth_flist_dec_xattrs(
+						d, f->ext->xattr_set)
 						->count;
 			berth_flist_dec_user_name(d, f->uid);
 			for (int kind = 0; kind < 2; kind++) {
 				const struct berth_acl *a =
-					f->acl[kind] >= 0
+					f->ext->acl[kind] >= 0
 						? berth_flist_dec_acl(
-							  d, kind, f->acl[kind])
+							  d, kind,
+							  f->ext->acl[kind])
 						: NULL;
 
 				if (a)

@@ -81,32 +81,32 @@ static void describe(const struct pt_session *s,
 		n += snprintf(buf + n, cap - (size_t)n, " gid=%u", f->gid);
 	if (f->flags & BERTH_FILE_HAS_RDEV)
 		n += snprintf(buf + n, cap - (size_t)n, " rdev=(%u, %u)",
-			      f->rdev_major, f->rdev_minor);
-	if (f->link)
-		n += snprintf(buf + n, cap - (size_t)n, " -> %s", f->link);
+			      f->ext->rdev_major, f->ext->rdev_minor);
+	if (f->ext->link)
+		n += snprintf(buf + n, cap - (size_t)n, " -> %s", f->ext->link);
 	if ((f->xflags & BERTH_XMIT_HLINKED) &&
 	    !(f->xflags & BERTH_XMIT_HLINK_FIRST) && s->o.hard_links) {
 		int32_t raw = f->hlink_ndx;
 
 		if (raw >= fl->ndx_start) /* back to transmission numbering */
 			raw = fl->ndx_start +
-			      (int32_t)fl->files[raw - fl->ndx_start].tx_pos;
+			      (int32_t)fl->tx_of[raw - fl->ndx_start];
 		n += snprintf(buf + n, cap - (size_t)n, " hlink->%d%s", raw,
 			      f->flags & BERTH_FILE_ABBREV ? " (abbrev)" : "");
 	}
-	if (f->sum) {
+	if (f->ext->sum) {
 		n += snprintf(buf + n, cap - (size_t)n, " sum=");
 		for (int i = 0; i < (int)berth_csum_digest_len(s->hs.file_csum);
 		     i++)
 			n += snprintf(buf + n, cap - (size_t)n, "%02x",
-				      f->sum[i]);
+				      f->ext->sum[i]);
 	}
-	if (f->xattr_set >= 0) {
-		assert_non_null(berth_flist_dec_xattrs(d, f->xattr_set));
+	if (f->ext->xattr_set >= 0) {
+		assert_non_null(berth_flist_dec_xattrs(d, f->ext->xattr_set));
 		n += snprintf(buf + n, cap - (size_t)n, " xattr=('%s', %d)",
 			      f->flags & BERTH_FILE_XATTR_LIT ? "literal"
 							      : "ref",
-			      f->xattr_set);
+			      f->ext->xattr_set);
 	}
 }
 
@@ -177,6 +177,7 @@ static void check_case(const char *cs, size_t chunk)
 		berth_filter_dec_destroy(&fd);
 	}
 	berth_flist_config_init(&cfg, &s.o, &s.hs);
+	cfg.tx_order = true;
 	assert_int_equal(berth_flist_dec_create(&d, &cfg), 0);
 	berth_ndx_init(&ndx);
 	for (int32_t dir_k = -1;;) {
@@ -189,7 +190,7 @@ static void check_case(const char *cs, size_t chunk)
 		/* entries in transmission order */
 		tx = calloc(fl->count, sizeof(*tx));
 		for (uint32_t i = 0; i < fl->count; i++)
-			tx[fl->files[i].tx_pos] = &fl->files[i];
+			tx[fl->tx_of[i]] = &fl->files[i];
 		for (uint32_t i = 0; i < fl->count; i++) {
 			assert_true(ent < e.nentries);
 			describe(&s, d, fl, tx[i], buf, sizeof(buf));
@@ -657,8 +658,8 @@ static void test_old_protocols(void **state)
 		assert_string_equal(fl->files[2].name, "a-b");
 		assert_string_equal(fl->files[3].name, "a.dev");
 		assert_int_equal(fl->files[1].mtime, 1700000000);
-		assert_int_equal(fl->files[3].rdev_major, 4);
-		assert_int_equal(fl->files[3].rdev_minor, 5);
+		assert_int_equal(fl->files[3].ext->rdev_major, 4);
+		assert_int_equal(fl->files[3].ext->rdev_minor, 5);
 		assert_true(fl->files[3].flags & BERTH_FILE_HAS_RDEV);
 		/* One group: both point at the same first member. */
 		assert_true(fl->files[1].xflags & BERTH_XMIT_HLINKED);
@@ -717,10 +718,10 @@ static void test_acls(void **state)
 	fl = decode_list(d, &in, 0, -1);
 	assert_int_equal(in.pos, in.size);
 	assert_int_equal(fl->count, 2);
-	assert_int_equal(fl->files[0].acl[0], 0);
-	assert_int_equal(fl->files[0].acl[1], 0);
-	assert_int_equal(fl->files[1].acl[0], 0);
-	assert_int_equal(fl->files[1].acl[1], -1);
+	assert_int_equal(fl->files[0].ext->acl[0], 0);
+	assert_int_equal(fl->files[0].ext->acl[1], 0);
+	assert_int_equal(fl->files[1].ext->acl[0], 0);
+	assert_int_equal(fl->files[1].ext->acl[1], -1);
 	a = berth_flist_dec_acl(d, false, 0);
 	assert_int_equal(a->flags, 0x1b);
 	assert_int_equal(a->user_obj, 7);

@@ -138,6 +138,7 @@ static int decode(struct wire *w, struct berth_flist_config *cfg,
 	struct berth_proto_in in = {w->buf, w->out.pos, 0};
 	int r;
 
+	cfg->tx_order = true; /* sent() */
 	assert_int_equal(berth_flist_dec_create(&d, cfg), 0);
 	assert_int_equal(berth_flist_dec_begin(d, -1), 0);
 	r = berth_flist_decode(d, &in);
@@ -150,7 +151,7 @@ static int decode(struct wire *w, struct berth_flist_config *cfg,
 static const struct berth_file *sent(const struct berth_flist *fl, uint32_t k)
 {
 	for (uint32_t i = 0; i < fl->count; i++)
-		if (fl->files[i].tx_pos == k)
+		if (fl->tx_of[i] == k)
 			return &fl->files[i];
 	fail_msg("no entry sent as #%u", k);
 	return NULL;
@@ -203,12 +204,12 @@ static void test_converted(void **state)
 	assert_int_equal(sent(fl, 3)->name_len, 0);
 	assert_true(sent(fl, 3)->flags & BERTH_FILE_INACTIVE);
 	assert_string_equal(sent(fl, 4)->name, "y");
-	assert_string_equal(sent(fl, 4)->link, "t\xfc");
-	assert_int_equal(sent(fl, 4)->link_len, 2);
+	assert_string_equal(sent(fl, 4)->ext->link, "t\xfc");
+	assert_int_equal(sent(fl, 4)->ext->link_len, 2);
 	assert_false(sent(fl, 4)->flags & BERTH_FILE_INACTIVE);
 	/* A target that does not convert: the entry goes the same way. */
 	assert_string_equal(sent(fl, 5)->name, "");
-	assert_null(sent(fl, 5)->link);
+	assert_null(sent(fl, 5)->ext->link);
 	assert_true(sent(fl, 5)->flags & BERTH_FILE_INACTIVE);
 	/* The hook was told whose target it converts (converted name). */
 	assert_int_equal(lg.nlink_names, 2);
@@ -230,7 +231,7 @@ static void test_converted(void **state)
 	assert_int_equal(decode(&w, &cfg, &fl), BERTH_PROTO_DONE);
 	assert_string_equal(sent(fl, 2)->name, "caf\xc3\xa9s");
 	assert_string_equal(sent(fl, 3)->name, "x\xe6\xbc\xa2");
-	assert_string_equal(sent(fl, 5)->link, "\xf0\x9f\x98\x80");
+	assert_string_equal(sent(fl, 5)->ext->link, "\xf0\x9f\x98\x80");
 	for (uint32_t i = 0; i < fl->count; i++)
 		assert_false(fl->files[i].flags & BERTH_FILE_INACTIVE);
 	berth_flist_free(fl);
@@ -276,7 +277,7 @@ static void test_errors(void **state)
 	put_entry(&w, "l", S_IFLNK | 0777, "ab\xc3\xa9");
 	put_end(&w);
 	assert_int_equal(decode(&w, &cfg, &fl), BERTH_PROTO_DONE);
-	assert_string_equal(sent(fl, 1)->link, "ab\xe9");
+	assert_string_equal(sent(fl, 1)->ext->link, "ab\xe9");
 	berth_flist_free(fl);
 	wire_init(&w);
 	put_entry(&w, ".", S_IFDIR | 0755, NULL);

@@ -57,8 +57,8 @@ static void test_case10(void **state)
 	assert_int_equal(CHUNKED(in, berth_flist_decode(fd, &in)), 1);
 	fl = berth_flist_dec_take(fd);
 	assert_int_equal(fl->count, 3);
-	assert_int_equal(fl->files[1].xattr_set, 1);
-	assert_int_equal(fl->files[2].xattr_set, 1);
+	assert_int_equal(fl->files[1].ext->xattr_set, 1);
+	assert_int_equal(fl->files[2].ext->xattr_set, 1);
 	set = berth_flist_dec_xattrs(fd, 1);
 	assert_non_null(set);
 	assert_int_equal(set->count, 2);

@@ -373,7 +373,7 @@ static void on_file(void *arg, const struct berth_file_event *ev)
 {
 	struct berth_dconn *c = arg;
 
-	berth__dlog_file(c, "recv", ev->path, ev->size);
+	berth__dlog_file(c, "recv", ev->path, ev->size, ev->wire_bytes);
 }
 
 static void session_log(void *arg, int level, const char *msg)

@@ -309,7 +309,7 @@ void berth__dlog(struct berth_daemon *d, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* The transfer log line of a committed file, in the module's format. */
 void berth__dlog_file(struct berth_dconn *c, const char *op, const char *path,
-		      uint64_t size);
+		      uint64_t size, uint64_t wire_bytes);
 
 /* berth --daemon and berth --server --daemon: the program's whole run.
  * Returns the process exit code. */

@@ -4,7 +4,8 @@
  * processes sharing the file do not interleave; and the transfer log of
  * "transfer logging" in the module's "log format" (%a address, %h host,
  * %m module, %u user, %P module path, %f and %n the file, %l its length,
- * %o the operation, %p the process id, %t the time, %% a percent sign).
+ * %b the bytes its data took on the wire, %o the operation, %p the
+ * process id, %t the time, %% a percent sign).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -49,7 +50,7 @@ void berth__dlog(struct berth_daemon *d, const char *fmt, ...)
 }
 
 void berth__dlog_file(struct berth_dconn *c, const char *op, const char *path,
-		      uint64_t size)
+		      uint64_t size, uint64_t wire_bytes)
 {
 	const char *f = c->mod->log_format;
 	char out[3072];
@@ -93,6 +94,10 @@ void berth__dlog_file(struct berth_dconn *c, const char *op, const char *path,
 		case 'l':
 			snprintf(tmp, sizeof(tmp), "%llu",
 				 (unsigned long long)size);
+			break;
+		case 'b': /* the file's data as it came over the wire */
+			snprintf(tmp, sizeof(tmp), "%llu",
+				 (unsigned long long)wire_bytes);
 			break;
 		case 'o':
 			s = op;

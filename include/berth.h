@@ -191,6 +191,9 @@ struct berth_file_event {
 	const char *checksum_name; /* "xxh128", "md5", ... */
 	const uint8_t *checksum; /* the verified whole-file checksum */
 	unsigned checksum_len;
+	/* Bytes this file's data took on the connection, sum head to
+	 * checksum, compressed as sent (rsync's %b); 0 when not known. */
+	uint64_t wire_bytes;
 };
 
 struct berth_progress {

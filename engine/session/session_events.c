@@ -22,6 +22,7 @@ void berth__session_committed(struct berth_session *s, int32_t ndx)
 	struct file_state st;
 	struct file_side *side;
 	uint8_t sum[sizeof(side->sum)] = {0};
+	uint64_t wire = 0;
 
 	if (!ev || !ev->file_committed)
 		return;
@@ -32,8 +33,10 @@ void berth__session_committed(struct berth_session *s, int32_t ndx)
 	st = berth__fst_get(s, ndx);
 	pthread_mutex_lock(&s->sync.lock);
 	side = berth__fst_side(s, ndx, false);
-	if (side)
+	if (side) {
 		memcpy(sum, side->sum, sizeof(sum));
+		wire = side->wire_bytes;
+	}
 	pthread_mutex_unlock(&s->sync.lock);
 	berth__session_meta(s, f, st.exists, st.cur_mode, &m);
 	memset(&fe, 0, sizeof(fe));
@@ -46,6 +49,7 @@ void berth__session_committed(struct berth_session *s, int32_t ndx)
 	fe.checksum_name = berth_csum_name(s->neg.cp.type);
 	fe.checksum = sum;
 	fe.checksum_len = s->neg.digest_len;
+	fe.wire_bytes = wire;
 	ev->file_committed(s->cfg.sopts.event_arg, &fe);
 }
 

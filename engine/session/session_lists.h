@@ -42,6 +42,7 @@ struct file_state {
 /* What few entries need beside their file_state: made on first use. */
 struct file_side {
 	uint8_t sum[16]; /* the verified whole-file checksum (events) */
+	uint64_t wire_bytes; /* its data as read, head to checksum (events) */
 	uint64_t append_from; /* --append: the length kept in place */
 };
 

@@ -317,7 +317,7 @@ int berth__in_bytes(struct berth_in *in, void *buf, size_t n)
 	if (ret < 0)
 		return ret;
 	memcpy(buf, in->data + in->data_pos, n);
-	in->data_pos += n;
+	berth__in_consumed(in, n);
 	return 0;
 }
 

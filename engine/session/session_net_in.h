@@ -31,6 +31,7 @@ struct berth_in {
 	size_t data_len, data_pos, data_cap;
 	struct berth_ndx_state ndx;
 	_Atomic uint64_t total_read; /* also read by other threads */
+	uint64_t data_done; /* data bytes consumed, mux headers not counted */
 };
 
 int berth__in_init(struct berth_in *in, struct berth_session *s, int fd,
@@ -55,6 +56,7 @@ static inline struct berth_proto_in berth__in_view(struct berth_in *in)
 static inline void berth__in_consumed(struct berth_in *in, size_t n)
 {
 	in->data_pos += n;
+	in->data_done += n;
 }
 int berth__in_int32(struct berth_in *in, int32_t *v);
 int berth__in_u8(struct berth_in *in, uint8_t *v);

@@ -197,8 +197,10 @@ static int zlib_blocks(struct berth_session *s,
 	return 0;
 }
 
-/* The verified whole-file checksum, for the committed-file event. */
-static void keep_sum(struct berth_session *s, int32_t ndx, const uint8_t *sum)
+/* The verified whole-file checksum and the bytes its data took on the
+ * wire, for the committed-file event. */
+static void keep_sum(struct berth_session *s, int32_t ndx, const uint8_t *sum,
+		     uint64_t wire_bytes)
 {
 	const struct berth_session_events *ev = s->cfg.sopts.events;
 	struct file_side *side;
@@ -209,8 +211,10 @@ static void keep_sum(struct berth_session *s, int32_t ndx, const uint8_t *sum)
 		return; /* nobody asks for it */
 	pthread_mutex_lock(&s->sync.lock);
 	side = berth__fst_side(s, ndx, true);
-	if (side) /* else the event comes without it (no memory) */
+	if (side) { /* else the event comes without it (no memory) */
 		memcpy(side->sum, sum, n);
+		side->wire_bytes = wire_bytes;
+	}
 	pthread_mutex_unlock(&s->sync.lock);
 }
 
@@ -348,10 +352,12 @@ static int receive_file(struct berth_session *s, int32_t ndx,
 	struct berth_tok_event ev;
 	struct file_state st = berth__fst_get(s, ndx);
 	uint64_t append_from = st.appended ? append_from_of(s, ndx) : 0;
-	uint64_t total = 0, lit;
+	uint64_t total = 0, lit, data_start;
 	uint8_t *seen = NULL; /* zlib: a matched block for the decoder */
 	int ret, vret = 0;
 
+	/* rsync's %b: the file's data from its sum head to its checksum. */
+	data_start = s->in.data_done;
 	ret = berth_tok_dec_begin(s->stg.tok);
 	if (ret == 0)
 		ret = next_token(s, &ev);
@@ -469,7 +475,8 @@ static int receive_file(struct berth_session *s, int32_t ndx,
 							s->neg.digest_len,
 							&total);
 			if (vret == 0)
-				keep_sum(s, ndx, ev.sum);
+				keep_sum(s, ndx, ev.sum,
+					 s->in.data_done - data_start);
 			break;
 		} else if (ret >= 0) {
 			ret = -BERTH_EPROTO;

@@ -634,7 +634,7 @@ def sc_include_logs(env):
         os.makedirs(os.path.join(base, "inc.d"), exist_ok=True)
         with open(os.path.join(base, "inc.d", "a.inc"), "w") as f:
             f.write("read only = no\ntransfer logging = yes\n"
-                    "log format = [%m] %o %f %n %l\n")
+                    "log format = [%m] %o %f %n %l %b\n")
         with open(os.path.join(base, "inc.d", "b.txt"), "w") as f:
             f.write("bogus parameter = 1\n")
         with open(os.path.join(base, "extra.conf"), "w") as f:

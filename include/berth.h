@@ -70,6 +70,7 @@ enum {
 	BERTH_EUNSUPPORTED, /* an option berth does not support */
 	BERTH_ELIMIT, /* a configured limit was exceeded */
 	BERTH_EPATH, /* an unsafe or invalid path name */
+	BERTH_ECODEC, /* the peer's compressed data did not decode */
 	BERTH_E_END
 };
 

@@ -58,7 +58,7 @@ int berth__tok_lz4_data(struct berth_tok_dec *d, const uint8_t *p, size_t n,
 	out = LZ4_decompress_safe((const char *)src, (char *)d->zout, (int)len,
 				  (int)d->zout_cap);
 	if (out < 0)
-		return -BERTH_EPROTO;
+		return -BERTH_ECODEC;
 	if (!out)
 		return BERTH__TOK_AGAIN;
 	ev->ptr = d->zout;

@@ -26,7 +26,7 @@
 
 static int zerr(int r)
 {
-	return r == Z_MEM_ERROR ? -ENOMEM : -BERTH_EPROTO;
+	return r == Z_MEM_ERROR ? -ENOMEM : -BERTH_ECODEC;
 }
 
 int berth__tok_zlib_init(struct berth_tok_dec *d)

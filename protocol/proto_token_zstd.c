@@ -45,7 +45,7 @@ static int run(struct berth_tok_dec *d, const uint8_t *p, size_t n,
 
 	*used = zin.pos; /* also on an error: callers advance by it */
 	if (ZSTD_isError(r))
-		return -BERTH_EPROTO;
+		return -BERTH_ECODEC;
 	d->zfull = zout.pos == zout.size;
 	if (!zout.pos)
 		return BERTH__TOK_AGAIN;

@@ -15,6 +15,8 @@ static const char *const berth_errors[BERTH_E_END - BERTH_E_BASE] = {
 	[BERTH_EUNSUPPORTED - BERTH_E_BASE] = "option not supported by berth",
 	[BERTH_ELIMIT - BERTH_E_BASE] = "configured limit exceeded",
 	[BERTH_EPATH - BERTH_E_BASE] = "unsafe or invalid path name",
+	[BERTH_ECODEC -
+		BERTH_E_BASE] = "the peer's compressed data did not decode",
 };
 
 const char *berth_strerror(int err)

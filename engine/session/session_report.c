@@ -99,9 +99,12 @@ void berth__session_file_error_utf8(struct berth_session *s, const char *fmt,
 void berth__session_fatal(struct berth_session *s, int code, const char *fmt,
 			  ...)
 {
+	bool conn_lost = code == RERR_STREAMIO;
 	va_list ap;
 	bool first;
 
+	if (code == RERR_STREAMIO_DATA)
+		code = RERR_STREAMIO;
 	pthread_mutex_lock(&s->sync.lock);
 	first = atomic_load(&s->rep.fatal) == 0 &&
 		berth__set_fatal(s, code) == code;
@@ -109,7 +112,7 @@ void berth__session_fatal(struct berth_session *s, int code, const char *fmt,
 	pthread_mutex_unlock(&s->sync.lock);
 	if (!first)
 		return;
-	if (code == RERR_STREAMIO) {
+	if (conn_lost) {
 		/* The client went (end of input, or a write to a closed
 		 * pipe): said as rsync says it, whichever thread saw it. */
 		char msg[128];
@@ -137,6 +140,8 @@ int berth__exit_code_of(int err)
 	case BERTH_EPROTO:
 	case BERTH_EPATH:
 		return RERR_PROTOCOL;
+	case BERTH_ECODEC: /* as rsync's receiver: a stream error */
+		return RERR_STREAMIO_DATA;
 	case BERTH_EUNSUPPORTED:
 		return RERR_UNSUPPORTED;
 	case BERTH_ELIMIT:

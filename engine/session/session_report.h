@@ -27,6 +27,10 @@ enum {
 	RERR_VANISHED = 24,
 	RERR_DEL_LIMIT = 25,
 	RERR_TIMEOUT = 30,
+	/* Not an exit code: berth__session_fatal() takes it as
+	 * RERR_STREAMIO with the message as given (the peer's compressed
+	 * data did not decode; the connection itself is fine). */
+	RERR_STREAMIO_DATA = 0x10c,
 };
 
 /* The outcome (atomics: every thread adds). */

@@ -207,7 +207,7 @@ def codec_cases(add, ns):
         [{"ndx": 1, "tokens": framed(c1[:len(c1) - 7]) + b"\x00",
           "content": lit1},
          {"ndx": 2, "tokens": zstd_tokens(z, [lit2]), "content": lit2}],
-        2, "")
+        ns.CODEC, "")
     # The connection ends mid-frame.
     add("zstd lib connection ends mid-frame", zz, big,
         ans(cut, sum=b""), 12, "", setup=setup_old, check=unchanged,
@@ -229,7 +229,8 @@ def codec_cases(add, ns):
         ans(zstd_tokens(Zstd(window_log=27), [lit1, 0, 1, lit2])), 0, "",
         setup=setup_old, check=tree_is({"big.bin": ("f", content)}))
     add("zstd lib window 2^28", zz, big,
-        ans(zstd_tokens(Zstd(window_log=28), [lit1, 0, 1, lit2])), 2, "",
+        ans(zstd_tokens(Zstd(window_log=28), [lit1, 0, 1, lit2])),
+        ns.CODEC, "",
         setup=setup_old, check=unchanged)
     # A dictionary id in the frame header (the receiver has none).
     comp = Zstd().run(lit1)
@@ -237,7 +238,7 @@ def codec_cases(add, ns):
     dict_frame = comp[:4] + bytes([comp[4] | 0x01]) + comp[5:6] + \
         b"\x2a" + comp[6:]
     add("zstd lib frame with a dictionary id", zz, big,
-        ans(framed(dict_frame) + b"\x20" + i32(0) + b"\x00"), 2, "",
+        ans(framed(dict_frame) + b"\x20" + i32(0) + b"\x00"), ns.CODEC, "",
         setup=setup_old, check=unchanged)
     # Skippable frames: before the data frame (zstd skips them: valid),
     # and one whose size runs past everything sent (it eats the rest).
@@ -261,7 +262,7 @@ def codec_cases(add, ns):
     comp = Zstd(checksum=True).run(lit1, E_END)
     bad = comp[:-4] + bytes(b ^ 0xff for b in comp[-4:])
     add("zstd lib frame checksum wrong", zz, big,
-        ans(framed(bad) + b"\x00"), 2, "", setup=setup_old,
+        ans(framed(bad) + b"\x00"), ns.CODEC, "", setup=setup_old,
         check=unchanged)
 
     # ---- lz4: every payload one block.
@@ -274,21 +275,21 @@ def codec_cases(add, ns):
         check=tree_is({"s.bin": ("f", run)}))
     b1 = lz4_block(lit1)
     rest = b"\x20" + i32(0) + b"\x20" + i32(1) + lz4_tokens([lit2])
-    for what, t in (
+    for what, t, rc in (
             ("framed length 3 short", bytes([0x40 | (len(b1) - 3) >> 8,
                                              (len(b1) - 3) & 0xff]) + b1 +
-             rest),
+             rest, ns.CODEC),
             ("framed length 5 long", bytes([0x40 | (len(b1) + 5) >> 8,
                                             (len(b1) + 5) & 0xff]) + b1 +
-             rest),
-            ("block = count after a block", lz4_tokens([lit1, h[0]])),
+             rest, ns.CODEC),
+            ("block = count after a block", lz4_tokens([lit1, h[0]]), 2),
             # 64 KiB in one block: more than a 32 KiB chunk's bound.
             ("block of 64 KiB (bomb)", deflated(
-                lz4_block(b"\x00" * 65536)) + b"\x00"),
+                lz4_block(b"\x00" * 65536)) + b"\x00", ns.CODEC),
             ("match offset edited to 0xffff", deflated(
                 b1[:b1.index(b"compressible") + 12] + b"\xff\xff" +
-                b1[b1.index(b"compressible") + 14:]) + b"\x00")):
-        add(f"lz4 lib {what}", ls, big, ans(t), 2, "", setup=setup_old,
+                b1[b1.index(b"compressible") + 14:]) + b"\x00", ns.CODEC)):
+        add(f"lz4 lib {what}", ls, big, ans(t), rc, "", setup=setup_old,
             check=unchanged)
 
     # ---- zlib: history from matched blocks (zlib), none (zlibx).
@@ -303,16 +304,17 @@ def codec_cases(add, ns):
             check=tree_is({"big.bin": ("f", zcontent)}))
     zx = Stream(31, compress="zlibx")
     add("zlibx lib literal referencing a matched block", zx, zents,
-        ans(ztoks, zcontent), 2, "", setup=setup_old, check=unchanged)
+        ans(ztoks, zcontent), ns.CODEC, "", setup=setup_old,
+        check=unchanged)
     zs = Stream(31, compress="zlib")
     comp = deflate_run(lit1 + lit2)
     for what, t, rc, msg in (
             ("run ends mid-deflate", framed(comp[:len(comp) // 2]) +
              b"\x00", 2, ""),
             ("a final block (BFINAL)", framed(deflate_run(
-                lit1, final=True)) + b"\x00", 2, ""),
+                lit1, final=True)) + b"\x00", ns.CODEC, ""),
             ("history before any block", framed(deflate_run(
-                hist, blk[0])) + b"\x00", 2, ""),
+                hist, blk[0])) + b"\x00", ns.CODEC, ""),
             ("block = count after a literal", framed(comp) + b"\x20" +
              i32(h[0]) + b"\x00", 2, "")):
         add(f"zlib lib {what}", zs, big, ans(t), rc, msg, setup=setup_old,

@@ -248,11 +248,17 @@ def tree_is(want):
     return check
 
 
+# The expected outcome of data a codec (zlib, lz4, zstd) rejects.
+CODEC = "codec"
+
+
 def catalog():
     cases = []
 
     def add(name, st, entries, answers, rc, msg, setup=setup_empty,
             check=None, **kw):
+        if rc == CODEC:  # as rsync's receiver: a stream error, 12
+            rc, msg = 12, "compressed data did not decode"
         if not msg:
             msg = {2: "protocol violation by the peer",
                    12: "connection unexpectedly closed"}.get(rc, "")
@@ -389,14 +395,14 @@ def catalog():
             ("TOKENRUN_REL past count", zt[:lit_end] + b"\xc0\x00\x10\x00",
              2),
             ("invalid flag byte 0x30", zt[:lit_end] + b"\x30\x00", 2),
-            ("garbage deflate", deflated(b"\xff" * 40) + b"\x00", 2),
+            ("garbage deflate", deflated(b"\xff" * 40) + b"\x00", CODEC),
             ("deflate length past the stream", b"\x7f\xff" + b"\x00" * 8,
-             2),
+             CODEC),
             ("deflated bytes edited", zt[:5] + bytes([zt[5] ^ 0x55]) +
-             zt[6:], 2),
+             zt[6:], CODEC),
             ("a huge inflated run", deflated(
                 __import__("zlib").compress(b"\x00" * (1 << 22))[2:-4]) +
-             b"\x00", 2)):
+             b"\x00", CODEC)):
         add(f"zlib {what}", zs, zbig, zans(t), rc, "", setup=setup_old,
             check=tree_is({"big.bin": ("f", OLD_BIG)}))
 
@@ -410,9 +416,9 @@ def catalog():
         "", check=tree_is({"l.txt": ("f", data)}))
     for what, t, rc in (
             ("block length past its data", deflated(b"\xf0\xff" + lb[1:]) +
-             b"\x00", 2),
+             b"\x00", CODEC),
             ("a match past the output", deflated(b"\x10x\xff\xff") + b"\x00",
-             2),
+             CODEC),
             ("empty payload", b"\x40\x00\x00", 2),
             ("block past the basis", deflated(lb) + b"\x20" + i32(3) +
              b"\x00", 2)):
@@ -425,15 +431,15 @@ def catalog():
         "", check=tree_is({"l.txt": ("f", data)}))
     for what, t, rc in (
             ("bad magic", deflated(b"\x28\xb5\x2f\xfe" + zf[4:]) + b"\x00",
-             2),
+             CODEC),
             ("raw block longer than sent", deflated(
                 zstd_raw_start() + zstd_raw_block(data)[:3] + data[:4]) +
              b"\x00", 0),
             ("reserved block type", deflated(
-                zstd_raw_start() + bytes([0x06, 0, 0])) + b"\x00", 2),
+                zstd_raw_start() + bytes([0x06, 0, 0])) + b"\x00", CODEC),
             ("window 2^41", deflated(
                 b"\x28\xb5\x2f\xfd\x00\xf8" + zstd_raw_block(data)) +
-             b"\x00", 2),
+             b"\x00", CODEC),
             ("block past the basis", deflated(zf) + b"\x20" + i32(0) +
              b"\x00", 2)):
         add(f"zstd {what}", zz, ents,
@@ -442,7 +448,8 @@ def catalog():
     # -- the same codecs with really compressed data (hostile_codec.py).
     hostile_codec.codec_cases(add, types.SimpleNamespace(
         Stream=Stream, D=D, F=F, setup_old=setup_old, tree_is=tree_is,
-        OLD_BIG=OLD_BIG, blocks_of=blocks_of, sum_head=sum_head))
+        OLD_BIG=OLD_BIG, blocks_of=blocks_of, sum_head=sum_head,
+        CODEC=CODEC))
 
     # -- -R lists and --files-from (hostile_relative.py).
     hostile_relative.relative_cases(add, types.SimpleNamespace(
@@ -616,7 +623,7 @@ def catalog():
             0, "", check=tree_is({"z.txt": ("f", data)}))
         add(f"p{proto} zlib garbage", zs_, ents,
             [{"ndx": 1, "tokens": deflated(b"\xff" * 30) + b"\x00",
-              "content": data}], 2, "")
+              "content": data}], CODEC, "")
 
     # -- temp files a killed berth left (its mark names a dead process)
     # go with the next push; rsync's, a live process's and a forged mark

@@ -389,7 +389,7 @@ static void test_bad_zstd(void **state)
 	memcpy(b + 16, "\x05", 1); /* invalid flag */
 	assert_int_equal(run_zstd(b, 17), -BERTH_EPROTO);
 	memcpy(b + 16, "\x40\x04garb", 6); /* not zstd data */
-	assert_int_equal(run_zstd(b, 22), -BERTH_EPROTO);
+	assert_int_equal(run_zstd(b, 22), -BERTH_ECODEC);
 }
 
 static void test_encoders(void **state)

@@ -343,11 +343,11 @@ static void test_bad_streams(void **state)
 	/* a last block (the sender never ends the stream) */
 	zn = deflate_raw("hello hello hello", z, sizeof(z), Z_FINISH);
 	n = stream(b, z, zn, "\x00\x07", 2);
-	assert_int_equal(run(BERTH_COMPRESS_ZLIB, b, n, true), -BERTH_EPROTO);
+	assert_int_equal(run(BERTH_COMPRESS_ZLIB, b, n, true), -BERTH_ECODEC);
 	/* not deflate data; an empty payload */
 	n = stream(b, "\xff\xff\xff\xff", 4, "\x00\x07", 2);
-	assert_int_equal(run(BERTH_COMPRESS_ZLIB, b, n, true), -BERTH_EPROTO);
-	assert_int_equal(run(BERTH_COMPRESS_LZ4, b, n, true), -BERTH_EPROTO);
+	assert_int_equal(run(BERTH_COMPRESS_ZLIB, b, n, true), -BERTH_ECODEC);
+	assert_int_equal(run(BERTH_COMPRESS_LZ4, b, n, true), -BERTH_ECODEC);
 	n = stream(b, "", 0, "\x00\x07", 2);
 	assert_int_equal(run(BERTH_COMPRESS_ZLIB, b, n, true), -BERTH_EPROTO);
 	assert_int_equal(run(BERTH_COMPRESS_LZ4, b, n, true), -BERTH_EPROTO);
@@ -357,7 +357,7 @@ static void test_bad_streams(void **state)
 					  sizeof(big), 16383);
 	assert_true(zn > 0 && zn < 16383);
 	n = stream(b, b + 18, zn, "\x00\x07", 2);
-	assert_int_equal(run(BERTH_COMPRESS_LZ4, b, n, true), -BERTH_EPROTO);
+	assert_int_equal(run(BERTH_COMPRESS_LZ4, b, n, true), -BERTH_ECODEC);
 	zn = (size_t)LZ4_compress_default((const char *)big, (char *)b + 18,
 					  32000, 16383);
 	n = stream(b, b + 18, zn, "\x00\x07", 2);

@@ -68,6 +68,47 @@ static int open_alt_dirs(struct berth_session *s)
 }
 
 /*
+ * The full path of directory @dir as rsync's receiver holds its working
+ * directory after changing into it: absolute (from the current directory),
+ * with empty and "." parts dropped and ".." taken lexically.  NULL when
+ * out of memory or when the current directory is unknown.
+ */
+static char *full_path(const char *dir)
+{
+	char cwd[4096], *out, *w;
+	const char *p = dir;
+	size_t cap;
+
+	if (dir[0] != '/' && !getcwd(cwd, sizeof(cwd)))
+		return NULL;
+	cap = (dir[0] == '/' ? 0 : strlen(cwd)) + strlen(dir) + 2;
+	out = malloc(cap);
+	if (!out)
+		return NULL;
+	strcpy(out, dir[0] == '/' ? "" : cwd);
+	w = out + strlen(out);
+	while (*p) {
+		const char *e = strchrnul(p, '/');
+		size_t n = (size_t)(e - p);
+
+		if (n == 2 && p[0] == '.' && p[1] == '.') {
+			while (w > out && *--w != '/')
+				;
+			*w = '\0';
+		} else if (n && !(n == 1 && p[0] == '.')) {
+			*w++ = '/';
+			memcpy(w, p, n);
+			w += n;
+			*w = '\0';
+		}
+		p = *e ? e + 1 : e;
+	}
+	if (w == out)
+		strcpy(out, "/");
+	return out;
+}
+
+/*
  * rsync's "local name" mode: one non-directory item whose DEST is a file
  * or a new name: DEST's directory is the root, the item takes its name.
  */
@@ -84,6 +125,7 @@ static int open_local_name(struct berth_session *s, const char *dest)
 	}
 	s->dest.root_fd = open(*dir ? dir : "/",
 			       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	s->dest.full = full_path(*dir ? dir : "/");
 	free(dir);
 	if (s->dest.root_fd < 0) {
 		berth__session_fatal(s, RERR_FILESELECT,
@@ -162,6 +204,7 @@ int berth__open_dest(struct berth_session *s)
 		}
 	}
 	s->dest.root_fd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	s->dest.full = full_path(dest);
 	if (s->dest.root_fd < 0) {
 		berth__session_fatal(s, RERR_FILESELECT,
 				     "change_dir#3 \"%s\" failed: %s\n", dest,
@@ -186,6 +229,8 @@ void berth__dest_close(struct sess_dest *d)
 			close(d->alt_fd[j]);
 	free(d->local_name);
 	free(d->bak_last);
+	free(d->full);
+	d->full = NULL;
 	d->root_fd = d->temp_dirfd = d->backup_dirfd = d->backup_base_fd = -1;
 	d->nalt = 0;
 	d->local_name = d->bak_last = NULL;

@@ -77,14 +77,47 @@ int berth__gen_mk_wait(struct berth_session *s, uint8_t *state, int *err)
 }
 
 /*
- * Make directory @name (@m) through the commit stage, after whatever was
- * queued before it there, and wait for the outcome: 0 or -errno.  Only
- * what lies beneath it waits so; the rest of the stage's work goes on.
+ * The mkdir itself on the generator's thread, beneath its parent from the
+ * generator's directory cache (as the commit stage's would: never through
+ * a symlink; an existing directory is success): a system call, where a
+ * trip through the commit stage and back costs the walk a round of
+ * wake-ups per directory.  0 or -errno.
  */
-static int mkdir_now(struct berth_session *s, const char *name,
-		     struct berth_commit_meta *m)
+static int mkdir_direct(struct gen *g, const char *name, mode_t mode)
 {
+	struct berth_session *s = g->s;
+	const char *slash = strrchr(name, '/');
+	const char *base = slash ? slash + 1 : name;
+	struct stat st;
+	int dfd, ret;
+
+	dfd = berth__gen_dir_fd(g, name, slash ? (size_t)(slash - name) : 0);
+	if (dfd < 0)
+		return dfd;
+	ret = berth__sys_mkdirat(s, dfd, base, mode & 07777);
+	if (ret == -EEXIST && berth__sys_lstatat(s, dfd, base, &st) == 0 &&
+	    S_ISDIR(st.st_mode))
+		ret = 0;
+	return ret;
+}
+
+/*
+ * Make directory @name (@m) and know the outcome: 0 or -errno.  Directly
+ * (mkdir_direct()) when nothing the commit stage holds can come before it:
+ * @queued says something at that name was queued there (a file in the
+ * way, deleted), and in batch durability the stage's mkdir marks the
+ * parent for its fsync.  Else through the commit stage, after whatever
+ * was queued before it, waiting for its event; only what lies beneath the
+ * directory waits, the stage's other work goes on.
+ */
+static int mkdir_now(struct gen *g, const char *name,
+		     struct berth_commit_meta *m, bool queued)
+{
+	struct berth_session *s = g->s;
 	int ret;
+
+	if (!queued && s->cfg.durability != BERTH_DURABLE_BATCH)
+		return mkdir_direct(g, name, m->mode);
 
 	pthread_mutex_lock(&s->sync.lock);
 	s->sync.mk_state = BERTH_GEN_MK_PENDING;
@@ -120,7 +153,7 @@ int berth__gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 	struct berth_commit_xattrs *x = NULL;
 	struct stat st = {0};
 	uint32_t iflags;
-	bool is_new = false, quiet;
+	bool is_new = false, quiet, in_way = false;
 	int ret, alt, mk_err = 0;
 
 	if (strcmp(f->name, ".") == 0 && s->dest.dest_created)
@@ -141,6 +174,7 @@ int berth__gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 			if (ret < 0)
 				return ret;
 		}
+		in_way = true;
 		ret = -ENOENT;
 	}
 	if (ret == -ENOENT) {
@@ -169,7 +203,7 @@ int berth__gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 			berth__session_meta(s, f, false, 0, &m);
 			m.mode = (m.mode & 07777) | S_IFDIR;
 			/* Its outcome decides what happens beneath it. */
-			mk_err = mkdir_now(s, f->name, &m);
+			mk_err = mkdir_now(g, f->name, &m, in_way);
 			if (mk_err == -BERTH_ECANCELLED || mk_err == -ENOMEM) {
 				free(x);
 				return mk_err;
@@ -286,7 +320,7 @@ int berth__gen_rel_parents(struct gen *g, const struct berth_file *f)
 			return -ENAMETOOLONG;
 		memcpy(part, f->name, i);
 		part[i] = '\0';
-		ret = mkdir_now(s, part, &m);
+		ret = mkdir_now(g, part, &m, false);
 		if (ret == -BERTH_ECANCELLED || ret == -ENOMEM)
 			return ret;
 		if (ret < 0) {
@@ -310,6 +344,7 @@ int berth__gen_dir_ensure(struct gen *g, const struct berth_file *f,
 	struct berth_session *s = g->s;
 	struct berth_commit_meta m;
 	struct stat st;
+	bool in_way;
 	int ret;
 
 	if (strcmp(f->name, ".") == 0)
@@ -319,7 +354,8 @@ int berth__gen_dir_ensure(struct gen *g, const struct berth_file *f,
 		return ret;
 	if (ret == 0 && S_ISDIR(st.st_mode))
 		return 0;
-	if (ret == 0) {
+	in_way = ret == 0;
+	if (in_way) {
 		/* Something else is in the way: a file/symlink goes. */
 		if (!s->opts.dry_run) {
 			ret = berth_commit_delete(s->stg.commit, f->name, 0,
@@ -329,9 +365,20 @@ int berth__gen_dir_ensure(struct gen *g, const struct berth_file *f,
 		}
 	}
 	if (!s->opts.dry_run) {
-		/* Not waited for here: its list asks for the outcome. */
+		/* Its list asks for the outcome, which is not reported here
+		 * (rsync tries again there).  Made directly, as mkdir_now()
+		 * decides, or queued and not waited for here. */
 		berth__session_meta(s, f, false, 0, &m);
 		m.mode = (m.mode & 07777) | S_IFDIR;
+		if (!in_way && s->cfg.durability != BERTH_DURABLE_BATCH) {
+			ret = mkdir_direct(g, f->name, m.mode);
+			pthread_mutex_lock(&s->sync.lock);
+			d->mk_err = ret;
+			d->mk_state = BERTH_GEN_MK_DONE;
+			pthread_mutex_unlock(&s->sync.lock);
+			d->made = 1;
+			return 0;
+		}
 		m.user = mk_token_dir(k);
 		pthread_mutex_lock(&s->sync.lock);
 		d->mk_state = BERTH_GEN_MK_PENDING;

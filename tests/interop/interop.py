@@ -1915,6 +1915,13 @@ SCENARIOS.update({
                             ["-rlpt", "--delete"], unpriv()),
     "unpriv_delete_fails_after": (tree_unpriv_delete, dest_unpriv_delete,
                                   ["-rlpt", "--delete-after"], unpriv()),
+    # DEST itself cannot be made (--mkpath: its parents): the session
+    # ends, exit 11, one line naming DEST.
+    "unpriv_mkpath_fails": (tree_unpriv_implied, dest_unpriv_implied,
+                            ["-rlpt", "--mkpath"],
+                            unpriv(rc=11, dest_sub="a/x/y/")),
+    "unpriv_dest_mkdir_fails": (tree_unpriv_implied, dest_unpriv_implied,
+                                ["-rlpt"], unpriv(rc=11, dest_sub="a/x/")),
     # -R --no-implied-dirs: a missing parent that cannot be made is named,
     # and the entry fails on its own.
     "unpriv_implied_fails": (tree_unpriv_implied, dest_unpriv_implied,
@@ -1932,6 +1939,9 @@ def message_lines(err, who):
     import re
     out = []
     for ln in err.splitlines():
+        if re.match(r"^rsync error: .* \[(Receiver|receiver|generator)="
+                    r"[0-9.]+\]$", ln):
+            continue  # the stock server's own last words (berth: none)
         ln = re.sub(r"^berth: \[", "rsync: [", ln)
         ln = ln.replace(f"/dst-{who}/", "/dst/").replace(f"/dst-{who}\"",
                                                         "/dst\"")
@@ -2052,12 +2062,14 @@ def client_path(version):
 
 
 def push(src, dst, receiver, opts, env=None, corrupt=None, single=None,
-         target=None, client=None, sources=None, stdin=None):
+         target=None, client=None, sources=None, stdin=None, sub=None):
     if corrupt:
         env = dict(os.environ, RELAY_TARGET=receiver,
                    RELAY_CORRUPT=corrupt.hex())
         receiver = os.path.join(HERE, "corrupt_relay.py")
     source, dest = [src + "/"], f"localhost:{dst}/"
+    if sub:
+        dest = f"localhost:{dst}/{sub}"  # DEST beneath the one made
     if single is not None:
         # One file as the source: into DEST/ or as DEST/target.
         source = [os.path.join(src, single)]
@@ -2310,7 +2322,8 @@ def run_scenario_in(name, berth, work, keep, tmpfs, build_src, build_dst,
                             target=extra.get("target"),
                             client=extra.get("client"),
                             sources=extra.get("sources"),
-                            stdin=extra.get("files_from_stdin"))
+                            stdin=extra.get("files_from_stdin"),
+                            sub=extra.get("dest_sub"))
         if extra.get("atime_kept"):
             # Before the comparison reads the files.
             results.setdefault("_atimes", {})[who] = {

@@ -119,11 +119,21 @@ void berth__session_xfer_error(struct berth_session *s, const char *who,
 const char *berth__full_name(const struct berth_session *s, const char *rel,
 			     char *buf, size_t cap)
 {
+	const struct berth_dpolicy *p = s->opts.dpolicy;
 	const char *root = s->dest.full;
 
 	if (!rel || !*rel)
 		rel = ".";
-	if (!root)
+	if (p && p->module) {
+		/* A daemon's module: from its top, as rsync shows it with
+		 * its working directory beneath the module (its top itself:
+		 * "/" with use chroot, else nothing). */
+		const char *d = p->dest_rel ? p->dest_rel : "";
+
+		snprintf(buf, cap, "\"%s%s%s%s\" (in %s)",
+			 *d || p->chroot ? "/" : "", d, *d ? "/" : "", rel,
+			 p->module);
+	} else if (!root)
 		snprintf(buf, cap, "\"%s\"", rel);
 	else
 		snprintf(buf, cap, "\"%s%s%s\"", root,

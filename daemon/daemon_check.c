@@ -333,6 +333,8 @@ static int policy(struct berth_dconn *c, struct berth_opts *o, char *why,
 		 m->use_chroot ? "/" : "", c->rel);
 	c->pol.dest_rel = c->pol_rel;
 	c->pol.dest_shown = c->pol_shown;
+	c->pol.module = m->name;
+	c->pol.chroot = m->use_chroot;
 	c->pol.munge_links = m->munge_symlinks < 0 ? !m->use_chroot
 						   : m->munge_symlinks;
 	/* As rsync: numeric by default with use chroot (no names looked

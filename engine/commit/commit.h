@@ -152,6 +152,9 @@ struct berth_commit_meta {
 	bool atime_set;
 	int64_t atime_sec;
 	uint32_t uid, gid; /* with opts.preserve_owner; -1 leaves one */
+	/* dir_meta, set_meta: the mode is right already, no chmod (as rsync
+	 * changes only what differs; ACLs and --fake-super still go). */
+	bool mode_kept;
 	uint64_t size_hint; /* expected size (0: unknown); informational */
 	void *user; /* returned in the events for this item */
 	/* file_begin, symlink, mknod: the new item's extended attributes,
@@ -204,6 +207,39 @@ enum berth_commit_xattr_op {
 	BERTH_COMMIT_XATTR_REMOVE,
 };
 
+/* EV_OP: which operation (berth_commit_mkdir() ... ). */
+enum berth_commit_op_kind {
+	BERTH_COMMIT_OP_MKDIR,
+	BERTH_COMMIT_OP_SYMLINK,
+	BERTH_COMMIT_OP_HARDLINK,
+	BERTH_COMMIT_OP_MKNOD,
+	BERTH_COMMIT_OP_DELETE,
+	BERTH_COMMIT_OP_DIR_META,
+	BERTH_COMMIT_OP_META,
+	BERTH_COMMIT_OP_RENAME,
+	BERTH_COMMIT_OP_XATTR,
+};
+
+/* A failed file or operation: the step that failed, so that the caller
+ * can word it (rsync names the call: mkstemp, rename, chmod...). */
+enum berth_commit_step {
+	BERTH_COMMIT_STEP_NONE, /* success, a cancel, or not known */
+	BERTH_COMMIT_STEP_DIR, /* its parent directory could not be opened */
+	BERTH_COMMIT_STEP_OPEN, /* the temp file (in place: the file) */
+	BERTH_COMMIT_STEP_WRITE, /* write, truncate, preallocate */
+	BERTH_COMMIT_STEP_FSYNC,
+	BERTH_COMMIT_STEP_CLOSE,
+	BERTH_COMMIT_STEP_CHOWN,
+	BERTH_COMMIT_STEP_CHMOD,
+	BERTH_COMMIT_STEP_TIMES,
+	BERTH_COMMIT_STEP_BACKUP, /* the old entry kept as its backup */
+	BERTH_COMMIT_STEP_RENAME, /* the temp name onto the final one */
+	BERTH_COMMIT_STEP_MKDIR,
+	BERTH_COMMIT_STEP_CREATE, /* symlink, hard link or node */
+	BERTH_COMMIT_STEP_DELETE,
+	BERTH_COMMIT_STEP_XATTR,
+};
+
 struct berth_commit_event {
 	int kind; /* enum berth_commit_event_kind */
 	int err; /* 0, -errno, or -BERTH_ECANCELLED for aborts */
@@ -211,6 +247,17 @@ struct berth_commit_event {
 	void *user; /* meta.user of the item (NULL for DIRSYNC) */
 	const char *xattr; /* EV_XATTR: the attribute (NULL when listing) */
 	int xattr_op; /* EV_XATTR: enum berth_commit_xattr_op */
+	int op; /* EV_OP: enum berth_commit_op_kind */
+	int step; /* on failure: enum berth_commit_step */
+	/* On failure, valid during the callback only: the temp name (its
+	 * last component) where one was made or tried, else NULL; whether
+	 * it lies in the --temp-dir; EV_OP: a symlink's target or a hard
+	 * link's source (relative path), else NULL; DELETE: a directory. */
+	const char *tmp;
+	int tmp_in_temp_dir;
+	int inplace; /* EV_FILE: written in place (no temp file) */
+	const char *target;
+	int is_dir;
 };
 
 /*

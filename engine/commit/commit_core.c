@@ -99,12 +99,12 @@ void berth__commit_submit(struct berth_commit *c, struct commit_io *io,
 }
 
 /* Report one item's outcome and count it.  Commit thread only. */
-void berth__commit_event(struct berth_commit *c, int kind, int err,
-			 const char *path, void *user)
+void berth__commit_event(struct berth_commit *c, struct berth_commit_event *ev)
 {
-	struct berth_commit_event ev = {
-		.kind = kind, .err = err, .path = path, .user = user};
+	int kind = ev->kind, err = ev->err;
 
+	if (!err)
+		ev->step = BERTH_COMMIT_STEP_NONE;
 	pthread_mutex_lock(&c->lock);
 	if (kind == BERTH_COMMIT_EV_FILE) {
 		if (err)
@@ -121,7 +121,7 @@ void berth__commit_event(struct berth_commit *c, int kind, int err,
 	if (err && !c->err_since_flush)
 		c->err_since_flush = err;
 	if (c->cb)
-		c->cb(c->cb_arg, &ev);
+		c->cb(c->cb_arg, ev);
 }
 
 /*

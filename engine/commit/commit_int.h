@@ -226,6 +226,8 @@ struct berth_commit_file {
 	int finishing;
 	int failed;
 	int fail_err;
+	int fail_step; /* enum berth_commit_step of the first failure */
+	int small_step; /* the small-file call: the step it is at */
 	int serial_wait;
 	int stage_done;
 	int begun;
@@ -241,15 +243,18 @@ static inline int commit_file_inplace(const struct berth_commit_file *f)
 }
 
 enum commit_op_kind {
-	OP_MKDIR,
-	OP_SYMLINK,
-	OP_HARDLINK,
-	OP_MKNOD,
-	OP_DELETE,
-	OP_DIR_META,
-	OP_META, /* owner/mode/times of a non-directory, by parent + name */
-	OP_RENAME, /* path2 replaces path (after a backup of path) */
-	OP_XATTR, /* extended attributes of an item, by parent + name */
+	OP_MKDIR = BERTH_COMMIT_OP_MKDIR,
+	OP_SYMLINK = BERTH_COMMIT_OP_SYMLINK,
+	OP_HARDLINK = BERTH_COMMIT_OP_HARDLINK,
+	OP_MKNOD = BERTH_COMMIT_OP_MKNOD,
+	OP_DELETE = BERTH_COMMIT_OP_DELETE,
+	OP_DIR_META = BERTH_COMMIT_OP_DIR_META,
+	/* owner/mode/times of a non-directory, by parent + name */
+	OP_META = BERTH_COMMIT_OP_META,
+	/* path2 replaces path (after a backup of path) */
+	OP_RENAME = BERTH_COMMIT_OP_RENAME,
+	/* extended attributes of an item, by parent + name */
+	OP_XATTR = BERTH_COMMIT_OP_XATTR,
 };
 
 struct commit_op {
@@ -282,6 +287,7 @@ struct commit_op {
 	int state;
 	int waiting;
 	int err;
+	int fail_step; /* enum berth_commit_step of op->err */
 	int tmp_made;
 	int retries;
 	char tmp[NAME_MAX + 1];
@@ -362,8 +368,9 @@ void berth__commit_submit(struct berth_commit *c, struct commit_io *io,
 			  void (*done)(struct berth_commit *,
 				       struct commit_io *),
 			  uint64_t tag);
-void berth__commit_event(struct berth_commit *c, int kind, int err,
-			 const char *path, void *user);
+/* Report one item's outcome (@ev->kind, err, path, user and, on failure,
+ * what failed) and count it. */
+void berth__commit_event(struct berth_commit *c, struct berth_commit_event *ev);
 void berth__commit_buf_put(struct berth_commit *c, struct commit_buf *b);
 /* berth__commit_buf_put() each of a chain of buffers (linked by next). */
 void berth__commit_buf_put_chain(struct berth_commit *c, struct commit_buf *b);

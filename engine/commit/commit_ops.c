@@ -90,6 +90,8 @@ static int step_applies(struct berth_commit *c, struct commit_op *op, int s)
 			op->meta.gid != (uint32_t)-1);
 	if (s == S_CHMOD && op->kind == OP_SYMLINK)
 		return c->o.fake_super; /* its %stat (a link has no mode) */
+	if (s == S_CHMOD && op->meta.mode_kept)
+		return berth__commit_mode_special(c, &op->meta);
 	if (s == S_TIMES)
 		return op->meta.mtime_nsec != UTIME_OMIT || op->meta.atime_set;
 	if (s == S_BACKUP)
@@ -122,8 +124,44 @@ static int op_next(struct berth_commit *c, struct commit_op *op, int s)
 	return st[i];
 }
 
+/* The step an op's state stands for, in an event. */
+static int op_step_of(int state)
+{
+	switch (state) {
+	case S_MKDIR:
+	case S_MKDIR_STAT:
+		return BERTH_COMMIT_STEP_MKDIR;
+	case S_CREATE:
+		return BERTH_COMMIT_STEP_CREATE;
+	case S_CHOWN:
+		return BERTH_COMMIT_STEP_CHOWN;
+	case S_CHMOD:
+		return BERTH_COMMIT_STEP_CHMOD;
+	case S_TIMES:
+		return BERTH_COMMIT_STEP_TIMES;
+	case S_RENAME:
+	case S_MOVE:
+		return BERTH_COMMIT_STEP_RENAME;
+	case S_DELETE:
+		return BERTH_COMMIT_STEP_DELETE;
+	case S_BACKUP:
+		return BERTH_COMMIT_STEP_BACKUP;
+	case S_XA_OPEN:
+	case S_XA_STAT:
+	case S_XA_WPERM:
+	case S_XATTR:
+	case S_XA_RESTORE:
+	case S_XA_CLOSE:
+		return BERTH_COMMIT_STEP_XATTR;
+	default:
+		return BERTH_COMMIT_STEP_NONE;
+	}
+}
+
 static void op_done(struct berth_commit *c, struct commit_op *op, int err)
 {
+	struct berth_commit_event ev = {.kind = BERTH_COMMIT_EV_OP, .err = err};
+
 	if (op->prev)
 		op->prev->next = op->next;
 	else if (c->ops == op)
@@ -135,8 +173,14 @@ static void op_done(struct berth_commit *c, struct commit_op *op, int err)
 		berth__commit_dir_put(c, op->dir);
 	if (op->dir2)
 		berth__commit_dir_put(c, op->dir2);
-	berth__commit_event(c, BERTH_COMMIT_EV_OP, err,
-			    op->path[0] ? op->path : ".", op->meta.user);
+	ev.path = op->path[0] ? op->path : ".";
+	ev.user = op->meta.user;
+	ev.op = op->kind;
+	ev.step = op->fail_step;
+	ev.tmp = op->tmp[0] ? op->tmp : NULL;
+	ev.target = op->path2;
+	ev.is_dir = op->is_dir;
+	berth__commit_event(c, &ev);
 	berth__commit_slot_put(c, 0);
 	berth__commit_op_free(op);
 }
@@ -263,6 +307,7 @@ static void op_io_done(struct berth_commit *c, struct commit_io *io)
 	}
 	if (res < 0) {
 		op->err = res;
+		op->fail_step = op_step_of(op->state);
 		if (op->tmp_made) {
 			op->state = S_UNLINK_TMP;
 			op_step(c, op);
@@ -448,6 +493,7 @@ static void op_dirs_ready(struct berth_commit *c, struct commit_op *op)
 	if (--op->waiting)
 		return;
 	if (op->err) {
+		op->fail_step = BERTH_COMMIT_STEP_DIR;
 		op_done(c, op, op->err);
 		return;
 	}

@@ -58,9 +58,15 @@ static void dirsync_result(struct berth_commit *c, struct commit_dir *d,
 	pthread_mutex_lock(&c->lock);
 	c->st.dir_fsyncs++;
 	pthread_mutex_unlock(&c->lock);
-	if (res < 0)
-		berth__commit_event(c, BERTH_COMMIT_EV_DIRSYNC, (int)res,
-				    d->e.len ? d->e.path : ".", NULL);
+	if (res < 0) {
+		struct berth_commit_event ev = {
+			.kind = BERTH_COMMIT_EV_DIRSYNC,
+			.err = (int)res,
+			.path = d->e.len ? d->e.path : ".",
+			.step = BERTH_COMMIT_STEP_FSYNC};
+
+		berth__commit_event(c, &ev);
+	}
 }
 
 static void dir_close_synced(struct berth_commit *c, struct commit_io *io)

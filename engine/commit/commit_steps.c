@@ -36,6 +36,42 @@ static void serial_remove(struct berth_commit *c, struct berth_commit_file *f)
 	f->serial_wait = 0;
 }
 
+/* The step a file's state stands for, in an event. */
+static int file_step_of(int state)
+{
+	switch (state) {
+	case F_RESOLVE:
+	case F_MKSUB:
+	case F_SUBDIR:
+	case F_BAKDIR:
+		return BERTH_COMMIT_STEP_DIR;
+	case F_OPEN:
+		return BERTH_COMMIT_STEP_OPEN;
+	case F_ALLOC:
+	case F_WRITE:
+	case F_TRUNC:
+		return BERTH_COMMIT_STEP_WRITE;
+	case F_CHOWN:
+		return BERTH_COMMIT_STEP_CHOWN;
+	case F_XATTR:
+		return BERTH_COMMIT_STEP_XATTR;
+	case F_CHMOD:
+		return BERTH_COMMIT_STEP_CHMOD;
+	case F_TIMES:
+		return BERTH_COMMIT_STEP_TIMES;
+	case F_FSYNC:
+		return BERTH_COMMIT_STEP_FSYNC;
+	case F_CLOSE:
+		return BERTH_COMMIT_STEP_CLOSE;
+	case F_BACKUP:
+		return BERTH_COMMIT_STEP_BACKUP;
+	case F_RENAME:
+		return BERTH_COMMIT_STEP_RENAME;
+	default:
+		return BERTH_COMMIT_STEP_NONE;
+	}
+}
+
 /* Record the first error; stop queued work of a file still writing. */
 static void file_fail(struct berth_commit *c, struct berth_commit_file *f,
 		      int err)
@@ -44,6 +80,8 @@ static void file_fail(struct berth_commit *c, struct berth_commit_file *f,
 		return;
 	f->failed = 1;
 	f->fail_err = err;
+	f->fail_step = f->state == F_SMALL ? f->small_step
+					   : file_step_of(f->state);
 	atomic_store_explicit(&f->err, err, memory_order_relaxed);
 	if (f->serial_wait)
 		serial_remove(c, f);
@@ -62,6 +100,7 @@ void berth__commit_file_cancel(struct berth_commit *c,
 static void file_done(struct berth_commit *c, struct berth_commit_file *f,
 		      int err)
 {
+	struct berth_commit_event ev = {.kind = BERTH_COMMIT_EV_FILE};
 	struct commit_buf *b;
 
 	f->stage_done = 1;
@@ -80,8 +119,14 @@ static void file_done(struct berth_commit *c, struct berth_commit_file *f,
 		berth__commit_dir_put(c, f->bdir);
 	f->bdir = NULL;
 	berth__commit_track_del(&f->track);
-	berth__commit_event(c, BERTH_COMMIT_EV_FILE, err, f->path,
-			    f->meta.user);
+	ev.err = err;
+	ev.path = f->path;
+	ev.user = f->meta.user;
+	ev.step = f->fail_step;
+	ev.tmp = f->tmp[0] && !commit_file_inplace(f) ? f->tmp : NULL;
+	ev.tmp_in_temp_dir = c->o.use_temp_dir;
+	ev.inplace = commit_file_inplace(f);
+	berth__commit_event(c, &ev);
 	berth__commit_slot_put(c, 1);
 	berth__commit_file_unref(c, f);
 }

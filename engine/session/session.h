@@ -125,6 +125,12 @@ struct sess_sync {
 	int32_t *redo; /* ndx queue for the redo pass */
 	size_t nredo, redo_cap;
 	bool recv_finished; /* the receiver loop has ended */
+	/* The generator's mkdir it waits for at once (not an incremental
+	 * list's early one: those are in struct sess_dir), its outcome, and
+	 * whether the generator sleeps on cond for an outcome. */
+	uint8_t mk_state; /* enum berth_gen_mk */
+	int mk_err;
+	bool mk_waiting;
 	bool gen_started;
 	pthread_t gen_thread;
 };

@@ -27,6 +27,10 @@ struct berth_dpolicy {
 	const struct berth_dfilter *filter; /* the daemon's rules, or NULL */
 	const char *dest_rel; /* DEST relative to the module, "" its top */
 	const char *dest_shown; /* DEST as messages name it */
+	/* The module's name and whether it "chroots" (rsync's messages name
+	 * an item from the module's top: "/dir/name" (in NAME)). */
+	const char *module;
+	bool chroot;
 	bool munge_links; /* targets stored as "/rsyncd-munged/" + target */
 	bool numeric_ids; /* no names mapped (the name lists still come) */
 };

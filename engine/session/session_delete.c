@@ -230,6 +230,88 @@ static void report_deleted(struct berth_session *s, const char *path,
 	berth__session_deleted(s, path, is_dir);
 }
 
+/*
+ * A deletion queued to the commit stage.  It is reported (MSG_DELETED,
+ * counted, the embedder told) once it is done, as rsync reports only what
+ * it deleted, and in the order the deletions were queued: an entry waits
+ * until every one before it is done.  The list is under sync.lock; only the
+ * commit thread's event takes entries off it, so the reports keep their
+ * order outside the lock.
+ */
+struct del_pending {
+	struct del_pending *next;
+	unsigned char type; /* DT_* */
+	signed char state; /* 0 queued, 1 deleted, -1 failed */
+	char path[];
+};
+
+/* meta.user of every such deletion (its address; never written). */
+static char del_mark;
+
+bool berth__delete_token(const void *user)
+{
+	return user == &del_mark;
+}
+
+void berth__delete_done(struct berth_session *s, const char *path, int err)
+{
+	struct del_pending *p, *ready = NULL, **rt = &ready;
+
+	pthread_mutex_lock(&s->sync.lock);
+	for (p = s->del.pend_head; p; p = p->next)
+		if (p->state == 0 && strcmp(p->path, path) == 0) {
+			p->state = err ? -1 : 1;
+			break;
+		}
+	while ((p = s->del.pend_head) && p->state != 0) {
+		s->del.pend_head = p->next;
+		if (!p->next)
+			s->del.pend_tail = NULL;
+		p->next = NULL;
+		*rt = p;
+		rt = &p->next;
+	}
+	pthread_mutex_unlock(&s->sync.lock);
+	while ((p = ready)) {
+		ready = p->next;
+		if (p->state > 0)
+			report_deleted(s, p->path, p->type);
+		free(p);
+	}
+}
+
+/* Queue the deletion of @path (@type) to the commit stage. */
+static int delete_queued(struct berth_session *s, const char *path,
+			 unsigned char type)
+{
+	size_t len = strlen(path);
+	struct del_pending *p = malloc(sizeof(*p) + len + 1);
+	int ret;
+
+	if (!p)
+		return -ENOMEM;
+	p->next = NULL;
+	p->type = type;
+	p->state = 0;
+	memcpy(p->path, path, len + 1);
+	pthread_mutex_lock(&s->sync.lock);
+	if (s->del.pend_tail)
+		s->del.pend_tail->next = p;
+	else
+		s->del.pend_head = p;
+	s->del.pend_tail = p;
+	pthread_mutex_unlock(&s->sync.lock);
+	ret = berth_commit_delete(s->stg.commit, path, type == DT_DIR,
+				  &del_mark);
+	if (ret < 0) {
+		/* Never queued: no event will come for it. */
+		pthread_mutex_lock(&s->sync.lock);
+		p->state = -1;
+		pthread_mutex_unlock(&s->sync.lock);
+	}
+	return ret;
+}
+
 /* One more deletion allowed by --max-delete?  Counts what it refuses. */
 static bool may_delete(struct berth_session *s)
 {
@@ -261,9 +343,8 @@ static int delete_one(struct berth_session *s, const char *path,
 			return ret;
 	}
 	if (!s->opts.dry_run)
-		ret = berth_commit_delete(s->stg.commit, path, type == DT_DIR,
-					  NULL);
-	if (ret == 0)
+		ret = delete_queued(s, path, type);
+	else
 		report_deleted(s, path, type);
 	return ret;
 }
@@ -565,6 +646,13 @@ void berth__delete_finish(struct berth_session *s)
 
 void berth__del_free(struct sess_del *d)
 {
+	struct del_pending *p;
+
 	berth__filter_free(d->filt);
 	d->filt = NULL;
+	while ((p = d->pend_head)) {
+		d->pend_head = p->next;
+		free(p);
+	}
+	d->pend_tail = NULL;
 }

@@ -13,12 +13,16 @@
 #include "protocol/protocol.h"
 
 struct berth_session;
+struct del_pending;
 
 struct sess_del {
 	struct berth_filters *filt; /* session_filter.c; NULL: no rules */
 	struct berth_del_stats stats;
 	int deleted; /* for --max-delete */
 	unsigned skipped; /* refused by --max-delete */
+	/* Deletions queued to the commit stage, oldest first, reported in
+	 * this order once done (session_delete.c; under sync.lock). */
+	struct del_pending *pend_head, *pend_tail;
 	bool io_warned;
 };
 
@@ -42,6 +46,10 @@ int berth__delete_tree(struct berth_session *s, const char *name,
 		       bool report_self);
 bool berth__dir_has_entries(struct berth_session *s, const char *name);
 void berth__delete_finish(struct berth_session *s);
+/* meta.user of a deletion: is @user one?  Then berth__delete_done() is
+ * told its outcome (0 or -errno; commit thread), and reports it. */
+bool berth__delete_token(const void *user);
+void berth__delete_done(struct berth_session *s, const char *path, int err);
 void berth__del_free(struct sess_del *d);
 
 #endif /* BERTH_SESSION_DELETE_H */

@@ -68,6 +68,66 @@ static int open_alt_dirs(struct berth_session *s)
 }
 
 /*
+ * The full path of directory @dir as rsync's receiver holds its working
+ * directory after changing into it: absolute (from the current directory),
+ * with empty and "." parts dropped and ".." taken lexically.  NULL when
+ * out of memory or when the current directory is unknown.
+ */
+static char *full_path(const char *dir)
+{
+	char cwd[4096], *out, *w;
+	const char *p = dir;
+	size_t cap;
+
+	if (dir[0] != '/' && !getcwd(cwd, sizeof(cwd)))
+		return NULL;
+	cap = (dir[0] == '/' ? 0 : strlen(cwd)) + strlen(dir) + 2;
+	out = malloc(cap);
+	if (!out)
+		return NULL;
+	strcpy(out, dir[0] == '/' ? "" : cwd);
+	w = out + strlen(out);
+	while (*p) {
+		const char *e = strchrnul(p, '/');
+		size_t n = (size_t)(e - p);
+
+		if (n == 2 && p[0] == '.' && p[1] == '.') {
+			while (w > out && *--w != '/')
+				;
+			*w = '\0';
+		} else if (n && !(n == 1 && p[0] == '.')) {
+			*w++ = '/';
+			memcpy(w, p, n);
+			w += n;
+			*w = '\0';
+		}
+		p = *e ? e + 1 : e;
+	}
+	if (w == out)
+		strcpy(out, "/");
+	return out;
+}
+
+/*
+ * A failure of @call on DEST that ends the session, worded as rsync's
+ * receiver words it before it forks (its rsyserr() on full_fname(): the
+ * path as given, after the current directory unless absolute): @err is
+ * an errno.  Returns -@err.
+ */
+static int dest_fatal(struct berth_session *s, int code, const char *call,
+		      const char *dest, int err)
+{
+	char cwd[4096] = "";
+
+	if (dest[0] != '/' && !getcwd(cwd, sizeof(cwd)))
+		cwd[0] = '\0';
+	berth__session_fatal(
+		s, code, "berth: [Receiver] %s \"%s%s%s\" failed: %s (%d)\n",
+		call, cwd, *cwd ? "/" : "", dest, strerror(err), err);
+	return -err;
+}
+
+/*
  * rsync's "local name" mode: one non-directory item whose DEST is a file
  * or a new name: DEST's directory is the root, the item takes its name.
  */
@@ -75,6 +135,7 @@ static int open_local_name(struct berth_session *s, const char *dest)
 {
 	const char *slash = strrchr(dest, '/');
 	char *dir;
+	int err;
 
 	s->dest.local_name = strdup(slash ? slash + 1 : dest);
 	dir = slash ? strndup(dest, (size_t)(slash - dest)) : strdup(".");
@@ -84,13 +145,13 @@ static int open_local_name(struct berth_session *s, const char *dest)
 	}
 	s->dest.root_fd = open(*dir ? dir : "/",
 			       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	err = errno;
+	if (s->dest.root_fd >= 0)
+		s->dest.full = full_path(*dir ? dir : "/");
 	free(dir);
-	if (s->dest.root_fd < 0) {
-		berth__session_fatal(s, RERR_FILESELECT,
-				     "change_dir#3 \"%s\" failed: %s\n", dest,
-				     strerror(errno));
-		return -errno;
-	}
+	if (s->dest.root_fd < 0)
+		return dest_fatal(s, RERR_FILESELECT, "change_dir#3", dest,
+				  err);
 	berth__first_list(s)->files[0].name = s->dest.local_name;
 	berth__first_list(s)->files[0].name_len = (uint32_t)strlen(
 		s->dest.local_name);
@@ -105,15 +166,15 @@ int berth__open_dest(struct berth_session *s)
 	size_t len = strlen(dest);
 	struct stat st;
 	char shown[4096];
+	int ret;
 
 	if (s->cfg.sopts.dest_dirfd >= 0) {
 		s->dest.root_fd = fcntl(s->cfg.sopts.dest_dirfd,
 					F_DUPFD_CLOEXEC, 0);
 		return s->dest.root_fd < 0 ? -errno : open_alt_dirs(s);
 	}
-	if (s->opts.mkpath && mkpath(dest) < 0) {
-		berth__session_fatal(s, RERR_FILEIO, "mkpath %s failed: %s\n",
-				     dest, strerror(errno));
+	if (s->opts.mkpath && (ret = mkpath(dest)) < 0) {
+		dest_fatal(s, RERR_FILEIO, "mkdir", dest, -ret);
 		return -EIO;
 	}
 	if (stat(dest, &st) == 0 && !S_ISDIR(st.st_mode)) {
@@ -128,28 +189,23 @@ int berth__open_dest(struct berth_session *s)
 		return open_local_name(s, dest);
 	}
 	if (stat(dest, &st) < 0) {
-		if (errno != ENOENT) {
-			berth__session_fatal(s, RERR_FILESELECT,
-					     "change_dir#3 \"%s\" failed: %s\n",
-					     dest, strerror(errno));
-			return -errno;
-		}
+		if (errno != ENOENT)
+			return dest_fatal(s, RERR_FILESELECT, "change_dir#3",
+					  dest, errno);
 		if (berth__first_list(s)->count == 1 &&
 		    !S_ISDIR(berth__first_list(s)->files[0].mode) &&
 		    dest[len - 1] != '/')
 			return open_local_name(s, dest);
+		snprintf(shown, sizeof(shown), "%.*s", (int)len, dest);
+		while (len > 1 && shown[len - 1] == '/')
+			shown[--len] = '\0';
 		if (!s->opts.dry_run && mkdir(dest, 0777) < 0) {
-			berth__session_fatal(s, RERR_FILEIO,
-					     "mkdir %s failed: %s\n", dest,
-					     strerror(errno));
+			dest_fatal(s, RERR_FILEIO, "mkdir", shown, errno);
 			return -EIO;
 		}
 		/* As rsync, where an entry --iconv dropped sorts first and
 		 * hides the root from this check. */
 		s->dest.dest_created = !s->ic.dropped;
-		snprintf(shown, sizeof(shown), "%.*s", (int)len, dest);
-		while (len > 1 && shown[len - 1] == '/')
-			shown[--len] = '\0';
 		if (s->opts.verbose || s->opts.log_format)
 			berth__session_log(s, BERTH_LOG_INFO,
 					   "created directory %s\n", shown);
@@ -162,12 +218,10 @@ int berth__open_dest(struct berth_session *s)
 		}
 	}
 	s->dest.root_fd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (s->dest.root_fd < 0) {
-		berth__session_fatal(s, RERR_FILESELECT,
-				     "change_dir#3 \"%s\" failed: %s\n", dest,
-				     strerror(errno));
-		return -errno;
-	}
+	if (s->dest.root_fd < 0)
+		return dest_fatal(s, RERR_FILESELECT, "change_dir#3", dest,
+				  errno);
+	s->dest.full = full_path(dest);
 	return open_alt_dirs(s);
 }
 
@@ -186,6 +240,8 @@ void berth__dest_close(struct sess_dest *d)
 			close(d->alt_fd[j]);
 	free(d->local_name);
 	free(d->bak_last);
+	free(d->full);
+	d->full = NULL;
 	d->root_fd = d->temp_dirfd = d->backup_dirfd = d->backup_base_fd = -1;
 	d->nalt = 0;
 	d->local_name = d->bak_last = NULL;

@@ -28,6 +28,10 @@ struct sess_dest {
 	char *bak_last; /* the backup directory prepared last (generator) */
 	bool dest_created;
 	char *local_name; /* "local name" mode: the one item's new name */
+	/* The root's full path as rsync's messages name it (its working
+	 * directory there: absolute, cleaned, symlinks kept), or NULL (a
+	 * directory fd given by the embedder). */
+	char *full;
 	bool am_root;
 	mode_t umask;
 	int alt_fd[BERTH_MAX_ALT_DEST]; /* --link-dest etc., or -1 */

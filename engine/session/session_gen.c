@@ -35,13 +35,13 @@ static struct sess_dir *sdir_at(struct berth_session *s, uint32_t k)
 
 /* A directory of an incremental list that the daemon's rules hide. */
 static int dir_refused_early(struct gen *g, const struct berth_file *f,
-			     struct sess_dir *d)
+			     struct sess_dir *d, uint32_t k)
 {
 	struct berth_commit_meta m = {.mode = S_IFDIR | 0700,
 				      .mtime_nsec = UTIME_OMIT,
 				      .uid = (uint32_t)-1,
 				      .gid = (uint32_t)-1};
-	int ret = berth__gen_dir_ensure(g, f, d);
+	int ret = berth__gen_dir_ensure(g, f, d, k);
 
 	if (ret == 0 && d->made && !g->s->opts.dry_run)
 		ret = berth_commit_dir_meta(g->s->stg.commit, f->name, &m);
@@ -52,10 +52,19 @@ static int gen_entry(struct gen *g, int32_t ndx, const struct berth_file *f)
 {
 	mode_t type = f->mode & S_IFMT;
 	struct sess_dir *d = NULL;
+	uint32_t k = 0;
 
 	/* Incremental: a directory entry (not the list's own directory). */
-	if (g->s->lst.inc && S_ISDIR(type) && ndx != g->list->start - 1)
-		d = sdir_at(g->s, g->list->dir_base + g->list_dirs++);
+	if (g->s->lst.inc && S_ISDIR(type) && ndx != g->list->start - 1) {
+		k = g->list->dir_base + g->list_dirs++;
+		d = sdir_at(g->s, k);
+	}
+	if (g->list_skip) {
+		/* Beneath a directory that could not be made. */
+		if (d)
+			d->missing = 1;
+		return 0;
+	}
 	if (f->flags & BERTH_FILE_INACTIVE)
 		return 0;
 	if (berth__gen_is_follower(g, ndx))
@@ -87,7 +96,7 @@ static int gen_entry(struct gen *g, int32_t ndx, const struct berth_file *f)
 	if (g->s->opts.dpolicy && strcmp(f->name, ".") &&
 	    berth__dmn_hidden(g->s, f->name, S_ISDIR(type))) {
 		if (d)
-			return dir_refused_early(g, f, d);
+			return dir_refused_early(g, f, d, k);
 		berth__dmn_refused(g->s, f);
 		if (S_ISDIR(type)) {
 			g->skip_dir = f->name;
@@ -96,7 +105,7 @@ static int gen_entry(struct gen *g, int32_t ndx, const struct berth_file *f)
 		return 0;
 	}
 	if (S_ISDIR(type))
-		return d ? berth__gen_dir_ensure(g, f, d)
+		return d ? berth__gen_dir_ensure(g, f, d, k)
 			 : berth__gen_dir(g, ndx, f);
 	/* Keep the directory chain in step for non-directories too. */
 	if (S_ISREG(type))
@@ -124,9 +133,13 @@ static int gen_entry_checked(struct gen *g, int32_t ndx,
 		return ret;
 	if (ret < 0 && g->s->out.err)
 		return g->s->out.err;
-	if (ret < 0)
-		berth__session_file_error(g->s, "%s: %s\n", f->name,
-					  berth_strerror(ret));
+	if (ret < 0) {
+		char full[PATH_MAX + 8];
+
+		berth__session_xfer_error(
+			g->s, "generator", ret, "recv_generator: %s",
+			berth__full_name(g->s, f->name, full, sizeof(full)));
+	}
 	return 0;
 }
 
@@ -276,16 +289,22 @@ static bool dir_meta_matches(const struct berth_session *s,
 	return m->mtime_nsec == UTIME_OMIT || dir_time_matches(s, st, m);
 }
 
-/* What is left to set on directory @st: @m, without its time if that
- * matches already (rsync then changes the mode or owner alone). */
+/* What is left to set on directory @st: @m, without what matches already
+ * (rsync changes only what differs, so a directory that is not ours whose
+ * mode is right fails on its times alone, and says so). */
 static const struct berth_commit_meta *dir_meta_todo(
 	const struct berth_session *s, const struct stat *st,
 	const struct berth_commit_meta *m, struct berth_commit_meta *tmp)
 {
-	if (m->mtime_nsec == UTIME_OMIT || !dir_time_matches(s, st, m))
-		return m;
 	*tmp = *m;
-	tmp->mtime_nsec = UTIME_OMIT;
+	if (m->mtime_nsec != UTIME_OMIT && dir_time_matches(s, st, m))
+		tmp->mtime_nsec = UTIME_OMIT;
+	if ((st->st_mode & 07777) == (m->mode & 07777))
+		tmp->mode_kept = true;
+	if (m->uid == st->st_uid)
+		tmp->uid = (uint32_t)-1;
+	if (m->gid == st->st_gid)
+		tmp->gid = (uint32_t)-1;
 	return tmp;
 }
 
@@ -343,9 +362,14 @@ static int fix_dirs(struct gen *g)
 		if (ret == 0 && S_ISDIR(st.st_mode))
 			m = dir_meta_todo(s, &st, m, &tmp);
 		ret = berth_commit_dir_meta(s->stg.commit, name, m);
-		if (ret < 0)
-			berth__session_file_error(s, "%s: %s\n", name,
-						  berth_strerror(ret));
+		if (ret < 0) {
+			char full[PATH_MAX + 8];
+
+			berth__session_xfer_error(
+				s, "generator", ret,
+				"failed to set times on %s",
+				berth__full_name(s, name, full, sizeof(full)));
+		}
 	}
 	return berth_commit_flush(s->stg.commit);
 }
@@ -453,6 +477,7 @@ static int gen_list(struct gen *g, struct sess_list *l)
 
 	g->list = l;
 	g->list_dirs = 0;
+	g->list_skip = false;
 	g->sdir = NULL;
 	if (l->dir_k >= 0)
 		d = sdir_at(s, (uint32_t)l->dir_k);
@@ -460,7 +485,21 @@ static int gen_list(struct gen *g, struct sess_list *l)
 		d = sdir_at(s, 0);
 	/* Entries of an initial list without "." sit in the root. */
 	g->list_parent_new = !d && s->dest.dest_created;
-	if (d) {
+	if (d && d->missing) {
+		/* Beneath a directory that could not be made: skipped, as
+		 * are the lists of its own directories. */
+		g->list_skip = true;
+	} else if (d) {
+		/* Its early mkdir (made from its parent's list): if that
+		 * failed, it is looked at and made again now, and a second
+		 * failure is reported (rsync). */
+		if (d->made) {
+			ret = berth__gen_mk_wait(s, &d->mk_state, &d->mk_err);
+			if (ret == -BERTH_ECANCELLED)
+				return ret;
+			if (ret < 0)
+				d->made = 0;
+		}
 		memset(&pf, 0, sizeof(pf));
 		pf.name = d->name;
 		pf.name_len = (uint32_t)strlen(d->name);
@@ -659,8 +698,12 @@ static int gen_run(struct gen *g)
 		if (ret < 0)
 			return ret;
 	}
-	if (s->opts.delete_mode || s->opts.force)
+	if (s->opts.delete_mode || s->opts.force) {
+		/* Deletions are counted once done. */
+		if (!s->opts.dry_run)
+			(void)berth_commit_flush(s->stg.commit);
 		berth__delete_finish(s);
+	}
 	/* At 31+: deletion statistics (when deleting), then G4. */
 	if (s->neg.proto >= 31 && (s->opts.delete_mode || s->opts.force)) {
 		ret = berth__gen_put_del_stats(s);

@@ -61,6 +61,10 @@ struct gen {
 	struct sess_list *list;
 	struct sess_dir *sdir;
 	bool list_parent_new;
+	/* The list's directory could not be made (or lies beneath one
+	 * that could not): its entries are skipped, its directories'
+	 * lists too (struct sess_dir.missing). */
+	bool list_skip;
 	uint32_t list_dirs; /* directories of the list seen so far */
 	struct sess_list *oldest;
 	/* -R --no-implied-dirs: the parent last made sure of */
@@ -131,9 +135,13 @@ int berth__gen_keep_item(struct berth_session *s, int32_t ndx,
 /* session_gen_tree.c */
 int berth__gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f);
 int berth__gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f);
-/* Incremental: make sure list directory @d exists before its entries. */
+/* Incremental: make sure list directory @d (number @k) exists before its
+ * entries; the mkdir's outcome comes later (berth__gen_mk_wait()). */
 int berth__gen_dir_ensure(struct gen *g, const struct berth_file *f,
-			  struct sess_dir *d);
+			  struct sess_dir *d, uint32_t k);
+/* Wait for a queued mkdir's outcome (enum berth_gen_mk in *@state, the
+ * error in *@err, both under sync.lock): 0, -errno, -BERTH_ECANCELLED. */
+int berth__gen_mk_wait(struct berth_session *s, uint8_t *state, int *err);
 int berth__gen_node(struct gen *g, int32_t ndx, const struct berth_file *f);
 
 /* session_gen_alt.c */

@@ -20,6 +20,132 @@
 #include "engine/session/session_xattr.h"
 #include "engine/session/session_gen_int.h"
 
+/* meta.user of the generator's mkdirs: the one it waits for at once, and
+ * (below it) an incremental list directory's early one, by its number. */
+#define MK_ONE ((intptr_t)-2)
+
+static void *mk_token_dir(uint32_t k)
+{
+	return (void *)(MK_ONE - 1 - (intptr_t)k);
+}
+
+bool berth__gen_mkdir_token(const void *user)
+{
+	return (intptr_t)user <= MK_ONE;
+}
+
+void berth__gen_mkdir_done(struct berth_session *s, void *user, int err)
+{
+	intptr_t t = (intptr_t)user;
+	uintptr_t k = (uintptr_t)(MK_ONE - 1 - t);
+
+	pthread_mutex_lock(&s->sync.lock);
+	if (t == MK_ONE) {
+		s->sync.mk_err = err;
+		s->sync.mk_state = BERTH_GEN_MK_DONE;
+	} else if (k < s->lst.ndirs) {
+		s->lst.dirs[k]->mk_err = err;
+		s->lst.dirs[k]->mk_state = BERTH_GEN_MK_DONE;
+	}
+	if (s->sync.mk_waiting)
+		pthread_cond_broadcast(&s->sync.cond);
+	pthread_mutex_unlock(&s->sync.lock);
+}
+
+/*
+ * Wait for the outcome of a queued mkdir (*@state, *@err: under
+ * sync.lock) and forget it: 0, -errno, or -BERTH_ECANCELLED when the
+ * session ends first.
+ */
+int berth__gen_mk_wait(struct berth_session *s, uint8_t *state, int *err)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&s->sync.lock);
+	while (*state == BERTH_GEN_MK_PENDING && !s->rep.fatal) {
+		s->sync.mk_waiting = true;
+		pthread_cond_wait(&s->sync.cond, &s->sync.lock);
+	}
+	s->sync.mk_waiting = false;
+	if (*state == BERTH_GEN_MK_DONE)
+		ret = *err;
+	else if (*state == BERTH_GEN_MK_PENDING)
+		ret = -BERTH_ECANCELLED;
+	*state = BERTH_GEN_MK_NONE;
+	pthread_mutex_unlock(&s->sync.lock);
+	return ret;
+}
+
+/*
+ * The mkdir itself on the generator's thread, beneath its parent from the
+ * generator's directory cache (as the commit stage's would: never through
+ * a symlink; an existing directory is success): a system call, where a
+ * trip through the commit stage and back costs the walk a round of
+ * wake-ups per directory.  0 or -errno.
+ */
+static int mkdir_direct(struct gen *g, const char *name, mode_t mode)
+{
+	struct berth_session *s = g->s;
+	const char *slash = strrchr(name, '/');
+	const char *base = slash ? slash + 1 : name;
+	struct stat st;
+	int dfd, ret;
+
+	dfd = berth__gen_dir_fd(g, name, slash ? (size_t)(slash - name) : 0);
+	if (dfd < 0)
+		return dfd;
+	ret = berth__sys_mkdirat(s, dfd, base, mode & 07777);
+	if (ret == -EEXIST && berth__sys_lstatat(s, dfd, base, &st) == 0 &&
+	    S_ISDIR(st.st_mode))
+		ret = 0;
+	return ret;
+}
+
+/*
+ * Make directory @name (@m) and know the outcome: 0 or -errno.  Directly
+ * (mkdir_direct()) when nothing the commit stage holds can come before it:
+ * @queued says something at that name was queued there (a file in the
+ * way, deleted), and in batch durability the stage's mkdir marks the
+ * parent for its fsync.  Else through the commit stage, after whatever
+ * was queued before it, waiting for its event; only what lies beneath the
+ * directory waits, the stage's other work goes on.
+ */
+static int mkdir_now(struct gen *g, const char *name,
+		     struct berth_commit_meta *m, bool queued)
+{
+	struct berth_session *s = g->s;
+	int ret;
+
+	if (!queued && s->cfg.durability != BERTH_DURABLE_BATCH)
+		return mkdir_direct(g, name, m->mode);
+
+	pthread_mutex_lock(&s->sync.lock);
+	s->sync.mk_state = BERTH_GEN_MK_PENDING;
+	pthread_mutex_unlock(&s->sync.lock);
+	m->user = (void *)MK_ONE;
+	ret = berth_commit_mkdir(s->stg.commit, name, m);
+	if (ret < 0) {
+		pthread_mutex_lock(&s->sync.lock);
+		s->sync.mk_state = BERTH_GEN_MK_NONE;
+		pthread_mutex_unlock(&s->sync.lock);
+		return ret;
+	}
+	return berth__gen_mk_wait(s, &s->sync.mk_state, &s->sync.mk_err);
+}
+
+/* rsync's words for a directory that could not be made (@name, or the
+ * part of it @len long). */
+static void mkdir_failed(struct berth_session *s, const char *name, size_t len,
+			 int err)
+{
+	char full[PATH_MAX + 8], part[PATH_MAX];
+
+	snprintf(part, sizeof(part), "%.*s", (int)len, name);
+	berth__session_xfer_error(
+		s, "generator", err, "recv_generator: mkdir %s failed",
+		berth__full_name(s, part, full, sizeof(full)));
+}
+
 int berth__gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 {
 	struct berth_session *s = g->s;
@@ -27,8 +153,8 @@ int berth__gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 	struct berth_commit_xattrs *x = NULL;
 	struct stat st = {0};
 	uint32_t iflags;
-	bool is_new = false;
-	int ret, alt;
+	bool is_new = false, quiet, in_way = false;
+	int ret, alt, mk_err = 0;
 
 	if (strcmp(f->name, ".") == 0 && s->dest.dest_created)
 		ret = -ENOENT; /* we just made it: it is new */
@@ -48,6 +174,7 @@ int berth__gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 			if (ret < 0)
 				return ret;
 		}
+		in_way = true;
 		ret = -ENOENT;
 	}
 	if (ret == -ENOENT) {
@@ -75,10 +202,15 @@ int berth__gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 		    !(s->lst.inc && g->sdir->made)) {
 			berth__session_meta(s, f, false, 0, &m);
 			m.mode = (m.mode & 07777) | S_IFDIR;
-			ret = berth_commit_mkdir(s->stg.commit, f->name, &m);
-			if (ret < 0) {
+			/* Its outcome decides what happens beneath it. */
+			mk_err = mkdir_now(g, f->name, &m, in_way);
+			if (mk_err == -BERTH_ECANCELLED || mk_err == -ENOMEM) {
 				free(x);
-				return ret;
+				return mk_err;
+			}
+			if (mk_err < 0) {
+				free(x);
+				x = NULL;
 			}
 		}
 		if (x) {
@@ -97,6 +229,23 @@ int berth__gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 		if (ret < 0)
 			return ret;
 	}
+	if (mk_err < 0) {
+		/* As rsync: itemized, one line for it, and nothing beneath
+		 * it is generated (incremental: its list, and the lists of
+		 * the directories in it). */
+		mkdir_failed(s, f->name, strlen(f->name), mk_err);
+		berth__session_log(
+			s, BERTH_LOG_ERROR,
+			"*** Skipping any contents from this failed directory "
+			"***\n");
+		if (s->lst.inc) {
+			g->list_skip = true;
+		} else {
+			g->skip_dir = f->name;
+			g->skip_len = strlen(f->name);
+		}
+		return 0;
+	}
 	/* --delete-during: this directory's extraneous entries go now. */
 	if (!is_new && s->opts.delete_mode == BERTH_DELETE_DURING) {
 		ret = s->lst.inc ? berth__delete_in_list(s, f->name, f->xflags,
@@ -105,11 +254,19 @@ int berth__gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 		if (ret < 0)
 			return ret;
 	}
+	/* Its attributes are set at the end (and again once the list is
+	 * done).  As rsync: a failure is reported where the directory
+	 * differed from the source now; where it did not, setting them
+	 * again after its contents changed it is a quiet re-touch. */
+	quiet = !is_new &&
+		!(iflags & (BERTH_ITEM_REPORT_TIME | BERTH_ITEM_REPORT_PERMS |
+			    BERTH_ITEM_REPORT_OWNER | BERTH_ITEM_REPORT_GROUP));
 	if (s->lst.inc) {
 		/* The list's directory: its entries follow. */
 		g->list_parent_new = is_new;
 		berth__session_meta(s, f, !is_new, is_new ? 0 : st.st_mode,
 				    &g->sdir->meta);
+		g->sdir->meta.user = quiet ? SESSION_QUIET : NULL;
 		g->sdir->fix = 1;
 		g->sdir->is_new = is_new;
 		return 0;
@@ -118,6 +275,7 @@ int berth__gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 	g->dirs[g->ndirs].ndx = ndx;
 	berth__session_meta(s, f, !is_new, is_new ? 0 : st.st_mode,
 			    &g->dirs[g->ndirs].meta);
+	g->dirs[g->ndirs].meta.user = quiet ? SESSION_QUIET : NULL;
 	g->ndirs++;
 	return 0;
 }
@@ -162,9 +320,15 @@ int berth__gen_rel_parents(struct gen *g, const struct berth_file *f)
 			return -ENAMETOOLONG;
 		memcpy(part, f->name, i);
 		part[i] = '\0';
-		ret = berth_commit_mkdir(s->stg.commit, part, &m);
-		if (ret < 0)
+		ret = mkdir_now(g, part, &m, false);
+		if (ret == -BERTH_ECANCELLED || ret == -ENOMEM)
 			return ret;
+		if (ret < 0) {
+			/* As rsync: the parent named, the entry goes on
+			 * (and fails on its own). */
+			mkdir_failed(s, f->name, plen, ret);
+			return 0;
+		}
 	}
 	return 0;
 }
@@ -175,11 +339,12 @@ int berth__gen_rel_parents(struct gen *g, const struct berth_file *f)
  * attributes and deletions come with its own list (§8.1).
  */
 int berth__gen_dir_ensure(struct gen *g, const struct berth_file *f,
-			  struct sess_dir *d)
+			  struct sess_dir *d, uint32_t k)
 {
 	struct berth_session *s = g->s;
 	struct berth_commit_meta m;
 	struct stat st;
+	bool in_way;
 	int ret;
 
 	if (strcmp(f->name, ".") == 0)
@@ -189,7 +354,8 @@ int berth__gen_dir_ensure(struct gen *g, const struct berth_file *f,
 		return ret;
 	if (ret == 0 && S_ISDIR(st.st_mode))
 		return 0;
-	if (ret == 0) {
+	in_way = ret == 0;
+	if (in_way) {
 		/* Something else is in the way: a file/symlink goes. */
 		if (!s->opts.dry_run) {
 			ret = berth_commit_delete(s->stg.commit, f->name, 0,
@@ -199,11 +365,31 @@ int berth__gen_dir_ensure(struct gen *g, const struct berth_file *f,
 		}
 	}
 	if (!s->opts.dry_run) {
+		/* Its list asks for the outcome, which is not reported here
+		 * (rsync tries again there).  Made directly, as mkdir_now()
+		 * decides, or queued and not waited for here. */
 		berth__session_meta(s, f, false, 0, &m);
 		m.mode = (m.mode & 07777) | S_IFDIR;
+		if (!in_way && s->cfg.durability != BERTH_DURABLE_BATCH) {
+			ret = mkdir_direct(g, f->name, m.mode);
+			pthread_mutex_lock(&s->sync.lock);
+			d->mk_err = ret;
+			d->mk_state = BERTH_GEN_MK_DONE;
+			pthread_mutex_unlock(&s->sync.lock);
+			d->made = 1;
+			return 0;
+		}
+		m.user = mk_token_dir(k);
+		pthread_mutex_lock(&s->sync.lock);
+		d->mk_state = BERTH_GEN_MK_PENDING;
+		pthread_mutex_unlock(&s->sync.lock);
 		ret = berth_commit_mkdir(s->stg.commit, f->name, &m);
-		if (ret < 0)
+		if (ret < 0) {
+			pthread_mutex_lock(&s->sync.lock);
+			d->mk_state = BERTH_GEN_MK_NONE;
+			pthread_mutex_unlock(&s->sync.lock);
 			return ret;
+		}
 	}
 	d->made = 1;
 	return 0;

@@ -81,12 +81,26 @@ struct sess_list {
  * itself lives in an earlier list, perhaps freed by then), and what the
  * final attribute pass needs.  Kept for the whole session (compact).
  */
+/* A generator mkdir whose outcome it needs (session_gen_tree.c). */
+enum berth_gen_mk {
+	BERTH_GEN_MK_NONE, /* none asked for */
+	BERTH_GEN_MK_PENDING, /* queued to the commit stage */
+	BERTH_GEN_MK_DONE, /* its outcome is in mk_err */
+};
+
 struct sess_dir {
 	int64_t mtime;
 	uint32_t nsec, mode, uid, gid, xflags, flags;
 	uint8_t made; /* created by the generator (an entry of its parent) */
 	uint8_t fix; /* meta holds the final attributes */
 	uint8_t is_new; /* did not exist before this session */
+	/* The generator's mkdir of it (made): queued, its outcome known
+	 * (mk_state, mk_err: under sync.lock); its contents skipped
+	 * (missing: it, or a directory above it, could not be made;
+	 * generator only). */
+	uint8_t mk_state; /* enum berth_gen_mk */
+	uint8_t missing;
+	int mk_err;
 	struct berth_commit_meta meta;
 	char name[]; /* NUL-terminated */
 };

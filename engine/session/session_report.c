@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +95,229 @@ void berth__session_file_error_utf8(struct berth_session *s, const char *fmt,
 	va_start(ap, fmt);
 	vlog(s, BERTH_LOG_ERROR, true, fmt, ap);
 	va_end(ap);
+}
+
+void berth__session_xfer_error(struct berth_session *s, const char *who,
+			       int err, const char *fmt, ...)
+{
+	char text[1536];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (err < 0)
+		err = -err;
+	if (err >= BERTH_E_BASE)
+		berth__session_file_error(s, "berth: [%s] %s: %s\n", who, text,
+					  berth_strerror(err));
+	else
+		berth__session_file_error(s, "berth: [%s] %s: %s (%d)\n", who,
+					  text, berth_strerror(err), err);
+}
+
+const char *berth__full_name(const struct berth_session *s, const char *rel,
+			     char *buf, size_t cap)
+{
+	const struct berth_dpolicy *p = s->opts.dpolicy;
+	const char *root = s->dest.full;
+
+	if (!rel || !*rel)
+		rel = ".";
+	if (p && p->module) {
+		/* A daemon's module: from its top, as rsync shows it with
+		 * its working directory beneath the module (its top itself:
+		 * "/" with use chroot, else nothing). */
+		const char *d = p->dest_rel ? p->dest_rel : "";
+
+		snprintf(buf, cap, "\"%s%s%s%s\" (in %s)",
+			 *d || p->chroot ? "/" : "", d, *d ? "/" : "", rel,
+			 p->module);
+	} else if (!root)
+		snprintf(buf, cap, "\"%s\"", rel);
+	else
+		snprintf(buf, cap, "\"%s%s%s\"", root,
+			 strcmp(root, "/") ? "/" : "", rel);
+	return buf;
+}
+
+/* The temp file of @ev as rsync names it: beside the item, or in the
+ * --temp-dir. */
+static const char *full_tmp(const struct berth_session *s,
+			    const struct berth_commit_event *ev, char *buf,
+			    size_t cap)
+{
+	const char *slash = strrchr(ev->path, '/');
+	char rel[PATH_MAX];
+
+	if (ev->tmp_in_temp_dir && s->opts.temp_dir) {
+		if (s->opts.temp_dir[0] == '/')
+			snprintf(buf, cap, "\"%s/%s\"", s->opts.temp_dir,
+				 ev->tmp);
+		else
+			berth__full_name(s,
+					 (snprintf(rel, sizeof(rel), "%s/%s",
+						   s->opts.temp_dir, ev->tmp),
+					  rel),
+					 buf, cap);
+		return buf;
+	}
+	snprintf(rel, sizeof(rel), "%.*s%s%s",
+		 slash ? (int)(slash - ev->path) : 0, ev->path,
+		 slash ? "/" : "", ev->tmp);
+	return berth__full_name(s, rel, buf, cap);
+}
+
+/* A file the receiver wrote (rsync's receiver and finish_transfer()). */
+static void file_error(struct berth_session *s,
+		       const struct berth_commit_event *ev)
+{
+	const char *r = "receiver";
+	char full[PATH_MAX + 8], tmp[PATH_MAX + 8];
+
+	berth__full_name(s, ev->path, full, sizeof(full));
+	if (ev->tmp)
+		full_tmp(s, ev, tmp, sizeof(tmp));
+	else if (!ev->inplace) {
+		/* No temp name drawn yet (its directory is missing): rsync's
+		 * template stands for it. */
+		char base[NAME_MAX + 16];
+		const char *slash = strrchr(ev->path, '/');
+		struct berth_commit_event t = *ev;
+
+		snprintf(base, sizeof(base), ".%.*s.XXXXXX", NAME_MAX,
+			 slash ? slash + 1 : ev->path);
+		t.tmp = base;
+		full_tmp(s, &t, tmp, sizeof(tmp));
+	} else
+		strcpy(tmp, full);
+	switch (ev->step) {
+	case BERTH_COMMIT_STEP_DIR:
+	case BERTH_COMMIT_STEP_OPEN:
+		berth__session_xfer_error(s, r, ev->err, "%s %s failed",
+					  ev->inplace ? "open" : "mkstemp",
+					  ev->inplace ? full : tmp);
+		break;
+	case BERTH_COMMIT_STEP_FSYNC:
+		berth__session_xfer_error(s, r, ev->err, "fsync failed on %s",
+					  tmp);
+		break;
+	case BERTH_COMMIT_STEP_CLOSE:
+		berth__session_xfer_error(s, r, ev->err, "close failed on %s",
+					  tmp);
+		break;
+	case BERTH_COMMIT_STEP_CHOWN:
+		berth__session_xfer_error(s, r, ev->err, "chown %s failed",
+					  tmp);
+		break;
+	case BERTH_COMMIT_STEP_CHMOD:
+		berth__session_xfer_error(
+			s, r, ev->err, "failed to set permissions on %s", tmp);
+		break;
+	case BERTH_COMMIT_STEP_TIMES:
+		berth__session_xfer_error(s, r, ev->err,
+					  "failed to set times on %s", tmp);
+		break;
+	case BERTH_COMMIT_STEP_BACKUP:
+		berth__session_xfer_error(s, r, ev->err, "backup failed for %s",
+					  full);
+		break;
+	case BERTH_COMMIT_STEP_RENAME:
+		berth__session_xfer_error(s, r, ev->err, "rename %s -> \"%s\"",
+					  tmp, ev->path);
+		break;
+	default: /* the writes, or not known */
+		berth__session_xfer_error(s, r, ev->err, "write failed on %s",
+					  full);
+		break;
+	}
+}
+
+/* An item the generator made, changed or deleted (rsync's generator). */
+static void op_error(struct berth_session *s,
+		     const struct berth_commit_event *ev)
+{
+	const char *g = "generator";
+	char full[PATH_MAX + 8], tmp[PATH_MAX + 8];
+	int step = ev->step;
+
+	berth__full_name(s, ev->path, full, sizeof(full));
+	if (step == BERTH_COMMIT_STEP_DIR || step == BERTH_COMMIT_STEP_NONE)
+		/* No parent: the call itself would have failed so. */
+		step = ev->op == BERTH_COMMIT_OP_MKDIR ? BERTH_COMMIT_STEP_MKDIR
+		       : ev->op == BERTH_COMMIT_OP_DELETE
+			       ? BERTH_COMMIT_STEP_DELETE
+		       : ev->op == BERTH_COMMIT_OP_SYMLINK ||
+				       ev->op == BERTH_COMMIT_OP_HARDLINK ||
+				       ev->op == BERTH_COMMIT_OP_MKNOD
+			       ? BERTH_COMMIT_STEP_CREATE
+		       : ev->op == BERTH_COMMIT_OP_RENAME
+			       ? BERTH_COMMIT_STEP_RENAME
+			       : BERTH_COMMIT_STEP_TIMES;
+	switch (step) {
+	case BERTH_COMMIT_STEP_MKDIR:
+		berth__session_xfer_error(
+			s, g, ev->err, "recv_generator: mkdir %s failed", full);
+		break;
+	case BERTH_COMMIT_STEP_CREATE:
+		if (ev->op == BERTH_COMMIT_OP_SYMLINK)
+			berth__session_xfer_error(
+				s, g, ev->err, "symlink %s -> \"%s\" failed",
+				full, ev->target ? ev->target : "");
+		else if (ev->op == BERTH_COMMIT_OP_HARDLINK)
+			berth__session_xfer_error(s, g, ev->err,
+						  "link %s => %s failed", full,
+						  ev->target ? ev->target : "");
+		else
+			berth__session_xfer_error(s, g, ev->err,
+						  "mknod %s failed", full);
+		break;
+	case BERTH_COMMIT_STEP_DELETE:
+		berth__session_xfer_error(
+			s, g, ev->err, "delete_file: %s(%s) failed",
+			ev->is_dir ? "rmdir" : "unlink", ev->path);
+		break;
+	case BERTH_COMMIT_STEP_CHOWN:
+		berth__session_xfer_error(s, g, ev->err, "chown %s failed",
+					  full);
+		break;
+	case BERTH_COMMIT_STEP_CHMOD:
+		berth__session_xfer_error(
+			s, g, ev->err, "failed to set permissions on %s", full);
+		break;
+	case BERTH_COMMIT_STEP_BACKUP:
+		berth__session_xfer_error(s, g, ev->err, "backup failed for %s",
+					  full);
+		break;
+	case BERTH_COMMIT_STEP_RENAME:
+		if (ev->tmp)
+			berth__session_xfer_error(
+				s, g, ev->err, "rename %s -> \"%s\"",
+				full_tmp(s, ev, tmp, sizeof(tmp)), ev->path);
+		else
+			berth__session_xfer_error(s, g, ev->err,
+						  "rename %s failed", full);
+		break;
+	default: /* the times, or not known */
+		berth__session_xfer_error(s, g, ev->err,
+					  "failed to set times on %s", full);
+		break;
+	}
+}
+
+void berth__report_commit_error(struct berth_session *s,
+				const struct berth_commit_event *ev)
+{
+	char full[PATH_MAX + 8];
+
+	if (ev->kind == BERTH_COMMIT_EV_FILE)
+		file_error(s, ev);
+	else if (ev->kind == BERTH_COMMIT_EV_DIRSYNC)
+		berth__session_xfer_error(
+			s, "receiver", ev->err, "fsync failed on %s",
+			berth__full_name(s, ev->path, full, sizeof(full)));
+	else
+		op_error(s, ev);
 }
 
 void berth__session_fatal(struct berth_session *s, int code, const char *fmt,

@@ -50,6 +50,26 @@ void berth__session_file_error(struct berth_session *s, const char *fmt, ...)
  * could not be converted); the local log gets it converted. */
 void berth__session_file_error_utf8(struct berth_session *s, const char *fmt,
 				    ...) __attribute__((format(printf, 2, 3)));
+/*
+ * A per-file failure of a call, worded as rsync's receiver words it (its
+ * rsyserr()): "berth: [@who] TEXT: strerror (errno)", @who "generator" or
+ * "receiver", @err a -errno (a berth code: its text alone); counted.
+ */
+void berth__session_xfer_error(struct berth_session *s, const char *who,
+			       int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/*
+ * @rel (a name beneath the destination) as rsync's messages show it (its
+ * full_fname()): quoted, with the destination's full path before it, in
+ * @buf (@cap bytes, truncated to fit); returns @buf.
+ */
+const char *berth__full_name(const struct berth_session *s, const char *rel,
+			     char *buf, size_t cap);
+/* A failed file or operation of the commit stage, worded as rsync words
+ * the call that failed (mkstemp, rename, symlink, delete_file...). */
+struct berth_commit_event;
+void berth__report_commit_error(struct berth_session *s,
+				const struct berth_commit_event *ev);
 /* Set the fatal exit code if none is set yet; returns the one in force. */
 int berth__set_fatal(struct berth_session *s, int code);
 /* Record the first fatal error (exit code) and wake everyone. */

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,30 +36,43 @@
 static void on_commit_event(void *arg, const struct berth_commit_event *ev)
 {
 	struct berth_session *s = arg;
-	static const char *const xop[] = {"llistxattr", "lsetxattr",
-					  "lremovexattr"};
+	static const char *const xop[] = {"get_xattr_names: llistxattr",
+					  "rsync_xal_set: lsetxattr",
+					  "rsync_xal_set: lremovexattr"};
+	char full[PATH_MAX + 8];
 
 	if (ev->user == SESSION_QUIET)
 		return; /* tidying: an emptied partial dir, a used partial */
+	if (berth__delete_token(ev->user)) {
+		/* A deletion: said once it is done, or its failure. */
+		berth__delete_done(s, ev->path, ev->err);
+		if (ev->err && ev->err != -BERTH_ECANCELLED) {
+			berth__report_commit_error(s, ev);
+			berth__session_file_failed(s, ev->path, ev->err);
+		}
+		return;
+	}
+	if (berth__gen_mkdir_token(ev->user)) {
+		/* The generator's own mkdir: it waits for the outcome and
+		 * words a failure itself. */
+		berth__gen_mkdir_done(s, ev->user, ev->err);
+		return;
+	}
 	if (ev->kind == BERTH_COMMIT_EV_XATTR) {
 		/* rsync's wording (rsync_xal_set), one per attribute. */
+		berth__full_name(s, ev->path, full, sizeof(full));
 		if (ev->xattr)
-			berth__session_file_error(
-				s, "%s(\"%s\",\"%s\") failed: %s\n",
-				xop[ev->xattr_op % 3], ev->path, ev->xattr,
-				berth_strerror(ev->err));
+			berth__session_xfer_error(
+				s, "receiver", ev->err, "%s(%s,\"%s\") failed",
+				xop[ev->xattr_op % 3], full, ev->xattr);
 		else
-			berth__session_file_error(s, "%s(\"%s\") failed: %s\n",
-						  xop[ev->xattr_op % 3],
-						  ev->path,
-						  berth_strerror(ev->err));
+			berth__session_xfer_error(s, "receiver", ev->err,
+						  "%s(%s) failed",
+						  xop[ev->xattr_op % 3], full);
 		return;
 	}
 	if (ev->err < 0 && ev->err != -BERTH_ECANCELLED) {
-		berth__session_file_error(
-			s, "%s \"%s\": %s\n",
-			ev->kind == BERTH_COMMIT_EV_FILE ? "write" : "update",
-			ev->path ? ev->path : "", berth_strerror(ev->err));
+		berth__report_commit_error(s, ev);
 		berth__session_file_failed(s, ev->path ? ev->path : "",
 					   ev->err);
 	} else if (ev->err == 0 && ev->user) {

@@ -41,6 +41,15 @@ static void stat_of_statx(struct stat *st, const struct statx *x)
 	st->st_ctim.tv_nsec = x->stx_ctime.tv_nsec;
 }
 
+int berth__sys_mkdirat(struct berth_session *s, int dirfd, const char *name,
+		       mode_t mode)
+{
+	struct berth_req req;
+
+	berth_prep_mkdirat(&req, dirfd, name, mode);
+	return (int)run(s, &req);
+}
+
 int berth__sys_lstatat(struct berth_session *s, int dirfd, const char *name,
 		       struct stat *st)
 {

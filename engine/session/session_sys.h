@@ -25,6 +25,10 @@ struct berth_session;
 /* lstat of @name beneath @dirfd (no symlink followed): 0 or -errno. */
 int berth__sys_lstatat(struct berth_session *s, int dirfd, const char *name,
 		       struct stat *st);
+/* mkdir of @name (one component) beneath @dirfd with @mode (the umask
+ * applies): 0 or -errno. */
+int berth__sys_mkdirat(struct berth_session *s, int dirfd, const char *name,
+		       mode_t mode);
 /* pread: bytes read (0 at EOF) or -errno. */
 ssize_t berth__sys_pread(struct berth_session *s, int fd, void *buf, size_t len,
 			 uint64_t off);

@@ -1809,6 +1809,152 @@ SCENARIOS.update({
                                     dict(FAKE_USER, rc=23)),
 })
 
+# ------------------------------------------ an unprivileged receiver's failures
+#
+# The receiver runs as uid 65534 in a DEST that is its own, except for the
+# parts given back to root (extra "root_owned"): there a directory cannot be
+# made, a temp file cannot be created, a root's file in a sticky directory
+# cannot be replaced, an entry cannot be deleted and times cannot be set.
+# Compared as well: every line on the client's stderr (extra "messages"),
+# which says the same as rsync's: one line for a directory that cannot be
+# made, then rsync's "skipping" line and nothing of what lies beneath; each
+# line prefixed with who failed, the path as rsync shows it, the errno text.
+
+def tree_unpriv_dirs(root, rng):
+    """New directories, some beneath one the receiver may not write."""
+    write(f"{root}/top", b"top\n")
+    for i in range(3):
+        write(f"{root}/ok/f{i}", rand_bytes(rng, 100 + i))
+        write(f"{root}/locked/new/f{i}", rand_bytes(rng, 200 + i))
+        write(f"{root}/locked/new/sub/g{i}", rand_bytes(rng, 300 + i))
+        write(f"{root}/locked/new/sub/deeper/h{i}", rand_bytes(rng, 40))
+        write(f"{root}/zz/after{i}", rand_bytes(rng, 50 + i))
+    os.makedirs(f"{root}/locked/new2")
+    touch_dirs(root)
+
+
+def dest_unpriv_dirs(root, rng):
+    os.makedirs(f"{root}/locked")
+    write(f"{root}/ok/extra", b"extraneous\n")
+    touch_dirs(root)
+
+
+def tree_unpriv_files(root, rng):
+    """Files to update in a directory the receiver may not write, and a
+    root's file in a sticky directory (its temp file is made, the rename
+    over root's file is refused)."""
+    for i in range(3):
+        write(f"{root}/locked/f{i}", rand_bytes(rng, 500 + i))
+        write(f"{root}/ok/f{i}", rand_bytes(rng, 90 + i))
+    write(f"{root}/sticky/rootfile", b"new content\n")
+    write(f"{root}/sticky/mine", b"mine\n")
+    touch_dirs(root)
+    os.chmod(f"{root}/sticky", 0o1777)
+
+
+def dest_unpriv_files(root, rng):
+    for i in range(3):
+        write(f"{root}/locked/f{i}", b"old\n", mtime=BASE_MTIME - 50)
+    write(f"{root}/sticky/rootfile", b"old content\n", mtime=BASE_MTIME - 50)
+    touch_dirs(root)
+    os.chmod(f"{root}/sticky", 0o1777)
+
+
+def tree_unpriv_delete(root, rng):
+    write(f"{root}/locked2/keep", b"keep\n")
+    write(f"{root}/open/keep", b"keep\n")
+    touch_dirs(root)
+
+
+def dest_unpriv_delete(root, rng):
+    write(f"{root}/locked2/keep", b"keep\n")
+    write(f"{root}/locked2/extra", b"extraneous\n")
+    os.makedirs(f"{root}/locked2/olddir")
+    write(f"{root}/open/keep", b"keep\n")
+    write(f"{root}/open/extra", b"extraneous\n")
+    touch_dirs(root)
+    # Its time differs from the source's: setting it fails too.
+    os.utime(f"{root}/locked2", ns=((BASE_MTIME - 50) * 10**9,) * 2)
+
+
+def tree_unpriv_implied(root, rng):
+    write(f"{root}/a/b/c/file", b"deep\n")
+    write(f"{root}/top", b"top\n")
+    touch_dirs(root)
+
+
+def dest_unpriv_implied(root, rng):
+    os.makedirs(f"{root}/a")
+    touch_dirs(root)
+
+
+def unpriv(rc=23, **kw):
+    return dict({"as_user": 65534, "messages": True, "rc": rc,
+                 "root_owned": ["locked", "locked/f0", "locked/f1",
+                                "locked/f2", "sticky", "sticky/rootfile",
+                                "locked2", "locked2/keep", "locked2/extra",
+                                "locked2/olddir", "a"]}, **kw)
+
+
+SCENARIOS.update({
+    "unpriv_mkdir_fails": (tree_unpriv_dirs, dest_unpriv_dirs, ["-rlpt"],
+                           unpriv()),
+    "unpriv_mkdir_fails_noinc": (tree_unpriv_dirs, dest_unpriv_dirs,
+                                 ["-rlpt", "--no-inc-recursive"], unpriv()),
+    "unpriv_mkdir_fails_delete": (tree_unpriv_dirs, dest_unpriv_dirs,
+                                  ["-rlpt", "--delete"], unpriv()),
+    "unpriv_mkdir_fails_n": (tree_unpriv_dirs, dest_unpriv_dirs,
+                             ["-rlptn", "--delete"], unpriv(rc=0)),
+    "unpriv_mkdir_fails_313": (tree_unpriv_dirs, dest_unpriv_dirs,
+                               ["-rlpt", "--delete"],
+                               unpriv(client="3.1.3")),
+    "unpriv_mkdir_fails_269": (tree_unpriv_dirs, dest_unpriv_dirs,
+                               ["-rlpt", "--delete"],
+                               unpriv(client="2.6.9")),
+    "unpriv_temp_fails": (tree_unpriv_files, dest_unpriv_files, ["-rlpt"],
+                          unpriv()),
+    "unpriv_temp_fails_noinc": (tree_unpriv_files, dest_unpriv_files,
+                                ["-rlpt", "--no-inc-recursive"], unpriv()),
+    "unpriv_delete_fails": (tree_unpriv_delete, dest_unpriv_delete,
+                            ["-rlpt", "--delete"], unpriv()),
+    "unpriv_delete_fails_after": (tree_unpriv_delete, dest_unpriv_delete,
+                                  ["-rlpt", "--delete-after"], unpriv()),
+    # DEST itself cannot be made (--mkpath: its parents): the session
+    # ends, exit 11, one line naming DEST.
+    "unpriv_mkpath_fails": (tree_unpriv_implied, dest_unpriv_implied,
+                            ["-rlpt", "--mkpath"],
+                            unpriv(rc=11, dest_sub="a/x/y/")),
+    "unpriv_dest_mkdir_fails": (tree_unpriv_implied, dest_unpriv_implied,
+                                ["-rlpt"], unpriv(rc=11, dest_sub="a/x/")),
+    # -R --no-implied-dirs: a missing parent that cannot be made is named,
+    # and the entry fails on its own.
+    "unpriv_implied_fails": (tree_unpriv_implied, dest_unpriv_implied,
+                             ["-Rrlpt", "--no-implied-dirs"],
+                             unpriv(sources=["{src}/./a/b/c/file",
+                                             "{src}/./top"])),
+})
+
+
+def message_lines(err, who):
+    """The client's stderr lines, comparable across the two receivers:
+    berth's name for rsync's, the destination's name, temp names
+    (.NAME.XXXXXX, berth's mark after it) made alike; sorted (the
+    generator's and the receiver's lines interleave as they come)."""
+    import re
+    out = []
+    for ln in err.splitlines():
+        if re.match(r"^rsync error: .* \[(Receiver|receiver|generator)="
+                    r"[0-9.]+\]$", ln):
+            continue  # the stock server's own last words (berth: none)
+        ln = re.sub(r"^berth: \[", "rsync: [", ln)
+        ln = ln.replace(f"/dst-{who}/", "/dst/").replace(f"/dst-{who}\"",
+                                                        "/dst\"")
+        ln = re.sub(r"(/\.[^/\"]+\.)[^./\"]{6}(~[0-9a-z]{1,6}[0-9A-Za-z]{4})?\"",
+                    r'\1XXXXXX"', ln)
+        out.append(ln)
+    return sorted(out)
+
+
 # Options berth refuses (for now): berth must exit 4 with a message naming
 # the option, and leave the destination untouched.  The other refusals, with
 # every client and protocol: refusals.py.
@@ -1920,12 +2066,14 @@ def client_path(version):
 
 
 def push(src, dst, receiver, opts, env=None, corrupt=None, single=None,
-         target=None, client=None, sources=None, stdin=None):
+         target=None, client=None, sources=None, stdin=None, sub=None):
     if corrupt:
         env = dict(os.environ, RELAY_TARGET=receiver,
                    RELAY_CORRUPT=corrupt.hex())
         receiver = os.path.join(HERE, "corrupt_relay.py")
     source, dest = [src + "/"], f"localhost:{dst}/"
+    if sub:
+        dest = f"localhost:{dst}/{sub}"  # DEST beneath the one made
     if single is not None:
         # One file as the source: into DEST/ or as DEST/target.
         source = [os.path.join(src, single)]
@@ -2088,6 +2236,8 @@ def run_scenario(name, berth, work, keep):
     build_src, build_dst, opts = SCENARIOS[name][:3]
     extra = SCENARIOS[name][3] if len(SCENARIOS[name]) > 3 else {}
     tmpfs = None
+    if extra.get("root_owned") and not IS_ROOT:
+        return None  # skipped: only root can give parts of DEST away
     if extra.get("xattr_fs") or extra.get("src_on_tmpfs"):
         tmpfs = xattr_tmpfs()
         if not tmpfs:
@@ -2139,6 +2289,11 @@ def run_scenario_in(name, berth, work, keep, tmpfs, build_src, build_dst,
             if not os.path.exists(dst):
                 os.makedirs(dst)
             chown_tree(dst, uid)
+            for rel in extra.get("root_owned", ()):
+                # Given back to root: not the receiver's to change.
+                p = os.path.join(dst, rel)
+                if os.path.lexists(p):
+                    os.chown(p, 0, 0, follow_symlinks=False)
             receiver = as_user(shutil.which(receiver) or receiver, uid,
                                base, who)
         if extra.get("openrsync_args"):
@@ -2171,7 +2326,8 @@ def run_scenario_in(name, berth, work, keep, tmpfs, build_src, build_dst,
                             target=extra.get("target"),
                             client=extra.get("client"),
                             sources=extra.get("sources"),
-                            stdin=extra.get("files_from_stdin"))
+                            stdin=extra.get("files_from_stdin"),
+                            sub=extra.get("dest_sub"))
         if extra.get("atime_kept"):
             # Before the comparison reads the files.
             results.setdefault("_atimes", {})[who] = {
@@ -2195,6 +2351,13 @@ def run_scenario_in(name, berth, work, keep, tmpfs, build_src, build_dst,
     problems = list(results.get("_prepush", []))
     (rc_a, it_a, err_a, snap_a), (rc_b, it_b, err_b, snap_b) = \
         results["rsync"], results["berth"]
+    if extra.get("messages"):
+        msg_a, msg_b = message_lines(err_a, "rsync"), \
+            message_lines(err_b, "berth")
+        if msg_a != msg_b:
+            problems.append("stderr differs:\n  rsync: " +
+                            "\n         ".join(msg_a) + "\n  berth: " +
+                            "\n         ".join(msg_b))
     srcs = results.get("_src", {})
     if srcs and srcs["rsync"] != srcs["berth"]:
         problems.append(f"sources left differ: rsync {srcs['rsync']}, "

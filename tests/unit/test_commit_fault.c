@@ -15,9 +15,11 @@
 /*
  * Commit "before", then "victim" (pre-existing with old content) with a
  * fault armed on its tag for @ops, then "after".  The victim keeps its old
- * content, no temp file remains, the others are committed.
+ * content, no temp file remains, the others are committed; the victim's
+ * event names the step that failed (@step) and its temp file.
  */
-static void fault_case(int durability, uint32_t ops, uint64_t nth, int error)
+static void fault_case(int durability, uint32_t ops, uint64_t nth, int error,
+		       int step)
 {
 	struct berth_commit_opts o = {.durability = durability,
 				      .tag_base = TAG_BASE,
@@ -54,6 +56,9 @@ static void fault_case(int durability, uint32_t ops, uint64_t nth, int error)
 	assert_int_equal(commit_one(&v, "after", data, 2000, &m), 0);
 	assert_int_equal(berth_commit_flush(v.c), -error);
 	assert_int_equal(ev_err(&v, "victim"), -error);
+	assert_int_equal(ev_last(&v, "victim").step, step);
+	assert_true(ev_last(&v, "victim").has_tmp);
+	assert_int_equal(ev_last(&v, "before").step, BERTH_COMMIT_STEP_NONE);
 	assert_int_equal(ev_err(&v, "before"), 0);
 	assert_int_equal(ev_err(&v, "after"), 0);
 	expect_content(v.root, "victim", "old content", 11);
@@ -114,31 +119,35 @@ static void test_small_call_fault(void **state)
 static void test_fault_enospc_write(void **state)
 {
 	(void)state;
-	fault_case(BERTH_DURABLE_NONE, BERTH_OP_BIT(BERTH_OP_WRITE), 3, ENOSPC);
+	fault_case(BERTH_DURABLE_NONE, BERTH_OP_BIT(BERTH_OP_WRITE), 3, ENOSPC,
+		   BERTH_COMMIT_STEP_WRITE);
 }
 
 static void test_fault_eio_fsync(void **state)
 {
 	(void)state;
-	fault_case(BERTH_DURABLE_FILE, BERTH_OP_BIT(BERTH_OP_FSYNC), 1, EIO);
-	fault_case(BERTH_DURABLE_BATCH, BERTH_OP_BIT(BERTH_OP_FSYNC), 1, EIO);
+	fault_case(BERTH_DURABLE_FILE, BERTH_OP_BIT(BERTH_OP_FSYNC), 1, EIO,
+		   BERTH_COMMIT_STEP_FSYNC);
+	fault_case(BERTH_DURABLE_BATCH, BERTH_OP_BIT(BERTH_OP_FSYNC), 1, EIO,
+		   BERTH_COMMIT_STEP_FSYNC);
 }
 
 static void test_fault_rename(void **state)
 {
 	(void)state;
 	fault_case(BERTH_DURABLE_NONE, BERTH_OP_BIT(BERTH_OP_RENAMEAT2), 1,
-		   EACCES);
+		   EACCES, BERTH_COMMIT_STEP_RENAME);
 	fault_case(BERTH_DURABLE_BATCH, BERTH_OP_BIT(BERTH_OP_RENAMEAT2), 1,
-		   EDQUOT);
+		   EDQUOT, BERTH_COMMIT_STEP_RENAME);
 }
 
 static void test_fault_open_and_meta(void **state)
 {
 	(void)state;
 	fault_case(BERTH_DURABLE_NONE, BERTH_OP_BIT(BERTH_OP_OPENAT2), 1,
-		   EACCES);
-	fault_case(BERTH_DURABLE_NONE, BERTH_OP_BIT(BERTH_OP_FCHMODAT), 1, EIO);
+		   EACCES, BERTH_COMMIT_STEP_OPEN);
+	fault_case(BERTH_DURABLE_NONE, BERTH_OP_BIT(BERTH_OP_FCHMODAT), 1, EIO,
+		   BERTH_COMMIT_STEP_CHMOD);
 }
 
 static void test_fault_dirsync(void **state)
@@ -159,12 +168,64 @@ static void test_fault_dirsync(void **state)
 	assert_int_equal(berth_commit_flush(v.c), -EIO);
 	assert_int_equal(ev_err(&v, "x"), 0);
 	assert_int_equal(ev_err(&v, "."), -EIO);
+	assert_int_equal(ev_last(&v, ".").step, BERTH_COMMIT_STEP_FSYNC);
 	/* The next flush has nothing dirty left. */
 	assert_int_equal(berth_commit_flush(v.c), 0);
 	env_stop(&v);
 }
 
+/*
+ * A tree operation that fails says which: the mkdir of "d" (its event an
+ * OP, MKDIR), a symlink's creation (CREATE, its target named), its
+ * neighbours done.
+ */
+static void test_fault_op_steps(void **state)
+{
+	struct berth_fault fault = {.ops = BERTH_OP_BIT(BERTH_OP_MKDIRAT),
+				    .nth = 1,
+				    .error = EACCES};
+	struct berth_commit_meta m = {.mode = 0755,
+				      .mtime_nsec = UTIME_OMIT,
+				      .uid = (uint32_t)-1,
+				      .gid = (uint32_t)-1};
+	struct ev_rec e;
+	struct env v;
+
+	(void)state;
+	if (env_start(&v, NULL))
+		skip();
+	/* Item 1 of the stage: tag_base + 1. */
+	fault.tag = TAG_BASE + 1;
+	assert_int_equal(berth_pump_inject(v.pump, &fault), 0);
+	assert_int_equal(berth_commit_mkdir(v.c, "d", &m), 0);
+	assert_int_equal(berth_commit_mkdir(v.c, "ok", &m), 0);
+	assert_int_equal(berth_commit_flush(v.c), -EACCES);
+	e = ev_last(&v, "d");
+	assert_int_equal(e.err, -EACCES);
+	assert_int_equal(e.kind, BERTH_COMMIT_EV_OP);
+	assert_int_equal(e.op, BERTH_COMMIT_OP_MKDIR);
+	assert_int_equal(e.step, BERTH_COMMIT_STEP_MKDIR);
+	assert_int_equal(ev_err(&v, "ok"), 0);
+	assert_int_equal(exists(v.root, "d"), 0);
+#ifndef _WIN32
+	fault.ops = BERTH_OP_BIT(BERTH_OP_SYMLINKAT);
+	fault.tag = TAG_BASE + 3;
+	fault.error = ENOSPC;
+	assert_int_equal(berth_pump_inject(v.pump, &fault), 0);
+	assert_int_equal(berth_commit_symlink(v.c, "ok/l", "target", &m), 0);
+	assert_int_equal(berth_commit_flush(v.c), -ENOSPC);
+	e = ev_last(&v, "ok/l");
+	assert_int_equal(e.err, -ENOSPC);
+	assert_int_equal(e.op, BERTH_COMMIT_OP_SYMLINK);
+	assert_int_equal(e.step, BERTH_COMMIT_STEP_CREATE);
+	assert_true(e.has_target);
+	assert_int_equal(count_temps(v.root), 0);
+#endif
+	env_stop(&v);
+}
+
 const struct CMUnitTest commit_fault_tests[] = {
+	cmocka_unit_test(test_fault_op_steps),
 	cmocka_unit_test(test_small_call_fault),
 	cmocka_unit_test(test_fault_enospc_write),
 	cmocka_unit_test(test_fault_eio_fsync),

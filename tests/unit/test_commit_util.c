@@ -24,6 +24,10 @@ static void on_event(void *arg, const struct berth_commit_event *e)
 			 e->path);
 		v->ev[v->nev].err = e->err;
 		v->ev[v->nev].kind = e->kind;
+		v->ev[v->nev].step = e->step;
+		v->ev[v->nev].op = e->op;
+		v->ev[v->nev].has_tmp = e->tmp != NULL;
+		v->ev[v->nev].has_target = e->target != NULL;
 		v->nev++;
 	}
 	pthread_mutex_unlock(&v->lock);
@@ -39,6 +43,19 @@ int ev_err(struct env *v, const char *path)
 	for (i = 0; i < v->nev; i++)
 		if (!strcmp(v->ev[i].path, path))
 			r = v->ev[i].err;
+	pthread_mutex_unlock(&v->lock);
+	return r;
+}
+
+struct ev_rec ev_last(struct env *v, const char *path)
+{
+	struct ev_rec r = {.err = 1};
+	unsigned i;
+
+	pthread_mutex_lock(&v->lock);
+	for (i = 0; i < v->nev; i++)
+		if (!strcmp(v->ev[i].path, path))
+			r = v->ev[i];
 	pthread_mutex_unlock(&v->lock);
 	return r;
 }

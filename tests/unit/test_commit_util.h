@@ -22,6 +22,9 @@ struct ev_rec {
 	char path[128];
 	int err;
 	int kind;
+	int step; /* enum berth_commit_step */
+	int op; /* EV_OP: enum berth_commit_op_kind */
+	bool has_tmp, has_target;
 };
 
 /* One stage on its own pump, committing into a fresh temp directory. */
@@ -44,6 +47,8 @@ void env_stop(struct env *v);
 
 /* The last event's error for @path; 1 when there was none. */
 int ev_err(struct env *v, const char *path);
+/* The last event for @path (a copy); its err is 1 when there was none. */
+struct ev_rec ev_last(struct env *v, const char *path);
 
 /* Count entries whose name starts with '.' (temp files) below @dir. */
 int count_temps(const char *dir);

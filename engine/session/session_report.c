@@ -168,6 +168,30 @@ static const char *full_tmp(const struct berth_session *s,
 	return berth__full_name(s, rel, buf, cap);
 }
 
+/* rsync's words around the path for the steps that fail the same way
+ * whoever (receiver or generator) asked: before, after. */
+static const char *const step_words[][2] = {
+	[BERTH_COMMIT_STEP_FSYNC] = {"fsync failed on ", ""},
+	[BERTH_COMMIT_STEP_CLOSE] = {"close failed on ", ""},
+	[BERTH_COMMIT_STEP_CHOWN] = {"chown ", " failed"},
+	[BERTH_COMMIT_STEP_CHMOD] = {"failed to set permissions on ", ""},
+	[BERTH_COMMIT_STEP_TIMES] = {"failed to set times on ", ""},
+	[BERTH_COMMIT_STEP_BACKUP] = {"backup failed for ", ""},
+};
+
+/* The error of @step as step_words says it: false if it has no words. */
+static bool step_error(struct berth_session *s, const char *who, int err,
+		       int step, const char *path)
+{
+	if (step < 0 ||
+	    (size_t)step >= sizeof(step_words) / sizeof(step_words[0]) ||
+	    !step_words[step][0])
+		return false;
+	berth__session_xfer_error(s, who, err, "%s%s%s", step_words[step][0],
+				  path, step_words[step][1]);
+	return true;
+}
+
 /* A file the receiver wrote (rsync's receiver and finish_transfer()). */
 static void file_error(struct berth_session *s,
 		       const struct berth_commit_event *ev)
@@ -191,36 +215,16 @@ static void file_error(struct berth_session *s,
 		full_tmp(s, &t, tmp, sizeof(tmp));
 	} else
 		strcpy(tmp, full);
+	/* The steps on the temp file name it; a backup names the file. */
+	if (step_error(s, r, ev->err, ev->step,
+		       ev->step == BERTH_COMMIT_STEP_BACKUP ? full : tmp))
+		return;
 	switch (ev->step) {
 	case BERTH_COMMIT_STEP_DIR:
 	case BERTH_COMMIT_STEP_OPEN:
 		berth__session_xfer_error(s, r, ev->err, "%s %s failed",
 					  ev->inplace ? "open" : "mkstemp",
 					  ev->inplace ? full : tmp);
-		break;
-	case BERTH_COMMIT_STEP_FSYNC:
-		berth__session_xfer_error(s, r, ev->err, "fsync failed on %s",
-					  tmp);
-		break;
-	case BERTH_COMMIT_STEP_CLOSE:
-		berth__session_xfer_error(s, r, ev->err, "close failed on %s",
-					  tmp);
-		break;
-	case BERTH_COMMIT_STEP_CHOWN:
-		berth__session_xfer_error(s, r, ev->err, "chown %s failed",
-					  tmp);
-		break;
-	case BERTH_COMMIT_STEP_CHMOD:
-		berth__session_xfer_error(
-			s, r, ev->err, "failed to set permissions on %s", tmp);
-		break;
-	case BERTH_COMMIT_STEP_TIMES:
-		berth__session_xfer_error(s, r, ev->err,
-					  "failed to set times on %s", tmp);
-		break;
-	case BERTH_COMMIT_STEP_BACKUP:
-		berth__session_xfer_error(s, r, ev->err, "backup failed for %s",
-					  full);
 		break;
 	case BERTH_COMMIT_STEP_RENAME:
 		berth__session_xfer_error(s, r, ev->err, "rename %s -> \"%s\"",
@@ -254,6 +258,8 @@ static void op_error(struct berth_session *s,
 		       : ev->op == BERTH_COMMIT_OP_RENAME
 			       ? BERTH_COMMIT_STEP_RENAME
 			       : BERTH_COMMIT_STEP_TIMES;
+	if (step_error(s, g, ev->err, step, full))
+		return;
 	switch (step) {
 	case BERTH_COMMIT_STEP_MKDIR:
 		berth__session_xfer_error(
@@ -277,18 +283,6 @@ static void op_error(struct berth_session *s,
 			s, g, ev->err, "delete_file: %s(%s) failed",
 			ev->is_dir ? "rmdir" : "unlink", ev->path);
 		break;
-	case BERTH_COMMIT_STEP_CHOWN:
-		berth__session_xfer_error(s, g, ev->err, "chown %s failed",
-					  full);
-		break;
-	case BERTH_COMMIT_STEP_CHMOD:
-		berth__session_xfer_error(
-			s, g, ev->err, "failed to set permissions on %s", full);
-		break;
-	case BERTH_COMMIT_STEP_BACKUP:
-		berth__session_xfer_error(s, g, ev->err, "backup failed for %s",
-					  full);
-		break;
 	case BERTH_COMMIT_STEP_RENAME:
 		if (ev->tmp)
 			berth__session_xfer_error(
@@ -298,9 +292,8 @@ static void op_error(struct berth_session *s,
 			berth__session_xfer_error(s, g, ev->err,
 						  "rename %s failed", full);
 		break;
-	default: /* the times, or not known */
-		berth__session_xfer_error(s, g, ev->err,
-					  "failed to set times on %s", full);
+	default: /* not known: the times, as a generator's last step */
+		step_error(s, g, ev->err, BERTH_COMMIT_STEP_TIMES, full);
 		break;
 	}
 }

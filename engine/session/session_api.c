@@ -53,6 +53,7 @@ int berth_session_create(struct berth_pump *pump,
 	s->dest.backup_base_fd = -1;
 	s->cfg.in_fd = s->cfg.out_fd = -1;
 	s->dest.am_root = geteuid() == 0;
+	s->ids.nmine = -1; /* the process's groups: looked up when needed */
 	s->dest.umask = berth_plat_umask();
 	pthread_mutex_init(&s->sync.lock, NULL);
 	pthread_mutex_init(&s->lst.names_lock, NULL);

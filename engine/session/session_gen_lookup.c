@@ -267,7 +267,7 @@ bool berth__gen_atime_differs(struct berth_session *s,
 uint32_t berth__gen_itemize(struct berth_session *s, const struct berth_file *f,
 			    const struct stat *st, uint32_t base)
 {
-	uint32_t fl = base;
+	uint32_t fl = base, gid;
 	mode_t type = f->mode & S_IFMT;
 
 	if (S_ISREG(type) && st->st_size != f->size)
@@ -294,7 +294,8 @@ uint32_t berth__gen_itemize(struct berth_session *s, const struct berth_file *f,
 	if (s->opts.owner && s->dest.am_root &&
 	    berth__map_uid(s, f->uid) != st->st_uid)
 		fl |= BERTH_ITEM_REPORT_OWNER;
-	if (s->opts.group && berth__map_gid(s, f->gid) != st->st_gid)
+	gid = berth__group_of(s, f);
+	if (gid != (uint32_t)-1 && gid != st->st_gid)
 		fl |= BERTH_ITEM_REPORT_GROUP;
 	return fl;
 }

@@ -144,6 +144,45 @@ uint32_t berth__map_gid(struct berth_session *s, uint32_t gid)
 	return map_id(s, gid, false);
 }
 
+/* Is @gid one of the process's groups (its effective one included)?
+ * Under s->sync.lock; looked up once. */
+static bool my_group(struct berth_session *s, gid_t gid)
+{
+	struct sess_ids *ids = &s->ids;
+	int i, n;
+
+	if (ids->nmine < 0) {
+		n = getgroups(0, NULL);
+		ids->mine = malloc(((size_t)(n > 0 ? n : 0) + 1) *
+				   sizeof(*ids->mine));
+		if (!ids->mine)
+			return gid == getegid(); /* try again next time */
+		n = n > 0 ? getgroups(n, ids->mine) : 0;
+		ids->nmine = n > 0 ? n : 0;
+		ids->mine[ids->nmine++] = getegid();
+	}
+	for (i = 0; i < ids->nmine; i++)
+		if (ids->mine[i] == gid)
+			return true;
+	return false;
+}
+
+uint32_t berth__group_of(struct berth_session *s, const struct berth_file *f)
+{
+	uint32_t gid;
+	bool mine;
+
+	if (!s->opts.group)
+		return (uint32_t)-1;
+	gid = berth__map_gid(s, f->gid);
+	if (s->dest.am_root)
+		return gid;
+	pthread_mutex_lock(&s->sync.lock);
+	mine = my_group(s, (gid_t)gid);
+	pthread_mutex_unlock(&s->sync.lock);
+	return mine ? gid : (uint32_t)-1;
+}
+
 void berth__session_meta(struct berth_session *s, const struct berth_file *f,
 			 bool exists, mode_t cur_mode,
 			 struct berth_commit_meta *m)
@@ -186,7 +225,7 @@ void berth__session_meta(struct berth_session *s, const struct berth_file *f,
 	}
 	m->uid = s->opts.owner && s->dest.am_root ? berth__map_uid(s, f->uid)
 						  : (uint32_t)-1;
-	m->gid = s->opts.group ? berth__map_gid(s, f->gid) : (uint32_t)-1;
+	m->gid = berth__group_of(s, f);
 	/* -A: the ACLs go with the mode; --fake-super: so does the type. */
 	berth__acl_meta(s, f, m);
 	m->ftype = type;
@@ -198,6 +237,9 @@ void berth__ids_free(struct sess_ids *ids)
 {
 	free(ids->uids);
 	free(ids->gids);
+	free(ids->mine);
+	ids->mine = NULL;
+	ids->nmine = -1;
 	ids->uids = ids->gids = NULL;
 	ids->nuids = ids->ngids = 0;
 }

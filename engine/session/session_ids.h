@@ -24,6 +24,8 @@ struct id_map {
 struct sess_ids {
 	struct id_map *uids, *gids;
 	size_t nuids, ngids;
+	gid_t *mine; /* the process's groups (not root: the ones it can set) */
+	int nmine; /* -1 until looked up */
 };
 
 /* Commit metadata for entry @f (permissions, times, owner) per options. */
@@ -32,6 +34,10 @@ void berth__session_meta(struct berth_session *s, const struct berth_file *f,
 			 struct berth_commit_meta *m);
 uint32_t berth__map_uid(struct berth_session *s, uint32_t uid);
 uint32_t berth__map_gid(struct berth_session *s, uint32_t gid);
+/* -g: the local group entry @f gets, or (uint32_t)-1 to leave the group
+ * alone: without -g, and, as rsync's receiver skips it, a group a
+ * receiver that is not root is not a member of (it could not set it). */
+uint32_t berth__group_of(struct berth_session *s, const struct berth_file *f);
 void berth__ids_free(struct sess_ids *ids);
 
 #endif /* BERTH_SESSION_IDS_H */

@@ -1888,6 +1888,27 @@ def dest_unpriv_implied(root, rng):
     touch_dirs(root)
 
 
+def tree_unpriv_groups(root, rng):
+    """Files of a group the receiver is not in (1), and of its own; the
+    same bytes every time (the destination's copy is built so too)."""
+    rng = random.Random(7)
+    for i in range(3):
+        write(f"{root}/other/f{i}", rand_bytes(rng, 60 + i))
+        write(f"{root}/own/f{i}", rand_bytes(rng, 70 + i))
+    touch_dirs(root)
+    for d, ds, fs in os.walk(root):
+        for n in ds + fs:
+            os.lchown(os.path.join(d, n), -1,
+                      65534 if "/own" in os.path.join(d, n) else 1)
+
+
+def dest_unpriv_groups(root, rng):
+    """The same files already there (the receiver's own group): -g has
+    nothing it may change, as rsync's receiver skips a group it is not a
+    member of (no 'g', no chown, no error)."""
+    tree_unpriv_groups(root, rng)
+
+
 def unpriv(rc=23, **kw):
     return dict({"as_user": 65534, "messages": True, "rc": rc,
                  "root_owned": ["locked", "locked/f0", "locked/f1",
@@ -1899,6 +1920,9 @@ def unpriv(rc=23, **kw):
 SCENARIOS.update({
     "unpriv_mkdir_fails": (tree_unpriv_dirs, dest_unpriv_dirs, ["-rlpt"],
                            unpriv()),
+    "unpriv_group_skip": (tree_unpriv_groups, None, ["-a"], unpriv(rc=0)),
+    "unpriv_group_update": (tree_unpriv_groups, dest_unpriv_groups,
+                            ["-ai"], unpriv(rc=0)),
     "unpriv_mkdir_fails_noinc": (tree_unpriv_dirs, dest_unpriv_dirs,
                                  ["-rlpt", "--no-inc-recursive"], unpriv()),
     "unpriv_mkdir_fails_delete": (tree_unpriv_dirs, dest_unpriv_dirs,

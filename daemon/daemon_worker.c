@@ -44,7 +44,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <linux/magic.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -103,9 +106,10 @@ struct wself {
  * have been changed since (a worker started again reads it as it is). */
 static bool mine(const struct wself *me, const struct berth_dmod *m)
 {
+	/* Not chrooted: any module of these credentials (one with use
+	 * chroot whose path has no /proc is confined beneath it). */
 	return m->run == BERTH_DRUN_WORKER && cred_eq(&m->cred, &me->cred) &&
-	       !m->use_chroot == !me->chroot &&
-	       (!me->chroot || !strcmp(m->path, me->chroot));
+	       (!me->chroot || (m->use_chroot && !strcmp(m->path, me->chroot)));
 }
 
 struct wconn_arg {
@@ -295,10 +299,23 @@ static int drop_to(const struct berth_dcred *cr, char *why, size_t len)
 	return 0;
 }
 
+/* Is a proc filesystem mounted at @dir (itself, not through a symlink a
+ * client could have made)?  berth's safe paths for xattrs, ACLs, fake
+ * super and the umask go through /proc/self, which a chroot without it
+ * would take away. */
+static bool proc_at(const char *dir)
+{
+	struct statfs sf;
+	struct stat st;
+
+	return lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) &&
+	       statfs(dir, &sf) == 0 && sf.f_type == PROC_SUPER_MAGIC;
+}
+
 /* use chroot: the worker's "/" becomes the module's path, and the
  * modules of that path (its configuration is this process's copy) are
  * reached from "/".  Names are looked up once first, so that the name
- * service's libraries are loaded from outside. */
+ * service's libraries (and the time zone) are loaded from outside. */
 static int enter_chroot(struct berth_daemon *w, const char *path, char *why,
 			size_t len)
 {
@@ -307,9 +324,14 @@ static int enter_chroot(struct berth_daemon *w, const char *path, char *why,
 
 	(void)getpwuid(0);
 	(void)getgrgid(0);
+	tzset();
 	if (chroot(path) < 0 || chdir("/") < 0) {
 		snprintf(why, len, "chroot %s failed: %s", path,
 			 strerror(errno));
+		return -1;
+	}
+	if (!proc_at("/proc")) { /* checked before; gone since */
+		snprintf(why, len, "chroot %s: no /proc inside", path);
 		return -1;
 	}
 	for (i = 0; i < cfg->n_mods; i++)
@@ -573,10 +595,20 @@ static struct berth_dworker *worker_for(struct berth_daemon *d,
 	return spawn(d, cr, root);
 }
 
-/* A module's worker: its credentials, and its path with use chroot. */
+/* A module's worker: its credentials, and its path with use chroot when
+ * a real chroot keeps berth whole there (a proc filesystem mounted at
+ * PATH/proc); otherwise every path is confined beneath the module, as in
+ * the main process. */
 static const char *chroot_of(const struct berth_dmod *m)
 {
-	return m->use_chroot ? m->path : NULL;
+	char proc[PATH_MAX];
+
+	if (!m->use_chroot ||
+	    snprintf(proc, sizeof(proc), "%s/proc", m->path) >=
+		    (int)sizeof(proc) ||
+	    !proc_at(proc))
+		return NULL;
+	return m->path;
 }
 
 void berth__dworkers_start(struct berth_daemon *d)

@@ -59,6 +59,8 @@ def snapshot(root):
     if not os.path.isdir(root):
         return None
     for d, dirs, files in os.walk(root):
+        # A mount in a module (/proc for a chroot) is not its content.
+        dirs[:] = [x for x in dirs if not os.path.ismount(os.path.join(d, x))]
         for name in sorted(dirs + files):
             p = os.path.join(d, name)
             rel = os.path.relpath(p, root)
@@ -1024,6 +1026,7 @@ def owners(root):
     if not os.path.isdir(root):
         return None
     for d, dirs, files in os.walk(root):
+        dirs[:] = [x for x in dirs if not os.path.ismount(os.path.join(d, x))]
         for name in sorted(dirs + files):
             p = os.path.join(d, name)
             st = os.lstat(p)
@@ -1125,18 +1128,34 @@ def sc_uid_concurrent(env):
 
 @needs_root
 def sc_uid_chroot(env):
-    """use chroot with a uid: the worker is chrooted into the module (an
-    absolute symlink in it leads to the module's top, as in rsync's
-    chroot); the daemon's exclude from file, root's alone outside the
-    module, still applies."""
+    """use chroot with a uid: the worker is chrooted into the module when
+    /proc is mounted inside it (berth's safe paths need /proc/self), and
+    an absolute symlink in it then leads to the module's top, as in
+    rsync's chroot; without /proc the module is confined instead (the
+    symlink push is refused, nothing is written outside).  The daemon's
+    exclude from file, root's alone outside the module, applies both
+    ways."""
+    r, b = uid_env(env)
     p = same_uid(env, ["-a"], "jailu/t/", top="jailu",
                  cause=r'daemon refused to receive file "d1/f4"')
-    p += same_uid(env, ["-a"], "jailu/out/x/", top="jailu")
-    b = env.uid[1]
-    if not os.path.isdir(os.path.join(b.base, "m", "jailu", "x")):
-        p.append("berth: jailu/out/x/ did not land in the module's x/")
-    if os.path.exists("/x"):
-        p.append("something wrote /x outside the module")
+    # Confined (no /proc inside): refused, with the reason.
+    rc, out = client(["-a", env.src + "/", b.url("jailu/out/y/")])
+    if rc == 0 or "leads out of module" not in out:
+        p.append(f"berth without /proc: exit {rc}: {out[-200:]}")
+    procdir = os.path.join(b.base, "m", "jailu", "proc")
+    os.makedirs(procdir, exist_ok=True)
+    if subprocess.run(["mount", "--bind", "/proc", procdir]).returncode:
+        print("     (cannot mount /proc in the module: chroot not tried)")
+        return p
+    try:
+        p += same_uid(env, ["-a"], "jailu/out/x/", top="jailu")
+        if not os.path.isdir(os.path.join(b.base, "m", "jailu", "x")):
+            p.append("berth: jailu/out/x/ did not land in the module's x/")
+    finally:
+        subprocess.run(["umount", "-l", procdir])
+    for n in ("/x", "/y"):
+        if os.path.exists(n):
+            p.append(f"something wrote {n} outside the module")
     return p
 
 

@@ -88,7 +88,7 @@ struct sess_cfg {
 	struct berth_pump *pump;
 	berth_log_fn log_fn;
 	void *log_arg;
-	int durability;
+	int durability; /* asked; from start_stages() on, the one in force */
 };
 
 /* The stages and the end (session_run.c). */

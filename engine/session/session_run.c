@@ -111,6 +111,9 @@ static int start_stages(struct berth_session *s)
 
 	co.durability = berth_commit_durability(s->cfg.durability,
 						s->opts.fsync);
+	/* The one in force from here on (the client's --fsync included):
+	 * the generator's new directories ask it too. */
+	s->cfg.durability = co.durability;
 	co.preserve_owner = s->opts.owner || s->opts.group;
 	co.fake_super = s->opts.fake_super;
 	if (s->opts.temp_dir) {

@@ -67,6 +67,14 @@ static int gen_entry(struct gen *g, int32_t ndx, const struct berth_file *f)
 	}
 	if (f->flags & BERTH_FILE_INACTIVE)
 		return 0;
+	/* Beneath a directory that failed or was refused: nothing, not its
+	 * -R parents, not a hard-link follower (rsync's missing_below). */
+	if (g->skip_dir) {
+		if (!strncmp(f->name, g->skip_dir, g->skip_len) &&
+		    f->name[g->skip_len] == '/')
+			return 0;
+		g->skip_dir = NULL;
+	}
 	if (berth__gen_is_follower(g, ndx))
 		return 0;
 	if (g->s->opts.relative && g->s->opts.no_implied_dirs) {
@@ -82,12 +90,6 @@ static int gen_entry(struct gen *g, int32_t ndx, const struct berth_file *f)
 			    (BERTH_XMIT_TOP_DIR | BERTH_XMIT_NO_CONTENT_DIR) &&
 		    g->s->neg.proto >= 30)
 			return 0;
-	}
-	if (g->skip_dir) {
-		if (!strncmp(f->name, g->skip_dir, g->skip_len) &&
-		    f->name[g->skip_len] == '/')
-			return 0;
-		g->skip_dir = NULL;
 	}
 	/* The daemon's rules: refused, and a directory's contents skipped.
 	 * Incremental: as rsync, the directory is made from its parent's

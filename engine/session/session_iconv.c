@@ -210,7 +210,7 @@ int berth__iconv_map_list(struct berth_session *s, const struct berth_flist *fl)
 		return 0;
 	if (ic->sorted_of_tx || fl->ndx_start != 0)
 		return -BERTH_EPROTO;
-	if (!fl->tx_of) /* the decoder keeps it with a conv hook */
+	if (!fl->tx_of && fl->count) /* kept with a conv hook (not empty) */
 		return -EINVAL;
 	ic->n = fl->count;
 	ic->sorted_of_tx = malloc(((size_t)fl->count + 1) * sizeof(uint32_t));

@@ -519,7 +519,15 @@ int berth__dconn_serve(struct berth_dconn *c)
 	} else if (ret == 0 && c->mod->run == BERTH_DRUN_WORKER) {
 		ret = open_from_files(c);
 		if (ret == 0)
-			ret = berth__dworkers_handoff(c);
+			ret = berth__dworkers_handoff(c); /* its exit code */
+		if (ret < 0) {
+			/* No worker took it (none could be started, or the
+			 * daemon is ending): the client is told. */
+			berth__dlog(c->d, "%s (%s) module %s: no worker",
+				    c->host, c->addr, c->mod->name);
+			ret = refuse(c, "no worker process for module %s",
+				     c->mod->name);
+		}
 	} else if (ret == 0) {
 		ret = berth__dconn_session(c);
 	}

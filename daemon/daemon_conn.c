@@ -572,10 +572,8 @@ void berth__dconn_end(struct berth_dconn *c)
 	for (int i = 0; i < 2; i++)
 		if (c->from_fd[i] >= 0)
 			close(c->from_fd[i]);
-	if (c->in_fd >= 0)
-		close(c->in_fd);
-	if (c->out_fd >= 0 && c->out_fd != c->in_fd)
-		close(c->out_fd);
+	/* Out of the list first: berth__dconns_cancel() (under the lock)
+	 * must never shut down a number closed and reused since. */
 	pthread_mutex_lock(&d->lock);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -587,6 +585,10 @@ void berth__dconn_end(struct berth_dconn *c)
 	d->n_early--;
 	pthread_cond_broadcast(&d->idle);
 	pthread_mutex_unlock(&d->lock);
+	if (c->in_fd >= 0)
+		close(c->in_fd);
+	if (c->out_fd >= 0 && c->out_fd != c->in_fd)
+		close(c->out_fd);
 	berth_dcfg_unref(c->cfg);
 	free(c);
 }
@@ -599,7 +601,7 @@ void berth__dconns_cancel(struct berth_daemon *d)
 	for (c = d->conns; c; c = c->next) {
 		if (c->session)
 			berth_session_cancel(c->session);
-		else if (c->socket && !c->handed)
+		else if (c->socket && !c->handed && c->in_fd >= 0)
 			shutdown(c->in_fd, SHUT_RDWR);
 	}
 }

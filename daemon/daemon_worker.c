@@ -122,13 +122,20 @@ static void *wconn_thread(void *arg)
 	struct wconn_arg *a = arg;
 	struct berth_dconn *c = a->c;
 	int32_t code = berth__dconn_session(c);
+	int in, out;
 
-	/* The client's socket first: it sees the end at once. */
-	if (c->in_fd >= 0)
-		close(c->in_fd);
-	if (c->out_fd >= 0 && c->out_fd != c->in_fd)
-		close(c->out_fd);
+	/* The client's socket first: it sees the end at once.  Taken from
+	 * the connection under the lock, so that a shutdown for SIGTERM
+	 * (berth__dconns_cancel()) never meets a number reused since. */
+	pthread_mutex_lock(&c->d->lock);
+	in = c->in_fd;
+	out = c->out_fd;
 	c->in_fd = c->out_fd = -1;
+	pthread_mutex_unlock(&c->d->lock);
+	if (in >= 0)
+		close(in);
+	if (out >= 0 && out != in)
+		close(out);
 	if (write(a->done_fd, &code, sizeof(code)) < 0) {
 		/* the main process is gone */
 	}

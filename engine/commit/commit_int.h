@@ -6,7 +6,7 @@
  * create, flush, cancel, free), commit_path.c (the parent-directory cache
  * over engine/path's, opened and closed through the pump), commit_file.c
  * (a file handle, producer side), commit_steps.c (a file's steps on the
- * commit thread), commit_small.c (the small-file pool call), commit_xattr.c
+ * commit thread), commit_small.c (the small-file call), commit_xattr.c
  * (extended attributes) and commit_ops.c (tree operations).
  *
  * Threads: producer threads touch only the fields marked "producer" and,
@@ -178,9 +178,10 @@ struct berth_commit_file {
 	struct berth_commit_file *all_prev, *all_next; /* lock */
 	/*
 	 * Small files: a file expected to fit one buffer is not begun on the
-	 * commit thread until it ends; then one pool call creates, writes,
-	 * sets up and renames it (berth__commit_small_run(), commit_small.c), instead of a request per
-	 * step.  deferred: producer; begin_queued: lock; small, sbuf,
+	 * commit thread until it ends; then one blocking call on the commit
+	 * thread creates, writes, sets up and renames it
+	 * (berth__commit_small_run(), commit_small.c), instead of a request
+	 * per step.  deferred: producer; begin_queued: lock; small, sbuf,
 	 * pre_abort: set by the producer before CMD_BEGIN is queued.
 	 */
 	int deferred;

@@ -132,11 +132,37 @@ void berth__commit_event(struct berth_commit *c, struct berth_commit_event *ev)
  */
 void berth__commit_buf_put(struct berth_commit *c, struct commit_buf *b)
 {
+	int wake;
+
 	pthread_mutex_lock(&c->lock);
 	b->next = c->free_bufs;
 	c->free_bufs = b;
-	pthread_cond_broadcast(&c->space);
+	c->nfree++;
+	wake = berth__commit_space_due(c);
 	pthread_mutex_unlock(&c->lock);
+	if (wake)
+		pthread_cond_broadcast(&c->space);
+}
+
+/* At least a quarter of @max is free. */
+static int batch_free(unsigned used, unsigned max)
+{
+	return used + (max + 3) / 4 <= max;
+}
+
+int berth__commit_space_due(struct berth_commit *c)
+{
+	if (!c->wait_buf && !c->wait_file && !c->wait_op)
+		return 0;
+	if (pthread_equal(pthread_self(), c->thread) &&
+	    !(c->wait_buf && batch_free(c->nbufs - c->nfree, c->nbufs)) &&
+	    !(c->wait_file && batch_free(c->nfiles, c->o.max_files)) &&
+	    !(c->wait_op && batch_free(c->nops, c->o.max_ops))) {
+		c->space_owed = 1;
+		return 0;
+	}
+	c->space_owed = 0;
+	return 1;
 }
 
 void berth__commit_buf_put_chain(struct berth_commit *c, struct commit_buf *b)
@@ -159,11 +185,16 @@ struct commit_buf *berth__commit_buf_get(struct berth_commit *c, int nowait)
 	struct commit_buf *b;
 
 	pthread_mutex_lock(&c->lock);
-	while (!c->free_bufs && !c->cancelled && !nowait)
+	while (!c->free_bufs && !c->cancelled && !nowait) {
+		c->wait_buf++;
 		pthread_cond_wait(&c->space, &c->lock);
+		c->wait_buf--;
+	}
 	b = c->cancelled ? NULL : c->free_bufs;
-	if (b)
+	if (b) {
 		c->free_bufs = b->next;
+		c->nfree--;
+	}
 	pthread_mutex_unlock(&c->lock);
 	return b;
 }
@@ -212,11 +243,15 @@ uint64_t berth__commit_slot_get(struct berth_commit *c, int is_file)
 {
 	unsigned *n = is_file ? &c->nfiles : &c->nops;
 	unsigned max = is_file ? c->o.max_files : c->o.max_ops;
+	unsigned *w = is_file ? &c->wait_file : &c->wait_op;
 	uint64_t tag = 0;
 
 	pthread_mutex_lock(&c->lock);
-	while (*n >= max && !c->cancelled)
+	while (*n >= max && !c->cancelled) {
+		(*w)++;
 		pthread_cond_wait(&c->space, &c->lock);
+		(*w)--;
+	}
 	if (!c->cancelled) {
 		(*n)++;
 		tag = c->o.tag_base + ++c->next_tag;
@@ -257,13 +292,17 @@ bool berth__commit_times(const struct berth_commit_meta *m,
 /* Release a slot taken by berth__commit_slot_get().  Commit thread. */
 void berth__commit_slot_put(struct berth_commit *c, int is_file)
 {
+	int wake;
+
 	pthread_mutex_lock(&c->lock);
 	if (is_file)
 		c->nfiles--;
 	else
 		c->nops--;
-	pthread_cond_broadcast(&c->space);
+	wake = berth__commit_space_due(c);
 	pthread_mutex_unlock(&c->lock);
+	if (wake)
+		pthread_cond_broadcast(&c->space);
 }
 
 void berth__commit_track_add(struct berth_commit *c, struct commit_track *t)

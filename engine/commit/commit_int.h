@@ -6,7 +6,7 @@
  * create, flush, cancel, free), commit_path.c (the parent-directory cache
  * over engine/path's, opened and closed through the pump), commit_file.c
  * (a file handle, producer side), commit_steps.c (a file's steps on the
- * commit thread), commit_small.c (the small-file pool call), commit_xattr.c
+ * commit thread), commit_small.c (the small-file call), commit_xattr.c
  * (extended attributes) and commit_ops.c (tree operations).
  *
  * Threads: producer threads touch only the fields marked "producer" and,
@@ -178,9 +178,10 @@ struct berth_commit_file {
 	struct berth_commit_file *all_prev, *all_next; /* lock */
 	/*
 	 * Small files: a file expected to fit one buffer is not begun on the
-	 * commit thread until it ends; then one pool call creates, writes,
-	 * sets up and renames it (berth__commit_small_run(), commit_small.c), instead of a request per
-	 * step.  deferred: producer; begin_queued: lock; small, sbuf,
+	 * commit thread until it ends; then one blocking call on the commit
+	 * thread creates, writes, sets up and renames it
+	 * (berth__commit_small_run(), commit_small.c), instead of a request
+	 * per step.  deferred: producer; begin_queued: lock; small, sbuf,
 	 * pre_abort: set by the producer before CMD_BEGIN is queued.
 	 */
 	int deferred;
@@ -325,6 +326,12 @@ struct berth_commit {
 	atomic_bool sleeping;
 	atomic_int pushers; /* threads in comp_push(): free waits for 0 */
 	struct commit_buf *free_bufs;
+	unsigned nfree; /* buffers on free_bufs */
+	/* Producers waiting on c->space for a buffer, a file slot or an
+	 * operation slot, and a wake-up the commit thread owes them
+	 * (berth__commit_space_due()). */
+	unsigned wait_buf, wait_file, wait_op;
+	int space_owed;
 	struct berth_commit_file *all;
 	unsigned nfiles, nops;
 	int cancelled;
@@ -353,6 +360,17 @@ struct berth_commit {
 	struct commit_buf *bufs;
 	unsigned nbufs;
 };
+
+/*
+ * Budget came back (a buffer or a slot): true when the producers waiting
+ * on c->space are to be woken now (the caller broadcasts it after
+ * unlocking, so they do not wake into a held lock).  On the commit thread
+ * only once a batch is free (a quarter of the buffers, or of the slots a
+ * producer waits for): one wake-up per batch instead of one per file; what
+ * it holds back it owes, and pays before it sleeps (commit_main()).  Other
+ * threads wake them at once.  c->lock held.
+ */
+int berth__commit_space_due(struct berth_commit *c);
 
 /* Where @f's temp lives: beside it, or in the --temp-dir. */
 static inline int commit_tmp_dirfd(const struct berth_commit *c,

@@ -2,8 +2,9 @@
 /*
  * The small-file call: a file expected to fit one buffer is created,
  * written, given its owner, mode and times, [fsynced,] [backed up] and
- * renamed in one blocking call on a pool thread, instead of a request per
- * step (commit_steps.c submits it and takes its result).
+ * renamed in one blocking call, instead of a request per step
+ * (commit_steps.c runs it on the commit thread, or submits it to the pump
+ * once that is shut down, and takes its result).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,9 +15,9 @@
 #include "engine/commit/commit_int.h"
 
 /*
- * A small file in one pool call (pool thread): the same steps as the
- * request chain, in the same order, and on failure the temp file is gone.
- * The commit thread does not touch the file while the call runs.
+ * A small file in one call (commit thread, or a pool thread): the same
+ * steps as the request chain, in the same order, and on failure the temp
+ * file is gone.
  */
 ssize_t berth__commit_small_run(void *arg)
 {

@@ -4,8 +4,8 @@
  * (berth__commit_file_cmd()), and the chain parent dir -> open temp
  * (O_CREAT|O_EXCL beneath the parent) -> writes (one vectored write in
  * flight) -> [ftruncate] -> [fchown] -> [xattrs] -> fchmod -> utimens ->
- * [fsync] -> close -> [backup] -> rename, or for a small file one pool
- * call (commit_small.c).  (Extended attributes after the owner, as rsync
+ * [fsync] -> close -> [backup] -> rename, or for a small file one
+ * blocking call on this thread (commit_small.c).  (Extended attributes after the owner, as rsync
  * sets them: a chown drops security.capability.)  A failure anywhere (or
  * an abort) waits for the writes in flight, closes the fd, unlinks the
  * temp file and reports the error; the final name is never touched until
@@ -484,6 +484,19 @@ static void small_advance(struct berth_commit *c, struct berth_commit_file *f)
 	berth__commit_tmpname(c, f->base, f->tmp);
 	f->io_busy = 1;
 	berth_prep_call(&f->io.req, berth__commit_small_run, f);
+	/*
+	 * Run here, on the commit thread: a handful of short syscalls (no
+	 * fsync: small files have durability none) cost less than the
+	 * hand-offs to a pool worker and back.  Through the pump's fault
+	 * checks, as a submitted call; once the pump is shut down it is
+	 * submitted, and refused, as before.
+	 */
+	if (!berth_pump_stopped(c->pump)) {
+		berth_req_set_cb(&f->io.req, NULL, c, f->tag);
+		f->io.res = berth_pump_run_inline(c->pump, &f->io.req);
+		small_done(c, &f->io);
+		return;
+	}
 	berth__commit_submit(c, &f->io, small_done, f->tag);
 }
 

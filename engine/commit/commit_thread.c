@@ -211,8 +211,16 @@ static void *commit_main(void *arg)
 		atomic_store(&c->sleeping, true);
 		while (!atomic_load(&c->comp) && !c->exit &&
 		       !(c->cancelled && !c->cancelling) &&
-		       (c->stalled || (!c->qhead && !lhead)))
+		       (c->stalled || (!c->qhead && !lhead))) {
+			if (c->space_owed) { /* berth__commit_space_due() */
+				c->space_owed = 0;
+				pthread_mutex_unlock(&c->lock);
+				pthread_cond_broadcast(&c->space);
+				pthread_mutex_lock(&c->lock);
+				continue;
+			}
 			pthread_cond_wait(&c->wake, &c->lock);
+		}
 		atomic_store(&c->sleeping, false);
 		if (c->exit)
 			break;
@@ -325,6 +333,7 @@ int berth_commit_create(struct berth_pump *pump, int root_dirfd,
 		c->bufs[i].next = c->free_bufs;
 		c->free_bufs = &c->bufs[i];
 	}
+	c->nfree = c->nbufs;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->wake, NULL);
 	pthread_cond_init(&c->space, NULL);

@@ -139,6 +139,11 @@ void berth__commit_buf_put(struct berth_commit *c, struct commit_buf *b)
 	c->free_bufs = b;
 	c->nfree++;
 	wake = berth__commit_space_due(c);
+	/* A producer giving back a slot after the cancel (its begin was
+	 * refused): the commit thread may be asleep, waiting for the count
+	 * to reach 0 to finish the cancel. */
+	if (c->cancelled)
+		pthread_cond_signal(&c->wake);
 	pthread_mutex_unlock(&c->lock);
 	if (wake)
 		pthread_cond_broadcast(&c->space);
@@ -300,6 +305,11 @@ void berth__commit_slot_put(struct berth_commit *c, int is_file)
 	else
 		c->nops--;
 	wake = berth__commit_space_due(c);
+	/* A producer giving back a slot after the cancel (its begin was
+	 * refused): the commit thread may be asleep, waiting for the count
+	 * to reach 0 to finish the cancel. */
+	if (c->cancelled)
+		pthread_cond_signal(&c->wake);
 	pthread_mutex_unlock(&c->lock);
 	if (wake)
 		pthread_cond_broadcast(&c->space);

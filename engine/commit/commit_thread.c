@@ -199,6 +199,18 @@ static void process_cmd(struct berth_commit *c, struct commit_cmd *cmd)
 	}
 }
 
+/* Cancelling, with nothing left in flight or held (@idle: no command
+ * waits on this thread): tell berth_commit_cancel().  Under c->lock. */
+static void cancel_settle(struct berth_commit *c, bool idle)
+{
+	if (c->cancelling && !c->cancel_done && idle && !c->qhead &&
+	    !atomic_load(&c->comp) && !c->inflight && !c->nfiles && !c->nops &&
+	    !c->dirsyncs && !c->flush_head) {
+		c->cancel_done = 1;
+		pthread_cond_broadcast(&c->idle);
+	}
+}
+
 static void *commit_main(void *arg)
 {
 	struct berth_commit *c = arg;
@@ -219,6 +231,9 @@ static void *commit_main(void *arg)
 				pthread_mutex_lock(&c->lock);
 				continue;
 			}
+			/* A producer's last slot may come back while we
+			 * sleep (berth__commit_slot_put() wakes us). */
+			cancel_settle(c, !lhead);
 			pthread_cond_wait(&c->wake, &c->lock);
 		}
 		atomic_store(&c->sleeping, false);
@@ -259,12 +274,7 @@ static void *commit_main(void *arg)
 		flush_check(c);
 
 		pthread_mutex_lock(&c->lock);
-		if (c->cancelling && !c->cancel_done && !lhead && !c->qhead &&
-		    !atomic_load(&c->comp) && !c->inflight && !c->nfiles &&
-		    !c->nops && !c->dirsyncs && !c->flush_head) {
-			c->cancel_done = 1;
-			pthread_cond_broadcast(&c->idle);
-		}
+		cancel_settle(c, !lhead);
 	}
 	pthread_mutex_unlock(&c->lock);
 	return NULL;

@@ -121,6 +121,7 @@ const char *berth__full_name(const struct berth_session *s, const char *rel,
 {
 	const struct berth_dpolicy *p = s->opts.dpolicy;
 	const char *root = s->dest.full;
+	int n;
 
 	if (!rel || !*rel)
 		rel = ".";
@@ -130,14 +131,16 @@ const char *berth__full_name(const struct berth_session *s, const char *rel,
 		 * "/" with use chroot, else nothing). */
 		const char *d = p->dest_rel ? p->dest_rel : "";
 
-		snprintf(buf, cap, "\"%s%s%s%s\" (in %s)",
-			 *d || p->chroot ? "/" : "", d, *d ? "/" : "", rel,
-			 p->module);
+		n = snprintf(buf, cap, "\"%s%s%s%s\" (in %s)",
+			     *d || p->chroot ? "/" : "", d, *d ? "/" : "", rel,
+			     p->module);
 	} else if (!root)
-		snprintf(buf, cap, "\"%s\"", rel);
+		n = snprintf(buf, cap, "\"%s\"", rel);
 	else
-		snprintf(buf, cap, "\"%s%s%s\"", root,
-			 strcmp(root, "/") ? "/" : "", rel);
+		n = snprintf(buf, cap, "\"%s%s%s\"", root,
+			     strcmp(root, "/") ? "/" : "", rel);
+	if (n < 0 || (size_t)n >= cap) /* too long: shown cut */
+		buf[cap - 1] = '\0';
 	return buf;
 }
 

@@ -72,7 +72,7 @@ static void fault_case(int durability, uint32_t ops, uint64_t nth, int error,
 }
 
 /*
- * Small files (one buffer) are one pool call: a fault on it fails the file
+ * Small files (one buffer) are one call: a fault on it fails the file
  * like any step, the old file stays and no temp file is left; files around
  * it are unaffected.
  */

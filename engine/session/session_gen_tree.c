@@ -102,6 +102,65 @@ static int mkdir_direct(struct gen *g, const char *name, mode_t mode)
 }
 
 /*
+ * rsync's directory tweaking: a receiver that is not root gives a
+ * directory whose source mode lacks read, write or search for its owner
+ * those bits while it fills it (it could not, else); the end sets the
+ * directory's mode (fix_dirs(): its attributes differ from the source's
+ * by then).
+ */
+static bool dir_tweaked(const struct berth_session *s,
+			const struct berth_file *f)
+{
+	return !s->dest.am_root && !s->opts.dry_run &&
+	       (f->mode & S_IRWXU) != S_IRWXU;
+}
+
+/* The mode the end gives a tweaked directory: as rsync, its source mode
+ * only where that lacks the owner's write bit; else it keeps rwx. */
+static void dir_untweak_mode(const struct berth_session *s,
+			     const struct berth_file *f,
+			     struct berth_commit_meta *m)
+{
+	if (dir_tweaked(s, f) && (f->mode & S_IWUSR))
+		m->mode |= S_IRWXU;
+}
+
+/* An existing directory of @f, mode @cur, made owner-rwx for now. */
+static void dir_tweak(struct gen *g, const struct berth_file *f, mode_t cur)
+{
+	struct berth_session *s = g->s;
+	const char *slash = strrchr(f->name, '/');
+	char full[PATH_MAX + 8];
+	int dfd, fd;
+
+	if (!dir_tweaked(s, f) || (cur & S_IRWXU) == S_IRWXU)
+		return;
+	if (strcmp(f->name, ".") == 0) {
+		fd = berth__sys_open(s, s->dest.root_fd, ".",
+				     O_RDONLY | O_DIRECTORY);
+	} else {
+		dfd = berth__gen_dir_fd(g, f->name,
+					slash ? (size_t)(slash - f->name) : 0);
+		fd = dfd < 0 ? dfd
+			     : berth__sys_open(
+				       s, dfd, berth__gen_base_name(f->name),
+				       O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+	}
+	if (fd >= 0) {
+		int err = fchmod(fd, (f->mode | S_IRWXU) & 07777) < 0 ? -errno
+								      : 0;
+
+		close(fd);
+		if (!err)
+			return;
+		fd = err;
+	}
+	berth__session_xfer_error(
+		s, "generator", fd, "failed to modify permissions on %s",
+		berth__full_name(s, f->name, full, sizeof(full)));
+}
+
+/*
  * Make directory @name (@m) and know the outcome: 0 or -errno.  Directly
  * (mkdir_direct()) when nothing the commit stage holds can come before it:
  * @queued says something at that name was queued there (a file in the
@@ -201,7 +260,8 @@ int berth__gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 		if (!s->opts.dry_run && strcmp(f->name, ".") != 0 &&
 		    !(s->lst.inc && g->sdir->made)) {
 			berth__session_meta(s, f, false, 0, &m);
-			m.mode = (m.mode & 07777) | S_IFDIR;
+			m.mode = (m.mode & 07777) | S_IFDIR |
+				 (dir_tweaked(s, f) ? S_IRWXU : 0);
 			/* Its outcome decides what happens beneath it. */
 			mk_err = mkdir_now(g, f->name, &m, in_way);
 			if (mk_err == -BERTH_ECANCELLED || mk_err == -ENOMEM) {
@@ -222,6 +282,7 @@ int berth__gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 	} else {
 		iflags = berth__gen_itemize(s, f, &st, 0) |
 			 berth__xa_gen_itemize(s, f, s->dest.root_fd, f->name);
+		dir_tweak(g, f, st.st_mode);
 	}
 	berth__gen_set_exists(s, ndx, !is_new, is_new ? 0 : st.st_mode);
 	if (berth__gen_record_wanted(s, iflags)) {
@@ -266,6 +327,7 @@ int berth__gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 		g->list_parent_new = is_new;
 		berth__session_meta(s, f, !is_new, is_new ? 0 : st.st_mode,
 				    &g->sdir->meta);
+		dir_untweak_mode(s, f, &g->sdir->meta);
 		g->sdir->meta.user = quiet ? SESSION_QUIET : NULL;
 		g->sdir->fix = 1;
 		g->sdir->is_new = is_new;
@@ -275,6 +337,7 @@ int berth__gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 	g->dirs[g->ndirs].ndx = ndx;
 	berth__session_meta(s, f, !is_new, is_new ? 0 : st.st_mode,
 			    &g->dirs[g->ndirs].meta);
+	dir_untweak_mode(s, f, &g->dirs[g->ndirs].meta);
 	g->dirs[g->ndirs].meta.user = quiet ? SESSION_QUIET : NULL;
 	g->ndirs++;
 	return 0;
@@ -369,7 +432,8 @@ int berth__gen_dir_ensure(struct gen *g, const struct berth_file *f,
 		 * (rsync tries again there).  Made directly, as mkdir_now()
 		 * decides, or queued and not waited for here. */
 		berth__session_meta(s, f, false, 0, &m);
-		m.mode = (m.mode & 07777) | S_IFDIR;
+		m.mode = (m.mode & 07777) | S_IFDIR |
+			 (dir_tweaked(s, f) ? S_IRWXU : 0);
 		if (!in_way && s->cfg.durability != BERTH_DURABLE_BATCH) {
 			ret = mkdir_direct(g, f->name, m.mode);
 			pthread_mutex_lock(&s->sync.lock);

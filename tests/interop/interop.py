@@ -1909,6 +1909,25 @@ def dest_unpriv_groups(root, rng):
     tree_unpriv_groups(root, rng)
 
 
+def tree_unpriv_readonly(root, rng):
+    """Directories the owner may not write (0555) or search (0600)."""
+    for d in ("ro", "ro/deeper", "noexec"):
+        write(f"{root}/{d}/f", rand_bytes(rng, 300))
+    touch_dirs(root)
+    os.chmod(f"{root}/ro/deeper", 0o555)
+    os.chmod(f"{root}/ro", 0o555)
+    os.chmod(f"{root}/noexec", 0o600)
+
+
+def dest_unpriv_readonly(root, rng):
+    """The same directories there already, read-only, older files."""
+    for d in ("ro", "ro/deeper"):
+        write(f"{root}/{d}/f", b"old\n", mtime=BASE_MTIME - 50)
+    touch_dirs(root)
+    os.chmod(f"{root}/ro/deeper", 0o555)
+    os.chmod(f"{root}/ro", 0o555)
+
+
 def unpriv(rc=23, **kw):
     return dict({"as_user": 65534, "messages": True, "rc": rc,
                  "root_owned": ["locked", "locked/f0", "locked/f1",
@@ -1921,6 +1940,12 @@ SCENARIOS.update({
     "unpriv_mkdir_fails": (tree_unpriv_dirs, dest_unpriv_dirs, ["-rlpt"],
                            unpriv()),
     "unpriv_group_skip": (tree_unpriv_groups, None, ["-a"], unpriv(rc=0)),
+    "unpriv_readonly_dirs": (tree_unpriv_readonly, None, ["-a"],
+                             unpriv(rc=0)),
+    "unpriv_readonly_update": (tree_unpriv_readonly, dest_unpriv_readonly,
+                               ["-ai"], unpriv(rc=0)),
+    "unpriv_readonly_noperms": (tree_unpriv_readonly, dest_unpriv_readonly,
+                                ["-rti"], unpriv(rc=0)),
     "unpriv_group_update": (tree_unpriv_groups, dest_unpriv_groups,
                             ["-ai"], unpriv(rc=0)),
     "unpriv_mkdir_fails_noinc": (tree_unpriv_dirs, dest_unpriv_dirs,

@@ -147,8 +147,7 @@ static void dir_tweak(struct gen *g, const struct berth_file *f, mode_t cur)
 				       O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
 	}
 	if (fd >= 0) {
-		int err = fchmod(fd, (f->mode | S_IRWXU) & 07777) < 0 ? -errno
-								      : 0;
+		int err = berth_plat_fchmod(fd, (f->mode | S_IRWXU) & 07777);
 
 		close(fd);
 		if (!err)

@@ -816,25 +816,30 @@ def main():
     tried = failed = 0
     t_start = time.monotonic()
 
-    def one(name, st, stream, setup, want, msg, check):
+    def tally(name, rc, probs, ok_line):
+        """Count one run; print its problems, or (-v) its ok line."""
         nonlocal tried, failed
-        rc, err, probs, work, dt = run(berth, st, stream, setup)
         tried += 1
         rcs[rc] += 1
-        if want is not None and rc != want:
-            probs.append(f"exit {rc}, want {want}: {err.strip()[-300:]}")
-        if msg and msg not in err:
-            probs.append(f"message {msg!r} missing: {err.strip()[-300:]}")
-        if check and not probs:
-            probs += check(os.path.join(work, "dst"))
         if probs:
             failed += 1
             print(f"FAIL {name}")
             for p in probs:
                 print("     " + p)
         elif args.v:
-            last = err.strip().splitlines()[-1:] or [""]
-            print(f"ok   {name} (exit {rc}, {dt:.1f}s) {last[0][:100]}")
+            print(f"ok   {name} {ok_line()}")
+
+    def one(name, st, stream, setup, want, msg, check):
+        rc, err, probs, work, dt = run(berth, st, stream, setup)
+        if want is not None and rc != want:
+            probs.append(f"exit {rc}, want {want}: {err.strip()[-300:]}")
+        if msg and msg not in err:
+            probs.append(f"message {msg!r} missing: {err.strip()[-300:]}")
+        if check and not probs:
+            probs += check(os.path.join(work, "dst"))
+        last = err.strip().splitlines()[-1:] or [""]
+        tally(name, rc, probs,
+              lambda: f"(exit {rc}, {dt:.1f}s) {last[0][:100]}")
         shutil.rmtree(work, ignore_errors=True)
 
     for c in cases:
@@ -845,17 +850,9 @@ def main():
     for c in dcases + hostile_daemon.daemon_cuts(dcases):
         n_dcuts += "cut at" in c[0]
         rc, said, probs = hostile_daemon.run_case(berth, c)
-        tried += 1
-        rcs[rc] += 1
-        if probs:
-            failed += 1
-            print(f"FAIL {c[0]}")
-            for p in probs:
-                print("     " + p)
-        elif args.v:
-            last = [ln for ln in said.strip().splitlines()
-                    if "@ERROR" in ln or "@RSYNCD: OK" in ln][-1:] or [""]
-            print(f"ok   {c[0]} (exit {rc}) {last[0][:100]}")
+        last = [ln for ln in said.strip().splitlines()
+                if "@ERROR" in ln or "@RSYNCD: OK" in ln][-1:] or [""]
+        tally(c[0], rc, probs, lambda: f"(exit {rc}) {last[0][:100]}")
     n_catalog = tried - n_dcuts
     # (The dead berth's temp files stay when a cut stream ends before
     # the generator looks: not a case for the sweeps.)

@@ -2522,6 +2522,29 @@ def run_scenario_in(name, berth, work, keep, tmpfs, build_src, build_dst,
     return problems
 
 
+def wait_gone(arg, seconds):
+    """Wait until no process has @arg in its command line; False when one
+    still has after @seconds."""
+    deadline = time.time() + seconds
+    while True:
+        alive = False
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit() or int(pid) == os.getpid():
+                continue
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if arg.encode() in f.read():
+                        alive = True
+                        break
+            except OSError:
+                continue
+        if not alive:
+            return True
+        if time.time() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
 def run_partial(name, berth, work, keep):
     """--partial: a push killed mid-file leaves the received prefix as the
     file (no temp file), and the next push completes it from that basis.
@@ -2550,7 +2573,10 @@ def run_partial(name, berth, work, keep):
             break
         time.sleep(0.01)
     p.wait()
-    time.sleep(1)  # berth notices the dead client and ends
+    # berth notices the dead client and ends: wait for the receiver itself
+    # (a fixed pause was too short under TSan on a loaded machine).
+    if not wait_gone(dst, 60):
+        problems.append("the receiver did not end within 60 s of the kill")
     left = [f for f in os.listdir(dst) if f.startswith(".") and f != pdir]
     if pdir:
         left += [f for f in os.listdir(os.path.join(dst, pdir))

@@ -26,9 +26,14 @@ CLK = os.sysconf("SC_CLK_TCK")
 
 
 def cpu(pid):
+    return sum(cpu_split(pid))
+
+
+def cpu_split(pid):
+    """(user, system) CPU seconds of @pid with its reaped children."""
     with open(f"/proc/{pid}/stat") as f:
-        v = f.read().rsplit(")", 1)[1].split()
-    return sum(int(x) for x in v[11:15]) / CLK  # utime stime cutime cstime
+        v = [int(x) for x in f.read().rsplit(")", 1)[1].split()[11:15]]
+    return (v[0] + v[2]) / CLK, (v[1] + v[3]) / CLK
 
 
 def port():
@@ -78,7 +83,7 @@ def run(kind, binary, src, work, n):
     shutil.rmtree(base, ignore_errors=True)
     os.makedirs(mod)
     d, p = start_daemon(binary, base, mod)
-    c0 = cpu(d.pid)
+    c0 = cpu_split(d.pid)
     rcs = [None] * n
 
     def one(i):
@@ -94,12 +99,12 @@ def run(kind, binary, src, work, n):
         t.join()
     wall = time.time() - t0
     time.sleep(0.3)  # rsync's parent reaps its children
-    c1 = cpu(d.pid)
+    c1 = cpu_split(d.pid)
     d.terminate()
     d.wait()
     if any(rcs):
         raise SystemExit(f"{kind}: client exits {rcs}")
-    return c1 - c0, wall
+    return sum(c1) - sum(c0), wall, c1[1] - c0[1]
 
 
 def main():
@@ -133,9 +138,11 @@ def main():
     for kind in ("rsync", "berth"):
         cpus = [x[0] for x in res[kind]]
         walls = [x[1] for x in res[kind]]
+        syss = [x[2] for x in res[kind]]
         med[kind] = (statistics.median(cpus), statistics.median(walls))
         print(f"{kind:6s} receiver CPU median {med[kind][0]:.2f} s "
-              f"[{min(cpus):.2f}-{max(cpus):.2f}]  wall median "
+              f"[{min(cpus):.2f}-{max(cpus):.2f}] (system "
+              f"{statistics.median(syss):.2f} s)  wall median "
               f"{med[kind][1]:.2f} s [{min(walls):.2f}-{max(walls):.2f}]")
     print(f"ratio berth/rsync: CPU {med['berth'][0] / med['rsync'][0]:.2f}"
           f"  wall {med['berth'][1] / med['rsync'][1]:.2f}")

@@ -67,14 +67,16 @@ SCALES = {
                   image=512 * MIB, touch=32 * MIB, limit_bytes=32 * MIB),
 }
 
-# Targets: upper bounds on the median per-pair ratio berth/rsync.
+# Targets (issue 20): upper bounds on the median per-pair ratio berth/rsync.
+# W6 is W3 with zstd (issue 20's W6A), W6B W3 with zlib.
 TARGETS = {
-    "W1": dict(cpu=0.7, wall=0.8, rss=2.0),
-    "W2": dict(cpu=0.7, wall=1.0, rss=2.0),
-    "W3": dict(cpu=0.7, wall=1.0, rss=2.0),
-    "W4": dict(cpu=0.7, wall=1.0, rss=2.0),
-    "W5": dict(wall=0.5, rss=2.0),
-    "W6": dict(cpu=0.7, wall=1.0, rss=2.0),
+    "W1": dict(cpu=0.5, wall=0.6, rss=1.0),
+    "W2": dict(cpu=0.5, wall=0.8, rss=1.0),
+    "W3": dict(cpu=0.6, wall=0.7, rss=1.0),
+    "W4": dict(cpu=0.6, rss=1.0),
+    "W5": dict(cpu=0.7, wall=0.2, rss=1.0),
+    "W6": dict(cpu=0.6, rss=1.0),
+    "W6B": dict(cpu=0.8, rss=1.0),
 }
 
 
@@ -212,11 +214,11 @@ def build_workloads(sc, srcroot, mnt, names):
     def need(*ws):
         return any(w in names for w in ws)
 
-    if need("W2", "W3", "W6"):
+    if need("W2", "W3", "W6", "W6B"):
         cached(big_src, dict(size=sc["big"], seed=2),
                lambda d: make_big(os.path.join(d, "big.bin"), sc["big"], 2,
                                   BASE_MTIME))
-    if need("W3", "W6"):
+    if need("W3", "W6", "W6B"):
         cached(mod_src, dict(size=sc["big"], seed=3, basis=2),
                lambda d: make_mutant(os.path.join(big_src, "big.bin"),
                                      os.path.join(d, "big.bin"), sc["big"],
@@ -271,6 +273,9 @@ def build_workloads(sc, srcroot, mnt, names):
         elif name == "W6":
             out.append(Workload("W6", "W3 with -z (zstd)", mod_src,
                                 ["-z", "--compress-choice=zstd"], basis))
+        elif name == "W6B":
+            out.append(Workload("W6B", "W3 with -z (zlib)", mod_src,
+                                ["-z", "--compress-choice=zlib"], basis))
     return out
 
 
@@ -403,7 +408,7 @@ def push(wl, wrapper, dst, rsync):
     except (OSError, IndexError, ValueError):
         raise SystemExit("bench: %s: no receiver timing in %s" %
                          (wl.name, tfile))
-    return dict(wall=wall, cpu=float(user) + float(sys_),
+    return dict(wall=wall, cpu=float(user) + float(sys_), sys=float(sys_),
                 rss=int(rss) / 1024.0)
 
 
@@ -468,6 +473,9 @@ def summarize(wl, results, load):
         # shows 0 has no ratio.
         ratios = [b[m] / a[m] for a, b in results if a[m] > 0]
         s["ratio_" + m] = statistics.median(ratios) if ratios else None
+    if all("sys" in a and "sys" in b for a, b in results):
+        s["rsync_sys"] = statistics.median(a["sys"] for a, _ in results)
+        s["berth_sys"] = statistics.median(b["sys"] for _, b in results)
     s["verdicts"] = {m: s["ratio_" + m] is not None and
                      s["ratio_" + m] <= lim
                      for m, lim in TARGETS[wl.name].items()}
@@ -550,12 +558,13 @@ def conc_rsync(wl, dst, progs):
                     ["-e", RSH, "--rsync-path=" + path, wl.src + "/",
                      "localhost:%s/c%d/" % (dst, i)])
     wall = conc_clients(cmds)
-    cpu = rss = 0.0
+    cpu = rss = ksys = 0.0
     for tfile in tfiles:
         _, user, sys_, kib = open(tfile).read().split()[-4:]
         cpu += float(user) + float(sys_)
+        ksys += float(sys_)
         rss += int(kib) / 1024.0
-    return dict(wall=wall, cpu=cpu, rss=rss)
+    return dict(wall=wall, cpu=cpu, sys=ksys, rss=rss)
 
 
 def conc_berth(wl, dst, progs):
@@ -572,16 +581,17 @@ def conc_berth(wl, dst, progs):
     env = {k: v for k, v in os.environ.items() if k != "BERTH_DURABILITY"}
     d, port = daemon_bench.start_daemon(progs["berth"], base, dst, env)
     try:
-        c0 = daemon_bench.cpu(d.pid)
+        c0 = daemon_bench.cpu_split(d.pid)
         wall = conc_clients([[progs["rsync"], "-a"] + wl.opts +
                              [wl.src + "/", "rsync://127.0.0.1:%d/m/c%d/" %
                               (port, i)] for i in range(wl.clients)])
-        cpu = daemon_bench.cpu(d.pid) - c0
+        c1 = daemon_bench.cpu_split(d.pid)
         rss = daemon_bench.peak_rss_mib(d.pid)
     finally:
         d.terminate()
         d.wait()
-    return dict(wall=wall, cpu=cpu, rss=rss)
+    return dict(wall=wall, cpu=sum(c1) - sum(c0), sys=c1[1] - c0[1],
+                rss=rss)
 
 
 def bench_concurrent(wl, pairs, dst, progs, touch, profiler=None):
@@ -609,26 +619,14 @@ def bench_concurrent(wl, pairs, dst, progs, touch, profiler=None):
 
 
 def concurrent_note(summaries):
-    """What the concurrent rows measure, with each ratio's range."""
-    rows = [s for s in summaries if s["name"] in CONC_TARGETS]
-    if not rows:
+    """The report's note on C8/C8F: what their figures count."""
+    if not any(s["name"] in CONC_TARGETS for s in summaries):
         return ""
-    lines = ["",
-             "C8/C8F: wall from the first client's start to the last one's "
-             "end; CPU and RSS of the receivers: for rsync summed over the "
-             "`rsync --server` processes (each with its forked child), for "
-             "berth the one `berth --daemon` process (all threads, io_uring "
-             "workers included; RSS its peak).  Per-pair ratio ranges:"]
-    for s in rows:
-        rr = {m: [r["berth"][m] / r["rsync"][m] for r in s["runs"]
-                  if r["rsync"][m] > 0] for m in ("wall", "cpu", "rss")}
-        lines.append("- %s: wall %s, CPU %s, RSS %s (targets: wall <= %.1f,"
-                     " CPU <= %.1f)" %
-                     (s["name"], *["%.2f-%.2f" % (min(v), max(v)) if v
-                                   else "n/a" for v in rr.values()],
-                      CONC_TARGETS[s["name"]]["wall"],
-                      CONC_TARGETS[s["name"]]["cpu"]))
-    return "\n".join(lines) + "\n"
+    return ("\nC8/C8F: wall from the first client's start to the last one's "
+            "end; CPU and RSS of the receivers: for rsync summed over the "
+            "`rsync --server` processes (each with its forked child), for "
+            "berth the one `berth --daemon` process (all threads, io_uring "
+            "workers included; RSS its peak).\n")
 
 
 # ------------------------------------------------------------ M1: list memory
@@ -873,9 +871,20 @@ def markdown(info, lim, fsdesc, summaries):
              s["rsync_rss"], s["berth_rss"], fmt_ratio(s, "rss")))
     lines += ["",
               "Medians; ratios are medians of per-pair berth/rsync ratios "
-              "(targets: CPU ≤ 0.7 on W1–W4, W6; wall ≤ 0.8 on W1, ≤ 0.5 "
-              "on W5, ≤ 1.0 elsewhere; RSS ≤ 2.0).  Load avg: 1-minute "
-              "load before and after the workload."]
+              "(targets: %s).  Load avg: 1-minute load before and after "
+              "the workload.  Per-pair ratio ranges, and the receivers' "
+              "system (kernel) CPU, median s rsync / berth:" %
+              "; ".join("%s %s" % (w, ", ".join(
+                  "%s ≤ %.1f" % (m, lim) for m, lim in t.items()))
+                  for w, t in TARGETS.items())]
+    for s in summaries:
+        rr = [[r["berth"][m] / r["rsync"][m] for r in s["runs"]
+               if r["rsync"][m] > 0] for m in ("wall", "cpu", "rss")]
+        lines.append("- %s: wall %s, CPU %s, RSS %s%s" % (
+            s["name"], *["%.2f–%.2f" % (min(v), max(v)) if v else "n/a"
+                         for v in rr],
+            "; system CPU %.2f / %.2f" % (s["rsync_sys"], s["berth_sys"])
+            if "rsync_sys" in s else ""))
     return "\n".join(lines) + "\n"
 
 
@@ -886,8 +895,9 @@ def main():
     ap.add_argument("--berth", required=True, help="berth binary")
     ap.add_argument("--rsync", default=shutil.which("rsync") or "rsync",
                     help="rsync binary (client and reference server)")
-    ap.add_argument("--workloads", default="W1,W2,W3,W4,W5,W6,C8,C8F",
-                    help="comma-separated subset of W1..W6, C8, C8F")
+    ap.add_argument("--workloads", default="W1,W2,W3,W4,W5,W6,W6B,C8,C8F",
+                    help="comma-separated subset of W1..W6, W6B, C8, C8F, "
+                    "M1")
     ap.add_argument("--pairs", type=int, default=3,
                     help="A B pairs per workload (default 3)")
     ap.add_argument("--quick", action="store_true",

@@ -52,7 +52,20 @@ run_suite() { # dir sanitizer ctest-args...  ($cmake_extra: more -D options)
 		-DBERTH_WERROR=ON -DBERTH_SANITIZE="$san" ${cmake_extra:-} >/dev/null
 	cmake --build "$dir" -j"$jobs" >/dev/null
 	echo "== test $dir"
-	ctest --test-dir "$dir" --output-on-failure -j"$jobs" "$@"
+	# On a failure, the lines that say why are printed again at the end,
+	# where a CI log cut in the middle still shows them.
+	local rc=0
+	ctest --test-dir "$dir" --output-on-failure -j"$jobs" "$@" 2>&1 |
+		tee "$dir/ctest.log" || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		echo "== why $dir failed (from $dir/ctest.log)"
+		awk '/^(FAIL|VIOLATION)/ { p = 1; print; next }
+			p && /^[ \t]/ { print; next }
+			{ p = 0 }
+			/\*\*\*(Failed|Timeout)|WARNING: ThreadSanitizer|==[0-9]+==ERROR|SUMMARY: |Traceback/' \
+			"$dir/ctest.log" | tail -80
+		return "$rc"
+	fi
 }
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1

@@ -462,6 +462,36 @@ def bench_workload(wl, pairs, dst, progs, touch, profiler=None):
     return results
 
 
+# The file-system floor (--floor): bench_floor makes the same tree with
+# only the calls any receiver makes (data out of a pipe, create under a
+# temporary name, write, XXH3-128, mode, times, [fsync,] close, rename;
+# directories made, their mode and times set at the end) and no protocol.
+# Its CPU over rsync's is the lowest receiver CPU ratio any design reaches
+# with these calls.  Initial copies only.
+FLOOR_WORKLOADS = ("W1", "W2", "W5", "C8", "C8F")
+
+
+def bench_floor(wl, pairs, dst, floor, touch):
+    """bench_floor's CPU and wall, pairs times; returns their list."""
+    out = []
+    for i in range(pairs):
+        run(["rm", "-rf", dst])
+        os.sync()
+        touch_memory(touch)
+        cmd = [floor] + (["--fsync"] if "--fsync" in wl.opts else [])
+        if getattr(wl, "clients", 0):
+            cmd += ["--jobs", str(wl.clients)]
+        user, _, sys_, _, wall = run(cmd + [wl.src, dst]).split()[1:6]
+        if not getattr(wl, "clients", 0):
+            verify(wl, dst, "bench_floor")
+        out.append(dict(cpu=float(user) + float(sys_), sys=float(sys_),
+                        wall=float(wall)))
+        log("  %s floor %d wall %7.3f s  cpu %7.3f s" %
+            (wl.name, i + 1, out[-1]["wall"], out[-1]["cpu"]))
+    run(["rm", "-rf", dst])
+    return out
+
+
 def summarize(wl, results, load):
     """Medians per receiver and the median per-pair ratio berth/rsync."""
     s = dict(name=wl.name, title=wl.title, pairs=len(results), load=load,
@@ -884,7 +914,10 @@ def markdown(info, lim, fsdesc, summaries):
             s["name"], *["%.2f–%.2f" % (min(v), max(v)) if v else "n/a"
                          for v in rr],
             "; system CPU %.2f / %.2f" % (s["rsync_sys"], s["berth_sys"])
-            if "rsync_sys" in s else ""))
+            if "rsync_sys" in s else "") + (
+            "; floor CPU %.2f s (system %.2f) = %.2f of rsync's" %
+            (s["floor_cpu"], s["floor_sys"], s["floor_ratio"])
+            if "floor_cpu" in s else ""))
     return "\n".join(lines) + "\n"
 
 
@@ -909,6 +942,9 @@ def main():
                     help="destinations in a plain directory, no loop fs")
     ap.add_argument("--no-limits", action="store_true",
                     help="skip measuring the machine's limits")
+    ap.add_argument("--floor", help="the bench_floor binary: also "
+                    "measure the file-system floor of %s" %
+                    ", ".join(FLOOR_WORKLOADS))
     ap.add_argument("--profile", choices=sorted(PROFILERS),
                     help="run each receiver under perf stat, perf record "
                     "or strace -c (outputs in <scratch>/prof/)")
@@ -995,7 +1031,13 @@ def main():
                      else getattr(wl, "bench", bench_workload))
             res = bench(wl, args.pairs, dst, progs, sc["touch"],
                         args.profile)
+            fl = (bench_floor(wl, args.pairs, dst, args.floor, sc["touch"])
+                  if args.floor and wl.name in FLOOR_WORKLOADS else None)
             s = summarize(wl, res, (l0, os.getloadavg()[0]))
+            if fl:
+                s["floor_cpu"] = statistics.median(f["cpu"] for f in fl)
+                s["floor_sys"] = statistics.median(f["sys"] for f in fl)
+                s["floor_ratio"] = s["floor_cpu"] / s["rsync_cpu"]
             summaries.append(s)
             log("  %s median: wall %.3f / %.3f s (ratio %s), cpu %.3f / "
                 "%.3f s (ratio %s), rss %.1f / %.1f MiB (ratio %s)" %

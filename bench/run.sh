@@ -10,5 +10,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 cmake -S . -B build-rel -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build-rel -j"$(nproc)" --target berth_cli >/dev/null
-exec python3 bench/run.py --berth build-rel/cli/berth "$@"
+cmake --build build-rel -j"$(nproc)" --target berth_cli bench_floor >/dev/null
+exec python3 bench/run.py --berth build-rel/cli/berth \
+	--floor build-rel/bench/bench_floor "$@"

@@ -1,0 +1,334 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench_floor: the file-system floor of an initial copy, for the benchmark
+ * report (bench/run.py --floor).  It does only what any receiver of
+ * `rsync -a SRC/ DST/` has to do for directories and regular files, and
+ * nothing of the protocol: a child process (the sender's stand-in, not
+ * counted) walks SRC and writes a small header and each file's bytes into
+ * a pipe; the measured process reads them out of the pipe, makes each
+ * directory and sets its mode and times, and creates each file under a
+ * temporary name in its directory, writes it, computes its whole-file
+ * checksum (XXH3-128, the one protocol 31 clients ask for), sets its mode
+ * and times, [fsyncs,] closes it and renames it to its final name.
+ * Prints the measured process's user and system CPU (every thread) and
+ * its wall time:
+ *
+ *   bench_floor [--fsync] [--jobs N] SRC DST
+ *
+ * --jobs N: N such copies at once, each from its own pipe and child into
+ * DST/c0 ... DST/c<N-1> (the concurrent workloads' floor).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#define BUF_SIZE (256 * 1024)
+
+/* One entry on the pipe: this header, the path, then @size data bytes. */
+struct hdr {
+	uint32_t path_len;
+	uint32_t mode;
+	uint64_t size;
+	int64_t mtime_sec;
+	int64_t mtime_nsec;
+};
+
+struct dir_fix {
+	struct hdr h;
+	char *path;
+};
+
+struct job {
+	const char *src;
+	char dst[4096];
+	bool fsync;
+	int fd; /* the pipe's read end */
+	int err;
+};
+
+static int write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n > 0) {
+		ssize_t w = write(fd, c, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int read_all(int fd, void *p, size_t n)
+{
+	char *c = p;
+
+	while (n > 0) {
+		ssize_t r = read(fd, c, n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		c += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+/* The sender's stand-in: @rel (relative to @root) and everything below. */
+static int send_tree(int out, const char *root, const char *rel, char *buf)
+{
+	char path[4096];
+	struct stat st;
+	struct hdr h;
+	DIR *d;
+	struct dirent *e;
+
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	if (lstat(path, &st) < 0)
+		return -1;
+	h = (struct hdr){(uint32_t)strlen(rel), st.st_mode,
+			 S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0,
+			 st.st_mtim.tv_sec, st.st_mtim.tv_nsec};
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+		return 0;
+	if (write_all(out, &h, sizeof(h)) < 0 ||
+	    write_all(out, rel, h.path_len) < 0)
+		return -1;
+	if (S_ISREG(st.st_mode)) {
+		int fd = open(path, O_RDONLY);
+		ssize_t n;
+
+		if (fd < 0)
+			return -1;
+		while ((n = read(fd, buf, BUF_SIZE)) > 0)
+			if (write_all(out, buf, (size_t)n) < 0)
+				break;
+		close(fd);
+		return n == 0 ? 0 : -1;
+	}
+	d = opendir(path);
+	if (!d)
+		return -1;
+	while ((e = readdir(d))) {
+		char sub[4096];
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", rel, e->d_name);
+		if (send_tree(out, root, sub, buf) < 0) {
+			closedir(d);
+			return -1;
+		}
+	}
+	closedir(d);
+	return 0;
+}
+
+static int receive_file(struct job *j, int dfd, const char *path,
+			const struct hdr *h, char *buf)
+{
+	const char *slash = strrchr(path, '/');
+	size_t dl = slash ? (size_t)(slash - path) + 1 : 0;
+	struct timespec ts[2] = {{h->mtime_sec, h->mtime_nsec},
+				 {h->mtime_sec, h->mtime_nsec}};
+	char tmp[4200];
+	XXH3_state_t *x = XXH3_createState();
+	uint64_t left = h->size;
+	int fd, r = 0;
+
+	if (!x)
+		return -1;
+	snprintf(tmp, sizeof(tmp), "%.*s.%s.floor", (int)dl, path, path + dl);
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	XXH3_128bits_reset(x);
+	while (left > 0 && r == 0) {
+		size_t n = left < BUF_SIZE ? (size_t)left : BUF_SIZE;
+
+		r = read_all(j->fd, buf, n);
+		if (r == 0) {
+			XXH3_128bits_update(x, buf, n);
+			r = fd < 0 ? -1 : write_all(fd, buf, n);
+		}
+		left -= n;
+	}
+	(void)XXH3_128bits_digest(x);
+	XXH3_freeState(x);
+	if (fd < 0)
+		return -1;
+	if (r == 0 && (fchmod(fd, h->mode & 07777) < 0 ||
+		       futimens(fd, ts) < 0 || (j->fsync && fsync(fd) < 0)))
+		r = -1;
+	if (close(fd) < 0)
+		r = -1;
+	if (r == 0 && renameat(dfd, tmp, dfd, path) < 0)
+		r = -1;
+	return r;
+}
+
+static void *receive(void *arg)
+{
+	struct job *j = arg;
+	char *buf = malloc(BUF_SIZE);
+	char path[4097];
+	struct hdr h;
+	struct dir_fix *fix = NULL;
+	size_t nfix = 0;
+	int dfd;
+
+	if (!buf || mkdir(j->dst, 0755) < 0) {
+		j->err = errno ? errno : ENOMEM;
+		free(buf);
+		return NULL;
+	}
+	dfd = open(j->dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	while (dfd >= 0 && read_all(j->fd, &h, sizeof(h)) == 0) {
+		if (h.path_len >= sizeof(path) ||
+		    read_all(j->fd, path, h.path_len) < 0) {
+			j->err = EPROTO;
+			break;
+		}
+		path[h.path_len] = '\0';
+		if (S_ISDIR(h.mode)) {
+			/* "." is DST itself.  Mode and times at the end, as
+			 * rsync sets them: the files change the mtime. */
+			struct dir_fix *n = realloc(fix,
+						    (nfix + 1) * sizeof(*fix));
+
+			if (!n || (strcmp(path, ".") &&
+				   mkdirat(dfd, path, 0700) < 0)) {
+				j->err = n ? errno : ENOMEM;
+				break;
+			}
+			fix = n;
+			fix[nfix].h = h;
+			fix[nfix++].path = strdup(path);
+		} else if (receive_file(j, dfd, path, &h, buf) < 0) {
+			j->err = errno ? errno : EIO;
+			break;
+		}
+	}
+	while (nfix > 0) {
+		struct dir_fix *f = &fix[--nfix];
+		struct timespec ts[2] = {{f->h.mtime_sec, f->h.mtime_nsec},
+					 {f->h.mtime_sec, f->h.mtime_nsec}};
+
+		if (!j->err &&
+		    (!f->path ||
+		     fchmodat(dfd, f->path, f->h.mode & 07777, 0) < 0 ||
+		     utimensat(dfd, f->path, ts, 0) < 0))
+			j->err = f->path ? errno : ENOMEM;
+		free(f->path);
+	}
+	free(fix);
+	if (dfd < 0)
+		j->err = errno;
+	else
+		close(dfd);
+	free(buf);
+	return NULL;
+}
+
+static double secs(struct timeval tv)
+{
+	return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+int main(int argc, char **argv)
+{
+	struct job *jobs;
+	pthread_t *th;
+	pid_t *kids;
+	struct rusage ru;
+	struct timespec t0, t1;
+	bool fsync_on = false;
+	int njobs = 1, i, err = 0, a = 1;
+
+	for (; a < argc && argv[a][0] == '-'; a++) {
+		if (!strcmp(argv[a], "--fsync"))
+			fsync_on = true;
+		else if (!strcmp(argv[a], "--jobs") && a + 1 < argc)
+			njobs = atoi(argv[++a]);
+		else
+			break;
+	}
+	if (argc - a != 2 || njobs < 1 || njobs > 64) {
+		fprintf(stderr, "usage: bench_floor [--fsync] [--jobs N] "
+				"SRC DST\n");
+		return 2;
+	}
+	jobs = calloc((size_t)njobs, sizeof(*jobs));
+	th = calloc((size_t)njobs, sizeof(*th));
+	kids = calloc((size_t)njobs, sizeof(*kids));
+	if (!jobs || !th || !kids || (njobs > 1 && mkdir(argv[a + 1], 0755)))
+		return 1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < njobs; i++) {
+		int p[2];
+
+		if (pipe2(p, O_CLOEXEC) < 0)
+			return 1;
+		kids[i] = fork();
+		if (kids[i] == 0) {
+			char *buf = malloc(BUF_SIZE);
+
+			close(p[0]);
+			_exit(buf && send_tree(p[1], argv[a], ".", buf) == 0
+				      ? 0
+				      : 1);
+		}
+		close(p[1]);
+		jobs[i].src = argv[a];
+		jobs[i].fsync = fsync_on;
+		jobs[i].fd = p[0];
+		if (njobs > 1)
+			snprintf(jobs[i].dst, sizeof(jobs[i].dst), "%s/c%d",
+				 argv[a + 1], i);
+		else
+			snprintf(jobs[i].dst, sizeof(jobs[i].dst), "%s",
+				 argv[a + 1]);
+		if (pthread_create(&th[i], NULL, receive, &jobs[i]))
+			return 1;
+	}
+	for (i = 0; i < njobs; i++) {
+		int st;
+
+		pthread_join(th[i], NULL);
+		close(jobs[i].fd);
+		waitpid(kids[i], &st, 0);
+		if (jobs[i].err || !WIFEXITED(st) || WEXITSTATUS(st))
+			err = jobs[i].err ? jobs[i].err : EIO;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	getrusage(RUSAGE_SELF, &ru);
+	printf("user %.3f sys %.3f wall %.3f\n", secs(ru.ru_utime),
+	       secs(ru.ru_stime),
+	       (double)(t1.tv_sec - t0.tv_sec) +
+		       (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	if (err)
+		fprintf(stderr, "bench_floor: %s\n", strerror(err));
+	free(jobs);
+	free(th);
+	free(kids);
+	return err ? 1 : 0;
+}

@@ -189,6 +189,15 @@ static void test_win_tree(void **state)
 	 * that every item committed) */
 	assert_int_equal(berth_commit_flush(v.c), 0);
 	assert_int_equal(count_temps(v.root), 0);
+	/* Removed the same way, deepest first: env_stop()'s removal goes
+	 * through whole paths, which stop at MAX_PATH. */
+	assert_int_equal(berth_commit_delete(v.c, p, 0, NULL), 0);
+	for (int k = 5; k >= 0; k--) {
+		p[60 * (k + 1) + k] = '\0';
+		assert_int_equal(berth_commit_delete(v.c, p, 1, NULL), 0);
+	}
+	assert_int_equal(berth_commit_flush(v.c), 0);
+	assert_false(exists(v.root, p)); /* the first component */
 	env_stop(&v);
 }
 

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "daemon/daemon_int.h"
+#include "engine/platform/platform.h"
 #include "protocol/protocol.h"
 
 #define RERR_STARTCLIENT 5
@@ -86,6 +87,10 @@ static int get(struct berth_dconn *c, void *buf, size_t n)
 		int64_t left = c->deadline_ms - now_ms();
 		ssize_t r;
 
+		/* The client's next bytes may wait for the ACK of its last
+		 * ones (Nagle); ours would go out only after 40 ms. */
+		if (c->tcp)
+			berth_plat_quickack(c->in_fd);
 		if (left <= 0 || poll(&pf, 1, (int)left) <= 0)
 			return -ETIMEDOUT;
 		r = read(c->in_fd, p, n);
@@ -548,6 +553,7 @@ struct berth_dconn *berth__dconn_new(struct berth_daemon *d, int in_fd,
 	c->from_fd[0] = c->from_fd[1] = -1;
 	c->in_fd = in_fd;
 	c->out_fd = out_fd;
+	c->tcp = berth_plat_is_tcp(in_fd);
 	pthread_mutex_lock(&d->lock);
 	if (d->stopping || d->n_conns >= MAX_CONNS || d->n_early >= MAX_EARLY) {
 		pthread_mutex_unlock(&d->lock);

@@ -239,6 +239,7 @@ struct berth_dconn {
 	struct berth_dcfg *cfg; /* a reference */
 	int in_fd, out_fd;
 	bool socket; /* in_fd is a socket (shutdown() wakes it) */
+	bool tcp; /* in_fd is TCP: ACK at once while waiting for the peer */
 	char addr[64], host[256];
 	int64_t deadline_ms; /* before the session: the time left */
 	const struct berth_dmod *mod;

@@ -26,6 +26,7 @@
 #ifndef BERTH_PLATFORM_H
 #define BERTH_PLATFORM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -151,6 +152,18 @@ int berth_plat_fd_path(int fd, char *buf, size_t len);
  * /proc/self/status; 022 when that cannot be read.
  */
 mode_t berth_plat_umask(void);
+
+/*
+ * TCP's delayed ACK against a client's Nagle: a client that writes a
+ * length and then the bytes it announces in two small segments holds the
+ * second until the first is ACKed, and a receiver that has nothing to say
+ * until both came delays that ACK (40 ms on Linux).  berth_plat_is_tcp():
+ * is @fd a TCP socket.  berth_plat_quickack(): send the ACK of what @fd
+ * has received now (TCP_QUICKACK; nothing where the system has no such
+ * switch).  Meant for a reader that got a short read and waits for more.
+ */
+bool berth_plat_is_tcp(int fd);
+void berth_plat_quickack(int fd);
 
 /* ------------------------------------------- calls on fds and beneath */
 

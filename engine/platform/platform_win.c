@@ -558,6 +558,17 @@ mode_t berth_plat_umask(void)
 	return 022;
 }
 
+bool berth_plat_is_tcp(int fd)
+{
+	(void)fd; /* berth's fds on Windows are files and pipes */
+	return false;
+}
+
+void berth_plat_quickack(int fd)
+{
+	(void)fd;
+}
+
 /* ------------------------------------------------ pipes, pread, pwrite */
 
 int berth_plat_pipe(int fds[2])

@@ -18,6 +18,7 @@
 
 #define IN_CHUNK (256 * 1024)
 #define MAX_MSG (64 * 1024)
+#define SHORT_READ 1024 /* less than one segment of a busy stream */
 
 int berth__in_init(struct berth_in *in, struct berth_session *s, int fd,
 		   int stop_fd)
@@ -26,6 +27,7 @@ int berth__in_init(struct berth_in *in, struct berth_session *s, int fd,
 	in->s = s;
 	in->fd = fd;
 	in->stop_fd = stop_fd;
+	in->tcp = berth_plat_is_tcp(fd);
 	in->raw_cap = IN_CHUNK;
 	in->data_cap = 2 * IN_CHUNK;
 	in->raw = malloc(in->raw_cap);
@@ -99,6 +101,9 @@ static int read_raw(struct berth_in *in)
 			return -EPIPE; /* (berth__session_fatal(), code 12) */
 		in->raw_len += (size_t)n;
 		in->total_read += (uint64_t)n;
+		/* A short read: the client may be waiting for its ACK. */
+		if (in->tcp && n < SHORT_READ)
+			berth_plat_quickack(in->fd);
 		return 0;
 	}
 }

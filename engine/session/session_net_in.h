@@ -23,6 +23,7 @@ struct berth_in {
 	struct berth_session *s;
 	int fd;
 	int stop_fd; /* a waker's fd: readable = stop reading */
+	bool tcp; /* a short read asks for an ACK now (berth_plat_quickack) */
 	bool muxed;
 	struct berth_demux demux;
 	uint8_t *raw; /* bytes read, not yet de-multiplexed */

@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -198,6 +200,46 @@ static void test_umask(void **state)
 	assert_int_equal(berth_plat_umask(), 027);
 	umask(old);
 	assert_int_equal(berth_plat_umask(), old);
+}
+
+/* Only a TCP socket is TCP; asking for an ACK now is harmless on it and
+ * ignored elsewhere. */
+static void test_tcp(void **state)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t len = sizeof(a);
+	int l, c, s, sp[2], p[2];
+
+	(void)state;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(l >= 0);
+	assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(l, 1), 0);
+	assert_int_equal(getsockname(l, (struct sockaddr *)&a, &len), 0);
+	c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof(a)), 0);
+	s = accept(l, NULL, NULL);
+	assert_true(s >= 0);
+	assert_true(berth_plat_is_tcp(s));
+	assert_true(berth_plat_is_tcp(c));
+	assert_int_equal(write(c, "x", 1), 1);
+	berth_plat_quickack(s);
+	assert_int_equal(read(s, &len, 1), 1);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	assert_false(berth_plat_is_tcp(sp[0]));
+	berth_plat_quickack(sp[0]);
+	assert_int_equal(pipe(p), 0);
+	assert_false(berth_plat_is_tcp(p[0]));
+	berth_plat_quickack(p[0]);
+	assert_false(berth_plat_is_tcp(-1));
+	close(l);
+	close(c);
+	close(s);
+	close(sp[0]);
+	close(sp[1]);
+	close(p[0]);
+	close(p[1]);
 }
 
 static void test_names(void **state)
@@ -408,6 +450,7 @@ int main(void)
 		cmocka_unit_test(test_waker_thread),
 		cmocka_unit_test(test_open_beneath),
 		cmocka_unit_test(test_umask),
+		cmocka_unit_test(test_tcp),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_backup_root),
 		cmocka_unit_test(test_dircache_sync),

@@ -54,10 +54,10 @@ struct dir_fix {
 };
 
 struct job {
-	const char *src;
 	char dst[4096];
 	bool fsync;
 	int fd; /* the pipe's read end */
+	XXH3_state_t *sum; /* the whole-file checksum, reset per file */
 	int err;
 };
 
@@ -153,12 +153,10 @@ static int receive_file(struct job *j, int dfd, const char *path,
 	struct timespec ts[2] = {{h->mtime_sec, h->mtime_nsec},
 				 {h->mtime_sec, h->mtime_nsec}};
 	char tmp[4200];
-	XXH3_state_t *x = XXH3_createState();
+	XXH3_state_t *x = j->sum;
 	uint64_t left = h->size;
 	int fd, r = 0;
 
-	if (!x)
-		return -1;
 	snprintf(tmp, sizeof(tmp), "%.*s.%s.floor", (int)dl, path, path + dl);
 	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	XXH3_128bits_reset(x);
@@ -173,7 +171,6 @@ static int receive_file(struct job *j, int dfd, const char *path,
 		left -= n;
 	}
 	(void)XXH3_128bits_digest(x);
-	XXH3_freeState(x);
 	if (fd < 0)
 		return -1;
 	if (r == 0 && (fchmod(fd, h->mode & 07777) < 0 ||
@@ -196,8 +193,10 @@ static void *receive(void *arg)
 	size_t nfix = 0;
 	int dfd;
 
-	if (!buf || mkdir(j->dst, 0755) < 0) {
-		j->err = errno ? errno : ENOMEM;
+	j->sum = XXH3_createState();
+	if (!buf || !j->sum || mkdir(j->dst, 0755) < 0) {
+		j->err = buf && j->sum ? errno : ENOMEM;
+		XXH3_freeState(j->sum);
 		free(buf);
 		return NULL;
 	}
@@ -245,6 +244,7 @@ static void *receive(void *arg)
 		j->err = errno;
 	else
 		close(dfd);
+	XXH3_freeState(j->sum);
 	free(buf);
 	return NULL;
 }
@@ -298,7 +298,6 @@ int main(int argc, char **argv)
 				      : 1);
 		}
 		close(p[1]);
-		jobs[i].src = argv[a];
 		jobs[i].fsync = fsync_on;
 		jobs[i].fd = p[0];
 		if (njobs > 1)

@@ -26,10 +26,6 @@ import time
 CLK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu(pid):
-    return sum(cpu_split(pid))
-
-
 def cpu_split(pid):
     """(user, system) CPU seconds of @pid with its reaped children."""
     with open(f"/proc/{pid}/stat") as f:

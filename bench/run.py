@@ -473,16 +473,17 @@ FLOOR_WORKLOADS = ("W1", "W2", "W5", "C8", "C8F")
 
 def bench_floor(wl, pairs, dst, floor, touch):
     """bench_floor's CPU and wall, pairs times; returns their list."""
+    clients = getattr(wl, "clients", 0)
     out = []
     for i in range(pairs):
         run(["rm", "-rf", dst])
         os.sync()
         touch_memory(touch)
         cmd = [floor] + (["--fsync"] if "--fsync" in wl.opts else [])
-        if getattr(wl, "clients", 0):
-            cmd += ["--jobs", str(wl.clients)]
+        if clients:
+            cmd += ["--jobs", str(clients)]
         user, _, sys_, _, wall = run(cmd + [wl.src, dst]).split()[1:6]
-        if not getattr(wl, "clients", 0):
+        if not clients:
             verify(wl, dst, "bench_floor")
         out.append(dict(cpu=float(user) + float(sys_), sys=float(sys_),
                         wall=float(wall)))

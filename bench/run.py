@@ -916,8 +916,10 @@ def markdown(info, lim, fsdesc, summaries):
                          for v in rr],
             "; system CPU %.2f / %.2f" % (s["rsync_sys"], s["berth_sys"])
             if "rsync_sys" in s else "") + (
-            "; floor CPU %.2f s (system %.2f) = %.2f of rsync's" %
-            (s["floor_cpu"], s["floor_sys"], s["floor_ratio"])
+            "; floor CPU %.2f s (system %.2f) = %s of rsync's" %
+            (s["floor_cpu"], s["floor_sys"],
+             "%.2f" % s["floor_ratio"] if s["floor_ratio"] is not None
+             else "n/a")
             if "floor_cpu" in s else ""))
     return "\n".join(lines) + "\n"
 
@@ -1038,7 +1040,9 @@ def main():
             if fl:
                 s["floor_cpu"] = statistics.median(f["cpu"] for f in fl)
                 s["floor_sys"] = statistics.median(f["sys"] for f in fl)
-                s["floor_ratio"] = s["floor_cpu"] / s["rsync_cpu"]
+                # (10 ms steps: a quick run's rsync may show 0)
+                s["floor_ratio"] = (s["floor_cpu"] / s["rsync_cpu"]
+                                    if s["rsync_cpu"] > 0 else None)
             summaries.append(s)
             log("  %s median: wall %.3f / %.3f s (ratio %s), cpu %.3f / "
                 "%.3f s (ratio %s), rss %.1f / %.1f MiB (ratio %s)" %

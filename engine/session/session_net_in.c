@@ -31,9 +31,9 @@ int berth__in_init(struct berth_in *in, struct berth_session *s, int fd,
 	in->raw_cap = IN_CHUNK;
 	in->data_cap = 2 * IN_CHUNK;
 	in->raw = malloc(in->raw_cap);
-	in->data = malloc(in->data_cap);
+	in->buf = in->data = malloc(in->data_cap);
 	berth_ndx_init(&in->ndx);
-	if (!in->raw || !in->data) {
+	if (!in->raw || !in->buf) {
 		berth__in_destroy(in);
 		return -ENOMEM;
 	}
@@ -45,8 +45,8 @@ void berth__in_destroy(struct berth_in *in)
 	if (in->muxed)
 		berth_demux_destroy(&in->demux);
 	free(in->raw);
-	free(in->data);
-	in->raw = in->data = NULL;
+	free(in->buf);
+	in->raw = in->buf = in->data = NULL;
 }
 
 int berth__in_start_mux(struct berth_in *in)
@@ -73,12 +73,37 @@ int berth__in_start_mux(struct berth_in *in)
 	return 0;
 }
 
+/* Data lent from in->raw: what is left of it moves to in->buf. */
+static int data_settle(struct berth_in *in)
+{
+	size_t live = in->data_len - in->data_pos;
+	uint8_t *p;
+
+	if (in->data == in->buf)
+		return 0;
+	if (live > in->data_cap) {
+		p = realloc(in->buf, live);
+		if (!p)
+			return -ENOMEM;
+		in->buf = p;
+		in->data_cap = live;
+	}
+	memcpy(in->buf, in->data + in->data_pos, live);
+	in->data = in->buf;
+	in->data_pos = 0;
+	in->data_len = live;
+	return 0;
+}
+
 /* Read what the fd has into in->raw (blocking; cancellable). */
 static int read_raw(struct berth_in *in)
 {
 	ssize_t n;
 	int ret;
 
+	ret = data_settle(in); /* in->raw is written over below */
+	if (ret < 0)
+		return ret;
 	if (in->raw_pos == in->raw_len)
 		in->raw_pos = in->raw_len = 0;
 	if (in->raw_len == in->raw_cap) {
@@ -111,9 +136,13 @@ static int read_raw(struct berth_in *in)
 /* Room for @n more data bytes at the end of in->data. */
 static int data_room(struct berth_in *in, size_t n)
 {
-	size_t live = in->data_len - in->data_pos;
+	size_t live;
 	uint8_t *p;
+	int ret = data_settle(in);
 
+	if (ret < 0)
+		return ret;
+	live = in->data_len - in->data_pos;
 	if (in->data_pos > 0 && (in->data_cap - in->data_len < n ||
 				 in->data_pos > in->data_cap / 2)) {
 		memmove(in->data, in->data + in->data_pos, live);
@@ -122,10 +151,10 @@ static int data_room(struct berth_in *in, size_t n)
 	}
 	if (in->data_cap - in->data_len >= n)
 		return 0;
-	p = realloc(in->data, in->data_len + n);
+	p = realloc(in->buf, in->data_len + n);
 	if (!p)
 		return -ENOMEM;
-	in->data = p;
+	in->buf = in->data = p;
 	in->data_cap = in->data_len + n;
 	return 0;
 }
@@ -146,7 +175,13 @@ static int demux_some(struct berth_in *in)
 		in->raw_pos += pin.pos;
 		if (ret < 0)
 			return ret;
-		if (ret == BERTH_DEMUX_DATA) {
+		if (ret == BERTH_DEMUX_DATA && in->data_pos == in->data_len) {
+			/* Nothing pending: read the payload where it is. */
+			in->data = in->raw + (ev.ptr - in->raw);
+			in->data_pos = 0;
+			in->data_len = ev.len;
+			got = 1;
+		} else if (ret == BERTH_DEMUX_DATA) {
 			ret = data_room(in, ev.len);
 			if (ret < 0)
 				return ret;

@@ -28,8 +28,13 @@ struct berth_in {
 	struct berth_demux demux;
 	uint8_t *raw; /* bytes read, not yet de-multiplexed */
 	size_t raw_len, raw_pos, raw_cap;
-	uint8_t *data; /* de-multiplexed data bytes */
-	size_t data_len, data_pos, data_cap;
+	/* The data bytes: in->buf, or (lent) a frame's payload still in
+	 * in->raw, read in place instead of copied; in->buf takes what is
+	 * left of it before in->raw is read into again. */
+	uint8_t *data;
+	size_t data_len, data_pos;
+	uint8_t *buf; /* de-multiplexed data bytes that had to be copied */
+	size_t data_cap; /* of in->buf */
 	struct berth_ndx_state ndx;
 	_Atomic uint64_t total_read; /* also read by other threads */
 	uint64_t data_done; /* data bytes consumed, mux headers not counted */

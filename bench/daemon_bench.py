@@ -3,6 +3,7 @@
 
     bench/daemon_bench.py --berth build-rel/cli/berth [--rounds 4]
                           [--files 100] [--size 262144]
+                          [--floor build-rel/bench/bench_floor] [--no-loop]
 
 The same stock client, the same rsyncd.conf (one writable module), a fresh
 destination each run; rounds alternate A B A B.  Receiver CPU is the
@@ -10,6 +11,14 @@ daemon's user+system time with its reaped children (rsync forks one per
 connection); wall is from the first client's start to the last's end.
 Prints medians, ranges, the ratios berth/rsync and the load average (the
 machine may be shared).  A benchmark, not a test.
+
+As root the source and the destinations live on a fresh journaled ext4 on
+a loop device, made as bench/run.py makes its own (--no-loop: in the
+temporary directory instead; numbers then depend on that filesystem: one
+without a journal makes every create scan recently deleted inodes, which
+doubles both receivers' CPU).  --floor also runs bench_floor --jobs N on
+the same files each round: the file-system work any receiver does for
+them, without the protocol or the network, as a share of rsync's CPU.
 """
 import argparse
 import os
@@ -78,6 +87,7 @@ def run(kind, binary, src, work, n, warm):
     base = os.path.join(work, kind)
     mod = os.path.join(base, "mod")
     shutil.rmtree(base, ignore_errors=True)
+    os.sync()  # the last round's writeback is not this round's
     os.makedirs(mod)
     d, p = start_daemon(binary, base, mod)
     if warm:
@@ -114,6 +124,18 @@ def run(kind, binary, src, work, n, warm):
     return sum(c1) - sum(c0), wall, c1[1] - c0[1], clients
 
 
+def run_floor(floor, src, work, clients):
+    """bench_floor --jobs N from src into a fresh directory: (CPU, wall)."""
+    dst = os.path.join(work, "floor")
+    shutil.rmtree(dst, ignore_errors=True)
+    os.sync()
+    out = subprocess.run([floor, "--jobs", str(clients), src, dst],
+                         check=True, capture_output=True, text=True).stdout
+    user, _, sys_, _, wall = out.split()[1:6]
+    shutil.rmtree(dst, ignore_errors=True)
+    return float(user) + float(sys_), float(wall)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--berth", required=True)
@@ -123,8 +145,18 @@ def main():
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--cold", action="store_true",
                     help="time each daemon's first pushes (no warm-up)")
+    ap.add_argument("--floor", help="the bench_floor binary: its CPU and "
+                    "wall on the same files each round")
+    ap.add_argument("--no-loop", action="store_true",
+                    help="no loop filesystem (as root one is made)")
     a = ap.parse_args()
-    work = tempfile.mkdtemp(prefix="berth-dbench-")
+    fs = None
+    if not a.no_loop and os.geteuid() == 0:
+        import run as bench_run  # bench/run.py, beside this file
+        fs = bench_run.Scratch(tempfile.mkdtemp(prefix="berth-dbench-fs-"),
+                               1 << 30, True)
+    work = tempfile.mkdtemp(prefix="berth-dbench-",
+                            dir=fs.mnt if fs else None)
     src = os.path.join(work, "src")
     os.makedirs(src)
     rng = random.Random(1)
@@ -132,6 +164,7 @@ def main():
         with open(os.path.join(src, f"f{i}"), "wb") as f:
             f.write(rng.randbytes(a.size))
     res = {"rsync": [], "berth": []}
+    floor = []
     load = [os.getloadavg()[0]]
     try:
         for r in range(a.rounds):
@@ -139,11 +172,18 @@ def main():
                 res[kind].append(run(kind, b, src, work, a.clients,
                                      not a.cold))
                 load.append(os.getloadavg()[0])
+            if a.floor:
+                floor.append(run_floor(a.floor, src, work, a.clients))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        if fs:
+            fs.close(False)
+            shutil.rmtree(fs.base, ignore_errors=True)
     mb = a.files * a.size * a.clients / 1e6
     print(f"{a.clients} concurrent pushes of {a.files} x {a.size} B "
           f"({mb:.0f} MB in all), {a.rounds} rounds A B A B")
+    print("destination: " + (fs.desc if fs else
+                             "plain directory " + os.path.dirname(work)))
     med = {}
     for kind in ("rsync", "berth"):
         cpus = [x[0] for x in res[kind]]
@@ -158,6 +198,14 @@ def main():
               f"clients' CPU median {statistics.median(clis):.2f} s")
     print(f"ratio berth/rsync: CPU {med['berth'][0] / med['rsync'][0]:.2f}"
           f"  wall {med['berth'][1] / med['rsync'][1]:.2f}")
+    if floor:
+        fc = [x[0] for x in floor]
+        fw = [x[1] for x in floor]
+        print(f"floor  bench_floor --jobs {a.clients} CPU median "
+              f"{statistics.median(fc):.2f} s [{min(fc):.2f}-{max(fc):.2f}]"
+              f"  wall median {statistics.median(fw):.2f} s; of rsync's: "
+              f"CPU {statistics.median(fc) / med['rsync'][0]:.2f}  wall "
+              f"{statistics.median(fw) / med['rsync'][1]:.2f}")
     print(f"load average (1 min) during the runs: "
           f"{min(load):.2f}-{max(load):.2f} (shared machine)")
 

@@ -13,10 +13,12 @@
  * Prints the measured process's user and system CPU (every thread) and
  * its wall time:
  *
- *   bench_floor [--fsync] [--jobs N] SRC DST
+ *   bench_floor [--fsync] [--jobs N] [--tcp] SRC DST
  *
  * --jobs N: N such copies at once, each from its own pipe and child into
  * DST/c0 ... DST/c<N-1> (the concurrent workloads' floor).
+ * --tcp: each child's bytes come over a loopback TCP connection instead
+ * of a pipe, as a daemon's clients' do.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -30,7 +32,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -254,6 +258,30 @@ static double secs(struct timeval tv)
 	return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
 }
 
+/* A connected loopback TCP pair: fds[0] reads what fds[1] writes. */
+static int tcp_pair(int fds[2])
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sa);
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), ok;
+
+	if (l < 0)
+		return -1;
+	fds[1] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ok = fds[1] >= 0 && !bind(l, (struct sockaddr *)&sa, sizeof(sa)) &&
+	     !listen(l, 1) && !getsockname(l, (struct sockaddr *)&sa, &len) &&
+	     !connect(fds[1], (struct sockaddr *)&sa, sizeof(sa));
+	fds[0] = ok ? accept4(l, NULL, NULL, SOCK_CLOEXEC) : -1;
+	close(l);
+	if (fds[0] < 0) {
+		if (fds[1] >= 0)
+			close(fds[1]);
+		return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct job *jobs;
@@ -261,12 +289,14 @@ int main(int argc, char **argv)
 	pid_t *kids;
 	struct rusage ru;
 	struct timespec t0, t1;
-	bool fsync_on = false;
+	bool fsync_on = false, tcp = false;
 	int njobs = 1, i, err = 0, a = 1;
 
 	for (; a < argc && argv[a][0] == '-'; a++) {
 		if (!strcmp(argv[a], "--fsync"))
 			fsync_on = true;
+		else if (!strcmp(argv[a], "--tcp"))
+			tcp = true;
 		else if (!strcmp(argv[a], "--jobs") && a + 1 < argc)
 			njobs = atoi(argv[++a]);
 		else
@@ -274,7 +304,7 @@ int main(int argc, char **argv)
 	}
 	if (argc - a != 2 || njobs < 1 || njobs > 64) {
 		fprintf(stderr, "usage: bench_floor [--fsync] [--jobs N] "
-				"SRC DST\n");
+				"[--tcp] SRC DST\n");
 		return 2;
 	}
 	jobs = calloc((size_t)njobs, sizeof(*jobs));
@@ -286,7 +316,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < njobs; i++) {
 		int p[2];
 
-		if (pipe2(p, O_CLOEXEC) < 0)
+		if (tcp ? tcp_pair(p) < 0 : pipe2(p, O_CLOEXEC) < 0)
 			return 1;
 		kids[i] = fork();
 		if (kids[i] == 0) {

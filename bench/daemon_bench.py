@@ -16,9 +16,10 @@ As root the source and the destinations live on a fresh journaled ext4 on
 a loop device, made as bench/run.py makes its own (--no-loop: in the
 temporary directory instead; numbers then depend on that filesystem: one
 without a journal makes every create scan recently deleted inodes, which
-doubles both receivers' CPU).  --floor also runs bench_floor --jobs N on
-the same files each round: the file-system work any receiver does for
-them, without the protocol or the network, as a share of rsync's CPU.
+doubles both receivers' CPU).  --floor also runs bench_floor --jobs N
+--tcp on the same files each round: the file-system work any receiver
+does for them and the bytes read from loopback TCP connections, without
+the protocol, as a share of rsync's CPU.
 """
 import argparse
 import os
@@ -125,11 +126,12 @@ def run(kind, binary, src, work, n, warm):
 
 
 def run_floor(floor, src, work, clients):
-    """bench_floor --jobs N from src into a fresh directory: (CPU, wall)."""
+    """bench_floor --jobs N --tcp from src into a fresh directory: (CPU,
+    wall)."""
     dst = os.path.join(work, "floor")
     shutil.rmtree(dst, ignore_errors=True)
     os.sync()
-    out = subprocess.run([floor, "--jobs", str(clients), src, dst],
+    out = subprocess.run([floor, "--jobs", str(clients), "--tcp", src, dst],
                          check=True, capture_output=True, text=True).stdout
     user, _, sys_, _, wall = out.split()[1:6]
     shutil.rmtree(dst, ignore_errors=True)
@@ -201,7 +203,7 @@ def main():
     if floor:
         fc = [x[0] for x in floor]
         fw = [x[1] for x in floor]
-        print(f"floor  bench_floor --jobs {a.clients} CPU median "
+        print(f"floor  bench_floor --jobs {a.clients} --tcp CPU median "
               f"{statistics.median(fc):.2f} s [{min(fc):.2f}-{max(fc):.2f}]"
               f"  wall median {statistics.median(fw):.2f} s; of rsync's: "
               f"CPU {statistics.median(fc) / med['rsync'][0]:.2f}  wall "

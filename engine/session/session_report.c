@@ -316,8 +316,8 @@ void berth__report_commit_error(struct berth_session *s,
 		op_error(s, ev);
 }
 
-void berth__session_fatal(struct berth_session *s, int code, const char *fmt,
-			  ...)
+void berth__session_fatal_at(struct berth_session *s, int code,
+			     const char *file, int line, const char *fmt, ...)
 {
 	bool conn_lost = code == RERR_STREAMIO;
 	va_list ap;
@@ -328,6 +328,12 @@ void berth__session_fatal(struct berth_session *s, int code, const char *fmt,
 	pthread_mutex_lock(&s->sync.lock);
 	first = atomic_load(&s->rep.fatal) == 0 &&
 		berth__set_fatal(s, code) == code;
+	if (first) {
+		s->rep.fatal_file = file;
+		s->rep.fatal_line = line;
+		s->rep.fatal_thread = pthread_self();
+		s->rep.fatal_thread_set = true;
+	}
 	pthread_cond_broadcast(&s->sync.cond);
 	pthread_mutex_unlock(&s->sync.lock);
 	if (!first)
@@ -376,6 +382,75 @@ int berth__exit_code_of(int err)
 	default:
 		return RERR_FILEIO;
 	}
+}
+
+/* rsync's words for its exit codes (what its client and log show). */
+static const char *rerr_name(int code)
+{
+	switch (code) {
+	case RERR_SYNTAX:
+		return "syntax or usage error";
+	case RERR_PROTOCOL:
+		return "protocol incompatibility";
+	case RERR_FILESELECT:
+		return "errors selecting input/output files, dirs";
+	case RERR_UNSUPPORTED:
+		return "requested action not supported";
+	case RERR_STARTCLIENT:
+		return "error starting client-server protocol";
+	case RERR_SOCKETIO:
+		return "error in socket IO";
+	case RERR_FILEIO:
+		return "error in file IO";
+	case RERR_STREAMIO:
+		return "error in rsync protocol data stream";
+	case RERR_SIGNAL:
+		return "received SIGINT, SIGTERM, or SIGHUP";
+	case RERR_MALLOC:
+		return "error allocating core memory buffers";
+	case RERR_PARTIAL:
+		return "some files/attrs were not transferred (see previous "
+		       "errors)";
+	case RERR_VANISHED:
+		return "some files vanished before they could be transferred";
+	case RERR_DEL_LIMIT:
+		return "the --max-delete limit stopped deletions";
+	case RERR_TIMEOUT:
+		return "timeout in data send/receive";
+	default:
+		return "unexplained error";
+	}
+}
+
+void berth__session_exit_line(struct berth_session *s)
+{
+	int code = atomic_load(&s->rep.fatal);
+	const char *file, *who, *base;
+	int line;
+
+	pthread_mutex_lock(&s->sync.lock);
+	file = s->rep.fatal_file;
+	line = s->rep.fatal_line;
+	if (!s->rep.transfer_begun)
+		who = "server";
+	else if (s->rep.fatal_thread_set && s->sync.gen_started &&
+		 pthread_equal(s->rep.fatal_thread, s->sync.gen_thread))
+		who = "generator";
+	else if (s->sync.gen_started)
+		who = "receiver";
+	else
+		who = "Receiver";
+	pthread_mutex_unlock(&s->sync.lock);
+	if (!file) { /* set without a message: a cancel, the client's code */
+		file = __FILE__;
+		line = __LINE__;
+	}
+	base = strrchr(file, '/');
+	berth__session_log(s, BERTH_LOG_ERROR,
+			   "berth %s: %s (code %d) at %s(%d) [%s=berth %s]\n",
+			   code == RERR_VANISHED ? "warning" : "error",
+			   rerr_name(code), code, base ? base + 1 : file, line,
+			   who, berth_version());
 }
 
 bool berth__session_pump_lost(struct berth_session *s)

@@ -6,7 +6,9 @@
 #ifndef BERTH_SESSION_REPORT_H
 #define BERTH_SESSION_REPORT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct berth_session;
@@ -18,6 +20,7 @@ enum {
 	RERR_PROTOCOL = 2,
 	RERR_FILESELECT = 3,
 	RERR_UNSUPPORTED = 4,
+	RERR_STARTCLIENT = 5,
 	RERR_SOCKETIO = 10,
 	RERR_FILEIO = 11,
 	RERR_STREAMIO = 12,
@@ -39,6 +42,14 @@ struct sess_report {
 	atomic_int file_errors; /* per-file failures: exit 23 */
 	atomic_int io_error; /* sender's io_error bits */
 	atomic_uint_fast64_t literal_bytes, matched_bytes, files_written;
+	/* Where the first fatal error was raised (under sync.lock), for
+	 * the exit line: source file and line, the thread, and whether the
+	 * transfer had begun (see berth__session_exit_line()). */
+	const char *fatal_file;
+	int fatal_line;
+	pthread_t fatal_thread;
+	bool fatal_thread_set;
+	bool transfer_begun; /* set by the run thread once options pass */
 };
 
 void berth__session_log(struct berth_session *s, int level, const char *fmt,
@@ -72,9 +83,22 @@ void berth__report_commit_error(struct berth_session *s,
 				const struct berth_commit_event *ev);
 /* Set the fatal exit code if none is set yet; returns the one in force. */
 int berth__set_fatal(struct berth_session *s, int code);
-/* Record the first fatal error (exit code) and wake everyone. */
-void berth__session_fatal(struct berth_session *s, int code, const char *fmt,
-			  ...) __attribute__((format(printf, 3, 4)));
+/* Record the first fatal error (exit code) and wake everyone; the call's
+ * place is kept for the exit line. */
+#define berth__session_fatal(s, code, ...) \
+	berth__session_fatal_at(s, code, __FILE__, __LINE__, __VA_ARGS__)
+void berth__session_fatal_at(struct berth_session *s, int code,
+			     const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+/*
+ * The last line rsync's server sends after a fatal error, in berth's
+ * words: "berth error: NAME (code N) at FILE(LINE) [WHO=berth VERSION]"
+ * (NAME as rsync names the code; WHO as rsync's who_am_i() would: "server"
+ * while options are checked, "generator" or "receiver" for the thread that
+ * failed once the transfer began, else "Receiver").  Run thread only, the
+ * generator still running or joined.
+ */
+void berth__session_exit_line(struct berth_session *s);
 /* A cancel the session did not ask for (no fatal code yet) while the
  * shared pump is shut down (berth.h: sessions on it end with an error):
  * record it as fatal, exit 20, and return true. */

@@ -184,6 +184,7 @@ static void fatal_exit(struct berth_session *s)
 			(uint8_t)(code >> 16), (uint8_t)(code >> 24)};
 	bool cancelled = atomic_load(&s->cfg.cancelled);
 
+	berth__session_exit_line(s);
 	if (s->out.started && s->neg.proto >= 31)
 		berth__out_msg(&s->out, BERTH_MSG_ERROR_EXIT, p, 4);
 	if (s->out.started &&
@@ -241,8 +242,10 @@ static int session_run(struct berth_session *s)
 	const char *bad;
 	int ret;
 
-	if (berth__read_args(s))
+	if (berth__read_args(s)) {
+		berth__session_exit_line(s);
 		return s->rep.fatal; /* refused, the client told */
+	}
 	/* --super / --fake-super: act as root (rsync's am_root). */
 	if (s->opts.super || s->opts.fake_super)
 		s->dest.am_root = true;
@@ -255,8 +258,10 @@ static int session_run(struct berth_session *s)
 		s->opts.bad = NULL;
 		s->opts.why = s->neg.why;
 	}
-	if (berth__handshake(s))
+	if (berth__handshake(s)) {
+		berth__session_exit_line(s);
 		return s->rep.fatal; /* refused, the client told */
+	}
 	/* Before protocol 30 the client's stream is not multiplexed. */
 	ret = s->neg.proto >= 30 ? berth__in_start_mux(&s->in) : 0;
 	if (s->opts.bwlimit > 0)
@@ -297,6 +302,9 @@ static int session_run(struct berth_session *s)
 		fatal_exit(s);
 		return s->rep.fatal;
 	}
+	pthread_mutex_lock(&s->sync.lock);
+	s->rep.transfer_begun = true; /* rsync's am_starting_up ends */
+	pthread_mutex_unlock(&s->sync.lock);
 	if (berth_opts_want_filters_at(&s->opts, s->neg.proto))
 		ret = berth__read_filters(s);
 	if (ret == 0)

@@ -1987,14 +1987,17 @@ SCENARIOS.update({
 def message_lines(err, who):
     """The client's stderr lines, comparable across the two receivers:
     berth's name for rsync's, the destination's name, temp names
-    (.NAME.XXXXXX, berth's mark after it) made alike; sorted (the
+    (.NAME.XXXXXX, berth's mark after it) made alike, the server's exit
+    line without its source place and version; sorted (the
     generator's and the receiver's lines interleave as they come)."""
     import re
     out = []
     for ln in err.splitlines():
-        if re.match(r"^rsync error: .* \[(Receiver|receiver|generator)="
-                    r"[0-9.]+\]$", ln):
-            continue  # the stock server's own last words (berth: none)
+        # The server's last words after a fatal error: name, code and
+        # who compared; the source place and version are each program's.
+        ln = re.sub(r"^(rsync|berth) (error|warning): (.*) at \S+\(\d+\) "
+                    r"\[(server|Receiver|receiver|generator)="
+                    r"(berth )?[0-9.]+\]$", r"rsync \2: \3 [\4]", ln)
         ln = re.sub(r"^berth: \[", "rsync: [", ln)
         ln = ln.replace(f"/dst-{who}/", "/dst/").replace(f"/dst-{who}\"",
                                                         "/dst\"")

@@ -281,6 +281,13 @@ def check(env, name, code, cfg, berth_range, opts, extra, cause, kind):
         problems.append(f"berth exit status {st}, want rsync's {code}")
     if not any(re.search(c, err) for c in causes):
         problems.append(f"cause /{cause}/ not on the client's stderr")
+    # The server's last line names the code, as stock rsync's server does
+    # whenever its own refusal reaches this client.
+    if (kind != "daemon" and st and
+            re.search(r"^rsync error: .* \[(server|Receiver)=", s_err, re.M)
+            and not re.search(r"^berth error: .* \(code %d\) at \S+ "
+                              r"\[(server|Receiver)=berth " % st, err, re.M)):
+        problems.append(f"no 'berth error: ... (code {st})' line")
     for bad in ("handshake failed", "Broken pipe"):
         if bad in err:
             problems.append(f"stderr reads {bad!r}")

@@ -98,6 +98,29 @@ void berth__commit_submit(struct berth_commit *c, struct commit_io *io,
 		complete_now(c, io, r);
 }
 
+/*
+ * Run @io's request now, on the commit thread, as a blocking call, and
+ * hand its result to @done: for short calls that never wait on the disk,
+ * where the round trip through the pump (and, for the calls io_uring does
+ * not run, a pool worker) costs more than the call itself.  Through the
+ * pump's fault checks, as a submitted request.  Once the pump is shut down
+ * it is submitted, and refused, as any other.  Commit thread only.
+ */
+void berth__commit_run_here(struct berth_commit *c, struct commit_io *io,
+			    void (*done)(struct berth_commit *,
+					 struct commit_io *),
+			    uint64_t tag)
+{
+	if (berth_pump_stopped(c->pump)) {
+		berth__commit_submit(c, io, done, tag);
+		return;
+	}
+	io->done = done;
+	berth_req_set_cb(&io->req, NULL, c, tag);
+	io->res = berth_pump_run_inline(c->pump, &io->req);
+	done(c, io);
+}
+
 /* Report one item's outcome and count it.  Commit thread only. */
 void berth__commit_event(struct berth_commit *c, struct berth_commit_event *ev)
 {

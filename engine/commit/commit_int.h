@@ -386,6 +386,12 @@ void berth__commit_submit(struct berth_commit *c, struct commit_io *io,
 			  void (*done)(struct berth_commit *,
 				       struct commit_io *),
 			  uint64_t tag);
+/* Run @io's request here as a blocking call, then @done (commit_core.c:
+ * short calls only); submitted as above once the pump is shut down. */
+void berth__commit_run_here(struct berth_commit *c, struct commit_io *io,
+			    void (*done)(struct berth_commit *,
+					 struct commit_io *),
+			    uint64_t tag);
 /* Report one item's outcome (@ev->kind, err, path, user and, on failure,
  * what failed) and count it. */
 void berth__commit_event(struct berth_commit *c, struct berth_commit_event *ev);

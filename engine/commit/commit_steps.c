@@ -271,6 +271,31 @@ static void xattr_done(struct berth_commit *c, struct commit_xattr_job *j)
 	file_advance(c, f);
 }
 
+/*
+ * The steps run on the commit thread itself (berth__commit_run_here()):
+ * calls that change an inode or a directory entry and return without
+ * waiting for the disk.  Not an fsync, a truncate or an -A/fake-super mode
+ * job (these may wait, or run long); the cleanup steps, rare, keep their
+ * way through the pump.  The open of a file runs here too (file_open()).
+ */
+static bool step_is_short(const struct berth_commit *c,
+			  const struct berth_commit_file *f)
+{
+	switch (f->state) {
+	case F_CHOWN:
+	case F_TIMES:
+	case F_CLOSE:
+	case F_BACKUP:
+	case F_MKSUB:
+	case F_RENAME:
+		return true;
+	case F_CHMOD:
+		return !berth__commit_mode_special(c, &f->meta);
+	default:
+		return false;
+	}
+}
+
 static void step_submit(struct berth_commit *c, struct berth_commit_file *f)
 {
 	struct berth_req *req = &f->io.req;
@@ -349,7 +374,10 @@ static void step_submit(struct berth_commit *c, struct berth_commit_file *f)
 	if (f->state == F_CLEAN_CLOSE || f->state == F_CLEAN_UNLINK)
 		tag = c->o.tag_base;
 	f->io_busy = 1;
-	berth__commit_submit(c, &f->io, step_done, tag);
+	if (step_is_short(c, f))
+		berth__commit_run_here(c, &f->io, step_done, tag);
+	else
+		berth__commit_submit(c, &f->io, step_done, tag);
 }
 
 static void write_done(struct berth_commit *c, struct commit_io *io)
@@ -484,20 +512,9 @@ static void small_advance(struct berth_commit *c, struct berth_commit_file *f)
 	berth__commit_tmpname(c, f->base, f->tmp);
 	f->io_busy = 1;
 	berth_prep_call(&f->io.req, berth__commit_small_run, f);
-	/*
-	 * Run here, on the commit thread: a handful of short syscalls (no
-	 * fsync: small files have durability none) cost less than the
-	 * hand-offs to a pool worker and back.  Through the pump's fault
-	 * checks, as a submitted call; once the pump is shut down it is
-	 * submitted, and refused, as before.
-	 */
-	if (!berth_pump_stopped(c->pump)) {
-		berth_req_set_cb(&f->io.req, NULL, c, f->tag);
-		f->io.res = berth_pump_run_inline(c->pump, &f->io.req);
-		small_done(c, &f->io);
-		return;
-	}
-	berth__commit_submit(c, &f->io, small_done, f->tag);
+	/* A handful of short syscalls (no fsync: small files have
+	 * durability none). */
+	berth__commit_run_here(c, &f->io, small_done, f->tag);
 }
 
 static void file_advance(struct berth_commit *c, struct berth_commit_file *f)
@@ -635,7 +652,7 @@ static void file_open(struct berth_commit *c, struct berth_commit_file *f)
 			   commit_file_inplace(f) ? f->dir->e.fd
 						  : commit_tmp_dirfd(c, f),
 			   name, &f->how);
-	berth__commit_submit(c, &f->io, open_done, f->tag);
+	berth__commit_run_here(c, &f->io, open_done, f->tag);
 }
 
 static void dir_ready(struct berth_commit *c, struct commit_waiter *w,

@@ -40,6 +40,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
+#if defined(BERTH_XXH_DISPATCH) && BERTH_XXH_DISPATCH
+#include <xxh_x86dispatch.h> /* as berth's checksum.c */
+#endif
 
 #define BUF_SIZE (256 * 1024)
 

@@ -11,6 +11,11 @@
 #include <string.h>
 
 #include <xxhash.h>
+#if defined(BERTH_XXH_DISPATCH) && BERTH_XXH_DISPATCH
+/* XXH3 through libxxhash's run-time choice of the widest vector unit
+ * (AVX2, AVX-512) instead of its baseline build (SSE2); the same digests. */
+#include <xxh_x86dispatch.h>
+#endif
 #ifdef _WIN32
 /* Windows: the same names over BCrypt; a context holds a hash object to
  * release (md_bcrypt.h). */

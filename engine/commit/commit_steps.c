@@ -407,11 +407,11 @@ static void write_done(struct berth_commit *c, struct commit_io *io)
 
 /*
  * Write the file's pending buffers that follow each other in the file, up
- * to COMMIT_WRITE_IOV, as one request.  One write in flight per file:
- * writes to one file run one at a time anyway (its inode lock; io_uring
- * gives them to one io-wq worker in turn), and each request is a round of
- * wake-ups (pump, worker, commit thread), so a producer that runs ahead
- * of the disk gets its buffers written many per round.
+ * to COMMIT_WRITE_IOV, as one request, run here on the commit thread (a
+ * buffered write copies into the page cache and returns; through the pump
+ * it was a round of wake-ups, pump, io-wq worker, commit thread, for
+ * each).  A producer that runs ahead gets its buffers written many per
+ * call.
  */
 static void write_submit(struct berth_commit *c, struct berth_commit_file *f)
 {
@@ -439,7 +439,7 @@ static void write_submit(struct berth_commit *c, struct berth_commit_file *f)
 		berth_prep_write(&b->io.req, f->fd, b->data, b->len, b->off);
 	else
 		berth_prep_writev(&b->io.req, f->fd, f->wiov, n, b->off);
-	berth__commit_submit(c, &b->io, write_done, f->tag);
+	berth__commit_run_here(c, &b->io, write_done, f->tag);
 }
 
 /* F_SUBDIR / F_BAKDIR: the second directory's fd arrived (or failed). */
@@ -548,9 +548,13 @@ static void file_advance(struct berth_commit *c, struct berth_commit_file *f)
 		return;
 	}
 	if (f->state == F_WRITE) {
-		if (f->pend && !f->writes)
+		if (f->pend && !f->writes) {
+			/* Its completion (here, or later from the pump)
+			 * advances @f, which may be gone on return. */
 			write_submit(c, f);
-		if (!f->finishing || f->writes || f->pend)
+			return;
+		}
+		if (!f->finishing || f->writes)
 			return;
 		f->state = next_state(c, f, F_WRITE);
 	}

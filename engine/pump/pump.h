@@ -239,7 +239,9 @@ ssize_t berth_req_run_sync(struct berth_req *req);
  * Run @req now on the calling thread, as berth_req_run_sync() does, but
  * checked against @pump's injected faults first (by op and tag, like a
  * submitted request): for short blocking calls on a caller's own critical
- * path.  Returns the result (no callback).  Any thread.
+ * path.  A write at a file offset is continued past a short transfer, as
+ * a submitted one; other short transfers are returned as they are.
+ * Returns the result (no callback).  Any thread.
  */
 ssize_t berth_pump_run_inline(struct berth_pump *pump, struct berth_req *req);
 

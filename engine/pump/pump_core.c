@@ -149,7 +149,7 @@ void berth__pump_dispatch(struct berth_pump *p, struct berth_req *req)
 }
 
 /* Advance cur_iov past @n transferred bytes. */
-static void iov_advance(struct berth_req *req, size_t n)
+void berth__req_iov_advance(struct berth_req *req, size_t n)
 {
 	while (n > 0 && req->cur_iovcnt > 0) {
 		if (n >= req->cur_iov->iov_len) {
@@ -229,7 +229,7 @@ void berth__pump_result(struct berth_pump *p, struct berth_req *req,
 		complete(p, req, -ECANCELED);
 		return;
 	}
-	iov_advance(req, (size_t)res);
+	berth__req_iov_advance(req, (size_t)res);
 	if (req->cur_off != BERTH_OFF_STREAM)
 		req->cur_off += (uint64_t)res;
 	counter_bump(&p->n_resubmits);

@@ -166,6 +166,10 @@ static inline bool req_is_rw(const struct berth_req *req)
 	return req->op == BERTH_OP_READ || req->op == BERTH_OP_WRITE;
 }
 
+/* Advance req->cur_iov past @n transferred bytes (elements changed in
+ * place; empty ones skipped).  Whoever runs the request's attempts. */
+void berth__req_iov_advance(struct berth_req *req, size_t n);
+
 /* pump_core.c: a request's life on the pump thread. */
 /* Pump thread: a request leaves the submission queue (or comes straight
  * from a callback's submit): linked in flight, then started. */

@@ -407,11 +407,14 @@ static void write_done(struct berth_commit *c, struct commit_io *io)
 
 /*
  * Write the file's pending buffers that follow each other in the file, up
- * to COMMIT_WRITE_IOV, as one request, run here on the commit thread (a
+ * to COMMIT_WRITE_IOV, as one request.  A file expected to be no larger
+ * than COMMIT_WRITE_HERE_MAX is written here, on the commit thread (a
  * buffered write copies into the page cache and returns; through the pump
- * it was a round of wake-ups, pump, io-wq worker, commit thread, for
- * each).  A producer that runs ahead gets its buffers written many per
- * call.
+ * each was a round of wake-ups: pump, io-wq worker, commit thread); a
+ * larger one through the pump, one write in flight, so that its copy into
+ * the page cache overlaps the commit thread's taking of the next buffers
+ * (measured on a 1 GiB file: written here, 10% less CPU but 6% more wall).
+ * A producer that runs ahead gets its buffers written many per request.
  */
 static void write_submit(struct berth_commit *c, struct berth_commit_file *f)
 {
@@ -439,7 +442,10 @@ static void write_submit(struct berth_commit *c, struct berth_commit_file *f)
 		berth_prep_write(&b->io.req, f->fd, b->data, b->len, b->off);
 	else
 		berth_prep_writev(&b->io.req, f->fd, f->wiov, n, b->off);
-	berth__commit_run_here(c, &b->io, write_done, f->tag);
+	if (f->meta.size_hint && f->meta.size_hint <= COMMIT_WRITE_HERE_MAX)
+		berth__commit_run_here(c, &b->io, write_done, f->tag);
+	else
+		berth__commit_submit(c, &b->io, write_done, f->tag);
 }
 
 /* F_SUBDIR / F_BAKDIR: the second directory's fd arrived (or failed). */

@@ -48,8 +48,8 @@ static ssize_t write_whole(struct berth_req *req, size_t cap)
 		res = berth__pool_run(req, NULL);
 		if (saved) {
 			req->cur_iov[0].iov_len = saved;
-			req->cur_iovcnt = req->iovcnt - (int)(req->cur_iov -
-							      req->iov);
+			req->cur_iovcnt = req->iovcnt -
+					  (int)(req->cur_iov - req->iov);
 			saved = 0;
 		}
 		cap = 0;

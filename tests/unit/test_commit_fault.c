@@ -224,10 +224,64 @@ static void test_fault_op_steps(void **state)
 	env_stop(&v);
 }
 
+/*
+ * Every write of a file comes back short (the first attempt of each moves
+ * at most 1000 bytes): the file is whole all the same, written on the
+ * commit thread (a size hint within COMMIT_WRITE_HERE_MAX:
+ * berth_pump_run_inline() continues it) or through the pump (no hint),
+ * in each durability mode.
+ */
+static void test_fault_short_writes(void **state)
+{
+	static const int modes[] = {BERTH_DURABLE_NONE, BERTH_DURABLE_BATCH};
+	size_t len = 1024 * 1024 - 777;
+	unsigned char *data = malloc(len);
+	struct berth_commit_meta m;
+	struct berth_commit_opts o;
+	struct berth_fault fault;
+	struct env v;
+	int i, hint;
+
+	(void)state;
+	assert_non_null(data);
+	fill(data, len, 5);
+	for (i = 0; i < 2; i++) {
+		for (hint = 0; hint < 2; hint++) {
+			o = (struct berth_commit_opts){.durability = modes[i],
+						       .tag_base = TAG_BASE,
+						       .buf_size = 16 * 1024};
+			m = (struct berth_commit_meta){.mode = 0644,
+						       .mtime_nsec = UTIME_OMIT,
+						       .uid = (uint32_t)-1,
+						       .gid = (uint32_t)-1,
+						       .size_hint = hint ? len
+									 : 0};
+			if (env_start(&v, &o))
+				skip();
+			fault = (struct berth_fault){
+				.ops = BERTH_OP_BIT(BERTH_OP_WRITE),
+				.tag = TAG_BASE + 1,
+				.nth = 1,
+				.count = 1000000,
+				.short_bytes = 1000};
+			assert_int_equal(berth_pump_inject(v.pump, &fault), 0);
+			assert_int_equal(commit_one(&v, "big", data, len, &m),
+					 0);
+			assert_int_equal(berth_commit_flush(v.c), 0);
+			assert_int_equal(ev_err(&v, "big"), 0);
+			expect_content(v.root, "big", data, len);
+			assert_int_equal(count_temps(v.root), 0);
+			env_stop(&v);
+		}
+	}
+	free(data);
+}
+
 const struct CMUnitTest commit_fault_tests[] = {
 	cmocka_unit_test(test_fault_op_steps),
 	cmocka_unit_test(test_small_call_fault),
 	cmocka_unit_test(test_fault_enospc_write),
+	cmocka_unit_test(test_fault_short_writes),
 	cmocka_unit_test(test_fault_eio_fsync),
 	cmocka_unit_test(test_fault_rename),
 	cmocka_unit_test(test_fault_open_and_meta),

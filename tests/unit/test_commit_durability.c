@@ -145,10 +145,7 @@ static void large_file(int durability)
 		assert_int_equal(berth_commit_file_write(f, data + off, n), 0);
 	}
 	assert_int_equal(berth_commit_file_finish(f), 0);
-	assert_int_equal(berth_commit_flush(v.c), 0);
-	assert_int_equal(ev_err(&v, "big"), 0);
-	expect_content(v.root, "big", data, len);
-	assert_int_equal(count_temps(v.root), 0);
+	expect_committed(&v, "big", data, len);
 	env_stop(&v);
 	free(data);
 }

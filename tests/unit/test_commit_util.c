@@ -254,6 +254,15 @@ void expect_content(const char *dir, const char *rel, const void *data,
 	free(buf);
 }
 
+void expect_committed(struct env *v, const char *rel, const void *data,
+		      size_t len)
+{
+	assert_int_equal(berth_commit_flush(v->c), 0);
+	assert_int_equal(ev_err(v, rel), 0);
+	expect_content(v->root, rel, data, len);
+	assert_int_equal(count_temps(v->root), 0);
+}
+
 int commit_one(struct env *v, const char *rel, const void *data, size_t len,
 	       const struct berth_commit_meta *m)
 {

@@ -63,6 +63,11 @@ void write_plain(struct env *v, const char *rel, const char *data);
 void expect_content(const char *dir, const char *rel, const void *data,
 		    size_t len);
 
+/* A flush succeeds; then @rel's event has no error, it holds exactly
+ * @len bytes of @data and no temp file is left in the destination. */
+void expect_committed(struct env *v, const char *rel, const void *data,
+		      size_t len);
+
 /* begin, write @len bytes of @data, finish: finish's result. */
 int commit_one(struct env *v, const char *rel, const void *data, size_t len,
 	       const struct berth_commit_meta *m);

@@ -2,10 +2,13 @@
 /*
  * A file's steps on the commit thread: CMD_BEGIN, CMD_WRITE and CMD_END
  * (berth__commit_file_cmd()), and the chain parent dir -> open temp
- * (O_CREAT|O_EXCL beneath the parent) -> writes (one vectored write in
- * flight) -> [ftruncate] -> [fchown] -> [xattrs] -> fchmod -> utimens ->
+ * (O_CREAT|O_EXCL beneath the parent) -> writes (one vectored write at a
+ * time) -> [ftruncate] -> [fchown] -> [xattrs] -> fchmod -> utimens ->
  * [fsync] -> close -> [backup] -> rename, or for a small file one
- * blocking call on this thread (commit_small.c).  (Extended attributes after the owner, as rsync
+ * blocking call on this thread (commit_small.c).  The open, the short
+ * steps (step_is_short()) and the writes of a file up to
+ * COMMIT_WRITE_HERE_MAX run on this thread too; the rest through the
+ * pump.  (Extended attributes after the owner, as rsync
  * sets them: a chown drops security.capability.)  A failure anywhere (or
  * an abort) waits for the writes in flight, closes the fd, unlinks the
  * temp file and reports the error; the final name is never touched until

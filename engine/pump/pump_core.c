@@ -68,7 +68,7 @@ static void complete(struct berth_pump *p, struct berth_req *req, ssize_t res)
 }
 
 /* Cap the next attempt at req->fault_short bytes by trimming the iovecs. */
-static void trim_for_fault(struct berth_req *req)
+void berth__req_trim_short(struct berth_req *req)
 {
 	size_t left = req->fault_short;
 	int i;
@@ -86,7 +86,7 @@ static void trim_for_fault(struct berth_req *req)
 	}
 }
 
-static void untrim(struct berth_req *req, int full_cnt)
+void berth__req_untrim(struct berth_req *req, int full_cnt)
 {
 	if (req->trim_idx < 0)
 		return;
@@ -98,7 +98,7 @@ static void untrim(struct berth_req *req, int full_cnt)
 static void start_attempt(struct berth_pump *p, struct berth_req *req)
 {
 	if (req->fault_short && req_is_rw(req))
-		trim_for_fault(req);
+		berth__req_trim_short(req);
 	if (!req->via_pool && !req->ring_retry &&
 	    !(p->ring_refused & BERTH_OP_BIT(req->op)) &&
 	    p->ops->supports(p, req)) {
@@ -198,7 +198,8 @@ void berth__pump_result(struct berth_pump *p, struct berth_req *req,
 		res = -ECANCELED;
 	/* Elements after a trimmed one were hidden: count them back. */
 	if (req_is_rw(req))
-		untrim(req, req->iovcnt - (int)(req->cur_iov - req->iov));
+		berth__req_untrim(req,
+				  req->iovcnt - (int)(req->cur_iov - req->iov));
 	if (retry_refused(p, req, res))
 		return;
 	if (req->ring_retry) {

@@ -169,6 +169,11 @@ static inline bool req_is_rw(const struct berth_req *req)
 /* Advance req->cur_iov past @n transferred bytes (elements changed in
  * place; empty ones skipped).  Whoever runs the request's attempts. */
 void berth__req_iov_advance(struct berth_req *req, size_t n);
+/* A short fault: cap the next attempt at req->fault_short bytes by
+ * trimming the iovecs (and clear it); berth__req_untrim() restores them
+ * after the attempt (@full_cnt: the elements left untrimmed). */
+void berth__req_trim_short(struct berth_req *req);
+void berth__req_untrim(struct berth_req *req, int full_cnt);
 
 /* pump_core.c: a request's life on the pump thread. */
 /* Pump thread: a request leaves the submission queue (or comes straight

@@ -12,12 +12,19 @@
 
 #include "pump_int.h"
 
-/* The same on every system: the pool's runner, from the first byte. */
-ssize_t berth_req_run_sync(struct berth_req *req)
+/* The transfer starts from its first byte. */
+static void from_start(struct berth_req *req)
 {
 	req->cur_off = req->off;
 	req->cur_iov = req->iov;
 	req->cur_iovcnt = req->iovcnt;
+	req->trim_idx = -1;
+}
+
+/* The same on every system: the pool's runner, from the first byte. */
+ssize_t berth_req_run_sync(struct berth_req *req)
+{
+	from_start(req);
 	return berth__pool_run(req, NULL);
 }
 
@@ -25,34 +32,25 @@ ssize_t berth_req_run_sync(struct berth_req *req)
  * A write at a file offset, in attempts as the pump makes them for a
  * submitted one: a short transfer is continued where it stopped; an error
  * after part of it is the result.  @cap (a short fault): the first attempt
- * writes no more than that.
+ * moves no more than that, trimmed as the pump trims it.
  */
 static ssize_t write_whole(struct berth_req *req, size_t cap)
 {
 	uint64_t want = 0, done = 0;
-	size_t saved = 0;
 	ssize_t res;
 	int i;
 
 	for (i = 0; i < req->iovcnt; i++)
 		want += req->iov[i].iov_len;
-	req->cur_off = req->off;
-	req->cur_iov = req->iov;
-	req->cur_iovcnt = req->iovcnt;
+	from_start(req);
 	while (done < want) {
-		if (cap && req->cur_iov[0].iov_len > cap) {
-			saved = req->cur_iov[0].iov_len;
-			req->cur_iov[0].iov_len = cap;
-			req->cur_iovcnt = 1;
-		}
-		res = berth__pool_run(req, NULL);
-		if (saved) {
-			req->cur_iov[0].iov_len = saved;
-			req->cur_iovcnt = req->iovcnt -
-					  (int)(req->cur_iov - req->iov);
-			saved = 0;
-		}
+		req->fault_short = (uint32_t)cap;
 		cap = 0;
+		if (req->fault_short)
+			berth__req_trim_short(req);
+		res = berth__pool_run(req, NULL);
+		berth__req_untrim(req,
+				  req->iovcnt - (int)(req->cur_iov - req->iov));
 		if (res <= 0)
 			return res < 0 ? res : (ssize_t)done;
 		done += (uint64_t)res;

@@ -27,6 +27,7 @@ struct recv_file {
 	bool inplace; /* written in place (--inplace, --append) */
 	void *user; /* the begin's meta.user: holds a list reference */
 	uint64_t pos; /* output position (for --sparse alignment) */
+	size_t zpend; /* --sparse: zeros held from the block's start */
 };
 
 #define SPARSE_BLOCK 4096
@@ -36,24 +37,58 @@ static bool all_zero(const uint8_t *p, size_t n)
 	return n && p[0] == 0 && memcmp(p, p + 1, n - 1) == 0;
 }
 
-/* --sparse: write the data, skip whole zero blocks (they stay holes). */
+/*
+ * --sparse: write the data, skip whole zero blocks (they stay holes).  The
+ * data comes in pieces cut wherever a token, a frame or a matched block
+ * ends, so zeros from a block's start are held (r->zpend) until the block
+ * is seen whole: all zero, it is skipped; otherwise they are written
+ * before the rest of it.
+ */
 static int write_sparse(struct recv_file *r, const uint8_t *p, size_t len)
 {
-	size_t n;
+	static const uint8_t zeros[SPARSE_BLOCK];
+	size_t n, off;
 	int ret = 0;
 
 	while (ret == 0 && len > 0) {
-		n = SPARSE_BLOCK - (size_t)(r->pos % SPARSE_BLOCK);
+		off = (size_t)(r->pos % SPARSE_BLOCK);
+		n = SPARSE_BLOCK - off;
 		if (n > len)
 			n = len;
-		ret = n == SPARSE_BLOCK && all_zero(p, n)
-			      ? berth_commit_file_skip(r->cf, n)
-			      : berth_commit_file_write(r->cf, p, n);
+		if (off == r->zpend && all_zero(p, n)) {
+			r->zpend += n; /* zeros from the block's start */
+			if (r->zpend == SPARSE_BLOCK) {
+				r->zpend = 0;
+				ret = berth_commit_file_skip(r->cf,
+							     SPARSE_BLOCK);
+			}
+		} else {
+			if (r->zpend)
+				ret = berth_commit_file_write(r->cf, zeros,
+							      r->zpend);
+			r->zpend = 0;
+			if (ret == 0)
+				ret = berth_commit_file_write(r->cf, p, n);
+		}
 		r->pos += n;
 		p += n;
 		len -= n;
 	}
 	return ret;
+}
+
+/* --sparse: the file's last zeros, held in an unfinished block, stay a
+ * hole (the size set at the end covers them). */
+static void sparse_end(struct recv_file *r)
+{
+	int ret;
+
+	if (!r->cf || r->werr || !r->zpend)
+		return;
+	ret = berth_commit_file_skip(r->cf, r->zpend);
+	r->zpend = 0;
+	if (ret < 0)
+		r->werr = ret;
 }
 
 static int to_commit(void *arg, const void *buf, size_t len)
@@ -485,6 +520,7 @@ static int receive_file(struct berth_session *s, int32_t ndx,
 	free(seen);
 	if (ret < 0)
 		berth_delta_apply_abort(s->stg.apply);
+	sparse_end(&r);
 	s->stg.apply_out = NULL;
 	if (df.basis_fd >= 0)
 		close(df.basis_fd);

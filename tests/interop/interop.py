@@ -1460,12 +1460,27 @@ def tree_sparse_alloc(root, rng):
 
 SPARSE_FILES = ["holes.img", "zeros", "tail", "head", "mid", "dense"]
 
+
+def dest_sparse_old(root, rng):
+    """An older copy: the zero runs match, so they come from the basis in
+    blocks that do not fall on 4 KiB boundaries (1448 bytes for
+    holes.img), and a zero block arrives in pieces."""
+    tree_sparse_alloc(root, random.Random("sparse_old"))
+    z = bytes(1 << 20)
+    write(f"{root}/holes.img", z + b"DATA in the middle" + z + b"END",
+          mtime=BASE_MTIME - 60)
+    for rel in ("zeros", "tail", "head", "mid", "dense"):
+        os.utime(f"{root}/{rel}", ns=((BASE_MTIME - 60) * 10**9,) * 2)
+
 SCENARIOS.update({
     "sparse_blocks": (tree_sparse_alloc, None, ["-a", "--sparse"],
                       {"blocks": SPARSE_FILES}),
     "sparse_blocks_p29": (tree_sparse_alloc, None,
                           ["-a", "--sparse", "--protocol=29"],
                           {"blocks": SPARSE_FILES}),
+    "sparse_blocks_update": (tree_sparse_alloc, dest_sparse_old,
+                             ["-a", "--sparse", "--no-whole-file"],
+                             {"blocks": SPARSE_FILES}),
 })
 
 def tree_prune(root, rng):

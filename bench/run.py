@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """berth against rsync: the stock rsync client pushes the same workload into
-`rsync --server` (A) and into `berth --server` (B), alternating A B A B on
-the same prepared destination state.
+`rsync --server` (A) and into `berth --server` (B), alternating A B, B A,
+A B, ... (each pair in the other order from the last: pair_order()) on the
+same prepared destination state.
 
     run.py --berth PATH [--workloads W1,W3] [--pairs N] [--quick]
            [--scratch DIR] [--no-loop] [--no-limits] [--markdown FILE]
@@ -429,9 +430,19 @@ def warm(src):
                     pass
 
 
+def pair_order(i, pair):
+    """Pair i's order: as given for even i, reversed for odd (A B, B A,
+    A B, ...).  The machine has state that flips from one push to the
+    next: a 1 GiB push into the loop filesystem took about 0.8 s or about
+    1.3-1.5 s of receiver CPU on alternate pushes, whichever receiver ran
+    (2026-12-07), so always A first would hand one receiver the cheap
+    half of the pushes."""
+    return pair if i % 2 == 0 else tuple(reversed(pair))
+
+
 def bench_workload(wl, pairs, dst, progs, touch, profiler=None):
-    """A B A B ...: rsync then berth, pairs times, each from the same
-    starting state.  progs: {"rsync": path, "berth": path, "wrapdir": dir,
+    """A B, B A, ... (pair_order()): rsync and berth, pairs times, each
+    from the same starting state.  progs: {"rsync": path, "berth": path, "wrapdir": dir,
     "profdir": dir}.  Returns the list of (a, b) result pairs."""
     warm(wl.src)
     if wl.persistent:
@@ -440,8 +451,8 @@ def bench_workload(wl, pairs, dst, progs, touch, profiler=None):
         verify(wl, dst, "initial copy")
     results = []
     for i in range(pairs):
-        pair = []
-        for who in ("rsync", "berth"):
+        pair = {}
+        for who in pair_order(i, ("rsync", "berth")):
             if wl.prepare:
                 wl.prepare(dst)
             os.sync()
@@ -453,11 +464,11 @@ def bench_workload(wl, pairs, dst, progs, touch, profiler=None):
                                     profiler)
             r = push(wl, wrapper, dst, progs["rsync"])
             verify(wl, dst, who)
-            pair.append(r)
+            pair[who] = r
             log("  %s pair %d %-5s wall %7.3f s  cpu %7.3f s  rss %7.1f "
                 "MiB" % (wl.name, i + 1, who, r["wall"], r["cpu"],
                          r["rss"]))
-        results.append(tuple(pair))
+        results.append((pair["rsync"], pair["berth"]))
     run(["rm", "-rf", dst])
     return results
 
@@ -626,13 +637,14 @@ def conc_berth(wl, dst, progs):
 
 
 def bench_concurrent(wl, pairs, dst, progs, touch, profiler=None):
-    """A B A B as bench_workload(), each from an empty destination; every
+    """A B, B A, ... as bench_workload(), each from an empty destination; every
     client's tree verified.  (No --profile here.)"""
     warm(wl.src)
     results = []
     for i in range(pairs):
-        pair = []
-        for who, fn in (("rsync", conc_rsync), ("berth", conc_berth)):
+        pair = {}
+        for who, fn in pair_order(i, (("rsync", conc_rsync),
+                                      ("berth", conc_berth))):
             run(["rm", "-rf", dst])
             os.makedirs(dst)
             os.sync()
@@ -640,11 +652,11 @@ def bench_concurrent(wl, pairs, dst, progs, touch, profiler=None):
             r = fn(wl, dst, progs)
             for c in range(wl.clients):
                 verify(wl, os.path.join(dst, "c%d" % c), who)
-            pair.append(r)
+            pair[who] = r
             log("  %s pair %d %-5s wall %7.3f s  cpu %7.3f s  rss %7.1f "
                 "MiB  load %.2f" % (wl.name, i + 1, who, r["wall"],
                                     r["cpu"], r["rss"], os.getloadavg()[0]))
-        results.append(tuple(pair))
+        results.append((pair["rsync"], pair["berth"]))
     run(["rm", "-rf", dst])
     return results
 
@@ -743,13 +755,13 @@ def m1_procs(path, prog):
 
 
 def m1_bench(wl, pairs, dst, progs, touch, profiler=None):
-    """bench_workload() for M1: A B A B, plus each receiver process's peak
-    RSS (r["procs"])."""
+    """bench_workload() for M1 (A B, B A, ...), plus each receiver
+    process's peak RSS (r["procs"])."""
     warm(wl.src)
     results = []
     for i in range(pairs):
-        pair = []
-        for who in ("rsync", "berth"):
+        pair = {}
+        for who in pair_order(i, ("rsync", "berth")):
             wl.prepare(dst)
             os.sync()
             touch_memory(touch)
@@ -757,13 +769,13 @@ def m1_bench(wl, pairs, dst, progs, touch, profiler=None):
             r = push(wl, wrapper, dst, progs["rsync"])
             r["procs"] = m1_procs(procs, progs[who])
             verify(wl, dst, who)
-            pair.append(r)
+            pair[who] = r
             log("  %s pair %d %-5s wall %7.3f s  cpu %7.3f s  rss %7.1f "
                 "MiB (per process: %s; %.0f B an entry, all included)" %
                 (wl.name, i + 1, who, r["wall"], r["cpu"], r["rss"],
                  " + ".join("%.1f" % m for m in r["procs"]),
                  r["rss"] * MIB / m1_count(wl)))
-        results.append(tuple(pair))
+        results.append((pair["rsync"], pair["berth"]))
     run(["rm", "-rf", dst])
     return results
 

@@ -48,6 +48,18 @@ static int dir_refused_early(struct gen *g, const struct berth_file *f,
 	return ret;
 }
 
+void berth__gen_skip_below(struct gen *g, const struct berth_file *f)
+{
+	size_t len = strlen(f->name);
+
+	/* At most 4095 (the decoder's max_name); cut short, it would only
+	 * skip more, never less. */
+	if (len >= sizeof(g->skip_dir))
+		len = sizeof(g->skip_dir) - 1;
+	memcpy(g->skip_dir, f->name, len);
+	g->skip_len = len;
+}
+
 static int gen_entry(struct gen *g, int32_t ndx, const struct berth_file *f)
 {
 	mode_t type = f->mode & S_IFMT;
@@ -69,11 +81,11 @@ static int gen_entry(struct gen *g, int32_t ndx, const struct berth_file *f)
 		return 0;
 	/* Beneath a directory that failed or was refused: nothing, not its
 	 * -R parents, not a hard-link follower (rsync's missing_below). */
-	if (g->skip_dir) {
+	if (g->skip_len) {
 		if (!strncmp(f->name, g->skip_dir, g->skip_len) &&
 		    f->name[g->skip_len] == '/')
 			return 0;
-		g->skip_dir = NULL;
+		g->skip_len = 0;
 	}
 	if (berth__gen_is_follower(g, ndx))
 		return 0;
@@ -100,10 +112,8 @@ static int gen_entry(struct gen *g, int32_t ndx, const struct berth_file *f)
 		if (d)
 			return dir_refused_early(g, f, d, k);
 		berth__dmn_refused(g->s, f);
-		if (S_ISDIR(type)) {
-			g->skip_dir = f->name;
-			g->skip_len = strlen(f->name);
-		}
+		if (S_ISDIR(type))
+			berth__gen_skip_below(g, f);
 		return 0;
 	}
 	if (S_ISDIR(type))

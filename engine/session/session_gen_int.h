@@ -44,7 +44,12 @@ struct dir_fix {
 
 struct gen {
 	struct berth_session *s;
-	const char *skip_dir; /* --existing: a missing directory's subtree */
+	/* A directory whose subtree is skipped (--existing and missing, or
+	 * refused, or not made): its name, copied, as with incremental
+	 * recursion the list holding it can be freed while the walk goes on
+	 * in later lists.  Names are at most 4095 bytes (the decoder's
+	 * max_name).  skip_len 0: none. */
+	char skip_dir[4096];
 	size_t skip_len;
 	int32_t *hl_leader; /* -H: per ndx, its group's leader, or -1 */
 	bool any_hlinks;
@@ -67,10 +72,14 @@ struct gen {
 	bool list_skip;
 	uint32_t list_dirs; /* directories of the list seen so far */
 	struct sess_list *oldest;
-	/* -R --no-implied-dirs: the parent last made sure of */
-	const char *rel_parent;
+	/* -R --no-implied-dirs: the parent last made sure of (copied, as
+	 * skip_dir; rel_parent_len 0: none) */
+	char rel_parent[4096];
 	size_t rel_parent_len;
 };
+
+/* session_gen.c: skip what lies beneath directory @f. */
+void berth__gen_skip_below(struct gen *g, const struct berth_file *f);
 
 /* session_gen_tree.c */
 /* -R --no-implied-dirs: make @f's missing parent directories. */

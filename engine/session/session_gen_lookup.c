@@ -219,10 +219,8 @@ bool berth__gen_existence_gate(struct gen *g, const struct berth_file *f,
 	struct berth_session *s = g->s;
 
 	if (s->opts.existing && stat_ret == -ENOENT) {
-		if (S_ISDIR(f->mode) && !g->skip_dir) {
-			g->skip_dir = f->name;
-			g->skip_len = strlen(f->name);
-		}
+		if (S_ISDIR(f->mode) && !g->skip_len)
+			berth__gen_skip_below(g, f);
 		return true;
 	}
 	return s->opts.ignore_existing && stat_ret == 0 &&

@@ -301,8 +301,7 @@ int berth__gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 		if (s->lst.inc) {
 			g->list_skip = true;
 		} else {
-			g->skip_dir = f->name;
-			g->skip_len = strlen(f->name);
+			berth__gen_skip_below(g, f);
 		}
 		return 0;
 	}
@@ -357,10 +356,12 @@ int berth__gen_rel_parents(struct gen *g, const struct berth_file *f)
 	size_t plen = slash ? (size_t)(slash - f->name) : 0;
 	int ret;
 
-	if (!plen || (g->rel_parent && g->rel_parent_len == plen &&
+	if (!plen || (g->rel_parent_len == plen &&
 		      !memcmp(g->rel_parent, f->name, plen)))
 		return 0;
-	g->rel_parent = f->name;
+	if (plen >= sizeof(g->rel_parent))
+		return -ENAMETOOLONG; /* not from the decoder (max_name) */
+	memcpy(g->rel_parent, f->name, plen);
 	g->rel_parent_len = plen;
 	/* A directory of the list, made (or looked at) already. */
 	for (size_t k = g->depth; k-- > 0;)

@@ -270,7 +270,7 @@ struct berth_session_opts {
 	uint32_t max_files; /* entries in the file list (default 4M) */
 	uint64_t max_file_size; /* bytes of one file (default unlimited) */
 	size_t max_memory; /* write buffers of the commit stage
-				  * (default 512 KiB) */
+				  * (default 1 MiB) */
 	const struct berth_session_events *events;
 	void *event_arg;
 	berth_log_fn log; /* error/warning/info lines; NULL: dropped */

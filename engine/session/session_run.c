@@ -32,17 +32,20 @@
  * 128 KiB signature reads took W3's peak RSS 7.4 -> 6.0 MiB (rsync's
  * receiver 6.4-6.6), W6's 9.9 -> 8.4, wall 1.58 -> 1.51 s, CPU 0.93 ->
  * 0.90 s; 2 signature reads instead of 4 cost 6-8% wall and CPU.
- * Then (2026-12-07 15:00, each variant against the other in A B B A
- * order on a journaled loop filesystem): 1 MiB -> 512 KiB for both the
- * commit and the apply budget took peak RSS W2 4.0 -> 3.3-3.5 MiB, W3
- * 5.3 -> 4.6, W6 7.9 -> 6.9 (its zstd window is 2.1 MiB of that), with
- * no loss: W2 receiver CPU 1.25 / 0.92 s (12 pairs; each run is either
- * about 0.8 or about 1.3 s, as the machine goes), W3 1.07 / 0.98 s,
- * W1 0.55 / 0.56 s, 8 daemon pushes 0.81-0.86 / 0.83 s.  Net-in's read
+ * Then (2026-12-07 15:00-15:27, each variant against the others in
+ * A B B A order on a journaled loop filesystem): 1 MiB -> 512 KiB for
+ * the apply budget and for the commit budget took peak RSS W2 4.0 ->
+ * 3.3-3.5 MiB, W3 5.3 -> 4.6, W6 7.9 -> 6.9 (its zstd window is 2.1 MiB
+ * of that; the apply budget alone: 7.3), and W1's wall 0.57 -> 0.60 s
+ * (10 pushes each, three variants; 0.59 -> 0.62 in another 10): fewer
+ * small files in flight.  With the apply budget alone halved W1 took
+ * 0.56 s; W3 with both halved no more CPU or wall (W2 and the daemon
+ * push do not use the apply stage).  So the apply stage has 512 KiB,
+ * the commit stage keeps 1 MiB.  Net-in's read
  * buffer at 128 KiB instead of 256 saved 0.15 MiB more but took more
  * reads (user CPU 0.55 -> 0.63 s on 8 pushes of 1 GiB): kept.
  */
-#define SESSION_COMMIT_BUDGET (512u << 10)
+#define SESSION_COMMIT_BUDGET (1u << 20)
 #define SESSION_APPLY_BUDGET (512u << 10)
 #define SESSION_SIG_READ (128u << 10)
 #define SESSION_SIG_NREADS 4

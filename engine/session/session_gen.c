@@ -48,18 +48,6 @@ static int dir_refused_early(struct gen *g, const struct berth_file *f,
 	return ret;
 }
 
-void berth__gen_skip_below(struct gen *g, const struct berth_file *f)
-{
-	size_t len = strlen(f->name);
-
-	/* At most 4095 (the decoder's max_name); cut short, it would only
-	 * skip more, never less. */
-	if (len >= sizeof(g->skip_dir))
-		len = sizeof(g->skip_dir) - 1;
-	memcpy(g->skip_dir, f->name, len);
-	g->skip_len = len;
-}
-
 static int gen_entry(struct gen *g, int32_t ndx, const struct berth_file *f)
 {
 	mode_t type = f->mode & S_IFMT;

@@ -78,14 +78,13 @@ struct gen {
 	size_t rel_parent_len;
 };
 
-/* session_gen.c: skip what lies beneath directory @f. */
-void berth__gen_skip_below(struct gen *g, const struct berth_file *f);
-
 /* session_gen_tree.c */
 /* -R --no-implied-dirs: make @f's missing parent directories. */
 int berth__gen_rel_parents(struct gen *g, const struct berth_file *f);
 
 /* session_gen_lookup.c */
+/* Skip what lies beneath directory @f (its name copied). */
+void berth__gen_skip_below(struct gen *g, const struct berth_file *f);
 /* The parent-directory cache, its opens through session_sys.c. */
 void berth__gen_dir_cache_init(struct gen *g);
 /* An O_PATH fd of directory @path (@len bytes of it) beneath the root. */

@@ -211,6 +211,18 @@ int berth__gen_clear_dir_for(struct gen *g, const struct berth_file *f,
 	return ret;
 }
 
+void berth__gen_skip_below(struct gen *g, const struct berth_file *f)
+{
+	size_t len = strlen(f->name);
+
+	/* At most 4095 (the decoder's max_name); cut short, it would only
+	 * skip more, never less. */
+	if (len >= sizeof(g->skip_dir))
+		len = sizeof(g->skip_dir) - 1;
+	memcpy(g->skip_dir, f->name, len);
+	g->skip_len = len;
+}
+
 /* --existing / --ignore-existing (rsync's gates right after the lookup,
  * for every type).  True: skip the item. */
 bool berth__gen_existence_gate(struct gen *g, const struct berth_file *f,

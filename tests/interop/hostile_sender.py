@@ -27,6 +27,7 @@ import argparse
 import collections
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -693,6 +694,14 @@ KEEP_DOTS = (".a.txt.Ab12Cd",  # rsync's own
              forged(".a.txt.Mn4Bv5"))
 
 
+# What a receiver leaves when it fails to clean up: a temp file, rsync's
+# ".NAME.XXXXXX" with or without berth's mark ("~" + pid + check, both
+# base 36), or the default partial directory.  Not any name with a dot in
+# front: a mutated list can name ".z.txt" (a shared-prefix byte taking
+# the "." of the entry before), which both receivers then make.
+LEFTOVER = re.compile(r"^\..*\.[A-Za-z0-9]{6}(~[0-9a-z]+)?$|^\.~tmp~$")
+
+
 def run(berth, st, stream, setup, keep=None):
     work = tempfile.mkdtemp(prefix="bhs-", dir="/tmp")
     dst, watch, cwd = (os.path.join(work, n) for n in ("dst", "watch",
@@ -753,7 +762,7 @@ def violations(rc, err, work, dst, before):
             break
     for d, ds, fs in os.walk(dst):
         for n in fs + ds:
-            if n.startswith(".") and n not in (".", "..") + KEEP_DOTS:
+            if LEFTOVER.match(n) and n not in KEEP_DOTS:
                 probs.append(f"temp file left: {os.path.join(d, n)}")
     after = snapshot(work, dst)
     if after != before:

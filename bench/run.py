@@ -442,8 +442,9 @@ def pair_order(i, pair):
 
 def bench_workload(wl, pairs, dst, progs, touch, profiler=None):
     """A B, B A, ... (pair_order()): rsync and berth, pairs times, each
-    from the same starting state.  progs: {"rsync": path, "berth": path, "wrapdir": dir,
-    "profdir": dir}.  Returns the list of (a, b) result pairs."""
+    from the same starting state.  progs: {"rsync": path, "berth": path,
+    "wrapdir": dir, "profdir": dir}.  Returns the list of (rsync, berth)
+    result pairs."""
     warm(wl.src)
     if wl.persistent:
         run(["rm", "-rf", dst])
@@ -637,8 +638,8 @@ def conc_berth(wl, dst, progs):
 
 
 def bench_concurrent(wl, pairs, dst, progs, touch, profiler=None):
-    """A B, B A, ... as bench_workload(), each from an empty destination; every
-    client's tree verified.  (No --profile here.)"""
+    """A B, B A, ... as bench_workload(), each from an empty destination;
+    every client's tree verified.  (No --profile here.)"""
     warm(wl.src)
     results = []
     for i in range(pairs):

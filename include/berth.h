@@ -89,8 +89,11 @@ enum berth_durability {
 	BERTH_DURABLE_FILE, /* strict: fsync each file before its rename,
 				 * one file at a time (rsync --fsync's order),
 				 * for every push */
-	BERTH_DURABLE_BATCH, /* many files' fsyncs in flight, each rename
-				 * after its own fsync, one fsync per touched
+	BERTH_DURABLE_BATCH, /* each rename after its data is on disk:
+				 * many files to one syncfs() where the file
+				 * system keeps its promise (ext4, XFS,
+				 * Btrfs), else a fsync each, many in flight;
+				 * one fsync per touched
 				 * directory before the session reports
 				 * success; for every push */
 };

@@ -503,6 +503,9 @@ struct berth_commit_stats {
 	uint64_t ops_done, ops_failed;
 	uint64_t bytes; /* file data written */
 	uint64_t dir_fsyncs;
+	/* Batch durability: group syncs (one syncfs() each) and the files
+	 * they covered (the rest had their own fsync). */
+	uint64_t group_syncs, group_synced;
 	uint64_t chown_ignored; /* EPERM on chown, ignored */
 };
 

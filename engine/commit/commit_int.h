@@ -233,6 +233,12 @@ struct berth_commit_file {
 	int fail_step; /* enum berth_commit_step of the first failure */
 	int small_step; /* the small-file call: the step it is at */
 	int serial_wait;
+	/* Batch: in the group sync in flight (its call reads fd and sets
+	 * gsync_res, a pool thread's field until the call is done); not
+	 * covered by one, so its own fsync. */
+	int gsync;
+	int gsync_res;
+	int own_fsync;
 	int stage_done;
 	int begun;
 	int retries;
@@ -351,8 +357,17 @@ struct berth_commit {
 	struct commit_track track; /* list head */
 	uint64_t seq;
 	struct commit_op *ops;
+	/* Files at their fsync step waiting: durability file's for the one
+	 * token (serial_busy), batch's for the next group sync
+	 * (commit_steps.c): the call in flight (gsync_busy) covers
+	 * gsync_files, chained by serial_next; gsync_off once the file
+	 * system turned out to have no trusted syncfs(). */
 	struct berth_commit_file *serial_head, **serial_tail;
 	int serial_busy;
+	struct commit_io gsync_io;
+	struct berth_commit_file *gsync_files;
+	int gsync_busy;
+	int gsync_off;
 	struct commit_flush *flush_head, **flush_tail;
 	unsigned inflight;
 	unsigned dirsyncs;

@@ -23,6 +23,7 @@
 #include "engine/commit/commit_int.h"
 
 static void file_advance(struct berth_commit *c, struct berth_commit_file *f);
+static void gsync_start(struct berth_commit *c);
 static void alloc_done(struct berth_commit *c, struct commit_io *io);
 
 static void serial_remove(struct berth_commit *c, struct berth_commit_file *f)
@@ -526,12 +527,92 @@ static void small_advance(struct berth_commit *c, struct berth_commit_file *f)
 	berth__commit_run_here(c, &f->io, small_done, f->tag);
 }
 
+/*
+ * Batch durability's group sync.  A file at its fsync step waits on
+ * c->serial_head; one call at a time, on a pool thread, takes every file
+ * waiting: one syncfs() of their file system makes them all durable, then
+ * each file's own writeback error is read (berth_plat_sync_check()).  A
+ * fsync each was an io-wq worker's sleep and wake-up per file, most of a
+ * durable push's cost beyond the floor.  Files arriving meanwhile wait for
+ * the next call, so the groups grow with the load.  A file the call did
+ * not cover takes its own fsync: on another file system, or when syncfs()
+ * failed (its error may belong to any file, so each file's own fsync
+ * tells) or is not trusted there (then gsync_off: the rest too).
+ */
+static ssize_t gsync_run(void *arg)
+{
+	struct berth_commit *c = arg;
+	struct berth_commit_file *f = c->gsync_files;
+	uint64_t dev = 0;
+	int r = berth_plat_syncfs(f->fd, &dev);
+
+	if (r < 0)
+		return r;
+	for (; f; f = f->serial_next)
+		f->gsync_res = berth_plat_sync_check(f->fd, dev);
+	return 0;
+}
+
+static void gsync_done(struct berth_commit *c, struct commit_io *io)
+{
+	struct berth_commit_file *f = c->gsync_files, *next;
+	int r = (int)io->res;
+	uint64_t covered = 0;
+	int res;
+
+	c->gsync_files = NULL;
+	c->gsync_busy = 0;
+	if (r == -EOPNOTSUPP)
+		c->gsync_off = 1;
+	for (; f; f = next) {
+		next = f->serial_next;
+		f->gsync = 0;
+		res = r < 0 ? r : f->gsync_res;
+		if (res == -ECANCELED) {
+			file_fail(c, f, res); /* a shutdown: it did not run */
+		} else if (r < 0 || res == 1) {
+			f->own_fsync = 1;
+		} else if (res < 0) {
+			file_fail(c, f, res);
+		} else {
+			covered++;
+			f->state = next_state(c, f, F_FSYNC);
+		}
+		file_advance(c, f);
+	}
+	if (r >= 0) {
+		pthread_mutex_lock(&c->lock);
+		c->st.group_syncs++;
+		c->st.group_synced += covered;
+		pthread_mutex_unlock(&c->lock);
+	}
+	if (c->serial_head && !c->gsync_busy)
+		gsync_start(c);
+}
+
+static void gsync_start(struct berth_commit *c)
+{
+	struct berth_commit_file *f;
+
+	c->gsync_files = c->serial_head;
+	c->serial_head = NULL;
+	c->serial_tail = &c->serial_head;
+	for (f = c->gsync_files; f; f = f->serial_next) {
+		f->serial_wait = 0;
+		f->gsync = 1;
+		f->gsync_res = 1;
+	}
+	c->gsync_busy = 1;
+	berth_prep_call(&c->gsync_io.req, gsync_run, c);
+	berth__commit_submit(c, &c->gsync_io, gsync_done, c->o.tag_base);
+}
+
 static void file_advance(struct berth_commit *c, struct berth_commit_file *f)
 {
 	struct commit_buf *b;
 
 	if (!f->begun || f->stage_done || f->io_busy || f->serial_wait ||
-	    f->state == F_RESOLVE)
+	    f->gsync || f->state == F_RESOLVE)
 		return;
 	if (f->small) {
 		small_advance(c, f);
@@ -580,6 +661,16 @@ static void file_advance(struct berth_commit *c, struct berth_commit_file *f)
 			return;
 		}
 		c->serial_busy = 1;
+	}
+	if (f->state == F_FSYNC && c->o.durability == BERTH_DURABLE_BATCH &&
+	    !f->own_fsync && !c->gsync_off) {
+		f->serial_next = NULL;
+		*c->serial_tail = f;
+		c->serial_tail = &f->serial_next;
+		f->serial_wait = 1;
+		if (!c->gsync_busy)
+			gsync_start(c);
+		return;
 	}
 	if (f->state == F_SUBDIR || f->state == F_BAKDIR) {
 		f->io_busy = 1;

@@ -207,6 +207,20 @@ int berth_plat_fchmod(int fd, mode_t mode);
 int berth_plat_fchown(int fd, uid_t uid, gid_t gid);
 int berth_plat_futimens(int fd, const struct timespec times[2]);
 
+/*
+ * Batch durability's group sync (the commit stage: one call for the files
+ * at their fsync step).  berth_plat_syncfs() makes all of @fd's file system
+ * durable, data and metadata (syncfs()), where that file system is known
+ * to keep the promise (ext2/3/4, XFS, Btrfs, tmpfs; else -EOPNOTSUPP), and
+ * gives its device in *@dev.  berth_plat_sync_check() then tells of a
+ * file of the group whether that covered it: 0 (yes, and no writeback
+ * error since it was opened: sync_file_range() reads its own error
+ * state), -errno (its writeback error), 1 (another file system or
+ * subvolume: it needs its own fsync).  Windows: both -EOPNOTSUPP.
+ */
+int berth_plat_syncfs(int fd, uint64_t *dev);
+int berth_plat_sync_check(int fd, uint64_t dev);
+
 /* pwrite(): bytes written or -errno (-EINTR is the caller's to retry). */
 ssize_t berth_plat_pwrite(int fd, const void *buf, size_t len, uint64_t off);
 

@@ -14,6 +14,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -153,6 +154,53 @@ int berth_plat_dupfd(int fd)
 int berth_plat_fsync(int fd)
 {
 	return fsync(fd) < 0 ? -errno : 0;
+}
+
+/* File systems whose syncfs() writes every dirty inode's data and
+ * metadata and commits it past the device's cache (a FUSE or network file
+ * system may not: their files keep their own fsync). */
+static bool syncfs_trusted(unsigned long type)
+{
+	switch (type) {
+	case 0xEF53: /* ext2, ext3, ext4 */
+	case 0x58465342: /* XFS */
+	case 0x9123683E: /* Btrfs */
+	case 0x01021994: /* tmpfs: nothing to make durable */
+		return true;
+	default:
+		return false;
+	}
+}
+
+int berth_plat_syncfs(int fd, uint64_t *dev)
+{
+	struct statfs sf;
+	struct stat st;
+
+	if (fstatfs(fd, &sf) < 0 || fstat(fd, &st) < 0)
+		return -errno;
+	if (!syncfs_trusted((unsigned long)sf.f_type))
+		return -EOPNOTSUPP;
+	*dev = (uint64_t)st.st_dev;
+	return syncfs(fd) < 0 ? -errno : 0;
+}
+
+int berth_plat_sync_check(int fd, uint64_t dev)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if ((uint64_t)st.st_dev != dev)
+		return 1;
+	/* Clean after the syncfs(): waits for nothing, and reports (and
+	 * clears) a writeback error this fd has not seen. */
+	if (sync_file_range(fd, 0, 0,
+			    SYNC_FILE_RANGE_WAIT_BEFORE |
+				    SYNC_FILE_RANGE_WRITE |
+				    SYNC_FILE_RANGE_WAIT_AFTER) < 0)
+		return -errno;
+	return 0;
 }
 
 int berth_plat_fchmod(int fd, mode_t mode)

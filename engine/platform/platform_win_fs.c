@@ -81,6 +81,21 @@ int berth_plat_fsync(int fd)
 		       : berth_plat_err(GetLastError());
 }
 
+/* No group sync: each file keeps its own FlushFileBuffers(). */
+int berth_plat_syncfs(int fd, uint64_t *dev)
+{
+	(void)fd;
+	(void)dev;
+	return -EOPNOTSUPP;
+}
+
+int berth_plat_sync_check(int fd, uint64_t dev)
+{
+	(void)fd;
+	(void)dev;
+	return -EOPNOTSUPP;
+}
+
 int berth__plat_fchmod_handle(void *h, mode_t mode)
 {
 	FILE_BASIC_INFO bi;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include "engine/platform/platform.h"
 #include "test_commit_util.h"
 
 struct producer {
@@ -18,6 +19,14 @@ struct producer {
 };
 
 #define SMALL_MAX (16 * 1024)
+
+/* Whether the group sync applies beneath @dirfd (its file system's). */
+static int group_sync_here(int dirfd)
+{
+	uint64_t dev;
+
+	return berth_plat_syncfs(dirfd, &dev) == 0;
+}
 
 static void *produce_small(void *arg)
 {
@@ -85,6 +94,15 @@ static void small_files(int durability)
 		assert_true(st.dir_fsyncs >= 8);
 	else
 		assert_int_equal(st.dir_fsyncs, 0);
+	/* Batch on a file system with a trusted syncfs(): every file
+	 * covered by a group sync, many files to one. */
+	if (durability == BERTH_DURABLE_BATCH && group_sync_here(v.rootfd)) {
+		assert_int_equal(st.group_synced, 300);
+		assert_true(st.group_syncs >= 1 && st.group_syncs < 300);
+	} else {
+		assert_int_equal(st.group_syncs, 0);
+		assert_int_equal(st.group_synced, 0);
+	}
 	for (t = 0; t < 2; t++) {
 		for (i = 0; i < 150; i++) {
 			size_t len = 1 + (size_t)(i * 7919) % SMALL_MAX;

@@ -18,8 +18,19 @@
  * content, no temp file remains, the others are committed; the victim's
  * event names the step that failed (@step) and its temp file.
  */
+static void fault_case_stage(int durability, uint32_t ops, uint64_t nth,
+			     int error, int step, uint32_t stage_ops);
+
 static void fault_case(int durability, uint32_t ops, uint64_t nth, int error,
 		       int step)
+{
+	fault_case_stage(durability, ops, nth, error, step, 0);
+}
+
+/* As fault_case(), and every request of @stage_ops under the stage's own
+ * tag fails with EIO. */
+static void fault_case_stage(int durability, uint32_t ops, uint64_t nth,
+			     int error, int step, uint32_t stage_ops)
 {
 	struct berth_commit_opts o = {.durability = durability,
 				      .tag_base = TAG_BASE,
@@ -40,6 +51,14 @@ static void fault_case(int durability, uint32_t ops, uint64_t nth, int error,
 	fill(data, len, 3);
 	if (env_start(&v, &o))
 		skip();
+	if (stage_ops) {
+		fault.ops = stage_ops;
+		fault.tag = TAG_BASE;
+		fault.count = 1u << 30;
+		fault.error = EIO;
+		assert_int_equal(berth_pump_inject(v.pump, &fault), 0);
+		fault.count = 0;
+	}
 	write_plain(&v, "victim", "old content");
 	assert_int_equal(commit_one(&v, "before", data, 1000, &m), 0);
 	/* Armed before begin (the open may be submitted at once): the
@@ -128,8 +147,14 @@ static void test_fault_eio_fsync(void **state)
 	(void)state;
 	fault_case(BERTH_DURABLE_FILE, BERTH_OP_BIT(BERTH_OP_FSYNC), 1, EIO,
 		   BERTH_COMMIT_STEP_FSYNC);
-	fault_case(BERTH_DURABLE_BATCH, BERTH_OP_BIT(BERTH_OP_FSYNC), 1, EIO,
-		   BERTH_COMMIT_STEP_FSYNC);
+	/*
+	 * Batch: the files' group syncs (pool calls under the stage's tag)
+	 * fail too, so each file takes its own fsync (a failed syncfs()
+	 * cannot say whose error it was), and the victim's fails.
+	 */
+	fault_case_stage(BERTH_DURABLE_BATCH, BERTH_OP_BIT(BERTH_OP_FSYNC), 1,
+			 EIO, BERTH_COMMIT_STEP_FSYNC,
+			 BERTH_OP_BIT(BERTH_OP_CALL));
 }
 
 static void test_fault_rename(void **state)

@@ -2,7 +2,7 @@
 /*
  * The platform seam (engine/platform) and the safe-path component
  * (engine/path): wakers, open beneath a directory, the fd path, the
- * umask; name checks, the --backup-dir root, the directory-fd cache.
+ * umask, the group sync; name checks, the --backup-dir root, the directory-fd cache.
  * No pump: registered once.
  */
 #include <stdarg.h>
@@ -309,6 +309,45 @@ static void test_backup_root(void **state)
 	assert_int_equal(count_fds(), n0);
 }
 
+/*
+ * Batch durability's group sync: syncfs() on a trusted file system, then
+ * each file told covered (0) or not (1: another device, its own fsync).
+ */
+static void test_sync_group(void **state)
+{
+	struct tree t;
+	uint64_t dev = 0, dev2 = 0;
+	char shm[] = "/dev/shm/berth-plat-XXXXXX";
+	int fd, fd2, r;
+
+	(void)state;
+	tree_make(&t);
+	fd = openat(t.root, "g", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "data", 4), 4);
+	r = berth_plat_syncfs(fd, &dev);
+	if (r == -EOPNOTSUPP) { /* /tmp on a file system not trusted */
+		close(fd);
+		tree_free(&t);
+		skip();
+	}
+	assert_int_equal(r, 0);
+	assert_int_equal(berth_plat_sync_check(fd, dev), 0);
+	assert_int_equal(berth_plat_sync_check(fd, dev + 1), 1);
+	assert_int_equal(berth_plat_sync_check(-1, dev), -EBADF);
+	fd2 = mkstemp(shm); /* tmpfs: another device */
+	if (fd2 >= 0) {
+		assert_int_equal(berth_plat_syncfs(fd2, &dev2), 0);
+		assert_true(dev2 != dev);
+		assert_int_equal(berth_plat_sync_check(fd2, dev), 1);
+		assert_int_equal(berth_plat_sync_check(fd, dev2), 1);
+		unlink(shm);
+		close(fd2);
+	}
+	close(fd);
+	tree_free(&t);
+}
+
 /* Synchronous use (the generator's): LRU of `max`, borrowed fds. */
 static void test_dircache_sync(void **state)
 {
@@ -453,6 +492,7 @@ int main(void)
 		cmocka_unit_test(test_tcp),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_backup_root),
+		cmocka_unit_test(test_sync_group),
 		cmocka_unit_test(test_dircache_sync),
 		cmocka_unit_test(test_dircache_async),
 	};

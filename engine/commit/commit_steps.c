@@ -26,6 +26,15 @@ static void file_advance(struct berth_commit *c, struct berth_commit_file *f);
 static void gsync_start(struct berth_commit *c);
 static void alloc_done(struct berth_commit *c, struct commit_io *io);
 
+/* @f at its fsync step waits on c->serial_head (last). */
+static void serial_push(struct berth_commit *c, struct berth_commit_file *f)
+{
+	f->serial_next = NULL;
+	*c->serial_tail = f;
+	c->serial_tail = &f->serial_next;
+	f->serial_wait = 1;
+}
+
 static void serial_remove(struct berth_commit *c, struct berth_commit_file *f)
 {
 	struct berth_commit_file **pp = &c->serial_head;
@@ -654,20 +663,14 @@ static void file_advance(struct berth_commit *c, struct berth_commit_file *f)
 	}
 	if (f->state == F_FSYNC && c->o.durability == BERTH_DURABLE_FILE) {
 		if (c->serial_busy) {
-			f->serial_next = NULL;
-			*c->serial_tail = f;
-			c->serial_tail = &f->serial_next;
-			f->serial_wait = 1;
+			serial_push(c, f);
 			return;
 		}
 		c->serial_busy = 1;
 	}
 	if (f->state == F_FSYNC && c->o.durability == BERTH_DURABLE_BATCH &&
 	    !f->own_fsync && !c->gsync_off) {
-		f->serial_next = NULL;
-		*c->serial_tail = f;
-		c->serial_tail = &f->serial_next;
-		f->serial_wait = 1;
+		serial_push(c, f);
 		if (!c->gsync_busy)
 			gsync_start(c);
 		return;

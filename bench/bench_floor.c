@@ -13,7 +13,13 @@
  * Prints the measured process's user and system CPU (every thread) and
  * its wall time:
  *
- *   bench_floor [--fsync] [--jobs N] [--tcp] SRC DST
+ *   bench_floor [--fsync] [--jobs N] [--tcp] [--stat] SRC DST
+ *
+ * --stat: the floor of a no-change re-sync instead: DST already holds
+ * SRC's tree, the child sends the entries without their data, and the
+ * measured process only lstats each one beneath DST and compares its
+ * size and mtime (the quick check), as any receiver must; a difference is
+ * an error (the premise is wrong).
  *
  * --jobs N: N such copies at once, each from its own pipe and child into
  * DST/c0 ... DST/c<N-1> (the concurrent workloads' floor).
@@ -63,6 +69,7 @@ struct dir_fix {
 struct job {
 	char dst[4096];
 	bool fsync;
+	bool stat_only; /* --stat */
 	int fd; /* the pipe's read end */
 	XXH3_state_t *sum; /* the whole-file checksum, reset per file */
 	int err;
@@ -103,7 +110,8 @@ static int read_all(int fd, void *p, size_t n)
 }
 
 /* The sender's stand-in: @rel (relative to @root) and everything below. */
-static int send_tree(int out, const char *root, const char *rel, char *buf)
+static int send_tree(int out, const char *root, const char *rel, char *buf,
+		     bool data)
 {
 	char path[4096];
 	struct stat st;
@@ -122,6 +130,8 @@ static int send_tree(int out, const char *root, const char *rel, char *buf)
 	if (write_all(out, &h, sizeof(h)) < 0 ||
 	    write_all(out, rel, h.path_len) < 0)
 		return -1;
+	if (S_ISREG(st.st_mode) && !data)
+		return 0;
 	if (S_ISREG(st.st_mode)) {
 		int fd = open(path, O_RDONLY);
 		ssize_t n;
@@ -143,7 +153,7 @@ static int send_tree(int out, const char *root, const char *rel, char *buf)
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
 		snprintf(sub, sizeof(sub), "%s/%s", rel, e->d_name);
-		if (send_tree(out, root, sub, buf) < 0) {
+		if (send_tree(out, root, sub, buf, data) < 0) {
 			closedir(d);
 			return -1;
 		}
@@ -190,6 +200,49 @@ static int receive_file(struct job *j, int dfd, const char *path,
 	return r;
 }
 
+/* --stat: the quick check of every entry beneath DST.  The entries are
+ * read through a large buffer, as a receiver reads its file list, so the
+ * floor is the lstats and not two pipe reads per entry. */
+static void *check(struct job *j)
+{
+	char path[4097];
+	struct stat st;
+	struct hdr h;
+	int dfd = open(j->dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	FILE *in = fdopen(dup(j->fd), "r");
+
+	if (dfd < 0 || !in || setvbuf(in, NULL, _IOFBF, BUF_SIZE)) {
+		j->err = errno ? errno : ENOMEM;
+		goto out;
+	}
+	while (fread(&h, sizeof(h), 1, in) == 1) {
+		if (h.path_len >= sizeof(path) ||
+		    fread(path, 1, h.path_len, in) != h.path_len) {
+			j->err = EPROTO;
+			break;
+		}
+		path[h.path_len] = '\0';
+		/* "./d/f" as "d/f": one component less to look up. */
+		if (fstatat(dfd,
+			    path[0] == '.' && path[1] == '/' ? path + 2 : path,
+			    &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			j->err = errno;
+			break;
+		}
+		if (S_ISREG(h.mode) && ((uint64_t)st.st_size != h.size ||
+					st.st_mtim.tv_sec != h.mtime_sec)) {
+			j->err = ESTALE; /* not a no-change re-sync */
+			break;
+		}
+	}
+out:
+	if (in)
+		fclose(in);
+	if (dfd >= 0)
+		close(dfd);
+	return NULL;
+}
+
 static void *receive(void *arg)
 {
 	struct job *j = arg;
@@ -200,6 +253,10 @@ static void *receive(void *arg)
 	size_t nfix = 0;
 	int dfd;
 
+	if (j->stat_only) {
+		free(buf);
+		return check(j);
+	}
 	j->sum = XXH3_createState();
 	if (!buf || !j->sum || mkdir(j->dst, 0755) < 0) {
 		j->err = buf && j->sum ? errno : ENOMEM;
@@ -292,7 +349,7 @@ int main(int argc, char **argv)
 	pid_t *kids;
 	struct rusage ru;
 	struct timespec t0, t1;
-	bool fsync_on = false, tcp = false;
+	bool fsync_on = false, tcp = false, stat_only = false;
 	int njobs = 1, i, err = 0, a = 1;
 
 	for (; a < argc && argv[a][0] == '-'; a++) {
@@ -300,6 +357,8 @@ int main(int argc, char **argv)
 			fsync_on = true;
 		else if (!strcmp(argv[a], "--tcp"))
 			tcp = true;
+		else if (!strcmp(argv[a], "--stat"))
+			stat_only = true;
 		else if (!strcmp(argv[a], "--jobs") && a + 1 < argc)
 			njobs = atoi(argv[++a]);
 		else
@@ -307,13 +366,14 @@ int main(int argc, char **argv)
 	}
 	if (argc - a != 2 || njobs < 1 || njobs > 64) {
 		fprintf(stderr, "usage: bench_floor [--fsync] [--jobs N] "
-				"[--tcp] SRC DST\n");
+				"[--tcp] [--stat] SRC DST\n");
 		return 2;
 	}
 	jobs = calloc((size_t)njobs, sizeof(*jobs));
 	th = calloc((size_t)njobs, sizeof(*th));
 	kids = calloc((size_t)njobs, sizeof(*kids));
-	if (!jobs || !th || !kids || (njobs > 1 && mkdir(argv[a + 1], 0755)))
+	if (!jobs || !th || !kids ||
+	    (njobs > 1 && !stat_only && mkdir(argv[a + 1], 0755)))
 		return 1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (i = 0; i < njobs; i++) {
@@ -326,12 +386,14 @@ int main(int argc, char **argv)
 			char *buf = malloc(BUF_SIZE);
 
 			close(p[0]);
-			_exit(buf && send_tree(p[1], argv[a], ".", buf) == 0
+			_exit(buf && send_tree(p[1], argv[a], ".", buf,
+					       !stat_only) == 0
 				      ? 0
 				      : 1);
 		}
 		close(p[1]);
 		jobs[i].fsync = fsync_on;
+		jobs[i].stat_only = stat_only;
 		jobs[i].fd = p[0];
 		if (njobs > 1)
 			snprintf(jobs[i].dst, sizeof(jobs[i].dst), "%s/c%d",

@@ -13,13 +13,23 @@
  * Prints the measured process's user and system CPU (every thread) and
  * its wall time:
  *
- *   bench_floor [--fsync] [--jobs N] [--tcp] [--stat] SRC DST
+ *   bench_floor [--fsync] [--jobs N] [--tcp] [--stat | --basis] SRC DST
  *
  * --stat: the floor of a no-change re-sync instead: DST already holds
  * SRC's tree, the child sends the entries without their data, and the
  * measured process only lstats each one beneath DST and compares its
  * size and mtime (the quick check), as any receiver must; a difference is
  * an error (the premise is wrong).
+ *
+ * --basis: a lower bound for a delta push whose basis is as large as the
+ * new file (W3): DST holds the basis of each regular file of SRC (the
+ * child again sends no data); each is read once for its block sums
+ * (XXH3-64 per block of rsync's size for it, no rolling checksum), then
+ * again into a new file under a temporary name with its whole-file
+ * checksum, mode and times, renamed over it.  No literal data, no delta
+ * search, no protocol: every receiver that reads its basis and writes the
+ * new file does at least this.  The new file is the basis's bytes, so the
+ * destination is not SRC's afterwards.
  *
  * --jobs N: N such copies at once, each from its own pipe and child into
  * DST/c0 ... DST/c<N-1> (the concurrent workloads' floor).
@@ -66,10 +76,12 @@ struct dir_fix {
 	char *path;
 };
 
+enum { MODE_COPY, MODE_STAT, MODE_BASIS };
+
 struct job {
 	char dst[4096];
 	bool fsync;
-	bool stat_only; /* --stat */
+	int mode; /* MODE_* */
 	int fd; /* the pipe's read end */
 	XXH3_state_t *sum; /* the whole-file checksum, reset per file */
 	int err;
@@ -200,9 +212,70 @@ static int receive_file(struct job *j, int dfd, const char *path,
 	return r;
 }
 
-/* --stat: the quick check of every entry beneath DST.  The entries are
- * read through a large buffer, as a receiver reads its file list, so the
- * floor is the lstats and not two pipe reads per entry. */
+/* rsync's block length for a file of @len bytes (protocol 30 and up). */
+static size_t block_len(uint64_t len)
+{
+	uint64_t b = 1;
+
+	if (len <= 700 * 700)
+		return 700;
+	while (b * b < len)
+		b++;
+	b &= ~(uint64_t)7;
+	return b > 131072 ? 131072 : (size_t)b;
+}
+
+/* --basis: one file's basis read twice, as in the comment at the top. */
+static int rebuild(struct job *j, int dfd, const char *path,
+		   const struct hdr *h)
+{
+	static volatile uint64_t sink; /* the block sums are used */
+	const char *slash = strrchr(path, '/');
+	size_t dl = slash ? (size_t)(slash - path) + 1 : 0;
+	struct timespec ts[2] = {{h->mtime_sec, h->mtime_nsec},
+				 {h->mtime_sec, h->mtime_nsec}};
+	char tmp[4200], *buf = malloc(BUF_SIZE);
+	size_t bl = block_len(h->size), off;
+	int in = openat(dfd, path, O_RDONLY | O_CLOEXEC), out = -1, r = -1;
+	ssize_t n;
+
+	if (!buf || in < 0)
+		goto done;
+	while ((n = read(in, buf, BUF_SIZE)) > 0)
+		for (off = 0; off < (size_t)n; off += bl)
+			sink ^= XXH3_64bits(buf + off, (size_t)n - off < bl
+							       ? (size_t)n - off
+							       : bl);
+	if (n < 0 || lseek(in, 0, SEEK_SET) < 0)
+		goto done;
+	snprintf(tmp, sizeof(tmp), "%.*s.%s.floor", (int)dl, path, path + dl);
+	out = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (out < 0)
+		goto done;
+	XXH3_128bits_reset(j->sum);
+	while ((n = read(in, buf, BUF_SIZE)) > 0) {
+		XXH3_128bits_update(j->sum, buf, (size_t)n);
+		if (write_all(out, buf, (size_t)n) < 0)
+			break;
+	}
+	(void)XXH3_128bits_digest(j->sum);
+	if (n == 0 && !fchmod(out, h->mode & 07777) && !futimens(out, ts))
+		r = 0;
+	if (close(out) < 0)
+		r = -1;
+	if (r == 0 && renameat(dfd, tmp, dfd, path) < 0)
+		r = -1;
+done:
+	if (in >= 0)
+		close(in);
+	free(buf);
+	return r;
+}
+
+/* --stat and --basis: the quick check of every entry beneath DST, and with
+ * --basis each regular file rebuilt from itself.  The entries are read
+ * through a large buffer, as a receiver reads its file list, so the floor
+ * is the lstats and not two pipe reads per entry. */
 static void *check(struct job *j)
 {
 	char path[4097];
@@ -222,15 +295,18 @@ static void *check(struct job *j)
 			break;
 		}
 		path[h.path_len] = '\0';
-		/* "./d/f" as "d/f": one component less to look up. */
-		if (fstatat(dfd,
-			    path[0] == '.' && path[1] == '/' ? path + 2 : path,
-			    &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (fstatat(dfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			j->err = errno;
 			break;
 		}
-		if (S_ISREG(h.mode) && ((uint64_t)st.st_size != h.size ||
-					st.st_mtim.tv_sec != h.mtime_sec)) {
+		if (j->mode == MODE_BASIS) {
+			if (S_ISREG(h.mode) && rebuild(j, dfd, path, &h) < 0) {
+				j->err = errno ? errno : EIO;
+				break;
+			}
+		} else if (S_ISREG(h.mode) &&
+			   ((uint64_t)st.st_size != h.size ||
+			    st.st_mtim.tv_sec != h.mtime_sec)) {
 			j->err = ESTALE; /* not a no-change re-sync */
 			break;
 		}
@@ -253,11 +329,16 @@ static void *receive(void *arg)
 	size_t nfix = 0;
 	int dfd;
 
-	if (j->stat_only) {
-		free(buf);
-		return check(j);
-	}
 	j->sum = XXH3_createState();
+	if (j->mode != MODE_COPY) {
+		free(buf);
+		if (!j->sum)
+			j->err = ENOMEM;
+		else
+			check(j);
+		XXH3_freeState(j->sum);
+		return NULL;
+	}
 	if (!buf || !j->sum || mkdir(j->dst, 0755) < 0) {
 		j->err = buf && j->sum ? errno : ENOMEM;
 		XXH3_freeState(j->sum);
@@ -349,7 +430,8 @@ int main(int argc, char **argv)
 	pid_t *kids;
 	struct rusage ru;
 	struct timespec t0, t1;
-	bool fsync_on = false, tcp = false, stat_only = false;
+	bool fsync_on = false, tcp = false;
+	int mode = MODE_COPY;
 	int njobs = 1, i, err = 0, a = 1;
 
 	for (; a < argc && argv[a][0] == '-'; a++) {
@@ -358,7 +440,9 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[a], "--tcp"))
 			tcp = true;
 		else if (!strcmp(argv[a], "--stat"))
-			stat_only = true;
+			mode = MODE_STAT;
+		else if (!strcmp(argv[a], "--basis"))
+			mode = MODE_BASIS;
 		else if (!strcmp(argv[a], "--jobs") && a + 1 < argc)
 			njobs = atoi(argv[++a]);
 		else
@@ -366,14 +450,14 @@ int main(int argc, char **argv)
 	}
 	if (argc - a != 2 || njobs < 1 || njobs > 64) {
 		fprintf(stderr, "usage: bench_floor [--fsync] [--jobs N] "
-				"[--tcp] [--stat] SRC DST\n");
+				"[--tcp] [--stat | --basis] SRC DST\n");
 		return 2;
 	}
 	jobs = calloc((size_t)njobs, sizeof(*jobs));
 	th = calloc((size_t)njobs, sizeof(*th));
 	kids = calloc((size_t)njobs, sizeof(*kids));
 	if (!jobs || !th || !kids ||
-	    (njobs > 1 && !stat_only && mkdir(argv[a + 1], 0755)))
+	    (njobs > 1 && mode == MODE_COPY && mkdir(argv[a + 1], 0755)))
 		return 1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (i = 0; i < njobs; i++) {
@@ -387,13 +471,13 @@ int main(int argc, char **argv)
 
 			close(p[0]);
 			_exit(buf && send_tree(p[1], argv[a], ".", buf,
-					       !stat_only) == 0
+					       mode == MODE_COPY) == 0
 				      ? 0
 				      : 1);
 		}
 		close(p[1]);
 		jobs[i].fsync = fsync_on;
-		jobs[i].stat_only = stat_only;
+		jobs[i].mode = mode;
 		jobs[i].fd = p[0];
 		if (njobs > 1)
 			snprintf(jobs[i].dst, sizeof(jobs[i].dst), "%s/c%d",

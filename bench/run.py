@@ -479,10 +479,16 @@ def bench_workload(wl, pairs, dst, progs, touch, profiler=None):
 # temporary name, write, XXH3-128, mode, times, [fsync,] close, rename;
 # directories made, their mode and times set at the end) and no protocol.
 # Its CPU over rsync's is the lowest receiver CPU ratio any design reaches
-# with these calls.  Initial copies, and W4's no-change re-sync: there
+# with these calls.  Initial copies; W4's no-change re-sync: there
 # (--stat) only the lstat and quick check of each entry of a copy of the
-# source on the same filesystem, as the pushes find it.
-FLOOR_WORKLOADS = ("W1", "W2", "W4", "W5", "C8", "C8F")
+# source on the same filesystem, as the pushes find it; the delta pushes
+# (W3, W6: --basis): a lower bound, the basis read for its block sums and
+# again into the new file (with its whole-file checksum, mode, times,
+# rename), no rolling checksum, no literal data, no decompression.  Not
+# W6B: with zlib the receiver also runs every matched block through
+# inflate's window (the protocol's dictionary), which the floor lacks.
+FLOOR_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "C8", "C8F")
+FLOOR_BASIS = ("W3", "W6")
 
 
 def bench_floor(wl, pairs, dst, floor, touch):
@@ -498,13 +504,18 @@ def bench_floor(wl, pairs, dst, floor, touch):
             cmd += ["--jobs", str(clients)]
         if wl.persistent:
             cmd += ["--stat", wl.src, dst]
+        elif wl.name in FLOOR_BASIS:
+            wl.prepare(dst)
+            os.sync()
+            cmd += ["--basis", wl.src, dst]
         else:
             run(["rm", "-rf", dst])
             os.sync()
             cmd += [wl.src, dst]
         touch_memory(touch)
         user, _, sys_, _, wall = run(cmd).split()[1:6]
-        if not clients and not wl.persistent:
+        if not clients and not wl.persistent and \
+                wl.name not in FLOOR_BASIS:
             verify(wl, dst, "bench_floor")
         out.append(dict(cpu=float(user) + float(sys_), sys=float(sys_),
                         wall=float(wall)))

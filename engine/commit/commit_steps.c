@@ -595,8 +595,19 @@ static void gsync_done(struct berth_commit *c, struct commit_io *io)
 		c->st.group_synced += covered;
 		pthread_mutex_unlock(&c->lock);
 	}
-	if (c->serial_head && !c->gsync_busy)
+	if (c->gsync_off) {
+		/* Those that came meanwhile take their own fsync too. */
+		f = c->serial_head;
+		c->serial_head = NULL;
+		c->serial_tail = &c->serial_head;
+		for (; f; f = next) {
+			next = f->serial_next;
+			f->serial_wait = 0;
+			file_advance(c, f);
+		}
+	} else if (c->serial_head && !c->gsync_busy) {
 		gsync_start(c);
+	}
 }
 
 static void gsync_start(struct berth_commit *c)

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "test_commit_util.h"
@@ -175,6 +176,51 @@ static void test_fault_open_and_meta(void **state)
 		   BERTH_COMMIT_STEP_CHMOD);
 }
 
+/*
+ * Batch durability where the group sync does not apply (a file system
+ * whose syncfs() is not trusted, here said by a fault on the first group
+ * call): that group's files take their own fsync, and no group sync is
+ * tried again; every file is committed.
+ */
+static void test_group_sync_off(void **state)
+{
+	struct berth_commit_opts o = {.durability = BERTH_DURABLE_BATCH,
+				      .tag_base = TAG_BASE};
+	struct berth_fault fault = {.ops = BERTH_OP_BIT(BERTH_OP_CALL),
+				    .tag = TAG_BASE,
+				    .nth = 1,
+				    .error = EOPNOTSUPP};
+	struct berth_commit_stats st;
+	struct berth_pump_stats ps;
+	char rel[16];
+	struct env v;
+	int i;
+
+	(void)state;
+	if (env_start(&v, &o))
+		skip();
+	assert_int_equal(berth_pump_inject(v.pump, &fault), 0);
+	for (i = 0; i < 20; i++) {
+		snprintf(rel, sizeof(rel), "f%d", i);
+		assert_int_equal(commit_one(&v, rel, rel, strlen(rel), NULL),
+				 0);
+	}
+	assert_int_equal(berth_commit_flush(v.c), 0);
+	berth_commit_stats(v.c, &st);
+	assert_int_equal(st.files_done, 20);
+	assert_int_equal(st.files_failed, 0);
+	assert_int_equal(st.group_syncs, 0);
+	assert_int_equal(st.group_synced, 0);
+	berth_pump_stats(v.pump, &ps);
+	assert_int_equal(ps.faults, 1);
+	for (i = 0; i < 20; i++) {
+		snprintf(rel, sizeof(rel), "f%d", i);
+		expect_content(v.root, rel, rel, strlen(rel));
+	}
+	assert_int_equal(count_temps(v.root), 0);
+	env_stop(&v);
+}
+
 static void test_fault_dirsync(void **state)
 {
 	struct berth_commit_opts o = {.durability = BERTH_DURABLE_BATCH,
@@ -307,6 +353,7 @@ const struct CMUnitTest commit_fault_tests[] = {
 	cmocka_unit_test(test_fault_eio_fsync),
 	cmocka_unit_test(test_fault_rename),
 	cmocka_unit_test(test_fault_open_and_meta),
+	cmocka_unit_test(test_group_sync_off),
 	cmocka_unit_test(test_fault_dirsync),
 };
 const size_t commit_fault_count = sizeof(commit_fault_tests) /

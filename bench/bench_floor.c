@@ -212,6 +212,9 @@ static int receive_file(struct job *j, int dfd, const char *path,
 	return r;
 }
 
+/* Where --basis puts its block sums, so that they are computed. */
+volatile uint64_t floor_sink;
+
 /* rsync's block length for a file of @len bytes (protocol 30 and up). */
 static size_t block_len(uint64_t len)
 {
@@ -229,7 +232,6 @@ static size_t block_len(uint64_t len)
 static int rebuild(struct job *j, int dfd, const char *path,
 		   const struct hdr *h)
 {
-	static volatile uint64_t sink; /* the block sums are used */
 	const char *slash = strrchr(path, '/');
 	size_t dl = slash ? (size_t)(slash - path) + 1 : 0;
 	struct timespec ts[2] = {{h->mtime_sec, h->mtime_nsec},
@@ -243,9 +245,9 @@ static int rebuild(struct job *j, int dfd, const char *path,
 		goto done;
 	while ((n = read(in, buf, BUF_SIZE)) > 0)
 		for (off = 0; off < (size_t)n; off += bl)
-			sink ^= XXH3_64bits(buf + off, (size_t)n - off < bl
-							       ? (size_t)n - off
-							       : bl);
+			floor_sink ^= XXH3_64bits(
+				buf + off,
+				(size_t)n - off < bl ? (size_t)n - off : bl);
 	if (n < 0 || lseek(in, 0, SEEK_SET) < 0)
 		goto done;
 	snprintf(tmp, sizeof(tmp), "%.*s.%s.floor", (int)dl, path, path + dl);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Windows build of berth's engine, tested under Wine (README "Tests",
 # docs/ARCHITECTURE.md "Windows").
-#   1. install what is missing: the mingw-w64 cross compiler, Wine,
+#   1. install what is missing: the mingw-w64 cross compilers (C, C++), Wine,
 #      dpkg-dev (for `apt-get source`) and zlib built for mingw-w64
 #   2. cross-build xxHash, zstd, lz4 and cmocka from Debian's own source
 #      packages (a deb-src entry for the same suites is added once), into a
@@ -30,6 +30,7 @@ say() { echo "== $* ($(($(date +%s) - t0)) s)"; }
 # --------------------------------------------------------------- packages
 need=()
 command -v $host-gcc >/dev/null || need+=(gcc-mingw-w64-x86-64)
+command -v $host-g++ >/dev/null || need+=(g++-mingw-w64-x86-64)
 command -v wine >/dev/null || need+=(wine wine64)
 command -v dpkg-source >/dev/null || need+=(dpkg-dev)
 command -v cmake >/dev/null || need+=(cmake)

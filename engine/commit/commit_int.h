@@ -359,14 +359,13 @@ struct berth_commit {
 	struct commit_op *ops;
 	/* Files at their fsync step waiting: durability file's for the one
 	 * token (serial_busy), batch's for the next group sync
-	 * (commit_steps.c): the call in flight (gsync_busy) covers
-	 * gsync_files, chained by serial_next; gsync_off once the file
+	 * (commit_steps.c): the call in flight covers gsync_files (NULL:
+	 * none in flight), chained by serial_next; gsync_off once the file
 	 * system turned out to have no trusted syncfs(). */
 	struct berth_commit_file *serial_head, **serial_tail;
 	int serial_busy;
 	struct commit_io gsync_io;
 	struct berth_commit_file *gsync_files;
-	int gsync_busy;
 	int gsync_off;
 	struct commit_flush *flush_head, **flush_tail;
 	unsigned inflight;

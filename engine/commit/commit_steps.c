@@ -35,6 +35,19 @@ static void serial_push(struct berth_commit *c, struct berth_commit_file *f)
 	f->serial_wait = 1;
 }
 
+/* All the files waiting on c->serial_head, taken off it (serial_wait
+ * cleared), chained by serial_next. */
+static struct berth_commit_file *serial_take(struct berth_commit *c)
+{
+	struct berth_commit_file *all = c->serial_head, *f;
+
+	c->serial_head = NULL;
+	c->serial_tail = &c->serial_head;
+	for (f = all; f; f = f->serial_next)
+		f->serial_wait = 0;
+	return all;
+}
+
 static void serial_remove(struct berth_commit *c, struct berth_commit_file *f)
 {
 	struct berth_commit_file **pp = &c->serial_head;
@@ -570,7 +583,6 @@ static void gsync_done(struct berth_commit *c, struct commit_io *io)
 	int res;
 
 	c->gsync_files = NULL;
-	c->gsync_busy = 0;
 	if (r == -EOPNOTSUPP)
 		c->gsync_off = 1;
 	for (; f; f = next) {
@@ -597,15 +609,11 @@ static void gsync_done(struct berth_commit *c, struct commit_io *io)
 	}
 	if (c->gsync_off) {
 		/* Those that came meanwhile take their own fsync too. */
-		f = c->serial_head;
-		c->serial_head = NULL;
-		c->serial_tail = &c->serial_head;
-		for (; f; f = next) {
+		for (f = serial_take(c); f; f = next) {
 			next = f->serial_next;
-			f->serial_wait = 0;
 			file_advance(c, f);
 		}
-	} else if (c->serial_head && !c->gsync_busy) {
+	} else if (c->serial_head && !c->gsync_files) {
 		gsync_start(c);
 	}
 }
@@ -614,15 +622,9 @@ static void gsync_start(struct berth_commit *c)
 {
 	struct berth_commit_file *f;
 
-	c->gsync_files = c->serial_head;
-	c->serial_head = NULL;
-	c->serial_tail = &c->serial_head;
-	for (f = c->gsync_files; f; f = f->serial_next) {
-		f->serial_wait = 0;
+	c->gsync_files = serial_take(c);
+	for (f = c->gsync_files; f; f = f->serial_next)
 		f->gsync = 1;
-		f->gsync_res = 1;
-	}
-	c->gsync_busy = 1;
 	berth_prep_call(&c->gsync_io.req, gsync_run, c);
 	berth__commit_submit(c, &c->gsync_io, gsync_done, c->o.tag_base);
 }
@@ -682,7 +684,7 @@ static void file_advance(struct berth_commit *c, struct berth_commit_file *f)
 	if (f->state == F_FSYNC && c->o.durability == BERTH_DURABLE_BATCH &&
 	    !f->own_fsync && !c->gsync_off) {
 		serial_push(c, f);
-		if (!c->gsync_busy)
+		if (!c->gsync_files)
 			gsync_start(c);
 		return;
 	}

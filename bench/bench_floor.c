@@ -174,8 +174,11 @@ static int send_tree(int out, const char *root, const char *rel, char *buf,
 	return 0;
 }
 
+/* @path beneath @dfd made from @h->size bytes read from @src: a temporary
+ * name, the bytes with their XXH3-128, mode, times, [fsync,] close,
+ * rename. */
 static int receive_file(struct job *j, int dfd, const char *path,
-			const struct hdr *h, char *buf)
+			const struct hdr *h, int src, char *buf)
 {
 	const char *slash = strrchr(path, '/');
 	size_t dl = slash ? (size_t)(slash - path) + 1 : 0;
@@ -192,7 +195,7 @@ static int receive_file(struct job *j, int dfd, const char *path,
 	while (left > 0 && r == 0) {
 		size_t n = left < BUF_SIZE ? (size_t)left : BUF_SIZE;
 
-		r = read_all(j->fd, buf, n);
+		r = read_all(src, buf, n);
 		if (r == 0) {
 			XXH3_128bits_update(x, buf, n);
 			r = fd < 0 ? -1 : write_all(fd, buf, n);
@@ -228,49 +231,32 @@ static size_t block_len(uint64_t len)
 	return b > 131072 ? 131072 : (size_t)b;
 }
 
-/* --basis: one file's basis read twice, as in the comment at the top. */
+/* --basis: one file's basis read twice, as in the comment at the top: its
+ * block sums, then the new file made of its bytes. */
 static int rebuild(struct job *j, int dfd, const char *path,
-		   const struct hdr *h)
+		   const struct hdr *h, char *buf)
 {
-	const char *slash = strrchr(path, '/');
-	size_t dl = slash ? (size_t)(slash - path) + 1 : 0;
-	struct timespec ts[2] = {{h->mtime_sec, h->mtime_nsec},
-				 {h->mtime_sec, h->mtime_nsec}};
-	char tmp[4200], *buf = malloc(BUF_SIZE);
-	size_t bl = block_len(h->size), off;
-	int in = openat(dfd, path, O_RDONLY | O_CLOEXEC), out = -1, r = -1;
-	ssize_t n;
+	struct hdr b = *h; /* the mode and times of SRC's file */
+	struct stat st;
+	size_t bl, off;
+	ssize_t n = -1;
+	int in = openat(dfd, path, O_RDONLY | O_CLOEXEC), r = -1;
 
-	if (!buf || in < 0)
-		goto done;
-	while ((n = read(in, buf, BUF_SIZE)) > 0)
-		for (off = 0; off < (size_t)n; off += bl)
-			floor_sink ^= XXH3_64bits(
-				buf + off,
-				(size_t)n - off < bl ? (size_t)n - off : bl);
-	if (n < 0 || lseek(in, 0, SEEK_SET) < 0)
-		goto done;
-	snprintf(tmp, sizeof(tmp), "%.*s.%s.floor", (int)dl, path, path + dl);
-	out = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (out < 0)
-		goto done;
-	XXH3_128bits_reset(j->sum);
-	while ((n = read(in, buf, BUF_SIZE)) > 0) {
-		XXH3_128bits_update(j->sum, buf, (size_t)n);
-		if (write_all(out, buf, (size_t)n) < 0)
-			break;
+	if (in < 0)
+		return -1;
+	if (fstat(in, &st) == 0) {
+		b.size = (uint64_t)st.st_size;
+		bl = block_len(b.size);
+		while ((n = read(in, buf, BUF_SIZE)) > 0)
+			for (off = 0; off < (size_t)n; off += bl)
+				floor_sink ^= XXH3_64bits(
+					buf + off, (size_t)n - off < bl
+							   ? (size_t)n - off
+							   : bl);
 	}
-	(void)XXH3_128bits_digest(j->sum);
-	if (n == 0 && !fchmod(out, h->mode & 07777) && !futimens(out, ts))
-		r = 0;
-	if (close(out) < 0)
-		r = -1;
-	if (r == 0 && renameat(dfd, tmp, dfd, path) < 0)
-		r = -1;
-done:
-	if (in >= 0)
-		close(in);
-	free(buf);
+	if (n == 0 && lseek(in, 0, SEEK_SET) == 0)
+		r = receive_file(j, dfd, path, &b, in, buf);
+	close(in);
 	return r;
 }
 
@@ -278,7 +264,7 @@ done:
  * --basis each regular file rebuilt from itself.  The entries are read
  * through a large buffer, as a receiver reads its file list, so the floor
  * is the lstats and not two pipe reads per entry. */
-static void *check(struct job *j)
+static void check(struct job *j, char *buf)
 {
 	char path[4097];
 	struct stat st;
@@ -302,7 +288,8 @@ static void *check(struct job *j)
 			break;
 		}
 		if (j->mode == MODE_BASIS) {
-			if (S_ISREG(h.mode) && rebuild(j, dfd, path, &h) < 0) {
+			if (S_ISREG(h.mode) &&
+			    rebuild(j, dfd, path, &h, buf) < 0) {
 				j->err = errno ? errno : EIO;
 				break;
 			}
@@ -318,7 +305,6 @@ out:
 		fclose(in);
 	if (dfd >= 0)
 		close(dfd);
-	return NULL;
 }
 
 static void *receive(void *arg)
@@ -332,13 +318,10 @@ static void *receive(void *arg)
 	int dfd;
 
 	j->sum = XXH3_createState();
-	if (j->mode != MODE_COPY) {
-		free(buf);
-		if (!j->sum)
-			j->err = ENOMEM;
-		else
-			check(j);
+	if (buf && j->sum && j->mode != MODE_COPY) {
+		check(j, buf);
 		XXH3_freeState(j->sum);
+		free(buf);
 		return NULL;
 	}
 	if (!buf || !j->sum || mkdir(j->dst, 0755) < 0) {
@@ -369,7 +352,7 @@ static void *receive(void *arg)
 			fix = n;
 			fix[nfix].h = h;
 			fix[nfix++].path = strdup(path);
-		} else if (receive_file(j, dfd, path, &h, buf) < 0) {
+		} else if (receive_file(j, dfd, path, &h, j->fd, buf) < 0) {
 			j->err = errno ? errno : EIO;
 			break;
 		}

@@ -498,24 +498,22 @@ def bench_floor(wl, pairs, dst, floor, touch):
     if wl.persistent:
         run(["rm", "-rf", dst])
         run(["cp", "-a", wl.src, dst])
+    mode = ("--stat" if wl.persistent else
+            "--basis" if wl.name in FLOOR_BASIS else None)
     for i in range(pairs):
         cmd = [floor] + (["--fsync"] if "--fsync" in wl.opts else [])
         if clients:
             cmd += ["--jobs", str(clients)]
-        if wl.persistent:
-            cmd += ["--stat", wl.src, dst]
-        elif wl.name in FLOOR_BASIS:
+        if mode == "--basis":
             wl.prepare(dst)
             os.sync()
-            cmd += ["--basis", wl.src, dst]
-        else:
+        elif not mode:
             run(["rm", "-rf", dst])
             os.sync()
-            cmd += [wl.src, dst]
         touch_memory(touch)
+        cmd += ([mode] if mode else []) + [wl.src, dst]
         user, _, sys_, _, wall = run(cmd).split()[1:6]
-        if not clients and not wl.persistent and \
-                wl.name not in FLOOR_BASIS:
+        if not clients and not mode:  # an initial copy: SRC's tree
             verify(wl, dst, "bench_floor")
         out.append(dict(cpu=float(user) + float(sys_), sys=float(sys_),
                         wall=float(wall)))

@@ -120,6 +120,7 @@ void berth_flist_dec_free(struct berth_flist_dec *d)
 	free_cur(d);
 	free(d->stash.buf);
 	free(d->lastname);
+	free(d->dirtab);
 	for (uint32_t i = 0; i < d->ndirs; i++)
 		free(d->dirs[i]);
 	free(d->dirs);
@@ -171,6 +172,7 @@ int berth_flist_dec_begin(struct berth_flist_dec *d, int32_t dir_k)
 	d->cur = calloc(1, sizeof(*d->cur));
 	if (!d->cur)
 		return -ENOMEM;
+	berth__flist_dirs_reset(d);
 	d->cur->ndx_start = d->next_start;
 	d->cur->dir_k = dir_k;
 	d->started = true;
@@ -587,14 +589,24 @@ static int list_copy(struct berth_flist_dec *d, const void *src, size_t len,
 	return 0;
 }
 
-/* f->ext: the shared empty record, or a copy of d->pend.x. */
-static int commit_ext(struct berth_flist_dec *d, struct berth_file *f)
+/*
+ * f->base, and f->ext: the shared record of its directory (@name's part
+ * up to its last '/'), or a copy of d->pend.x with that directory.
+ */
+static int commit_name_ext(struct berth_flist_dec *d, struct berth_file *f,
+			   const char *name, uint32_t len)
 {
-	const struct berth_file_ext *x = &d->pend.x;
-	const struct berth_file_ext *none = &berth_file_ext_none;
+	const struct berth_file_ext *x = &d->pend.x, *dir;
 	struct berth_file_ext *c;
+	const void *copy;
+	uint32_t dl = len;
 
-	f->ext = none;
+	while (dl && name[dl - 1] != '/')
+		dl--;
+	TRY(berth__flist_dir(d, name, dl, &dir));
+	TRY(list_copy(d, name + dl, len - dl, true, &copy));
+	f->base = copy;
+	f->ext = dir;
 	if (!x->link && !x->sum && !x->atime && !x->crtime && !x->link_len &&
 	    !x->rdev_major && !x->rdev_minor && x->xattr_set == -1 &&
 	    x->acl[0] == -1 && x->acl[1] == -1)
@@ -603,6 +615,8 @@ static int commit_ext(struct berth_flist_dec *d, struct berth_file *f)
 	if (!c)
 		return -ENOMEM;
 	*c = *x;
+	c->dir = dir->dir;
+	c->dir_len = dir->dir_len;
 	f->ext = c;
 	return 0;
 }
@@ -651,8 +665,6 @@ static int commit_entry(struct berth_flist_dec *d)
 	f->name_len = (uint16_t)nlen; /* checked against max_name <= 4095 */
 	if (dead)
 		f->flags |= BERTH_FILE_INACTIVE;
-	TRY(list_copy(d, nm, nlen, true, &copy));
-	f->name = copy;
 	if (p->f.flags & BERTH_FILE_ABBREV) {
 		/* p->x shares the group's first member's link target and
 		 * sum (hlink_copy_first); its target could not be
@@ -671,7 +683,7 @@ static int commit_entry(struct berth_flist_dec *d)
 			p->x.sum = copy;
 		}
 	}
-	TRY(commit_ext(d, f));
+	TRY(commit_name_ext(d, f, nm, nlen));
 	if (p->set_uname)
 		TRY(berth__flist_set_id(d, false, f->uid, p->uname,
 					p->uname_len));
@@ -716,7 +728,7 @@ static int finish_list(struct berth_flist_dec *d)
 	if (d->inc) {
 		/* Directory list: this list's directories in sorted order. */
 		for (i = 0; i < fl->count; i++) {
-			char *copy;
+			char *copy, path[BERTH_PATH_BUF];
 
 			if (!S_ISDIR(fl->files[i].mode))
 				continue;
@@ -735,7 +747,7 @@ static int finish_list(struct berth_flist_dec *d)
 				d->dir_flags = n;
 				d->dirs_cap = cap;
 			}
-			copy = strdup(fl->files[i].name);
+			copy = strdup(berth_file_path(&fl->files[i], path));
 			if (!copy)
 				return -ENOMEM;
 			/* "." came with its contents (the initial list). */

@@ -82,13 +82,30 @@ static int cmp_ndx(const struct berth_file *files, int how, uint32_t a,
 		   uint32_t b)
 {
 	const struct berth_file *x = &files[a], *y = &files[b];
-	int d = how == BY_LIST ? berth_flist_cmp(x->name, S_ISDIR(x->mode),
-						 y->name, S_ISDIR(y->mode))
-			       : strcmp(x->name, y->name);
+	char xbuf[BERTH_PATH_BUF], ybuf[BERTH_PATH_BUF];
+	const char *xn = x->base, *yn = y->base;
+	int d;
 
+	/* In one directory (one record of it: proto_flist_arena.c) the
+	 * bases alone give the order of the paths, in all three orders. */
+	if (x->ext->dir != y->ext->dir) {
+		xn = berth_file_path(x, xbuf);
+		yn = berth_file_path(y, ybuf);
+	}
+	d = how == BY_LIST ? berth_flist_cmp(xn, S_ISDIR(x->mode), yn,
+					     S_ISDIR(y->mode))
+			   : strcmp(xn, yn);
 	if (d)
 		return d;
 	return (a > b) - (a < b);
+}
+
+/* Whether two entries have the same path. */
+static bool same_path(const struct berth_file *x, const struct berth_file *y)
+{
+	return x->ext->dir_len == y->ext->dir_len &&
+	       !memcmp(x->ext->dir, y->ext->dir, x->ext->dir_len) &&
+	       !strcmp(x->base, y->base);
 }
 
 /*
@@ -163,7 +180,8 @@ static bool dir_listed(const struct berth_file *files, const uint32_t *dirs,
 
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
-		int d = strcmp(dir, files[dirs[mid]].name);
+		char buf[BERTH_PATH_BUF];
+		int d = strcmp(dir, berth_file_path(&files[dirs[mid]], buf));
 
 		if (d == 0)
 			return true;
@@ -195,30 +213,22 @@ int berth__flist_finish(struct berth_flist *fl, const char *parent,
 	for (i = 0; i < n; i++)
 		ord[i] = i;
 	if (parent) {
-		/* A sub-list (§7.9): every name is PARENT/BASE.  Checked
-		 * first; then sorting the bases alone is the same order
-		 * (one component each) without walking the parent's. */
+		/* A sub-list (§7.9): every name is PARENT/BASE, so one
+		 * directory part, and the sort compares bases alone. */
 		size_t pl = strlen(parent);
 
 		for (i = 0; i < n; i++) {
-			const char *name = fl->files[i].name;
+			const struct berth_file_ext *x = fl->files[i].ext;
 
-			if (fl->files[i].name_len <= pl + 1 ||
-			    memcmp(name, parent, pl) != 0 || name[pl] != '/' ||
-			    memchr(name + pl + 1, '/',
-				   fl->files[i].name_len - pl - 1)) {
+			if (x->dir_len != pl + 1 || !fl->files[i].base[0] ||
+			    memcmp(x->dir, parent, pl) != 0 ||
+			    x->dir[pl] != '/') {
 				r = -BERTH_EPROTO;
 				goto out;
 			}
 		}
-		for (i = 0; i < n; i++)
-			fl->files[i].name += pl + 1;
-		sort_ndx(fl->files, how, ord, tmp, n);
-		for (i = 0; i < n; i++)
-			fl->files[i].name -= pl + 1;
-	} else {
-		sort_ndx(fl->files, how, ord, tmp, n);
 	}
+	sort_ndx(fl->files, how, ord, tmp, n);
 	r = permute(fl->files, ord, n);
 	if (r < 0)
 		goto out;
@@ -235,8 +245,8 @@ int berth__flist_finish(struct berth_flist *fl, const char *parent,
 	for (i = 0; i < n; i = j) {
 		uint32_t keep = names[i];
 
-		for (j = i + 1; j < n && !strcmp(fl->files[names[j]].name,
-						 fl->files[names[i]].name);
+		for (j = i + 1; j < n && same_path(&fl->files[names[j]],
+						   &fl->files[names[i]]);
 		     j++)
 			;
 		if (j == i + 1)
@@ -252,46 +262,46 @@ int berth__flist_finish(struct berth_flist *fl, const char *parent,
 					BERTH_FILE_INACTIVE;
 	}
 	/* -R: sorted (and cleaned) with the leading '/' of an absolute
-	 * source, as the sender sorted them; then relative to DEST. */
+	 * source, as the sender sorted them; then relative to DEST.  The
+	 * '/'s are in the directory parts (a base has none): each entry's
+	 * length first, then each record, which is shared (stripping it
+	 * twice strips nothing more). */
 	if (strip_root) {
 		for (i = 0; i < n; i++) {
 			struct berth_file *f = &fl->files[i];
 
-			while (f->name[0] == '/') {
-				f->name++;
+			for (j = 0; f->ext->dir[j] == '/'; j++)
 				f->name_len--;
+		}
+		for (i = 0; i < n; i++) {
+			/* In the list's blocks, so writable (the shared
+			 * berth_file_ext_none's "" is never written). */
+			struct berth_file_ext *x =
+				(struct berth_file_ext *)(uintptr_t)fl->files[i]
+					.ext;
+
+			while (x->dir[0] == '/') {
+				x->dir++;
+				x->dir_len--;
 			}
 		}
 	}
-	/* Directory parts: the directories, in name order, reuse the
+	/* Directory parts (all PARENT/ in a sub-list, checked above): each
+	 * a listed directory.  The directories, in name order, reuse the
 	 * front of names[]. */
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n && !parent; i++)
 		if (S_ISDIR(fl->files[i].mode))
 			names[ndirs++] = i;
 	sort_ndx(fl->files, BY_NAME, names, tmp, ndirs);
-	for (i = 0; i < n; i++) {
-		const char *name = fl->files[i].name;
-		const char *slash = strrchr(name, '/');
-		char dir[4096];
-		size_t dl;
+	for (i = 0; i < n && !parent; i++) {
+		const struct berth_file_ext *x = fl->files[i].ext;
+		char dir[BERTH_PATH_BUF];
 
-		if (parent) {
-			dl = slash ? (size_t)(slash - name) : 0;
-			if (strlen(parent) != dl || memcmp(parent, name, dl)) {
-				r = -BERTH_EPROTO;
-				goto out;
-			}
+		if (x->dir_len == 0 ||
+		    (i > 0 && fl->files[i - 1].ext->dir == x->dir))
 			continue;
-		}
-		if (!slash)
-			continue;
-		dl = (size_t)(slash - name);
-		if (dl >= sizeof(dir)) {
-			r = -BERTH_EPATH;
-			goto out;
-		}
-		memcpy(dir, name, dl);
-		dir[dl] = '\0';
+		memcpy(dir, x->dir, x->dir_len - 1);
+		dir[x->dir_len - 1] = '\0';
 		if (!dir_listed(fl->files, names, ndirs, dir)) {
 			r = -BERTH_EPROTO;
 			goto out;

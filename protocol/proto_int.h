@@ -165,6 +165,12 @@ struct berth_flist_dec {
 	uint32_t cap;
 	uint64_t list_bytes; /* names, targets and sums of the list */
 	const char *parent; /* sub-list's directory name */
+	/* the current list's directory parts: their shared records in an
+	 * open-addressed table, and the last one found
+	 * (proto_flist_arena.c) */
+	const struct berth_file_ext **dirtab;
+	uint32_t dirtab_mask, dirtab_used;
+	const struct berth_file_ext *dir_last;
 	/* all lists so far */
 	uint32_t total_files;
 	int32_t next_start;
@@ -198,6 +204,15 @@ int berth__flist_pool_add(struct pool *p, const void *data, size_t len,
 void *berth__flist_alloc(struct berth_flist *fl, size_t len, bool align);
 /* Free a chain of blocks (NULL: nothing). */
 void berth__flist_free_blks(struct berth_flist_blk *b);
+/*
+ * The current list's shared record (ext fields empty) of the directory
+ * part @dir (@len bytes with its trailing '/'; 0: the top, whose record is
+ * berth_file_ext_none), made on first use.  0, -ENOMEM or -BERTH_ELIMIT.
+ */
+int berth__flist_dir(struct berth_flist_dec *d, const char *dir, uint32_t len,
+		     const struct berth_file_ext **out);
+/* Forget the current list's directory parts (a list begins). */
+void berth__flist_dirs_reset(struct berth_flist_dec *d);
 /* Unit-parser helpers: BERTH_PROTO_DONE / MORE / error. */
 int berth__flist_get_bytes(struct berth_proto_in *v, size_t n,
 			   const uint8_t **p);

@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "berth.h"
 #include "engine/common/sums.h"
@@ -415,27 +416,34 @@ int berth_filter_decode(struct berth_filter_dec *d, struct berth_proto_in *in,
  * points at berth_file_ext_none.
  */
 struct berth_file_ext {
+	/* The directory part of the entry's path, with its trailing '/'
+	 * ("" at the top): one copy per directory of a list, shared by its
+	 * entries (berth_file_path()). */
+	const char *dir;
 	const char *link; /* symlink target or NULL */
 	const uint8_t *sum; /* --checksum digest (flist_csum_len) or NULL */
 	int64_t atime;
 	int64_t crtime;
 	uint32_t link_len;
+	uint32_t dir_len; /* strlen(dir) */
 	uint32_t rdev_major, rdev_minor;
 	int32_t xattr_set; /* -1 or index for berth_flist_dec_xattrs() */
 	int32_t acl[2]; /* access, default ACL: -1 or index for
 			   berth_flist_dec_acl() */
 };
 
-/* No link, sum or rdev; times 0; no xattr set or ACLs. */
+/* At the top; no link, sum or rdev; times 0; no xattr set or ACLs. */
 extern const struct berth_file_ext berth_file_ext_none;
 
 /*
  * One file-list entry (56 bytes).  Pointers are owned by the berth_flist;
- * ext is never NULL.
+ * ext is never NULL.  The entry's path is ext->dir followed by base
+ * (berth_file_path()): a list of many entries keeps each directory's path
+ * once, not once per entry.
  */
 struct berth_file {
-	const char *name; /* full path from the transfer root, NUL-term. */
-	const struct berth_file_ext *ext;
+	const char *base; /* last component of the path, NUL-terminated */
+	const struct berth_file_ext *ext; /* also its directory part */
 	int64_t size;
 	int64_t mtime;
 	uint32_t nsec;
@@ -446,9 +454,29 @@ struct berth_file {
 	uint16_t mode; /* st_mode: the type bits (§3.6) and 07777 */
 	uint16_t xflags; /* as received, bits 0-15 (the later ones only
 			    matter while the entry is parsed) */
-	uint16_t name_len; /* at most 4095 (berth_flist_config.max_name) */
+	uint16_t name_len; /* of the whole path: at most 4095
+			      (berth_flist_config.max_name) */
 	uint8_t flags; /* BERTH_FILE_* */
 };
+
+/* Holds the path of any entry: berth_file_path()'s buffer. */
+#define BERTH_PATH_BUF 4096
+
+/*
+ * The entry's path from the transfer root, NUL-terminated: f->base itself
+ * when the entry is at the top, else its directory part and base composed
+ * in @buf (BERTH_PATH_BUF bytes).  Valid while @buf and the list are.
+ */
+static inline const char *berth_file_path(const struct berth_file *f, char *buf)
+{
+	size_t dl = f->ext->dir_len;
+
+	if (dl == 0)
+		return f->base;
+	memcpy(buf, f->ext->dir, dl);
+	memcpy(buf + dl, f->base, (size_t)f->name_len - dl + 1);
+	return buf;
+}
 
 struct berth_flist_blk;
 

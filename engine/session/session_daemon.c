@@ -319,11 +319,13 @@ bool berth__dmn_hidden(const struct berth_session *s, const char *name,
 void berth__dmn_refused(struct berth_session *s, const struct berth_file *f)
 {
 	bool dir = S_ISDIR(f->mode);
+	char path[BERTH_PATH_BUF];
 
 	berth__session_file_error(s,
 				  "ERROR: daemon refused to receive %s "
 				  "\"%s\"\n",
-				  dir ? "directory" : "file", f->name);
+				  dir ? "directory" : "file",
+				  berth_file_path(f, path));
 	if (dir)
 		berth__session_log(s, BERTH_LOG_ERROR,
 				   "*** Skipping any contents from this "

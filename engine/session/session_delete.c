@@ -469,15 +469,19 @@ int berth__prune_empty_dirs(struct berth_session *s, struct berth_flist *fl)
 	for (i = 0; i < fl->count; i++) {
 		struct berth_file *f = &fl->files[i];
 		bool dir = S_ISDIR(f->mode);
+		char fpath[BERTH_PATH_BUF], opath[BERTH_PATH_BUF];
+		const char *fname = berth_file_path(f, fpath);
 
 		if (f->flags & BERTH_FILE_INACTIVE)
 			continue;
-		if (dir && !strcmp(f->name, "."))
+		if (dir && !strcmp(fname, "."))
 			continue; /* the top is never pruned */
 		while (nopen &&
-		       !is_above(fl->files[open[nopen - 1]].name, f->name))
+		       !is_above(berth_file_path(&fl->files[open[nopen - 1]],
+						 opath),
+				 fname))
 			fl->files[open[--nopen]].flags |= BERTH_FILE_INACTIVE;
-		if (!dir || berth__filter_protects(s, f->name, true, false))
+		if (!dir || berth__filter_protects(s, fname, true, false))
 			nopen = 0; /* it keeps every directory above it */
 		else
 			open[nopen++] = i;
@@ -553,8 +557,10 @@ static int delete_in(struct berth_session *s, const char *dname,
 int berth__delete_extraneous(struct berth_session *s, int32_t dir_ndx)
 {
 	const struct berth_file *dir = &s->lst.fl->files[dir_ndx];
-	bool root = strcmp(dir->name, ".") == 0;
-	size_t plen = root ? 0 : strlen(dir->name) + 1;
+	char dpath[BERTH_PATH_BUF];
+	const char *dname = berth_file_path(dir, dpath);
+	bool root = strcmp(dname, ".") == 0;
+	size_t plen = root ? 0 : (size_t)dir->name_len + 1;
 	const char **names;
 	size_t n = 0;
 	int32_t k;
@@ -567,17 +573,19 @@ int berth__delete_extraneous(struct berth_session *s, int32_t dir_ndx)
 	if (!names)
 		return -ENOMEM;
 	for (k = dir_ndx + 1; k < (int32_t)s->lst.fl->count; k++) {
-		const char *nm = s->lst.fl->files[k].name;
+		const struct berth_file *f = &s->lst.fl->files[k];
+		const struct berth_file_ext *x = f->ext;
 
-		if (!root && (strncmp(nm, dir->name, plen - 1) != 0 ||
-			      nm[plen - 1] != '/'))
+		/* In its subtree: a directory part that starts DIR/. */
+		if (!root && (x->dir_len < plen ||
+			      memcmp(x->dir, dname, plen - 1) != 0 ||
+			      x->dir[plen - 1] != '/'))
 			break;
-		if (!strchr(nm + plen, '/') &&
-		    !(s->lst.fl->files[k].flags & BERTH_FILE_INACTIVE))
-			names[n++] = nm + plen;
+		if (x->dir_len == plen && !(f->flags & BERTH_FILE_INACTIVE))
+			names[n++] = f->base;
 	}
 	qsort(names, n, sizeof(*names), name_cmp);
-	ret = delete_in(s, dir->name, names, n);
+	ret = delete_in(s, dname, names, n);
 	free(names);
 	return ret;
 }
@@ -600,13 +608,11 @@ int berth__delete_in_list(struct berth_session *s, const char *dname,
 	if (!names)
 		return -ENOMEM;
 	for (k = 0; k < fl->count; k++) {
-		const char *nm = fl->files[k].name;
+		const struct berth_file *f = &fl->files[k];
 
-		if (strlen(nm) <= plen ||
-		    (fl->files[k].flags & BERTH_FILE_INACTIVE))
-			continue;
-		if (!strchr(nm + plen, '/'))
-			names[n++] = nm + plen;
+		if (f->ext->dir_len == plen && f->base[0] &&
+		    !(f->flags & BERTH_FILE_INACTIVE))
+			names[n++] = f->base;
 	}
 	qsort(names, n, sizeof(*names), name_cmp);
 	ret = delete_in(s, dname, names, n);

@@ -152,8 +152,9 @@ static int open_local_name(struct berth_session *s, const char *dest)
 	if (s->dest.root_fd < 0)
 		return dest_fatal(s, RERR_FILESELECT, "change_dir#3", dest,
 				  err);
-	berth__first_list(s)->files[0].name = s->dest.local_name;
-	berth__first_list(s)->files[0].name_len = (uint32_t)strlen(
+	/* The list's one entry, at the top (its directory part is ""). */
+	berth__first_list(s)->files[0].base = s->dest.local_name;
+	berth__first_list(s)->files[0].name_len = (uint16_t)strlen(
 		s->dest.local_name);
 	return open_alt_dirs(s);
 }

@@ -21,6 +21,7 @@ void berth__session_committed(struct berth_session *s, int32_t ndx)
 	struct berth_commit_meta m;
 	struct file_state st;
 	struct file_side *side;
+	char path[BERTH_PATH_BUF];
 	uint8_t sum[sizeof(side->sum)] = {0};
 	uint64_t wire = 0;
 
@@ -40,7 +41,7 @@ void berth__session_committed(struct berth_session *s, int32_t ndx)
 	pthread_mutex_unlock(&s->sync.lock);
 	berth__session_meta(s, f, st.exists, st.cur_mode, &m);
 	memset(&fe, 0, sizeof(fe));
-	fe.path = f->name;
+	fe.path = berth_file_path(f, path);
 	fe.size = (uint64_t)f->size;
 	fe.mode = (m.mode & 07777) | S_IFREG;
 	fe.mtime_sec = f->mtime;

@@ -37,6 +37,8 @@ static struct sess_dir *sdir_at(struct berth_session *s, uint32_t k)
 static int dir_refused_early(struct gen *g, const struct berth_file *f,
 			     struct sess_dir *d, uint32_t k)
 {
+	char fpath[BERTH_PATH_BUF];
+	const char *fname = berth_file_path(f, fpath);
 	struct berth_commit_meta m = {.mode = S_IFDIR | 0700,
 				      .mtime_nsec = UTIME_OMIT,
 				      .uid = (uint32_t)-1,
@@ -44,12 +46,14 @@ static int dir_refused_early(struct gen *g, const struct berth_file *f,
 	int ret = berth__gen_dir_ensure(g, f, d, k);
 
 	if (ret == 0 && d->made && !g->s->opts.dry_run)
-		ret = berth_commit_dir_meta(g->s->stg.commit, f->name, &m);
+		ret = berth_commit_dir_meta(g->s->stg.commit, fname, &m);
 	return ret;
 }
 
 static int gen_entry(struct gen *g, int32_t ndx, const struct berth_file *f)
 {
+	char fpath[BERTH_PATH_BUF];
+	const char *fname = berth_file_path(f, fpath);
 	mode_t type = f->mode & S_IFMT;
 	struct sess_dir *d = NULL;
 	uint32_t k = 0;
@@ -70,8 +74,8 @@ static int gen_entry(struct gen *g, int32_t ndx, const struct berth_file *f)
 	/* Beneath a directory that failed or was refused: nothing, not its
 	 * -R parents, not a hard-link follower (rsync's missing_below). */
 	if (g->skip_len) {
-		if (!strncmp(f->name, g->skip_dir, g->skip_len) &&
-		    f->name[g->skip_len] == '/')
+		if (!strncmp(fname, g->skip_dir, g->skip_len) &&
+		    fname[g->skip_len] == '/')
 			return 0;
 		g->skip_len = 0;
 	}
@@ -95,8 +99,8 @@ static int gen_entry(struct gen *g, int32_t ndx, const struct berth_file *f)
 	 * Incremental: as rsync, the directory is made from its parent's
 	 * list (0700, no times: its attributes would come with its own
 	 * list) and refused when that list comes. */
-	if (g->s->opts.dpolicy && strcmp(f->name, ".") &&
-	    berth__dmn_hidden(g->s, f->name, S_ISDIR(type))) {
+	if (g->s->opts.dpolicy && strcmp(fname, ".") &&
+	    berth__dmn_hidden(g->s, fname, S_ISDIR(type))) {
 		if (d)
 			return dir_refused_early(g, f, d, k);
 		berth__dmn_refused(g->s, f);
@@ -114,7 +118,7 @@ static int gen_entry(struct gen *g, int32_t ndx, const struct berth_file *f)
 		if (!g->s->opts.links) {
 			berth__session_log(g->s, BERTH_LOG_INFO,
 					   "skipping non-regular file \"%s\"\n",
-					   f->name);
+					   fname);
 			return 0;
 		}
 		return berth__gen_symlink(g, ndx, f);
@@ -126,6 +130,8 @@ static int gen_entry(struct gen *g, int32_t ndx, const struct berth_file *f)
 static int gen_entry_checked(struct gen *g, int32_t ndx,
 			     const struct berth_file *f)
 {
+	char fpath[BERTH_PATH_BUF];
+	const char *fname = berth_file_path(f, fpath);
 	int ret = gen_entry(g, ndx, f);
 
 	if (ret == -BERTH_ECANCELLED || ret == -EPIPE || ret == -ECONNRESET ||
@@ -138,7 +144,7 @@ static int gen_entry_checked(struct gen *g, int32_t ndx,
 
 		berth__session_xfer_error(
 			g->s, "generator", ret, "recv_generator: %s",
-			berth__full_name(g->s, f->name, full, sizeof(full)));
+			berth__full_name(g->s, fname, full, sizeof(full)));
 	}
 	return 0;
 }
@@ -191,8 +197,10 @@ static uint32_t redo_iflags(struct berth_session *s, int32_t ndx,
 			    uint32_t iflags, bool *exists)
 {
 	const struct berth_file *f = berth__file(s, ndx);
+	char fpath[BERTH_PATH_BUF];
+	const char *fname = berth_file_path(f, fpath);
 	struct stat st;
-	int fd = berth__sys_open(s, s->dest.root_fd, f->name,
+	int fd = berth__sys_open(s, s->dest.root_fd, fname,
 				 O_PATH | O_NOFOLLOW);
 
 	*exists = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
@@ -202,7 +210,7 @@ static uint32_t redo_iflags(struct berth_session *s, int32_t ndx,
 		return BERTH_ITEM_TRANSFER | BERTH_ITEM_IS_NEW |
 		       berth__xa_gen_itemize(s, f, -1, NULL);
 	return berth__gen_itemize(s, f, &st, BERTH_ITEM_TRANSFER) |
-	       berth__xa_gen_itemize(s, f, s->dest.root_fd, f->name) |
+	       berth__xa_gen_itemize(s, f, s->dest.root_fd, fname) |
 	       (iflags & BERTH_ITEM_REPORT_CHANGE);
 }
 
@@ -329,6 +337,7 @@ static int fix_dirs(struct gen *g)
 	/* Incremental: the directory list, whose numbers grow with depth
 	 * (a directory is numbered before anything inside it). */
 	for (i = s->lst.inc ? s->lst.ndirs : g->ndirs; i-- > 0;) {
+		char path[BERTH_PATH_BUF];
 		const char *name;
 		const struct berth_commit_meta *m;
 
@@ -338,7 +347,8 @@ static int fix_dirs(struct gen *g)
 			name = s->lst.dirs[i]->name;
 			m = &s->lst.dirs[i]->meta;
 		} else {
-			name = s->lst.fl->files[g->dirs[i].ndx].name;
+			name = berth_file_path(
+				&s->lst.fl->files[g->dirs[i].ndx], path);
 			m = &g->dirs[i].meta;
 		}
 		if (strcmp(name, ".") == 0) {
@@ -481,7 +491,7 @@ static int gen_list(struct gen *g, struct sess_list *l)
 	g->sdir = NULL;
 	if (l->dir_k >= 0)
 		d = sdir_at(s, (uint32_t)l->dir_k);
-	else if (fl->count && strcmp(fl->files[0].name, ".") == 0)
+	else if (fl->count && strcmp(fl->files[0].base, ".") == 0)
 		d = sdir_at(s, 0);
 	/* Entries of an initial list without "." sit in the root. */
 	g->list_parent_new = !d && s->dest.dest_created;
@@ -501,7 +511,7 @@ static int gen_list(struct gen *g, struct sess_list *l)
 				d->made = 0;
 		}
 		memset(&pf, 0, sizeof(pf));
-		pf.name = d->name;
+		pf.base = d->name; /* the whole path: no directory part */
 		pf.name_len = (uint32_t)strlen(d->name);
 		pf.mtime = d->mtime;
 		pf.nsec = d->nsec;

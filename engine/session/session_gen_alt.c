@@ -25,16 +25,18 @@
 int berth__gen_alt_dir_stat(struct berth_session *s, const struct berth_file *f,
 			    struct stat *st)
 {
+	char fpath[BERTH_PATH_BUF];
+	const char *fname = berth_file_path(f, fpath);
 	bool found = false;
 	int j, fd;
 
 	for (j = 0; j < s->dest.nalt; j++) {
 		if (s->dest.alt_fd[j] < 0)
 			continue;
-		if (strcmp(f->name, ".") == 0)
+		if (strcmp(fname, ".") == 0)
 			fd = fcntl(s->dest.alt_fd[j], F_DUPFD_CLOEXEC, 0);
 		else
-			fd = berth__sys_open(s, s->dest.alt_fd[j], f->name,
+			fd = berth__sys_open(s, s->dest.alt_fd[j], fname,
 					     O_PATH | O_NOFOLLOW);
 		if (fd < 0)
 			continue;
@@ -53,6 +55,8 @@ int berth__gen_alt_dir_stat(struct berth_session *s, const struct berth_file *f,
 bool berth__gen_checksum_matches(struct berth_session *s, int dirfd,
 				 const struct berth_file *f)
 {
+	char fpath[BERTH_PATH_BUF];
+	const char *fname = berth_file_path(f, fpath);
 	uint8_t sum[BERTH_CSUM_MAX_DIGEST];
 	struct berth_csum_ctx ctx;
 	unsigned len = berth_csum_digest_len(s->neg.hs.file_csum);
@@ -65,7 +69,7 @@ bool berth__gen_checksum_matches(struct berth_session *s, int dirfd,
 
 	if (!f->ext->sum || !len)
 		return false;
-	fd = berth__sys_open_read(s, dirfd, f->name);
+	fd = berth__sys_open_read(s, dirfd, fname);
 	if (fd < 0)
 		return false;
 	buf = malloc(bufsize);
@@ -100,9 +104,11 @@ static int alt_open(struct berth_session *s, int j, const char *name)
 static int alt_match(struct berth_session *s, int j, const struct berth_file *f,
 		     struct stat *st)
 {
+	char fpath[BERTH_PATH_BUF];
+	const char *fname = berth_file_path(f, fpath);
 	int fd, level = 0;
 
-	fd = alt_open(s, j, f->name);
+	fd = alt_open(s, j, fname);
 	if (fd < 0)
 		return 0;
 	if (fstat(fd, st) == 0 && S_ISREG(st->st_mode)) {
@@ -119,7 +125,7 @@ static int alt_match(struct berth_session *s, int j, const struct berth_file *f,
 		    !(berth__gen_itemize(s, f, st, 0) &
 		      (BERTH_ITEM_REPORT_TIME | BERTH_ITEM_REPORT_PERMS |
 		       BERTH_ITEM_REPORT_OWNER | BERTH_ITEM_REPORT_GROUP)) &&
-		    berth__xa_gen_same(s, f, s->dest.alt_fd[j], f->name))
+		    berth__xa_gen_same(s, f, s->dest.alt_fd[j], fname))
 			level = 3;
 	}
 	close(fd);
@@ -135,10 +141,11 @@ static int copy_from_alt(struct berth_session *s, int32_t ndx,
 			 const struct berth_file *f, int j,
 			 const struct stat *st)
 {
+	char fpath[BERTH_PATH_BUF];
+	const char *fname = berth_file_path(f, fpath);
 	uint32_t iflags = berth__gen_itemize(s, f, st,
 					     BERTH_ITEM_LOCAL_CHANGE) |
-			  berth__xa_gen_itemize(s, f, s->dest.alt_fd[j],
-						f->name);
+			  berth__xa_gen_itemize(s, f, s->dest.alt_fd[j], fname);
 	struct berth_commit_file *cf = NULL;
 	struct berth_commit_meta m;
 	size_t bufsize = 256 * 1024;
@@ -148,14 +155,14 @@ static int copy_from_alt(struct berth_session *s, int32_t ndx,
 	int fd, ret;
 
 	if (!s->opts.dry_run) {
-		fd = berth__sys_open_read(s, s->dest.alt_fd[j], f->name);
+		fd = berth__sys_open_read(s, s->dest.alt_fd[j], fname);
 		if (fd < 0)
 			return fd;
 		berth__session_meta(s, f, false, 0, &m);
 		m.user = (void *)(intptr_t)(ndx + 1); /* events */
 		m.size_hint = (uint64_t)f->size;
 		/* rsync's copy takes the alt file's xattrs along. */
-		ret = berth__xa_gen_copy(s, s->dest.alt_fd[j], f->name,
+		ret = berth__xa_gen_copy(s, s->dest.alt_fd[j], fname,
 					 &m.xattrs);
 		if (ret < 0) {
 			close(fd);
@@ -164,8 +171,8 @@ static int copy_from_alt(struct berth_session *s, int32_t ndx,
 		buf = malloc(bufsize);
 		if (!buf)
 			free(m.xattrs);
-		ret = buf ? berth_commit_file_begin(s->stg.commit, f->name, &m,
-						    0, &cf)
+		ret = buf ? berth_commit_file_begin(s->stg.commit, fname, &m, 0,
+						    &cf)
 			  : -ENOMEM;
 		while (ret == 0 && (n = berth__sys_pread(s, fd, buf, bufsize,
 							 (uint64_t)off)) > 0) {
@@ -192,12 +199,13 @@ static int copy_from_alt(struct berth_session *s, int32_t ndx,
 static int link_from_alt(struct berth_session *s, int32_t ndx,
 			 const struct berth_file *f, int j)
 {
-	const char *slash = strrchr(f->name, '/');
+	char fpath[BERTH_PATH_BUF];
+	const char *fname = berth_file_path(f, fpath);
+	const char *slash = strrchr(fname, '/');
 	char *parent;
 	int dfd, ret;
 
-	parent = slash ? strndup(f->name, (size_t)(slash - f->name))
-		       : strdup(".");
+	parent = slash ? strndup(fname, (size_t)(slash - fname)) : strdup(".");
 	if (!parent)
 		return -ENOMEM;
 	dfd = berth__sys_open(s, s->dest.alt_fd[j], parent,
@@ -206,7 +214,7 @@ static int link_from_alt(struct berth_session *s, int32_t ndx,
 	if (dfd < 0)
 		return dfd;
 	ret = berth_commit_hardlink_at(
-		s->stg.commit, f->name, dfd, berth__gen_base_name(f->name),
+		s->stg.commit, fname, dfd, berth__gen_base_name(fname),
 		(void *)(intptr_t)(ndx + 1)); /* events */
 	close(dfd);
 	return ret;
@@ -221,12 +229,14 @@ static int link_from_alt(struct berth_session *s, int32_t ndx,
 static int alt_match_nonreg(struct berth_session *s, int j,
 			    const struct berth_file *f, struct stat *st)
 {
+	char fpath[BERTH_PATH_BUF];
+	const char *fname = berth_file_path(f, fpath);
 	mode_t type = f->mode & S_IFMT, t;
 	char target[4096];
 	int fd, level = 0;
 	ssize_t n;
 
-	fd = alt_open(s, j, f->name);
+	fd = alt_open(s, j, fname);
 	if (fd < 0)
 		return 0;
 	if (fstat(fd, st) < 0)
@@ -256,7 +266,7 @@ static int alt_match_nonreg(struct berth_session *s, int j,
 	if (!(berth__gen_itemize(s, f, st, 0) &
 	      (BERTH_ITEM_REPORT_TIME | BERTH_ITEM_REPORT_PERMS |
 	       BERTH_ITEM_REPORT_OWNER | BERTH_ITEM_REPORT_GROUP)) &&
-	    berth__xa_gen_same(s, f, s->dest.alt_fd[j], f->name))
+	    berth__xa_gen_same(s, f, s->dest.alt_fd[j], fname))
 		level = 3;
 out:
 	close(fd);
@@ -334,6 +344,8 @@ static ssize_t alt_atime_run(void *arg)
 static void alt_link_atime(struct berth_session *s, int j,
 			   const struct berth_file *f, const struct stat *st)
 {
+	char fpath[BERTH_PATH_BUF];
+	const char *fname = berth_file_path(f, fpath);
 	struct berth_commit_meta m;
 	struct alt_atime a;
 	int ret;
@@ -342,14 +354,14 @@ static void alt_link_atime(struct berth_session *s, int j,
 	if (!m.atime_set || !berth__gen_atime_differs(s, f, st))
 		return;
 	a.atime = m.atime_sec;
-	a.fd = berth__sys_open(s, s->dest.alt_fd[j], f->name,
+	a.fd = berth__sys_open(s, s->dest.alt_fd[j], fname,
 			       O_PATH | O_NOFOLLOW);
 	ret = a.fd < 0 ? a.fd : (int)berth__sys_call(s, alt_atime_run, &a);
 	if (a.fd >= 0)
 		close(a.fd);
 	if (ret < 0)
 		berth__session_file_error(s, "failed to set times on %s: %s\n",
-					  f->name, berth_strerror(ret));
+					  fname, berth_strerror(ret));
 }
 
 /*
@@ -360,6 +372,8 @@ static void alt_link_atime(struct berth_session *s, int j,
  */
 int berth__gen_file_alt(struct gen *g, int32_t ndx, const struct berth_file *f)
 {
+	char fpath[BERTH_PATH_BUF];
+	const char *fname = berth_file_path(f, fpath);
 	struct berth_session *s = g->s;
 	struct stat st, best_st;
 	int j, lv, best = -1, level = 0, ret;
@@ -406,7 +420,7 @@ int berth__gen_file_alt(struct gen *g, int32_t ndx, const struct berth_file *f)
 			berth__gen_itemize(s, f, &best_st,
 					   BERTH_ITEM_TRANSFER) |
 				berth__xa_gen_itemize(
-					s, f, s->dest.alt_fd[best], f->name),
+					s, f, s->dest.alt_fd[best], fname),
 			s->dest.alt_fd[best], best, false);
 	return berth__gen_request_file(
 		g, ndx,

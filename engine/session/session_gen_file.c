@@ -28,8 +28,11 @@ bool berth__gen_partial_basis(struct berth_session *s,
 			      const struct berth_file *f, char *ppath,
 			      size_t cap)
 {
+	char fpath[BERTH_PATH_BUF];
+	const char *fname = berth_file_path(f, fpath);
+
 	return s->dest.pdir && !s->dest.nalt && !s->opts.append &&
-	       berth__partial_path(s, f->name, ppath, cap) == 0 &&
+	       berth__partial_path(s, fname, ppath, cap) == 0 &&
 	       berth__partial_exists(s, ppath);
 }
 
@@ -72,6 +75,8 @@ static int request_append(struct berth_session *s, int32_t ndx, uint32_t iflags,
 
 int berth__gen_file(struct gen *g, int32_t ndx, const struct berth_file *f)
 {
+	char fpath[BERTH_PATH_BUF];
+	const char *fname = berth_file_path(f, fpath);
 	struct berth_session *s = g->s;
 	char ppath[PATH_MAX];
 	struct stat st;
@@ -134,10 +139,10 @@ int berth__gen_file(struct gen *g, int32_t ndx, const struct berth_file *f)
 			s, ndx, f, &st,
 			berth__gen_itemize(s, f, &st, 0) |
 				berth__xa_gen_itemize(s, f, s->dest.root_fd,
-						      f->name));
+						      fname));
 	}
 	iflags = berth__gen_itemize(s, f, &st, BERTH_ITEM_TRANSFER) |
-		 berth__xa_gen_itemize(s, f, s->dest.root_fd, f->name);
+		 berth__xa_gen_itemize(s, f, s->dest.root_fd, fname);
 	if (s->opts.checksum)
 		iflags |= BERTH_ITEM_REPORT_CHANGE;
 	if (s->opts.append) {

@@ -115,22 +115,24 @@ int berth__gen_link_followers(struct gen *g)
 	if (!s->opts.dry_run)
 		berth_commit_flush(s->stg.commit);
 	for (i = (int32_t)fl->count - 1; i >= 0; i--) {
+		char fpath[BERTH_PATH_BUF], lpath[BERTH_PATH_BUF];
+		const char *fname, *lname;
+
 		if (!berth__gen_is_follower(g, i))
 			continue;
 		leader = g->hl_leader[i];
-		if (same_inode(s, fl->files[i].name, fl->files[leader].name))
+		fname = berth_file_path(&fl->files[i], fpath);
+		lname = berth_file_path(&fl->files[leader], lpath);
+		if (same_inode(s, fname, lname))
 			continue; /* already the right link: nothing to say */
 		if (!s->opts.dry_run) {
 			ret = berth_commit_hardlink(
-				s->stg.commit, fl->files[i].name,
-				fl->files[leader].name,
+				s->stg.commit, fname, lname,
 				(void *)(intptr_t)(i +
 						   1)); /* events: ndx + 1 */
 			if (ret < 0)
 				berth__session_file_error(
-					s, "link %s => %s: %s\n",
-					fl->files[i].name,
-					fl->files[leader].name,
+					s, "link %s => %s: %s\n", fname, lname,
 					berth_strerror(ret));
 		}
 		ret = berth__gen_put_link_record(s, i, &fl->files[leader]);

@@ -139,7 +139,9 @@ void berth__gen_push_dir(struct gen *g, const char *name, bool is_new)
 int berth__gen_dest_stat(struct gen *g, const struct berth_file *f,
 			 struct stat *st)
 {
-	const char *name = f->name;
+	char fpath[BERTH_PATH_BUF];
+	const char *fname = berth_file_path(f, fpath);
+	const char *name = fname;
 	const char *slash;
 	int dfd, ret;
 
@@ -189,37 +191,39 @@ void berth__gen_set_exists(struct berth_session *s, int32_t ndx, bool exists,
 int berth__gen_clear_dir_for(struct gen *g, const struct berth_file *f,
 			     const char *what)
 {
+	char fpath[BERTH_PATH_BUF];
+	const char *fname = berth_file_path(f, fpath);
 	struct berth_session *s = g->s;
 	int ret;
 
 	if (!s->opts.force && s->opts.delete_mode == BERTH_DELETE_NONE &&
-	    berth__dir_has_entries(s, f->name)) {
+	    berth__dir_has_entries(s, fname)) {
 		berth__session_log(s, BERTH_LOG_INFO,
 				   "cannot delete non-empty directory: %s\n",
-				   f->name);
-		berth__session_file_error(s,
-					  "could not make way for new %s: %s\n",
-					  what, f->name);
+				   fname);
+		berth__session_file_error(
+			s, "could not make way for new %s: %s\n", what, fname);
 		return 1;
 	}
 	/* (A dry run reports what would go.) */
-	ret = berth__delete_tree(s, f->name, false);
+	ret = berth__delete_tree(s, fname, false);
 	if (ret == 1) /* a filter rule kept something in it */
-		berth__session_file_error(s,
-					  "could not make way for new %s: %s\n",
-					  what, f->name);
+		berth__session_file_error(
+			s, "could not make way for new %s: %s\n", what, fname);
 	return ret;
 }
 
 void berth__gen_skip_below(struct gen *g, const struct berth_file *f)
 {
-	size_t len = strlen(f->name);
+	char fpath[BERTH_PATH_BUF];
+	const char *fname = berth_file_path(f, fpath);
+	size_t len = strlen(fname);
 
 	/* At most 4095 (the decoder's max_name); cut short, it would only
 	 * skip more, never less. */
 	if (len >= sizeof(g->skip_dir))
 		len = sizeof(g->skip_dir) - 1;
-	memcpy(g->skip_dir, f->name, len);
+	memcpy(g->skip_dir, fname, len);
 	g->skip_len = len;
 }
 

@@ -72,6 +72,7 @@ int berth__gen_put_link_record(struct berth_session *s, int32_t ndx,
 			       const struct berth_file *to)
 {
 	uint8_t buf[REC_MAX + 8192];
+	char tpath[BERTH_PATH_BUF];
 	struct berth_proto_out po = {buf, sizeof(buf), 0};
 	uint32_t iflags = BERTH_ITEM_LOCAL_CHANGE | BERTH_ITEM_XNAME_FOLLOWS;
 	int ret;
@@ -87,8 +88,9 @@ int berth__gen_put_link_record(struct berth_session *s, int32_t ndx,
 	if (ret >= 0)
 		ret = berth_proto_put_shortint(&po, (uint16_t)iflags);
 	if (ret >= 0)
-		ret = berth_proto_put_vstring(&po, to ? to->name : "",
-					      to ? to->name_len : 0);
+		ret = berth_proto_put_vstring(
+			&po, to ? berth_file_path(to, tpath) : "",
+			to ? to->name_len : 0);
 	if (ret >= 0)
 		ret = berth__out_data(&s->out, buf, po.pos);
 	return ret < 0 ? ret : berth__xa_gen_request(s, ndx, iflags);
@@ -130,6 +132,7 @@ int berth__gen_request_file_at(struct gen *g, int32_t ndx, uint32_t iflags,
 {
 	struct berth_session *s = g->s;
 	const struct berth_file *f = berth__file(s, ndx);
+	char fpath[BERTH_PATH_BUF];
 	struct berth_sum_head head;
 	uint8_t zero[BERTH_SUM_HEAD_WIRE] = {0};
 	struct file_state *st_;
@@ -141,7 +144,8 @@ int berth__gen_request_file_at(struct gen *g, int32_t ndx, uint32_t iflags,
 	if (s->opts.backup_dir) {
 		ret = berth__fst_get(s, ndx).exists;
 		if (ret)
-			ret = berth__backup_prepare(s, f->name);
+			ret = berth__backup_prepare(s,
+						    berth_file_path(f, fpath));
 		if (ret < 0)
 			return ret;
 	}
@@ -151,7 +155,8 @@ int berth__gen_request_file_at(struct gen *g, int32_t ndx, uint32_t iflags,
 		iflags |= BERTH_ITEM_BASIS_TYPE_FOLLOWS;
 	if (basis_dir >= 0 && !s->opts.whole_file && !s->opts.dry_run) {
 		fd = berth__sys_open_read(s, basis_dir,
-					  bname ? bname : f->name);
+					  bname ? bname
+						: berth_file_path(f, fpath));
 		if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 				st.st_size == 0)) {
 			close(fd);
@@ -194,9 +199,9 @@ int berth__gen_request_file_at(struct gen *g, int32_t ndx, uint32_t iflags,
 	if (ret < 0) {
 		/* The head is out, the sums are cut short: the stream cannot
 		 * go on (the client would wait for the rest). */
-		berth__session_fatal(s, RERR_FILEIO,
-				     "%s: reading the basis failed: %s\n",
-				     f->name, berth_strerror(ret));
+		berth__session_fatal(
+			s, RERR_FILEIO, "%s: reading the basis failed: %s\n",
+			berth_file_path(f, fpath), berth_strerror(ret));
 		return -BERTH_ECANCELLED;
 	}
 	return 0;
@@ -217,6 +222,8 @@ int berth__gen_keep_item(struct berth_session *s, int32_t ndx,
 			 const struct berth_file *f, const struct stat *st,
 			 uint32_t iflags)
 {
+	char fpath[BERTH_PATH_BUF];
+	const char *fname = berth_file_path(f, fpath);
 	struct berth_commit_meta m;
 	int ret;
 
@@ -233,7 +240,7 @@ int berth__gen_keep_item(struct berth_session *s, int32_t ndx,
 	     (s->opts.atimes && s->opts.checksum && S_ISREG(f->mode))) &&
 	    !s->opts.dry_run) {
 		berth__session_meta(s, f, true, st->st_mode, &m);
-		ret = berth_commit_set_meta(s->stg.commit, f->name, &m);
+		ret = berth_commit_set_meta(s->stg.commit, fname, &m);
 		if (ret < 0)
 			return ret;
 	}

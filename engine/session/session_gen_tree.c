@@ -128,22 +128,24 @@ static void dir_untweak_mode(const struct berth_session *s,
 /* An existing directory of @f, mode @cur, made owner-rwx for now. */
 static void dir_tweak(struct gen *g, const struct berth_file *f, mode_t cur)
 {
+	char fpath[BERTH_PATH_BUF];
+	const char *fname = berth_file_path(f, fpath);
 	struct berth_session *s = g->s;
-	const char *slash = strrchr(f->name, '/');
+	const char *slash = strrchr(fname, '/');
 	char full[PATH_MAX + 8];
 	int dfd, fd;
 
 	if (!dir_tweaked(s, f) || (cur & S_IRWXU) == S_IRWXU)
 		return;
-	if (strcmp(f->name, ".") == 0) {
+	if (strcmp(fname, ".") == 0) {
 		fd = berth__sys_open(s, s->dest.root_fd, ".",
 				     O_RDONLY | O_DIRECTORY);
 	} else {
-		dfd = berth__gen_dir_fd(g, f->name,
-					slash ? (size_t)(slash - f->name) : 0);
+		dfd = berth__gen_dir_fd(g, fname,
+					slash ? (size_t)(slash - fname) : 0);
 		fd = dfd < 0 ? dfd
 			     : berth__sys_open(
-				       s, dfd, berth__gen_base_name(f->name),
+				       s, dfd, berth__gen_base_name(fname),
 				       O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
 	}
 	if (fd >= 0) {
@@ -156,7 +158,7 @@ static void dir_tweak(struct gen *g, const struct berth_file *f, mode_t cur)
 	}
 	berth__session_xfer_error(
 		s, "generator", fd, "failed to modify permissions on %s",
-		berth__full_name(s, f->name, full, sizeof(full)));
+		berth__full_name(s, fname, full, sizeof(full)));
 }
 
 /*
@@ -206,6 +208,8 @@ static void mkdir_failed(struct berth_session *s, const char *name, size_t len,
 
 int berth__gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 {
+	char fpath[BERTH_PATH_BUF];
+	const char *fname = berth_file_path(f, fpath);
 	struct berth_session *s = g->s;
 	struct berth_commit_meta m;
 	struct berth_commit_xattrs *x = NULL;
@@ -214,7 +218,7 @@ int berth__gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 	bool is_new = false, quiet, in_way = false;
 	int ret, alt, mk_err = 0;
 
-	if (strcmp(f->name, ".") == 0 && s->dest.dest_created)
+	if (strcmp(fname, ".") == 0 && s->dest.dest_created)
 		ret = -ENOENT; /* we just made it: it is new */
 	else if (s->lst.inc && g->sdir && g->sdir->made)
 		ret = -ENOENT; /* made as an entry of its parent: new */
@@ -227,7 +231,7 @@ int berth__gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 	if (ret == 0 && !S_ISDIR(st.st_mode)) {
 		/* Something else is in the way: a file/symlink goes. */
 		if (!s->opts.dry_run) {
-			ret = berth_commit_delete(s->stg.commit, f->name, 0,
+			ret = berth_commit_delete(s->stg.commit, fname, 0,
 						  NULL);
 			if (ret < 0)
 				return ret;
@@ -248,21 +252,21 @@ int berth__gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 			iflags = berth__gen_itemize(s, f, &st,
 						    BERTH_ITEM_LOCAL_CHANGE) |
 				 berth__xa_gen_itemize(
-					 s, f, s->dest.alt_fd[alt], f->name);
+					 s, f, s->dest.alt_fd[alt], fname);
 			if (!s->opts.dry_run) {
 				ret = berth__xa_gen_copy(s, s->dest.alt_fd[alt],
-							 f->name, &x);
+							 fname, &x);
 				if (ret < 0)
 					return ret;
 			}
 		}
-		if (!s->opts.dry_run && strcmp(f->name, ".") != 0 &&
+		if (!s->opts.dry_run && strcmp(fname, ".") != 0 &&
 		    !(s->lst.inc && g->sdir->made)) {
 			berth__session_meta(s, f, false, 0, &m);
 			m.mode = (m.mode & 07777) | S_IFDIR |
 				 (dir_tweaked(s, f) ? S_IRWXU : 0);
 			/* Its outcome decides what happens beneath it. */
-			mk_err = mkdir_now(g, f->name, &m, in_way);
+			mk_err = mkdir_now(g, fname, &m, in_way);
 			if (mk_err == -BERTH_ECANCELLED || mk_err == -ENOMEM) {
 				free(x);
 				return mk_err;
@@ -273,14 +277,14 @@ int berth__gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 			}
 		}
 		if (x) {
-			ret = berth_commit_set_xattrs(s->stg.commit, f->name, x,
+			ret = berth_commit_set_xattrs(s->stg.commit, fname, x,
 						      NULL);
 			if (ret < 0)
 				return ret;
 		}
 	} else {
 		iflags = berth__gen_itemize(s, f, &st, 0) |
-			 berth__xa_gen_itemize(s, f, s->dest.root_fd, f->name);
+			 berth__xa_gen_itemize(s, f, s->dest.root_fd, fname);
 		dir_tweak(g, f, st.st_mode);
 	}
 	berth__gen_set_exists(s, ndx, !is_new, is_new ? 0 : st.st_mode);
@@ -293,7 +297,7 @@ int berth__gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 		/* As rsync: itemized, one line for it, and nothing beneath
 		 * it is generated (incremental: its list, and the lists of
 		 * the directories in it). */
-		mkdir_failed(s, f->name, strlen(f->name), mk_err);
+		mkdir_failed(s, fname, strlen(fname), mk_err);
 		berth__session_log(
 			s, BERTH_LOG_ERROR,
 			"*** Skipping any contents from this failed directory "
@@ -307,7 +311,7 @@ int berth__gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 	}
 	/* --delete-during: this directory's extraneous entries go now. */
 	if (!is_new && s->opts.delete_mode == BERTH_DELETE_DURING) {
-		ret = s->lst.inc ? berth__delete_in_list(s, f->name, f->xflags,
+		ret = s->lst.inc ? berth__delete_in_list(s, fname, f->xflags,
 							 g->list->fl)
 				 : berth__delete_extraneous(s, ndx);
 		if (ret < 0)
@@ -331,7 +335,7 @@ int berth__gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 		g->sdir->is_new = is_new;
 		return 0;
 	}
-	berth__gen_push_dir(g, f->name, is_new);
+	berth__gen_push_dir(g, fname, is_new);
 	g->dirs[g->ndirs].ndx = ndx;
 	berth__session_meta(s, f, !is_new, is_new ? 0 : st.st_mode,
 			    &g->dirs[g->ndirs].meta);
@@ -350,25 +354,27 @@ int berth__gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
  */
 int berth__gen_rel_parents(struct gen *g, const struct berth_file *f)
 {
+	char fpath[BERTH_PATH_BUF];
+	const char *fname = berth_file_path(f, fpath);
 	struct berth_session *s = g->s;
-	const char *slash = strrchr(f->name, '/');
+	const char *slash = strrchr(fname, '/');
 	struct berth_commit_meta m = {0};
-	size_t plen = slash ? (size_t)(slash - f->name) : 0;
+	size_t plen = slash ? (size_t)(slash - fname) : 0;
 	int ret;
 
-	if (!plen || (g->rel_parent_len == plen &&
-		      !memcmp(g->rel_parent, f->name, plen)))
+	if (!plen ||
+	    (g->rel_parent_len == plen && !memcmp(g->rel_parent, fname, plen)))
 		return 0;
 	if (plen >= sizeof(g->rel_parent))
 		return -ENAMETOOLONG; /* not from the decoder (max_name) */
-	memcpy(g->rel_parent, f->name, plen);
+	memcpy(g->rel_parent, fname, plen);
 	g->rel_parent_len = plen;
 	/* A directory of the list, made (or looked at) already. */
 	for (size_t k = g->depth; k-- > 0;)
 		if (g->stack[k].len == plen &&
-		    !memcmp(g->stack[k].name, f->name, plen))
+		    !memcmp(g->stack[k].name, fname, plen))
 			return 0;
-	ret = berth__gen_dir_fd(g, f->name, plen);
+	ret = berth__gen_dir_fd(g, fname, plen);
 	if (ret >= 0 || ret != -ENOENT || s->opts.dry_run)
 		return 0;
 	m.mode = S_IFDIR | 0777;
@@ -377,11 +383,11 @@ int berth__gen_rel_parents(struct gen *g, const struct berth_file *f)
 	for (size_t i = 1; i <= plen; i++) {
 		char part[PATH_MAX];
 
-		if (i < plen && f->name[i] != '/')
+		if (i < plen && fname[i] != '/')
 			continue;
 		if (i >= sizeof(part))
 			return -ENAMETOOLONG;
-		memcpy(part, f->name, i);
+		memcpy(part, fname, i);
 		part[i] = '\0';
 		ret = mkdir_now(g, part, &m, false);
 		if (ret == -BERTH_ECANCELLED || ret == -ENOMEM)
@@ -389,7 +395,7 @@ int berth__gen_rel_parents(struct gen *g, const struct berth_file *f)
 		if (ret < 0) {
 			/* As rsync: the parent named, the entry goes on
 			 * (and fails on its own). */
-			mkdir_failed(s, f->name, plen, ret);
+			mkdir_failed(s, fname, plen, ret);
 			return 0;
 		}
 	}
@@ -404,13 +410,15 @@ int berth__gen_rel_parents(struct gen *g, const struct berth_file *f)
 int berth__gen_dir_ensure(struct gen *g, const struct berth_file *f,
 			  struct sess_dir *d, uint32_t k)
 {
+	char fpath[BERTH_PATH_BUF];
+	const char *fname = berth_file_path(f, fpath);
 	struct berth_session *s = g->s;
 	struct berth_commit_meta m;
 	struct stat st;
 	bool in_way;
 	int ret;
 
-	if (strcmp(f->name, ".") == 0)
+	if (strcmp(fname, ".") == 0)
 		return 0; /* the initial list's directory: done already */
 	ret = g->list_parent_new ? -ENOENT : berth__gen_dest_stat(g, f, &st);
 	if (ret < 0 && ret != -ENOENT)
@@ -421,7 +429,7 @@ int berth__gen_dir_ensure(struct gen *g, const struct berth_file *f,
 	if (in_way) {
 		/* Something else is in the way: a file/symlink goes. */
 		if (!s->opts.dry_run) {
-			ret = berth_commit_delete(s->stg.commit, f->name, 0,
+			ret = berth_commit_delete(s->stg.commit, fname, 0,
 						  NULL);
 			if (ret < 0)
 				return ret;
@@ -435,7 +443,7 @@ int berth__gen_dir_ensure(struct gen *g, const struct berth_file *f,
 		m.mode = (m.mode & 07777) | S_IFDIR |
 			 (dir_tweaked(s, f) ? S_IRWXU : 0);
 		if (!in_way && s->cfg.durability != BERTH_DURABLE_BATCH) {
-			ret = mkdir_direct(g, f->name, m.mode);
+			ret = mkdir_direct(g, fname, m.mode);
 			pthread_mutex_lock(&s->sync.lock);
 			d->mk_err = ret;
 			d->mk_state = BERTH_GEN_MK_DONE;
@@ -447,7 +455,7 @@ int berth__gen_dir_ensure(struct gen *g, const struct berth_file *f,
 		pthread_mutex_lock(&s->sync.lock);
 		d->mk_state = BERTH_GEN_MK_PENDING;
 		pthread_mutex_unlock(&s->sync.lock);
-		ret = berth_commit_mkdir(s->stg.commit, f->name, &m);
+		ret = berth_commit_mkdir(s->stg.commit, fname, &m);
 		if (ret < 0) {
 			pthread_mutex_lock(&s->sync.lock);
 			d->mk_state = BERTH_GEN_MK_NONE;
@@ -465,13 +473,15 @@ int berth__gen_dir_ensure(struct gen *g, const struct berth_file *f,
  */
 static bool unsafe_link(const struct berth_file *f)
 {
+	char fpath[BERTH_PATH_BUF];
+	const char *fname = berth_file_path(f, fpath);
 	const char *t = f->ext->link, *end = f->ext->link + f->ext->link_len,
 		   *c;
 	int depth = 0;
 
 	if (f->ext->link_len == 0 || t[0] == '/')
 		return true;
-	for (c = f->name; *c; c++)
+	for (c = fname; *c; c++)
 		depth += *c == '/';
 	while (t < end) {
 		const char *slash = memchr(t, '/', (size_t)(end - t));
@@ -497,11 +507,14 @@ static bool unsafe_link(const struct berth_file *f)
 static int replaced_backup(struct berth_session *s, const struct berth_file *f,
 			   const struct stat *st, struct berth_commit_meta *m)
 {
+	char fpath[BERTH_PATH_BUF];
+	const char *fname = berth_file_path(f, fpath);
+
 	if (!st || S_ISDIR(st->st_mode) ||
 	    !(s->opts.backup || s->opts.backup_dir))
 		return 0;
 	m->backup = 1;
-	return berth__backup_prepare(s, f->name);
+	return berth__backup_prepare(s, fname);
 }
 
 /*
@@ -513,6 +526,8 @@ static int replaced_backup(struct berth_session *s, const struct berth_file *f,
 static int from_alt(struct gen *g, int32_t ndx, const struct berth_file *f,
 		    uint32_t *iflags)
 {
+	char fpath[BERTH_PATH_BUF];
+	const char *fname = berth_file_path(f, fpath);
 	struct berth_session *s = g->s;
 	struct stat st;
 	bool quiet;
@@ -526,8 +541,7 @@ static int from_alt(struct gen *g, int32_t ndx, const struct berth_file *f,
 		*iflags = berth__gen_itemize(s, f, &st,
 					     BERTH_ITEM_LOCAL_CHANGE |
 						     BERTH_ITEM_REPORT_CHANGE) |
-			  berth__xa_gen_itemize(s, f, s->dest.alt_fd[j],
-						f->name);
+			  berth__xa_gen_itemize(s, f, s->dest.alt_fd[j], fname);
 	return 0;
 }
 
@@ -555,6 +569,8 @@ static ssize_t link_target(struct berth_session *s, int dfd, const char *base,
 
 int berth__gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 {
+	char fpath[BERTH_PATH_BUF];
+	const char *fname = berth_file_path(f, fpath);
 	struct berth_session *s = g->s;
 	struct berth_commit_meta m;
 	char target[4096];
@@ -565,7 +581,7 @@ int berth__gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 
 	if (s->opts.safe_links && unsafe_link(f)) {
 		berth__session_log(s, BERTH_LOG_DEBUG,
-				   "ignoring unsafe symlink \"%s\"\n", f->name);
+				   "ignoring unsafe symlink \"%s\"\n", fname);
 		return 0;
 	}
 	ret = berth__gen_lookup(g, f, &st);
@@ -574,12 +590,12 @@ int berth__gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 	if (ret < 0 && ret != -ENOENT)
 		return ret;
 	if (ret == 0 && S_ISLNK(st.st_mode)) {
-		const char *slash = strrchr(f->name, '/');
+		const char *slash = strrchr(fname, '/');
 
-		dfd = berth__gen_dir_fd(g, f->name,
-					slash ? (size_t)(slash - f->name) : 0);
+		dfd = berth__gen_dir_fd(g, fname,
+					slash ? (size_t)(slash - fname) : 0);
 		if (dfd >= 0)
-			n = link_target(s, dfd, berth__gen_base_name(f->name),
+			n = link_target(s, dfd, berth__gen_base_name(fname),
 					target, sizeof(target));
 		if (n == (ssize_t)f->ext->link_len &&
 		    memcmp(target, f->ext->link, (size_t)n) == 0) {
@@ -587,7 +603,7 @@ int berth__gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 			berth__session_success(s, ndx);
 			iflags = berth__gen_itemize(s, f, &st, 0) |
 				 berth__xa_gen_itemize(s, f, s->dest.root_fd,
-						       f->name);
+						       fname);
 			/* -U: rsync sets a link's atime too (without an
 			 * 'u'), as its lstat before the readlink saw it. */
 			berth__session_meta(s, f, false, 0, &m);
@@ -607,11 +623,11 @@ int berth__gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 				}
 				if (!s->opts.dry_run) {
 					ret = berth__xa_gen_copy(
-						s, s->dest.root_fd, f->name,
+						s, s->dest.root_fd, fname,
 						&m.xattrs);
 					if (ret == 0)
 						ret = berth_commit_symlink(
-							s->stg.commit, f->name,
+							s->stg.commit, fname,
 							f->ext->link, &m);
 					if (ret < 0)
 						return ret;
@@ -650,7 +666,7 @@ int berth__gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 		m.user = berth__commit_user(s, ndx); /* events */
 		ret = replaced_backup(s, f, ret == 0 ? &st : NULL, &m);
 		if (ret == 0)
-			ret = berth_commit_symlink(s->stg.commit, f->name,
+			ret = berth_commit_symlink(s->stg.commit, fname,
 						   f->ext->link, &m);
 		if (ret < 0) {
 			berth__commit_user_done(s, m.user);
@@ -662,6 +678,8 @@ int berth__gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 
 int berth__gen_node(struct gen *g, int32_t ndx, const struct berth_file *f)
 {
+	char fpath[BERTH_PATH_BUF];
+	const char *fname = berth_file_path(f, fpath);
 	struct berth_session *s = g->s;
 	mode_t type = f->mode & S_IFMT;
 	bool dev = S_ISCHR(type) || S_ISBLK(type);
@@ -675,8 +693,7 @@ int berth__gen_node(struct gen *g, int32_t ndx, const struct berth_file *f)
 	if ((dev && !(s->opts.devices && s->dest.am_root)) ||
 	    (!dev && !s->opts.specials)) {
 		berth__session_log(s, BERTH_LOG_INFO,
-				   "skipping non-regular file \"%s\"\n",
-				   f->name);
+				   "skipping non-regular file \"%s\"\n", fname);
 		return 0;
 	}
 	ret = berth__gen_lookup(g, f, &st);
@@ -698,7 +715,7 @@ int berth__gen_node(struct gen *g, int32_t ndx, const struct berth_file *f)
 			s, ndx, f, &st,
 			berth__gen_itemize(s, f, &st, 0) |
 				berth__xa_gen_itemize(s, f, s->dest.root_fd,
-						      f->name));
+						      fname));
 	}
 	/* A new node: compared with nothing, as rsync compares with the
 	 * node it has just made. */
@@ -720,7 +737,7 @@ int berth__gen_node(struct gen *g, int32_t ndx, const struct berth_file *f)
 		m.user = berth__commit_user(s, ndx); /* events */
 		ret = replaced_backup(s, f, ret == 0 ? &st : NULL, &m);
 		if (ret == 0)
-			ret = berth_commit_mknod(s->stg.commit, f->name, &m,
+			ret = berth_commit_mknod(s->stg.commit, fname, &m,
 						 rdev);
 		if (ret < 0) {
 			berth__commit_user_done(s, m.user);

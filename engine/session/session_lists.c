@@ -36,6 +36,7 @@ static int new_dirs(const struct berth_flist *fl, struct sess_dir ***out,
 		return -ENOMEM;
 	for (i = 0; i < fl->count; i++) {
 		const struct berth_file *f = &fl->files[i];
+		char path[BERTH_PATH_BUF];
 		struct sess_dir *d;
 
 		if (!S_ISDIR(f->mode))
@@ -50,7 +51,7 @@ static int new_dirs(const struct berth_flist *fl, struct sess_dir ***out,
 		d->gid = f->gid;
 		d->xflags = f->xflags;
 		d->flags = f->flags;
-		memcpy(d->name, f->name, f->name_len);
+		memcpy(d->name, berth_file_path(f, path), f->name_len);
 		v[k++] = d;
 	}
 	*out = v;
@@ -242,7 +243,7 @@ static void queue_dirfix(struct berth_session *s, struct sess_list *l)
 
 	if (l->dir_k >= 0)
 		k = (uint32_t)l->dir_k;
-	else if (l->count && strcmp(l->fl->files[0].name, ".") == 0)
+	else if (l->count && strcmp(l->fl->files[0].base, ".") == 0)
 		k = 0;
 	else
 		return;

@@ -78,6 +78,7 @@ void berth__drop_partial(struct berth_session *s, const char *ppath)
 int berth__delayed_renames(struct berth_session *s)
 {
 	char ppath[PATH_MAX], dir[PATH_MAX], last[PATH_MAX] = "";
+	char fpath[BERTH_PATH_BUF];
 	struct file_state st;
 	int32_t i;
 	int ret;
@@ -87,18 +88,20 @@ int berth__delayed_renames(struct berth_session *s)
 	(void)berth_commit_flush(s->stg.commit); /* errors came by event */
 	for (i = 0; i < (int32_t)s->lst.fl->count; i++) {
 		const struct berth_file *f = &s->lst.fl->files[i];
+		const char *fname;
 
 		st = berth__fst_get(s, i);
 		if (!st.delayed || !st.ok)
 			continue;
-		if (berth__partial_path(s, f->name, ppath, sizeof(ppath)))
+		fname = berth_file_path(f, fpath);
+		if (berth__partial_path(s, fname, ppath, sizeof(ppath)))
 			continue; /* it could not have been written either */
-		ret = berth_commit_rename(s->stg.commit, ppath, f->name,
+		ret = berth_commit_rename(s->stg.commit, ppath, fname,
 					  (void *)(intptr_t)(i + 1));
 		if (ret < 0) {
 			berth__session_file_error(
 				s, "rename failed for %s (from %s): %s\n",
-				f->name, ppath, berth_strerror(ret));
+				fname, ppath, berth_strerror(ret));
 			if (ret == -BERTH_ECANCELLED)
 				return ret;
 		}
@@ -108,8 +111,9 @@ int berth__delayed_renames(struct berth_session *s)
 	for (i = 0; i < (int32_t)s->lst.fl->count; i++) {
 		st = berth__fst_get(s, i);
 		if (!st.delayed ||
-		    berth__partial_path(s, s->lst.fl->files[i].name, ppath,
-					sizeof(ppath)))
+		    berth__partial_path(
+			    s, berth_file_path(&s->lst.fl->files[i], fpath),
+			    ppath, sizeof(ppath)))
 			continue;
 		pdir_of(ppath, dir, sizeof(dir));
 		if (strcmp(dir, last) == 0)
@@ -124,7 +128,7 @@ int berth__delayed_renames(struct berth_session *s)
 
 void berth__partial_sweep(struct berth_session *s)
 {
-	char ppath[PATH_MAX];
+	char ppath[PATH_MAX], fpath[BERTH_PATH_BUF];
 	struct file_state st;
 	int32_t i;
 
@@ -134,8 +138,9 @@ void berth__partial_sweep(struct berth_session *s)
 	for (i = 0; i < (int32_t)s->lst.fl->count; i++) {
 		st = berth__fst_get(s, i);
 		if (st.basis_type != BASIS_PARTIAL || !st.ok ||
-		    berth__partial_path(s, s->lst.fl->files[i].name, ppath,
-					sizeof(ppath)))
+		    berth__partial_path(
+			    s, berth_file_path(&s->lst.fl->files[i], fpath),
+			    ppath, sizeof(ppath)))
 			continue;
 		berth__drop_partial(s, ppath);
 	}

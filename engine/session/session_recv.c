@@ -319,6 +319,8 @@ static int finish_file(struct berth_session *s, int32_t ndx,
 		       const struct berth_file *f, struct recv_file *r,
 		       int vret, uint64_t total)
 {
+	char fpath[BERTH_PATH_BUF];
+	const char *fname = berth_file_path(f, fpath);
 	const char *kept;
 
 	if (vret == -BERTH_ECHECKSUM) {
@@ -327,12 +329,12 @@ static int finish_file(struct berth_session *s, int32_t ndx,
 			berth__session_log(s, BERTH_LOG_WARNING,
 					   "WARNING: %s failed verification -- "
 					   "update %s (will try again).\n",
-					   f->name, kept);
+					   fname, kept);
 			return queue_redo(s, ndx);
 		}
 		berth__session_file_error(
 			s, "ERROR: %s failed verification -- update %s.\n",
-			f->name, kept);
+			fname, kept);
 		set_done(s, ndx);
 		return 0;
 	}
@@ -340,17 +342,16 @@ static int finish_file(struct berth_session *s, int32_t ndx,
 		if (r->cf)
 			berth_commit_file_abort(r->cf);
 		berth__session_file_error(
-			s, "%s: %s\n", f->name,
+			s, "%s: %s\n", fname,
 			berth_strerror(vret < 0 ? vret : r->werr));
-		berth__session_file_failed(s, f->name,
-					   vret < 0 ? vret : r->werr);
+		berth__session_file_failed(s, fname, vret < 0 ? vret : r->werr);
 		set_done(s, ndx);
 		return 0;
 	}
 	if (total != (uint64_t)f->size)
 		berth__session_log(s, BERTH_LOG_DEBUG,
 				   "%s: %llu bytes, the list said %lld\n",
-				   f->name, (unsigned long long)total,
+				   fname, (unsigned long long)total,
 				   (long long)f->size);
 	/* Done only once the commit stage has it: a flush then waits for it
 	 * (hard-link followers are linked after a flush).  Errors come by
@@ -381,6 +382,8 @@ static int receive_file(struct berth_session *s, int32_t ndx,
 			const struct berth_file *f, int btype,
 			struct berth_commit_xattrs *xattrs)
 {
+	char fpath[BERTH_PATH_BUF];
+	const char *fname = berth_file_path(f, fpath);
 	struct berth_delta_file df = {.basis_fd = -1};
 	struct recv_file r = {.s = s, .ndx = ndx};
 	struct berth_commit_meta meta;
@@ -422,7 +425,7 @@ static int receive_file(struct berth_session *s, int32_t ndx,
 				     "%s: the sender echoed a sum head that "
 				     "was not sent (count %d, block length "
 				     "%d, checksum length %d)\n",
-				     f->name, (int)df.head.count,
+				     fname, (int)df.head.count,
 				     (int)df.head.blength,
 				     (int)df.head.s2length);
 		ret = -BERTH_ECANCELLED;
@@ -444,7 +447,7 @@ static int receive_file(struct berth_session *s, int32_t ndx,
 
 		ret = st.had_basis ? 0 : -EINVAL;
 		if (ret == 0 && btype == BASIS_PARTIAL) {
-			ret = berth__partial_path(s, f->name, ppath,
+			ret = berth__partial_path(s, fname, ppath,
 						  sizeof(ppath));
 			if (ret == 0)
 				ret = open_basis(s->dest.root_fd, ppath,
@@ -453,7 +456,7 @@ static int receive_file(struct berth_session *s, int32_t ndx,
 		} else if (ret == 0) {
 			ret = open_basis(btype >= 0 ? s->dest.alt_fd[btype]
 						    : s->dest.root_fd,
-					 f->name, s->opts.open_noatime,
+					 fname, s->opts.open_noatime,
 					 &df.basis_size);
 		}
 		if (ret < 0) {
@@ -471,7 +474,7 @@ static int receive_file(struct berth_session *s, int32_t ndx,
 	r.sparse = s->opts.sparse && !st.appended && !s->opts.inplace;
 	r.inplace = st.appended || s->opts.inplace;
 	ret = berth_commit_file_begin(
-		s->stg.commit, f->name, &meta,
+		s->stg.commit, fname, &meta,
 		(st.appended	   ? BERTH_COMMIT_APPEND
 		 : s->opts.inplace ? BERTH_COMMIT_INPLACE
 				   : 0) |
@@ -485,7 +488,7 @@ static int receive_file(struct berth_session *s, int32_t ndx,
 	if (ret < 0) {
 		if (!r.cf)
 			berth__commit_user_done(s, meta.user);
-		berth__session_file_error(s, "%s: %s\n", f->name,
+		berth__session_file_error(s, "%s: %s\n", fname,
 					  berth_strerror(ret));
 		r.cf = NULL; /* drain the data, commit nothing */
 	}
@@ -640,6 +643,9 @@ static int flist_ndx(struct berth_session *s, int32_t ndx)
 static int recv_item(struct berth_session *s, int32_t ndx,
 		     const struct berth_file *f)
 {
+	char fpath[BERTH_PATH_BUF];
+	/* NULL: an item of a list's directory (ndx start - 1) */
+	const char *fname = f ? berth_file_path(f, fpath) : NULL;
 	struct berth_commit_xattrs *x;
 	char xname[4096];
 	size_t xlen;
@@ -677,10 +683,10 @@ static int recv_item(struct berth_session *s, int32_t ndx,
 	if (!(iflags & BERTH_ITEM_TRANSFER)) {
 		/* An echo: nothing to do, unless its xattrs differ. */
 		if (x)
-			ret = berth_commit_set_xattrs(s->stg.commit, f->name, x,
+			ret = berth_commit_set_xattrs(s->stg.commit, fname, x,
 						      NULL);
 		if (ret < 0 && ret != -BERTH_ECANCELLED)
-			berth__session_file_error(s, "%s: %s\n", f->name,
+			berth__session_file_error(s, "%s: %s\n", fname,
 						  berth_strerror(ret));
 		return 0;
 	}

@@ -675,6 +675,8 @@ struct want_val {
 static int read_values(struct berth_session *s, const struct berth_file *f,
 		       struct xa_set *set, struct got *g, uint32_t *ng)
 {
+	char fpath[BERTH_PATH_BUF];
+	const char *fname = berth_file_path(f, fpath);
 	struct berth_xa *xa = s->xa;
 	struct berth_xattr_val ev;
 	struct berth_proto_in v;
@@ -701,7 +703,7 @@ static int read_values(struct berth_session *s, const struct berth_file *f,
 					s, BERTH_LOG_ERROR,
 					"xattr values for %s exceed berth's "
 					"limit (%u bytes)\n",
-					f->name, XA_ECHO_MAX);
+					fname, XA_ECHO_MAX);
 			return ret;
 		}
 		for (k = 0; k < set->count && set->items[k].num != ev.num; k++)
@@ -711,7 +713,7 @@ static int read_values(struct berth_session *s, const struct berth_file *f,
 		    set->items[k].echoed) {
 			berth__session_log(s, BERTH_LOG_ERROR,
 					   "could not find xattr #%u for %s\n",
-					   ev.num, f->name);
+					   ev.num, fname);
 			return -BERTH_EPROTO;
 		}
 		set->items[k].echoed = true;
@@ -772,6 +774,7 @@ int berth__xa_recv(struct berth_session *s, int32_t ndx, uint32_t iflags,
 {
 	struct berth_xa *xa = s->xa;
 	const struct berth_file *f = xa ? berth__file(s, ndx) : NULL;
+	char fpath[BERTH_PATH_BUF];
 	bool vals = carries_values(s, iflags);
 	bool transfer = iflags & BERTH_ITEM_TRANSFER;
 	struct berth_commit_xattrs *x = NULL;
@@ -820,7 +823,7 @@ int berth__xa_recv(struct berth_session *s, int32_t ndx, uint32_t iflags,
 				s,
 				"xattr %s of %s: the value sent does not match "
 				"the file list (changed during the transfer?)\n",
-				it->name, f->name);
+				it->name, berth_file_path(f, fpath));
 			continue; /* kept as it is */
 		}
 		p = k < ng ? g[k].val : cache_get(xa, it);
@@ -830,7 +833,7 @@ int berth__xa_recv(struct berth_session *s, int32_t ndx, uint32_t iflags,
 			 * that has it keeps it. */
 			w[i].owned = value_from(
 				xa, transfer ? basis_dirfd : s->dest.root_fd,
-				f->name, it);
+				berth_file_path(f, fpath), it);
 			if (w[i].owned && !transfer)
 				continue; /* already there */
 			p = w[i].owned;
@@ -839,7 +842,7 @@ int berth__xa_recv(struct berth_session *s, int32_t ndx, uint32_t iflags,
 			berth__session_file_error(
 				s,
 				"Missing abbreviated xattr value, %s, for %s\n",
-				it->name, f->name);
+				it->name, berth_file_path(f, fpath));
 			continue;
 		}
 		w[i].p = p;

@@ -7,6 +7,7 @@
  * between lists an ndx chooses the next sub-list (inc-recursion).
  */
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "fuzz_common.h"
@@ -70,8 +71,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fl = berth_flist_dec_take(d);
 		for (uint32_t i = 0; i < fl->count; i++) {
 			const struct berth_file *f = &fl->files[i];
+			char path[BERTH_PATH_BUF];
+			const char *p = berth_file_path(f, path);
 
-			sink += f->name[f->name_len - 1] + f->size;
+			/* The path's last byte: its length is the whole
+			 * path's (name_len), its parts within bounds. */
+			sink += (f->name_len ? p[f->name_len - 1] : p[0]) +
+				f->size;
+			if (strlen(p) != f->name_len)
+				abort();
 			if (f->ext->link)
 				sink += (uint8_t)f->ext
 						->link[f->ext->link_len - 1];

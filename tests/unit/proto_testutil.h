@@ -79,4 +79,15 @@ struct pt_session {
 int pt_session_open(struct pt_session *s, const char *case_name);
 void pt_session_close(struct pt_session *s);
 
+/* An entry's path (berth_file_path()), in one of 8 rotating buffers: a
+ * test can hold a few at once. */
+static inline const char *pt_path(const struct berth_file *f)
+{
+	static char buf[8][BERTH_PATH_BUF];
+	static unsigned k;
+
+	k = (k + 1) % 8;
+	return berth_file_path(f, buf[k]);
+}
+
 #endif

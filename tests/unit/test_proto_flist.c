@@ -70,7 +70,7 @@ static void describe(const struct pt_session *s,
 		     char *buf, size_t cap)
 {
 	int n = snprintf(buf, cap, "name='%s' mode=%o size=%lld mtime=%lld",
-			 f->name, f->mode, (long long)f->size,
+			 pt_path(f), f->mode, (long long)f->size,
 			 (long long)f->mtime);
 
 	if (f->nsec || (f->xflags & BERTH_XMIT_MOD_NSEC))
@@ -206,7 +206,7 @@ static void check_case(const char *cs, size_t chunk)
 			n += snprintf(buf + n, sizeof(buf) - (size_t)n,
 				      "%s%d=%s", i ? ", " : "",
 				      fl->ndx_start + (int32_t)i,
-				      fl->files[i].name);
+				      pt_path(&fl->files[i]));
 		if (strcmp(buf, e.sorted[lists]) != 0)
 			fail_msg("%s list %d sorted:\n got  %s\n want %s", cs,
 				 lists, buf, e.sorted[lists]);
@@ -354,7 +354,7 @@ static void test_hostile(void **state)
 		     32, &cfg, &fl),
 		1);
 	assert_int_equal(fl->count, 2);
-	assert_string_equal(fl->files[1].name, "a");
+	assert_string_equal(pt_path(&fl->files[1]), "a");
 	berth_flist_free(fl);
 	/* ".." */
 	assert_int_equal(
@@ -501,7 +501,7 @@ static void test_sublists(void **state)
 	assert_int_equal(berth_flist_decode(d, &in), 1);
 	fl = berth_flist_dec_take(d);
 	assert_int_equal(fl->ndx_start, 4); /* 1 + 2 + 1 */
-	assert_string_equal(fl->files[0].name, "d/x");
+	assert_string_equal(pt_path(&fl->files[0]), "d/x");
 	berth_flist_free(fl);
 	/* one list per directory; "." came with the initial list */
 	assert_int_equal(berth_flist_dec_begin(d, 1), -BERTH_EPROTO);
@@ -651,12 +651,12 @@ static void test_old_protocols(void **state)
 		assert_int_equal(in.pos, in.size);
 		assert_int_equal(fl->count, 4);
 		assert_int_equal(fl->io_error, 3);
-		assert_string_equal(fl->files[0].name, ".");
+		assert_string_equal(pt_path(&fl->files[0]), ".");
 		/* Below 29 by whole name: "a" < "a-b" < "a.dev"; from 29
 		 * non-directories in the same order too (strcmp). */
-		assert_string_equal(fl->files[1].name, "a");
-		assert_string_equal(fl->files[2].name, "a-b");
-		assert_string_equal(fl->files[3].name, "a.dev");
+		assert_string_equal(pt_path(&fl->files[1]), "a");
+		assert_string_equal(pt_path(&fl->files[2]), "a-b");
+		assert_string_equal(pt_path(&fl->files[3]), "a.dev");
 		assert_int_equal(fl->files[1].mtime, 1700000000);
 		assert_int_equal(fl->files[3].ext->rdev_major, 4);
 		assert_int_equal(fl->files[3].ext->rdev_minor, 5);

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "protocol/protocol.h"
+#include "proto_testutil.h"
 
 /* ------------------------------------------------- a list on the wire */
 
@@ -195,20 +196,20 @@ static void test_converted(void **state)
 	assert_int_equal(lg.calls[BERTH_FLIST_CONV_NAME], 8);
 	assert_int_equal(lg.calls[BERTH_FLIST_CONV_LINK], 2);
 	assert_int_equal(lg.failed, 2);
-	assert_string_equal(sent(fl, 0)->name, ".");
-	assert_string_equal(sent(fl, 1)->name, "caf\xe9");
+	assert_string_equal(pt_path(sent(fl, 0)), ".");
+	assert_string_equal(pt_path(sent(fl, 1)), "caf\xe9");
 	assert_int_equal(sent(fl, 1)->name_len, 4);
-	assert_string_equal(sent(fl, 2)->name, "caf\xe9s");
+	assert_string_equal(pt_path(sent(fl, 2)), "caf\xe9s");
 	/* Not convertible: inactive, empty name, still there. */
-	assert_string_equal(sent(fl, 3)->name, "");
+	assert_string_equal(pt_path(sent(fl, 3)), "");
 	assert_int_equal(sent(fl, 3)->name_len, 0);
 	assert_true(sent(fl, 3)->flags & BERTH_FILE_INACTIVE);
-	assert_string_equal(sent(fl, 4)->name, "y");
+	assert_string_equal(pt_path(sent(fl, 4)), "y");
 	assert_string_equal(sent(fl, 4)->ext->link, "t\xfc");
 	assert_int_equal(sent(fl, 4)->ext->link_len, 2);
 	assert_false(sent(fl, 4)->flags & BERTH_FILE_INACTIVE);
 	/* A target that does not convert: the entry goes the same way. */
-	assert_string_equal(sent(fl, 5)->name, "");
+	assert_string_equal(pt_path(sent(fl, 5)), "");
 	assert_null(sent(fl, 5)->ext->link);
 	assert_true(sent(fl, 5)->flags & BERTH_FILE_INACTIVE);
 	/* The hook was told whose target it converts (converted name). */
@@ -216,21 +217,21 @@ static void test_converted(void **state)
 	assert_string_equal(lg.link_names[0], "y");
 	assert_string_equal(lg.link_names[1], "z");
 	/* The directory check and the order use the converted names. */
-	assert_string_equal(sent(fl, 6)->name, "d\xe9");
-	assert_string_equal(sent(fl, 7)->name, "d\xe9/f");
-	assert_string_equal(fl->files[0].name, ".");
+	assert_string_equal(pt_path(sent(fl, 6)), "d\xe9");
+	assert_string_equal(pt_path(sent(fl, 7)), "d\xe9/f");
+	assert_string_equal(pt_path(&fl->files[0]), ".");
 	for (uint32_t i = 2; i < fl->count; i++)
-		assert_true(berth_flist_cmp(fl->files[i - 1].name,
+		assert_true(berth_flist_cmp(pt_path(&fl->files[i - 1]),
 					    S_ISDIR(fl->files[i - 1].mode),
-					    fl->files[i].name,
+					    pt_path(&fl->files[i]),
 					    S_ISDIR(fl->files[i].mode)) <= 0);
 	berth_flist_free(fl);
 
 	/* Without the hook the names are the bytes as sent. */
 	cfg.conv = NULL;
 	assert_int_equal(decode(&w, &cfg, &fl), BERTH_PROTO_DONE);
-	assert_string_equal(sent(fl, 2)->name, "caf\xc3\xa9s");
-	assert_string_equal(sent(fl, 3)->name, "x\xe6\xbc\xa2");
+	assert_string_equal(pt_path(sent(fl, 2)), "caf\xc3\xa9s");
+	assert_string_equal(pt_path(sent(fl, 3)), "x\xe6\xbc\xa2");
 	assert_string_equal(sent(fl, 5)->ext->link, "\xf0\x9f\x98\x80");
 	for (uint32_t i = 0; i < fl->count; i++)
 		assert_false(fl->files[i].flags & BERTH_FILE_INACTIVE);

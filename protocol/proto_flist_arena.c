@@ -70,6 +70,17 @@ void *berth__flist_alloc(struct berth_flist *fl, size_t len, bool align)
 	}
 }
 
+const char *berth_file_path(const struct berth_file *f, char *buf)
+{
+	size_t dl = f->ext->dir_len;
+
+	if (dl == 0)
+		return f->base;
+	memcpy(buf, f->ext->dir, dl);
+	memcpy(buf + dl, f->base, (size_t)f->name_len - dl + 1);
+	return buf;
+}
+
 void berth__flist_free_blks(struct berth_flist_blk *b)
 {
 	while (b) {

@@ -28,7 +28,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 
 #include "berth.h"
 #include "engine/common/sums.h"
@@ -416,9 +415,8 @@ int berth_filter_decode(struct berth_filter_dec *d, struct berth_proto_in *in,
  * points at berth_file_ext_none.
  */
 struct berth_file_ext {
-	/* The directory part of the entry's path, with its trailing '/'
-	 * ("" at the top): one copy per directory of a list, shared by its
-	 * entries (berth_file_path()). */
+	/* the path's directory part with its '/' ("" at the top): one
+	 * copy per directory of a list, shared (berth_file_path()) */
 	const char *dir;
 	const char *link; /* symlink target or NULL */
 	const uint8_t *sum; /* --checksum digest (flist_csum_len) or NULL */
@@ -464,19 +462,10 @@ struct berth_file {
 
 /*
  * The entry's path from the transfer root, NUL-terminated: f->base itself
- * when the entry is at the top, else its directory part and base composed
- * in @buf (BERTH_PATH_BUF bytes).  Valid while @buf and the list are.
+ * at the top, else its directory part and base composed in @buf
+ * (BERTH_PATH_BUF bytes).  Valid while @buf and the list are.
  */
-static inline const char *berth_file_path(const struct berth_file *f, char *buf)
-{
-	size_t dl = f->ext->dir_len;
-
-	if (dl == 0)
-		return f->base;
-	memcpy(buf, f->ext->dir, dl);
-	memcpy(buf + dl, f->base, (size_t)f->name_len - dl + 1);
-	return buf;
-}
+const char *berth_file_path(const struct berth_file *f, char *buf);
 
 struct berth_flist_blk;
 

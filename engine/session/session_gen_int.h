@@ -31,8 +31,10 @@
 /* The chain of directories the walk is inside (sorted order is depth
  * first, so a stack follows it). */
 struct dir_frame {
-	const char *name; /* the directory's name (in the file list) */
-	size_t len;
+	/* the directory's entry (of the initial list, which stays: frames
+	 * are pushed without incremental recursion only) */
+	const struct berth_file *dir;
+	size_t len; /* of its path */
 	bool is_new; /* created by us: its contents cannot exist yet */
 };
 
@@ -90,7 +92,8 @@ void berth__gen_dir_cache_init(struct gen *g);
 /* An O_PATH fd of directory @path (@len bytes of it) beneath the root. */
 int berth__gen_dir_fd(struct gen *g, const char *path, size_t len);
 const char *berth__gen_base_name(const char *name);
-void berth__gen_push_dir(struct gen *g, const char *name, bool is_new);
+void berth__gen_push_dir(struct gen *g, const struct berth_file *dir,
+			 bool is_new);
 /* lstat of the destination for @f: 0, -ENOENT, or another error. */
 int berth__gen_dest_stat(struct gen *g, const struct berth_file *f,
 			 struct stat *st);

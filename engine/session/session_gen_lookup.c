@@ -117,8 +117,10 @@ static bool parent_is_new(struct gen *g, const char *name)
 
 	while (g->depth > 0) {
 		struct dir_frame *f = &g->stack[g->depth - 1];
+		char fpath[BERTH_PATH_BUF];
 
-		if (f->len <= plen && memcmp(f->name, name, f->len) == 0 &&
+		if (f->len <= plen &&
+		    memcmp(berth_file_path(f->dir, fpath), name, f->len) == 0 &&
 		    (f->len == plen || name[f->len] == '/'))
 			return f->len == plen ? f->is_new : false;
 		g->depth--;
@@ -127,10 +129,11 @@ static bool parent_is_new(struct gen *g, const char *name)
 	return plen == 0 && g->s->dest.dest_created;
 }
 
-void berth__gen_push_dir(struct gen *g, const char *name, bool is_new)
+void berth__gen_push_dir(struct gen *g, const struct berth_file *dir,
+			 bool is_new)
 {
-	g->stack[g->depth].name = name;
-	g->stack[g->depth].len = strlen(name);
+	g->stack[g->depth].dir = dir;
+	g->stack[g->depth].len = dir->name_len;
 	g->stack[g->depth].is_new = is_new;
 	g->depth++;
 }

@@ -335,7 +335,7 @@ int berth__gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 		g->sdir->is_new = is_new;
 		return 0;
 	}
-	berth__gen_push_dir(g, fname, is_new);
+	berth__gen_push_dir(g, f, is_new);
 	g->dirs[g->ndirs].ndx = ndx;
 	berth__session_meta(s, f, !is_new, is_new ? 0 : st.st_mode,
 			    &g->dirs[g->ndirs].meta);
@@ -370,10 +370,14 @@ int berth__gen_rel_parents(struct gen *g, const struct berth_file *f)
 	memcpy(g->rel_parent, fname, plen);
 	g->rel_parent_len = plen;
 	/* A directory of the list, made (or looked at) already. */
-	for (size_t k = g->depth; k-- > 0;)
+	for (size_t k = g->depth; k-- > 0;) {
+		char dpath[BERTH_PATH_BUF];
+
 		if (g->stack[k].len == plen &&
-		    !memcmp(g->stack[k].name, fname, plen))
+		    !memcmp(berth_file_path(g->stack[k].dir, dpath), fname,
+			    plen))
 			return 0;
+	}
 	ret = berth__gen_dir_fd(g, fname, plen);
 	if (ret >= 0 || ret != -ENOENT || s->opts.dry_run)
 		return 0;

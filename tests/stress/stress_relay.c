@@ -181,7 +181,9 @@ static int connect_sock(const char *path, int argc, char **argv)
 
 int stress_relay_main(int argc, char **argv)
 {
-	struct relay r = {.up_in = 0, .down_out = 1};
+	/* Static: the detached up thread may still read it after this
+	 * returns, until the process exits. */
+	static struct relay r = {.up_in = 0, .down_out = 1};
 	const char *cut = getenv("BERTH_STRESS_CUT");
 	const char *sock = getenv("BERTH_STRESS_SOCK");
 	int to[2], from[2], status = 0;

@@ -481,6 +481,7 @@ static int gen_list(struct gen *g, struct sess_list *l)
 	struct berth_session *s = g->s;
 	const struct berth_flist *fl = l->fl;
 	struct berth_file pf;
+	struct berth_file_ext px = berth_file_ext_none;
 	struct sess_dir *d = NULL;
 	uint32_t i;
 	int ret;
@@ -510,9 +511,12 @@ static int gen_list(struct gen *g, struct sess_list *l)
 			if (ret < 0)
 				d->made = 0;
 		}
+		/* Split as a decoded entry is: its directory part in px. */
 		memset(&pf, 0, sizeof(pf));
-		pf.base = d->name; /* the whole path: no directory part */
-		pf.name_len = (uint32_t)strlen(d->name);
+		pf.base = berth__gen_base_name(d->name);
+		pf.name_len = (uint16_t)strlen(d->name);
+		px.dir = d->name;
+		px.dir_len = (uint32_t)(pf.base - d->name);
 		pf.mtime = d->mtime;
 		pf.nsec = d->nsec;
 		pf.mode = d->mode;
@@ -521,7 +525,7 @@ static int gen_list(struct gen *g, struct sess_list *l)
 		pf.xflags = d->xflags;
 		pf.flags = d->flags & ~BERTH_FILE_INACTIVE;
 		pf.hlink_ndx = -1;
-		pf.ext = &berth_file_ext_none;
+		pf.ext = &px;
 		g->sdir = d;
 		ret = gen_entry_checked(g, l->start - 1, &pf);
 		if (ret < 0)

@@ -91,6 +91,8 @@ void berth__gen_skip_below(struct gen *g, const struct berth_file *f);
 void berth__gen_dir_cache_init(struct gen *g);
 /* An O_PATH fd of directory @path (@len bytes of it) beneath the root. */
 int berth__gen_dir_fd(struct gen *g, const char *path, size_t len);
+/* The directory holding @f (its directory part), as berth__gen_dir_fd(). */
+int berth__gen_parent_fd(struct gen *g, const struct berth_file *f);
 const char *berth__gen_base_name(const char *name);
 void berth__gen_push_dir(struct gen *g, const struct berth_file *dir,
 			 bool is_new);

@@ -97,6 +97,13 @@ int berth__gen_dir_fd(struct gen *g, const char *path, size_t len)
 				     len, O_PATH);
 }
 
+int berth__gen_parent_fd(struct gen *g, const struct berth_file *f)
+{
+	uint32_t dl = f->ext->dir_len;
+
+	return berth__gen_dir_fd(g, f->ext->dir, dl ? dl - 1 : 0);
+}
+
 const char *berth__gen_base_name(const char *name)
 {
 	const char *b = strrchr(name, '/');
@@ -143,9 +150,7 @@ int berth__gen_dest_stat(struct gen *g, const struct berth_file *f,
 			 struct stat *st)
 {
 	char fpath[BERTH_PATH_BUF];
-	const char *fname = berth_file_path(f, fpath);
-	const char *name = fname;
-	const char *slash;
+	const char *name = berth_file_path(f, fpath);
 	int dfd, ret;
 
 	if (strcmp(name, ".") == 0) {
@@ -156,17 +161,16 @@ int berth__gen_dest_stat(struct gen *g, const struct berth_file *f,
 	}
 	if (parent_is_new(g, name))
 		return -ENOENT;
-	slash = strrchr(name, '/');
-	dfd = berth__gen_dir_fd(g, name, slash ? (size_t)(slash - name) : 0);
+	dfd = berth__gen_parent_fd(g, f);
 	if (dfd < 0)
 		/* A parent that is missing or not a directory (or a symlink,
 		 * which we never follow): the entry does not exist for us. */
 		return dfd == -ENOENT || dfd == -ENOTDIR || dfd == -ELOOP
 			       ? -ENOENT
 			       : dfd;
-	ret = berth__sys_lstatat(g->s, dfd, berth__gen_base_name(name), st);
+	ret = berth__sys_lstatat(g->s, dfd, f->base, st);
 	if (ret == 0) /* --fake-super: the item as its %stat says */
-		berth__acl_fake_stat(g->s, dfd, berth__gen_base_name(name), st);
+		berth__acl_fake_stat(g->s, dfd, f->base, st);
 	return ret;
 }
 

@@ -131,7 +131,6 @@ static void dir_tweak(struct gen *g, const struct berth_file *f, mode_t cur)
 	char fpath[BERTH_PATH_BUF];
 	const char *fname = berth_file_path(f, fpath);
 	struct berth_session *s = g->s;
-	const char *slash = strrchr(fname, '/');
 	char full[PATH_MAX + 8];
 	int dfd, fd;
 
@@ -141,12 +140,11 @@ static void dir_tweak(struct gen *g, const struct berth_file *f, mode_t cur)
 		fd = berth__sys_open(s, s->dest.root_fd, ".",
 				     O_RDONLY | O_DIRECTORY);
 	} else {
-		dfd = berth__gen_dir_fd(g, fname,
-					slash ? (size_t)(slash - fname) : 0);
+		dfd = berth__gen_parent_fd(g, f);
 		fd = dfd < 0 ? dfd
-			     : berth__sys_open(
-				       s, dfd, berth__gen_base_name(fname),
-				       O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+			     : berth__sys_open(s, dfd, f->base,
+					       O_RDONLY | O_DIRECTORY |
+						       O_NOFOLLOW);
 	}
 	if (fd >= 0) {
 		int err = berth_plat_fchmod(fd, (f->mode | S_IRWXU) & 07777);
@@ -512,13 +510,12 @@ static int replaced_backup(struct berth_session *s, const struct berth_file *f,
 			   const struct stat *st, struct berth_commit_meta *m)
 {
 	char fpath[BERTH_PATH_BUF];
-	const char *fname = berth_file_path(f, fpath);
 
 	if (!st || S_ISDIR(st->st_mode) ||
 	    !(s->opts.backup || s->opts.backup_dir))
 		return 0;
 	m->backup = 1;
-	return berth__backup_prepare(s, fname);
+	return berth__backup_prepare(s, berth_file_path(f, fpath));
 }
 
 /*
@@ -594,13 +591,10 @@ int berth__gen_symlink(struct gen *g, int32_t ndx, const struct berth_file *f)
 	if (ret < 0 && ret != -ENOENT)
 		return ret;
 	if (ret == 0 && S_ISLNK(st.st_mode)) {
-		const char *slash = strrchr(fname, '/');
-
-		dfd = berth__gen_dir_fd(g, fname,
-					slash ? (size_t)(slash - fname) : 0);
+		dfd = berth__gen_parent_fd(g, f);
 		if (dfd >= 0)
-			n = link_target(s, dfd, berth__gen_base_name(fname),
-					target, sizeof(target));
+			n = link_target(s, dfd, f->base, target,
+					sizeof(target));
 		if (n == (ssize_t)f->ext->link_len &&
 		    memcmp(target, f->ext->link, (size_t)n) == 0) {
 			/* Already the right link (--remove-source-files). */

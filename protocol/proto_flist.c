@@ -141,6 +141,7 @@ void berth_flist_free(struct berth_flist *fl)
 		return;
 	free(fl->files);
 	free(fl->tx_of);
+	free(fl->hlink);
 	berth__flist_free_blks(fl->blks);
 	free(fl);
 }
@@ -269,7 +270,6 @@ static int entry_name(struct berth_flist_dec *d, struct berth_proto_in *v,
 	if ((uint64_t)p->l1 + p->l2 > d->cfg.max_name)
 		return -BERTH_EPATH;
 	GET(berth__flist_get_bytes(v, p->l2, &p->suffix));
-	p->f.name_len = p->l1 + p->l2;
 	return BERTH_PROTO_DONE;
 }
 
@@ -292,8 +292,8 @@ static void hlink_copy_first(struct pend *p, const struct berth_file *first)
 	x.acl[0] = p->x.acl[0];
 	x.acl[1] = p->x.acl[1];
 	p->x = x;
-	f->flags = (first->flags &
-		    ~(BERTH_FILE_INACTIVE | BERTH_FILE_XATTR_LIT)) |
+	f->flags = (first->flags & (BERTH_FILE_HAS_RDEV | BERTH_FILE_HAS_ATIME |
+				    BERTH_FILE_HAS_CRTIME)) |
 		   BERTH_FILE_ABBREV;
 	if (first->flags & BERTH_FILE_HAS_RDEV) {
 		p->rdev_field = true;
@@ -309,7 +309,6 @@ static int entry_hlink(struct berth_flist_dec *d, struct berth_proto_in *v,
 		       uint32_t x, bool *abbrev)
 {
 	const struct berth_flist_config *c = &d->cfg;
-	struct berth_file *f = &d->pend.f;
 	int32_t i32;
 
 	if (c->hard_links && (x & BERTH_XMIT_HLINKED) &&
@@ -317,7 +316,6 @@ static int entry_hlink(struct berth_flist_dec *d, struct berth_proto_in *v,
 		GET(berth_proto_get_varint(v, &i32));
 		if (i32 < 0)
 			return -BERTH_EPROTO;
-		f->hlink_ndx = i32;
 		if (i32 >= d->cur->ndx_start) {
 			uint32_t k = (uint32_t)(i32 - d->cur->ndx_start);
 			const struct berth_file *first;
@@ -325,14 +323,15 @@ static int entry_hlink(struct berth_flist_dec *d, struct berth_proto_in *v,
 			if (k >= d->cur->count)
 				return -BERTH_EPROTO;
 			first = &d->cur->files[k];
-			if (!(first->xflags & BERTH_XMIT_HLINK_FIRST) ||
+			if (!(first->flags & BERTH_FILE_HLINK_FIRST) ||
 			    S_ISDIR(first->mode))
 				return -BERTH_EPROTO;
 			hlink_copy_first(&d->pend, first);
 			*abbrev = true;
 		}
+		d->pend.hlink = i32;
 	} else if (c->hard_links && (x & BERTH_XMIT_HLINKED)) {
-		f->hlink_ndx = 0; /* first of its group: resolved on finish */
+		d->pend.hlink = 0; /* first of its group: resolved on finish */
 	}
 	return BERTH_PROTO_DONE;
 }
@@ -504,12 +503,12 @@ static int unit_entry(void *ctx, struct berth_proto_in *v)
 	uint32_t x;
 
 	memset(p, 0, sizeof(*p));
-	f->hlink_ndx = -1;
 	p->x = berth_file_ext_none;
+	p->hlink = -1;
 	GET(entry_flags(d, v, &x));
 	if (p->end)
 		return BERTH_PROTO_DONE;
-	f->xflags = (uint16_t)x; /* the later bits are parse state */
+	p->xflags = x;
 	GET(entry_name(d, v, x));
 	if (d->old)
 		return berth__flist_old_attrs(d, v, x);
@@ -540,7 +539,7 @@ static int convert_entry(struct berth_flist_dec *d, const char *wire,
 	int r;
 
 	r = c->conv(c->conv_arg, BERTH_FLIST_CONV_NAME, NULL, wire,
-		    p->f.name_len, name, &n);
+		    p->l1 + p->l2, name, &n);
 	if (r < 0)
 		return r;
 	*dead = r != 0;
@@ -621,6 +620,57 @@ static int commit_name_ext(struct berth_flist_dec *d, struct berth_file *f,
 	return 0;
 }
 
+/*
+ * Room for the list's next entry, and its hard-link reference @hlink
+ * stored: the list's hlink[] is made by the first entry with one.
+ */
+static int list_slot(struct berth_flist_dec *d, int32_t hlink)
+{
+	struct berth_flist *fl = d->cur;
+
+	if (fl->count == d->cap) {
+		uint32_t cap = d->cap ? d->cap * 2 : 64;
+		void *n = realloc(fl->files, sizeof(*fl->files) * cap);
+
+		if (!n)
+			return -ENOMEM;
+		fl->files = n;
+		if (fl->hlink) {
+			n = realloc(fl->hlink, sizeof(*fl->hlink) * cap);
+			if (!n)
+				return -ENOMEM;
+			fl->hlink = n;
+		}
+		d->cap = cap;
+	}
+	if (hlink != -1 && !fl->hlink) {
+		fl->hlink = malloc(sizeof(*fl->hlink) * d->cap);
+		if (!fl->hlink)
+			return -ENOMEM;
+		for (uint32_t i = 0; i < fl->count; i++)
+			fl->hlink[i] = -1;
+	}
+	if (fl->hlink)
+		fl->hlink[fl->count] = hlink;
+	return 0;
+}
+
+/* The wire flags an entry keeps (BERTH_FILE_TOP_DIR...). */
+static uint16_t kept_xflags(uint32_t x, uint32_t type)
+{
+	uint16_t k = 0;
+
+	if (x & BERTH_XMIT_TOP_DIR)
+		k |= BERTH_FILE_TOP_DIR;
+	if ((x & BERTH_XMIT_NO_CONTENT_DIR) && type == S_IFDIR)
+		k |= BERTH_FILE_NO_CONTENT_DIR;
+	if (x & BERTH_XMIT_HLINKED)
+		k |= BERTH_FILE_HLINKED;
+	if (x & BERTH_XMIT_HLINK_FIRST)
+		k |= BERTH_FILE_HLINK_FIRST;
+	return k;
+}
+
 static int commit_entry(struct berth_flist_dec *d)
 {
 	struct pend *p = &d->pend;
@@ -629,7 +679,7 @@ static int commit_entry(struct berth_flist_dec *d)
 	const void *copy;
 	char *name = d->lastname;
 	const char *nm = name, *link = (const char *)p->link;
-	uint32_t nlen = p->f.name_len, type = p->f.mode & S_IFMT;
+	uint32_t nlen = p->l1 + p->l2, type = p->f.mode & S_IFMT;
 	bool dead = false;
 
 	if (d->total_files >= d->cfg.max_files)
@@ -651,18 +701,13 @@ static int commit_entry(struct berth_flist_dec *d)
 		if (nlen == 1 && nm[0] == '.' && type != S_IFDIR)
 			return -BERTH_EPROTO;
 	}
-	if (fl->count == d->cap) {
-		uint32_t cap = d->cap ? d->cap * 2 : 64;
-		void *nf = realloc(fl->files, sizeof(*fl->files) * cap);
-
-		if (!nf)
-			return -ENOMEM;
-		fl->files = nf;
-		d->cap = cap;
-	}
+	if (d->old)
+		TRY(berth__flist_old_commit(
+			d, fl->ndx_start + (int32_t)fl->count, name));
+	TRY(list_slot(d, p->hlink));
 	f = &fl->files[fl->count];
 	*f = p->f;
-	f->name_len = (uint16_t)nlen; /* checked against max_name <= 4095 */
+	f->flags |= kept_xflags(p->xflags, type);
 	if (dead)
 		f->flags |= BERTH_FILE_INACTIVE;
 	if (p->f.flags & BERTH_FILE_ABBREV) {
@@ -690,15 +735,12 @@ static int commit_entry(struct berth_flist_dec *d)
 	if (p->set_gname)
 		TRY(berth__flist_set_id(d, true, f->gid, p->gname,
 					p->gname_len));
-	if (d->old)
-		TRY(berth__flist_old_commit(
-			d, f, fl->ndx_start + (int32_t)fl->count, name));
 	if (p->xset)
 		TRY(berth__flist_commit_xset(d));
 	TRY(berth__flist_commit_acls(d));
 	/* Update the "previous entry" state (also from abbreviated ones). */
-	d->lastname_len = p->f.name_len;
-	name[p->f.name_len] = '\0';
+	d->lastname_len = p->l1 + p->l2;
+	name[d->lastname_len] = '\0';
 	d->mtime = f->mtime;
 	d->mode = f->mode;
 	d->uid = f->uid;
@@ -752,7 +794,7 @@ static int finish_list(struct berth_flist_dec *d)
 				return -ENOMEM;
 			/* "." came with its contents (the initial list). */
 			d->dir_flags[d->ndirs] =
-				(fl->files[i].xflags & BERTH_XMIT_NO_CONTENT_DIR
+				(fl->files[i].flags & BERTH_FILE_NO_CONTENT_DIR
 					 ? 0
 					 : DIR_CONTENT) |
 				(!d->parent && !strcmp(copy, ".") ? DIR_LISTED

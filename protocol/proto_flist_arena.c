@@ -77,8 +77,13 @@ const char *berth_file_path(const struct berth_file *f, char *buf)
 	if (dl == 0)
 		return f->base;
 	memcpy(buf, f->ext->dir, dl);
-	memcpy(buf + dl, f->base, (size_t)f->name_len - dl + 1);
+	memcpy(buf + dl, f->base, strlen(f->base) + 1);
 	return buf;
+}
+
+uint32_t berth_file_path_len(const struct berth_file *f)
+{
+	return f->ext->dir_len + (uint32_t)strlen(f->base);
 }
 
 void berth__flist_free_blks(struct berth_flist_blk *b)

@@ -188,14 +188,13 @@ static int idev_grow(struct berth_flist_dec *d)
  * (the shared prefix with the previous name covering it).  The others get
  * BERTH_XMIT_NO_CONTENT_DIR, as protocol 30 would send them.
  */
-static void old_content_dir(struct berth_flist_dec *d, struct berth_file *f,
-			    const char *name)
+static void old_content_dir(struct berth_flist_dec *d, const char *name)
 {
-	const struct pend *p = &d->pend;
+	struct pend *p = &d->pend;
 	uint32_t len = p->l1 + p->l2;
 	bool content = false;
 
-	if (f->xflags & BERTH_XMIT_TOP_DIR) {
+	if (p->xflags & BERTH_XMIT_TOP_DIR) {
 		d->in_hier = d->cfg.recursive;
 		d->hier_len = len == 1 && name[0] == '.' ? 0 : len;
 		content = true;
@@ -207,19 +206,19 @@ static void old_content_dir(struct berth_flist_dec *d, struct berth_file *f,
 			d->in_hier = false;
 	}
 	if (!content)
-		f->xflags |= BERTH_XMIT_NO_CONTENT_DIR;
+		p->xflags |= BERTH_XMIT_NO_CONTENT_DIR;
 }
 
-int berth__flist_old_commit(struct berth_flist_dec *d, struct berth_file *f,
-			    int32_t tx, const char *name)
+int berth__flist_old_commit(struct berth_flist_dec *d, int32_t tx,
+			    const char *name)
 {
 	struct pend *p = &d->pend;
 	struct idev_slot *e;
 
 	/* Bits 8..11 mean other things before 30: keep none of them. */
-	f->xflags &= 0xffu & ~BERTH_XMIT_EXTENDED_FLAGS;
-	if (S_ISDIR(f->mode))
-		old_content_dir(d, f, name);
+	p->xflags &= 0xffu & ~BERTH_XMIT_EXTENDED_FLAGS;
+	if (S_ISDIR(p->f.mode))
+		old_content_dir(d, name);
 	if (p->idev)
 		d->dev = p->dev;
 	if (!p->idev)
@@ -233,11 +232,11 @@ int berth__flist_old_commit(struct berth_flist_dec *d, struct berth_file *f,
 		e->tx = tx;
 		e->members = 0;
 		d->idev_used++;
-		f->xflags |= BERTH_XMIT_HLINKED | BERTH_XMIT_HLINK_FIRST;
-		f->hlink_ndx = 0; /* resolved when the list is sorted */
+		p->xflags |= BERTH_XMIT_HLINKED | BERTH_XMIT_HLINK_FIRST;
+		p->hlink = 0; /* resolved when the list is sorted */
 	} else {
-		f->xflags |= BERTH_XMIT_HLINKED;
-		f->hlink_ndx = e->tx;
+		p->xflags |= BERTH_XMIT_HLINKED;
+		p->hlink = e->tx;
 	}
 	e->members++;
 	return 0;
@@ -259,8 +258,8 @@ void berth__flist_old_finish(struct berth_flist_dec *d)
 		    (uint32_t)(e->tx - fl->ndx_start) >= fl->count)
 			continue;
 		f = &fl->files[e->tx - fl->ndx_start];
-		f->xflags &= ~(BERTH_XMIT_HLINKED | BERTH_XMIT_HLINK_FIRST);
-		f->hlink_ndx = -1;
+		f->flags &= ~(BERTH_FILE_HLINKED | BERTH_FILE_HLINK_FIRST);
+		fl->hlink[e->tx - fl->ndx_start] = -1;
 	}
 	free(d->idev);
 	d->idev = NULL;

@@ -142,8 +142,10 @@ static void sort_ndx(const struct berth_file *files, int how, uint32_t *v,
 		memcpy(v, src, sizeof(*v) * n);
 }
 
-/* files[k] = the old files[ord[k]] for all k, in place (ord unchanged). */
-static int permute(struct berth_file *files, const uint32_t *ord, uint32_t n)
+/* files[k] = the old files[ord[k]] for all k, in place (ord unchanged);
+ * the same for @hl when not NULL. */
+static int permute(struct berth_file *files, int32_t *hl, const uint32_t *ord,
+		   uint32_t n)
 {
 	uint8_t *done = calloc(n / 8 + 1, 1);
 
@@ -151,20 +153,26 @@ static int permute(struct berth_file *files, const uint32_t *ord, uint32_t n)
 		return -ENOMEM;
 	for (uint32_t k = 0; k < n; k++) {
 		struct berth_file first;
+		int32_t first_hl;
 		uint32_t j = k;
 
 		if (done[k / 8] & (1u << (k % 8)))
 			continue;
 		first = files[k];
+		first_hl = hl ? hl[k] : -1;
 		for (;;) {
 			uint32_t from = ord[j];
 
 			done[j / 8] |= (uint8_t)(1u << (j % 8));
 			if (from == k) {
 				files[j] = first;
+				if (hl)
+					hl[j] = first_hl;
 				break;
 			}
 			files[j] = files[from];
+			if (hl)
+				hl[j] = hl[from];
 			j = from;
 		}
 	}
@@ -200,6 +208,7 @@ int berth__flist_finish(struct berth_flist *fl, const char *parent,
 	uint32_t n = fl->count, i, j, ndirs = 0;
 	uint32_t *ord = NULL; /* sorted position -> transmission position */
 	uint32_t *names = NULL, *tmp = NULL; /* entry numbers */
+	bool hlinks;
 	int r = 0;
 
 	if (n == 0)
@@ -229,16 +238,25 @@ int berth__flist_finish(struct berth_flist *fl, const char *parent,
 		}
 	}
 	sort_ndx(fl->files, how, ord, tmp, n);
-	r = permute(fl->files, ord, n);
+	r = permute(fl->files, fl->hlink, ord, n);
 	if (r < 0)
 		goto out;
 	names = tmp;
 	for (i = 0; i < n; i++)
 		names[i] = i;
-	tmp = malloc(sizeof(*tmp) * n);
-	if (!tmp) {
-		r = -ENOMEM;
-		goto out;
+	/* The transmission order is needed again only for hard links and
+	 * tx_of; else its array is the next sorts' buffer (a large list's
+	 * peak is here). */
+	hlinks = fl->hlink != NULL;
+	if (hlinks || keep_tx) {
+		tmp = malloc(sizeof(*tmp) * n);
+		if (!tmp) {
+			r = -ENOMEM;
+			goto out;
+		}
+	} else {
+		tmp = ord;
+		ord = NULL;
 	}
 	/* Cleaning: equal names keep one entry, a directory if any. */
 	sort_ndx(fl->files, BY_NAME, names, tmp, n);
@@ -263,27 +281,17 @@ int berth__flist_finish(struct berth_flist *fl, const char *parent,
 	}
 	/* -R: sorted (and cleaned) with the leading '/' of an absolute
 	 * source, as the sender sorted them; then relative to DEST.  The
-	 * '/'s are in the directory parts (a base has none): each entry's
-	 * length first, then each record, which is shared (stripping it
-	 * twice strips nothing more). */
-	if (strip_root) {
-		for (i = 0; i < n; i++) {
-			struct berth_file *f = &fl->files[i];
+	 * '/'s are in the directory parts (a base has none), whose records
+	 * are shared: stripping one twice strips nothing more. */
+	for (i = 0; strip_root && i < n; i++) {
+		/* In the list's blocks, so writable (the shared
+		 * berth_file_ext_none's "" is never written). */
+		struct berth_file_ext *x =
+			(struct berth_file_ext *)(uintptr_t)fl->files[i].ext;
 
-			for (j = 0; f->ext->dir[j] == '/'; j++)
-				f->name_len--;
-		}
-		for (i = 0; i < n; i++) {
-			/* In the list's blocks, so writable (the shared
-			 * berth_file_ext_none's "" is never written). */
-			struct berth_file_ext *x =
-				(struct berth_file_ext *)(uintptr_t)fl->files[i]
-					.ext;
-
-			while (x->dir[0] == '/') {
-				x->dir++;
-				x->dir_len--;
-			}
+		while (x->dir[0] == '/') {
+			x->dir++;
+			x->dir_len--;
 		}
 	}
 	/* Directory parts (all PARENT/ in a sub-list, checked above): each
@@ -309,24 +317,19 @@ int berth__flist_finish(struct berth_flist *fl, const char *parent,
 	}
 	/* Same-list hard-link references: transmission -> sorted ndx
 	 * (names[] now maps a transmission position to its entry). */
-	for (i = 0; i < n; i++)
-		if (fl->files[i].xflags & BERTH_XMIT_HLINKED)
-			break;
-	if (i == n)
+	if (!hlinks)
 		goto out;
 	for (i = 0; i < n; i++)
 		names[ord[i]] = i;
 	for (i = 0; i < n; i++) {
-		struct berth_file *f = &fl->files[i];
+		int32_t *h = &fl->hlink[i];
 
-		if (!(f->xflags & BERTH_XMIT_HLINKED) || f->hlink_ndx < 0)
+		if (!(fl->files[i].flags & BERTH_FILE_HLINKED) || *h < 0)
 			continue;
-		if (f->xflags & BERTH_XMIT_HLINK_FIRST)
-			f->hlink_ndx = fl->ndx_start + (int32_t)i;
-		else if (f->hlink_ndx >= fl->ndx_start)
-			f->hlink_ndx =
-				fl->ndx_start +
-				(int32_t)names[f->hlink_ndx - fl->ndx_start];
+		if (fl->files[i].flags & BERTH_FILE_HLINK_FIRST)
+			*h = fl->ndx_start + (int32_t)i;
+		else if (*h >= fl->ndx_start)
+			*h = fl->ndx_start + (int32_t)names[*h - fl->ndx_start];
 	}
 out:
 	if (r == 0 && keep_tx) {

@@ -114,6 +114,8 @@ struct pend {
 	int32_t io_error;
 	struct berth_file f;
 	struct berth_file_ext x; /* f.ext once committed */
+	uint32_t xflags; /* as received (protocol < 30: bits 0-7) */
+	int32_t hlink; /* its berth_flist.hlink, or -1 */
 	uint32_t l1;
 	const uint8_t *suffix;
 	uint32_t l2;
@@ -248,9 +250,10 @@ bool berth__flist_mode_ok(uint32_t mode);
 /* The fields of an entry after its name, in the pre-30 encoding. */
 int berth__flist_old_attrs(struct berth_flist_dec *d, struct berth_proto_in *v,
 			   uint32_t x);
-/* On commit: join the entry's (dev, inode) group; @tx is its index. */
-int berth__flist_old_commit(struct berth_flist_dec *d, struct berth_file *f,
-			    int32_t tx, const char *name);
+/* On commit, before the entry is stored: join the pending entry's (dev,
+ * inode) group; @tx is its index, @name its path. */
+int berth__flist_old_commit(struct berth_flist_dec *d, int32_t tx,
+			    const char *name);
 /* At the end of the list: a group of one is no hard link. */
 void berth__flist_old_finish(struct berth_flist_dec *d);
 /* Unit parser for one id-list item (returns 2) or list end (DONE). */

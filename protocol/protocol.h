@@ -398,15 +398,18 @@ int berth_filter_decode(struct berth_filter_dec *d, struct berth_proto_in *in,
 #define BERTH_XMIT_SAME_ATIME (1u << 14)
 #define BERTH_XMIT_CRTIME_EQ_MTIME (1u << 17)
 
-/* berth_file.flags */
+/* berth_file.flags; ABBREV: a hard-link entry copied from its group's first
+ * member (§7.3 row 4) */
 #define BERTH_FILE_INACTIVE (1u << 0) /* duplicate, or --iconv failed */
-#define BERTH_FILE_ABBREV \
-	(1u << 1) /* hard-link entry copied from its
-					   group's first member (§7.3 row 4) */
+#define BERTH_FILE_ABBREV (1u << 1)
 #define BERTH_FILE_HAS_RDEV (1u << 2)
 #define BERTH_FILE_HAS_ATIME (1u << 3)
 #define BERTH_FILE_HAS_CRTIME (1u << 4)
 #define BERTH_FILE_XATTR_LIT (1u << 5) /* xattr_set arrived literally here */
+#define BERTH_FILE_TOP_DIR (1u << 6) /* these four: the xflags kept */
+#define BERTH_FILE_NO_CONTENT_DIR (1u << 7) /* a directory's only */
+#define BERTH_FILE_HLINKED (1u << 8)
+#define BERTH_FILE_HLINK_FIRST (1u << 9)
 
 /*
  * The fields of an entry that most entries do not have (a symlink target,
@@ -434,10 +437,9 @@ struct berth_file_ext {
 extern const struct berth_file_ext berth_file_ext_none;
 
 /*
- * One file-list entry (56 bytes).  Pointers are owned by the berth_flist;
+ * One file-list entry (48 bytes).  Pointers are owned by the berth_flist;
  * ext is never NULL.  The entry's path is ext->dir followed by base
- * (berth_file_path()): a list of many entries keeps each directory's path
- * once, not once per entry.
+ * (berth_file_path()): a list keeps each directory's path once.
  */
 struct berth_file {
 	const char *base; /* last component of the path, NUL-terminated */
@@ -446,15 +448,8 @@ struct berth_file {
 	int64_t mtime;
 	uint32_t nsec;
 	uint32_t uid, gid;
-	int32_t hlink_ndx; /* -1, or the ndx of the hard-link group's first
-			       member (sorted ndx when in the same list, else
-			       the raw reference into an earlier list) */
 	uint16_t mode; /* st_mode: the type bits (§3.6) and 07777 */
-	uint16_t xflags; /* as received, bits 0-15 (the later ones only
-			    matter while the entry is parsed) */
-	uint16_t name_len; /* of the whole path: at most 4095
-			      (berth_flist_config.max_name) */
-	uint8_t flags; /* BERTH_FILE_* */
+	uint16_t flags; /* BERTH_FILE_* */
 };
 
 /* Holds the path of any entry: berth_file_path()'s buffer. */
@@ -466,6 +461,8 @@ struct berth_file {
  * (BERTH_PATH_BUF bytes).  Valid while @buf and the list are.
  */
 const char *berth_file_path(const struct berth_file *f, char *buf);
+/* strlen() of that path: at most 4095 (berth_flist_config.max_name). */
+uint32_t berth_file_path_len(const struct berth_file *f);
 
 struct berth_flist_blk;
 
@@ -479,8 +476,10 @@ struct berth_flist {
 	/* with berth_flist_config.conv or .tx_order: the transmission
 	 * position of files[i], else NULL */
 	uint32_t *tx_of;
-	/* names, link targets, sums and ext records, in blocks that never
-	 * move (proto_flist_arena.c) */
+	/* -1 or files[i]'s hard-link group's first member's ndx (sorted in
+	 * this list, else the raw reference); NULL when no entry has one */
+	int32_t *hlink;
+	/* names, link targets, sums, ext records: blocks that never move */
 	struct berth_flist_blk *blks;
 };
 

@@ -560,13 +560,13 @@ int berth__delete_extraneous(struct berth_session *s, int32_t dir_ndx)
 	char dpath[BERTH_PATH_BUF];
 	const char *dname = berth_file_path(dir, dpath);
 	bool root = strcmp(dname, ".") == 0;
-	size_t plen = root ? 0 : (size_t)dir->name_len + 1;
+	size_t plen = root ? 0 : strlen(dname) + 1;
 	const char **names;
 	size_t n = 0;
 	int32_t k;
 	int ret;
 
-	if (!deletions_allowed(s) || (dir->xflags & BERTH_XMIT_NO_CONTENT_DIR))
+	if (!deletions_allowed(s) || (dir->flags & BERTH_FILE_NO_CONTENT_DIR))
 		return 0;
 	/* The directory's children in the list: its subtree follows it. */
 	names = malloc((s->lst.fl->count + 1) * sizeof(*names));
@@ -591,7 +591,7 @@ int berth__delete_extraneous(struct berth_session *s, int32_t dir_ndx)
 }
 
 int berth__delete_in_list(struct berth_session *s, const char *dname,
-			  uint32_t xflags, const struct berth_flist *fl)
+			  uint32_t flags, const struct berth_flist *fl)
 {
 	bool root = strcmp(dname, ".") == 0;
 	size_t plen = root ? 0 : strlen(dname) + 1;
@@ -600,7 +600,7 @@ int berth__delete_in_list(struct berth_session *s, const char *dname,
 	uint32_t k;
 	int ret;
 
-	if (!deletions_allowed(s) || (xflags & BERTH_XMIT_NO_CONTENT_DIR))
+	if (!deletions_allowed(s) || (flags & BERTH_FILE_NO_CONTENT_DIR))
 		return 0;
 	/* Every entry of the list is a child of the directory (checked by
 	 * the decoder); the initial list also holds "." itself. */

@@ -27,10 +27,10 @@ struct sess_del {
 };
 
 int berth__delete_extraneous(struct berth_session *s, int32_t dir_ndx);
-/* Incremental: the extraneous items of directory @dname, whose children
- * are the entries of list @fl. */
+/* Incremental: the extraneous items of directory @dname (its entry's
+ * @flags), whose children are the entries of list @fl. */
 int berth__delete_in_list(struct berth_session *s, const char *dname,
-			  uint32_t xflags, const struct berth_flist *fl);
+			  uint32_t flags, const struct berth_flist *fl);
 int berth__delete_pass(struct berth_session *s);
 /*
  * -m: directories of the complete list @fl with no non-directory beneath

@@ -154,8 +154,6 @@ static int open_local_name(struct berth_session *s, const char *dest)
 				  err);
 	/* The list's one entry, at the top (its directory part is ""). */
 	berth__first_list(s)->files[0].base = s->dest.local_name;
-	berth__first_list(s)->files[0].name_len = (uint16_t)strlen(
-		s->dest.local_name);
 	return open_alt_dirs(s);
 }
 

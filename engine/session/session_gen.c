@@ -89,9 +89,9 @@ static int gen_entry(struct gen *g, int32_t ndx, const struct berth_file *f)
 		/* An implied directory (a path part of a -R source) is left
 		 * as it is, whatever it is (rsync-protocol.md §7.2). */
 		if (S_ISDIR(type) &&
-		    (f->xflags &
-		     (BERTH_XMIT_TOP_DIR | BERTH_XMIT_NO_CONTENT_DIR)) ==
-			    (BERTH_XMIT_TOP_DIR | BERTH_XMIT_NO_CONTENT_DIR) &&
+		    (f->flags &
+		     (BERTH_FILE_TOP_DIR | BERTH_FILE_NO_CONTENT_DIR)) ==
+			    (BERTH_FILE_TOP_DIR | BERTH_FILE_NO_CONTENT_DIR) &&
 		    g->s->neg.proto >= 30)
 			return 0;
 	}
@@ -324,7 +324,7 @@ static const struct berth_commit_meta *dir_meta_todo(
 static int fix_dirs(struct gen *g)
 {
 	struct berth_session *s = g->s;
-	struct berth_commit_meta tmp;
+	struct berth_commit_meta tmp, fm;
 	const char *slash;
 	struct stat st;
 	size_t i;
@@ -347,9 +347,13 @@ static int fix_dirs(struct gen *g)
 			name = s->lst.dirs[i]->name;
 			m = &s->lst.dirs[i]->meta;
 		} else {
-			name = berth_file_path(
-				&s->lst.fl->files[g->dirs[i].ndx], path);
-			m = &g->dirs[i].meta;
+			const struct dir_fix *d = &g->dirs[i];
+			const struct berth_file *f = &s->lst.fl->files[d->ndx];
+
+			name = berth_file_path(f, path);
+			berth__gen_dir_meta(s, f, d->is_new, d->cur_mode,
+					    d->quiet, &fm);
+			m = &fm;
 		}
 		if (strcmp(name, ".") == 0) {
 			ret = fstat(s->dest.root_fd, &st);
@@ -514,7 +518,6 @@ static int gen_list(struct gen *g, struct sess_list *l)
 		/* Split as a decoded entry is: its directory part in px. */
 		memset(&pf, 0, sizeof(pf));
 		pf.base = berth__gen_base_name(d->name);
-		pf.name_len = (uint16_t)strlen(d->name);
 		px.dir = d->name;
 		px.dir_len = (uint32_t)(pf.base - d->name);
 		pf.mtime = d->mtime;
@@ -522,9 +525,7 @@ static int gen_list(struct gen *g, struct sess_list *l)
 		pf.mode = d->mode;
 		pf.uid = d->uid;
 		pf.gid = d->gid;
-		pf.xflags = d->xflags;
 		pf.flags = d->flags & ~BERTH_FILE_INACTIVE;
-		pf.hlink_ndx = -1;
 		pf.ext = &px;
 		g->sdir = d;
 		ret = gen_entry_checked(g, l->start - 1, &pf);

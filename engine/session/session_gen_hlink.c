@@ -38,10 +38,10 @@ int berth__gen_hlink_groups(struct gen *g)
 	for (i = 0; i < (int32_t)fl->count; i++) {
 		const struct berth_file *f = &fl->files[i];
 
-		if (!(f->xflags & BERTH_XMIT_HLINKED) || !S_ISREG(f->mode) ||
+		if (!(f->flags & BERTH_FILE_HLINKED) || !S_ISREG(f->mode) ||
 		    (f->flags & BERTH_FILE_INACTIVE))
 			continue;
-		key = f->hlink_ndx >= 0 ? f->hlink_ndx : i;
+		key = fl->hlink && fl->hlink[i] >= 0 ? fl->hlink[i] : i;
 		if (key >= (int32_t)fl->count)
 			return -BERTH_EPROTO;
 		if (g->hl_leader[key] < i)
@@ -51,10 +51,11 @@ int berth__gen_hlink_groups(struct gen *g)
 	for (i = 0; i < (int32_t)fl->count; i++) {
 		const struct berth_file *f = &fl->files[i];
 
-		if (!(f->xflags & BERTH_XMIT_HLINKED) || !S_ISREG(f->mode) ||
-		    (f->flags & BERTH_FILE_INACTIVE) || f->hlink_ndx < 0)
+		if (!(f->flags & BERTH_FILE_HLINKED) || !S_ISREG(f->mode) ||
+		    (f->flags & BERTH_FILE_INACTIVE) || !fl->hlink ||
+		    fl->hlink[i] < 0)
 			continue;
-		g->hl_leader[i] = g->hl_leader[f->hlink_ndx];
+		g->hl_leader[i] = g->hl_leader[fl->hlink[i]];
 	}
 	return 0;
 }

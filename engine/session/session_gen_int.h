@@ -38,10 +38,14 @@ struct dir_frame {
 	bool is_new; /* created by us: its contents cannot exist yet */
 };
 
-/* A directory whose attributes are set again at the end. */
+/* A directory whose attributes are set again at the end: what its
+ * berth__session_meta() is made from again then (12 bytes, not the
+ * meta's 100-odd: a list can hold many directories). */
 struct dir_fix {
 	int32_t ndx;
-	struct berth_commit_meta meta;
+	uint32_t cur_mode; /* the existing directory's st_mode, or 0 */
+	uint8_t is_new;
+	uint8_t quiet; /* meta.user SESSION_QUIET */
 };
 
 struct gen {
@@ -96,6 +100,11 @@ int berth__gen_parent_fd(struct gen *g, const struct berth_file *f);
 const char *berth__gen_base_name(const char *name);
 void berth__gen_push_dir(struct gen *g, const struct berth_file *dir,
 			 bool is_new);
+/* The attributes directory @f gets at the end: existed with @cur_mode
+ * unless @is_new; @quiet: a failure to set them is not reported. */
+void berth__gen_dir_meta(struct berth_session *s, const struct berth_file *f,
+			 bool is_new, mode_t cur_mode, bool quiet,
+			 struct berth_commit_meta *m);
 /* lstat of the destination for @f: 0, -ENOENT, or another error. */
 int berth__gen_dest_stat(struct gen *g, const struct berth_file *f,
 			 struct stat *st);

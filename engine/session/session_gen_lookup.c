@@ -140,7 +140,7 @@ void berth__gen_push_dir(struct gen *g, const struct berth_file *dir,
 			 bool is_new)
 {
 	g->stack[g->depth].dir = dir;
-	g->stack[g->depth].len = dir->name_len;
+	g->stack[g->depth].len = berth_file_path_len(dir);
 	g->stack[g->depth].is_new = is_new;
 	g->depth++;
 }

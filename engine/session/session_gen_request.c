@@ -90,7 +90,7 @@ int berth__gen_put_link_record(struct berth_session *s, int32_t ndx,
 	if (ret >= 0)
 		ret = berth_proto_put_vstring(
 			&po, to ? berth_file_path(to, tpath) : "",
-			to ? to->name_len : 0);
+			to ? berth_file_path_len(to) : 0);
 	if (ret >= 0)
 		ret = berth__out_data(&s->out, buf, po.pos);
 	return ret < 0 ? ret : berth__xa_gen_request(s, ndx, iflags);

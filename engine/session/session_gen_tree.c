@@ -309,7 +309,7 @@ int berth__gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 	}
 	/* --delete-during: this directory's extraneous entries go now. */
 	if (!is_new && s->opts.delete_mode == BERTH_DELETE_DURING) {
-		ret = s->lst.inc ? berth__delete_in_list(s, fname, f->xflags,
+		ret = s->lst.inc ? berth__delete_in_list(s, fname, f->flags,
 							 g->list->fl)
 				 : berth__delete_extraneous(s, ndx);
 		if (ret < 0)
@@ -325,22 +325,28 @@ int berth__gen_dir(struct gen *g, int32_t ndx, const struct berth_file *f)
 	if (s->lst.inc) {
 		/* The list's directory: its entries follow. */
 		g->list_parent_new = is_new;
-		berth__session_meta(s, f, !is_new, is_new ? 0 : st.st_mode,
+		berth__gen_dir_meta(s, f, is_new, st.st_mode, quiet,
 				    &g->sdir->meta);
-		dir_untweak_mode(s, f, &g->sdir->meta);
-		g->sdir->meta.user = quiet ? SESSION_QUIET : NULL;
 		g->sdir->fix = 1;
 		g->sdir->is_new = is_new;
 		return 0;
 	}
 	berth__gen_push_dir(g, f, is_new);
 	g->dirs[g->ndirs].ndx = ndx;
-	berth__session_meta(s, f, !is_new, is_new ? 0 : st.st_mode,
-			    &g->dirs[g->ndirs].meta);
-	dir_untweak_mode(s, f, &g->dirs[g->ndirs].meta);
-	g->dirs[g->ndirs].meta.user = quiet ? SESSION_QUIET : NULL;
+	g->dirs[g->ndirs].cur_mode = is_new ? 0 : (uint32_t)st.st_mode;
+	g->dirs[g->ndirs].is_new = is_new;
+	g->dirs[g->ndirs].quiet = quiet;
 	g->ndirs++;
 	return 0;
+}
+
+void berth__gen_dir_meta(struct berth_session *s, const struct berth_file *f,
+			 bool is_new, mode_t cur_mode, bool quiet,
+			 struct berth_commit_meta *m)
+{
+	berth__session_meta(s, f, !is_new, is_new ? 0 : cur_mode, m);
+	dir_untweak_mode(s, f, m);
+	m->user = quiet ? SESSION_QUIET : NULL;
 }
 
 /*

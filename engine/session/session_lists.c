@@ -17,6 +17,9 @@
 
 #include "engine/session/session.h"
 
+/* file_state.basis_type holds -2 .. BERTH_MAX_ALT_DEST - 1 in 6 bits. */
+_Static_assert(BERTH_MAX_ALT_DEST <= 32, "file_state.basis_type");
+
 /* The directories of @fl, in its (sorted) order: the directory list's
  * next numbers (§7.9; the decoder numbers them the same way). */
 static int new_dirs(const struct berth_flist *fl, struct sess_dir ***out,
@@ -41,7 +44,7 @@ static int new_dirs(const struct berth_flist *fl, struct sess_dir ***out,
 
 		if (!S_ISDIR(f->mode))
 			continue;
-		d = calloc(1, sizeof(*d) + f->name_len + 1);
+		d = calloc(1, sizeof(*d) + berth_file_path_len(f) + 1);
 		if (!d)
 			goto nomem;
 		d->mtime = f->mtime;
@@ -49,9 +52,8 @@ static int new_dirs(const struct berth_flist *fl, struct sess_dir ***out,
 		d->mode = f->mode;
 		d->uid = f->uid;
 		d->gid = f->gid;
-		d->xflags = f->xflags;
 		d->flags = f->flags;
-		memcpy(d->name, berth_file_path(f, path), f->name_len);
+		strcpy(d->name, berth_file_path(f, path));
 		v[k++] = d;
 	}
 	*out = v;

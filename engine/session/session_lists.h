@@ -24,19 +24,19 @@ enum {
 	FST_DONE, /* received (or failed for good) */
 };
 
-struct file_state {
+struct file_state { /* 6 bytes: a list can hold millions */
 	uint16_t cur_mode; /* its mode then (type and permission bits) */
 	uint16_t iflags; /* of the transfer record, repeated by a redo */
-	int8_t basis_type; /* -1: the destination; j: alt-dest dir j;
-			    * BASIS_PARTIAL */
-	uint8_t attempts; /* transfers asked for: 1, 2 after a redo */
-	uint8_t state : 2; /* FST_* */
-	uint8_t had_basis : 1; /* the generator sent sums of the destination */
-	uint8_t exists : 1; /* the destination existed (regular file) */
-	uint8_t appended : 1; /* --append: only a tail comes */
-	uint8_t delayed : 1; /* --delay-updates: finished into the partial
-				dir */
-	uint8_t ok : 1; /* the commit stage reported the file written */
+	/* -1: the destination; j: alt-dest dir j; BASIS_PARTIAL */
+	int16_t basis_type : 6;
+	uint16_t attempts : 2; /* transfers asked for: 1, 2 after a redo */
+	uint16_t state : 2; /* FST_* */
+	uint16_t had_basis : 1; /* the generator sent sums of the destination */
+	uint16_t exists : 1; /* the destination existed (regular file) */
+	uint16_t appended : 1; /* --append: only a tail comes */
+	uint16_t delayed : 1; /* --delay-updates: finished into the partial
+				 dir */
+	uint16_t ok : 1; /* the commit stage reported the file written */
 };
 
 /* What few entries need beside their file_state: made on first use. */
@@ -90,7 +90,7 @@ enum berth_gen_mk {
 
 struct sess_dir {
 	int64_t mtime;
-	uint32_t nsec, mode, uid, gid, xflags, flags;
+	uint32_t nsec, mode, uid, gid, flags; /* flags: BERTH_FILE_* */
 	uint8_t made; /* created by the generator (an entry of its parent) */
 	uint8_t fix; /* meta holds the final attributes */
 	uint8_t is_new; /* did not exist before this session */

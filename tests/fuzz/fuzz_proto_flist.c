@@ -74,11 +74,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			char path[BERTH_PATH_BUF];
 			const char *p = berth_file_path(f, path);
 
+			uint32_t len = berth_file_path_len(f);
+
 			/* The path's last byte: its length is the whole
-			 * path's (name_len), its parts within bounds. */
-			sink += (f->name_len ? p[f->name_len - 1] : p[0]) +
-				f->size;
-			if (strlen(p) != f->name_len)
+			 * path's, its parts within bounds. */
+			sink += (len ? p[len - 1] : p[0]) + f->size;
+			if (strlen(p) != len || len > 4095)
+				abort();
+			/* A same-list hard-link reference is sorted. */
+			if (fl->hlink &&
+			    fl->hlink[i] >= fl->ndx_start + (int64_t)fl->count)
 				abort();
 			if (f->ext->link)
 				sink += (uint8_t)f->ext

@@ -73,7 +73,7 @@ static void describe(const struct pt_session *s,
 			 pt_path(f), f->mode, (long long)f->size,
 			 (long long)f->mtime);
 
-	if (f->nsec || (f->xflags & BERTH_XMIT_MOD_NSEC))
+	if (f->nsec) /* decode.py's with MOD_NSEC: none is 0 in captures/ */
 		n += snprintf(buf + n, cap - (size_t)n, ".%09u", f->nsec);
 	if (s->o.owner)
 		n += snprintf(buf + n, cap - (size_t)n, " uid=%u", f->uid);
@@ -84,9 +84,9 @@ static void describe(const struct pt_session *s,
 			      f->ext->rdev_major, f->ext->rdev_minor);
 	if (f->ext->link)
 		n += snprintf(buf + n, cap - (size_t)n, " -> %s", f->ext->link);
-	if ((f->xflags & BERTH_XMIT_HLINKED) &&
-	    !(f->xflags & BERTH_XMIT_HLINK_FIRST) && s->o.hard_links) {
-		int32_t raw = f->hlink_ndx;
+	if ((f->flags & BERTH_FILE_HLINKED) &&
+	    !(f->flags & BERTH_FILE_HLINK_FIRST) && s->o.hard_links) {
+		int32_t raw = fl->hlink[f - fl->files];
 
 		if (raw >= fl->ndx_start) /* back to transmission numbering */
 			raw = fl->ndx_start +
@@ -662,11 +662,11 @@ static void test_old_protocols(void **state)
 		assert_int_equal(fl->files[3].ext->rdev_minor, 5);
 		assert_true(fl->files[3].flags & BERTH_FILE_HAS_RDEV);
 		/* One group: both point at the same first member. */
-		assert_true(fl->files[1].xflags & BERTH_XMIT_HLINKED);
-		assert_true(fl->files[2].xflags & BERTH_XMIT_HLINKED);
-		assert_int_equal(fl->files[1].hlink_ndx,
-				 fl->files[2].hlink_ndx);
-		assert_false(fl->files[3].xflags & BERTH_XMIT_HLINKED);
+		assert_true(fl->files[1].flags & BERTH_FILE_HLINKED);
+		assert_true(fl->files[2].flags & BERTH_FILE_HLINKED);
+		assert_int_equal(fl->hlink[1], fl->hlink[2]);
+		assert_false(fl->files[3].flags & BERTH_FILE_HLINKED);
+		assert_int_equal(fl->hlink[3], -1);
 		berth_flist_free(fl);
 		berth_flist_dec_free(d);
 		/* Truncated anywhere: MORE, never an error or a crash. */

@@ -198,11 +198,11 @@ static void test_converted(void **state)
 	assert_int_equal(lg.failed, 2);
 	assert_string_equal(pt_path(sent(fl, 0)), ".");
 	assert_string_equal(pt_path(sent(fl, 1)), "caf\xe9");
-	assert_int_equal(sent(fl, 1)->name_len, 4);
+	assert_int_equal(berth_file_path_len(sent(fl, 1)), 4);
 	assert_string_equal(pt_path(sent(fl, 2)), "caf\xe9s");
 	/* Not convertible: inactive, empty name, still there. */
 	assert_string_equal(pt_path(sent(fl, 3)), "");
-	assert_int_equal(sent(fl, 3)->name_len, 0);
+	assert_int_equal(berth_file_path_len(sent(fl, 3)), 0);
 	assert_true(sent(fl, 3)->flags & BERTH_FILE_INACTIVE);
 	assert_string_equal(pt_path(sent(fl, 4)), "y");
 	assert_string_equal(sent(fl, 4)->ext->link, "t\xfc");

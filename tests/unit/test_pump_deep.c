@@ -224,20 +224,34 @@ static void test_deep_queues(void **state)
  * Thirty-two reads at a time, every one checked: a queue this deep is
  * shared with the helper whenever the pump has one (by default on a
  * machine with two CPUs), and its results are as good as the own ring's.
+ * On a loaded machine a round can pass without a share (the pump thread
+ * took each read as it came, or parked a helper that fell behind:
+ * helper_check()), so up to three rounds, each on a new pump.
  */
 static void test_deep_reads(void **state)
 {
-	struct berth_pump *pump = pump_new();
 	static struct deep_slot slots[2 * DEEP_SLOTS];
-	struct deep d;
 
 	(void)state;
-	deep_init(&d, pump, 300);
-	deep_start(&d, slots, 2 * DEEP_SLOTS, false);
-	waiter_wait(&d.w, 2 * DEEP_SLOTS);
-	assert_int_equal(atomic_load(&d.bad), 0);
-	assert_int_equal(atomic_load(&d.calls), 2 * DEEP_SLOTS * 300);
-	deep_done(pump, &d, helper_up(pump));
+	for (int round = 0;; round++) {
+		struct berth_pump *pump = pump_new();
+		struct berth_pump_stats st;
+		struct deep d;
+
+		deep_init(&d, pump, 300);
+		deep_start(&d, slots, 2 * DEEP_SLOTS, false);
+		waiter_wait(&d.w, 2 * DEEP_SLOTS);
+		assert_int_equal(atomic_load(&d.bad), 0);
+		assert_int_equal(atomic_load(&d.calls), 2 * DEEP_SLOTS * 300);
+		berth_pump_stats(pump, &st);
+		if (round == 2 || st.helper > 0 || !helper_up(pump)) {
+			deep_done(pump, &d, helper_up(pump));
+			return;
+		}
+		close(d.fd);
+		close(d.wfd);
+		pump_done(pump);
+	}
 }
 
 /* With $@name set to @value, creating a default pump fails with -EINVAL. */

@@ -75,10 +75,12 @@ int berth__gen_put_link_record(struct berth_session *s, int32_t ndx,
 	char tpath[BERTH_PATH_BUF];
 	struct berth_proto_out po = {buf, sizeof(buf), 0};
 	uint32_t iflags = BERTH_ITEM_LOCAL_CHANGE | BERTH_ITEM_XNAME_FOLLOWS;
+	const char *tname;
 	int ret;
 
 	if (s->neg.proto < 29)
 		return 0; /* no item records */
+	tname = to ? berth_file_path(to, tpath) : "";
 	/* -X: a new link is new (a linked-to match has the same xattrs). */
 	if (to)
 		iflags |= BERTH_ITEM_IS_NEW |
@@ -88,9 +90,7 @@ int berth__gen_put_link_record(struct berth_session *s, int32_t ndx,
 	if (ret >= 0)
 		ret = berth_proto_put_shortint(&po, (uint16_t)iflags);
 	if (ret >= 0)
-		ret = berth_proto_put_vstring(
-			&po, to ? berth_file_path(to, tpath) : "",
-			to ? berth_file_path_len(to) : 0);
+		ret = berth_proto_put_vstring(&po, tname, strlen(tname));
 	if (ret >= 0)
 		ret = berth__out_data(&s->out, buf, po.pos);
 	return ret < 0 ? ret : berth__xa_gen_request(s, ndx, iflags);

@@ -40,11 +40,15 @@ static int new_dirs(const struct berth_flist *fl, struct sess_dir ***out,
 	for (i = 0; i < fl->count; i++) {
 		const struct berth_file *f = &fl->files[i];
 		char path[BERTH_PATH_BUF];
+		const char *name;
 		struct sess_dir *d;
+		size_t len;
 
 		if (!S_ISDIR(f->mode))
 			continue;
-		d = calloc(1, sizeof(*d) + berth_file_path_len(f) + 1);
+		name = berth_file_path(f, path);
+		len = strlen(name);
+		d = calloc(1, sizeof(*d) + len + 1);
 		if (!d)
 			goto nomem;
 		d->mtime = f->mtime;
@@ -53,7 +57,7 @@ static int new_dirs(const struct berth_flist *fl, struct sess_dir ***out,
 		d->uid = f->uid;
 		d->gid = f->gid;
 		d->flags = f->flags;
-		strcpy(d->name, berth_file_path(f, path));
+		memcpy(d->name, name, len + 1);
 		v[k++] = d;
 	}
 	*out = v;

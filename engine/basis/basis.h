@@ -47,10 +47,15 @@ struct berth_sig_opts {
 
 struct berth_sig;
 
-/* Create a signature reader (buffers are allocated here).  Any thread. */
+/* Create a signature reader (its buffers are taken at first use).  Any
+ * thread. */
 int berth_sig_create(const struct berth_sig_opts *opts, struct berth_sig **out);
 /* Free; NULL is a no-op.  Never while berth_sig_file() runs. */
 void berth_sig_free(struct berth_sig *s);
+/* Give the buffers back to the system (the next berth_sig_file() takes
+ * them again): for when no more signatures are due for a while.  Never
+ * while berth_sig_file() runs. */
+void berth_sig_trim(struct berth_sig *s);
 
 /*
  * Stream the signature of the basis @fd (@h describes its first

@@ -56,12 +56,17 @@ struct berth_basis_opts {
 
 struct berth_basis;
 
-/* Create a ring; all its buffers are allocated here.  0 or -errno.  Any
+/* Create a ring.  Its buffers are whole pages from the system
+ * (berth_plat_pages_alloc()), each taken when a slot is first used; a
+ * buffer that cannot be had is the sticky -ENOMEM.  0 or -errno.  Any
  * thread. */
 int berth_basis_create(const struct berth_basis_opts *opts,
 		       struct berth_basis **out);
 /* Cancel (see below) and free; NULL is a no-op. */
 void berth_basis_free(struct berth_basis *b);
+/* Give the buffers back to the system while nothing is queued (a no-op
+ * otherwise); the next use takes them again.  The caller thread. */
+void berth_basis_trim(struct berth_basis *b);
 
 /* Entries queued and not yet delivered or dropped. */
 unsigned berth_basis_pending(const struct berth_basis *b);

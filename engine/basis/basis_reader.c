@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "engine/basis/basis_int.h"
+#include "engine/platform/platform.h"
 #include "engine/pump/pump.h"
 
 enum { SLOT_READ = 1, SLOT_BYTES };
@@ -68,12 +69,8 @@ int berth_basis_create(const struct berth_basis_opts *opts,
 	b->slots = calloc(b->opts.nslots, sizeof(*b->slots));
 	if (!b->slots)
 		goto fail;
-	for (i = 0; i < b->opts.nslots; i++) {
+	for (i = 0; i < b->opts.nslots; i++)
 		b->slots[i].b = b;
-		b->slots[i].buf = malloc(b->opts.slot_size);
-		if (!b->slots[i].buf)
-			goto fail;
-	}
 	*out = b;
 	return 0;
 fail:
@@ -87,13 +84,22 @@ void berth_basis_free(struct berth_basis *b)
 		return;
 	if (b->slots) {
 		berth_basis_cancel(b);
-		for (unsigned i = 0; i < b->opts.nslots; i++)
-			free(b->slots[i].buf);
+		berth_basis_trim(b);
 	}
 	free(b->slots);
 	pthread_cond_destroy(&b->cond);
 	pthread_mutex_destroy(&b->lock);
 	free(b);
+}
+
+void berth_basis_trim(struct berth_basis *b)
+{
+	if (b->used)
+		return;
+	for (unsigned i = 0; i < b->opts.nslots; i++) {
+		berth_plat_pages_free(b->slots[i].buf, b->opts.slot_size);
+		b->slots[i].buf = NULL;
+	}
 }
 
 unsigned berth_basis_pending(const struct berth_basis *b)
@@ -212,6 +218,13 @@ static struct basis_slot *new_slot(struct berth_basis *b, int kind)
 	if (b->err)
 		return NULL;
 	sl = ring_at(b, b->used);
+	if (!sl->buf) {
+		sl->buf = berth_plat_pages_alloc(b->opts.slot_size);
+		if (!sl->buf) {
+			b->err = -ENOMEM;
+			return NULL;
+		}
+	}
 	b->used++;
 	sl->kind = kind;
 	sl->len = 0;

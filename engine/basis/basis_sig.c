@@ -69,6 +69,14 @@ void berth_sig_free(struct berth_sig *s)
 	free(s);
 }
 
+void berth_sig_trim(struct berth_sig *s)
+{
+	berth_basis_trim(s->ring);
+	free(s->out);
+	s->out = NULL;
+	s->outcap = 0;
+}
+
 /* One read's blocks, in file order: hash them and emit their sums.  The
  * read's user word is its first block << 32 | its block count. */
 static int deliver(void *arg, const struct berth_basis_chunk *c)

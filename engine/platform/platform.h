@@ -225,6 +225,16 @@ int berth_plat_sync_check(int fd, uint64_t dev);
 ssize_t berth_plat_pwrite(int fd, const void *buf, size_t len, uint64_t off);
 
 /*
+ * Memory straight from the system, whole pages: for the large I/O buffers
+ * a stage gives back while it idles, so that what it frees leaves the
+ * process instead of staying in a malloc arena (mmap/munmap;
+ * VirtualAlloc/VirtualFree).  @len is rounded up to whole pages; free
+ * with the same @len.  NULL when there is no memory; free(NULL) is a no-op.
+ */
+void *berth_plat_pages_alloc(size_t len);
+void berth_plat_pages_free(void *p, size_t len);
+
+/*
  * The effective user id, for "may root write it anyway" decisions.
  * Windows has no uid: (uint32_t)-1, an id that owns nothing and is not
  * root.

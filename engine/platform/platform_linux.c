@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -223,6 +224,20 @@ ssize_t berth_plat_pwrite(int fd, const void *buf, size_t len, uint64_t off)
 	ssize_t n = pwrite(fd, buf, len, (off_t)off);
 
 	return n < 0 ? -errno : n;
+}
+
+void *berth_plat_pages_alloc(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void berth_plat_pages_free(void *p, size_t len)
+{
+	if (p)
+		(void)munmap(p, len);
 }
 
 uint32_t berth_plat_euid(void)

@@ -138,6 +138,19 @@ int berth_plat_futimens(int fd, const struct timespec times[2])
 	return h ? berth__plat_futimens(h, times) : -EBADF;
 }
 
+void *berth_plat_pages_alloc(size_t len)
+{
+	return VirtualAlloc(NULL, len, MEM_RESERVE | MEM_COMMIT,
+			    PAGE_READWRITE);
+}
+
+void berth_plat_pages_free(void *p, size_t len)
+{
+	(void)len;
+	if (p)
+		(void)VirtualFree(p, 0, MEM_RELEASE);
+}
+
 uint32_t berth_plat_euid(void)
 {
 	return (uint32_t)-1;

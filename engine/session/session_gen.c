@@ -555,6 +555,19 @@ static int gen_list(struct gen *g, struct sess_list *l)
 }
 
 /*
+ * Before the generator waits for the sender: what it has queued goes out,
+ * and the signature reader's buffers go back to the system until the next
+ * basis is signed (one large file's delta, which may come long before the
+ * list's end, then runs without them).
+ */
+static void gen_idle(struct berth_session *s)
+{
+	berth__out_flush(&s->out);
+	if (s->stg.sig)
+		berth_sig_trim(s->stg.sig);
+}
+
+/*
  * Incremental recursion (§8.1): the lists in arrival order, each as soon
  * as it has come, while net-in goes on reading; every list's NDX_DONE is
  * sent once it is finished and the generator has moved past it.  The last
@@ -585,7 +598,7 @@ static int gen_lists(struct gen *g)
 			stop = s->rep.fatal || s->sync.recv_finished;
 			if (!next && !eof && !stop && s->sync.nredo == 0) {
 				pthread_mutex_unlock(&s->sync.lock);
-				berth__out_flush(&s->out);
+				gen_idle(s);
 				pthread_mutex_lock(&s->sync.lock);
 				if (!l->next && !s->lst.flist_eof &&
 				    !s->rep.fatal && !s->sync.recv_finished &&
@@ -621,7 +634,7 @@ static int gen_lists(struct gen *g)
 		pthread_mutex_unlock(&s->sync.lock);
 		if (stop)
 			return -BERTH_ECANCELLED;
-		berth__out_flush(&s->out);
+		gen_idle(s);
 		pthread_mutex_lock(&s->sync.lock);
 		if (g->oldest && g->oldest->pending && s->sync.nredo == 0 &&
 		    !s->rep.fatal && !s->sync.recv_finished)
@@ -677,7 +690,7 @@ static int gen_run(struct gen *g)
 		ret = send_redos(g);
 		if (ret < 0)
 			return ret;
-		berth__out_flush(&s->out);
+		gen_idle(s);
 		pthread_mutex_lock(&s->sync.lock);
 		while (s->sync.nredo == 0 && s->sync.sender_dones < 1 &&
 		       !s->sync.recv_finished && !s->rep.fatal)

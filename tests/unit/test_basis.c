@@ -2,8 +2,8 @@
 /*
  * The basis reader's ring (engine/basis/basis_reader.c): delivery in queued
  * order, coalescing of adjacent open reads, bytes between reads, a full
- * ring, sticky errors and cancel, a basis that shrank.  Signatures and
- * token apply over it are tested in test_delta*.c.
+ * ring, buffers given back (trim), sticky errors and cancel, a basis that
+ * shrank.  Signatures and token apply over it are tested in test_delta*.c.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -240,6 +240,38 @@ static void test_full_ring_frees_one(void **state)
 	berth_basis_free(b);
 }
 
+/*
+ * Trim gives the buffers back only while nothing is queued: a trim with
+ * reads and bytes pending changes nothing they deliver, and the ring
+ * works again after a trim (the buffers are taken again).
+ */
+static void test_trim(void **state)
+{
+	uint8_t lit[40];
+	struct seen s;
+	struct berth_basis *b = ring(&s, 3, 64);
+
+	(void)state;
+	memset(lit, 0xa5, sizeof(lit));
+	berth_basis_trim(b); /* nothing taken yet */
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(berth_basis_prep_read(b, fd, 100, 50, 1, 0),
+				 0);
+		assert_int_equal(berth_basis_prep_bytes(b, lit, sizeof(lit), 2),
+				 0);
+		assert_int_equal(berth_basis_prep_read(b, fd, 700, 60, 3, 0),
+				 0);
+		berth_basis_trim(b); /* three pending: a no-op */
+		assert_int_equal(berth_basis_poll(b, BERTH_BASIS_POLL_ALL), 0);
+		assert_int_equal(s.n, 3 * (unsigned)(round + 1));
+		assert_memory_equal(s.c[3 * round].bytes, data + 100, 50);
+		assert_memory_equal(s.c[3 * round + 1].bytes, lit, sizeof(lit));
+		assert_memory_equal(s.c[3 * round + 2].bytes, data + 700, 60);
+		berth_basis_trim(b);
+	}
+	berth_basis_free(b);
+}
+
 /* The deliver callback's error is sticky until cancel; nothing after it
  * is delivered; the ring works again after cancel. */
 static void test_deliver_error(void **state)
@@ -330,6 +362,7 @@ int main(void)
 		cmocka_unit_test(test_order_and_coalescing),
 		cmocka_unit_test(test_full_ring),
 		cmocka_unit_test(test_full_ring_frees_one),
+		cmocka_unit_test(test_trim),
 		cmocka_unit_test(test_deliver_error),
 		cmocka_unit_test(test_read_error),
 		cmocka_unit_test(test_short_read),

@@ -155,13 +155,21 @@ void berth__commit_event(struct berth_commit *c, struct berth_commit_event *ev)
  */
 void berth__commit_buf_put(struct berth_commit *c, struct commit_buf *b)
 {
+	struct berth_commit_file *f = b->file;
 	int wake;
 
 	pthread_mutex_lock(&c->lock);
 	b->next = c->free_bufs;
 	c->free_bufs = b;
 	c->nfree++;
+	b->file = NULL;
 	wake = berth__commit_space_due(c);
+	/* A producer at its file's cap: woken once half of it is back, so
+	 * that it fills a batch per wake-up, not one buffer. */
+	if (f && --f->nbuf <= c->file_cap / 2 && f->cap_wait) {
+		f->cap_wait = false;
+		wake = 1;
+	}
 	/* A producer giving back a slot after the cancel (its begin was
 	 * refused): the commit thread may be asleep, waiting for the count
 	 * to reach 0 to finish the cancel. */
@@ -204,24 +212,36 @@ void berth__commit_buf_put_chain(struct berth_commit *c, struct commit_buf *b)
 }
 
 /*
- * Take a write buffer, waiting while none is free (unless @nowait).
- * Returns NULL after cancel, or when @nowait and none is free.  Producer
- * threads.
+ * The per-file cap keeps one large file streamed in to half the pool, and
+ * the free list is LIFO, so such a file cycles through the same half: the
+ * other half's pages are never touched unless several files need them.
  */
-struct commit_buf *berth__commit_buf_get(struct berth_commit *c, int nowait)
+struct commit_buf *berth__commit_buf_get(struct berth_commit *c,
+					 struct berth_commit_file *f,
+					 int nowait)
 {
 	struct commit_buf *b;
 
 	pthread_mutex_lock(&c->lock);
-	while (!c->free_bufs && !c->cancelled && !nowait) {
-		c->wait_buf++;
+	for (;;) {
+		bool capped = f->nbuf >= c->file_cap;
+
+		if ((c->free_bufs && !capped) || c->cancelled || nowait)
+			break;
+		if (capped)
+			f->cap_wait = true;
+		else
+			c->wait_buf++;
 		pthread_cond_wait(&c->space, &c->lock);
-		c->wait_buf--;
+		if (!capped)
+			c->wait_buf--;
 	}
-	b = c->cancelled ? NULL : c->free_bufs;
+	b = c->cancelled || f->nbuf >= c->file_cap ? NULL : c->free_bufs;
 	if (b) {
 		c->free_bufs = b->next;
 		c->nfree--;
+		b->file = f;
+		f->nbuf++;
 	}
 	pthread_mutex_unlock(&c->lock);
 	return b;

@@ -191,14 +191,14 @@ static struct commit_buf *file_buf_get(struct berth_commit_file *f, int nowait,
 	struct commit_buf *b;
 
 	if (f->held) {
-		b = berth__commit_buf_get(f->c, 1);
+		b = berth__commit_buf_get(f->c, f, 1);
 		if (b)
 			return b;
 		*err = file_send(f);
 		if (*err)
 			return NULL;
 	}
-	return berth__commit_buf_get(f->c, nowait);
+	return berth__commit_buf_get(f->c, f, nowait);
 }
 
 /* Copy up to @len bytes; wait for buffers unless @nowait.  Returns the
@@ -225,7 +225,6 @@ static ssize_t file_copy(struct berth_commit_file *f, const void *buf,
 						   : -BERTH_ECANCELLED;
 				break;
 			}
-			b->file = f;
 			b->off = f->pos;
 			b->len = 0;
 			f->cur = b;
@@ -323,6 +322,12 @@ static int file_end(struct berth_commit_file *f, int abort)
 		f->cur = NULL;
 		f->pre_abort = abort;
 		berth__commit_queue_begin_locked(c, f);
+	}
+	/* Once its end is queued @f may be gone before @drop is put back:
+	 * its count drops here. */
+	if (drop) {
+		drop->file = NULL;
+		f->nbuf--;
 	}
 	berth__commit_enqueue_locked(c, &f->cmd_end);
 	pthread_mutex_unlock(&c->lock);

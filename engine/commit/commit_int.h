@@ -175,6 +175,8 @@ struct berth_commit_file {
 	unsigned nheld;
 	uint64_t pos;
 	/* shared */
+	unsigned nbuf; /* lock: pool buffers taken and not yet back */
+	bool cap_wait; /* lock: its producer waits for them (file_cap) */
 	atomic_int err;
 	int refs; /* lock: producer + stage */
 	int abort_req; /* set by producer before CMD_END is queued */
@@ -376,6 +378,7 @@ struct berth_commit {
 	char *bufmem;
 	struct commit_buf *bufs;
 	unsigned nbufs;
+	unsigned file_cap; /* buffers one file may hold: half of them */
 };
 
 /*
@@ -424,7 +427,14 @@ int berth__commit_bakname(const struct berth_commit *c, const char *base,
 int berth__commit_enqueue(struct berth_commit *c, struct commit_cmd *cmd);
 void berth__commit_enqueue_locked(struct berth_commit *c,
 				  struct commit_cmd *cmd);
-struct commit_buf *berth__commit_buf_get(struct berth_commit *c, int nowait);
+/*
+ * Take a write buffer for @f, waiting while none is free or @f holds
+ * file_cap of them (unless @nowait).  NULL after cancel, or when @nowait
+ * and none may be taken.  Producer threads.
+ */
+struct commit_buf *berth__commit_buf_get(struct berth_commit *c,
+					 struct berth_commit_file *f,
+					 int nowait);
 uint64_t berth__commit_slot_get(struct berth_commit *c, int is_file);
 void berth__commit_slot_put(struct berth_commit *c, int is_file);
 int berth__commit_chown_result(struct berth_commit *c, int res);

@@ -315,6 +315,7 @@ int berth_commit_create(struct berth_pump *pump, int root_dirfd,
 	c->nbufs = c->o.mem_budget / c->o.buf_size;
 	if (c->nbufs < 2)
 		c->nbufs = 2;
+	c->file_cap = c->nbufs / 2;
 	c->pump = pump;
 	c->root = root_dirfd;
 	atomic_init(&c->bak_root, -1);

@@ -2,15 +2,19 @@
 /*
  * Disk-commit tests: writing a file and finishing it: in place, with finish
  * flags (kept partial files), into a partial directory and renamed into
- * place with a backup, and writes that must not wait (try_write).
+ * place with a backup, writes that must not wait (try_write), and the pool's
+ * per-file cap.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/commit/commit_int.h"
 #include "test_commit_util.h"
 
 static void test_inplace(void **state)
@@ -198,11 +202,77 @@ static void test_try_write(void **state)
 	free(data);
 }
 
+struct cap_taker {
+	struct berth_commit *c;
+	struct berth_commit_file *f;
+	struct commit_buf *b;
+	atomic_bool got;
+};
+
+static void *cap_take(void *arg)
+{
+	struct cap_taker *t = arg;
+
+	t->b = berth__commit_buf_get(t->c, t->f, 0);
+	atomic_store(&t->got, true);
+	return NULL;
+}
+
+/*
+ * One file holds at most half the pool (so one large file streamed in
+ * cycles through the same half and leaves the rest untouched), another
+ * file still gets the other half, and a producer waiting at its file's cap
+ * is woken once half of what its file holds is back, not per buffer.  The
+ * pool's own calls, on files that are only their counters.
+ */
+static void test_file_cap(void **state)
+{
+	/* Eight 4 KiB buffers: one file may hold four. */
+	struct berth_commit_opts o = {
+		.tag_base = TAG_BASE, .buf_size = 4096, .mem_budget = 8 * 4096};
+	struct berth_commit_file f = {0}, g = {0};
+	struct commit_buf *fb[4], *gb[4];
+	struct cap_taker t = {.f = &f};
+	pthread_t th;
+	struct env v;
+
+	(void)state;
+	if (env_start(&v, &o))
+		skip();
+	for (int i = 0; i < 4; i++)
+		assert_non_null(fb[i] = berth__commit_buf_get(v.c, &f, 1));
+	assert_null(berth__commit_buf_get(v.c, &f, 1)); /* four still free */
+	for (int i = 0; i < 4; i++)
+		assert_non_null(gb[i] = berth__commit_buf_get(v.c, &g, 1));
+	assert_null(berth__commit_buf_get(v.c, &g, 1));
+	for (int i = 0; i < 4; i++)
+		berth__commit_buf_put(v.c, gb[i]);
+	assert_int_equal(g.nbuf, 0);
+
+	t.c = v.c;
+	atomic_init(&t.got, false);
+	assert_int_equal(pthread_create(&th, NULL, cap_take, &t), 0);
+	usleep(20 * 1000);
+	berth__commit_buf_put(v.c, fb[0]); /* f holds 3: above half its cap */
+	usleep(50 * 1000);
+	assert_false(atomic_load(&t.got));
+	berth__commit_buf_put(v.c, fb[1]); /* 2: half */
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_non_null(t.b);
+	assert_int_equal(f.nbuf, 3);
+	berth__commit_buf_put(v.c, t.b);
+	berth__commit_buf_put(v.c, fb[2]);
+	berth__commit_buf_put(v.c, fb[3]);
+	assert_int_equal(f.nbuf, 0);
+	env_stop(&v);
+}
+
 const struct CMUnitTest commit_finish_tests[] = {
 	cmocka_unit_test(test_inplace),
 	cmocka_unit_test(test_finish_flags),
 	cmocka_unit_test(test_finish_sub_rename),
 	cmocka_unit_test(test_try_write),
+	cmocka_unit_test(test_file_cap),
 };
 const size_t commit_finish_count = sizeof(commit_finish_tests) /
 				   sizeof(commit_finish_tests[0]);

@@ -43,6 +43,7 @@ struct berth_sig_opts {
 	size_t read_size; /* bytes per read, default 1 MiB */
 	unsigned nreads; /* reads in flight, default 4 */
 	uint64_t tag; /* pump tag of the reads */
+	bool cached_inline; /* reads of cached data on the calling thread */
 };
 
 struct berth_sig;
@@ -81,6 +82,7 @@ struct berth_delta_apply_opts {
 	size_t slot_size; /* largest coalesced read, default 256 KiB,
 			    * raised to BERTH_MAX_BLOCK_SIZE if smaller */
 	uint64_t tag; /* pump tag of the basis reads */
+	bool cached_inline; /* as berth_basis_opts.cached_inline */
 };
 
 /* One file to rebuild. */

@@ -65,6 +65,7 @@ int berth_delta_apply_create(const struct berth_delta_apply_opts *opts,
 	bo.nslots = nslots;
 	bo.slot_size = a->opts.slot_size;
 	bo.tag = a->opts.tag;
+	bo.cached_inline = a->opts.cached_inline;
 	bo.deliver = deliver;
 	bo.arg = a;
 	ret = berth_basis_create(&bo, &a->ring);

@@ -50,6 +50,12 @@ struct berth_basis_opts {
 	unsigned nslots; /* buffers in the ring, >= 1 */
 	size_t slot_size; /* bytes per buffer, > 0 */
 	uint64_t tag; /* pump tag of the reads */
+	/* A read is first made on the calling thread, of what the page cache
+	 * holds (BERTH_READ_NOWAIT through berth_pump_run_inline(), so
+	 * injected faults apply); only one that would wait, or comes back
+	 * short, goes to the pump.  Cached data costs a copy either way; the
+	 * hop to the pump thread and back costs two wake-ups more. */
+	bool cached_inline;
 	berth_basis_cb deliver; /* receives every entry, in order */
 	void *arg;
 };

@@ -120,12 +120,34 @@ static void read_done(struct berth_req *req, ssize_t res)
 	pthread_mutex_unlock(&b->lock);
 }
 
+/* opts.cached_inline: the read made here if the page cache holds it all
+ * (or an error other than -EAGAIN, an injected one included); else false,
+ * and the pump makes it. */
+static bool read_cached(struct berth_basis *b, struct basis_slot *sl)
+{
+	ssize_t n;
+
+	berth_prep_read(&sl->req, sl->fd, sl->buf, sl->len, sl->off);
+	sl->req.flags = BERTH_READ_NOWAIT;
+	berth_req_set_cb(&sl->req, read_done, sl, b->opts.tag);
+	n = berth_pump_run_inline(b->opts.pump, &sl->req);
+	if (n == -EAGAIN || (n >= 0 && (size_t)n < sl->len))
+		return false;
+	sl->res = n;
+	sl->done = 1;
+	return true;
+}
+
 static void submit_slot(struct berth_basis *b, struct basis_slot *sl)
 {
 	int ret;
 
 	sl->done = 0;
 	sl->res = 0;
+	if (b->opts.cached_inline && read_cached(b, sl)) {
+		sl->submitted = 1;
+		return;
+	}
 	berth_prep_read(&sl->req, sl->fd, sl->buf, sl->len, sl->off);
 	berth_req_set_cb(&sl->req, read_done, sl, b->opts.tag);
 	ret = berth_pump_submit(b->opts.pump, &sl->req);

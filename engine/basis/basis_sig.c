@@ -49,6 +49,7 @@ int berth_sig_create(const struct berth_sig_opts *opts, struct berth_sig **out)
 	bo.nslots = s->opts.nreads;
 	bo.slot_size = s->slot_cap;
 	bo.tag = s->opts.tag;
+	bo.cached_inline = s->opts.cached_inline;
 	bo.deliver = deliver;
 	bo.arg = s;
 	ret = berth_basis_create(&bo, &s->ring);

@@ -86,6 +86,13 @@ enum berth_op {
 
 /* Flag for BERTH_OP_FSYNC: fdatasync instead of fsync. */
 #define BERTH_FSYNC_DATASYNC 1u
+/*
+ * Flag for a positioned BERTH_OP_READ run by berth_pump_run_inline(): take
+ * only what the page cache holds, -EAGAIN when the read would wait
+ * (Linux: RWF_NOWAIT; may also be short).  Where that cannot be asked,
+ * always -EAGAIN.  Not for submitted requests.
+ */
+#define BERTH_READ_NOWAIT 1u
 
 typedef void (*berth_req_cb)(struct berth_req *req, ssize_t res);
 /* BERTH_OP_CALL: the work; returns the result (>= 0 or -errno). */

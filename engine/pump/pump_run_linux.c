@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -55,13 +56,20 @@ static ssize_t run_rw(struct berth_req *req, int cancel_fd)
 					  req->cur_iovcnt);
 		} while (ret < 0 && errno == EINTR);
 	} else {
+		int rwf = rd && (req->flags & BERTH_READ_NOWAIT) ? RWF_NOWAIT
+								 : 0;
+
 		do {
-			ret = rd ? preadv(req->fd, req->cur_iov,
-					  req->cur_iovcnt, (off_t)req->cur_off)
+			ret = rd ? preadv2(req->fd, req->cur_iov,
+					   req->cur_iovcnt, (off_t)req->cur_off,
+					   rwf)
 				 : pwritev(req->fd, req->cur_iov,
 					   req->cur_iovcnt,
 					   (off_t)req->cur_off);
 		} while (ret < 0 && errno == EINTR);
+		/* EOPNOTSUPP: a file system without RWF_NOWAIT. */
+		if (rwf && ret < 0 && errno == EOPNOTSUPP)
+			errno = EAGAIN;
 	}
 	return ret < 0 ? -errno : ret;
 }

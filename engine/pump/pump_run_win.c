@@ -36,6 +36,8 @@ static ssize_t run_rw(struct berth_req *req, struct berth_waker *cancel)
 
 	if (!h)
 		return -EBADF;
+	if (rd && (req->flags & BERTH_READ_NOWAIT))
+		return -EAGAIN; /* no such read here: the caller submits */
 	/* Beyond what off_t holds: refused, as Linux does (the top values
 	 * are Windows' "append" and "at the file pointer"). */
 	if (off > INT64_MAX)

@@ -164,6 +164,7 @@ static int start_stages(struct berth_session *s)
 	ao.out_arg = s;
 	ao.tag = s->cfg.tag + 1;
 	ao.mem_limit = SESSION_APPLY_BUDGET;
+	ao.cached_inline = true;
 	ret = berth_delta_apply_create(&ao, &s->stg.apply);
 	if (ret < 0)
 		return ret;
@@ -171,6 +172,7 @@ static int start_stages(struct berth_session *s)
 	so.tag = s->cfg.tag + 2;
 	so.read_size = SESSION_SIG_READ;
 	so.nreads = SESSION_SIG_NREADS;
+	so.cached_inline = true;
 	ret = berth_sig_create(&so, &s->stg.sig);
 	if (ret < 0)
 		return ret;

@@ -2,17 +2,22 @@
 /*
  * The basis reader's ring (engine/basis/basis_reader.c): delivery in queued
  * order, coalescing of adjacent open reads, bytes between reads, a full
- * ring, buffers given back (trim), sticky errors and cancel, a basis that
- * shrank.  Signatures and token apply over it are tested in test_delta*.c.
+ * ring, buffers given back (trim), reads of cached data on the calling
+ * thread, sticky errors and cancel, a basis that shrank.  Signatures and token apply over it are tested in test_delta*.c.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/uio.h>
+#endif
 
 #include <cmocka.h>
 
@@ -240,6 +245,75 @@ static void test_full_ring_frees_one(void **state)
 	berth_basis_free(b);
 }
 
+#ifdef __linux__
+/* Whether this file system takes RWF_NOWAIT reads on @fd. */
+static bool nowait_reads(void)
+{
+	uint8_t c;
+	struct iovec v = {&c, 1};
+
+	return preadv2(fd, &v, 1, 0, RWF_NOWAIT) == 1;
+}
+
+/*
+ * cached_inline: a read of cached data is made on the calling thread (no
+ * pump request), one of data not cached goes through the pump (after
+ * fsync and POSIX_FADV_DONTNEED), an injected read fault still fires, and
+ * every entry is delivered as before.
+ */
+static void test_cached_inline(void **state)
+{
+	struct berth_basis_opts o = {.pump = pump,
+				     .nslots = 2,
+				     .slot_size = 256,
+				     .tag = 0xba515,
+				     .cached_inline = true,
+				     .deliver = deliver};
+	struct berth_fault eio = {
+		.ops = BERTH_OP_BIT(BERTH_OP_READ), .nth = 1, .error = EIO};
+	struct berth_basis *b;
+	struct seen s;
+	bool nowait = nowait_reads();
+	uint64_t n0;
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	o.arg = &s;
+	assert_int_equal(berth_basis_create(&o, &b), 0);
+	for (uint64_t off = 0; off < 2000; off += 200) /* cached: just read */
+		assert_int_equal(berth_basis_prep_read(b, fd, off, 200, off, 0),
+				 0);
+	n0 = submitted();
+	assert_int_equal(berth_basis_prep_read(b, fd, 3000, 100, 3000, 0), 0);
+	assert_int_equal(berth_basis_poll(b, BERTH_BASIS_POLL_ALL), 0);
+	if (nowait)
+		assert_int_equal(submitted() - n0, 0);
+	assert_int_equal(s.n, 11);
+	for (unsigned i = 0; i < 10; i++)
+		assert_memory_equal(s.c[i].bytes, data + i * 200, 200);
+	assert_memory_equal(s.c[10].bytes, data + 3000, 100);
+
+	/* Not cached: the pump reads it. */
+	assert_int_equal(fsync(fd), 0);
+	assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	n0 = submitted();
+	assert_int_equal(berth_basis_prep_read(b, fd, 1024, 200, 7, 0), 0);
+	assert_int_equal(berth_basis_poll(b, BERTH_BASIS_POLL_ALL), 0);
+	assert_int_equal(s.n, 12);
+	assert_memory_equal(s.c[11].bytes, data + 1024, 200);
+	if (nowait)
+		assert_int_equal(submitted() - n0, 1);
+
+	/* An injected fault meets the inline read too. */
+	assert_int_equal(berth_pump_inject(pump, &eio), 0);
+	assert_int_equal(berth_basis_prep_read(b, fd, 0, 100, 8, 0), 0);
+	assert_int_equal(berth_basis_poll(b, BERTH_BASIS_POLL_ALL), -EIO);
+	berth_pump_clear_faults(pump);
+	assert_int_equal(s.n, 12);
+	berth_basis_free(b);
+}
+#endif
+
 /*
  * Trim gives the buffers back only while nothing is queued: a trim with
  * reads and bytes pending changes nothing they deliver, and the ring
@@ -363,6 +437,9 @@ int main(void)
 		cmocka_unit_test(test_full_ring),
 		cmocka_unit_test(test_full_ring_frees_one),
 		cmocka_unit_test(test_trim),
+#ifdef __linux__
+		cmocka_unit_test(test_cached_inline),
+#endif
 		cmocka_unit_test(test_deliver_error),
 		cmocka_unit_test(test_read_error),
 		cmocka_unit_test(test_short_read),

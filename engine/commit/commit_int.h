@@ -69,9 +69,6 @@ struct commit_track {
 /* A write buffer: recycled through c->free_bufs. */
 /* Buffers per vectored write (one write in flight per file). */
 #define COMMIT_WRITE_IOV 16
-/* Files expected up to this size are written on the commit thread
- * (write_submit()). */
-#define COMMIT_WRITE_HERE_MAX (1024u * 1024)
 /* Full buffers the producer gathers before it queues them as one command
  * (and so one write): a quarter of the commit thread's wake-ups and of the
  * pump's and io-wq's for a file streamed in. */

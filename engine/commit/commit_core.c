@@ -221,11 +221,11 @@ struct commit_buf *berth__commit_buf_get(struct berth_commit *c,
 					 int nowait)
 {
 	struct commit_buf *b;
+	bool capped;
 
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
-		bool capped = f->nbuf >= c->file_cap;
-
+		capped = f->nbuf >= c->file_cap;
 		if ((c->free_bufs && !capped) || c->cancelled || nowait)
 			break;
 		if (capped)
@@ -236,7 +236,7 @@ struct commit_buf *berth__commit_buf_get(struct berth_commit *c,
 		if (!capped)
 			c->wait_buf--;
 	}
-	b = c->cancelled || f->nbuf >= c->file_cap ? NULL : c->free_bufs;
+	b = c->cancelled || capped ? NULL : c->free_bufs;
 	if (b) {
 		c->free_bufs = b->next;
 		c->nfree--;
